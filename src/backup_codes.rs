@@ -1,0 +1,416 @@
+//! Backup codes: a set generated at once, shown once, stored only as keyed hashes, each usable once.
+//!
+//! Codes use the lower-case Crockford base32 alphabet (`0-9`, `a-z` without `i l o u`): 5 bits per
+//! character, so the default 12 characters carry 60 bits. Input is forgiving: case, spaces and
+//! hyphens are ignored and the look-alikes `o`, `i`, `l` read as `0`, `1`, `1`.
+//!
+//! A store sees only `HMAC-SHA256(key = salt || pepper, code)`, with a random 128-bit salt per set
+//! and an optional host-provided pepper kept outside the database.
+
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::{Choice, ConditionallySelectable};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::ct;
+use crate::error::{ConfigError, Error, InputError};
+use crate::rng::{Rng, uniform_below};
+use crate::secret::SecretString;
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+const GROUP: usize = 4;
+/// Longest input looked at; anything longer is not a code.
+const MAX_INPUT: usize = 128;
+
+/// How many codes a set has and how long each is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupCodeConfig {
+    count: usize,
+    length: usize,
+}
+
+impl BackupCodeConfig {
+    /// Default codes per set (the common default of authentik, Keycloak-like systems use more).
+    pub const DEFAULT_COUNT: usize = 6;
+    /// Default characters per code: 60 bits.
+    pub const DEFAULT_LENGTH: usize = 12;
+    /// Fewest codes per set.
+    pub const MIN_COUNT: usize = 1;
+    /// Most codes per set.
+    pub const MAX_COUNT: usize = 32;
+    /// Shortest code: 12 characters are 60 bits.
+    pub const MIN_LENGTH: usize = 12;
+    /// Longest code.
+    pub const MAX_LENGTH: usize = 32;
+
+    /// A configuration of `count` codes of `length` characters.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::BackupCodeCount`] or [`ConfigError::BackupCodeLength`] when out of bounds.
+    pub fn new(count: usize, length: usize) -> Result<Self, ConfigError> {
+        if !(Self::MIN_COUNT..=Self::MAX_COUNT).contains(&count) {
+            return Err(ConfigError::BackupCodeCount {
+                got: count,
+                min: Self::MIN_COUNT,
+                max: Self::MAX_COUNT,
+            });
+        }
+        if !(Self::MIN_LENGTH..=Self::MAX_LENGTH).contains(&length) {
+            return Err(ConfigError::BackupCodeLength {
+                got: length,
+                min: Self::MIN_LENGTH,
+                max: Self::MAX_LENGTH,
+            });
+        }
+        Ok(Self { count, length })
+    }
+
+    /// Codes per set.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Characters per code (without the grouping hyphens).
+    pub fn length(&self) -> usize {
+        self.length
+    }
+}
+
+impl Default for BackupCodeConfig {
+    fn default() -> Self {
+        Self {
+            count: Self::DEFAULT_COUNT,
+            length: Self::DEFAULT_LENGTH,
+        }
+    }
+}
+
+/// A host-provided secret mixed into every backup-code hash, kept outside the database.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Pepper(Vec<u8>);
+
+impl Pepper {
+    /// A pepper from secret bytes (at least 16 are recommended).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pepper([REDACTED])")
+    }
+}
+
+/// One plain backup code, grouped for reading (`abcd-efgh-jkmn`). Shown to the user once.
+#[derive(Clone)]
+pub struct BackupCode(SecretString);
+
+impl BackupCode {
+    /// The code as the user should see it.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for BackupCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BackupCode([REDACTED])")
+    }
+}
+
+/// One stored code: its keyed hash and whether it was used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeSlot {
+    /// `HMAC-SHA256(salt || pepper, code)`.
+    pub hash: [u8; 32],
+    /// True once the code was spent.
+    pub used: bool,
+}
+
+impl fmt::Debug for CodeSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeSlot")
+            .field("hash", &"[REDACTED]")
+            .field("used", &self.used)
+            .finish()
+    }
+}
+
+/// What a store keeps of a backup-code set: salt, code length, and one slot per code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupCodeRecord {
+    /// Random per-set salt.
+    pub salt: [u8; 16],
+    /// Characters per code, without hyphens.
+    pub code_length: u8,
+    /// The codes' hashes and used flags, in generation order.
+    pub slots: Vec<CodeSlot>,
+}
+
+impl BackupCodeRecord {
+    /// Codes not yet used.
+    pub fn remaining(&self) -> usize {
+        self.slots.iter().filter(|s| !s.used).count()
+    }
+}
+
+/// Generates a set: the plain codes (to show once) and the record to store.
+///
+/// # Errors
+///
+/// [`Error::Rng`] if the generator fails.
+pub fn generate(
+    rng: &impl Rng,
+    config: &BackupCodeConfig,
+    pepper: Option<&Pepper>,
+) -> Result<(Vec<BackupCode>, BackupCodeRecord), Error> {
+    let mut salt = [0u8; 16];
+    rng.try_fill_bytes(&mut salt)?;
+    let mut codes = Vec::with_capacity(config.count);
+    let mut slots = Vec::with_capacity(config.count);
+    while slots.len() < config.count {
+        let mut canonical = Zeroizing::new(String::with_capacity(config.length));
+        for _ in 0..config.length {
+            let i = uniform_below(rng, ALPHABET.len() as u16)?;
+            canonical.push(char::from(ALPHABET[usize::from(i)]));
+        }
+        let hash = digest(&salt, pepper, &canonical);
+        // A repeat inside one set (probability ~2^-55) would make two slots one code.
+        if slots.iter().any(|s: &CodeSlot| s.hash == hash) {
+            continue;
+        }
+        slots.push(CodeSlot { hash, used: false });
+        codes.push(BackupCode(SecretString::from(group(&canonical))));
+    }
+    let record = BackupCodeRecord {
+        salt,
+        code_length: config.length as u8, // bounded by MAX_LENGTH
+        slots,
+    };
+    Ok((codes, record))
+}
+
+/// Checks `input` against every unused slot, in constant time and without an early exit.
+///
+/// Returns the index of the matching unused slot, or `None`. The caller consumes the slot
+/// atomically in the store; only a successful consume is an acceptance.
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] when the input cannot be a code of this set (wrong length or
+/// characters). That is decided from the shape alone, before any secret is touched.
+pub fn verify(record: &BackupCodeRecord, input: &str, pepper: Option<&Pepper>) -> Result<Option<usize>, InputError> {
+    let canonical = normalize(input, usize::from(record.code_length))?;
+    let candidate = digest(&record.salt, pepper, &canonical);
+    let mut found = Choice::from(0);
+    let mut index = 0u32;
+    for (i, slot) in record.slots.iter().enumerate() {
+        let hit = ct::eq32(&candidate, &slot.hash) & Choice::from(u8::from(!slot.used));
+        index.conditional_assign(&(i as u32), hit);
+        found |= hit;
+    }
+    Ok(bool::from(found).then_some(index as usize))
+}
+
+/// Brings user input to canonical form: no spaces or hyphens, lower case, look-alikes mapped.
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] if the result is not `length` characters of the alphabet.
+pub fn normalize(input: &str, length: usize) -> Result<Zeroizing<String>, InputError> {
+    const EXPECTED: &str = "letters and digits of the backup code (spaces and hyphens are ignored)";
+    let err = InputError::CodeFormat { expected: EXPECTED };
+    if input.len() > MAX_INPUT {
+        return Err(err);
+    }
+    let mut out = Zeroizing::new(String::with_capacity(length));
+    for c in input.chars() {
+        if c.is_whitespace() || c == '-' {
+            continue;
+        }
+        let c = match c.to_ascii_lowercase() {
+            'o' => '0',
+            'i' | 'l' => '1',
+            c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
+            _ => return Err(err),
+        };
+        out.push(c);
+    }
+    if out.len() != length {
+        return Err(err);
+    }
+    Ok(out)
+}
+
+fn digest(salt: &[u8; 16], pepper: Option<&Pepper>, canonical: &str) -> [u8; 32] {
+    let mut key = Zeroizing::new(Vec::with_capacity(16 + pepper.map_or(0, |p| p.0.len())));
+    key.extend_from_slice(salt);
+    if let Some(p) = pepper {
+        key.extend_from_slice(&p.0);
+    }
+    // HMAC accepts keys of any length; the error branch cannot happen.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
+        return [0; 32];
+    };
+    mac.update(canonical.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+fn group(canonical: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(canonical.len() + canonical.len() / GROUP));
+    for (i, c) in canonical.chars().enumerate() {
+        if i > 0 && i % GROUP == 0 {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::InsecureSeededRng;
+    use proptest::prelude::*;
+
+    fn set() -> (Vec<BackupCode>, BackupCodeRecord) {
+        generate(&InsecureSeededRng::new(1), &BackupCodeConfig::default(), None).unwrap()
+    }
+
+    #[test]
+    fn default_set_shape() {
+        let (codes, record) = set();
+        assert_eq!(codes.len(), 6);
+        assert_eq!(record.remaining(), 6);
+        for c in &codes {
+            let s = c.expose_secret();
+            assert_eq!(s.len(), 14, "{s}");
+            assert_eq!(s.matches('-').count(), 2);
+            assert!(s.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))));
+        }
+        // 12 characters of a 32-letter alphabet: 60 bits.
+        const { assert!(BackupCodeConfig::MIN_LENGTH * 5 >= 60) };
+    }
+
+    #[test]
+    fn each_code_matches_its_own_slot_only() {
+        let (codes, record) = set();
+        for (i, c) in codes.iter().enumerate() {
+            assert_eq!(verify(&record, c.expose_secret(), None).unwrap(), Some(i));
+        }
+    }
+
+    #[test]
+    fn used_slots_never_match() {
+        let (codes, mut record) = set();
+        record.slots[2].used = true;
+        assert_eq!(verify(&record, codes[2].expose_secret(), None).unwrap(), None);
+        assert_eq!(verify(&record, codes[3].expose_secret(), None).unwrap(), Some(3));
+    }
+
+    #[test]
+    fn lenient_input() {
+        let (codes, record) = set();
+        let plain: String = codes[0].expose_secret().replace('-', "");
+        let shouty = format!("  {} ", plain.to_uppercase());
+        let spaced: String = plain.chars().flat_map(|c| [c, ' ']).collect();
+        for input in [shouty, spaced] {
+            assert_eq!(verify(&record, &input, None).unwrap(), Some(0), "{input}");
+        }
+        let look_alike = plain.replace('0', "O").replace('1', "l");
+        assert_eq!(verify(&record, &look_alike, None).unwrap(), Some(0));
+    }
+
+    #[test]
+    fn wrong_codes_and_tampering() {
+        let (codes, record) = set();
+        let code = codes[0].expose_secret().replace('-', "");
+        for i in 0..code.len() {
+            let mut t: Vec<u8> = code.clone().into_bytes();
+            t[i] = if t[i] == b'a' { b'b' } else { b'a' };
+            let t = String::from_utf8(t).unwrap();
+            assert_eq!(verify(&record, &t, None).unwrap(), None, "position {i}");
+        }
+        // A pepper changes every hash.
+        let pepper = Pepper::new(b"pepper-pepper-pepper".to_vec());
+        assert_eq!(verify(&record, &code, Some(&pepper)).unwrap(), None);
+        // Tampered stored hash.
+        let mut bad = record.clone();
+        bad.slots[0].hash[31] ^= 1;
+        assert_eq!(verify(&bad, &code, None).unwrap(), None);
+        // Tampered salt.
+        let mut bad = record.clone();
+        bad.salt[0] ^= 1;
+        assert_eq!(verify(&bad, &code, None).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_input_is_a_format_error() {
+        let (_, record) = set();
+        for bad in [
+            "",
+            "abc",
+            "abcd-efgh-jkm",
+            "abcd-efgh-jkmnp",
+            "abcd-efgh-jkmu",
+            "abcd_efgh_jkmn",
+            "ééééééééééééé",
+            &"a".repeat(500),
+        ] {
+            assert!(
+                matches!(verify(&record, bad, None), Err(InputError::CodeFormat { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn config_bounds() {
+        assert!(BackupCodeConfig::new(0, 12).is_err());
+        assert!(BackupCodeConfig::new(33, 12).is_err());
+        assert!(BackupCodeConfig::new(6, 11).is_err());
+        assert!(BackupCodeConfig::new(6, 33).is_err());
+        let c = BackupCodeConfig::new(10, 16).unwrap();
+        let (codes, record) = generate(&InsecureSeededRng::new(2), &c, None).unwrap();
+        assert_eq!(codes.len(), 10);
+        assert_eq!(record.code_length, 16);
+        assert_eq!(
+            codes[0].expose_secret(),
+            group(&codes[0].expose_secret().replace('-', "")).as_str()
+        );
+    }
+
+    #[test]
+    fn debug_hides_codes_and_hashes() {
+        let (codes, record) = set();
+        let shown = format!("{codes:?} {record:?}");
+        assert!(!shown.contains(codes[0].expose_secret()));
+        assert!(shown.contains("REDACTED"));
+    }
+
+    proptest! {
+        #[test]
+        fn normalisation_ignores_case_spaces_hyphens(seed in any::<u64>(), seps in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-"), Just("\t")], 12)) {
+            let (codes, record) = generate(&InsecureSeededRng::new(seed), &BackupCodeConfig::default(), None).unwrap();
+            let plain = codes[0].expose_secret().replace('-', "");
+            let mut messy = String::new();
+            for (c, sep) in plain.chars().zip(&seps) {
+                messy.push(c.to_ascii_uppercase());
+                messy.push_str(sep);
+            }
+            prop_assert_eq!(verify(&record, &messy, None).unwrap(), Some(0));
+            let normal = normalize(&messy, 12).unwrap();
+            prop_assert_eq!(normal.as_str(), plain.as_str());
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(input in ".{0,200}") {
+            let (_, record) = set();
+            let _ = verify(&record, &input, None);
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Users, device ids and names, and the records a store keeps for each method.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::backup_codes::BackupCodeRecord;
+use crate::clock::UnixTime;
+use crate::error::{Error, InputError};
+use crate::rng::Rng;
+use crate::totp::TotpRecord;
+
+/// The host's identifier of a user (a primary key, a UUID, a subject claim...).
+///
+/// 1..=255 bytes without control characters. It is bound into every sealed secret, so a
+/// secret moved to another user's row does not open.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(String);
+
+impl UserId {
+    /// Validates and wraps a user id.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::UserId`] if it is empty, longer than 255 bytes or has control characters.
+    pub fn new(id: impl Into<String>) -> Result<Self, InputError> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+            return Err(InputError::UserId);
+        }
+        Ok(Self(id))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A method's id: 128 random bits, shown as 32 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceId([u8; 16]);
+
+impl DeviceId {
+    /// A new random id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rng`] if the generator fails.
+    pub fn generate(rng: &impl Rng) -> Result<Self, Error> {
+        let mut bytes = [0u8; 16];
+        rng.try_fill_bytes(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+
+    /// An id from its 16 bytes (as a store keeps it).
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 16 bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeviceId({self})")
+    }
+}
+
+impl FromStr for DeviceId {
+    type Err = InputError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InputError::DeviceId);
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            let pair = s.get(2 * i..2 * i + 2).ok_or(InputError::DeviceId)?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| InputError::DeviceId)?;
+        }
+        Ok(Self(out))
+    }
+}
+
+/// A method's display name: trimmed, 1..=64 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeviceName(String);
+
+impl DeviceName {
+    /// Maximum length in characters.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Trims and validates a name.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::DeviceName`] if it is empty after trimming, longer than 64 characters or
+    /// contains control characters.
+    pub fn new(name: &str) -> Result<Self, InputError> {
+        let name = name.trim();
+        let chars = name.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS || name.chars().any(char::is_control) {
+            return Err(InputError::DeviceName);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DeviceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
+/// The kind of a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeviceKind {
+    /// A set of single-use backup codes.
+    BackupCodes,
+    /// A TOTP authenticator app.
+    Totp,
+}
+
+impl DeviceKind {
+    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BackupCodes => "backup_codes",
+            Self::Totp => "totp",
+        }
+    }
+
+    /// The factor a method of this kind proves (what throttling counts against).
+    pub const fn factor(self) -> Factor {
+        match self {
+            Self::BackupCodes => Factor::BackupCodes,
+            Self::Totp => Factor::Totp,
+        }
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::BackupCodes => "backup code set",
+            Self::Totp => "authenticator app",
+        })
+    }
+}
+
+/// A factor: what failures are counted and throttled against, per user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Factor {
+    /// Backup codes.
+    BackupCodes,
+    /// TOTP codes from any of the user's authenticator apps.
+    Totp,
+}
+
+impl Factor {
+    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BackupCodes => "backup_codes",
+            Self::Totp => "totp",
+        }
+    }
+
+    /// Every factor, for stores that iterate them.
+    pub const ALL: [Factor; 2] = [Factor::BackupCodes, Factor::Totp];
+}
+
+impl fmt::Display for Factor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BackupCodes => "backup code",
+            Self::Totp => "authenticator app",
+        })
+    }
+}
+
+impl FromStr for Factor {
+    type Err = InputError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or(InputError::Factor)
+    }
+}
+
+/// What a store keeps for one method. Holds no plaintext secret: backup codes as keyed hashes,
+/// TOTP secrets sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// The method's id, unique across all users.
+    pub id: DeviceId,
+    /// Its owner.
+    pub user: UserId,
+    /// The user-visible name.
+    pub name: DeviceName,
+    /// When it was created.
+    pub created_at: UnixTime,
+    /// When it last verified a code.
+    pub last_used_at: Option<UnixTime>,
+    /// False for a TOTP device until the user proved one code; always true for backup codes.
+    pub confirmed: bool,
+    /// The factor-specific data.
+    pub data: DeviceData,
+}
+
+impl DeviceRecord {
+    /// The method's kind, from its data.
+    pub fn kind(&self) -> DeviceKind {
+        match self.data {
+            DeviceData::BackupCodes(_) => DeviceKind::BackupCodes,
+            DeviceData::Totp(_) => DeviceKind::Totp,
+        }
+    }
+}
+
+/// Factor-specific data of a [`DeviceRecord`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceData {
+    /// A backup-code set.
+    BackupCodes(BackupCodeRecord),
+    /// A TOTP device.
+    Totp(TotpRecord),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(DeviceName::new("  Phone  ").unwrap().as_str(), "Phone");
+        assert_eq!(DeviceName::new(&"é".repeat(64)).unwrap().as_str().chars().count(), 64);
+        for bad in ["", "   ", "a\nb", "tab\there", "\u{7f}", &"x".repeat(65)] {
+            assert_eq!(DeviceName::new(bad), Err(InputError::DeviceName), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn device_ids_round_trip_and_reject_garbage() {
+        let id = DeviceId::from_bytes([0xab; 16]);
+        assert_eq!(id.to_string().parse::<DeviceId>().unwrap(), id);
+        for bad in [
+            "",
+            "ab",
+            &"g".repeat(32),
+            &"é".repeat(16),
+            &"a".repeat(33),
+            "+1234567890123456789012345678901",
+        ] {
+            assert!(bad.parse::<DeviceId>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn user_ids_are_validated() {
+        assert!(UserId::new("u-1").is_ok());
+        for bad in ["", "a\0b", &"x".repeat(256)] {
+            assert!(UserId::new(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn factor_names_round_trip() {
+        for f in Factor::ALL {
+            assert_eq!(f.as_str().parse::<Factor>().unwrap(), f);
+        }
+        assert!("sms".parse::<Factor>().is_err());
+    }
+}

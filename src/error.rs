@@ -1,0 +1,205 @@
+//! Errors: configuration, misuse, bad input, sealing and storage.
+//!
+//! A wrong code is *not* an error: it is [`Outcome::Rejected`](crate::Outcome::Rejected), one
+//! opaque outcome that says nothing about why. The enums here are for everything else, and they
+//! are detailed on purpose: they describe the caller's or the operator's mistake, never a secret.
+
+use std::fmt;
+
+/// Every error the crate returns.
+///
+/// Matching on the variant tells who has to act: the host's configuration, the host's code
+/// (misuse), the end user (input), the operator (sealing keys) or the storage backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The operation does not fit the current state (unknown device, wrong kind, ...).
+    #[error("misuse: {0}")]
+    Misuse(#[from] MisuseError),
+    /// Input from the end user or the host is malformed.
+    #[error("input: {0}")]
+    Input(#[from] InputError),
+    /// A sealed secret could not be sealed or opened.
+    #[error("sealing: {0}")]
+    Seal(#[from] SealError),
+    /// The storage backend failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// The random number generator failed.
+    #[error("random number generator: {0}")]
+    Rng(#[from] RngError),
+}
+
+/// An invalid configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The number of backup codes per set is out of bounds.
+    #[error("backup code count {got} is outside {min}..={max}")]
+    BackupCodeCount {
+        /// What was asked for.
+        got: usize,
+        /// Smallest allowed.
+        min: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// The length of a backup code is out of bounds.
+    #[error("backup code length {got} is outside {min}..={max} characters")]
+    BackupCodeLength {
+        /// What was asked for.
+        got: usize,
+        /// Smallest allowed (60 bits of entropy).
+        min: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// TOTP digits other than 6, 7 or 8.
+    #[error("TOTP digits {0} is outside 6..=8")]
+    TotpDigits(u32),
+    /// TOTP period out of bounds.
+    #[error("TOTP period {0} s is outside 10..=300 s")]
+    TotpPeriod(u64),
+    /// TOTP verification window out of bounds.
+    #[error("TOTP window {0} is outside 0..=10 steps")]
+    TotpWindow(u32),
+    /// Length of newly generated TOTP secrets out of bounds.
+    #[error("TOTP secret length {0} bytes is outside 20..=64 (160 to 512 bits)")]
+    TotpSecretLength(usize),
+    /// The issuer shown in authenticator apps is empty, too long or contains `:`.
+    #[error("TOTP issuer must be 1..=64 characters without ':' or control characters")]
+    TotpIssuer,
+    /// Throttling policy values that make no sense.
+    #[error("throttle policy: {0}")]
+    Throttle(&'static str),
+    /// A keyring without the key it is told to seal with, or with a key id twice.
+    #[error("keyring: {0}")]
+    Keyring(&'static str),
+}
+
+/// The operation does not fit the current state of the user's methods.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MisuseError {
+    /// No such method for this user.
+    #[error("no such method for this user")]
+    DeviceNotFound,
+    /// The method is of another kind than the operation needs.
+    #[error("the method is a {found}, not a {expected}")]
+    WrongKind {
+        /// The kind the operation works on.
+        expected: crate::DeviceKind,
+        /// The kind the method has.
+        found: crate::DeviceKind,
+    },
+    /// Confirming a TOTP device that is already confirmed.
+    #[error("the TOTP device is already confirmed")]
+    AlreadyConfirmed,
+    /// The user has no method of the asked factor that can be verified.
+    #[error("the user has no confirmed {0} method")]
+    NoMethod(crate::Factor),
+}
+
+/// Malformed input. The message names the rule that was broken, never the input itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// A user id that is empty, too long or contains control characters.
+    #[error("user id must be 1..=255 bytes without control characters")]
+    UserId,
+    /// A device id that is not 32 hexadecimal digits.
+    #[error("device id must be 32 hexadecimal digits")]
+    DeviceId,
+    /// An unknown factor name.
+    #[error("unknown factor name (expected backup_codes or totp)")]
+    Factor,
+    /// A method name that is empty after trimming, longer than 64 characters or has control characters.
+    #[error("name must be 1..=64 characters after trimming, without control characters")]
+    DeviceName,
+    /// A TOTP account label that is empty, too long or contains control characters.
+    #[error("account name must be 1..=255 characters without control characters")]
+    AccountName,
+    /// A code whose shape cannot be a valid code (wrong length or characters).
+    ///
+    /// This is about the format only and is decided before any secret is touched: it is not
+    /// counted as a failed attempt and says nothing about any stored code.
+    #[error("a code must be {expected}")]
+    CodeFormat {
+        /// Human readable description of the expected shape.
+        expected: &'static str,
+    },
+    /// A base32 secret that does not decode.
+    #[error("secret is not valid base32 (RFC 4648 alphabet A-Z, 2-7)")]
+    SecretEncoding,
+    /// A secret shorter than 80 bits or longer than 512 bits.
+    #[error("secret must be 10..=64 bytes (80 to 512 bits), got {0} bytes")]
+    SecretLength(usize),
+    /// A key URI that does not parse; the reason names the rule.
+    #[error("key URI: {0}")]
+    KeyUri(&'static str),
+}
+
+/// A secret could not be sealed or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The sealed blob names a key id that the keyring does not hold.
+    #[error("no sealing key with id {0:?} in the keyring")]
+    UnknownKey(String),
+    /// Authentication of the sealed blob failed: wrong key, wrong user or device, or tampering.
+    #[error("sealed secret failed authentication (wrong key, wrong owner, or tampered)")]
+    Integrity,
+    /// The sealed blob is not in a format this version understands.
+    #[error("sealed secret is malformed: {0}")]
+    Malformed(&'static str),
+    /// A key id that is empty, longer than 64 bytes or not printable ASCII.
+    #[error("key id must be 1..=64 printable ASCII characters")]
+    KeyId,
+}
+
+/// A storage backend failure. Never means "the code was wrong": that is `Ok(false)` from the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A record with this id (or credential id) exists already.
+    #[error("a record with this id exists already")]
+    Conflict,
+    /// A stored record cannot be decoded (corrupt or foreign data).
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// The record handed to the store breaks the store's contract.
+    #[error("invalid record: {0}")]
+    InvalidRecord(&'static str),
+    /// The backend (database, network, lock) failed.
+    #[error("backend failure: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(err))
+    }
+}
+
+/// The random number generator could not produce bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RngError(pub(crate) &'static str);
+
+impl fmt::Display for RngError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for RngError {}
+
+impl RngError {
+    /// An error with a fixed description, for host-provided generators.
+    pub const fn new(description: &'static str) -> Self {
+        Self(description)
+    }
+}

@@ -1,0 +1,87 @@
+//! Multi-factor authentication for Rust services: backup codes and TOTP authenticator apps, on
+//! a storage backend, clock and random generator that the host plugs in.
+//!
+//! ```
+//! use multifactor::{
+//!     Keyring, KeyId, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, UnixTime, UserId,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The key that seals TOTP secrets at rest comes from your secrets manager.
+//! let keys = Keyring::new(SealingKey::new(KeyId::new("2026-11")?, [7; 32]));
+//! let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+//! let mfa = Mfa::new(MemoryStore::new(), keys, MfaConfig::new("ACME")?)?.with_clock(clock.clone());
+//! let alice = UserId::new("alice")?;
+//!
+//! // TOTP: enroll, show the QR code / key URI, confirm with the first code from the app.
+//! let enrollment = mfa.enroll_totp(&alice, "alice@example.com", None).await?;
+//! assert!(enrollment.key_uri.expose_secret().starts_with("otpauth://totp/ACME:alice%40example.com?"));
+//! let app_secret = multifactor::totp::decode_base32_secret(enrollment.secret_base32.expose_secret())?;
+//! let code = multifactor::totp::code_at(&app_secret, &Default::default(), clock.now());
+//! assert!(mfa.confirm_totp(&alice, enrollment.device, code.expose_secret()).await?.is_accepted());
+//!
+//! // The same code again is a replay: one opaque rejection.
+//! assert_eq!(mfa.verify_totp(&alice, code.expose_secret()).await?, Outcome::Rejected);
+//!
+//! // Backup codes: shown once, stored as keyed hashes, each usable once.
+//! let set = mfa.generate_backup_codes(&alice, None).await?;
+//! let first = set.codes[0].expose_secret();
+//! match mfa.verify_backup_code(&alice, first).await? {
+//!     Outcome::Accepted(v) => assert_eq!(v.remaining_backup_codes, Some(5)),
+//!     other => panic!("{other:?}"),
+//! }
+//! assert_eq!(mfa.verify_backup_code(&alice, first).await?, Outcome::Rejected);
+//! # use multifactor::Clock as _;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Shape
+//!
+//! - Pure logic in the middle: [`backup_codes`], [`totp`] and [`throttle`] take plain data and
+//!   return what must change; they do no I/O and read no clock.
+//! - Atomic persistence at the edge: [`DeviceStore`] offers consume-once, high-water-mark,
+//!   replace and compare-and-swap operations; [`MemoryStore`] implements them, and the public
+//!   conformance suite (feature `test-util`) checks any store, races included.
+//! - One thin service on top: [`Mfa`].
+//!
+//! The [`manual`] explains the threat model and every default.
+//!
+//! # Features
+//!
+//! - `qr`: SVG QR codes for TOTP enrollment ([`TotpEnrollment::qr_svg`]).
+//! - `test-util`: the [`store::conformance`] suite.
+
+pub mod backup_codes;
+mod clock;
+mod ct;
+mod device;
+mod error;
+pub mod manual;
+mod rng;
+mod seal;
+mod secret;
+mod service;
+pub mod store;
+pub mod throttle;
+pub mod totp;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+pub use crate::backup_codes::{BackupCode, BackupCodeConfig, BackupCodeRecord, CodeSlot, Pepper};
+pub use crate::clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use crate::device::{DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
+pub use crate::error::{ConfigError, Error, InputError, MisuseError, RngError, SealError, StoreError};
+pub use crate::rng::{InsecureSeededRng, OsSeededRng, Rng};
+pub use crate::seal::{KeyId, Keyring, SealedSecret, SealingKey};
+pub use crate::secret::{SecretBytes, SecretString};
+pub use crate::service::{BackupCodeSet, MethodInfo, Mfa, MfaConfig, Outcome, TotpConfig, TotpEnrollment, Verified};
+pub use crate::store::DeviceStore;
+pub use crate::store::memory::MemoryStore;
+pub use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
+pub use crate::totp::uri::TotpImport;
+pub use crate::totp::{Algorithm, TotpParams, TotpRecord};

@@ -1,0 +1,56 @@
+//! The manual: threat model, every default, and why. Documentation only; no code lives here.
+//!
+//! # Threat model
+//!
+//! The crate defends the second factor of a sign-in against:
+//!
+//! - **Online guessing.** An attacker who knows the password submits codes. Each factor of each
+//!   user counts consecutive failures; after 5 free failures every further attempt waits
+//!   30 s, doubling per failure up to 1 hour; after 100 consecutive failures the factor is
+//!   locked until the host unlocks it ([`Mfa::unlock`](crate::Mfa::unlock) or an admin reset),
+//!   as NIST SP 800-63B §5.2.2 requires. A throttled or locked attempt is not evaluated at all.
+//!   Attempts are *charged before they are evaluated*, with a compare-and-swap in the store, so
+//!   a burst of parallel guesses cannot all run while the counter still reads low.
+//! - **Replay.** A TOTP code is accepted at most once per device, and never a step older than
+//!   the last accepted one (RFC 6238 §5.2). A backup code is consumed once. Both checks are single
+//!   atomic store operations: of 64 concurrent requests with the same valid code exactly one is
+//!   accepted, on every store (the conformance suite proves it with real races).
+//! - **Database theft.** A stolen database holds no usable secret: backup codes only as
+//!   `HMAC-SHA256(salt || pepper, code)` with a random 128-bit salt per set (and an optional
+//!   pepper kept outside the database); TOTP secrets sealed with XChaCha20-Poly1305 under a key the
+//!   host keeps elsewhere, bound to the user and device so that a blob copied into another row
+//!   does not open. Note: 60-bit backup codes resist offline guessing only while the pepper or
+//!   the rest of the database stays secret; use a pepper if that matters to you.
+//! - **Timing.** Codes are compared through `subtle`: TOTP candidates as fixed-width integers for
+//!   every step of the window, backup codes as 32-byte digests against every unused slot,
+//!   without an early exit.
+//! - **Leaks through logs.** Secrets live in zeroizing types with `[REDACTED]` `Debug` and no
+//!   `Display`; errors name the rule that was broken, never the input.
+//! - **Oracles.** A wrong, replayed, expired or already-used code is one opaque
+//!   [`Outcome::Rejected`](crate::Outcome::Rejected). A code of the wrong *shape* (letters in a TOTP code,
+//!   a backup code of the wrong length) is an [`InputError::CodeFormat`](crate::InputError::CodeFormat):
+//!   the shape is public, no secret is touched, and the attempt is not counted.
+//!
+//! Out of scope: the first factor, sessions, and transport security (the host's job); an
+//! attacker with the sealing key *and* the database; malware on the user's device.
+//!
+//! # Defaults and why
+//!
+//! | setting | default | why |
+//! |---|---|---|
+//! | backup codes per set | 6 | the common default of the systems users come from; 1..=32 |
+//! | backup code length | 12 characters, shown `abcd-efgh-jkmn` | Crockford base32 (no `i l o u`): 60 bits; 12..=32 |
+//! | backup code input | case, spaces, hyphens ignored; `o i l` read as `0 1 1` | people copy codes from paper |
+//! | TOTP algorithm, digits, period | SHA1, 6, 30 s | what every authenticator app supports |
+//! | TOTP window | ±1 step | tolerates 30 s of clock skew or a slow typist; 0..=10 |
+//! | new TOTP secret | 160 bits | RFC 4226 §4; imports accept 80 bits, what real sites issue |
+//! | throttling | 5 free failures, then 30 s doubling to 1 h, lock at 100 | NIST SP 800-63B §5.2.2 |
+//! | sealing | XChaCha20-Poly1305, random 192-bit nonce, key ids | random nonces are safe at this size; ids allow rotation |
+//!
+//! # Enrollment rules
+//!
+//! - A new TOTP device is unconfirmed until the user proves one current code, and that code
+//!   counts as used. Starting a new enrollment removes the user's older unconfirmed ones.
+//! - An imported secret (migration from another system) is confirmed at once: the user's app
+//!   already holds it.
+//! - Generating backup codes replaces the previous set in one atomic store operation.

@@ -1,0 +1,376 @@
+//! Sealing secrets at rest with XChaCha20-Poly1305 under host-provided keys that carry an id.
+//!
+//! A sealed blob is `version (1) | key id length (1) | key id | nonce (24) | ciphertext + tag`.
+//! The associated data binds the blob to its purpose, its user and its device: a blob copied to
+//! another user's or device's row does not open. The key id lets keys rotate: seal with the
+//! current key, open with any key the [`Keyring`] still holds.
+
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::device::{DeviceId, UserId};
+use crate::error::{ConfigError, Error, SealError};
+use crate::rng::Rng;
+
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+
+/// The name of a sealing key, stored beside every blob it sealed (1..=64 printable ASCII).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(String);
+
+impl KeyId {
+    /// Validates and wraps a key id such as `"2026-11"`.
+    ///
+    /// # Errors
+    ///
+    /// [`SealError::KeyId`] if it is empty, longer than 64 bytes or not printable ASCII.
+    pub fn new(id: impl Into<String>) -> Result<Self, SealError> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(SealError::KeyId);
+        }
+        Ok(Self(id))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A 256-bit sealing key and its id. Zeroized on drop; `Debug` shows the id only.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SealingKey {
+    #[zeroize(skip)]
+    id: KeyId,
+    key: [u8; 32],
+}
+
+impl SealingKey {
+    /// A key from 32 bytes the host keeps secret (from a KMS, a secrets manager, an env var...).
+    pub fn new(id: KeyId, key: [u8; 32]) -> Self {
+        Self { id, key }
+    }
+
+    /// A key from a slice, which must be exactly 32 bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Keyring`] if the slice is not 32 bytes long.
+    pub fn from_slice(id: KeyId, key: &[u8]) -> Result<Self, ConfigError> {
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| ConfigError::Keyring("a sealing key must be exactly 32 bytes"))?;
+        Ok(Self { id, key })
+    }
+
+    /// A fresh random key, for tests and first setup (store it; losing it loses every secret).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rng`] if the generator fails.
+    pub fn generate(id: KeyId, rng: &impl Rng) -> Result<Self, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.try_fill_bytes(key.as_mut())?;
+        Ok(Self { id, key: *key })
+    }
+
+    /// The key's id.
+    pub fn id(&self) -> &KeyId {
+        &self.id
+    }
+}
+
+impl fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealingKey")
+            .field("id", &self.id)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// The keys the service seals with (the current one) and opens with (all of them).
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    current: SealingKey,
+    previous: Vec<SealingKey>,
+}
+
+impl Keyring {
+    /// A keyring that seals and opens with `current`.
+    pub fn new(current: SealingKey) -> Self {
+        Self {
+            current,
+            previous: Vec::new(),
+        }
+    }
+
+    /// Adds an older key that can still open blobs sealed under it (for rotation).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Keyring`] if a key with the same id is already in the ring.
+    pub fn with_previous(mut self, key: SealingKey) -> Result<Self, ConfigError> {
+        if self.get(key.id()).is_some() {
+            return Err(ConfigError::Keyring("two keys with the same id"));
+        }
+        self.previous.push(key);
+        Ok(self)
+    }
+
+    /// The id of the key new blobs are sealed with.
+    pub fn current_id(&self) -> &KeyId {
+        &self.current.id
+    }
+
+    fn get(&self, id: &KeyId) -> Option<&SealingKey> {
+        std::iter::once(&self.current)
+            .chain(self.previous.iter())
+            .find(|k| &k.id == id)
+    }
+
+    /// Seals `plaintext` for `context` under the current key with a random nonce.
+    pub(crate) fn seal(
+        &self,
+        rng: &impl Rng,
+        context: &SealContext<'_>,
+        plaintext: &[u8],
+    ) -> Result<SealedSecret, Error> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.try_fill_bytes(&mut nonce)?;
+        let cipher = XChaCha20Poly1305::new(&self.current.key.into());
+        let aad = context.associated_data();
+        let ciphertext = cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SealError::Integrity)?;
+        Ok(SealedSecret {
+            key_id: self.current.id.clone(),
+            nonce,
+            ciphertext,
+        })
+    }
+
+    /// Opens a blob sealed for `context` under any key of the ring.
+    pub(crate) fn open(
+        &self,
+        context: &SealContext<'_>,
+        sealed: &SealedSecret,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let key = self
+            .get(&sealed.key_id)
+            .ok_or_else(|| SealError::UnknownKey(sealed.key_id.0.clone()))?;
+        let cipher = XChaCha20Poly1305::new(&key.key.into());
+        let aad = context.associated_data();
+        cipher
+            .decrypt(
+                &XNonce::from(sealed.nonce),
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| SealError::Integrity)
+    }
+}
+
+/// What a sealed blob is bound to: its purpose, user and device.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SealContext<'a> {
+    pub(crate) purpose: &'static str,
+    pub(crate) user: &'a UserId,
+    pub(crate) device: DeviceId,
+}
+
+impl SealContext<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(64 + self.user.as_str().len());
+        aad.extend_from_slice(b"multifactor/v1/");
+        aad.extend_from_slice(self.purpose.as_bytes());
+        aad.push(0);
+        // Length-prefixed so that no two (user, device) pairs give the same bytes.
+        aad.extend_from_slice(&(self.user.as_str().len() as u32).to_be_bytes());
+        aad.extend_from_slice(self.user.as_str().as_bytes());
+        aad.extend_from_slice(self.device.as_bytes());
+        aad
+    }
+}
+
+/// A secret sealed at rest: what a store keeps instead of the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    key_id: KeyId,
+    nonce: [u8; NONCE_LEN],
+    ciphertext: Vec<u8>,
+}
+
+impl SealedSecret {
+    /// The id of the key that sealed it.
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    /// The stable byte encoding a store keeps.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let id = self.key_id.0.as_bytes();
+        let mut out = Vec::with_capacity(2 + id.len() + NONCE_LEN + self.ciphertext.len());
+        out.push(VERSION);
+        out.push(id.len() as u8); // KeyId guarantees 1..=64 bytes.
+        out.extend_from_slice(id);
+        out.extend_from_slice(&self.nonce);
+        out.extend_from_slice(&self.ciphertext);
+        out
+    }
+
+    /// Parses the encoding of [`to_bytes`](Self::to_bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`SealError::Malformed`] for a truncated blob, an unknown version or a bad key id.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SealError> {
+        let (&version, rest) = bytes.split_first().ok_or(SealError::Malformed("empty"))?;
+        if version != VERSION {
+            return Err(SealError::Malformed("unknown version"));
+        }
+        let (&id_len, rest) = rest.split_first().ok_or(SealError::Malformed("truncated key id"))?;
+        let id_len = usize::from(id_len);
+        if rest.len() < id_len + NONCE_LEN + TAG_LEN {
+            return Err(SealError::Malformed("truncated"));
+        }
+        let (id, rest) = rest.split_at(id_len);
+        let id = std::str::from_utf8(id).map_err(|_| SealError::Malformed("key id is not UTF-8"))?;
+        let key_id = KeyId::new(id).map_err(|_| SealError::Malformed("invalid key id"))?;
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Malformed("truncated nonce"))?;
+        Ok(Self {
+            key_id,
+            nonce,
+            ciphertext: ciphertext.to_vec(),
+        })
+    }
+}
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("key_id", &self.key_id)
+            .field("len", &self.ciphertext.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::InsecureSeededRng;
+
+    fn ring(id: &str, byte: u8) -> Keyring {
+        Keyring::new(SealingKey::new(KeyId::new(id).unwrap(), [byte; 32]))
+    }
+
+    fn ctx<'a>(user: &'a UserId, device: DeviceId) -> SealContext<'a> {
+        SealContext {
+            purpose: "totp-secret",
+            user,
+            device,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_every_binding() {
+        let rng = InsecureSeededRng::new(3);
+        let alice = UserId::new("alice").unwrap();
+        let bob = UserId::new("bob").unwrap();
+        let d1 = DeviceId::from_bytes([1; 16]);
+        let d2 = DeviceId::from_bytes([2; 16]);
+        let keys = ring("k1", 9);
+        let sealed = keys.seal(&rng, &ctx(&alice, d1), b"top secret").unwrap();
+        assert_eq!(&*keys.open(&ctx(&alice, d1), &sealed).unwrap(), b"top secret");
+        let bytes = sealed.to_bytes();
+        assert!(!bytes.windows(10).any(|w| w == b"top secret"));
+        let parsed = SealedSecret::from_bytes(&bytes).unwrap();
+        assert_eq!(parsed, sealed);
+        // Another user, another device, another purpose: no.
+        assert_eq!(keys.open(&ctx(&bob, d1), &sealed), Err(SealError::Integrity));
+        assert_eq!(keys.open(&ctx(&alice, d2), &sealed), Err(SealError::Integrity));
+        let other_purpose = SealContext {
+            purpose: "other",
+            ..ctx(&alice, d1)
+        };
+        assert_eq!(keys.open(&other_purpose, &sealed), Err(SealError::Integrity));
+        // A key with the same id but other bytes: no.
+        assert_eq!(ring("k1", 8).open(&ctx(&alice, d1), &sealed), Err(SealError::Integrity));
+        // Unknown key id: a clear error.
+        assert_eq!(
+            ring("k2", 9).open(&ctx(&alice, d1), &sealed),
+            Err(SealError::UnknownKey("k1".into()))
+        );
+        // Every single bit flipped past the key id fails authentication.
+        for i in 4..bytes.len() {
+            let mut t = bytes.clone();
+            t[i] ^= 0x01;
+            let t = SealedSecret::from_bytes(&t).unwrap();
+            assert_eq!(keys.open(&ctx(&alice, d1), &t), Err(SealError::Integrity), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn rotation_opens_old_and_seals_new() {
+        let rng = InsecureSeededRng::new(4);
+        let alice = UserId::new("alice").unwrap();
+        let d = DeviceId::from_bytes([1; 16]);
+        let old = ring("old", 1);
+        let sealed = old.seal(&rng, &ctx(&alice, d), b"s").unwrap();
+        let new = Keyring::new(SealingKey::new(KeyId::new("new").unwrap(), [2; 32]))
+            .with_previous(SealingKey::new(KeyId::new("old").unwrap(), [1; 32]))
+            .unwrap();
+        assert_eq!(&*new.open(&ctx(&alice, d), &sealed).unwrap(), b"s");
+        assert_eq!(new.seal(&rng, &ctx(&alice, d), b"s").unwrap().key_id().as_str(), "new");
+        assert!(
+            new.clone()
+                .with_previous(SealingKey::new(KeyId::new("new").unwrap(), [3; 32]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn malformed_blobs_are_typed_errors() {
+        for bad in [&[][..], &[2], &[1], &[1, 5, b'a'], &[1, 0, 0, 0], &[1, 1, 0xff]] {
+            assert!(
+                matches!(SealedSecret::from_bytes(bad), Err(SealError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+        let mut blob = vec![1, 1, b'k'];
+        blob.extend_from_slice(&[0; 24 + 15]);
+        assert!(SealedSecret::from_bytes(&blob).is_err());
+        blob.push(0);
+        assert!(SealedSecret::from_bytes(&blob).is_ok());
+        assert!(KeyId::new("").is_err() && KeyId::new("a b").is_err() && KeyId::new("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let key = SealingKey::new(KeyId::new("k").unwrap(), [0xab; 32]);
+        let shown = format!("{key:?} {:?}", Keyring::new(key.clone()));
+        assert!(!shown.contains("171") && !shown.contains("ab, ab"), "{shown}");
+    }
+}

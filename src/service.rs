@@ -1,0 +1,654 @@
+//! [`Mfa`]: the operations an application calls. Thin: it loads records, asks the pure modules,
+//! and lets the store apply the outcome atomically.
+
+use crate::backup_codes::{self, BackupCode, BackupCodeConfig, Pepper};
+use crate::clock::{Clock, SystemClock, UnixTime};
+use crate::device::{DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
+use crate::error::{ConfigError, Error, InputError, MisuseError};
+use crate::rng::{OsSeededRng, Rng};
+use crate::seal::{Keyring, SealContext};
+use crate::secret::{SecretBytes, SecretString};
+use crate::store::DeviceStore;
+use crate::throttle::{ThrottleDecision, ThrottlePolicy};
+use crate::totp::uri::{self, TotpImport};
+use crate::totp::{self, TotpParams, TotpRecord};
+
+const TOTP_SEAL_PURPOSE: &str = "totp-secret";
+/// Attempts to charge a throttle counter before concurrent attempts count as throttling.
+const CHARGE_RETRIES: usize = 8;
+
+/// TOTP settings for new enrollments and verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpConfig {
+    issuer: String,
+    params: TotpParams,
+    window: u32,
+    secret_len: usize,
+}
+
+impl TotpConfig {
+    /// Settings with `issuer` (the service name shown in authenticator apps) and the defaults:
+    /// SHA1, 6 digits, 30 s, a window of ±1 step, 160-bit secrets.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpIssuer`] if the issuer is empty, longer than 64 characters, or
+    /// contains `:` or control characters.
+    pub fn new(issuer: &str) -> Result<Self, ConfigError> {
+        let issuer = issuer.trim();
+        let chars = issuer.chars().count();
+        if chars == 0 || chars > 64 || issuer.contains(':') || issuer.chars().any(char::is_control) {
+            return Err(ConfigError::TotpIssuer);
+        }
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            params: TotpParams::default(),
+            window: 1,
+            secret_len: totp::MIN_NEW_SECRET_BYTES,
+        })
+    }
+
+    /// Parameters of new enrollments (imports keep their own).
+    #[must_use]
+    pub fn with_params(mut self, params: TotpParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Steps accepted either side of the current one (0..=10, default 1).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpWindow`] if above 10.
+    pub fn with_window(mut self, window: u32) -> Result<Self, ConfigError> {
+        if window > 10 {
+            return Err(ConfigError::TotpWindow(window));
+        }
+        self.window = window;
+        Ok(self)
+    }
+
+    /// Bytes of newly generated secrets (20..=64, default 20 = 160 bits).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpSecretLength`] if out of bounds.
+    pub fn with_secret_len(mut self, bytes: usize) -> Result<Self, ConfigError> {
+        if !(totp::MIN_NEW_SECRET_BYTES..=totp::MAX_SECRET_BYTES).contains(&bytes) {
+            return Err(ConfigError::TotpSecretLength(bytes));
+        }
+        self.secret_len = bytes;
+        Ok(self)
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The verification window in steps.
+    pub fn window(&self) -> u32 {
+        self.window
+    }
+}
+
+/// Everything the service is configured with, each part validated when built.
+#[derive(Debug, Clone)]
+pub struct MfaConfig {
+    /// TOTP settings.
+    pub totp: TotpConfig,
+    /// Backup-code count and length.
+    pub backup_codes: BackupCodeConfig,
+    /// Failure throttling.
+    pub throttle: ThrottlePolicy,
+    /// Optional pepper mixed into backup-code hashes (kept outside the database).
+    pub pepper: Option<Pepper>,
+}
+
+impl MfaConfig {
+    /// Defaults everywhere, with `issuer` as the name authenticator apps show.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpIssuer`] if the issuer is invalid (see [`TotpConfig::new`]).
+    pub fn new(issuer: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            totp: TotpConfig::new(issuer)?,
+            backup_codes: BackupCodeConfig::default(),
+            throttle: ThrottlePolicy::default(),
+            pepper: None,
+        })
+    }
+}
+
+/// The result of presenting a code.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The code was right and has now been used up.
+    Accepted(Verified),
+    /// Wrong, replayed, expired or already-used code: deliberately one opaque answer.
+    Rejected,
+    /// Too many recent failures: the attempt was not evaluated. Try again at `retry_at`.
+    Throttled {
+        /// The earliest time the next attempt will be evaluated.
+        retry_at: UnixTime,
+    },
+    /// Too many consecutive failures: the factor is locked until the host unlocks it.
+    Locked,
+}
+
+impl Outcome {
+    /// True only for [`Outcome::Accepted`].
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted(_))
+    }
+}
+
+/// Details of an accepted code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    /// The method that verified.
+    pub device: DeviceId,
+    /// Its kind.
+    pub kind: DeviceKind,
+    /// For backup codes: how many unused codes remain.
+    pub remaining_backup_codes: Option<usize>,
+}
+
+/// A new TOTP enrollment: show the QR code (or the secret as text) once, then confirm.
+#[derive(Debug)]
+pub struct TotpEnrollment {
+    /// The new, unconfirmed device.
+    pub device: DeviceId,
+    /// The secret as unpadded base32, for typing into an app.
+    pub secret_base32: SecretString,
+    /// The `otpauth://` key URI (contains the secret).
+    pub key_uri: SecretString,
+}
+
+impl TotpEnrollment {
+    /// The key URI as an SVG QR code (contains the secret).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::KeyUri`] if the URI is too long for a QR code (not with valid settings).
+    #[cfg(feature = "qr")]
+    pub fn qr_svg(&self) -> Result<SecretString, InputError> {
+        uri::qr_svg(&self.key_uri)
+    }
+}
+
+/// A freshly generated backup-code set: show the codes once.
+#[derive(Debug)]
+pub struct BackupCodeSet {
+    /// The set's method id.
+    pub device: DeviceId,
+    /// The plain codes, grouped for reading.
+    pub codes: Vec<BackupCode>,
+}
+
+/// A method as a settings page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MethodInfo {
+    /// Its id.
+    pub id: DeviceId,
+    /// Its kind.
+    pub kind: DeviceKind,
+    /// Its name.
+    pub name: DeviceName,
+    /// When it was added.
+    pub created_at: UnixTime,
+    /// When it last verified a code.
+    pub last_used_at: Option<UnixTime>,
+    /// False for a TOTP device still waiting for its first code.
+    pub confirmed: bool,
+    /// For backup codes: how many unused codes remain.
+    pub remaining_backup_codes: Option<usize>,
+}
+
+/// The MFA service: a store, a clock, a random generator, sealing keys and policy.
+///
+/// Cheap to share behind an `Arc`; every method takes `&self`.
+#[derive(Debug)]
+pub struct Mfa<S, C = SystemClock, R = OsSeededRng> {
+    store: S,
+    clock: C,
+    rng: R,
+    keys: Keyring,
+    config: MfaConfig,
+}
+
+impl<S: DeviceStore> Mfa<S> {
+    /// A service on `store`, sealing TOTP secrets with `keys`, on the system clock and an
+    /// OS-seeded ChaCha20 generator.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rng`] if the operating system has no randomness to seed from.
+    pub fn new(store: S, keys: Keyring, config: MfaConfig) -> Result<Self, Error> {
+        Ok(Self {
+            store,
+            clock: SystemClock,
+            rng: OsSeededRng::new()?,
+            keys,
+            config,
+        })
+    }
+}
+
+impl<S, C, R> Mfa<S, C, R> {
+    /// The same service on another clock (a [`ManualClock`](crate::ManualClock) in tests).
+    pub fn with_clock<C2: Clock>(self, clock: C2) -> Mfa<S, C2, R> {
+        Mfa {
+            store: self.store,
+            clock,
+            rng: self.rng,
+            keys: self.keys,
+            config: self.config,
+        }
+    }
+
+    /// The same service on another generator.
+    pub fn with_rng<R2: Rng>(self, rng: R2) -> Mfa<S, C, R2> {
+        Mfa {
+            store: self.store,
+            clock: self.clock,
+            rng,
+            keys: self.keys,
+            config: self.config,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MfaConfig {
+        &self.config
+    }
+}
+
+impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+    // ----- TOTP -------------------------------------------------------------------------------
+
+    /// Starts a TOTP enrollment: a new random secret, sealed and stored on an unconfirmed device.
+    /// `account` is the label the app shows under the issuer (an email address, a user name).
+    ///
+    /// Earlier enrollments of this user that were never confirmed are removed.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::AccountName`] or [`InputError::DeviceName`] for bad labels; sealing, RNG
+    /// and store errors.
+    pub async fn enroll_totp(&self, user: &UserId, account: &str, name: Option<&str>) -> Result<TotpEnrollment, Error> {
+        let account = validate_account(account)?;
+        let name = DeviceName::new(name.unwrap_or("Authenticator app"))?;
+        let mut secret = vec![0u8; self.config.totp.secret_len];
+        self.rng.try_fill_bytes(&mut secret)?;
+        let secret = SecretBytes::new(secret);
+        let params = self.config.totp.params;
+        let id = self.insert_totp(user, name, &secret, params, false).await?;
+        for stale in self.store.list_devices(user).await? {
+            if stale.kind() == DeviceKind::Totp && !stale.confirmed && stale.id != id {
+                self.store.delete_device(user, stale.id).await?;
+            }
+        }
+        Ok(TotpEnrollment {
+            device: id,
+            secret_base32: totp::encode_base32_secret(&secret),
+            key_uri: uri::build(&self.config.totp.issuer, account, &secret, &params),
+        })
+    }
+
+    /// Confirms an enrollment with the first code from the app. That code counts as used.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::DeviceNotFound`], [`MisuseError::WrongKind`] or
+    /// [`MisuseError::AlreadyConfirmed`]; [`InputError::CodeFormat`] for a code of the wrong
+    /// shape (not counted as an attempt); sealing and store errors.
+    pub async fn confirm_totp(&self, user: &UserId, device: DeviceId, code: &str) -> Result<Outcome, Error> {
+        let record = self
+            .store
+            .device(user, device)
+            .await?
+            .ok_or(MisuseError::DeviceNotFound)?;
+        let DeviceData::Totp(totp_record) = &record.data else {
+            return Err(MisuseError::WrongKind {
+                expected: DeviceKind::Totp,
+                found: record.kind(),
+            }
+            .into());
+        };
+        if record.confirmed {
+            return Err(MisuseError::AlreadyConfirmed.into());
+        }
+        check_totp_shape(code, std::slice::from_ref(&totp_record.params))?;
+        self.totp_attempt(user, &[(record.id, totp_record)], code).await
+    }
+
+    /// Verifies a code against each of the user's confirmed TOTP devices.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::NoMethod`] if the user has no confirmed TOTP device;
+    /// [`InputError::CodeFormat`] for a code of the wrong shape (not counted as an attempt);
+    /// sealing and store errors. A wrong code is `Ok(Outcome::Rejected)`, not an error.
+    pub async fn verify_totp(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
+        let devices = self.store.list_devices(user).await?;
+        let totps: Vec<(DeviceId, &TotpRecord)> = devices
+            .iter()
+            .filter(|d| d.confirmed)
+            .filter_map(|d| match &d.data {
+                DeviceData::Totp(t) => Some((d.id, t)),
+                _ => None,
+            })
+            .collect();
+        if totps.is_empty() {
+            return Err(MisuseError::NoMethod(Factor::Totp).into());
+        }
+        let params: Vec<TotpParams> = totps.iter().map(|(_, t)| t.params).collect();
+        check_totp_shape(code, &params)?;
+        self.totp_attempt(user, &totps, code).await
+    }
+
+    /// Imports an existing TOTP secret (base32 or `otpauth://` URI) for migration. The user's
+    /// app already holds it, so the device is confirmed at once.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError`] naming what is malformed; sealing, RNG and store errors.
+    pub async fn import_totp(&self, user: &UserId, input: &str, name: Option<&str>) -> Result<DeviceId, Error> {
+        let import = TotpImport::parse(input)?;
+        let default_name = import.issuer.as_deref().unwrap_or("Authenticator app");
+        let name = match name {
+            Some(n) => DeviceName::new(n)?,
+            None => DeviceName::new(default_name).or_else(|_| DeviceName::new("Authenticator app"))?,
+        };
+        self.insert_totp(user, name, &import.secret, import.params, true).await
+    }
+
+    async fn insert_totp(
+        &self,
+        user: &UserId,
+        name: DeviceName,
+        secret: &SecretBytes,
+        params: TotpParams,
+        confirmed: bool,
+    ) -> Result<DeviceId, Error> {
+        let id = DeviceId::generate(&self.rng)?;
+        let sealed_secret = self
+            .keys
+            .seal(&self.rng, &totp_context(user, id), secret.expose_secret())?;
+        self.store
+            .insert_device(DeviceRecord {
+                id,
+                user: user.clone(),
+                name,
+                created_at: self.clock.now(),
+                last_used_at: None,
+                confirmed,
+                data: DeviceData::Totp(TotpRecord {
+                    params,
+                    sealed_secret,
+                    last_step: None,
+                }),
+            })
+            .await?;
+        Ok(id)
+    }
+
+    async fn totp_attempt(
+        &self,
+        user: &UserId,
+        devices: &[(DeviceId, &TotpRecord)],
+        code: &str,
+    ) -> Result<Outcome, Error> {
+        if let Some(refused) = self.charge(user, Factor::Totp).await? {
+            return Ok(refused);
+        }
+        let now = self.clock.now();
+        for (id, record) in devices {
+            let secret = SecretBytes::from(self.keys.open(&totp_context(user, *id), &record.sealed_secret)?);
+            let step = match totp::verify(
+                &secret,
+                &record.params,
+                self.config.totp.window,
+                record.last_step,
+                now,
+                code,
+            ) {
+                Ok(Some(step)) => step,
+                // A shape this device does not take (another device's digits): not a match.
+                Ok(None) | Err(_) => continue,
+            };
+            if self.store.accept_totp_step(user, *id, step, now).await? {
+                self.store.clear_throttle(user, Factor::Totp).await?;
+                return Ok(Outcome::Accepted(Verified {
+                    device: *id,
+                    kind: DeviceKind::Totp,
+                    remaining_backup_codes: None,
+                }));
+            }
+        }
+        Ok(Outcome::Rejected)
+    }
+
+    // ----- Backup codes -----------------------------------------------------------------------
+
+    /// Generates a new backup-code set, replacing the previous one atomically: after this, no
+    /// old code works. Show the returned codes once.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::DeviceName`] for a bad name; RNG and store errors.
+    pub async fn generate_backup_codes(&self, user: &UserId, name: Option<&str>) -> Result<BackupCodeSet, Error> {
+        let name = DeviceName::new(name.unwrap_or("Backup codes"))?;
+        let (codes, record) =
+            backup_codes::generate(&self.rng, &self.config.backup_codes, self.config.pepper.as_ref())?;
+        let id = DeviceId::generate(&self.rng)?;
+        self.store
+            .replace_backup_codes(DeviceRecord {
+                id,
+                user: user.clone(),
+                name,
+                created_at: self.clock.now(),
+                last_used_at: None,
+                confirmed: true,
+                data: DeviceData::BackupCodes(record),
+            })
+            .await?;
+        Ok(BackupCodeSet { device: id, codes })
+    }
+
+    /// Verifies and spends one backup code.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::NoMethod`] if the user has no backup codes; [`InputError::CodeFormat`]
+    /// for input that cannot be a code (not counted as an attempt); store errors. A wrong or
+    /// used code is `Ok(Outcome::Rejected)`.
+    pub async fn verify_backup_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
+        let devices = self.store.list_devices(user).await?;
+        let Some((id, record)) = devices.iter().find_map(|d| match &d.data {
+            DeviceData::BackupCodes(r) => Some((d.id, r)),
+            _ => None,
+        }) else {
+            return Err(MisuseError::NoMethod(Factor::BackupCodes).into());
+        };
+        backup_codes::normalize(code, usize::from(record.code_length))?;
+        if let Some(refused) = self.charge(user, Factor::BackupCodes).await? {
+            return Ok(refused);
+        }
+        let Some(slot) = backup_codes::verify(record, code, self.config.pepper.as_ref())? else {
+            return Ok(Outcome::Rejected);
+        };
+        if !self.store.consume_backup_code(user, id, slot, self.clock.now()).await? {
+            return Ok(Outcome::Rejected);
+        }
+        self.store.clear_throttle(user, Factor::BackupCodes).await?;
+        let remaining = match self.store.device(user, id).await? {
+            Some(DeviceRecord {
+                data: DeviceData::BackupCodes(r),
+                ..
+            }) => r.remaining(),
+            _ => 0,
+        };
+        Ok(Outcome::Accepted(Verified {
+            device: id,
+            kind: DeviceKind::BackupCodes,
+            remaining_backup_codes: Some(remaining),
+        }))
+    }
+
+    // ----- Throttling -------------------------------------------------------------------------
+
+    /// Charges one attempt against the user's factor, or says why it may not be evaluated.
+    async fn charge(&self, user: &UserId, factor: Factor) -> Result<Option<Outcome>, Error> {
+        let policy = &self.config.throttle;
+        for _ in 0..CHARGE_RETRIES {
+            let state = self.store.throttle(user, factor).await?;
+            let now = self.clock.now();
+            match policy.decide(&state, now) {
+                ThrottleDecision::Allowed => {}
+                ThrottleDecision::RetryAt(retry_at) => return Ok(Some(Outcome::Throttled { retry_at })),
+                ThrottleDecision::Locked => return Ok(Some(Outcome::Locked)),
+            }
+            if self
+                .store
+                .swap_throttle(user, factor, state, policy.charged(&state, now))
+                .await?
+            {
+                return Ok(None);
+            }
+        }
+        // Other attempts keep winning the race for this counter: this one waits its turn.
+        Ok(Some(Outcome::Throttled {
+            retry_at: self.clock.now().plus_secs(1),
+        }))
+    }
+
+    /// Whether the next attempt on the user's factor would be evaluated now.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn throttle_status(&self, user: &UserId, factor: Factor) -> Result<ThrottleDecision, Error> {
+        let state = self.store.throttle(user, factor).await?;
+        Ok(self.config.throttle.decide(&state, self.clock.now()))
+    }
+
+    /// Clears the failure counter of the user's factor, lifting a lock (an admin action).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn unlock(&self, user: &UserId, factor: Factor) -> Result<(), Error> {
+        Ok(self.store.clear_throttle(user, factor).await?)
+    }
+
+    // ----- Device management ------------------------------------------------------------------
+
+    /// The user's methods, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn list_methods(&self, user: &UserId) -> Result<Vec<MethodInfo>, Error> {
+        Ok(self
+            .store
+            .list_devices(user)
+            .await?
+            .into_iter()
+            .map(|d| MethodInfo {
+                id: d.id,
+                kind: d.kind(),
+                remaining_backup_codes: match &d.data {
+                    DeviceData::BackupCodes(r) => Some(r.remaining()),
+                    _ => None,
+                },
+                name: d.name,
+                created_at: d.created_at,
+                last_used_at: d.last_used_at,
+                confirmed: d.confirmed,
+            })
+            .collect())
+    }
+
+    /// Renames one of the user's methods (trimmed, 1..=64 characters, no control characters).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::DeviceName`] for a bad name, [`MisuseError::DeviceNotFound`], store errors.
+    pub async fn rename_method(&self, user: &UserId, device: DeviceId, name: &str) -> Result<(), Error> {
+        let name = DeviceName::new(name)?;
+        if !self.store.rename_device(user, device, &name).await? {
+            return Err(MisuseError::DeviceNotFound.into());
+        }
+        Ok(())
+    }
+
+    /// Deletes one of the user's methods.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::DeviceNotFound`], store errors.
+    pub async fn delete_method(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
+        if !self.store.delete_device(user, device).await? {
+            return Err(MisuseError::DeviceNotFound.into());
+        }
+        Ok(())
+    }
+
+    /// Deletes all of the user's methods and clears their failure counters (an admin reset).
+    /// Returns how many methods were removed.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn reset_user(&self, user: &UserId) -> Result<u64, Error> {
+        let removed = self.store.delete_user_devices(user).await?;
+        for factor in Factor::ALL {
+            self.store.clear_throttle(user, factor).await?;
+        }
+        Ok(removed)
+    }
+}
+
+fn totp_context(user: &UserId, device: DeviceId) -> SealContext<'_> {
+    SealContext {
+        purpose: TOTP_SEAL_PURPOSE,
+        user,
+        device,
+    }
+}
+
+fn validate_account(account: &str) -> Result<&str, InputError> {
+    let account = account.trim();
+    let chars = account.chars().count();
+    if chars == 0 || chars > 255 || account.chars().any(char::is_control) {
+        return Err(InputError::AccountName);
+    }
+    Ok(account)
+}
+
+/// A code must have the shape of at least one device's codes before it is charged.
+fn check_totp_shape(code: &str, params: &[TotpParams]) -> Result<(), InputError> {
+    let digits: usize = code.chars().filter(|c| !c.is_whitespace()).count();
+    let shaped = code.len() <= 64
+        && code.chars().all(|c| c.is_ascii_digit() || c.is_whitespace())
+        && params.iter().any(|p| p.digits() as usize == digits);
+    if shaped {
+        Ok(())
+    } else {
+        Err(InputError::CodeFormat {
+            expected: "the 6 to 8 digits the authenticator app shows",
+        })
+    }
+}

@@ -1,0 +1,153 @@
+//! The storage contract: a few atomic domain operations, not read-modify-write CRUD.
+//!
+//! # Contract
+//!
+//! Every state-changing operation is atomic with respect to every other operation on the same
+//! store, from any number of tasks, threads or processes sharing the backend:
+//!
+//! - **consume once**: [`consume_backup_code`](DeviceStore::consume_backup_code) marks a slot
+//!   used only if it was unused; of any number of concurrent calls on one slot, exactly one
+//!   returns `Ok(true)`.
+//! - **high-water mark**: [`accept_totp_step`](DeviceStore::accept_totp_step) moves the last
+//!   accepted step only upward; a step at or below it is `Ok(false)`, and of concurrent calls
+//!   with the same step exactly one returns `Ok(true)`.
+//! - **replace**: [`replace_backup_codes`](DeviceStore::replace_backup_codes) removes the user's
+//!   previous set and inserts the new one in one step: no moment exists where both or neither work.
+//! - **compare-and-swap**: [`swap_throttle`](DeviceStore::swap_throttle) writes only if the
+//!   stored state equals the expected one.
+//!
+//! A lost race, a replay or an unknown id is `Ok(false)`, never an error and never a second
+//! success. [`StoreError`] is for the backend failing, and the service never turns it into
+//! "rejected". Operations that name a user only ever touch that user's records.
+//!
+//! The public conformance suite (feature `test-util`) checks all of this, races included.
+
+#[cfg(feature = "test-util")]
+pub mod conformance;
+pub mod memory;
+
+use std::future::Future;
+
+use crate::clock::UnixTime;
+use crate::device::{DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::error::StoreError;
+use crate::throttle::ThrottleState;
+
+/// Where the crate keeps methods and failure counters. See the [module docs](self) for the contract.
+pub trait DeviceStore: Send + Sync {
+    /// Inserts a new method.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] if a record with the same id exists (for any user).
+    fn insert_device(&self, device: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user's method with this id, or `None` (also when it belongs to someone else).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the record is corrupt.
+    fn device(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, StoreError>> + Send;
+
+    /// The user's methods, oldest first (by creation time, then id).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_devices(&self, user: &UserId) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
+
+    /// Renames the user's method; `Ok(false)` if there is none with this id.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn rename_device(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        name: &DeviceName,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the user's method; `Ok(false)` if there is none with this id.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn delete_device(&self, user: &UserId, id: DeviceId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes all of the user's methods and returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn delete_user_devices(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Atomically removes the user's backup-code sets and inserts `set` (of the same user).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidRecord`] if `set` is not a backup-code record,
+    /// [`StoreError::Conflict`] if its id exists.
+    fn replace_backup_codes(&self, set: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks slot `slot` of the user's backup-code set `id` used, if it is unused, and sets the
+    /// set's last-used time. `Ok(false)` if it was used, or no such set or slot exists.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn consume_backup_code(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        slot: usize,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records `step` as the TOTP device's last accepted step if it is above the current one
+    /// (or none was accepted yet), marks the device confirmed and sets its last-used time.
+    /// `Ok(false)` if the step is not above it, or no such TOTP device exists.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn accept_totp_step(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        step: u64,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The failure counter of the user's factor (the default state if none is stored).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn throttle(&self, user: &UserId, factor: Factor)
+    -> impl Future<Output = Result<ThrottleState, StoreError>> + Send;
+
+    /// Writes `new` if the stored state equals `expected` (a missing state equals the default).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn swap_throttle(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        expected: ThrottleState,
+        new: ThrottleState,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Resets the failure counter of the user's factor.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn clear_throttle(&self, user: &UserId, factor: Factor) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,421 @@
+//! TOTP (RFC 6238): parameters, secrets, codes, and verification with a replay high-water mark.
+//!
+//! Verification computes HMAC keyed once per attempt (the keyed state is cloned per time step),
+//! compares every candidate step in constant time without an early exit, and never accepts a step
+//! at or below the device's last accepted step (RFC 6238 §5.2): a code works once, and after a
+//! newer code has been used an older one no longer does.
+
+pub mod uri;
+
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+use sha2::{Sha256, Sha512};
+use subtle::{Choice, ConditionallySelectable};
+use zeroize::Zeroizing;
+
+use crate::clock::UnixTime;
+use crate::ct;
+use crate::error::{ConfigError, InputError};
+use crate::seal::SealedSecret;
+use crate::secret::{SecretBytes, SecretString};
+
+/// The HMAC hash function of a TOTP device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Algorithm {
+    /// HMAC-SHA1, what nearly every authenticator app uses.
+    #[default]
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+impl Algorithm {
+    /// The name used in key URIs: `SHA1`, `SHA256`, `SHA512`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha1 => "SHA1",
+            Self::Sha256 => "SHA256",
+            Self::Sha512 => "SHA512",
+        }
+    }
+
+    /// Parses a key-URI algorithm name, ignoring case (`SHA1`, `sha256`, ...).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Sha1, Self::Sha256, Self::Sha512]
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Algorithm, digits (6..=8) and period (10..=300 s) of a TOTP device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TotpParams {
+    algorithm: Algorithm,
+    digits: u8,
+    period: u32,
+}
+
+impl TotpParams {
+    /// Validated parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpDigits`] or [`ConfigError::TotpPeriod`] when out of bounds.
+    pub fn new(algorithm: Algorithm, digits: u32, period: u64) -> Result<Self, ConfigError> {
+        if !(6..=8).contains(&digits) {
+            return Err(ConfigError::TotpDigits(digits));
+        }
+        if !(10..=300).contains(&period) {
+            return Err(ConfigError::TotpPeriod(period));
+        }
+        Ok(Self {
+            algorithm,
+            digits: digits as u8,
+            period: period as u32,
+        })
+    }
+
+    /// The hash function.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Digits per code.
+    pub fn digits(&self) -> u32 {
+        u32::from(self.digits)
+    }
+
+    /// Seconds per step.
+    pub fn period(&self) -> u64 {
+        u64::from(self.period)
+    }
+
+    /// The time step that contains `time`.
+    pub fn step_at(&self, time: UnixTime) -> u64 {
+        time.as_secs() / self.period()
+    }
+}
+
+impl Default for TotpParams {
+    /// SHA1, 6 digits, 30 seconds: what every authenticator app supports.
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+        }
+    }
+}
+
+/// What a store keeps of a TOTP device: parameters, sealed secret, last accepted step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// Algorithm, digits, period.
+    pub params: TotpParams,
+    /// The secret, sealed under the host's key and bound to user and device.
+    pub sealed_secret: SealedSecret,
+    /// The highest time step ever accepted; no step at or below it is accepted again.
+    pub last_step: Option<u64>,
+}
+
+/// Smallest secret accepted on import: 80 bits, what many real sites issue.
+pub const MIN_IMPORT_SECRET_BYTES: usize = 10;
+/// Largest secret accepted.
+pub const MAX_SECRET_BYTES: usize = 64;
+/// Smallest secret generated for a new enrollment: 160 bits (RFC 4226 §4 recommends it).
+pub const MIN_NEW_SECRET_BYTES: usize = 20;
+
+/// The code for `step` (RFC 4226 HOTP over the time step), zero-padded to `digits`.
+///
+/// For tests, simulations and the "what would the app show" of a demo. Verification does not
+/// format strings: see [`verify`].
+pub fn code_for_step(secret: &SecretBytes, params: &TotpParams, step: u64) -> SecretString {
+    let value = match params.algorithm {
+        Algorithm::Sha1 => hotp::<Hmac<Sha1>>(secret.expose_secret(), step, params.digits()),
+        Algorithm::Sha256 => hotp::<Hmac<Sha256>>(secret.expose_secret(), step, params.digits()),
+        Algorithm::Sha512 => hotp::<Hmac<Sha512>>(secret.expose_secret(), step, params.digits()),
+    };
+    let width = params.digits as usize;
+    SecretString::from(Zeroizing::new(format!("{value:0width$}")))
+}
+
+/// The code an authenticator app shows at `time`.
+pub fn code_at(secret: &SecretBytes, params: &TotpParams, time: UnixTime) -> SecretString {
+    code_for_step(secret, params, params.step_at(time))
+}
+
+/// Checks `code` against the steps within `window` of `now`, skipping every step at or below
+/// `last_step`. Returns the matching step (the oldest, if several match), or `None`.
+///
+/// The caller records the step with the store's atomic high-water mark; only a successful
+/// record is an acceptance.
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] if `code` is not `digits` ASCII digits (spaces ignored). That is
+/// decided from the shape alone, before the secret is touched.
+pub fn verify(
+    secret: &SecretBytes,
+    params: &TotpParams,
+    window: u32,
+    last_step: Option<u64>,
+    now: UnixTime,
+    code: &str,
+) -> Result<Option<u64>, InputError> {
+    let submitted = parse_code(code, params.digits())?;
+    let current = params.step_at(now);
+    let first = current.saturating_sub(u64::from(window));
+    let last = current.saturating_add(u64::from(window));
+    // Steps at or below the high-water mark are not candidates (public information: no timing leak).
+    let first = match last_step {
+        Some(used) if used >= first => used.saturating_add(1),
+        _ => first,
+    };
+    if first > last || last_step == Some(u64::MAX) {
+        return Ok(None);
+    }
+    let key = secret.expose_secret();
+    let digits = params.digits();
+    Ok(match params.algorithm {
+        Algorithm::Sha1 => check_steps::<Hmac<Sha1>>(key, first, last, digits, submitted),
+        Algorithm::Sha256 => check_steps::<Hmac<Sha256>>(key, first, last, digits, submitted),
+        Algorithm::Sha512 => check_steps::<Hmac<Sha512>>(key, first, last, digits, submitted),
+    })
+}
+
+fn check_steps<M: Mac + KeyInit + Clone>(
+    key: &[u8],
+    first: u64,
+    last: u64,
+    digits: u32,
+    submitted: u32,
+) -> Option<u64> {
+    // HMAC takes keys of any length: the error branch cannot happen.
+    let Ok(keyed) = <M as KeyInit>::new_from_slice(key) else {
+        return None;
+    };
+    let mut found = Choice::from(0);
+    let mut matched = 0u64;
+    for step in first..=last {
+        let mut mac = keyed.clone();
+        mac.update(&step.to_be_bytes());
+        let value = truncate(&mac.finalize().into_bytes(), digits);
+        let hit = ct::eq_u32(value, submitted);
+        // Keep the oldest matching step: later ones stay usable.
+        matched.conditional_assign(&step, hit & !found);
+        found |= hit;
+    }
+    bool::from(found).then_some(matched)
+}
+
+fn hotp<M: Mac + KeyInit>(key: &[u8], counter: u64, digits: u32) -> u32 {
+    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
+        return 0;
+    };
+    mac.update(&counter.to_be_bytes());
+    truncate(&mac.finalize().into_bytes(), digits)
+}
+
+/// RFC 4226 §5.3 dynamic truncation, reduced modulo 10^digits.
+fn truncate(mac: &[u8], digits: u32) -> u32 {
+    let offset = mac.last().map_or(0, |b| usize::from(b & 0x0f));
+    let mut word = [0u8; 4];
+    if let Some(bytes) = mac.get(offset..offset + 4) {
+        word.copy_from_slice(bytes);
+    }
+    let binary = u32::from_be_bytes(word) & 0x7fff_ffff;
+    binary % 10u32.pow(digits.min(9))
+}
+
+fn parse_code(code: &str, digits: u32) -> Result<u32, InputError> {
+    let err = InputError::CodeFormat {
+        expected: "the 6 to 8 digits the authenticator app shows",
+    };
+    if code.len() > 64 {
+        return Err(err);
+    }
+    let mut value = 0u32;
+    let mut count = 0u32;
+    for c in code.chars() {
+        if c.is_whitespace() {
+            continue;
+        }
+        let d = c.to_digit(10).filter(|_| c.is_ascii_digit()).ok_or(err.clone())?;
+        count += 1;
+        if count > digits {
+            return Err(err);
+        }
+        value = value * 10 + d;
+    }
+    if count != digits {
+        return Err(err);
+    }
+    Ok(value)
+}
+
+/// Decodes a base32 secret leniently: spaces, hyphens, `=` padding and case are ignored.
+///
+/// # Errors
+///
+/// [`InputError::SecretEncoding`] if it is not base32, [`InputError::SecretLength`] if it is
+/// not 10..=64 bytes (80 to 512 bits).
+pub fn decode_base32_secret(input: &str) -> Result<SecretBytes, InputError> {
+    if input.len() > 4 * MAX_SECRET_BYTES {
+        return Err(InputError::SecretLength(input.len() * 5 / 8));
+    }
+    let mut clean = Zeroizing::new(String::with_capacity(input.len()));
+    for c in input.chars() {
+        match c {
+            c if c.is_whitespace() || c == '-' || c == '=' => {}
+            c if c.is_ascii_alphanumeric() => clean.push(c.to_ascii_uppercase()),
+            _ => return Err(InputError::SecretEncoding),
+        }
+    }
+    let bytes =
+        base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &clean).ok_or(InputError::SecretEncoding)?;
+    let bytes = SecretBytes::new(bytes);
+    if !(MIN_IMPORT_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&bytes.len()) {
+        return Err(InputError::SecretLength(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// Encodes a secret as unpadded upper-case base32, the form authenticator apps expect.
+pub fn encode_base32_secret(secret: &SecretBytes) -> SecretString {
+    SecretString::from(Zeroizing::new(base32::encode(
+        base32::Alphabet::Rfc4648 { padding: false },
+        secret.expose_secret(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rfc_secret() -> SecretBytes {
+        SecretBytes::new(b"12345678901234567890".to_vec())
+    }
+
+    #[test]
+    fn rfc4226_appendix_d_first_values() {
+        let expected = [
+            755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489,
+        ];
+        for (counter, want) in expected.into_iter().enumerate() {
+            assert_eq!(hotp::<Hmac<Sha1>>(b"12345678901234567890", counter as u64, 6), want);
+        }
+    }
+
+    #[test]
+    fn window_replay_and_high_water_mark() {
+        let secret = rfc_secret();
+        let p = TotpParams::default();
+        let now = UnixTime::from_secs(1_700_000_000);
+        let step = p.step_at(now);
+        let code = |s: u64| code_for_step(&secret, &p, s).expose_secret().to_owned();
+        assert_eq!(verify(&secret, &p, 1, None, now, &code(step)).unwrap(), Some(step));
+        assert_eq!(
+            verify(&secret, &p, 1, None, now, &code(step - 1)).unwrap(),
+            Some(step - 1)
+        );
+        assert_eq!(
+            verify(&secret, &p, 1, None, now, &code(step + 1)).unwrap(),
+            Some(step + 1)
+        );
+        assert_eq!(verify(&secret, &p, 1, None, now, &code(step + 2)).unwrap(), None);
+        assert_eq!(verify(&secret, &p, 1, None, now, &code(step - 2)).unwrap(), None);
+        assert_eq!(verify(&secret, &p, 0, None, now, &code(step - 1)).unwrap(), None);
+        // Replay: the same step again is not a candidate.
+        assert_eq!(verify(&secret, &p, 1, Some(step), now, &code(step)).unwrap(), None);
+        // Older than the last accepted: refused although inside the window.
+        assert_eq!(verify(&secret, &p, 1, Some(step), now, &code(step - 1)).unwrap(), None);
+        // Newer than the last accepted: fine.
+        assert_eq!(
+            verify(&secret, &p, 1, Some(step), now, &code(step + 1)).unwrap(),
+            Some(step + 1)
+        );
+        assert_eq!(verify(&secret, &p, 1, Some(u64::MAX), now, &code(step)).unwrap(), None);
+    }
+
+    #[test]
+    fn code_shapes() {
+        let s = rfc_secret();
+        let p = TotpParams::default();
+        let t = UnixTime::from_secs(59);
+        assert_eq!(verify(&s, &p, 0, None, t, "287 082").unwrap(), Some(1));
+        for bad in [
+            "",
+            "28708",
+            "2870822",
+            "28708a",
+            "２８７０８２",
+            "-28708",
+            &"1".repeat(100),
+        ] {
+            assert!(
+                matches!(verify(&s, &p, 0, None, t, bad), Err(InputError::CodeFormat { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn edges_of_time_do_not_panic() {
+        let s = rfc_secret();
+        let p = TotpParams::new(Algorithm::Sha512, 8, 10).unwrap();
+        for t in [0, 1, u64::MAX - 1, u64::MAX] {
+            let now = UnixTime::from_secs(t);
+            let code = code_at(&s, &p, now);
+            assert!(verify(&s, &p, 10, None, now, code.expose_secret()).unwrap().is_some());
+        }
+    }
+
+    #[test]
+    fn params_bounds() {
+        assert!(TotpParams::new(Algorithm::Sha1, 5, 30).is_err());
+        assert!(TotpParams::new(Algorithm::Sha1, 9, 30).is_err());
+        assert!(TotpParams::new(Algorithm::Sha1, 6, 9).is_err());
+        assert!(TotpParams::new(Algorithm::Sha1, 6, 301).is_err());
+        assert!(TotpParams::new(Algorithm::Sha256, 8, 60).is_ok());
+        assert_eq!(Algorithm::from_name("sha256"), Some(Algorithm::Sha256));
+        assert_eq!(Algorithm::from_name("MD5"), None);
+    }
+
+    #[test]
+    fn base32_lenient_and_strict_where_it_matters() {
+        let s = decode_base32_secret("jbsw y3dp-ehpk 3pxp====").unwrap();
+        assert_eq!(s.expose_secret(), b"Hello!\xde\xad\xbe\xef");
+        assert_eq!(encode_base32_secret(&s).expose_secret(), "JBSWY3DPEHPK3PXP");
+        assert_eq!(
+            decode_base32_secret("JBSWY3DP").unwrap_err(),
+            InputError::SecretLength(5)
+        );
+        assert_eq!(
+            decode_base32_secret("JBSWY3DPEHPK3PX1").unwrap_err(),
+            InputError::SecretEncoding
+        );
+        assert_eq!(
+            decode_base32_secret("JBSWY3DPEHPK3PX!").unwrap_err(),
+            InputError::SecretEncoding
+        );
+        assert!(matches!(
+            decode_base32_secret(&"A".repeat(1000)),
+            Err(InputError::SecretLength(_))
+        ));
+        assert_eq!(decode_base32_secret(&"A".repeat(103)).unwrap().len(), 64);
+        assert_eq!(
+            decode_base32_secret(&"A".repeat(104)).unwrap_err(),
+            InputError::SecretLength(65)
+        );
+    }
+}
