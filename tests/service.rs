@@ -1,0 +1,734 @@
+//! The `Mfa` service end to end on `MemoryStore` with a manual clock: enrollment, confirmation,
+//! verification, replay, throttling, lockout, import, device management, races, and errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use multifactor::totp::{code_at, code_for_step, decode_base32_secret};
+use multifactor::{
+    Algorithm, Clock, DeviceData, DeviceKind, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId,
+    Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes,
+    StoreError, ThrottleDecision, ThrottleState, TotpParams, UnixTime, UserId,
+};
+
+const START: u64 = 1_800_000_000; // a multiple of 30: steps begin here
+
+type TestMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
+
+fn keys(id: &str, byte: u8) -> Keyring {
+    Keyring::new(SealingKey::new(KeyId::new(id).unwrap(), [byte; 32]))
+}
+
+fn setup() -> (TestMfa, ManualClock) {
+    setup_on(MemoryStore::new(), keys("k1", 1))
+}
+
+fn setup_on(store: MemoryStore, keys: Keyring) -> (TestMfa, ManualClock) {
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let mfa = Mfa::new(store, keys, MfaConfig::new("ACME").unwrap())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rng(InsecureSeededRng::new(42));
+    (mfa, clock)
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name).unwrap()
+}
+
+/// Enrolls and confirms TOTP; returns the device id and the app's secret.
+async fn enrolled(mfa: &TestMfa, clock: &ManualClock, who: &UserId) -> (multifactor::DeviceId, SecretBytes) {
+    let e = mfa.enroll_totp(who, "someone@example.com", None).await.unwrap();
+    let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+    let code = code_at(&secret, &TotpParams::default(), clock.now());
+    assert!(
+        mfa.confirm_totp(who, e.device, code.expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    (e.device, secret)
+}
+
+fn code(secret: &SecretBytes, clock: &ManualClock, offset_steps: i64) -> String {
+    let step = TotpParams::default().step_at(clock.now()) as i64 + offset_steps;
+    code_for_step(secret, &TotpParams::default(), step as u64)
+        .expose_secret()
+        .to_owned()
+}
+
+fn wrong(secret: &SecretBytes, clock: &ManualClock) -> String {
+    // A code that matches none of the window's steps.
+    let window: Vec<String> = (-1..=1).map(|o| code(secret, clock, o)).collect();
+    (0..1_000_000u32)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !window.contains(c))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn enrollment_needs_confirmation_and_the_first_code_is_spent() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let e = mfa
+        .enroll_totp(&alice, "alice@example.com", Some("Phone"))
+        .await
+        .unwrap();
+    assert!(
+        e.key_uri
+            .expose_secret()
+            .starts_with("otpauth://totp/ACME:alice%40example.com?secret=")
+    );
+    assert!(e.key_uri.expose_secret().contains("&issuer=ACME&"));
+    let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+    assert_eq!(secret.len(), 20, "160-bit secret by default");
+
+    // Unconfirmed: listed as such, and not usable for sign-in.
+    let methods = mfa.list_methods(&alice).await.unwrap();
+    assert_eq!(methods.len(), 1);
+    assert!(!methods[0].confirmed);
+    assert_eq!(methods[0].name.as_str(), "Phone");
+    let now_code = code(&secret, &clock, 0);
+    assert!(matches!(
+        mfa.verify_totp(&alice, &now_code).await,
+        Err(Error::Misuse(MisuseError::NoMethod(Factor::Totp)))
+    ));
+
+    // A wrong first code does not confirm.
+    assert_eq!(
+        mfa.confirm_totp(&alice, e.device, &wrong(&secret, &clock))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    let accepted = mfa.confirm_totp(&alice, e.device, &now_code).await.unwrap();
+    let Outcome::Accepted(v) = accepted else {
+        panic!("{accepted:?}")
+    };
+    assert_eq!(
+        (v.device, v.kind, v.remaining_backup_codes),
+        (e.device, DeviceKind::Totp, None)
+    );
+    assert!(mfa.list_methods(&alice).await.unwrap()[0].confirmed);
+    // The confirming code counts as used.
+    assert_eq!(mfa.verify_totp(&alice, &now_code).await.unwrap(), Outcome::Rejected);
+    // Confirming twice is misuse.
+    assert!(matches!(
+        mfa.confirm_totp(&alice, e.device, &now_code).await,
+        Err(Error::Misuse(MisuseError::AlreadyConfirmed))
+    ));
+}
+
+#[tokio::test]
+async fn a_new_enrollment_replaces_abandoned_ones() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let first = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    let second = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    let ids: Vec<_> = mfa
+        .list_methods(&alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids, vec![second.device]);
+    assert!(matches!(
+        mfa.confirm_totp(&alice, first.device, "123456").await,
+        Err(Error::Misuse(MisuseError::DeviceNotFound))
+    ));
+}
+
+#[tokio::test]
+async fn window_replay_and_older_steps() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+    clock.advance(300);
+    let ahead = code(&secret, &clock, 1);
+    let behind = code(&secret, &clock, -1);
+    assert_eq!(
+        mfa.verify_totp(&alice, &code(&secret, &clock, 2)).await.unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(
+        mfa.verify_totp(&alice, &code(&secret, &clock, -2)).await.unwrap(),
+        Outcome::Rejected
+    );
+    assert!(mfa.verify_totp(&alice, &ahead).await.unwrap().is_accepted());
+    // After a newer step was accepted, an older one inside the window is refused (RFC 6238 §5.2).
+    assert_eq!(mfa.verify_totp(&alice, &behind).await.unwrap(), Outcome::Rejected);
+    assert_eq!(mfa.verify_totp(&alice, &ahead).await.unwrap(), Outcome::Rejected);
+    assert_eq!(
+        mfa.verify_totp(&alice, &code(&secret, &clock, 0)).await.unwrap(),
+        Outcome::Rejected
+    );
+    clock.advance(60);
+    assert!(
+        mfa.verify_totp(&alice, &code(&secret, &clock, 0))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    // Spaces are fine; letters are a format error that is not counted.
+    clock.advance(30);
+    let c = code(&secret, &clock, 0);
+    let spaced = format!("{} {}", &c[..3], &c[3..]);
+    assert!(mfa.verify_totp(&alice, &spaced).await.unwrap().is_accepted());
+    for bad in ["12345", "1234567", "12a456", ""] {
+        assert!(
+            matches!(
+                mfa.verify_totp(&alice, bad).await,
+                Err(Error::Input(InputError::CodeFormat { .. }))
+            ),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        mfa.store().throttle(&alice, Factor::Totp).await.unwrap(),
+        ThrottleState::default()
+    );
+}
+
+#[tokio::test]
+async fn throttling_backs_off_locks_and_does_not_evaluate() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+    let backup = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    clock.advance(30); // past the step spent by the confirmation
+
+    for _ in 0..5 {
+        assert_eq!(
+            mfa.verify_totp(&alice, &wrong(&secret, &clock)).await.unwrap(),
+            Outcome::Rejected
+        );
+    }
+    // The sixth attempt is not evaluated, even with the right code...
+    let right = code(&secret, &clock, 0);
+    let throttled = mfa.verify_totp(&alice, &right).await.unwrap();
+    assert_eq!(
+        throttled,
+        Outcome::Throttled {
+            retry_at: clock.now().plus_secs(30)
+        }
+    );
+    // ...which therefore stays unspent, and other factors are not affected.
+    assert!(
+        mfa.verify_backup_code(&alice, backup.codes[0].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    clock.advance(30);
+    assert!(mfa.verify_totp(&alice, &right).await.unwrap().is_accepted());
+    // Success cleared the counter: five free tries again.
+    assert_eq!(
+        mfa.store().throttle(&alice, Factor::Totp).await.unwrap(),
+        ThrottleState::default()
+    );
+
+    // Exponential backoff, then a lock at 100 consecutive failures.
+    let mut delays = Vec::new();
+    for _ in 0..100 {
+        loop {
+            match mfa.verify_totp(&alice, &wrong(&secret, &clock)).await.unwrap() {
+                Outcome::Rejected => break,
+                Outcome::Throttled { retry_at } => {
+                    delays.push(retry_at.secs_since(clock.now()));
+                    clock.set(retry_at);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(&delays[..4], &[30, 60, 120, 240]);
+    assert_eq!(*delays.last().unwrap(), 3600);
+    clock.advance(1 << 30);
+    let right = code(&secret, &clock, 0);
+    assert_eq!(mfa.verify_totp(&alice, &right).await.unwrap(), Outcome::Locked);
+    assert_eq!(
+        mfa.throttle_status(&alice, Factor::Totp).await.unwrap(),
+        ThrottleDecision::Locked
+    );
+    // Only the host lifts it.
+    mfa.unlock(&alice, Factor::Totp).await.unwrap();
+    assert!(mfa.verify_totp(&alice, &right).await.unwrap().is_accepted());
+}
+
+#[tokio::test]
+async fn a_correct_code_on_one_factor_is_no_failure_on_another() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            mfa.verify_backup_code(&alice, "0000-0000-0000").await.unwrap(),
+            Outcome::Rejected
+        );
+    }
+    clock.advance(30);
+    assert!(
+        mfa.verify_totp(&alice, &code(&secret, &clock, 0))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    assert_eq!(
+        mfa.store().throttle(&alice, Factor::Totp).await.unwrap(),
+        ThrottleState::default()
+    );
+    assert_eq!(
+        mfa.store()
+            .throttle(&alice, Factor::BackupCodes)
+            .await
+            .unwrap()
+            .failures,
+        3
+    );
+    assert!(
+        mfa.verify_backup_code(&alice, set.codes[5].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    assert_eq!(
+        mfa.store().throttle(&alice, Factor::BackupCodes).await.unwrap(),
+        ThrottleState::default()
+    );
+    // Another user's failures are theirs.
+    assert_eq!(
+        mfa.store().throttle(&user("bob"), Factor::BackupCodes).await.unwrap(),
+        ThrottleState::default()
+    );
+}
+
+#[tokio::test]
+async fn backup_codes_once_each_and_regeneration_replaces() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    assert!(matches!(
+        mfa.verify_backup_code(&alice, "abcd-efgh-jkmn").await,
+        Err(Error::Misuse(MisuseError::NoMethod(Factor::BackupCodes)))
+    ));
+    let old = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    assert_eq!(old.codes.len(), 6);
+    for (i, c) in old.codes.iter().take(3).enumerate() {
+        let Outcome::Accepted(v) = mfa.verify_backup_code(&alice, c.expose_secret()).await.unwrap() else {
+            panic!("code {i} refused")
+        };
+        assert_eq!(v.remaining_backup_codes, Some(5 - i));
+        assert_eq!(v.kind, DeviceKind::BackupCodes);
+        assert_eq!(
+            mfa.verify_backup_code(&alice, c.expose_secret()).await.unwrap(),
+            Outcome::Rejected
+        );
+    }
+    let listed = mfa.list_methods(&alice).await.unwrap();
+    assert_eq!(listed[0].remaining_backup_codes, Some(3));
+    assert!(listed[0].last_used_at.is_some());
+
+    let new = mfa
+        .generate_backup_codes(&alice, Some("Paper in the safe"))
+        .await
+        .unwrap();
+    for c in &old.codes[3..] {
+        assert_eq!(
+            mfa.verify_backup_code(&alice, c.expose_secret()).await.unwrap(),
+            Outcome::Rejected
+        );
+    }
+    let listed = mfa.list_methods(&alice).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, new.device);
+    assert_eq!(listed[0].remaining_backup_codes, Some(6));
+    assert_eq!(listed[0].name.as_str(), "Paper in the safe");
+    // Malformed input is a clear error and is not counted.
+    let before = mfa.store().throttle(&alice, Factor::BackupCodes).await.unwrap();
+    assert!(matches!(
+        mfa.verify_backup_code(&alice, "not a code!").await,
+        Err(Error::Input(InputError::CodeFormat { .. }))
+    ));
+    assert_eq!(mfa.store().throttle(&alice, Factor::BackupCodes).await.unwrap(), before);
+    assert!(
+        mfa.verify_backup_code(&alice, new.codes[0].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+}
+
+#[tokio::test]
+async fn import_from_uri_and_base32_and_refuse_garbage_without_writing() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let secret = SecretBytes::new(b"12345678901234567890123456789012".to_vec());
+    let params = TotpParams::new(Algorithm::Sha256, 8, 60).unwrap();
+    let uri = multifactor::totp::uri::build("Old IdP", "alice", &secret, &params);
+    let id = mfa.import_totp(&alice, uri.expose_secret(), None).await.unwrap();
+    let m = &mfa.list_methods(&alice).await.unwrap()[0];
+    assert!(m.confirmed, "an import is confirmed at once");
+    assert_eq!(m.name.as_str(), "Old IdP");
+    let c = code_at(&secret, &params, clock.now());
+    assert_eq!(c.expose_secret().len(), 8);
+    let Outcome::Accepted(v) = mfa.verify_totp(&alice, c.expose_secret()).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(v.device, id);
+
+    // An 80-bit base32 secret as real sites issue them, typed with spaces in lower case.
+    let bob = user("bob");
+    mfa.import_totp(&bob, "jbsw y3dp ehpk 3pxp", Some("Legacy"))
+        .await
+        .unwrap();
+    let legacy = decode_base32_secret("JBSWY3DPEHPK3PXP").unwrap();
+    let c = code_at(&legacy, &TotpParams::default(), clock.now());
+    assert!(mfa.verify_totp(&bob, c.expose_secret()).await.unwrap().is_accepted());
+
+    let carol = user("carol");
+    for bad in [
+        "",
+        "JBSWY3DP",
+        "not base32 at all!",
+        "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP&counter=0",
+        "otpauth://totp/A:b?secret=JBSWY3DPEHPK3PXP&issuer=B",
+        "https://example.com/?secret=JBSWY3DPEHPK3PXP",
+    ] {
+        assert!(
+            matches!(mfa.import_totp(&carol, bad, None).await, Err(Error::Input(_))),
+            "{bad}"
+        );
+    }
+    assert!(
+        mfa.list_methods(&carol).await.unwrap().is_empty(),
+        "a failed import wrote something"
+    );
+}
+
+#[tokio::test]
+async fn device_management() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let bob = user("bob");
+    let (totp, _) = enrolled(&mfa, &clock, &alice).await;
+    clock.advance(10);
+    let codes = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    let (bobs, _) = enrolled(&mfa, &clock, &bob).await;
+
+    let list = mfa.list_methods(&alice).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!((list[0].id, list[0].kind), (totp, DeviceKind::Totp));
+    assert_eq!(list[0].created_at, UnixTime::from_secs(START));
+    assert_eq!(list[0].last_used_at, Some(UnixTime::from_secs(START)));
+    assert_eq!(list[0].remaining_backup_codes, None);
+    assert_eq!((list[1].id, list[1].kind), (codes.device, DeviceKind::BackupCodes));
+    assert_eq!(list[1].last_used_at, None);
+
+    mfa.rename_method(&alice, totp, "  Work phone ").await.unwrap();
+    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "Work phone");
+    for bad in ["", "   ", "line\nbreak", &"x".repeat(65)] {
+        assert!(matches!(
+            mfa.rename_method(&alice, totp, bad).await,
+            Err(Error::Input(InputError::DeviceName))
+        ));
+    }
+    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "Work phone");
+    assert!(matches!(
+        mfa.rename_method(&alice, bobs, "mine now").await,
+        Err(Error::Misuse(MisuseError::DeviceNotFound))
+    ));
+    assert!(matches!(
+        mfa.delete_method(&alice, bobs).await,
+        Err(Error::Misuse(MisuseError::DeviceNotFound))
+    ));
+    assert!(matches!(
+        mfa.confirm_totp(&alice, codes.device, "123456").await,
+        Err(Error::Misuse(MisuseError::WrongKind {
+            expected: DeviceKind::Totp,
+            found: DeviceKind::BackupCodes
+        }))
+    ));
+    mfa.delete_method(&alice, totp).await.unwrap();
+    assert!(matches!(
+        mfa.delete_method(&alice, totp).await,
+        Err(Error::Misuse(MisuseError::DeviceNotFound))
+    ));
+    assert_eq!(mfa.list_methods(&alice).await.unwrap().len(), 1);
+    assert_eq!(mfa.reset_user(&alice).await.unwrap(), 1);
+    assert!(mfa.list_methods(&alice).await.unwrap().is_empty());
+    assert_eq!(mfa.list_methods(&bob).await.unwrap().len(), 1, "bob untouched");
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_store_or_debug_output() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let e = mfa.enroll_totp(&alice, "alice@example.com", None).await.unwrap();
+    let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    let b32 = e.secret_base32.expose_secret().to_owned();
+    let plain_codes: Vec<String> = set.codes.iter().map(|c| c.expose_secret().to_owned()).collect();
+
+    let mut haystacks = vec![
+        format!("{e:?}"),
+        format!("{set:?}"),
+        format!("{:?}", mfa),
+        format!("{:?}", mfa.list_methods(&alice).await.unwrap()),
+    ];
+    for record in mfa.store().list_devices(&alice).await.unwrap() {
+        haystacks.push(format!("{record:?}"));
+        if let DeviceData::Totp(t) = &record.data {
+            let blob = t.sealed_secret.to_bytes();
+            assert!(!blob.windows(secret.len()).any(|w| w == secret.expose_secret()));
+        }
+    }
+    let c = code_at(&secret, &TotpParams::default(), clock.now());
+    let outcome = mfa.confirm_totp(&alice, e.device, c.expose_secret()).await.unwrap();
+    haystacks.push(format!("{outcome:?}"));
+    let err = mfa.verify_totp(&alice, "12x456").await.unwrap_err();
+    haystacks.push(format!("{err:?} {err}"));
+    let err = mfa
+        .import_totp(&alice, &format!("otpauth://totp/a?secret={b32}&digits=9"), None)
+        .await
+        .unwrap_err();
+    haystacks.push(format!("{err:?} {err}"));
+    for h in &haystacks {
+        assert!(!h.contains(&b32), "base32 secret in {h}");
+        assert!(!h.contains(c.expose_secret()), "TOTP code in {h}");
+        for code in &plain_codes {
+            assert!(
+                !h.contains(code.as_str()) && !h.contains(&code.replace('-', "")),
+                "backup code in {h}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn sealing_binds_key_user_and_device() {
+    let store = MemoryStore::new();
+    let (mfa, clock) = setup_on(store.clone(), keys("k1", 1));
+    let alice = user("alice");
+    let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+    clock.advance(30);
+    let c = code(&secret, &clock, 0);
+
+    // The same store under a keyring without key k1: a clear error, not "rejected".
+    let (other, _) = setup_on(store.clone(), keys("k2", 2));
+    let other = other.with_clock(clock.clone());
+    assert!(matches!(
+        other.verify_totp(&alice, &c).await,
+        Err(Error::Seal(SealError::UnknownKey(id))) if id == "k1"
+    ));
+    // Same id, other key material: integrity failure.
+    let (wrong_key, _) = setup_on(store.clone(), keys("k1", 9));
+    let wrong_key = wrong_key.with_clock(clock.clone());
+    assert!(matches!(
+        wrong_key.verify_totp(&alice, &c).await,
+        Err(Error::Seal(SealError::Integrity))
+    ));
+
+    // A sealed blob moved to another user's device does not open.
+    let bob = user("bob");
+    let mut record = store.list_devices(&alice).await.unwrap().remove(0);
+    record.user = bob.clone();
+    record.id = multifactor::DeviceId::from_bytes([9; 16]);
+    store.insert_device(record).await.unwrap();
+    assert!(matches!(
+        mfa.verify_totp(&bob, &c).await,
+        Err(Error::Seal(SealError::Integrity))
+    ));
+
+    // Rotation: a keyring with a new current key and the old one still opens old secrets.
+    let rotated = Keyring::new(SealingKey::new(KeyId::new("k2").unwrap(), [2; 32]))
+        .with_previous(SealingKey::new(KeyId::new("k1").unwrap(), [1; 32]))
+        .unwrap();
+    let (rotated, _) = setup_on(store.clone(), rotated);
+    let rotated = rotated.with_clock(clock.clone());
+    assert!(rotated.verify_totp(&alice, &c).await.unwrap().is_accepted());
+}
+
+/// A store whose backend is down: every operation fails.
+struct DownStore;
+
+#[derive(Debug)]
+struct Down;
+
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("database is down")
+    }
+}
+impl std::error::Error for Down {}
+
+fn down<T>() -> Result<T, StoreError> {
+    Err(StoreError::backend(Down))
+}
+
+impl DeviceStore for DownStore {
+    async fn insert_device(&self, _: multifactor::DeviceRecord) -> Result<(), StoreError> {
+        down()
+    }
+    async fn device(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+    ) -> Result<Option<multifactor::DeviceRecord>, StoreError> {
+        down()
+    }
+    async fn list_devices(&self, _: &UserId) -> Result<Vec<multifactor::DeviceRecord>, StoreError> {
+        down()
+    }
+    async fn rename_device(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+        _: &multifactor::DeviceName,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn delete_device(&self, _: &UserId, _: multifactor::DeviceId) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn delete_user_devices(&self, _: &UserId) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn replace_backup_codes(&self, _: multifactor::DeviceRecord) -> Result<(), StoreError> {
+        down()
+    }
+    async fn consume_backup_code(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+        _: usize,
+        _: UnixTime,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn accept_totp_step(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+        _: u64,
+        _: UnixTime,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn throttle(&self, _: &UserId, _: Factor) -> Result<ThrottleState, StoreError> {
+        down()
+    }
+    async fn swap_throttle(
+        &self,
+        _: &UserId,
+        _: Factor,
+        _: ThrottleState,
+        _: ThrottleState,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn clear_throttle(&self, _: &UserId, _: Factor) -> Result<(), StoreError> {
+        down()
+    }
+}
+
+#[tokio::test]
+async fn storage_failures_are_errors_never_rejections() {
+    let mfa = Mfa::new(DownStore, keys("k", 1), MfaConfig::new("ACME").unwrap()).unwrap();
+    let alice = user("alice");
+    let results = [
+        mfa.verify_totp(&alice, "123456").await.map(|_| ()),
+        mfa.verify_backup_code(&alice, "abcd-efgh-jkmn").await.map(|_| ()),
+        mfa.enroll_totp(&alice, "a", None).await.map(|_| ()),
+        mfa.generate_backup_codes(&alice, None).await.map(|_| ()),
+        mfa.list_methods(&alice).await.map(|_| ()),
+        mfa.reset_user(&alice).await.map(|_| ()),
+    ];
+    for r in results {
+        let err = r.unwrap_err();
+        assert!(matches!(err, Error::Store(StoreError::Backend(_))), "{err:?}");
+        assert!(err.to_string().contains("database is down"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_code_get_one_acceptance() {
+    for round in 0..10 {
+        let (mfa, clock) = setup();
+        let mfa = Arc::new(mfa);
+        let alice = user("alice");
+        let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+        clock.advance(30);
+        let totp_code = code(&secret, &clock, 0);
+        let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+        let backup = set.codes[2].expose_secret().to_owned();
+
+        let barrier = Arc::new(tokio::sync::Barrier::new(128));
+        let mut tasks = Vec::new();
+        for i in 0..128 {
+            let (mfa, alice, barrier) = (mfa.clone(), alice.clone(), barrier.clone());
+            let (totp_code, backup) = (totp_code.clone(), backup.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                if i % 2 == 0 {
+                    (Factor::Totp, mfa.verify_totp(&alice, &totp_code).await.unwrap())
+                } else {
+                    (
+                        Factor::BackupCodes,
+                        mfa.verify_backup_code(&alice, &backup).await.unwrap(),
+                    )
+                }
+            }));
+        }
+        let mut accepted = [0, 0];
+        for t in tasks {
+            let (factor, outcome) = t.await.unwrap();
+            match outcome {
+                Outcome::Accepted(_) => accepted[usize::from(factor == Factor::Totp)] += 1,
+                Outcome::Rejected | Outcome::Throttled { .. } => {}
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(accepted, [1, 1], "round {round}: [backup, totp] acceptances");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_cannot_outrun_the_throttle() {
+    let (mfa, clock) = setup();
+    let mfa = Arc::new(mfa);
+    let alice = user("alice");
+    let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+    let guess = wrong(&secret, &clock);
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (mfa, alice, barrier, guess) = (mfa.clone(), alice.clone(), barrier.clone(), guess.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            mfa.verify_totp(&alice, &guess).await.unwrap()
+        }));
+    }
+    let mut evaluated = 0;
+    for t in tasks {
+        if t.await.unwrap() == Outcome::Rejected {
+            evaluated += 1;
+        }
+    }
+    // Only the 5 free tries were evaluated; the rest waited for their turn.
+    assert_eq!(evaluated, 5);
+}
+
+#[cfg(feature = "qr")]
+#[tokio::test]
+async fn qr_code_is_an_svg() {
+    let (mfa, _clock) = setup();
+    let e = mfa
+        .enroll_totp(&user("alice"), "alice@example.com", None)
+        .await
+        .unwrap();
+    let svg = e.qr_svg().unwrap();
+    assert!(svg.expose_secret().starts_with("<?xml") || svg.expose_secret().starts_with("<svg"));
+    assert!(svg.expose_secret().contains("<svg"));
+    assert!(!format!("{svg:?}").contains("svg"));
+}
