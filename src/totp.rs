@@ -418,4 +418,28 @@ mod tests {
             InputError::SecretLength(65)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_code_input_never_panics(code in ".{0,80}", now in proptest::prelude::any::<u64>(), last in proptest::prelude::any::<Option<u64>>()) {
+            let p = TotpParams::default();
+            let _ = verify(&rfc_secret(), &p, 10, last, UnixTime::from_secs(now), &code);
+        }
+
+        #[test]
+        fn arbitrary_secret_input_never_panics(input in ".{0,300}") {
+            if let Ok(s) = decode_base32_secret(&input) {
+                proptest::prop_assert!((MIN_IMPORT_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&s.len()));
+            }
+        }
+
+        #[test]
+        fn base32_round_trip(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 10..=64)) {
+            let s = SecretBytes::new(bytes.clone());
+            let encoded = encode_base32_secret(&s);
+            let lower = encoded.expose_secret().to_lowercase();
+            let decoded = decode_base32_secret(&lower).unwrap();
+            proptest::prop_assert_eq!(decoded.expose_secret(), &bytes[..]);
+        }
+    }
 }

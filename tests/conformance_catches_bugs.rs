@@ -1,0 +1,593 @@
+//! The conformance suite can fail: deliberately broken stores, each wrapping a `MemoryStore` and
+//! getting exactly one operation wrong, are caught by the check written for that promise (and
+//! only by it), while the plain `MemoryStore` passes the same checks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use multifactor::store::conformance::{self, CheckResult};
+use multifactor::{
+    DeviceData, DeviceId, DeviceName, DeviceRecord, DeviceStore, Factor, MemoryStore, StoreError, ThrottleState,
+    UnixTime, UserId,
+};
+
+/// Rounds a race check gets to fail before we call the broken store "not caught".
+const RACE_ROUNDS: usize = 20;
+
+/// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
+macro_rules! forward {
+    (insert_device) => {
+        async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
+            self.inner.insert_device(device).await
+        }
+    };
+    (device) => {
+        async fn device(&self, user: &UserId, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+            self.inner.device(user, id).await
+        }
+    };
+    (list_devices) => {
+        async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+            self.inner.list_devices(user).await
+        }
+    };
+    (rename_device) => {
+        async fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> Result<bool, StoreError> {
+            self.inner.rename_device(user, id, name).await
+        }
+    };
+    (delete_device) => {
+        async fn delete_device(&self, user: &UserId, id: DeviceId) -> Result<bool, StoreError> {
+            self.inner.delete_device(user, id).await
+        }
+    };
+    (delete_user_devices) => {
+        async fn delete_user_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+            self.inner.delete_user_devices(user).await
+        }
+    };
+    (replace_backup_codes) => {
+        async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
+            self.inner.replace_backup_codes(set).await
+        }
+    };
+    (consume_backup_code) => {
+        async fn consume_backup_code(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            slot: usize,
+            now: UnixTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.consume_backup_code(user, id, slot, now).await
+        }
+    };
+    (accept_totp_step) => {
+        async fn accept_totp_step(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            step: u64,
+            now: UnixTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.accept_totp_step(user, id, step, now).await
+        }
+    };
+    (throttle) => {
+        async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
+            self.inner.throttle(user, factor).await
+        }
+    };
+    (swap_throttle) => {
+        async fn swap_throttle(
+            &self,
+            user: &UserId,
+            factor: Factor,
+            expected: ThrottleState,
+            new: ThrottleState,
+        ) -> Result<bool, StoreError> {
+            self.inner.swap_throttle(user, factor, expected, new).await
+        }
+    };
+    (clear_throttle) => {
+        async fn clear_throttle(&self, user: &UserId, factor: Factor) -> Result<(), StoreError> {
+            self.inner.clear_throttle(user, factor).await
+        }
+    };
+    ($($method:ident),+ $(,)?) => {
+        $(forward!($method);)+
+    };
+}
+
+/// Writes `record` back "by hand": delete, then insert. A concurrent writer may have put its own
+/// copy back in between; that is a lost update the racy store silently accepts.
+async fn write_back(inner: &MemoryStore, record: DeviceRecord) -> Result<(), StoreError> {
+    inner.delete_device(&record.user, record.id).await?;
+    match inner.insert_device(record).await {
+        Ok(()) | Err(StoreError::Conflict) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Lets the other racers run between the read and the write.
+async fn interleave() {
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The broken stores.
+// ---------------------------------------------------------------------------------------------
+
+/// Check-then-act without atomicity: `consume_backup_code`, `accept_totp_step` and
+/// `swap_throttle` read, check, yield and write back. Correct when called one at a time.
+#[derive(Debug, Default)]
+struct ReadModifyWriteStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for ReadModifyWriteStore {
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        throttle,
+        clear_throttle,
+    );
+
+    async fn consume_backup_code(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        slot: usize,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let Some(mut record) = self.inner.device(user, id).await? else {
+            return Ok(false);
+        };
+        let DeviceData::BackupCodes(set) = &mut record.data else {
+            return Ok(false);
+        };
+        match set.slots.get_mut(slot) {
+            Some(s) if !s.used => s.used = true,
+            _ => return Ok(false),
+        }
+        record.last_used_at = Some(now);
+        interleave().await;
+        write_back(&self.inner, record).await?;
+        Ok(true)
+    }
+
+    async fn accept_totp_step(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        step: u64,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let Some(mut record) = self.inner.device(user, id).await? else {
+            return Ok(false);
+        };
+        let DeviceData::Totp(totp) = &mut record.data else {
+            return Ok(false);
+        };
+        if totp.last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        totp.last_step = Some(step);
+        record.confirmed = true;
+        record.last_used_at = Some(now);
+        interleave().await;
+        write_back(&self.inner, record).await?;
+        Ok(true)
+    }
+
+    async fn swap_throttle(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        expected: ThrottleState,
+        new: ThrottleState,
+    ) -> Result<bool, StoreError> {
+        if self.inner.throttle(user, factor).await? != expected {
+            return Ok(false);
+        }
+        interleave().await;
+        // An unconditional overwrite, built from the inner store's operations.
+        self.inner.clear_throttle(user, factor).await?;
+        self.inner
+            .swap_throttle(user, factor, ThrottleState::default(), new)
+            .await?;
+        Ok(true)
+    }
+}
+
+/// `accept_totp_step` only refuses the very last step: an older one is accepted (and lowers
+/// the mark).
+#[derive(Debug, Default)]
+struct NoHighWaterStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for NoHighWaterStore {
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        consume_backup_code,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn accept_totp_step(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        step: u64,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        if let Some(mut record) = self.inner.device(user, id).await?
+            && let DeviceData::Totp(totp) = &mut record.data
+            && totp.last_step.is_some_and(|last| last > step)
+        {
+            // Forget the mark so the older step goes through.
+            totp.last_step = None;
+            write_back(&self.inner, record).await?;
+        }
+        self.inner.accept_totp_step(user, id, step, now).await
+    }
+}
+
+/// `device()` ignores the user: any user's record with that id is returned.
+#[derive(Debug, Default)]
+struct ForeignOwnerStore {
+    inner: MemoryStore,
+    owners: Mutex<HashMap<DeviceId, UserId>>,
+}
+
+impl ForeignOwnerStore {
+    fn remember(&self, record: &DeviceRecord) {
+        self.owners.lock().unwrap().insert(record.id, record.user.clone());
+    }
+}
+
+impl DeviceStore for ForeignOwnerStore {
+    forward!(
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        consume_backup_code,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
+        let record = device.clone();
+        self.inner.insert_device(device).await?;
+        self.remember(&record);
+        Ok(())
+    }
+
+    async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
+        let record = set.clone();
+        self.inner.replace_backup_codes(set).await?;
+        self.remember(&record);
+        Ok(())
+    }
+
+    async fn device(&self, _user: &UserId, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        let owner = self.owners.lock().unwrap().get(&id).cloned();
+        match owner {
+            Some(owner) => self.inner.device(&owner, id).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// `replace_backup_codes` inserts the new set and leaves the old one in place.
+#[derive(Debug, Default)]
+struct LeakyReplaceStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for LeakyReplaceStore {
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        consume_backup_code,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
+        if !matches!(set.data, DeviceData::BackupCodes(_)) {
+            return Err(StoreError::InvalidRecord(
+                "replace_backup_codes needs a backup-code record",
+            ));
+        }
+        self.inner.insert_device(set).await
+    }
+}
+
+/// `consume_backup_code` also says yes for a slot that is already used.
+#[derive(Debug, Default)]
+struct SloppyConsumeStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for SloppyConsumeStore {
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn consume_backup_code(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        slot: usize,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        if self.inner.consume_backup_code(user, id, slot, now).await? {
+            return Ok(true);
+        }
+        // Refused by the inner store: say yes anyway if the slot exists (so it was used).
+        Ok(match self.inner.device(user, id).await? {
+            Some(DeviceRecord {
+                data: DeviceData::BackupCodes(set),
+                ..
+            }) => slot < set.slots.len(),
+            _ => false,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+// ---------------------------------------------------------------------------------------------
+
+/// The names of the sequential (non-race) checks that fail on `store`, with their messages.
+async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static str, String)> {
+    let mut failed = Vec::new();
+    macro_rules! run {
+        ($($name:ident),+) => {
+            $(
+                if let Err(e) = conformance::$name(store).await {
+                    failed.push((stringify!($name), e.to_string()));
+                }
+            )+
+        };
+    }
+    run!(
+        insert_get_list,
+        rename,
+        delete_and_reset,
+        replace_backup_codes,
+        consume_backup_code_once,
+        totp_step_high_water_mark,
+        throttle_compare_and_swap
+    );
+    failed
+}
+
+/// Asserts that exactly the check `name` fails on `store`, with a message containing `needle`.
+async fn assert_only_check_fails<S: DeviceStore>(store: &S, name: &str, needle: &str) {
+    let failed = failing_sequential_checks(store).await;
+    let names: Vec<&str> = failed.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, [name], "expected only {name} to fail, got {failed:?}");
+    let message = &failed[0].1;
+    assert!(
+        message.contains(needle),
+        "{name} failed for the wrong reason: {message:?} (expected it to mention {needle:?})"
+    );
+}
+
+/// Runs a race check up to [`RACE_ROUNDS`] times and returns the first failure's message.
+async fn first_race_failure<S, F, Fut>(store: &Arc<S>, check: F) -> Option<String>
+where
+    S: DeviceStore + 'static,
+    F: Fn(Arc<S>) -> Fut,
+    Fut: Future<Output = CheckResult>,
+{
+    for _ in 0..RACE_ROUNDS {
+        if let Err(e) = check(store.clone()).await {
+            return Some(e.to_string());
+        }
+    }
+    None
+}
+
+/// Asserts that a race check fails on `store` within [`RACE_ROUNDS`] rounds, because more than
+/// one concurrent call won, or (`race_totp_step` only) because a racer's write was lost and the
+/// highest step is not the one recorded.
+async fn assert_race_caught<S, F, Fut>(store: &Arc<S>, name: &str, check: F)
+where
+    S: DeviceStore + 'static,
+    F: Fn(Arc<S>) -> Fut,
+    Fut: Future<Output = CheckResult>,
+{
+    let Some(message) = first_race_failure(store, check).await else {
+        panic!("{name} passed {RACE_ROUNDS} rounds on a read-modify-write store");
+    };
+    assert!(
+        !message.contains("unexpected store error"),
+        "{name} failed for the wrong reason: {message:?}"
+    );
+    if name == "race_totp_step" && message.starts_with("after racing steps the mark is") {
+        assert!(message.ends_with("not the highest"), "{name}: {message:?}");
+        return;
+    }
+    assert!(
+        message.contains("concurrent"),
+        "{name} failed for the wrong reason: {message:?}"
+    );
+    let wins: usize = message
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: no win count in {message:?}"));
+    assert!(wins > 1, "{name}: expected several winners, got {message:?}");
+}
+
+/// Asserts that a race check passes every one of [`RACE_ROUNDS`] rounds on `store`.
+async fn assert_race_passes<S, F, Fut>(store: &Arc<S>, name: &str, check: F)
+where
+    S: DeviceStore + 'static,
+    F: Fn(Arc<S>) -> Fut,
+    Fut: Future<Output = CheckResult>,
+{
+    if let Some(message) = first_race_failure(store, check).await {
+        panic!("{name} failed on a correct store: {message}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The control: the real MemoryStore passes what the broken stores fail.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_passes_every_sequential_check() {
+    let failed = failing_sequential_checks(&MemoryStore::new()).await;
+    assert!(failed.is_empty(), "MemoryStore failed {failed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_passes_the_race_checks() {
+    let store = Arc::new(MemoryStore::new());
+    assert_race_passes(&store, "race_backup_code", conformance::race_backup_code).await;
+    assert_race_passes(&store, "race_totp_step", conformance::race_totp_step).await;
+    assert_race_passes(&store, "race_throttle_swap", conformance::race_throttle_swap).await;
+    assert_race_passes(
+        &store,
+        "race_replace_backup_codes",
+        conformance::race_replace_backup_codes,
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Read-modify-write: correct one call at a time, caught only by the race checks.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_modify_write_store_passes_the_sequential_checks() {
+    let failed = failing_sequential_checks(&ReadModifyWriteStore::default()).await;
+    assert!(
+        failed.is_empty(),
+        "the racy store is meant to be right when not raced: {failed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_backup_code_catches_read_modify_write() {
+    let store = Arc::new(ReadModifyWriteStore::default());
+    assert_race_caught(&store, "race_backup_code", conformance::race_backup_code).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_totp_step_catches_read_modify_write() {
+    let store = Arc::new(ReadModifyWriteStore::default());
+    assert_race_caught(&store, "race_totp_step", conformance::race_totp_step).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_throttle_swap_catches_read_modify_write() {
+    let store = Arc::new(ReadModifyWriteStore::default());
+    assert_race_caught(&store, "race_throttle_swap", conformance::race_throttle_swap).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_replace_backup_codes_passes_read_modify_write() {
+    // Its replace is the inner store's atomic one, so this race check has nothing to find.
+    let store = Arc::new(ReadModifyWriteStore::default());
+    assert_race_passes(
+        &store,
+        "race_replace_backup_codes",
+        conformance::race_replace_backup_codes,
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2.-5. Single-operation bugs, each caught by its own sequential check and by no other.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn totp_step_high_water_mark_catches_an_accepted_older_step() {
+    let store = NoHighWaterStore::default();
+    let err = conformance::totp_step_high_water_mark(&store).await.unwrap_err();
+    assert!(err.to_string().contains("older step"), "wrong reason: {err}");
+    assert_only_check_fails(&store, "totp_step_high_water_mark", "older step").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn insert_get_list_catches_a_foreign_owners_device() {
+    let store = ForeignOwnerStore::default();
+    let err = conformance::insert_get_list(&store).await.unwrap_err();
+    assert!(err.to_string().contains("another user's device"), "wrong reason: {err}");
+    assert_only_check_fails(&store, "insert_get_list", "another user's device").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replace_backup_codes_catches_a_leaked_old_set() {
+    let store = LeakyReplaceStore::default();
+    let err = conformance::replace_backup_codes(&store).await.unwrap_err();
+    assert!(err.to_string().contains("after replace"), "wrong reason: {err}");
+    assert_only_check_fails(&store, "replace_backup_codes", "after replace").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_replace_backup_codes_catches_a_leaked_old_set() {
+    let store = Arc::new(LeakyReplaceStore::default());
+    let err = conformance::race_replace_backup_codes(store).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("{} backup-code sets left", conformance::RACERS)),
+        "wrong reason: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consume_backup_code_once_catches_a_second_consume() {
+    let store = SloppyConsumeStore::default();
+    let err = conformance::consume_backup_code_once(&store).await.unwrap_err();
+    assert!(err.to_string().contains("twice"), "wrong reason: {err}");
+    assert_only_check_fails(&store, "consume_backup_code_once", "twice").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_backup_code_catches_a_second_consume() {
+    // Every racer "wins": the slot is used after the first, and the store says yes regardless.
+    let store = Arc::new(SloppyConsumeStore::default());
+    let err = conformance::race_backup_code(store).await.unwrap_err();
+    let expected = format!("{n} of {n} concurrent consumes", n = conformance::RACERS);
+    assert!(err.to_string().contains(&expected), "wrong reason: {err}");
+}
