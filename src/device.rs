@@ -8,6 +8,7 @@ use crate::clock::UnixTime;
 use crate::error::{Error, InputError};
 use crate::rng::Rng;
 use crate::totp::TotpRecord;
+use crate::webauthn::WebAuthnRecord;
 
 /// The host's identifier of a user (a primary key, a UUID, a subject claim...).
 ///
@@ -42,64 +43,82 @@ impl fmt::Display for UserId {
     }
 }
 
-/// A method's id: 128 random bits, shown as 32 lower-case hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceId([u8; 16]);
+/// Defines a 128-bit random identifier shown as 32 lower-case hex digits.
+macro_rules! random_id {
+    ($(#[$doc:meta])* $name:ident, $err:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; 16]);
 
-impl DeviceId {
-    /// A new random id.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Rng`] if the generator fails.
-    pub fn generate(rng: &impl Rng) -> Result<Self, Error> {
-        let mut bytes = [0u8; 16];
-        rng.try_fill_bytes(&mut bytes)?;
-        Ok(Self(bytes))
-    }
+        impl $name {
+            /// A new random id.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::Rng`] if the generator fails.
+            pub fn generate(rng: &impl Rng) -> Result<Self, Error> {
+                let mut bytes = [0u8; 16];
+                rng.try_fill_bytes(&mut bytes)?;
+                Ok(Self(bytes))
+            }
 
-    /// An id from its 16 bytes (as a store keeps it).
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(bytes)
-    }
+            /// An id from its 16 bytes (as a store keeps it).
+            pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+                Self(bytes)
+            }
 
-    /// The 16 bytes.
-    pub const fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-}
-
-impl fmt::Display for DeviceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
+            /// The 16 bytes.
+            pub const fn as_bytes(&self) -> &[u8; 16] {
+                &self.0
+            }
         }
-        Ok(())
-    }
-}
 
-impl fmt::Debug for DeviceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DeviceId({self})")
-    }
-}
-
-impl FromStr for DeviceId {
-    type Err = InputError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(InputError::DeviceId);
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                for b in self.0 {
+                    write!(f, "{b:02x}")?;
+                }
+                Ok(())
+            }
         }
-        let mut out = [0u8; 16];
-        for (i, byte) in out.iter_mut().enumerate() {
-            let pair = s.get(2 * i..2 * i + 2).ok_or(InputError::DeviceId)?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| InputError::DeviceId)?;
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({self})", stringify!($name))
+            }
         }
-        Ok(Self(out))
-    }
+
+        impl FromStr for $name {
+            type Err = InputError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let s = s.trim();
+                if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err($err);
+                }
+                let mut out = [0u8; 16];
+                for (i, byte) in out.iter_mut().enumerate() {
+                    let pair = s.get(2 * i..2 * i + 2).ok_or($err)?;
+                    *byte = u8::from_str_radix(pair, 16).map_err(|_| $err)?;
+                }
+                Ok(Self(out))
+            }
+        }
+    };
 }
+
+random_id!(
+    /// A method's id: 128 random bits, shown as 32 lower-case hex digits.
+    DeviceId,
+    InputError::DeviceId
+);
+
+random_id!(
+    /// A WebAuthn ceremony's id: 128 random bits, shown as 32 lower-case hex digits. Keep it in
+    /// the user's session between the start and the finish of a ceremony.
+    CeremonyId,
+    InputError::CeremonyId
+);
 
 /// A method's display name: trimmed, 1..=64 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -144,14 +163,20 @@ pub enum DeviceKind {
     BackupCodes,
     /// A TOTP authenticator app.
     Totp,
+    /// A WebAuthn security key registered as a second factor (not discoverable).
+    SecurityKey,
+    /// A WebAuthn passkey: a discoverable credential registered with user verification.
+    Passkey,
 }
 
 impl DeviceKind {
-    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`.
+    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`, `"security_key"`, `"passkey"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::BackupCodes => "backup_codes",
             Self::Totp => "totp",
+            Self::SecurityKey => "security_key",
+            Self::Passkey => "passkey",
         }
     }
 
@@ -160,6 +185,7 @@ impl DeviceKind {
         match self {
             Self::BackupCodes => Factor::BackupCodes,
             Self::Totp => Factor::Totp,
+            Self::SecurityKey | Self::Passkey => Factor::WebAuthn,
         }
     }
 }
@@ -169,6 +195,8 @@ impl fmt::Display for DeviceKind {
         f.pad(match self {
             Self::BackupCodes => "backup code set",
             Self::Totp => "authenticator app",
+            Self::SecurityKey => "security key",
+            Self::Passkey => "passkey",
         })
     }
 }
@@ -181,19 +209,22 @@ pub enum Factor {
     BackupCodes,
     /// TOTP codes from any of the user's authenticator apps.
     Totp,
+    /// WebAuthn assertions from any of the user's security keys and passkeys.
+    WebAuthn,
 }
 
 impl Factor {
-    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`.
+    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`, `"webauthn"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::BackupCodes => "backup_codes",
             Self::Totp => "totp",
+            Self::WebAuthn => "webauthn",
         }
     }
 
     /// Every factor, for stores that iterate them.
-    pub const ALL: [Factor; 2] = [Factor::BackupCodes, Factor::Totp];
+    pub const ALL: [Factor; 3] = [Factor::BackupCodes, Factor::Totp, Factor::WebAuthn];
 }
 
 impl fmt::Display for Factor {
@@ -201,6 +232,7 @@ impl fmt::Display for Factor {
         f.write_str(match self {
             Self::BackupCodes => "backup code",
             Self::Totp => "authenticator app",
+            Self::WebAuthn => "security key or passkey",
         })
     }
 }
@@ -239,9 +271,11 @@ pub struct DeviceRecord {
 impl DeviceRecord {
     /// The method's kind, from its data.
     pub fn kind(&self) -> DeviceKind {
-        match self.data {
+        match &self.data {
             DeviceData::BackupCodes(_) => DeviceKind::BackupCodes,
             DeviceData::Totp(_) => DeviceKind::Totp,
+            DeviceData::WebAuthn(w) if w.discoverable => DeviceKind::Passkey,
+            DeviceData::WebAuthn(_) => DeviceKind::SecurityKey,
         }
     }
 }
@@ -254,6 +288,8 @@ pub enum DeviceData {
     BackupCodes(BackupCodeRecord),
     /// A TOTP device.
     Totp(TotpRecord),
+    /// A WebAuthn credential (security key or passkey).
+    WebAuthn(WebAuthnRecord),
 }
 
 #[cfg(test)]

@@ -31,6 +31,10 @@ pub enum Error {
     /// The random number generator failed.
     #[error("random number generator: {0}")]
     Rng(#[from] RngError),
+    /// The WebAuthn engine failed to build options (not a verification failure: those are
+    /// [`Outcome::Rejected`](crate::Outcome::Rejected)).
+    #[error("WebAuthn engine: {0}")]
+    WebAuthn(String),
 }
 
 /// An invalid configuration value.
@@ -75,6 +79,15 @@ pub enum ConfigError {
     /// Throttling policy values that make no sense.
     #[error("throttle policy: {0}")]
     Throttle(&'static str),
+    /// An invalid relying party (rp id, origins, name or timeout); the message names the rule.
+    #[error("relying party: {0}")]
+    RelyingParty(&'static str),
+    /// Invalid WebAuthn settings, or WebAuthn used without being configured.
+    #[error("WebAuthn: {0}")]
+    WebAuthn(&'static str),
+    /// An attestation CA that cannot be parsed.
+    #[error("attestation allow-list: {0}")]
+    Attestation(&'static str),
     /// A keyring without the key it is told to seal with, or with a key id twice.
     #[error("keyring: {0}")]
     Keyring(&'static str),
@@ -98,6 +111,9 @@ pub enum MisuseError {
     /// Confirming a TOTP device that is already confirmed.
     #[error("the TOTP device is already confirmed")]
     AlreadyConfirmed,
+    /// The user already has the maximum number of WebAuthn credentials.
+    #[error("the user has too many security keys and passkeys")]
+    TooManyCredentials,
     /// The user has no method of the asked factor that can be verified.
     #[error("the user has no confirmed {0} method")]
     NoMethod(crate::Factor),
@@ -113,6 +129,12 @@ pub enum InputError {
     /// A device id that is not 32 hexadecimal digits.
     #[error("device id must be 32 hexadecimal digits")]
     DeviceId,
+    /// A ceremony id that is not 32 hexadecimal digits.
+    #[error("ceremony id must be 32 hexadecimal digits")]
+    CeremonyId,
+    /// A browser response that is not the JSON of a WebAuthn credential.
+    #[error("not a WebAuthn response: {0}")]
+    WebAuthnResponse(&'static str),
     /// An unknown factor name.
     #[error("unknown factor name (expected backup_codes or totp)")]
     Factor,

@@ -66,6 +66,7 @@ mod service;
 pub mod store;
 pub mod throttle;
 pub mod totp;
+pub mod webauthn;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]
@@ -74,7 +75,7 @@ struct ReadmeDoctests;
 
 pub use crate::backup_codes::{BackupCode, BackupCodeConfig, BackupCodeRecord, CodeSlot, Pepper};
 pub use crate::clock::{Clock, ManualClock, SystemClock, UnixTime};
-pub use crate::device::{DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
+pub use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
 pub use crate::error::{ConfigError, Error, InputError, MisuseError, RngError, SealError, StoreError};
 pub use crate::rng::{InsecureSeededRng, OsSeededRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealedSecret, SealingKey};
@@ -85,3 +86,7 @@ pub use crate::store::memory::MemoryStore;
 pub use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
 pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams, TotpRecord};
+pub use crate::webauthn::{
+    AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CeremonyKind, CeremonyRecord, CounterPolicy,
+    RegistrationOptions, RegistrationResponse, RelyingParty, WebAuthnConfig, WebAuthnRecord, WebAuthnUse,
+};

@@ -1,6 +1,8 @@
 //! [`Mfa`]: the operations an application calls. Thin: it loads records, asks the pure modules,
 //! and lets the store apply the outcome atomically.
 
+mod webauthn;
+
 use crate::backup_codes::{self, BackupCode, BackupCodeConfig, Pepper};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::device::{DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
@@ -12,6 +14,7 @@ use crate::store::DeviceStore;
 use crate::throttle::{ThrottleDecision, ThrottlePolicy};
 use crate::totp::uri::{self, TotpImport};
 use crate::totp::{self, TotpParams, TotpRecord};
+use crate::webauthn::WebAuthnConfig;
 
 const TOTP_SEAL_PURPOSE: &str = "totp-secret";
 /// Attempts to charge a throttle counter before concurrent attempts count as throttling.
@@ -103,6 +106,8 @@ pub struct MfaConfig {
     pub throttle: ThrottlePolicy,
     /// Optional pepper mixed into backup-code hashes (kept outside the database).
     pub pepper: Option<Pepper>,
+    /// WebAuthn (security keys and passkeys); `None` until a relying party is configured.
+    pub webauthn: Option<WebAuthnConfig>,
 }
 
 impl MfaConfig {
@@ -117,6 +122,7 @@ impl MfaConfig {
             backup_codes: BackupCodeConfig::default(),
             throttle: ThrottlePolicy::default(),
             pepper: None,
+            webauthn: None,
         })
     }
 }
@@ -146,16 +152,32 @@ impl Outcome {
     }
 }
 
-/// Details of an accepted code.
+/// Details of an accepted code, assertion or registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Verified {
-    /// The method that verified.
+    /// The user (for passwordless sign-in: the one the passkey belongs to).
+    pub user: UserId,
+    /// The method that verified (or was registered).
     pub device: DeviceId,
     /// Its kind.
     pub kind: DeviceKind,
     /// For backup codes: how many unused codes remain.
     pub remaining_backup_codes: Option<usize>,
+    /// For WebAuthn: whether the authenticator verified the user (PIN, biometrics).
+    pub user_verified: Option<bool>,
+}
+
+impl Verified {
+    fn new(user: &UserId, device: DeviceId, kind: DeviceKind) -> Self {
+        Self {
+            user: user.clone(),
+            device,
+            kind,
+            remaining_backup_codes: None,
+            user_verified: None,
+        }
+    }
 }
 
 /// A new TOTP enrollment: show the QR code (or the secret as text) once, then confirm.
@@ -430,11 +452,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             };
             if self.store.accept_totp_step(user, *id, step, now).await? {
                 self.store.clear_throttle(user, Factor::Totp).await?;
-                return Ok(Outcome::Accepted(Verified {
-                    device: *id,
-                    kind: DeviceKind::Totp,
-                    remaining_backup_codes: None,
-                }));
+                return Ok(Outcome::Accepted(Verified::new(user, *id, DeviceKind::Totp)));
             }
         }
         Ok(Outcome::Rejected)
@@ -501,9 +519,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             _ => 0,
         };
         Ok(Outcome::Accepted(Verified {
-            device: id,
-            kind: DeviceKind::BackupCodes,
             remaining_backup_codes: Some(remaining),
+            ..Verified::new(user, id, DeviceKind::BackupCodes)
         }))
     }
 

@@ -14,7 +14,12 @@
 //! - **replace**: [`replace_backup_codes`](DeviceStore::replace_backup_codes) removes the user's
 //!   previous set and inserts the new one in one step: no moment exists where both or neither work.
 //! - **compare-and-swap**: [`swap_throttle`](DeviceStore::swap_throttle) writes only if the
-//!   stored state equals the expected one.
+//!   stored state equals the expected one; [`record_webauthn_use`](DeviceStore::record_webauthn_use)
+//!   writes a credential's counter only if it still holds the expected value.
+//! - **take once**: [`take_ceremony`](DeviceStore::take_ceremony) removes and returns a ceremony
+//!   only if id, user and kind match and it has not expired; of concurrent takes exactly one gets it.
+//! - **unique credential ids**: [`insert_device`](DeviceStore::insert_device) refuses a WebAuthn
+//!   credential whose id any user already has.
 //!
 //! A lost race, a replay or an unknown id is `Ok(false)`, never an error and never a second
 //! success. [`StoreError`] is for the backend failing, and the service never turns it into
@@ -29,9 +34,10 @@ pub mod memory;
 use std::future::Future;
 
 use crate::clock::UnixTime;
-use crate::device::{DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::device::{CeremonyId, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::StoreError;
 use crate::throttle::ThrottleState;
+use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// Where the crate keeps methods and failure counters. See the [module docs](self) for the contract.
 pub trait DeviceStore: Send + Sync {
@@ -39,7 +45,8 @@ pub trait DeviceStore: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Conflict`] if a record with the same id exists (for any user).
+    /// [`StoreError::Conflict`] if a record with the same id exists (for any user), or a
+    /// WebAuthn record with the same credential id (for any user).
     fn insert_device(&self, device: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The user's method with this id, or `None` (also when it belongs to someone else).
@@ -150,4 +157,58 @@ pub trait DeviceStore: Send + Sync {
     ///
     /// [`StoreError`] if the backend fails.
     fn clear_throttle(&self, user: &UserId, factor: Factor) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The WebAuthn credential with this credential id, whoever owns it (for passwordless sign-in).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the record is corrupt.
+    fn find_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Option<DeviceRecord>, StoreError>> + Send;
+
+    /// Writes `update` and the last-used time to the user's WebAuthn credential `id` if its sign
+    /// counter is still `expected_sign_count`. `Ok(false)` otherwise, or if there is no such
+    /// credential.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn record_webauthn_use(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected_sign_count: u32,
+        update: WebAuthnUse,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a started ceremony.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] if the id exists.
+    fn insert_ceremony(&self, ceremony: CeremonyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes and returns the ceremony `id` if its user and kind are the given ones and it
+    /// expires after `now`; otherwise `Ok(None)` and nothing changes (an expired one may be removed).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the record is corrupt.
+    fn take_ceremony(
+        &self,
+        id: CeremonyId,
+        user: Option<&UserId>,
+        kind: CeremonyKind,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Option<CeremonyRecord>, StoreError>> + Send;
+
+    /// Removes every ceremony that expired at or before `now`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn purge_expired_ceremonies(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

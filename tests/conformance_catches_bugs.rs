@@ -95,6 +95,36 @@ macro_rules! forward {
             self.inner.clear_throttle(user, factor).await
         }
     };
+    (webauthn_ops) => {
+        async fn find_credential(&self, credential_id: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
+            self.inner.find_credential(credential_id).await
+        }
+        async fn record_webauthn_use(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            expected: u32,
+            update: multifactor::WebAuthnUse,
+            now: UnixTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.record_webauthn_use(user, id, expected, update, now).await
+        }
+        async fn insert_ceremony(&self, ceremony: multifactor::CeremonyRecord) -> Result<(), StoreError> {
+            self.inner.insert_ceremony(ceremony).await
+        }
+        async fn take_ceremony(
+            &self,
+            id: multifactor::CeremonyId,
+            user: Option<&UserId>,
+            kind: multifactor::CeremonyKind,
+            now: UnixTime,
+        ) -> Result<Option<multifactor::CeremonyRecord>, StoreError> {
+            self.inner.take_ceremony(id, user, kind, now).await
+        }
+        async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
+            self.inner.purge_expired_ceremonies(now).await
+        }
+    };
     ($($method:ident),+ $(,)?) => {
         $(forward!($method);)+
     };
@@ -128,6 +158,7 @@ struct ReadModifyWriteStore {
 }
 
 impl DeviceStore for ReadModifyWriteStore {
+    forward!(webauthn_ops);
     forward!(
         insert_device,
         device,
@@ -215,6 +246,7 @@ struct NoHighWaterStore {
 }
 
 impl DeviceStore for NoHighWaterStore {
+    forward!(webauthn_ops);
     forward!(
         insert_device,
         device,
@@ -262,6 +294,7 @@ impl ForeignOwnerStore {
 }
 
 impl DeviceStore for ForeignOwnerStore {
+    forward!(webauthn_ops);
     forward!(
         list_devices,
         rename_device,
@@ -304,6 +337,7 @@ struct LeakyReplaceStore {
 }
 
 impl DeviceStore for LeakyReplaceStore {
+    forward!(webauthn_ops);
     forward!(
         insert_device,
         device,
@@ -335,6 +369,7 @@ struct SloppyConsumeStore {
 }
 
 impl DeviceStore for SloppyConsumeStore {
+    forward!(webauthn_ops);
     forward!(
         insert_device,
         device,

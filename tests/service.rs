@@ -630,6 +630,34 @@ impl DeviceStore for DownStore {
     async fn clear_throttle(&self, _: &UserId, _: Factor) -> Result<(), StoreError> {
         down()
     }
+    async fn find_credential(&self, _: &[u8]) -> Result<Option<multifactor::DeviceRecord>, StoreError> {
+        down()
+    }
+    async fn record_webauthn_use(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+        _: u32,
+        _: multifactor::WebAuthnUse,
+        _: UnixTime,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn insert_ceremony(&self, _: multifactor::CeremonyRecord) -> Result<(), StoreError> {
+        down()
+    }
+    async fn take_ceremony(
+        &self,
+        _: multifactor::CeremonyId,
+        _: Option<&UserId>,
+        _: multifactor::CeremonyKind,
+        _: UnixTime,
+    ) -> Result<Option<multifactor::CeremonyRecord>, StoreError> {
+        down()
+    }
+    async fn purge_expired_ceremonies(&self, _: UnixTime) -> Result<u64, StoreError> {
+        down()
+    }
 }
 
 #[tokio::test]

@@ -5,15 +5,24 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::UnixTime;
-use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::StoreError;
 use crate::store::DeviceStore;
 use crate::throttle::ThrottleState;
+use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 #[derive(Debug, Default)]
 struct State {
     devices: HashMap<DeviceId, DeviceRecord>,
     throttles: HashMap<(UserId, Factor), ThrottleState>,
+    ceremonies: HashMap<CeremonyId, CeremonyRecord>,
+}
+
+fn credential_id(record: &DeviceRecord) -> Option<&[u8]> {
+    match &record.data {
+        DeviceData::WebAuthn(w) => Some(&w.credential_id),
+        _ => None,
+    }
 }
 
 /// An in-memory [`DeviceStore`]. Clones share the same data.
@@ -43,6 +52,11 @@ impl DeviceStore for MemoryStore {
     async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
         let mut state = self.state()?;
         if state.devices.contains_key(&device.id) {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(cred) = credential_id(&device)
+            && state.devices.values().any(|d| credential_id(d) == Some(cred))
+        {
             return Err(StoreError::Conflict);
         }
         state.devices.insert(device.id, device);
@@ -177,5 +191,76 @@ impl DeviceStore for MemoryStore {
         let mut state = self.state()?;
         state.throttles.remove(&(user.clone(), factor));
         Ok(())
+    }
+
+    async fn find_credential(&self, credential_id_: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .devices
+            .values()
+            .find(|d| credential_id(d) == Some(credential_id_))
+            .cloned())
+    }
+
+    async fn record_webauthn_use(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected_sign_count: u32,
+        update: WebAuthnUse,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let Some(device) = Self::owned(&mut state, user, id) else {
+            return Ok(false);
+        };
+        let DeviceData::WebAuthn(cred) = &mut device.data else {
+            return Ok(false);
+        };
+        if cred.sign_count != expected_sign_count {
+            return Ok(false);
+        }
+        cred.sign_count = update.sign_count;
+        cred.backup_eligible = update.backup_eligible;
+        cred.backup_state = update.backup_state;
+        device.last_used_at = Some(now);
+        Ok(true)
+    }
+
+    async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.ceremonies.contains_key(&ceremony.id) {
+            return Err(StoreError::Conflict);
+        }
+        state.ceremonies.insert(ceremony.id, ceremony);
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        id: CeremonyId,
+        user: Option<&UserId>,
+        kind: CeremonyKind,
+        now: UnixTime,
+    ) -> Result<Option<CeremonyRecord>, StoreError> {
+        let mut state = self.state()?;
+        let Some(found) = state.ceremonies.get(&id) else {
+            return Ok(None);
+        };
+        if found.expires_at <= now {
+            state.ceremonies.remove(&id);
+            return Ok(None);
+        }
+        if found.user.as_ref() != user || found.kind != kind {
+            return Ok(None);
+        }
+        Ok(state.ceremonies.remove(&id))
+    }
+
+    async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        let before = state.ceremonies.len();
+        state.ceremonies.retain(|_, c| c.expires_at > now);
+        Ok((before - state.ceremonies.len()) as u64)
     }
 }

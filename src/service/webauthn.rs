@@ -1,0 +1,389 @@
+//! The WebAuthn operations of [`Mfa`]: register security keys and passkeys, authenticate with
+//! them as a second factor, and passwordless sign-in with passkeys.
+
+use crate::clock::Clock;
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
+use crate::error::{ConfigError, Error, InputError, MisuseError, StoreError};
+use crate::rng::Rng;
+use crate::service::{Mfa, Outcome, Verified};
+use crate::store::DeviceStore;
+use crate::webauthn::counter::{self, CounterCheck};
+use crate::webauthn::engine::Assertion;
+use crate::webauthn::{
+    AuthenticationOptions, AuthenticationResponse, CeremonyKind, CeremonyRecord, RegistrationOptions,
+    RegistrationResponse, WebAuthnConfig, WebAuthnRecord,
+};
+
+/// Most WebAuthn credentials one user may have.
+const MAX_CREDENTIALS: usize = 32;
+/// Attempts at writing a counter while parallel sign-ins with the same credential race.
+const COUNTER_RETRIES: usize = 8;
+
+impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+    fn webauthn(&self) -> Result<&WebAuthnConfig, Error> {
+        self.config.webauthn.as_ref().ok_or(Error::Config(ConfigError::WebAuthn(
+            "no relying party configured (MfaConfig::webauthn)",
+        )))
+    }
+
+    /// Starts registering a **security key** (second factor) for `user`: user verification
+    /// preferred, discoverable credential not required, the user's credentials excluded.
+    /// `user_name` and `display_name` are what the authenticator shows.
+    ///
+    /// Keep the returned [`CeremonyId`] in the user's session and send the options to the browser.
+    ///
+    /// # Errors
+    ///
+    /// WebAuthn not configured, [`InputError::AccountName`] for a bad name,
+    /// [`MisuseError::TooManyCredentials`], RNG and store errors.
+    pub async fn start_security_key_registration(
+        &self,
+        user: &UserId,
+        user_name: &str,
+        display_name: &str,
+    ) -> Result<(CeremonyId, RegistrationOptions), Error> {
+        self.start_registration(user, user_name, display_name, false).await
+    }
+
+    /// Starts registering a **passkey** (passwordless) for `user`: discoverable credential and
+    /// user verification required, the user's credentials excluded.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_security_key_registration`](Self::start_security_key_registration).
+    pub async fn start_passkey_registration(
+        &self,
+        user: &UserId,
+        user_name: &str,
+        display_name: &str,
+    ) -> Result<(CeremonyId, RegistrationOptions), Error> {
+        self.start_registration(user, user_name, display_name, true).await
+    }
+
+    async fn start_registration(
+        &self,
+        user: &UserId,
+        user_name: &str,
+        display_name: &str,
+        passkey: bool,
+    ) -> Result<(CeremonyId, RegistrationOptions), Error> {
+        let config = self.webauthn()?;
+        let user_name = label(user_name)?;
+        let display_name = label(display_name)?;
+        let existing = self.webauthn_records(user).await?;
+        if existing.len() >= MAX_CREDENTIALS {
+            return Err(MisuseError::TooManyCredentials.into());
+        }
+        // One user handle per user, so platform authenticators replace rather than pile up.
+        let user_handle = match existing.first() {
+            Some((_, w)) => w.user_handle.clone(),
+            None => {
+                let mut handle = vec![0u8; 16];
+                self.rng.try_fill_bytes(&mut handle)?;
+                handle
+            }
+        };
+        let exclude = existing.iter().map(|(_, w)| w.credential_id.clone()).collect();
+        let (options, state) =
+            config
+                .engine
+                .start_registration(&user_handle, user_name, display_name, exclude, passkey)?;
+        let id = self
+            .store_ceremony(Some(user), CeremonyKind::Registration, state)
+            .await?;
+        Ok((id, options))
+    }
+
+    /// Finishes a registration: verifies the browser's response against the ceremony started
+    /// for this user, and stores the new security key or passkey under `name` (default
+    /// "Security key" or "Passkey"; renamable later).
+    ///
+    /// A replayed, expired or foreign ceremony, a response that does not verify, and a
+    /// credential that is already registered (to anyone) are all [`Outcome::Rejected`].
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::DeviceName`] for a bad name (checked first: the ceremony stays usable),
+    /// RNG and store errors.
+    pub async fn finish_webauthn_registration(
+        &self,
+        user: &UserId,
+        ceremony: CeremonyId,
+        response: &RegistrationResponse,
+        name: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        let config = self.webauthn()?;
+        let name = name.map(DeviceName::new).transpose()?;
+        let now = self.clock.now();
+        let Some(taken) = self
+            .store
+            .take_ceremony(ceremony, Some(user), CeremonyKind::Registration, now)
+            .await?
+        else {
+            return Ok(Outcome::Rejected);
+        };
+        let Ok((new, passkey, user_handle)) = config.engine.finish_registration(response, &taken.state) else {
+            return Ok(Outcome::Rejected);
+        };
+        let kind = if passkey {
+            DeviceKind::Passkey
+        } else {
+            DeviceKind::SecurityKey
+        };
+        let name = match name {
+            Some(n) => n,
+            None => DeviceName::new(if passkey { "Passkey" } else { "Security key" })?,
+        };
+        let id = DeviceId::generate(&self.rng)?;
+        let record = DeviceRecord {
+            id,
+            user: user.clone(),
+            name,
+            created_at: now,
+            last_used_at: None,
+            confirmed: true,
+            data: DeviceData::WebAuthn(WebAuthnRecord {
+                credential_id: new.credential_id,
+                user_handle,
+                credential: new.credential,
+                sign_count: new.sign_count,
+                backup_eligible: new.backup_eligible,
+                backup_state: new.backup_state,
+                discoverable: passkey,
+                user_verified: new.user_verified,
+            }),
+        };
+        match self.store.insert_device(record).await {
+            Ok(()) => {}
+            // The credential id is registered already (to this user or another): no.
+            Err(StoreError::Conflict) => return Ok(Outcome::Rejected),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Outcome::Accepted(Verified {
+            user_verified: Some(new.user_verified),
+            ..Verified::new(user, id, kind)
+        }))
+    }
+
+    /// Starts a second-factor authentication that accepts any of the user's security keys and
+    /// passkeys.
+    ///
+    /// # Errors
+    ///
+    /// WebAuthn not configured, [`MisuseError::NoMethod`] if the user has no credential,
+    /// store and engine errors.
+    pub async fn start_webauthn_authentication(
+        &self,
+        user: &UserId,
+    ) -> Result<(CeremonyId, AuthenticationOptions), Error> {
+        let config = self.webauthn()?;
+        let records = self.webauthn_records(user).await?;
+        if records.is_empty() {
+            return Err(MisuseError::NoMethod(Factor::WebAuthn).into());
+        }
+        let creds: Vec<&[u8]> = records.iter().map(|(_, w)| w.credential.as_slice()).collect();
+        let (options, state) = config.engine.start_authentication(Some(&creds), false)?;
+        let id = self
+            .store_ceremony(Some(user), CeremonyKind::SecondFactor, state)
+            .await?;
+        Ok((id, options))
+    }
+
+    /// Finishes a second-factor authentication for `user`.
+    ///
+    /// # Errors
+    ///
+    /// WebAuthn not configured, store errors. Every verification failure is
+    /// [`Outcome::Rejected`]; throttling applies as for the other factors.
+    pub async fn finish_webauthn_authentication(
+        &self,
+        user: &UserId,
+        ceremony: CeremonyId,
+        response: &AuthenticationResponse,
+    ) -> Result<Outcome, Error> {
+        let config = self.webauthn()?;
+        if let Some(refused) = self.charge(user, Factor::WebAuthn).await? {
+            return Ok(refused);
+        }
+        let now = self.clock.now();
+        let Some(taken) = self
+            .store
+            .take_ceremony(ceremony, Some(user), CeremonyKind::SecondFactor, now)
+            .await?
+        else {
+            return Ok(Outcome::Rejected);
+        };
+        let records = self.webauthn_records(user).await?;
+        let allowed: Vec<&[u8]> = records.iter().map(|(_, w)| w.credential.as_slice()).collect();
+        let Ok(assertion) = config.engine.finish_authentication(response, &taken.state, &allowed) else {
+            return Ok(Outcome::Rejected);
+        };
+        self.complete_assertion(user, &records, assertion).await
+    }
+
+    /// Starts a passwordless (username-less) sign-in with a discoverable passkey, user
+    /// verification required. With `conditional`, the options ask for conditional mediation
+    /// (passkey autofill on the username field).
+    ///
+    /// # Errors
+    ///
+    /// WebAuthn not configured, store and engine errors.
+    pub async fn start_passwordless(&self, conditional: bool) -> Result<(CeremonyId, AuthenticationOptions), Error> {
+        let config = self.webauthn()?;
+        let (options, state) = config.engine.start_authentication(None, conditional)?;
+        let id = self.store_ceremony(None, CeremonyKind::Passwordless, state).await?;
+        Ok((id, options))
+    }
+
+    /// Finishes a passwordless sign-in: finds the credential by its id, requires the user
+    /// handle it returned to be the one it was registered under, and verifies the assertion
+    /// with user verification. On success, [`Verified::user`] says who signed in.
+    ///
+    /// # Errors
+    ///
+    /// WebAuthn not configured, store errors. Unknown credentials and every verification
+    /// failure are [`Outcome::Rejected`].
+    pub async fn finish_passwordless(
+        &self,
+        ceremony: CeremonyId,
+        response: &AuthenticationResponse,
+    ) -> Result<Outcome, Error> {
+        let config = self.webauthn()?;
+        let now = self.clock.now();
+        let Some(taken) = self
+            .store
+            .take_ceremony(ceremony, None, CeremonyKind::Passwordless, now)
+            .await?
+        else {
+            return Ok(Outcome::Rejected);
+        };
+        let Some(record) = self.store.find_credential(response.credential_id()).await? else {
+            return Ok(Outcome::Rejected);
+        };
+        let DeviceData::WebAuthn(cred) = &record.data else {
+            return Ok(Outcome::Rejected);
+        };
+        // The handle is not secret, but compare it without branching on bytes anyway.
+        let handle_matches = response
+            .user_handle()
+            .is_some_and(|h| crate::ct::eq_bytes(h, &cred.user_handle));
+        if !handle_matches {
+            return Ok(Outcome::Rejected);
+        }
+        let user = record.user.clone();
+        if let Some(refused) = self.charge(&user, Factor::WebAuthn).await? {
+            return Ok(refused);
+        }
+        let Ok(assertion) = config
+            .engine
+            .finish_authentication(response, &taken.state, &[cred.credential.as_slice()])
+        else {
+            return Ok(Outcome::Rejected);
+        };
+        let records = vec![(record.id, cred.clone())];
+        self.complete_assertion(&user, &records, assertion).await
+    }
+
+    /// Removes expired ceremonies (they are also purged as new ones start). Returns how many.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn purge_expired_ceremonies(&self) -> Result<u64, Error> {
+        Ok(self.store.purge_expired_ceremonies(self.clock.now()).await?)
+    }
+
+    /// Applies the counter policy and writes counter, flags and last-used time by compare-and-swap.
+    async fn complete_assertion(
+        &self,
+        user: &UserId,
+        records: &[(DeviceId, WebAuthnRecord)],
+        assertion: Assertion,
+    ) -> Result<Outcome, Error> {
+        let policy = self.webauthn()?.counter_policy;
+        let Some((id, mut current)) = records
+            .iter()
+            .find(|(_, w)| w.credential_id == assertion.credential_id)
+            .map(|(id, w)| (*id, w.clone()))
+        else {
+            return Ok(Outcome::Rejected);
+        };
+        for _ in 0..COUNTER_RETRIES {
+            let update = match counter::check(&current, assertion.counter, assertion.backup_state, policy) {
+                CounterCheck::Accept(update) => update,
+                CounterCheck::PossibleClone => return Ok(Outcome::Rejected),
+            };
+            let now = self.clock.now();
+            if self
+                .store
+                .record_webauthn_use(user, id, current.sign_count, update, now)
+                .await?
+            {
+                self.store.clear_throttle(user, Factor::WebAuthn).await?;
+                let kind = if current.discoverable {
+                    DeviceKind::Passkey
+                } else {
+                    DeviceKind::SecurityKey
+                };
+                return Ok(Outcome::Accepted(Verified {
+                    user_verified: Some(assertion.user_verified),
+                    ..Verified::new(user, id, kind)
+                }));
+            }
+            // A parallel sign-in moved the counter (or the credential was deleted): look again.
+            match self.store.device(user, id).await? {
+                Some(DeviceRecord {
+                    data: DeviceData::WebAuthn(fresh),
+                    ..
+                }) => current = fresh,
+                _ => return Ok(Outcome::Rejected),
+            }
+        }
+        Ok(Outcome::Rejected)
+    }
+
+    async fn webauthn_records(&self, user: &UserId) -> Result<Vec<(DeviceId, WebAuthnRecord)>, Error> {
+        Ok(self
+            .store
+            .list_devices(user)
+            .await?
+            .into_iter()
+            .filter_map(|d| match d.data {
+                DeviceData::WebAuthn(w) => Some((d.id, w)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn store_ceremony(
+        &self,
+        user: Option<&UserId>,
+        kind: CeremonyKind,
+        state: Vec<u8>,
+    ) -> Result<CeremonyId, Error> {
+        let config = self.webauthn()?;
+        let now = self.clock.now();
+        self.store.purge_expired_ceremonies(now).await?;
+        let id = CeremonyId::generate(&self.rng)?;
+        self.store
+            .insert_ceremony(CeremonyRecord {
+                id,
+                user: user.cloned(),
+                kind,
+                expires_at: now.plus_secs(config.ceremony_ttl_secs),
+                state,
+            })
+            .await?;
+        Ok(id)
+    }
+}
+
+/// A user name or display name for the authenticator: 1..=64 characters, no control characters.
+fn label(text: &str) -> Result<&str, InputError> {
+    let text = text.trim();
+    let chars = text.chars().count();
+    if chars == 0 || chars > 64 || text.chars().any(char::is_control) {
+        return Err(InputError::AccountName);
+    }
+    Ok(text)
+}

@@ -1,0 +1,143 @@
+//! WebAuthn: security keys as a second factor and passkeys for passwordless sign-in.
+//!
+//! Built on `webauthn-rs-core` (pinned, wrapped in a private module: its expert-only API is not
+//! part of ours). This layer makes the policy decisions, in the spirit of the high-level
+//! `webauthn-rs` crate and at least as strict:
+//!
+//! | | security key | passkey |
+//! |---|---|---|
+//! | use | second factor after a password | passwordless, username-less, or second factor |
+//! | user verification | preferred (and required later if it happened at registration) | required |
+//! | discoverable credential | not required | required |
+//! | algorithms | ES256, EdDSA, RS256 | ES256, EdDSA, RS256 |
+//! | attestation | `none`, or an allow-list of authenticator models | same |
+//!
+//! - The user's existing credentials are always excluded, so one authenticator is not
+//!   registered twice; a credential id is unique across all users (the store enforces it).
+//! - Ceremony state stays on the server, in the [`DeviceStore`](crate::DeviceStore), bound to
+//!   the user and the ceremony kind, expiring after 5 minutes by default, and taken out exactly
+//!   once: a replayed, expired or foreign finish is [`Outcome::Rejected`](crate::Outcome::Rejected).
+//! - Sign counters and backup flags are written back with a compare-and-swap. A counter that
+//!   does not advance on an authenticator that counts is rejected as a possible clone
+//!   ([`CounterPolicy`]); synced passkeys that always report 0 are fine.
+//! - Challenges come from `webauthn-rs-core`'s own generator, and its registration check reads
+//!   the system clock: the host's [`Rng`](crate::Rng) and [`Clock`](crate::Clock) do not reach
+//!   inside. Ceremony ids, expiry and last-used times use ours.
+
+pub(crate) mod ceremony;
+pub(crate) mod counter;
+pub(crate) mod engine;
+mod relying_party;
+mod wire;
+
+pub use self::ceremony::{CeremonyKind, CeremonyRecord};
+pub use self::counter::CounterPolicy;
+pub use self::engine::AttestationAllowList;
+pub use self::relying_party::RelyingParty;
+pub use self::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
+
+use std::fmt;
+
+use crate::error::ConfigError;
+
+/// What a store keeps of a WebAuthn credential: public data only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebAuthnRecord {
+    /// The credential id the authenticator chose (unique across all users).
+    pub credential_id: Vec<u8>,
+    /// The WebAuthn user handle the credential was registered under (random, not the user id).
+    pub user_handle: Vec<u8>,
+    /// The credential's public key and registration facts, as JSON (opaque to stores).
+    pub credential: Vec<u8>,
+    /// The last sign counter seen (0 for authenticators that do not count).
+    pub sign_count: u32,
+    /// The authenticator said the credential may be backed up or synced.
+    pub backup_eligible: bool,
+    /// The authenticator said the credential is backed up or synced now.
+    pub backup_state: bool,
+    /// Registered as a discoverable passkey (true) or a security key (false).
+    pub discoverable: bool,
+    /// User verification happened at registration.
+    pub user_verified: bool,
+}
+
+impl fmt::Debug for WebAuthnRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebAuthnRecord")
+            .field("credential_id_len", &self.credential_id.len())
+            .field("sign_count", &self.sign_count)
+            .field("backup_eligible", &self.backup_eligible)
+            .field("backup_state", &self.backup_state)
+            .field("discoverable", &self.discoverable)
+            .field("user_verified", &self.user_verified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one successful authentication changes on a credential, written with a compare-and-swap
+/// on the sign counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebAuthnUse {
+    /// The new sign counter (never lower than the stored one).
+    pub sign_count: u32,
+    /// The backup-eligible flag now.
+    pub backup_eligible: bool,
+    /// The backup-state flag now.
+    pub backup_state: bool,
+}
+
+/// WebAuthn settings: the relying party, ceremony lifetime, clone policy, attestation.
+#[derive(Debug, Clone)]
+pub struct WebAuthnConfig {
+    pub(crate) engine: engine::Engine,
+    pub(crate) ceremony_ttl_secs: u64,
+    pub(crate) counter_policy: CounterPolicy,
+}
+
+impl WebAuthnConfig {
+    /// Default ceremony lifetime: 5 minutes.
+    pub const DEFAULT_CEREMONY_TTL_SECS: u64 = 300;
+
+    /// Settings for `rp`, with ceremonies expiring after 5 minutes, counter regressions
+    /// rejected, and attestation `none`.
+    pub fn new(rp: RelyingParty) -> Self {
+        Self {
+            engine: engine::Engine::new(&rp, None),
+            ceremony_ttl_secs: Self::DEFAULT_CEREMONY_TTL_SECS,
+            counter_policy: CounterPolicy::default(),
+        }
+    }
+
+    /// How long a started ceremony may be finished (30..=3600 seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::WebAuthn`] when out of bounds.
+    pub fn with_ceremony_ttl(mut self, secs: u64) -> Result<Self, ConfigError> {
+        if !(30..=3600).contains(&secs) {
+            return Err(ConfigError::WebAuthn("ceremony lifetime must be 30 to 3600 seconds"));
+        }
+        self.ceremony_ttl_secs = secs;
+        Ok(self)
+    }
+
+    /// What to do when a counting authenticator's counter does not advance.
+    #[must_use]
+    pub fn with_counter_policy(mut self, policy: CounterPolicy) -> Self {
+        self.counter_policy = policy;
+        self
+    }
+
+    /// Accept only authenticators whose attestation chains to one of these models
+    /// (attestation `direct` is then requested).
+    #[must_use]
+    pub fn with_attestation_allow_list(mut self, list: AttestationAllowList) -> Self {
+        self.engine = self.engine.with_attestation(Some(list));
+        self
+    }
+
+    /// The relying party.
+    pub fn relying_party(&self) -> &RelyingParty {
+        self.engine.relying_party()
+    }
+}

@@ -1,0 +1,287 @@
+//! The one place that talks to `webauthn-rs-core`. Its expert-only API stays behind this wall.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use webauthn_rs_core::WebauthnCore;
+use webauthn_rs_core::proto::{
+    AttestationCaList, AttestationCaListBuilder, AttestationConveyancePreference, AuthenticationState, COSEAlgorithm,
+    Credential, Mediation, RegistrationState, UserVerificationPolicy,
+};
+
+use crate::error::{ConfigError, Error};
+use crate::webauthn::relying_party::RelyingParty;
+use crate::webauthn::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
+
+/// Algorithms offered at registration, in order of preference.
+const ALGORITHMS: [COSEAlgorithm; 3] = [COSEAlgorithm::ES256, COSEAlgorithm::EDDSA, COSEAlgorithm::RS256];
+
+/// Authenticator models an organisation accepts: attestation CA certificates, each with the
+/// AAGUIDs of the models it may vouch for.
+#[derive(Clone)]
+pub struct AttestationAllowList {
+    builder_cas: Vec<(Vec<u8>, [u8; 16], String)>,
+    list: AttestationCaList,
+}
+
+impl fmt::Debug for AttestationAllowList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttestationAllowList")
+            .field(
+                "models",
+                &self.builder_cas.iter().map(|(_, _, d)| d.as_str()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl AttestationAllowList {
+    /// An empty list (add at least one model before use).
+    pub fn new() -> Self {
+        Self {
+            builder_cas: Vec::new(),
+            list: AttestationCaList::default(),
+        }
+    }
+
+    /// Allows authenticators with AAGUID `aaguid` whose attestation chains to the CA
+    /// certificate `ca_der` (DER). `description` names the model for people.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Attestation`] if the certificate does not parse.
+    pub fn allow_der(mut self, ca_der: &[u8], aaguid: [u8; 16], description: &str) -> Result<Self, ConfigError> {
+        self.builder_cas.push((ca_der.to_vec(), aaguid, description.to_owned()));
+        let mut builder = AttestationCaListBuilder::new();
+        for (der, aaguid, description) in &self.builder_cas {
+            builder
+                .insert_device_der(
+                    der,
+                    uuid::Uuid::from_bytes(*aaguid),
+                    description.clone(),
+                    BTreeMap::new(),
+                )
+                .map_err(|_| ConfigError::Attestation("a CA certificate is not valid DER X.509"))?;
+        }
+        self.list = builder.build();
+        Ok(self)
+    }
+
+    /// Number of CA certificates.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True if no model is allowed yet.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+impl Default for AttestationAllowList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The relying party's engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Engine {
+    rp: RelyingParty,
+    core: WebauthnCore,
+    attestation: Option<AttestationAllowList>,
+}
+
+/// What a successful registration yields.
+pub(crate) struct NewCredential {
+    pub(crate) credential_id: Vec<u8>,
+    pub(crate) credential: Vec<u8>,
+    pub(crate) sign_count: u32,
+    pub(crate) backup_eligible: bool,
+    pub(crate) backup_state: bool,
+    pub(crate) user_verified: bool,
+}
+
+/// What a successful assertion yields (before the counter policy).
+pub(crate) struct Assertion {
+    pub(crate) credential_id: Vec<u8>,
+    pub(crate) counter: u32,
+    pub(crate) user_verified: bool,
+    pub(crate) backup_state: bool,
+}
+
+/// A verification failure; deliberately without detail (it becomes `Outcome::Rejected`).
+#[derive(Debug)]
+pub(crate) struct Rejected;
+
+#[derive(Serialize, Deserialize)]
+struct RegistrationCeremony {
+    passkey: bool,
+    user_handle: Vec<u8>,
+    state: RegistrationState,
+}
+
+impl Engine {
+    pub(crate) fn new(rp: &RelyingParty, attestation: Option<AttestationAllowList>) -> Self {
+        let core = WebauthnCore::new_unsafe_experts_only(
+            rp.name(),
+            rp.id(),
+            rp.origin_urls().to_vec(),
+            rp.timeout(),
+            // Exact origins only: no subdomains, no other ports.
+            Some(false),
+            Some(false),
+        );
+        Self {
+            rp: rp.clone(),
+            core,
+            attestation,
+        }
+    }
+
+    pub(crate) fn with_attestation(self, attestation: Option<AttestationAllowList>) -> Self {
+        Self::new(&self.rp, attestation)
+    }
+
+    pub(crate) fn relying_party(&self) -> &RelyingParty {
+        &self.rp
+    }
+
+    /// Options and state for registering a credential for `user_handle`, excluding `exclude`.
+    pub(crate) fn start_registration(
+        &self,
+        user_handle: &[u8],
+        user_name: &str,
+        display_name: &str,
+        exclude: Vec<Vec<u8>>,
+        passkey: bool,
+    ) -> Result<(RegistrationOptions, Vec<u8>), Error> {
+        let policy = if passkey {
+            UserVerificationPolicy::Required
+        } else {
+            UserVerificationPolicy::Preferred
+        };
+        let attestation = if self.attestation.is_some() {
+            AttestationConveyancePreference::Direct
+        } else {
+            AttestationConveyancePreference::None
+        };
+        let builder = self
+            .core
+            .new_challenge_register_builder(user_handle, user_name, display_name)
+            .map_err(|e| Error::WebAuthn(e.to_string()))?
+            .user_verification_policy(policy)
+            .exclude_credentials(Some(exclude))
+            .require_resident_key(passkey)
+            .credential_algorithms(ALGORITHMS.to_vec())
+            .attestation(attestation)
+            .reject_synchronised_authenticators(false);
+        let (options, state) = self
+            .core
+            .generate_challenge_register(builder)
+            .map_err(|e| Error::WebAuthn(e.to_string()))?;
+        let ceremony = RegistrationCeremony {
+            passkey,
+            user_handle: user_handle.to_vec(),
+            state,
+        };
+        let state = serde_json::to_vec(&ceremony).map_err(|e| Error::WebAuthn(e.to_string()))?;
+        Ok((RegistrationOptions(options), state))
+    }
+
+    /// Verifies a registration response against its stored state.
+    /// Returns the new credential and whether it was registered as a passkey, with its user handle.
+    pub(crate) fn finish_registration(
+        &self,
+        response: &RegistrationResponse,
+        state: &[u8],
+    ) -> Result<(NewCredential, bool, Vec<u8>), Rejected> {
+        let ceremony: RegistrationCeremony = serde_json::from_slice(state).map_err(|_| Rejected)?;
+        let credential = self
+            .core
+            .register_credential(&response.0, &ceremony.state, self.attestation.as_ref().map(|a| &a.list))
+            .map_err(|_| Rejected)?;
+        if ceremony.passkey && !credential.user_verified {
+            // The core enforces this for the Required policy already; never rely on one check.
+            return Err(Rejected);
+        }
+        let new = NewCredential {
+            credential_id: credential.cred_id.to_vec(),
+            credential: serde_json::to_vec(&credential).map_err(|_| Rejected)?,
+            sign_count: credential.counter,
+            backup_eligible: credential.backup_eligible,
+            backup_state: credential.backup_state,
+            user_verified: credential.user_verified,
+        };
+        Ok((new, ceremony.passkey, ceremony.user_handle))
+    }
+
+    /// Options and state for authenticating with any of `credentials` (second factor), or with
+    /// any discoverable credential when `credentials` is `None` (passwordless).
+    pub(crate) fn start_authentication(
+        &self,
+        credentials: Option<&[&[u8]]>,
+        conditional: bool,
+    ) -> Result<(AuthenticationOptions, Vec<u8>), Error> {
+        let (creds, policy) = match credentials {
+            Some(list) => {
+                let mut creds = Vec::with_capacity(list.len());
+                for c in list {
+                    creds.push(
+                        decode_credential(c).map_err(|_| Error::WebAuthn("stored credential is corrupt".into()))?,
+                    );
+                }
+                (creds, UserVerificationPolicy::Preferred)
+            }
+            None => (Vec::new(), UserVerificationPolicy::Required),
+        };
+        let builder = self
+            .core
+            .new_challenge_authenticate_builder(creds, Some(policy))
+            .map_err(|e| Error::WebAuthn(e.to_string()))?;
+        let (mut options, state) = self
+            .core
+            .generate_challenge_authenticate(builder)
+            .map_err(|e| Error::WebAuthn(e.to_string()))?;
+        if conditional {
+            options.mediation = Some(Mediation::Conditional);
+        }
+        let state = serde_json::to_vec(&state).map_err(|e| Error::WebAuthn(e.to_string()))?;
+        Ok((AuthenticationOptions(options), state))
+    }
+
+    /// Verifies an assertion against its stored state and the credentials allowed *now*.
+    ///
+    /// The counters passed to the core are zeroed: the counter policy is ours
+    /// ([`crate::webauthn::counter`]), applied to the fresh stored counter.
+    pub(crate) fn finish_authentication(
+        &self,
+        response: &AuthenticationResponse,
+        state: &[u8],
+        allowed: &[&[u8]],
+    ) -> Result<Assertion, Rejected> {
+        let mut state: AuthenticationState = serde_json::from_slice(state).map_err(|_| Rejected)?;
+        let mut creds = Vec::with_capacity(allowed.len());
+        for c in allowed {
+            let mut cred = decode_credential(c).map_err(|_| Rejected)?;
+            cred.counter = 0;
+            creds.push(cred);
+        }
+        state.set_allowed_credentials(creds);
+        let result = self
+            .core
+            .authenticate_credential(&response.0, &state)
+            .map_err(|_| Rejected)?;
+        Ok(Assertion {
+            credential_id: result.cred_id().to_vec(),
+            counter: result.counter(),
+            user_verified: result.user_verified(),
+            backup_state: result.backup_state(),
+        })
+    }
+}
+
+fn decode_credential(bytes: &[u8]) -> Result<Credential, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
