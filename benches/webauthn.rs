@@ -1,0 +1,3 @@
+//! Placeholder; replaced by the WebAuthn bench.
+#![allow(missing_docs)]
+fn main() {}

@@ -1,0 +1,1000 @@
+//! WebAuthn end to end with the software authenticators of `webauthn-authenticator-rs`: security
+//! keys and passkeys, registration and authentication, passwordless lookup, and one test per
+//! way a ceremony must fail.
+//!
+//! The software authenticators cannot store discoverable credentials and never return a user
+//! handle, so the test's `Client` plays the part a browser and a platform authenticator play
+//! together: it remembers the user handle each credential was created for, picks the
+//! credential for an empty allow-list (discovery), and returns the handle. Signatures,
+//! counters and flags all come from the software authenticator itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use multifactor::{
+    AttestationAllowList, AuthenticationResponse, Clock, ConfigError, CounterPolicy, DeviceData, DeviceKind,
+    DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
+    MfaConfig, MisuseError, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+    WebAuthnUse,
+};
+use serde_json::{Value, json};
+use url::Url;
+use webauthn_authenticator_rs::AuthenticatorBackend;
+use webauthn_authenticator_rs::prelude::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_authenticator_rs::softtoken::SoftToken;
+use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
+
+const ORIGIN: &str = "https://auth.example.com";
+const START: u64 = 1_800_000_000;
+
+type TestMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
+
+fn rp() -> RelyingParty {
+    RelyingParty::new("example.com", "Example", &[ORIGIN]).unwrap()
+}
+
+fn setup_with(webauthn: WebAuthnConfig) -> (TestMfa, ManualClock) {
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let mut config = MfaConfig::new("Example").unwrap();
+    config.webauthn = Some(webauthn);
+    let keys = Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [1; 32]));
+    let mfa = Mfa::new(MemoryStore::new(), keys, config)
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rng(InsecureSeededRng::new(7));
+    (mfa, clock)
+}
+
+fn setup() -> (TestMfa, ManualClock) {
+    setup_with(WebAuthnConfig::new(rp()))
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name).unwrap()
+}
+
+/// A browser with one authenticator.
+struct Client<A> {
+    auth: A,
+    origin: Url,
+    /// The authenticator can verify the user (it sets UV whenever the page asks for it or prefers it).
+    uv_capable: bool,
+    /// Credential id (base64url) -> user handle (base64url) it was created for.
+    handles: HashMap<String, String>,
+}
+
+impl<A: AuthenticatorBackend> Client<A> {
+    fn new(auth: A, uv_capable: bool) -> Self {
+        Self {
+            auth,
+            origin: Url::parse(ORIGIN).unwrap(),
+            uv_capable,
+            handles: HashMap::new(),
+        }
+    }
+
+    fn at(mut self, origin: &str) -> Self {
+        self.origin = Url::parse(origin).unwrap();
+        self
+    }
+
+    fn adjust_uv(&self, options: &mut Value) {
+        let uv = options.pointer_mut("/publicKey/userVerification").or_else(|| None);
+        if let Some(uv) = uv {
+            if self.uv_capable && uv == "preferred" {
+                *uv = json!("required");
+            }
+        }
+    }
+
+    /// `navigator.credentials.create()`: the options JSON in, the response JSON out.
+    fn create(&mut self, options: &Value) -> Result<Value, String> {
+        let mut options = options.clone();
+        if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection") {
+            if self.uv_capable && sel["userVerification"] == "preferred" {
+                sel["userVerification"] = json!("required");
+            }
+            // The software authenticator refuses resident keys; the client keeps the handle instead.
+            sel["requireResidentKey"] = json!(false);
+            sel["residentKey"] = json!("discouraged");
+        }
+        let handle = options["publicKey"]["user"]["id"].as_str().unwrap().to_owned();
+        let ccr: CreationChallengeResponse = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        let rsp = self
+            .auth
+            .do_registration(self.origin.clone(), ccr)
+            .map_err(|e| format!("{e:?}"))?;
+        let rsp = serde_json::to_value(&rsp).unwrap();
+        self.handles.insert(rsp["rawId"].as_str().unwrap().to_owned(), handle);
+        Ok(rsp)
+    }
+
+    /// `navigator.credentials.get()`: with an empty allow-list the client discovers its own
+    /// credential and returns the user handle, as a platform authenticator would.
+    fn get(&mut self, options: &Value) -> Result<Value, String> {
+        let mut options = options.clone();
+        self.adjust_uv(&mut options);
+        let discoverable = options["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty());
+        let mut chosen = None;
+        if discoverable {
+            let (id, handle) = self.handles.iter().next().ok_or("no discoverable credential")?;
+            options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": id}]);
+            chosen = Some(handle.clone());
+        }
+        let rcr: RequestChallengeResponse = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        let rsp = self
+            .auth
+            .do_authentication(self.origin.clone(), rcr)
+            .map_err(|e| format!("{e:?}"))?;
+        let mut rsp = serde_json::to_value(&rsp).unwrap();
+        if let Some(handle) = chosen {
+            rsp["response"]["userHandle"] = json!(handle);
+        }
+        Ok(rsp)
+    }
+}
+
+fn security_key() -> Client<SoftPasskey> {
+    Client::new(SoftPasskey::new(false), false)
+}
+
+fn passkey() -> Client<SoftPasskey> {
+    Client::new(SoftPasskey::new(true), true)
+}
+
+async fn register<A: AuthenticatorBackend>(
+    mfa: &TestMfa,
+    who: &UserId,
+    client: &mut Client<A>,
+    as_passkey: bool,
+) -> Outcome {
+    let (ceremony, options) = if as_passkey {
+        mfa.start_passkey_registration(who, who.as_str(), "Test User")
+            .await
+            .unwrap()
+    } else {
+        mfa.start_security_key_registration(who, who.as_str(), "Test User")
+            .await
+            .unwrap()
+    };
+    let rsp = client.create(&options.to_json_value()).unwrap();
+    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    mfa.finish_webauthn_registration(who, ceremony, &rsp, None)
+        .await
+        .unwrap()
+}
+
+/// Starts a second-factor ceremony and lets the client answer it.
+async fn assertion<A: AuthenticatorBackend>(
+    mfa: &TestMfa,
+    who: &UserId,
+    client: &mut Client<A>,
+) -> (multifactor::CeremonyId, Value) {
+    let (ceremony, options) = mfa.start_webauthn_authentication(who).await.unwrap();
+    (ceremony, client.get(&options.to_json_value()).unwrap())
+}
+
+fn response(v: &Value) -> AuthenticationResponse {
+    AuthenticationResponse::from_json(&v.to_string()).unwrap()
+}
+
+fn accepted(outcome: Outcome) -> multifactor::Verified {
+    match outcome {
+        Outcome::Accepted(v) => v,
+        other => panic!("expected acceptance, got {other:?}"),
+    }
+}
+
+/// Flips one bit of a base64url field of a JSON value.
+fn flip(v: &mut Value, pointer: &str, byte: usize) {
+    let field = v.pointer_mut(pointer).unwrap();
+    let mut bytes = B64.decode(field.as_str().unwrap()).unwrap();
+    let i = byte.min(bytes.len() - 1);
+    bytes[i] ^= 0x01;
+    *field = json!(B64.encode(bytes));
+}
+
+async fn stored_sign_count(mfa: &TestMfa, who: &UserId) -> u32 {
+    let devices = mfa.store().list_devices(who).await.unwrap();
+    match &devices[0].data {
+        DeviceData::WebAuthn(w) => w.sign_count,
+        _ => panic!("not a WebAuthn record"),
+    }
+}
+
+// ----- Full ceremonies ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn security_key_registers_and_authenticates() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    let reg = accepted(register(&mfa, &alice, &mut key, false).await);
+    assert_eq!(reg.kind, DeviceKind::SecurityKey);
+    assert_eq!(reg.user_verified, Some(false));
+    let methods = mfa.list_methods(&alice).await.unwrap();
+    assert_eq!(methods.len(), 1);
+    assert_eq!(
+        (methods[0].kind, methods[0].name.as_str()),
+        (DeviceKind::SecurityKey, "Security key")
+    );
+    assert_eq!(methods[0].last_used_at, None);
+
+    clock.advance(60);
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    let v = accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (v.device, v.kind, v.user_verified),
+        (reg.device, DeviceKind::SecurityKey, Some(false))
+    );
+    assert_eq!(v.user, alice);
+    assert_eq!(stored_sign_count(&mfa, &alice).await, 1);
+    assert_eq!(
+        mfa.list_methods(&alice).await.unwrap()[0].last_used_at,
+        Some(clock.now())
+    );
+
+    // And again: the counter advances.
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(stored_sign_count(&mfa, &alice).await, 2);
+
+    // The new method can be renamed through device management.
+    mfa.rename_method(&alice, reg.device, "YubiKey 5C").await.unwrap();
+    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "YubiKey 5C");
+}
+
+#[tokio::test]
+async fn passkey_registers_with_user_verification_and_works_as_second_factor() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut pk = passkey();
+    let reg = accepted(register(&mfa, &alice, &mut pk, true).await);
+    assert_eq!((reg.kind, reg.user_verified), (DeviceKind::Passkey, Some(true)));
+    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "Passkey");
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut pk).await;
+    let v = accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    assert_eq!((v.kind, v.user_verified), (DeviceKind::Passkey, Some(true)));
+}
+
+#[tokio::test]
+async fn passwordless_finds_the_user_by_credential_and_handle() {
+    let (mfa, _clock) = setup();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (mut alices, mut bobs) = (passkey(), passkey());
+    accepted(register(&mfa, &alice, &mut alices, true).await);
+    let bob_reg = accepted(register(&mfa, &bob, &mut bobs, true).await);
+
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let options = options.to_json_value();
+    assert_eq!(options["publicKey"]["allowCredentials"], json!([]));
+    assert_eq!(options["publicKey"]["userVerification"], "required");
+    assert!(options.get("mediation").is_none());
+    let rsp = bobs.get(&options).unwrap();
+    let v = accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap());
+    assert_eq!((v.user, v.device, v.user_verified), (bob, bob_reg.device, Some(true)));
+
+    // Conditional mediation (passkey autofill) is the same ceremony with one more option.
+    let (ceremony, options) = mfa.start_passwordless(true).await.unwrap();
+    let options = options.to_json_value();
+    assert_eq!(options["mediation"], "conditional");
+    let rsp = alices.get(&options).unwrap();
+    assert_eq!(
+        accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap()).user,
+        alice
+    );
+}
+
+#[tokio::test]
+async fn one_second_factor_ceremony_allows_all_of_the_users_credentials() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let (mut key, mut pk) = (security_key(), passkey());
+    let k = accepted(register(&mfa, &alice, &mut key, false).await);
+    let p = accepted(register(&mfa, &alice, &mut pk, true).await);
+    let (_, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    let allowed = options.to_json_value()["publicKey"]["allowCredentials"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(allowed, 2);
+    for (client_is_key, expected) in [(true, k.device), (false, p.device)] {
+        let (ceremony, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+        let rsp = if client_is_key {
+            key.get(&options.to_json_value()).unwrap()
+        } else {
+            pk.get(&options.to_json_value()).unwrap()
+        };
+        let v = accepted(
+            mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(v.device, expected);
+    }
+}
+
+#[tokio::test]
+async fn registration_options_say_what_we_promise() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    let existing = key.handles.keys().next().unwrap().clone();
+
+    let (_, sk) = mfa
+        .start_security_key_registration(&alice, "alice", "Alice")
+        .await
+        .unwrap();
+    let sk = sk.to_json_value()["publicKey"].clone();
+    assert_eq!(sk["rp"], json!({"id": "example.com", "name": "Example"}));
+    assert_eq!(sk["user"]["name"], "alice");
+    assert_eq!(sk["user"]["displayName"], "Alice");
+    assert_ne!(
+        sk["user"]["id"],
+        json!(B64.encode("alice")),
+        "the user handle is random, not the user id"
+    );
+    let algs: Vec<i64> = sk["pubKeyCredParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["alg"].as_i64().unwrap())
+        .collect();
+    assert_eq!(algs, vec![-7, -8, -257], "ES256, EdDSA, RS256");
+    assert_eq!(sk["attestation"], "none");
+    assert_eq!(sk["authenticatorSelection"]["userVerification"], "preferred");
+    assert_eq!(sk["authenticatorSelection"]["requireResidentKey"], false);
+    assert_eq!(sk["excludeCredentials"][0]["id"], json!(existing));
+    assert_eq!(sk["timeout"], 300_000);
+    assert!(B64.decode(sk["challenge"].as_str().unwrap()).unwrap().len() >= 16);
+
+    let (_, pk) = mfa.start_passkey_registration(&alice, "alice", "Alice").await.unwrap();
+    let pk = pk.to_json_value()["publicKey"].clone();
+    assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
+    assert_eq!(pk["authenticatorSelection"]["requireResidentKey"], true);
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(pk["excludeCredentials"][0]["id"], json!(existing));
+    assert_eq!(pk["user"]["id"], sk["user"]["id"], "one user handle per user");
+}
+
+// ----- Each way a ceremony must fail ---------------------------------------------------------
+
+#[tokio::test]
+async fn wrong_origin_is_rejected() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    let mut evil = Client {
+        origin: Url::parse("https://evil.example.com").unwrap(),
+        ..key
+    };
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut evil).await;
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    // Registration from the wrong origin too.
+    let mut other = security_key().at("https://evil.example.com");
+    assert_eq!(register(&mfa, &alice, &mut other, false).await, Outcome::Rejected);
+}
+
+#[tokio::test]
+async fn wrong_rp_id_is_rejected() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    let (ceremony, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    let mut options = options.to_json_value();
+    // The origin's own host is a valid rp id for the client, but not ours.
+    options["publicKey"]["rpId"] = json!("auth.example.com");
+    let rsp = key.get(&options).unwrap();
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+
+    let (ceremony, options) = mfa
+        .start_security_key_registration(&alice, "alice", "Alice")
+        .await
+        .unwrap();
+    let mut options = options.to_json_value();
+    options["publicKey"]["rp"]["id"] = json!("auth.example.com");
+    let mut fresh = security_key();
+    let rsp = fresh.create(&options).unwrap();
+    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    assert_eq!(
+        mfa.finish_webauthn_registration(&alice, ceremony, &rsp, None)
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+}
+
+#[tokio::test]
+async fn replayed_state_is_rejected() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    // The same ceremony again: it was taken out once.
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    // The same response in a new ceremony: another challenge.
+    let (fresh, _) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, fresh, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    // A finished registration ceremony cannot be finished twice either.
+    let (ceremony, options) = mfa.start_passkey_registration(&alice, "alice", "Alice").await.unwrap();
+    let mut pk = passkey();
+    let rsp = RegistrationResponse::from_json(&pk.create(&options.to_json_value()).unwrap().to_string()).unwrap();
+    accepted(
+        mfa.finish_webauthn_registration(&alice, ceremony, &rsp, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        mfa.finish_webauthn_registration(&alice, ceremony, &rsp, None)
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+}
+
+#[tokio::test]
+async fn expired_state_is_rejected() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    clock.advance(300);
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    // Just inside the lifetime it works.
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    clock.advance(299);
+    accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    // Expired ceremonies are purged.
+    mfa.start_webauthn_authentication(&alice).await.unwrap();
+    clock.advance(301);
+    assert_eq!(mfa.purge_expired_ceremonies().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn state_of_another_user_is_rejected_and_not_burned() {
+    let (mfa, _clock) = setup();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (mut akey, mut bkey) = (security_key(), security_key());
+    accepted(register(&mfa, &alice, &mut akey, false).await);
+    accepted(register(&mfa, &bob, &mut bkey, false).await);
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut akey).await;
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&bob, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    // A passwordless finish cannot take it either (other kind).
+    assert_eq!(
+        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        Outcome::Rejected
+    );
+    accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn tampered_signature_is_rejected() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    for byte in [0, 10, 40, 70] {
+        let (ceremony, mut rsp) = assertion(&mfa, &alice, &mut key).await;
+        flip(&mut rsp, "/response/signature", byte);
+        assert_eq!(
+            mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+                .await
+                .unwrap(),
+            Outcome::Rejected,
+            "signature byte {byte}"
+        );
+    }
+    // Authenticator data is signed too.
+    let (ceremony, mut rsp) = assertion(&mfa, &alice, &mut key).await;
+    flip(&mut rsp, "/response/authenticatorData", 33);
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+}
+
+#[tokio::test]
+async fn tampered_client_data_is_rejected() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    // One bit anywhere in clientDataJSON: the signature covers its hash.
+    for byte in [5, 20, 60] {
+        let (ceremony, mut rsp) = assertion(&mfa, &alice, &mut key).await;
+        flip(&mut rsp, "/response/clientDataJSON", byte);
+        assert_eq!(
+            mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+                .await
+                .unwrap(),
+            Outcome::Rejected,
+            "byte {byte}"
+        );
+    }
+    // A well-formed rewrite (type changed to registration) is rejected too.
+    let (ceremony, mut rsp) = assertion(&mfa, &alice, &mut key).await;
+    let cd = B64.decode(rsp["response"]["clientDataJSON"].as_str().unwrap()).unwrap();
+    let cd = String::from_utf8(cd)
+        .unwrap()
+        .replace("webauthn.get", "webauthn.create");
+    rsp["response"]["clientDataJSON"] = json!(B64.encode(cd));
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+}
+
+#[tokio::test]
+async fn user_verification_missing_where_required_is_rejected() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    // Passkey registration with an authenticator that does not verify the user: the client is
+    // told (by tampering the options) not to ask, so the response lacks the UV flag.
+    let (ceremony, options) = mfa.start_passkey_registration(&alice, "alice", "Alice").await.unwrap();
+    let mut options = options.to_json_value();
+    options["publicKey"]["authenticatorSelection"]["userVerification"] = json!("discouraged");
+    let mut no_uv = security_key();
+    let rsp = RegistrationResponse::from_json(&no_uv.create(&options).unwrap().to_string()).unwrap();
+    assert_eq!(
+        mfa.finish_webauthn_registration(&alice, ceremony, &rsp, None)
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    assert!(mfa.list_methods(&alice).await.unwrap().is_empty());
+
+    // Passwordless with a registered passkey whose assertion lacks UV.
+    let mut pk = passkey();
+    accepted(register(&mfa, &alice, &mut pk, true).await);
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let mut options = options.to_json_value();
+    options["publicKey"]["userVerification"] = json!("discouraged");
+    let lazy = Client {
+        uv_capable: false,
+        ..pk
+    };
+    let mut lazy = lazy;
+    let rsp = lazy.get(&options).unwrap();
+    assert_eq!(
+        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        Outcome::Rejected
+    );
+    // A passkey (registered with UV) used as second factor without UV: rejected as well.
+    let (ceremony, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    let mut options = options.to_json_value();
+    options["publicKey"]["userVerification"] = json!("discouraged");
+    let rsp = lazy.get(&options).unwrap();
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+}
+
+#[tokio::test]
+async fn counter_regression_is_rejected_as_a_possible_clone() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    let reg = accepted(register(&mfa, &alice, &mut key, false).await);
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(stored_sign_count(&mfa, &alice).await, 1);
+    // A clone elsewhere has been used 100 times: the store has seen counter 101.
+    let bump = WebAuthnUse {
+        sign_count: 101,
+        backup_eligible: false,
+        backup_state: false,
+    };
+    assert!(
+        mfa.store()
+            .record_webauthn_use(&alice, reg.device, 1, bump, clock.now())
+            .await
+            .unwrap()
+    );
+    // This authenticator now says 2.
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(stored_sign_count(&mfa, &alice).await, 101);
+}
+
+#[tokio::test]
+async fn counter_regression_can_be_allowed_by_a_danger_policy() {
+    let (mfa, clock) = setup_with(WebAuthnConfig::new(rp()).with_counter_policy(CounterPolicy::DangerAllowRegression));
+    let alice = user("alice");
+    let mut key = security_key();
+    let reg = accepted(register(&mfa, &alice, &mut key, false).await);
+    let bump = WebAuthnUse {
+        sign_count: 50,
+        backup_eligible: false,
+        backup_state: false,
+    };
+    assert!(
+        mfa.store()
+            .record_webauthn_use(&alice, reg.device, 0, bump, clock.now())
+            .await
+            .unwrap()
+    );
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        stored_sign_count(&mfa, &alice).await,
+        50,
+        "the stored counter never goes down"
+    );
+}
+
+#[tokio::test]
+async fn credential_of_another_user_is_rejected() {
+    let (mfa, _clock) = setup();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (mut akey, mut bkey) = (security_key(), passkey());
+    accepted(register(&mfa, &alice, &mut akey, false).await);
+    accepted(register(&mfa, &bob, &mut bkey, false).await);
+    // Bob's authenticator answers Alice's ceremony with Bob's credential.
+    let (ceremony, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    let mut options = options.to_json_value();
+    let bobs_id = bkey.handles.keys().next().unwrap().clone();
+    options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": bobs_id}]);
+    let rsp = bkey.get(&options).unwrap();
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    // Passwordless with Bob's credential but Alice's user handle: rejected.
+    let (_, alice_opts) = mfa.start_passkey_registration(&alice, "alice", "Alice").await.unwrap();
+    let alice_handle = alice_opts.to_json_value()["publicKey"]["user"]["id"].clone();
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let mut rsp = bkey.get(&options.to_json_value()).unwrap();
+    rsp["response"]["userHandle"] = alice_handle;
+    assert_eq!(
+        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        Outcome::Rejected
+    );
+}
+
+/// Re-encodes a registration response as attestation `none` (no signature over the client
+/// data) with fresh client data for another ceremony: the same credential, presented again.
+fn reencode_for(rsp: &Value, options: &Value) -> RegistrationResponse {
+    let ao = B64
+        .decode(rsp["response"]["attestationObject"].as_str().unwrap())
+        .unwrap();
+    let ao: serde_cbor_2::Value = serde_cbor_2::from_slice(&ao).unwrap();
+    let serde_cbor_2::Value::Map(mut map) = ao else {
+        panic!("attestation object is not a map")
+    };
+    map.insert(
+        serde_cbor_2::Value::Text("fmt".into()),
+        serde_cbor_2::Value::Text("none".into()),
+    );
+    map.insert(
+        serde_cbor_2::Value::Text("attStmt".into()),
+        serde_cbor_2::Value::Map(Default::default()),
+    );
+    let ao = serde_cbor_2::to_vec(&serde_cbor_2::Value::Map(map)).unwrap();
+    let client_data = json!({
+        "type": "webauthn.create",
+        "challenge": options["publicKey"]["challenge"],
+        "origin": ORIGIN,
+        "crossOrigin": false,
+    });
+    let mut out = rsp.clone();
+    out["response"]["attestationObject"] = json!(B64.encode(ao));
+    out["response"]["clientDataJSON"] = json!(B64.encode(client_data.to_string()));
+    RegistrationResponse::from_json(&out.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn duplicate_registration_is_rejected() {
+    let (mfa, _clock) = setup();
+    let (alice, bob) = (user("alice"), user("bob"));
+    // One credential, created once by a real (software) authenticator and never finished.
+    let mut key = security_key();
+    let (_, first) = mfa
+        .start_security_key_registration(&alice, "alice", "Alice")
+        .await
+        .unwrap();
+    let created = key.create(&first.to_json_value()).unwrap();
+
+    // Control: presented for a fresh ceremony it registers (the re-encoding itself is fine).
+    let (c1, o1) = mfa
+        .start_security_key_registration(&alice, "alice", "Alice")
+        .await
+        .unwrap();
+    accepted(
+        mfa.finish_webauthn_registration(&alice, c1, &reencode_for(&created, &o1.to_json_value()), None)
+            .await
+            .unwrap(),
+    );
+    // The same user again: it is in the exclude list, and the engine refuses it.
+    let (c2, o2) = mfa
+        .start_security_key_registration(&alice, "alice", "Alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        o2.to_json_value()["publicKey"]["excludeCredentials"][0]["id"],
+        created["rawId"]
+    );
+    assert_eq!(
+        mfa.finish_webauthn_registration(&alice, c2, &reencode_for(&created, &o2.to_json_value()), None)
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    // Another user: the credential id is unique across all users.
+    let (c3, o3) = mfa.start_security_key_registration(&bob, "bob", "Bob").await.unwrap();
+    assert_eq!(
+        mfa.finish_webauthn_registration(&bob, c3, &reencode_for(&created, &o3.to_json_value()), None)
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(mfa.list_methods(&alice).await.unwrap().len(), 1);
+    assert!(mfa.list_methods(&bob).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_credential_is_rejected() {
+    let (mfa, _clock) = setup();
+    let (other, _) = setup();
+    let stranger = user("stranger");
+    // Registered with another service (another store): unknown here.
+    let mut pk = passkey();
+    accepted(register(&other, &stranger, &mut pk, true).await);
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let rsp = pk.get(&options.to_json_value()).unwrap();
+    assert_eq!(
+        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        Outcome::Rejected
+    );
+}
+
+#[tokio::test]
+async fn a_credential_deleted_after_start_is_rejected() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    let reg = accepted(register(&mfa, &alice, &mut key, false).await);
+    let mut other = security_key();
+    accepted(register(&mfa, &alice, &mut other, false).await);
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    mfa.delete_method(&alice, reg.device).await.unwrap();
+    assert_eq!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+}
+
+#[tokio::test]
+async fn throttling_applies_to_webauthn() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    for _ in 0..5 {
+        let (ceremony, mut rsp) = assertion(&mfa, &alice, &mut key).await;
+        flip(&mut rsp, "/response/signature", 12);
+        assert_eq!(
+            mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+                .await
+                .unwrap(),
+            Outcome::Rejected
+        );
+    }
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    assert!(matches!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+        Outcome::Throttled { .. }
+    ));
+    assert_eq!(
+        mfa.store().throttle(&alice, Factor::Totp).await.unwrap().failures,
+        0,
+        "other factors untouched"
+    );
+}
+
+#[tokio::test]
+async fn attestation_allow_list_admits_only_listed_models() {
+    use crypto_glue::der::Encode as _;
+    let (token, ca) = SoftToken::new(true).unwrap();
+    let (_, other_ca) = SoftToken::new(true).unwrap();
+    let aaguid = *webauthn_authenticator_rs::softtoken::AAGUID.as_bytes();
+    let list = AttestationAllowList::new()
+        .allow_der(&ca.to_der().unwrap(), aaguid, "Soft token")
+        .unwrap();
+    let (mfa, _clock) = setup_with(WebAuthnConfig::new(rp()).with_attestation_allow_list(list));
+    let alice = user("alice");
+    let (_, options) = mfa
+        .start_security_key_registration(&alice, "alice", "Alice")
+        .await
+        .unwrap();
+    assert_eq!(options.to_json_value()["publicKey"]["attestation"], "direct");
+    let mut allowed = Client::new(token, true);
+    accepted(register(&mfa, &alice, &mut allowed, false).await);
+
+    let list = AttestationAllowList::new()
+        .allow_der(&other_ca.to_der().unwrap(), aaguid, "Other")
+        .unwrap();
+    let (strict, _clock) = setup_with(WebAuthnConfig::new(rp()).with_attestation_allow_list(list));
+    let (token, _) = SoftToken::new(true).unwrap();
+    let mut unlisted = Client::new(token, true);
+    assert_eq!(register(&strict, &alice, &mut unlisted, false).await, Outcome::Rejected);
+    // A self-attested software passkey is not on any list.
+    assert_eq!(
+        register(&strict, &alice, &mut passkey(), false).await,
+        Outcome::Rejected
+    );
+    assert!(matches!(
+        AttestationAllowList::new().allow_der(b"not a certificate", aaguid, "x"),
+        Err(ConfigError::Attestation(_))
+    ));
+}
+
+#[tokio::test]
+async fn misuse_and_configuration_errors_are_typed() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    assert!(matches!(
+        mfa.start_webauthn_authentication(&alice).await,
+        Err(Error::Misuse(MisuseError::NoMethod(Factor::WebAuthn)))
+    ));
+    assert!(matches!(
+        mfa.start_passkey_registration(&alice, "", "Alice").await,
+        Err(Error::Input(InputError::AccountName))
+    ));
+    assert!(matches!(
+        RegistrationResponse::from_json("{}"),
+        Err(InputError::WebAuthnResponse(_))
+    ));
+    assert!(matches!(
+        AuthenticationResponse::from_json(&"x".repeat(70_000)),
+        Err(InputError::WebAuthnResponse("larger than 64 KiB"))
+    ));
+    // A bad name is refused before the ceremony is taken: it can still be finished.
+    let mut key = security_key();
+    let (ceremony, options) = mfa
+        .start_security_key_registration(&alice, "alice", "Alice")
+        .await
+        .unwrap();
+    let rsp = RegistrationResponse::from_json(&key.create(&options.to_json_value()).unwrap().to_string()).unwrap();
+    assert!(matches!(
+        mfa.finish_webauthn_registration(&alice, ceremony, &rsp, Some("\n"))
+            .await,
+        Err(Error::Input(InputError::DeviceName))
+    ));
+    let v = accepted(
+        mfa.finish_webauthn_registration(&alice, ceremony, &rsp, Some("Blue key"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].id, v.device);
+
+    // Without a relying party, WebAuthn says so.
+    let plain = Mfa::new(
+        MemoryStore::new(),
+        Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [1; 32])),
+        MfaConfig::new("X").unwrap(),
+    )
+    .unwrap();
+    assert!(matches!(
+        plain.start_passwordless(false).await,
+        Err(Error::Config(ConfigError::WebAuthn(_)))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_ceremony_finished_by_64_concurrent_requests_is_accepted_once() {
+    for round in 0..5 {
+        let (mfa, _clock) = setup();
+        let mfa = Arc::new(mfa);
+        let alice = user("alice");
+        let mut pk = passkey();
+        accepted(register(&mfa, &alice, &mut pk, true).await);
+        let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+        let rsp = response(&pk.get(&options.to_json_value()).unwrap());
+        let barrier = Arc::new(tokio::sync::Barrier::new(64));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (mfa, rsp, barrier) = (mfa.clone(), rsp.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                mfa.finish_passwordless(ceremony, &rsp).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap().is_accepted());
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
