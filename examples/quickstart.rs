@@ -1,13 +1,20 @@
-//! The whole flow on an in-memory store, printed step by step:
-//! backup codes, TOTP enrollment and verification, a replay, throttling, device management.
+//! The whole flow on an in-memory store, printed step by step: backup codes, TOTP enrollment
+//! and verification, a replay, throttling, a passkey registered and used for passwordless
+//! sign-in (with a software authenticator standing in for the browser), device management.
 //!
 //! Run with `cargo run --example quickstart`.
 
 use std::error::Error;
 
 use multifactor::{
-    Clock, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, SystemClock, UserId,
+    AuthenticationResponse, Clock, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
+    RegistrationResponse, RelyingParty, SealingKey, SystemClock, UserId, WebAuthnConfig,
 };
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::prelude::{Url, WebauthnAuthenticator};
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+const ORIGIN: &str = "https://login.example.com";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -15,7 +22,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let key = SealingKey::generate(KeyId::new("quickstart-1")?, &multifactor::OsSeededRng::new()?)?;
     // A manual clock lets the demo move time forward instead of sleeping.
     let clock = ManualClock::new(SystemClock.now());
-    let mfa = Mfa::new(MemoryStore::new(), Keyring::new(key), MfaConfig::new("Quickstart")?)?.with_clock(clock.clone());
+    let mut config = MfaConfig::new("Quickstart")?;
+    config.webauthn = Some(WebAuthnConfig::new(RelyingParty::new(
+        "example.com",
+        "Quickstart",
+        &[ORIGIN],
+    )?));
+    let mfa = Mfa::new(MemoryStore::new(), Keyring::new(key), config)?.with_clock(clock.clone());
     let alice = UserId::new("alice")?;
     println!("== multifactor quickstart ==");
 
@@ -102,8 +115,55 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
     ensure(backup.is_accepted(), "other factor unaffected")?;
 
-    // 5. Device management.
-    println!("\n[5] alice's methods");
+    // 5. A passkey, and passwordless sign-in with it.
+    println!("\n[5] passkeys");
+    let mut browser = DemoBrowser::new();
+    let (ceremony, options) = mfa
+        .start_passkey_registration(&alice, "alice@example.com", "Alice")
+        .await?;
+    let created = browser.create(&options.to_json_value())?;
+    let registered = mfa
+        .finish_webauthn_registration(
+            &alice,
+            ceremony,
+            &RegistrationResponse::from_json(&created)?,
+            Some("Laptop"),
+        )
+        .await?;
+    println!(
+        "    register a passkey (user verification required): {}",
+        describe(&registered)
+    );
+    let (ceremony, options) = mfa.start_passwordless(true).await?;
+    println!(
+        "    passwordless sign-in options (conditional mediation): {}",
+        options.to_json()
+    );
+    let asserted = browser.get(&options.to_json_value())?;
+    let signed_in = mfa
+        .finish_passwordless(ceremony, &AuthenticationResponse::from_json(&asserted)?)
+        .await?;
+    match &signed_in {
+        Outcome::Accepted(v) => println!(
+            "    passwordless sign-in: accepted as {} (user verified: {:?})",
+            v.user, v.user_verified
+        ),
+        other => return Err(format!("passwordless sign-in failed: {other:?}").into()),
+    }
+    let replayed = mfa
+        .finish_passwordless(ceremony, &AuthenticationResponse::from_json(&asserted)?)
+        .await?;
+    println!(
+        "    the same response again (ceremony state is taken once): {}",
+        describe(&replayed)
+    );
+    ensure(
+        registered.is_accepted() && replayed == Outcome::Rejected,
+        "passkey registered, replay rejected",
+    )?;
+
+    // 6. Device management.
+    println!("\n[6] alice's methods");
     print_methods(&mfa, &alice).await?;
     mfa.rename_method(&alice, enrollment.device, "  Pixel 9  ").await?;
     println!("    renamed the authenticator app to \"Pixel 9\":");
@@ -159,6 +219,59 @@ where
         );
     }
     Ok(())
+}
+
+/// Plays the browser and a platform authenticator for the demo: a software passkey from
+/// `webauthn-authenticator-rs`. It cannot store discoverable credentials itself, so this wrapper
+/// remembers the user handle of each credential and picks the credential when the page asks for
+/// any (that is what a platform authenticator does).
+struct DemoBrowser {
+    authenticator: SoftPasskey,
+    credentials: Vec<(String, String)>,
+}
+
+impl DemoBrowser {
+    fn new() -> Self {
+        Self {
+            authenticator: SoftPasskey::new(true),
+            credentials: Vec::new(),
+        }
+    }
+
+    fn create(&mut self, options: &Value) -> Result<String, Box<dyn Error>> {
+        let mut options = options.clone();
+        options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
+        options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("discouraged");
+        let handle = options["publicKey"]["user"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let created = self
+            .authenticator
+            .do_registration(Url::parse(ORIGIN)?, serde_json::from_value(options)?)
+            .map_err(|e| format!("authenticator: {e:?}"))?;
+        let created = serde_json::to_value(&created)?;
+        self.credentials
+            .push((created["rawId"].as_str().unwrap_or_default().to_owned(), handle));
+        Ok(created.to_string())
+    }
+
+    fn get(&mut self, options: &Value) -> Result<String, Box<dyn Error>> {
+        let (id, handle) = self
+            .credentials
+            .first()
+            .cloned()
+            .ok_or("no passkey on this authenticator")?;
+        let mut options = options.clone();
+        options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": id}]);
+        let asserted = self
+            .authenticator
+            .do_authentication(Url::parse(ORIGIN)?, serde_json::from_value(options)?)
+            .map_err(|e| format!("authenticator: {e:?}"))?;
+        let mut asserted = serde_json::to_value(&asserted)?;
+        asserted["response"]["userHandle"] = json!(handle);
+        Ok(asserted.to_string())
+    }
 }
 
 fn ensure(ok: bool, what: &str) -> Result<(), Box<dyn Error>> {

@@ -31,6 +31,14 @@
 //!   a backup code of the wrong length) is an [`InputError::CodeFormat`](crate::InputError::CodeFormat):
 //!   the shape is public, no secret is touched, and the attempt is not counted.
 //!
+//! - **WebAuthn ceremonies.** The state between start and finish never leaves the server: it is
+//!   stored under a random 128-bit ceremony id, bound to the user (or to "nobody" for
+//!   passwordless) and the ceremony kind, expires after 5 minutes, and is taken out of the store
+//!   exactly once, so a replayed, expired or foreign finish is rejected even for synced passkeys
+//!   whose counter is always 0. Sign counters are written with a compare-and-swap, so two
+//!   parallel sign-ins cannot both pass an old counter. Origins are matched exactly (no
+//!   subdomains, no other ports).
+//!
 //! Out of scope: the first factor, sessions, and transport security (the host's job); an
 //! attacker with the sealing key *and* the database; malware on the user's device.
 //!
@@ -46,6 +54,14 @@
 //! | new TOTP secret | 160 bits | RFC 4226 §4; imports accept 80 bits, what real sites issue |
 //! | throttling | 5 free failures, then 30 s doubling to 1 h, lock at 100 | NIST SP 800-63B §5.2.2 |
 //! | sealing | XChaCha20-Poly1305, random 192-bit nonce, key ids | random nonces are safe at this size; ids allow rotation |
+//! | WebAuthn ceremony lifetime | 5 minutes | long enough for a security key in a drawer; 30 s..=1 h |
+//! | WebAuthn browser timeout | 5 minutes | the same; 10 s..=10 min |
+//! | passkeys | UV required, discoverable credential required | a passkey replaces a password and a second factor |
+//! | security keys | UV preferred, not discoverable; UV required later if it happened at registration | what webauthn-rs does |
+//! | algorithms | ES256, EdDSA, RS256 | what real authenticators use |
+//! | attestation | `none` | privacy; an allow-list of models is opt-in |
+//! | counter regression | rejected | a possible cloned authenticator |
+//! | WebAuthn credentials per user | at most 32 | the exclude list stays small |
 //!
 //! # Enrollment rules
 //!
