@@ -83,11 +83,11 @@ impl<A: AuthenticatorBackend> Client<A> {
     }
 
     fn adjust_uv(&self, options: &mut Value) {
-        let uv = options.pointer_mut("/publicKey/userVerification").or_else(|| None);
-        if let Some(uv) = uv {
-            if self.uv_capable && uv == "preferred" {
-                *uv = json!("required");
-            }
+        if let Some(uv) = options.pointer_mut("/publicKey/userVerification")
+            && self.uv_capable
+            && uv == "preferred"
+        {
+            *uv = json!("required");
         }
     }
 
