@@ -4,12 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use multifactor::store::conformance::{self, CheckResult};
 use multifactor::{
-    DeviceData, DeviceId, DeviceName, DeviceRecord, DeviceStore, Factor, MemoryStore, StoreError, ThrottleState,
-    UnixTime, UserId,
+    CeremonyId, CeremonyKind, CeremonyRecord, DeviceData, DeviceId, DeviceName, DeviceRecord, DeviceStore, Factor,
+    MemoryStore, StoreError, ThrottleState, UnixTime, UserId, WebAuthnUse,
 };
 
 /// Rounds a race check gets to fail before we call the broken store "not caught".
@@ -95,35 +97,53 @@ macro_rules! forward {
             self.inner.clear_throttle(user, factor).await
         }
     };
-    (webauthn_ops) => {
+    (find_credential) => {
         async fn find_credential(&self, credential_id: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
             self.inner.find_credential(credential_id).await
         }
+    };
+    (record_webauthn_use) => {
         async fn record_webauthn_use(
             &self,
             user: &UserId,
             id: DeviceId,
             expected: u32,
-            update: multifactor::WebAuthnUse,
+            update: WebAuthnUse,
             now: UnixTime,
         ) -> Result<bool, StoreError> {
             self.inner.record_webauthn_use(user, id, expected, update, now).await
         }
-        async fn insert_ceremony(&self, ceremony: multifactor::CeremonyRecord) -> Result<(), StoreError> {
+    };
+    (insert_ceremony) => {
+        async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
             self.inner.insert_ceremony(ceremony).await
         }
+    };
+    (take_ceremony) => {
         async fn take_ceremony(
             &self,
-            id: multifactor::CeremonyId,
+            id: CeremonyId,
             user: Option<&UserId>,
-            kind: multifactor::CeremonyKind,
+            kind: CeremonyKind,
             now: UnixTime,
-        ) -> Result<Option<multifactor::CeremonyRecord>, StoreError> {
+        ) -> Result<Option<CeremonyRecord>, StoreError> {
             self.inner.take_ceremony(id, user, kind, now).await
         }
+    };
+    (purge_expired_ceremonies) => {
         async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
             self.inner.purge_expired_ceremonies(now).await
         }
+    };
+    // All five WebAuthn operations.
+    (webauthn_ops) => {
+        forward!(
+            find_credential,
+            record_webauthn_use,
+            insert_ceremony,
+            take_ceremony,
+            purge_expired_ceremonies,
+        );
     };
     ($($method:ident),+ $(,)?) => {
         $(forward!($method);)+
@@ -150,15 +170,21 @@ async fn interleave() {
 // The broken stores.
 // ---------------------------------------------------------------------------------------------
 
-/// Check-then-act without atomicity: `consume_backup_code`, `accept_totp_step` and
-/// `swap_throttle` read, check, yield and write back. Correct when called one at a time.
+/// Check-then-act without atomicity: `consume_backup_code`, `accept_totp_step`,
+/// `swap_throttle` and `record_webauthn_use` read, check, yield and write back. Correct when
+/// called one at a time.
 #[derive(Debug, Default)]
 struct ReadModifyWriteStore {
     inner: MemoryStore,
 }
 
 impl DeviceStore for ReadModifyWriteStore {
-    forward!(webauthn_ops);
+    forward!(
+        find_credential,
+        insert_ceremony,
+        take_ceremony,
+        purge_expired_ceremonies,
+    );
     forward!(
         insert_device,
         device,
@@ -234,6 +260,32 @@ impl DeviceStore for ReadModifyWriteStore {
         self.inner
             .swap_throttle(user, factor, ThrottleState::default(), new)
             .await?;
+        Ok(true)
+    }
+
+    async fn record_webauthn_use(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected: u32,
+        update: WebAuthnUse,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let Some(mut record) = self.inner.device(user, id).await? else {
+            return Ok(false);
+        };
+        let DeviceData::WebAuthn(cred) = &mut record.data else {
+            return Ok(false);
+        };
+        if cred.sign_count != expected {
+            return Ok(false);
+        }
+        cred.sign_count = update.sign_count;
+        cred.backup_eligible = update.backup_eligible;
+        cred.backup_state = update.backup_state;
+        record.last_used_at = Some(now);
+        interleave().await;
+        write_back(&self.inner, record).await?;
         Ok(true)
     }
 }
@@ -405,6 +457,192 @@ impl DeviceStore for SloppyConsumeStore {
     }
 }
 
+/// `take_ceremony` hands out a copy and keeps the ceremony: it can be finished again and again.
+#[derive(Debug, Default)]
+struct ReusableCeremonyStore {
+    inner: MemoryStore,
+    ceremonies: Mutex<HashMap<CeremonyId, CeremonyRecord>>,
+}
+
+impl DeviceStore for ReusableCeremonyStore {
+    forward!(find_credential, record_webauthn_use);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        consume_backup_code,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
+        match self.ceremonies.lock().unwrap().entry(ceremony.id) {
+            Entry::Occupied(_) => Err(StoreError::Conflict),
+            Entry::Vacant(slot) => {
+                slot.insert(ceremony);
+                Ok(())
+            }
+        }
+    }
+
+    async fn take_ceremony(
+        &self,
+        id: CeremonyId,
+        user: Option<&UserId>,
+        kind: CeremonyKind,
+        now: UnixTime,
+    ) -> Result<Option<CeremonyRecord>, StoreError> {
+        // Every check right, but the ceremony is cloned instead of removed.
+        Ok(self
+            .ceremonies
+            .lock()
+            .unwrap()
+            .get(&id)
+            .filter(|c| c.user.as_ref() == user && c.kind == kind && c.expires_at > now)
+            .cloned())
+    }
+
+    async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut ceremonies = self.ceremonies.lock().unwrap();
+        let before = ceremonies.len();
+        ceremonies.retain(|_, c| c.expires_at > now);
+        Ok((before - ceremonies.len()) as u64)
+    }
+}
+
+/// How many bytes [`NonUniqueCredentialStore`] appends to a credential id.
+const SUFFIX_LEN: usize = 8;
+
+/// `insert_device` does not enforce unique credential ids: it keeps each WebAuthn record in the
+/// inner store under its credential id plus a private serial number (unique by construction),
+/// and hands back the original id everywhere.
+#[derive(Debug, Default)]
+struct NonUniqueCredentialStore {
+    inner: MemoryStore,
+    serial: AtomicU64,
+    /// Every WebAuthn record ever inserted, for `find_credential`.
+    credentials: Mutex<Vec<(UserId, DeviceId)>>,
+}
+
+/// Strips the private suffix from a stored WebAuthn record.
+fn reveal(mut record: DeviceRecord) -> DeviceRecord {
+    if let DeviceData::WebAuthn(w) = &mut record.data {
+        let len = w.credential_id.len().saturating_sub(SUFFIX_LEN);
+        w.credential_id.truncate(len);
+    }
+    record
+}
+
+impl DeviceStore for NonUniqueCredentialStore {
+    forward!(
+        record_webauthn_use,
+        insert_ceremony,
+        take_ceremony,
+        purge_expired_ceremonies,
+    );
+    forward!(
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        consume_backup_code,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn insert_device(&self, mut device: DeviceRecord) -> Result<(), StoreError> {
+        let webauthn = match &mut device.data {
+            DeviceData::WebAuthn(w) => {
+                let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+                w.credential_id.extend_from_slice(&serial.to_le_bytes());
+                true
+            }
+            _ => false,
+        };
+        let key = (device.user.clone(), device.id);
+        self.inner.insert_device(device).await?;
+        if webauthn {
+            self.credentials.lock().unwrap().push(key);
+        }
+        Ok(())
+    }
+
+    async fn device(&self, user: &UserId, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(self.inner.device(user, id).await?.map(reveal))
+    }
+
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+        Ok(self.inner.list_devices(user).await?.into_iter().map(reveal).collect())
+    }
+
+    async fn find_credential(&self, credential_id: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
+        let candidates = self.credentials.lock().unwrap().clone();
+        for (user, id) in candidates {
+            if let Some(record) = self.device(&user, id).await?
+                && matches!(&record.data, DeviceData::WebAuthn(w) if w.credential_id == credential_id)
+            {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// `record_webauthn_use` ignores the expected counter: it swaps from whatever is stored.
+#[derive(Debug, Default)]
+struct BlindCounterStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for BlindCounterStore {
+    forward!(
+        find_credential,
+        insert_ceremony,
+        take_ceremony,
+        purge_expired_ceremonies,
+    );
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        consume_backup_code,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn record_webauthn_use(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        _expected: u32,
+        update: WebAuthnUse,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let current = match self.inner.device(user, id).await? {
+            Some(DeviceRecord {
+                data: DeviceData::WebAuthn(w),
+                ..
+            }) => w.sign_count,
+            _ => return Ok(false),
+        };
+        self.inner.record_webauthn_use(user, id, current, update, now).await
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 // ---------------------------------------------------------------------------------------------
@@ -428,7 +666,10 @@ async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static s
         replace_backup_codes,
         consume_backup_code_once,
         totp_step_high_water_mark,
-        throttle_compare_and_swap
+        throttle_compare_and_swap,
+        webauthn_credentials,
+        webauthn_counter_compare_and_swap,
+        ceremony_take_once
     );
     failed
 }
@@ -470,7 +711,7 @@ where
     Fut: Future<Output = CheckResult>,
 {
     let Some(message) = first_race_failure(store, check).await else {
-        panic!("{name} passed {RACE_ROUNDS} rounds on a read-modify-write store");
+        panic!("{name} passed {RACE_ROUNDS} rounds on a broken store");
     };
     assert!(
         !message.contains("unexpected store error"),
@@ -526,6 +767,14 @@ async fn memory_store_passes_the_race_checks() {
         conformance::race_replace_backup_codes,
     )
     .await;
+    assert_race_passes(&store, "race_take_ceremony", conformance::race_take_ceremony).await;
+    assert_race_passes(&store, "race_webauthn_counter", conformance::race_webauthn_counter).await;
+    assert_race_passes(
+        &store,
+        "race_unique_credential_id",
+        conformance::race_unique_credential_id,
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -557,6 +806,12 @@ async fn race_totp_step_catches_read_modify_write() {
 async fn race_throttle_swap_catches_read_modify_write() {
     let store = Arc::new(ReadModifyWriteStore::default());
     assert_race_caught(&store, "race_throttle_swap", conformance::race_throttle_swap).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_webauthn_counter_catches_read_modify_write() {
+    let store = Arc::new(ReadModifyWriteStore::default());
+    assert_race_caught(&store, "race_webauthn_counter", conformance::race_webauthn_counter).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -625,4 +880,102 @@ async fn race_backup_code_catches_a_second_consume() {
     let err = conformance::race_backup_code(store).await.unwrap_err();
     let expected = format!("{n} of {n} concurrent consumes", n = conformance::RACERS);
     assert!(err.to_string().contains(&expected), "wrong reason: {err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6.-8. WebAuthn bugs: a reusable ceremony, a shared credential id, a blind counter write.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ceremony_take_once_catches_a_reusable_ceremony() {
+    let store = ReusableCeremonyStore::default();
+    let err = conformance::ceremony_take_once(&store).await.unwrap_err();
+    assert!(err.to_string().contains("taken twice"), "wrong reason: {err}");
+    assert_only_check_fails(&store, "ceremony_take_once", "taken twice").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_take_ceremony_catches_a_reusable_ceremony() {
+    // Every racer gets it: nothing is ever removed.
+    let store = Arc::new(ReusableCeremonyStore::default());
+    let err = conformance::race_take_ceremony(store.clone()).await.unwrap_err();
+    let expected = format!("{n} of {n} concurrent takes", n = conformance::RACERS);
+    assert!(err.to_string().contains(&expected), "wrong reason: {err}");
+    assert_race_caught(&store, "race_take_ceremony", conformance::race_take_ceremony).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webauthn_credentials_catches_a_shared_credential_id() {
+    let store = NonUniqueCredentialStore::default();
+    let err = conformance::webauthn_credentials(&store).await.unwrap_err();
+    assert!(
+        err.to_string().contains("existing credential id"),
+        "wrong reason: {err}"
+    );
+    assert_only_check_fails(&store, "webauthn_credentials", "existing credential id").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_unique_credential_id_catches_a_shared_credential_id() {
+    let store = Arc::new(NonUniqueCredentialStore::default());
+    let err = conformance::race_unique_credential_id(store.clone()).await.unwrap_err();
+    let expected = format!("{n} of {n} concurrent inserts", n = conformance::RACERS);
+    assert!(err.to_string().contains(&expected), "wrong reason: {err}");
+    assert_race_caught(
+        &store,
+        "race_unique_credential_id",
+        conformance::race_unique_credential_id,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webauthn_counter_compare_and_swap_catches_a_blind_counter_write() {
+    let store = BlindCounterStore::default();
+    let err = conformance::webauthn_counter_compare_and_swap(&store)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("wrong expected counter"),
+        "wrong reason: {err}"
+    );
+    assert_only_check_fails(&store, "webauthn_counter_compare_and_swap", "wrong expected counter").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_webauthn_counter_catches_a_blind_counter_write() {
+    let store = Arc::new(BlindCounterStore::default());
+    assert_race_caught(&store, "race_webauthn_counter", conformance::race_webauthn_counter).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webauthn_race_checks_pass_where_the_store_forwards() {
+    // Each broken store gets one WebAuthn operation wrong; the race checks of the others pass.
+    let reusable = Arc::new(ReusableCeremonyStore::default());
+    assert_race_passes(&reusable, "race_webauthn_counter", conformance::race_webauthn_counter).await;
+    assert_race_passes(
+        &reusable,
+        "race_unique_credential_id",
+        conformance::race_unique_credential_id,
+    )
+    .await;
+    let shared = Arc::new(NonUniqueCredentialStore::default());
+    assert_race_passes(&shared, "race_take_ceremony", conformance::race_take_ceremony).await;
+    assert_race_passes(&shared, "race_webauthn_counter", conformance::race_webauthn_counter).await;
+    let blind = Arc::new(BlindCounterStore::default());
+    assert_race_passes(&blind, "race_take_ceremony", conformance::race_take_ceremony).await;
+    assert_race_passes(
+        &blind,
+        "race_unique_credential_id",
+        conformance::race_unique_credential_id,
+    )
+    .await;
+    let racy = Arc::new(ReadModifyWriteStore::default());
+    assert_race_passes(&racy, "race_take_ceremony", conformance::race_take_ceremony).await;
+    assert_race_passes(
+        &racy,
+        "race_unique_credential_id",
+        conformance::race_unique_credential_id,
+    )
+    .await;
 }

@@ -7,24 +7,36 @@
 //! database) can run them all, even concurrently.
 //!
 //! The race checks spawn [`RACERS`] tasks on the runtime that present the same code (the same
-//! backup-code slot, TOTP step or throttle state) at once, released together by a barrier,
-//! and require exactly one success.
+//! backup-code slot, TOTP step, throttle state, ceremony, sign counter or credential id) at
+//! once, released together by a barrier, and require exactly one success.
+//!
+//! Ceremonies that are meant to stay alive expire around [`LIVE`] (in the year 2096), and
+//! [`ceremony_take_once`] purges only at random moments far below it, so concurrent checks on
+//! one store do not purge each other's live ceremonies.
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
-use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::StoreError;
 use crate::rng::{OsSeededRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealingKey};
 use crate::store::DeviceStore;
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
+use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
+
+/// The largest time or step every store must keep exactly: 2^63 - 1 (SQL's BIGINT).
+pub const MAX_STORED_INTEGER: u64 = i64::MAX as u64;
 
 /// How many tasks race in each race check.
 pub const RACERS: usize = 64;
+
+/// Around this time (seconds since the epoch, in the year 2096) the checks' live ceremonies
+/// expire; every purge in the suite happens long before it.
+pub const LIVE: u64 = 4_000_000_000;
 
 /// A broken promise of the store contract.
 #[derive(Debug)]
@@ -65,6 +77,30 @@ fn fresh_user(tag: &str) -> Result<UserId, Failure> {
 fn fresh_id() -> Result<DeviceId, Failure> {
     let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
     DeviceId::generate(&rng).map_err(|e| Failure(e.to_string()))
+}
+
+fn fresh_ceremony_id() -> Result<CeremonyId, Failure> {
+    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    CeremonyId::generate(&rng).map_err(|e| Failure(e.to_string()))
+}
+
+fn random_u64() -> Result<u64, Failure> {
+    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let mut bytes = [0u8; 8];
+    rng.try_fill_bytes(&mut bytes).map_err(|e| Failure(e.to_string()))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// A credential id no other record has: 16 random bytes between `00 ff` and `80 00` (a store
+/// must keep bytes, not text, and match them exactly).
+pub fn fresh_credential_id() -> Result<Vec<u8>, Failure> {
+    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let mut random = [0u8; 16];
+    rng.try_fill_bytes(&mut random).map_err(|e| Failure(e.to_string()))?;
+    let mut id = vec![0x00, 0xff];
+    id.extend_from_slice(&random);
+    id.extend_from_slice(&[0x80, 0x00]);
+    Ok(id)
 }
 
 fn name(text: &str) -> Result<DeviceName, Failure> {
@@ -126,6 +162,59 @@ pub fn totp_record(user: &UserId, created: u64) -> Result<DeviceRecord, Failure>
     })
 }
 
+/// A WebAuthn record with distinctive values in every field: a 16-byte user handle from `00` to
+/// `ff`, a JSON credential, sign counter 7, backup-eligible but not backed up, user verified.
+pub fn webauthn_record(
+    user: &UserId,
+    created: u64,
+    credential_id: Vec<u8>,
+    discoverable: bool,
+) -> Result<DeviceRecord, Failure> {
+    let label = if discoverable {
+        "Passkey 🔑 “laptop”"
+    } else {
+        "Security key — YubiKey 5"
+    };
+    Ok(DeviceRecord {
+        id: fresh_id()?,
+        user: user.clone(),
+        name: name(label)?,
+        created_at: UnixTime::from_secs(created),
+        last_used_at: None,
+        confirmed: true,
+        data: DeviceData::WebAuthn(WebAuthnRecord {
+            credential_id,
+            user_handle: (0..16u8).map(|i| i * 0x11).collect(),
+            credential:
+                r#"{"cred":{"type_":"ES256","key":{"x":"AAEC/w==","y":"gP9/AA=="}},"label":"clé ☂","counter":7}"#
+                    .as_bytes()
+                    .to_vec(),
+            sign_count: 7,
+            backup_eligible: true,
+            backup_state: false,
+            discoverable,
+            user_verified: true,
+        }),
+    })
+}
+
+/// A ceremony of `user` (`None`: passwordless) and `kind` that expires at `expires_at`, with a
+/// JSON state naming its id.
+pub fn ceremony_record(user: Option<&UserId>, kind: CeremonyKind, expires_at: u64) -> Result<CeremonyRecord, Failure> {
+    let id = fresh_ceremony_id()?;
+    Ok(CeremonyRecord {
+        id,
+        user: user.cloned(),
+        kind,
+        expires_at: UnixTime::from_secs(expires_at),
+        state: format!(
+            r#"{{"challenge":"{id}","kind":"{}","rp":"exämple.com"}}"#,
+            kind.as_str()
+        )
+        .into_bytes(),
+    })
+}
+
 fn slot_used(record: &DeviceRecord, slot: usize) -> Option<bool> {
     match &record.data {
         DeviceData::BackupCodes(set) => set.slots.get(slot).map(|s| s.used),
@@ -136,6 +225,13 @@ fn slot_used(record: &DeviceRecord, slot: usize) -> Option<bool> {
 fn last_step(record: &DeviceRecord) -> Option<u64> {
     match &record.data {
         DeviceData::Totp(t) => t.last_step,
+        _ => None,
+    }
+}
+
+fn webauthn(record: &DeviceRecord) -> Option<&WebAuthnRecord> {
+    match &record.data {
+        DeviceData::WebAuthn(w) => Some(w),
         _ => None,
     }
 }
@@ -404,20 +500,21 @@ pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult
     ensure!(last_step(&got) == Some(11), "last step not stored");
     ensure!(got.confirmed, "accepting a step did not confirm the device");
     ensure!(got.last_used_at == Some(later), "last-used time not set");
-    let huge = u64::MAX;
+    // The largest step every store must keep exactly (2^63 - 1, see the store contract).
+    let huge = MAX_STORED_INTEGER;
     ensure!(
         store.accept_totp_step(&alice, totp.id, huge, later).await?,
-        "step u64::MAX refused"
+        "step 2^63-1 refused"
     );
     ensure!(
         !store.accept_totp_step(&alice, totp.id, huge, later).await?,
-        "step u64::MAX accepted twice"
+        "step 2^63-1 accepted twice"
     );
     let got = store
         .device(&alice, totp.id)
         .await?
         .ok_or(Failure("device vanished".into()))?;
-    ensure!(last_step(&got) == Some(huge), "step u64::MAX not stored exactly");
+    ensure!(last_step(&got) == Some(huge), "step 2^63-1 not stored exactly");
     Ok(())
 }
 
@@ -436,7 +533,7 @@ pub async fn throttle_compare_and_swap<S: DeviceStore>(store: &S) -> CheckResult
     };
     let two = ThrottleState {
         failures: 2,
-        last_failure_at: Some(UnixTime::from_secs(u64::MAX)),
+        last_failure_at: Some(UnixTime::from_secs(MAX_STORED_INTEGER)),
     };
     ensure!(
         !store.swap_throttle(&alice, Factor::Totp, one, two).await?,
@@ -460,7 +557,7 @@ pub async fn throttle_compare_and_swap<S: DeviceStore>(store: &S) -> CheckResult
     );
     ensure!(
         store.throttle(&alice, Factor::Totp).await? == two,
-        "u64::MAX time not stored exactly"
+        "time 2^63-1 not stored exactly"
     );
     ensure!(
         store.throttle(&alice, Factor::BackupCodes).await? == zero,
@@ -483,6 +580,417 @@ pub async fn throttle_compare_and_swap<S: DeviceStore>(store: &S) -> CheckResult
     ensure!(
         store.swap_throttle(&alice, Factor::Totp, zero, one).await?,
         "swap after clear failed"
+    );
+    Ok(())
+}
+
+/// WebAuthn records come back field for field; `find_credential` finds one by its exact
+/// credential id whoever owns it; a credential id is unique across all users until its record
+/// is deleted.
+pub async fn webauthn_credentials<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let cred = fresh_credential_id()?;
+    let key_cred = fresh_credential_id()?;
+    let key = webauthn_record(&alice, 2_000, key_cred.clone(), false)?;
+    let passkey = webauthn_record(&alice, 1_000, cred.clone(), true)?;
+    store.insert_device(key.clone()).await?;
+    store.insert_device(passkey.clone()).await?;
+
+    ensure!(
+        store.device(&alice, passkey.id).await?.as_ref() == Some(&passkey),
+        "passkey record did not round-trip"
+    );
+    ensure!(
+        store.device(&alice, key.id).await?.as_ref() == Some(&key),
+        "security-key record did not round-trip"
+    );
+    let list = store.list_devices(&alice).await?;
+    ensure!(
+        list == vec![passkey.clone(), key.clone()],
+        "list is not the user's WebAuthn records oldest first: {list:?}"
+    );
+
+    ensure!(
+        store.find_credential(&cred).await?.as_ref() == Some(&passkey),
+        "find_credential did not return the passkey field for field"
+    );
+    ensure!(
+        store.find_credential(&key_cred).await?.as_ref() == Some(&key),
+        "find_credential did not return the security key field for field"
+    );
+    ensure!(
+        store.find_credential(&fresh_credential_id()?).await?.is_none(),
+        "an unknown credential id was found"
+    );
+    ensure!(
+        store.find_credential(&cred[..cred.len() - 1]).await?.is_none(),
+        "a prefix of a credential id was found"
+    );
+    let mut longer = cred.clone();
+    longer.push(0);
+    ensure!(
+        store.find_credential(&longer).await?.is_none(),
+        "a credential id with an extra byte was found"
+    );
+    ensure!(
+        store.find_credential(&[]).await?.is_none(),
+        "an empty credential id was found"
+    );
+
+    let bobs = webauthn_record(&bob, 3_000, cred.clone(), true)?;
+    ensure!(
+        matches!(store.insert_device(bobs.clone()).await, Err(StoreError::Conflict)),
+        "a second record with an existing credential id (of another user) was not a Conflict"
+    );
+    let again = webauthn_record(&alice, 4_000, cred.clone(), false)?;
+    ensure!(
+        matches!(store.insert_device(again.clone()).await, Err(StoreError::Conflict)),
+        "a second record with an existing credential id (of the same user) was not a Conflict"
+    );
+    ensure!(
+        store.list_devices(&bob).await?.is_empty(),
+        "a conflicting insert stored a record for the other user"
+    );
+    ensure!(
+        store.list_devices(&alice).await? == vec![passkey.clone(), key.clone()],
+        "a conflicting insert changed the user's records"
+    );
+    ensure!(
+        store.find_credential(&cred).await?.as_ref() == Some(&passkey),
+        "a conflicting insert changed what find_credential returns"
+    );
+
+    ensure!(
+        store.delete_device(&alice, passkey.id).await?,
+        "delete of a WebAuthn credential failed"
+    );
+    ensure!(
+        store.find_credential(&cred).await?.is_none(),
+        "a deleted credential is still found"
+    );
+    store.insert_device(bobs.clone()).await.map_err(|e| {
+        Failure(format!(
+            "the credential id of a deleted record could not be used again: {e}"
+        ))
+    })?;
+    ensure!(
+        store.find_credential(&cred).await?.as_ref() == Some(&bobs),
+        "a credential id used again after a delete is not found as the new record"
+    );
+    ensure!(
+        store.list_devices(&bob).await? == vec![bobs],
+        "the re-registered credential is not in its user's list"
+    );
+    ensure!(
+        store.list_devices(&alice).await? == vec![key],
+        "re-registering a deleted credential id changed the old user's records"
+    );
+    Ok(())
+}
+
+/// The sign counter is written with a compare-and-swap, only on the named user's WebAuthn
+/// credential, together with the backup flags and the last-used time.
+pub async fn webauthn_counter_compare_and_swap<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let key = webauthn_record(&alice, 1, fresh_credential_id()?, false)?;
+    let totp = totp_record(&alice, 2)?;
+    let codes = backup_record(&alice, 3, 2)?;
+    for d in [&key, &totp, &codes] {
+        store.insert_device(d.clone()).await?;
+    }
+    let now = UnixTime::from_secs(7_000);
+    // Both backup flags flip.
+    let next = WebAuthnUse {
+        sign_count: 8,
+        backup_eligible: false,
+        backup_state: true,
+    };
+    for wrong in [6, 8, 0, u32::MAX] {
+        ensure!(
+            !store.record_webauthn_use(&alice, key.id, wrong, next, now).await?,
+            "a use with a wrong expected counter ({wrong} instead of 7) was recorded"
+        );
+    }
+    ensure!(
+        !store.record_webauthn_use(&bob, key.id, 7, next, now).await?,
+        "another user's credential took a use"
+    );
+    ensure!(
+        !store.record_webauthn_use(&alice, fresh_id()?, 7, next, now).await?,
+        "an unknown credential took a use"
+    );
+    for expected in [0, 7] {
+        ensure!(
+            !store.record_webauthn_use(&alice, totp.id, expected, next, now).await?,
+            "a TOTP device took a WebAuthn use"
+        );
+        ensure!(
+            !store.record_webauthn_use(&alice, codes.id, expected, next, now).await?,
+            "a backup-code set took a WebAuthn use"
+        );
+    }
+    ensure!(
+        store.device(&alice, key.id).await?.as_ref() == Some(&key),
+        "a refused use changed the credential"
+    );
+    ensure!(
+        store.device(&alice, totp.id).await?.as_ref() == Some(&totp),
+        "a refused use changed a TOTP device"
+    );
+    ensure!(
+        store.device(&alice, codes.id).await?.as_ref() == Some(&codes),
+        "a refused use changed a backup-code set"
+    );
+
+    ensure!(
+        store.record_webauthn_use(&alice, key.id, 7, next, now).await?,
+        "a use with the right expected counter was refused"
+    );
+    let got = store
+        .device(&alice, key.id)
+        .await?
+        .ok_or(Failure("credential vanished".into()))?;
+    let cred = webauthn(&got).ok_or(Failure("credential is no longer a WebAuthn record".into()))?;
+    ensure!(cred.sign_count == 8, "sign counter not stored: {}", cred.sign_count);
+    ensure!(
+        !cred.backup_eligible && cred.backup_state,
+        "backup flags not stored: eligible {}, state {}",
+        cred.backup_eligible,
+        cred.backup_state
+    );
+    ensure!(got.last_used_at == Some(now), "last-used time not set");
+    let mut want = key.clone();
+    want.last_used_at = Some(now);
+    want.data = DeviceData::WebAuthn(cred.clone());
+    ensure!(
+        got == want,
+        "a use changed more than the counter, backup flags and last-used time"
+    );
+    ensure!(
+        !store.record_webauthn_use(&alice, key.id, 7, next, now).await?,
+        "a use was recorded twice from the same counter"
+    );
+
+    let later = UnixTime::from_secs(7_100);
+    let max = WebAuthnUse {
+        sign_count: u32::MAX,
+        backup_eligible: true,
+        backup_state: false,
+    };
+    ensure!(
+        store.record_webauthn_use(&alice, key.id, 8, max, later).await?,
+        "a use to counter u32::MAX was refused"
+    );
+    let got = store
+        .device(&alice, key.id)
+        .await?
+        .ok_or(Failure("credential vanished".into()))?;
+    ensure!(
+        webauthn(&got).map(|w| (w.sign_count, w.backup_eligible, w.backup_state)) == Some((u32::MAX, true, false)),
+        "counter u32::MAX (or the flags with it) not stored exactly"
+    );
+    ensure!(got.last_used_at == Some(later), "last-used time not updated");
+    ensure!(
+        store.record_webauthn_use(&alice, key.id, u32::MAX, max, later).await?,
+        "a use from counter u32::MAX was refused"
+    );
+
+    // Synced passkeys always report 0: a swap from 0 to 0 works every time.
+    let mut passkey = webauthn_record(&alice, 4, fresh_credential_id()?, true)?;
+    if let DeviceData::WebAuthn(w) = &mut passkey.data {
+        w.sign_count = 0;
+    }
+    store.insert_device(passkey.clone()).await?;
+    let zero = WebAuthnUse {
+        sign_count: 0,
+        backup_eligible: true,
+        backup_state: true,
+    };
+    for secs in [8_000, 8_001] {
+        ensure!(
+            store
+                .record_webauthn_use(&alice, passkey.id, 0, zero, UnixTime::from_secs(secs))
+                .await?,
+            "a use of a credential that does not count (0 to 0) was refused"
+        );
+    }
+    let got = store
+        .device(&alice, passkey.id)
+        .await?
+        .ok_or(Failure("passkey vanished".into()))?;
+    ensure!(
+        got.last_used_at == Some(UnixTime::from_secs(8_001)),
+        "last-used time not updated by a use that kept the counter at 0"
+    );
+    Ok(())
+}
+
+/// A ceremony is taken once, only with its own user (or none, for passwordless) and kind, and
+/// only before it expires; purging removes exactly the expired ones.
+pub async fn ceremony_take_once<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let now = UnixTime::from_secs(LIVE);
+    let kinds = [
+        CeremonyKind::Registration,
+        CeremonyKind::SecondFactor,
+        CeremonyKind::Passwordless,
+    ];
+
+    let ceremony = ceremony_record(Some(&alice), CeremonyKind::SecondFactor, LIVE + 300)?;
+    let id = ceremony.id;
+    store.insert_ceremony(ceremony.clone()).await?;
+    let mut duplicate = ceremony_record(Some(&bob), CeremonyKind::Registration, LIVE + 600)?;
+    duplicate.id = id;
+    ensure!(
+        matches!(store.insert_ceremony(duplicate).await, Err(StoreError::Conflict)),
+        "a second ceremony with an existing id was not a Conflict"
+    );
+    for kind in kinds {
+        ensure!(
+            store.take_ceremony(id, Some(&bob), kind, now).await?.is_none(),
+            "another user took the ceremony"
+        );
+        ensure!(
+            store.take_ceremony(id, None, kind, now).await?.is_none(),
+            "a user's ceremony was taken without a user"
+        );
+    }
+    for kind in [CeremonyKind::Registration, CeremonyKind::Passwordless] {
+        ensure!(
+            store.take_ceremony(id, Some(&alice), kind, now).await?.is_none(),
+            "the ceremony was taken as another kind"
+        );
+    }
+    ensure!(
+        store
+            .take_ceremony(fresh_ceremony_id()?, Some(&alice), CeremonyKind::SecondFactor, now)
+            .await?
+            .is_none(),
+        "an unknown ceremony was taken"
+    );
+    let last_moment = UnixTime::from_secs(LIVE + 299);
+    let taken = store
+        .take_ceremony(id, Some(&alice), CeremonyKind::SecondFactor, last_moment)
+        .await?;
+    ensure!(
+        taken.as_ref() == Some(&ceremony),
+        "after refused takes and a refused duplicate, the right take did not return the ceremony field for field: {taken:?}"
+    );
+    ensure!(
+        store
+            .take_ceremony(id, Some(&alice), CeremonyKind::SecondFactor, now)
+            .await?
+            .is_none(),
+        "a ceremony was taken twice"
+    );
+
+    let at_expiry = ceremony_record(Some(&alice), CeremonyKind::Registration, LIVE + 10)?;
+    let after_expiry = ceremony_record(Some(&alice), CeremonyKind::Registration, LIVE + 10)?;
+    store.insert_ceremony(at_expiry.clone()).await?;
+    store.insert_ceremony(after_expiry.clone()).await?;
+    ensure!(
+        store
+            .take_ceremony(
+                at_expiry.id,
+                Some(&alice),
+                CeremonyKind::Registration,
+                UnixTime::from_secs(LIVE + 10)
+            )
+            .await?
+            .is_none(),
+        "a ceremony was taken at its expiry time"
+    );
+    ensure!(
+        store
+            .take_ceremony(
+                after_expiry.id,
+                Some(&alice),
+                CeremonyKind::Registration,
+                UnixTime::from_secs(LIVE + 1_000)
+            )
+            .await?
+            .is_none(),
+        "an expired ceremony was taken"
+    );
+
+    let passwordless = ceremony_record(None, CeremonyKind::Passwordless, LIVE + 300)?;
+    store.insert_ceremony(passwordless.clone()).await?;
+    ensure!(
+        store
+            .take_ceremony(passwordless.id, Some(&alice), CeremonyKind::Passwordless, now)
+            .await?
+            .is_none(),
+        "a passwordless ceremony was taken with a user"
+    );
+    ensure!(
+        store
+            .take_ceremony(passwordless.id, None, CeremonyKind::SecondFactor, now)
+            .await?
+            .is_none(),
+        "a passwordless ceremony was taken as another kind"
+    );
+    let taken = store
+        .take_ceremony(passwordless.id, None, CeremonyKind::Passwordless, now)
+        .await?;
+    ensure!(
+        taken.as_ref() == Some(&passwordless),
+        "a passwordless ceremony was not taken without a user, field for field: {taken:?}"
+    );
+    ensure!(
+        store
+            .take_ceremony(passwordless.id, None, CeremonyKind::Passwordless, now)
+            .await?
+            .is_none(),
+        "a passwordless ceremony was taken twice"
+    );
+
+    // Purging. Each attempt purges at its own random moment far below LIVE, so live ceremonies
+    // of concurrent checks survive. A concurrent run of this check may purge this attempt's
+    // records first, so the count need only cover them in one of three attempts.
+    let survivor = ceremony_record(Some(&alice), CeremonyKind::Registration, LIVE + 300)?;
+    store.insert_ceremony(survivor.clone()).await?;
+    let mut reported = Vec::new();
+    for _ in 0..3 {
+        let at = 1_000_000 + random_u64()? % 1_000_000_000;
+        let before = ceremony_record(Some(&alice), CeremonyKind::Registration, at - 1)?;
+        let due = ceremony_record(None, CeremonyKind::Passwordless, at)?;
+        store.insert_ceremony(before.clone()).await?;
+        store.insert_ceremony(due.clone()).await?;
+        let purged = store.purge_expired_ceremonies(UnixTime::from_secs(at)).await?;
+        // A take at a moment before their expiry would get them if they were still stored.
+        let probe = UnixTime::from_secs(at - 2);
+        ensure!(
+            store
+                .take_ceremony(before.id, Some(&alice), CeremonyKind::Registration, probe)
+                .await?
+                .is_none(),
+            "a ceremony that expired before the purge time survived the purge"
+        );
+        ensure!(
+            store
+                .take_ceremony(due.id, None, CeremonyKind::Passwordless, probe)
+                .await?
+                .is_none(),
+            "a ceremony that expired at the purge time survived the purge"
+        );
+        reported.push(purged);
+        if purged >= 2 {
+            break;
+        }
+    }
+    ensure!(
+        reported.last().is_some_and(|&n| n >= 2),
+        "purges of 2 expired ceremonies each reported {reported:?} removed"
+    );
+    let taken = store
+        .take_ceremony(survivor.id, Some(&alice), CeremonyKind::Registration, now)
+        .await?;
+    ensure!(
+        taken.as_ref() == Some(&survivor),
+        "purging removed (or changed) a ceremony that had not expired"
     );
     Ok(())
 }
@@ -616,6 +1124,113 @@ pub async fn race_replace_backup_codes<S: DeviceStore + 'static>(store: Arc<S>) 
     Ok(())
 }
 
+/// 64 tasks take the same ceremony at once: exactly one gets it.
+pub async fn race_take_ceremony<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let user = fresh_user("race")?;
+    let ceremony = ceremony_record(Some(&user), CeremonyKind::SecondFactor, LIVE + 300)?;
+    store.insert_ceremony(ceremony.clone()).await?;
+    let id = ceremony.id;
+    let wins = race(&store, |s, _| {
+        let user = user.clone();
+        async move {
+            s.take_ceremony(id, Some(&user), CeremonyKind::SecondFactor, UnixTime::from_secs(LIVE))
+                .await
+                .map(|taken| taken.is_some())
+        }
+    })
+    .await?;
+    ensure!(
+        wins == 1,
+        "{wins} of {RACERS} concurrent takes of one ceremony succeeded"
+    );
+    Ok(())
+}
+
+/// 64 tasks swap the same sign counter at once, each to its own new value: exactly one wins,
+/// and its value is stored.
+pub async fn race_webauthn_counter<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let user = fresh_user("race")?;
+    let key = webauthn_record(&user, 1, fresh_credential_id()?, false)?;
+    store.insert_device(key.clone()).await?;
+    let id = key.id;
+    let wins = race(&store, |s, i| {
+        let user = user.clone();
+        let update = WebAuthnUse {
+            sign_count: 8 + i as u32,
+            backup_eligible: true,
+            backup_state: i % 2 == 0,
+        };
+        async move {
+            s.record_webauthn_use(&user, id, 7, update, UnixTime::from_secs(9_000))
+                .await
+        }
+    })
+    .await?;
+    ensure!(
+        wins == 1,
+        "{wins} of {RACERS} concurrent compare-and-swaps of one sign counter succeeded"
+    );
+    let got = store
+        .device(&user, id)
+        .await?
+        .ok_or(Failure("credential vanished".into()))?;
+    let count = webauthn(&got).map(|w| w.sign_count);
+    ensure!(
+        count.is_some_and(|c| (8..8 + RACERS as u32).contains(&c)),
+        "after racing uses the counter is {count:?}, not one of the racers' values"
+    );
+    Ok(())
+}
+
+/// 64 tasks insert records (of different users, with different ids) with the same credential
+/// id at once: exactly one insert succeeds, the others are a `Conflict`.
+pub async fn race_unique_credential_id<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let cred = fresh_credential_id()?;
+    let mut records = Vec::with_capacity(RACERS);
+    for i in 0..RACERS {
+        records.push(webauthn_record(
+            &fresh_user("race")?,
+            i as u64,
+            cred.clone(),
+            i % 2 == 0,
+        )?);
+    }
+    let records = Arc::new(records);
+    let wins = race(&store, |s, i| {
+        let records = records.clone();
+        async move {
+            let record = records
+                .get(i)
+                .cloned()
+                .ok_or(StoreError::InvalidRecord("no such record"))?;
+            match s.insert_device(record).await {
+                Ok(()) => Ok(true),
+                Err(StoreError::Conflict) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await?;
+    ensure!(
+        wins == 1,
+        "{wins} of {RACERS} concurrent inserts of one credential id succeeded"
+    );
+    let found = store.find_credential(&cred).await?;
+    ensure!(
+        found.as_ref().is_some_and(|f| records.contains(f)),
+        "after racing inserts the credential id is not found as one of the racers' records"
+    );
+    let mut stored = 0;
+    for record in records.iter() {
+        stored += store.list_devices(&record.user).await?.len();
+    }
+    ensure!(
+        stored == 1,
+        "{stored} records hold one credential id after concurrent inserts"
+    );
+    Ok(())
+}
+
 /// Runs every check in turn.
 ///
 /// # Errors
@@ -636,10 +1251,16 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(consume_backup_code_once, &*store);
     check!(totp_step_high_water_mark, &*store);
     check!(throttle_compare_and_swap, &*store);
+    check!(webauthn_credentials, &*store);
+    check!(webauthn_counter_compare_and_swap, &*store);
+    check!(ceremony_take_once, &*store);
     check!(race_backup_code, store.clone());
     check!(race_totp_step, store.clone());
     check!(race_throttle_swap, store.clone());
     check!(race_replace_backup_codes, store.clone());
+    check!(race_take_ceremony, store.clone());
+    check!(race_webauthn_counter, store.clone());
+    check!(race_unique_credential_id, store.clone());
     Ok(())
 }
 
@@ -657,9 +1278,11 @@ macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@plain $make; insert_get_list, rename, delete_and_reset,
             replace_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
-            throttle_compare_and_swap);
+            throttle_compare_and_swap, webauthn_credentials, webauthn_counter_compare_and_swap,
+            ceremony_take_once);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
-            race_throttle_swap, race_replace_backup_codes);
+            race_throttle_swap, race_replace_backup_codes, race_take_ceremony, race_webauthn_counter,
+            race_unique_credential_id);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(
