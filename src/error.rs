@@ -195,6 +195,14 @@ pub enum StoreError {
     /// The record handed to the store breaks the store's contract.
     #[error("invalid record: {0}")]
     InvalidRecord(&'static str),
+    /// The database was migrated by a newer version of this crate: refusing to touch it.
+    #[error("database schema version {found} is newer than this code supports ({supported}); upgrade the crate")]
+    SchemaTooNew {
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this code knows.
+        supported: i64,
+    },
     /// The backend (database, network, lock) failed.
     #[error("backend failure: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync + 'static>),

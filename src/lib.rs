@@ -83,6 +83,10 @@ pub use crate::secret::{SecretBytes, SecretString};
 pub use crate::service::{BackupCodeSet, MethodInfo, Mfa, MfaConfig, Outcome, TotpConfig, TotpEnrollment, Verified};
 pub use crate::store::DeviceStore;
 pub use crate::store::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use crate::store::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use crate::store::sqlite::SqliteStore;
 pub use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
 pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams, TotpRecord};

@@ -21,6 +21,9 @@
 //! - **unique credential ids**: [`insert_device`](DeviceStore::insert_device) refuses a WebAuthn
 //!   credential whose id any user already has.
 //!
+//! Times and TOTP steps up to 2^63 - 1 must round-trip exactly (a store may refuse larger ones
+//! with [`StoreError::InvalidRecord`]; a clock that far ahead is broken anyway).
+//!
 //! A lost race, a replay or an unknown id is `Ok(false)`, never an error and never a second
 //! success. [`StoreError`] is for the backend failing, and the service never turns it into
 //! "rejected". Operations that name a user only ever touch that user's records.
@@ -30,6 +33,12 @@
 #[cfg(feature = "test-util")]
 pub mod conformance;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use std::future::Future;
 

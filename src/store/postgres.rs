@@ -1,0 +1,112 @@
+//! [`PostgresStore`] (feature `postgres`): many app servers, one database.
+//!
+//! The schema is in [`sql`](super::sql)'s docs. Every state-changing operation is one
+//! conditional statement or one transaction that is correct at PostgreSQL's default READ
+//! COMMITTED isolation; replacing a backup-code set and migrating take a transaction-scoped
+//! advisory lock, so concurrent replacements of one user's set, and concurrent migrations,
+//! run one after the other.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::clock::UnixTime;
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::error::StoreError;
+use crate::store::DeviceStore;
+use crate::throttle::ThrottleState;
+use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
+
+/// A [`DeviceStore`] on a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:pass@host/db`, or `postgres:///db?host=/socket/dir`)
+    /// with a pool of up to 10 connections. Does not migrate: call [`migrate`](Self::migrate)
+    /// once at deployment or start-up.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if it cannot connect, [`StoreError::SchemaTooNew`] if a newer
+    /// version of this crate migrated the database.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, 10).await
+    }
+
+    /// As [`connect`](Self::connect), with up to `max_connections` connections.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect(url)
+            .await
+            .map_err(StoreError::backend)?;
+        Self { pool }.check_schema().await
+    }
+}
+
+/// `Some(1)` when the version table exists (in the current search path).
+const SCHEMA_TABLE_EXISTS: &str = "SELECT 1::BIGINT FROM pg_catalog.pg_tables \
+     WHERE tablename = 'mfa_schema_version' AND schemaname = ANY (current_schemas(false))";
+
+const DDL_V1: &[&str] = &[
+    "CREATE TABLE mfa_devices (
+        id BYTEA PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT,
+        confirmed BOOLEAN NOT NULL,
+        totp_algorithm TEXT,
+        totp_digits BIGINT,
+        totp_period BIGINT,
+        totp_secret BYTEA,
+        totp_last_step BIGINT,
+        codes_salt BYTEA,
+        codes_length BIGINT,
+        credential_id BYTEA UNIQUE,
+        user_handle BYTEA,
+        credential BYTEA,
+        sign_count BIGINT,
+        backup_eligible BOOLEAN,
+        backup_state BOOLEAN,
+        discoverable BOOLEAN,
+        user_verified BOOLEAN
+    )",
+    "CREATE INDEX mfa_devices_by_user ON mfa_devices (user_id, created_at, id)",
+    "CREATE TABLE mfa_backup_codes (
+        device_id BYTEA NOT NULL REFERENCES mfa_devices (id) ON DELETE CASCADE,
+        slot BIGINT NOT NULL,
+        hash BYTEA NOT NULL,
+        used BOOLEAN NOT NULL,
+        PRIMARY KEY (device_id, slot)
+    )",
+    "CREATE TABLE mfa_throttles (
+        user_id TEXT NOT NULL,
+        factor TEXT NOT NULL,
+        failures BIGINT NOT NULL,
+        last_failure_at BIGINT,
+        PRIMARY KEY (user_id, factor)
+    )",
+    "CREATE TABLE mfa_ceremonies (
+        id BYTEA PRIMARY KEY,
+        user_id TEXT,
+        kind TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        state BYTEA NOT NULL
+    )",
+    "CREATE INDEX mfa_ceremonies_by_expiry ON mfa_ceremonies (expires_at)",
+];
+
+crate::store::sql::sql_device_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    begin = "BEGIN",
+    lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"),
+    ddl = DDL_V1
+);

@@ -1,0 +1,891 @@
+//! What the SQL stores share: the schema, how records become rows and back, and the one
+//! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
+//! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
+//!
+//! # Schema (version 1)
+//!
+//! | table | holds | never holds |
+//! |---|---|---|
+//! | `mfa_schema_version` | the schema version (one row) | |
+//! | `mfa_devices` | one row per method: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and the last accepted step; the backup-code set's salt and code length; WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
+//! | `mfa_backup_codes` | one row per code: `HMAC-SHA256(salt ‖ pepper, code)` and a used flag | the code |
+//! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
+//! | `mfa_ceremonies` | WebAuthn ceremony state (challenge, allowed credentials), owner, kind, expiry | |
+//!
+//! Times are Unix seconds and TOTP steps are step numbers, both as `BIGINT` (up to 2^63 - 1).
+//! Ids are 16 raw bytes. Every consume-once, high-water-mark, compare-and-swap and take-once
+//! operation is one conditional statement (or one transaction), and is correct under
+//! concurrent writers at PostgreSQL's default READ COMMITTED isolation: a second writer
+//! blocks on the row and re-checks the condition against the committed row.
+
+use crate::backup_codes::{BackupCodeRecord, CodeSlot};
+use crate::clock::UnixTime;
+use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, UserId};
+use crate::error::StoreError;
+use crate::seal::SealedSecret;
+use crate::totp::{Algorithm, TotpParams, TotpRecord};
+use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord};
+
+/// The schema version this code writes and understands.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+pub(crate) const KIND_BACKUP_CODES: &str = "backup_codes";
+pub(crate) const KIND_TOTP: &str = "totp";
+pub(crate) const KIND_WEBAUTHN: &str = "webauthn";
+
+/// The device query, joined with each device's backup-code slots, followed by `$tail`
+/// (a `WHERE` and `ORDER BY` clause). Rows come out grouped by device, slots in order.
+macro_rules! select_devices_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT d.id, d.user_id, d.kind, d.name, d.created_at, d.last_used_at, d.confirmed, ",
+            "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, d.totp_last_step, ",
+            "d.codes_salt, d.codes_length, d.credential_id, d.user_handle, d.credential, d.sign_count, ",
+            "d.backup_eligible, d.backup_state, d.discoverable, d.user_verified, c.slot, c.hash, c.used ",
+            "FROM mfa_devices d LEFT JOIN mfa_backup_codes c ON c.device_id = d.id ",
+            $tail
+        )
+    };
+}
+
+pub(crate) use select_devices_sql;
+
+/// A `u64` for a `BIGINT` column.
+pub(crate) fn to_db(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::InvalidRecord("a time or step beyond 2^63 - 1"))
+}
+
+/// A `BIGINT` column back to `u64`.
+pub(crate) fn from_db(value: i64, column: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt(column, "negative"))
+}
+
+pub(crate) fn corrupt(column: &str, why: &str) -> StoreError {
+    StoreError::Corrupt(format!("column {column}: {why}"))
+}
+
+/// One row of the device query, as plain Rust values.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DeviceRow {
+    pub(crate) id: Vec<u8>,
+    pub(crate) user_id: String,
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) created_at: i64,
+    pub(crate) last_used_at: Option<i64>,
+    pub(crate) confirmed: bool,
+    pub(crate) totp_algorithm: Option<String>,
+    pub(crate) totp_digits: Option<i64>,
+    pub(crate) totp_period: Option<i64>,
+    pub(crate) totp_secret: Option<Vec<u8>>,
+    pub(crate) totp_last_step: Option<i64>,
+    pub(crate) codes_salt: Option<Vec<u8>>,
+    pub(crate) codes_length: Option<i64>,
+    pub(crate) credential_id: Option<Vec<u8>>,
+    pub(crate) user_handle: Option<Vec<u8>>,
+    pub(crate) credential: Option<Vec<u8>>,
+    pub(crate) sign_count: Option<i64>,
+    pub(crate) backup_eligible: Option<bool>,
+    pub(crate) backup_state: Option<bool>,
+    pub(crate) discoverable: Option<bool>,
+    pub(crate) user_verified: Option<bool>,
+}
+
+/// One backup-code slot row.
+#[derive(Debug)]
+pub(crate) struct SlotRow {
+    pub(crate) slot: i64,
+    pub(crate) hash: Vec<u8>,
+    pub(crate) used: bool,
+}
+
+fn required<T>(value: Option<T>, column: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| corrupt(column, "missing"))
+}
+
+impl DeviceRow {
+    /// Decodes a row (and its slots, in slot order) into a record, refusing anything malformed.
+    pub(crate) fn into_record(self, slots: Vec<SlotRow>) -> Result<DeviceRecord, StoreError> {
+        let id: [u8; 16] = self
+            .id
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("id", "not 16 bytes"))?;
+        let user = UserId::new(self.user_id).map_err(|_| corrupt("user_id", "not a valid user id"))?;
+        let name = DeviceName::new(&self.name).map_err(|_| corrupt("name", "not a valid name"))?;
+        let data = match self.kind.as_str() {
+            KIND_TOTP => {
+                let algorithm = required(self.totp_algorithm, "totp_algorithm")?;
+                let algorithm =
+                    Algorithm::from_name(&algorithm).ok_or_else(|| corrupt("totp_algorithm", "unknown algorithm"))?;
+                let digits = required(self.totp_digits, "totp_digits")?;
+                let period = required(self.totp_period, "totp_period")?;
+                let params = TotpParams::new(
+                    algorithm,
+                    u32::try_from(digits).map_err(|_| corrupt("totp_digits", "out of range"))?,
+                    from_db(period, "totp_period")?,
+                )
+                .map_err(|_| corrupt("totp_digits/totp_period", "out of range"))?;
+                let sealed_secret = SealedSecret::from_bytes(&required(self.totp_secret, "totp_secret")?)
+                    .map_err(|e| corrupt("totp_secret", &e.to_string()))?;
+                let last_step = self.totp_last_step.map(|s| from_db(s, "totp_last_step")).transpose()?;
+                DeviceData::Totp(TotpRecord {
+                    params,
+                    sealed_secret,
+                    last_step,
+                })
+            }
+            KIND_BACKUP_CODES => {
+                let salt: [u8; 16] = required(self.codes_salt, "codes_salt")?
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("codes_salt", "not 16 bytes"))?;
+                let code_length = u8::try_from(required(self.codes_length, "codes_length")?)
+                    .map_err(|_| corrupt("codes_length", "out of range"))?;
+                let mut decoded = Vec::with_capacity(slots.len());
+                for (i, slot) in slots.into_iter().enumerate() {
+                    if usize::try_from(slot.slot).ok() != Some(i) {
+                        return Err(corrupt("mfa_backup_codes.slot", "slots are not 0, 1, 2, ..."));
+                    }
+                    let hash: [u8; 32] = slot
+                        .hash
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("mfa_backup_codes.hash", "not 32 bytes"))?;
+                    decoded.push(CodeSlot { hash, used: slot.used });
+                }
+                DeviceData::BackupCodes(BackupCodeRecord {
+                    salt,
+                    code_length,
+                    slots: decoded,
+                })
+            }
+            KIND_WEBAUTHN => DeviceData::WebAuthn(WebAuthnRecord {
+                credential_id: required(self.credential_id, "credential_id")?,
+                user_handle: required(self.user_handle, "user_handle")?,
+                credential: required(self.credential, "credential")?,
+                sign_count: u32::try_from(required(self.sign_count, "sign_count")?)
+                    .map_err(|_| corrupt("sign_count", "out of range"))?,
+                backup_eligible: required(self.backup_eligible, "backup_eligible")?,
+                backup_state: required(self.backup_state, "backup_state")?,
+                discoverable: required(self.discoverable, "discoverable")?,
+                user_verified: required(self.user_verified, "user_verified")?,
+            }),
+            _ => return Err(corrupt("kind", "unknown kind")),
+        };
+        Ok(DeviceRecord {
+            id: DeviceId::from_bytes(id),
+            user,
+            name,
+            created_at: UnixTime::from_secs(from_db(self.created_at, "created_at")?),
+            last_used_at: self
+                .last_used_at
+                .map(|t| from_db(t, "last_used_at").map(UnixTime::from_secs))
+                .transpose()?,
+            confirmed: self.confirmed,
+            data,
+        })
+    }
+
+    /// Encodes a record as a row and its slots.
+    pub(crate) fn from_record(record: &DeviceRecord) -> Result<(Self, Vec<SlotRow>), StoreError> {
+        let mut row = Self {
+            id: record.id.as_bytes().to_vec(),
+            user_id: record.user.as_str().to_owned(),
+            name: record.name.as_str().to_owned(),
+            created_at: to_db(record.created_at.as_secs())?,
+            last_used_at: record.last_used_at.map(|t| to_db(t.as_secs())).transpose()?,
+            confirmed: record.confirmed,
+            ..Self::default()
+        };
+        let mut slots = Vec::new();
+        match &record.data {
+            DeviceData::Totp(t) => {
+                row.kind = KIND_TOTP.to_owned();
+                row.totp_algorithm = Some(t.params.algorithm().as_str().to_owned());
+                row.totp_digits = Some(i64::from(t.params.digits()));
+                row.totp_period = Some(to_db(t.params.period())?);
+                row.totp_secret = Some(t.sealed_secret.to_bytes());
+                row.totp_last_step = t.last_step.map(to_db).transpose()?;
+            }
+            DeviceData::BackupCodes(b) => {
+                row.kind = KIND_BACKUP_CODES.to_owned();
+                row.codes_salt = Some(b.salt.to_vec());
+                row.codes_length = Some(i64::from(b.code_length));
+                for (i, s) in b.slots.iter().enumerate() {
+                    slots.push(SlotRow {
+                        slot: i64::try_from(i).map_err(|_| StoreError::InvalidRecord("too many slots"))?,
+                        hash: s.hash.to_vec(),
+                        used: s.used,
+                    });
+                }
+            }
+            DeviceData::WebAuthn(w) => {
+                row.kind = KIND_WEBAUTHN.to_owned();
+                row.credential_id = Some(w.credential_id.clone());
+                row.user_handle = Some(w.user_handle.clone());
+                row.credential = Some(w.credential.clone());
+                row.sign_count = Some(i64::from(w.sign_count));
+                row.backup_eligible = Some(w.backup_eligible);
+                row.backup_state = Some(w.backup_state);
+                row.discoverable = Some(w.discoverable);
+                row.user_verified = Some(w.user_verified);
+            }
+        }
+        Ok((row, slots))
+    }
+}
+
+/// Decodes a ceremony row.
+pub(crate) fn ceremony_from_row(
+    id: crate::device::CeremonyId,
+    user_id: Option<String>,
+    kind: &str,
+    expires_at: i64,
+    state: Vec<u8>,
+) -> Result<CeremonyRecord, StoreError> {
+    Ok(CeremonyRecord {
+        id,
+        user: user_id
+            .map(UserId::new)
+            .transpose()
+            .map_err(|_| corrupt("mfa_ceremonies.user_id", "not a valid user id"))?,
+        kind: CeremonyKind::from_name(kind).ok_or_else(|| corrupt("mfa_ceremonies.kind", "unknown kind"))?,
+        expires_at: UnixTime::from_secs(from_db(expires_at, "mfa_ceremonies.expires_at")?),
+        state,
+    })
+}
+
+/// Implements [`DeviceStore`](crate::DeviceStore) for a store with a `pool: sqlx::Pool<$db>`.
+///
+/// `$begin` is the statement that opens a write transaction; `$lock` is an optional statement
+/// taking `$1` (a text key) that serialises writers on that key inside a transaction; `$ddl`
+/// creates schema version 1.
+macro_rules! sql_device_store {
+    ($store:ty, $db:ty, begin = $begin:expr, lock = $lock:expr, ddl = $ddl:expr) => {
+        use sqlx::Row as _;
+        use $crate::store::sql::{self as sql, DeviceRow, SlotRow};
+
+        fn db_err(e: sqlx::Error) -> StoreError {
+            match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
+                sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
+                _ => StoreError::backend(e),
+            }
+        }
+
+        /// Reads device rows (joined with their slots, ordered by device then slot) into records.
+        fn decode_devices(rows: Vec<<$db as sqlx::Database>::Row>) -> Result<Vec<DeviceRecord>, StoreError> {
+            let mut out: Vec<DeviceRecord> = Vec::new();
+            let mut current: Option<(DeviceRow, Vec<SlotRow>)> = None;
+            for row in rows {
+                let id: Vec<u8> = row.try_get("id").map_err(db_err)?;
+                let same = current.as_ref().is_some_and(|(d, _)| d.id == id);
+                if !same {
+                    if let Some((d, slots)) = current.take() {
+                        out.push(d.into_record(slots)?);
+                    }
+                    current = Some((
+                        DeviceRow {
+                            id,
+                            user_id: row.try_get("user_id").map_err(db_err)?,
+                            kind: row.try_get("kind").map_err(db_err)?,
+                            name: row.try_get("name").map_err(db_err)?,
+                            created_at: row.try_get("created_at").map_err(db_err)?,
+                            last_used_at: row.try_get("last_used_at").map_err(db_err)?,
+                            confirmed: row.try_get("confirmed").map_err(db_err)?,
+                            totp_algorithm: row.try_get("totp_algorithm").map_err(db_err)?,
+                            totp_digits: row.try_get("totp_digits").map_err(db_err)?,
+                            totp_period: row.try_get("totp_period").map_err(db_err)?,
+                            totp_secret: row.try_get("totp_secret").map_err(db_err)?,
+                            totp_last_step: row.try_get("totp_last_step").map_err(db_err)?,
+                            codes_salt: row.try_get("codes_salt").map_err(db_err)?,
+                            codes_length: row.try_get("codes_length").map_err(db_err)?,
+                            credential_id: row.try_get("credential_id").map_err(db_err)?,
+                            user_handle: row.try_get("user_handle").map_err(db_err)?,
+                            credential: row.try_get("credential").map_err(db_err)?,
+                            sign_count: row.try_get("sign_count").map_err(db_err)?,
+                            backup_eligible: row.try_get("backup_eligible").map_err(db_err)?,
+                            backup_state: row.try_get("backup_state").map_err(db_err)?,
+                            discoverable: row.try_get("discoverable").map_err(db_err)?,
+                            user_verified: row.try_get("user_verified").map_err(db_err)?,
+                        },
+                        Vec::new(),
+                    ));
+                }
+                let slot: Option<i64> = row.try_get("slot").map_err(db_err)?;
+                if let (Some(slot), Some((_, slots))) = (slot, current.as_mut()) {
+                    slots.push(SlotRow {
+                        slot,
+                        hash: row.try_get("hash").map_err(db_err)?,
+                        used: row.try_get("used").map_err(db_err)?,
+                    });
+                }
+            }
+            if let Some((d, slots)) = current.take() {
+                out.push(d.into_record(slots)?);
+            }
+            Ok(out)
+        }
+
+        async fn insert_in(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            record: &DeviceRecord,
+        ) -> Result<(), StoreError> {
+            let (row, slots) = DeviceRow::from_record(record)?;
+            sqlx::query(
+                "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, last_used_at, confirmed, \
+                 totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, codes_salt, codes_length, \
+                 credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
+                 user_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22)",
+            )
+            .bind(&row.id)
+            .bind(&row.user_id)
+            .bind(&row.kind)
+            .bind(&row.name)
+            .bind(row.created_at)
+            .bind(row.last_used_at)
+            .bind(row.confirmed)
+            .bind(&row.totp_algorithm)
+            .bind(row.totp_digits)
+            .bind(row.totp_period)
+            .bind(&row.totp_secret)
+            .bind(row.totp_last_step)
+            .bind(&row.codes_salt)
+            .bind(row.codes_length)
+            .bind(&row.credential_id)
+            .bind(&row.user_handle)
+            .bind(&row.credential)
+            .bind(row.sign_count)
+            .bind(row.backup_eligible)
+            .bind(row.backup_state)
+            .bind(row.discoverable)
+            .bind(row.user_verified)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            for slot in slots {
+                sqlx::query("INSERT INTO mfa_backup_codes (device_id, slot, hash, used) VALUES ($1, $2, $3, $4)")
+                    .bind(&row.id)
+                    .bind(slot.slot)
+                    .bind(&slot.hash)
+                    .bind(slot.used)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            Ok(())
+        }
+
+        impl $store {
+            async fn begin(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
+                self.pool.begin_with($begin).await.map_err(db_err)
+            }
+
+            /// Serialises writers on `key` until the transaction ends (where the backend needs it:
+            /// SQLite's write transactions are serial anyway).
+            async fn lock(tx: &mut sqlx::Transaction<'static, $db>, key: String) -> Result<(), StoreError> {
+                let lock: Option<&'static str> = $lock;
+                if let Some(lock) = lock {
+                    sqlx::query(lock).bind(key).execute(&mut **tx).await.map_err(db_err)?;
+                }
+                Ok(())
+            }
+
+            /// Creates or upgrades the schema. Idempotent, and safe to run from several
+            /// processes at once.
+            ///
+            /// # Errors
+            ///
+            /// [`StoreError::SchemaTooNew`] if the database was migrated by a newer version of
+            /// this crate; [`StoreError::Backend`] if the database fails.
+            pub async fn migrate(&self) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                Self::lock(&mut tx, "multifactor/migrate".to_owned()).await?;
+                sqlx::query("CREATE TABLE IF NOT EXISTS mfa_schema_version (version BIGINT NOT NULL)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM mfa_schema_version")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                match found {
+                    None => {
+                        let ddl: &[&'static str] = $ddl;
+                        for statement in ddl {
+                            sqlx::query(*statement).execute(&mut *tx).await.map_err(db_err)?;
+                        }
+                        sqlx::query("INSERT INTO mfa_schema_version (version) VALUES ($1)")
+                            .bind(sql::SCHEMA_VERSION)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    Some(v) if v == sql::SCHEMA_VERSION => {}
+                    Some(v) => {
+                        return Err(StoreError::SchemaTooNew {
+                            found: v,
+                            supported: sql::SCHEMA_VERSION,
+                        });
+                    }
+                }
+                tx.commit().await.map_err(db_err)
+            }
+
+            /// The schema version the database is at, or `None` if it was never migrated.
+            ///
+            /// # Errors
+            ///
+            /// [`StoreError::Backend`] if the database fails.
+            pub async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+                let exists: Option<i64> = sqlx::query_scalar(SCHEMA_TABLE_EXISTS)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query_scalar("SELECT MAX(version) FROM mfa_schema_version")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)
+            }
+
+            /// Refuses a database migrated by a newer version of this crate.
+            async fn check_schema(self) -> Result<Self, StoreError> {
+                match self.schema_version().await? {
+                    Some(v) if v > sql::SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+                        found: v,
+                        supported: sql::SCHEMA_VERSION,
+                    }),
+                    _ => Ok(self),
+                }
+            }
+
+            /// Closes every connection of the pool.
+            pub async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn select_devices(
+                &self,
+                filter: &'static str,
+                bind_text: Option<&str>,
+                bind_bytes: Option<&[u8]>,
+            ) -> Result<Vec<DeviceRecord>, StoreError> {
+                let sql: &'static str = filter;
+                let mut query = sqlx::query(sql);
+                if let Some(b) = bind_bytes {
+                    query = query.bind(b.to_vec());
+                }
+                if let Some(t) = bind_text {
+                    query = query.bind(t.to_owned());
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
+                decode_devices(rows)
+            }
+        }
+
+        impl DeviceStore for $store {
+            async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                insert_in(&mut tx, &device).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn device(&self, user: &UserId, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+                Ok(self
+                    .select_devices(SELECT_DEVICE, Some(user.as_str()), Some(id.as_bytes()))
+                    .await?
+                    .into_iter()
+                    .next())
+            }
+
+            async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+                self.select_devices(SELECT_USER_DEVICES, Some(user.as_str()), None).await
+            }
+
+            async fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE mfa_devices SET name = $1 WHERE id = $2 AND user_id = $3")
+                    .bind(name.as_str())
+                    .bind(id.as_bytes().to_vec())
+                    .bind(user.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_device(&self, user: &UserId, id: DeviceId) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2")
+                    .bind(id.as_bytes().to_vec())
+                    .bind(user.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_user_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM mfa_devices WHERE user_id = $1")
+                    .bind(user.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
+                if !matches!(set.data, DeviceData::BackupCodes(_)) {
+                    return Err(StoreError::InvalidRecord("replace_backup_codes needs a backup-code record"));
+                }
+                let mut tx = self.begin().await?;
+                Self::lock(&mut tx, format!("multifactor/user/{}", set.user.as_str())).await?;
+                sqlx::query("DELETE FROM mfa_devices WHERE user_id = $1 AND kind = $2")
+                    .bind(set.user.as_str())
+                    .bind(sql::KIND_BACKUP_CODES)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                insert_in(&mut tx, &set).await?;
+                tx.commit().await.map_err(db_err)
+            }
+
+            async fn consume_backup_code(
+                &self,
+                user: &UserId,
+                id: DeviceId,
+                slot: usize,
+                now: UnixTime,
+            ) -> Result<bool, StoreError> {
+                let Ok(slot) = i64::try_from(slot) else {
+                    return Ok(false);
+                };
+                let now = sql::to_db(now.as_secs())?;
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE mfa_backup_codes SET used = TRUE WHERE device_id = $1 AND slot = $2 AND used = FALSE \
+                     AND EXISTS (SELECT 1 FROM mfa_devices d WHERE d.id = $1 AND d.user_id = $3 AND d.kind = $4)",
+                )
+                .bind(id.as_bytes().to_vec())
+                .bind(slot)
+                .bind(user.as_str())
+                .bind(sql::KIND_BACKUP_CODES)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE mfa_devices SET last_used_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id.as_bytes().to_vec())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+
+            async fn accept_totp_step(
+                &self,
+                user: &UserId,
+                id: DeviceId,
+                step: u64,
+                now: UnixTime,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE mfa_devices SET totp_last_step = $1, confirmed = TRUE, last_used_at = $2 \
+                     WHERE id = $3 AND user_id = $4 AND kind = $5 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                )
+                .bind(sql::to_db(step)?)
+                .bind(sql::to_db(now.as_secs())?)
+                .bind(id.as_bytes().to_vec())
+                .bind(user.as_str())
+                .bind(sql::KIND_TOTP)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
+                let row = sqlx::query(
+                    "SELECT failures, last_failure_at FROM mfa_throttles WHERE user_id = $1 AND factor = $2",
+                )
+                .bind(user.as_str())
+                .bind(factor.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let Some(row) = row else {
+                    return Ok(ThrottleState::default());
+                };
+                let failures: i64 = row.try_get("failures").map_err(db_err)?;
+                let last: Option<i64> = row.try_get("last_failure_at").map_err(db_err)?;
+                Ok(ThrottleState {
+                    failures: u32::try_from(failures).map_err(|_| sql::corrupt("failures", "out of range"))?,
+                    last_failure_at: last
+                        .map(|t| sql::from_db(t, "last_failure_at").map(UnixTime::from_secs))
+                        .transpose()?,
+                })
+            }
+
+            async fn swap_throttle(
+                &self,
+                user: &UserId,
+                factor: Factor,
+                expected: ThrottleState,
+                new: ThrottleState,
+            ) -> Result<bool, StoreError> {
+                let new_time = new.last_failure_at.map(|t| sql::to_db(t.as_secs())).transpose()?;
+                let old_time = expected.last_failure_at.map(|t| sql::to_db(t.as_secs())).transpose()?;
+                // A missing row equals the default state: from the default, insert or update one
+                // that still holds it; otherwise only update a row that holds the expected state.
+                let sql: &'static str = if expected == ThrottleState::default() {
+                    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id, factor) DO UPDATE SET failures = excluded.failures, \
+                     last_failure_at = excluded.last_failure_at \
+                     WHERE mfa_throttles.failures = $5 AND mfa_throttles.last_failure_at IS NOT DISTINCT FROM $6"
+                } else {
+                    "UPDATE mfa_throttles SET failures = $3, last_failure_at = $4 \
+                     WHERE user_id = $1 AND factor = $2 AND failures = $5 AND last_failure_at IS NOT DISTINCT FROM $6"
+                };
+                let done = sqlx::query(sql)
+                    .bind(user.as_str())
+                    .bind(factor.as_str())
+                    .bind(i64::from(new.failures))
+                    .bind(new_time)
+                    .bind(i64::from(expected.failures))
+                    .bind(old_time)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn clear_throttle(&self, user: &UserId, factor: Factor) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
+                    .bind(user.as_str())
+                    .bind(factor.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn find_credential(&self, credential_id: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
+                Ok(self
+                    .select_devices(SELECT_CREDENTIAL, None, Some(credential_id))
+                    .await?
+                    .into_iter()
+                    .next())
+            }
+
+            async fn record_webauthn_use(
+                &self,
+                user: &UserId,
+                id: DeviceId,
+                expected_sign_count: u32,
+                update: WebAuthnUse,
+                now: UnixTime,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE mfa_devices SET sign_count = $1, backup_eligible = $2, backup_state = $3, last_used_at = $4 \
+                     WHERE id = $5 AND user_id = $6 AND kind = $7 AND sign_count = $8",
+                )
+                .bind(i64::from(update.sign_count))
+                .bind(update.backup_eligible)
+                .bind(update.backup_state)
+                .bind(sql::to_db(now.as_secs())?)
+                .bind(id.as_bytes().to_vec())
+                .bind(user.as_str())
+                .bind(sql::KIND_WEBAUTHN)
+                .bind(i64::from(expected_sign_count))
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO mfa_ceremonies (id, user_id, kind, expires_at, state) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(ceremony.id.as_bytes().to_vec())
+                    .bind(ceremony.user.as_ref().map(|u| u.as_str().to_owned()))
+                    .bind(ceremony.kind.as_str())
+                    .bind(sql::to_db(ceremony.expires_at.as_secs())?)
+                    .bind(ceremony.state)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn take_ceremony(
+                &self,
+                id: CeremonyId,
+                user: Option<&UserId>,
+                kind: CeremonyKind,
+                now: UnixTime,
+            ) -> Result<Option<CeremonyRecord>, StoreError> {
+                let row = sqlx::query(
+                    "DELETE FROM mfa_ceremonies WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2 AND kind = $3 \
+                     AND expires_at > $4 RETURNING user_id, kind, expires_at, state",
+                )
+                .bind(id.as_bytes().to_vec())
+                .bind(user.map(|u| u.as_str().to_owned()))
+                .bind(kind.as_str())
+                .bind(sql::to_db(now.as_secs())?)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let user_id: Option<String> = row.try_get("user_id").map_err(db_err)?;
+                let kind: String = row.try_get("kind").map_err(db_err)?;
+                let expires_at: i64 = row.try_get("expires_at").map_err(db_err)?;
+                let state: Vec<u8> = row.try_get("state").map_err(db_err)?;
+                sql::ceremony_from_row(id, user_id, &kind, expires_at, state).map(Some)
+            }
+
+            async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM mfa_ceremonies WHERE expires_at <= $1")
+                    .bind(sql::to_db(now.as_secs())?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        const SELECT_DEVICE: &str =
+            $crate::store::sql::select_devices_sql!("WHERE d.id = $1 AND d.user_id = $2 ORDER BY c.slot");
+        const SELECT_USER_DEVICES: &str =
+            $crate::store::sql::select_devices_sql!("WHERE d.user_id = $1 ORDER BY d.created_at, d.id, c.slot");
+        const SELECT_CREDENTIAL: &str =
+            $crate::store::sql::select_devices_sql!("WHERE d.credential_id = $1 ORDER BY c.slot");
+    };
+}
+
+pub(crate) use sql_device_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_beyond_bigint_are_refused_not_wrapped() {
+        assert_eq!(to_db(i64::MAX as u64).unwrap(), i64::MAX);
+        assert!(matches!(to_db(u64::MAX), Err(StoreError::InvalidRecord(_))));
+        assert!(matches!(from_db(-1, "x"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn malformed_rows_are_corrupt_errors() {
+        let good = DeviceRow {
+            id: vec![1; 16],
+            user_id: "alice".into(),
+            kind: KIND_WEBAUTHN.into(),
+            name: "Key".into(),
+            created_at: 5,
+            credential_id: Some(vec![1]),
+            user_handle: Some(vec![2]),
+            credential: Some(vec![3]),
+            sign_count: Some(0),
+            backup_eligible: Some(false),
+            backup_state: Some(false),
+            discoverable: Some(false),
+            user_verified: Some(false),
+            ..DeviceRow::default()
+        };
+        let record = good.clone().into_record(vec![]).unwrap();
+        let (back, _) = DeviceRow::from_record(&record).unwrap();
+        assert_eq!(back.into_record(vec![]).unwrap(), record);
+        let cases: Vec<(&str, DeviceRow)> = vec![
+            (
+                "id",
+                DeviceRow {
+                    id: vec![1; 15],
+                    ..good.clone()
+                },
+            ),
+            (
+                "user_id",
+                DeviceRow {
+                    user_id: String::new(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "name",
+                DeviceRow {
+                    name: "\n".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "kind",
+                DeviceRow {
+                    kind: "sms".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "created_at",
+                DeviceRow {
+                    created_at: -5,
+                    ..good.clone()
+                },
+            ),
+            (
+                "sign_count",
+                DeviceRow {
+                    sign_count: Some(1 << 40),
+                    ..good.clone()
+                },
+            ),
+            (
+                "credential_id",
+                DeviceRow {
+                    credential_id: None,
+                    ..good.clone()
+                },
+            ),
+            (
+                "totp_algorithm",
+                DeviceRow {
+                    kind: KIND_TOTP.into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "codes_salt",
+                DeviceRow {
+                    kind: KIND_BACKUP_CODES.into(),
+                    ..good.clone()
+                },
+            ),
+        ];
+        for (column, row) in cases {
+            match row.into_record(vec![]) {
+                Err(StoreError::Corrupt(msg)) => assert!(msg.contains(column), "{column}: {msg}"),
+                other => panic!("{column}: {other:?}"),
+            }
+        }
+        let codes = DeviceRow {
+            kind: KIND_BACKUP_CODES.into(),
+            codes_salt: Some(vec![0; 16]),
+            codes_length: Some(12),
+            ..good.clone()
+        };
+        let gap = vec![SlotRow {
+            slot: 1,
+            hash: vec![0; 32],
+            used: false,
+        }];
+        assert!(matches!(codes.into_record(gap), Err(StoreError::Corrupt(_))));
+    }
+}

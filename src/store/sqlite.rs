@@ -1,0 +1,130 @@
+//! [`SqliteStore`] (feature `sqlite`): the embedded default, one process and one file.
+//!
+//! The schema is in [`sql`](super::sql)'s docs. The file runs in WAL mode with `synchronous =
+//! FULL` (a consumed code stays consumed through a power cut), foreign keys on, and a 10 s busy
+//! timeout; write transactions begin `IMMEDIATE`, so concurrent writers queue instead of failing.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::clock::UnixTime;
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::error::StoreError;
+use crate::store::DeviceStore;
+use crate::throttle::ThrottleState;
+use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
+
+/// A [`DeviceStore`] on a SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the file cannot be opened, [`StoreError::SchemaTooNew`] if a
+    /// newer version of this crate migrated it.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::backend)?;
+        let store = Self { pool }.check_schema().await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A private in-memory database (one connection), migrated. For tests and demos.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if SQLite fails.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(StoreError::backend)?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::backend)?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+}
+
+/// `Some(1)` when the version table exists.
+const SCHEMA_TABLE_EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mfa_schema_version'";
+
+const DDL_V1: &[&str] = &[
+    "CREATE TABLE mfa_devices (
+        id BLOB PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        confirmed INTEGER NOT NULL,
+        totp_algorithm TEXT,
+        totp_digits INTEGER,
+        totp_period INTEGER,
+        totp_secret BLOB,
+        totp_last_step INTEGER,
+        codes_salt BLOB,
+        codes_length INTEGER,
+        credential_id BLOB UNIQUE,
+        user_handle BLOB,
+        credential BLOB,
+        sign_count INTEGER,
+        backup_eligible INTEGER,
+        backup_state INTEGER,
+        discoverable INTEGER,
+        user_verified INTEGER
+    ) STRICT",
+    "CREATE INDEX mfa_devices_by_user ON mfa_devices (user_id, created_at, id)",
+    "CREATE TABLE mfa_backup_codes (
+        device_id BLOB NOT NULL REFERENCES mfa_devices (id) ON DELETE CASCADE,
+        slot INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        used INTEGER NOT NULL,
+        PRIMARY KEY (device_id, slot)
+    ) STRICT",
+    "CREATE TABLE mfa_throttles (
+        user_id TEXT NOT NULL,
+        factor TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        last_failure_at INTEGER,
+        PRIMARY KEY (user_id, factor)
+    ) STRICT",
+    "CREATE TABLE mfa_ceremonies (
+        id BLOB PRIMARY KEY NOT NULL,
+        user_id TEXT,
+        kind TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state BLOB NOT NULL
+    ) STRICT",
+    "CREATE INDEX mfa_ceremonies_by_expiry ON mfa_ceremonies (expires_at)",
+];
+
+crate::store::sql::sql_device_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    begin = "BEGIN IMMEDIATE",
+    lock = None,
+    ddl = DDL_V1
+);

@@ -1,0 +1,488 @@
+//! `PostgresStore` against a real PostgreSQL server: the conformance suite with its races, two
+//! independent pools ("two app servers") racing on one database, migrations, corrupt rows, and
+//! what lands in the tables.
+//!
+//! Without `DATABASE_URL`, a throwaway cluster is started from the locally installed binaries
+//! and removed afterwards. Without any PostgreSQL the tests are skipped loudly, except under
+//! `CI=true`, where that is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cluster;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use multifactor::store::conformance as suite;
+use multifactor::totp::{code_at, decode_base32_secret};
+use multifactor::{
+    CeremonyKind, Clock, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome,
+    PostgresStore, SealingKey, StoreError, TotpParams, UnixTime, UserId, WebAuthnUse,
+};
+
+type Check = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Rounds of each race between two app servers.
+const TWO_SERVER_ROUNDS: usize = 50;
+
+fn fail(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+async fn admin_create(url: &str, name: &str) -> Result<(), String> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.map_err(fail)?;
+    let drop = format!("DROP DATABASE IF EXISTS {name}");
+    let create = format!("CREATE DATABASE {name}");
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await
+        .map_err(fail)?;
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&mut conn)
+        .await
+        .map_err(fail)?;
+    Ok(())
+}
+
+async fn migrated(url: &str, max: u32) -> Result<PostgresStore, String> {
+    let store = PostgresStore::connect_with(url, max).await.map_err(fail)?;
+    store.migrate().await.map_err(fail)?;
+    Ok(store)
+}
+
+fn conformance(url: String) -> Vec<(&'static str, Check)> {
+    macro_rules! plain {
+        ($($name:ident),*) => {
+            vec![$((
+                stringify!($name),
+                Box::pin({
+                    let url = url.clone();
+                    async move {
+                        let store = PostgresStore::connect(&url).await.map_err(fail)?;
+                        suite::$name(&store).await.map_err(fail)
+                    }
+                }) as Check,
+            )),*]
+        };
+    }
+    macro_rules! race {
+        ($($name:ident),*) => {
+            vec![$((
+                stringify!($name),
+                Box::pin({
+                    let url = url.clone();
+                    async move {
+                        let store = Arc::new(PostgresStore::connect_with(&url, 32).await.map_err(fail)?);
+                        for round in 0..20 {
+                            suite::$name(store.clone()).await.map_err(|e| format!("round {round}: {e}"))?;
+                        }
+                        Ok(())
+                    }
+                }) as Check,
+            )),*]
+        };
+    }
+    let mut checks = plain!(
+        insert_get_list,
+        rename,
+        delete_and_reset,
+        replace_backup_codes,
+        consume_backup_code_once,
+        totp_step_high_water_mark,
+        throttle_compare_and_swap,
+        webauthn_credentials,
+        webauthn_counter_compare_and_swap,
+        ceremony_take_once
+    );
+    checks.extend(race!(
+        race_backup_code,
+        race_totp_step,
+        race_throttle_swap,
+        race_replace_backup_codes,
+        race_take_ceremony,
+        race_webauthn_counter,
+        race_unique_credential_id
+    ));
+    checks
+}
+
+/// Runs `op` from 64 tasks, alternating between the two stores, released together.
+async fn two_server_race<F, Fut>(a: &Arc<PostgresStore>, b: &Arc<PostgresStore>, op: F) -> Result<usize, String>
+where
+    F: Fn(Arc<PostgresStore>, usize) -> Fut,
+    Fut: Future<Output = Result<bool, StoreError>> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(suite::RACERS));
+    let mut tasks = Vec::new();
+    for i in 0..suite::RACERS {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let fut = op(store, i);
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            fut.await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.map_err(fail)?.map_err(fail)?);
+    }
+    Ok(wins)
+}
+
+fn user(tag: &str, round: usize) -> UserId {
+    UserId::new(format!("{tag}-{round}")).unwrap()
+}
+
+async fn two_app_servers(url: String) -> Result<(), String> {
+    let a = Arc::new(migrated(&url, 16).await?);
+    let b = Arc::new(PostgresStore::connect_with(&url, 16).await.map_err(fail)?);
+    let now = UnixTime::from_secs(1_800_000_000);
+    for round in 0..TWO_SERVER_ROUNDS {
+        let u = user("codes", round);
+        let set = suite::backup_record(&u, 1, 6).map_err(fail)?;
+        a.insert_device(set.clone()).await.map_err(fail)?;
+        let wins = two_server_race(&a, &b, |s, _| {
+            let u = u.clone();
+            async move { s.consume_backup_code(&u, set.id, 4, now).await }
+        })
+        .await?;
+        if wins != 1 {
+            return Err(format!(
+                "round {round}: backup code consumed {wins} times across two servers"
+            ));
+        }
+
+        let u = user("totp", round);
+        let totp = suite::totp_record(&u, 1).map_err(fail)?;
+        b.insert_device(totp.clone()).await.map_err(fail)?;
+        let wins = two_server_race(&a, &b, |s, _| {
+            let u = u.clone();
+            async move { s.accept_totp_step(&u, totp.id, 60_000_000, now).await }
+        })
+        .await?;
+        if wins != 1 {
+            return Err(format!(
+                "round {round}: TOTP step accepted {wins} times across two servers"
+            ));
+        }
+
+        let u = user("ceremony", round);
+        let ceremony = suite::ceremony_record(Some(&u), CeremonyKind::SecondFactor, suite::LIVE).map_err(fail)?;
+        a.insert_ceremony(ceremony.clone()).await.map_err(fail)?;
+        let wins = two_server_race(&a, &b, |s, _| {
+            let u = u.clone();
+            async move {
+                s.take_ceremony(ceremony.id, Some(&u), CeremonyKind::SecondFactor, now)
+                    .await
+                    .map(|c| c.is_some())
+            }
+        })
+        .await?;
+        if wins != 1 {
+            return Err(format!("round {round}: ceremony taken {wins} times across two servers"));
+        }
+
+        let u = user("counter", round);
+        let cred = suite::webauthn_record(&u, 1, suite::fresh_credential_id().map_err(fail)?, true).map_err(fail)?;
+        b.insert_device(cred.clone()).await.map_err(fail)?;
+        let wins = two_server_race(&a, &b, |s, i| {
+            let u = u.clone();
+            let update = WebAuthnUse {
+                sign_count: 8 + i as u32,
+                backup_eligible: true,
+                backup_state: false,
+            };
+            async move { s.record_webauthn_use(&u, cred.id, 7, update, now).await }
+        })
+        .await?;
+        if wins != 1 {
+            return Err(format!(
+                "round {round}: counter swapped {wins} times across two servers"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn mfa_on(store: PostgresStore, clock: &ManualClock, seed: u64) -> Mfa<PostgresStore, ManualClock, InsecureSeededRng> {
+    let keys = Keyring::new(SealingKey::new(KeyId::new("k1").unwrap(), [7; 32]));
+    Mfa::new(store, keys, MfaConfig::new("PG").unwrap())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rng(InsecureSeededRng::new(seed))
+}
+
+/// Two app servers (two pools, two services) receive the same valid codes at once.
+async fn two_app_servers_service(url: String) -> Result<(), String> {
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let a = Arc::new(mfa_on(migrated(&url, 16).await?, &clock, 1));
+    let b = Arc::new(mfa_on(
+        PostgresStore::connect_with(&url, 16).await.map_err(fail)?,
+        &clock,
+        2,
+    ));
+    for round in 0..10 {
+        let u = user("service", round);
+        let set = a.generate_backup_codes(&u, None).await.map_err(fail)?;
+        let code = set.codes[1].expose_secret().to_owned();
+        let enrollment = b.enroll_totp(&u, "u@example.com", None).await.map_err(fail)?;
+        let secret = decode_base32_secret(enrollment.secret_base32.expose_secret()).map_err(fail)?;
+        let first = code_at(&secret, &TotpParams::default(), clock.now());
+        if !a
+            .confirm_totp(&u, enrollment.device, first.expose_secret())
+            .await
+            .map_err(fail)?
+            .is_accepted()
+        {
+            return Err("confirmation refused".into());
+        }
+        clock.advance(30);
+        let totp = code_at(&secret, &TotpParams::default(), clock.now())
+            .expose_secret()
+            .to_owned();
+        let barrier = Arc::new(tokio::sync::Barrier::new(64));
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let mfa = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (u, code, totp, barrier) = (u.clone(), code.clone(), totp.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                if i % 4 < 2 {
+                    (0, mfa.verify_backup_code(&u, &code).await)
+                } else {
+                    (1, mfa.verify_totp(&u, &totp).await)
+                }
+            }));
+        }
+        let mut accepted = [0, 0];
+        for t in tasks {
+            let (which, outcome) = t.await.map_err(fail)?;
+            match outcome.map_err(fail)? {
+                Outcome::Accepted(_) => accepted[which] += 1,
+                Outcome::Rejected | Outcome::Throttled { .. } => {}
+                other => return Err(format!("unexpected {other:?}")),
+            }
+        }
+        if accepted != [1, 1] {
+            return Err(format!("round {round}: [backup, totp] acceptances {accepted:?}"));
+        }
+    }
+    Ok(())
+}
+
+async fn migrations(url: String) -> Result<(), String> {
+    let store = PostgresStore::connect(&url).await.map_err(fail)?;
+    if store.schema_version().await.map_err(fail)?.is_some() {
+        return Err("a fresh database has a schema version".into());
+    }
+    // Eight processes migrating at once, then again: all fine, one schema.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move { migrated(&url, 2).await.map(|_| ()) }));
+    }
+    for t in tasks {
+        t.await.map_err(fail)??;
+    }
+    store.migrate().await.map_err(fail)?;
+    if store.schema_version().await.map_err(fail)? != Some(1) {
+        return Err("schema version is not 1 after migrating".into());
+    }
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
+        .fetch_one(&sqlx::PgPool::connect(&url).await.map_err(fail)?)
+        .await
+        .map_err(fail)?;
+    if versions != 1 {
+        return Err(format!("{versions} version rows after concurrent migrations"));
+    }
+    // A database from the future is refused, on connect and on migrate.
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    sqlx::query("UPDATE mfa_schema_version SET version = 99")
+        .execute(&raw)
+        .await
+        .map_err(fail)?;
+    match PostgresStore::connect(&url).await {
+        Err(StoreError::SchemaTooNew {
+            found: 99,
+            supported: 1,
+        }) => {}
+        other => return Err(format!("connect to a newer schema: {other:?}")),
+    }
+    match store.migrate().await {
+        Err(e @ StoreError::SchemaTooNew { .. }) if e.to_string().contains("newer") => Ok(()),
+        other => Err(format!("migrate of a newer schema: {other:?}")),
+    }
+}
+
+async fn corrupt_rows(url: String) -> Result<(), String> {
+    let store = migrated(&url, 4).await?;
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    let cases: [(&str, &'static str); 4] = [
+        (
+            "kind",
+            "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed) VALUES ($1, $2, 'sms', 'x', 1, TRUE)",
+        ),
+        (
+            "totp_secret",
+            "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, totp_algorithm, totp_digits, totp_period, totp_secret) VALUES ($1, $2, 'totp', 'x', 1, TRUE, 'SHA1', 6, 30, '\\x0102')",
+        ),
+        (
+            "totp_digits",
+            "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, totp_algorithm, totp_digits, totp_period, totp_secret) VALUES ($1, $2, 'totp', 'x', 1, TRUE, 'SHA1', 99, 30, '\\x01')",
+        ),
+        (
+            "id",
+            "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed) VALUES (substring($1 from 1 for 3), $2, 'totp', 'x', 1, TRUE)",
+        ),
+    ];
+    for (i, (column, sql)) in cases.into_iter().enumerate() {
+        let u = UserId::new(format!("corrupt-{i}")).unwrap();
+        sqlx::query(sql)
+            .bind(vec![i as u8; 16])
+            .bind(u.as_str())
+            .execute(&raw)
+            .await
+            .map_err(fail)?;
+        match store.list_devices(&u).await {
+            Err(StoreError::Corrupt(msg)) if msg.contains(column) => {}
+            other => return Err(format!("{column}: {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+async fn no_plaintext_in_tables(url: String) -> Result<(), String> {
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let mfa = mfa_on(migrated(&url, 4).await?, &clock, 3);
+    let u = UserId::new("plain").unwrap();
+    let e = mfa.enroll_totp(&u, "plain@example.com", None).await.map_err(fail)?;
+    let secret = decode_base32_secret(e.secret_base32.expose_secret()).map_err(fail)?;
+    let set = mfa.generate_backup_codes(&u, None).await.map_err(fail)?;
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    let mut dump = String::new();
+    for table in ["mfa_devices", "mfa_backup_codes", "mfa_throttles", "mfa_ceremonies"] {
+        let sql = format!("SELECT t::text FROM {table} t");
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&raw)
+            .await
+            .map_err(fail)?;
+        dump.push_str(&rows.join("\n"));
+    }
+    let hex: String = secret.expose_secret().iter().map(|b| format!("{b:02x}")).collect();
+    if dump.contains(e.secret_base32.expose_secret()) {
+        return Err("the TOTP secret (base32) is in the tables".into());
+    }
+    if dump.contains(&hex) {
+        return Err("the TOTP secret bytes are in the tables".into());
+    }
+    for code in &set.codes {
+        let plain = code.expose_secret().replace('-', "");
+        if dump.contains(code.expose_secret()) || dump.contains(&plain) {
+            return Err("a backup code is in the tables".into());
+        }
+    }
+    if !dump.contains("totp") || dump.len() < 200 {
+        return Err("the dump is not the tables (the check could not fail)".into());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let cluster = match cluster::Cluster::start() {
+        Ok(Ok(c)) => c,
+        Ok(Err(cluster::Missing::NoBinaries(why))) => {
+            eprintln!("\n!!!! PostgreSQL tests SKIPPED: {why}.");
+            eprintln!("!!!! Install the `postgresql` package or set DATABASE_URL to run them.\n");
+            if ci {
+                eprintln!("CI=true: a skipped PostgreSQL test is a failure.");
+                println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+                return ExitCode::FAILURE;
+            }
+            println!("test result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("could not start PostgreSQL: {e}");
+            println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = cluster.url.clone();
+    let db = |name: &str| cluster.database_url(name);
+    let results = runtime.block_on(async {
+        let mut checks: Vec<(&'static str, Check)> = Vec::new();
+        for name in [
+            "conformance",
+            "two_servers",
+            "two_services",
+            "migrations",
+            "corrupt",
+            "plaintext",
+        ] {
+            admin_create(&admin, name).await?;
+        }
+        let conformance_url = db("conformance");
+        let setup: Check = Box::pin(async move { migrated(&conformance_url, 4).await.map(|_| ()) });
+        checks.push(("migrate_conformance_database", setup));
+        checks.extend(conformance(db("conformance")));
+        checks.push((
+            "two_app_servers_race_on_store_operations",
+            Box::pin(two_app_servers(db("two_servers"))),
+        ));
+        checks.push((
+            "two_app_servers_race_on_codes_through_the_service",
+            Box::pin(two_app_servers_service(db("two_services"))),
+        ));
+        checks.push((
+            "migrations_idempotent_concurrent_and_newer_schema_refused",
+            Box::pin(migrations(db("migrations"))),
+        ));
+        checks.push(("corrupt_rows_are_typed_errors", Box::pin(corrupt_rows(db("corrupt")))));
+        checks.push((
+            "no_plaintext_secret_in_any_table",
+            Box::pin(no_plaintext_in_tables(db("plaintext"))),
+        ));
+        let mut results = Vec::new();
+        for (name, check) in checks {
+            let result = check.await;
+            match &result {
+                Ok(()) => println!("test {name} ... ok"),
+                Err(e) => println!("test {name} ... FAILED\n    {e}"),
+            }
+            results.push(result.is_ok());
+        }
+        Ok::<_, String>(results)
+    });
+    drop(cluster);
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("setup failed: {e}");
+            println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+            return ExitCode::FAILURE;
+        }
+    };
+    let passed = results.iter().filter(|ok| **ok).count();
+    let failed = results.len() - passed;
+    let verdict = if failed == 0 { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {verdict}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out; finished in {:.2}s",
+        started.elapsed().as_secs_f64()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

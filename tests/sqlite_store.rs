@@ -1,0 +1,192 @@
+//! `SqliteStore` as a user relies on it: data survives a restart, migrations are idempotent, a
+//! newer schema is refused, corrupt rows are typed errors, and the file holds no plaintext secret.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use multifactor::totp::{code_at, decode_base32_secret};
+use multifactor::{
+    Clock, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SqliteStore,
+    StoreError, TotpParams, UnixTime, UserId,
+};
+
+fn fresh_path(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sqlite-store");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!(
+        "{tag}-{}-{}.db",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+fn mfa(store: SqliteStore, clock: &ManualClock) -> Mfa<SqliteStore, ManualClock, InsecureSeededRng> {
+    let keys = Keyring::new(multifactor::SealingKey::new(KeyId::new("k1").unwrap(), [9; 32]));
+    Mfa::new(store, keys, MfaConfig::new("SQLite").unwrap())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rng(InsecureSeededRng::new(5))
+}
+
+async fn raw(path: &std::path::Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn methods_survive_a_restart_and_used_codes_stay_used() {
+    let path = fresh_path("restart");
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let alice = UserId::new("alice").unwrap();
+    let (codes, secret) = {
+        let m = mfa(SqliteStore::open(&path).await.unwrap(), &clock);
+        let set = m.generate_backup_codes(&alice, None).await.unwrap();
+        let e = m.enroll_totp(&alice, "alice@example.com", None).await.unwrap();
+        let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+        let first = code_at(&secret, &TotpParams::default(), clock.now());
+        assert!(
+            m.confirm_totp(&alice, e.device, first.expose_secret())
+                .await
+                .unwrap()
+                .is_accepted()
+        );
+        assert!(
+            m.verify_backup_code(&alice, set.codes[0].expose_secret())
+                .await
+                .unwrap()
+                .is_accepted()
+        );
+        m.store().close().await;
+        (set.codes, secret)
+    };
+    // A new process: same file, same key.
+    let m = mfa(SqliteStore::open(&path).await.unwrap(), &clock);
+    let methods = m.list_methods(&alice).await.unwrap();
+    assert_eq!(methods.len(), 2);
+    assert_eq!(methods[0].remaining_backup_codes, Some(5));
+    assert_eq!(
+        m.verify_backup_code(&alice, codes[0].expose_secret()).await.unwrap(),
+        Outcome::Rejected
+    );
+    assert!(
+        m.verify_backup_code(&alice, codes[1].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    // The confirmation step stays spent; the next step works.
+    let same = code_at(&secret, &TotpParams::default(), clock.now());
+    assert_eq!(
+        m.verify_totp(&alice, same.expose_secret()).await.unwrap(),
+        Outcome::Rejected
+    );
+    clock.advance(30);
+    let next = code_at(&secret, &TotpParams::default(), clock.now());
+    assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
+    let path = fresh_path("migrate");
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(1));
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let pool = raw(&path).await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    store.close().await;
+    sqlx::query("UPDATE mfa_schema_version SET version = 7")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    match SqliteStore::open(&path).await {
+        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 1 }) => {
+            assert!(e.to_string().contains("newer than this code supports"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_typed_errors_not_panics() {
+    let path = fresh_path("corrupt");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let pool = raw(&path).await;
+    let cases: [(&str, &'static str); 3] = [
+        (
+            "kind",
+            "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed) VALUES (?1, ?2, 'sms', 'x', 1, 1)",
+        ),
+        (
+            "totp_algorithm",
+            "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed) VALUES (?1, ?2, 'totp', 'x', 1, 1)",
+        ),
+        (
+            "codes_salt",
+            "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, codes_salt, codes_length) VALUES (?1, ?2, 'backup_codes', 'x', 1, 1, x'00', 12)",
+        ),
+    ];
+    for (i, (column, sql)) in cases.into_iter().enumerate() {
+        let u = UserId::new(format!("corrupt-{i}")).unwrap();
+        sqlx::query(sql)
+            .bind(vec![i as u8; 16])
+            .bind(u.as_str())
+            .execute(&pool)
+            .await
+            .unwrap();
+        match store.list_devices(&u).await {
+            Err(StoreError::Corrupt(msg)) => assert!(msg.contains(column), "{column}: {msg}"),
+            other => panic!("{column}: {other:?}"),
+        }
+    }
+    // A value of the wrong type is refused by the STRICT tables themselves.
+    let wrong = sqlx::query("INSERT INTO mfa_throttles (user_id, factor, failures) VALUES ('u', 'totp', 'many')")
+        .execute(&pool)
+        .await;
+    assert!(wrong.is_err());
+}
+
+#[tokio::test]
+async fn the_database_file_holds_no_plaintext_secret() {
+    let path = fresh_path("plaintext");
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let alice = UserId::new("alice").unwrap();
+    let m = mfa(SqliteStore::open(&path).await.unwrap(), &clock);
+    let e = m.enroll_totp(&alice, "alice@example.com", None).await.unwrap();
+    let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+    let set = m.generate_backup_codes(&alice, None).await.unwrap();
+    m.store().close().await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    if let Ok(wal) = std::fs::read(format!("{}-wal", path.display())) {
+        bytes.extend(wal);
+    }
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        contains(b"alice@example.com") || contains(b"alice"),
+        "the check could not fail: no user data found"
+    );
+    assert!(!contains(secret.expose_secret()), "raw TOTP secret in the file");
+    assert!(
+        !contains(e.secret_base32.expose_secret().as_bytes()),
+        "base32 TOTP secret in the file"
+    );
+    for code in &set.codes {
+        assert!(!contains(code.expose_secret().as_bytes()), "backup code in the file");
+        assert!(
+            !contains(code.expose_secret().replace('-', "").as_bytes()),
+            "backup code in the file"
+        );
+    }
+}
