@@ -1,14 +1,15 @@
-//! The whole flow on an in-memory store, printed step by step: backup codes, TOTP enrollment
+//! The whole flow on a SQLite file, printed step by step: backup codes, TOTP enrollment
 //! and verification, a replay, throttling, a passkey registered and used for passwordless
 //! sign-in (with a software authenticator standing in for the browser), device management.
 //!
-//! Run with `cargo run --example quickstart`.
+//! Run with `cargo run --example quickstart` (SQLite file `quickstart.db` in the working
+//! directory), or `cargo run --example quickstart -- --memory` for the in-memory store.
 
 use std::error::Error;
 
 use multifactor::{
-    AuthenticationResponse, Clock, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
-    RegistrationResponse, RelyingParty, SealingKey, SystemClock, UserId, WebAuthnConfig,
+    AuthenticationResponse, Clock, DeviceStore, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
+    Outcome, RegistrationResponse, RelyingParty, SealingKey, SqliteStore, SystemClock, UserId, WebAuthnConfig,
 };
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::prelude::{Url, WebauthnAuthenticator};
@@ -18,6 +19,17 @@ const ORIGIN: &str = "https://login.example.com";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
+    if std::env::args().any(|a| a == "--memory") {
+        println!("== multifactor quickstart (in-memory store) ==");
+        run(MemoryStore::new()).await
+    } else {
+        let path = "quickstart.db";
+        println!("== multifactor quickstart (SQLite file {path}; delete it any time) ==");
+        run(SqliteStore::open(path).await?).await
+    }
+}
+
+async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
     // In production the sealing key comes from a secrets manager; here it is random per run.
     let key = SealingKey::generate(KeyId::new("quickstart-1")?, &multifactor::OsSeededRng::new()?)?;
     // A manual clock lets the demo move time forward instead of sleeping.
@@ -28,9 +40,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "Quickstart",
         &[ORIGIN],
     )?));
-    let mfa = Mfa::new(MemoryStore::new(), Keyring::new(key), config)?.with_clock(clock.clone());
+    let mfa = Mfa::new(store, Keyring::new(key), config)?.with_clock(clock.clone());
     let alice = UserId::new("alice")?;
-    println!("== multifactor quickstart ==");
+    // Start clean: an earlier run's methods were sealed under that run's random key.
+    mfa.reset_user(&alice).await?;
 
     // 1. Backup codes.
     let set = mfa.generate_backup_codes(&alice, None).await?;

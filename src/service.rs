@@ -201,6 +201,16 @@ impl TotpEnrollment {
     pub fn qr_svg(&self) -> Result<SecretString, InputError> {
         uri::qr_svg(&self.key_uri)
     }
+
+    /// The key URI as a QR code drawn with Unicode blocks, for a terminal (contains the secret).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::KeyUri`] if the URI is too long for a QR code (not with valid settings).
+    #[cfg(feature = "qr")]
+    pub fn qr_text(&self) -> Result<SecretString, InputError> {
+        uri::qr_text(&self.key_uri)
+    }
 }
 
 /// A freshly generated backup-code set: show the codes once.

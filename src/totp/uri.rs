@@ -180,6 +180,25 @@ pub fn qr_svg(uri: &SecretString) -> Result<SecretString, InputError> {
     Ok(SecretString::new(svg))
 }
 
+/// Renders a key URI as a QR code in text, for terminals (two rows per line, Unicode half
+/// blocks). The picture encodes the secret: treat it as one.
+///
+/// # Errors
+///
+/// [`InputError::KeyUri`] if the text is too long for a QR code.
+#[cfg(feature = "qr")]
+pub fn qr_text(uri: &SecretString) -> Result<SecretString, InputError> {
+    let code = qrcode::QrCode::with_error_correction_level(uri.expose_secret(), qrcode::EcLevel::L)
+        .map_err(|_| InputError::KeyUri("too long for a QR code"))?;
+    let text = code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .quiet_zone(true)
+        .build();
+    Ok(SecretString::new(text))
+}
+
 fn encode_into(out: &mut String, text: &str) {
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
