@@ -136,7 +136,7 @@ pub enum InputError {
     #[error("not a WebAuthn response: {0}")]
     WebAuthnResponse(&'static str),
     /// An unknown factor name.
-    #[error("unknown factor name (expected backup_codes or totp)")]
+    #[error("unknown factor name (expected backup_codes, totp or webauthn)")]
     Factor,
     /// A method name that is empty after trimming, longer than 64 characters or has control characters.
     #[error("name must be 1..=64 characters after trimming, without control characters")]

@@ -192,8 +192,6 @@ pub fn qr_text(uri: &SecretString) -> Result<SecretString, InputError> {
         .map_err(|_| InputError::KeyUri("too long for a QR code"))?;
     let text = code
         .render::<qrcode::render::unicode::Dense1x2>()
-        .dark_color(qrcode::render::unicode::Dense1x2::Light)
-        .light_color(qrcode::render::unicode::Dense1x2::Dark)
         .quiet_zone(true)
         .build();
     Ok(SecretString::new(text))
