@@ -214,6 +214,16 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             return Ok(Outcome::Rejected);
         };
         let records = self.webauthn_records(user).await?;
+        // WebAuthn §7.2 step 6: a user handle, when the authenticator returns one, must be the
+        // one this user's credential was registered under.
+        if let Some(handle) = response.user_handle() {
+            let owned = records.iter().any(|(_, w)| {
+                w.credential_id == response.credential_id() && crate::ct::eq_bytes(handle, &w.user_handle)
+            });
+            if !owned {
+                return Ok(Outcome::Rejected);
+            }
+        }
         let allowed: Vec<&[u8]> = records.iter().map(|(_, w)| w.credential.as_slice()).collect();
         let Ok(assertion) = config.engine.finish_authentication(response, &taken.state, &allowed) else {
             return Ok(Outcome::Rejected);
