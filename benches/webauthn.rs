@@ -1,3 +1,229 @@
-//! Placeholder; replaced by the WebAuthn bench.
-#![allow(missing_docs)]
-fn main() {}
+//! The cost of finishing a WebAuthn authentication, next to the `webauthn-rs-core` call it wraps.
+//!
+//! One criterion group, `webauthn_finish_authentication`, so the ratio comes from one run:
+//!
+//! - `multifactor_finish`: `Mfa::finish_webauthn_authentication` on a `MemoryStore`: the
+//!   throttle charge, the take-once of the ceremony state, loading the user's credentials,
+//!   decoding state and credentials, the signature check by `webauthn-rs-core`, the counter
+//!   compare-and-swap and clearing the throttle. Every call needs a fresh ceremony (its state is
+//!   taken out once) and a fresh assertion (the counter must advance); both are made outside the
+//!   timed part, a batch at a time, and only the finishes are timed. Each must be accepted.
+//! - `core_authenticate_credential`: `WebauthnCore::authenticate_credential` alone on the same
+//!   kind of input, with its state and credential already in memory. The call is pure, so one
+//!   (response, state) pair serves every iteration.
+//!
+//! Both sides verify an ES256 assertion, with user verification, from a `SoftPasskey` of
+//! `webauthn-authenticator-rs` registered as a passkey (user verification required), against a
+//! ceremony that prefers user verification (what `start_webauthn_authentication` asks for).
+//!
+//! Run with `cargo bench --bench webauthn`.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use multifactor::{
+    AuthenticationResponse, CeremonyId, DeviceKind, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
+    MfaConfig, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+};
+use serde_json::{Value, json};
+use tokio::runtime::Runtime;
+use url::Url;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs_core::WebauthnCore;
+use webauthn_rs_core::proto::{
+    AttestationConveyancePreference, COSEAlgorithm, CreationChallengeResponse, RequestChallengeResponse,
+    UserVerificationPolicy,
+};
+
+const ORIGIN: &str = "https://auth.example.com";
+/// An arbitrary instant, well inside the range of any clock.
+const NOW: u64 = 1_800_000_000;
+/// Ceremonies and assertions made ahead of a timed batch of finishes.
+const BATCH: u64 = 128;
+/// The algorithms `multifactor` offers at registration, in its order.
+const ALGORITHMS: [COSEAlgorithm; 3] = [COSEAlgorithm::ES256, COSEAlgorithm::EDDSA, COSEAlgorithm::RS256];
+
+type BenchMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(30)
+}
+
+fn origin() -> Url {
+    Url::parse(ORIGIN).unwrap()
+}
+
+/// A software passkey that can verify its user (UV whenever the page asks for it or prefers it).
+fn passkey() -> SoftPasskey {
+    SoftPasskey::new(true)
+}
+
+// ----- multifactor ----------------------------------------------------------------------------------
+
+fn service() -> BenchMfa {
+    let rp = RelyingParty::new("example.com", "Example", &[ORIGIN]).unwrap();
+    let mut config = MfaConfig::new("Example").unwrap();
+    config.webauthn = Some(WebAuthnConfig::new(rp));
+    let keys = Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [1; 32]));
+    Mfa::new(MemoryStore::new(), keys, config)
+        .unwrap()
+        .with_clock(ManualClock::new(UnixTime::from_secs(NOW)))
+        .with_rng(InsecureSeededRng::new(7))
+}
+
+/// `navigator.credentials.create()` with a UV-capable authenticator. The software authenticator
+/// cannot store resident keys, so the browser side asks for none (as in tests/webauthn.rs).
+fn create(auth: &mut SoftPasskey, options: &Value) -> RegistrationResponse {
+    let mut options = options.clone();
+    let sel = options.pointer_mut("/publicKey/authenticatorSelection").unwrap();
+    sel["userVerification"] = json!("required");
+    sel["requireResidentKey"] = json!(false);
+    sel["residentKey"] = json!("discouraged");
+    let ccr: CreationChallengeResponse = serde_json::from_value(options).unwrap();
+    let rsp = auth.do_registration(origin(), ccr).unwrap();
+    RegistrationResponse::from_json_value(serde_json::to_value(&rsp).unwrap()).unwrap()
+}
+
+/// `navigator.credentials.get()` with a UV-capable authenticator: "preferred" becomes UV.
+fn get(auth: &mut SoftPasskey, options: &Value) -> AuthenticationResponse {
+    let mut options = options.clone();
+    let uv = options.pointer_mut("/publicKey/userVerification").unwrap();
+    if uv == "preferred" {
+        *uv = json!("required");
+    }
+    let rcr: RequestChallengeResponse = serde_json::from_value(options).unwrap();
+    let rsp = auth.do_authentication(origin(), rcr).unwrap();
+    AuthenticationResponse::from_json_value(serde_json::to_value(&rsp).unwrap()).unwrap()
+}
+
+/// A fresh second-factor ceremony, answered by the authenticator.
+async fn ceremony(mfa: &BenchMfa, user: &UserId, auth: &mut SoftPasskey) -> (CeremonyId, AuthenticationResponse) {
+    let (id, options) = mfa.start_webauthn_authentication(user).await.unwrap();
+    (id, get(auth, &options.to_json_value()))
+}
+
+fn assert_accepted(outcome: &Outcome) {
+    match outcome {
+        Outcome::Accepted(v) => {
+            assert_eq!((v.kind, v.user_verified), (DeviceKind::Passkey, Some(true)));
+        }
+        other => panic!("expected acceptance, got {other:?}"),
+    }
+}
+
+fn bench_multifactor(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let rt = runtime();
+    let mfa = service();
+    let user = UserId::new("alice").unwrap();
+    let mut auth = passkey();
+    rt.block_on(async {
+        let (id, options) = mfa.start_passkey_registration(&user, "alice", "Alice").await.unwrap();
+        let rsp = create(&mut auth, &options.to_json_value());
+        let outcome = mfa.finish_webauthn_registration(&user, id, &rsp, None).await.unwrap();
+        assert_accepted(&outcome);
+        // Sanity: one finish outside the bench.
+        let (id, rsp) = ceremony(&mfa, &user, &mut auth).await;
+        assert_accepted(&mfa.finish_webauthn_authentication(&user, id, &rsp).await.unwrap());
+    });
+
+    c.bench_function("multifactor_finish", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    let n = BATCH.min(iters - done);
+                    // Fresh ceremonies and assertions (counter n+1, n+2, ...), untimed.
+                    let mut batch = Vec::with_capacity(n as usize);
+                    for _ in 0..n {
+                        batch.push(ceremony(&mfa, &user, &mut auth).await);
+                    }
+                    let start = Instant::now();
+                    for (id, rsp) in &batch {
+                        let outcome = mfa
+                            .finish_webauthn_authentication(black_box(&user), black_box(*id), black_box(rsp))
+                            .await
+                            .unwrap();
+                        assert_accepted(black_box(&outcome));
+                    }
+                    total += start.elapsed();
+                    done += n;
+                }
+                total
+            })
+        });
+    });
+}
+
+// ----- webauthn-rs-core ---------------------------------------------------------------------------
+
+fn bench_core(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let core = WebauthnCore::new_unsafe_experts_only(
+        "Example",
+        "example.com",
+        vec![origin()],
+        Duration::from_secs(300),
+        Some(false),
+        Some(false),
+    );
+    let mut auth = passkey();
+
+    // Registration as `multifactor` registers a passkey (resident key left to the browser side,
+    // as above: the software authenticator cannot store one).
+    let builder = core
+        .new_challenge_register_builder(&[7; 16], "alice", "Alice")
+        .unwrap()
+        .user_verification_policy(UserVerificationPolicy::Required)
+        .exclude_credentials(None)
+        .require_resident_key(false)
+        .credential_algorithms(ALGORITHMS.to_vec())
+        .attestation(AttestationConveyancePreference::None)
+        .reject_synchronised_authenticators(false);
+    let (ccr, reg_state) = core.generate_challenge_register(builder).unwrap();
+    let reg = auth.do_registration(origin(), ccr).unwrap();
+    let credential = core.register_credential(&reg, &reg_state, None).unwrap();
+    assert!(credential.user_verified);
+    assert_eq!(credential.counter, 0);
+
+    // A second-factor ceremony as `multifactor` starts one (UV preferred), answered with UV.
+    let builder = core
+        .new_challenge_authenticate_builder(vec![credential], Some(UserVerificationPolicy::Preferred))
+        .unwrap();
+    let (mut rcr, state) = core.generate_challenge_authenticate(builder).unwrap();
+    rcr.public_key.user_verification = UserVerificationPolicy::Required;
+    let rsp = auth.do_authentication(origin(), rcr).unwrap();
+    let result = core.authenticate_credential(&rsp, &state).unwrap();
+    assert!(result.user_verified());
+    assert_eq!(result.counter(), 1);
+
+    c.bench_function("core_authenticate_credential", |b| {
+        b.iter(|| {
+            core.authenticate_credential(black_box(&rsp), black_box(&state))
+                .unwrap()
+        });
+    });
+}
+
+fn webauthn_finish_authentication(c: &mut Criterion) {
+    let mut group = c.benchmark_group("webauthn_finish_authentication");
+    bench_multifactor(&mut group);
+    bench_core(&mut group);
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = webauthn_finish_authentication
+}
+criterion_main!(benches);

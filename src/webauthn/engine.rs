@@ -240,10 +240,13 @@ impl Engine {
             .core
             .new_challenge_authenticate_builder(creds, Some(policy))
             .map_err(|e| Error::WebAuthn(e.to_string()))?;
-        let (mut options, state) = self
+        let (mut options, mut state) = self
             .core
             .generate_challenge_authenticate(builder)
             .map_err(|e| Error::WebAuthn(e.to_string()))?;
+        // The finish always verifies against the credentials stored *then*; keeping copies in
+        // the ceremony state would only make it larger.
+        state.set_allowed_credentials(Vec::new());
         if conditional {
             options.mediation = Some(Mediation::Conditional);
         }
