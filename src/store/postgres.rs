@@ -1,6 +1,6 @@
 //! [`PostgresStore`] (feature `postgres`): many app servers, one database.
 //!
-//! The schema is in [`sql`](super::sql)'s docs. Every state-changing operation is one
+//! The schema is documented in [the `sql` module](super::sql). Every state-changing operation is one
 //! conditional statement or one transaction that is correct at PostgreSQL's default READ
 //! COMMITTED isolation; replacing a backup-code set and migrating take a transaction-scoped
 //! advisory lock, so concurrent replacements of one user's set, and concurrent migrations,

@@ -1,6 +1,6 @@
 //! [`SqliteStore`] (feature `sqlite`): the embedded default, one process and one file.
 //!
-//! The schema is in [`sql`](super::sql)'s docs. The file runs in WAL mode with `synchronous =
+//! The schema is documented in [the `sql` module](super::sql). The file runs in WAL mode with `synchronous =
 //! FULL` (a consumed code stays consumed through a power cut), foreign keys on, and a 10 s busy
 //! timeout; write transactions begin `IMMEDIATE`, so concurrent writers queue instead of failing.
 
