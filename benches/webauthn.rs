@@ -45,7 +45,7 @@ const NOW: u64 = 1_800_000_000;
 /// Ceremonies and assertions made ahead of a timed batch of finishes.
 const BATCH: u64 = 128;
 /// The algorithms `multifactor` offers at registration, in its order.
-const ALGORITHMS: [COSEAlgorithm; 3] = [COSEAlgorithm::ES256, COSEAlgorithm::EDDSA, COSEAlgorithm::RS256];
+const ALGORITHMS: [COSEAlgorithm; 2] = [COSEAlgorithm::ES256, COSEAlgorithm::RS256];
 
 type BenchMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
 

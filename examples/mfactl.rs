@@ -25,12 +25,13 @@
 //! operation: bad input gets a one-line error and exit status 2, nothing half-written.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use multifactor::{
-    DeviceId, Factor, KeyId, Keyring, Mfa, MfaConfig, OsSeededRng, Outcome, Rng, SealingKey, SqliteStore, UserId,
-};
+#[path = "support/demo_key.rs"]
+mod demo_key;
+
+use multifactor::{DeviceId, Factor, Keyring, Mfa, MfaConfig, Outcome, SqliteStore, UserId};
 
 const USAGE: &str = "usage: mfactl [--db FILE] enroll-totp|confirm-totp|import-totp|verify-totp|backup-codes|\
 verify-backup|list|rename|delete|reset|unlock ARGS... (see the example's docs)";
@@ -74,58 +75,6 @@ async fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
-}
-
-fn hex_key(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim();
-    if text.len() != 64 {
-        return None;
-    }
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(key)
-}
-
-fn load_key(db: &Path) -> Result<SealingKey, Failure> {
-    let id = KeyId::new("mfactl-1").map_err(input)?;
-    if let Ok(text) = std::env::var("MFACTL_KEY") {
-        let key = hex_key(&text).ok_or_else(|| input("MFACTL_KEY must be 64 hexadecimal digits"))?;
-        return Ok(SealingKey::new(id, key));
-    }
-    let path = PathBuf::from(format!("{}.key", db.display()));
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let key = hex_key(&text).ok_or_else(|| Failure(format!("{} is not a key file", path.display()), 1))?;
-            Ok(SealingKey::new(id, key))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            OsSeededRng::new()
-                .and_then(|r| r.try_fill_bytes(&mut key))
-                .map_err(|e| Failure(e.to_string(), 1))?;
-            let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            write_private(&path, &text).map_err(|e| Failure(format!("{}: {e}", path.display()), 1))?;
-            eprintln!(
-                "mfactl: created sealing key {} (set MFACTL_KEY in production)",
-                path.display()
-            );
-            Ok(SealingKey::new(id, key))
-        }
-        Err(e) => Err(Failure(format!("{}: {e}", path.display()), 1)),
-    }
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())
 }
 
 fn arg<'a>(args: &'a [String], i: usize, what: &str) -> Result<&'a str, Failure> {
@@ -261,7 +210,10 @@ async fn run(mut args: Vec<String>) -> Result<(), Failure> {
         return Ok(());
     }
     let (who, command) = parse(&args)?;
-    let key = load_key(&db)?;
+    let (key, note) = demo_key::load("MFACTL_KEY", &db).map_err(input)?;
+    if let Some(note) = note {
+        eprintln!("mfactl: {note}");
+    }
     let store = SqliteStore::open(&db).await?;
     let mfa = Mfa::new(
         store,

@@ -58,7 +58,7 @@
 //! | WebAuthn browser timeout | 5 minutes | the same; 10 s..=10 min |
 //! | passkeys | UV required, discoverable credential required | a passkey replaces a password and a second factor |
 //! | security keys | UV preferred, not discoverable; UV required later if it happened at registration | what webauthn-rs does |
-//! | algorithms | ES256, EdDSA, RS256 | what real authenticators use |
+//! | algorithms | ES256, RS256 | what real authenticators use; EdDSA is not verifiable by webauthn-rs-core 0.6.2 |
 //! | attestation | `none` | privacy; an allow-list of models is opt-in |
 //! | counter regression | rejected | a possible cloned authenticator |
 //! | WebAuthn credentials per user | at most 32 | the exclude list stays small |

@@ -75,6 +75,25 @@ impl SealingKey {
         Ok(Self { id, key })
     }
 
+    /// A key from 64 hexadecimal digits (how keys usually travel in environment variables).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Keyring`] if the text is not exactly 64 hexadecimal digits.
+    pub fn from_hex(id: KeyId, hex: &str) -> Result<Self, ConfigError> {
+        let bad = ConfigError::Keyring("a sealing key must be 64 hexadecimal digits");
+        let hex = hex.trim();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad);
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        for (i, byte) in key.iter_mut().enumerate() {
+            let pair = hex.get(2 * i..2 * i + 2).ok_or(bad.clone())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| bad.clone())?;
+        }
+        Ok(Self { id, key: *key })
+    }
+
     /// A fresh random key, for tests and first setup (store it; losing it loses every secret).
     ///
     /// # Errors
@@ -365,6 +384,16 @@ mod tests {
         blob.push(0);
         assert!(SealedSecret::from_bytes(&blob).is_ok());
         assert!(KeyId::new("").is_err() && KeyId::new("a b").is_err() && KeyId::new("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn keys_from_hex() {
+        let id = KeyId::new("k").unwrap();
+        let key = SealingKey::from_hex(id.clone(), &"0a".repeat(32)).unwrap();
+        assert_eq!(key.key, [10; 32]);
+        for bad in ["", "0a", &"0g".repeat(32), &"0a".repeat(33), &"+a".repeat(32)] {
+            assert!(SealingKey::from_hex(id.clone(), bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! | use | second factor after a password | passwordless, username-less, or second factor |
 //! | user verification | preferred (and required later if it happened at registration) | required |
 //! | discoverable credential | not required | required |
-//! | algorithms | ES256, EdDSA, RS256 | ES256, EdDSA, RS256 |
+//! | algorithms | ES256, RS256 (EdDSA: see below) | ES256, RS256 |
 //! | attestation | `none`, or an allow-list of authenticator models | same |
 //!
 //! - The user's existing credentials are always excluded, so one authenticator is not
@@ -20,6 +20,10 @@
 //! - Sign counters and backup flags are written back with a compare-and-swap. A counter that
 //!   does not advance on an authenticator that counts is rejected as a possible clone
 //!   ([`CounterPolicy`]); synced passkeys that always report 0 are fine.
+//! - EdDSA (Ed25519) is not offered: `webauthn-rs-core` 0.6.2 cannot verify Ed25519 keys (it
+//!   rejects them with `SshPublicKeyEDUnsupported`), and offering an algorithm that can never be
+//!   registered would turn EdDSA-preferring authenticators into failed registrations instead of
+//!   ES256 or RS256 ones. A response with an Ed25519 key is [`Outcome::Rejected`](crate::Outcome::Rejected).
 //! - Challenges come from `webauthn-rs-core`'s own generator, and its registration check reads
 //!   the system clock: the host's [`Rng`](crate::Rng) and [`Clock`](crate::Clock) do not reach
 //!   inside. Ceremony ids, expiry and last-used times use ours.

@@ -15,7 +15,12 @@ use crate::webauthn::relying_party::RelyingParty;
 use crate::webauthn::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
 
 /// Algorithms offered at registration, in order of preference.
-const ALGORITHMS: [COSEAlgorithm; 3] = [COSEAlgorithm::ES256, COSEAlgorithm::EDDSA, COSEAlgorithm::RS256];
+///
+/// EdDSA is deliberately absent: `webauthn-rs-core` 0.6.2 parses Ed25519 keys but cannot verify
+/// them (`COSEKey::get_public_key` returns `SshPublicKeyEDUnsupported` for every OKP key), so a
+/// credential created for an EdDSA offer could never be registered. Offering only what we can
+/// verify lets an authenticator fall back to ES256 or RS256 instead.
+const ALGORITHMS: [COSEAlgorithm; 2] = [COSEAlgorithm::ES256, COSEAlgorithm::RS256];
 
 /// Authenticator models an organisation accepts: attestation CA certificates, each with the
 /// AAGUIDs of the models it may vouch for.
