@@ -45,9 +45,6 @@ const DEMO_PASSWORD: &str = "demo-pass";
 
 const USER: &str = "user";
 const PENDING: &str = "pending_user";
-const CEREMONIES: &str = "ceremonies";
-/// Ceremonies one session may have open at once (autofill and a button press, say).
-const MAX_OPEN_CEREMONIES: usize = 4;
 const TOTP_DEVICE: &str = "totp_device";
 const FLASH: &str = "flash";
 
@@ -337,7 +334,6 @@ fn user_message(e: &MfaError) -> Option<String> {
 async fn sign_in(session: &Session, user: &UserId) -> Result<()> {
     session.cycle_id().await?;
     session.remove::<String>(PENDING).await?;
-    session.remove::<Vec<String>>(CEREMONIES).await?;
     session.insert(USER, user.as_str()).await?;
     Ok(())
 }
@@ -351,26 +347,12 @@ async fn needs_second_factor(mfa: &AppMfa, user: &UserId) -> Result<bool> {
         .any(|m| m.confirmed && m.remaining_backup_codes != Some(0)))
 }
 
-/// Remembers a started ceremony in the session; its id also goes to the page, which names it
-/// at the finish (so an autofill request and a button press can both be in flight).
-async fn open_ceremony(session: &Session, id: CeremonyId) -> Result<String> {
-    let mut open = session.get::<Vec<String>>(CEREMONIES).await?.unwrap_or_default();
-    open.push(id.to_string());
-    let excess = open.len().saturating_sub(MAX_OPEN_CEREMONIES);
-    open.drain(..excess);
-    session.insert(CEREMONIES, open).await?;
-    Ok(id.to_string())
-}
-
-/// Takes the named ceremony, if this session started it.
-async fn take_ceremony(session: &Session, named: &str) -> Result<Option<CeremonyId>> {
-    let mut open = session.get::<Vec<String>>(CEREMONIES).await?.unwrap_or_default();
-    let Some(i) = open.iter().position(|c| c == named) else {
-        return Ok(None);
-    };
-    let id = open.remove(i);
-    session.insert(CEREMONIES, open).await?;
-    Ok(id.parse().ok())
+/// The ceremony the page names at a finish. The id is a random 128-bit handle to state that
+/// stays on the server; the library binds it to the user (or to "nobody" for passwordless) and
+/// the ceremony kind, expires it, and takes it out once, so the session need not track it (and
+/// concurrent requests of one session, such as autofill and a button press, cannot clobber it).
+fn named_ceremony(named: &str) -> Option<CeremonyId> {
+    named.parse().ok()
 }
 
 // ----- Pages --------------------------------------------------------------------------------
@@ -567,8 +549,7 @@ async fn mfa_webauthn_start(
             ));
         }
     };
-    let ceremony = open_ceremony(&session, ceremony).await?;
-    Ok(Json(json!({ "options": options, "ceremony": ceremony })).into_response())
+    Ok(Json(json!({ "options": options, "ceremony": ceremony.to_string() })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -598,7 +579,7 @@ async fn mfa_webauthn_finish(
             "Sign in with your password first.",
         ));
     };
-    let Some(ceremony) = take_ceremony(&session, &body.ceremony).await? else {
+    let Some(ceremony) = named_ceremony(&body.ceremony) else {
         return Ok(json_error(
             StatusCode::BAD_REQUEST,
             "Start again: no sign-in is in progress.",
@@ -634,7 +615,6 @@ struct PasskeyStart {
 
 async fn passkey_start(
     State(app): State<Shared>,
-    session: Session,
     token: CsrfToken,
     headers: HeaderMap,
     Json(body): Json<PasskeyStart>,
@@ -646,8 +626,7 @@ async fn passkey_start(
         ));
     }
     let (ceremony, options) = app.mfa.start_passwordless(body.conditional).await?;
-    let ceremony = open_ceremony(&session, ceremony).await?;
-    Ok(Json(json!({ "options": options, "ceremony": ceremony })).into_response())
+    Ok(Json(json!({ "options": options, "ceremony": ceremony.to_string() })).into_response())
 }
 
 async fn passkey_finish(
@@ -663,7 +642,7 @@ async fn passkey_finish(
             "This page expired. Reload and try again.",
         ));
     }
-    let Some(ceremony) = take_ceremony(&session, &body.ceremony).await? else {
+    let Some(ceremony) = named_ceremony(&body.ceremony) else {
         return Ok(json_error(
             StatusCode::BAD_REQUEST,
             "Start again: no sign-in is in progress.",
@@ -834,8 +813,7 @@ async fn register_start(
             ));
         }
     };
-    let ceremony = open_ceremony(&session, ceremony).await?;
-    Ok(Json(json!({ "options": options, "ceremony": ceremony })).into_response())
+    Ok(Json(json!({ "options": options, "ceremony": ceremony.to_string() })).into_response())
 }
 
 async fn register_finish(
@@ -854,7 +832,7 @@ async fn register_finish(
     let Some(user) = current_user(&session).await? else {
         return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
     };
-    let Some(ceremony) = take_ceremony(&session, &body.ceremony).await? else {
+    let Some(ceremony) = named_ceremony(&body.ceremony) else {
         return Ok(json_error(
             StatusCode::BAD_REQUEST,
             "Start again: no registration is in progress.",
