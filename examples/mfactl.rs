@@ -11,8 +11,8 @@
 //!   verify-backup USER CODE             spend a backup code; shows how many remain
 //!   list USER                           list the user's methods
 //!   rename USER DEVICE NAME             rename a method
-//!   delete USER DEVICE                  delete a method
-//!   reset USER                          delete all of the user's methods
+//!   delete USER DEVICE                  delete a method (as an admin: even the last one)
+//!   reset USER                          delete all of the user's methods (admin reset)
 //!   unlock USER FACTOR                  lift a lockout (backup_codes, totp, webauthn)
 //! ```
 //!
@@ -271,10 +271,10 @@ async fn run(mut args: Vec<String>) -> Result<(), Failure> {
             out!("renamed");
         }
         Command::Delete { device } => {
-            mfa.delete_method(&who, device).await?;
+            mfa.admin_delete_method(&who, device).await?;
             out!("deleted");
         }
-        Command::Reset => out!("removed {} method(s)", mfa.reset_user(&who).await?),
+        Command::Reset => out!("removed {} method(s)", mfa.admin_reset_user(&who).await?),
         Command::Unlock { factor } => {
             mfa.unlock(&who, factor).await?;
             out!("unlocked {factor} for {who}");

@@ -43,7 +43,7 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
     let mfa = Mfa::new(store, Keyring::new(key), config)?.with_clock(clock.clone());
     let alice = UserId::new("alice")?;
     // Start clean: an earlier run's methods were sealed under that run's random key.
-    mfa.reset_user(&alice).await?;
+    mfa.admin_reset_user(&alice).await?;
 
     // 1. Backup codes.
     let set = mfa.generate_backup_codes(&alice, None).await?;
@@ -188,7 +188,7 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
     mfa.delete_method(&alice, enrollment.device).await?;
     println!("    deleted the authenticator app:");
     print_methods(&mfa, &alice).await?;
-    let removed = mfa.reset_user(&alice).await?;
+    let removed = mfa.admin_reset_user(&alice).await?;
     println!(
         "    admin reset removed {removed} method(s); alice has {} left",
         mfa.list_methods(&alice).await?.len()

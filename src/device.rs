@@ -120,6 +120,12 @@ random_id!(
     InputError::CeremonyId
 );
 
+random_id!(
+    /// A remember-this-device token's id (the public half of the token).
+    TrustedDeviceId,
+    InputError::TrustedDeviceToken
+);
+
 /// A method's display name: trimmed, 1..=64 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DeviceName(String);

@@ -85,6 +85,9 @@ pub enum ConfigError {
     /// Invalid WebAuthn settings, or WebAuthn used without being configured.
     #[error("WebAuthn: {0}")]
     WebAuthn(&'static str),
+    /// Invalid remember-this-device settings.
+    #[error("remember this device: {0}")]
+    TrustedDevice(&'static str),
     /// An attestation CA that cannot be parsed.
     #[error("attestation allow-list: {0}")]
     Attestation(&'static str),
@@ -114,6 +117,9 @@ pub enum MisuseError {
     /// The user already has the maximum number of WebAuthn credentials.
     #[error("the user has too many security keys and passkeys")]
     TooManyCredentials,
+    /// Deleting this method would leave the user without any: only an admin may do that.
+    #[error("this is the user's last method: only an admin reset may remove it")]
+    LastMethod,
     /// The user has no method of the asked factor that can be verified.
     #[error("the user has no confirmed {0} method")]
     NoMethod(crate::Factor),
@@ -132,6 +138,9 @@ pub enum InputError {
     /// A ceremony id that is not 32 hexadecimal digits.
     #[error("ceremony id must be 32 hexadecimal digits")]
     CeremonyId,
+    /// A remember-this-device token that is not in the form this crate issues.
+    #[error("not a remember-this-device token")]
+    TrustedDeviceToken,
     /// A browser response that is not the JSON of a WebAuthn credential.
     #[error("not a WebAuthn response: {0}")]
     WebAuthnResponse(&'static str),

@@ -53,12 +53,14 @@
 //! - `qr`: SVG QR codes for TOTP enrollment ([`TotpEnrollment::qr_svg`]).
 //! - `test-util`: the [`store::conformance`] suite.
 
+pub mod audit;
 pub mod backup_codes;
 mod clock;
 mod ct;
 mod device;
 mod error;
 pub mod manual;
+pub mod policy;
 mod rng;
 mod seal;
 mod secret;
@@ -66,6 +68,7 @@ mod service;
 pub mod store;
 pub mod throttle;
 pub mod totp;
+pub mod trusted_device;
 pub mod webauthn;
 
 /// The README's example, compiled and run as a doctest.
@@ -73,23 +76,31 @@ pub mod webauthn;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RecordingSink, RevokeReason};
 pub use crate::backup_codes::{BackupCode, BackupCodeConfig, BackupCodeRecord, CodeSlot, Pepper};
 pub use crate::clock::{Clock, ManualClock, SystemClock, UnixTime};
-pub use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
+pub use crate::device::{
+    CeremonyId, DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId,
+};
 pub use crate::error::{ConfigError, Error, InputError, MisuseError, RngError, SealError, StoreError};
+pub use crate::policy::{Assurance, AssurancePolicy, FirstFactor, SatisfiedBy};
 pub use crate::rng::{InsecureSeededRng, OsSeededRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealedSecret, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
-pub use crate::service::{BackupCodeSet, MethodInfo, Mfa, MfaConfig, Outcome, TotpConfig, TotpEnrollment, Verified};
-pub use crate::store::DeviceStore;
+pub use crate::service::{
+    BackupCodeSet, MethodInfo, Mfa, MfaConfig, Outcome, ResealReport, TotpConfig, TotpEnrollment, TrustedDeviceConfig,
+    Verified,
+};
 pub use crate::store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use crate::store::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::sqlite::SqliteStore;
+pub use crate::store::{DeleteOutcome, DeviceStore};
 pub use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
 pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams, TotpRecord};
+pub use crate::trusted_device::{TrustedDeviceRecord, TrustedDeviceToken};
 pub use crate::webauthn::{
     AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CeremonyKind, CeremonyRecord, CounterPolicy,
     RegistrationOptions, RegistrationResponse, RelyingParty, WebAuthnConfig, WebAuthnRecord, WebAuthnUse,

@@ -160,6 +160,17 @@ impl Keyring {
             .find(|k| &k.id == id)
     }
 
+    /// A 256-bit MAC key for `purpose`, derived from the key `id` (HMAC-SHA256 of the purpose
+    /// under the sealing key), or `None` if the ring has no such key.
+    pub(crate) fn mac_key(&self, id: &KeyId, purpose: &str) -> Option<Zeroizing<[u8; 32]>> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let key = self.get(id)?;
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key.key).ok()?;
+        mac.update(b"multifactor/v1/mac/");
+        mac.update(purpose.as_bytes());
+        Some(Zeroizing::new(mac.finalize().into_bytes().into()))
+    }
+
     /// Seals `plaintext` for `context` under the current key with a random nonce.
     pub(crate) fn seal(
         &self,

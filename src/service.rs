@@ -3,14 +3,24 @@
 
 mod webauthn;
 
+mod admin;
+mod trusted;
+
+pub use self::admin::ResealReport;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RevokeReason};
 use crate::backup_codes::{self, BackupCode, BackupCodeConfig, Pepper};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::device::{DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::{ConfigError, Error, InputError, MisuseError};
+use crate::policy::{Assurance, AssurancePolicy, FirstFactor};
 use crate::rng::{OsSeededRng, Rng};
 use crate::seal::{Keyring, SealContext};
 use crate::secret::{SecretBytes, SecretString};
-use crate::store::DeviceStore;
+use crate::store::{DeleteOutcome, DeviceStore};
 use crate::throttle::{ThrottleDecision, ThrottlePolicy};
 use crate::totp::uri::{self, TotpImport};
 use crate::totp::{self, TotpParams, TotpRecord};
@@ -108,6 +118,49 @@ pub struct MfaConfig {
     pub pepper: Option<Pepper>,
     /// WebAuthn (security keys and passkeys); `None` until a relying party is configured.
     pub webauthn: Option<WebAuthnConfig>,
+    /// Which first factors count as multi-factor on their own.
+    pub assurance: AssurancePolicy,
+    /// Remember-this-device tokens.
+    pub trusted_devices: TrustedDeviceConfig,
+    /// An audit event [`AuditKind::BackupCodesLow`] is sent when a sign-in leaves this many
+    /// backup codes or fewer (default 2).
+    pub backup_codes_low_at: usize,
+}
+
+/// Remember-this-device settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedDeviceConfig {
+    ttl_secs: u64,
+}
+
+impl TrustedDeviceConfig {
+    /// Default lifetime: 30 days.
+    pub const DEFAULT_TTL_SECS: u64 = 30 * 86_400;
+
+    /// Tokens that expire `ttl_secs` after issue (1 hour to 400 days).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TrustedDevice`] when out of bounds.
+    pub fn new(ttl_secs: u64) -> Result<Self, ConfigError> {
+        if !(3600..=400 * 86_400).contains(&ttl_secs) {
+            return Err(ConfigError::TrustedDevice("lifetime must be 1 hour to 400 days"));
+        }
+        Ok(Self { ttl_secs })
+    }
+
+    /// The lifetime in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+}
+
+impl Default for TrustedDeviceConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: Self::DEFAULT_TTL_SECS,
+        }
+    }
 }
 
 impl MfaConfig {
@@ -123,6 +176,9 @@ impl MfaConfig {
             throttle: ThrottlePolicy::default(),
             pepper: None,
             webauthn: None,
+            assurance: AssurancePolicy::default(),
+            trusted_devices: TrustedDeviceConfig::default(),
+            backup_codes_low_at: 2,
         })
     }
 }
@@ -245,13 +301,25 @@ pub struct MethodInfo {
 /// The MFA service: a store, a clock, a random generator, sealing keys and policy.
 ///
 /// Cheap to share behind an `Arc`; every method takes `&self`.
-#[derive(Debug)]
 pub struct Mfa<S, C = SystemClock, R = OsSeededRng> {
     store: S,
     clock: C,
     rng: R,
     keys: Keyring,
     config: MfaConfig,
+    audit: Arc<dyn AuditSink>,
+}
+
+impl<S: fmt::Debug, C: fmt::Debug, R: fmt::Debug> fmt::Debug for Mfa<S, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mfa")
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .field("rng", &self.rng)
+            .field("keys", &self.keys)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: DeviceStore> Mfa<S> {
@@ -268,6 +336,7 @@ impl<S: DeviceStore> Mfa<S> {
             rng: OsSeededRng::new()?,
             keys,
             config,
+            audit: Arc::new(NoopSink),
         })
     }
 }
@@ -281,6 +350,7 @@ impl<S, C, R> Mfa<S, C, R> {
             rng: self.rng,
             keys: self.keys,
             config: self.config,
+            audit: self.audit,
         }
     }
 
@@ -292,7 +362,21 @@ impl<S, C, R> Mfa<S, C, R> {
             rng,
             keys: self.keys,
             config: self.config,
+            audit: self.audit,
         }
+    }
+
+    /// The same service, delivering audit events to `sink` (the default drops them).
+    pub fn with_audit(mut self, sink: impl AuditSink + 'static) -> Self {
+        self.audit = Arc::new(sink);
+        self
+    }
+
+    /// The same service with another keyring (after adding a new sealing key; see
+    /// [`reseal_totp_secrets`](Self::reseal_totp_secrets)).
+    pub fn with_keys(mut self, keys: Keyring) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// The store.
@@ -331,6 +415,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 self.store.delete_device(user, stale.id).await?;
             }
         }
+        self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
         Ok(TotpEnrollment {
             device: id,
             secret_base32: totp::encode_base32_secret(&secret),
@@ -346,6 +431,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`MisuseError::AlreadyConfirmed`]; [`InputError::CodeFormat`] for a code of the wrong
     /// shape (not counted as an attempt); sealing and store errors.
     pub async fn confirm_totp(&self, user: &UserId, device: DeviceId, code: &str) -> Result<Outcome, Error> {
+        let outcome = self.confirm_totp_unaudited(user, device, code).await?;
+        self.audit_outcome(Some(user), Factor::Totp, &outcome, AuditKind::Confirmed)
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn confirm_totp_unaudited(&self, user: &UserId, device: DeviceId, code: &str) -> Result<Outcome, Error> {
         let record = self
             .store
             .device(user, device)
@@ -373,6 +465,18 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`InputError::CodeFormat`] for a code of the wrong shape (not counted as an attempt);
     /// sealing and store errors. A wrong code is `Ok(Outcome::Rejected)`, not an error.
     pub async fn verify_totp(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
+        let outcome = self.verify_totp_unaudited(user, code).await?;
+        self.audit_outcome(
+            Some(user),
+            Factor::Totp,
+            &outcome,
+            AuditKind::Verified { recovery: false },
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    async fn verify_totp_unaudited(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
         let devices = self.store.list_devices(user).await?;
         let totps: Vec<(DeviceId, &TotpRecord)> = devices
             .iter()
@@ -398,12 +502,17 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`InputError`] naming what is malformed; sealing, RNG and store errors.
     pub async fn import_totp(&self, user: &UserId, input: &str, name: Option<&str>) -> Result<DeviceId, Error> {
         let import = TotpImport::parse(input)?;
+        self.methods_changed(user).await?;
         let default_name = import.issuer.as_deref().unwrap_or("Authenticator app");
         let name = match name {
             Some(n) => DeviceName::new(n)?,
             None => DeviceName::new(default_name).or_else(|_| DeviceName::new("Authenticator app"))?,
         };
-        self.insert_totp(user, name, &import.secret, import.params, true).await
+        let id = self
+            .insert_totp(user, name, &import.secret, import.params, true)
+            .await?;
+        self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
+        Ok(id)
     }
 
     async fn insert_totp(
@@ -481,6 +590,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let (codes, record) =
             backup_codes::generate(&self.rng, &self.config.backup_codes, self.config.pepper.as_ref())?;
         let id = DeviceId::generate(&self.rng)?;
+        self.methods_changed(user).await?;
         self.store
             .replace_backup_codes(DeviceRecord {
                 id,
@@ -492,6 +602,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 data: DeviceData::BackupCodes(record),
             })
             .await?;
+        self.emit(
+            self.event(Some(user), AuditKind::BackupCodesRegenerated)
+                .method(id, DeviceKind::BackupCodes),
+        );
         Ok(BackupCodeSet { device: id, codes })
     }
 
@@ -503,6 +617,18 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// for input that cannot be a code (not counted as an attempt); store errors. A wrong or
     /// used code is `Ok(Outcome::Rejected)`.
     pub async fn verify_backup_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
+        let outcome = self.verify_backup_code_unaudited(user, code).await?;
+        self.audit_outcome(
+            Some(user),
+            Factor::BackupCodes,
+            &outcome,
+            AuditKind::Verified { recovery: true },
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    async fn verify_backup_code_unaudited(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
         let devices = self.store.list_devices(user).await?;
         let Some((id, record)) = devices.iter().find_map(|d| match &d.data {
             DeviceData::BackupCodes(r) => Some((d.id, r)),
@@ -577,7 +703,78 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// Store errors.
     pub async fn unlock(&self, user: &UserId, factor: Factor) -> Result<(), Error> {
-        Ok(self.store.clear_throttle(user, factor).await?)
+        self.store.clear_throttle(user, factor).await?;
+        self.emit(self.event(Some(user), AuditKind::Unlocked).factor(factor));
+        Ok(())
+    }
+
+    /// After the first factor: is a second one still required, and which of the user's
+    /// methods may give it? See [`policy`](crate::policy).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn assurance(&self, user: &UserId, first: &FirstFactor) -> Result<Assurance, Error> {
+        let methods = self.list_methods(user).await?;
+        Ok(self.config.assurance.decide(first, &methods))
+    }
+
+    // ----- Audit ------------------------------------------------------------------------------
+
+    fn event(&self, user: Option<&UserId>, kind: AuditKind) -> AuditEvent {
+        AuditEvent::new(self.clock.now(), user, kind)
+    }
+
+    fn emit(&self, event: AuditEvent) {
+        self.audit.record(event);
+    }
+
+    /// Emits the event for an outcome: `accepted` on acceptance, else rejected/throttled/locked.
+    async fn audit_outcome(
+        &self,
+        user: Option<&UserId>,
+        factor: Factor,
+        outcome: &Outcome,
+        accepted: AuditKind,
+    ) -> Result<(), Error> {
+        let event = match outcome {
+            Outcome::Accepted(v) => {
+                if accepted == AuditKind::Confirmed {
+                    self.methods_changed(&v.user).await?;
+                }
+                let event = self.event(Some(&v.user), accepted).method(v.device, v.kind);
+                self.emit(event);
+                if let Some(remaining) = v.remaining_backup_codes
+                    && remaining <= self.config.backup_codes_low_at
+                {
+                    self.emit(
+                        self.event(Some(&v.user), AuditKind::BackupCodesLow { remaining })
+                            .method(v.device, v.kind),
+                    );
+                }
+                return Ok(());
+            }
+            Outcome::Rejected => self.event(user, AuditKind::Rejected),
+            Outcome::Throttled { retry_at } => self.event(user, AuditKind::Throttled { retry_at: *retry_at }),
+            Outcome::Locked => self.event(user, AuditKind::Locked),
+        };
+        self.emit(event.factor(factor));
+        Ok(())
+    }
+
+    /// Revokes the user's remember-this-device tokens: their methods changed.
+    async fn methods_changed(&self, user: &UserId) -> Result<(), Error> {
+        let count = self.store.delete_user_trusted_devices(user).await?;
+        if count > 0 {
+            self.emit(self.event(
+                Some(user),
+                AuditKind::TrustedDeviceRevoked {
+                    count,
+                    reason: RevokeReason::MethodsChanged,
+                },
+            ));
+        }
+        Ok(())
     }
 
     // ----- Device management ------------------------------------------------------------------
@@ -618,37 +815,77 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         if !self.store.rename_device(user, device, &name).await? {
             return Err(MisuseError::DeviceNotFound.into());
         }
+        let mut event = self.event(Some(user), AuditKind::Renamed);
+        event.method = Some(device);
+        self.emit(event);
         Ok(())
     }
 
-    /// Deletes one of the user's methods.
+    /// Deletes one of the user's methods, unless it is their last confirmed one (a user who
+    /// enrolled must keep a way to pass the second factor; an admin can remove it with
+    /// [`admin_delete_method`](Self::admin_delete_method) or [`admin_reset_user`](Self::admin_reset_user)).
+    /// Revokes the user's remember-this-device tokens.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::LastMethod`], [`MisuseError::DeviceNotFound`], store errors.
+    pub async fn delete_method(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
+        let kind = self.store.device(user, device).await?.map(|d| d.kind());
+        match self.store.delete_device_unless_last(user, device).await? {
+            DeleteOutcome::Deleted => {}
+            DeleteOutcome::NotFound => return Err(MisuseError::DeviceNotFound.into()),
+            DeleteOutcome::LastMethod => return Err(MisuseError::LastMethod.into()),
+        }
+        self.after_delete(user, device, kind, false).await
+    }
+
+    /// **Admin**: deletes one of the user's methods even if it is the last one.
     ///
     /// # Errors
     ///
     /// [`MisuseError::DeviceNotFound`], store errors.
-    pub async fn delete_method(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
+    pub async fn admin_delete_method(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
+        let kind = self.store.device(user, device).await?.map(|d| d.kind());
         if !self.store.delete_device(user, device).await? {
             return Err(MisuseError::DeviceNotFound.into());
         }
+        self.after_delete(user, device, kind, true).await
+    }
+
+    async fn after_delete(
+        &self,
+        user: &UserId,
+        device: DeviceId,
+        kind: Option<DeviceKind>,
+        admin: bool,
+    ) -> Result<(), Error> {
+        self.methods_changed(user).await?;
+        let mut event = self.event(Some(user), AuditKind::Deleted { admin });
+        event.method = Some(device);
+        event.method_kind = kind;
+        event.factor = kind.map(DeviceKind::factor);
+        self.emit(event);
         Ok(())
     }
 
-    /// Deletes all of the user's methods and clears their failure counters (an admin reset).
-    /// Returns how many methods were removed.
+    /// **Admin**: deletes all of the user's methods and remember-this-device tokens and clears
+    /// their failure counters. Returns how many methods were removed.
     ///
     /// # Errors
     ///
     /// Store errors.
-    pub async fn reset_user(&self, user: &UserId) -> Result<u64, Error> {
+    pub async fn admin_reset_user(&self, user: &UserId) -> Result<u64, Error> {
+        self.methods_changed(user).await?;
         let removed = self.store.delete_user_devices(user).await?;
         for factor in Factor::ALL {
             self.store.clear_throttle(user, factor).await?;
         }
+        self.emit(self.event(Some(user), AuditKind::Reset { removed }));
         Ok(removed)
     }
 }
 
-fn totp_context(user: &UserId, device: DeviceId) -> SealContext<'_> {
+pub(crate) fn totp_context(user: &UserId, device: DeviceId) -> SealContext<'_> {
     SealContext {
         purpose: TOTP_SEAL_PURPOSE,
         user,

@@ -18,6 +18,9 @@
 //!   writes a credential's counter only if it still holds the expected value.
 //! - **take once**: [`take_ceremony`](DeviceStore::take_ceremony) removes and returns a ceremony
 //!   only if id, user and kind match and it has not expired; of concurrent takes exactly one gets it.
+//! - **never the last method by accident**: [`delete_device_unless_last`](DeviceStore::delete_device_unless_last)
+//!   deletes a confirmed method only while another confirmed one remains; two concurrent deletes
+//!   of a user's last two methods leave one.
 //! - **unique credential ids**: [`insert_device`](DeviceStore::insert_device) refuses a WebAuthn
 //!   credential whose id any user already has.
 //!
@@ -43,9 +46,11 @@ pub mod sqlite;
 use std::future::Future;
 
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::device::{CeremonyId, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
+use crate::seal::SealedSecret;
 use crate::throttle::ThrottleState;
+use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// Where the crate keeps methods and failure counters. See the [module docs](self) for the contract.
@@ -220,4 +225,112 @@ pub trait DeviceStore: Send + Sync {
     ///
     /// [`StoreError`] if the backend fails.
     fn purge_expired_ceremonies(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Deletes the user's method unless it is confirmed and no other confirmed method of the
+    /// user would remain, atomically with respect to other deletes of the same user.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn delete_device_unless_last(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+    ) -> impl Future<Output = Result<DeleteOutcome, StoreError>> + Send;
+
+    /// Up to `limit` TOTP devices of all users with ids greater than `after`, in id order (for
+    /// re-sealing secrets under a new key, a page at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_totp_devices(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
+
+    /// Replaces the sealed secret of the user's TOTP device `id` with `new` if it still is
+    /// `expected` (nothing else changes). `Ok(false)` otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn reseal_totp_secret(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected: &SealedSecret,
+        new: &SealedSecret,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a remember-this-device record.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] if the id exists.
+    fn insert_trusted_device(&self, record: TrustedDeviceRecord)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The remember-this-device record with this id, whoever owns it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the record is corrupt.
+    fn trusted_device(
+        &self,
+        id: TrustedDeviceId,
+    ) -> impl Future<Output = Result<Option<TrustedDeviceRecord>, StoreError>> + Send;
+
+    /// Sets the last-used time of the user's record; `Ok(false)` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn touch_trusted_device(
+        &self,
+        user: &UserId,
+        id: TrustedDeviceId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The user's remember-this-device records, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_trusted_devices(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Vec<TrustedDeviceRecord>, StoreError>> + Send;
+
+    /// Deletes one of the user's records; `Ok(false)` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn delete_trusted_device(
+        &self,
+        user: &UserId,
+        id: TrustedDeviceId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes all of the user's records; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn delete_user_trusted_devices(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// What [`DeviceStore::delete_device_unless_last`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeleteOutcome {
+    /// Deleted.
+    Deleted,
+    /// The user has no method with this id.
+    NotFound,
+    /// Not deleted: it is the user's last confirmed method.
+    LastMethod,
 }

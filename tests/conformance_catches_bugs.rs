@@ -19,6 +19,53 @@ const RACE_ROUNDS: usize = 20;
 
 /// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
 macro_rules! forward {
+    (account_ops) => {
+        async fn delete_device_unless_last(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+        ) -> Result<multifactor::DeleteOutcome, StoreError> {
+            self.inner.delete_device_unless_last(user, id).await
+        }
+        async fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
+            self.inner.list_totp_devices(after, limit).await
+        }
+        async fn reseal_totp_secret(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            expected: &multifactor::SealedSecret,
+            new: &multifactor::SealedSecret,
+        ) -> Result<bool, StoreError> {
+            self.inner.reseal_totp_secret(user, id, expected, new).await
+        }
+        async fn insert_trusted_device(&self, record: multifactor::TrustedDeviceRecord) -> Result<(), StoreError> {
+            self.inner.insert_trusted_device(record).await
+        }
+        async fn trusted_device(
+            &self,
+            id: multifactor::TrustedDeviceId,
+        ) -> Result<Option<multifactor::TrustedDeviceRecord>, StoreError> {
+            self.inner.trusted_device(id).await
+        }
+        async fn touch_trusted_device(
+            &self,
+            user: &UserId,
+            id: multifactor::TrustedDeviceId,
+            now: UnixTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.touch_trusted_device(user, id, now).await
+        }
+        async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
+            self.inner.list_trusted_devices(user).await
+        }
+        async fn delete_trusted_device(&self, user: &UserId, id: multifactor::TrustedDeviceId) -> Result<bool, StoreError> {
+            self.inner.delete_trusted_device(user, id).await
+        }
+        async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+            self.inner.delete_user_trusted_devices(user).await
+        }
+    };
     (insert_device) => {
         async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
             self.inner.insert_device(device).await
@@ -179,6 +226,7 @@ struct ReadModifyWriteStore {
 }
 
 impl DeviceStore for ReadModifyWriteStore {
+    forward!(account_ops);
     forward!(
         find_credential,
         insert_ceremony,
@@ -298,6 +346,7 @@ struct NoHighWaterStore {
 }
 
 impl DeviceStore for NoHighWaterStore {
+    forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
         insert_device,
@@ -346,6 +395,7 @@ impl ForeignOwnerStore {
 }
 
 impl DeviceStore for ForeignOwnerStore {
+    forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
         list_devices,
@@ -389,6 +439,7 @@ struct LeakyReplaceStore {
 }
 
 impl DeviceStore for LeakyReplaceStore {
+    forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
         insert_device,
@@ -421,6 +472,7 @@ struct SloppyConsumeStore {
 }
 
 impl DeviceStore for SloppyConsumeStore {
+    forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
         insert_device,
@@ -465,6 +517,7 @@ struct ReusableCeremonyStore {
 }
 
 impl DeviceStore for ReusableCeremonyStore {
+    forward!(account_ops);
     forward!(find_credential, record_webauthn_use);
     forward!(
         insert_device,
@@ -540,6 +593,7 @@ fn reveal(mut record: DeviceRecord) -> DeviceRecord {
 }
 
 impl DeviceStore for NonUniqueCredentialStore {
+    forward!(account_ops);
     forward!(
         record_webauthn_use,
         insert_ceremony,
@@ -603,6 +657,7 @@ struct BlindCounterStore {
 }
 
 impl DeviceStore for BlindCounterStore {
+    forward!(account_ops);
     forward!(
         find_credential,
         insert_ceremony,

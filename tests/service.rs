@@ -455,7 +455,7 @@ async fn device_management() {
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     ));
     assert_eq!(mfa.list_methods(&alice).await.unwrap().len(), 1);
-    assert_eq!(mfa.reset_user(&alice).await.unwrap(), 1);
+    assert_eq!(mfa.admin_reset_user(&alice).await.unwrap(), 1);
     assert!(mfa.list_methods(&alice).await.unwrap().is_empty());
     assert_eq!(mfa.list_methods(&bob).await.unwrap().len(), 1, "bob untouched");
 }
@@ -658,6 +658,55 @@ impl DeviceStore for DownStore {
     async fn purge_expired_ceremonies(&self, _: UnixTime) -> Result<u64, StoreError> {
         down()
     }
+    async fn delete_device_unless_last(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+    ) -> Result<multifactor::DeleteOutcome, StoreError> {
+        down()
+    }
+    async fn list_totp_devices(
+        &self,
+        _: Option<multifactor::DeviceId>,
+        _: usize,
+    ) -> Result<Vec<multifactor::DeviceRecord>, StoreError> {
+        down()
+    }
+    async fn reseal_totp_secret(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+        _: &multifactor::SealedSecret,
+        _: &multifactor::SealedSecret,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn insert_trusted_device(&self, _: multifactor::TrustedDeviceRecord) -> Result<(), StoreError> {
+        down()
+    }
+    async fn trusted_device(
+        &self,
+        _: multifactor::TrustedDeviceId,
+    ) -> Result<Option<multifactor::TrustedDeviceRecord>, StoreError> {
+        down()
+    }
+    async fn touch_trusted_device(
+        &self,
+        _: &UserId,
+        _: multifactor::TrustedDeviceId,
+        _: UnixTime,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn list_trusted_devices(&self, _: &UserId) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
+        down()
+    }
+    async fn delete_trusted_device(&self, _: &UserId, _: multifactor::TrustedDeviceId) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn delete_user_trusted_devices(&self, _: &UserId) -> Result<u64, StoreError> {
+        down()
+    }
 }
 
 #[tokio::test]
@@ -670,7 +719,7 @@ async fn storage_failures_are_errors_never_rejections() {
         mfa.enroll_totp(&alice, "a", None).await.map(|_| ()),
         mfa.generate_backup_codes(&alice, None).await.map(|_| ()),
         mfa.list_methods(&alice).await.map(|_| ()),
-        mfa.reset_user(&alice).await.map(|_| ()),
+        mfa.admin_reset_user(&alice).await.map(|_| ()),
     ];
     for r in results {
         let err = r.unwrap_err();

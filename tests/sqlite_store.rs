@@ -96,10 +96,26 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(1));
+    assert_eq!(store.schema_version().await.unwrap(), Some(2));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     let pool = raw(&path).await;
+    // A version-1 file is upgraded in place.
+    sqlx::query("DROP TABLE mfa_trusted_devices")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE mfa_schema_version SET version = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(2));
+    let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(trusted, 0);
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
         .fetch_one(&pool)
         .await
@@ -112,7 +128,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     pool.close().await;
     match SqliteStore::open(&path).await {
-        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 1 }) => {
+        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 2 }) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
         }
         other => panic!("{other:?}"),

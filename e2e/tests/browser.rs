@@ -592,13 +592,28 @@ async fn rename_and_delete(browser: &Browser, base: &str) -> Result<(), String> 
     if !tab.text("#error").await?.contains("1 to 64") {
         return Err("no clear error for a too-long name".into());
     }
+    // The last method cannot be removed by the user...
+    tab.click_until("tr[data-kind=security_key] .delete", "document.querySelector('#error')")
+        .await?;
+    if !tab.text("#error").await?.contains("last sign-in method") {
+        return Err("no clear error when deleting the last method".into());
+    }
+    if methods(&tab).await?.len() != 1 {
+        return Err("the last method was deleted".into());
+    }
+    // ...but once another exists, it can.
+    tab.click_until("#add-backup-codes", "document.querySelector('#backup-codes')")
+        .await?;
+    tab.click_until("#codes-saved", "location.pathname === '/settings'")
+        .await?;
     tab.click_until(
         "tr[data-kind=security_key] .delete",
         "document.querySelector('#notice')",
     )
     .await?;
-    if !methods(&tab).await?.is_empty() {
-        return Err("delete did not take".into());
+    let rows = methods(&tab).await?;
+    if rows.len() != 1 || rows[0].0 != "backup_codes" {
+        return Err(format!("delete did not take: {rows:?}"));
     }
     tab.close(browser).await;
     Ok(())

@@ -325,6 +325,9 @@ fn user_message(e: &MfaError) -> Option<String> {
         MfaError::Input(InputError::WebAuthnResponse(_)) => "The browser's answer could not be read.".into(),
         MfaError::Misuse(MisuseError::NoMethod(_)) => "You have no such method set up.".into(),
         MfaError::Misuse(MisuseError::DeviceNotFound) => "That method no longer exists.".into(),
+        MfaError::Misuse(MisuseError::LastMethod) => {
+            "You can't remove your last sign-in method. Add another one first.".into()
+        }
         MfaError::Misuse(MisuseError::TooManyCredentials) => "You have too many security keys and passkeys.".into(),
         _ => return None,
     })

@@ -1,6 +1,7 @@
 //! The WebAuthn operations of [`Mfa`]: register security keys and passkeys, authenticate with
 //! them as a second factor, and passwordless sign-in with passkeys.
 
+use crate::audit::AuditKind;
 use crate::clock::Clock;
 use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::{ConfigError, Error, InputError, MisuseError, StoreError};
@@ -112,6 +113,24 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         response: &RegistrationResponse,
         name: Option<&str>,
     ) -> Result<Outcome, Error> {
+        let outcome = self
+            .finish_webauthn_registration_unaudited(user, ceremony, response, name)
+            .await?;
+        if outcome.is_accepted() {
+            self.methods_changed(user).await?;
+        }
+        self.audit_outcome(Some(user), Factor::WebAuthn, &outcome, AuditKind::Enrolled)
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn finish_webauthn_registration_unaudited(
+        &self,
+        user: &UserId,
+        ceremony: CeremonyId,
+        response: &RegistrationResponse,
+        name: Option<&str>,
+    ) -> Result<Outcome, Error> {
         let config = self.webauthn()?;
         let name = name.map(DeviceName::new).transpose()?;
         let now = self.clock.now();
@@ -201,6 +220,25 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ceremony: CeremonyId,
         response: &AuthenticationResponse,
     ) -> Result<Outcome, Error> {
+        let outcome = self
+            .finish_webauthn_authentication_unaudited(user, ceremony, response)
+            .await?;
+        self.audit_outcome(
+            Some(user),
+            Factor::WebAuthn,
+            &outcome,
+            AuditKind::Verified { recovery: false },
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    async fn finish_webauthn_authentication_unaudited(
+        &self,
+        user: &UserId,
+        ceremony: CeremonyId,
+        response: &AuthenticationResponse,
+    ) -> Result<Outcome, Error> {
         let config = self.webauthn()?;
         if let Some(refused) = self.charge(user, Factor::WebAuthn).await? {
             return Ok(refused);
@@ -254,6 +292,31 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// WebAuthn not configured, store errors. Unknown credentials and every verification
     /// failure are [`Outcome::Rejected`].
     pub async fn finish_passwordless(
+        &self,
+        ceremony: CeremonyId,
+        response: &AuthenticationResponse,
+    ) -> Result<Outcome, Error> {
+        let outcome = self.finish_passwordless_unaudited(ceremony, response).await?;
+        // Who it was is known only once the credential is found; an unknown one is logged without a user.
+        let user = match &outcome {
+            Outcome::Accepted(v) => Some(v.user.clone()),
+            _ => self
+                .store
+                .find_credential(response.credential_id())
+                .await?
+                .map(|d| d.user),
+        };
+        self.audit_outcome(
+            user.as_ref(),
+            Factor::WebAuthn,
+            &outcome,
+            AuditKind::Verified { recovery: false },
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    async fn finish_passwordless_unaudited(
         &self,
         ceremony: CeremonyId,
         response: &AuthenticationResponse,

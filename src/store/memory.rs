@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
-use crate::store::DeviceStore;
+use crate::seal::SealedSecret;
+use crate::store::{DeleteOutcome, DeviceStore};
 use crate::throttle::ThrottleState;
+use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 #[derive(Debug, Default)]
@@ -16,6 +18,7 @@ struct State {
     devices: HashMap<DeviceId, DeviceRecord>,
     throttles: HashMap<(UserId, Factor), ThrottleState>,
     ceremonies: HashMap<CeremonyId, CeremonyRecord>,
+    trusted: HashMap<TrustedDeviceId, TrustedDeviceRecord>,
 }
 
 fn credential_id(record: &DeviceRecord) -> Option<&[u8]> {
@@ -262,5 +265,110 @@ impl DeviceStore for MemoryStore {
         let before = state.ceremonies.len();
         state.ceremonies.retain(|_, c| c.expires_at > now);
         Ok((before - state.ceremonies.len()) as u64)
+    }
+
+    async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
+        let mut state = self.state()?;
+        let Some(target) = Self::owned(&mut state, user, id) else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        if target.confirmed {
+            let others = state
+                .devices
+                .values()
+                .filter(|d| &d.user == user && d.id != id && d.confirmed)
+                .count();
+            if others == 0 {
+                return Ok(DeleteOutcome::LastMethod);
+            }
+        }
+        state.devices.remove(&id);
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
+        let state = self.state()?;
+        let mut list: Vec<DeviceRecord> = state
+            .devices
+            .values()
+            .filter(|d| matches!(d.data, DeviceData::Totp(_)) && after.is_none_or(|a| d.id > a))
+            .cloned()
+            .collect();
+        list.sort_by_key(|d| d.id);
+        list.truncate(limit);
+        Ok(list)
+    }
+
+    async fn reseal_totp_secret(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected: &SealedSecret,
+        new: &SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let Some(device) = Self::owned(&mut state, user, id) else {
+            return Ok(false);
+        };
+        let DeviceData::Totp(totp) = &mut device.data else {
+            return Ok(false);
+        };
+        if &totp.sealed_secret != expected {
+            return Ok(false);
+        }
+        totp.sealed_secret = new.clone();
+        Ok(true)
+    }
+
+    async fn insert_trusted_device(&self, record: TrustedDeviceRecord) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.trusted.contains_key(&record.id) {
+            return Err(StoreError::Conflict);
+        }
+        state.trusted.insert(record.id, record);
+        Ok(())
+    }
+
+    async fn trusted_device(&self, id: TrustedDeviceId) -> Result<Option<TrustedDeviceRecord>, StoreError> {
+        Ok(self.state()?.trusted.get(&id).cloned())
+    }
+
+    async fn touch_trusted_device(
+        &self,
+        user: &UserId,
+        id: TrustedDeviceId,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        match state.trusted.get_mut(&id) {
+            Some(r) if &r.user == user => {
+                r.last_used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+        let state = self.state()?;
+        let mut list: Vec<TrustedDeviceRecord> = state.trusted.values().filter(|r| &r.user == user).cloned().collect();
+        list.sort_by_key(|r| (r.created_at, r.id));
+        Ok(list)
+    }
+
+    async fn delete_trusted_device(&self, user: &UserId, id: TrustedDeviceId) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if state.trusted.get(&id).is_some_and(|r| &r.user == user) {
+            state.trusted.remove(&id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        let before = state.trusted.len();
+        state.trusted.retain(|_, r| &r.user != user);
+        Ok((before - state.trusted.len()) as u64)
     }
 }

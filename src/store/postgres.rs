@@ -9,10 +9,12 @@
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
-use crate::store::DeviceStore;
+use crate::seal::SealedSecret;
+use crate::store::{DeleteOutcome, DeviceStore};
 use crate::throttle::ThrottleState;
+use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// A [`DeviceStore`] on a PostgreSQL database.
@@ -103,10 +105,23 @@ const DDL_V1: &[&str] = &[
     "CREATE INDEX mfa_ceremonies_by_expiry ON mfa_ceremonies (expires_at)",
 ];
 
+const DDL_V2: &[&str] = &[
+    "CREATE TABLE mfa_trusted_devices (
+        id BYTEA PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        hash BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        last_used_at BIGINT
+    )",
+    "CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id)",
+];
+
 crate::store::sql::sql_device_store!(
     PostgresStore,
     sqlx::Postgres,
     begin = "BEGIN",
     lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"),
-    ddl = DDL_V1
+    migrations = &[DDL_V1, DDL_V2]
 );

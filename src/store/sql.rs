@@ -2,7 +2,7 @@
 //! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //!
 //! | table | holds | never holds |
 //! |---|---|---|
@@ -11,6 +11,7 @@
 //! | `mfa_backup_codes` | one row per code: `HMAC-SHA256(salt ‖ pepper, code)` and a used flag | the code |
 //! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge, allowed credentials), owner, kind, expiry | |
+//! | `mfa_trusted_devices` (v2) | remember-this-device records: owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
 //!
 //! Times are Unix seconds and TOTP steps are step numbers, both as `BIGINT` (up to 2^63 - 1).
 //! Ids are 16 raw bytes. Every consume-once, high-water-mark, compare-and-swap and take-once
@@ -27,7 +28,7 @@ use crate::totp::{Algorithm, TotpParams, TotpRecord};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord};
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 pub(crate) const KIND_BACKUP_CODES: &str = "backup_codes";
 pub(crate) const KIND_TOTP: &str = "totp";
@@ -259,10 +260,10 @@ pub(crate) fn ceremony_from_row(
 /// Implements [`DeviceStore`](crate::DeviceStore) for a store with a `pool: sqlx::Pool<$db>`.
 ///
 /// `$begin` is the statement that opens a write transaction; `$lock` is an optional statement
-/// taking `$1` (a text key) that serialises writers on that key inside a transaction; `$ddl`
-/// creates schema version 1.
+/// taking `$1` (a text key) that serialises writers on that key inside a transaction;
+/// `$migrations[i]` moves the schema from version `i` to `i + 1`.
 macro_rules! sql_device_store {
-    ($store:ty, $db:ty, begin = $begin:expr, lock = $lock:expr, ddl = $ddl:expr) => {
+    ($store:ty, $db:ty, begin = $begin:expr, lock = $lock:expr, migrations = $migrations:expr) => {
         use sqlx::Row as _;
         use $crate::store::sql::{self as sql, DeviceRow, SlotRow};
 
@@ -326,6 +327,28 @@ macro_rules! sql_device_store {
                 out.push(d.into_record(slots)?);
             }
             Ok(out)
+        }
+
+        fn decode_trusted(row: &<$db as sqlx::Database>::Row) -> Result<TrustedDeviceRecord, StoreError> {
+            let id: Vec<u8> = row.try_get("id").map_err(db_err)?;
+            let id: [u8; 16] = id.as_slice().try_into().map_err(|_| sql::corrupt("mfa_trusted_devices.id", "not 16 bytes"))?;
+            let user: String = row.try_get("user_id").map_err(db_err)?;
+            let key_id: String = row.try_get("key_id").map_err(db_err)?;
+            let hash: Vec<u8> = row.try_get("hash").map_err(db_err)?;
+            let created_at: i64 = row.try_get("created_at").map_err(db_err)?;
+            let expires_at: i64 = row.try_get("expires_at").map_err(db_err)?;
+            let last_used_at: Option<i64> = row.try_get("last_used_at").map_err(db_err)?;
+            Ok(TrustedDeviceRecord {
+                id: TrustedDeviceId::from_bytes(id),
+                user: UserId::new(user).map_err(|_| sql::corrupt("mfa_trusted_devices.user_id", "not a valid user id"))?,
+                key_id: $crate::KeyId::new(key_id).map_err(|_| sql::corrupt("mfa_trusted_devices.key_id", "not a valid key id"))?,
+                hash: hash.as_slice().try_into().map_err(|_| sql::corrupt("mfa_trusted_devices.hash", "not 32 bytes"))?,
+                created_at: UnixTime::from_secs(sql::from_db(created_at, "mfa_trusted_devices.created_at")?),
+                expires_at: UnixTime::from_secs(sql::from_db(expires_at, "mfa_trusted_devices.expires_at")?),
+                last_used_at: last_used_at
+                    .map(|t| sql::from_db(t, "mfa_trusted_devices.last_used_at").map(UnixTime::from_secs))
+                    .transpose()?,
+            })
         }
 
         async fn insert_in(
@@ -411,25 +434,35 @@ macro_rules! sql_device_store {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                match found {
-                    None => {
-                        let ddl: &[&'static str] = $ddl;
-                        for statement in ddl {
-                            sqlx::query(*statement).execute(&mut *tx).await.map_err(db_err)?;
-                        }
-                        sqlx::query("INSERT INTO mfa_schema_version (version) VALUES ($1)")
-                            .bind(sql::SCHEMA_VERSION)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_err)?;
+                let found = found.unwrap_or(0);
+                if found > sql::SCHEMA_VERSION {
+                    return Err(StoreError::SchemaTooNew {
+                        found,
+                        supported: sql::SCHEMA_VERSION,
+                    });
+                }
+                let migrations: &[&[&'static str]] = $migrations;
+                for version in found..sql::SCHEMA_VERSION {
+                    let steps = usize::try_from(version)
+                        .ok()
+                        .and_then(|v| migrations.get(v))
+                        .ok_or(StoreError::InvalidRecord("no migration for this schema version"))?;
+                    for statement in *steps {
+                        sqlx::query(*statement).execute(&mut *tx).await.map_err(db_err)?;
                     }
-                    Some(v) if v == sql::SCHEMA_VERSION => {}
-                    Some(v) => {
-                        return Err(StoreError::SchemaTooNew {
-                            found: v,
-                            supported: sql::SCHEMA_VERSION,
-                        });
-                    }
+                }
+                if found == 0 {
+                    sqlx::query("INSERT INTO mfa_schema_version (version) VALUES ($1)")
+                        .bind(sql::SCHEMA_VERSION)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                } else if found < sql::SCHEMA_VERSION {
+                    sqlx::query("UPDATE mfa_schema_version SET version = $1")
+                        .bind(sql::SCHEMA_VERSION)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
                 }
                 tx.commit().await.map_err(db_err)
             }
@@ -751,6 +784,157 @@ macro_rules! sql_device_store {
                 sql::ceremony_from_row(id, user_id, &kind, expires_at, state).map(Some)
             }
 
+            async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
+                let mut tx = self.begin().await?;
+                Self::lock(&mut tx, format!("multifactor/user/{}", user.as_str())).await?;
+                let row = sqlx::query("SELECT confirmed FROM mfa_devices WHERE id = $1 AND user_id = $2")
+                    .bind(id.as_bytes().to_vec())
+                    .bind(user.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let Some(row) = row else {
+                    return Ok(DeleteOutcome::NotFound);
+                };
+                let confirmed: bool = row.try_get("confirmed").map_err(db_err)?;
+                if confirmed {
+                    let others: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1 AND id <> $2 AND confirmed = TRUE",
+                    )
+                    .bind(user.as_str())
+                    .bind(id.as_bytes().to_vec())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    if others == 0 {
+                        return Ok(DeleteOutcome::LastMethod);
+                    }
+                }
+                sqlx::query("DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2")
+                    .bind(id.as_bytes().to_vec())
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(DeleteOutcome::Deleted)
+            }
+
+            async fn list_totp_devices(
+                &self,
+                after: Option<DeviceId>,
+                limit: usize,
+            ) -> Result<Vec<DeviceRecord>, StoreError> {
+                let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+                let rows = sqlx::query(SELECT_TOTP_PAGE)
+                    .bind(sql::KIND_TOTP)
+                    .bind(after)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                decode_devices(rows)
+            }
+
+            async fn reseal_totp_secret(
+                &self,
+                user: &UserId,
+                id: DeviceId,
+                expected: &SealedSecret,
+                new: &SealedSecret,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE mfa_devices SET totp_secret = $1 WHERE id = $2 AND user_id = $3 AND kind = $4 \
+                     AND totp_secret = $5",
+                )
+                .bind(new.to_bytes())
+                .bind(id.as_bytes().to_vec())
+                .bind(user.as_str())
+                .bind(sql::KIND_TOTP)
+                .bind(expected.to_bytes())
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_trusted_device(&self, record: TrustedDeviceRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO mfa_trusted_devices (id, user_id, key_id, hash, created_at, expires_at, last_used_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(record.id.as_bytes().to_vec())
+                .bind(record.user.as_str())
+                .bind(record.key_id.as_str())
+                .bind(record.hash.to_vec())
+                .bind(sql::to_db(record.created_at.as_secs())?)
+                .bind(sql::to_db(record.expires_at.as_secs())?)
+                .bind(record.last_used_at.map(|t| sql::to_db(t.as_secs())).transpose()?)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn trusted_device(&self, id: TrustedDeviceId) -> Result<Option<TrustedDeviceRecord>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
+                     FROM mfa_trusted_devices WHERE id = $1",
+                )
+                .bind(id.as_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                row.map(|r| decode_trusted(&r)).transpose()
+            }
+
+            async fn touch_trusted_device(
+                &self,
+                user: &UserId,
+                id: TrustedDeviceId,
+                now: UnixTime,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE mfa_trusted_devices SET last_used_at = $1 WHERE id = $2 AND user_id = $3")
+                    .bind(sql::to_db(now.as_secs())?)
+                    .bind(id.as_bytes().to_vec())
+                    .bind(user.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
+                     FROM mfa_trusted_devices WHERE user_id = $1 ORDER BY created_at, id",
+                )
+                .bind(user.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(decode_trusted).collect()
+            }
+
+            async fn delete_trusted_device(&self, user: &UserId, id: TrustedDeviceId) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2")
+                    .bind(id.as_bytes().to_vec())
+                    .bind(user.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE user_id = $1")
+                    .bind(user.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
             async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
                 let done = sqlx::query("DELETE FROM mfa_ceremonies WHERE expires_at <= $1")
                     .bind(sql::to_db(now.as_secs())?)
@@ -765,6 +949,8 @@ macro_rules! sql_device_store {
             $crate::store::sql::select_devices_sql!("WHERE d.id = $1 AND d.user_id = $2 ORDER BY c.slot");
         const SELECT_USER_DEVICES: &str =
             $crate::store::sql::select_devices_sql!("WHERE d.user_id = $1 ORDER BY d.created_at, d.id, c.slot");
+        const SELECT_TOTP_PAGE: &str =
+            $crate::store::sql::select_devices_sql!("WHERE d.kind = $1 AND d.id > $2 ORDER BY d.id LIMIT $3");
         const SELECT_CREDENTIAL: &str =
             $crate::store::sql::select_devices_sql!("WHERE d.credential_id = $1 ORDER BY c.slot");
     };

@@ -11,10 +11,12 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
-use crate::store::DeviceStore;
+use crate::seal::SealedSecret;
+use crate::store::{DeleteOutcome, DeviceStore};
 use crate::throttle::ThrottleState;
+use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// A [`DeviceStore`] on a SQLite database file.
@@ -121,10 +123,23 @@ const DDL_V1: &[&str] = &[
     "CREATE INDEX mfa_ceremonies_by_expiry ON mfa_ceremonies (expires_at)",
 ];
 
+const DDL_V2: &[&str] = &[
+    "CREATE TABLE mfa_trusted_devices (
+        id BLOB PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        hash BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        last_used_at INTEGER
+    ) STRICT",
+    "CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id)",
+];
+
 crate::store::sql::sql_device_store!(
     SqliteStore,
     sqlx::Sqlite,
     begin = "BEGIN IMMEDIATE",
     lock = None,
-    ddl = DDL_V1
+    migrations = &[DDL_V1, DDL_V2]
 );

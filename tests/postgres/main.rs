@@ -289,8 +289,8 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(1) {
-        return Err("schema version is not 1 after migrating".into());
+    if store.schema_version().await.map_err(fail)? != Some(2) {
+        return Err("schema version is not 2 after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
         .fetch_one(&sqlx::PgPool::connect(&url).await.map_err(fail)?)
@@ -299,8 +299,28 @@ async fn migrations(url: String) -> Result<(), String> {
     if versions != 1 {
         return Err(format!("{versions} version rows after concurrent migrations"));
     }
-    // A database from the future is refused, on connect and on migrate.
+    // A version-1 database is upgraded in place.
     let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    sqlx::query("DROP TABLE mfa_trusted_devices")
+        .execute(&raw)
+        .await
+        .map_err(fail)?;
+    sqlx::query("UPDATE mfa_schema_version SET version = 1")
+        .execute(&raw)
+        .await
+        .map_err(fail)?;
+    store.migrate().await.map_err(fail)?;
+    if store.schema_version().await.map_err(fail)? != Some(2) {
+        return Err("a version-1 database was not upgraded to 2".into());
+    }
+    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
+        .fetch_one(&raw)
+        .await
+        .map_err(fail)?;
+    if tables != 1 {
+        return Err("the upgrade did not create mfa_trusted_devices".into());
+    }
+    // A database from the future is refused, on connect and on migrate.
     sqlx::query("UPDATE mfa_schema_version SET version = 99")
         .execute(&raw)
         .await
@@ -308,7 +328,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 1,
+            supported: 2,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }

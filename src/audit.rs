@@ -1,0 +1,196 @@
+//! Audit events: every security-relevant outcome, delivered to a host-provided sink.
+//!
+//! Events name the user, the method and the time, and never carry a secret (no code, no key,
+//! no token). The default sink drops them; [`RecordingSink`] keeps them in memory for tests.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use crate::clock::UnixTime;
+use crate::device::{DeviceId, DeviceKind, Factor, TrustedDeviceId, UserId};
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// A method was added (a TOTP enrollment started or imported, a security key or passkey registered).
+    Enrolled,
+    /// A TOTP enrollment was confirmed by its first code.
+    Confirmed,
+    /// A code or assertion was accepted.
+    Verified {
+        /// True for a backup code: a recovery sign-in.
+        recovery: bool,
+    },
+    /// A code or assertion was rejected.
+    Rejected,
+    /// An attempt was not evaluated because of recent failures.
+    Throttled {
+        /// When the next attempt will be evaluated.
+        retry_at: UnixTime,
+    },
+    /// An attempt was not evaluated because the factor is locked.
+    Locked,
+    /// The host lifted a lock.
+    Unlocked,
+    /// A method was renamed.
+    Renamed,
+    /// A method was deleted.
+    Deleted {
+        /// True when an admin removed the user's last method.
+        admin: bool,
+    },
+    /// All of the user's methods were removed by an admin.
+    Reset {
+        /// How many methods were removed.
+        removed: u64,
+    },
+    /// A new backup-code set replaced the old one.
+    BackupCodesRegenerated,
+    /// Few backup codes remain: prompt the user for new ones.
+    BackupCodesLow {
+        /// How many are left.
+        remaining: usize,
+    },
+    /// A remember-this-device token was issued.
+    TrustedDeviceIssued,
+    /// A remember-this-device token was accepted.
+    TrustedDeviceUsed,
+    /// Remember-this-device tokens were revoked.
+    TrustedDeviceRevoked {
+        /// How many.
+        count: u64,
+        /// Why: revoked by the user or host, or because the user's methods changed.
+        reason: RevokeReason,
+    },
+    /// A TOTP secret was re-sealed under the current key.
+    Resealed,
+}
+
+/// Why trusted devices were revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevokeReason {
+    /// Revoked on request.
+    Requested,
+    /// The user's methods changed (enrolled, deleted, reset, new backup codes).
+    MethodsChanged,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// When.
+    pub at: UnixTime,
+    /// Whose account (`None` only for a passwordless attempt with an unknown credential).
+    pub user: Option<UserId>,
+    /// What happened.
+    pub kind: AuditKind,
+    /// The factor involved, if any.
+    pub factor: Option<Factor>,
+    /// The method involved, if any.
+    pub method: Option<DeviceId>,
+    /// Its kind, if known.
+    pub method_kind: Option<DeviceKind>,
+    /// The remember-this-device token involved, if any (its id, never the token).
+    pub trusted_device: Option<TrustedDeviceId>,
+}
+
+impl AuditEvent {
+    pub(crate) fn new(at: UnixTime, user: Option<&UserId>, kind: AuditKind) -> Self {
+        Self {
+            at,
+            user: user.cloned(),
+            kind,
+            factor: None,
+            method: None,
+            method_kind: None,
+            trusted_device: None,
+        }
+    }
+
+    pub(crate) fn factor(mut self, factor: Factor) -> Self {
+        self.factor = Some(factor);
+        self
+    }
+
+    pub(crate) fn method(mut self, id: DeviceId, kind: DeviceKind) -> Self {
+        self.method = Some(id);
+        self.method_kind = Some(kind);
+        self.factor = Some(kind.factor());
+        self
+    }
+
+    pub(crate) fn trusted(mut self, id: TrustedDeviceId) -> Self {
+        self.trusted_device = Some(id);
+        self
+    }
+}
+
+impl fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} user={}", self.at, self.user.as_ref().map_or("-", UserId::as_str))?;
+        write!(f, " {:?}", self.kind)?;
+        if let Some(factor) = self.factor {
+            write!(f, " factor={}", factor.as_str())?;
+        }
+        if let Some(id) = self.method {
+            write!(f, " method={id}")?;
+        }
+        if let Some(id) = self.trusted_device {
+            write!(f, " trusted_device={id}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where audit events go: a log, a queue, a table. Called synchronously on the request's path:
+/// keep it quick (hand off to a channel for anything slow).
+pub trait AuditSink: Send + Sync {
+    /// Receives one event.
+    fn record(&self, event: AuditEvent);
+}
+
+/// Drops every event (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopSink;
+
+impl AuditSink for NoopSink {
+    fn record(&self, _event: AuditEvent) {}
+}
+
+/// Keeps every event in memory, for tests and demos. Clones share the same list.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingSink(Arc<Mutex<Vec<AuditEvent>>>);
+
+impl RecordingSink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.0.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Takes the events so far, leaving the list empty.
+    pub fn take(&self) -> Vec<AuditEvent> {
+        self.0.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+    }
+}
+
+impl AuditSink for RecordingSink {
+    fn record(&self, event: AuditEvent) {
+        if let Ok(mut events) = self.0.lock() {
+            events.push(event);
+        }
+    }
+}
+
+impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
+    fn record(&self, event: AuditEvent) {
+        (**self).record(event);
+    }
+}

@@ -1,0 +1,127 @@
+//! Assurance policy: after the first factor, is a second one still required, and which of the
+//! user's methods may satisfy it?
+//!
+//! "Highest available": a user who enrolled any method must use one. A federated or social
+//! login does not bypass that unless the host explicitly trusts that provider's MFA claim
+//! ([`AssurancePolicy::danger_trust_upstream_mfa`]). A passkey with user verification is two
+//! factors in one gesture (something you have, unlocked by something you know or are); without
+//! user verification it is one.
+
+use crate::service::MethodInfo;
+
+/// How the first factor happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FirstFactor {
+    /// A password (or any other single knowledge factor).
+    Password,
+    /// A federated or social login.
+    Federated {
+        /// The provider's identifier as the host names it (issuer URL, "google", ...).
+        provider: String,
+        /// The `amr` values the provider asserted (RFC 8176: "mfa", "otp", "hwk", ...).
+        amr: Vec<String>,
+        /// The `acr` value the provider asserted, if any.
+        acr: Option<String>,
+    },
+    /// A passkey sign-in (see [`Verified::user_verified`](crate::Verified::user_verified)).
+    Passkey {
+        /// Whether the authenticator verified the user.
+        user_verified: bool,
+    },
+}
+
+/// Why no second factor is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SatisfiedBy {
+    /// A passkey with user verification.
+    PasskeyWithUserVerification,
+    /// A trusted upstream provider asserted MFA.
+    UpstreamMfa {
+        /// The provider.
+        provider: String,
+    },
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Assurance {
+    /// The sign-in already counts as multi-factor.
+    Satisfied(SatisfiedBy),
+    /// A second factor is required: any of these methods may give it.
+    SecondFactorRequired {
+        /// The user's usable methods (confirmed; backup codes only while some remain).
+        methods: Vec<MethodInfo>,
+    },
+    /// The user has no usable method: the sign-in is single-factor. Hosts that require MFA
+    /// send the user to enrollment.
+    NotEnrolled,
+}
+
+/// An upstream provider whose MFA claim the host has chosen to trust.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TrustedProvider {
+    provider: String,
+    amr: Vec<String>,
+    acr: Vec<String>,
+}
+
+/// Which upstream MFA claims count. Trusts none by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssurancePolicy {
+    trusted: Vec<TrustedProvider>,
+}
+
+impl AssurancePolicy {
+    /// A policy that trusts no upstream MFA claim.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// **Danger**: counts a login through `provider` as multi-factor when it asserts any of
+    /// `amr` (for example `["mfa", "hwk", "otp"]`) or any of `acr`. Only do this for providers
+    /// that really enforce MFA and whose tokens you validate; otherwise a compromised or lax
+    /// social account skips your second factor.
+    #[must_use]
+    pub fn danger_trust_upstream_mfa(mut self, provider: &str, amr: &[&str], acr: &[&str]) -> Self {
+        self.trusted.push(TrustedProvider {
+            provider: provider.to_owned(),
+            amr: amr.iter().map(|s| (*s).to_owned()).collect(),
+            acr: acr.iter().map(|s| (*s).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Decides, from the first factor and the user's methods.
+    pub fn decide(&self, first: &FirstFactor, methods: &[MethodInfo]) -> Assurance {
+        match first {
+            FirstFactor::Passkey { user_verified: true } => {
+                return Assurance::Satisfied(SatisfiedBy::PasskeyWithUserVerification);
+            }
+            FirstFactor::Federated { provider, amr, acr } => {
+                let trusted = self.trusted.iter().any(|t| {
+                    &t.provider == provider
+                        && (amr.iter().any(|a| t.amr.contains(a)) || acr.as_ref().is_some_and(|a| t.acr.contains(a)))
+                });
+                if trusted {
+                    return Assurance::Satisfied(SatisfiedBy::UpstreamMfa {
+                        provider: provider.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        let usable: Vec<MethodInfo> = methods
+            .iter()
+            .filter(|m| m.confirmed && m.remaining_backup_codes != Some(0))
+            .cloned()
+            .collect();
+        if usable.is_empty() {
+            Assurance::NotEnrolled
+        } else {
+            Assurance::SecondFactorRequired { methods: usable }
+        }
+    }
+}

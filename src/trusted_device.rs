@@ -1,0 +1,142 @@
+//! "Remember this device": after a successful second factor, a token that lets this browser skip
+//! the second factor for a while.
+//!
+//! A token is `ID.SECRET`: a 128-bit id (to find the record) and 256 random bits. The store keeps
+//! only `HMAC-SHA256(k, SECRET)` under a key derived from the sealing key named in the record,
+//! bound to the user, with an expiry (default 30 days). Tokens are revocable one by one, and
+//! every change to the user's methods revokes all of them.
+
+use std::fmt;
+
+use crate::clock::UnixTime;
+use crate::ct;
+use crate::device::{TrustedDeviceId, UserId};
+use crate::error::InputError;
+use crate::seal::KeyId;
+use crate::secret::SecretString;
+
+/// The purpose string of the derived MAC key.
+pub(crate) const MAC_PURPOSE: &str = "trusted-device";
+
+/// What a store keeps of a remember-this-device token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TrustedDeviceRecord {
+    /// The token's id.
+    pub id: TrustedDeviceId,
+    /// Whose it is.
+    pub user: UserId,
+    /// The sealing key the MAC key was derived from.
+    pub key_id: KeyId,
+    /// `HMAC-SHA256(k, secret)`.
+    pub hash: [u8; 32],
+    /// When it was issued.
+    pub created_at: UnixTime,
+    /// After this it no longer works.
+    pub expires_at: UnixTime,
+    /// When it last let the user skip the second factor.
+    pub last_used_at: Option<UnixTime>,
+}
+
+impl fmt::Debug for TrustedDeviceRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustedDeviceRecord")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("key_id", &self.key_id)
+            .field("hash", &"[REDACTED]")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("last_used_at", &self.last_used_at)
+            .finish()
+    }
+}
+
+/// A freshly issued token: give it to the browser (an HttpOnly, Secure cookie) and forget it.
+#[derive(Debug)]
+pub struct TrustedDeviceToken {
+    /// The token's id (for listing and revoking).
+    pub id: TrustedDeviceId,
+    /// `ID.SECRET`, the value to store in the cookie.
+    pub token: SecretString,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+}
+
+/// Splits `ID.SECRET` into the id and the 32 secret bytes.
+pub(crate) fn parse(token: &str) -> Result<(TrustedDeviceId, [u8; 32]), InputError> {
+    let (id, secret) = token.trim().split_once('.').ok_or(InputError::TrustedDeviceToken)?;
+    let id: TrustedDeviceId = id.parse().map_err(|_| InputError::TrustedDeviceToken)?;
+    if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(InputError::TrustedDeviceToken);
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        let pair = secret.get(2 * i..2 * i + 2).ok_or(InputError::TrustedDeviceToken)?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| InputError::TrustedDeviceToken)?;
+    }
+    Ok((id, bytes))
+}
+
+/// Formats `ID.SECRET`.
+pub(crate) fn format(id: TrustedDeviceId, secret: &[u8; 32]) -> SecretString {
+    let mut out = String::with_capacity(32 + 1 + 64);
+    out.push_str(&id.to_string());
+    out.push('.');
+    for b in secret {
+        out.push_str(&format!("{b:02x}"));
+    }
+    SecretString::new(out)
+}
+
+/// `HMAC-SHA256(key, secret)`.
+pub(crate) fn hash(key: &[u8; 32], secret: &[u8; 32]) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    mac.update(secret);
+    mac.finalize().into_bytes().into()
+}
+
+/// Constant-time check of a presented secret against a record.
+pub(crate) fn matches(record: &TrustedDeviceRecord, key: &[u8; 32], secret: &[u8; 32]) -> bool {
+    bool::from(ct::eq32(&hash(key, secret), &record.hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_garbage_is_refused() {
+        let id = TrustedDeviceId::from_bytes([7; 16]);
+        let token = format(id, &[0xab; 32]);
+        assert_eq!(parse(token.expose_secret()).unwrap(), (id, [0xab; 32]));
+        for bad in [
+            "",
+            ".",
+            "x.y",
+            &format!("{id}."),
+            &format!("{id}.{}", "g".repeat(64)),
+            &format!("{id}.{}", "a".repeat(63)),
+        ] {
+            assert_eq!(parse(bad), Err(InputError::TrustedDeviceToken), "{bad}");
+        }
+        let record = TrustedDeviceRecord {
+            id,
+            user: UserId::new("u").unwrap(),
+            key_id: KeyId::new("k").unwrap(),
+            hash: hash(&[1; 32], &[0xab; 32]),
+            created_at: UnixTime::EPOCH,
+            expires_at: UnixTime::EPOCH,
+            last_used_at: None,
+        };
+        assert!(matches(&record, &[1; 32], &[0xab; 32]));
+        assert!(!matches(&record, &[2; 32], &[0xab; 32]));
+        assert!(!matches(&record, &[1; 32], &[0xac; 32]));
+        assert!(
+            !format!("{record:?}").contains(&format!("{:?}", record.hash[0]))
+                || format!("{record:?}").contains("REDACTED")
+        );
+    }
+}
