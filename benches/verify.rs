@@ -18,7 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use multifactor::backup_codes::{self, BackupCodeRecord};
 use multifactor::{
-    BackupCodeConfig, Clock, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, OsSeededRng,
+    BackupCodeConfig, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, OsSeededRng,
     SealingKey, SecretBytes, SecretString, TotpParams, UnixTime, UserId,
 };
 use sha1::Sha1;

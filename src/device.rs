@@ -139,11 +139,11 @@ impl DeviceName {
     /// # Errors
     ///
     /// [`InputError::DeviceName`] if it is empty after trimming, longer than 64 characters or
-    /// contains control characters.
+    /// contains control characters or invisible formatting (zero-width, bidirectional overrides).
     pub fn new(name: &str) -> Result<Self, InputError> {
         let name = name.trim();
         let chars = name.chars().count();
-        if chars == 0 || chars > Self::MAX_CHARS || name.chars().any(char::is_control) {
+        if chars == 0 || chars > Self::MAX_CHARS || name.chars().any(|c| c.is_control() || is_invisible_format(c)) {
             return Err(InputError::DeviceName);
         }
         Ok(Self(name.to_owned()))
@@ -159,6 +159,12 @@ impl fmt::Display for DeviceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(&self.0)
     }
+}
+
+/// Zero-width and bidirectional formatting characters: a name with them can display as
+/// something it is not (U+202E turns "yek-buy" into "yub-key").
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
 }
 
 /// The kind of a method.
@@ -306,7 +312,17 @@ mod tests {
     fn names_are_trimmed_and_bounded() {
         assert_eq!(DeviceName::new("  Phone  ").unwrap().as_str(), "Phone");
         assert_eq!(DeviceName::new(&"é".repeat(64)).unwrap().as_str().chars().count(), 64);
-        for bad in ["", "   ", "a\nb", "tab\there", "\u{7f}", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "   ",
+            "a\nb",
+            "tab\there",
+            "\u{7f}",
+            &"x".repeat(65),
+            "key\u{202E}yb",
+            "a\u{200B}b",
+            "\u{FEFF}k",
+        ] {
             assert_eq!(DeviceName::new(bad), Err(InputError::DeviceName), "{bad:?}");
         }
     }

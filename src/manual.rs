@@ -39,6 +39,19 @@
 //!   parallel sign-ins cannot both pass an old counter. Origins are matched exactly (no
 //!   subdomains, no other ports).
 //!
+//! - **Skipped second factors.** [`Mfa::assurance`](crate::Mfa::assurance) answers "is a second
+//!   factor still needed?" the same way for every first factor: a user with any method must use
+//!   one; a federated login counts as MFA only for providers the host trusts by name; a passkey
+//!   counts only with user verification.
+//! - **Stale "remember me".** Remember-this-device tokens are random, stored as keyed hashes,
+//!   bound to the user, expiring, revocable, and all revoked when the user's methods change.
+//! - **Online guessing over a long time.** Under the default policy an attacker alone gets at
+//!   most 100 evaluated TOTP guesses before the lock (probability of success at most 3.0e-4 over
+//!   a year, `tests/attacker.rs`). Every success clears the counter, as it must, so an attacker
+//!   who guesses between a user's daily sign-ins gets about 34 guesses a day (3.7e-2 a year);
+//!   services that expect that threat use a zero window and a daily limit (the test shows
+//!   `ThrottlePolicy::new(2, 86_400, 86_400, 100)` with window 0 gives 7.3e-4).
+//!
 //! Out of scope: the first factor, sessions, and transport security (the host's job); an
 //! attacker with the sealing key *and* the database; malware on the user's device.
 //!
@@ -62,6 +75,8 @@
 //! | attestation | `none` | privacy; an allow-list of models is opt-in |
 //! | counter regression | rejected | a possible cloned authenticator |
 //! | WebAuthn credentials per user | at most 32 | the exclude list stays small |
+//! | remember this device | 30 days | a month of a browser without a second factor; 1 h..=400 d |
+//! | "backup codes running low" event | 2 or fewer left | time to print new ones |
 //!
 //! # Enrollment rules
 //!

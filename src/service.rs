@@ -405,6 +405,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     pub async fn enroll_totp(&self, user: &UserId, account: &str, name: Option<&str>) -> Result<TotpEnrollment, Error> {
         let account = validate_account(account)?;
         let name = DeviceName::new(name.unwrap_or("Authenticator app"))?;
+        self.methods_changed(user).await?;
         let mut secret = vec![0u8; self.config.totp.secret_len];
         self.rng.try_fill_bytes(&mut secret)?;
         let secret = SecretBytes::new(secret);

@@ -34,8 +34,8 @@
 
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
-    Clock, DeviceStore, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
-    Rng, SealingKey, SecretBytes, ThrottleDecision, ThrottlePolicy, ThrottleState, TotpParams, UnixTime, UserId,
+    DeviceStore, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, Rng,
+    SealingKey, SecretBytes, ThrottleDecision, ThrottlePolicy, ThrottleState, TotpParams, UnixTime, UserId,
 };
 
 const START: u64 = 1_800_000_000; // a multiple of 30: steps begin here

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use multifactor::store::conformance::{self, CheckResult};
 use multifactor::{
-    CeremonyId, CeremonyKind, CeremonyRecord, DeviceData, DeviceId, DeviceName, DeviceRecord, DeviceStore, Factor,
-    MemoryStore, StoreError, ThrottleState, UnixTime, UserId, WebAuthnUse,
+    CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceName, DeviceRecord,
+    DeviceStore, Factor, MemoryStore, StoreError, ThrottleState, UnixTime, UserId, WebAuthnUse,
 };
 
 /// Rounds a race check gets to fail before we call the broken store "not caught".
@@ -19,17 +19,35 @@ const RACE_ROUNDS: usize = 20;
 
 /// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
 macro_rules! forward {
+    // All nine account operations (last-method guard, re-sealing, remember-this-device).
     (account_ops) => {
+        forward!(
+            delete_device_unless_last,
+            list_totp_devices,
+            reseal_totp_secret,
+            insert_trusted_device,
+            trusted_device,
+            touch_trusted_device,
+            list_trusted_devices,
+            delete_trusted_device,
+            delete_user_trusted_devices,
+        );
+    };
+    (delete_device_unless_last) => {
         async fn delete_device_unless_last(
             &self,
             user: &UserId,
             id: DeviceId,
-        ) -> Result<multifactor::DeleteOutcome, StoreError> {
+        ) -> Result<DeleteOutcome, StoreError> {
             self.inner.delete_device_unless_last(user, id).await
         }
+    };
+    (list_totp_devices) => {
         async fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
             self.inner.list_totp_devices(after, limit).await
         }
+    };
+    (reseal_totp_secret) => {
         async fn reseal_totp_secret(
             &self,
             user: &UserId,
@@ -39,15 +57,21 @@ macro_rules! forward {
         ) -> Result<bool, StoreError> {
             self.inner.reseal_totp_secret(user, id, expected, new).await
         }
+    };
+    (insert_trusted_device) => {
         async fn insert_trusted_device(&self, record: multifactor::TrustedDeviceRecord) -> Result<(), StoreError> {
             self.inner.insert_trusted_device(record).await
         }
+    };
+    (trusted_device) => {
         async fn trusted_device(
             &self,
             id: multifactor::TrustedDeviceId,
         ) -> Result<Option<multifactor::TrustedDeviceRecord>, StoreError> {
             self.inner.trusted_device(id).await
         }
+    };
+    (touch_trusted_device) => {
         async fn touch_trusted_device(
             &self,
             user: &UserId,
@@ -56,12 +80,18 @@ macro_rules! forward {
         ) -> Result<bool, StoreError> {
             self.inner.touch_trusted_device(user, id, now).await
         }
+    };
+    (list_trusted_devices) => {
         async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
             self.inner.list_trusted_devices(user).await
         }
+    };
+    (delete_trusted_device) => {
         async fn delete_trusted_device(&self, user: &UserId, id: multifactor::TrustedDeviceId) -> Result<bool, StoreError> {
             self.inner.delete_trusted_device(user, id).await
         }
+    };
+    (delete_user_trusted_devices) => {
         async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
             self.inner.delete_user_trusted_devices(user).await
         }
@@ -698,6 +728,99 @@ impl DeviceStore for BlindCounterStore {
     }
 }
 
+/// `delete_device_unless_last` checks, then acts, without atomicity: it reads the user's
+/// methods, yields, then deletes plainly. Correct when called one at a time.
+#[derive(Debug, Default)]
+struct UnguardedDeleteStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for UnguardedDeleteStore {
+    forward!(
+        list_totp_devices,
+        reseal_totp_secret,
+        insert_trusted_device,
+        trusted_device,
+        touch_trusted_device,
+        list_trusted_devices,
+        delete_trusted_device,
+        delete_user_trusted_devices,
+    );
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        consume_backup_code,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
+        let methods = self.inner.list_devices(user).await?;
+        let Some(target) = methods.iter().find(|d| d.id == id) else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        if target.confirmed && !methods.iter().any(|d| d.id != id && d.confirmed) {
+            return Ok(DeleteOutcome::LastMethod);
+        }
+        tokio::task::yield_now().await;
+        Ok(if self.inner.delete_device(user, id).await? {
+            DeleteOutcome::Deleted
+        } else {
+            DeleteOutcome::NotFound
+        })
+    }
+}
+
+/// `delete_device_unless_last` has no guard: it deletes the last confirmed method too.
+#[derive(Debug, Default)]
+struct NoGuardStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for NoGuardStore {
+    forward!(
+        list_totp_devices,
+        reseal_totp_secret,
+        insert_trusted_device,
+        trusted_device,
+        touch_trusted_device,
+        list_trusted_devices,
+        delete_trusted_device,
+        delete_user_trusted_devices,
+    );
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        consume_backup_code,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
+        Ok(if self.inner.delete_device(user, id).await? {
+            DeleteOutcome::Deleted
+        } else {
+            DeleteOutcome::NotFound
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 // ---------------------------------------------------------------------------------------------
@@ -724,7 +847,10 @@ async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static s
         throttle_compare_and_swap,
         webauthn_credentials,
         webauthn_counter_compare_and_swap,
-        ceremony_take_once
+        ceremony_take_once,
+        delete_unless_last,
+        totp_paging_and_reseal,
+        trusted_devices
     );
     failed
 }
@@ -830,6 +956,7 @@ async fn memory_store_passes_the_race_checks() {
         conformance::race_unique_credential_id,
     )
     .await;
+    assert_race_passes(&store, "race_delete_unless_last", conformance::race_delete_unless_last).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1033,4 +1160,49 @@ async fn webauthn_race_checks_pass_where_the_store_forwards() {
         conformance::race_unique_credential_id,
     )
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9.-10. The last-method guard: a racy check-then-delete, and no guard at all.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unguarded_delete_store_passes_the_sequential_checks() {
+    let failed = failing_sequential_checks(&UnguardedDeleteStore::default()).await;
+    assert!(
+        failed.is_empty(),
+        "the racy guard is meant to be right when not raced: {failed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_delete_unless_last_catches_a_check_then_delete() {
+    let store = Arc::new(UnguardedDeleteStore::default());
+    assert_race_caught(&store, "race_delete_unless_last", conformance::race_delete_unless_last).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_unless_last_catches_a_missing_guard() {
+    let store = NoGuardStore::default();
+    let err = conformance::delete_unless_last(&store).await.unwrap_err();
+    assert!(err.to_string().contains("not LastMethod"), "wrong reason: {err}");
+    assert_only_check_fails(&store, "delete_unless_last", "not LastMethod").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_delete_unless_last_catches_a_missing_guard() {
+    // Both halves delete their method: two winners, no method left.
+    let store = Arc::new(NoGuardStore::default());
+    let err = conformance::race_delete_unless_last(store.clone()).await.unwrap_err();
+    assert!(err.to_string().starts_with("2 of "), "wrong reason: {err}");
+    assert_race_caught(&store, "race_delete_unless_last", conformance::race_delete_unless_last).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_delete_unless_last_passes_where_the_store_forwards() {
+    // The other broken stores forward the guard to the atomic one.
+    let racy = Arc::new(ReadModifyWriteStore::default());
+    assert_race_passes(&racy, "race_delete_unless_last", conformance::race_delete_unless_last).await;
+    let blind = Arc::new(BlindCounterStore::default());
+    assert_race_passes(&blind, "race_delete_unless_last", conformance::race_delete_unless_last).await;
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use multifactor::totp::{code_at, code_for_step, decode_base32_secret};
 use multifactor::{
-    Algorithm, Clock, DeviceData, DeviceKind, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId,
-    Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes,
-    StoreError, ThrottleDecision, ThrottleState, TotpParams, UnixTime, UserId,
+    Algorithm, DeviceData, DeviceKind, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring,
+    ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes, StoreError,
+    ThrottleDecision, ThrottleState, TotpParams, UnixTime, UserId,
 };
 
 const START: u64 = 1_800_000_000; // a multiple of 30: steps begin here

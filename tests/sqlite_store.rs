@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
-    Clock, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SqliteStore,
-    StoreError, TotpParams, UnixTime, UserId,
+    DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SqliteStore, StoreError,
+    TotpParams, UnixTime, UserId,
 };
 
 fn fresh_path(tag: &str) -> PathBuf {

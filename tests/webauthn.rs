@@ -15,9 +15,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use multifactor::{
-    AttestationAllowList, AuthenticationResponse, Clock, ConfigError, CounterPolicy, DeviceData, DeviceKind,
-    DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
-    MfaConfig, MisuseError, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+    AttestationAllowList, AuthenticationResponse, ConfigError, CounterPolicy, DeviceData, DeviceKind, DeviceStore,
+    Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
+    MisuseError, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
     WebAuthnUse,
 };
 use serde_json::{Value, json};

@@ -19,13 +19,14 @@ use std::sync::Arc;
 
 use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
+use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
 use crate::rng::{OsSeededRng, Rng};
-use crate::seal::{KeyId, Keyring, SealContext, SealingKey};
-use crate::store::DeviceStore;
+use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
+use crate::store::{DeleteOutcome, DeviceStore};
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
+use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
 
 /// The largest time or step every store must keep exactly: 2^63 - 1 (SQL's BIGINT).
@@ -995,6 +996,455 @@ pub async fn ceremony_take_once<S: DeviceStore>(store: &S) -> CheckResult {
     Ok(())
 }
 
+/// `delete_device_unless_last` deletes an unconfirmed method always and a confirmed one only
+/// while another confirmed method of the same user remains; it touches only the named user's.
+pub async fn delete_unless_last<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let carol = fresh_user("carol")?;
+    let codes = backup_record(&alice, 1, 4)?;
+    let key = webauthn_record(&alice, 2, fresh_credential_id()?, false)?;
+    let pending = totp_record(&alice, 3)?;
+    let bobs = backup_record(&bob, 1, 2)?;
+    let carols = totp_record(&carol, 1)?;
+    for d in [&codes, &key, &pending, &bobs, &carols] {
+        store.insert_device(d.clone()).await?;
+    }
+
+    let outcome = store.delete_device_unless_last(&alice, bobs.id).await?;
+    ensure!(
+        outcome == DeleteOutcome::NotFound,
+        "deleting another user's method was {outcome:?}, not NotFound"
+    );
+    let outcome = store.delete_device_unless_last(&bob, codes.id).await?;
+    ensure!(
+        outcome == DeleteOutcome::NotFound,
+        "another user deleting the user's method was {outcome:?}, not NotFound"
+    );
+    let outcome = store.delete_device_unless_last(&alice, fresh_id()?).await?;
+    ensure!(
+        outcome == DeleteOutcome::NotFound,
+        "deleting an unknown id was {outcome:?}, not NotFound"
+    );
+    ensure!(
+        store.list_devices(&bob).await? == vec![bobs.clone()],
+        "a refused cross-user delete removed the other user's method"
+    );
+    ensure!(
+        store.list_devices(&alice).await? == vec![codes.clone(), key.clone(), pending.clone()],
+        "a refused cross-user delete removed one of the user's methods"
+    );
+
+    // Two confirmed methods and an unconfirmed one: one confirmed method may go.
+    let outcome = store.delete_device_unless_last(&alice, codes.id).await?;
+    ensure!(
+        outcome == DeleteOutcome::Deleted,
+        "deleting one of two confirmed methods was {outcome:?}, not Deleted"
+    );
+    ensure!(
+        store.device(&alice, codes.id).await?.is_none(),
+        "a method reported Deleted is still there"
+    );
+    // The unconfirmed TOTP record does not count: the remaining key is the last method.
+    for _ in 0..2 {
+        let outcome = store.delete_device_unless_last(&alice, key.id).await?;
+        ensure!(
+            outcome == DeleteOutcome::LastMethod,
+            "deleting the last confirmed method (next to an unconfirmed one) was {outcome:?}, not LastMethod"
+        );
+    }
+    ensure!(
+        store.device(&alice, key.id).await?.as_ref() == Some(&key),
+        "the last confirmed method is gone or changed after a refused delete"
+    );
+    let outcome = store.delete_device_unless_last(&alice, pending.id).await?;
+    ensure!(
+        outcome == DeleteOutcome::Deleted,
+        "deleting an unconfirmed method was {outcome:?}, not Deleted"
+    );
+    let outcome = store.delete_device_unless_last(&alice, pending.id).await?;
+    ensure!(
+        outcome == DeleteOutcome::NotFound,
+        "deleting a deleted method again was {outcome:?}, not NotFound"
+    );
+    ensure!(
+        store.list_devices(&alice).await? == vec![key.clone()],
+        "after the deletes the user does not have exactly the last confirmed method"
+    );
+    // An unconfirmed method goes even when the user has no confirmed one.
+    let outcome = store.delete_device_unless_last(&carol, carols.id).await?;
+    ensure!(
+        outcome == DeleteOutcome::Deleted,
+        "deleting a user's only (unconfirmed) method was {outcome:?}, not Deleted"
+    );
+    ensure!(
+        store.list_devices(&carol).await?.is_empty(),
+        "an unconfirmed method reported Deleted is still there"
+    );
+
+    // A TOTP device confirmed by its first accepted step counts as a confirmed method.
+    let phone = totp_record(&alice, 4)?;
+    store.insert_device(phone.clone()).await?;
+    ensure!(
+        store
+            .accept_totp_step(&alice, phone.id, 100, UnixTime::from_secs(6_000))
+            .await?,
+        "first step of a new TOTP device refused"
+    );
+    let outcome = store.delete_device_unless_last(&alice, key.id).await?;
+    ensure!(
+        outcome == DeleteOutcome::Deleted,
+        "deleting a confirmed method next to a TOTP device confirmed by a step was {outcome:?}, not Deleted"
+    );
+    let outcome = store.delete_device_unless_last(&alice, phone.id).await?;
+    ensure!(
+        outcome == DeleteOutcome::LastMethod,
+        "deleting the last confirmed method (a TOTP device confirmed by a step) was {outcome:?}, not LastMethod"
+    );
+    ensure!(
+        store.list_devices(&bob).await? == vec![bobs],
+        "deletes of one user touched another's methods"
+    );
+    Ok(())
+}
+
+fn sealed_secret(record: &DeviceRecord) -> Option<&SealedSecret> {
+    match &record.data {
+        DeviceData::Totp(t) => Some(&t.sealed_secret),
+        _ => None,
+    }
+}
+
+/// A well-formed sealed blob that differs from `sealed` in the byte `back` places from the end
+/// (inside the ciphertext; the format does not check it).
+fn altered(sealed: &SealedSecret, back: usize) -> Result<SealedSecret, Failure> {
+    let mut bytes = sealed.to_bytes();
+    let at = bytes
+        .len()
+        .checked_sub(back + 1)
+        .ok_or(Failure("sealed blob too short".into()))?;
+    if let Some(byte) = bytes.get_mut(at) {
+        *byte ^= 0x5a;
+    }
+    SealedSecret::from_bytes(&bytes).map_err(|e| Failure(e.to_string()))
+}
+
+/// `list_totp_devices` pages through every TOTP device of all users, in id order, each once and
+/// nothing else; `reseal_totp_secret` swaps only the named user's TOTP secret, only from the
+/// expected one, and changes nothing else.
+pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
+    // Other checks may run on the same store at the same time: only this check's ids are
+    // asserted about, except that everything listed is a TOTP device in id order.
+    let mut users = Vec::new();
+    let mut totps = Vec::new();
+    let mut others = Vec::new();
+    for i in 0..3u64 {
+        let user = fresh_user("paging")?;
+        for j in 0..3 {
+            let totp = totp_record(&user, 10 * i + j)?;
+            store.insert_device(totp.clone()).await?;
+            totps.push(totp);
+        }
+        let codes = backup_record(&user, 10 * i + 5, 2)?;
+        let key = webauthn_record(&user, 10 * i + 6, fresh_credential_id()?, i % 2 == 0)?;
+        store.insert_device(codes.clone()).await?;
+        store.insert_device(key.clone()).await?;
+        others.push(codes.id);
+        others.push(key.id);
+        users.push(user);
+    }
+
+    const LIMIT: usize = 2;
+    let mut seen: Vec<DeviceId> = Vec::new();
+    let mut after: Option<DeviceId> = None;
+    loop {
+        let page = store.list_totp_devices(after, LIMIT).await?;
+        ensure!(
+            page.len() <= LIMIT,
+            "a page of list_totp_devices with limit {LIMIT} has {} entries",
+            page.len()
+        );
+        if page.is_empty() {
+            break;
+        }
+        for record in &page {
+            ensure!(
+                matches!(record.data, DeviceData::Totp(_)),
+                "list_totp_devices listed a record that is not a TOTP device"
+            );
+            ensure!(
+                after.is_none_or(|a| record.id > a),
+                "list_totp_devices is not in strictly increasing id order: {:?} after {after:?}",
+                record.id
+            );
+            ensure!(
+                !others.contains(&record.id),
+                "list_totp_devices listed one of this check's non-TOTP records"
+            );
+            if let Some(mine) = totps.iter().find(|t| t.id == record.id) {
+                ensure!(
+                    record == mine,
+                    "list_totp_devices did not return a TOTP record field for field"
+                );
+                seen.push(record.id);
+            }
+            after = Some(record.id);
+        }
+    }
+    for totp in &totps {
+        let times = seen.iter().filter(|&&id| id == totp.id).count();
+        ensure!(
+            times == 1,
+            "a TOTP device was listed {times} times when paging through list_totp_devices"
+        );
+    }
+    let all = store.list_totp_devices(None, usize::MAX).await?;
+    for totp in &totps {
+        ensure!(
+            all.iter().filter(|r| r.id == totp.id).count() == 1,
+            "list_totp_devices with limit usize::MAX did not list every TOTP device once"
+        );
+    }
+
+    // Re-sealing.
+    let (alice, bob) = match users.as_slice() {
+        [a, b, ..] => (a, b),
+        _ => return Err(Failure("no users".into())),
+    };
+    let target = totps.first().cloned().ok_or(Failure("no TOTP device".into()))?;
+    let sibling = totps.get(1).cloned().ok_or(Failure("no TOTP device".into()))?;
+    let now = UnixTime::from_secs(9_000);
+    ensure!(
+        store.accept_totp_step(alice, target.id, 77, now).await?,
+        "first step of a TOTP device refused"
+    );
+    let new_name = name("Re-sealed phone")?;
+    ensure!(
+        store.rename_device(alice, target.id, &new_name).await?,
+        "rename of a TOTP device failed"
+    );
+    let before = store
+        .device(alice, target.id)
+        .await?
+        .ok_or(Failure("TOTP device vanished".into()))?;
+    let expected = sealed_secret(&before)
+        .cloned()
+        .ok_or(Failure("TOTP device is no longer a TOTP record".into()))?;
+    let new = altered(&expected, 0)?;
+    let wrong = altered(&expected, 1)?;
+    ensure!(
+        new != expected && wrong != expected && new != wrong,
+        "altered blobs are equal"
+    );
+
+    ensure!(
+        !store.reseal_totp_secret(alice, target.id, &wrong, &new).await?,
+        "a re-seal from a wrong expected secret succeeded"
+    );
+    ensure!(
+        !store.reseal_totp_secret(bob, target.id, &expected, &new).await?,
+        "another user's TOTP secret was re-sealed"
+    );
+    ensure!(
+        !store.reseal_totp_secret(alice, fresh_id()?, &expected, &new).await?,
+        "an unknown device was re-sealed"
+    );
+    let codes_id = others.first().copied().ok_or(Failure("no backup-code set".into()))?;
+    ensure!(
+        !store.reseal_totp_secret(alice, codes_id, &expected, &new).await?,
+        "a backup-code set was re-sealed"
+    );
+    ensure!(
+        store.device(alice, target.id).await?.as_ref() == Some(&before),
+        "a refused re-seal changed the TOTP device"
+    );
+
+    ensure!(
+        store.reseal_totp_secret(alice, target.id, &expected, &new).await?,
+        "a re-seal from the stored secret was refused"
+    );
+    let got = store
+        .device(alice, target.id)
+        .await?
+        .ok_or(Failure("re-sealed TOTP device vanished".into()))?;
+    ensure!(
+        sealed_secret(&got) == Some(&new),
+        "the new sealed secret was not stored exactly"
+    );
+    let mut want = before.clone();
+    if let DeviceData::Totp(t) = &mut want.data {
+        t.sealed_secret = new.clone();
+    }
+    ensure!(
+        got == want,
+        "a re-seal changed more than the sealed secret (name, confirmation, last step, times or parameters)"
+    );
+    ensure!(
+        !store.reseal_totp_secret(alice, target.id, &expected, &wrong).await?,
+        "a re-seal from the stale (replaced) secret succeeded"
+    );
+    ensure!(
+        store.device(alice, target.id).await?.as_ref() == Some(&want),
+        "a stale re-seal changed the TOTP device"
+    );
+    ensure!(
+        store.device(alice, sibling.id).await?.as_ref() == Some(&sibling),
+        "re-sealing one TOTP device changed another of the same user"
+    );
+    ensure!(
+        store.reseal_totp_secret(alice, target.id, &new, &expected).await?,
+        "a second re-seal from the current secret was refused"
+    );
+    Ok(())
+}
+
+/// A remember-this-device record with a distinctive hash (from `00` to `ff`, random between).
+pub fn trusted_record(user: &UserId, created: u64, expires: u64) -> Result<TrustedDeviceRecord, Failure> {
+    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let id = TrustedDeviceId::generate(&rng).map_err(|e| Failure(e.to_string()))?;
+    let mut hash = [0u8; 32];
+    rng.try_fill_bytes(&mut hash).map_err(|e| Failure(e.to_string()))?;
+    hash[0] = 0x00;
+    hash[1] = 0xff;
+    hash[30] = 0x80;
+    hash[31] = 0x00;
+    Ok(TrustedDeviceRecord {
+        id,
+        user: user.clone(),
+        key_id: KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?,
+        hash,
+        created_at: UnixTime::from_secs(created),
+        expires_at: UnixTime::from_secs(expires),
+        last_used_at: None,
+    })
+}
+
+/// Remember-this-device records come back field for field, are unique by id, listed per user
+/// oldest first, touched and deleted only by their own user.
+pub async fn trusted_devices<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let newer = trusted_record(&alice, 2_000, MAX_STORED_INTEGER)?;
+    let older = trusted_record(&alice, 1_000, 1_000 + 30 * 86_400)?;
+    let bobs = trusted_record(&bob, 500, 500 + 86_400)?;
+    // Inserted newest first, so insertion order is not the listing order.
+    for r in [&newer, &bobs, &older] {
+        store.insert_trusted_device(r.clone()).await?;
+    }
+    for r in [&newer, &older, &bobs] {
+        let got = store.trusted_device(r.id).await?;
+        ensure!(
+            got.as_ref() == Some(r),
+            "a remember-this-device record did not round-trip field for field: {got:?}"
+        );
+    }
+    let unknown = TrustedDeviceId::generate(&OsSeededRng::new().map_err(|e| Failure(e.to_string()))?)
+        .map_err(|e| Failure(e.to_string()))?;
+    ensure!(
+        store.trusted_device(unknown).await?.is_none(),
+        "an unknown remember-this-device id was found"
+    );
+
+    let mut duplicate = trusted_record(&bob, 3_000, 4_000)?;
+    duplicate.id = older.id;
+    ensure!(
+        matches!(store.insert_trusted_device(duplicate).await, Err(StoreError::Conflict)),
+        "a second remember-this-device record with an existing id (of another user) was not a Conflict"
+    );
+    ensure!(
+        store.trusted_device(older.id).await?.as_ref() == Some(&older),
+        "a conflicting insert changed the remember-this-device record"
+    );
+
+    let list = store.list_trusted_devices(&alice).await?;
+    ensure!(
+        list == vec![older.clone(), newer.clone()],
+        "list_trusted_devices is not the user's records oldest first: {list:?}"
+    );
+    ensure!(
+        store.list_trusted_devices(&bob).await? == vec![bobs.clone()],
+        "bob's remember-this-device list is wrong"
+    );
+    ensure!(
+        store.list_trusted_devices(&fresh_user("nobody")?).await?.is_empty(),
+        "an unknown user has remember-this-device records"
+    );
+
+    let at = UnixTime::from_secs(3_000);
+    ensure!(
+        store.touch_trusted_device(&alice, older.id, at).await?,
+        "touching an own remember-this-device record failed"
+    );
+    let mut touched = older.clone();
+    touched.last_used_at = Some(at);
+    ensure!(
+        store.trusted_device(older.id).await?.as_ref() == Some(&touched),
+        "a touch did not set exactly the last-used time"
+    );
+    ensure!(
+        !store.touch_trusted_device(&alice, bobs.id, at).await?,
+        "touched another user's remember-this-device record"
+    );
+    ensure!(
+        !store.touch_trusted_device(&alice, unknown, at).await?,
+        "touched an unknown remember-this-device record"
+    );
+    ensure!(
+        store.trusted_device(bobs.id).await?.as_ref() == Some(&bobs),
+        "a refused touch changed another user's record"
+    );
+    let max = UnixTime::from_secs(MAX_STORED_INTEGER);
+    ensure!(
+        store.touch_trusted_device(&alice, newer.id, max).await?,
+        "a touch at time 2^63-1 failed"
+    );
+    let mut newer_touched = newer.clone();
+    newer_touched.last_used_at = Some(max);
+    ensure!(
+        store.trusted_device(newer.id).await?.as_ref() == Some(&newer_touched),
+        "times 2^63-1 of a remember-this-device record not stored exactly"
+    );
+
+    ensure!(
+        !store.delete_trusted_device(&bob, older.id).await?,
+        "deleted another user's remember-this-device record"
+    );
+    ensure!(
+        store.trusted_device(older.id).await?.is_some(),
+        "a refused delete removed the record"
+    );
+    ensure!(
+        store.delete_trusted_device(&alice, older.id).await?,
+        "delete of an own remember-this-device record failed"
+    );
+    ensure!(
+        !store.delete_trusted_device(&alice, older.id).await?,
+        "deleted the same remember-this-device record twice"
+    );
+    ensure!(
+        store.trusted_device(older.id).await?.is_none(),
+        "a deleted remember-this-device record is still found"
+    );
+    ensure!(
+        store.delete_user_trusted_devices(&alice).await? == 1,
+        "deleting the user's remember-this-device records did not report 1 removed"
+    );
+    ensure!(
+        store.list_trusted_devices(&alice).await?.is_empty() && store.trusted_device(newer.id).await?.is_none(),
+        "deleting the user's remember-this-device records left some"
+    );
+    ensure!(
+        store.delete_user_trusted_devices(&alice).await? == 0,
+        "a second delete of the user's remember-this-device records removed something"
+    );
+    ensure!(
+        store.list_trusted_devices(&bob).await? == vec![bobs.clone()]
+            && store.trusted_device(bobs.id).await?.as_ref() == Some(&bobs),
+        "deleting one user's remember-this-device records touched another's"
+    );
+    Ok(())
+}
+
 async fn race<S, F, Fut>(store: &Arc<S>, op: F) -> Result<usize, Failure>
 where
     S: DeviceStore + 'static,
@@ -1231,6 +1681,39 @@ pub async fn race_unique_credential_id<S: DeviceStore + 'static>(store: Arc<S>) 
     Ok(())
 }
 
+/// 64 tasks delete a user's last two confirmed methods at once, half of them one, half the
+/// other: exactly one delete succeeds and one confirmed method remains.
+pub async fn race_delete_unless_last<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let user = fresh_user("race")?;
+    let codes = backup_record(&user, 1, 2)?;
+    let key = webauthn_record(&user, 2, fresh_credential_id()?, false)?;
+    store.insert_device(codes.clone()).await?;
+    store.insert_device(key.clone()).await?;
+    let ids = [codes.id, key.id];
+    let wins = race(&store, |s, i| {
+        let user = user.clone();
+        let id = ids[i % 2];
+        async move {
+            s.delete_device_unless_last(&user, id)
+                .await
+                .map(|outcome| outcome == DeleteOutcome::Deleted)
+        }
+    })
+    .await?;
+    ensure!(
+        wins == 1,
+        "{wins} of {RACERS} concurrent deletes of a user's last two confirmed methods succeeded"
+    );
+    let left = store.list_devices(&user).await?;
+    let confirmed = left.iter().filter(|d| d.confirmed).count();
+    ensure!(
+        confirmed == 1 && left.len() == 1 && (left.contains(&codes) || left.contains(&key)),
+        "after concurrent deletes of a user's last two confirmed methods {confirmed} confirmed of {} remain",
+        left.len()
+    );
+    Ok(())
+}
+
 /// Runs every check in turn.
 ///
 /// # Errors
@@ -1254,6 +1737,9 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(webauthn_credentials, &*store);
     check!(webauthn_counter_compare_and_swap, &*store);
     check!(ceremony_take_once, &*store);
+    check!(delete_unless_last, &*store);
+    check!(totp_paging_and_reseal, &*store);
+    check!(trusted_devices, &*store);
     check!(race_backup_code, store.clone());
     check!(race_totp_step, store.clone());
     check!(race_throttle_swap, store.clone());
@@ -1261,6 +1747,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_take_ceremony, store.clone());
     check!(race_webauthn_counter, store.clone());
     check!(race_unique_credential_id, store.clone());
+    check!(race_delete_unless_last, store.clone());
     Ok(())
 }
 
@@ -1279,10 +1766,10 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@plain $make; insert_get_list, rename, delete_and_reset,
             replace_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, webauthn_credentials, webauthn_counter_compare_and_swap,
-            ceremony_take_once);
+            ceremony_take_once, delete_unless_last, totp_paging_and_reseal, trusted_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_replace_backup_codes, race_take_ceremony, race_webauthn_counter,
-            race_unique_credential_id);
+            race_unique_credential_id, race_delete_unless_last);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

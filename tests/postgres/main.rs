@@ -18,8 +18,8 @@ use std::time::Instant;
 use multifactor::store::conformance as suite;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
-    CeremonyKind, Clock, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome,
-    PostgresStore, SealingKey, StoreError, TotpParams, UnixTime, UserId, WebAuthnUse,
+    CeremonyKind, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, PostgresStore,
+    SealingKey, StoreError, TotpParams, UnixTime, UserId, WebAuthnUse,
 };
 
 type Check = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -95,7 +95,10 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         throttle_compare_and_swap,
         webauthn_credentials,
         webauthn_counter_compare_and_swap,
-        ceremony_take_once
+        ceremony_take_once,
+        delete_unless_last,
+        totp_paging_and_reseal,
+        trusted_devices
     );
     checks.extend(race!(
         race_backup_code,
@@ -104,7 +107,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_replace_backup_codes,
         race_take_ceremony,
         race_webauthn_counter,
-        race_unique_credential_id
+        race_unique_credential_id,
+        race_delete_unless_last
     ));
     checks
 }

@@ -1,0 +1,161 @@
+//! Assurance policy: who still needs a second factor after the first, and with what.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use multifactor::{
+    Assurance, AssurancePolicy, DeviceKind, Error, FirstFactor, MemoryStore, MfaConfig, MisuseError, Outcome,
+    SatisfiedBy,
+};
+
+fn federated(provider: &str, amr: &[&str], acr: Option<&str>) -> FirstFactor {
+    FirstFactor::Federated {
+        provider: provider.to_owned(),
+        amr: amr.iter().map(|s| (*s).to_owned()).collect(),
+        acr: acr.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn a_user_with_any_method_must_use_one() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    assert_eq!(
+        mfa.assurance(&alice, &FirstFactor::Password).await.unwrap(),
+        Assurance::NotEnrolled
+    );
+    // An unconfirmed enrollment is not a method yet.
+    mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    assert_eq!(
+        mfa.assurance(&alice, &FirstFactor::Password).await.unwrap(),
+        Assurance::NotEnrolled
+    );
+    totp(&mfa, &clock, &alice).await;
+    mfa.generate_backup_codes(&alice, None).await.unwrap();
+    let Assurance::SecondFactorRequired { methods } = mfa.assurance(&alice, &FirstFactor::Password).await.unwrap()
+    else {
+        panic!("second factor not required")
+    };
+    let kinds: Vec<DeviceKind> = methods.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(kinds.contains(&DeviceKind::Totp) && kinds.contains(&DeviceKind::BackupCodes));
+}
+
+#[tokio::test]
+async fn federated_login_does_not_bypass_mfa_unless_trusted_by_name() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    totp(&mfa, &clock, &alice).await;
+    for first in [
+        federated("google", &["pwd"], None),
+        federated("google", &["mfa"], None),
+        federated("https://idp.example.com", &["mfa", "hwk"], Some("phr")),
+    ] {
+        assert!(
+            matches!(
+                mfa.assurance(&alice, &first).await.unwrap(),
+                Assurance::SecondFactorRequired { .. }
+            ),
+            "{first:?}"
+        );
+    }
+    let mut config = MfaConfig::new("ACME").unwrap();
+    config.assurance = AssurancePolicy::new().danger_trust_upstream_mfa("https://idp.example.com", &["mfa"], &["phr"]);
+    let (trusting, clock2, _) = setup_with(MemoryStore::new(), keyring("k", 2), config);
+    totp(&trusting, &clock2, &alice).await;
+    assert_eq!(
+        trusting
+            .assurance(&alice, &federated("https://idp.example.com", &["pwd", "mfa"], None))
+            .await
+            .unwrap(),
+        Assurance::Satisfied(SatisfiedBy::UpstreamMfa {
+            provider: "https://idp.example.com".into()
+        })
+    );
+    assert!(matches!(
+        trusting
+            .assurance(&alice, &federated("https://idp.example.com", &[], Some("phr")))
+            .await
+            .unwrap(),
+        Assurance::Satisfied(_)
+    ));
+    // The same claim from another provider, or no MFA claim from the trusted one: not enough.
+    for first in [
+        federated("google", &["mfa"], Some("phr")),
+        federated("https://idp.example.com", &["pwd"], None),
+        federated("https://idp.example.com.evil", &["mfa"], None),
+    ] {
+        assert!(
+            matches!(
+                trusting.assurance(&alice, &first).await.unwrap(),
+                Assurance::SecondFactorRequired { .. }
+            ),
+            "{first:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_passkey_with_user_verification_is_enough_without_it_is_not() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    totp(&mfa, &clock, &alice).await;
+    assert_eq!(
+        mfa.assurance(&alice, &FirstFactor::Passkey { user_verified: true })
+            .await
+            .unwrap(),
+        Assurance::Satisfied(SatisfiedBy::PasskeyWithUserVerification)
+    );
+    assert!(matches!(
+        mfa.assurance(&alice, &FirstFactor::Passkey { user_verified: false })
+            .await
+            .unwrap(),
+        Assurance::SecondFactorRequired { .. }
+    ));
+}
+
+#[tokio::test]
+async fn backup_codes_are_reported_as_recovery_with_the_count() {
+    let (mfa, _clock, _) = setup();
+    let alice = user("alice");
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    for (i, code) in set.codes.iter().enumerate() {
+        let Outcome::Accepted(v) = mfa.verify_backup_code(&alice, code.expose_secret()).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.kind, DeviceKind::BackupCodes, "a backup code is the recovery method");
+        assert_eq!(v.remaining_backup_codes, Some(5 - i));
+    }
+    // Used up: the set no longer counts as a method.
+    assert_eq!(
+        mfa.assurance(&alice, &FirstFactor::Password).await.unwrap(),
+        Assurance::NotEnrolled
+    );
+}
+
+#[tokio::test]
+async fn the_last_method_needs_an_admin_to_go() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    let (device, _) = totp(&mfa, &clock, &alice).await;
+    let codes = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    mfa.delete_method(&alice, codes.device).await.unwrap();
+    assert!(matches!(
+        mfa.delete_method(&alice, device).await,
+        Err(Error::Misuse(MisuseError::LastMethod))
+    ));
+    assert_eq!(
+        mfa.list_methods(&alice).await.unwrap().len(),
+        1,
+        "refused means nothing removed"
+    );
+    // An unconfirmed enrollment never blocks and never counts.
+    let pending = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    mfa.delete_method(&alice, pending.device).await.unwrap();
+    mfa.admin_delete_method(&alice, device).await.unwrap();
+    assert!(mfa.list_methods(&alice).await.unwrap().is_empty());
+    // A reset is explicitly an admin action and removes everything.
+    totp(&mfa, &clock, &alice).await;
+    assert_eq!(mfa.admin_reset_user(&alice).await.unwrap(), 1);
+}

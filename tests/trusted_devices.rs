@@ -1,0 +1,214 @@
+//! Remember this device: issued after a verified factor, keyed hash only, bound to the user,
+//! expiring, revocable one by one, and revoked by every change to the user's methods.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use multifactor::{DeviceStore, Error, MemoryStore, MfaConfig, MisuseError, Outcome, TrustedDeviceConfig, Verified};
+
+async fn verified(mfa: &TestMfa, who: &multifactor::UserId) -> Verified {
+    let set = mfa.generate_backup_codes(who, None).await.unwrap();
+    match mfa.verify_backup_code(who, set.codes[0].expose_secret()).await.unwrap() {
+        Outcome::Accepted(v) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn issue_check_expire() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    let proof = verified(&mfa, &alice).await;
+    let token = mfa.issue_trusted_device(&proof).await.unwrap();
+    assert_eq!(
+        token.expires_at.secs_since(clock.now()),
+        30 * 86_400,
+        "30 days by default"
+    );
+    let text = token.token.expose_secret().to_owned();
+    assert!(mfa.check_trusted_device(&alice, &text).await.unwrap());
+    // Only a keyed hash is stored.
+    let records = mfa.store().list_trusted_devices(&alice).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].last_used_at, Some(clock.now()));
+    let secret_half = text.split_once('.').unwrap().1;
+    assert!(!format!("{records:?}").contains(secret_half));
+    // Bound to the user.
+    assert!(!mfa.check_trusted_device(&user("bob"), &text).await.unwrap());
+    // One flipped character: no.
+    let mut forged = text.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'0' { b'1' } else { b'0' };
+    assert!(
+        !mfa.check_trusted_device(&alice, std::str::from_utf8(&forged).unwrap())
+            .await
+            .unwrap()
+    );
+    for garbage in ["", "abc", "x.y", &format!("{}.", token.id)] {
+        assert!(!mfa.check_trusted_device(&alice, garbage).await.unwrap(), "{garbage}");
+    }
+    // Expired.
+    clock.advance(30 * 86_400);
+    assert!(!mfa.check_trusted_device(&alice, &text).await.unwrap());
+}
+
+#[tokio::test]
+async fn configurable_lifetime_and_revocation_one_by_one() {
+    let mut config = MfaConfig::new("ACME").unwrap();
+    config.trusted_devices = TrustedDeviceConfig::new(7 * 86_400).unwrap();
+    assert!(TrustedDeviceConfig::new(60).is_err());
+    let (mfa, clock, _) = setup_with(MemoryStore::new(), keyring("k", 3), config);
+    let alice = user("alice");
+    let proof = verified(&mfa, &alice).await;
+    let laptop = mfa.issue_trusted_device(&proof).await.unwrap();
+    let phone = mfa.issue_trusted_device(&proof).await.unwrap();
+    assert_eq!(laptop.expires_at.secs_since(clock.now()), 7 * 86_400);
+    assert_eq!(mfa.list_trusted_devices(&alice).await.unwrap().len(), 2);
+    mfa.revoke_trusted_device(&alice, laptop.id).await.unwrap();
+    assert!(
+        !mfa.check_trusted_device(&alice, laptop.token.expose_secret())
+            .await
+            .unwrap()
+    );
+    assert!(
+        mfa.check_trusted_device(&alice, phone.token.expose_secret())
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        mfa.revoke_trusted_device(&user("bob"), phone.id).await,
+        Err(Error::Misuse(MisuseError::DeviceNotFound))
+    ));
+    assert_eq!(mfa.revoke_all_trusted_devices(&alice).await.unwrap(), 1);
+    assert!(
+        !mfa.check_trusted_device(&alice, phone.token.expose_secret())
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn every_change_to_the_methods_revokes_all() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    let proof = verified(&mfa, &alice).await;
+    let changes: Vec<&str> = vec![
+        "enroll",
+        "confirm",
+        "import",
+        "backup codes",
+        "delete",
+        "admin delete",
+        "reset",
+    ];
+    for change in changes {
+        let token = mfa.issue_trusted_device(&proof).await.unwrap();
+        assert!(
+            mfa.check_trusted_device(&alice, token.token.expose_secret())
+                .await
+                .unwrap()
+        );
+        match change {
+            "enroll" => {
+                mfa.enroll_totp(&alice, "a", None).await.unwrap();
+            }
+            "confirm" => {
+                let token2 = token;
+                let e = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+                let token = mfa.issue_trusted_device(&proof).await.unwrap();
+                let secret = multifactor::totp::decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+                clock.advance(30);
+                assert!(
+                    mfa.confirm_totp(&alice, e.device, &code_now(&secret, &clock, 0))
+                        .await
+                        .unwrap()
+                        .is_accepted()
+                );
+                assert!(
+                    !mfa.check_trusted_device(&alice, token.token.expose_secret())
+                        .await
+                        .unwrap(),
+                    "confirm"
+                );
+                assert!(
+                    !mfa.check_trusted_device(&alice, token2.token.expose_secret())
+                        .await
+                        .unwrap()
+                );
+                continue;
+            }
+            "import" => {
+                mfa.import_totp(&alice, "JBSWY3DPEHPK3PXP", None).await.unwrap();
+            }
+            "backup codes" => {
+                mfa.generate_backup_codes(&alice, None).await.unwrap();
+            }
+            "delete" => {
+                let e = mfa.import_totp(&alice, "JBSWY3DPEHPK3PXQ", None).await.unwrap();
+                let token = mfa.issue_trusted_device(&proof).await.unwrap();
+                mfa.delete_method(&alice, e).await.unwrap();
+                assert!(
+                    !mfa.check_trusted_device(&alice, token.token.expose_secret())
+                        .await
+                        .unwrap(),
+                    "delete"
+                );
+                continue;
+            }
+            "admin delete" => {
+                let e = mfa.import_totp(&alice, "JBSWY3DPEHPK3PXR", None).await.unwrap();
+                let token = mfa.issue_trusted_device(&proof).await.unwrap();
+                mfa.admin_delete_method(&alice, e).await.unwrap();
+                assert!(
+                    !mfa.check_trusted_device(&alice, token.token.expose_secret())
+                        .await
+                        .unwrap(),
+                    "admin delete"
+                );
+                continue;
+            }
+            "reset" => {
+                mfa.admin_reset_user(&alice).await.unwrap();
+            }
+            _ => unreachable!(),
+        }
+        assert!(
+            !mfa.check_trusted_device(&alice, token.token.expose_secret())
+                .await
+                .unwrap(),
+            "{change}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_survive_key_rotation_while_the_old_key_is_in_the_ring() {
+    let store = MemoryStore::new();
+    let (mfa, _clock, _) = setup_with(store.clone(), keyring("old", 1), MfaConfig::new("ACME").unwrap());
+    let alice = user("alice");
+    let token = mfa.issue_trusted_device(&verified(&mfa, &alice).await).await.unwrap();
+    let rotated = multifactor::Keyring::new(multifactor::SealingKey::new(
+        multifactor::KeyId::new("new").unwrap(),
+        [2; 32],
+    ))
+    .with_previous(multifactor::SealingKey::new(
+        multifactor::KeyId::new("old").unwrap(),
+        [1; 32],
+    ))
+    .unwrap();
+    let (with_both, _c, _) = setup_with(store.clone(), rotated, MfaConfig::new("ACME").unwrap());
+    assert!(
+        with_both
+            .check_trusted_device(&alice, token.token.expose_secret())
+            .await
+            .unwrap()
+    );
+    let (new_only, _c, _) = setup_with(store, keyring("new", 2), MfaConfig::new("ACME").unwrap());
+    assert!(
+        !new_only
+            .check_trusted_device(&alice, token.token.expose_secret())
+            .await
+            .unwrap()
+    );
+}
