@@ -225,6 +225,12 @@ pub struct Verified {
 }
 
 impl Verified {
+    /// True for a sign-in by backup code: a recovery. Prompt the user to check their methods
+    /// (and to print new codes when [`remaining_backup_codes`](Self::remaining_backup_codes) is low).
+    pub fn is_recovery(&self) -> bool {
+        self.kind == DeviceKind::BackupCodes
+    }
+
     fn new(user: &UserId, device: DeviceId, kind: DeviceKind) -> Self {
         Self {
             user: user.clone(),
