@@ -50,8 +50,12 @@
 //!
 //! # Features
 //!
-//! - `qr`: SVG QR codes for TOTP enrollment ([`TotpEnrollment::qr_svg`]).
-//! - `test-util`: the [`store::conformance`] suite.
+//! None is on by default.
+//!
+//! - `sqlite`: `SqliteStore`, the embedded store (needs Rust 1.94, sqlx 0.9's minimum).
+//! - `postgres`: `PostgresStore`, for many app servers on one database (Rust 1.94).
+//! - `qr`: SVG and terminal QR codes for TOTP enrollment (`TotpEnrollment::qr_svg`, `qr_text`).
+//! - `test-util`: the `store::conformance` suite.
 
 pub mod audit;
 pub mod backup_codes;
