@@ -9,8 +9,12 @@
 //!   30 s, doubling per failure up to 1 hour; after 100 consecutive failures the factor is
 //!   locked until the host unlocks it ([`Mfa::unlock`](crate::Mfa::unlock) or an admin reset),
 //!   as NIST SP 800-63B §5.2.2 requires. A throttled or locked attempt is not evaluated at all.
-//!   Attempts are *charged before they are evaluated*, with a compare-and-swap in the store, so
-//!   a burst of parallel guesses cannot all run while the counter still reads low.
+//!   An attempt's result is revealed only through one atomic, conditional write against the
+//!   counter state it was admitted under: a failure is charged by compare-and-swap, and a success
+//!   is written only if the counter has not moved (resetting it in the same step). A burst of
+//!   parallel guesses therefore gets exactly the free tries and no more, while a verification is
+//!   still one write. (WebAuthn charges *before* its signature check, which costs far more than
+//!   the write.)
 //! - **Replay.** A TOTP code is accepted at most once per device, and never a step older than
 //!   the last accepted one (RFC 6238 §5.2). A backup code is consumed once. Both checks are single
 //!   atomic store operations: of 64 concurrent requests with the same valid code exactly one is

@@ -21,7 +21,7 @@ use crate::rng::{OsSeededRng, Rng};
 use crate::seal::{Keyring, SealContext};
 use crate::secret::{SecretBytes, SecretString};
 use crate::store::{DeleteOutcome, DeviceStore};
-use crate::throttle::{ThrottleDecision, ThrottlePolicy};
+use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
 use crate::totp::uri::{self, TotpImport};
 use crate::totp::{self, TotpParams, TotpRecord};
 use crate::webauthn::WebAuthnConfig;
@@ -218,7 +218,8 @@ pub struct Verified {
     pub device: DeviceId,
     /// Its kind.
     pub kind: DeviceKind,
-    /// For backup codes: how many unused codes remain.
+    /// For backup codes: how many unused codes remain (the set as read for this attempt, less
+    /// the code it spent; a concurrent sign-in with another code of the set is not subtracted).
     pub remaining_backup_codes: Option<usize>,
     /// For WebAuthn: whether the authenticator verified the user (PIN, biometrics).
     pub user_verified: Option<bool>,
@@ -300,7 +301,8 @@ pub struct MethodInfo {
     pub last_used_at: Option<UnixTime>,
     /// False for a TOTP device still waiting for its first code.
     pub confirmed: bool,
-    /// For backup codes: how many unused codes remain.
+    /// For backup codes: how many unused codes remain (the set as read for this attempt, less
+    /// the code it spent; a concurrent sign-in with another code of the set is not subtracted).
     pub remaining_backup_codes: Option<usize>,
 }
 
@@ -552,19 +554,27 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Ok(id)
     }
 
+    /// Evaluates a code against the user's TOTP devices, then settles the attempt in one
+    /// conditional write: a match is accepted only if the failure counter still holds the state
+    /// the attempt was admitted under (and the step is new); anything else is charged as a
+    /// failure against that same state. If the counter moved in between, the attempt is
+    /// admitted again against the new state, so a success can never overtake counted failures.
     async fn totp_attempt(
         &self,
         user: &UserId,
         devices: &[(DeviceId, &TotpRecord)],
         code: &str,
     ) -> Result<Outcome, Error> {
-        if let Some(refused) = self.charge(user, Factor::Totp).await? {
-            return Ok(refused);
-        }
         let now = self.clock.now();
+        let mut state = match self.admit(user, Factor::Totp, now).await? {
+            Ok(state) => state,
+            Err(refused) => return Ok(refused),
+        };
+        let mut matches: Vec<(DeviceId, u64)> = Vec::new();
         for (id, record) in devices {
             let secret = SecretBytes::from(self.keys.open(&totp_context(user, *id), &record.sealed_secret)?);
-            let step = match totp::verify(
+            // A shape this device does not take (another device's digits) is no match either.
+            if let Ok(Some(step)) = totp::verify(
                 &secret,
                 &record.params,
                 self.config.totp.window,
@@ -572,16 +582,21 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 now,
                 code,
             ) {
-                Ok(Some(step)) => step,
-                // A shape this device does not take (another device's digits): not a match.
-                Ok(None) | Err(_) => continue,
-            };
-            if self.store.accept_totp_step(user, *id, step, now).await? {
-                self.store.clear_throttle(user, Factor::Totp).await?;
-                return Ok(Outcome::Accepted(Verified::new(user, *id, DeviceKind::Totp)));
+                matches.push((*id, step));
             }
         }
-        Ok(Outcome::Rejected)
+        for _ in 0..CHARGE_RETRIES {
+            for (id, step) in &matches {
+                if self.store.accept_totp_step(user, *id, *step, now, state).await? {
+                    return Ok(Outcome::Accepted(Verified::new(user, *id, DeviceKind::Totp)));
+                }
+            }
+            match self.settle_failure(user, Factor::Totp, state, now).await? {
+                Ok(outcome) => return Ok(outcome),
+                Err(moved) => state = moved,
+            }
+        }
+        Ok(Self::contended(now))
     }
 
     // ----- Backup codes -----------------------------------------------------------------------
@@ -644,32 +659,83 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             return Err(MisuseError::NoMethod(Factor::BackupCodes).into());
         };
         backup_codes::normalize(code, usize::from(record.code_length))?;
-        if let Some(refused) = self.charge(user, Factor::BackupCodes).await? {
-            return Ok(refused);
-        }
-        let Some(slot) = backup_codes::verify(record, code, self.config.pepper.as_ref())? else {
-            return Ok(Outcome::Rejected);
+        let now = self.clock.now();
+        let mut state = match self.admit(user, Factor::BackupCodes, now).await? {
+            Ok(state) => state,
+            Err(refused) => return Ok(refused),
         };
-        if !self.store.consume_backup_code(user, id, slot, self.clock.now()).await? {
-            return Ok(Outcome::Rejected);
+        let slot = backup_codes::verify(record, code, self.config.pepper.as_ref())?;
+        for _ in 0..CHARGE_RETRIES {
+            if let Some(slot) = slot
+                && self.store.consume_backup_code(user, id, slot, now, state).await?
+            {
+                return Ok(Outcome::Accepted(Verified {
+                    // The set as read for this attempt, less the code just spent.
+                    remaining_backup_codes: Some(record.remaining().saturating_sub(1)),
+                    ..Verified::new(user, id, DeviceKind::BackupCodes)
+                }));
+            }
+            match self.settle_failure(user, Factor::BackupCodes, state, now).await? {
+                Ok(outcome) => return Ok(outcome),
+                Err(moved) => state = moved,
+            }
         }
-        self.store.clear_throttle(user, Factor::BackupCodes).await?;
-        let remaining = match self.store.device(user, id).await? {
-            Some(DeviceRecord {
-                data: DeviceData::BackupCodes(r),
-                ..
-            }) => r.remaining(),
-            _ => 0,
-        };
-        Ok(Outcome::Accepted(Verified {
-            remaining_backup_codes: Some(remaining),
-            ..Verified::new(user, id, DeviceKind::BackupCodes)
-        }))
+        Ok(Self::contended(now))
     }
 
     // ----- Throttling -------------------------------------------------------------------------
 
+    /// Reads the user's failure counter for `factor`: the state to settle the attempt against,
+    /// or the outcome if the attempt may not be evaluated now.
+    async fn admit(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        now: UnixTime,
+    ) -> Result<Result<ThrottleState, Outcome>, Error> {
+        let state = self.store.throttle(user, factor).await?;
+        Ok(match self.config.throttle.decide(&state, now) {
+            ThrottleDecision::Allowed => Ok(state),
+            ThrottleDecision::RetryAt(retry_at) => Err(Outcome::Throttled { retry_at }),
+            ThrottleDecision::Locked => Err(Outcome::Locked),
+        })
+    }
+
+    /// Charges a failed attempt against `state`: `Ok(Rejected)` once charged; `Err(new state)`
+    /// if the counter moved since it was read and the attempt may still be evaluated against
+    /// the new one; `Ok(refusal)` if the new state no longer admits it.
+    async fn settle_failure(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        state: ThrottleState,
+        now: UnixTime,
+    ) -> Result<Result<Outcome, ThrottleState>, Error> {
+        let policy = &self.config.throttle;
+        if self
+            .store
+            .swap_throttle(user, factor, state, policy.charged(&state, now))
+            .await?
+        {
+            return Ok(Ok(Outcome::Rejected));
+        }
+        Ok(match self.admit(user, factor, now).await? {
+            Ok(moved) => Err(moved),
+            Err(refused) => Ok(refused),
+        })
+    }
+
+    /// Other attempts on the same counter kept winning the race: this one waits its turn.
+    fn contended(now: UnixTime) -> Outcome {
+        Outcome::Throttled {
+            retry_at: now.plus_secs(1),
+        }
+    }
+
     /// Charges one attempt against the user's factor, or says why it may not be evaluated.
+    ///
+    /// WebAuthn charges before evaluating, unlike codes: its evaluation is a signature check
+    /// that costs far more than the write, so an attacker past the limit gets no CPU from it.
     async fn charge(&self, user: &UserId, factor: Factor) -> Result<Option<Outcome>, Error> {
         let policy = &self.config.throttle;
         for _ in 0..CHARGE_RETRIES {

@@ -11,6 +11,10 @@
 //! - **high-water mark**: [`accept_totp_step`](DeviceStore::accept_totp_step) moves the last
 //!   accepted step only upward; a step at or below it is `Ok(false)`, and of concurrent calls
 //!   with the same step exactly one returns `Ok(true)`.
+//! - **success against the throttle**: both of those write only if the factor's failure counter
+//!   still holds the state the attempt was admitted under, and reset it in the same atomic step.
+//!   A verification is then one conditional write, yet no success can slip past a failure that
+//!   was counted (and acted on) first.
 //! - **replace**: [`replace_backup_codes`](DeviceStore::replace_backup_codes) removes the user's
 //!   previous set and inserts the new one in one step: no moment exists where both or neither work.
 //! - **compare-and-swap**: [`swap_throttle`](DeviceStore::swap_throttle) writes only if the
@@ -115,8 +119,15 @@ pub trait DeviceStore: Send + Sync {
     /// [`StoreError::Conflict`] if its id exists.
     fn replace_backup_codes(&self, set: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Marks slot `slot` of the user's backup-code set `id` used, if it is unused, and sets the
-    /// set's last-used time. `Ok(false)` if it was used, or no such set or slot exists.
+    /// In one atomic step: if the user's [`Factor::BackupCodes`] failure counter still equals
+    /// `throttle` (a missing counter equals the default) and slot `slot` of the user's
+    /// backup-code set `id` is unused, marks the slot used, sets the set's last-used time and
+    /// resets the counter. `Ok(false)`, with nothing changed, if the counter moved, the slot was
+    /// used, or no such set or slot exists.
+    ///
+    /// `throttle` is the state the service read and admitted the attempt under; checking it here
+    /// is what lets a verification be a single write without letting a success overtake
+    /// failures counted in the meantime.
     ///
     /// # Errors
     ///
@@ -127,11 +138,14 @@ pub trait DeviceStore: Send + Sync {
         id: DeviceId,
         slot: usize,
         now: UnixTime,
+        throttle: ThrottleState,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Records `step` as the TOTP device's last accepted step if it is above the current one
-    /// (or none was accepted yet), marks the device confirmed and sets its last-used time.
-    /// `Ok(false)` if the step is not above it, or no such TOTP device exists.
+    /// In one atomic step: if the user's [`Factor::Totp`] failure counter still equals
+    /// `throttle` (a missing counter equals the default) and `step` is above the TOTP device's
+    /// last accepted step (or none was accepted yet), records `step`, marks the device confirmed,
+    /// sets its last-used time and resets the counter. `Ok(false)`, with nothing changed, if the
+    /// counter moved, the step is not above the last one, or no such TOTP device exists.
     ///
     /// # Errors
     ///
@@ -142,6 +156,7 @@ pub trait DeviceStore: Send + Sync {
         id: DeviceId,
         step: u64,
         now: UnixTime,
+        throttle: ThrottleState,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The failure counter of the user's factor (the default state if none is stored).

@@ -1,8 +1,10 @@
 //! Throttling: consecutive failures per user and factor, free tries, exponential backoff, lockout.
 //!
-//! Pure: state and time in, decision out. The service *charges* an attempt before evaluating it,
-//! with a compare-and-swap in the store, so concurrent guesses cannot all slip through while the
-//! counter still reads low; a correct code clears the counter of its own factor only.
+//! Pure: state and time in, decision out. The service admits an attempt against the counter
+//! state it read, and settles it with one conditional write against that same state: a failure
+//! by compare-and-swap, a success only if the counter has not moved (clearing it in the same
+//! step). Concurrent guesses therefore cannot slip through while the counter still reads low; a
+//! correct code clears the counter of its own factor only.
 
 use crate::clock::UnixTime;
 use crate::error::ConfigError;

@@ -17,215 +17,9 @@ use multifactor::{
 /// Rounds a race check gets to fail before we call the broken store "not caught".
 const RACE_ROUNDS: usize = 20;
 
-/// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
-macro_rules! forward {
-    // All nine account operations (last-method guard, re-sealing, remember-this-device).
-    (account_ops) => {
-        forward!(
-            delete_device_unless_last,
-            list_totp_devices,
-            reseal_totp_secret,
-            insert_trusted_device,
-            trusted_device,
-            touch_trusted_device,
-            list_trusted_devices,
-            delete_trusted_device,
-            delete_user_trusted_devices,
-        );
-    };
-    (delete_device_unless_last) => {
-        async fn delete_device_unless_last(
-            &self,
-            user: &UserId,
-            id: DeviceId,
-        ) -> Result<DeleteOutcome, StoreError> {
-            self.inner.delete_device_unless_last(user, id).await
-        }
-    };
-    (list_totp_devices) => {
-        async fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
-            self.inner.list_totp_devices(after, limit).await
-        }
-    };
-    (reseal_totp_secret) => {
-        async fn reseal_totp_secret(
-            &self,
-            user: &UserId,
-            id: DeviceId,
-            expected: &multifactor::SealedSecret,
-            new: &multifactor::SealedSecret,
-        ) -> Result<bool, StoreError> {
-            self.inner.reseal_totp_secret(user, id, expected, new).await
-        }
-    };
-    (insert_trusted_device) => {
-        async fn insert_trusted_device(&self, record: multifactor::TrustedDeviceRecord) -> Result<(), StoreError> {
-            self.inner.insert_trusted_device(record).await
-        }
-    };
-    (trusted_device) => {
-        async fn trusted_device(
-            &self,
-            id: multifactor::TrustedDeviceId,
-        ) -> Result<Option<multifactor::TrustedDeviceRecord>, StoreError> {
-            self.inner.trusted_device(id).await
-        }
-    };
-    (touch_trusted_device) => {
-        async fn touch_trusted_device(
-            &self,
-            user: &UserId,
-            id: multifactor::TrustedDeviceId,
-            now: UnixTime,
-        ) -> Result<bool, StoreError> {
-            self.inner.touch_trusted_device(user, id, now).await
-        }
-    };
-    (list_trusted_devices) => {
-        async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
-            self.inner.list_trusted_devices(user).await
-        }
-    };
-    (delete_trusted_device) => {
-        async fn delete_trusted_device(&self, user: &UserId, id: multifactor::TrustedDeviceId) -> Result<bool, StoreError> {
-            self.inner.delete_trusted_device(user, id).await
-        }
-    };
-    (delete_user_trusted_devices) => {
-        async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
-            self.inner.delete_user_trusted_devices(user).await
-        }
-    };
-    (insert_device) => {
-        async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
-            self.inner.insert_device(device).await
-        }
-    };
-    (device) => {
-        async fn device(&self, user: &UserId, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-            self.inner.device(user, id).await
-        }
-    };
-    (list_devices) => {
-        async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
-            self.inner.list_devices(user).await
-        }
-    };
-    (rename_device) => {
-        async fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> Result<bool, StoreError> {
-            self.inner.rename_device(user, id, name).await
-        }
-    };
-    (delete_device) => {
-        async fn delete_device(&self, user: &UserId, id: DeviceId) -> Result<bool, StoreError> {
-            self.inner.delete_device(user, id).await
-        }
-    };
-    (delete_user_devices) => {
-        async fn delete_user_devices(&self, user: &UserId) -> Result<u64, StoreError> {
-            self.inner.delete_user_devices(user).await
-        }
-    };
-    (replace_backup_codes) => {
-        async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
-            self.inner.replace_backup_codes(set).await
-        }
-    };
-    (consume_backup_code) => {
-        async fn consume_backup_code(
-            &self,
-            user: &UserId,
-            id: DeviceId,
-            slot: usize,
-            now: UnixTime,
-        ) -> Result<bool, StoreError> {
-            self.inner.consume_backup_code(user, id, slot, now).await
-        }
-    };
-    (accept_totp_step) => {
-        async fn accept_totp_step(
-            &self,
-            user: &UserId,
-            id: DeviceId,
-            step: u64,
-            now: UnixTime,
-        ) -> Result<bool, StoreError> {
-            self.inner.accept_totp_step(user, id, step, now).await
-        }
-    };
-    (throttle) => {
-        async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
-            self.inner.throttle(user, factor).await
-        }
-    };
-    (swap_throttle) => {
-        async fn swap_throttle(
-            &self,
-            user: &UserId,
-            factor: Factor,
-            expected: ThrottleState,
-            new: ThrottleState,
-        ) -> Result<bool, StoreError> {
-            self.inner.swap_throttle(user, factor, expected, new).await
-        }
-    };
-    (clear_throttle) => {
-        async fn clear_throttle(&self, user: &UserId, factor: Factor) -> Result<(), StoreError> {
-            self.inner.clear_throttle(user, factor).await
-        }
-    };
-    (find_credential) => {
-        async fn find_credential(&self, credential_id: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
-            self.inner.find_credential(credential_id).await
-        }
-    };
-    (record_webauthn_use) => {
-        async fn record_webauthn_use(
-            &self,
-            user: &UserId,
-            id: DeviceId,
-            expected: u32,
-            update: WebAuthnUse,
-            now: UnixTime,
-        ) -> Result<bool, StoreError> {
-            self.inner.record_webauthn_use(user, id, expected, update, now).await
-        }
-    };
-    (insert_ceremony) => {
-        async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
-            self.inner.insert_ceremony(ceremony).await
-        }
-    };
-    (take_ceremony) => {
-        async fn take_ceremony(
-            &self,
-            id: CeremonyId,
-            user: Option<&UserId>,
-            kind: CeremonyKind,
-            now: UnixTime,
-        ) -> Result<Option<CeremonyRecord>, StoreError> {
-            self.inner.take_ceremony(id, user, kind, now).await
-        }
-    };
-    (purge_expired_ceremonies) => {
-        async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
-            self.inner.purge_expired_ceremonies(now).await
-        }
-    };
-    // All five WebAuthn operations.
-    (webauthn_ops) => {
-        forward!(
-            find_credential,
-            record_webauthn_use,
-            insert_ceremony,
-            take_ceremony,
-            purge_expired_ceremonies,
-        );
-    };
-    ($($method:ident),+ $(,)?) => {
-        $(forward!($method);)+
-    };
-}
+#[macro_use]
+#[path = "common/forward.rs"]
+mod forward;
 
 /// Writes `record` back "by hand": delete, then insert. A concurrent writer may have put its own
 /// copy back in between; that is a lost update the racy store silently accepts.
@@ -281,7 +75,11 @@ impl DeviceStore for ReadModifyWriteStore {
         id: DeviceId,
         slot: usize,
         now: UnixTime,
+        throttle: ThrottleState,
     ) -> Result<bool, StoreError> {
+        if self.inner.throttle(user, Factor::BackupCodes).await? != throttle {
+            return Ok(false);
+        }
         let Some(mut record) = self.inner.device(user, id).await? else {
             return Ok(false);
         };
@@ -295,6 +93,7 @@ impl DeviceStore for ReadModifyWriteStore {
         record.last_used_at = Some(now);
         interleave().await;
         write_back(&self.inner, record).await?;
+        self.inner.clear_throttle(user, Factor::BackupCodes).await?;
         Ok(true)
     }
 
@@ -304,7 +103,11 @@ impl DeviceStore for ReadModifyWriteStore {
         id: DeviceId,
         step: u64,
         now: UnixTime,
+        throttle: ThrottleState,
     ) -> Result<bool, StoreError> {
+        if self.inner.throttle(user, Factor::Totp).await? != throttle {
+            return Ok(false);
+        }
         let Some(mut record) = self.inner.device(user, id).await? else {
             return Ok(false);
         };
@@ -319,6 +122,7 @@ impl DeviceStore for ReadModifyWriteStore {
         record.last_used_at = Some(now);
         interleave().await;
         write_back(&self.inner, record).await?;
+        self.inner.clear_throttle(user, Factor::Totp).await?;
         Ok(true)
     }
 
@@ -398,6 +202,7 @@ impl DeviceStore for NoHighWaterStore {
         id: DeviceId,
         step: u64,
         now: UnixTime,
+        throttle: ThrottleState,
     ) -> Result<bool, StoreError> {
         if let Some(mut record) = self.inner.device(user, id).await?
             && let DeviceData::Totp(totp) = &mut record.data
@@ -407,7 +212,7 @@ impl DeviceStore for NoHighWaterStore {
             totp.last_step = None;
             write_back(&self.inner, record).await?;
         }
-        self.inner.accept_totp_step(user, id, step, now).await
+        self.inner.accept_totp_step(user, id, step, now, throttle).await
     }
 }
 
@@ -524,9 +329,13 @@ impl DeviceStore for SloppyConsumeStore {
         id: DeviceId,
         slot: usize,
         now: UnixTime,
+        throttle: ThrottleState,
     ) -> Result<bool, StoreError> {
-        if self.inner.consume_backup_code(user, id, slot, now).await? {
+        if self.inner.consume_backup_code(user, id, slot, now, throttle).await? {
             return Ok(true);
+        }
+        if self.inner.throttle(user, Factor::BackupCodes).await? != throttle {
+            return Ok(false);
         }
         // Refused by the inner store: say yes anyway if the slot exists (so it was used).
         Ok(match self.inner.device(user, id).await? {
@@ -536,6 +345,54 @@ impl DeviceStore for SloppyConsumeStore {
             }) => slot < set.slots.len(),
             _ => false,
         })
+    }
+}
+
+/// `accept_totp_step` and `consume_backup_code` ignore the counter the attempt was admitted
+/// under (they check against whatever it holds now): a success can overtake counted failures.
+#[derive(Debug, Default)]
+struct ThrottleBlindStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for ThrottleBlindStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn consume_backup_code(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        slot: usize,
+        now: UnixTime,
+        _throttle: ThrottleState,
+    ) -> Result<bool, StoreError> {
+        let current = self.inner.throttle(user, Factor::BackupCodes).await?;
+        self.inner.consume_backup_code(user, id, slot, now, current).await
+    }
+
+    async fn accept_totp_step(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        step: u64,
+        now: UnixTime,
+        _throttle: ThrottleState,
+    ) -> Result<bool, StoreError> {
+        let current = self.inner.throttle(user, Factor::Totp).await?;
+        self.inner.accept_totp_step(user, id, step, now, current).await
     }
 }
 
@@ -845,6 +702,7 @@ async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static s
         consume_backup_code_once,
         totp_step_high_water_mark,
         throttle_compare_and_swap,
+        success_against_throttle,
         webauthn_credentials,
         webauthn_counter_compare_and_swap,
         ceremony_take_once,
@@ -942,6 +800,12 @@ async fn memory_store_passes_the_race_checks() {
     assert_race_passes(&store, "race_backup_code", conformance::race_backup_code).await;
     assert_race_passes(&store, "race_totp_step", conformance::race_totp_step).await;
     assert_race_passes(&store, "race_throttle_swap", conformance::race_throttle_swap).await;
+    assert_race_passes(
+        &store,
+        "race_success_against_failures",
+        conformance::race_success_against_failures,
+    )
+    .await;
     assert_race_passes(
         &store,
         "race_replace_backup_codes",
@@ -1205,4 +1069,32 @@ async fn race_delete_unless_last_passes_where_the_store_forwards() {
     assert_race_passes(&racy, "race_delete_unless_last", conformance::race_delete_unless_last).await;
     let blind = Arc::new(BlindCounterStore::default());
     assert_race_passes(&blind, "race_delete_unless_last", conformance::race_delete_unless_last).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn success_against_throttle_catches_a_throttle_blind_store() {
+    let store = ThrottleBlindStore::default();
+    assert_only_check_fails(&store, "success_against_throttle", "while failures were counted").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_success_against_failures_catches_a_throttle_blind_store() {
+    let store = Arc::new(ThrottleBlindStore::default());
+    assert_race_caught(
+        &store,
+        "race_success_against_failures",
+        conformance::race_success_against_failures,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_success_against_failures_catches_read_modify_write() {
+    let store = Arc::new(ReadModifyWriteStore::default());
+    assert_race_caught(
+        &store,
+        "race_success_against_failures",
+        conformance::race_success_against_failures,
+    )
+    .await;
 }

@@ -2,13 +2,18 @@
 //! verification, replay, throttling, lockout, import, device management, races, and errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
+#[path = "common/forward.rs"]
+mod forward;
+
 use std::sync::Arc;
 
 use multifactor::totp::{code_at, code_for_step, decode_base32_secret};
 use multifactor::{
-    Algorithm, DeviceData, DeviceKind, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring,
-    ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes, StoreError,
-    ThrottleDecision, ThrottleState, TotpParams, UnixTime, UserId,
+    Algorithm, CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceKind, DeviceName,
+    DeviceRecord, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore,
+    Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes, StoreError, ThrottleDecision,
+    ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
 };
 
 const START: u64 = 1_800_000_000; // a multiple of 30: steps begin here
@@ -603,6 +608,7 @@ impl DeviceStore for DownStore {
         _: multifactor::DeviceId,
         _: usize,
         _: UnixTime,
+        _: multifactor::ThrottleState,
     ) -> Result<bool, StoreError> {
         down()
     }
@@ -612,6 +618,7 @@ impl DeviceStore for DownStore {
         _: multifactor::DeviceId,
         _: u64,
         _: UnixTime,
+        _: multifactor::ThrottleState,
     ) -> Result<bool, StoreError> {
         down()
     }
@@ -794,6 +801,158 @@ async fn parallel_guesses_cannot_outrun_the_throttle() {
     }
     // Only the 5 free tries were evaluated; the rest waited for their turn.
     assert_eq!(evaluated, 5);
+}
+
+/// The last free try, raced by 63 wrong guesses and the right code: exactly one of the 64 is
+/// evaluated. If the right code wins it is accepted and the rest are judged against the cleared
+/// counter (so up to 5 more wrong ones are rejected); if a wrong one wins, the right code is
+/// throttled like every other latecomer, never accepted on top of it. (The right code is spawned
+/// first in even rounds and last in odd ones, where it tends to run first: both cases happen.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_right_code_cannot_overtake_a_counted_failure() {
+    let mut correct_won = 0;
+    for round in 0..20 {
+        let (mfa, clock) = setup();
+        let mfa = Arc::new(mfa);
+        let alice = user("alice");
+        let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+        clock.advance(30);
+        let guess = wrong(&secret, &clock);
+        for _ in 0..4 {
+            assert_eq!(mfa.verify_totp(&alice, &guess).await.unwrap(), Outcome::Rejected);
+        }
+        let right = code(&secret, &clock, 0);
+        let barrier = Arc::new(tokio::sync::Barrier::new(64));
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let (mfa, alice, barrier) = (mfa.clone(), alice.clone(), barrier.clone());
+            let attempt = if i == [0, 63][round % 2] {
+                right.clone()
+            } else {
+                guess.clone()
+            };
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                mfa.verify_totp(&alice, &attempt).await.unwrap()
+            }));
+        }
+        let (mut accepted, mut rejected) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Outcome::Accepted(_) => accepted += 1,
+                Outcome::Rejected => rejected += 1,
+                Outcome::Throttled { .. } => {}
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        if accepted == 1 {
+            correct_won += 1;
+            // Every rejection came after the success cleared the counter, so each is counted
+            // in it: a rejection counted before the success would be missing here.
+            let counter = mfa.store().throttle(&alice, Factor::Totp).await.unwrap();
+            assert_eq!(
+                counter.failures, rejected,
+                "round {round}: a failure was counted before the right code was accepted"
+            );
+            assert!(
+                rejected <= 5,
+                "round {round}: {rejected} rejected after the right code won"
+            );
+        } else {
+            assert_eq!(
+                (accepted, rejected),
+                (0, 1),
+                "round {round}: the right code got past a counted failure"
+            );
+            let left = mfa.verify_totp(&alice, &right).await.unwrap();
+            assert!(matches!(left, Outcome::Throttled { .. }), "round {round}: {left:?}");
+        }
+    }
+    println!("the right code won {correct_won} of 20 rounds");
+}
+
+/// A store that holds every TOTP acceptance until a failure has been counted after the
+/// attempt was admitted: it forces the interleaving "admitted, evaluated, a failure counted
+/// elsewhere, then the success written" that races only hit now and then.
+#[derive(Debug, Default)]
+struct LateAcceptStore {
+    inner: MemoryStore,
+    /// Set once an acceptance is waiting.
+    waiting: std::sync::atomic::AtomicBool,
+}
+
+impl DeviceStore for LateAcceptStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        consume_backup_code,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn accept_totp_step(
+        &self,
+        user: &UserId,
+        id: multifactor::DeviceId,
+        step: u64,
+        now: UnixTime,
+        throttle: ThrottleState,
+    ) -> Result<bool, StoreError> {
+        self.waiting.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut spins = 0u32;
+        while self.inner.throttle(user, Factor::Totp).await? == throttle {
+            spins += 1;
+            assert!(spins < 1_000_000, "no failure was counted while the acceptance waited");
+            tokio::task::yield_now().await;
+        }
+        self.inner.accept_totp_step(user, id, step, now, throttle).await
+    }
+}
+
+/// The right code and a wrong one on the last free try, with the wrong one's failure forced in
+/// between the right one's admission and its write: the right code must not be accepted on top
+/// of a failure it was not admitted against. It is throttled, like any attempt after the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_admitted_before_a_counted_failure_is_not_written() {
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let mfa = Arc::new(
+        Mfa::new(
+            LateAcceptStore::default(),
+            keys("k1", 1),
+            MfaConfig::new("ACME").unwrap(),
+        )
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rng(InsecureSeededRng::new(7)),
+    );
+    let alice = user("alice");
+    let secret = SecretBytes::new((1..=20).collect());
+    let uri_secret = multifactor::totp::encode_base32_secret(&secret);
+    mfa.import_totp(&alice, uri_secret.expose_secret(), None).await.unwrap();
+    let guess = wrong(&secret, &clock);
+    for _ in 0..4 {
+        assert_eq!(mfa.verify_totp(&alice, &guess).await.unwrap(), Outcome::Rejected);
+    }
+    let right = code(&secret, &clock, 0);
+    let (m, a) = (mfa.clone(), alice.clone());
+    let right_attempt = tokio::spawn(async move { m.verify_totp(&a, &right).await.unwrap() });
+    // The right code is admitted (at 4 failures) and reaches its write before the wrong one runs.
+    while !mfa.store().waiting.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(!right_attempt.is_finished(), "the right code never reached its write");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(mfa.verify_totp(&alice, &guess).await.unwrap(), Outcome::Rejected);
+    let outcome = right_attempt.await.unwrap();
+    assert!(matches!(outcome, Outcome::Throttled { .. }), "{outcome:?}");
+    assert_eq!(mfa.store().throttle(&alice, Factor::Totp).await.unwrap().failures, 5);
 }
 
 #[cfg(feature = "qr")]

@@ -383,7 +383,7 @@ pub async fn replace_backup_codes<S: DeviceStore>(store: &S) -> CheckResult {
     );
     ensure!(
         !store
-            .consume_backup_code(&alice, old.id, 0, UnixTime::from_secs(9))
+            .consume_backup_code(&alice, old.id, 0, UnixTime::from_secs(9), ThrottleState::default())
             .await?,
         "a code of the replaced set was consumed"
     );
@@ -415,31 +415,45 @@ pub async fn consume_backup_code_once<S: DeviceStore>(store: &S) -> CheckResult 
     store.insert_device(totp.clone()).await?;
     let now = UnixTime::from_secs(1_234);
     ensure!(
-        !store.consume_backup_code(&bob, set.id, 2, now).await?,
+        !store
+            .consume_backup_code(&bob, set.id, 2, now, ThrottleState::default())
+            .await?,
         "another user consumed the code"
     );
     ensure!(
-        store.consume_backup_code(&alice, set.id, 2, now).await?,
+        store
+            .consume_backup_code(&alice, set.id, 2, now, ThrottleState::default())
+            .await?,
         "first consume failed"
     );
     ensure!(
-        !store.consume_backup_code(&alice, set.id, 2, now).await?,
+        !store
+            .consume_backup_code(&alice, set.id, 2, now, ThrottleState::default())
+            .await?,
         "a code was consumed twice"
     );
     ensure!(
-        !store.consume_backup_code(&alice, set.id, 6, now).await?,
+        !store
+            .consume_backup_code(&alice, set.id, 6, now, ThrottleState::default())
+            .await?,
         "slot out of range was consumed"
     );
     ensure!(
-        !store.consume_backup_code(&alice, set.id, usize::MAX, now).await?,
+        !store
+            .consume_backup_code(&alice, set.id, usize::MAX, now, ThrottleState::default())
+            .await?,
         "slot usize::MAX was consumed"
     );
     ensure!(
-        !store.consume_backup_code(&alice, totp.id, 0, now).await?,
+        !store
+            .consume_backup_code(&alice, totp.id, 0, now, ThrottleState::default())
+            .await?,
         "a TOTP device was consumed as codes"
     );
     ensure!(
-        !store.consume_backup_code(&alice, fresh_id()?, 0, now).await?,
+        !store
+            .consume_backup_code(&alice, fresh_id()?, 0, now, ThrottleState::default())
+            .await?,
         "an unknown set was consumed"
     );
     let got = store
@@ -466,32 +480,46 @@ pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult
     store.insert_device(set.clone()).await?;
     let now = UnixTime::from_secs(5_000);
     ensure!(
-        !store.accept_totp_step(&bob, totp.id, 10, now).await?,
+        !store
+            .accept_totp_step(&bob, totp.id, 10, now, ThrottleState::default())
+            .await?,
         "another user's step was accepted"
     );
     ensure!(
-        !store.accept_totp_step(&alice, set.id, 10, now).await?,
+        !store
+            .accept_totp_step(&alice, set.id, 10, now, ThrottleState::default())
+            .await?,
         "a backup-code set took a TOTP step"
     );
     ensure!(
-        store.accept_totp_step(&alice, totp.id, 10, now).await?,
+        store
+            .accept_totp_step(&alice, totp.id, 10, now, ThrottleState::default())
+            .await?,
         "first step refused"
     );
     ensure!(
-        !store.accept_totp_step(&alice, totp.id, 10, now).await?,
+        !store
+            .accept_totp_step(&alice, totp.id, 10, now, ThrottleState::default())
+            .await?,
         "the same step was accepted twice"
     );
     ensure!(
-        !store.accept_totp_step(&alice, totp.id, 9, now).await?,
+        !store
+            .accept_totp_step(&alice, totp.id, 9, now, ThrottleState::default())
+            .await?,
         "an older step was accepted"
     );
     ensure!(
-        !store.accept_totp_step(&alice, totp.id, 0, now).await?,
+        !store
+            .accept_totp_step(&alice, totp.id, 0, now, ThrottleState::default())
+            .await?,
         "step 0 was accepted after 10"
     );
     let later = UnixTime::from_secs(5_060);
     ensure!(
-        store.accept_totp_step(&alice, totp.id, 11, later).await?,
+        store
+            .accept_totp_step(&alice, totp.id, 11, later, ThrottleState::default())
+            .await?,
         "a newer step was refused"
     );
     let got = store
@@ -504,11 +532,15 @@ pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult
     // The largest step every store must keep exactly (2^63 - 1, see the store contract).
     let huge = MAX_STORED_INTEGER;
     ensure!(
-        store.accept_totp_step(&alice, totp.id, huge, later).await?,
+        store
+            .accept_totp_step(&alice, totp.id, huge, later, ThrottleState::default())
+            .await?,
         "step 2^63-1 refused"
     );
     ensure!(
-        !store.accept_totp_step(&alice, totp.id, huge, later).await?,
+        !store
+            .accept_totp_step(&alice, totp.id, huge, later, ThrottleState::default())
+            .await?,
         "step 2^63-1 accepted twice"
     );
     let got = store
@@ -516,6 +548,127 @@ pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult
         .await?
         .ok_or(Failure("device vanished".into()))?;
     ensure!(last_step(&got) == Some(huge), "step 2^63-1 not stored exactly");
+    Ok(())
+}
+
+/// A success is written only against the failure counter it was admitted under: with failures
+/// counted in between, `accept_totp_step` and `consume_backup_code` change nothing; against the
+/// current state they succeed and reset that factor's counter (only that factor's); a refused
+/// write (replay, used slot) leaves the counter as it was.
+pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let totp = totp_record(&alice, 1)?;
+    let set = backup_record(&alice, 2, 4)?;
+    store.insert_device(totp.clone()).await?;
+    store.insert_device(set.clone()).await?;
+    let zero = ThrottleState::default();
+    let three = ThrottleState {
+        failures: 3,
+        last_failure_at: Some(UnixTime::from_secs(900)),
+    };
+    let four = ThrottleState {
+        failures: 4,
+        last_failure_at: Some(UnixTime::from_secs(930)),
+    };
+    let now = UnixTime::from_secs(1_000);
+    for factor in [Factor::Totp, Factor::BackupCodes] {
+        ensure!(
+            store.swap_throttle(&alice, factor, zero, three).await?,
+            "could not set up the {factor:?} counter"
+        );
+    }
+
+    // TOTP: refused against a stale or wrong state, with nothing changed.
+    for (expected, what) in [(zero, "the default"), (four, "a wrong state")] {
+        ensure!(
+            !store.accept_totp_step(&alice, totp.id, 10, now, expected).await?,
+            "a TOTP step was accepted against {what} while failures were counted"
+        );
+    }
+    let got = store
+        .device(&alice, totp.id)
+        .await?
+        .ok_or(Failure("device vanished".into()))?;
+    ensure!(last_step(&got).is_none(), "a refused acceptance moved the step");
+    ensure!(
+        got.last_used_at.is_none(),
+        "a refused acceptance set the last-used time"
+    );
+    ensure!(
+        store.throttle(&alice, Factor::Totp).await? == three,
+        "a refused acceptance changed the counter"
+    );
+    ensure!(
+        store.accept_totp_step(&alice, totp.id, 10, now, three).await?,
+        "a TOTP step was refused against the current counter"
+    );
+    ensure!(
+        store.throttle(&alice, Factor::Totp).await? == zero,
+        "an accepted step did not reset the counter"
+    );
+    ensure!(
+        store.throttle(&alice, Factor::BackupCodes).await? == three,
+        "an accepted TOTP step reset the backup-code counter"
+    );
+    // A replay against the current counter refuses and keeps the counter.
+    ensure!(
+        store.swap_throttle(&alice, Factor::Totp, zero, three).await?,
+        "could not set the counter again"
+    );
+    ensure!(
+        !store.accept_totp_step(&alice, totp.id, 10, now, three).await?,
+        "a replayed step was accepted"
+    );
+    ensure!(
+        store.throttle(&alice, Factor::Totp).await? == three,
+        "a replayed step reset the counter"
+    );
+
+    // Backup codes: the same.
+    for (expected, what) in [(zero, "the default"), (four, "a wrong state")] {
+        ensure!(
+            !store.consume_backup_code(&alice, set.id, 1, now, expected).await?,
+            "a backup code was spent against {what} while failures were counted"
+        );
+    }
+    let got = store
+        .device(&alice, set.id)
+        .await?
+        .ok_or(Failure("set vanished".into()))?;
+    ensure!(slot_used(&got, 1) == Some(false), "a refused consume spent the code");
+    ensure!(got.last_used_at.is_none(), "a refused consume set the last-used time");
+    ensure!(
+        store.throttle(&alice, Factor::BackupCodes).await? == three,
+        "a refused consume changed the counter"
+    );
+    ensure!(
+        store.consume_backup_code(&alice, set.id, 1, now, three).await?,
+        "a backup code was refused against the current counter"
+    );
+    ensure!(
+        store.throttle(&alice, Factor::BackupCodes).await? == zero,
+        "a spent code did not reset the counter"
+    );
+    ensure!(
+        store.swap_throttle(&alice, Factor::BackupCodes, zero, three).await?,
+        "could not set the counter again"
+    );
+    ensure!(
+        !store.consume_backup_code(&alice, set.id, 99, now, three).await?,
+        "a slot out of range was spent"
+    );
+    ensure!(
+        store.throttle(&alice, Factor::BackupCodes).await? == three,
+        "a refused consume reset the counter"
+    );
+    ensure!(
+        store.consume_backup_code(&alice, set.id, 2, now, three).await?,
+        "another code was refused against the current counter"
+    );
+    ensure!(
+        store.throttle(&alice, Factor::Totp).await? == three,
+        "a spent backup code touched the TOTP counter"
+    );
     Ok(())
 }
 
@@ -1087,7 +1240,13 @@ pub async fn delete_unless_last<S: DeviceStore>(store: &S) -> CheckResult {
     store.insert_device(phone.clone()).await?;
     ensure!(
         store
-            .accept_totp_step(&alice, phone.id, 100, UnixTime::from_secs(6_000))
+            .accept_totp_step(
+                &alice,
+                phone.id,
+                100,
+                UnixTime::from_secs(6_000),
+                ThrottleState::default()
+            )
             .await?,
         "first step of a new TOTP device refused"
     );
@@ -1215,7 +1374,9 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
     let sibling = totps.get(1).cloned().ok_or(Failure("no TOTP device".into()))?;
     let now = UnixTime::from_secs(9_000);
     ensure!(
-        store.accept_totp_step(alice, target.id, 77, now).await?,
+        store
+            .accept_totp_step(alice, target.id, 77, now, ThrottleState::default())
+            .await?,
         "first step of a TOTP device refused"
     );
     let new_name = name("Re-sealed phone")?;
@@ -1479,7 +1640,10 @@ pub async fn race_backup_code<S: DeviceStore + 'static>(store: Arc<S>) -> CheckR
     let id = set.id;
     let wins = race(&store, |s, _| {
         let user = user.clone();
-        async move { s.consume_backup_code(&user, id, 3, UnixTime::from_secs(7)).await }
+        async move {
+            s.consume_backup_code(&user, id, 3, UnixTime::from_secs(7), ThrottleState::default())
+                .await
+        }
     })
     .await?;
     ensure!(
@@ -1498,7 +1662,10 @@ pub async fn race_totp_step<S: DeviceStore + 'static>(store: Arc<S>) -> CheckRes
     let id = totp.id;
     let wins = race(&store, |s, _| {
         let user = user.clone();
-        async move { s.accept_totp_step(&user, id, 1_000, UnixTime::from_secs(30_000)).await }
+        async move {
+            s.accept_totp_step(&user, id, 1_000, UnixTime::from_secs(30_000), ThrottleState::default())
+                .await
+        }
     })
     .await?;
     ensure!(
@@ -1508,8 +1675,14 @@ pub async fn race_totp_step<S: DeviceStore + 'static>(store: Arc<S>) -> CheckRes
     let wins = race(&store, |s, i| {
         let user = user.clone();
         async move {
-            s.accept_totp_step(&user, id, 1_001 + i as u64, UnixTime::from_secs(30_030))
-                .await
+            s.accept_totp_step(
+                &user,
+                id,
+                1_001 + i as u64,
+                UnixTime::from_secs(30_030),
+                ThrottleState::default(),
+            )
+            .await
         }
     })
     .await?;
@@ -1523,6 +1696,57 @@ pub async fn race_totp_step<S: DeviceStore + 'static>(store: Arc<S>) -> CheckRes
         "after racing steps the mark is {:?}, not the highest",
         last_step(&got)
     );
+    Ok(())
+}
+
+/// Failures and successes race on one counter: half the tasks charge a failure against the
+/// current state, half present a valid, distinct TOTP step (then backup-code slot) against it.
+/// Every one of them needs the counter unchanged and every winner changes it, so exactly one
+/// of all of them wins: no success is ever written over a failure counted in the meantime.
+pub async fn race_success_against_failures<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let user = fresh_user("race")?;
+    let totp = totp_record(&user, 1)?;
+    let set = backup_record(&user, 2, RACERS / 2)?;
+    store.insert_device(totp.clone()).await?;
+    store.insert_device(set.clone()).await?;
+    let counted = ThrottleState {
+        failures: 2,
+        last_failure_at: Some(UnixTime::from_secs(5_000)),
+    };
+    let charged = ThrottleState {
+        failures: 3,
+        last_failure_at: Some(UnixTime::from_secs(5_010)),
+    };
+    for factor in [Factor::Totp, Factor::BackupCodes] {
+        ensure!(
+            store
+                .swap_throttle(&user, factor, ThrottleState::default(), counted)
+                .await?,
+            "could not set up the {factor:?} counter"
+        );
+        let (totp_id, set_id) = (totp.id, set.id);
+        let wins = race(&store, |s, i| {
+            let user = user.clone();
+            async move {
+                let now = UnixTime::from_secs(5_010);
+                match (i % 2, factor) {
+                    (0, _) => s.swap_throttle(&user, factor, counted, charged).await,
+                    (_, Factor::Totp) => s.accept_totp_step(&user, totp_id, 100 + i as u64, now, counted).await,
+                    _ => s.consume_backup_code(&user, set_id, i / 2, now, counted).await,
+                }
+            }
+        })
+        .await?;
+        ensure!(
+            wins == 1,
+            "{wins} of {RACERS} concurrent failures and successes against one {factor:?} counter state won"
+        );
+        let after = store.throttle(&user, factor).await?;
+        ensure!(
+            after == charged || after == ThrottleState::default(),
+            "after the race the {factor:?} counter holds {after:?}"
+        );
+    }
     Ok(())
 }
 
@@ -1734,6 +1958,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(consume_backup_code_once, &*store);
     check!(totp_step_high_water_mark, &*store);
     check!(throttle_compare_and_swap, &*store);
+    check!(success_against_throttle, &*store);
     check!(webauthn_credentials, &*store);
     check!(webauthn_counter_compare_and_swap, &*store);
     check!(ceremony_take_once, &*store);
@@ -1743,6 +1968,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_backup_code, store.clone());
     check!(race_totp_step, store.clone());
     check!(race_throttle_swap, store.clone());
+    check!(race_success_against_failures, store.clone());
     check!(race_replace_backup_codes, store.clone());
     check!(race_take_ceremony, store.clone());
     check!(race_webauthn_counter, store.clone());
@@ -1765,11 +1991,11 @@ macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@plain $make; insert_get_list, rename, delete_and_reset,
             replace_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
-            throttle_compare_and_swap, webauthn_credentials, webauthn_counter_compare_and_swap,
-            ceremony_take_once, delete_unless_last, totp_paging_and_reseal, trusted_devices);
+            throttle_compare_and_swap, success_against_throttle, webauthn_credentials,
+            webauthn_counter_compare_and_swap, ceremony_take_once, delete_unless_last, totp_paging_and_reseal, trusted_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
-            race_throttle_swap, race_replace_backup_codes, race_take_ceremony, race_webauthn_counter,
-            race_unique_credential_id, race_delete_unless_last);
+            race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
+            race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

@@ -49,6 +49,16 @@ impl MemoryStore {
     fn owned<'a>(state: &'a mut State, user: &UserId, id: DeviceId) -> Option<&'a mut DeviceRecord> {
         state.devices.get_mut(&id).filter(|d| &d.user == user)
     }
+
+    /// Whether the user's counter for `factor` holds `expected` (a missing one is the default).
+    fn throttle_is(state: &State, user: &UserId, factor: Factor, expected: ThrottleState) -> bool {
+        state
+            .throttles
+            .get(&(user.clone(), factor))
+            .copied()
+            .unwrap_or_default()
+            == expected
+    }
 }
 
 impl DeviceStore for MemoryStore {
@@ -124,8 +134,12 @@ impl DeviceStore for MemoryStore {
         id: DeviceId,
         slot: usize,
         now: UnixTime,
+        throttle: ThrottleState,
     ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
+        if !Self::throttle_is(&state, user, Factor::BackupCodes, throttle) {
+            return Ok(false);
+        }
         let Some(device) = Self::owned(&mut state, user, id) else {
             return Ok(false);
         };
@@ -136,10 +150,11 @@ impl DeviceStore for MemoryStore {
             Some(s) if !s.used => {
                 s.used = true;
                 device.last_used_at = Some(now);
-                Ok(true)
             }
-            _ => Ok(false),
+            _ => return Ok(false),
         }
+        state.throttles.remove(&(user.clone(), Factor::BackupCodes));
+        Ok(true)
     }
 
     async fn accept_totp_step(
@@ -148,8 +163,12 @@ impl DeviceStore for MemoryStore {
         id: DeviceId,
         step: u64,
         now: UnixTime,
+        throttle: ThrottleState,
     ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
+        if !Self::throttle_is(&state, user, Factor::Totp, throttle) {
+            return Ok(false);
+        }
         let Some(device) = Self::owned(&mut state, user, id) else {
             return Ok(false);
         };
@@ -162,6 +181,7 @@ impl DeviceStore for MemoryStore {
         totp.last_step = Some(step);
         device.confirmed = true;
         device.last_used_at = Some(now);
+        state.throttles.remove(&(user.clone(), Factor::Totp));
         Ok(true)
     }
 

@@ -118,10 +118,23 @@ const DDL_V2: &[&str] = &[
     "CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id)",
 ];
 
+/// Spends an unused backup code and stamps its set's last use in one statement (so one round
+/// trip and one commit), provided the user's backup-code counter holds no failures: the data-
+/// modifying CTE marks the slot, and the outer update runs only for the row it returned.
+/// Binds: set id, slot, user, kind, factor, now.
+const CONSUME_BACKUP_CODE: &str = "WITH spent AS (\
+     UPDATE mfa_backup_codes SET used = TRUE WHERE device_id = $1 AND slot = $2 AND used = FALSE \
+     AND EXISTS (SELECT 1 FROM mfa_devices d WHERE d.id = $1 AND d.user_id = $3 AND d.kind = $4) \
+     AND NOT EXISTS (SELECT 1 FROM mfa_throttles t WHERE t.user_id = $3 AND t.factor = $5 \
+     AND (t.failures <> 0 OR t.last_failure_at IS NOT NULL)) \
+     RETURNING device_id) \
+     UPDATE mfa_devices SET last_used_at = $6 WHERE id IN (SELECT device_id FROM spent)";
+
 crate::store::sql::sql_device_store!(
     PostgresStore,
     sqlx::Postgres,
     begin = "BEGIN",
     lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"),
+    consume_statement = Some(CONSUME_BACKUP_CODE),
     migrations = &[DDL_V1, DDL_V2]
 );

@@ -263,7 +263,14 @@ pub(crate) fn ceremony_from_row(
 /// taking `$1` (a text key) that serialises writers on that key inside a transaction;
 /// `$migrations[i]` moves the schema from version `i` to `i + 1`.
 macro_rules! sql_device_store {
-    ($store:ty, $db:ty, begin = $begin:expr, lock = $lock:expr, migrations = $migrations:expr) => {
+    (
+        $store:ty,
+        $db:ty,
+        begin = $begin:expr,
+        lock = $lock:expr,
+        consume_statement = $consume_statement:expr,
+        migrations = $migrations:expr
+    ) => {
         use sqlx::Row as _;
         use $crate::store::sql::{self as sql, DeviceRow, SlotRow};
 
@@ -414,6 +421,41 @@ macro_rules! sql_device_store {
                     sqlx::query(lock).bind(key).execute(&mut **tx).await.map_err(db_err)?;
                 }
                 Ok(())
+            }
+
+            /// In `tx`: whether the user's counter for `factor` still holds `expected`; if it
+            /// holds failures, they are deleted (the counter reset) when `tx` commits. A row
+            /// deleted or changed by a concurrent writer makes this `false`.
+            async fn claim_throttle(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                user: &UserId,
+                factor: Factor,
+                expected: ThrottleState,
+            ) -> Result<bool, StoreError> {
+                if expected == ThrottleState::default() {
+                    let counted: Option<i64> = sqlx::query_scalar(
+                        "SELECT failures FROM mfa_throttles WHERE user_id = $1 AND factor = $2 \
+                         AND (failures <> 0 OR last_failure_at IS NOT NULL)",
+                    )
+                    .bind(user.as_str())
+                    .bind(factor.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                    return Ok(counted.is_none());
+                }
+                let done = sqlx::query(
+                    "DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2 AND failures = $3 \
+                     AND last_failure_at IS NOT DISTINCT FROM $4",
+                )
+                .bind(user.as_str())
+                .bind(factor.as_str())
+                .bind(i64::from(expected.failures))
+                .bind(expected.last_failure_at.map(|t| sql::to_db(t.as_secs())).transpose()?)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
             }
 
             /// Creates or upgrades the schema. Idempotent, and safe to run from several
@@ -592,12 +634,33 @@ macro_rules! sql_device_store {
                 id: DeviceId,
                 slot: usize,
                 now: UnixTime,
+                throttle: ThrottleState,
             ) -> Result<bool, StoreError> {
                 let Ok(slot) = i64::try_from(slot) else {
                     return Ok(false);
                 };
                 let now = sql::to_db(now.as_secs())?;
+                // The common case, no failures counted: one statement where the backend has one.
+                let consume_statement: Option<&'static str> = $consume_statement;
+                if let Some(statement) = consume_statement
+                    && throttle == ThrottleState::default()
+                {
+                    let done = sqlx::query(statement)
+                        .bind(id.as_bytes().to_vec())
+                        .bind(slot)
+                        .bind(user.as_str())
+                        .bind(sql::KIND_BACKUP_CODES)
+                        .bind(Factor::BackupCodes.as_str())
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    return Ok(done.rows_affected() == 1);
+                }
                 let mut tx = self.begin().await?;
+                if !Self::claim_throttle(&mut tx, user, Factor::BackupCodes, throttle).await? {
+                    return Ok(false);
+                }
                 let done = sqlx::query(
                     "UPDATE mfa_backup_codes SET used = TRUE WHERE device_id = $1 AND slot = $2 AND used = FALSE \
                      AND EXISTS (SELECT 1 FROM mfa_devices d WHERE d.id = $1 AND d.user_id = $3 AND d.kind = $4)",
@@ -628,20 +691,52 @@ macro_rules! sql_device_store {
                 id: DeviceId,
                 step: u64,
                 now: UnixTime,
+                throttle: ThrottleState,
             ) -> Result<bool, StoreError> {
+                let step = sql::to_db(step)?;
+                let now = sql::to_db(now.as_secs())?;
+                // The common case, no failures counted: one statement whose condition includes
+                // "still no failures counted".
+                if throttle == ThrottleState::default() {
+                    let done = sqlx::query(
+                        "UPDATE mfa_devices SET totp_last_step = $1, confirmed = TRUE, last_used_at = $2 \
+                         WHERE id = $3 AND user_id = $4 AND kind = $5 \
+                         AND (totp_last_step IS NULL OR totp_last_step < $1) \
+                         AND NOT EXISTS (SELECT 1 FROM mfa_throttles t WHERE t.user_id = $4 AND t.factor = $6 \
+                         AND (t.failures <> 0 OR t.last_failure_at IS NOT NULL))",
+                    )
+                    .bind(step)
+                    .bind(now)
+                    .bind(id.as_bytes().to_vec())
+                    .bind(user.as_str())
+                    .bind(sql::KIND_TOTP)
+                    .bind(Factor::Totp.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    return Ok(done.rows_affected() == 1);
+                }
+                let mut tx = self.begin().await?;
+                if !Self::claim_throttle(&mut tx, user, Factor::Totp, throttle).await? {
+                    return Ok(false);
+                }
                 let done = sqlx::query(
                     "UPDATE mfa_devices SET totp_last_step = $1, confirmed = TRUE, last_used_at = $2 \
                      WHERE id = $3 AND user_id = $4 AND kind = $5 AND (totp_last_step IS NULL OR totp_last_step < $1)",
                 )
-                .bind(sql::to_db(step)?)
-                .bind(sql::to_db(now.as_secs())?)
+                .bind(step)
+                .bind(now)
                 .bind(id.as_bytes().to_vec())
                 .bind(user.as_str())
                 .bind(sql::KIND_TOTP)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
             }
 
             async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {

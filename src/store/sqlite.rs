@@ -141,5 +141,7 @@ crate::store::sql::sql_device_store!(
     sqlx::Sqlite,
     begin = "BEGIN IMMEDIATE",
     lock = None,
+    // SQLite has no data-modifying CTEs: a spent code is a short IMMEDIATE transaction.
+    consume_statement = None,
     migrations = &[DDL_V1, DDL_V2]
 );

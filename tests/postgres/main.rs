@@ -19,7 +19,7 @@ use multifactor::store::conformance as suite;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
     CeremonyKind, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, PostgresStore,
-    SealingKey, StoreError, TotpParams, UnixTime, UserId, WebAuthnUse,
+    SealingKey, StoreError, ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
 };
 
 type Check = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -93,6 +93,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         consume_backup_code_once,
         totp_step_high_water_mark,
         throttle_compare_and_swap,
+        success_against_throttle,
         webauthn_credentials,
         webauthn_counter_compare_and_swap,
         ceremony_take_once,
@@ -104,6 +105,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_backup_code,
         race_totp_step,
         race_throttle_swap,
+        race_success_against_failures,
         race_replace_backup_codes,
         race_take_ceremony,
         race_webauthn_counter,
@@ -151,7 +153,10 @@ async fn two_app_servers(url: String) -> Result<(), String> {
         a.insert_device(set.clone()).await.map_err(fail)?;
         let wins = two_server_race(&a, &b, |s, _| {
             let u = u.clone();
-            async move { s.consume_backup_code(&u, set.id, 4, now).await }
+            async move {
+                s.consume_backup_code(&u, set.id, 4, now, ThrottleState::default())
+                    .await
+            }
         })
         .await?;
         if wins != 1 {
@@ -165,7 +170,10 @@ async fn two_app_servers(url: String) -> Result<(), String> {
         b.insert_device(totp.clone()).await.map_err(fail)?;
         let wins = two_server_race(&a, &b, |s, _| {
             let u = u.clone();
-            async move { s.accept_totp_step(&u, totp.id, 60_000_000, now).await }
+            async move {
+                s.accept_totp_step(&u, totp.id, 60_000_000, now, ThrottleState::default())
+                    .await
+            }
         })
         .await?;
         if wins != 1 {

@@ -1,0 +1,215 @@
+//! `forward!`: delegating [`DeviceStore`](multifactor::DeviceStore) methods for test stores that
+//! wrap a `MemoryStore` in `self.inner` and change one or two operations. The using file imports
+//! the types the signatures name.
+
+/// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
+macro_rules! forward {
+    // All nine account operations (last-method guard, re-sealing, remember-this-device).
+    (account_ops) => {
+        forward!(
+            delete_device_unless_last,
+            list_totp_devices,
+            reseal_totp_secret,
+            insert_trusted_device,
+            trusted_device,
+            touch_trusted_device,
+            list_trusted_devices,
+            delete_trusted_device,
+            delete_user_trusted_devices,
+        );
+    };
+    (delete_device_unless_last) => {
+        async fn delete_device_unless_last(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+        ) -> Result<DeleteOutcome, StoreError> {
+            self.inner.delete_device_unless_last(user, id).await
+        }
+    };
+    (list_totp_devices) => {
+        async fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
+            self.inner.list_totp_devices(after, limit).await
+        }
+    };
+    (reseal_totp_secret) => {
+        async fn reseal_totp_secret(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            expected: &multifactor::SealedSecret,
+            new: &multifactor::SealedSecret,
+        ) -> Result<bool, StoreError> {
+            self.inner.reseal_totp_secret(user, id, expected, new).await
+        }
+    };
+    (insert_trusted_device) => {
+        async fn insert_trusted_device(&self, record: multifactor::TrustedDeviceRecord) -> Result<(), StoreError> {
+            self.inner.insert_trusted_device(record).await
+        }
+    };
+    (trusted_device) => {
+        async fn trusted_device(
+            &self,
+            id: multifactor::TrustedDeviceId,
+        ) -> Result<Option<multifactor::TrustedDeviceRecord>, StoreError> {
+            self.inner.trusted_device(id).await
+        }
+    };
+    (touch_trusted_device) => {
+        async fn touch_trusted_device(
+            &self,
+            user: &UserId,
+            id: multifactor::TrustedDeviceId,
+            now: UnixTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.touch_trusted_device(user, id, now).await
+        }
+    };
+    (list_trusted_devices) => {
+        async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
+            self.inner.list_trusted_devices(user).await
+        }
+    };
+    (delete_trusted_device) => {
+        async fn delete_trusted_device(&self, user: &UserId, id: multifactor::TrustedDeviceId) -> Result<bool, StoreError> {
+            self.inner.delete_trusted_device(user, id).await
+        }
+    };
+    (delete_user_trusted_devices) => {
+        async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+            self.inner.delete_user_trusted_devices(user).await
+        }
+    };
+    (insert_device) => {
+        async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
+            self.inner.insert_device(device).await
+        }
+    };
+    (device) => {
+        async fn device(&self, user: &UserId, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+            self.inner.device(user, id).await
+        }
+    };
+    (list_devices) => {
+        async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+            self.inner.list_devices(user).await
+        }
+    };
+    (rename_device) => {
+        async fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> Result<bool, StoreError> {
+            self.inner.rename_device(user, id, name).await
+        }
+    };
+    (delete_device) => {
+        async fn delete_device(&self, user: &UserId, id: DeviceId) -> Result<bool, StoreError> {
+            self.inner.delete_device(user, id).await
+        }
+    };
+    (delete_user_devices) => {
+        async fn delete_user_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+            self.inner.delete_user_devices(user).await
+        }
+    };
+    (replace_backup_codes) => {
+        async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
+            self.inner.replace_backup_codes(set).await
+        }
+    };
+    (consume_backup_code) => {
+        async fn consume_backup_code(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            slot: usize,
+            now: UnixTime,
+            throttle: ThrottleState,
+        ) -> Result<bool, StoreError> {
+            self.inner.consume_backup_code(user, id, slot, now, throttle).await
+        }
+    };
+    (accept_totp_step) => {
+        async fn accept_totp_step(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            step: u64,
+            now: UnixTime,
+            throttle: ThrottleState,
+        ) -> Result<bool, StoreError> {
+            self.inner.accept_totp_step(user, id, step, now, throttle).await
+        }
+    };
+    (throttle) => {
+        async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
+            self.inner.throttle(user, factor).await
+        }
+    };
+    (swap_throttle) => {
+        async fn swap_throttle(
+            &self,
+            user: &UserId,
+            factor: Factor,
+            expected: ThrottleState,
+            new: ThrottleState,
+        ) -> Result<bool, StoreError> {
+            self.inner.swap_throttle(user, factor, expected, new).await
+        }
+    };
+    (clear_throttle) => {
+        async fn clear_throttle(&self, user: &UserId, factor: Factor) -> Result<(), StoreError> {
+            self.inner.clear_throttle(user, factor).await
+        }
+    };
+    (find_credential) => {
+        async fn find_credential(&self, credential_id: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
+            self.inner.find_credential(credential_id).await
+        }
+    };
+    (record_webauthn_use) => {
+        async fn record_webauthn_use(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            expected: u32,
+            update: WebAuthnUse,
+            now: UnixTime,
+        ) -> Result<bool, StoreError> {
+            self.inner.record_webauthn_use(user, id, expected, update, now).await
+        }
+    };
+    (insert_ceremony) => {
+        async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
+            self.inner.insert_ceremony(ceremony).await
+        }
+    };
+    (take_ceremony) => {
+        async fn take_ceremony(
+            &self,
+            id: CeremonyId,
+            user: Option<&UserId>,
+            kind: CeremonyKind,
+            now: UnixTime,
+        ) -> Result<Option<CeremonyRecord>, StoreError> {
+            self.inner.take_ceremony(id, user, kind, now).await
+        }
+    };
+    (purge_expired_ceremonies) => {
+        async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
+            self.inner.purge_expired_ceremonies(now).await
+        }
+    };
+    // All five WebAuthn operations.
+    (webauthn_ops) => {
+        forward!(
+            find_credential,
+            record_webauthn_use,
+            insert_ceremony,
+            take_ceremony,
+            purge_expired_ceremonies,
+        );
+    };
+    ($($method:ident),+ $(,)?) => {
+        $(forward!($method);)+
+    };
+}
