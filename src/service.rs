@@ -463,7 +463,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             return Err(MisuseError::AlreadyConfirmed.into());
         }
         check_totp_shape(code, std::slice::from_ref(&totp_record.params))?;
-        self.totp_attempt(user, &[(record.id, totp_record)], code).await
+        let state = self.store.throttle(user, Factor::Totp).await?;
+        self.totp_attempt(user, &[(record.id, totp_record)], code, state).await
     }
 
     /// Verifies a code against each of the user's confirmed TOTP devices.
@@ -486,7 +487,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     }
 
     async fn verify_totp_unaudited(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
-        let devices = self.store.list_devices(user).await?;
+        let (devices, state) = self.store.verification_state(user, Factor::Totp).await?;
         let totps: Vec<(DeviceId, &TotpRecord)> = devices
             .iter()
             .filter(|d| d.confirmed)
@@ -500,7 +501,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
         let params: Vec<TotpParams> = totps.iter().map(|(_, t)| t.params).collect();
         check_totp_shape(code, &params)?;
-        self.totp_attempt(user, &totps, code).await
+        self.totp_attempt(user, &totps, code, state).await
     }
 
     /// Imports an existing TOTP secret (base32 or `otpauth://` URI) for migration. The user's
@@ -564,12 +565,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         user: &UserId,
         devices: &[(DeviceId, &TotpRecord)],
         code: &str,
+        mut state: ThrottleState,
     ) -> Result<Outcome, Error> {
         let now = self.clock.now();
-        let mut state = match self.admit(user, Factor::Totp, now).await? {
-            Ok(state) => state,
-            Err(refused) => return Ok(refused),
-        };
+        if let Some(refused) = self.refusal(&state, now) {
+            return Ok(refused);
+        }
         let mut matches: Vec<(DeviceId, u64)> = Vec::new();
         for (id, record) in devices {
             let secret = SecretBytes::from(self.keys.open(&totp_context(user, *id), &record.sealed_secret)?);
@@ -651,7 +652,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     }
 
     async fn verify_backup_code_unaudited(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
-        let devices = self.store.list_devices(user).await?;
+        let (devices, mut state) = self.store.verification_state(user, Factor::BackupCodes).await?;
         let Some((id, record)) = devices.iter().find_map(|d| match &d.data {
             DeviceData::BackupCodes(r) => Some((d.id, r)),
             _ => None,
@@ -660,10 +661,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         };
         backup_codes::normalize(code, usize::from(record.code_length))?;
         let now = self.clock.now();
-        let mut state = match self.admit(user, Factor::BackupCodes, now).await? {
-            Ok(state) => state,
-            Err(refused) => return Ok(refused),
-        };
+        if let Some(refused) = self.refusal(&state, now) {
+            return Ok(refused);
+        }
         let slot = backup_codes::verify(record, code, self.config.pepper.as_ref())?;
         for _ in 0..CHARGE_RETRIES {
             if let Some(slot) = slot
@@ -685,20 +685,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 
     // ----- Throttling -------------------------------------------------------------------------
 
-    /// Reads the user's failure counter for `factor`: the state to settle the attempt against,
-    /// or the outcome if the attempt may not be evaluated now.
-    async fn admit(
-        &self,
-        user: &UserId,
-        factor: Factor,
-        now: UnixTime,
-    ) -> Result<Result<ThrottleState, Outcome>, Error> {
-        let state = self.store.throttle(user, factor).await?;
-        Ok(match self.config.throttle.decide(&state, now) {
-            ThrottleDecision::Allowed => Ok(state),
-            ThrottleDecision::RetryAt(retry_at) => Err(Outcome::Throttled { retry_at }),
-            ThrottleDecision::Locked => Err(Outcome::Locked),
-        })
+    /// Why an attempt under this counter state may not be evaluated now, if it may not.
+    fn refusal(&self, state: &ThrottleState, now: UnixTime) -> Option<Outcome> {
+        match self.config.throttle.decide(state, now) {
+            ThrottleDecision::Allowed => None,
+            ThrottleDecision::RetryAt(retry_at) => Some(Outcome::Throttled { retry_at }),
+            ThrottleDecision::Locked => Some(Outcome::Locked),
+        }
     }
 
     /// Charges a failed attempt against `state`: `Ok(Rejected)` once charged; `Err(new state)`
@@ -719,9 +712,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         {
             return Ok(Ok(Outcome::Rejected));
         }
-        Ok(match self.admit(user, factor, now).await? {
-            Ok(moved) => Err(moved),
-            Err(refused) => Ok(refused),
+        let moved = self.store.throttle(user, factor).await?;
+        Ok(match self.refusal(&moved, now) {
+            None => Err(moved),
+            Some(refused) => Ok(refused),
         })
     }
 

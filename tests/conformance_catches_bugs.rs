@@ -396,6 +396,39 @@ impl DeviceStore for ThrottleBlindStore {
     }
 }
 
+/// `verification_state` reads the TOTP counter whatever factor it is asked for.
+#[derive(Debug, Default)]
+struct WrongCounterStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for WrongCounterStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        consume_backup_code,
+        accept_totp_step,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn verification_state(
+        &self,
+        user: &UserId,
+        _factor: Factor,
+    ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
+        self.inner.verification_state(user, Factor::Totp).await
+    }
+}
+
 /// `take_ceremony` hands out a copy and keeps the ceremony: it can be finished again and again.
 #[derive(Debug, Default)]
 struct ReusableCeremonyStore {
@@ -702,6 +735,7 @@ async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static s
         consume_backup_code_once,
         totp_step_high_water_mark,
         throttle_compare_and_swap,
+        verification_state,
         success_against_throttle,
         webauthn_credentials,
         webauthn_counter_compare_and_swap,
@@ -1097,4 +1131,9 @@ async fn race_success_against_failures_catches_read_modify_write() {
         conformance::race_success_against_failures,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verification_state_catches_another_factors_counter() {
+    assert_only_check_fails(&WrongCounterStore::default(), "verification_state", "counter as").await;
 }

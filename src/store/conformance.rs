@@ -551,6 +551,66 @@ pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult
     Ok(())
 }
 
+/// `verification_state` reads what `list_devices` and `throttle` read: the user's methods in
+/// order, and the counter of the named factor only (not another factor's, not another user's).
+pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let nobody = fresh_user("nobody")?;
+    let (devices, counter) = store.verification_state(&nobody, Factor::Totp).await?;
+    ensure!(
+        devices.is_empty() && counter == ThrottleState::default(),
+        "a user without methods has state {devices:?} {counter:?}"
+    );
+    let totp = totp_record(&alice, 1)?;
+    let set = backup_record(&alice, 2, 3)?;
+    store.insert_device(totp.clone()).await?;
+    store.insert_device(set.clone()).await?;
+    store.insert_device(totp_record(&bob, 3)?).await?;
+    let totp_counter = ThrottleState {
+        failures: 7,
+        last_failure_at: Some(UnixTime::from_secs(MAX_STORED_INTEGER)),
+    };
+    let bob_counter = ThrottleState {
+        failures: 2,
+        last_failure_at: Some(UnixTime::from_secs(60)),
+    };
+    ensure!(
+        store
+            .swap_throttle(&alice, Factor::Totp, ThrottleState::default(), totp_counter)
+            .await?,
+        "could not set up the counter"
+    );
+    ensure!(
+        store
+            .swap_throttle(&bob, Factor::BackupCodes, ThrottleState::default(), bob_counter)
+            .await?,
+        "could not set up bob's counter"
+    );
+    for (factor, expected) in [
+        (Factor::Totp, totp_counter),
+        (Factor::BackupCodes, ThrottleState::default()),
+        (Factor::WebAuthn, ThrottleState::default()),
+    ] {
+        let (devices, counter) = store.verification_state(&alice, factor).await?;
+        ensure!(
+            devices == vec![totp.clone(), set.clone()],
+            "verification_state listed {devices:?}, not alice's two methods in order"
+        );
+        ensure!(
+            counter == expected,
+            "verification_state read the {factor:?} counter as {counter:?}, not {expected:?}"
+        );
+    }
+    let (devices, counter) = store.verification_state(&bob, Factor::BackupCodes).await?;
+    ensure!(
+        devices.len() == 1 && counter == bob_counter,
+        "bob's state is {} methods and {counter:?}",
+        devices.len()
+    );
+    Ok(())
+}
+
 /// A success is written only against the failure counter it was admitted under: with failures
 /// counted in between, `accept_totp_step` and `consume_backup_code` change nothing; against the
 /// current state they succeed and reset that factor's counter (only that factor's); a refused
@@ -1958,6 +2018,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(consume_backup_code_once, &*store);
     check!(totp_step_high_water_mark, &*store);
     check!(throttle_compare_and_swap, &*store);
+    check!(verification_state, &*store);
     check!(success_against_throttle, &*store);
     check!(webauthn_credentials, &*store);
     check!(webauthn_counter_compare_and_swap, &*store);
@@ -1991,8 +2052,9 @@ macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@plain $make; insert_get_list, rename, delete_and_reset,
             replace_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
-            throttle_compare_and_swap, success_against_throttle, webauthn_credentials,
-            webauthn_counter_compare_and_swap, ceremony_take_once, delete_unless_last, totp_paging_and_reseal, trusted_devices);
+            throttle_compare_and_swap, verification_state, success_against_throttle,
+            webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
+            delete_unless_last, totp_paging_and_reseal, trusted_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last);

@@ -88,6 +88,22 @@ impl DeviceStore for MemoryStore {
         Ok(list)
     }
 
+    async fn verification_state(
+        &self,
+        user: &UserId,
+        factor: Factor,
+    ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
+        let state = self.state()?;
+        let mut list: Vec<DeviceRecord> = state.devices.values().filter(|d| &d.user == user).cloned().collect();
+        list.sort_by_key(|d| (d.created_at, d.id));
+        let throttle = state
+            .throttles
+            .get(&(user.clone(), factor))
+            .copied()
+            .unwrap_or_default();
+        Ok((list, throttle))
+    }
+
     async fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> Result<bool, StoreError> {
         let mut state = self.state()?;
         Ok(Self::owned(&mut state, user, id)

@@ -24,6 +24,7 @@ use crate::clock::UnixTime;
 use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, UserId};
 use crate::error::StoreError;
 use crate::seal::SealedSecret;
+use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord};
 
@@ -38,12 +39,18 @@ pub(crate) const KIND_WEBAUTHN: &str = "webauthn";
 /// (a `WHERE` and `ORDER BY` clause). Rows come out grouped by device, slots in order.
 macro_rules! select_devices_sql {
     ($tail:literal) => {
+        $crate::store::sql::select_devices_sql!("", "", $tail)
+    };
+    // With extra columns (each starting ", ") and extra joins (each ending " ").
+    ($columns:literal, $joins:literal, $tail:literal) => {
         concat!(
             "SELECT d.id, d.user_id, d.kind, d.name, d.created_at, d.last_used_at, d.confirmed, ",
             "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, d.totp_last_step, ",
             "d.codes_salt, d.codes_length, d.credential_id, d.user_handle, d.credential, d.sign_count, ",
-            "d.backup_eligible, d.backup_state, d.discoverable, d.user_verified, c.slot, c.hash, c.used ",
-            "FROM mfa_devices d LEFT JOIN mfa_backup_codes c ON c.device_id = d.id ",
+            "d.backup_eligible, d.backup_state, d.discoverable, d.user_verified, c.slot, c.hash, c.used",
+            $columns,
+            " FROM mfa_devices d LEFT JOIN mfa_backup_codes c ON c.device_id = d.id ",
+            $joins,
             $tail
         )
     };
@@ -59,6 +66,16 @@ pub(crate) fn to_db(value: u64) -> Result<i64, StoreError> {
 /// A `BIGINT` column back to `u64`.
 pub(crate) fn from_db(value: i64, column: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(column, "negative"))
+}
+
+/// A stored failure counter back to its state.
+pub(crate) fn throttle_state(failures: i64, last_failure_at: Option<i64>) -> Result<ThrottleState, StoreError> {
+    Ok(ThrottleState {
+        failures: u32::try_from(failures).map_err(|_| corrupt("failures", "out of range"))?,
+        last_failure_at: last_failure_at
+            .map(|t| from_db(t, "last_failure_at").map(UnixTime::from_secs))
+            .transpose()?,
+    })
 }
 
 pub(crate) fn corrupt(column: &str, why: &str) -> StoreError {
@@ -751,14 +768,34 @@ macro_rules! sql_device_store {
                 let Some(row) = row else {
                     return Ok(ThrottleState::default());
                 };
-                let failures: i64 = row.try_get("failures").map_err(db_err)?;
-                let last: Option<i64> = row.try_get("last_failure_at").map_err(db_err)?;
-                Ok(ThrottleState {
-                    failures: u32::try_from(failures).map_err(|_| sql::corrupt("failures", "out of range"))?,
-                    last_failure_at: last
-                        .map(|t| sql::from_db(t, "last_failure_at").map(UnixTime::from_secs))
-                        .transpose()?,
-                })
+                sql::throttle_state(
+                    row.try_get("failures").map_err(db_err)?,
+                    row.try_get("last_failure_at").map_err(db_err)?,
+                )
+            }
+
+            async fn verification_state(
+                &self,
+                user: &UserId,
+                factor: Factor,
+            ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
+                let rows = sqlx::query(SELECT_VERIFICATION_STATE)
+                    .bind(user.as_str())
+                    .bind(factor.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                let throttle = match rows.first() {
+                    Some(row) => match row.try_get::<Option<i64>, _>("t_failures").map_err(db_err)? {
+                        Some(failures) => {
+                            sql::throttle_state(failures, row.try_get("t_last_failure_at").map_err(db_err)?)?
+                        }
+                        None => ThrottleState::default(),
+                    },
+                    // No methods: the counter does not matter (there is nothing to verify).
+                    None => ThrottleState::default(),
+                };
+                Ok((decode_devices(rows)?, throttle))
             }
 
             async fn swap_throttle(
@@ -1044,6 +1081,12 @@ macro_rules! sql_device_store {
             $crate::store::sql::select_devices_sql!("WHERE d.id = $1 AND d.user_id = $2 ORDER BY c.slot");
         const SELECT_USER_DEVICES: &str =
             $crate::store::sql::select_devices_sql!("WHERE d.user_id = $1 ORDER BY d.created_at, d.id, c.slot");
+        /// The user's devices, each row also carrying the counter of one factor. Binds: user, factor.
+        const SELECT_VERIFICATION_STATE: &str = $crate::store::sql::select_devices_sql!(
+            ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at",
+            "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
+            "WHERE d.user_id = $1 ORDER BY d.created_at, d.id, c.slot"
+        );
         const SELECT_TOTP_PAGE: &str =
             $crate::store::sql::select_devices_sql!("WHERE d.kind = $1 AND d.id > $2 ORDER BY d.id LIMIT $3");
         const SELECT_CREDENTIAL: &str =

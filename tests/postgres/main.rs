@@ -93,6 +93,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         consume_backup_code_once,
         totp_step_high_water_mark,
         throttle_compare_and_swap,
+        verification_state,
         success_against_throttle,
         webauthn_credentials,
         webauthn_counter_compare_and_swap,
