@@ -2,8 +2,15 @@
 //!
 //! Every comparison lives in one criterion group, so the ratios come from one run:
 //!
-//! - `totp_verify`: `totp::verify` (window ±1: three HMAC-SHA1) against three raw HMAC-SHA1
-//!   computations, against a `totp-lite` loop, and the full service on a `MemoryStore`.
+//! - `totp_verify`, all on one secret, time and code (SHA-1, 6 digits, 30 s, window ±1):
+//!   - `multifactor_pure`: `totp::verify` (three HMAC-SHA1, whatever step matches);
+//!   - `raw_hmac_bound`: the floor, three raw HMAC-SHA1 keyed once per attempt, the keyed state
+//!     cloned per step;
+//!   - `totp_lite_loop`: a `totp-lite` call per step of the window;
+//!   - `totp_rs_check`: `totp_rs::Totp::check` (it stops at the first matching step, so a code of
+//!     the current step costs it two HMAC-SHA1, each keyed afresh, and compares the tokens in
+//!     constant time);
+//!   - `service_memory_store`: the full service on a `MemoryStore`.
 //! - `backup_code_verify`: `backup_codes::verify` against one HMAC-SHA256, and the full service.
 //! - `enrollment`: `Mfa::enroll_totp` and `backup_codes::generate`.
 //!
@@ -91,6 +98,19 @@ fn totp_verify(c: &mut Criterion) {
         totp_lite::totp_custom::<totp_lite::Sha1>(PERIOD, 6, &secret_bytes, NOW),
         code
     );
+    let secret_array: [u8; 20] = secret_bytes.as_slice().try_into().unwrap();
+    let totp_rs = totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_skew(1)
+        .with_step_duration(PERIOD)
+        .with_secret(secret_array)
+        .build()
+        .unwrap();
+    assert_eq!(totp_rs.check(&code, NOW), Some(step));
+    let wrong = format!("{:06}", (code_value + 1) % 1_000_000);
+    assert_eq!(totp_rs.check(&wrong, NOW), None);
+    assert!(!raw_hmac_window(&keyed, step, (code_value + 1) % 1_000_000));
 
     let mut group = c.benchmark_group("totp_verify");
 
@@ -123,6 +143,10 @@ fn totp_verify(c: &mut Criterion) {
                 .into_iter()
                 .any(|t| totp_lite::totp_custom::<totp_lite::Sha1>(PERIOD, 6, black_box(&secret_bytes), t) == code)
         });
+    });
+
+    group.bench_function("totp_rs_check", |b| {
+        b.iter(|| black_box(&totp_rs).check(black_box(&code), black_box(NOW)));
     });
 
     group.bench_function("service_memory_store", |b| {

@@ -85,11 +85,14 @@ pub trait DeviceStore: Send + Sync {
     /// [`StoreError`] if the backend fails or a record is corrupt.
     fn list_devices(&self, user: &UserId) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
 
-    /// The user's methods, as [`list_devices`](Self::list_devices), with the failure counter
-    /// of `factor`, as [`throttle`](Self::throttle): what a code verification reads before it
-    /// settles the attempt. The two need not come from one snapshot, since the settling write
-    /// re-checks both the counter and the code. The default reads them one after the other; a
-    /// backend that can should read them in one round trip (the SQL stores do).
+    /// The user's methods of `factor` (TOTP devices, the backup-code set, or WebAuthn
+    /// credentials), ordered as [`list_devices`](Self::list_devices) orders them, with the
+    /// failure counter of `factor`, as [`throttle`](Self::throttle): what a verification reads
+    /// before it settles the attempt. The two need not come from one snapshot, since the
+    /// settling write re-checks both the counter and the code. The default reads them one after
+    /// the other; a backend that can should read them in one round trip (the SQL stores do).
+    /// If the user has no methods of `factor` there is nothing to verify, and the counter may
+    /// read as the default.
     ///
     /// # Errors
     ///
@@ -99,7 +102,11 @@ pub trait DeviceStore: Send + Sync {
         user: &UserId,
         factor: Factor,
     ) -> impl Future<Output = Result<(Vec<DeviceRecord>, ThrottleState), StoreError>> + Send {
-        async move { Ok((self.list_devices(user).await?, self.throttle(user, factor).await?)) }
+        async move {
+            let mut devices = self.list_devices(user).await?;
+            devices.retain(|d| d.kind().factor() == factor);
+            Ok((devices, self.throttle(user, factor).await?))
+        }
     }
 
     /// Renames the user's method; `Ok(false)` if there is none with this id.

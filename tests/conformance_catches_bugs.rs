@@ -423,9 +423,10 @@ impl DeviceStore for WrongCounterStore {
     async fn verification_state(
         &self,
         user: &UserId,
-        _factor: Factor,
+        factor: Factor,
     ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
-        self.inner.verification_state(user, Factor::Totp).await
+        let (devices, _) = self.inner.verification_state(user, factor).await?;
+        Ok((devices, self.inner.throttle(user, Factor::Totp).await?))
     }
 }
 

@@ -551,8 +551,9 @@ pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult
     Ok(())
 }
 
-/// `verification_state` reads what `list_devices` and `throttle` read: the user's methods in
-/// order, and the counter of the named factor only (not another factor's, not another user's).
+/// `verification_state` reads what `list_devices` and `throttle` read, for one factor: the
+/// user's methods of that factor in order, and that factor's counter (not another factor's,
+/// not another user's).
 pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
@@ -564,6 +565,8 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     );
     let totp = totp_record(&alice, 1)?;
     let set = backup_record(&alice, 2, 3)?;
+    let second_totp = totp_record(&alice, 4)?;
+    store.insert_device(second_totp.clone()).await?;
     store.insert_device(totp.clone()).await?;
     store.insert_device(set.clone()).await?;
     store.insert_device(totp_record(&bob, 3)?).await?;
@@ -587,27 +590,43 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
             .await?,
         "could not set up bob's counter"
     );
-    for (factor, expected) in [
-        (Factor::Totp, totp_counter),
-        (Factor::BackupCodes, ThrottleState::default()),
-        (Factor::WebAuthn, ThrottleState::default()),
+    for (factor, methods, expected) in [
+        (Factor::Totp, vec![totp.clone(), second_totp.clone()], totp_counter),
+        (Factor::BackupCodes, vec![set.clone()], ThrottleState::default()),
+        (Factor::WebAuthn, vec![], ThrottleState::default()),
     ] {
         let (devices, counter) = store.verification_state(&alice, factor).await?;
         ensure!(
-            devices == vec![totp.clone(), set.clone()],
-            "verification_state listed {devices:?}, not alice's two methods in order"
+            devices == methods,
+            "verification_state({factor:?}) listed {devices:?}, not alice's {} such methods in order",
+            methods.len()
         );
         ensure!(
             counter == expected,
             "verification_state read the {factor:?} counter as {counter:?}, not {expected:?}"
         );
     }
+    // Bob has no backup codes: nothing to verify, so the counter may read as the default.
     let (devices, counter) = store.verification_state(&bob, Factor::BackupCodes).await?;
     ensure!(
-        devices.len() == 1 && counter == bob_counter,
+        devices.is_empty() && (counter == bob_counter || counter == ThrottleState::default()),
         "bob's state is {} methods and {counter:?}",
         devices.len()
     );
+    let (devices, counter) = store.verification_state(&bob, Factor::Totp).await?;
+    ensure!(
+        devices.len() == 1 && counter == ThrottleState::default(),
+        "bob's TOTP state is {} methods and {counter:?}",
+        devices.len()
+    );
+    ensure!(
+        store
+            .swap_throttle(&bob, Factor::Totp, ThrottleState::default(), bob_counter)
+            .await?,
+        "could not set up bob's TOTP counter"
+    );
+    let (_, counter) = store.verification_state(&bob, Factor::Totp).await?;
+    ensure!(counter == bob_counter, "bob's TOTP counter read as {counter:?}");
     Ok(())
 }
 

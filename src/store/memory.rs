@@ -1,5 +1,7 @@
-//! [`MemoryStore`]: everything in one mutex-guarded map. For tests, demos and single-process
-//! services that can lose their MFA state on restart (most cannot: use a SQL store).
+//! [`MemoryStore`]: everything in one mutex-guarded set of maps, indexed by user and by
+//! credential id so that a sign-in costs the user's methods, not the store's size. For tests,
+//! demos and single-process services that can lose their MFA state on restart (most cannot: use
+//! a SQL store).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,9 +18,54 @@ use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 #[derive(Debug, Default)]
 struct State {
     devices: HashMap<DeviceId, DeviceRecord>,
+    /// Each user's device ids: per-user operations cost the user's methods, not the store's.
+    by_user: HashMap<UserId, Vec<DeviceId>>,
+    /// WebAuthn credential ids to their devices: unique across users.
+    by_credential: HashMap<Vec<u8>, DeviceId>,
     throttles: HashMap<(UserId, Factor), ThrottleState>,
     ceremonies: HashMap<CeremonyId, CeremonyRecord>,
     trusted: HashMap<TrustedDeviceId, TrustedDeviceRecord>,
+}
+
+impl State {
+    /// Adds a device whose id and credential id are known to be free.
+    fn add(&mut self, device: DeviceRecord) {
+        if let Some(cred) = credential_id(&device) {
+            self.by_credential.insert(cred.to_vec(), device.id);
+        }
+        self.by_user.entry(device.user.clone()).or_default().push(device.id);
+        self.devices.insert(device.id, device);
+    }
+
+    fn remove(&mut self, id: DeviceId) -> Option<DeviceRecord> {
+        let device = self.devices.remove(&id)?;
+        if let Some(cred) = credential_id(&device) {
+            self.by_credential.remove(cred);
+        }
+        if let Some(ids) = self.by_user.get_mut(&device.user) {
+            ids.retain(|d| *d != id);
+            if ids.is_empty() {
+                self.by_user.remove(&device.user);
+            }
+        }
+        Some(device)
+    }
+
+    /// The user's devices, in no particular order.
+    fn of_user<'a>(&'a self, user: &UserId) -> impl Iterator<Item = &'a DeviceRecord> + 'a {
+        self.by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.devices.get(id))
+    }
+
+    /// The user's devices, oldest first (ties by id), as the store contract orders them.
+    fn list(&self, user: &UserId) -> Vec<DeviceRecord> {
+        let mut list: Vec<DeviceRecord> = self.of_user(user).cloned().collect();
+        list.sort_by_key(|d| (d.created_at, d.id));
+        list
+    }
 }
 
 fn credential_id(record: &DeviceRecord) -> Option<&[u8]> {
@@ -68,11 +115,11 @@ impl DeviceStore for MemoryStore {
             return Err(StoreError::Conflict);
         }
         if let Some(cred) = credential_id(&device)
-            && state.devices.values().any(|d| credential_id(d) == Some(cred))
+            && state.by_credential.contains_key(cred)
         {
             return Err(StoreError::Conflict);
         }
-        state.devices.insert(device.id, device);
+        state.add(device);
         Ok(())
     }
 
@@ -83,9 +130,7 @@ impl DeviceStore for MemoryStore {
 
     async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
         let state = self.state()?;
-        let mut list: Vec<DeviceRecord> = state.devices.values().filter(|d| &d.user == user).cloned().collect();
-        list.sort_by_key(|d| (d.created_at, d.id));
-        Ok(list)
+        Ok(state.list(user))
     }
 
     async fn verification_state(
@@ -94,7 +139,11 @@ impl DeviceStore for MemoryStore {
         factor: Factor,
     ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
         let state = self.state()?;
-        let mut list: Vec<DeviceRecord> = state.devices.values().filter(|d| &d.user == user).cloned().collect();
+        let mut list: Vec<DeviceRecord> = state
+            .of_user(user)
+            .filter(|d| d.kind().factor() == factor)
+            .cloned()
+            .collect();
         list.sort_by_key(|d| (d.created_at, d.id));
         let throttle = state
             .throttles
@@ -116,14 +165,17 @@ impl DeviceStore for MemoryStore {
         if Self::owned(&mut state, user, id).is_none() {
             return Ok(false);
         }
-        Ok(state.devices.remove(&id).is_some())
+        Ok(state.remove(id).is_some())
     }
 
     async fn delete_user_devices(&self, user: &UserId) -> Result<u64, StoreError> {
         let mut state = self.state()?;
-        let before = state.devices.len();
-        state.devices.retain(|_, d| &d.user != user);
-        Ok((before - state.devices.len()) as u64)
+        let ids = state.by_user.get(user).cloned().unwrap_or_default();
+        let mut deleted = 0;
+        for id in ids {
+            deleted += u64::from(state.remove(id).is_some());
+        }
+        Ok(deleted)
     }
 
     async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
@@ -136,11 +188,15 @@ impl DeviceStore for MemoryStore {
         if state.devices.contains_key(&set.id) {
             return Err(StoreError::Conflict);
         }
-        let user = set.user.clone();
-        state
-            .devices
-            .retain(|_, d| !(d.user == user && matches!(d.data, DeviceData::BackupCodes(_))));
-        state.devices.insert(set.id, set);
+        let old: Vec<DeviceId> = state
+            .of_user(&set.user)
+            .filter(|d| matches!(d.data, DeviceData::BackupCodes(_)))
+            .map(|d| d.id)
+            .collect();
+        for id in old {
+            state.remove(id);
+        }
+        state.add(set);
         Ok(())
     }
 
@@ -235,9 +291,9 @@ impl DeviceStore for MemoryStore {
     async fn find_credential(&self, credential_id_: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
         let state = self.state()?;
         Ok(state
-            .devices
-            .values()
-            .find(|d| credential_id(d) == Some(credential_id_))
+            .by_credential
+            .get(credential_id_)
+            .and_then(|id| state.devices.get(id))
             .cloned())
     }
 
@@ -309,16 +365,12 @@ impl DeviceStore for MemoryStore {
             return Ok(DeleteOutcome::NotFound);
         };
         if target.confirmed {
-            let others = state
-                .devices
-                .values()
-                .filter(|d| &d.user == user && d.id != id && d.confirmed)
-                .count();
+            let others = state.of_user(user).filter(|d| d.id != id && d.confirmed).count();
             if others == 0 {
                 return Ok(DeleteOutcome::LastMethod);
             }
         }
-        state.devices.remove(&id);
+        state.remove(id);
         Ok(DeleteOutcome::Deleted)
     }
 

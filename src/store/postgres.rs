@@ -44,6 +44,11 @@ impl PostgresStore {
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
+            // No ping before each use: it is a round trip per store call (a third of a sign-in's).
+            // sqlx still pings a connection when it goes back to the pool, off the request path,
+            // and a connection that died since is one failed call (a `StoreError`, never a
+            // "rejected"), after which the pool replaces it.
+            .test_before_acquire(false)
             .connect(url)
             .await
             .map_err(StoreError::backend)?;

@@ -21,7 +21,7 @@
 
 use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
-use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, UserId};
+use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::StoreError;
 use crate::seal::SealedSecret;
 use crate::throttle::ThrottleState;
@@ -66,6 +66,15 @@ pub(crate) fn to_db(value: u64) -> Result<i64, StoreError> {
 /// A `BIGINT` column back to `u64`.
 pub(crate) fn from_db(value: i64, column: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(column, "negative"))
+}
+
+/// The `kind` column value of a factor's devices.
+pub(crate) const fn kind_of(factor: Factor) -> &'static str {
+    match factor {
+        Factor::BackupCodes => KIND_BACKUP_CODES,
+        Factor::Totp => KIND_TOTP,
+        Factor::WebAuthn => KIND_WEBAUTHN,
+    }
 }
 
 /// A stored failure counter back to its state.
@@ -782,6 +791,7 @@ macro_rules! sql_device_store {
                 let rows = sqlx::query(SELECT_VERIFICATION_STATE)
                     .bind(user.as_str())
                     .bind(factor.as_str())
+                    .bind(sql::kind_of(factor))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_err)?;
@@ -1081,11 +1091,12 @@ macro_rules! sql_device_store {
             $crate::store::sql::select_devices_sql!("WHERE d.id = $1 AND d.user_id = $2 ORDER BY c.slot");
         const SELECT_USER_DEVICES: &str =
             $crate::store::sql::select_devices_sql!("WHERE d.user_id = $1 ORDER BY d.created_at, d.id, c.slot");
-        /// The user's devices, each row also carrying the counter of one factor. Binds: user, factor.
+        /// The user's devices of one kind, each row also carrying the counter of that factor.
+        /// Binds: user, factor, kind.
         const SELECT_VERIFICATION_STATE: &str = $crate::store::sql::select_devices_sql!(
             ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at",
             "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
-            "WHERE d.user_id = $1 ORDER BY d.created_at, d.id, c.slot"
+            "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id, c.slot"
         );
         const SELECT_TOTP_PAGE: &str =
             $crate::store::sql::select_devices_sql!("WHERE d.kind = $1 AND d.id > $2 ORDER BY d.id LIMIT $3");

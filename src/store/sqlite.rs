@@ -42,6 +42,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // In-process connections do not die: skip sqlx's ping before each use.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(StoreError::backend)?;
