@@ -39,6 +39,8 @@
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
+#[cfg(feature = "postgres")]
+mod leases;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;

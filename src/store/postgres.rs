@@ -6,12 +6,16 @@
 //! advisory lock, so concurrent replacements of one user's set, and concurrent migrations,
 //! run one after the other.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::clock::UnixTime;
 use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
 use crate::seal::SealedSecret;
+use crate::store::leases::{Lease, Leases};
 use crate::store::{DeleteOutcome, DeviceStore};
 use crate::throttle::ThrottleState;
 use crate::trusted_device::TrustedDeviceRecord;
@@ -20,7 +24,10 @@ use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 /// A [`DeviceStore`] on a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
+    /// Everything but the verification path.
     pool: PgPool,
+    /// The verification path: reading a user's methods and counter, and settling the attempt.
+    leases: Arc<Leases<PgConnection>>,
 }
 
 impl PostgresStore {
@@ -36,23 +43,40 @@ impl PostgresStore {
         Self::connect_with(url, 10).await
     }
 
-    /// As [`connect`](Self::connect), with up to `max_connections` connections.
+    /// As [`connect`](Self::connect), with up to `max_connections` connections for
+    /// verifications (opened as needed and reused as they are, without sqlx's ping per use) and
+    /// a quarter as many, at least one, for everything else (enrollment, management,
+    /// WebAuthn, migrations).
     ///
     /// # Errors
     ///
-    /// As [`connect`](Self::connect).
+    /// As [`connect`](Self::connect), and [`StoreError::Backend`] for a malformed URL.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(StoreError::backend)?;
+        let max_connections = max_connections.max(1);
+        let leases = Arc::new(Leases::new(
+            options.clone(),
+            usize::try_from(max_connections).unwrap_or(usize::MAX),
+        ));
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
+            .max_connections((max_connections / 4).max(1))
             // No ping before each use: it is a round trip per store call (a third of a sign-in's).
             // sqlx still pings a connection when it goes back to the pool, off the request path,
             // and a connection that died since is one failed call (a `StoreError`, never a
             // "rejected"), after which the pool replaces it.
             .test_before_acquire(false)
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(StoreError::backend)?;
-        Self { pool }.check_schema().await
+        Self { pool, leases }.check_schema().await
+    }
+
+    async fn lease(&self) -> Result<Lease<'_, PgConnection>, StoreError> {
+        self.leases.get().await
+    }
+
+    async fn close_leases(&self) {
+        self.leases.close().await;
     }
 }
 

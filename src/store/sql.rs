@@ -567,6 +567,7 @@ macro_rules! sql_device_store {
 
             /// Closes every connection of the pool.
             pub async fn close(&self) {
+                self.close_leases().await;
                 self.pool.close().await;
             }
 
@@ -671,6 +672,7 @@ macro_rules! sql_device_store {
                 if let Some(statement) = consume_statement
                     && throttle == ThrottleState::default()
                 {
+                    let mut conn = self.lease().await?;
                     let done = sqlx::query(statement)
                         .bind(id.as_bytes().to_vec())
                         .bind(slot)
@@ -678,9 +680,10 @@ macro_rules! sql_device_store {
                         .bind(sql::KIND_BACKUP_CODES)
                         .bind(Factor::BackupCodes.as_str())
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&mut *conn)
                         .await
                         .map_err(db_err)?;
+                    conn.release();
                     return Ok(done.rows_affected() == 1);
                 }
                 let mut tx = self.begin().await?;
@@ -724,6 +727,7 @@ macro_rules! sql_device_store {
                 // The common case, no failures counted: one statement whose condition includes
                 // "still no failures counted".
                 if throttle == ThrottleState::default() {
+                    let mut conn = self.lease().await?;
                     let done = sqlx::query(
                         "UPDATE mfa_devices SET totp_last_step = $1, confirmed = TRUE, last_used_at = $2 \
                          WHERE id = $3 AND user_id = $4 AND kind = $5 \
@@ -737,9 +741,10 @@ macro_rules! sql_device_store {
                     .bind(user.as_str())
                     .bind(sql::KIND_TOTP)
                     .bind(Factor::Totp.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *conn)
                     .await
                     .map_err(db_err)?;
+                    conn.release();
                     return Ok(done.rows_affected() == 1);
                 }
                 let mut tx = self.begin().await?;
@@ -766,14 +771,16 @@ macro_rules! sql_device_store {
             }
 
             async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
+                let mut conn = self.lease().await?;
                 let row = sqlx::query(
                     "SELECT failures, last_failure_at FROM mfa_throttles WHERE user_id = $1 AND factor = $2",
                 )
                 .bind(user.as_str())
                 .bind(factor.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_err)?;
+                conn.release();
                 let Some(row) = row else {
                     return Ok(ThrottleState::default());
                 };
@@ -788,13 +795,15 @@ macro_rules! sql_device_store {
                 user: &UserId,
                 factor: Factor,
             ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
+                let mut conn = self.lease().await?;
                 let rows = sqlx::query(SELECT_VERIFICATION_STATE)
                     .bind(user.as_str())
                     .bind(factor.as_str())
                     .bind(sql::kind_of(factor))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *conn)
                     .await
                     .map_err(db_err)?;
+                conn.release();
                 let throttle = match rows.first() {
                     Some(row) => match row.try_get::<Option<i64>, _>("t_failures").map_err(db_err)? {
                         Some(failures) => {
@@ -828,6 +837,7 @@ macro_rules! sql_device_store {
                     "UPDATE mfa_throttles SET failures = $3, last_failure_at = $4 \
                      WHERE user_id = $1 AND factor = $2 AND failures = $5 AND last_failure_at IS NOT DISTINCT FROM $6"
                 };
+                let mut conn = self.lease().await?;
                 let done = sqlx::query(sql)
                     .bind(user.as_str())
                     .bind(factor.as_str())
@@ -835,9 +845,10 @@ macro_rules! sql_device_store {
                     .bind(new_time)
                     .bind(i64::from(expected.failures))
                     .bind(old_time)
-                    .execute(&self.pool)
+                    .execute(&mut *conn)
                     .await
                     .map_err(db_err)?;
+                conn.release();
                 Ok(done.rows_affected() == 1)
             }
 

@@ -8,6 +8,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::clock::UnixTime;
@@ -73,6 +75,26 @@ impl SqliteStore {
 }
 
 /// `Some(1)` when the version table exists.
+impl SqliteStore {
+    /// A connection for one call of the verification path (the PostgreSQL store keeps its own
+    /// there; SQLite's in-process connections come from the pool as they are).
+    async fn lease(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.pool.acquire().await.map_err(StoreError::backend)
+    }
+
+    async fn close_leases(&self) {}
+}
+
+/// What the shared implementation calls when a leased connection's statements succeeded.
+trait Release {
+    fn release(self);
+}
+
+impl Release for PoolConnection<Sqlite> {
+    /// Back to the pool, on drop.
+    fn release(self) {}
+}
+
 const SCHEMA_TABLE_EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mfa_schema_version'";
 
 const DDL_V1: &[&str] = &[

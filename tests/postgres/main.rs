@@ -18,8 +18,8 @@ use std::time::Instant;
 use multifactor::store::conformance as suite;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
-    CeremonyKind, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, PostgresStore,
-    SealingKey, StoreError, ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
+    CeremonyKind, DeviceStore, Error, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome,
+    PostgresStore, SealingKey, StoreError, ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
 };
 
 type Check = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -217,6 +217,74 @@ async fn two_app_servers(url: String) -> Result<(), String> {
                 "round {round}: counter swapped {wins} times across two servers"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Every server connection of the database is killed while the store holds them idle (a
+/// server restart, a failover, an idle timeout): each verification after that either succeeds
+/// or fails with a store error, never "rejected" and never a wrong acceptance, and within a few
+/// calls every connection is replaced and verifications succeed again.
+async fn killed_connections(admin: String, url: String) -> Result<(), String> {
+    use sqlx::Connection as _;
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let mfa = Arc::new(mfa_on(migrated(&url, 4).await?, &clock, 3));
+    let u = user("killed", 0);
+    let secret = multifactor::SecretBytes::new((1..=20).collect());
+    let encoded = multifactor::totp::encode_base32_secret(&secret);
+    mfa.import_totp(&u, encoded.expose_secret(), None).await.map_err(fail)?;
+    let set = mfa.generate_backup_codes(&u, None).await.map_err(fail)?;
+    let verify = |mfa: Arc<Mfa<PostgresStore, ManualClock, InsecureSeededRng>>, clock: ManualClock| {
+        let (u, secret) = (u.clone(), secret.clone());
+        async move {
+            clock.advance(30);
+            let code = code_at(&secret, &TotpParams::default(), clock.now());
+            mfa.verify_totp(&u, code.expose_secret()).await
+        }
+    };
+    // Warm: four leases open and idle.
+    let warm: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(verify(mfa.clone(), clock.clone())))
+        .collect();
+    for task in warm {
+        let outcome = task.await.map_err(fail)?.map_err(fail)?;
+        if !outcome.is_accepted() && !matches!(outcome, Outcome::Rejected) {
+            return Err(format!("warm-up: {outcome:?}"));
+        }
+    }
+    let mut admin_conn = sqlx::PgConnection::connect(&admin).await.map_err(fail)?;
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = 'killed' AND pid <> pg_backend_pid()) k",
+    )
+    .fetch_one(&mut admin_conn)
+    .await
+    .map_err(fail)?;
+    if killed == 0 {
+        return Err("no connection was killed".into());
+    }
+    let mut errors = 0;
+    let mut accepted_after = 0;
+    for _ in 0..12 {
+        match verify(mfa.clone(), clock.clone()).await {
+            Ok(outcome) if outcome.is_accepted() => accepted_after += 1,
+            Ok(other) => return Err(format!("after the kill a valid code gave {other:?}")),
+            Err(Error::Store(_)) => errors += 1,
+            Err(other) => return Err(format!("after the kill: {other}")),
+        }
+    }
+    println!("    {killed} connections killed: then {errors} store errors, {accepted_after} of 12 accepted");
+    if errors > 4 {
+        return Err(format!("{errors} store errors after {killed} connections were killed"));
+    }
+    if accepted_after < 8 {
+        return Err(format!(
+            "only {accepted_after} of 12 verifications succeeded after the kill"
+        ));
+    }
+    let code = set.codes[0].expose_secret().to_owned();
+    if !mfa.verify_backup_code(&u, &code).await.map_err(fail)?.is_accepted() {
+        return Err("a backup code was refused after the store recovered".into());
     }
     Ok(())
 }
@@ -462,6 +530,7 @@ fn main() -> ExitCode {
             "migrations",
             "corrupt",
             "plaintext",
+            "killed",
         ] {
             admin_create(&admin, name).await?;
         }
@@ -485,6 +554,10 @@ fn main() -> ExitCode {
         checks.push((
             "no_plaintext_secret_in_any_table",
             Box::pin(no_plaintext_in_tables(db("plaintext"))),
+        ));
+        checks.push((
+            "killed_connections_fail_at_most_once_each_then_recover",
+            Box::pin(killed_connections(admin.clone(), db("killed"))),
         ));
         let mut results = Vec::new();
         for (name, check) in checks {
