@@ -13,7 +13,9 @@
 //!    its per-transaction log (`-l`, third column: elapsed µs).
 //! 2. U users, each with an imported TOTP secret and a 32-code backup set, are set up (not
 //!    timed). Then C tokio tasks (multi-thread runtime, 2 workers) share one
-//!    `Mfa<PostgresStore, ManualClock>` whose pool has exactly C connections:
+//!    `Mfa<PostgresStore, ManualClock>` made with `connect_with(url, C)`: verifications run on
+//!    its C verification connections (its other pool, C/4 connections for enrollment and the
+//!    like, serves the setup and is idle while timing):
 //!    - TOTP: rounds in which every user verifies once with the current code; between rounds
 //!      the shared clock moves 30 s on (replay prevention accepts one code per user per step).
 //!      The phase stops taking new work at S seconds (mid-round).
