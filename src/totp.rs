@@ -1,15 +1,15 @@
 //! TOTP (RFC 6238): parameters, secrets, codes, and verification with a replay high-water mark.
 //!
-//! Verification computes HMAC keyed once per attempt (the keyed state is cloned per time step),
-//! compares every candidate step in constant time without an early exit, and never accepts a step
-//! at or below the device's last accepted step (RFC 6238 §5.2): a code works once, and after a
-//! newer code has been used an older one no longer does.
+//! Verification keys HMAC once per attempt (two compressions, then two per time step), compares
+//! every candidate step in constant time without an early exit, and never accepts a step at or
+//! below the device's last accepted step (RFC 6238 §5.2): a code works once, and after a newer
+//! code has been used an older one no longer does.
 
+mod hmac;
 pub mod uri;
 
 use std::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::{Choice, ConditionallySelectable};
@@ -20,6 +20,8 @@ use crate::ct;
 use crate::error::{ConfigError, InputError};
 use crate::seal::SealedSecret;
 use crate::secret::{SecretBytes, SecretString};
+
+use self::hmac::{CounterHmac, HashFunction};
 
 /// The HMAC hash function of a TOTP device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -141,9 +143,9 @@ pub const MIN_NEW_SECRET_BYTES: usize = 20;
 /// format strings: see [`verify`].
 pub fn code_for_step(secret: &SecretBytes, params: &TotpParams, step: u64) -> SecretString {
     let value = match params.algorithm {
-        Algorithm::Sha1 => hotp::<Hmac<Sha1>>(secret.expose_secret(), step, params.digits()),
-        Algorithm::Sha256 => hotp::<Hmac<Sha256>>(secret.expose_secret(), step, params.digits()),
-        Algorithm::Sha512 => hotp::<Hmac<Sha512>>(secret.expose_secret(), step, params.digits()),
+        Algorithm::Sha1 => hotp::<Sha1>(secret.expose_secret(), step, params.digits()),
+        Algorithm::Sha256 => hotp::<Sha256>(secret.expose_secret(), step, params.digits()),
+        Algorithm::Sha512 => hotp::<Sha512>(secret.expose_secret(), step, params.digits()),
     };
     let width = params.digits as usize;
     SecretString::from(Zeroizing::new(format!("{value:0width$}")))
@@ -187,54 +189,75 @@ pub fn verify(
     let key = secret.expose_secret();
     let digits = params.digits();
     Ok(match params.algorithm {
-        Algorithm::Sha1 => check_steps::<Hmac<Sha1>>(key, first, last, digits, submitted),
-        Algorithm::Sha256 => check_steps::<Hmac<Sha256>>(key, first, last, digits, submitted),
-        Algorithm::Sha512 => check_steps::<Hmac<Sha512>>(key, first, last, digits, submitted),
+        Algorithm::Sha1 => check_steps_for::<Sha1>(key, first, last, digits, submitted),
+        Algorithm::Sha256 => check_steps_for::<Sha256>(key, first, last, digits, submitted),
+        Algorithm::Sha512 => check_steps_for::<Sha512>(key, first, last, digits, submitted),
     })
 }
 
-fn check_steps<M: Mac + KeyInit + Clone>(
-    key: &[u8],
-    first: u64,
-    last: u64,
-    digits: u32,
-    submitted: u32,
-) -> Option<u64> {
-    // HMAC takes keys of any length: the error branch cannot happen.
-    let Ok(keyed) = <M as KeyInit>::new_from_slice(key) else {
-        return None;
-    };
-    let mut found = Choice::from(0);
-    let mut matched = 0u64;
-    for step in first..=last {
-        let mut mac = keyed.clone();
-        mac.update(&step.to_be_bytes());
-        let value = truncate(&mac.finalize().into_bytes(), digits);
-        let hit = ct::eq_u32(value, submitted);
-        // Keep the oldest matching step: later ones stay usable.
-        matched.conditional_assign(&step, hit & !found);
-        found |= hit;
+/// [`check_steps`] with the modulus 10^`digits` as a constant, so that each reduction is a
+/// multiplication rather than a division (`digits` is 6..=8, see [`TotpParams::new`]).
+fn check_steps_for<H: HashFunction>(key: &[u8], first: u64, last: u64, digits: u32, submitted: u32) -> Option<u64> {
+    match digits {
+        6 => check_steps::<H, 1_000_000>(key, first, last, submitted),
+        7 => check_steps::<H, 10_000_000>(key, first, last, submitted),
+        _ => check_steps::<H, 100_000_000>(key, first, last, submitted),
     }
-    bool::from(found).then_some(matched)
 }
 
-fn hotp<M: Mac + KeyInit>(key: &[u8], counter: u64, digits: u32) -> u32 {
-    let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
-        return 0;
+fn check_steps<H: HashFunction, const MODULUS: u32>(key: &[u8], first: u64, last: u64, submitted: u32) -> Option<u64> {
+    // Branch-free OR of the comparison results (each 0 or 1), made a `Choice` once at the end.
+    let mut found = 0u8;
+    let mut matched = 0u64;
+    // Steps go newest to oldest and every match overwrites: the oldest matching step is kept
+    // (later ones stay usable), with one comparison and one selection per step.
+    let mut select = |step: u64, mac: &H::Digest| {
+        let hit = ct::eq_u32(dynamic_truncation(mac.as_ref()) % MODULUS, submitted);
+        matched.conditional_assign(&step, hit);
+        found |= hit.unwrap_u8();
     };
-    mac.update(&counter.to_be_bytes());
-    truncate(&mac.finalize().into_bytes(), digits)
+    // Three steps at a time (the whole of a ±1 window), their compressions side by side.
+    let mut newest = last;
+    let mut remaining = last.saturating_sub(first).saturating_add(1);
+    let keyed = if remaining >= 3 {
+        let steps = [newest, newest.wrapping_sub(1), newest.wrapping_sub(2)];
+        let (keyed, macs) = CounterHmac::<H>::new_with_macs(key, steps);
+        for (step, mac) in steps.into_iter().zip(macs) {
+            select(step, &mac);
+        }
+        newest = newest.wrapping_sub(3);
+        remaining -= 3;
+        keyed
+    } else {
+        CounterHmac::<H>::new(key)
+    };
+    while remaining >= 3 {
+        let steps = [newest, newest.wrapping_sub(1), newest.wrapping_sub(2)];
+        for (step, mac) in steps.into_iter().zip(keyed.macs(steps)) {
+            select(step, &mac);
+        }
+        newest = newest.wrapping_sub(3);
+        remaining -= 3;
+    }
+    for step in (first..=newest).rev().take(remaining as usize) {
+        select(step, &keyed.mac(step));
+    }
+    bool::from(Choice::from(found)).then_some(matched)
 }
 
-/// RFC 4226 §5.3 dynamic truncation, reduced modulo 10^digits.
-fn truncate(mac: &[u8], digits: u32) -> u32 {
+fn hotp<H: HashFunction>(key: &[u8], counter: u64, digits: u32) -> u32 {
+    let (_, [mac]) = CounterHmac::<H>::new_with_macs(key, [counter]);
+    dynamic_truncation(mac.as_ref()) % 10u32.pow(digits.min(9))
+}
+
+/// RFC 4226 §5.3 dynamic truncation: the 31-bit value at the offset the last byte names.
+fn dynamic_truncation(mac: &[u8]) -> u32 {
     let offset = mac.last().map_or(0, |b| usize::from(b & 0x0f));
     let mut word = [0u8; 4];
     if let Some(bytes) = mac.get(offset..offset + 4) {
         word.copy_from_slice(bytes);
     }
-    let binary = u32::from_be_bytes(word) & 0x7fff_ffff;
-    binary % 10u32.pow(digits.min(9))
+    u32::from_be_bytes(word) & 0x7fff_ffff
 }
 
 fn parse_code(code: &str, digits: u32) -> Result<u32, InputError> {
@@ -312,7 +335,7 @@ mod tests {
             755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489,
         ];
         for (counter, want) in expected.into_iter().enumerate() {
-            assert_eq!(hotp::<Hmac<Sha1>>(b"12345678901234567890", counter as u64, 6), want);
+            assert_eq!(hotp::<Sha1>(b"12345678901234567890", counter as u64, 6), want);
         }
     }
 
@@ -424,6 +447,35 @@ mod tests {
         fn arbitrary_code_input_never_panics(code in ".{0,80}", now in proptest::prelude::any::<u64>(), last in proptest::prelude::any::<Option<u64>>()) {
             let p = TotpParams::default();
             let _ = verify(&rfc_secret(), &p, 10, last, UnixTime::from_secs(now), &code);
+        }
+
+        /// Every window size (three steps at a time, then one by one), every algorithm and
+        /// length, with and without a high-water mark: the answer is the oldest candidate step
+        /// whose code is the submitted one, as a plain loop over the candidates finds it.
+        #[test]
+        fn verify_finds_the_oldest_matching_candidate(
+            secret in proptest::collection::vec(proptest::prelude::any::<u8>(), 10..=64),
+            algorithm in proptest::sample::select(vec![Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512]),
+            digits in 6u32..=8,
+            window in 0u32..=8,
+            now in proptest::prelude::any::<u64>(),
+            offset in -10i64..=10,
+            last in proptest::option::of(-10i64..=10),
+        ) {
+            let secret = SecretBytes::new(secret);
+            let p = TotpParams::new(algorithm, digits, 30).unwrap();
+            let now = UnixTime::from_secs(now);
+            let current = p.step_at(now);
+            let at = |offset: i64| current.saturating_add_signed(offset);
+            let code = code_for_step(&secret, &p, at(offset));
+            let last_step = last.map(at);
+            let first = current.saturating_sub(u64::from(window));
+            let newest = current.saturating_add(u64::from(window));
+            let expected = (first..=newest)
+                .filter(|s| last_step.is_none_or(|used| *s > used))
+                .find(|s| code_for_step(&secret, &p, *s).expose_secret() == code.expose_secret());
+            let got = verify(&secret, &p, window, last_step, now, code.expose_secret()).unwrap();
+            proptest::prop_assert_eq!(got, expected);
         }
 
         #[test]
