@@ -11,11 +11,12 @@
 //!    of one `UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid` on a random
 //!    row. Throughput is pgbench's own tps (without initial connection time); latencies come from
 //!    its per-transaction log (`-l`, third column: elapsed µs).
-//! 2. U users, each with an imported TOTP secret and a 32-code backup set, are set up (not
-//!    timed). Then C tokio tasks (multi-thread runtime, 2 workers) share one
-//!    `Mfa<PostgresStore, ManualClock>` made with `connect_with(url, C)`: verifications run on
-//!    its C verification connections (its other pool, C/4 connections for enrollment and the
-//!    like, serves the setup and is idle while timing):
+//! 2. U users, each with an imported TOTP secret and a backup-code set (6 codes, the default,
+//!    or `--codes N` up to 32), are set up (not timed). Then C tokio tasks (multi-thread
+//!    runtime, 2 workers) share one `Mfa<PostgresStore, ManualClock>` made with
+//!    `connect_with(url, C)`: verifications run on its C verification connections (its other
+//!    pool, C/4 connections for enrollment and the like, serves the setup and is idle while
+//!    timing):
 //!    - TOTP: rounds in which every user verifies once with the current code; between rounds
 //!      the shared clock moves 30 s on (replay prevention accepts one code per user per step).
 //!      The phase stops taking new work at S seconds (mid-round).
@@ -34,7 +35,7 @@
 //! counting proxy in front of the server's socket (a 1-connection pool, statement cache warm).
 //!
 //! Run: `cargo run --release --example pg_load -- [--clients C] [--seconds S] [--users U]
-//! [--fsync on|off|both] [--quick]`. `--quick` is 1 s phases and 500 users (a CI smoke).
+//! [--codes N] [--fsync on|off|both] [--quick]`. `--quick` is 1 s phases and 500 users (a CI smoke).
 //! `DATABASE_URL` is ignored on purpose (see `support/pg_cluster.rs`): the benchmark needs its
 //! own server with settings it chooses.
 //!
@@ -65,7 +66,6 @@ type Service = Mfa<PostgresStore, ManualClock>;
 /// A step boundary well inside any clock's range.
 const START: u64 = 1_800_000_000;
 const PERIOD: u64 = 30;
-const CODES_PER_SET: usize = BackupCodeConfig::MAX_COUNT;
 const PGBENCH_SCALE: &str = "10";
 const SHARED_BUFFERS: &str = "512MB";
 /// The script pgbench runs: exactly one single-row update, as a transaction of its own.
@@ -76,6 +76,8 @@ struct Args {
     clients: u32,
     seconds: u64,
     users: usize,
+    /// Backup codes per set (the product's default unless `--codes`).
+    codes: usize,
     fsync: Vec<&'static str>,
 }
 
@@ -83,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
     let mut clients = 8;
     let mut seconds = None;
     let mut users = None;
+    let mut codes = BackupCodeConfig::DEFAULT_COUNT;
     let mut quick = false;
     let mut fsync = vec!["on", "off"];
     let mut args = std::env::args().skip(1);
@@ -92,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
             "--clients" => clients = value("--clients")?.parse().map_err(|e| format!("--clients: {e}"))?,
             "--seconds" => seconds = Some(value("--seconds")?.parse().map_err(|e| format!("--seconds: {e}"))?),
             "--users" => users = Some(value("--users")?.parse().map_err(|e| format!("--users: {e}"))?),
+            "--codes" => codes = value("--codes")?.parse().map_err(|e| format!("--codes: {e}"))?,
             "--quick" => quick = true,
             "--fsync" => {
                 fsync = match value("--fsync")?.as_str() {
@@ -103,8 +107,8 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: pg_load [--clients C (8)] [--seconds S (10)] [--users U (5000)] [--fsync on|off|both] \
-                     [--quick (1 s, 500 users)]"
+                    "usage: pg_load [--clients C (8)] [--seconds S (10)] [--users U (5000)] [--codes N (6)] \
+                     [--fsync on|off|both] [--quick (1 s, 500 users)]"
                 );
                 std::process::exit(0);
             }
@@ -116,10 +120,18 @@ fn parse_args() -> Result<Args, String> {
         clients,
         seconds: seconds.unwrap_or(default_seconds),
         users: users.unwrap_or(default_users),
+        codes,
         fsync,
     };
     if args.clients == 0 || args.clients > 250 || args.seconds == 0 || args.users == 0 {
         return Err("need 1 <= clients <= 250, seconds >= 1, users >= 1".into());
+    }
+    if !(BackupCodeConfig::MIN_COUNT..=BackupCodeConfig::MAX_COUNT).contains(&args.codes) {
+        return Err(format!(
+            "--codes takes {} to {}",
+            BackupCodeConfig::MIN_COUNT,
+            BackupCodeConfig::MAX_COUNT
+        ));
     }
     Ok(args)
 }
@@ -532,10 +544,10 @@ fn secret_bytes(i: usize) -> Vec<u8> {
     bytes
 }
 
-fn service(store: PostgresStore, clock: ManualClock) -> Result<Service, BoxError> {
+fn service(store: PostgresStore, clock: ManualClock, codes: usize) -> Result<Service, BoxError> {
     let keys = Keyring::new(SealingKey::new(KeyId::new("load-1")?, [7; 32]));
     let mut config = MfaConfig::new("LoadTest")?;
-    config.backup_codes = BackupCodeConfig::new(CODES_PER_SET, BackupCodeConfig::DEFAULT_LENGTH)?;
+    config.backup_codes = BackupCodeConfig::new(codes, BackupCodeConfig::DEFAULT_LENGTH)?;
     Ok(Mfa::new(store, keys, config)?.with_clock(clock))
 }
 
@@ -554,7 +566,7 @@ async fn run_ours(cluster: &PgCluster, args: &Args) -> Result<(Phase, Phase), Bo
     let store = PostgresStore::connect_with(&cluster.url("mfa_load"), args.clients).await?;
     store.migrate().await?;
     let clock = ManualClock::new(UnixTime::from_secs(START));
-    let mfa = Arc::new(service(store, clock.clone())?);
+    let mfa = Arc::new(service(store, clock.clone(), args.codes)?);
     let params = TotpParams::default();
 
     // Setup, on all connections, not timed.
@@ -587,8 +599,9 @@ async fn run_ours(cluster: &PgCluster, args: &Args) -> Result<(Phase, Phase), Bo
         }
     }
     println!(
-        "   setup: {} users with a TOTP secret and {CODES_PER_SET} backup codes each in {:.1} s",
+        "   setup: {} users with a TOTP secret and {} backup codes each in {:.1} s",
         args.users,
+        args.codes,
         t.elapsed().as_secs_f64()
     );
     // As `pgbench -i` does for its tables (its last step is VACUUM ANALYZE): without statistics
@@ -651,7 +664,7 @@ async fn run_ours(cluster: &PgCluster, args: &Args) -> Result<(Phase, Phase), Bo
 
     // Backup codes: code k of every user, then code k+1, ...
     psql(cluster, "mfa_load", "CHECKPOINT")?;
-    let items = args.users * CODES_PER_SET;
+    let items = args.users * args.codes;
     let cpu = cpu_snap();
     let started = Instant::now();
     let (m, u, c) = (Arc::clone(&mfa), Arc::clone(&users), Arc::clone(&codes));
@@ -716,7 +729,11 @@ async fn print_round_trips(cluster: &PgCluster) -> Result<(), BoxError> {
         proxy.dir().display()
     );
     let clock = ManualClock::new(UnixTime::from_secs(START));
-    let mfa = service(PostgresStore::connect_with(&url, 1).await?, clock.clone())?;
+    let mfa = service(
+        PostgresStore::connect_with(&url, 1).await?,
+        clock.clone(),
+        BackupCodeConfig::DEFAULT_COUNT,
+    )?;
     let codes = set_up_user(&mfa, 0).await?;
     let user = user_id(0)?;
     let secret = SecretBytes::new(secret_bytes(0));

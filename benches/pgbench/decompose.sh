@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Decomposes a verification's cost on PostgreSQL with pgbench (a C client, no Rust, no sqlx):
+# how fast the server runs our read, our settling write, and the two in sequence, next to the
+# single-row update that examples/pg_load.rs compares against. This is the server-side ceiling
+# of a two-statement verification on this machine (see BENCHMARKS.md).
+#
+# Usage: bash benches/pgbench/decompose.sh [fsync: on|off (default off)] [seconds (default 8)]
+# Needs the PostgreSQL server binaries (initdb, pg_ctl, pgbench, psql); run as root or as a
+# user that may run them. The throwaway cluster lives in /tmp and is removed at the end.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+fsync="${1:-off}"
+secs="${2:-8}"
+bin="$(pg_config --bindir 2>/dev/null || true)"
+if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+  bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+fi
+dir="$(mktemp -d /tmp/mfdec.XXXX)"
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+  chown postgres:postgres "$dir"
+  as_pg=(runuser -u postgres --)
+fi
+cleanup() {
+  "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+"${as_pg[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+"${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+  -o "-k $dir -c listen_addresses='' -c fsync=$fsync -c shared_buffers=512MB -c max_connections=300" start >/dev/null
+psql=("$bin/psql" -h "$dir" -U postgres -q -v ON_ERROR_STOP=1)
+"${psql[@]}" -c "CREATE DATABASE mfa"
+"${psql[@]}" -d mfa -f "$here/schema.sql"
+# 3,000 users, each with a TOTP device and a 32-code backup set (synthetic bytes: the server
+# does the same work whatever the bytes are).
+"${psql[@]}" -d mfa <<'SQL'
+INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, totp_algorithm, totp_digits,
+                         totp_period, totp_secret, totp_last_step)
+SELECT decode(md5('t' || g), 'hex'), 'user' || g, 'totp', 'Phone', 1, true, 'SHA1', 6, 30,
+       decode(repeat(md5('s' || g), 5), 'hex'), 0
+FROM generate_series(1, 3000) g;
+INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, codes_salt, codes_length)
+SELECT decode(md5('b' || g), 'hex'), 'user' || g, 'backup_codes', 'Codes', 2, true, decode(md5('x' || g), 'hex'), 12
+FROM generate_series(1, 3000) g;
+INSERT INTO mfa_backup_codes (device_id, slot, hash, used)
+SELECT decode(md5('b' || g), 'hex'), s, decode(md5('h' || g || s) || md5('h' || g || s), 'hex'), false
+FROM generate_series(1, 3000) g, generate_series(0, 31) s;
+VACUUM ANALYZE;
+SQL
+"$bin/pgbench" -h "$dir" -U postgres -i -s 10 -q mfa >/dev/null 2>&1
+echo "fsync=$fsync, 8 clients, -j 2, -M prepared, ${secs} s each ($("$bin/postgres" --version))"
+for script in single_update our_update our_read our_verification; do
+  tps=$("$bin/pgbench" -h "$dir" -U postgres -n -M prepared -c 8 -j 2 -T "$secs" -f "$here/$script.sql" mfa 2>&1 |
+    awk '/^tps/ {print $3}')
+  printf '  %-18s %10.0f tps\n' "$script" "$tps"
+done
