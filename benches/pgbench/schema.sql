@@ -1,3 +1,5 @@
+-- The PostgreSQL schema as the migrations create it (DDL_V1 and DDL_V2 of src/store/postgres.rs;
+-- a unit test there keeps this copy identical), for benches/pgbench/decompose.sh.
 CREATE TABLE mfa_devices (
         id BYTEA PRIMARY KEY,
         user_id TEXT NOT NULL,

@@ -167,3 +167,18 @@ crate::store::sql::sql_device_store!(
     consume_statement = Some(CONSUME_BACKUP_CODE),
     migrations = &[DDL_V1, DDL_V2]
 );
+
+#[cfg(test)]
+mod tests {
+    use super::{DDL_V1, DDL_V2};
+
+    /// `benches/pgbench/decompose.sh` loads this copy of the schema into a bare cluster: it must
+    /// stay the migrations' schema, statement for statement.
+    #[test]
+    fn the_pgbench_schema_is_the_migrated_schema() {
+        let copy = include_str!("../../benches/pgbench/schema.sql");
+        for statement in DDL_V1.iter().chain(DDL_V2) {
+            assert!(copy.contains(statement), "benches/pgbench/schema.sql lacks {statement}");
+        }
+    }
+}
