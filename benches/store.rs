@@ -36,19 +36,18 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use multifactor::{
-    BackupCodeConfig, DeviceStore, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
-    PostgresStore, SealingKey, SecretBytes, SecretString, SqliteStore, ThrottleState, TotpParams, UnixTime, UserId,
+    BackupCode, BackupCodeConfig, DeviceStore, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
+    Outcome, PostgresStore, SealingKey, SecretBytes, SqliteStore, ThrottleState, TotpParams, UnixTime, UserId,
 };
 use tokio::runtime::Runtime;
 
 /// An arbitrary instant, well inside the range of any clock.
 const NOW: u64 = 1_800_000_000;
-const PERIOD: u64 = 30;
-/// Codes computed ahead of a timed chunk of TOTP verifications.
-const CHUNK: u64 = 1024;
 /// Users taking turns in `service_verify_rejected`.
 const REJECTED_USERS: usize = 16;
 /// Wrong codes a user may present before the next one is throttled (the default policy's free
@@ -271,40 +270,10 @@ impl Op for VerifyTotp {
 
     fn bench<S: DeviceStore>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
         let user = user("totp");
-        let params = TotpParams::default();
         let app_secret = rt.block_on(c.totp_user(&user));
         let (mfa, clock) = (&c.mfa, &c.clock);
         group.bench_function(c.name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    let mut done = 0;
-                    while done < iters {
-                        // The codes of the next steps, computed outside the timed part.
-                        let n = CHUNK.min(iters - done);
-                        let start_time = clock.now().as_secs();
-                        let codes: Vec<SecretString> = (1..=n)
-                            .map(|i| {
-                                multifactor::totp::code_at(
-                                    &app_secret,
-                                    &params,
-                                    UnixTime::from_secs(start_time + i * PERIOD),
-                                )
-                            })
-                            .collect();
-                        let start = Instant::now();
-                        for code in &codes {
-                            // A fresh step each call: accepted, which also clears the throttle.
-                            clock.advance(PERIOD);
-                            let outcome = mfa.verify_totp(&user, black_box(code.expose_secret())).await.unwrap();
-                            assert!(black_box(outcome).is_accepted());
-                        }
-                        total += start.elapsed();
-                        done += n;
-                    }
-                    total
-                })
-            });
+            b.iter_custom(|iters| rt.block_on(support::time_totp_verifications(mfa, clock, &user, &app_secret, iters)));
         });
     }
 }
@@ -321,26 +290,22 @@ impl Op for VerifyBackupCode {
         let mfa = &c.mfa;
         group.bench_function(c.name, |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    let mut done = 0;
-                    while done < iters {
+                rt.block_on(support::timed_in_chunks(
+                    iters,
+                    BackupCodeConfig::MAX_COUNT as u64,
+                    async |n| {
                         let set = mfa.generate_backup_codes(&user, None).await.unwrap();
                         assert_eq!(set.codes.len(), BackupCodeConfig::MAX_COUNT);
-                        let n = (iters - done).min(set.codes.len() as u64);
-                        let start = Instant::now();
-                        for code in set.codes.iter().take(n as usize) {
-                            let outcome = mfa
-                                .verify_backup_code(&user, black_box(code.expose_secret()))
-                                .await
-                                .unwrap();
-                            assert!(black_box(outcome).is_accepted());
-                        }
-                        total += start.elapsed();
-                        done += n;
-                    }
-                    total
-                })
+                        set.codes.into_iter().take(n as usize).collect()
+                    },
+                    async |code: BackupCode| {
+                        let outcome = mfa
+                            .verify_backup_code(&user, black_box(code.expose_secret()))
+                            .await
+                            .unwrap();
+                        assert!(black_box(outcome).is_accepted());
+                    },
+                ))
             });
         });
     }
@@ -382,29 +347,25 @@ impl Op for VerifyRejected {
         let mut unlocked = true;
         group.bench_function(c.name, |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    let mut done = 0;
-                    while done < iters {
-                        // Each user may fail `FREE_FAILURES` times before being throttled: start
-                        // every chunk from cleared counters.
+                rt.block_on(support::timed_in_chunks(
+                    iters,
+                    (REJECTED_USERS * FREE_FAILURES) as u64,
+                    // Each user may fail `FREE_FAILURES` times before being throttled: start
+                    // every chunk from cleared counters.
+                    async |n| {
                         if !unlocked {
                             for (user, _) in &users {
                                 mfa.unlock(user, Factor::Totp).await.unwrap();
                             }
                         }
-                        let n = (iters - done).min((REJECTED_USERS * FREE_FAILURES) as u64);
-                        let start = Instant::now();
-                        for (user, wrong) in users.iter().cycle().take(n as usize) {
-                            let outcome = mfa.verify_totp(user, black_box(wrong)).await.unwrap();
-                            assert_eq!(black_box(outcome), Outcome::Rejected);
-                        }
-                        total += start.elapsed();
                         unlocked = false;
-                        done += n;
-                    }
-                    total
-                })
+                        users.iter().cycle().take(n as usize).collect()
+                    },
+                    async |(user, wrong): &(UserId, String)| {
+                        let outcome = mfa.verify_totp(user, black_box(wrong)).await.unwrap();
+                        assert_eq!(black_box(outcome), Outcome::Rejected);
+                    },
+                ))
             });
         });
         // The counters did reach the limit: one more attempt of the first user is throttled.

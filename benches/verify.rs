@@ -22,11 +22,13 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod support;
 use hmac::{Hmac, KeyInit, Mac};
 use multifactor::backup_codes::{self, BackupCodeRecord};
 use multifactor::{
     BackupCodeConfig, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, OsSeededRng,
-    SealingKey, SecretBytes, SecretString, TotpParams, UnixTime, UserId,
+    SealingKey, SecretBytes, TotpParams, UnixTime, UserId,
 };
 use sha1::Sha1;
 use sha2::Sha256;
@@ -35,8 +37,6 @@ use tokio::runtime::Runtime;
 /// An arbitrary instant, well inside the range of any clock.
 const NOW: u64 = 1_800_000_000;
 const PERIOD: u64 = 30;
-/// Codes computed ahead of a timed chunk of service verifications.
-const CHUNK: u64 = 1024;
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread().build().unwrap()
@@ -166,34 +166,13 @@ fn totp_verify(c: &mut Criterion) {
             app_secret
         });
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    // The codes of the next steps, computed outside the timed part.
-                    let n = CHUNK.min(iters - done);
-                    let start_time = clock.now().as_secs();
-                    let codes: Vec<SecretString> = (1..=n)
-                        .map(|i| {
-                            multifactor::totp::code_at(
-                                &app_secret,
-                                &params,
-                                UnixTime::from_secs(start_time + i * PERIOD),
-                            )
-                        })
-                        .collect();
-                    let start = Instant::now();
-                    for code in &codes {
-                        // A fresh step each call: accepted, which also clears the throttle.
-                        clock.advance(PERIOD);
-                        let outcome = mfa.verify_totp(&user, black_box(code.expose_secret())).await.unwrap();
-                        assert!(black_box(outcome).is_accepted());
-                    }
-                    total += start.elapsed();
-                    done += n;
-                }
-                total
-            })
+            rt.block_on(support::time_totp_verifications(
+                &mfa,
+                &clock,
+                &user,
+                &app_secret,
+                iters,
+            ))
         });
         // The last call was accepted too (all were, or the throttle would have shown up).
         let code = multifactor::totp::code_at(&app_secret, &params, clock.now().plus_secs(PERIOD));

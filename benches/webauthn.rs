@@ -21,7 +21,9 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use multifactor::{
@@ -138,29 +140,25 @@ fn bench_multifactor(c: &mut criterion::BenchmarkGroup<'_, criterion::measuremen
 
     c.bench_function("multifactor_finish", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    let n = BATCH.min(iters - done);
-                    // Fresh ceremonies and assertions (counter n+1, n+2, ...), untimed.
+            rt.block_on(support::timed_in_chunks(
+                iters,
+                BATCH,
+                // Fresh ceremonies and assertions (counter n+1, n+2, ...), untimed.
+                async |n| {
                     let mut batch = Vec::with_capacity(n as usize);
                     for _ in 0..n {
                         batch.push(ceremony(&mfa, &user, &mut auth).await);
                     }
-                    let start = Instant::now();
-                    for (id, rsp) in &batch {
-                        let outcome = mfa
-                            .finish_webauthn_authentication(black_box(&user), black_box(*id), black_box(rsp))
-                            .await
-                            .unwrap();
-                        assert_accepted(black_box(&outcome));
-                    }
-                    total += start.elapsed();
-                    done += n;
-                }
-                total
-            })
+                    batch
+                },
+                async |(id, rsp): (CeremonyId, AuthenticationResponse)| {
+                    let outcome = mfa
+                        .finish_webauthn_authentication(black_box(&user), black_box(id), black_box(&rsp))
+                        .await
+                        .unwrap();
+                    assert_accepted(black_box(&outcome));
+                },
+            ))
         });
     });
 }
@@ -221,20 +219,19 @@ fn bench_core(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
     // verified once, timed. (Verifying one pair again and again would keep its data hot in the
     // caches, which a server never sees.)
     c.bench_function("core_authenticate_credential", |b| {
+        let rt = runtime();
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let n = BATCH.min(iters - done);
-                let batch = fresh(n);
-                let start = Instant::now();
-                for (rsp, state) in &batch {
-                    black_box(core.authenticate_credential(black_box(rsp), black_box(state)).unwrap());
-                }
-                total += start.elapsed();
-                done += n;
-            }
-            total
+            rt.block_on(support::timed_in_chunks(
+                iters,
+                BATCH,
+                async |n| fresh(n),
+                async |(rsp, state)| {
+                    black_box(
+                        core.authenticate_credential(black_box(&rsp), black_box(&state))
+                            .unwrap(),
+                    );
+                },
+            ))
         });
     });
 }
