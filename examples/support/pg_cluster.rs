@@ -1,8 +1,9 @@
-//! A throwaway PostgreSQL cluster for the load examples, started from the locally installed
-//! binaries with caller-chosen server settings, and stopped (`pg_ctl -m immediate stop`) and
-//! removed on drop.
+//! A throwaway PostgreSQL cluster, started from the locally installed binaries with
+//! caller-chosen server settings, and stopped (`pg_ctl -m immediate stop`) and removed on drop.
+//! The load example uses it directly; the PostgreSQL tests and the store bench through
+//! `tests/postgres/cluster.rs`, which adds `DATABASE_URL`.
 //!
-//! `DATABASE_URL` is deliberately not honoured: the load benchmark needs to choose the server's
+//! `DATABASE_URL` is deliberately not honoured here: the load benchmark needs to choose the server's
 //! settings (`fsync`, `max_connections`, `shared_buffers`), to run `pgbench` against the same
 //! server, and it drops and recreates databases. None of that should happen to a server someone
 //! else configured, and a foreign server's settings would make the figures meaningless.
@@ -47,6 +48,12 @@ fn find_bindir() -> Option<PathBuf> {
     candidates
         .into_iter()
         .find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists() && d.join("postgres").exists())
+}
+
+/// Whether this machine has the server binaries a cluster needs (the tests skip loudly without).
+#[allow(dead_code)] // Used by the tests, not by the load example.
+pub fn binaries_available() -> bool {
+    find_bindir().is_some()
 }
 
 fn is_root() -> bool {
