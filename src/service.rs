@@ -301,8 +301,7 @@ pub struct MethodInfo {
     pub last_used_at: Option<UnixTime>,
     /// False for a TOTP device still waiting for its first code.
     pub confirmed: bool,
-    /// For backup codes: how many unused codes remain (the set as read for this attempt, less
-    /// the code it spent; a concurrent sign-in with another code of the set is not subtracted).
+    /// For backup codes: how many unused codes remain.
     pub remaining_backup_codes: Option<usize>,
 }
 
@@ -735,10 +734,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         for _ in 0..CHARGE_RETRIES {
             let state = self.store.throttle(user, factor).await?;
             let now = self.clock.now();
-            match policy.decide(&state, now) {
-                ThrottleDecision::Allowed => {}
-                ThrottleDecision::RetryAt(retry_at) => return Ok(Some(Outcome::Throttled { retry_at })),
-                ThrottleDecision::Locked => return Ok(Some(Outcome::Locked)),
+            if let Some(refused) = self.refusal(&state, now) {
+                return Ok(Some(refused));
             }
             if self
                 .store
@@ -748,10 +745,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 return Ok(None);
             }
         }
-        // Other attempts keep winning the race for this counter: this one waits its turn.
-        Ok(Some(Outcome::Throttled {
-            retry_at: self.clock.now().plus_secs(1),
-        }))
+        Ok(Some(Self::contended(self.clock.now())))
     }
 
     /// Whether the next attempt on the user's factor would be evaluated now.

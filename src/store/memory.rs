@@ -60,11 +60,21 @@ impl State {
             .filter_map(|id| self.devices.get(id))
     }
 
-    /// The user's devices, oldest first (ties by id), as the store contract orders them.
-    fn list(&self, user: &UserId) -> Vec<DeviceRecord> {
-        let mut list: Vec<DeviceRecord> = self.of_user(user).cloned().collect();
+    /// The user's devices (of one factor, if given), oldest first (ties by id), as the store
+    /// contract orders them.
+    fn list(&self, user: &UserId, factor: Option<Factor>) -> Vec<DeviceRecord> {
+        let mut list: Vec<DeviceRecord> = self
+            .of_user(user)
+            .filter(|d| factor.is_none_or(|f| d.kind().factor() == f))
+            .cloned()
+            .collect();
         list.sort_by_key(|d| (d.created_at, d.id));
         list
+    }
+
+    /// The user's counter for `factor` (a missing one is the default).
+    fn counter(&self, user: &UserId, factor: Factor) -> ThrottleState {
+        self.throttles.get(&(user.clone(), factor)).copied().unwrap_or_default()
     }
 }
 
@@ -96,16 +106,6 @@ impl MemoryStore {
     fn owned<'a>(state: &'a mut State, user: &UserId, id: DeviceId) -> Option<&'a mut DeviceRecord> {
         state.devices.get_mut(&id).filter(|d| &d.user == user)
     }
-
-    /// Whether the user's counter for `factor` holds `expected` (a missing one is the default).
-    fn throttle_is(state: &State, user: &UserId, factor: Factor, expected: ThrottleState) -> bool {
-        state
-            .throttles
-            .get(&(user.clone(), factor))
-            .copied()
-            .unwrap_or_default()
-            == expected
-    }
 }
 
 impl DeviceStore for MemoryStore {
@@ -130,7 +130,7 @@ impl DeviceStore for MemoryStore {
 
     async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
         let state = self.state()?;
-        Ok(state.list(user))
+        Ok(state.list(user, None))
     }
 
     async fn verification_state(
@@ -139,18 +139,7 @@ impl DeviceStore for MemoryStore {
         factor: Factor,
     ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
         let state = self.state()?;
-        let mut list: Vec<DeviceRecord> = state
-            .of_user(user)
-            .filter(|d| d.kind().factor() == factor)
-            .cloned()
-            .collect();
-        list.sort_by_key(|d| (d.created_at, d.id));
-        let throttle = state
-            .throttles
-            .get(&(user.clone(), factor))
-            .copied()
-            .unwrap_or_default();
-        Ok((list, throttle))
+        Ok((state.list(user, Some(factor)), state.counter(user, factor)))
     }
 
     async fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> Result<bool, StoreError> {
@@ -209,7 +198,7 @@ impl DeviceStore for MemoryStore {
         throttle: ThrottleState,
     ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
-        if !Self::throttle_is(&state, user, Factor::BackupCodes, throttle) {
+        if state.counter(user, Factor::BackupCodes) != throttle {
             return Ok(false);
         }
         let Some(device) = Self::owned(&mut state, user, id) else {
@@ -238,7 +227,7 @@ impl DeviceStore for MemoryStore {
         throttle: ThrottleState,
     ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
-        if !Self::throttle_is(&state, user, Factor::Totp, throttle) {
+        if state.counter(user, Factor::Totp) != throttle {
             return Ok(false);
         }
         let Some(device) = Self::owned(&mut state, user, id) else {
@@ -258,12 +247,7 @@ impl DeviceStore for MemoryStore {
     }
 
     async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
-        let state = self.state()?;
-        Ok(state
-            .throttles
-            .get(&(user.clone(), factor))
-            .copied()
-            .unwrap_or_default())
+        Ok(self.state()?.counter(user, factor))
     }
 
     async fn swap_throttle(
