@@ -30,6 +30,22 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 const PASSWORD: &str = "demo-pass";
+/// How long a wait may take before the step fails (a busy machine is slow, never wrong).
+const WAIT: Duration = Duration::from_secs(30);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Whether an evaluation failed because its document went away under it (a navigation).
+fn lost_context(error: &str) -> bool {
+    [
+        "Cannot find context with specified id",
+        "Execution context was destroyed",
+        "Inspected target navigated or closed",
+        "Cannot find default execution context",
+    ]
+    .iter()
+    .any(|m| error.contains(m))
+}
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -185,18 +201,45 @@ impl Tab {
         let _ = browser.dispose_browser_context(self.context).await;
     }
 
+    /// Opens a path and waits until the new page has loaded.
     async fn goto(&self, path: &str) -> Result<(), String> {
+        self.mark_page().await?;
         self.page.goto(format!("{}{path}", self.base)).await.map_err(err)?;
-        Ok(())
+        self.wait_for("true").await
     }
 
+    /// Evaluates a side-effect-free expression. A read that lands while a navigation replaces the
+    /// document ("Cannot find context with specified id", "Execution context was destroyed")
+    /// is retried on the document that follows, until [`WAIT`] runs out.
     async fn eval<T: serde::de::DeserializeOwned>(&self, js: &str) -> Result<T, String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.eval_once(js).await {
+                Err(e) if lost_context(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(POLL).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Evaluates once, without retrying: for scripts with side effects (a click).
+    async fn eval_once<T: serde::de::DeserializeOwned>(&self, js: &str) -> Result<T, String> {
         self.page
             .evaluate(js)
             .await
             .map_err(|e| format!("{js}: {e}"))?
             .into_value()
             .map_err(|e| format!("{js}: {e}"))
+    }
+
+    /// Marks the current document, so that [`Self::wait_for`] can tell the page that a
+    /// navigation brings from the one it replaces (which may already show the element waited
+    /// for: an `#error` or a `#notice` of the previous step).
+    async fn mark_page(&self) -> Result<(), String> {
+        self.eval::<bool>("(() => { document.documentElement.dataset.e2eOld = '1'; return true; })()")
+            .await
+            .map(|_| ())
     }
 
     async fn path(&self) -> Result<String, String> {
@@ -228,27 +271,62 @@ impl Tab {
         }
     }
 
-    /// Clicks and waits until the condition holds (the page may navigate meanwhile).
-    async fn click_until(&self, selector: &str, condition: &str) -> Result<(), String> {
+    /// Clicks an element of the current, fully loaded page (its scripts have attached their
+    /// handlers by then).
+    async fn click(&self, selector: &str) -> Result<(), String> {
+        self.wait_in_page("document.readyState === 'complete'").await?;
         let js = format!(
             "(() => {{ const e = document.querySelector({}); if (!e) return false; e.click(); return true; }})()",
             serde_json::to_string(selector).map_err(err)?
         );
-        if !self.eval::<bool>(&js).await? {
-            return Err(format!(
+        if self.eval_once::<bool>(&js).await? {
+            Ok(())
+        } else {
+            Err(format!(
                 "no element {selector} on {}",
                 self.path().await.unwrap_or_default()
-            ));
+            ))
         }
+    }
+
+    /// Clicks something that leads to another page, and waits until that new page has loaded
+    /// and the condition holds on it. The old page never satisfies the wait, whatever it shows.
+    async fn click_to_page(&self, selector: &str, condition: &str) -> Result<(), String> {
+        // Ready first: a navigation still under way would otherwise take the mark with it.
+        self.wait_in_page("document.readyState === 'complete'").await?;
+        self.mark_page().await?;
+        self.click(selector).await?;
         self.wait_for(condition).await
     }
 
-    /// Waits (up to 20 s, checking every 50 ms) until a JavaScript condition holds.
+    /// Clicks something that answers on the same page (a WebAuthn refusal in the status line),
+    /// and waits until the condition holds. The status line is cleared first, so an earlier
+    /// message cannot satisfy the wait.
+    async fn click_in_page(&self, selector: &str, condition: &str) -> Result<(), String> {
+        self.eval::<bool>(
+            "(() => { const s = document.querySelector('#webauthn-status'); if (s) s.textContent = ''; return true; })()",
+        )
+        .await?;
+        self.click(selector).await?;
+        self.wait_in_page(condition).await
+    }
+
+    /// Waits until a page that is not the one marked by [`Self::mark_page`] has loaded and the
+    /// condition holds on it.
     async fn wait_for(&self, condition: &str) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_in_page(&format!(
+            "document.documentElement.dataset.e2eOld !== '1' && document.readyState === 'complete' && ({condition})"
+        ))
+        .await
+    }
+
+    /// Waits (up to [`WAIT`], checking every [`POLL`]) until a JavaScript condition holds on
+    /// whatever document is current. The deadline only bounds a failure; it decides no success.
+    async fn wait_in_page(&self, condition: &str) -> Result<(), String> {
+        let deadline = Instant::now() + WAIT;
         let js = format!("(() => {{ try {{ return !!({condition}); }} catch (_) {{ return false; }} }})()");
         loop {
-            if let Ok(true) = self.eval::<bool>(&js).await {
+            if let Ok(true) = self.eval_once::<bool>(&js).await {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -259,7 +337,7 @@ impl Tab {
                     self.path().await.unwrap_or_default()
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
     }
 
@@ -280,13 +358,12 @@ impl Tab {
         self.goto("/login").await?;
         self.fill("#username", user).await?;
         self.fill("#password", PASSWORD).await?;
-        self.click_until("#password-sign-in", "location.pathname !== '/login'")
-            .await?;
-        self.wait_for("document.readyState === 'complete'").await
+        self.click_to_page("#password-sign-in", "location.pathname !== '/login'")
+            .await
     }
 
     async fn sign_out(&self) -> Result<(), String> {
-        self.click_until("#logout", "location.pathname === '/login'").await
+        self.click_to_page("#logout", "location.pathname === '/login'").await
     }
 
     async fn signed_in_as(&self) -> Result<String, String> {
@@ -305,7 +382,7 @@ impl Tab {
 
     async fn register(&self, button: &str, name: &str) -> Result<(), String> {
         self.fill("#webauthn-name", name).await?;
-        self.click_until(
+        self.click_to_page(
             button,
             "document.querySelector('#notice') && /registered/.test(document.querySelector('#notice').textContent)",
         )
@@ -385,7 +462,7 @@ async fn passkey_register_sign_out_passwordless(browser: &Browser, base: &str) -
         return Err(format!("no passkey listed: {rows:?}"));
     }
     tab.screenshot("settings-with-passkey").await?;
-    tab.click_until("#logout", "location.pathname === '/login' || location.pathname === '/'")
+    tab.click_to_page("#logout", "location.pathname === '/login' || location.pathname === '/'")
         .await?;
     // Autofill: the conditional request started on the sign-in page resolves with the passkey.
     tab.wait_for("location.pathname === '/' && document.querySelector('#signed-in-user')")
@@ -416,9 +493,9 @@ async fn passkey_button_sign_in(browser: &Browser, base: &str) -> Result<(), Str
     // autofill offers nothing), then receives the passkey, and the button is used.
     let tab = Tab::open(browser, base, Kind::Platform).await?;
     tab.goto("/login").await?;
-    tab.wait_for("document.readyState === 'complete'").await?;
     tab.import_credentials(exported).await?;
-    tab.click_until("#passkey-sign-in", "location.pathname === '/'").await?;
+    tab.click_to_page("#passkey-sign-in", "location.pathname === '/'")
+        .await?;
     tab.wait_for("document.querySelector('#signed-in-user')").await?;
     if tab.signed_in_as().await? != "judy" {
         return Err("passkey button signed in someone else".into());
@@ -442,7 +519,7 @@ async fn password_and_security_key(browser: &Browser, base: &str) -> Result<(), 
         return Err("a user with a security key was signed in by password alone".into());
     }
     tab.screenshot("second-factor").await?;
-    tab.click_until("#use-security-key", "location.pathname === '/'")
+    tab.click_to_page("#use-security-key", "location.pathname === '/'")
         .await?;
     tab.wait_for("document.querySelector('#signed-in-user')").await?;
     if tab.signed_in_as().await? != "bob" {
@@ -463,7 +540,7 @@ async fn totp_enrollment_and_sign_in(browser: &Browser, base: &str) -> Result<()
     let tab = Tab::open(browser, base, Kind::Platform).await?;
     tab.sign_in_with_password("carol").await?;
     tab.goto("/settings").await?;
-    tab.click_until("#add-totp", "document.querySelector('#totp-secret')")
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
         .await?;
     tab.wait_for("document.querySelector('#totp-qr svg')").await?;
     tab.screenshot("totp-setup").await?;
@@ -476,14 +553,14 @@ async fn totp_enrollment_and_sign_in(browser: &Browser, base: &str) -> Result<()
         "000000"
     };
     tab.fill("#totp-confirm-code", wrong).await?;
-    tab.click_until("#confirm-totp", "document.querySelector('#error')")
+    tab.click_to_page("#confirm-totp", "document.querySelector('#error')")
         .await?;
     tab.goto("/settings").await?;
-    tab.click_until("#add-totp", "document.querySelector('#totp-secret')")
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
         .await?;
     let secret = tab.text("#totp-secret").await?;
     tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
-    tab.click_until("#confirm-totp", "document.querySelector('#notice')")
+    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
         .await?;
     let rows = methods(&tab).await?;
     if rows.iter().filter(|(k, _, _)| k == "totp").count() != 1 {
@@ -496,7 +573,7 @@ async fn totp_enrollment_and_sign_in(browser: &Browser, base: &str) -> Result<()
     }
     // The confirmation spent this step; the next one is inside the window.
     tab.fill("#totp-code", &totp_code(&secret, 1)?).await?;
-    tab.click_until("#verify-totp", "location.pathname === '/'").await?;
+    tab.click_to_page("#verify-totp", "location.pathname === '/'").await?;
     if tab.signed_in_as().await? != "carol" {
         return Err("not signed in after the TOTP code".into());
     }
@@ -508,7 +585,7 @@ async fn backup_code_count_drops(browser: &Browser, base: &str) -> Result<(), St
     let tab = Tab::open(browser, base, Kind::Platform).await?;
     tab.sign_in_with_password("dave").await?;
     tab.goto("/settings").await?;
-    tab.click_until("#add-backup-codes", "document.querySelector('#backup-codes')")
+    tab.click_to_page("#add-backup-codes", "document.querySelector('#backup-codes')")
         .await?;
     tab.screenshot("backup-codes").await?;
     let codes: Vec<String> = tab
@@ -517,7 +594,7 @@ async fn backup_code_count_drops(browser: &Browser, base: &str) -> Result<(), St
     if codes.len() != 6 {
         return Err(format!("expected 6 codes, got {codes:?}"));
     }
-    tab.click_until("#codes-saved", "location.pathname === '/settings'")
+    tab.click_to_page("#codes-saved", "location.pathname === '/settings'")
         .await?;
     let rows = methods(&tab).await?;
     if !rows
@@ -529,7 +606,7 @@ async fn backup_code_count_drops(browser: &Browser, base: &str) -> Result<(), St
     tab.sign_out().await?;
     tab.sign_in_with_password("dave").await?;
     tab.fill("#backup-code", &codes[0].to_uppercase()).await?;
-    tab.click_until("#verify-backup", "location.pathname === '/'").await?;
+    tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
     if !tab.text("#notice").await?.contains("5 backup codes left") {
         return Err("the remaining count was not shown after a backup-code sign-in".into());
     }
@@ -544,7 +621,7 @@ async fn backup_code_count_drops(browser: &Browser, base: &str) -> Result<(), St
     tab.sign_out().await?;
     tab.sign_in_with_password("dave").await?;
     tab.fill("#backup-code", &codes[0]).await?;
-    tab.click_until("#verify-backup", "document.querySelector('#error')")
+    tab.click_to_page("#verify-backup", "document.querySelector('#error')")
         .await?;
     tab.screenshot("second-factor-error").await?;
     if tab.path().await? == "/" {
@@ -552,16 +629,16 @@ async fn backup_code_count_drops(browser: &Browser, base: &str) -> Result<(), St
     }
     // Regenerating replaces the set: an old unused code stops working.
     tab.fill("#backup-code", &codes[1]).await?;
-    tab.click_until("#verify-backup", "location.pathname === '/'").await?;
+    tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
     tab.goto("/settings").await?;
-    tab.click_until("#add-backup-codes", "document.querySelector('#backup-codes')")
+    tab.click_to_page("#add-backup-codes", "document.querySelector('#backup-codes')")
         .await?;
-    tab.click_until("#codes-saved", "location.pathname === '/settings'")
+    tab.click_to_page("#codes-saved", "location.pathname === '/settings'")
         .await?;
     tab.sign_out().await?;
     tab.sign_in_with_password("dave").await?;
     tab.fill("#backup-code", &codes[2]).await?;
-    tab.click_until("#verify-backup", "document.querySelector('#error')")
+    tab.click_to_page("#verify-backup", "document.querySelector('#error')")
         .await?;
     tab.close(browser).await;
     Ok(())
@@ -575,7 +652,7 @@ async fn rename_and_delete(browser: &Browser, base: &str) -> Result<(), String> 
     tab.goto("/settings").await?;
     tab.fill("tr[data-kind=security_key] .rename-input", "  Blue key  ")
         .await?;
-    tab.click_until(
+    tab.click_to_page(
         "tr[data-kind=security_key] .rename",
         "document.querySelector('#notice')",
     )
@@ -587,13 +664,13 @@ async fn rename_and_delete(browser: &Browser, base: &str) -> Result<(), String> 
     // A bad name: a clear error, nothing changed.
     tab.fill("tr[data-kind=security_key] .rename-input", &"x".repeat(65))
         .await?;
-    tab.click_until("tr[data-kind=security_key] .rename", "document.querySelector('#error')")
+    tab.click_to_page("tr[data-kind=security_key] .rename", "document.querySelector('#error')")
         .await?;
     if !tab.text("#error").await?.contains("1 to 64") {
         return Err("no clear error for a too-long name".into());
     }
     // The last method cannot be removed by the user...
-    tab.click_until("tr[data-kind=security_key] .delete", "document.querySelector('#error')")
+    tab.click_to_page("tr[data-kind=security_key] .delete", "document.querySelector('#error')")
         .await?;
     if !tab.text("#error").await?.contains("last sign-in method") {
         return Err("no clear error when deleting the last method".into());
@@ -602,11 +679,11 @@ async fn rename_and_delete(browser: &Browser, base: &str) -> Result<(), String> 
         return Err("the last method was deleted".into());
     }
     // ...but once another exists, it can.
-    tab.click_until("#add-backup-codes", "document.querySelector('#backup-codes')")
+    tab.click_to_page("#add-backup-codes", "document.querySelector('#backup-codes')")
         .await?;
-    tab.click_until("#codes-saved", "location.pathname === '/settings'")
+    tab.click_to_page("#codes-saved", "location.pathname === '/settings'")
         .await?;
-    tab.click_until(
+    tab.click_to_page(
         "tr[data-kind=security_key] .delete",
         "document.querySelector('#notice')",
     )
@@ -640,7 +717,7 @@ async fn algorithms(browser: &Browser, base: &str) -> Result<(), String> {
         // The server verifies a signature with that key at the next sign-in.
         tab.sign_out().await?;
         tab.sign_in_with_password(user).await?;
-        tab.click_until("#use-security-key", "location.pathname === '/'")
+        tab.click_to_page("#use-security-key", "location.pathname === '/'")
             .await?;
         if tab.signed_in_as().await? != user {
             return Err(format!("{label}: sign-in failed"));
@@ -654,7 +731,7 @@ async fn algorithms(browser: &Browser, base: &str) -> Result<(), String> {
     tab.goto("/settings").await?;
     tab.only_algorithm(-8).await?;
     tab.fill("#webauthn-name", "EdDSA").await?;
-    tab.click_until(
+    tab.click_in_page(
         "#add-security-key",
         "/could not be registered/.test(document.querySelector('#webauthn-status').textContent)",
     )
@@ -693,17 +770,17 @@ async fn user_verification_refused(browser: &Browser, base: &str) -> Result<(), 
     // The authenticator answers with the UV flag cleared: passwordless must be refused.
     let tab = Tab::open(browser, base, Kind::Platform).await?;
     tab.goto("/login").await?;
-    tab.wait_for("document.readyState === 'complete'").await?;
     tab.import_credentials(exported).await?;
     tab.override_response(false, true).await?;
-    tab.click_until("#passkey-sign-in", REFUSED).await?;
+    tab.click_in_page("#passkey-sign-in", REFUSED).await?;
     tab.screenshot("passkey-refused").await?;
     if tab.path().await? != "/login" {
         return Err("signed in by a passkey assertion without user verification".into());
     }
     // Control: the same passkey with user verification signs in.
     tab.override_response(false, false).await?;
-    tab.click_until("#passkey-sign-in", "location.pathname === '/'").await?;
+    tab.click_to_page("#passkey-sign-in", "location.pathname === '/'")
+        .await?;
     tab.close(browser).await;
     Ok(())
 }
@@ -716,13 +793,13 @@ async fn tampered_signature(browser: &Browser, base: &str) -> Result<(), String>
     tab.sign_out().await?;
     tab.sign_in_with_password("trent").await?;
     tab.override_response(true, false).await?;
-    tab.click_until("#use-security-key", REFUSED).await?;
+    tab.click_in_page("#use-security-key", REFUSED).await?;
     if tab.path().await? != "/mfa" {
         return Err("a bogus signature got past the second factor".into());
     }
     // Control: with honest signatures the same key works.
     tab.override_response(false, false).await?;
-    tab.click_until("#use-security-key", "location.pathname === '/'")
+    tab.click_to_page("#use-security-key", "location.pathname === '/'")
         .await?;
     tab.close(browser).await;
     Ok(())
@@ -750,7 +827,7 @@ async fn credential_of_another_user(browser: &Browser, base: &str) -> Result<(),
            return true; })()",
     )
     .await?;
-    tab.click_until("#use-security-key", REFUSED).await?;
+    tab.click_in_page("#use-security-key", REFUSED).await?;
     if tab.path().await? != "/mfa" {
         return Err("another user's credential passed alice's second factor".into());
     }
