@@ -362,6 +362,14 @@ impl Tab {
             .await
     }
 
+    /// Waits until the sign-in page's background passkey request (autofill) has settled, so
+    /// that credentials added to the authenticator afterwards are seen only by the request the
+    /// test starts.
+    async fn autofill_settled(&self) -> Result<(), String> {
+        self.wait_in_page("['settled', 'unavailable'].includes(document.documentElement.dataset.autofill)")
+            .await
+    }
+
     async fn sign_out(&self) -> Result<(), String> {
         self.click_to_page("#logout", "location.pathname === '/login'").await
     }
@@ -493,6 +501,7 @@ async fn passkey_button_sign_in(browser: &Browser, base: &str) -> Result<(), Str
     // autofill offers nothing), then receives the passkey, and the button is used.
     let tab = Tab::open(browser, base, Kind::Platform).await?;
     tab.goto("/login").await?;
+    tab.autofill_settled().await?;
     tab.import_credentials(exported).await?;
     tab.click_to_page("#passkey-sign-in", "location.pathname === '/'")
         .await?;
@@ -770,6 +779,7 @@ async fn user_verification_refused(browser: &Browser, base: &str) -> Result<(), 
     // The authenticator answers with the UV flag cleared: passwordless must be refused.
     let tab = Tab::open(browser, base, Kind::Platform).await?;
     tab.goto("/login").await?;
+    tab.autofill_settled().await?;
     tab.import_credentials(exported).await?;
     tab.override_response(false, true).await?;
     tab.click_in_page("#passkey-sign-in", REFUSED).await?;

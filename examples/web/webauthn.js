@@ -84,12 +84,17 @@ document.addEventListener("DOMContentLoaded", async () => {
       actions[button.dataset.webauthn]().catch((e) => status(friendly(e)));
     });
   }
-  // Passkey autofill on the username field.
-  if (document.getElementById("username") && window.PublicKeyCredential &&
-      PublicKeyCredential.isConditionalMediationAvailable &&
+  // Passkey autofill on the username field. Its state is kept on the page (pending, settled,
+  // unavailable) so that tests can wait for the background request instead of guessing.
+  const autofill = (state) => { document.documentElement.dataset.autofill = state; };
+  if (!document.getElementById("username")) return;
+  if (window.PublicKeyCredential && PublicKeyCredential.isConditionalMediationAvailable &&
       await PublicKeyCredential.isConditionalMediationAvailable()) {
+    autofill("pending");
     passwordless(true).catch((e) => {
       if (e && e.name !== "AbortError") status(friendly(e));
-    });
+    }).finally(() => autofill("settled"));
+  } else {
+    autofill("unavailable");
   }
 });
