@@ -42,7 +42,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use multifactor::{
     BackupCode, BackupCodeConfig, DeviceStore, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, PostgresStore, SealingKey, SecretBytes, SqliteStore, ThrottleState, TotpParams, UnixTime, UserId,
+    Outcome, PostgresStore, SealingKey, SecretBytes, SqliteStore, ThrottlePolicy, ThrottleState, TotpParams, UnixTime,
+    UserId,
 };
 use tokio::runtime::Runtime;
 
@@ -184,6 +185,9 @@ fn two_failures() -> ThrottleState {
     ThrottleState {
         failures: 2,
         last_failure_at: Some(UnixTime::from_secs(NOW)),
+        budget_until: Some(UnixTime::from_secs(
+            NOW + 2 * ThrottlePolicy::DEFAULT_BUDGET_REFILL_SECS,
+        )),
     }
 }
 
@@ -230,7 +234,7 @@ impl Op for ThrottleCharge {
         // Two stored states, each the other's expected value: `low` charged once is `high`, and
         // back again, so every compare-and-swap finds what it expects.
         let low = two_failures();
-        let high = policy.charged(&low, UnixTime::from_secs(NOW + 1));
+        let high = policy.charged(Factor::Totp, &low, UnixTime::from_secs(NOW + 1));
         rt.block_on(async {
             assert!(
                 store

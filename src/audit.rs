@@ -65,6 +65,15 @@ pub enum AuditKind {
     },
     /// A TOTP secret was re-sealed under the current key.
     Resealed,
+    /// A code that was already used was presented (a replayed TOTP step, a spent backup code),
+    /// and rejected. NIST SP 800-63B: someone else may have it; tell the user.
+    CodeReused,
+    /// A failure was charged and the factor's long-term failure budget is running low: someone
+    /// may be guessing. Tell the user; their other factors are unaffected.
+    FailureBudgetLow {
+        /// Failures the budget still takes before attempts wait for it to refill.
+        remaining: u32,
+    },
 }
 
 /// Why trusted devices were revoked.

@@ -194,26 +194,60 @@ pub fn generate(
     Ok((codes, record))
 }
 
-/// Checks `input` against every unused slot, in constant time and without an early exit.
+/// What a backup code matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeMatch {
+    /// No code of the set.
+    None,
+    /// This unused slot.
+    Unused(usize),
+    /// A code of the set that was already spent: someone else may hold the printout.
+    Used,
+}
+
+/// Checks `input` against every slot, used or not, in constant time and without an early exit.
 ///
-/// Returns the index of the matching unused slot, or `None`. The caller consumes the slot
-/// atomically in the store; only a successful consume is an acceptance.
+/// The caller settles a [`CodeMatch::Unused`] slot atomically in the store; only a successful
+/// settlement is an acceptance.
 ///
 /// # Errors
 ///
 /// [`InputError::CodeFormat`] when the input cannot be a code of this set (wrong length or
 /// characters). That is decided from the shape alone, before any secret is touched.
-pub fn verify(record: &BackupCodeRecord, input: &str, pepper: Option<&Pepper>) -> Result<Option<usize>, InputError> {
+pub fn evaluate(record: &BackupCodeRecord, input: &str, pepper: Option<&Pepper>) -> Result<CodeMatch, InputError> {
     let canonical = normalize(input, usize::from(record.code_length))?;
     let candidate = digest(&record.salt, pepper, &canonical);
     let mut found = Choice::from(0);
+    let mut spent = Choice::from(0);
     let mut index = 0u32;
     for (i, slot) in record.slots.iter().enumerate() {
-        let hit = ct::eq32(&candidate, &slot.hash) & Choice::from(u8::from(!slot.used));
-        index.conditional_assign(&(i as u32), hit);
-        found |= hit;
+        let equal = ct::eq32(&candidate, &slot.hash);
+        let unused = Choice::from(u8::from(!slot.used));
+        index.conditional_assign(&(i as u32), equal & unused);
+        found |= equal & unused;
+        spent |= equal & !unused;
     }
-    Ok(bool::from(found).then_some(index as usize))
+    Ok(if bool::from(found) {
+        CodeMatch::Unused(index as usize)
+    } else if bool::from(spent) {
+        CodeMatch::Used
+    } else {
+        CodeMatch::None
+    })
+}
+
+/// Checks `input` against every slot: the matching unused slot, or `None` ([`evaluate`]
+/// without the difference between a wrong code and a spent one).
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] when the input cannot be a code of this set.
+pub fn verify(record: &BackupCodeRecord, input: &str, pepper: Option<&Pepper>) -> Result<Option<usize>, InputError> {
+    Ok(match evaluate(record, input, pepper)? {
+        CodeMatch::Unused(slot) => Some(slot),
+        _ => None,
+    })
 }
 
 /// Brings user input to canonical form: no spaces or hyphens, lower case, look-alikes mapped.

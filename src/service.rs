@@ -12,18 +12,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RevokeReason};
-use crate::backup_codes::{self, BackupCode, BackupCodeConfig, Pepper};
+use crate::backup_codes::{self, BackupCode, BackupCodeConfig, CodeMatch, Pepper};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::device::{DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
-use crate::error::{ConfigError, Error, InputError, MisuseError};
+use crate::error::{ConfigError, Error, InputError, MisuseError, StoreError};
 use crate::policy::{Assurance, AssurancePolicy, FirstFactor};
 use crate::rng::{OsSeededRng, Rng};
 use crate::seal::{Keyring, SealContext};
 use crate::secret::{SecretBytes, SecretString};
-use crate::store::{DeleteOutcome, DeviceStore};
+use crate::store::{DeleteOutcome, DeviceStore, Hit, Settle, Settlement};
 use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
 use crate::totp::uri::{self, TotpImport};
-use crate::totp::{self, TotpParams, TotpRecord};
+use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
 use crate::webauthn::WebAuthnConfig;
 
 const TOTP_SEAL_PURPOSE: &str = "totp-secret";
@@ -205,6 +205,27 @@ impl Outcome {
     /// True only for [`Outcome::Accepted`].
     pub fn is_accepted(&self) -> bool {
         matches!(self, Self::Accepted(_))
+    }
+}
+
+/// A settled code attempt: its outcome, and what the audit trail should hear beside it.
+#[derive(Debug)]
+struct Settled {
+    outcome: Outcome,
+    /// The code was right but already spent (a replayed TOTP step, a used backup code).
+    reused: bool,
+    /// After a charged failure: what is left of the factor's failure budget.
+    budget_remaining: Option<u32>,
+}
+
+impl Settled {
+    /// An outcome with nothing more to say (a refusal, or an acceptance).
+    fn plain(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            reused: false,
+            budget_remaining: None,
+        }
     }
 }
 
@@ -439,13 +460,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`MisuseError::AlreadyConfirmed`]; [`InputError::CodeFormat`] for a code of the wrong
     /// shape (not counted as an attempt); sealing and store errors.
     pub async fn confirm_totp(&self, user: &UserId, device: DeviceId, code: &str) -> Result<Outcome, Error> {
-        let outcome = self.confirm_totp_unaudited(user, device, code).await?;
-        self.audit_outcome(Some(user), Factor::Totp, &outcome, AuditKind::Confirmed)
-            .await?;
-        Ok(outcome)
+        let settled = self.confirm_totp_unaudited(user, device, code).await?;
+        self.audit_settled(user, Factor::Totp, settled, AuditKind::Confirmed)
+            .await
     }
 
-    async fn confirm_totp_unaudited(&self, user: &UserId, device: DeviceId, code: &str) -> Result<Outcome, Error> {
+    async fn confirm_totp_unaudited(&self, user: &UserId, device: DeviceId, code: &str) -> Result<Settled, Error> {
         let record = self
             .store
             .device(user, device)
@@ -474,18 +494,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`InputError::CodeFormat`] for a code of the wrong shape (not counted as an attempt);
     /// sealing and store errors. A wrong code is `Ok(Outcome::Rejected)`, not an error.
     pub async fn verify_totp(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
-        let outcome = self.verify_totp_unaudited(user, code).await?;
-        self.audit_outcome(
-            Some(user),
-            Factor::Totp,
-            &outcome,
-            AuditKind::Verified { recovery: false },
-        )
-        .await?;
-        Ok(outcome)
+        let settled = self.verify_totp_unaudited(user, code).await?;
+        self.audit_settled(user, Factor::Totp, settled, AuditKind::Verified { recovery: false })
+            .await
     }
 
-    async fn verify_totp_unaudited(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
+    async fn verify_totp_unaudited(&self, user: &UserId, code: &str) -> Result<Settled, Error> {
         let (devices, state) = self.store.verification_state(user, Factor::Totp).await?;
         let totps: Vec<(DeviceId, &TotpRecord)> = devices
             .iter()
@@ -554,27 +568,25 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Ok(id)
     }
 
-    /// Evaluates a code against the user's TOTP devices, then settles the attempt in one
-    /// conditional write: a match is accepted only if the failure counter still holds the state
-    /// the attempt was admitted under (and the step is new); anything else is charged as a
-    /// failure against that same state. If the counter moved in between, the attempt is
-    /// admitted again against the new state, so a success can never overtake counted failures.
+    /// Evaluates a code against the user's TOTP devices (unless the counter state it was read
+    /// under refuses it), then settles it with one store operation (see [`Self::settle`]).
     async fn totp_attempt(
         &self,
         user: &UserId,
         devices: &[(DeviceId, &TotpRecord)],
         code: &str,
-        mut state: ThrottleState,
-    ) -> Result<Outcome, Error> {
+        state: ThrottleState,
+    ) -> Result<Settled, Error> {
         let now = self.clock.now();
-        if let Some(refused) = self.refusal(&state, now) {
-            return Ok(refused);
+        if let Some(refused) = self.refusal(Factor::Totp, &state, now) {
+            return Ok(Settled::plain(refused));
         }
-        let mut matches: Vec<(DeviceId, u64)> = Vec::new();
+        let mut hit = None;
+        let mut reused = false;
         for (id, record) in devices {
             let secret = SecretBytes::from(self.keys.open(&totp_context(user, *id), &record.sealed_secret)?);
             // A shape this device does not take (another device's digits) is no match either.
-            if let Ok(Some(step)) = totp::verify(
+            match totp::evaluate(
                 &secret,
                 &record.params,
                 self.config.totp.window,
@@ -582,21 +594,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 now,
                 code,
             ) {
-                matches.push((*id, step));
+                Ok(TotpMatch::Fresh(step)) if hit.is_none() => hit = Some(Hit::TotpStep { device: *id, step }),
+                Ok(TotpMatch::Reused) => reused = true,
+                _ => {}
             }
         }
-        for _ in 0..CHARGE_RETRIES {
-            for (id, step) in &matches {
-                if self.store.accept_totp_step(user, *id, *step, now, state).await? {
-                    return Ok(Outcome::Accepted(Verified::new(user, *id, DeviceKind::Totp)));
-                }
-            }
-            match self.settle_failure(user, Factor::Totp, state, now).await? {
-                Ok(outcome) => return Ok(outcome),
-                Err(moved) => state = moved,
-            }
-        }
-        Ok(Self::contended(now))
+        self.settle(user, Factor::Totp, state, hit, reused, now).await
     }
 
     // ----- Backup codes -----------------------------------------------------------------------
@@ -639,19 +642,18 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// for input that cannot be a code (not counted as an attempt); store errors. A wrong or
     /// used code is `Ok(Outcome::Rejected)`.
     pub async fn verify_backup_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
-        let outcome = self.verify_backup_code_unaudited(user, code).await?;
-        self.audit_outcome(
-            Some(user),
+        let settled = self.verify_backup_code_unaudited(user, code).await?;
+        self.audit_settled(
+            user,
             Factor::BackupCodes,
-            &outcome,
+            settled,
             AuditKind::Verified { recovery: true },
         )
-        .await?;
-        Ok(outcome)
+        .await
     }
 
-    async fn verify_backup_code_unaudited(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
-        let (devices, mut state) = self.store.verification_state(user, Factor::BackupCodes).await?;
+    async fn verify_backup_code_unaudited(&self, user: &UserId, code: &str) -> Result<Settled, Error> {
+        let (devices, state) = self.store.verification_state(user, Factor::BackupCodes).await?;
         let Some((id, record)) = devices.iter().find_map(|d| match &d.data {
             DeviceData::BackupCodes(r) => Some((d.id, r)),
             _ => None,
@@ -660,62 +662,82 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         };
         backup_codes::normalize(code, usize::from(record.code_length))?;
         let now = self.clock.now();
-        if let Some(refused) = self.refusal(&state, now) {
-            return Ok(refused);
+        if let Some(refused) = self.refusal(Factor::BackupCodes, &state, now) {
+            return Ok(Settled::plain(refused));
         }
-        let slot = backup_codes::verify(record, code, self.config.pepper.as_ref())?;
-        for _ in 0..CHARGE_RETRIES {
-            if let Some(slot) = slot
-                && self.store.consume_backup_code(user, id, slot, now, state).await?
-            {
-                return Ok(Outcome::Accepted(Verified {
-                    // The set as read for this attempt, less the code just spent.
-                    remaining_backup_codes: Some(record.remaining().saturating_sub(1)),
-                    ..Verified::new(user, id, DeviceKind::BackupCodes)
-                }));
-            }
-            match self.settle_failure(user, Factor::BackupCodes, state, now).await? {
-                Ok(outcome) => return Ok(outcome),
-                Err(moved) => state = moved,
-            }
+        let (hit, reused) = match backup_codes::evaluate(record, code, self.config.pepper.as_ref())? {
+            CodeMatch::Unused(slot) => (Some(Hit::BackupCode { device: id, slot }), false),
+            CodeMatch::Used => (None, true),
+            _ => (None, false),
+        };
+        let mut settled = self.settle(user, Factor::BackupCodes, state, hit, reused, now).await?;
+        if let Outcome::Accepted(v) = &mut settled.outcome {
+            // The set as read for this attempt, less the code just spent.
+            v.remaining_backup_codes = Some(record.remaining().saturating_sub(1));
         }
-        Ok(Self::contended(now))
+        Ok(settled)
     }
 
     // ----- Throttling -------------------------------------------------------------------------
 
-    /// Why an attempt under this counter state may not be evaluated now, if it may not.
-    fn refusal(&self, state: &ThrottleState, now: UnixTime) -> Option<Outcome> {
-        match self.config.throttle.decide(state, now) {
+    /// Why an attempt on `factor` under this counter state may not be evaluated now, if it may not.
+    fn refusal(&self, factor: Factor, state: &ThrottleState, now: UnixTime) -> Option<Outcome> {
+        match self.config.throttle.decide(factor, state, now) {
             ThrottleDecision::Allowed => None,
             ThrottleDecision::RetryAt(retry_at) => Some(Outcome::Throttled { retry_at }),
             ThrottleDecision::Locked => Some(Outcome::Locked),
         }
     }
 
-    /// Charges a failed attempt against `state`: `Ok(Rejected)` once charged; `Err(new state)`
-    /// if the counter moved since it was read and the attempt may still be evaluated against
-    /// the new one; `Ok(refusal)` if the new state no longer admits it.
-    async fn settle_failure(
+    /// Settles an evaluated code attempt: one [`DeviceStore::settle_attempt`] against the
+    /// counter state it was admitted under, which accepts the hit (if any, and still unspent)
+    /// or charges a miss. If the counter moved in between, the attempt is admitted again against
+    /// the state the store returned (refused if that state no longer admits it) and settled
+    /// again. Nothing here depends on whether the code matched: a correct code refused by the
+    /// throttle makes the same store calls as a wrong one, and its answer is the same.
+    async fn settle(
         &self,
         user: &UserId,
         factor: Factor,
-        state: ThrottleState,
+        mut state: ThrottleState,
+        hit: Option<Hit>,
+        reused: bool,
         now: UnixTime,
-    ) -> Result<Result<Outcome, ThrottleState>, Error> {
+    ) -> Result<Settled, Error> {
         let policy = &self.config.throttle;
-        if self
-            .store
-            .swap_throttle(user, factor, state, policy.charged(&state, now))
-            .await?
-        {
-            return Ok(Ok(Outcome::Rejected));
+        for _ in 0..CHARGE_RETRIES {
+            if let Some(refused) = self.refusal(factor, &state, now) {
+                return Ok(Settled::plain(refused));
+            }
+            let attempt = Settle {
+                factor,
+                admitted: state,
+                hit,
+                on_hit: policy.succeeded(&state, now),
+                on_miss: policy.charged(factor, &state, now),
+                now,
+            };
+            match self.store.settle_attempt(user, &attempt).await? {
+                Settlement::Accepted => {
+                    let (device, kind) = match hit {
+                        Some(Hit::TotpStep { device, .. }) => (device, DeviceKind::Totp),
+                        Some(Hit::BackupCode { device, .. }) => (device, DeviceKind::BackupCodes),
+                        None => return Err(StoreError::InvalidRecord("a settlement without a hit was accepted").into()),
+                    };
+                    return Ok(Settled::plain(Outcome::Accepted(Verified::new(user, device, kind))));
+                }
+                Settlement::Moved(moved) => state = moved,
+                _ => {
+                    return Ok(Settled {
+                        outcome: Outcome::Rejected,
+                        // A hit charged here was spent by a concurrent request: reused too.
+                        reused: reused || hit.is_some(),
+                        budget_remaining: Some(policy.budget_remaining(&attempt.on_miss, now)),
+                    });
+                }
+            }
         }
-        let moved = self.store.throttle(user, factor).await?;
-        Ok(match self.refusal(&moved, now) {
-            None => Err(moved),
-            Some(refused) => Ok(refused),
-        })
+        Ok(Settled::plain(Self::contended(now)))
     }
 
     /// Other attempts on the same counter kept winning the race: this one waits its turn.
@@ -729,17 +751,18 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// WebAuthn charges before evaluating, unlike codes: its evaluation is a signature check
     /// that costs far more than the write, so an attacker past the limit gets no CPU from it.
+    /// (An assertion cannot be guessed, so this is about CPU, not about what an answer reveals.)
     async fn charge(&self, user: &UserId, factor: Factor) -> Result<Option<Outcome>, Error> {
         let policy = &self.config.throttle;
         for _ in 0..CHARGE_RETRIES {
             let state = self.store.throttle(user, factor).await?;
             let now = self.clock.now();
-            if let Some(refused) = self.refusal(&state, now) {
+            if let Some(refused) = self.refusal(factor, &state, now) {
                 return Ok(Some(refused));
             }
             if self
                 .store
-                .swap_throttle(user, factor, state, policy.charged(&state, now))
+                .swap_throttle(user, factor, state, policy.charged(factor, &state, now))
                 .await?
             {
                 return Ok(None);
@@ -755,7 +778,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Store errors.
     pub async fn throttle_status(&self, user: &UserId, factor: Factor) -> Result<ThrottleDecision, Error> {
         let state = self.store.throttle(user, factor).await?;
-        Ok(self.config.throttle.decide(&state, self.clock.now()))
+        Ok(self.config.throttle.decide(factor, &state, self.clock.now()))
     }
 
     /// Clears the failure counter of the user's factor, lifting a lock (an admin action).
@@ -788,6 +811,31 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 
     fn emit(&self, event: AuditEvent) {
         self.audit.record(event);
+    }
+
+    /// Emits the events of a settled code attempt (the outcome's, and a reused code or a
+    /// failure budget running low), and returns its outcome.
+    async fn audit_settled(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        settled: Settled,
+        accepted: AuditKind,
+    ) -> Result<Outcome, Error> {
+        self.audit_outcome(Some(user), factor, &settled.outcome, accepted)
+            .await?;
+        if settled.reused {
+            self.emit(self.event(Some(user), AuditKind::CodeReused).factor(factor));
+        }
+        if let Some(remaining) = settled.budget_remaining
+            && remaining <= self.config.throttle.budget_capacity() / 4
+        {
+            self.emit(
+                self.event(Some(user), AuditKind::FailureBudgetLow { remaining })
+                    .factor(factor),
+            );
+        }
+        Ok(settled.outcome)
     }
 
     /// Emits the event for an outcome: `accepted` on acceptance, else rejected/throttled/locked.

@@ -5,16 +5,13 @@
 //! Every state-changing operation is atomic with respect to every other operation on the same
 //! store, from any number of tasks, threads or processes sharing the backend:
 //!
-//! - **consume once**: [`consume_backup_code`](DeviceStore::consume_backup_code) marks a slot
-//!   used only if it was unused; of any number of concurrent calls on one slot, exactly one
-//!   returns `Ok(true)`.
-//! - **high-water mark**: [`accept_totp_step`](DeviceStore::accept_totp_step) moves the last
-//!   accepted step only upward; a step at or below it is `Ok(false)`, and of concurrent calls
-//!   with the same step exactly one returns `Ok(true)`.
-//! - **success against the throttle**: both of those write only if the factor's failure counter
-//!   still holds the state the attempt was admitted under, and reset it in the same atomic step.
-//!   A verification is then one conditional write, yet no success can slip past a failure that
-//!   was counted (and acted on) first.
+//! - **settle once**: [`settle_attempt`](DeviceStore::settle_attempt) settles a code attempt
+//!   against the failure counter it was admitted under, in one atomic step: a hit marks a
+//!   backup-code slot used only if it was unused (consume once), or records a TOTP step only above
+//!   the last accepted one (high-water mark), and resets the consecutive failures; a miss is
+//!   charged; a counter that moved changes nothing. Of any number of concurrent settlements of
+//!   one slot or step exactly one is accepted, and no success slips past a failure that was
+//!   counted first. Hit or miss, the work is the same until a hit is accepted.
 //! - **replace**: [`replace_backup_codes`](DeviceStore::replace_backup_codes) removes the user's
 //!   previous set and inserts the new one in one step: no moment exists where both or neither work.
 //! - **compare-and-swap**: [`swap_throttle`](DeviceStore::swap_throttle) writes only if the
@@ -145,15 +142,42 @@ pub trait DeviceStore: Send + Sync {
     /// [`StoreError::Conflict`] if its id exists.
     fn replace_backup_codes(&self, set: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// In one atomic step: if the user's [`Factor::BackupCodes`] failure counter still equals
-    /// `throttle` (a missing counter equals the default) and slot `slot` of the user's
-    /// backup-code set `id` is unused, marks the slot used, sets the set's last-used time and
-    /// resets the counter. `Ok(false)`, with nothing changed, if the counter moved, the slot was
-    /// used, or no such set or slot exists.
+    /// Settles one code attempt in one atomic step, against the failure counter of
+    /// `attempt.factor` as it was when the attempt was admitted:
     ///
-    /// `throttle` is the state the service read and admitted the attempt under; checking it here
-    /// is what lets a verification be a single write without letting a success overtake
-    /// failures counted in the meantime.
+    /// - if the counter no longer equals `attempt.admitted` (a missing counter equals the
+    ///   default), nothing changes and the result is [`Settlement::Moved`] with the counter as
+    ///   it is now;
+    /// - else, if `attempt.hit` names a slot of the user's backup-code set that is unused, or a
+    ///   step above the last accepted step of the user's TOTP device (or none was accepted yet),
+    ///   the slot is marked used (or the step recorded and the device marked confirmed), the
+    ///   method's last-used time set to `attempt.now`, the counter set to `attempt.on_hit`, and
+    ///   the result is [`Settlement::Accepted`];
+    /// - else (no hit, a spent slot or step, a hit of another factor's kind, or no such method)
+    ///   the counter is set to `attempt.on_miss` and the result is [`Settlement::Charged`].
+    ///
+    /// # Uniform cost
+    ///
+    /// The work must not depend on whether there was a hit, except once the hit is accepted: a
+    /// matching attempt that is charged or finds the counter moved must make the same statements
+    /// and round trips as a wrong one (the SQL stores run the same statement or transaction,
+    /// with the hit's columns null for a miss). That is what keeps a correct code refused by the
+    /// throttle indistinguishable from a wrong one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn settle_attempt(
+        &self,
+        user: &UserId,
+        attempt: &Settle,
+    ) -> impl Future<Output = Result<Settlement, StoreError>> + Send;
+
+    /// Spends slot `slot` of the user's backup-code set `id` if the backup-code counter still
+    /// equals `throttle`, clearing its consecutive failures: [`settle_attempt`](Self::settle_attempt)
+    /// with that hit, and a miss that leaves the counter as it is. `Ok(true)` if spent.
+    ///
+    /// Provided, for tests and tools; the service calls `settle_attempt`. Do not override.
     ///
     /// # Errors
     ///
@@ -165,13 +189,16 @@ pub trait DeviceStore: Send + Sync {
         slot: usize,
         now: UnixTime,
         throttle: ThrottleState,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let attempt = Settle::keep_on_miss(Factor::BackupCodes, throttle, Hit::BackupCode { device: id, slot }, now);
+        async move { Ok(self.settle_attempt(user, &attempt).await? == Settlement::Accepted) }
+    }
 
-    /// In one atomic step: if the user's [`Factor::Totp`] failure counter still equals
-    /// `throttle` (a missing counter equals the default) and `step` is above the TOTP device's
-    /// last accepted step (or none was accepted yet), records `step`, marks the device confirmed,
-    /// sets its last-used time and resets the counter. `Ok(false)`, with nothing changed, if the
-    /// counter moved, the step is not above the last one, or no such TOTP device exists.
+    /// Records `step` on the user's TOTP device `id` if the TOTP counter still equals
+    /// `throttle`, clearing its consecutive failures: [`settle_attempt`](Self::settle_attempt)
+    /// with that hit, and a miss that leaves the counter as it is. `Ok(true)` if recorded.
+    ///
+    /// Provided, for tests and tools; the service calls `settle_attempt`. Do not override.
     ///
     /// # Errors
     ///
@@ -183,7 +210,10 @@ pub trait DeviceStore: Send + Sync {
         step: u64,
         now: UnixTime,
         throttle: ThrottleState,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let attempt = Settle::keep_on_miss(Factor::Totp, throttle, Hit::TotpStep { device: id, step }, now);
+        async move { Ok(self.settle_attempt(user, &attempt).await? == Settlement::Accepted) }
+    }
 
     /// The failure counter of the user's factor (the default state if none is stored).
     ///
@@ -362,6 +392,74 @@ pub trait DeviceStore: Send + Sync {
     ///
     /// [`StoreError`] if the backend fails.
     fn delete_user_trusted_devices(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// One code attempt for [`DeviceStore::settle_attempt`]: what it matched, the counter it was
+/// admitted under, and the counter to write on either answer (the service computes both from
+/// its [`ThrottlePolicy`](crate::ThrottlePolicy); the store only compares and writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    /// [`Factor::Totp`] or [`Factor::BackupCodes`]: whose counter settles the attempt.
+    pub factor: Factor,
+    /// The counter state the attempt was admitted under.
+    pub admitted: ThrottleState,
+    /// What the code matched, if anything.
+    pub hit: Option<Hit>,
+    /// The counter after an accepted hit.
+    pub on_hit: ThrottleState,
+    /// The counter after a miss.
+    pub on_miss: ThrottleState,
+    /// When.
+    pub now: UnixTime,
+}
+
+impl Settle {
+    /// A hit whose miss leaves the counter as it is and whose success clears the consecutive
+    /// failures (keeping the failure budget).
+    pub fn keep_on_miss(factor: Factor, admitted: ThrottleState, hit: Hit, now: UnixTime) -> Self {
+        Self {
+            factor,
+            admitted,
+            hit: Some(hit),
+            on_hit: ThrottleState {
+                budget_until: admitted.budget_until,
+                ..ThrottleState::default()
+            },
+            on_miss: admitted,
+            now,
+        }
+    }
+}
+
+/// What a code matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    /// A step of a TOTP device.
+    TotpStep {
+        /// The device.
+        device: DeviceId,
+        /// The step the code belongs to.
+        step: u64,
+    },
+    /// A slot of a backup-code set.
+    BackupCode {
+        /// The set.
+        device: DeviceId,
+        /// The slot.
+        slot: usize,
+    },
+}
+
+/// What [`DeviceStore::settle_attempt`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settlement {
+    /// The hit was written and the counter set to `on_hit`.
+    Accepted,
+    /// The attempt was charged: the counter set to `on_miss`.
+    Charged,
+    /// The counter had moved; nothing changed. It holds this state now.
+    Moved(ThrottleState),
 }
 
 /// What [`DeviceStore::delete_device_unless_last`] did.

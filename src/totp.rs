@@ -156,16 +156,62 @@ pub fn code_at(secret: &SecretBytes, params: &TotpParams, time: UnixTime) -> Sec
     code_for_step(secret, params, params.step_at(time))
 }
 
-/// Checks `code` against the steps within `window` of `now`, skipping every step at or below
-/// `last_step`. Returns the matching step (the oldest, if several match), or `None`.
+/// What a code matched within the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TotpMatch {
+    /// No step of the window.
+    None,
+    /// A step above the last accepted one (the oldest, if several match).
+    Fresh(u64),
+    /// Only a step at or below the last accepted one: a code that was already used. NIST SP
+    /// 800-63B §5.1.4.2: a reused OTP means someone else may have it.
+    Reused,
+}
+
+/// Checks `code` against every step within `window` of `now`, in constant time: the same
+/// HMACs and comparisons whatever `last_step` is and whatever matches.
 ///
-/// The caller records the step with the store's atomic high-water mark; only a successful
-/// record is an acceptance.
+/// The caller settles a [`TotpMatch::Fresh`] step with the store's atomic high-water mark; only
+/// a successful settlement is an acceptance.
 ///
 /// # Errors
 ///
 /// [`InputError::CodeFormat`] if `code` is not `digits` ASCII digits (spaces ignored). That is
 /// decided from the shape alone, before the secret is touched.
+pub fn evaluate(
+    secret: &SecretBytes,
+    params: &TotpParams,
+    window: u32,
+    last_step: Option<u64>,
+    now: UnixTime,
+    code: &str,
+) -> Result<TotpMatch, InputError> {
+    let submitted = parse_code(code, params.digits())?;
+    let current = params.step_at(now);
+    let first = current.saturating_sub(u64::from(window));
+    let last = current.saturating_add(u64::from(window));
+    let key = secret.expose_secret();
+    let digits = params.digits();
+    let (fresh, reused) = match params.algorithm {
+        Algorithm::Sha1 => check_steps_for::<Sha1>(key, first, last, last_step, digits, submitted),
+        Algorithm::Sha256 => check_steps_for::<Sha256>(key, first, last, last_step, digits, submitted),
+        Algorithm::Sha512 => check_steps_for::<Sha512>(key, first, last, last_step, digits, submitted),
+    };
+    Ok(match (fresh, reused) {
+        (Some(step), _) => TotpMatch::Fresh(step),
+        (None, true) => TotpMatch::Reused,
+        (None, false) => TotpMatch::None,
+    })
+}
+
+/// Checks `code` against the steps within `window` of `now` that are above `last_step`.
+/// Returns the matching step (the oldest, if several match), or `None`: [`evaluate`] without
+/// the difference between a wrong code and a used one.
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] if `code` is not `digits` ASCII digits (spaces ignored).
 pub fn verify(
     secret: &SecretBytes,
     params: &TotpParams,
@@ -174,47 +220,50 @@ pub fn verify(
     now: UnixTime,
     code: &str,
 ) -> Result<Option<u64>, InputError> {
-    let submitted = parse_code(code, params.digits())?;
-    let current = params.step_at(now);
-    let first = current.saturating_sub(u64::from(window));
-    let last = current.saturating_add(u64::from(window));
-    // Steps at or below the high-water mark are not candidates (public information: no timing leak).
-    let first = match last_step {
-        Some(used) if used >= first => used.saturating_add(1),
-        _ => first,
-    };
-    if first > last || last_step == Some(u64::MAX) {
-        return Ok(None);
-    }
-    let key = secret.expose_secret();
-    let digits = params.digits();
-    Ok(match params.algorithm {
-        Algorithm::Sha1 => check_steps_for::<Sha1>(key, first, last, digits, submitted),
-        Algorithm::Sha256 => check_steps_for::<Sha256>(key, first, last, digits, submitted),
-        Algorithm::Sha512 => check_steps_for::<Sha512>(key, first, last, digits, submitted),
+    Ok(match evaluate(secret, params, window, last_step, now, code)? {
+        TotpMatch::Fresh(step) => Some(step),
+        _ => None,
     })
 }
 
 /// [`check_steps`] with the modulus 10^`digits` as a constant, so that each reduction is a
 /// multiplication rather than a division (`digits` is 6..=8, see [`TotpParams::new`]).
-fn check_steps_for<H: HashFunction>(key: &[u8], first: u64, last: u64, digits: u32, submitted: u32) -> Option<u64> {
+fn check_steps_for<H: HashFunction>(
+    key: &[u8],
+    first: u64,
+    last: u64,
+    mark: Option<u64>,
+    digits: u32,
+    submitted: u32,
+) -> (Option<u64>, bool) {
     match digits {
-        6 => check_steps::<H, 1_000_000>(key, first, last, submitted),
-        7 => check_steps::<H, 10_000_000>(key, first, last, submitted),
-        _ => check_steps::<H, 100_000_000>(key, first, last, submitted),
+        6 => check_steps::<H, 1_000_000>(key, first, last, mark, submitted),
+        7 => check_steps::<H, 10_000_000>(key, first, last, mark, submitted),
+        _ => check_steps::<H, 100_000_000>(key, first, last, mark, submitted),
     }
 }
 
-fn check_steps<H: HashFunction, const MODULUS: u32>(key: &[u8], first: u64, last: u64, submitted: u32) -> Option<u64> {
+/// The oldest matching step above `mark`, and whether a step at or below it matched.
+fn check_steps<H: HashFunction, const MODULUS: u32>(
+    key: &[u8],
+    first: u64,
+    last: u64,
+    mark: Option<u64>,
+    submitted: u32,
+) -> (Option<u64>, bool) {
     // Branch-free OR of the comparison results (each 0 or 1), made a `Choice` once at the end.
     let mut found = 0u8;
+    let mut reused = 0u8;
     let mut matched = 0u64;
     // Steps go newest to oldest and every match overwrites: the oldest matching step is kept
-    // (later ones stay usable), with one comparison and one selection per step.
+    // (later ones stay usable), with one comparison and one selection per step. Whether a step
+    // is above the mark is public (the mark is no secret); the match is not.
     let mut select = |step: u64, mac: &H::Digest| {
         let hit = ct::eq_u32(dynamic_truncation(mac.as_ref()) % MODULUS, submitted);
-        matched.conditional_assign(&step, hit);
-        found |= hit.unwrap_u8();
+        let fresh = Choice::from(u8::from(mark.is_none_or(|m| step > m)));
+        matched.conditional_assign(&step, hit & fresh);
+        found |= (hit & fresh).unwrap_u8();
+        reused |= (hit & !fresh).unwrap_u8();
     };
     // Three steps at a time (the whole of a ±1 window), their compressions side by side.
     let mut newest = last;
@@ -242,7 +291,10 @@ fn check_steps<H: HashFunction, const MODULUS: u32>(key: &[u8], first: u64, last
     for step in (first..=newest).rev().take(remaining as usize) {
         select(step, &keyed.mac(step));
     }
-    bool::from(Choice::from(found)).then_some(matched)
+    (
+        bool::from(Choice::from(found)).then_some(matched),
+        bool::from(Choice::from(reused)),
+    )
 }
 
 fn hotp<H: HashFunction>(key: &[u8], counter: u64, digits: u32) -> u32 {

@@ -35,8 +35,11 @@ async fn every_outcome_is_an_event() {
         mfa.verify_totp(&alice, &code_now(&secret, &clock, 0)).await.unwrap(),
         Outcome::Rejected
     );
+    // The confirmation spent this step: a replay, so a reused code too (NIST: someone else may
+    // have it).
     let rejected = sink.take();
-    assert_eq!(kinds(&rejected), vec![AuditKind::Rejected]);
+    assert_eq!(kinds(&rejected), vec![AuditKind::Rejected, AuditKind::CodeReused]);
+    assert_eq!(rejected[1].factor, Some(Factor::Totp));
     assert_eq!(rejected[0].factor, Some(Factor::Totp));
 
     assert!(

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use multifactor::store::conformance::{self, CheckResult};
+use multifactor::store::{Hit, Settle, Settlement};
 use multifactor::{
     CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceName, DeviceRecord,
     DeviceStore, Factor, MemoryStore, StoreError, ThrottleState, UnixTime, UserId, WebAuthnUse,
@@ -41,8 +42,8 @@ async fn interleave() {
 // The broken stores.
 // ---------------------------------------------------------------------------------------------
 
-/// Check-then-act without atomicity: `consume_backup_code`, `accept_totp_step`,
-/// `swap_throttle` and `record_webauthn_use` read, check, yield and write back. Correct when
+/// Check-then-act without atomicity: `settle_attempt`, `swap_throttle` and
+/// `record_webauthn_use` read, check, yield and write back. Correct when
 /// called one at a time.
 #[derive(Debug, Default)]
 struct ReadModifyWriteStore {
@@ -69,61 +70,51 @@ impl DeviceStore for ReadModifyWriteStore {
         clear_throttle,
     );
 
-    async fn consume_backup_code(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        slot: usize,
-        now: UnixTime,
-        throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
-        if self.inner.throttle(user, Factor::BackupCodes).await? != throttle {
-            return Ok(false);
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        let current = self.inner.throttle(user, attempt.factor).await?;
+        if current != attempt.admitted {
+            return Ok(Settlement::Moved(current));
         }
-        let Some(mut record) = self.inner.device(user, id).await? else {
-            return Ok(false);
-        };
-        let DeviceData::BackupCodes(set) = &mut record.data else {
-            return Ok(false);
-        };
-        match set.slots.get_mut(slot) {
-            Some(s) if !s.used => s.used = true,
-            _ => return Ok(false),
+        let mut written = None;
+        match attempt.hit {
+            Some(Hit::BackupCode { device, slot }) => {
+                if let Some(mut record) = self.inner.device(user, device).await?
+                    && let DeviceData::BackupCodes(set) = &mut record.data
+                    && let Some(s) = set.slots.get_mut(slot)
+                    && !s.used
+                {
+                    s.used = true;
+                    record.last_used_at = Some(attempt.now);
+                    written = Some(record);
+                }
+            }
+            Some(Hit::TotpStep { device, step }) => {
+                if let Some(mut record) = self.inner.device(user, device).await?
+                    && let DeviceData::Totp(totp) = &mut record.data
+                    && totp.last_step.is_none_or(|last| last < step)
+                {
+                    totp.last_step = Some(step);
+                    record.confirmed = true;
+                    record.last_used_at = Some(attempt.now);
+                    written = Some(record);
+                }
+            }
+            None => {}
         }
-        record.last_used_at = Some(now);
         interleave().await;
-        write_back(&self.inner, record).await?;
-        self.inner.clear_throttle(user, Factor::BackupCodes).await?;
-        Ok(true)
-    }
-
-    async fn accept_totp_step(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        step: u64,
-        now: UnixTime,
-        throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
-        if self.inner.throttle(user, Factor::Totp).await? != throttle {
-            return Ok(false);
-        }
-        let Some(mut record) = self.inner.device(user, id).await? else {
-            return Ok(false);
+        let (new, settled) = match written {
+            Some(record) => {
+                write_back(&self.inner, record).await?;
+                (attempt.on_hit, Settlement::Accepted)
+            }
+            None => (attempt.on_miss, Settlement::Charged),
         };
-        let DeviceData::Totp(totp) = &mut record.data else {
-            return Ok(false);
-        };
-        if totp.last_step.is_some_and(|last| last >= step) {
-            return Ok(false);
-        }
-        totp.last_step = Some(step);
-        record.confirmed = true;
-        record.last_used_at = Some(now);
-        interleave().await;
-        write_back(&self.inner, record).await?;
-        self.inner.clear_throttle(user, Factor::Totp).await?;
-        Ok(true)
+        // An unconditional overwrite of the counter, built from the inner store's operations.
+        self.inner.clear_throttle(user, attempt.factor).await?;
+        self.inner
+            .swap_throttle(user, attempt.factor, ThrottleState::default(), new)
+            .await?;
+        Ok(settled)
     }
 
     async fn swap_throttle(
@@ -172,7 +163,7 @@ impl DeviceStore for ReadModifyWriteStore {
     }
 }
 
-/// `accept_totp_step` only refuses the very last step: an older one is accepted (and lowers
+/// `settle_attempt` only refuses the very last TOTP step: an older one is accepted (and lowers
 /// the mark).
 #[derive(Debug, Default)]
 struct NoHighWaterStore {
@@ -190,21 +181,14 @@ impl DeviceStore for NoHighWaterStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        consume_backup_code,
         throttle,
         swap_throttle,
         clear_throttle,
     );
 
-    async fn accept_totp_step(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        step: u64,
-        now: UnixTime,
-        throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
-        if let Some(mut record) = self.inner.device(user, id).await?
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        if let Some(Hit::TotpStep { device, step }) = attempt.hit
+            && let Some(mut record) = self.inner.device(user, device).await?
             && let DeviceData::Totp(totp) = &mut record.data
             && totp.last_step.is_some_and(|last| last > step)
         {
@@ -212,7 +196,7 @@ impl DeviceStore for NoHighWaterStore {
             totp.last_step = None;
             write_back(&self.inner, record).await?;
         }
-        self.inner.accept_totp_step(user, id, step, now, throttle).await
+        self.inner.settle_attempt(user, attempt).await
     }
 }
 
@@ -233,12 +217,11 @@ impl DeviceStore for ForeignOwnerStore {
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
+        settle_attempt,
         list_devices,
         rename_device,
         delete_device,
         delete_user_devices,
-        consume_backup_code,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -277,14 +260,13 @@ impl DeviceStore for LeakyReplaceStore {
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
+        settle_attempt,
         insert_device,
         device,
         list_devices,
         rename_device,
         delete_device,
         delete_user_devices,
-        consume_backup_code,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -300,7 +282,7 @@ impl DeviceStore for LeakyReplaceStore {
     }
 }
 
-/// `consume_backup_code` also says yes for a slot that is already used.
+/// `settle_attempt` also accepts a hit on a backup-code slot that is already used.
 #[derive(Debug, Default)]
 struct SloppyConsumeStore {
     inner: MemoryStore,
@@ -317,39 +299,31 @@ impl DeviceStore for SloppyConsumeStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,
     );
 
-    async fn consume_backup_code(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        slot: usize,
-        now: UnixTime,
-        throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
-        if self.inner.consume_backup_code(user, id, slot, now, throttle).await? {
-            return Ok(true);
-        }
-        if self.inner.throttle(user, Factor::BackupCodes).await? != throttle {
-            return Ok(false);
-        }
-        // Refused by the inner store: say yes anyway if the slot exists (so it was used).
-        Ok(match self.inner.device(user, id).await? {
-            Some(DeviceRecord {
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        let settled = self.inner.settle_attempt(user, attempt).await?;
+        // Charged by the inner store: say yes anyway if the hit names a slot that exists (so it
+        // was used).
+        if settled == Settlement::Charged
+            && let Some(Hit::BackupCode { device, slot }) = attempt.hit
+            && let Some(DeviceRecord {
                 data: DeviceData::BackupCodes(set),
                 ..
-            }) => slot < set.slots.len(),
-            _ => false,
-        })
+            }) = self.inner.device(user, device).await?
+            && slot < set.slots.len()
+        {
+            return Ok(Settlement::Accepted);
+        }
+        Ok(settled)
     }
 }
 
-/// `accept_totp_step` and `consume_backup_code` ignore the counter the attempt was admitted
-/// under (they check against whatever it holds now): a success can overtake counted failures.
+/// `settle_attempt` ignores the counter a hit was admitted under (it checks against whatever the
+/// counter holds now): a success can overtake counted failures.
 #[derive(Debug, Default)]
 struct ThrottleBlindStore {
     inner: MemoryStore,
@@ -371,28 +345,21 @@ impl DeviceStore for ThrottleBlindStore {
         clear_throttle,
     );
 
-    async fn consume_backup_code(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        slot: usize,
-        now: UnixTime,
-        _throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
-        let current = self.inner.throttle(user, Factor::BackupCodes).await?;
-        self.inner.consume_backup_code(user, id, slot, now, current).await
-    }
-
-    async fn accept_totp_step(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        step: u64,
-        now: UnixTime,
-        _throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
-        let current = self.inner.throttle(user, Factor::Totp).await?;
-        self.inner.accept_totp_step(user, id, step, now, current).await
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        let current = self.inner.throttle(user, attempt.factor).await?;
+        if attempt.hit.is_none() {
+            return self.inner.settle_attempt(user, attempt).await;
+        }
+        self.inner
+            .settle_attempt(
+                user,
+                &Settle {
+                    admitted: current,
+                    on_hit: ThrottleState::default(),
+                    ..*attempt
+                },
+            )
+            .await
     }
 }
 
@@ -406,6 +373,7 @@ impl DeviceStore for WrongCounterStore {
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
+        settle_attempt,
         insert_device,
         device,
         list_devices,
@@ -413,8 +381,6 @@ impl DeviceStore for WrongCounterStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        consume_backup_code,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -441,6 +407,7 @@ impl DeviceStore for ReusableCeremonyStore {
     forward!(account_ops);
     forward!(find_credential, record_webauthn_use);
     forward!(
+        settle_attempt,
         insert_device,
         device,
         list_devices,
@@ -448,8 +415,6 @@ impl DeviceStore for ReusableCeremonyStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        consume_backup_code,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -522,12 +487,11 @@ impl DeviceStore for NonUniqueCredentialStore {
         purge_expired_ceremonies,
     );
     forward!(
+        settle_attempt,
         rename_device,
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        consume_backup_code,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -586,6 +550,7 @@ impl DeviceStore for BlindCounterStore {
         purge_expired_ceremonies,
     );
     forward!(
+        settle_attempt,
         insert_device,
         device,
         list_devices,
@@ -593,8 +558,6 @@ impl DeviceStore for BlindCounterStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        consume_backup_code,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -639,6 +602,7 @@ impl DeviceStore for UnguardedDeleteStore {
     );
     forward!(webauthn_ops);
     forward!(
+        settle_attempt,
         insert_device,
         device,
         list_devices,
@@ -646,8 +610,6 @@ impl DeviceStore for UnguardedDeleteStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        consume_backup_code,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -689,6 +651,7 @@ impl DeviceStore for NoGuardStore {
     );
     forward!(webauthn_ops);
     forward!(
+        settle_attempt,
         insert_device,
         device,
         list_devices,
@@ -696,8 +659,6 @@ impl DeviceStore for NoGuardStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        consume_backup_code,
-        accept_totp_step,
         throttle,
         swap_throttle,
         clear_throttle,

@@ -13,7 +13,7 @@ use multifactor::{
     Algorithm, CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceKind, DeviceName,
     DeviceRecord, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore,
     Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes, StoreError, ThrottleDecision,
-    ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
+    ThrottlePolicy, ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
 };
 
 const START: u64 = 1_800_000_000; // a multiple of 30: steps begin here
@@ -29,8 +29,12 @@ fn setup() -> (TestMfa, ManualClock) {
 }
 
 fn setup_on(store: MemoryStore, keys: Keyring) -> (TestMfa, ManualClock) {
+    setup_with(store, keys, MfaConfig::new("ACME").unwrap())
+}
+
+fn setup_with(store: MemoryStore, keys: Keyring, config: MfaConfig) -> (TestMfa, ManualClock) {
     let clock = ManualClock::new(UnixTime::from_secs(START));
-    let mfa = Mfa::new(store, keys, MfaConfig::new("ACME").unwrap())
+    let mfa = Mfa::new(store, keys, config)
         .unwrap()
         .with_clock(clock.clone())
         .with_rng(InsecureSeededRng::new(42));
@@ -180,6 +184,8 @@ async fn window_replay_and_older_steps() {
     let c = code(&secret, &clock, 0);
     let spaced = format!("{} {}", &c[..3], &c[3..]);
     assert!(mfa.verify_totp(&alice, &spaced).await.unwrap().is_accepted());
+    let before = mfa.store().throttle(&alice, Factor::Totp).await.unwrap();
+    assert!(consecutive_cleared(before), "{before:?}");
     for bad in ["12345", "1234567", "12a456", ""] {
         assert!(
             matches!(
@@ -189,15 +195,22 @@ async fn window_replay_and_older_steps() {
             "{bad}"
         );
     }
-    assert_eq!(
-        mfa.store().throttle(&alice, Factor::Totp).await.unwrap(),
-        ThrottleState::default()
-    );
+    assert_eq!(mfa.store().throttle(&alice, Factor::Totp).await.unwrap(), before);
 }
 
+/// The counter after a success: consecutive failures cleared (the failure budget, which only
+/// time drains, may still hold some).
+fn consecutive_cleared(state: ThrottleState) -> bool {
+    state.failures == 0 && state.last_failure_at.is_none()
+}
+
+/// Backoff and the lock, with a failure budget too large to interfere (the budget has tests of
+/// its own below and in `tests/attacker.rs`).
 #[tokio::test]
 async fn throttling_backs_off_locks_and_does_not_evaluate() {
-    let (mfa, clock) = setup();
+    let mut config = MfaConfig::new("ACME").unwrap();
+    config.throttle = config.throttle.with_failure_budget(1_000, 1).unwrap();
+    let (mfa, clock) = setup_with(MemoryStore::new(), keys("k1", 1), config);
     let alice = user("alice");
     let (_, secret) = enrolled(&mfa, &clock, &alice).await;
     let backup = mfa.generate_backup_codes(&alice, None).await.unwrap();
@@ -227,11 +240,10 @@ async fn throttling_backs_off_locks_and_does_not_evaluate() {
     );
     clock.advance(30);
     assert!(mfa.verify_totp(&alice, &right).await.unwrap().is_accepted());
-    // Success cleared the counter: five free tries again.
-    assert_eq!(
-        mfa.store().throttle(&alice, Factor::Totp).await.unwrap(),
-        ThrottleState::default()
-    );
+    // Success cleared the consecutive failures: five free tries again.
+    assert!(consecutive_cleared(
+        mfa.store().throttle(&alice, Factor::Totp).await.unwrap()
+    ));
 
     // Exponential backoff, then a lock at 100 consecutive failures.
     let mut delays = Vec::new();
@@ -298,9 +310,12 @@ async fn a_correct_code_on_one_factor_is_no_failure_on_another() {
             .unwrap()
             .is_accepted()
     );
+    let after = mfa.store().throttle(&alice, Factor::BackupCodes).await.unwrap();
+    assert!(consecutive_cleared(after), "{after:?}");
+    // The three failures stay in the budget: a success does not refill it.
     assert_eq!(
-        mfa.store().throttle(&alice, Factor::BackupCodes).await.unwrap(),
-        ThrottleState::default()
+        mfa.config().throttle.budget_remaining(&after, clock.now()),
+        ThrottlePolicy::DEFAULT_BUDGET_CAPACITY - 3
     );
     // Another user's failures are theirs.
     assert_eq!(
@@ -602,24 +617,11 @@ impl DeviceStore for DownStore {
     async fn replace_backup_codes(&self, _: multifactor::DeviceRecord) -> Result<(), StoreError> {
         down()
     }
-    async fn consume_backup_code(
+    async fn settle_attempt(
         &self,
         _: &UserId,
-        _: multifactor::DeviceId,
-        _: usize,
-        _: UnixTime,
-        _: multifactor::ThrottleState,
-    ) -> Result<bool, StoreError> {
-        down()
-    }
-    async fn accept_totp_step(
-        &self,
-        _: &UserId,
-        _: multifactor::DeviceId,
-        _: u64,
-        _: UnixTime,
-        _: multifactor::ThrottleState,
-    ) -> Result<bool, StoreError> {
+        _: &multifactor::store::Settle,
+    ) -> Result<multifactor::store::Settlement, StoreError> {
         down()
     }
     async fn throttle(&self, _: &UserId, _: Factor) -> Result<ThrottleState, StoreError> {
@@ -892,28 +894,26 @@ impl DeviceStore for LateAcceptStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
-        consume_backup_code,
         throttle,
         swap_throttle,
         clear_throttle,
     );
 
-    async fn accept_totp_step(
+    async fn settle_attempt(
         &self,
         user: &UserId,
-        id: multifactor::DeviceId,
-        step: u64,
-        now: UnixTime,
-        throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
-        self.waiting.store(true, std::sync::atomic::Ordering::SeqCst);
-        let mut spins = 0u32;
-        while self.inner.throttle(user, Factor::Totp).await? == throttle {
-            spins += 1;
-            assert!(spins < 1_000_000, "no failure was counted while the acceptance waited");
-            tokio::task::yield_now().await;
+        attempt: &multifactor::store::Settle,
+    ) -> Result<multifactor::store::Settlement, StoreError> {
+        if matches!(attempt.hit, Some(multifactor::store::Hit::TotpStep { .. })) {
+            self.waiting.store(true, std::sync::atomic::Ordering::SeqCst);
+            let mut spins = 0u32;
+            while self.inner.throttle(user, Factor::Totp).await? == attempt.admitted {
+                spins += 1;
+                assert!(spins < 1_000_000, "no failure was counted while the acceptance waited");
+                tokio::task::yield_now().await;
+            }
         }
-        self.inner.accept_totp_step(user, id, step, now, throttle).await
+        self.inner.settle_attempt(user, attempt).await
     }
 }
 

@@ -96,21 +96,35 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(2));
+    assert_eq!(store.schema_version().await.unwrap(), Some(3));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     let pool = raw(&path).await;
-    // A version-1 file is upgraded in place.
-    sqlx::query("DROP TABLE mfa_trusted_devices")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE mfa_schema_version SET version = 1")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // A version-2 file (no failure budget) is upgraded in place, keeping its counters.
+    for statement in [
+        "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
+        "UPDATE mfa_schema_version SET version = 2",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(2));
+    assert_eq!(store.schema_version().await.unwrap(), Some(3));
+    let kept = store
+        .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp)
+        .await
+        .unwrap();
+    assert_eq!((kept.failures, kept.budget_until), (4, None));
+    // A version-1 file is upgraded in place.
+    for statement in [
+        "DROP TABLE mfa_trusted_devices",
+        "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+        "UPDATE mfa_schema_version SET version = 1",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(3));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -128,7 +142,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     pool.close().await;
     match SqliteStore::open(&path).await {
-        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 2 }) => {
+        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 3 }) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
         }
         other => panic!("{other:?}"),

@@ -1,2 +1,2 @@
 \set u random(1, 3000)
-UPDATE mfa_devices SET totp_last_step = totp_last_step + 1, confirmed = TRUE, last_used_at = 5 WHERE id = decode(md5('t' || :u), 'hex') AND user_id = 'user' || :u AND kind = 'totp' AND (totp_last_step IS NULL OR totp_last_step < 1000000000) AND NOT EXISTS (SELECT 1 FROM mfa_throttles t WHERE t.user_id = 'user' || :u AND t.factor = 'totp' AND (t.failures <> 0 OR t.last_failure_at IS NOT NULL));
+SELECT outcome FROM mfa_settle_attempt('user' || :u, 'totp', 'totp', decode(md5('t' || :u), 'hex'), NULL, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, 5, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL);

@@ -1,4 +1,4 @@
--- The PostgreSQL schema as the migrations create it (DDL_V1 and DDL_V2 of src/store/postgres.rs;
+-- The PostgreSQL schema as the migrations create it (DDL_V1, DDL_V2 and DDL_V3 of src/store/postgres.rs;
 -- a unit test there keeps this copy identical), for benches/pgbench/decompose.sh.
 CREATE TABLE mfa_devices (
         id BYTEA PRIMARY KEY,
@@ -57,3 +57,49 @@ CREATE TABLE mfa_trusted_devices (
         last_used_at BIGINT
     );
 CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id);
+ALTER TABLE mfa_throttles ADD COLUMN budget_until BIGINT;
+CREATE OR REPLACE FUNCTION mfa_settle_attempt(
+        p_user TEXT, p_factor TEXT, p_kind TEXT, p_device BYTEA, p_slot BIGINT, p_step BIGINT, p_now BIGINT,
+        a_failures BIGINT, a_last BIGINT, a_budget BIGINT,
+        h_failures BIGINT, h_last BIGINT, h_budget BIGINT,
+        m_failures BIGINT, m_last BIGINT, m_budget BIGINT
+    ) RETURNS TABLE (outcome TEXT, failures BIGINT, last_failure_at BIGINT, budget_until BIGINT)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        cur RECORD;
+        hit BOOLEAN := FALSE;
+    BEGIN
+        -- Lock the counter row (creating it at the default state if missing), so that the
+        -- comparison below and the writes after it are one atomic step.
+        INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until)
+            VALUES (p_user, p_factor, 0, NULL, NULL) ON CONFLICT (user_id, factor) DO NOTHING;
+        SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+            WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
+        IF cur.failures IS DISTINCT FROM a_failures OR cur.last_failure_at IS DISTINCT FROM a_last
+            OR cur.budget_until IS DISTINCT FROM a_budget THEN
+            RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until;
+            RETURN;
+        END IF;
+        IF p_kind = 'backup_codes' THEN
+            UPDATE mfa_backup_codes c SET used = TRUE WHERE c.device_id = p_device AND c.slot = p_slot
+                AND c.used = FALSE AND EXISTS (SELECT 1 FROM mfa_devices d
+                WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind);
+            hit := FOUND;
+            UPDATE mfa_devices d SET last_used_at = p_now WHERE hit AND d.id = p_device;
+        ELSE
+            UPDATE mfa_devices d SET totp_last_step = p_step, confirmed = TRUE, last_used_at = p_now
+                WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND p_step IS NOT NULL
+                AND (d.totp_last_step IS NULL OR d.totp_last_step < p_step);
+            hit := FOUND;
+        END IF;
+        IF hit THEN
+            UPDATE mfa_throttles t SET failures = h_failures, last_failure_at = h_last, budget_until = h_budget
+                WHERE t.user_id = p_user AND t.factor = p_factor;
+            RETURN QUERY SELECT 'accepted'::TEXT, h_failures, h_last, h_budget;
+        ELSE
+            UPDATE mfa_throttles t SET failures = m_failures, last_failure_at = m_last, budget_until = m_budget
+                WHERE t.user_id = p_user AND t.factor = p_factor;
+            RETURN QUERY SELECT 'charged'::TEXT, m_failures, m_last, m_budget;
+        END IF;
+    END
+    $fn$;

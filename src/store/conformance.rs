@@ -573,10 +573,12 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     let totp_counter = ThrottleState {
         failures: 7,
         last_failure_at: Some(UnixTime::from_secs(MAX_STORED_INTEGER)),
+        budget_until: Some(UnixTime::from_secs(MAX_STORED_INTEGER - 1)),
     };
     let bob_counter = ThrottleState {
         failures: 2,
         last_failure_at: Some(UnixTime::from_secs(60)),
+        budget_until: Some(UnixTime::from_secs(400_000)),
     };
     ensure!(
         store
@@ -644,10 +646,17 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
     let three = ThrottleState {
         failures: 3,
         last_failure_at: Some(UnixTime::from_secs(900)),
+        budget_until: Some(UnixTime::from_secs(90_000)),
     };
     let four = ThrottleState {
         failures: 4,
         last_failure_at: Some(UnixTime::from_secs(930)),
+        budget_until: Some(UnixTime::from_secs(190_000)),
+    };
+    // A success clears the consecutive failures and keeps the failure budget.
+    let cleared = ThrottleState {
+        budget_until: three.budget_until,
+        ..zero
     };
     let now = UnixTime::from_secs(1_000);
     for factor in [Factor::Totp, Factor::BackupCodes] {
@@ -682,8 +691,8 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         "a TOTP step was refused against the current counter"
     );
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == zero,
-        "an accepted step did not reset the counter"
+        store.throttle(&alice, Factor::Totp).await? == cleared,
+        "an accepted step did not clear the consecutive failures (keeping the budget)"
     );
     ensure!(
         store.throttle(&alice, Factor::BackupCodes).await? == three,
@@ -691,7 +700,7 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
     );
     // A replay against the current counter refuses and keeps the counter.
     ensure!(
-        store.swap_throttle(&alice, Factor::Totp, zero, three).await?,
+        store.swap_throttle(&alice, Factor::Totp, cleared, three).await?,
         "could not set the counter again"
     );
     ensure!(
@@ -725,11 +734,11 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         "a backup code was refused against the current counter"
     );
     ensure!(
-        store.throttle(&alice, Factor::BackupCodes).await? == zero,
-        "a spent code did not reset the counter"
+        store.throttle(&alice, Factor::BackupCodes).await? == cleared,
+        "a spent code did not clear the consecutive failures (keeping the budget)"
     );
     ensure!(
-        store.swap_throttle(&alice, Factor::BackupCodes, zero, three).await?,
+        store.swap_throttle(&alice, Factor::BackupCodes, cleared, three).await?,
         "could not set the counter again"
     );
     ensure!(
@@ -763,10 +772,12 @@ pub async fn throttle_compare_and_swap<S: DeviceStore>(store: &S) -> CheckResult
     let one = ThrottleState {
         failures: 1,
         last_failure_at: Some(UnixTime::from_secs(100)),
+        budget_until: None,
     };
     let two = ThrottleState {
         failures: 2,
         last_failure_at: Some(UnixTime::from_secs(MAX_STORED_INTEGER)),
+        budget_until: Some(UnixTime::from_secs(MAX_STORED_INTEGER)),
     };
     ensure!(
         !store.swap_throttle(&alice, Factor::Totp, one, two).await?,
@@ -1791,10 +1802,12 @@ pub async fn race_success_against_failures<S: DeviceStore + 'static>(store: Arc<
     let counted = ThrottleState {
         failures: 2,
         last_failure_at: Some(UnixTime::from_secs(5_000)),
+        budget_until: Some(UnixTime::from_secs(70_000)),
     };
     let charged = ThrottleState {
         failures: 3,
         last_failure_at: Some(UnixTime::from_secs(5_010)),
+        budget_until: Some(UnixTime::from_secs(170_000)),
     };
     for factor in [Factor::Totp, Factor::BackupCodes] {
         ensure!(
@@ -1822,7 +1835,12 @@ pub async fn race_success_against_failures<S: DeviceStore + 'static>(store: Arc<
         );
         let after = store.throttle(&user, factor).await?;
         ensure!(
-            after == charged || after == ThrottleState::default(),
+            after == charged
+                || after
+                    == ThrottleState {
+                        budget_until: counted.budget_until,
+                        ..ThrottleState::default()
+                    },
             "after the race the {factor:?} counter holds {after:?}"
         );
     }
@@ -1837,6 +1855,7 @@ pub async fn race_throttle_swap<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
         let new = ThrottleState {
             failures: 1,
             last_failure_at: Some(UnixTime::from_secs(i as u64)),
+            budget_until: None,
         };
         async move {
             s.swap_throttle(&user, Factor::Totp, ThrottleState::default(), new)

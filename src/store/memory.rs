@@ -10,7 +10,7 @@ use crate::clock::UnixTime;
 use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
 use crate::seal::SealedSecret;
-use crate::store::{DeleteOutcome, DeviceStore};
+use crate::store::{DeleteOutcome, DeviceStore, Hit, Settle, Settlement};
 use crate::throttle::ThrottleState;
 use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
@@ -189,61 +189,59 @@ impl DeviceStore for MemoryStore {
         Ok(())
     }
 
-    async fn consume_backup_code(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        slot: usize,
-        now: UnixTime,
-        throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let mut state = self.state()?;
-        if state.counter(user, Factor::BackupCodes) != throttle {
-            return Ok(false);
+        let current = state.counter(user, attempt.factor);
+        if current != attempt.admitted {
+            return Ok(Settlement::Moved(current));
         }
-        let Some(device) = Self::owned(&mut state, user, id) else {
-            return Ok(false);
-        };
-        let DeviceData::BackupCodes(set) = &mut device.data else {
-            return Ok(false);
-        };
-        match set.slots.get_mut(slot) {
-            Some(s) if !s.used => {
-                s.used = true;
-                device.last_used_at = Some(now);
+        let accepted = match attempt.hit {
+            Some(Hit::BackupCode { device, slot }) if attempt.factor == Factor::BackupCodes => {
+                match Self::owned(&mut state, user, device) {
+                    Some(DeviceRecord {
+                        data: DeviceData::BackupCodes(set),
+                        last_used_at,
+                        ..
+                    }) => match set.slots.get_mut(slot) {
+                        Some(s) if !s.used => {
+                            s.used = true;
+                            *last_used_at = Some(attempt.now);
+                            true
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                }
             }
-            _ => return Ok(false),
-        }
-        state.throttles.remove(&(user.clone(), Factor::BackupCodes));
-        Ok(true)
-    }
-
-    async fn accept_totp_step(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        step: u64,
-        now: UnixTime,
-        throttle: ThrottleState,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state()?;
-        if state.counter(user, Factor::Totp) != throttle {
-            return Ok(false);
-        }
-        let Some(device) = Self::owned(&mut state, user, id) else {
-            return Ok(false);
+            Some(Hit::TotpStep { device, step }) if attempt.factor == Factor::Totp => {
+                match Self::owned(&mut state, user, device) {
+                    Some(DeviceRecord {
+                        data: DeviceData::Totp(totp),
+                        last_used_at,
+                        confirmed,
+                        ..
+                    }) if totp.last_step.is_none_or(|last| last < step) => {
+                        totp.last_step = Some(step);
+                        *confirmed = true;
+                        *last_used_at = Some(attempt.now);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
         };
-        let DeviceData::Totp(totp) = &mut device.data else {
-            return Ok(false);
+        let (new, settled) = if accepted {
+            (attempt.on_hit, Settlement::Accepted)
+        } else {
+            (attempt.on_miss, Settlement::Charged)
         };
-        if totp.last_step.is_some_and(|last| last >= step) {
-            return Ok(false);
+        if new == ThrottleState::default() {
+            state.throttles.remove(&(user.clone(), attempt.factor));
+        } else {
+            state.throttles.insert((user.clone(), attempt.factor), new);
         }
-        totp.last_step = Some(step);
-        device.confirmed = true;
-        device.last_used_at = Some(now);
-        state.throttles.remove(&(user.clone(), Factor::Totp));
-        Ok(true)
+        Ok(settled)
     }
 
     async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {

@@ -16,7 +16,7 @@ use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, 
 use crate::error::StoreError;
 use crate::seal::SealedSecret;
 use crate::store::leases::{Lease, Leases};
-use crate::store::{DeleteOutcome, DeviceStore};
+use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
 use crate::throttle::ThrottleState;
 use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
@@ -147,37 +147,82 @@ const DDL_V2: &[&str] = &[
     "CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id)",
 ];
 
-/// Spends an unused backup code and stamps its set's last use in one statement (so one round
-/// trip and one commit), provided the user's backup-code counter holds no failures: the data-
-/// modifying CTE marks the slot, and the outer update runs only for the row it returned.
-/// Binds: set id, slot, user, kind, factor, now.
-const CONSUME_BACKUP_CODE: &str = "WITH spent AS (\
-     UPDATE mfa_backup_codes SET used = TRUE WHERE device_id = $1 AND slot = $2 AND used = FALSE \
-     AND EXISTS (SELECT 1 FROM mfa_devices d WHERE d.id = $1 AND d.user_id = $3 AND d.kind = $4) \
-     AND NOT EXISTS (SELECT 1 FROM mfa_throttles t WHERE t.user_id = $3 AND t.factor = $5 \
-     AND (t.failures <> 0 OR t.last_failure_at IS NOT NULL)) \
-     RETURNING device_id) \
-     UPDATE mfa_devices SET last_used_at = $6 WHERE id IN (SELECT device_id FROM spent)";
+/// Schema v3: the failure budget beside the consecutive-failure counter, and the settlement of a
+/// code attempt as one function, so that it is one statement (one round trip, one commit)
+/// whose work does not depend on whether the code matched until a hit is accepted.
+const DDL_V3: &[&str] = &[
+    "ALTER TABLE mfa_throttles ADD COLUMN budget_until BIGINT",
+    "CREATE OR REPLACE FUNCTION mfa_settle_attempt(
+        p_user TEXT, p_factor TEXT, p_kind TEXT, p_device BYTEA, p_slot BIGINT, p_step BIGINT, p_now BIGINT,
+        a_failures BIGINT, a_last BIGINT, a_budget BIGINT,
+        h_failures BIGINT, h_last BIGINT, h_budget BIGINT,
+        m_failures BIGINT, m_last BIGINT, m_budget BIGINT
+    ) RETURNS TABLE (outcome TEXT, failures BIGINT, last_failure_at BIGINT, budget_until BIGINT)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        cur RECORD;
+        hit BOOLEAN := FALSE;
+    BEGIN
+        -- Lock the counter row (creating it at the default state if missing), so that the
+        -- comparison below and the writes after it are one atomic step.
+        INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until)
+            VALUES (p_user, p_factor, 0, NULL, NULL) ON CONFLICT (user_id, factor) DO NOTHING;
+        SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+            WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
+        IF cur.failures IS DISTINCT FROM a_failures OR cur.last_failure_at IS DISTINCT FROM a_last
+            OR cur.budget_until IS DISTINCT FROM a_budget THEN
+            RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until;
+            RETURN;
+        END IF;
+        IF p_kind = 'backup_codes' THEN
+            UPDATE mfa_backup_codes c SET used = TRUE WHERE c.device_id = p_device AND c.slot = p_slot
+                AND c.used = FALSE AND EXISTS (SELECT 1 FROM mfa_devices d
+                WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind);
+            hit := FOUND;
+            UPDATE mfa_devices d SET last_used_at = p_now WHERE hit AND d.id = p_device;
+        ELSE
+            UPDATE mfa_devices d SET totp_last_step = p_step, confirmed = TRUE, last_used_at = p_now
+                WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND p_step IS NOT NULL
+                AND (d.totp_last_step IS NULL OR d.totp_last_step < p_step);
+            hit := FOUND;
+        END IF;
+        IF hit THEN
+            UPDATE mfa_throttles t SET failures = h_failures, last_failure_at = h_last, budget_until = h_budget
+                WHERE t.user_id = p_user AND t.factor = p_factor;
+            RETURN QUERY SELECT 'accepted'::TEXT, h_failures, h_last, h_budget;
+        ELSE
+            UPDATE mfa_throttles t SET failures = m_failures, last_failure_at = m_last, budget_until = m_budget
+                WHERE t.user_id = p_user AND t.factor = p_factor;
+            RETURN QUERY SELECT 'charged'::TEXT, m_failures, m_last, m_budget;
+        END IF;
+    END
+    $fn$",
+];
+
+/// Binds: user, factor, kind, device, slot, step, now, then the admitted, on-hit and on-miss
+/// counters (failures, last failure, budget) in that order.
+const SETTLE_ATTEMPT: &str = "SELECT outcome, failures, last_failure_at, budget_until FROM \
+     mfa_settle_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 crate::store::sql::sql_device_store!(
     PostgresStore,
     sqlx::Postgres,
     begin = "BEGIN",
     lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"),
-    consume_statement = Some(CONSUME_BACKUP_CODE),
-    migrations = &[DDL_V1, DDL_V2]
+    settle_statement = Some(SETTLE_ATTEMPT),
+    migrations = &[DDL_V1, DDL_V2, DDL_V3]
 );
 
 #[cfg(test)]
 mod tests {
-    use super::{DDL_V1, DDL_V2};
+    use super::{DDL_V1, DDL_V2, DDL_V3};
 
     /// `benches/pgbench/decompose.sh` loads this copy of the schema into a bare cluster: it must
     /// stay the migrations' schema, statement for statement.
     #[test]
     fn the_pgbench_schema_is_the_migrated_schema() {
         let copy = include_str!("../../benches/pgbench/schema.sql");
-        for statement in DDL_V1.iter().chain(DDL_V2) {
+        for statement in DDL_V1.iter().chain(DDL_V2).chain(DDL_V3) {
             assert!(copy.contains(statement), "benches/pgbench/schema.sql lacks {statement}");
         }
     }

@@ -24,12 +24,13 @@ use crate::clock::UnixTime;
 use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::StoreError;
 use crate::seal::SealedSecret;
+use crate::store::Hit;
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord};
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 pub(crate) const KIND_BACKUP_CODES: &str = "backup_codes";
 pub(crate) const KIND_TOTP: &str = "totp";
@@ -78,13 +79,48 @@ pub(crate) const fn kind_of(factor: Factor) -> &'static str {
 }
 
 /// A stored failure counter back to its state.
-pub(crate) fn throttle_state(failures: i64, last_failure_at: Option<i64>) -> Result<ThrottleState, StoreError> {
+pub(crate) fn throttle_state(
+    failures: i64,
+    last_failure_at: Option<i64>,
+    budget_until: Option<i64>,
+) -> Result<ThrottleState, StoreError> {
     Ok(ThrottleState {
         failures: u32::try_from(failures).map_err(|_| corrupt("failures", "out of range"))?,
         last_failure_at: last_failure_at
             .map(|t| from_db(t, "last_failure_at").map(UnixTime::from_secs))
             .transpose()?,
+        budget_until: budget_until
+            .map(|t| from_db(t, "budget_until").map(UnixTime::from_secs))
+            .transpose()?,
     })
+}
+
+/// A counter state as the three columns it is stored in.
+pub(crate) fn throttle_columns(state: &ThrottleState) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
+    let time = |t: Option<UnixTime>| t.map(|t| to_db(t.as_secs())).transpose();
+    Ok((
+        i64::from(state.failures),
+        time(state.last_failure_at)?,
+        time(state.budget_until)?,
+    ))
+}
+
+/// A hit as the columns [`DeviceStore::settle_attempt`](crate::DeviceStore::settle_attempt)
+/// binds: the device, the backup-code slot, the TOTP step (all null for a miss, or for a hit
+/// of the other factor, which can never be accepted). A slot or step beyond the stored range
+/// cannot match anything and binds as a miss too, so the statement is the same either way.
+pub(crate) fn hit_columns(factor: Factor, hit: Option<Hit>) -> (Option<Vec<u8>>, Option<i64>, Option<i64>) {
+    match (factor, hit) {
+        (Factor::BackupCodes, Some(Hit::BackupCode { device, slot })) => match i64::try_from(slot) {
+            Ok(slot) => (Some(device.as_bytes().to_vec()), Some(slot), None),
+            Err(_) => (None, None, None),
+        },
+        (Factor::Totp, Some(Hit::TotpStep { device, step })) => match to_db(step) {
+            Ok(step) => (Some(device.as_bytes().to_vec()), None, Some(step)),
+            Err(_) => (None, None, None),
+        },
+        _ => (None, None, None),
+    }
 }
 
 pub(crate) fn corrupt(column: &str, why: &str) -> StoreError {
@@ -294,7 +330,7 @@ macro_rules! sql_device_store {
         $db:ty,
         begin = $begin:expr,
         lock = $lock:expr,
-        consume_statement = $consume_statement:expr,
+        settle_statement = $settle_statement:expr,
         migrations = $migrations:expr
     ) => {
         use sqlx::Row as _;
@@ -447,41 +483,6 @@ macro_rules! sql_device_store {
                     sqlx::query(lock).bind(key).execute(&mut **tx).await.map_err(db_err)?;
                 }
                 Ok(())
-            }
-
-            /// In `tx`: whether the user's counter for `factor` still holds `expected`; if it
-            /// holds failures, they are deleted (the counter reset) when `tx` commits. A row
-            /// deleted or changed by a concurrent writer makes this `false`.
-            async fn claim_throttle(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                user: &UserId,
-                factor: Factor,
-                expected: ThrottleState,
-            ) -> Result<bool, StoreError> {
-                if expected == ThrottleState::default() {
-                    let counted: Option<i64> = sqlx::query_scalar(
-                        "SELECT failures FROM mfa_throttles WHERE user_id = $1 AND factor = $2 \
-                         AND (failures <> 0 OR last_failure_at IS NOT NULL)",
-                    )
-                    .bind(user.as_str())
-                    .bind(factor.as_str())
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(db_err)?;
-                    return Ok(counted.is_none());
-                }
-                let done = sqlx::query(
-                    "DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2 AND failures = $3 \
-                     AND last_failure_at IS NOT DISTINCT FROM $4",
-                )
-                .bind(user.as_str())
-                .bind(factor.as_str())
-                .bind(i64::from(expected.failures))
-                .bind(expected.last_failure_at.map(|t| sql::to_db(t.as_secs())).transpose()?)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
             }
 
             /// Creates or upgrades the schema. Idempotent, and safe to run from several
@@ -655,125 +656,130 @@ macro_rules! sql_device_store {
                 tx.commit().await.map_err(db_err)
             }
 
-            async fn consume_backup_code(
-                &self,
-                user: &UserId,
-                id: DeviceId,
-                slot: usize,
-                now: UnixTime,
-                throttle: ThrottleState,
-            ) -> Result<bool, StoreError> {
-                let Ok(slot) = i64::try_from(slot) else {
-                    return Ok(false);
-                };
-                let now = sql::to_db(now.as_secs())?;
-                // The common case, no failures counted: one statement where the backend has one.
-                let consume_statement: Option<&'static str> = $consume_statement;
-                if let Some(statement) = consume_statement
-                    && throttle == ThrottleState::default()
-                {
+            async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+                let (device, slot, step) = sql::hit_columns(attempt.factor, attempt.hit);
+                let admitted = sql::throttle_columns(&attempt.admitted)?;
+                let on_hit = sql::throttle_columns(&attempt.on_hit)?;
+                let on_miss = sql::throttle_columns(&attempt.on_miss)?;
+                let now = sql::to_db(attempt.now.as_secs())?;
+                let settle_statement: Option<&'static str> = $settle_statement;
+                if let Some(statement) = settle_statement {
+                    // One statement, so one round trip and one commit, hit or miss.
                     let mut conn = self.lease().await?;
-                    let done = sqlx::query(statement)
-                        .bind(id.as_bytes().to_vec())
-                        .bind(slot)
+                    let row = sqlx::query(statement)
                         .bind(user.as_str())
-                        .bind(sql::KIND_BACKUP_CODES)
-                        .bind(Factor::BackupCodes.as_str())
+                        .bind(attempt.factor.as_str())
+                        .bind(sql::kind_of(attempt.factor))
+                        .bind(device)
+                        .bind(slot)
+                        .bind(step)
                         .bind(now)
-                        .execute(&mut *conn)
+                        .bind(admitted.0)
+                        .bind(admitted.1)
+                        .bind(admitted.2)
+                        .bind(on_hit.0)
+                        .bind(on_hit.1)
+                        .bind(on_hit.2)
+                        .bind(on_miss.0)
+                        .bind(on_miss.1)
+                        .bind(on_miss.2)
+                        .fetch_one(&mut *conn)
                         .await
                         .map_err(db_err)?;
                     conn.release();
-                    return Ok(done.rows_affected() == 1);
+                    let outcome: String = row.try_get("outcome").map_err(db_err)?;
+                    return match outcome.as_str() {
+                        "accepted" => Ok(Settlement::Accepted),
+                        "charged" => Ok(Settlement::Charged),
+                        "moved" => Ok(Settlement::Moved(sql::throttle_state(
+                            row.try_get("failures").map_err(db_err)?,
+                            row.try_get("last_failure_at").map_err(db_err)?,
+                            row.try_get("budget_until").map_err(db_err)?,
+                        )?)),
+                        _ => Err(sql::corrupt("outcome", "unknown settlement")),
+                    };
                 }
+                // One write transaction with the same statements, hit or miss (the hit's
+                // columns are null for a miss and match nothing).
                 let mut tx = self.begin().await?;
-                if !Self::claim_throttle(&mut tx, user, Factor::BackupCodes, throttle).await? {
-                    return Ok(false);
+                let row = sqlx::query(
+                    "SELECT failures, last_failure_at, budget_until FROM mfa_throttles \
+                     WHERE user_id = $1 AND factor = $2",
+                )
+                .bind(user.as_str())
+                .bind(attempt.factor.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let current = match row {
+                    Some(row) => sql::throttle_state(
+                        row.try_get("failures").map_err(db_err)?,
+                        row.try_get("last_failure_at").map_err(db_err)?,
+                        row.try_get("budget_until").map_err(db_err)?,
+                    )?,
+                    None => ThrottleState::default(),
+                };
+                if current != attempt.admitted {
+                    return Ok(Settlement::Moved(current));
                 }
-                let done = sqlx::query(
+                let hit = sqlx::query(
                     "UPDATE mfa_backup_codes SET used = TRUE WHERE device_id = $1 AND slot = $2 AND used = FALSE \
                      AND EXISTS (SELECT 1 FROM mfa_devices d WHERE d.id = $1 AND d.user_id = $3 AND d.kind = $4)",
                 )
-                .bind(id.as_bytes().to_vec())
+                .bind(device.clone())
                 .bind(slot)
                 .bind(user.as_str())
                 .bind(sql::KIND_BACKUP_CODES)
                 .execute(&mut *tx)
                 .await
-                .map_err(db_err)?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                sqlx::query("UPDATE mfa_devices SET last_used_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(id.as_bytes().to_vec())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(true)
-            }
-
-            async fn accept_totp_step(
-                &self,
-                user: &UserId,
-                id: DeviceId,
-                step: u64,
-                now: UnixTime,
-                throttle: ThrottleState,
-            ) -> Result<bool, StoreError> {
-                let step = sql::to_db(step)?;
-                let now = sql::to_db(now.as_secs())?;
-                // The common case, no failures counted: one statement whose condition includes
-                // "still no failures counted".
-                if throttle == ThrottleState::default() {
-                    let mut conn = self.lease().await?;
-                    let done = sqlx::query(
-                        "UPDATE mfa_devices SET totp_last_step = $1, confirmed = TRUE, last_used_at = $2 \
-                         WHERE id = $3 AND user_id = $4 AND kind = $5 \
-                         AND (totp_last_step IS NULL OR totp_last_step < $1) \
-                         AND NOT EXISTS (SELECT 1 FROM mfa_throttles t WHERE t.user_id = $4 AND t.factor = $6 \
-                         AND (t.failures <> 0 OR t.last_failure_at IS NOT NULL))",
-                    )
-                    .bind(step)
-                    .bind(now)
-                    .bind(id.as_bytes().to_vec())
-                    .bind(user.as_str())
-                    .bind(sql::KIND_TOTP)
-                    .bind(Factor::Totp.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                    conn.release();
-                    return Ok(done.rows_affected() == 1);
-                }
-                let mut tx = self.begin().await?;
-                if !Self::claim_throttle(&mut tx, user, Factor::Totp, throttle).await? {
-                    return Ok(false);
-                }
-                let done = sqlx::query(
-                    "UPDATE mfa_devices SET totp_last_step = $1, confirmed = TRUE, last_used_at = $2 \
-                     WHERE id = $3 AND user_id = $4 AND kind = $5 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                .map_err(db_err)?
+                .rows_affected()
+                    == 1;
+                let stamped = sqlx::query(
+                    "UPDATE mfa_devices SET last_used_at = $1, \
+                     confirmed = CASE WHEN kind = $5 THEN TRUE ELSE confirmed END, \
+                     totp_last_step = CASE WHEN kind = $5 THEN $6 ELSE totp_last_step END \
+                     WHERE id = $2 AND user_id = $3 AND ($4 OR (kind = $5 AND $6 IS NOT NULL \
+                     AND (totp_last_step IS NULL OR totp_last_step < $6)))",
                 )
-                .bind(step)
                 .bind(now)
-                .bind(id.as_bytes().to_vec())
+                .bind(device)
                 .bind(user.as_str())
+                .bind(hit)
                 .bind(sql::KIND_TOTP)
+                .bind(step)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+                    == 1;
+                let (new, settled) = if stamped {
+                    (on_hit, Settlement::Accepted)
+                } else {
+                    (on_miss, Settlement::Charged)
+                };
+                sqlx::query(
+                    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, factor) DO UPDATE SET \
+                     failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
+                     budget_until = excluded.budget_until",
+                )
+                .bind(user.as_str())
+                .bind(attempt.factor.as_str())
+                .bind(new.0)
+                .bind(new.1)
+                .bind(new.2)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
                 tx.commit().await.map_err(db_err)?;
-                Ok(true)
+                Ok(settled)
             }
 
             async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
                 let mut conn = self.lease().await?;
                 let row = sqlx::query(
-                    "SELECT failures, last_failure_at FROM mfa_throttles WHERE user_id = $1 AND factor = $2",
+                    "SELECT failures, last_failure_at, budget_until FROM mfa_throttles WHERE user_id = $1 AND factor = $2",
                 )
                 .bind(user.as_str())
                 .bind(factor.as_str())
@@ -787,6 +793,7 @@ macro_rules! sql_device_store {
                 sql::throttle_state(
                     row.try_get("failures").map_err(db_err)?,
                     row.try_get("last_failure_at").map_err(db_err)?,
+                    row.try_get("budget_until").map_err(db_err)?,
                 )
             }
 
@@ -806,9 +813,11 @@ macro_rules! sql_device_store {
                 conn.release();
                 let throttle = match rows.first() {
                     Some(row) => match row.try_get::<Option<i64>, _>("t_failures").map_err(db_err)? {
-                        Some(failures) => {
-                            sql::throttle_state(failures, row.try_get("t_last_failure_at").map_err(db_err)?)?
-                        }
+                        Some(failures) => sql::throttle_state(
+                            failures,
+                            row.try_get("t_last_failure_at").map_err(db_err)?,
+                            row.try_get("t_budget_until").map_err(db_err)?,
+                        )?,
                         None => ThrottleState::default(),
                     },
                     // No methods: the counter does not matter (there is nothing to verify).
@@ -824,27 +833,32 @@ macro_rules! sql_device_store {
                 expected: ThrottleState,
                 new: ThrottleState,
             ) -> Result<bool, StoreError> {
-                let new_time = new.last_failure_at.map(|t| sql::to_db(t.as_secs())).transpose()?;
-                let old_time = expected.last_failure_at.map(|t| sql::to_db(t.as_secs())).transpose()?;
+                let new = sql::throttle_columns(&new)?;
+                let old = sql::throttle_columns(&expected)?;
                 // A missing row equals the default state: from the default, insert or update one
                 // that still holds it; otherwise only update a row that holds the expected state.
                 let sql: &'static str = if expected == ThrottleState::default() {
-                    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until) \
+                     VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (user_id, factor) DO UPDATE SET failures = excluded.failures, \
-                     last_failure_at = excluded.last_failure_at \
-                     WHERE mfa_throttles.failures = $5 AND mfa_throttles.last_failure_at IS NOT DISTINCT FROM $6"
+                     last_failure_at = excluded.last_failure_at, budget_until = excluded.budget_until \
+                     WHERE mfa_throttles.failures = $6 AND mfa_throttles.last_failure_at IS NOT DISTINCT FROM $7 \
+                     AND mfa_throttles.budget_until IS NOT DISTINCT FROM $8"
                 } else {
-                    "UPDATE mfa_throttles SET failures = $3, last_failure_at = $4 \
-                     WHERE user_id = $1 AND factor = $2 AND failures = $5 AND last_failure_at IS NOT DISTINCT FROM $6"
+                    "UPDATE mfa_throttles SET failures = $3, last_failure_at = $4, budget_until = $5 \
+                     WHERE user_id = $1 AND factor = $2 AND failures = $6 AND last_failure_at IS NOT DISTINCT FROM $7 \
+                     AND budget_until IS NOT DISTINCT FROM $8"
                 };
                 let mut conn = self.lease().await?;
                 let done = sqlx::query(sql)
                     .bind(user.as_str())
                     .bind(factor.as_str())
-                    .bind(i64::from(new.failures))
-                    .bind(new_time)
-                    .bind(i64::from(expected.failures))
-                    .bind(old_time)
+                    .bind(new.0)
+                    .bind(new.1)
+                    .bind(new.2)
+                    .bind(old.0)
+                    .bind(old.1)
+                    .bind(old.2)
                     .execute(&mut *conn)
                     .await
                     .map_err(db_err)?;
@@ -1105,7 +1119,7 @@ macro_rules! sql_device_store {
         /// The user's devices of one kind, each row also carrying the counter of that factor.
         /// Binds: user, factor, kind.
         const SELECT_VERIFICATION_STATE: &str = $crate::store::sql::select_devices_sql!(
-            ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at",
+            ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at, t.budget_until AS t_budget_until",
             "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
             "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id, c.slot"
         );

@@ -16,7 +16,7 @@ use crate::clock::UnixTime;
 use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
 use crate::seal::SealedSecret;
-use crate::store::{DeleteOutcome, DeviceStore};
+use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
 use crate::throttle::ThrottleState;
 use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
@@ -160,12 +160,16 @@ const DDL_V2: &[&str] = &[
     "CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id)",
 ];
 
+/// Schema v3: the failure budget beside the consecutive-failure counter.
+const DDL_V3: &[&str] = &["ALTER TABLE mfa_throttles ADD COLUMN budget_until INTEGER"];
+
 crate::store::sql::sql_device_store!(
     SqliteStore,
     sqlx::Sqlite,
     begin = "BEGIN IMMEDIATE",
     lock = None,
-    // SQLite has no data-modifying CTEs: a spent code is a short IMMEDIATE transaction.
-    consume_statement = None,
-    migrations = &[DDL_V1, DDL_V2]
+    // SQLite runs in-process: a settlement is one short IMMEDIATE transaction with the same
+    // statements for a hit and a miss.
+    settle_statement = None,
+    migrations = &[DDL_V1, DDL_V2, DDL_V3]
 );

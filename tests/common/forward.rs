@@ -116,28 +116,13 @@ macro_rules! forward {
             self.inner.replace_backup_codes(set).await
         }
     };
-    (consume_backup_code) => {
-        async fn consume_backup_code(
+    (settle_attempt) => {
+        async fn settle_attempt(
             &self,
             user: &UserId,
-            id: DeviceId,
-            slot: usize,
-            now: UnixTime,
-            throttle: ThrottleState,
-        ) -> Result<bool, StoreError> {
-            self.inner.consume_backup_code(user, id, slot, now, throttle).await
-        }
-    };
-    (accept_totp_step) => {
-        async fn accept_totp_step(
-            &self,
-            user: &UserId,
-            id: DeviceId,
-            step: u64,
-            now: UnixTime,
-            throttle: ThrottleState,
-        ) -> Result<bool, StoreError> {
-            self.inner.accept_totp_step(user, id, step, now, throttle).await
+            attempt: &multifactor::store::Settle,
+        ) -> Result<multifactor::store::Settlement, StoreError> {
+            self.inner.settle_attempt(user, attempt).await
         }
     };
     (throttle) => {

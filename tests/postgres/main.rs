@@ -373,8 +373,8 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(2) {
-        return Err("schema version is not 2 after migrating".into());
+    if store.schema_version().await.map_err(fail)? != Some(3) {
+        return Err("schema version is not 3 after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
         .fetch_one(&sqlx::PgPool::connect(&url).await.map_err(fail)?)
@@ -383,19 +383,41 @@ async fn migrations(url: String) -> Result<(), String> {
     if versions != 1 {
         return Err(format!("{versions} version rows after concurrent migrations"));
     }
-    // A version-1 database is upgraded in place.
+    // A version-2 database (no failure budget, no settlement function) is upgraded in place,
+    // keeping the counters it has.
     let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
-    sqlx::query("DROP TABLE mfa_trusted_devices")
-        .execute(&raw)
-        .await
-        .map_err(fail)?;
-    sqlx::query("UPDATE mfa_schema_version SET version = 1")
-        .execute(&raw)
-        .await
-        .map_err(fail)?;
+    let to_v2 = [
+        "DROP FUNCTION mfa_settle_attempt",
+        "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
+        "UPDATE mfa_schema_version SET version = 2",
+    ];
+    for statement in to_v2 {
+        sqlx::query(statement).execute(&raw).await.map_err(fail)?;
+    }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(2) {
-        return Err("a version-1 database was not upgraded to 2".into());
+    if store.schema_version().await.map_err(fail)? != Some(3) {
+        return Err("a version-2 database was not upgraded to 3".into());
+    }
+    let kept = store
+        .throttle(&UserId::new("v2").map_err(fail)?, multifactor::Factor::Totp)
+        .await
+        .map_err(fail)?;
+    if kept.failures != 4 || kept.budget_until.is_some() {
+        return Err(format!("the upgrade lost a counter: {kept:?}"));
+    }
+    // A version-1 database is upgraded in place.
+    for statement in [
+        "DROP TABLE mfa_trusted_devices",
+        "DROP FUNCTION mfa_settle_attempt",
+        "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+        "UPDATE mfa_schema_version SET version = 1",
+    ] {
+        sqlx::query(statement).execute(&raw).await.map_err(fail)?;
+    }
+    store.migrate().await.map_err(fail)?;
+    if store.schema_version().await.map_err(fail)? != Some(3) {
+        return Err("a version-1 database was not upgraded to 3".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
         .fetch_one(&raw)
@@ -412,7 +434,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 2,
+            supported: 3,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }
