@@ -54,14 +54,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use multifactor::store::conformance::CountingStore;
 use multifactor::{
-    BackupCodeConfig, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, PostgresStore, SealingKey, SecretBytes,
-    TotpParams, UnixTime, UserId,
+    BackupCodeConfig, DeviceStore, Factor, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, PostgresStore,
+    SealingKey, SecretBytes, ThrottleState, TotpParams, UnixTime, UserId,
 };
 use pg_cluster::{PgCluster, checked};
 
 type BoxError = Box<dyn Error>;
-type Service = Mfa<PostgresStore, ManualClock>;
 
 /// A step boundary well inside any clock's range.
 const START: u64 = 1_800_000_000;
@@ -154,7 +154,8 @@ async fn main() -> Result<(), BoxError> {
         if i == 0
             && let Err(e) = print_round_trips(&cluster).await
         {
-            println!("round trips per verification: could not be measured: {e}");
+            println!("round trips per verification: FAILED: {e}");
+            failed = true;
         }
         failed |= run_setting(&cluster, &args, fsync).await?;
     }
@@ -544,7 +545,7 @@ fn secret_bytes(i: usize) -> Vec<u8> {
     bytes
 }
 
-fn service(store: PostgresStore, clock: ManualClock, codes: usize) -> Result<Service, BoxError> {
+fn service<S: DeviceStore>(store: S, clock: ManualClock, codes: usize) -> Result<Mfa<S, ManualClock>, BoxError> {
     let keys = Keyring::new(SealingKey::new(KeyId::new("load-1")?, [7; 32]));
     let mut config = MfaConfig::new("LoadTest")?;
     config.backup_codes = BackupCodeConfig::new(codes, BackupCodeConfig::DEFAULT_LENGTH)?;
@@ -552,7 +553,7 @@ fn service(store: PostgresStore, clock: ManualClock, codes: usize) -> Result<Ser
 }
 
 /// Gives user `i` a TOTP secret and a backup-code set; returns the codes.
-async fn set_up_user(mfa: &Service, i: usize) -> Result<Vec<String>, BoxError> {
+async fn set_up_user<S: DeviceStore>(mfa: &Mfa<S, ManualClock>, i: usize) -> Result<Vec<String>, BoxError> {
     let user = user_id(i)?;
     let secret = SecretBytes::new(secret_bytes(i));
     let base32 = multifactor::totp::encode_base32_secret(&secret);
@@ -729,8 +730,9 @@ async fn print_round_trips(cluster: &PgCluster) -> Result<(), BoxError> {
         proxy.dir().display()
     );
     let clock = ManualClock::new(UnixTime::from_secs(START));
+    // The store behind a counting wrapper, whose stale read sets up a refusal at settlement.
     let mfa = service(
-        PostgresStore::connect_with(&url, 1).await?,
+        CountingStore::new(Arc::new(PostgresStore::connect_with(&url, 1).await?)),
         clock.clone(),
         BackupCodeConfig::DEFAULT_COUNT,
     )?;
@@ -763,7 +765,32 @@ async fn print_round_trips(cluster: &PgCluster) -> Result<(), BoxError> {
             ("backup-code verification", backup_stats),
         ];
     }
-    mfa.store().close().await;
+    let refused = refused_round_trips(&mfa, &proxy, &clock).await?;
+    mfa.store().inner().close().await;
+    for (name, stats) in &report {
+        let explicit = stats.explicit_transactions();
+        if stats.statements.len() != 2 || explicit != 0 || stats.round_trips - stats.empty_syncs != 2 {
+            return Err(format!(
+                "one {name} took {} statements in {} round trips ({explicit} explicit transactions), not 2 in 2",
+                stats.statements.len(),
+                stats.round_trips - stats.empty_syncs
+            )
+            .into());
+        }
+    }
+    println!(
+        "\nrefused at settlement (the counter locked after the attempt's read), right code vs wrong code:"
+    );
+    for (name, right, wrong) in &refused {
+        println!(
+            "  {name}: right {} round trips, {} statements; wrong {} round trips, {} statements: {}",
+            right.round_trips - right.empty_syncs,
+            right.statements.len(),
+            wrong.round_trips - wrong.empty_syncs,
+            wrong.statements.len(),
+            if right.statements == wrong.statements { "the same" } else { "DIFFERENT" }
+        );
+    }
     println!("\nround trips per verification (counted by a proxy on the socket; warm statement cache):");
     for (name, stats) in report {
         println!(
@@ -783,6 +810,69 @@ async fn print_round_trips(cluster: &PgCluster) -> Result<(), BoxError> {
         }
     }
     Ok(())
+}
+
+/// A correct code and a wrong one, each refused at settlement because the counter was locked
+/// after the attempt read it: the same statements on the wire, in the same round trips. Returns
+/// (factor, right, wrong); an error if they differ.
+async fn refused_round_trips(
+    mfa: &Mfa<CountingStore<PostgresStore>, ManualClock>,
+    proxy: &proxy::Proxy,
+    clock: &ManualClock,
+) -> Result<Vec<(&'static str, proxy::Stats, proxy::Stats)>, BoxError> {
+    let locked = ThrottleState {
+        failures: mfa.config().throttle.lockout_after(),
+        last_failure_at: Some(clock.now()),
+        budget_until: None,
+    };
+    let params = TotpParams::default();
+    let mut out = Vec::new();
+    for (name, factor) in [("TOTP", Factor::Totp), ("backup code", Factor::BackupCodes)] {
+        let mut seen = Vec::new();
+        for (i, right) in [(1, true), (2, false)] {
+            let user = user_id(i)?;
+            let codes = set_up_user(mfa, i).await?;
+            let code = match (factor, right) {
+                (Factor::Totp, true) => multifactor::totp::code_at(&SecretBytes::new(secret_bytes(i)), &params, clock.now())
+                    .expose_secret()
+                    .to_owned(),
+                (Factor::Totp, false) => "000000".to_owned(),
+                (_, true) => codes.first().ok_or("no backup code")?.clone(),
+                (_, false) => "0000-0000-0000".to_owned(),
+            };
+            mfa.store().clear_throttle(&user, factor).await?;
+            if !mfa
+                .store()
+                .swap_throttle(&user, factor, ThrottleState::default(), locked)
+                .await?
+            {
+                return Err("could not lock the probe user".into());
+            }
+            mfa.store().stale_counter_once(ThrottleState::default());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            proxy.reset();
+            let outcome = match factor {
+                Factor::Totp => mfa.verify_totp(&user, &code).await?,
+                _ => mfa.verify_backup_code(&user, &code).await?,
+            };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let stats = proxy.take();
+            if outcome != Outcome::Locked {
+                return Err(format!("a probe refused at settlement got {outcome:?}").into());
+            }
+            seen.push(stats);
+        }
+        let wrong = seen.pop().ok_or("no probe")?;
+        let right = seen.pop().ok_or("no probe")?;
+        if right.statements != wrong.statements || right.round_trips != wrong.round_trips {
+            return Err(format!(
+                "{name} refused at settlement: a right code made {right:?}, a wrong one {wrong:?}"
+            )
+            .into());
+        }
+        out.push((name, right, wrong));
+    }
+    Ok(out)
 }
 
 /// A counting unix-socket proxy for the PostgreSQL wire protocol (no TLS: `sslmode=disable`).

@@ -1099,3 +1099,90 @@ async fn race_success_against_failures_catches_read_modify_write() {
 async fn verification_state_catches_another_factors_counter() {
     assert_only_check_fails(&WrongCounterStore::default(), "verification_state", "counter as").await;
 }
+
+/// The settlement check on its own: the memory store passes it, and each store that gets one
+/// part of `settle_attempt` wrong fails it for that reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settle_attempt_catches_each_broken_settlement() {
+    conformance::settle_attempt(&MemoryStore::new()).await.unwrap();
+    let cases: [(&str, CheckResult); 3] = [
+        (
+            "was not charged: Accepted",
+            conformance::settle_attempt(&SloppyConsumeStore::default()).await,
+        ),
+        (
+            "while the counter held",
+            conformance::settle_attempt(&ThrottleBlindStore::default()).await,
+        ),
+        (
+            "an older TOTP step was not charged",
+            conformance::settle_attempt(&NoHighWaterStore::default()).await,
+        ),
+    ];
+    for (needle, result) in cases {
+        let message = result.expect_err(needle).to_string();
+        assert!(message.contains(needle), "{message:?} should mention {needle:?}");
+    }
+}
+
+/// The burst check: the memory store passes it; a read-modify-write settlement lets more than
+/// one attempt of a burst settle against the same counter state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_settle_burst_catches_read_modify_write() {
+    let good = Arc::new(MemoryStore::new());
+    assert!(first_race_failure(&good, conformance::race_settle_burst).await.is_none());
+    let store = Arc::new(ReadModifyWriteStore::default());
+    let message = first_race_failure(&store, conformance::race_settle_burst)
+        .await
+        .expect("race_settle_burst passed on a read-modify-write store");
+    assert!(message.contains("admitted under one counter state settled"), "{message:?}");
+}
+
+/// The uniformity check passes on the memory store, and fails on a store that makes a refused
+/// hit cost more than a refused miss (here: one more read after a moved counter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uniform_settlement_catches_a_store_that_works_harder_on_a_hit() {
+    conformance::uniform_settlement(Arc::new(MemoryStore::new())).await.unwrap();
+    let err = conformance::uniform_settlement(Arc::new(CountingHitStore::default()))
+        .await
+        .expect_err("a store that reads again on a refused hit passed");
+    assert!(err.to_string().contains("differ"), "{err}");
+}
+
+/// `settle_attempt` is right, but a refused hit costs it one more call than a refused miss
+/// (it re-reads the counter), through the counting wrapper that the uniformity check puts
+/// around it.
+#[derive(Debug, Default)]
+struct CountingHitStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for CountingHitStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        let settled = self.inner.settle_attempt(user, attempt).await?;
+        if attempt.hit.is_some() && matches!(settled, Settlement::Moved(_)) {
+            // Extra work only for a hit: visible as time, and here as a settlement that
+            // reports a different counter than the one a miss would see.
+            return Ok(Settlement::Moved(ThrottleState {
+                failures: u32::MAX,
+                ..ThrottleState::default()
+            }));
+        }
+        Ok(settled)
+    }
+}

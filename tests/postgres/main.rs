@@ -100,7 +100,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         ceremony_take_once,
         delete_unless_last,
         totp_paging_and_reseal,
-        trusted_devices
+        trusted_devices,
+        settle_attempt
     );
     checks.extend(race!(
         race_backup_code,
@@ -111,7 +112,9 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_take_ceremony,
         race_webauthn_counter,
         race_unique_credential_id,
-        race_delete_unless_last
+        race_delete_unless_last,
+        race_settle_burst,
+        uniform_settlement
     ));
     checks
 }

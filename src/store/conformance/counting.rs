@@ -1,0 +1,122 @@
+//! [`CountingStore`]: a [`DeviceStore`] wrapper that records which operations the service calls,
+//! in order, and can make one verification's counter read stale.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::clock::UnixTime;
+use crate::device::{CeremonyId, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
+use crate::error::StoreError;
+use crate::seal::SealedSecret;
+use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
+use crate::throttle::ThrottleState;
+use crate::trusted_device::TrustedDeviceRecord;
+use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
+
+/// Wraps a store, logging the name of every operation called through it.
+///
+/// With [`stale_counter_once`](Self::stale_counter_once), the next
+/// [`verification_state`](DeviceStore::verification_state) reports a counter state other than
+/// the stored one: the read a verification made before a concurrent request moved the counter.
+/// The service then evaluates the code and meets the real counter only when it settles, which
+/// is the moment a correct code refused by the throttle must look exactly like a wrong one.
+#[derive(Debug)]
+pub struct CountingStore<S> {
+    inner: Arc<S>,
+    calls: Mutex<Vec<&'static str>>,
+    stale: Mutex<Option<ThrottleState>>,
+}
+
+impl<S> CountingStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<S>) -> Self {
+        Self {
+            inner,
+            calls: Mutex::new(Vec::new()),
+            stale: Mutex::new(None),
+        }
+    }
+
+    /// The operations called since the last take, in order, and forgets them.
+    pub fn take_calls(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *lock(&self.calls))
+    }
+
+    /// The next `verification_state` reports `counter` instead of the stored counter.
+    pub fn stale_counter_once(&self, counter: ThrottleState) {
+        *lock(&self.stale) = Some(counter);
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn log(&self, name: &'static str) {
+        lock(&self.calls).push(name);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Forwards each listed operation to `self.inner`, logging its name first.
+macro_rules! counted {
+    ($( fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $out:ty; )*) => {
+        $(
+            async fn $name(&self $(, $arg: $ty)*) -> Result<$out, StoreError> {
+                self.log(stringify!($name));
+                self.inner.$name($($arg),*).await
+            }
+        )*
+    };
+}
+
+impl<S: DeviceStore> DeviceStore for CountingStore<S> {
+    counted! {
+        fn insert_device(&self, device: DeviceRecord) -> ();
+        fn device(&self, user: &UserId, id: DeviceId) -> Option<DeviceRecord>;
+        fn list_devices(&self, user: &UserId) -> Vec<DeviceRecord>;
+        fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> bool;
+        fn delete_device(&self, user: &UserId, id: DeviceId) -> bool;
+        fn delete_user_devices(&self, user: &UserId) -> u64;
+        fn replace_backup_codes(&self, set: DeviceRecord) -> ();
+        fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Settlement;
+        fn throttle(&self, user: &UserId, factor: Factor) -> ThrottleState;
+        fn swap_throttle(&self, user: &UserId, factor: Factor, expected: ThrottleState, new: ThrottleState) -> bool;
+        fn clear_throttle(&self, user: &UserId, factor: Factor) -> ();
+        fn find_credential(&self, credential_id: &[u8]) -> Option<DeviceRecord>;
+        fn record_webauthn_use(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            expected_sign_count: u32,
+            update: WebAuthnUse,
+            now: UnixTime
+        ) -> bool;
+        fn insert_ceremony(&self, ceremony: CeremonyRecord) -> ();
+        fn take_ceremony(&self, id: CeremonyId, user: Option<&UserId>, kind: CeremonyKind, now: UnixTime)
+            -> Option<CeremonyRecord>;
+        fn purge_expired_ceremonies(&self, now: UnixTime) -> u64;
+        fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> DeleteOutcome;
+        fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
+        fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret) -> bool;
+        fn insert_trusted_device(&self, record: TrustedDeviceRecord) -> ();
+        fn trusted_device(&self, id: TrustedDeviceId) -> Option<TrustedDeviceRecord>;
+        fn touch_trusted_device(&self, user: &UserId, id: TrustedDeviceId, now: UnixTime) -> bool;
+        fn list_trusted_devices(&self, user: &UserId) -> Vec<TrustedDeviceRecord>;
+        fn delete_trusted_device(&self, user: &UserId, id: TrustedDeviceId) -> bool;
+        fn delete_user_trusted_devices(&self, user: &UserId) -> u64;
+    }
+
+    async fn verification_state(
+        &self,
+        user: &UserId,
+        factor: Factor,
+    ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
+        self.log("verification_state");
+        let (devices, counter) = self.inner.verification_state(user, factor).await?;
+        let stale = lock(&self.stale).take();
+        Ok((devices, stale.unwrap_or(counter)))
+    }
+}
