@@ -27,8 +27,8 @@ mod support;
 use hmac::{Hmac, KeyInit, Mac};
 use multifactor::backup_codes::{self, BackupCodeRecord};
 use multifactor::{
-    BackupCodeConfig, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, OsSeededRng,
-    SealingKey, SecretBytes, TotpParams, UnixTime, UserId,
+    BackupCodeConfig, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, OsRng, SealingKey,
+    SecretBytes, TotpParams, UnixTime, UserId,
 };
 use sha1::Sha1;
 use sha2::Sha256;
@@ -278,7 +278,7 @@ fn enrollment(c: &mut Criterion) {
     });
 
     group.bench_function("backup_codes_generate", |b| {
-        let rng = OsSeededRng::new().unwrap();
+        let rng = OsRng::new().unwrap();
         let config = BackupCodeConfig::default();
         b.iter(|| backup_codes::generate(black_box(&rng), black_box(&config), None).unwrap());
     });

@@ -117,7 +117,7 @@ async fn ceremony(mfa: &BenchMfa, user: &UserId, auth: &mut SoftPasskey) -> (Cer
 fn assert_accepted(outcome: &Outcome) {
     match outcome {
         Outcome::Accepted(v) => {
-            assert_eq!((v.kind, v.user_verified), (DeviceKind::Passkey, Some(true)));
+            assert_eq!((v.kind(), v.user_verified()), (DeviceKind::Passkey, Some(true)));
         }
         other => panic!("expected acceptance, got {other:?}"),
     }

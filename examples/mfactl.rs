@@ -100,7 +100,7 @@ fn no_more(args: &[String], n: usize) -> Result<(), Failure> {
 
 fn show(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Accepted(v) => match v.remaining_backup_codes {
+        Outcome::Accepted(v) => match v.remaining_backup_codes() {
             Some(n) => format!("accepted ({n} backup codes left)"),
             None => "accepted".into(),
         },

@@ -778,9 +778,7 @@ async fn print_round_trips(cluster: &PgCluster) -> Result<(), BoxError> {
             .into());
         }
     }
-    println!(
-        "\nrefused at settlement (the counter locked after the attempt's read), right code vs wrong code:"
-    );
+    println!("\nrefused at settlement (the counter locked after the attempt's read), right code vs wrong code:");
     for (name, right, wrong) in &refused {
         println!(
             "  {name}: right {} round trips, {} statements; wrong {} round trips, {} statements: {}",
@@ -788,7 +786,11 @@ async fn print_round_trips(cluster: &PgCluster) -> Result<(), BoxError> {
             right.statements.len(),
             wrong.round_trips - wrong.empty_syncs,
             wrong.statements.len(),
-            if right.statements == wrong.statements { "the same" } else { "DIFFERENT" }
+            if right.statements == wrong.statements {
+                "the same"
+            } else {
+                "DIFFERENT"
+            }
         );
     }
     println!("\nround trips per verification (counted by a proxy on the socket; warm statement cache):");
@@ -833,9 +835,11 @@ async fn refused_round_trips(
             let user = user_id(i)?;
             let codes = set_up_user(mfa, i).await?;
             let code = match (factor, right) {
-                (Factor::Totp, true) => multifactor::totp::code_at(&SecretBytes::new(secret_bytes(i)), &params, clock.now())
-                    .expose_secret()
-                    .to_owned(),
+                (Factor::Totp, true) => {
+                    multifactor::totp::code_at(&SecretBytes::new(secret_bytes(i)), &params, clock.now())
+                        .expose_secret()
+                        .to_owned()
+                }
                 (Factor::Totp, false) => "000000".to_owned(),
                 (_, true) => codes.first().ok_or("no backup code")?.clone(),
                 (_, false) => "0000-0000-0000".to_owned(),
@@ -865,10 +869,9 @@ async fn refused_round_trips(
         let wrong = seen.pop().ok_or("no probe")?;
         let right = seen.pop().ok_or("no probe")?;
         if right.statements != wrong.statements || right.round_trips != wrong.round_trips {
-            return Err(format!(
-                "{name} refused at settlement: a right code made {right:?}, a wrong one {wrong:?}"
-            )
-            .into());
+            return Err(
+                format!("{name} refused at settlement: a right code made {right:?}, a wrong one {wrong:?}").into(),
+            );
         }
         out.push((name, right, wrong));
     }

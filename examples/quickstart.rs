@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
 async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
     // In production the sealing key comes from a secrets manager; here it is random per run.
-    let key = SealingKey::generate(KeyId::new("quickstart-1")?, &multifactor::OsSeededRng::new()?)?;
+    let key = SealingKey::generate(KeyId::new("quickstart-1")?, &multifactor::OsRng::new()?)?;
     // A manual clock lets the demo move time forward instead of sleeping.
     let clock = ManualClock::new(SystemClock.now());
     let mut config = MfaConfig::new("Quickstart")?;
@@ -159,7 +159,8 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
     match &signed_in {
         Outcome::Accepted(v) => println!(
             "    passwordless sign-in: accepted as {} (user verified: {:?})",
-            v.user, v.user_verified
+            v.user(),
+            v.user_verified()
         ),
         other => return Err(format!("passwordless sign-in failed: {other:?}").into()),
     }
@@ -200,7 +201,7 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
 
 fn describe(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Accepted(v) => match v.remaining_backup_codes {
+        Outcome::Accepted(v) => match v.remaining_backup_codes() {
             Some(n) => format!("accepted ({n} backup codes left)"),
             None => "accepted".to_owned(),
         },

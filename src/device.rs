@@ -290,6 +290,25 @@ impl DeviceRecord {
             DeviceData::WebAuthn(_) => DeviceKind::SecurityKey,
         }
     }
+
+    /// Whether the method can pass a second factor now: confirmed, and for backup codes, with
+    /// an unused code left. The one definition the last-method guard (in every store) and the
+    /// assurance policy share (see [`usable`]).
+    pub fn is_usable(&self) -> bool {
+        let remaining = match &self.data {
+            DeviceData::BackupCodes(set) => Some(set.remaining()),
+            _ => None,
+        };
+        usable(self.confirmed, remaining)
+    }
+}
+
+/// Whether a method is usable: `confirmed`, and, for a backup-code set (`remaining_codes` is
+/// `Some`), with at least one unused code. A spent set or an unconfirmed TOTP enrollment cannot
+/// pass a second factor, so it neither satisfies MFA nor keeps a user's last real method from
+/// being deleted.
+pub fn usable(confirmed: bool, remaining_codes: Option<usize>) -> bool {
+    confirmed && remaining_codes != Some(0)
 }
 
 /// Factor-specific data of a [`DeviceRecord`].

@@ -123,6 +123,14 @@ pub enum MisuseError {
     /// The user has no method of the asked factor that can be verified.
     #[error("the user has no confirmed {0} method")]
     NoMethod(crate::Factor),
+    /// A remember-this-device token was asked for with proof of an enrollment (a TOTP
+    /// confirmation, a registration), not of a sign-in.
+    #[error("only a sign-in can be remembered, not an enrollment")]
+    NotASignIn,
+    /// The user already has a TOTP device with this secret: a second copy would let each code
+    /// be used once per copy.
+    #[error("the user already has an authenticator with this secret")]
+    DuplicateSecret,
 }
 
 /// Malformed input. The message names the rule that was broken, never the input itself.

@@ -28,7 +28,7 @@
 //! let set = mfa.generate_backup_codes(&alice, None).await?;
 //! let first = set.codes[0].expose_secret();
 //! match mfa.verify_backup_code(&alice, first).await? {
-//!     Outcome::Accepted(v) => assert_eq!(v.remaining_backup_codes, Some(5)),
+//!     Outcome::Accepted(v) => assert_eq!(v.remaining_backup_codes(), Some(5)),
 //!     other => panic!("{other:?}"),
 //! }
 //! assert_eq!(mfa.verify_backup_code(&alice, first).await?, Outcome::Rejected);
@@ -88,7 +88,7 @@ pub use crate::device::{
 };
 pub use crate::error::{ConfigError, Error, InputError, MisuseError, RngError, SealError, StoreError};
 pub use crate::policy::{Assurance, AssurancePolicy, FirstFactor, SatisfiedBy};
-pub use crate::rng::{InsecureSeededRng, OsSeededRng, Rng};
+pub use crate::rng::{InsecureSeededRng, OsRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealedSecret, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
 pub use crate::service::{

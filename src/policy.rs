@@ -113,11 +113,7 @@ impl AssurancePolicy {
             }
             _ => {}
         }
-        let usable: Vec<MethodInfo> = methods
-            .iter()
-            .filter(|m| m.confirmed && m.remaining_backup_codes != Some(0))
-            .cloned()
-            .collect();
+        let usable: Vec<MethodInfo> = methods.iter().filter(|m| m.is_usable()).cloned().collect();
         if usable.is_empty() {
             Assurance::NotEnrolled
         } else {

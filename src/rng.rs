@@ -32,28 +32,31 @@ impl<R: Rng + ?Sized> Rng for &R {
     }
 }
 
-/// The default generator: ChaCha20 seeded from the operating system.
-#[derive(Debug)]
-pub struct OsSeededRng(Mutex<ChaCha20Rng>);
+/// The default generator: the operating system's (`getrandom`), on every call.
+///
+/// No state lives in the process: after a `fork()` or the restore of a VM snapshot two
+/// processes do not repeat each other's secrets or nonces, because the kernel generator (which
+/// reseeds on a VM generation change) produces every byte. A user-space generator seeded once
+/// would repeat itself in both copies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsRng;
 
-impl OsSeededRng {
-    /// Seeds a new ChaCha20 generator from the operating system.
+impl OsRng {
+    /// The generator, after checking that the operating system gives randomness.
     ///
     /// # Errors
     ///
     /// [`RngError`] if the operating system has no randomness to give.
     pub fn new() -> Result<Self, RngError> {
-        let rng = ChaCha20Rng::try_from_rng(&mut getrandom::SysRng)
-            .map_err(|_| RngError("the operating system random source failed"))?;
-        Ok(Self(Mutex::new(rng)))
+        let mut probe = [0u8; 16];
+        Self.try_fill_bytes(&mut probe)?;
+        Ok(Self)
     }
 }
 
-impl Rng for OsSeededRng {
+impl Rng for OsRng {
     fn try_fill_bytes(&self, dest: &mut [u8]) -> Result<(), RngError> {
-        let mut rng = self.0.lock().map_err(|_| RngError("generator lock poisoned"))?;
-        rng.fill_bytes(dest);
-        Ok(())
+        getrandom::fill(dest).map_err(|_| RngError("the operating system random source failed"))
     }
 }
 
@@ -102,9 +105,29 @@ mod tests {
         a.try_fill_bytes(&mut x).unwrap();
         b.try_fill_bytes(&mut y).unwrap();
         assert_eq!(x, y);
-        let os = OsSeededRng::new().unwrap();
+        let os = OsRng::new().unwrap();
         os.try_fill_bytes(&mut y).unwrap();
         assert_ne!(x, y);
+    }
+
+    /// A fork or a VM snapshot copies the process's memory, generator state included. The
+    /// default generator has no state to copy: the copy and the original draw different bytes.
+    /// (A user-space generator seeded once, such as `InsecureSeededRng`, repeats itself.)
+    #[test]
+    fn a_copy_of_the_default_generator_does_not_repeat_it() {
+        let original = OsRng::new().unwrap();
+        let copy = original;
+        let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
+        original.try_fill_bytes(&mut x).unwrap();
+        copy.try_fill_bytes(&mut y).unwrap();
+        assert_ne!(x, y);
+        // What a copied user-space state does:
+        let seeded = InsecureSeededRng::new(9);
+        let state = seeded.0.lock().unwrap().clone();
+        let copied = InsecureSeededRng(Mutex::new(state));
+        seeded.try_fill_bytes(&mut x).unwrap();
+        copied.try_fill_bytes(&mut y).unwrap();
+        assert_eq!(x, y);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::device::{DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::{ConfigError, Error, InputError, MisuseError, StoreError};
 use crate::policy::{Assurance, AssurancePolicy, FirstFactor};
-use crate::rng::{OsSeededRng, Rng};
+use crate::rng::{OsRng, Rng};
 use crate::seal::{Keyring, SealContext};
 use crate::secret::{SecretBytes, SecretString};
 use crate::store::{DeleteOutcome, DeviceStore, Hit, Settle, Settlement};
@@ -185,7 +185,7 @@ impl MfaConfig {
 
 /// The result of presenting a code.
 #[must_use]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
     /// The code was right and has now been used up.
@@ -208,6 +208,103 @@ impl Outcome {
     }
 }
 
+/// Proof of an accepted code, assertion or registration, as the service issued it.
+///
+/// # Security
+///
+/// Only this crate constructs one (private fields, no `Clone`), so host code cannot make one up
+/// or re-target it to another user; [`Mfa::issue_trusted_device`] accepts it as proof of a
+/// sign-in only when it came from a sign-in (not from a TOTP confirmation or a registration).
+///
+/// ```compile_fail
+/// # use multifactor::{DeviceId, DeviceKind, UserId, Verified};
+/// let forged = Verified { user: UserId::new("mallory").unwrap(), device: DeviceId::from_bytes([0; 16]),
+///     kind: DeviceKind::Totp, remaining_backup_codes: None, user_verified: None, sign_in: true };
+/// ```
+///
+/// ```compile_fail
+/// # fn copy(v: &multifactor::Verified) -> multifactor::Verified {
+/// v.clone()
+/// # }
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verified {
+    user: UserId,
+    device: DeviceId,
+    kind: DeviceKind,
+    remaining_backup_codes: Option<usize>,
+    user_verified: Option<bool>,
+    sign_in: bool,
+}
+
+impl Verified {
+    /// The user (for passwordless sign-in: the one the passkey belongs to).
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+
+    /// The method that verified (or was registered or confirmed).
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> DeviceKind {
+        self.kind
+    }
+
+    /// For backup codes: how many unused codes remain (the set as read for this attempt, less
+    /// the code it spent; a concurrent sign-in with another code of the set is not subtracted).
+    pub fn remaining_backup_codes(&self) -> Option<usize> {
+        self.remaining_backup_codes
+    }
+
+    /// For WebAuthn: whether the authenticator verified the user (PIN, biometrics).
+    pub fn user_verified(&self) -> Option<bool> {
+        self.user_verified
+    }
+
+    /// True when this proves a sign-in (a code or assertion verified at sign-in), false for a
+    /// TOTP confirmation or a WebAuthn registration.
+    pub fn is_sign_in(&self) -> bool {
+        self.sign_in
+    }
+
+    /// True for a sign-in by backup code: a recovery. Prompt the user to check their methods
+    /// (and to print new codes when [`remaining_backup_codes`](Self::remaining_backup_codes) is low).
+    pub fn is_recovery(&self) -> bool {
+        self.kind == DeviceKind::BackupCodes
+    }
+
+    /// A sign-in by `device`.
+    pub(crate) fn sign_in(user: &UserId, device: DeviceId, kind: DeviceKind) -> Self {
+        Self {
+            user: user.clone(),
+            device,
+            kind,
+            remaining_backup_codes: None,
+            user_verified: None,
+            sign_in: true,
+        }
+    }
+
+    /// The same, as proof of an enrollment (a confirmation or registration), not of a sign-in.
+    pub(crate) fn enrollment(mut self) -> Self {
+        self.sign_in = false;
+        self
+    }
+
+    pub(crate) fn with_remaining_backup_codes(mut self, remaining: usize) -> Self {
+        self.remaining_backup_codes = Some(remaining);
+        self
+    }
+
+    pub(crate) fn with_user_verified(mut self, verified: bool) -> Self {
+        self.user_verified = Some(verified);
+        self
+    }
+}
+
 /// A settled code attempt: its outcome, and what the audit trail should hear beside it.
 #[derive(Debug)]
 struct Settled {
@@ -225,41 +322,6 @@ impl Settled {
             outcome,
             reused: false,
             budget_remaining: None,
-        }
-    }
-}
-
-/// Details of an accepted code, assertion or registration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Verified {
-    /// The user (for passwordless sign-in: the one the passkey belongs to).
-    pub user: UserId,
-    /// The method that verified (or was registered).
-    pub device: DeviceId,
-    /// Its kind.
-    pub kind: DeviceKind,
-    /// For backup codes: how many unused codes remain (the set as read for this attempt, less
-    /// the code it spent; a concurrent sign-in with another code of the set is not subtracted).
-    pub remaining_backup_codes: Option<usize>,
-    /// For WebAuthn: whether the authenticator verified the user (PIN, biometrics).
-    pub user_verified: Option<bool>,
-}
-
-impl Verified {
-    /// True for a sign-in by backup code: a recovery. Prompt the user to check their methods
-    /// (and to print new codes when [`remaining_backup_codes`](Self::remaining_backup_codes) is low).
-    pub fn is_recovery(&self) -> bool {
-        self.kind == DeviceKind::BackupCodes
-    }
-
-    fn new(user: &UserId, device: DeviceId, kind: DeviceKind) -> Self {
-        Self {
-            user: user.clone(),
-            device,
-            kind,
-            remaining_backup_codes: None,
-            user_verified: None,
         }
     }
 }
@@ -326,10 +388,17 @@ pub struct MethodInfo {
     pub remaining_backup_codes: Option<usize>,
 }
 
+impl MethodInfo {
+    /// Whether it can pass a second factor now (see [`DeviceRecord::is_usable`]).
+    pub fn is_usable(&self) -> bool {
+        crate::device::usable(self.confirmed, self.remaining_backup_codes)
+    }
+}
+
 /// The MFA service: a store, a clock, a random generator, sealing keys and policy.
 ///
 /// Cheap to share behind an `Arc`; every method takes `&self`.
-pub struct Mfa<S, C = SystemClock, R = OsSeededRng> {
+pub struct Mfa<S, C = SystemClock, R = OsRng> {
     store: S,
     clock: C,
     rng: R,
@@ -361,7 +430,7 @@ impl<S: DeviceStore> Mfa<S> {
         Ok(Self {
             store,
             clock: SystemClock,
-            rng: OsSeededRng::new()?,
+            rng: OsRng::new()?,
             keys,
             config,
             audit: Arc::new(NoopSink),
@@ -439,11 +508,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let secret = SecretBytes::new(secret);
         let params = self.config.totp.params;
         let id = self.insert_totp(user, name, &secret, params, false).await?;
-        for stale in self.store.list_devices(user).await? {
-            if stale.kind() == DeviceKind::Totp && !stale.confirmed && stale.id != id {
-                self.store.delete_device(user, stale.id).await?;
-            }
-        }
+        // One conditional delete: an older enrollment confirmed meanwhile is kept.
+        self.store.delete_unconfirmed_totp(user, id).await?;
         self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
         Ok(TotpEnrollment {
             device: id,
@@ -483,7 +549,14 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
         check_totp_shape(code, std::slice::from_ref(&totp_record.params))?;
         let state = self.store.throttle(user, Factor::Totp).await?;
-        self.totp_attempt(user, &[(record.id, totp_record)], code, state).await
+        let mut settled = self
+            .totp_attempt(user, &[(record.id, totp_record)], code, state)
+            .await?;
+        if let Outcome::Accepted(v) = settled.outcome {
+            // Proof of an enrollment, not of a sign-in.
+            settled.outcome = Outcome::Accepted(v.enrollment());
+        }
+        Ok(settled)
     }
 
     /// Verifies a code against each of the user's confirmed TOTP devices.
@@ -522,9 +595,20 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError`] naming what is malformed; sealing, RNG and store errors.
+    /// [`InputError`] naming what is malformed; [`MisuseError::DuplicateSecret`] if one of the
+    /// user's TOTP devices has the same secret (compared after opening, in constant time);
+    /// sealing, RNG and store errors.
     pub async fn import_totp(&self, user: &UserId, input: &str, name: Option<&str>) -> Result<DeviceId, Error> {
         let import = TotpImport::parse(input)?;
+        // The same secret twice would let each code be used once per copy.
+        for device in self.store.list_devices(user).await? {
+            if let DeviceData::Totp(t) = &device.data {
+                let existing = SecretBytes::from(self.keys.open(&totp_context(user, device.id), &t.sealed_secret)?);
+                if crate::ct::eq_bytes(existing.expose_secret(), import.secret.expose_secret()) {
+                    return Err(MisuseError::DuplicateSecret.into());
+                }
+            }
+        }
         self.methods_changed(user).await?;
         let default_name = import.issuer.as_deref().unwrap_or("Authenticator app");
         let name = match name {
@@ -671,9 +755,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             _ => (None, false),
         };
         let mut settled = self.settle(user, Factor::BackupCodes, state, hit, reused, now).await?;
-        if let Outcome::Accepted(v) = &mut settled.outcome {
+        if let Outcome::Accepted(v) = settled.outcome {
             // The set as read for this attempt, less the code just spent.
-            v.remaining_backup_codes = Some(record.remaining().saturating_sub(1));
+            settled.outcome = Outcome::Accepted(v.with_remaining_backup_codes(record.remaining().saturating_sub(1)));
         }
         Ok(settled)
     }
@@ -724,7 +808,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                         Some(Hit::BackupCode { device, .. }) => (device, DeviceKind::BackupCodes),
                         None => return Err(StoreError::InvalidRecord("a settlement without a hit was accepted").into()),
                     };
-                    return Ok(Settled::plain(Outcome::Accepted(Verified::new(user, device, kind))));
+                    return Ok(Settled::plain(Outcome::Accepted(Verified::sign_in(user, device, kind))));
                 }
                 Settlement::Moved(moved) => state = moved,
                 _ => {

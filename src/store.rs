@@ -20,8 +20,8 @@
 //! - **take once**: [`take_ceremony`](DeviceStore::take_ceremony) removes and returns a ceremony
 //!   only if id, user and kind match and it has not expired; of concurrent takes exactly one gets it.
 //! - **never the last method by accident**: [`delete_device_unless_last`](DeviceStore::delete_device_unless_last)
-//!   deletes a confirmed method only while another confirmed one remains; two concurrent deletes
-//!   of a user's last two methods leave one.
+//!   deletes a usable method only while another usable one remains (a spent backup-code set
+//!   is not one); two concurrent deletes of a user's last two methods leave one.
 //! - **unique credential ids**: [`insert_device`](DeviceStore::insert_device) refuses a WebAuthn
 //!   credential whose id any user already has.
 //!
@@ -126,6 +126,18 @@ pub trait DeviceStore: Send + Sync {
     ///
     /// [`StoreError`] if the backend fails.
     fn delete_device(&self, user: &UserId, id: DeviceId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the user's TOTP devices that are not confirmed, except `keep`, in one atomic
+    /// step: a device confirmed concurrently is not deleted. Returns how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn delete_unconfirmed_totp(
+        &self,
+        user: &UserId,
+        keep: DeviceId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Deletes all of the user's methods and returns how many there were.
     ///
@@ -297,8 +309,9 @@ pub trait DeviceStore: Send + Sync {
     /// [`StoreError`] if the backend fails.
     fn purge_expired_ceremonies(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Deletes the user's method unless it is confirmed and no other confirmed method of the
-    /// user would remain, atomically with respect to other deletes of the same user.
+    /// Deletes the user's method unless it is usable ([`DeviceRecord::is_usable`]: confirmed,
+    /// and for backup codes with a code left) and no other usable method of the user would
+    /// remain, atomically with respect to other deletes and settlements of the same user.
     ///
     /// # Errors
     ///
@@ -470,6 +483,6 @@ pub enum DeleteOutcome {
     Deleted,
     /// The user has no method with this id.
     NotFound,
-    /// Not deleted: it is the user's last confirmed method.
+    /// Not deleted: it is the user's last usable method.
     LastMethod,
 }

@@ -65,6 +65,7 @@ impl DeviceStore for ReadModifyWriteStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         clear_throttle,
@@ -180,6 +181,7 @@ impl DeviceStore for NoHighWaterStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -222,6 +224,7 @@ impl DeviceStore for ForeignOwnerStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -267,6 +270,7 @@ impl DeviceStore for LeakyReplaceStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -298,6 +302,7 @@ impl DeviceStore for SloppyConsumeStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -339,6 +344,7 @@ impl DeviceStore for ThrottleBlindStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -380,6 +386,7 @@ impl DeviceStore for WrongCounterStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -414,6 +421,7 @@ impl DeviceStore for ReusableCeremonyStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -491,6 +499,7 @@ impl DeviceStore for NonUniqueCredentialStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -557,6 +566,7 @@ impl DeviceStore for BlindCounterStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -609,6 +619,7 @@ impl DeviceStore for UnguardedDeleteStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -658,6 +669,7 @@ impl DeviceStore for NoGuardStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -1130,19 +1142,28 @@ async fn settle_attempt_catches_each_broken_settlement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn race_settle_burst_catches_read_modify_write() {
     let good = Arc::new(MemoryStore::new());
-    assert!(first_race_failure(&good, conformance::race_settle_burst).await.is_none());
+    assert!(
+        first_race_failure(&good, conformance::race_settle_burst)
+            .await
+            .is_none()
+    );
     let store = Arc::new(ReadModifyWriteStore::default());
     let message = first_race_failure(&store, conformance::race_settle_burst)
         .await
         .expect("race_settle_burst passed on a read-modify-write store");
-    assert!(message.contains("admitted under one counter state settled"), "{message:?}");
+    assert!(
+        message.contains("admitted under one counter state settled"),
+        "{message:?}"
+    );
 }
 
 /// The uniformity check passes on the memory store, and fails on a store that makes a refused
 /// hit cost more than a refused miss (here: one more read after a moved counter).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn uniform_settlement_catches_a_store_that_works_harder_on_a_hit() {
-    conformance::uniform_settlement(Arc::new(MemoryStore::new())).await.unwrap();
+    conformance::uniform_settlement(Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
     let err = conformance::uniform_settlement(Arc::new(CountingHitStore::default()))
         .await
         .expect_err("a store that reads again on a refused hit passed");
@@ -1167,6 +1188,7 @@ impl DeviceStore for CountingHitStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,

@@ -1024,8 +1024,16 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
         let e = mfa.enroll_totp(&alice, "alice@example.com", None).await.unwrap();
         let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
         let code = code_at(&secret, &TotpParams::default(), clock.now());
-        let Outcome::Accepted(v) = mfa.confirm_totp(&alice, e.device, code.expose_secret()).await.unwrap() else {
-            panic!("confirmation failed")
+        assert!(
+            mfa.confirm_totp(&alice, e.device, code.expose_secret())
+                .await
+                .unwrap()
+                .is_accepted()
+        );
+        // A sign-in (the next step's code) is the proof a trusted device needs.
+        let next = code_at(&secret, &TotpParams::default(), clock.now().plus_secs(30));
+        let Outcome::Accepted(v) = mfa.verify_totp(&alice, next.expose_secret()).await.unwrap() else {
+            panic!("sign-in failed")
         };
         (e.device, v)
     });

@@ -124,9 +124,9 @@ async fn backup_codes_are_reported_as_recovery_with_the_count() {
         let Outcome::Accepted(v) = mfa.verify_backup_code(&alice, code.expose_secret()).await.unwrap() else {
             panic!()
         };
-        assert_eq!(v.kind, DeviceKind::BackupCodes);
+        assert_eq!(v.kind(), DeviceKind::BackupCodes);
         assert!(v.is_recovery(), "a backup-code sign-in is a recovery");
-        assert_eq!(v.remaining_backup_codes, Some(5 - i));
+        assert_eq!(v.remaining_backup_codes(), Some(5 - i));
     }
     // Used up: the set no longer counts as a method.
     assert_eq!(

@@ -115,7 +115,7 @@ async fn enrollment_needs_confirmation_and_the_first_code_is_spent() {
         panic!("{accepted:?}")
     };
     assert_eq!(
-        (v.device, v.kind, v.remaining_backup_codes),
+        (v.device(), v.kind(), v.remaining_backup_codes()),
         (e.device, DeviceKind::Totp, None)
     );
     assert!(mfa.list_methods(&alice).await.unwrap()[0].confirmed);
@@ -338,8 +338,8 @@ async fn backup_codes_once_each_and_regeneration_replaces() {
         let Outcome::Accepted(v) = mfa.verify_backup_code(&alice, c.expose_secret()).await.unwrap() else {
             panic!("code {i} refused")
         };
-        assert_eq!(v.remaining_backup_codes, Some(5 - i));
-        assert_eq!(v.kind, DeviceKind::BackupCodes);
+        assert_eq!(v.remaining_backup_codes(), Some(5 - i));
+        assert_eq!(v.kind(), DeviceKind::BackupCodes);
         assert_eq!(
             mfa.verify_backup_code(&alice, c.expose_secret()).await.unwrap(),
             Outcome::Rejected
@@ -395,7 +395,7 @@ async fn import_from_uri_and_base32_and_refuse_garbage_without_writing() {
     let Outcome::Accepted(v) = mfa.verify_totp(&alice, c.expose_secret()).await.unwrap() else {
         panic!()
     };
-    assert_eq!(v.device, id);
+    assert_eq!(v.device(), id);
 
     // An 80-bit base32 secret as real sites issue them, typed with spaces in lower case.
     let bob = user("bob");
@@ -612,6 +612,9 @@ impl DeviceStore for DownStore {
         down()
     }
     async fn delete_user_devices(&self, _: &UserId) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn delete_unconfirmed_totp(&self, _: &UserId, _: multifactor::DeviceId) -> Result<u64, StoreError> {
         down()
     }
     async fn replace_backup_codes(&self, _: multifactor::DeviceRecord) -> Result<(), StoreError> {
@@ -893,6 +896,7 @@ impl DeviceStore for LateAcceptStore {
         rename_device,
         delete_device,
         delete_user_devices,
+        delete_unconfirmed_totp,
         replace_backup_codes,
         throttle,
         swap_throttle,
@@ -967,4 +971,162 @@ async fn qr_code_is_an_svg() {
     assert!(svg.expose_secret().starts_with("<?xml") || svg.expose_secret().starts_with("<svg"));
     assert!(svg.expose_secret().contains("<svg"));
     assert!(!format!("{svg:?}").contains("svg"));
+}
+
+/// A backup-code set with no code left is no method: it neither lets the user delete their
+/// last real one nor counts for the assurance policy. (Before: a user with TOTP and a spent set
+/// could delete TOTP and be left with nothing that works.)
+#[tokio::test]
+async fn a_spent_backup_set_does_not_keep_the_last_method() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let (totp, _) = enrolled(&mfa, &clock, &alice).await;
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    for c in &set.codes {
+        assert!(
+            mfa.verify_backup_code(&alice, c.expose_secret())
+                .await
+                .unwrap()
+                .is_accepted()
+        );
+    }
+    let methods = mfa.list_methods(&alice).await.unwrap();
+    let usable: Vec<DeviceKind> = methods.iter().filter(|m| m.is_usable()).map(|m| m.kind).collect();
+    assert_eq!(usable, [DeviceKind::Totp]);
+    assert!(matches!(
+        mfa.delete_method(&alice, totp).await,
+        Err(Error::Misuse(MisuseError::LastMethod))
+    ));
+    // The spent set itself can go.
+    mfa.delete_method(&alice, set.device).await.unwrap();
+    assert!(matches!(
+        mfa.delete_method(&alice, totp).await,
+        Err(Error::Misuse(MisuseError::LastMethod))
+    ));
+}
+
+/// Starts a new enrollment while an older one is being confirmed: the store confirms the older
+/// device at the worst moments (right after the service could have listed the devices, and
+/// right before the clean-up runs). The confirmed device is kept. (Before: list, then delete
+/// each unconfirmed device by id, which deleted a device confirmed in between.)
+#[tokio::test]
+async fn a_new_enrollment_keeps_a_device_confirmed_meanwhile() {
+    let store = ConfirmMeanwhileStore::default();
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let mfa = Mfa::new(store, keys("k1", 1), MfaConfig::new("ACME").unwrap())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rng(InsecureSeededRng::new(7));
+    let alice = user("alice");
+    let first = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    *mfa.store().confirm.lock().unwrap() = Some((alice.clone(), first.device));
+    let second = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    let methods = mfa.list_methods(&alice).await.unwrap();
+    let mut ids: Vec<_> = methods.iter().map(|m| (m.id, m.confirmed)).collect();
+    ids.sort();
+    let mut expected = vec![(first.device, true), (second.device, false)];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+/// Confirms a chosen TOTP device (as a concurrent `confirm_totp` would) just after any listing of
+/// the user's devices and just before the clean-up of unconfirmed ones.
+#[derive(Debug, Default)]
+struct ConfirmMeanwhileStore {
+    inner: MemoryStore,
+    confirm: std::sync::Mutex<Option<(UserId, DeviceId)>>,
+}
+
+impl ConfirmMeanwhileStore {
+    async fn confirm_now(&self) -> Result<(), StoreError> {
+        let target = self.confirm.lock().unwrap().clone();
+        if let Some((user, id)) = target {
+            let counter = self.inner.throttle(&user, Factor::Totp).await?;
+            assert!(
+                self.inner
+                    .accept_totp_step(&user, id, 1, UnixTime::from_secs(START), counter)
+                    .await?
+            );
+            *self.confirm.lock().unwrap() = None;
+        }
+        Ok(())
+    }
+}
+
+impl DeviceStore for ConfirmMeanwhileStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        settle_attempt,
+        insert_device,
+        device,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+        let listed = self.inner.list_devices(user).await?;
+        self.confirm_now().await?;
+        Ok(listed)
+    }
+
+    async fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> Result<u64, StoreError> {
+        self.confirm_now().await?;
+        self.inner.delete_unconfirmed_totp(user, keep).await
+    }
+}
+
+/// The same secret imported twice would let every code be used once per copy: the second
+/// import is refused, and nothing is written.
+#[tokio::test]
+async fn importing_a_secret_the_user_already_has_is_refused() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    mfa.import_totp(&alice, secret, None).await.unwrap();
+    let uri = format!("otpauth://totp/ACME:alice?secret={secret}&issuer=ACME");
+    for again in [secret.to_lowercase(), uri] {
+        assert!(matches!(
+            mfa.import_totp(&alice, &again, None).await,
+            Err(Error::Misuse(MisuseError::DuplicateSecret))
+        ));
+    }
+    assert_eq!(mfa.list_methods(&alice).await.unwrap().len(), 1);
+    // Another user may hold the same secret (their own copy), and a different secret is fine.
+    mfa.import_totp(&user("bob"), secret, None).await.unwrap();
+    mfa.import_totp(&alice, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", None)
+        .await
+        .unwrap();
+    let _ = clock;
+}
+
+/// A TOTP confirmation proves an enrollment, not a sign-in: it cannot be remembered.
+#[tokio::test]
+async fn a_confirmation_is_no_proof_for_a_trusted_device() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let e = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+    let Outcome::Accepted(confirmed) = mfa
+        .confirm_totp(&alice, e.device, &code(&secret, &clock, 0))
+        .await
+        .unwrap()
+    else {
+        panic!("not confirmed")
+    };
+    assert!(!confirmed.is_sign_in());
+    assert!(matches!(
+        mfa.issue_trusted_device(&confirmed).await,
+        Err(Error::Misuse(MisuseError::NotASignIn))
+    ));
+    let Outcome::Accepted(signed_in) = mfa.verify_totp(&alice, &code(&secret, &clock, 1)).await.unwrap() else {
+        panic!("not signed in")
+    };
+    assert!(signed_in.is_sign_in());
+    mfa.issue_trusted_device(&signed_in).await.unwrap();
 }

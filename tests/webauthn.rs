@@ -216,8 +216,8 @@ async fn security_key_registers_and_authenticates() {
     let alice = user("alice");
     let mut key = security_key();
     let reg = accepted(register(&mfa, &alice, &mut key, false).await);
-    assert_eq!(reg.kind, DeviceKind::SecurityKey);
-    assert_eq!(reg.user_verified, Some(false));
+    assert_eq!(reg.kind(), DeviceKind::SecurityKey);
+    assert_eq!(reg.user_verified(), Some(false));
     let methods = mfa.list_methods(&alice).await.unwrap();
     assert_eq!(methods.len(), 1);
     assert_eq!(
@@ -234,10 +234,10 @@ async fn security_key_registers_and_authenticates() {
             .unwrap(),
     );
     assert_eq!(
-        (v.device, v.kind, v.user_verified),
-        (reg.device, DeviceKind::SecurityKey, Some(false))
+        (v.device(), v.kind(), v.user_verified()),
+        (reg.device(), DeviceKind::SecurityKey, Some(false))
     );
-    assert_eq!(v.user, alice);
+    assert_eq!(v.user(), &alice);
     assert_eq!(stored_sign_count(&mfa, &alice).await, 1);
     assert_eq!(
         mfa.list_methods(&alice).await.unwrap()[0].last_used_at,
@@ -254,7 +254,7 @@ async fn security_key_registers_and_authenticates() {
     assert_eq!(stored_sign_count(&mfa, &alice).await, 2);
 
     // The new method can be renamed through device management.
-    mfa.rename_method(&alice, reg.device, "YubiKey 5C").await.unwrap();
+    mfa.rename_method(&alice, reg.device(), "YubiKey 5C").await.unwrap();
     assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "YubiKey 5C");
 }
 
@@ -264,7 +264,7 @@ async fn passkey_registers_with_user_verification_and_works_as_second_factor() {
     let alice = user("alice");
     let mut pk = passkey();
     let reg = accepted(register(&mfa, &alice, &mut pk, true).await);
-    assert_eq!((reg.kind, reg.user_verified), (DeviceKind::Passkey, Some(true)));
+    assert_eq!((reg.kind(), reg.user_verified()), (DeviceKind::Passkey, Some(true)));
     assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "Passkey");
     let (ceremony, rsp) = assertion(&mfa, &alice, &mut pk).await;
     let v = accepted(
@@ -272,7 +272,7 @@ async fn passkey_registers_with_user_verification_and_works_as_second_factor() {
             .await
             .unwrap(),
     );
-    assert_eq!((v.kind, v.user_verified), (DeviceKind::Passkey, Some(true)));
+    assert_eq!((v.kind(), v.user_verified()), (DeviceKind::Passkey, Some(true)));
 }
 
 #[tokio::test]
@@ -290,7 +290,10 @@ async fn passwordless_finds_the_user_by_credential_and_handle() {
     assert!(options.get("mediation").is_none());
     let rsp = bobs.get(&options).unwrap();
     let v = accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap());
-    assert_eq!((v.user, v.device, v.user_verified), (bob, bob_reg.device, Some(true)));
+    assert_eq!(
+        (v.user(), v.device(), v.user_verified()),
+        (&bob, bob_reg.device(), Some(true))
+    );
 
     // Conditional mediation (passkey autofill) is the same ceremony with one more option.
     let (ceremony, options) = mfa.start_passwordless(true).await.unwrap();
@@ -298,8 +301,8 @@ async fn passwordless_finds_the_user_by_credential_and_handle() {
     assert_eq!(options["mediation"], "conditional");
     let rsp = alices.get(&options).unwrap();
     assert_eq!(
-        accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap()).user,
-        alice
+        accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap()).user(),
+        &alice
     );
 }
 
@@ -316,7 +319,7 @@ async fn one_second_factor_ceremony_allows_all_of_the_users_credentials() {
         .unwrap()
         .len();
     assert_eq!(allowed, 2);
-    for (client_is_key, expected) in [(true, k.device), (false, p.device)] {
+    for (client_is_key, expected) in [(true, k.device()), (false, p.device())] {
         let (ceremony, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
         let rsp = if client_is_key {
             key.get(&options.to_json_value()).unwrap()
@@ -328,7 +331,7 @@ async fn one_second_factor_ceremony_allows_all_of_the_users_credentials() {
                 .await
                 .unwrap(),
         );
-        assert_eq!(v.device, expected);
+        assert_eq!(v.device(), expected);
     }
 }
 
@@ -667,7 +670,7 @@ async fn counter_regression_is_rejected_as_a_possible_clone() {
     };
     assert!(
         mfa.store()
-            .record_webauthn_use(&alice, reg.device, 1, bump, clock.now())
+            .record_webauthn_use(&alice, reg.device(), 1, bump, clock.now())
             .await
             .unwrap()
     );
@@ -695,7 +698,7 @@ async fn counter_regression_can_be_allowed_by_a_danger_policy() {
     };
     assert!(
         mfa.store()
-            .record_webauthn_use(&alice, reg.device, 0, bump, clock.now())
+            .record_webauthn_use(&alice, reg.device(), 0, bump, clock.now())
             .await
             .unwrap()
     );
@@ -848,7 +851,7 @@ async fn a_credential_deleted_after_start_is_rejected() {
     let mut other = security_key();
     accepted(register(&mfa, &alice, &mut other, false).await);
     let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
-    mfa.delete_method(&alice, reg.device).await.unwrap();
+    mfa.delete_method(&alice, reg.device()).await.unwrap();
     assert_eq!(
         mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
             .await
@@ -961,7 +964,7 @@ async fn misuse_and_configuration_errors_are_typed() {
             .await
             .unwrap(),
     );
-    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].id, v.device);
+    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].id, v.device());
 
     // Without a relying party, WebAuthn says so.
     let plain = Mfa::new(
@@ -1001,4 +1004,114 @@ async fn one_ceremony_finished_by_64_concurrent_requests_is_accepted_once() {
         }
         assert_eq!(wins, 1, "round {round}");
     }
+}
+
+/// Finishes with ceremony ids nobody started cost nothing: no charge, no backoff, no lock
+/// (assertions cannot be guessed; charging them would only let anyone with a user name keep
+/// the user out). The real key still works at once.
+#[tokio::test]
+async fn garbage_finishes_are_not_charged() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    let (_, rsp) = assertion(&mfa, &alice, &mut key).await;
+    for i in 0..150u8 {
+        let ceremony = multifactor::CeremonyId::from_bytes([i; 16]);
+        assert_eq!(
+            mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+                .await
+                .unwrap(),
+            Outcome::Rejected
+        );
+    }
+    assert_eq!(
+        mfa.store().throttle(&alice, Factor::WebAuthn).await.unwrap(),
+        multifactor::ThrottleState::default()
+    );
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    assert!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+}
+
+/// Real ceremonies with bad signatures back off (up to an hour) but never lock WebAuthn.
+#[tokio::test]
+async fn webauthn_backs_off_but_never_locks() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let mut key = security_key();
+    accepted(register(&mfa, &alice, &mut key, false).await);
+    let mut refused = 0;
+    while refused < 120 {
+        let (ceremony, mut rsp) = assertion(&mfa, &alice, &mut key).await;
+        flip(&mut rsp, "/response/signature", 12);
+        match mfa
+            .finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap()
+        {
+            Outcome::Rejected => refused += 1,
+            Outcome::Throttled { retry_at } => {
+                assert!(retry_at.secs_since(clock.now()) <= 3600, "{retry_at:?}");
+                clock.set(retry_at);
+            }
+            other => panic!("{other:?} after {refused} refusals"),
+        }
+    }
+    assert_eq!(
+        mfa.throttle_status(&alice, Factor::WebAuthn).await.unwrap(),
+        multifactor::ThrottleDecision::RetryAt(clock.now().plus_secs(3600))
+    );
+    clock.advance(3600);
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
+    assert!(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+}
+
+/// A security key (registered as a second factor, user verification never required) does not
+/// sign anyone in without a password, even when its authenticator returns the right handle.
+#[tokio::test]
+async fn passwordless_accepts_only_passkeys() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    // A key that can verify the user (a PIN), registered as a security key.
+    let mut key = Client::new(SoftPasskey::new(true), true);
+    let registered = accepted(register(&mfa, &alice, &mut key, false).await);
+    assert_eq!(registered.kind(), DeviceKind::SecurityKey);
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let rsp = key.get(&options.to_json_value()).unwrap();
+    assert_eq!(
+        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        Outcome::Rejected
+    );
+}
+
+/// Registrations prove an enrollment, not a sign-in: no remember-this-device token for them.
+#[tokio::test]
+async fn a_registration_is_no_proof_for_a_trusted_device() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    let mut pk = passkey();
+    let registered = accepted(register(&mfa, &alice, &mut pk, true).await);
+    assert!(!registered.is_sign_in());
+    assert!(matches!(
+        mfa.issue_trusted_device(&registered).await,
+        Err(multifactor::Error::Misuse(multifactor::MisuseError::NotASignIn))
+    ));
+    let (ceremony, rsp) = assertion(&mfa, &alice, &mut pk).await;
+    let signed_in = accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    assert!(signed_in.is_sign_in());
+    mfa.issue_trusted_device(&signed_in).await.unwrap();
 }

@@ -1807,7 +1807,7 @@ fn run_case(fx: &Fixture, ceremony: Ceremony, m: &Mutation) -> Result<(), TestCa
                 }
             });
             if let Ok(Outcome::Accepted(v)) = &result {
-                prop_assert_eq!(&v.user, &fx.alice);
+                prop_assert_eq!(v.user(), &fx.alice);
             }
             format!("{ceremony:?} {label}: {}", verdict_result(&expect, &result, &text)?)
         }
@@ -1828,7 +1828,7 @@ fn run_case(fx: &Fixture, ceremony: Ceremony, m: &Mutation) -> Result<(), TestCa
             let expect = expect_registration(&original, &proto);
             let result = rt.block_on(mfa.finish_webauthn_registration(&who, id, &parsed, None));
             if let Ok(Outcome::Accepted(v)) = &result {
-                prop_assert_eq!(&v.user, &who);
+                prop_assert_eq!(v.user(), &who);
             }
             format!("{ceremony:?} {label}: {}", verdict_result(&expect, &result, &text)?)
         }

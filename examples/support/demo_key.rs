@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use multifactor::{KeyId, OsSeededRng, Rng, SealingKey};
+use multifactor::{KeyId, OsRng, Rng, SealingKey};
 
 /// `env` (64 hex digits) if set, else the file `DB.key`, created with mode 0600 if missing.
 /// Returns the key and, if a file was created, a note to show.
@@ -24,7 +24,7 @@ pub fn load(env: &str, db: &Path) -> Result<(SealingKey, Option<String>), String
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 32];
-            OsSeededRng::new()
+            OsRng::new()
                 .and_then(|r| r.try_fill_bytes(&mut key))
                 .map_err(|e| e.to_string())?;
             let text: String = key.iter().map(|b| format!("{b:02x}")).collect();

@@ -27,8 +27,7 @@ use axum::{Form, Json, Router};
 use axum_csrf::{CsrfConfig, CsrfToken};
 use multifactor::{
     AuthenticationResponse, CeremonyId, DeviceId, DeviceKind, Error as MfaError, InputError, Keyring, Mfa, MfaConfig,
-    MisuseError, OsSeededRng, Outcome, RegistrationResponse, RelyingParty, SqliteStore, SystemClock, UserId,
-    WebAuthnConfig,
+    MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty, SqliteStore, SystemClock, UserId, WebAuthnConfig,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -48,7 +47,7 @@ const PENDING: &str = "pending_user";
 const TOTP_DEVICE: &str = "totp_device";
 const FLASH: &str = "flash";
 
-type AppMfa = Mfa<SqliteStore, SystemClock, OsSeededRng>;
+type AppMfa = Mfa<SqliteStore, SystemClock, OsRng>;
 
 struct App {
     mfa: AppMfa,
@@ -151,7 +150,7 @@ async fn run() -> std::result::Result<(), String> {
             (SqliteStore::open(path).await.map_err(|e| e.to_string())?, key)
         }
         None => {
-            let rng = OsSeededRng::new().map_err(|e| e.to_string())?;
+            let rng = OsRng::new().map_err(|e| e.to_string())?;
             let id = multifactor::KeyId::new("memory").map_err(|e| e.to_string())?;
             let key = multifactor::SealingKey::generate(id, &rng).map_err(|e| e.to_string())?;
             (SqliteStore::open_in_memory().await.map_err(|e| e.to_string())?, key)
@@ -491,7 +490,7 @@ async fn mfa_code(app: Shared, session: Session, token: CsrfToken, form: CodeFor
     let message = match result {
         Ok(Outcome::Accepted(v)) => {
             sign_in(&session, &user).await?;
-            if let Some(left) = v.remaining_backup_codes {
+            if let Some(left) = v.remaining_backup_codes() {
                 session
                     .insert(
                         FLASH,
@@ -662,7 +661,7 @@ async fn passkey_finish(
     };
     match app.mfa.finish_passwordless(ceremony, &response).await? {
         Outcome::Accepted(v) => {
-            sign_in(&session, &v.user).await?;
+            sign_in(&session, v.user()).await?;
             Ok(Json(json!({ "redirect": "/" })).into_response())
         }
         other => Ok(json_error(StatusCode::UNAUTHORIZED, &refusal(&other, "passkey"))),
@@ -857,7 +856,7 @@ async fn register_finish(
         .await
     {
         Ok(Outcome::Accepted(v)) => {
-            let what = if v.kind == DeviceKind::Passkey {
+            let what = if v.kind() == DeviceKind::Passkey {
                 "passkey"
             } else {
                 "security key"

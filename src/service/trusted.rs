@@ -11,14 +11,18 @@ use crate::trusted_device::{self, TrustedDeviceRecord, TrustedDeviceToken};
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Issues a remember-this-device token for the user a factor was just verified for (the
-    /// [`Verified`] of an accepted outcome is the proof). Store the token in an HttpOnly,
+    /// [`Verified`] of an accepted sign-in is the proof). Store the token in an HttpOnly,
     /// Secure cookie; it expires after 30 days by default.
     ///
     /// # Errors
     ///
-    /// RNG and store errors.
+    /// [`MisuseError::NotASignIn`] for the proof of a TOTP confirmation or a registration; RNG
+    /// and store errors.
     pub async fn issue_trusted_device(&self, verified: &Verified) -> Result<TrustedDeviceToken, Error> {
-        let user = &verified.user;
+        if !verified.is_sign_in() {
+            return Err(MisuseError::NotASignIn.into());
+        }
+        let user = verified.user();
         let id = TrustedDeviceId::generate(&self.rng)?;
         let mut secret = zeroize::Zeroizing::new([0u8; 32]);
         self.rng.try_fill_bytes(secret.as_mut())?;

@@ -178,10 +178,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             Err(StoreError::Conflict) => return Ok(Outcome::Rejected),
             Err(e) => return Err(e.into()),
         }
-        Ok(Outcome::Accepted(Verified {
-            user_verified: Some(new.user_verified),
-            ..Verified::new(user, id, kind)
-        }))
+        Ok(Outcome::Accepted(
+            Verified::sign_in(user, id, kind)
+                .with_user_verified(new.user_verified)
+                .enrollment(),
+        ))
     }
 
     /// Starts a second-factor authentication that accepts any of the user's security keys and
@@ -240,10 +241,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         response: &AuthenticationResponse,
     ) -> Result<Outcome, Error> {
         let config = self.webauthn()?;
-        if let Some(refused) = self.charge(user, Factor::WebAuthn).await? {
-            return Ok(refused);
-        }
         let now = self.clock.now();
+        // Only a ceremony this user really started is charged: garbage finishes cost nothing
+        // and cannot push the user into backoff.
         let Some(taken) = self
             .store
             .take_ceremony(ceremony, Some(user), CeremonyKind::SecondFactor, now)
@@ -251,6 +251,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         else {
             return Ok(Outcome::Rejected);
         };
+        if let Some(refused) = self.charge(user, Factor::WebAuthn).await? {
+            return Ok(refused);
+        }
         let records = self.webauthn_records(user).await?;
         // WebAuthn §7.2 step 6: a user handle, when the authenticator returns one, must be the
         // one this user's credential was registered under.
@@ -299,7 +302,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let outcome = self.finish_passwordless_unaudited(ceremony, response).await?;
         // Who it was is known only once the credential is found; an unknown one is logged without a user.
         let user = match &outcome {
-            Outcome::Accepted(v) => Some(v.user.clone()),
+            Outcome::Accepted(v) => Some(v.user().clone()),
             _ => self
                 .store
                 .find_credential(response.credential_id())
@@ -336,6 +339,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let DeviceData::WebAuthn(cred) = &record.data else {
             return Ok(Outcome::Rejected);
         };
+        // Only a passkey replaces the password: a security key registered as a second factor
+        // (never required to verify the user) does not sign anyone in alone.
+        if record.kind() != DeviceKind::Passkey {
+            return Ok(Outcome::Rejected);
+        }
         // The handle is not secret, but compare it without branching on bytes anyway.
         let handle_matches = response
             .user_handle()
@@ -398,10 +406,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 } else {
                     DeviceKind::SecurityKey
                 };
-                return Ok(Outcome::Accepted(Verified {
-                    user_verified: Some(assertion.user_verified),
-                    ..Verified::new(user, id, kind)
-                }));
+                return Ok(Outcome::Accepted(
+                    Verified::sign_in(user, id, kind).with_user_verified(assertion.user_verified),
+                ));
             }
             // A parallel sign-in moved the counter (or the credential was deleted): look again.
             match self.store.device(user, id).await? {

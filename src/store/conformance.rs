@@ -25,7 +25,7 @@ use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
 use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
-use crate::rng::{OsSeededRng, Rng};
+use crate::rng::{OsRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
 use crate::store::{DeleteOutcome, DeviceStore, Hit, Settle, Settlement};
 use crate::throttle::ThrottleState;
@@ -73,24 +73,24 @@ macro_rules! ensure {
 }
 
 fn fresh_user(tag: &str) -> Result<UserId, Failure> {
-    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;
     let mut bytes = [0u8; 8];
     rng.try_fill_bytes(&mut bytes).map_err(|e| Failure(e.to_string()))?;
     UserId::new(format!("conformance-{tag}-{}", u64::from_le_bytes(bytes))).map_err(|e| Failure(e.to_string()))
 }
 
 fn fresh_id() -> Result<DeviceId, Failure> {
-    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;
     DeviceId::generate(&rng).map_err(|e| Failure(e.to_string()))
 }
 
 fn fresh_ceremony_id() -> Result<CeremonyId, Failure> {
-    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;
     CeremonyId::generate(&rng).map_err(|e| Failure(e.to_string()))
 }
 
 fn random_u64() -> Result<u64, Failure> {
-    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;
     let mut bytes = [0u8; 8];
     rng.try_fill_bytes(&mut bytes).map_err(|e| Failure(e.to_string()))?;
     Ok(u64::from_le_bytes(bytes))
@@ -99,7 +99,7 @@ fn random_u64() -> Result<u64, Failure> {
 /// A credential id no other record has: 16 random bytes between `00 ff` and `80 00` (a store
 /// must keep bytes, not text, and match them exactly).
 pub fn fresh_credential_id() -> Result<Vec<u8>, Failure> {
-    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;
     let mut random = [0u8; 16];
     rng.try_fill_bytes(&mut random).map_err(|e| Failure(e.to_string()))?;
     let mut id = vec![0x00, 0xff];
@@ -140,7 +140,7 @@ pub fn backup_record(user: &UserId, created: u64, slots: usize) -> Result<Device
 /// An unconfirmed TOTP record with a real sealed blob (SHA256, 8 digits, 60 s).
 pub fn totp_record(user: &UserId, created: u64) -> Result<DeviceRecord, Failure> {
     let id = fresh_id()?;
-    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;
     let key_id = KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?;
     let keys = Keyring::new(SealingKey::new(key_id, [3; 32]));
     let context = SealContext {
@@ -1555,7 +1555,7 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
 
 /// A remember-this-device record with a distinctive hash (from `00` to `ff`, random between).
 pub fn trusted_record(user: &UserId, created: u64, expires: u64) -> Result<TrustedDeviceRecord, Failure> {
-    let rng = OsSeededRng::new().map_err(|e| Failure(e.to_string()))?;
+    let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;
     let id = TrustedDeviceId::generate(&rng).map_err(|e| Failure(e.to_string()))?;
     let mut hash = [0u8; 32];
     rng.try_fill_bytes(&mut hash).map_err(|e| Failure(e.to_string()))?;
@@ -1593,7 +1593,7 @@ pub async fn trusted_devices<S: DeviceStore>(store: &S) -> CheckResult {
             "a remember-this-device record did not round-trip field for field: {got:?}"
         );
     }
-    let unknown = TrustedDeviceId::generate(&OsSeededRng::new().map_err(|e| Failure(e.to_string()))?)
+    let unknown = TrustedDeviceId::generate(&OsRng::new().map_err(|e| Failure(e.to_string()))?)
         .map_err(|e| Failure(e.to_string()))?;
     ensure!(
         store.trusted_device(unknown).await?.is_none(),
@@ -2077,7 +2077,10 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         device: totp.id,
         step: 10,
     });
-    let code_hit = Some(Hit::BackupCode { device: set.id, slot: 1 });
+    let code_hit = Some(Hit::BackupCode {
+        device: set.id,
+        slot: 1,
+    });
     for factor in [Factor::Totp, Factor::BackupCodes] {
         ensure!(
             store.swap_throttle(&alice, factor, zero, two).await?,
@@ -2101,12 +2104,18 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
             "a settlement against a moved {factor:?} counter changed it"
         );
     }
-    let got = store.device(&alice, totp.id).await?.ok_or(Failure("device vanished".into()))?;
+    let got = store
+        .device(&alice, totp.id)
+        .await?
+        .ok_or(Failure("device vanished".into()))?;
     ensure!(
         last_step(&got).is_none() && got.last_used_at.is_none(),
         "a settlement against a moved counter recorded the step"
     );
-    let got = store.device(&alice, set.id).await?.ok_or(Failure("set vanished".into()))?;
+    let got = store
+        .device(&alice, set.id)
+        .await?
+        .ok_or(Failure("set vanished".into()))?;
     ensure!(
         slot_used(&got, 1) == Some(false) && got.last_used_at.is_none(),
         "a settlement against a moved counter spent the code"
@@ -2151,10 +2160,19 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
             "{what}: the counter does not hold on_miss"
         );
     }
-    let got = store.device(&alice, totp.id).await?.ok_or(Failure("device vanished".into()))?;
+    let got = store
+        .device(&alice, totp.id)
+        .await?
+        .ok_or(Failure("device vanished".into()))?;
     ensure!(last_step(&got).is_none(), "a charged settlement recorded a step");
-    let got = store.device(&bob, bobs.id).await?.ok_or(Failure("device vanished".into()))?;
-    ensure!(last_step(&got).is_none(), "alice's settlement recorded a step on bob's device");
+    let got = store
+        .device(&bob, bobs.id)
+        .await?
+        .ok_or(Failure("device vanished".into()))?;
+    ensure!(
+        last_step(&got).is_none(),
+        "alice's settlement recorded a step on bob's device"
+    );
     ensure!(
         store.throttle(&bob, Factor::Totp).await? == zero,
         "alice's settlement touched bob's counter"
@@ -2166,7 +2184,10 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         let got = store
             .settle_attempt(&alice, &attempt(factor, before, hit, three))
             .await?;
-        ensure!(got == Settlement::Accepted, "a {factor:?} hit was not accepted: {got:?}");
+        ensure!(
+            got == Settlement::Accepted,
+            "a {factor:?} hit was not accepted: {got:?}"
+        );
         ensure!(
             store.throttle(&alice, factor).await? == cleared,
             "an accepted {factor:?} hit did not set on_hit"
@@ -2174,7 +2195,10 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         let got = store
             .settle_attempt(&alice, &attempt(factor, cleared, hit, three))
             .await?;
-        ensure!(got == Settlement::Charged, "a spent {factor:?} hit was not charged: {got:?}");
+        ensure!(
+            got == Settlement::Charged,
+            "a spent {factor:?} hit was not charged: {got:?}"
+        );
         ensure!(
             store.throttle(&alice, factor).await? == three,
             "a spent {factor:?} hit did not set on_miss"
@@ -2187,13 +2211,22 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
     let got = store
         .settle_attempt(&alice, &attempt(Factor::Totp, three, older, two))
         .await?;
-    ensure!(got == Settlement::Charged, "an older TOTP step was not charged: {got:?}");
-    let got = store.device(&alice, totp.id).await?.ok_or(Failure("device vanished".into()))?;
+    ensure!(
+        got == Settlement::Charged,
+        "an older TOTP step was not charged: {got:?}"
+    );
+    let got = store
+        .device(&alice, totp.id)
+        .await?
+        .ok_or(Failure("device vanished".into()))?;
     ensure!(
         last_step(&got) == Some(10) && got.last_used_at == Some(now) && got.confirmed,
         "an accepted TOTP hit did not record step, time and confirmation"
     );
-    let got = store.device(&alice, set.id).await?.ok_or(Failure("set vanished".into()))?;
+    let got = store
+        .device(&alice, set.id)
+        .await?
+        .ok_or(Failure("set vanished".into()))?;
     ensure!(
         slot_used(&got, 1) == Some(true) && got.last_used_at == Some(now),
         "an accepted backup-code hit did not spend the slot and stamp the set"
@@ -2223,11 +2256,17 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
                 device: totp.id,
                 step: 77,
             });
+            // Every outcome moves the counter away from the admitted state (were `on_hit` the
+            // admitted state, an attempt arriving after the accepted hit would rightly settle
+            // against the cleared counter).
             let attempt = Settle {
                 factor: Factor::Totp,
                 admitted: ThrottleState::default(),
                 hit,
-                on_hit: ThrottleState::default(),
+                on_hit: ThrottleState {
+                    budget_until: Some(UnixTime::from_secs(8_000)),
+                    ..ThrottleState::default()
+                },
                 on_miss,
                 now,
             };
@@ -2245,7 +2284,10 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
     );
     for (i, o) in outcomes.iter().enumerate() {
         if let Settlement::Moved(m) = o {
-            ensure!(*m == on_miss || *m == ThrottleState::default(), "attempt {i} saw {m:?}");
+            ensure!(
+                *m == on_miss || m.budget_until == Some(UnixTime::from_secs(8_000)),
+                "attempt {i} saw {m:?}"
+            );
         }
         ensure!(
             *o != Settlement::Accepted || i == hit_index,
@@ -2325,7 +2367,8 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
             for right in [true, false] {
                 let user = fresh_user("uniform")?;
                 let e = mfa.enroll_totp(&user, "u", None).await.map_err(fail)?;
-                let secret = decode_base32_secret(e.secret_base32.expose_secret()).map_err(|e| Failure(e.to_string()))?;
+                let secret =
+                    decode_base32_secret(e.secret_base32.expose_secret()).map_err(|e| Failure(e.to_string()))?;
                 let first = code_at(&secret, &TotpParams::default(), clock.now());
                 ensure!(
                     mfa.confirm_totp(&user, e.device, first.expose_secret())
@@ -2345,7 +2388,12 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
                         let n: u32 = c.expose_secret().parse().map_err(|_| Failure("code".into()))?;
                         format!("{:06}", (n + 1) % 1_000_000)
                     }
-                    (_, true) => set.codes.first().ok_or(Failure("no code".into()))?.expose_secret().to_owned(),
+                    (_, true) => set
+                        .codes
+                        .first()
+                        .ok_or(Failure("no code".into()))?
+                        .expose_secret()
+                        .to_owned(),
                     (_, false) => "0000-0000-0000".to_owned(),
                 };
                 // The counter moves after the attempt's read: the read reports the default.
@@ -2391,6 +2439,86 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
     Ok(())
 }
 
+/// [`DeviceStore::delete_device_unless_last`] counts usable methods only: a backup-code set with
+/// no code left does not keep the user's last real method, and can itself always be deleted;
+/// an unconfirmed TOTP enrollment does not count either.
+pub async fn last_usable_method<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let mut totp = totp_record(&alice, 1)?;
+    totp.confirmed = true;
+    let mut spent = backup_record(&alice, 2, 2)?;
+    if let DeviceData::BackupCodes(set) = &mut spent.data {
+        for slot in &mut set.slots {
+            slot.used = true;
+        }
+    }
+    let pending = totp_record(&alice, 3)?;
+    for d in [&totp, &spent, &pending] {
+        store.insert_device(d.clone()).await?;
+    }
+    let got = store.delete_device_unless_last(&alice, totp.id).await?;
+    ensure!(
+        got == DeleteOutcome::LastMethod,
+        "the last usable method was deleted beside a spent backup-code set and a pending enrollment: {got:?}"
+    );
+    let got = store.delete_device_unless_last(&alice, spent.id).await?;
+    ensure!(
+        got == DeleteOutcome::Deleted,
+        "a spent backup-code set could not be deleted: {got:?}"
+    );
+    // A set with one code left does count.
+    let mut one_left = backup_record(&alice, 4, 2)?;
+    if let DeviceData::BackupCodes(set) = &mut one_left.data
+        && let Some(slot) = set.slots.first_mut()
+    {
+        slot.used = true;
+    }
+    store.insert_device(one_left.clone()).await?;
+    let got = store.delete_device_unless_last(&alice, totp.id).await?;
+    ensure!(
+        got == DeleteOutcome::Deleted,
+        "a method could not be deleted beside a set with a code left: {got:?}"
+    );
+    let got = store.delete_device_unless_last(&alice, one_left.id).await?;
+    ensure!(
+        got == DeleteOutcome::LastMethod,
+        "the last usable set was deleted: {got:?}"
+    );
+    Ok(())
+}
+
+/// [`DeviceStore::delete_unconfirmed_totp`] deletes exactly the user's unconfirmed TOTP devices
+/// other than the one kept: confirmed ones, other kinds and other users' devices stay.
+pub async fn delete_unconfirmed_totp<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let stale = [totp_record(&alice, 1)?, totp_record(&alice, 2)?];
+    let keep = totp_record(&alice, 3)?;
+    let mut confirmed = totp_record(&alice, 4)?;
+    confirmed.confirmed = true;
+    let set = backup_record(&alice, 5, 2)?;
+    let bobs = totp_record(&bob, 6)?;
+    for d in stale.iter().chain([&keep, &confirmed, &set, &bobs]) {
+        store.insert_device(d.clone()).await?;
+    }
+    let deleted = store.delete_unconfirmed_totp(&alice, keep.id).await?;
+    ensure!(deleted == 2, "{deleted} devices deleted, not the 2 stale enrollments");
+    let mut left: Vec<DeviceId> = store.list_devices(&alice).await?.iter().map(|d| d.id).collect();
+    left.sort();
+    let mut expected = vec![keep.id, confirmed.id, set.id];
+    expected.sort();
+    ensure!(left == expected, "after the clean-up alice has {left:?}");
+    ensure!(
+        store.device(&bob, bobs.id).await?.is_some(),
+        "alice's clean-up deleted bob's enrollment"
+    );
+    ensure!(
+        store.delete_unconfirmed_totp(&alice, keep.id).await? == 0,
+        "a second clean-up deleted more"
+    );
+    Ok(())
+}
+
 /// Runs every check in turn.
 ///
 /// # Errors
@@ -2429,6 +2557,8 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_unique_credential_id, store.clone());
     check!(race_delete_unless_last, store.clone());
     check!(settle_attempt, &*store);
+    check!(last_usable_method, &*store);
+    check!(delete_unconfirmed_totp, &*store);
     check!(race_settle_burst, store.clone());
     check!(uniform_settlement, store.clone());
     Ok(())
@@ -2450,7 +2580,8 @@ macro_rules! conformance_tests {
             replace_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, trusted_devices, settle_attempt);
+            delete_unless_last, totp_paging_and_reseal, trusted_devices, settle_attempt,
+            last_usable_method, delete_unconfirmed_totp);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,

@@ -167,6 +167,19 @@ impl DeviceStore for MemoryStore {
         Ok(deleted)
     }
 
+    async fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        let stale: Vec<DeviceId> = state
+            .of_user(user)
+            .filter(|d| d.id != keep && !d.confirmed && matches!(d.data, DeviceData::Totp(_)))
+            .map(|d| d.id)
+            .collect();
+        for id in &stale {
+            state.remove(*id);
+        }
+        Ok(stale.len() as u64)
+    }
+
     async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
         if !matches!(set.data, DeviceData::BackupCodes(_)) {
             return Err(StoreError::InvalidRecord(
@@ -346,8 +359,8 @@ impl DeviceStore for MemoryStore {
         let Some(target) = Self::owned(&mut state, user, id) else {
             return Ok(DeleteOutcome::NotFound);
         };
-        if target.confirmed {
-            let others = state.of_user(user).filter(|d| d.id != id && d.confirmed).count();
+        if target.is_usable() {
+            let others = state.of_user(user).filter(|d| d.id != id && d.is_usable()).count();
             if others == 0 {
                 return Ok(DeleteOutcome::LastMethod);
             }

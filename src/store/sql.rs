@@ -59,6 +59,17 @@ macro_rules! select_devices_sql {
 
 pub(crate) use select_devices_sql;
 
+/// Whether the device `d` is usable ([`DeviceRecord::is_usable`]), as an SQL boolean; `$3` is
+/// the backup-code kind.
+macro_rules! usable_sql {
+    () => {
+        "(d.confirmed = TRUE AND (d.kind <> $3 OR EXISTS \
+         (SELECT 1 FROM mfa_backup_codes c WHERE c.device_id = d.id AND c.used = FALSE)))"
+    };
+}
+
+pub(crate) use usable_sql;
+
 /// A `u64` for a `BIGINT` column.
 pub(crate) fn to_db(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::InvalidRecord("a time or step beyond 2^63 - 1"))
@@ -640,6 +651,19 @@ macro_rules! sql_device_store {
                 Ok(done.rows_affected())
             }
 
+            async fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "DELETE FROM mfa_devices WHERE user_id = $1 AND kind = $2 AND confirmed = FALSE AND id <> $3",
+                )
+                .bind(user.as_str())
+                .bind(sql::KIND_TOTP)
+                .bind(keep.as_bytes().to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
             async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
                 if !matches!(set.data, DeviceData::BackupCodes(_)) {
                     return Err(StoreError::InvalidRecord("replace_backup_codes needs a backup-code record"));
@@ -954,22 +978,30 @@ macro_rules! sql_device_store {
             async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
                 let mut tx = self.begin().await?;
                 Self::lock(&mut tx, format!("multifactor/user/{}", user.as_str())).await?;
-                let row = sqlx::query("SELECT confirmed FROM mfa_devices WHERE id = $1 AND user_id = $2")
-                    .bind(id.as_bytes().to_vec())
-                    .bind(user.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                let Some(row) = row else {
+                // Usable (`DeviceRecord::is_usable`): confirmed, and a backup-code set only with
+                // an unused code left.
+                let usable: Option<bool> = sqlx::query_scalar(concat!(
+                    "SELECT ",
+                    $crate::store::sql::usable_sql!(),
+                    " FROM mfa_devices d WHERE d.id = $1 AND d.user_id = $2"
+                ))
+                .bind(id.as_bytes().to_vec())
+                .bind(user.as_str())
+                .bind(sql::KIND_BACKUP_CODES)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let Some(usable) = usable else {
                     return Ok(DeleteOutcome::NotFound);
                 };
-                let confirmed: bool = row.try_get("confirmed").map_err(db_err)?;
-                if confirmed {
-                    let others: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1 AND id <> $2 AND confirmed = TRUE",
-                    )
-                    .bind(user.as_str())
+                if usable {
+                    let others: i64 = sqlx::query_scalar(concat!(
+                        "SELECT COUNT(*) FROM mfa_devices d WHERE d.user_id = $2 AND d.id <> $1 AND ",
+                        $crate::store::sql::usable_sql!()
+                    ))
                     .bind(id.as_bytes().to_vec())
+                    .bind(user.as_str())
+                    .bind(sql::KIND_BACKUP_CODES)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_err)?;

@@ -111,6 +111,11 @@ macro_rules! forward {
             self.inner.delete_user_devices(user).await
         }
     };
+    (delete_unconfirmed_totp) => {
+        async fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> Result<u64, StoreError> {
+            self.inner.delete_unconfirmed_totp(user, keep).await
+        }
+    };
     (replace_backup_codes) => {
         async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
             self.inner.replace_backup_codes(set).await

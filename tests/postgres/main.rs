@@ -101,7 +101,9 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         delete_unless_last,
         totp_paging_and_reseal,
         trusted_devices,
-        settle_attempt
+        settle_attempt,
+        last_usable_method,
+        delete_unconfirmed_totp
     );
     checks.extend(race!(
         race_backup_code,

@@ -80,6 +80,7 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> bool;
         fn delete_device(&self, user: &UserId, id: DeviceId) -> bool;
         fn delete_user_devices(&self, user: &UserId) -> u64;
+        fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> u64;
         fn replace_backup_codes(&self, set: DeviceRecord) -> ();
         fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Settlement;
         fn throttle(&self, user: &UserId, factor: Factor) -> ThrottleState;
