@@ -24,12 +24,12 @@ pub enum AuditKind {
     },
     /// A code or assertion was rejected.
     Rejected,
-    /// An attempt was not evaluated because of recent failures.
+    /// An attempt was refused (unanswered) because of recent failures.
     Throttled {
         /// When the next attempt will be evaluated.
         retry_at: UnixTime,
     },
-    /// An attempt was not evaluated because the factor is locked.
+    /// An attempt was refused (unanswered) because the factor is locked.
     Locked,
     /// The host lifted a lock.
     Unlocked,

@@ -4,8 +4,14 @@
 //! character, so the default 12 characters carry 60 bits. Input is forgiving: case, spaces and
 //! hyphens are ignored and the look-alikes `o`, `i`, `l` read as `0`, `1`, `1`.
 //!
-//! A store sees only `HMAC-SHA256(key = salt || pepper, code)`, with a random 128-bit salt per set
-//! and an optional host-provided pepper kept outside the database.
+//! A store sees only keyed hashes: `HMAC-SHA256(key = k ‖ salt, "multifactor/v1/backup-code" ‖
+//! len(user) ‖ user ‖ set id ‖ code)`, where `k` is a MAC key derived from a sealing key of the
+//! [`Keyring`](crate::Keyring) (named by its id in the record), and the salt a random 128 bits
+//! per set. A copy of the database alone gives an offline attacker nothing to test guesses
+//! against (NIST SP 800-63B §5.1.2.2 for look-up secrets under 112 bits), and a hash moved to
+//! another user's or another set's row no longer matches. Sets stored before schema v3 were
+//! hashed as `HMAC-SHA256(salt ‖ pepper, code)` ([`CodeKey::Legacy`]); they keep working until
+//! the user generates a new set.
 
 use std::fmt;
 
@@ -15,8 +21,10 @@ use subtle::{Choice, ConditionallySelectable};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::ct;
+use crate::device::{DeviceId, UserId};
 use crate::error::{ConfigError, Error, InputError};
 use crate::rng::{Rng, uniform_below};
+use crate::seal::KeyId;
 use crate::secret::SecretString;
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
@@ -122,10 +130,43 @@ impl fmt::Debug for BackupCode {
     }
 }
 
+/// What a set's code hashes are keyed with.
+#[derive(Clone, Copy)]
+pub enum CodeKey<'a> {
+    /// The MAC key derived from the sealing key `key_id`, bound to the set's user and id.
+    Keyed {
+        /// The sealing key the MAC key was derived from (recorded in the set).
+        key_id: &'a KeyId,
+        /// The derived MAC key.
+        key: &'a [u8; 32],
+        /// The set's user.
+        user: &'a UserId,
+        /// The set's id.
+        set: DeviceId,
+    },
+    /// A set from before schema v3: `HMAC-SHA256(salt ‖ pepper, code)`.
+    Legacy(Option<&'a Pepper>),
+}
+
+impl fmt::Debug for CodeKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Keyed { key_id, user, set, .. } => f
+                .debug_struct("Keyed")
+                .field("key_id", key_id)
+                .field("key", &"[REDACTED]")
+                .field("user", user)
+                .field("set", set)
+                .finish(),
+            Self::Legacy(_) => f.write_str("Legacy([REDACTED])"),
+        }
+    }
+}
+
 /// One stored code: its keyed hash and whether it was used.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CodeSlot {
-    /// `HMAC-SHA256(salt || pepper, code)`.
+    /// The keyed hash of the code (see the [module docs](self)).
     pub hash: [u8; 32],
     /// True once the code was spent.
     pub used: bool,
@@ -143,6 +184,9 @@ impl fmt::Debug for CodeSlot {
 /// What a store keeps of a backup-code set: salt, code length, and one slot per code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupCodeRecord {
+    /// The sealing key the hashes' MAC key derives from; `None` for a set hashed before schema
+    /// v3 ([`CodeKey::Legacy`]).
+    pub key_id: Option<KeyId>,
     /// Random per-set salt.
     pub salt: [u8; 16],
     /// Characters per code, without hyphens.
@@ -166,7 +210,7 @@ impl BackupCodeRecord {
 pub fn generate(
     rng: &impl Rng,
     config: &BackupCodeConfig,
-    pepper: Option<&Pepper>,
+    key: &CodeKey<'_>,
 ) -> Result<(Vec<BackupCode>, BackupCodeRecord), Error> {
     let mut salt = [0u8; 16];
     rng.try_fill_bytes(&mut salt)?;
@@ -178,7 +222,7 @@ pub fn generate(
             let i = uniform_below(rng, ALPHABET.len() as u16)?;
             canonical.push(char::from(ALPHABET[usize::from(i)]));
         }
-        let hash = digest(&salt, pepper, &canonical);
+        let hash = digest(key, &salt, &canonical);
         // A repeat inside one set (probability ~2^-55) would make two slots one code.
         if slots.iter().any(|s: &CodeSlot| s.hash == hash) {
             continue;
@@ -187,6 +231,10 @@ pub fn generate(
         codes.push(BackupCode(SecretString::from(group(&canonical))));
     }
     let record = BackupCodeRecord {
+        key_id: match key {
+            CodeKey::Keyed { key_id, .. } => Some((*key_id).clone()),
+            CodeKey::Legacy(_) => None,
+        },
         salt,
         code_length: config.length as u8, // bounded by MAX_LENGTH
         slots,
@@ -215,9 +263,9 @@ pub enum CodeMatch {
 ///
 /// [`InputError::CodeFormat`] when the input cannot be a code of this set (wrong length or
 /// characters). That is decided from the shape alone, before any secret is touched.
-pub fn evaluate(record: &BackupCodeRecord, input: &str, pepper: Option<&Pepper>) -> Result<CodeMatch, InputError> {
+pub fn evaluate(record: &BackupCodeRecord, input: &str, key: &CodeKey<'_>) -> Result<CodeMatch, InputError> {
     let canonical = normalize(input, usize::from(record.code_length))?;
-    let candidate = digest(&record.salt, pepper, &canonical);
+    let candidate = digest(key, &record.salt, &canonical);
     let mut found = Choice::from(0);
     let mut spent = Choice::from(0);
     let mut index = 0u32;
@@ -243,8 +291,8 @@ pub fn evaluate(record: &BackupCodeRecord, input: &str, pepper: Option<&Pepper>)
 /// # Errors
 ///
 /// [`InputError::CodeFormat`] when the input cannot be a code of this set.
-pub fn verify(record: &BackupCodeRecord, input: &str, pepper: Option<&Pepper>) -> Result<Option<usize>, InputError> {
-    Ok(match evaluate(record, input, pepper)? {
+pub fn verify(record: &BackupCodeRecord, input: &str, key: &CodeKey<'_>) -> Result<Option<usize>, InputError> {
+    Ok(match evaluate(record, input, key)? {
         CodeMatch::Unused(slot) => Some(slot),
         _ => None,
     })
@@ -280,16 +328,43 @@ pub fn normalize(input: &str, length: usize) -> Result<Zeroizing<String>, InputE
     Ok(out)
 }
 
-fn digest(salt: &[u8; 16], pepper: Option<&Pepper>, canonical: &str) -> [u8; 32] {
-    let mut key = Zeroizing::new(Vec::with_capacity(16 + pepper.map_or(0, |p| p.0.len())));
-    key.extend_from_slice(salt);
-    if let Some(p) = pepper {
-        key.extend_from_slice(&p.0);
-    }
+/// The keyed hash of one code (see the [module docs](self)). One HMAC-SHA256 either way: the
+/// key (`k ‖ salt`, 48 bytes) fits one block, and so does the message for user ids up to 27
+/// bytes.
+fn digest(key: &CodeKey<'_>, salt: &[u8; 16], canonical: &str) -> [u8; 32] {
+    let mut mac_key = Zeroizing::new([0u8; 48]);
+    let key_len = match key {
+        CodeKey::Keyed { key, .. } => {
+            mac_key[..32].copy_from_slice(*key);
+            mac_key[32..].copy_from_slice(salt);
+            48
+        }
+        CodeKey::Legacy(pepper) => {
+            // The v2 hash: salt ‖ pepper (any length).
+            let mut legacy = Zeroizing::new(Vec::with_capacity(16 + pepper.map_or(0, |p| p.0.len())));
+            legacy.extend_from_slice(salt);
+            if let Some(p) = pepper {
+                legacy.extend_from_slice(&p.0);
+            }
+            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&legacy) else {
+                return [0; 32];
+            };
+            mac.update(canonical.as_bytes());
+            return mac.finalize().into_bytes().into();
+        }
+    };
     // HMAC accepts keys of any length; the error branch cannot happen.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&mac_key[..key_len]) else {
         return [0; 32];
     };
+    if let CodeKey::Keyed { user, set, .. } = key {
+        mac.update(b"multifactor/v1/backup-code");
+        let user = user.as_str().as_bytes();
+        // User ids are at most 255 bytes (UserId's rule): one length byte suffices.
+        mac.update(&[u8::try_from(user.len()).unwrap_or(u8::MAX)]);
+        mac.update(user);
+        mac.update(set.as_bytes());
+    }
     mac.update(canonical.as_bytes());
     mac.finalize().into_bytes().into()
 }
@@ -311,8 +386,22 @@ mod tests {
     use crate::rng::InsecureSeededRng;
     use proptest::prelude::*;
 
+    /// The key tests hash with: a fixed MAC key, for alice's set 0x42….
+    fn key() -> CodeKey<'static> {
+        keyed(&[7; 32], "alice", 0x42)
+    }
+
+    fn keyed(mac: &[u8; 32], user: &str, set: u8) -> CodeKey<'static> {
+        CodeKey::Keyed {
+            key_id: Box::leak(Box::new(KeyId::new("k1").unwrap())),
+            key: Box::leak(Box::new(*mac)),
+            user: Box::leak(Box::new(UserId::new(user).unwrap())),
+            set: DeviceId::from_bytes([set; 16]),
+        }
+    }
+
     fn set() -> (Vec<BackupCode>, BackupCodeRecord) {
-        generate(&InsecureSeededRng::new(1), &BackupCodeConfig::default(), None).unwrap()
+        generate(&InsecureSeededRng::new(1), &BackupCodeConfig::default(), &key()).unwrap()
     }
 
     #[test]
@@ -334,7 +423,7 @@ mod tests {
     fn each_code_matches_its_own_slot_only() {
         let (codes, record) = set();
         for (i, c) in codes.iter().enumerate() {
-            assert_eq!(verify(&record, c.expose_secret(), None).unwrap(), Some(i));
+            assert_eq!(verify(&record, c.expose_secret(), &key()).unwrap(), Some(i));
         }
     }
 
@@ -342,8 +431,8 @@ mod tests {
     fn used_slots_never_match() {
         let (codes, mut record) = set();
         record.slots[2].used = true;
-        assert_eq!(verify(&record, codes[2].expose_secret(), None).unwrap(), None);
-        assert_eq!(verify(&record, codes[3].expose_secret(), None).unwrap(), Some(3));
+        assert_eq!(verify(&record, codes[2].expose_secret(), &key()).unwrap(), None);
+        assert_eq!(verify(&record, codes[3].expose_secret(), &key()).unwrap(), Some(3));
     }
 
     #[test]
@@ -353,10 +442,10 @@ mod tests {
         let shouty = format!("  {} ", plain.to_uppercase());
         let spaced: String = plain.chars().flat_map(|c| [c, ' ']).collect();
         for input in [shouty, spaced] {
-            assert_eq!(verify(&record, &input, None).unwrap(), Some(0), "{input}");
+            assert_eq!(verify(&record, &input, &key()).unwrap(), Some(0), "{input}");
         }
         let look_alike = plain.replace('0', "O").replace('1', "l");
-        assert_eq!(verify(&record, &look_alike, None).unwrap(), Some(0));
+        assert_eq!(verify(&record, &look_alike, &key()).unwrap(), Some(0));
     }
 
     #[test]
@@ -367,19 +456,26 @@ mod tests {
             let mut t: Vec<u8> = code.clone().into_bytes();
             t[i] = if t[i] == b'a' { b'b' } else { b'a' };
             let t = String::from_utf8(t).unwrap();
-            assert_eq!(verify(&record, &t, None).unwrap(), None, "position {i}");
+            assert_eq!(verify(&record, &t, &key()).unwrap(), None, "position {i}");
         }
-        // A pepper changes every hash.
-        let pepper = Pepper::new(b"pepper-pepper-pepper".to_vec());
-        assert_eq!(verify(&record, &code, Some(&pepper)).unwrap(), None);
+        // The hash is bound to the MAC key, the user and the set: a row moved to another user
+        // or set, or checked under another key, matches nothing.
+        for other in [
+            keyed(&[8; 32], "alice", 0x42),
+            keyed(&[7; 32], "bob", 0x42),
+            keyed(&[7; 32], "alice", 0x43),
+        ] {
+            assert_eq!(verify(&record, &code, &other).unwrap(), None, "{other:?}");
+        }
+        assert_eq!(verify(&record, &code, &CodeKey::Legacy(None)).unwrap(), None);
         // Tampered stored hash.
         let mut bad = record.clone();
         bad.slots[0].hash[31] ^= 1;
-        assert_eq!(verify(&bad, &code, None).unwrap(), None);
+        assert_eq!(verify(&bad, &code, &key()).unwrap(), None);
         // Tampered salt.
         let mut bad = record.clone();
         bad.salt[0] ^= 1;
-        assert_eq!(verify(&bad, &code, None).unwrap(), None);
+        assert_eq!(verify(&bad, &code, &key()).unwrap(), None);
     }
 
     #[test]
@@ -396,7 +492,7 @@ mod tests {
             &"a".repeat(500),
         ] {
             assert!(
-                matches!(verify(&record, bad, None), Err(InputError::CodeFormat { .. })),
+                matches!(verify(&record, bad, &key()), Err(InputError::CodeFormat { .. })),
                 "{bad}"
             );
         }
@@ -409,13 +505,47 @@ mod tests {
         assert!(BackupCodeConfig::new(6, 11).is_err());
         assert!(BackupCodeConfig::new(6, 33).is_err());
         let c = BackupCodeConfig::new(10, 16).unwrap();
-        let (codes, record) = generate(&InsecureSeededRng::new(2), &c, None).unwrap();
+        let (codes, record) = generate(&InsecureSeededRng::new(2), &c, &key()).unwrap();
         assert_eq!(codes.len(), 10);
         assert_eq!(record.code_length, 16);
         assert_eq!(
             codes[0].expose_secret(),
             group(&codes[0].expose_secret().replace('-', "")).as_str()
         );
+    }
+
+    #[test]
+    fn the_keyed_hash_is_the_documented_one() {
+        let (codes, record) = set();
+        let code = codes[0].expose_secret().replace('-', "");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&[[7u8; 32].as_slice(), &record.salt].concat()).unwrap();
+        mac.update(b"multifactor/v1/backup-code");
+        mac.update(&[5]);
+        mac.update(b"alice");
+        mac.update(&[0x42; 16]);
+        mac.update(code.as_bytes());
+        let expected: [u8; 32] = mac.finalize().into_bytes().into();
+        assert_eq!(record.slots[0].hash, expected);
+        assert_eq!(record.key_id, Some(KeyId::new("k1").unwrap()));
+    }
+
+    #[test]
+    fn legacy_sets_keep_their_hash() {
+        let pepper = Pepper::new(b"pepper-pepper-pepper".to_vec());
+        for p in [None, Some(&pepper)] {
+            let legacy = CodeKey::Legacy(p);
+            let (codes, record) = generate(&InsecureSeededRng::new(3), &BackupCodeConfig::default(), &legacy).unwrap();
+            assert_eq!(record.key_id, None);
+            let code = codes[1].expose_secret().replace('-', "");
+            let mut mac = Hmac::<Sha256>::new_from_slice(
+                &[record.salt.as_slice(), p.map_or(&[][..], |p| p.0.as_slice())].concat(),
+            )
+            .unwrap();
+            mac.update(code.as_bytes());
+            let expected: [u8; 32] = mac.finalize().into_bytes().into();
+            assert_eq!(record.slots[1].hash, expected);
+            assert_eq!(verify(&record, &code, &legacy).unwrap(), Some(1));
+        }
     }
 
     #[test]
@@ -429,14 +559,14 @@ mod tests {
     proptest! {
         #[test]
         fn normalisation_ignores_case_spaces_hyphens(seed in any::<u64>(), seps in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-"), Just("\t")], 12)) {
-            let (codes, record) = generate(&InsecureSeededRng::new(seed), &BackupCodeConfig::default(), None).unwrap();
+            let (codes, record) = generate(&InsecureSeededRng::new(seed), &BackupCodeConfig::default(), &key()).unwrap();
             let plain = codes[0].expose_secret().replace('-', "");
             let mut messy = String::new();
             for (c, sep) in plain.chars().zip(&seps) {
                 messy.push(c.to_ascii_uppercase());
                 messy.push_str(sep);
             }
-            prop_assert_eq!(verify(&record, &messy, None).unwrap(), Some(0));
+            prop_assert_eq!(verify(&record, &messy, &key()).unwrap(), Some(0));
             let normal = normalize(&messy, 12).unwrap();
             prop_assert_eq!(normal.as_str(), plain.as_str());
         }
@@ -444,7 +574,7 @@ mod tests {
         #[test]
         fn arbitrary_input_never_panics(input in ".{0,200}") {
             let (_, record) = set();
-            let _ = verify(&record, &input, None);
+            let _ = verify(&record, &input, &key());
         }
     }
 }

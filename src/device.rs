@@ -293,7 +293,7 @@ impl DeviceRecord {
 
     /// Whether the method can pass a second factor now: confirmed, and for backup codes, with
     /// an unused code left. The one definition the last-method guard (in every store) and the
-    /// assurance policy share (see [`usable`]).
+    /// assurance policy share.
     pub fn is_usable(&self) -> bool {
         let remaining = match &self.data {
             DeviceData::BackupCodes(set) => Some(set.remaining()),
@@ -307,7 +307,7 @@ impl DeviceRecord {
 /// `Some`), with at least one unused code. A spent set or an unconfirmed TOTP enrollment cannot
 /// pass a second factor, so it neither satisfies MFA nor keeps a user's last real method from
 /// being deleted.
-pub fn usable(confirmed: bool, remaining_codes: Option<usize>) -> bool {
+pub(crate) fn usable(confirmed: bool, remaining_codes: Option<usize>) -> bool {
     confirmed && remaining_codes != Some(0)
 }
 

@@ -92,8 +92,8 @@ pub use crate::rng::{InsecureSeededRng, OsRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealedSecret, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
 pub use crate::service::{
-    BackupCodeSet, MethodInfo, Mfa, MfaConfig, Outcome, ResealReport, TotpConfig, TotpEnrollment, TrustedDeviceConfig,
-    Verified,
+    BackupCodeSet, MethodInfo, Mfa, MfaConfig, Outcome, RotationReport, TotpConfig, TotpEnrollment,
+    TrustedDeviceConfig, Verified,
 };
 pub use crate::store::memory::MemoryStore;
 #[cfg(feature = "postgres")]

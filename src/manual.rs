@@ -4,27 +4,57 @@
 //!
 //! The crate defends the second factor of a sign-in against:
 //!
-//! - **Online guessing.** An attacker who knows the password submits codes. Each factor of each
-//!   user counts consecutive failures; after 5 free failures every further attempt waits
-//!   30 s, doubling per failure up to 1 hour; after 100 consecutive failures the factor is
-//!   locked until the host unlocks it ([`Mfa::unlock`](crate::Mfa::unlock) or an admin reset),
-//!   as NIST SP 800-63B §5.2.2 requires. A throttled or locked attempt is not evaluated at all.
-//!   An attempt's result is revealed only through one atomic, conditional write against the
-//!   counter state it was admitted under: a failure is charged by compare-and-swap, and a success
-//!   is written only if the counter has not moved (resetting it in the same step). A burst of
-//!   parallel guesses therefore gets exactly the free tries and no more, while a verification is
-//!   still one write. (WebAuthn charges *before* its signature check, which costs far more than
-//!   the write.)
+//! - **Online guessing.** An attacker who knows the password submits codes. Each code factor
+//!   (TOTP, backup codes) of each user has two limits, kept in one counter row:
+//!   - *consecutive failures*: 5 free, then a wait of 30 s doubling per failure up to 1 hour,
+//!     and a lock after 100 until the host unlocks it ([`Mfa::unlock`](crate::Mfa::unlock) or an
+//!     admin reset), as NIST SP 800-63B §5.2.2 requires. A success clears them.
+//!   - *a failure budget*, which a success does **not** refill: at most 20 failures at once,
+//!     one more every 32 hours (a leaky bucket kept as one timestamp). An attacker who guesses
+//!     between the user's daily sign-ins gets at most 20 + 273.75 answered guesses a year.
+//!
+//!   How an attempt is answered: the service reads the counter; an attempt the counter refuses
+//!   is answered `Throttled`/`Locked` at once and not evaluated. An admitted attempt is
+//!   evaluated (constant time, the whole TOTP window or every backup-code slot) and then
+//!   *settled* by one store operation
+//!   ([`settle_attempt`](crate::DeviceStore::settle_attempt)) against the counter state it was
+//!   admitted under: a match is written (and the consecutive failures cleared) only if the
+//!   counter still holds that state, a miss is charged by the same compare-and-swap, and a
+//!   counter that moved meanwhile sends the attempt back to be admitted again or refused. So:
+//!   - **an attacker learns the result of at most one guess per charged failure** (plus the one
+//!     success that ends the attack). Of a burst of B concurrent guesses read under one counter
+//!     state, all B may be *evaluated* — up to B evaluations per charged failure — but only
+//!     the settled ones are answered by the secret; the others are answered `Throttled`,
+//!   - **and a refused correct code looks exactly like a refused wrong one**: the same store
+//!     calls, the same statements and round trips (the conformance suite checks the calls for
+//!     every store, `pg_load` counts the statements on PostgreSQL's wire), and the same answer.
+//!     It is not consumed, and its answer carries nothing the attacker can use.
+//!
+//!   The settlement is also what makes a verification cheap: one conditional write (on
+//!   PostgreSQL, one statement: 2 round trips and 1 commit per verification with the read).
+//!   WebAuthn is different: an assertion cannot be guessed, so it is charged only once a
+//!   ceremony the user really started is taken, before its (costly) signature check, and it
+//!   backs off (up to 1 hour) but neither locks nor spends a budget, which would only let anyone
+//!   who knows a user name lock the user out.
+//! - **A code seen twice.** A replayed TOTP step and a spent backup code are answered
+//!   `Rejected` like any wrong code, and recorded as [`AuditKind::CodeReused`](crate::AuditKind::CodeReused)
+//!   (SP 800-63B: a reused OTP means someone else may have it). A charged failure that leaves a
+//!   quarter of the budget or less is [`AuditKind::FailureBudgetLow`](crate::AuditKind::FailureBudgetLow):
+//!   tell the user; their other factors are unaffected.
 //! - **Replay.** A TOTP code is accepted at most once per device, and never a step older than
 //!   the last accepted one (RFC 6238 §5.2). A backup code is consumed once. Both checks are single
 //!   atomic store operations: of 64 concurrent requests with the same valid code exactly one is
 //!   accepted, on every store (the conformance suite proves it with real races).
-//! - **Database theft.** A stolen database holds no usable secret: backup codes only as
-//!   `HMAC-SHA256(salt || pepper, code)` with a random 128-bit salt per set (and an optional
-//!   pepper kept outside the database); TOTP secrets sealed with XChaCha20-Poly1305 under a key the
-//!   host keeps elsewhere, bound to the user and device so that a blob copied into another row
-//!   does not open. Note: 60-bit backup codes resist offline guessing only while the pepper or
-//!   the rest of the database stays secret; use a pepper if that matters to you.
+//! - **Database theft.** A stolen database holds no usable secret and nothing to test guesses
+//!   against offline: backup codes (60 bits, under SP 800-63B's 112) only as
+//!   `HMAC-SHA256(k ‖ salt, user ‖ set id ‖ code)` with `k` derived from a key of the
+//!   [`Keyring`](crate::Keyring) (kept outside the database) and a random 128-bit salt per set;
+//!   TOTP secrets sealed with XChaCha20-Poly1305 under a keyring key, bound to the user and
+//!   device so that a blob copied into another row does not open; remember-this-device tokens as
+//!   keyed hashes bound to the token id, user and expiry, so a row moved to another user or given
+//!   a later expiry does not verify. Backup-code sets stored before schema v3 are hashed
+//!   `HMAC-SHA256(salt ‖ pepper, code)` and keep working until regenerated;
+//!   [`Mfa::rotate_keys`](crate::Mfa::rotate_keys) counts them.
 //! - **Timing.** Codes are compared through `subtle`: TOTP candidates as fixed-width integers for
 //!   every step of the window, backup codes as 32-byte digests against every unused slot,
 //!   without an early exit.
@@ -49,12 +79,16 @@
 //!   counts only with user verification.
 //! - **Stale "remember me".** Remember-this-device tokens are random, stored as keyed hashes,
 //!   bound to the user, expiring, revocable, and all revoked when the user's methods change.
-//! - **Online guessing over a long time.** Under the default policy an attacker alone gets at
-//!   most 100 evaluated TOTP guesses before the lock (probability of success at most 3.0e-4 over
-//!   a year, `tests/attacker.rs`). Every success clears the counter, as it must, so an attacker
-//!   who guesses between a user's daily sign-ins gets about 34 guesses a day (3.7e-2 a year);
-//!   services that expect that threat use a zero window and a daily limit (the test shows
-//!   `ThrottlePolicy::new(2, 86_400, 86_400, 100)` with window 0 gives 7.3e-4).
+//! - **Online guessing over a long time.** Under the defaults, simulated for a year on the
+//!   manual clock (`tests/attacker.rs`): an attacker alone gets 100 answered TOTP guesses before
+//!   the lock (probability of success at most 3.0e-4); with the user signing in every day, the
+//!   budget caps it at 293 (8.8e-4; without the budget, daily successes would give it 12,399,
+//!   3.7e-2); a user who mistypes 5 times a week, in bursts of up to 3, is never held up. The
+//!   price of the budget falls on an attacked user: once it is drained, TOTP waits for a refill
+//!   (up to 32 hours) while backup codes and security keys keep working.
+//! - **Shared state after a fork or a VM snapshot.** The default generator,
+//!   [`OsRng`](crate::OsRng), takes every byte from the operating system: no user-space state
+//!   that two copies of a process could both continue.
 //!
 //! Out of scope: the first factor, sessions, and transport security (the host's job); an
 //! attacker with the sealing key *and* the database; malware on the user's device.
@@ -70,7 +104,11 @@
 //! | TOTP window | ±1 step | tolerates 30 s of clock skew or a slow typist; 0..=10 |
 //! | new TOTP secret | 160 bits | RFC 4226 §4; imports accept 80 bits, what real sites issue |
 //! | throttling | 5 free failures, then 30 s doubling to 1 h, lock at 100 | NIST SP 800-63B §5.2.2 |
+//! | failure budget (codes) | 20 failures, one more every 32 h; successes do not refill it | ≤ 1e-3 a year against a guesser even with daily sign-ins; 5 typos a week never reach it |
+//! | WebAuthn throttling | backoff to 1 h, no lock, no budget | an assertion cannot be guessed: a lock would only be a way to lock users out |
+//! | backup-code hashes | keyed by the keyring (`backup-codes` MAC key), bound to user and set | a database copy alone gives nothing to test guesses against |
 //! | sealing | XChaCha20-Poly1305, random 192-bit nonce, key ids | random nonces are safe at this size; ids allow rotation |
+//! | random generator | the OS's, every call (`OsRng`) | no state a fork or VM snapshot could duplicate |
 //! | WebAuthn ceremony lifetime | 5 minutes | long enough for a security key in a drawer; 30 s..=1 h |
 //! | WebAuthn browser timeout | 5 minutes | the same; 10 s..=10 min |
 //! | passkeys | UV required, discoverable credential required | a passkey replaces a password and a second factor |

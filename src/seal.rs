@@ -50,17 +50,28 @@ impl fmt::Display for KeyId {
 }
 
 /// A 256-bit sealing key and its id. Zeroized on drop; `Debug` shows the id only.
+///
+/// The MAC keys derived from it (for backup-code hashes and remember-this-device tokens) are
+/// derived once, when the key is made, not per use.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SealingKey {
     #[zeroize(skip)]
     id: KeyId,
     key: [u8; 32],
+    /// `HMAC-SHA256(key, "multifactor/v1/mac/" ‖ purpose)` for each of [`MAC_PURPOSES`].
+    derived: [[u8; 32]; 2],
 }
+
+/// The purposes MAC keys are derived for, in the order of [`SealingKey::derived`].
+pub(crate) const MAC_PURPOSES: [&str; 2] = [BACKUP_CODES_PURPOSE, crate::trusted_device::MAC_PURPOSE];
+/// The purpose of the key backup-code hashes are keyed with.
+pub(crate) const BACKUP_CODES_PURPOSE: &str = "backup-codes";
 
 impl SealingKey {
     /// A key from 32 bytes the host keeps secret (from a KMS, a secrets manager, an env var...).
     pub fn new(id: KeyId, key: [u8; 32]) -> Self {
-        Self { id, key }
+        let derived = MAC_PURPOSES.map(|purpose| derive(&key, purpose));
+        Self { id, key, derived }
     }
 
     /// A key from a slice, which must be exactly 32 bytes.
@@ -69,10 +80,11 @@ impl SealingKey {
     ///
     /// [`ConfigError::Keyring`] if the slice is not 32 bytes long.
     pub fn from_slice(id: KeyId, key: &[u8]) -> Result<Self, ConfigError> {
-        let key: [u8; 32] = key
-            .try_into()
-            .map_err(|_| ConfigError::Keyring("a sealing key must be exactly 32 bytes"))?;
-        Ok(Self { id, key })
+        let key: Zeroizing<[u8; 32]> = Zeroizing::new(
+            key.try_into()
+                .map_err(|_| ConfigError::Keyring("a sealing key must be exactly 32 bytes"))?,
+        );
+        Ok(Self::new(id, *key))
     }
 
     /// A key from 64 hexadecimal digits (how keys usually travel in environment variables).
@@ -91,7 +103,7 @@ impl SealingKey {
             let pair = hex.get(2 * i..2 * i + 2).ok_or(bad.clone())?;
             *byte = u8::from_str_radix(pair, 16).map_err(|_| bad.clone())?;
         }
-        Ok(Self { id, key: *key })
+        Ok(Self::new(id, *key))
     }
 
     /// A fresh random key, for tests and first setup (store it; losing it loses every secret).
@@ -102,7 +114,7 @@ impl SealingKey {
     pub fn generate(id: KeyId, rng: &impl Rng) -> Result<Self, Error> {
         let mut key = Zeroizing::new([0u8; 32]);
         rng.try_fill_bytes(key.as_mut())?;
-        Ok(Self { id, key: *key })
+        Ok(Self::new(id, *key))
     }
 
     /// The key's id.
@@ -118,6 +130,18 @@ impl fmt::Debug for SealingKey {
             .field("key", &"[REDACTED]")
             .finish()
     }
+}
+
+/// `HMAC-SHA256(key, "multifactor/v1/mac/" ‖ purpose)`.
+fn derive(key: &[u8; 32], purpose: &str) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    // HMAC takes keys of any length: the error branch cannot happen.
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    mac.update(b"multifactor/v1/mac/");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 /// The keys the service seals with (the current one) and opens with (all of them).
@@ -160,15 +184,12 @@ impl Keyring {
             .find(|k| &k.id == id)
     }
 
-    /// A 256-bit MAC key for `purpose`, derived from the key `id` (HMAC-SHA256 of the purpose
-    /// under the sealing key), or `None` if the ring has no such key.
-    pub(crate) fn mac_key(&self, id: &KeyId, purpose: &str) -> Option<Zeroizing<[u8; 32]>> {
-        use hmac::{Hmac, KeyInit, Mac};
+    /// The 256-bit MAC key for `purpose` (one of [`MAC_PURPOSES`]) derived from the key `id`
+    /// when it was made, or `None` if the ring has no such key.
+    pub(crate) fn mac_key(&self, id: &KeyId, purpose: &str) -> Option<&[u8; 32]> {
         let key = self.get(id)?;
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key.key).ok()?;
-        mac.update(b"multifactor/v1/mac/");
-        mac.update(purpose.as_bytes());
-        Some(Zeroizing::new(mac.finalize().into_bytes().into()))
+        let index = MAC_PURPOSES.iter().position(|p| *p == purpose)?;
+        key.derived.get(index)
     }
 
     /// Seals `plaintext` for `context` under the current key with a random nonce.

@@ -6,19 +6,19 @@ mod webauthn;
 mod admin;
 mod trusted;
 
-pub use self::admin::ResealReport;
+pub use self::admin::RotationReport;
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RevokeReason};
-use crate::backup_codes::{self, BackupCode, BackupCodeConfig, CodeMatch, Pepper};
+use crate::backup_codes::{self, BackupCode, BackupCodeConfig, CodeKey, CodeMatch, Pepper};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::device::{DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
-use crate::error::{ConfigError, Error, InputError, MisuseError, StoreError};
+use crate::error::{ConfigError, Error, InputError, MisuseError, SealError, StoreError};
 use crate::policy::{Assurance, AssurancePolicy, FirstFactor};
 use crate::rng::{OsRng, Rng};
-use crate::seal::{Keyring, SealContext};
+use crate::seal::{BACKUP_CODES_PURPOSE, KeyId, Keyring, SealContext};
 use crate::secret::{SecretBytes, SecretString};
 use crate::store::{DeleteOutcome, DeviceStore, Hit, Settle, Settlement};
 use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
@@ -114,7 +114,8 @@ pub struct MfaConfig {
     pub backup_codes: BackupCodeConfig,
     /// Failure throttling.
     pub throttle: ThrottlePolicy,
-    /// Optional pepper mixed into backup-code hashes (kept outside the database).
+    /// The pepper of backup-code sets stored before schema v3 (hashed `salt ‖ pepper`), if they
+    /// were made with one. New sets are keyed by the [`Keyring`] instead and need no pepper.
     pub pepper: Option<Pepper>,
     /// WebAuthn (security keys and passkeys); `None` until a relying party is configured.
     pub webauthn: Option<WebAuthnConfig>,
@@ -192,7 +193,9 @@ pub enum Outcome {
     Accepted(Verified),
     /// Wrong, replayed, expired or already-used code: deliberately one opaque answer.
     Rejected,
-    /// Too many recent failures: the attempt was not evaluated. Try again at `retry_at`.
+    /// Too many recent failures: the attempt was refused without an answer about the code (it
+    /// was not checked, or its check was not settled and is revealed neither by this answer
+    /// nor by its cost). Try again at `retry_at`.
     Throttled {
         /// The earliest time the next attempt will be evaluated.
         retry_at: UnixTime,
@@ -470,7 +473,7 @@ impl<S, C, R> Mfa<S, C, R> {
     }
 
     /// The same service with another keyring (after adding a new sealing key; see
-    /// [`reseal_totp_secrets`](Self::reseal_totp_secrets)).
+    /// [`rotate_keys`](Self::rotate_keys)).
     pub fn with_keys(mut self, keys: Keyring) -> Self {
         self.keys = keys;
         self
@@ -696,9 +699,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`InputError::DeviceName`] for a bad name; RNG and store errors.
     pub async fn generate_backup_codes(&self, user: &UserId, name: Option<&str>) -> Result<BackupCodeSet, Error> {
         let name = DeviceName::new(name.unwrap_or("Backup codes"))?;
-        let (codes, record) =
-            backup_codes::generate(&self.rng, &self.config.backup_codes, self.config.pepper.as_ref())?;
         let id = DeviceId::generate(&self.rng)?;
+        let key_id = self.keys.current_id();
+        let key = self.codes_key(key_id, user, id)?;
+        let (codes, record) = backup_codes::generate(&self.rng, &self.config.backup_codes, &key)?;
         self.methods_changed(user).await?;
         self.store
             .replace_backup_codes(DeviceRecord {
@@ -749,7 +753,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         if let Some(refused) = self.refusal(Factor::BackupCodes, &state, now) {
             return Ok(Settled::plain(refused));
         }
-        let (hit, reused) = match backup_codes::evaluate(record, code, self.config.pepper.as_ref())? {
+        let key = match &record.key_id {
+            Some(key_id) => self.codes_key(key_id, user, id)?,
+            None => CodeKey::Legacy(self.config.pepper.as_ref()),
+        };
+        let (hit, reused) = match backup_codes::evaluate(record, code, &key)? {
             CodeMatch::Unused(slot) => (Some(Hit::BackupCode { device: id, slot }), false),
             CodeMatch::Used => (None, true),
             _ => (None, false),
@@ -760,6 +768,15 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             settled.outcome = Outcome::Accepted(v.with_remaining_backup_codes(record.remaining().saturating_sub(1)));
         }
         Ok(settled)
+    }
+
+    /// The key backup-code hashes of `user`'s set `set` are keyed with, under sealing key `key_id`.
+    fn codes_key<'a>(&'a self, key_id: &'a KeyId, user: &'a UserId, set: DeviceId) -> Result<CodeKey<'a>, Error> {
+        let key = self
+            .keys
+            .mac_key(key_id, BACKUP_CODES_PURPOSE)
+            .ok_or_else(|| SealError::UnknownKey(key_id.as_str().to_owned()))?;
+        Ok(CodeKey::Keyed { key_id, key, user, set })
     }
 
     // ----- Throttling -------------------------------------------------------------------------

@@ -334,6 +334,30 @@ pub trait DeviceStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
 
+    /// Up to `limit` backup-code sets of all users with ids greater than `after`, in id order
+    /// (for key rotation, a page at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_backup_code_sets(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
+
+    /// Up to `limit` remember-this-device records of all users with ids greater than `after`,
+    /// in id order (for key rotation, a page at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_trusted_devices_page(
+        &self,
+        after: Option<TrustedDeviceId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<TrustedDeviceRecord>, StoreError>> + Send;
+
     /// Replaces the sealed secret of the user's TOTP device `id` with `new` if it still is
     /// `expected` (nothing else changes). `Ok(false)` otherwise.
     ///

@@ -2,8 +2,11 @@
 //! the second factor for a while.
 //!
 //! A token is `ID.SECRET`: a 128-bit id (to find the record) and 256 random bits. The store keeps
-//! only `HMAC-SHA256(k, SECRET)` under a key derived from the sealing key named in the record,
-//! bound to the user, with an expiry (default 30 days). Tokens are revocable one by one, and
+//! only `HMAC-SHA256(k, "multifactor/v1/trusted-device" ‖ ID ‖ expiry ‖ len(user) ‖ user ‖
+//! SECRET)` under a key derived from the sealing key named in the record, with an expiry
+//! (default 30 days). The hash binds the record's id, user and expiry: a row copied to another
+//! user, or given a later expiry, by someone who can write the database but does not hold the
+//! key, no longer verifies. Tokens are revocable one by one, and
 //! every change to the user's methods revokes all of them.
 
 use std::fmt;
@@ -27,7 +30,7 @@ pub struct TrustedDeviceRecord {
     pub user: UserId,
     /// The sealing key the MAC key was derived from.
     pub key_id: KeyId,
-    /// `HMAC-SHA256(k, secret)`.
+    /// The keyed hash of the token secret, bound to `id`, `user` and `expires_at`.
     pub hash: [u8; 32],
     /// When it was issued.
     pub created_at: UnixTime,
@@ -88,19 +91,34 @@ pub(crate) fn format(id: TrustedDeviceId, secret: &[u8; 32]) -> SecretString {
     SecretString::new(out)
 }
 
-/// `HMAC-SHA256(key, secret)`.
-pub(crate) fn hash(key: &[u8; 32], secret: &[u8; 32]) -> [u8; 32] {
+/// The keyed hash of a token secret for this id, user and expiry (see the [module docs](self)).
+pub(crate) fn hash(
+    key: &[u8; 32],
+    id: TrustedDeviceId,
+    user: &UserId,
+    expires_at: UnixTime,
+    secret: &[u8; 32],
+) -> [u8; 32] {
     use hmac::{Hmac, KeyInit, Mac};
     let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
         return [0; 32];
     };
+    mac.update(b"multifactor/v1/trusted-device");
+    mac.update(id.as_bytes());
+    mac.update(&expires_at.as_secs().to_be_bytes());
+    let user = user.as_str().as_bytes();
+    // User ids are at most 255 bytes (UserId's rule): one length byte suffices.
+    mac.update(&[u8::try_from(user.len()).unwrap_or(u8::MAX)]);
+    mac.update(user);
     mac.update(secret);
     mac.finalize().into_bytes().into()
 }
 
-/// Constant-time check of a presented secret against a record.
+/// Constant-time check of a presented secret against a record (its id, user and expiry as
+/// stored: a record altered in any of them does not match).
 pub(crate) fn matches(record: &TrustedDeviceRecord, key: &[u8; 32], secret: &[u8; 32]) -> bool {
-    bool::from(ct::eq32(&hash(key, secret), &record.hash))
+    let expected = hash(key, record.id, &record.user, record.expires_at, secret);
+    bool::from(ct::eq32(&expected, &record.hash))
 }
 
 #[cfg(test)]
@@ -122,18 +140,36 @@ mod tests {
         ] {
             assert_eq!(parse(bad), Err(InputError::TrustedDeviceToken), "{bad}");
         }
+        let user = UserId::new("u").unwrap();
+        let expires = UnixTime::from_secs(1_000);
         let record = TrustedDeviceRecord {
             id,
-            user: UserId::new("u").unwrap(),
+            user: user.clone(),
             key_id: KeyId::new("k").unwrap(),
-            hash: hash(&[1; 32], &[0xab; 32]),
+            hash: hash(&[1; 32], id, &user, expires, &[0xab; 32]),
             created_at: UnixTime::EPOCH,
-            expires_at: UnixTime::EPOCH,
+            expires_at: expires,
             last_used_at: None,
         };
         assert!(matches(&record, &[1; 32], &[0xab; 32]));
         assert!(!matches(&record, &[2; 32], &[0xab; 32]));
         assert!(!matches(&record, &[1; 32], &[0xac; 32]));
+        // The row moved to another user, given a later expiry, or under another id: no match.
+        let moved = TrustedDeviceRecord {
+            user: UserId::new("v").unwrap(),
+            ..record.clone()
+        };
+        let extended = TrustedDeviceRecord {
+            expires_at: expires.plus_secs(86_400),
+            ..record.clone()
+        };
+        let renamed = TrustedDeviceRecord {
+            id: TrustedDeviceId::from_bytes([8; 16]),
+            ..record.clone()
+        };
+        for altered in [moved, extended, renamed] {
+            assert!(!matches(&altered, &[1; 32], &[0xab; 32]), "{altered:?}");
+        }
         assert!(
             !format!("{record:?}").contains(&format!("{:?}", record.hash[0]))
                 || format!("{record:?}").contains("REDACTED")

@@ -602,6 +602,8 @@ struct UnguardedDeleteStore {
 impl DeviceStore for UnguardedDeleteStore {
     forward!(
         list_totp_devices,
+        list_backup_code_sets,
+        list_trusted_devices_page,
         reseal_totp_secret,
         insert_trusted_device,
         trusted_device,
@@ -652,6 +654,8 @@ struct NoGuardStore {
 impl DeviceStore for NoGuardStore {
     forward!(
         list_totp_devices,
+        list_backup_code_sets,
+        list_trusted_devices_page,
         reseal_totp_secret,
         insert_trusted_device,
         trusted_device,

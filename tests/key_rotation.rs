@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use multifactor::{
-    AuditKind, DeviceData, DeviceStore, Error, KeyId, Keyring, MemoryStore, MfaConfig, SealError, SealingKey,
+    AuditKind, DeviceData, DeviceId, DeviceStore, Error, KeyId, Keyring, MemoryStore, MfaConfig, Outcome, SealError,
+    SealingKey,
 };
 
 fn rotated() -> Keyring {
@@ -48,7 +49,7 @@ async fn reseal_under_the_new_key_while_codes_keep_working() {
             .is_accepted()
     );
 
-    let report = new.reseal_totp_secrets().await.unwrap();
+    let report = new.rotate_keys().await.unwrap();
     assert_eq!(
         (report.examined, report.resealed, report.current),
         (600, 600, 0),
@@ -61,7 +62,7 @@ async fn reseal_under_the_new_key_while_codes_keep_working() {
         600
     );
     // Idempotent.
-    let again = new.reseal_totp_secrets().await.unwrap();
+    let again = new.rotate_keys().await.unwrap();
     assert_eq!((again.resealed, again.current), (0, 600));
 
     // The old key can go now: codes work with the new key alone, last steps kept.
@@ -104,7 +105,7 @@ async fn unknown_key_ids_are_clear_errors_and_reported() {
         Err(Error::Seal(SealError::UnknownKey(id))) => assert_eq!(id, "k0"),
         other => panic!("{other:?}"),
     }
-    let report = new.reseal_totp_secrets().await.unwrap();
+    let report = new.rotate_keys().await.unwrap();
     assert_eq!(report.unknown_keys.len(), 1);
     assert_eq!(report.unknown_keys[0].1.as_str(), "k0");
     assert_eq!(report.resealed, 0);
@@ -134,4 +135,135 @@ async fn a_reseal_racing_a_change_loses_nothing() {
             .await
             .unwrap()
     );
+}
+
+/// Rotation covers every keyed kind: TOTP secrets move to the new key; backup-code sets and
+/// remember-this-device tokens (one-way hashes: the codes and tokens are not stored) are counted
+/// by key, and keep working while their key stays in the ring; a set from before keyed hashes is
+/// reported as unkeyed; one blob that does not open is reported and the run goes on.
+#[tokio::test]
+async fn rotation_reports_every_kind_and_survives_a_bad_row() {
+    let store = MemoryStore::new();
+    let (old, clock, _) = setup_with(store.clone(), keyring("k1", 1), MfaConfig::new("ACME").unwrap());
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+    let (_, alice_secret) = totp(&old, &clock, &alice).await;
+    let (bobs_device, _) = totp(&old, &clock, &bob).await;
+    let alice_codes = old.generate_backup_codes(&alice, None).await.unwrap();
+    let Outcome::Accepted(signed_in) = old
+        .verify_totp(&alice, &code_now(&alice_secret, &clock, 1))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let token = old.issue_trusted_device(&signed_in).await.unwrap();
+    // A set from before keyed hashes (schema v2): salt-only HMAC, no key id.
+    let (legacy_codes, legacy) = multifactor::backup_codes::generate(
+        &multifactor::InsecureSeededRng::new(5),
+        &multifactor::BackupCodeConfig::default(),
+        &multifactor::backup_codes::CodeKey::Legacy(None),
+    )
+    .unwrap();
+    store
+        .replace_backup_codes(multifactor::DeviceRecord {
+            id: DeviceId::from_bytes([0x77; 16]),
+            user: carol.clone(),
+            name: multifactor::DeviceName::new("Old codes").unwrap(),
+            created_at: clock.now(),
+            last_used_at: None,
+            confirmed: true,
+            data: DeviceData::BackupCodes(legacy),
+        })
+        .await
+        .unwrap();
+    // Bob's sealed secret is damaged in the database.
+    let record = store.device(&bob, bobs_device).await.unwrap().unwrap();
+    let DeviceData::Totp(t) = &record.data else { panic!() };
+    let mut bytes = t.sealed_secret.to_bytes();
+    *bytes.last_mut().unwrap() ^= 1;
+    let damaged = multifactor::SealedSecret::from_bytes(&bytes).unwrap();
+    assert!(
+        store
+            .reseal_totp_secret(&bob, bobs_device, &t.sealed_secret, &damaged)
+            .await
+            .unwrap()
+    );
+
+    let (new, _c, _) = setup_with(store.clone(), rotated(), MfaConfig::new("ACME").unwrap());
+    let new = new.with_clock(clock.clone());
+    let report = new.rotate_keys().await.unwrap();
+    assert_eq!((report.examined, report.resealed), (2, 1), "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].0, bobs_device);
+    assert_eq!(report.backup_sets_current, 0);
+    assert_eq!(report.backup_sets_old_key, [(KeyId::new("k1").unwrap(), 1)]);
+    assert_eq!(report.backup_sets_unkeyed, 1);
+    assert_eq!(report.trusted_devices_current, 0);
+    assert_eq!(report.trusted_devices_old_key, [(KeyId::new("k1").unwrap(), 1)]);
+    // What could not be re-keyed still works while k1 is in the ring...
+    assert!(
+        new.check_trusted_device(&alice, token.token.expose_secret())
+            .await
+            .unwrap()
+    );
+    assert!(
+        new.verify_backup_code(&alice, alice_codes.codes[0].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    // ...and so does the unkeyed legacy set, which needs no key at all.
+    assert!(
+        new.verify_backup_code(&carol, legacy_codes[0].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    // New codes are keyed under the new key.
+    new.generate_backup_codes(&alice, None).await.unwrap();
+    let again = new.rotate_keys().await.unwrap();
+    assert_eq!(again.backup_sets_current, 1);
+    assert_eq!(again.backup_sets_old_key, []);
+    // Without k1, the old token and anything under k1 stop working (the key is gone).
+    let (only_new, _c, _) = setup_with(store.clone(), keyring("k2", 2), MfaConfig::new("ACME").unwrap());
+    assert!(
+        !only_new
+            .check_trusted_device(&alice, token.token.expose_secret())
+            .await
+            .unwrap()
+    );
+}
+
+/// A copy of the database alone gives no way to test a backup-code guess: the stored hash is not
+/// the salt-only HMAC a thief could compute, and the same hashes copied into another user's row
+/// (or under another set id) match nothing.
+#[tokio::test]
+async fn backup_code_hashes_need_the_key_and_are_bound_to_user_and_set() {
+    let store = MemoryStore::new();
+    let (mfa, _clock, _) = setup_with(store.clone(), keyring("k1", 1), MfaConfig::new("ACME").unwrap());
+    let (alice, mallory) = (user("alice"), user("mallory"));
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    let stolen = store.device(&alice, set.device).await.unwrap().unwrap();
+    let DeviceData::BackupCodes(record) = &stolen.data else {
+        panic!()
+    };
+    // What the thief can compute from the row alone does not match.
+    let code = set.codes[0].expose_secret();
+    assert_eq!(
+        multifactor::backup_codes::verify(record, code, &multifactor::backup_codes::CodeKey::Legacy(None)).unwrap(),
+        None
+    );
+    // The row copied to mallory (a new id, her user): her code check finds nothing.
+    mfa.generate_backup_codes(&mallory, None).await.unwrap();
+    store
+        .replace_backup_codes(multifactor::DeviceRecord {
+            id: DeviceId::from_bytes([0x99; 16]),
+            user: mallory.clone(),
+            ..stolen.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mfa.verify_backup_code(&mallory, code).await.unwrap(), Outcome::Rejected);
+    // Alice's own codes are unaffected.
+    assert!(mfa.verify_backup_code(&alice, code).await.unwrap().is_accepted());
 }

@@ -70,7 +70,8 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     let m = mfa(SqliteStore::open(&path).await.unwrap(), &clock);
     let methods = m.list_methods(&alice).await.unwrap();
     assert_eq!(methods.len(), 2);
-    assert_eq!(methods[0].remaining_backup_codes, Some(5));
+    let codes_left = methods.iter().find_map(|m| m.remaining_backup_codes);
+    assert_eq!(codes_left, Some(5));
     assert_eq!(
         m.verify_backup_code(&alice, codes[0].expose_secret()).await.unwrap(),
         Outcome::Rejected
@@ -100,13 +101,28 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     let pool = raw(&path).await;
-    // A version-2 file (no failure budget) is upgraded in place, keeping its counters.
+    // A remember-this-device row hashed the v2 way (not bound to id, user and expiry).
+    store
+        .insert_trusted_device(multifactor::TrustedDeviceRecord {
+            id: multifactor::TrustedDeviceId::from_bytes([3; 16]),
+            user: UserId::new("v2").unwrap(),
+            key_id: multifactor::KeyId::new("k1").unwrap(),
+            hash: [9; 32],
+            created_at: multifactor::UnixTime::from_secs(1),
+            expires_at: multifactor::UnixTime::from_secs(u32::MAX.into()),
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
+    // keeping its counters and ending its remember-this-device tokens (they cannot be re-hashed).
     for statement in [
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+        "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
         "UPDATE mfa_schema_version SET version = 2",
     ] {
-        sqlx::query(statement).execute(&pool).await.unwrap();
+        sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), Some(3));
@@ -115,13 +131,41 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .await
         .unwrap();
     assert_eq!((kept.failures, kept.budget_until), (4, None));
-    // A version-1 file is upgraded in place.
+    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tokens, 0, "v2 tokens survived the upgrade");
+    // A v2 backup-code set (no key id) round-trips as one.
+    let (_, legacy) = multifactor::backup_codes::generate(
+        &multifactor::InsecureSeededRng::new(5),
+        &multifactor::BackupCodeConfig::default(),
+        &multifactor::backup_codes::CodeKey::Legacy(None),
+    )
+    .unwrap();
+    let v2 = UserId::new("v2").unwrap();
+    let set = multifactor::DeviceRecord {
+        id: multifactor::DeviceId::from_bytes([4; 16]),
+        user: v2.clone(),
+        name: multifactor::DeviceName::new("Old codes").unwrap(),
+        created_at: multifactor::UnixTime::from_secs(1),
+        last_used_at: None,
+        confirmed: true,
+        data: multifactor::DeviceData::BackupCodes(legacy),
+    };
+    store.replace_backup_codes(set.clone()).await.unwrap();
+    assert_eq!(store.device(&v2, set.id).await.unwrap(), Some(set));
+    // A version-1 file is upgraded in place (through a fresh connection: the one above still
+    // has the v2 schema cached).
+    pool.close().await;
+    let pool = raw(&path).await;
     for statement in [
         "DROP TABLE mfa_trusted_devices",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+        "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "UPDATE mfa_schema_version SET version = 1",
     ] {
-        sqlx::query(statement).execute(&pool).await.unwrap();
+        sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), Some(3));

@@ -212,3 +212,45 @@ async fn tokens_survive_key_rotation_while_the_old_key_is_in_the_ring() {
             .unwrap()
     );
 }
+
+/// Someone who can write the database but does not hold the key cannot re-target or extend a
+/// token: its hash binds the record's id, user and expiry.
+#[tokio::test]
+async fn a_record_moved_to_another_user_or_extended_does_not_verify() {
+    let (mfa, clock, _) = setup();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let proof = verified(&mfa, &alice).await;
+    let token = mfa.issue_trusted_device(&proof).await.unwrap();
+    let text = token.token.expose_secret().to_owned();
+    let record = mfa.store().trusted_device(token.id).await.unwrap().unwrap();
+    // Writes the row as someone with database access would: whatever is there goes.
+    let rewrite = |changed: multifactor::TrustedDeviceRecord| {
+        let store = mfa.store().clone();
+        let users = [alice.clone(), bob.clone()];
+        async move {
+            for u in &users {
+                store.delete_user_trusted_devices(u).await.unwrap();
+            }
+            store.insert_trusted_device(changed).await.unwrap();
+        }
+    };
+    // Moved to bob: bob's check fails (and alice's too, the row is no longer hers).
+    rewrite(multifactor::TrustedDeviceRecord {
+        user: bob.clone(),
+        ..record.clone()
+    })
+    .await;
+    assert!(!mfa.check_trusted_device(&bob, &text).await.unwrap());
+    assert!(!mfa.check_trusted_device(&alice, &text).await.unwrap());
+    // Given a later expiry: no longer verifies, before or after the real expiry.
+    rewrite(multifactor::TrustedDeviceRecord {
+        expires_at: record.expires_at.plus_secs(365 * 86_400),
+        ..record.clone()
+    })
+    .await;
+    assert!(!mfa.check_trusted_device(&alice, &text).await.unwrap());
+    // The untouched row still does.
+    rewrite(record.clone()).await;
+    assert!(mfa.check_trusted_device(&alice, &text).await.unwrap());
+    let _ = clock;
+}

@@ -58,6 +58,8 @@ CREATE TABLE mfa_trusted_devices (
     );
 CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id);
 ALTER TABLE mfa_throttles ADD COLUMN budget_until BIGINT;
+ALTER TABLE mfa_devices ADD COLUMN codes_key_id TEXT;
+DELETE FROM mfa_trusted_devices;
 CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         p_user TEXT, p_factor TEXT, p_kind TEXT, p_device BYTEA, p_slot BIGINT, p_step BIGINT, p_now BIGINT,
         a_failures BIGINT, a_last BIGINT, a_budget BIGINT,

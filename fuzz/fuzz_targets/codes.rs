@@ -3,17 +3,19 @@
 //! parameters also taken from the input (a 20-byte header, see [`Input`]).
 //!
 //! Invariants: never panics; `verify` fails on shape exactly when `normalize` does; a matching
-//! backup-code slot is one whose code normalises to the same text; a pepper the set was not
-//! hashed with matches nothing; an accepted TOTP step lies inside the window, above the last
+//! backup-code slot is one whose code normalises to the same text; a key, user, set or (for a
+//! pre-v3 set) pepper the set was not hashed with matches nothing; an accepted TOTP step lies inside the window, above the last
 //! accepted step, and is one whose code equals the submitted digits.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use multifactor::backup_codes::{self, BackupCode, BackupCodeRecord};
+use multifactor::backup_codes::{self, BackupCode, BackupCodeRecord, CodeKey};
 use multifactor::totp::{self, Algorithm, TotpParams};
-use multifactor::{BackupCodeConfig, InputError, InsecureSeededRng, Pepper, SecretBytes, UnixTime};
+use multifactor::{
+    BackupCodeConfig, DeviceId, InputError, InsecureSeededRng, KeyId, Pepper, SecretBytes, UnixTime, UserId,
+};
 
 /// The input: a 20-byte header, then the code as typed (UTF-8).
 ///
@@ -52,9 +54,32 @@ impl<'a> Input<'a> {
 }
 
 struct Sets {
+    key_id: KeyId,
+    user: UserId,
+    other_user: UserId,
     plain: (Vec<BackupCode>, BackupCodeRecord),
     peppered: (Vec<BackupCode>, BackupCodeRecord),
     pepper: Pepper,
+}
+
+const KEY: [u8; 32] = [7; 32];
+const OTHER_KEY: [u8; 32] = [8; 32];
+const SET: DeviceId = DeviceId::from_bytes([0x42; 16]);
+
+impl Sets {
+    /// The key the keyed set was hashed with.
+    fn key(&self) -> CodeKey<'_> {
+        self.keyed(&KEY, &self.user, SET)
+    }
+
+    fn keyed<'a>(&'a self, key: &'a [u8; 32], user: &'a UserId, set: DeviceId) -> CodeKey<'a> {
+        CodeKey::Keyed {
+            key_id: &self.key_id,
+            key,
+            user,
+            set,
+        }
+    }
 }
 
 fn sets() -> &'static Sets {
@@ -63,9 +88,22 @@ fn sets() -> &'static Sets {
         let rng = InsecureSeededRng::new(1);
         let config = BackupCodeConfig::default();
         let pepper = Pepper::new(b"pepper".to_vec());
+        let key_id = KeyId::new("k1").expect("key id");
+        let user = UserId::new("alice").expect("user");
+        let keyed = CodeKey::Keyed {
+            key_id: &key_id,
+            key: &KEY,
+            user: &user,
+            set: SET,
+        };
+        let plain = backup_codes::generate(&rng, &config, &keyed).expect("generate");
+        let peppered = backup_codes::generate(&rng, &config, &CodeKey::Legacy(Some(&pepper))).expect("generate");
         Sets {
-            plain: backup_codes::generate(&rng, &config, None).expect("generate"),
-            peppered: backup_codes::generate(&rng, &config, Some(&pepper)).expect("generate"),
+            key_id,
+            user,
+            other_user: UserId::new("bob").expect("user"),
+            plain,
+            peppered,
             pepper,
         }
     })
@@ -88,7 +126,7 @@ fn check_backup(input: &str) {
     }
     // The brief's fixed length too (another code length must not panic either).
     let _ = backup_codes::normalize(input, 12);
-    let verdict = backup_codes::verify(record, input, None);
+    let verdict = backup_codes::verify(record, input, &sets.key());
     assert_eq!(
         verdict.is_err(),
         normalized.is_err(),
@@ -102,14 +140,24 @@ fn check_backup(input: &str) {
             "slot {slot}"
         );
     }
-    // Wrong pepper, or none for a peppered set: never a match.
+    // Another key, user or set, or the legacy hash: never a match.
+    for wrong in [
+        sets.keyed(&OTHER_KEY, &sets.user, SET),
+        sets.keyed(&KEY, &sets.other_user, SET),
+        sets.keyed(&KEY, &sets.user, DeviceId::from_bytes([0x43; 16])),
+        CodeKey::Legacy(None),
+        CodeKey::Legacy(Some(&sets.pepper)),
+    ] {
+        assert!(!matches!(backup_codes::verify(record, input, &wrong), Ok(Some(_))));
+    }
+    // A pre-v3 set: without its pepper, or keyed, never a match.
     let (pcodes, precord) = &sets.peppered;
     assert!(!matches!(
-        backup_codes::verify(record, input, Some(&sets.pepper)),
+        backup_codes::verify(precord, input, &CodeKey::Legacy(None)),
         Ok(Some(_))
     ));
-    assert!(!matches!(backup_codes::verify(precord, input, None), Ok(Some(_))));
-    if let Ok(Some(slot)) = backup_codes::verify(precord, input, Some(&sets.pepper)) {
+    assert!(!matches!(backup_codes::verify(precord, input, &sets.key()), Ok(Some(_))));
+    if let Ok(Some(slot)) = backup_codes::verify(precord, input, &CodeKey::Legacy(Some(&sets.pepper))) {
         let expected = backup_codes::normalize(pcodes[slot].expose_secret(), length).expect("generated code");
         assert_eq!(normalized.as_ref().ok().map(|n| n.as_str()), Some(expected.as_str()));
     }

@@ -1,4 +1,4 @@
-//! Operator tasks: re-sealing TOTP secrets under a new key.
+//! Operator tasks: key rotation.
 
 use crate::audit::AuditKind;
 use crate::clock::Clock;
@@ -12,10 +12,17 @@ use crate::store::DeviceStore;
 /// Devices read per page while re-sealing.
 const PAGE: usize = 256;
 
-/// What [`Mfa::reseal_totp_secrets`] did.
+/// What [`Mfa::rotate_keys`] did, per kind of keyed record.
+///
+/// Only TOTP secrets can be moved to the current key: they are sealed, so they can be opened
+/// and sealed again. Backup-code hashes and remember-this-device hashes are one-way: the codes
+/// and tokens are not stored, so they cannot be re-keyed. The report counts them by key so the
+/// operator knows when an old key may leave the ring: once no backup-code set names it (users
+/// regenerate their codes, or an admin resets them) and its tokens have expired (at most the
+/// trusted-device lifetime after the rotation; or revoke them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ResealReport {
+pub struct RotationReport {
     /// TOTP devices looked at.
     pub examined: u64,
     /// Re-sealed under the current key.
@@ -27,22 +34,46 @@ pub struct ResealReport {
     /// Sealed under key ids the keyring does not hold: these cannot be opened until the key is
     /// added back (each is also an error at verification).
     pub unknown_keys: Vec<(DeviceId, KeyId)>,
+    /// Records that could not be handled (a blob that does not open under the key its id
+    /// names: tampering or a wrong key with that id), with the reason. The run goes on past them.
+    pub failed: Vec<(DeviceId, String)>,
+    /// Backup-code sets keyed under the current key.
+    pub backup_sets_current: u64,
+    /// Backup-code sets keyed under an older key, by key id (they keep working while the key is
+    /// in the ring; they cannot be re-keyed).
+    pub backup_sets_old_key: Vec<(KeyId, u64)>,
+    /// Backup-code sets hashed before keyed hashes (schema v2): not keyed at all, so a copy of
+    /// the database can be attacked offline. Ask these users to generate new codes.
+    pub backup_sets_unkeyed: u64,
+    /// Remember-this-device tokens under the current key.
+    pub trusted_devices_current: u64,
+    /// Tokens under an older key, by key id (they keep working until they expire while the key
+    /// is in the ring; they cannot be re-keyed).
+    pub trusted_devices_old_key: Vec<(KeyId, u64)>,
+}
+
+/// Adds one to `key`'s count.
+fn count(counts: &mut Vec<(KeyId, u64)>, key: &KeyId) {
+    match counts.iter_mut().find(|(k, _)| k == key) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((key.clone(), 1)),
+    }
 }
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
-    /// Re-seals every TOTP secret that is not under the keyring's current key, while the
-    /// service runs: each device is opened with its old key and written back by
-    /// compare-and-swap, so verifications keep working throughout (old keys stay in the ring
-    /// until this finishes). Run it after making a new key current; remove the old key only
-    /// when a run reports nothing left under it.
+    /// Moves every keyed record it can to the keyring's current key, while the service runs,
+    /// and reports the rest (see [`RotationReport`]): each TOTP secret not under the current
+    /// key is opened with its old key and written back by compare-and-swap, so verifications
+    /// keep working throughout (old keys stay in the ring until this finishes). Run it after
+    /// making a new key current; remove an old key only when a run reports nothing left under it.
+    /// A record that cannot be handled is reported in [`RotationReport::failed`], not fatal.
     ///
     /// # Errors
     ///
-    /// Store errors; [`SealError::Integrity`] if a blob does not open under the key its id names
-    /// (tampering or a wrong key with that id).
-    pub async fn reseal_totp_secrets(&self) -> Result<ResealReport, Error> {
+    /// Store errors.
+    pub async fn rotate_keys(&self) -> Result<RotationReport, Error> {
         let current = self.keys.current_id().clone();
-        let mut report = ResealReport::default();
+        let mut report = RotationReport::default();
         let mut after = None;
         loop {
             let page = self.store.list_totp_devices(after, PAGE).await?;
@@ -68,7 +99,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                             .push((device.id, totp.sealed_secret.key_id().clone()));
                         continue;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        report.failed.push((device.id, e.to_string()));
+                        continue;
+                    }
                 };
                 let resealed = self.keys.seal(&self.rng, &context, &secret)?;
                 if self
@@ -83,6 +117,38 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     );
                 } else {
                     report.raced += 1;
+                }
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self.store.list_backup_code_sets(after, PAGE).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some(last.id);
+            for set in &page {
+                if let DeviceData::BackupCodes(codes) = &set.data {
+                    match &codes.key_id {
+                        Some(key) if key == &current => report.backup_sets_current += 1,
+                        Some(key) => count(&mut report.backup_sets_old_key, key),
+                        None => report.backup_sets_unkeyed += 1,
+                    }
+                }
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self.store.list_trusted_devices_page(after, PAGE).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some(last.id);
+            for token in &page {
+                if token.key_id == current {
+                    report.trusted_devices_current += 1;
+                } else {
+                    count(&mut report.trusted_devices_old_key, &token.key_id);
                 }
             }
         }

@@ -38,7 +38,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 id,
                 user: user.clone(),
                 key_id,
-                hash: trusted_device::hash(&key, &secret),
+                hash: trusted_device::hash(key, id, user, expires_at, &secret),
                 created_at: now,
                 expires_at,
                 last_used_at: None,
@@ -74,7 +74,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             // Issued under a key the ring no longer holds: it cannot be checked, so it does not count.
             return Ok(false);
         };
-        if !trusted_device::matches(&record, &key, &secret) {
+        if !trusted_device::matches(&record, key, &secret) {
             return Ok(false);
         }
         if !self.store.touch_trusted_device(user, id, now).await? {

@@ -125,6 +125,7 @@ pub fn backup_record(user: &UserId, created: u64, slots: usize) -> Result<Device
         last_used_at: None,
         confirmed: true,
         data: DeviceData::BackupCodes(BackupCodeRecord {
+            key_id: Some(KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?),
             salt,
             code_length: 12,
             slots: (0..slots)

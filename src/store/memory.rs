@@ -382,6 +382,40 @@ impl DeviceStore for MemoryStore {
         Ok(list)
     }
 
+    async fn list_backup_code_sets(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
+        let state = self.state()?;
+        let mut list: Vec<DeviceRecord> = state
+            .devices
+            .values()
+            .filter(|d| matches!(d.data, DeviceData::BackupCodes(_)) && after.is_none_or(|a| d.id > a))
+            .cloned()
+            .collect();
+        list.sort_by_key(|d| d.id);
+        list.truncate(limit);
+        Ok(list)
+    }
+
+    async fn list_trusted_devices_page(
+        &self,
+        after: Option<TrustedDeviceId>,
+        limit: usize,
+    ) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+        let state = self.state()?;
+        let mut list: Vec<TrustedDeviceRecord> = state
+            .trusted
+            .values()
+            .filter(|r| after.is_none_or(|a| r.id > a))
+            .cloned()
+            .collect();
+        list.sort_by_key(|r| r.id);
+        list.truncate(limit);
+        Ok(list)
+    }
+
     async fn reseal_totp_secret(
         &self,
         user: &UserId,

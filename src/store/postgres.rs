@@ -152,6 +152,12 @@ const DDL_V2: &[&str] = &[
 /// whose work does not depend on whether the code matched until a hit is accepted.
 const DDL_V3: &[&str] = &[
     "ALTER TABLE mfa_throttles ADD COLUMN budget_until BIGINT",
+    // Backup-code hashes keyed by a key of the keyring (sets without one are v2 sets).
+    "ALTER TABLE mfa_devices ADD COLUMN codes_key_id TEXT",
+    // Remember-this-device hashes are now bound to the token id, user and expiry: v2 tokens
+    // cannot be re-hashed (the token is not stored), so they end here and users pass their
+    // second factor once more.
+    "DELETE FROM mfa_trusted_devices",
     "CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         p_user TEXT, p_factor TEXT, p_kind TEXT, p_device BYTEA, p_slot BIGINT, p_step BIGINT, p_now BIGINT,
         a_failures BIGINT, a_last BIGINT, a_budget BIGINT,

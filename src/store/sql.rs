@@ -2,13 +2,13 @@
 //! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
-//! # Schema (version 2)
+//! # Schema (version 3)
 //!
 //! | table | holds | never holds |
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
 //! | `mfa_devices` | one row per method: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and the last accepted step; the backup-code set's salt and code length; WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
-//! | `mfa_backup_codes` | one row per code: `HMAC-SHA256(salt ‖ pepper, code)` and a used flag | the code |
+//! | `mfa_backup_codes` | one row per code: its keyed hash (see [`backup_codes`](crate::backup_codes); the set's row names the key, `codes_key_id`, v3) and a used flag | the code |
 //! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge, allowed credentials), owner, kind, expiry | |
 //! | `mfa_trusted_devices` (v2) | remember-this-device records: owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
@@ -23,7 +23,7 @@ use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
 use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::StoreError;
-use crate::seal::SealedSecret;
+use crate::seal::{KeyId, SealedSecret};
 use crate::store::Hit;
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
@@ -47,7 +47,7 @@ macro_rules! select_devices_sql {
         concat!(
             "SELECT d.id, d.user_id, d.kind, d.name, d.created_at, d.last_used_at, d.confirmed, ",
             "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, d.totp_last_step, ",
-            "d.codes_salt, d.codes_length, d.credential_id, d.user_handle, d.credential, d.sign_count, ",
+            "d.codes_salt, d.codes_length, d.codes_key_id, d.credential_id, d.user_handle, d.credential, d.sign_count, ",
             "d.backup_eligible, d.backup_state, d.discoverable, d.user_verified, c.slot, c.hash, c.used",
             $columns,
             " FROM mfa_devices d LEFT JOIN mfa_backup_codes c ON c.device_id = d.id ",
@@ -155,6 +155,7 @@ pub(crate) struct DeviceRow {
     pub(crate) totp_last_step: Option<i64>,
     pub(crate) codes_salt: Option<Vec<u8>>,
     pub(crate) codes_length: Option<i64>,
+    pub(crate) codes_key_id: Option<String>,
     pub(crate) credential_id: Option<Vec<u8>>,
     pub(crate) user_handle: Option<Vec<u8>>,
     pub(crate) credential: Option<Vec<u8>>,
@@ -228,7 +229,13 @@ impl DeviceRow {
                         .map_err(|_| corrupt("mfa_backup_codes.hash", "not 32 bytes"))?;
                     decoded.push(CodeSlot { hash, used: slot.used });
                 }
+                let key_id = self
+                    .codes_key_id
+                    .map(KeyId::new)
+                    .transpose()
+                    .map_err(|_| corrupt("codes_key_id", "not a valid key id"))?;
                 DeviceData::BackupCodes(BackupCodeRecord {
+                    key_id,
                     salt,
                     code_length,
                     slots: decoded,
@@ -286,6 +293,7 @@ impl DeviceRow {
                 row.kind = KIND_BACKUP_CODES.to_owned();
                 row.codes_salt = Some(b.salt.to_vec());
                 row.codes_length = Some(i64::from(b.code_length));
+                row.codes_key_id = b.key_id.as_ref().map(|k| k.as_str().to_owned());
                 for (i, s) in b.slots.iter().enumerate() {
                     slots.push(SlotRow {
                         slot: i64::try_from(i).map_err(|_| StoreError::InvalidRecord("too many slots"))?,
@@ -382,6 +390,7 @@ macro_rules! sql_device_store {
                             totp_last_step: row.try_get("totp_last_step").map_err(db_err)?,
                             codes_salt: row.try_get("codes_salt").map_err(db_err)?,
                             codes_length: row.try_get("codes_length").map_err(db_err)?,
+                            codes_key_id: row.try_get("codes_key_id").map_err(db_err)?,
                             credential_id: row.try_get("credential_id").map_err(db_err)?,
                             user_handle: row.try_get("user_handle").map_err(db_err)?,
                             credential: row.try_get("credential").map_err(db_err)?,
@@ -440,8 +449,8 @@ macro_rules! sql_device_store {
                 "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, last_used_at, confirmed, \
                  totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, codes_salt, codes_length, \
                  credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
-                 user_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $18, $19, $20, $21, $22)",
+                 user_verified, codes_key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+                 $15, $16, $17, $18, $19, $20, $21, $22, $23)",
             )
             .bind(&row.id)
             .bind(&row.user_id)
@@ -465,6 +474,7 @@ macro_rules! sql_device_store {
             .bind(row.backup_state)
             .bind(row.discoverable)
             .bind(row.user_verified)
+            .bind(&row.codes_key_id)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
@@ -1019,13 +1029,47 @@ macro_rules! sql_device_store {
                 Ok(DeleteOutcome::Deleted)
             }
 
+            async fn list_backup_code_sets(
+                &self,
+                after: Option<DeviceId>,
+                limit: usize,
+            ) -> Result<Vec<DeviceRecord>, StoreError> {
+                let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+                let rows = sqlx::query(SELECT_KIND_PAGE)
+                    .bind(sql::KIND_BACKUP_CODES)
+                    .bind(after)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                decode_devices(rows)
+            }
+
+            async fn list_trusted_devices_page(
+                &self,
+                after: Option<TrustedDeviceId>,
+                limit: usize,
+            ) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+                let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+                let rows = sqlx::query(
+                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
+                     FROM mfa_trusted_devices WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(decode_trusted).collect()
+            }
+
             async fn list_totp_devices(
                 &self,
                 after: Option<DeviceId>,
                 limit: usize,
             ) -> Result<Vec<DeviceRecord>, StoreError> {
                 let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
-                let rows = sqlx::query(SELECT_TOTP_PAGE)
+                let rows = sqlx::query(SELECT_KIND_PAGE)
                     .bind(sql::KIND_TOTP)
                     .bind(after)
                     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -1155,8 +1199,12 @@ macro_rules! sql_device_store {
             "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
             "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id, c.slot"
         );
-        const SELECT_TOTP_PAGE: &str =
-            $crate::store::sql::select_devices_sql!("WHERE d.kind = $1 AND d.id > $2 ORDER BY d.id LIMIT $3");
+        /// A page of one kind's devices of all users, by id (a page of devices, whatever
+        /// number of slot rows they join). Binds: kind, after, limit.
+        const SELECT_KIND_PAGE: &str = $crate::store::sql::select_devices_sql!(
+            "WHERE d.id IN (SELECT p.id FROM mfa_devices p WHERE p.kind = $1 AND p.id > $2 ORDER BY p.id LIMIT $3) \
+             ORDER BY d.id, c.slot"
+        );
         const SELECT_CREDENTIAL: &str =
             $crate::store::sql::select_devices_sql!("WHERE d.credential_id = $1 ORDER BY c.slot");
     };

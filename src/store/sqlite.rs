@@ -161,7 +161,15 @@ const DDL_V2: &[&str] = &[
 ];
 
 /// Schema v3: the failure budget beside the consecutive-failure counter.
-const DDL_V3: &[&str] = &["ALTER TABLE mfa_throttles ADD COLUMN budget_until INTEGER"];
+const DDL_V3: &[&str] = &[
+    "ALTER TABLE mfa_throttles ADD COLUMN budget_until INTEGER",
+    // Backup-code hashes keyed by a key of the keyring (sets without one are v2 sets).
+    "ALTER TABLE mfa_devices ADD COLUMN codes_key_id TEXT",
+    // Remember-this-device hashes are now bound to the token id, user and expiry: v2 tokens
+    // cannot be re-hashed (the token is not stored), so they end here and users pass their
+    // second factor once more.
+    "DELETE FROM mfa_trusted_devices",
+];
 
 crate::store::sql::sql_device_store!(
     SqliteStore,

@@ -4,11 +4,13 @@
 
 /// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
 macro_rules! forward {
-    // All nine account operations (last-method guard, re-sealing, remember-this-device).
+    // All eleven account operations (last-method guard, re-sealing, remember-this-device).
     (account_ops) => {
         forward!(
             delete_device_unless_last,
             list_totp_devices,
+            list_backup_code_sets,
+            list_trusted_devices_page,
             reseal_totp_secret,
             insert_trusted_device,
             trusted_device,
@@ -30,6 +32,20 @@ macro_rules! forward {
     (list_totp_devices) => {
         async fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
             self.inner.list_totp_devices(after, limit).await
+        }
+    };
+    (list_backup_code_sets) => {
+        async fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
+            self.inner.list_backup_code_sets(after, limit).await
+        }
+    };
+    (list_trusted_devices_page) => {
+        async fn list_trusted_devices_page(
+            &self,
+            after: Option<multifactor::TrustedDeviceId>,
+            limit: usize,
+        ) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
+            self.inner.list_trusted_devices_page(after, limit).await
         }
     };
     (reseal_totp_secret) => {

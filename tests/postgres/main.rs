@@ -394,6 +394,7 @@ async fn migrations(url: String) -> Result<(), String> {
     let to_v2 = [
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+        "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
         "UPDATE mfa_schema_version SET version = 2",
     ];
@@ -416,6 +417,7 @@ async fn migrations(url: String) -> Result<(), String> {
         "DROP TABLE mfa_trusted_devices",
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+        "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "UPDATE mfa_schema_version SET version = 1",
     ] {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;

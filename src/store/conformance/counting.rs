@@ -101,6 +101,8 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn purge_expired_ceremonies(&self, now: UnixTime) -> u64;
         fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> DeleteOutcome;
         fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
+        fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
+        fn list_trusted_devices_page(&self, after: Option<TrustedDeviceId>, limit: usize) -> Vec<TrustedDeviceRecord>;
         fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret) -> bool;
         fn insert_trusted_device(&self, record: TrustedDeviceRecord) -> ();
         fn trusted_device(&self, id: TrustedDeviceId) -> Option<TrustedDeviceRecord>;
