@@ -47,7 +47,7 @@
 //!   accepted, on every store (the conformance suite proves it with real races).
 //! - **Database theft.** A stolen database holds no usable secret and nothing to test guesses
 //!   against offline: backup codes (60 bits, under SP 800-63B's 112) only as
-//!   `HMAC-SHA256(k ‖ salt, user ‖ set id ‖ code)` with `k` derived from a key of the
+//!   `HMAC-SHA256(k ‖ salt ‖ set id, user ‖ code)` with `k` derived from a key of the
 //!   [`Keyring`](crate::Keyring) (kept outside the database) and a random 128-bit salt per set;
 //!   TOTP secrets sealed with XChaCha20-Poly1305 under a keyring key, bound to the user and
 //!   device so that a blob copied into another row does not open; remember-this-device tokens as

@@ -1212,3 +1212,67 @@ impl DeviceStore for CountingHitStore {
         Ok(settled)
     }
 }
+
+/// `delete_unconfirmed_totp` lists the unconfirmed devices, yields, then deletes each by id: a
+/// device confirmed in between is deleted anyway.
+#[derive(Debug, Default)]
+struct ListThenDeleteStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for ListThenDeleteStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        settle_attempt,
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        replace_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> Result<u64, StoreError> {
+        let stale: Vec<DeviceId> = self
+            .inner
+            .list_devices(user)
+            .await?
+            .into_iter()
+            .filter(|d| d.id != keep && !d.confirmed && matches!(d.data, DeviceData::Totp(_)))
+            .map(|d| d.id)
+            .collect();
+        interleave().await;
+        let mut deleted = 0;
+        for id in stale {
+            if self.inner.delete_device(user, id).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// The clean-up race: passes on the memory store, caught on a list-then-delete clean-up, which
+/// deletes a device confirmed between its list and its delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_confirm_against_cleanup_catches_list_then_delete() {
+    let good = Arc::new(MemoryStore::new());
+    assert!(
+        first_race_failure(&good, conformance::race_confirm_against_cleanup)
+            .await
+            .is_none()
+    );
+    conformance::delete_unconfirmed_totp(&ListThenDeleteStore::default())
+        .await
+        .unwrap();
+    let store = Arc::new(ListThenDeleteStore::default());
+    let message = first_race_failure(&store, conformance::race_confirm_against_cleanup)
+        .await
+        .expect("race_confirm_against_cleanup passed on a list-then-delete store");
+    assert!(message.contains("deleted the device"), "{message:?}");
+}

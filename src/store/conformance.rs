@@ -2520,6 +2520,141 @@ pub async fn delete_unconfirmed_totp<S: DeviceStore>(store: &S) -> CheckResult {
     Ok(())
 }
 
+/// Paging for key rotation: [`DeviceStore::list_backup_code_sets`] lists every backup-code set
+/// whole (every slot, whatever the page size) and only sets, and
+/// [`DeviceStore::list_trusted_devices_page`] every remember-this-device record, both in
+/// strictly increasing id order across pages.
+pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
+    let mut sets = Vec::new();
+    let mut tokens = Vec::new();
+    for (i, slots) in [3usize, 5, 1, 4].into_iter().enumerate() {
+        let user = fresh_user("rotation")?;
+        let set = backup_record(&user, i as u64, slots)?;
+        store.insert_device(set.clone()).await?;
+        store.insert_device(totp_record(&user, 100 + i as u64)?).await?;
+        sets.push(set);
+        let token = trusted_record(&user, i as u64, LIVE)?;
+        store.insert_trusted_device(token.clone()).await?;
+        tokens.push(token);
+    }
+    const LIMIT: usize = 2;
+    let mut seen = Vec::new();
+    let mut after: Option<DeviceId> = None;
+    loop {
+        let page = store.list_backup_code_sets(after, LIMIT).await?;
+        ensure!(
+            page.len() <= LIMIT,
+            "a page of {} backup-code sets with limit {LIMIT}",
+            page.len()
+        );
+        let Some(last) = page.last() else { break };
+        for record in &page {
+            ensure!(
+                matches!(record.data, DeviceData::BackupCodes(_)),
+                "list_backup_code_sets listed a record that is not a backup-code set"
+            );
+            ensure!(
+                after.is_none_or(|a| record.id > a),
+                "list_backup_code_sets is not in increasing id order"
+            );
+            after = Some(record.id);
+            if let Some(mine) = sets.iter().find(|s| s.id == record.id) {
+                ensure!(record == mine, "a listed backup-code set is not whole: {record:?}");
+                seen.push(record.id);
+            }
+        }
+        after = Some(last.id);
+    }
+    ensure!(
+        sets.iter().all(|s| seen.iter().filter(|id| **id == s.id).count() == 1),
+        "list_backup_code_sets did not list each set exactly once"
+    );
+    let mut seen = Vec::new();
+    let mut after: Option<TrustedDeviceId> = None;
+    loop {
+        let page = store.list_trusted_devices_page(after, LIMIT).await?;
+        ensure!(
+            page.len() <= LIMIT,
+            "a page of {} tokens with limit {LIMIT}",
+            page.len()
+        );
+        let Some(last) = page.last() else { break };
+        for record in &page {
+            ensure!(
+                after.is_none_or(|a| record.id > a),
+                "list_trusted_devices_page is not in increasing id order"
+            );
+            after = Some(record.id);
+            if let Some(mine) = tokens.iter().find(|t| t.id == record.id) {
+                ensure!(record == mine, "a listed token differs from the one stored");
+                seen.push(record.id);
+            }
+        }
+        after = Some(last.id);
+    }
+    ensure!(
+        tokens
+            .iter()
+            .all(|t| seen.iter().filter(|id| **id == t.id).count() == 1),
+        "list_trusted_devices_page did not list each token exactly once"
+    );
+    Ok(())
+}
+
+/// A stale-enrollment clean-up racing the confirmation of that enrollment: half of
+/// [`RACERS`] tasks settle a hit on the pending device (confirming it), half delete the user's
+/// unconfirmed devices except another one. Whatever the order, a device whose confirmation was
+/// accepted still exists, confirmed, afterwards.
+pub async fn race_confirm_against_cleanup<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let user = fresh_user("cleanup")?;
+    let pending = totp_record(&user, 1)?;
+    let keep = totp_record(&user, 2)?;
+    store.insert_device(pending.clone()).await?;
+    store.insert_device(keep.clone()).await?;
+    let now = UnixTime::from_secs(3_000);
+    let outcomes = race_outcomes(&store, |s, i| {
+        let user = user.clone();
+        let (pending, keep) = (pending.id, keep.id);
+        async move {
+            if i % 2 == 0 {
+                let attempt = Settle {
+                    factor: Factor::Totp,
+                    admitted: ThrottleState::default(),
+                    hit: Some(Hit::TotpStep {
+                        device: pending,
+                        step: 10 + i as u64,
+                    }),
+                    on_hit: ThrottleState::default(),
+                    on_miss: ThrottleState::default(),
+                    now,
+                };
+                Ok(s.settle_attempt(&user, &attempt).await? == Settlement::Accepted)
+            } else {
+                s.delete_unconfirmed_totp(&user, keep).await.map(|_| false)
+            }
+        }
+    })
+    .await?;
+    let confirmed = outcomes.iter().filter(|accepted| **accepted).count();
+    let left = store.device(&user, pending.id).await?;
+    if confirmed > 0 {
+        ensure!(
+            left.as_ref().is_some_and(|d| d.confirmed),
+            "{confirmed} concurrent confirmations were accepted, yet the clean-up deleted the device"
+        );
+    } else {
+        ensure!(
+            left.is_none(),
+            "no confirmation was accepted, yet the pending device survived"
+        );
+    }
+    ensure!(
+        store.device(&user, keep.id).await?.is_some(),
+        "the kept enrollment was deleted"
+    );
+    Ok(())
+}
+
 /// Runs every check in turn.
 ///
 /// # Errors
@@ -2560,6 +2695,8 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(settle_attempt, &*store);
     check!(last_usable_method, &*store);
     check!(delete_unconfirmed_totp, &*store);
+    check!(rotation_paging, &*store);
+    check!(race_confirm_against_cleanup, store.clone());
     check!(race_settle_burst, store.clone());
     check!(uniform_settlement, store.clone());
     Ok(())
@@ -2582,11 +2719,11 @@ macro_rules! conformance_tests {
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
             delete_unless_last, totp_paging_and_reseal, trusted_devices, settle_attempt,
-            last_usable_method, delete_unconfirmed_totp);
+            last_usable_method, delete_unconfirmed_totp, rotation_paging);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,
-            race_settle_burst, uniform_settlement);
+            race_settle_burst, uniform_settlement, race_confirm_against_cleanup);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

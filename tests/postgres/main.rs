@@ -103,7 +103,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         trusted_devices,
         settle_attempt,
         last_usable_method,
-        delete_unconfirmed_totp
+        delete_unconfirmed_totp,
+        rotation_paging
     );
     checks.extend(race!(
         race_backup_code,
@@ -116,7 +117,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_unique_credential_id,
         race_delete_unless_last,
         race_settle_burst,
-        uniform_settlement
+        uniform_settlement,
+        race_confirm_against_cleanup
     ));
     checks
 }
