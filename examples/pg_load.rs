@@ -829,9 +829,9 @@ async fn refused_round_trips(
     };
     let params = TotpParams::default();
     let mut out = Vec::new();
-    for (name, factor) in [("TOTP", Factor::Totp), ("backup code", Factor::BackupCodes)] {
+    for (name, factor, first) in [("TOTP", Factor::Totp, 1), ("backup code", Factor::BackupCodes, 3)] {
         let mut seen = Vec::new();
-        for (i, right) in [(1, true), (2, false)] {
+        for (i, right) in [(first, true), (first + 1, false)] {
             let user = user_id(i)?;
             let codes = set_up_user(mfa, i).await?;
             let code = match (factor, right) {

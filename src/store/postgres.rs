@@ -52,7 +52,14 @@ impl PostgresStore {
     ///
     /// As [`connect`](Self::connect), and [`StoreError::Backend`] for a malformed URL.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(StoreError::backend)?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(StoreError::backend)?
+            // Every statement of this store is an index lookup. A connection keeps its plans
+            // (prepared statements, the settlement function's): planned while a table was small
+            // or freshly analysed empty (the counters of a new deployment), they would scan it
+            // whole for as long as the connection lives. This session setting of our own
+            // connections keeps them on the indexes; it changes nothing else.
+            .options([("enable_seqscan", "off")]);
         let max_connections = max_connections.max(1);
         let leases = Arc::new(Leases::new(
             options.clone(),
@@ -167,19 +174,30 @@ const DDL_V3: &[&str] = &[
     LANGUAGE plpgsql AS $fn$
     DECLARE
         cur RECORD;
+        stored BOOLEAN;
         hit BOOLEAN := FALSE;
+        clear_admitted BOOLEAN := a_failures = 0 AND a_last IS NULL AND a_budget IS NULL;
+        clear_on_hit BOOLEAN := h_failures = 0 AND h_last IS NULL AND h_budget IS NULL;
     BEGIN
-        -- Lock the counter row (creating it at the default state if missing), so that the
-        -- comparison below and the writes after it are one atomic step.
-        INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until)
-            VALUES (p_user, p_factor, 0, NULL, NULL) ON CONFLICT (user_id, factor) DO NOTHING;
+        -- The counter row, locked: the comparison below and the writes after it are one atomic
+        -- step. A clear counter has no row (a success deletes it), so most users have none.
         SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
             WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
-        IF cur.failures IS DISTINCT FROM a_failures OR cur.last_failure_at IS DISTINCT FROM a_last
-            OR cur.budget_until IS DISTINCT FROM a_budget THEN
+        stored := FOUND;
+        IF NOT stored AND NOT (clear_admitted AND clear_on_hit) THEN
+            -- Anything but a clear counter that a success leaves clear: lock a row to write.
+            INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until)
+                VALUES (p_user, p_factor, 0, NULL, NULL) ON CONFLICT (user_id, factor) DO NOTHING;
+            SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
+            stored := TRUE;
+        END IF;
+        IF stored AND (cur.failures IS DISTINCT FROM a_failures OR cur.last_failure_at IS DISTINCT FROM a_last
+            OR cur.budget_until IS DISTINCT FROM a_budget) THEN
             RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until;
             RETURN;
         END IF;
+        -- The hit, with the same statements for a miss (whose device is null and matches nothing).
         IF p_kind = 'backup_codes' THEN
             UPDATE mfa_backup_codes c SET used = TRUE WHERE c.device_id = p_device AND c.slot = p_slot
                 AND c.used = FALSE AND EXISTS (SELECT 1 FROM mfa_devices d
@@ -193,9 +211,36 @@ const DDL_V3: &[&str] = &[
             hit := FOUND;
         END IF;
         IF hit THEN
-            UPDATE mfa_throttles t SET failures = h_failures, last_failure_at = h_last, budget_until = h_budget
-                WHERE t.user_id = p_user AND t.factor = p_factor;
+            IF NOT stored THEN
+                -- A clear counter that stays clear: nothing to write. (A failure counted
+                -- meanwhile by another request was counted after this success.)
+                NULL;
+            ELSIF clear_on_hit THEN
+                DELETE FROM mfa_throttles t WHERE t.user_id = p_user AND t.factor = p_factor;
+            ELSIF h_failures IS DISTINCT FROM cur.failures OR h_last IS DISTINCT FROM cur.last_failure_at
+                OR h_budget IS DISTINCT FROM cur.budget_until THEN
+                UPDATE mfa_throttles t SET failures = h_failures, last_failure_at = h_last, budget_until = h_budget
+                    WHERE t.user_id = p_user AND t.factor = p_factor;
+            END IF;
             RETURN QUERY SELECT 'accepted'::TEXT, h_failures, h_last, h_budget;
+        ELSIF NOT stored THEN
+            -- A miss against a clear counter: the charge creates the row, unless a concurrent
+            -- request created it first (then the counter moved).
+            INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until)
+                VALUES (p_user, p_factor, m_failures, m_last, m_budget) ON CONFLICT (user_id, factor) DO NOTHING;
+            IF FOUND THEN
+                RETURN QUERY SELECT 'charged'::TEXT, m_failures, m_last, m_budget;
+                RETURN;
+            END IF;
+            SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_factor;
+            IF FOUND THEN
+                RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until;
+            ELSE
+                -- Created and cleared again meanwhile: clear, so it moved and came back (the
+                -- caller settles again).
+                RETURN QUERY SELECT 'moved'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT;
+            END IF;
         ELSE
             UPDATE mfa_throttles t SET failures = m_failures, last_failure_at = m_last, budget_until = m_budget
                 WHERE t.user_id = p_user AND t.factor = p_factor;

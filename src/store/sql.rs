@@ -792,20 +792,34 @@ macro_rules! sql_device_store {
                 } else {
                     (on_miss, Settlement::Charged)
                 };
-                sqlx::query(
-                    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, factor) DO UPDATE SET \
-                     failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
-                     budget_until = excluded.budget_until",
-                )
-                .bind(user.as_str())
-                .bind(attempt.factor.as_str())
-                .bind(new.0)
-                .bind(new.1)
-                .bind(new.2)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+                // A counter that ends clear has no row (as on PostgreSQL); one that did not move
+                // is not written again (the decision depends on the counter and the answer,
+                // never on the code itself).
+                if new == sql::throttle_columns(&ThrottleState::default())? {
+                    if new != admitted {
+                        sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
+                            .bind(user.as_str())
+                            .bind(attempt.factor.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                } else if new != admitted {
+                    sqlx::query(
+                        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, factor) DO UPDATE SET \
+                         failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
+                         budget_until = excluded.budget_until",
+                    )
+                    .bind(user.as_str())
+                    .bind(attempt.factor.as_str())
+                    .bind(new.0)
+                    .bind(new.1)
+                    .bind(new.2)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
                 tx.commit().await.map_err(db_err)?;
                 Ok(settled)
             }
