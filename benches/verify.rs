@@ -189,19 +189,36 @@ fn totp_verify(c: &mut Criterion) {
 
 // ----- Backup codes -------------------------------------------------------------------------------
 
+/// What backup-code hashes are keyed with, as the service keys them: a MAC key derived from the
+/// keyring, bound to a user and a set.
+struct CodeKeyOwner {
+    key_id: multifactor::KeyId,
+    mac_key: [u8; 32],
+    user: multifactor::UserId,
+}
+
+impl CodeKeyOwner {
+    fn new() -> Self {
+        Self {
+            key_id: multifactor::KeyId::new("k1").unwrap(),
+            mac_key: [7; 32],
+            user: multifactor::UserId::new("user-000123").unwrap(),
+        }
+    }
+
+    fn key(&self) -> backup_codes::CodeKey<'_> {
+        backup_codes::CodeKey::Keyed {
+            key_id: &self.key_id,
+            key: &self.mac_key,
+            user: &self.user,
+            set: multifactor::DeviceId::from_bytes([0x42; 16]),
+        }
+    }
+}
+
 fn backup_code_verify(c: &mut Criterion) {
-    // Keyed as the service keys them: a MAC key derived from the keyring, bound to user and set.
-    let (key_id, mac_key, user) = (
-        multifactor::KeyId::new("k1").unwrap(),
-        [7u8; 32],
-        multifactor::UserId::new("user-000123").unwrap(),
-    );
-    let key = backup_codes::CodeKey::Keyed {
-        key_id: &key_id,
-        key: &mac_key,
-        user: &user,
-        set: multifactor::DeviceId::from_bytes([0x42; 16]),
-    };
+    let owner = CodeKeyOwner::new();
+    let key = owner.key();
     let (codes, record): (_, BackupCodeRecord) =
         backup_codes::generate(&InsecureSeededRng::new(1), &BackupCodeConfig::default(), &key).unwrap();
     // The last code: every slot is compared anyway (no early exit), this just makes it explicit.
@@ -292,17 +309,8 @@ fn enrollment(c: &mut Criterion) {
     group.bench_function("backup_codes_generate", |b| {
         let rng = OsRng::new().unwrap();
         let config = BackupCodeConfig::default();
-        let (key_id, mac_key, user) = (
-            multifactor::KeyId::new("k1").unwrap(),
-            [7u8; 32],
-            multifactor::UserId::new("user-000123").unwrap(),
-        );
-        let key = backup_codes::CodeKey::Keyed {
-            key_id: &key_id,
-            key: &mac_key,
-            user: &user,
-            set: multifactor::DeviceId::from_bytes([0x42; 16]),
-        };
+        let owner = CodeKeyOwner::new();
+        let key = owner.key();
         b.iter(|| backup_codes::generate(black_box(&rng), black_box(&config), black_box(&key)).unwrap());
     });
 

@@ -492,6 +492,24 @@ macro_rules! sql_device_store {
         }
 
         impl $store {
+            /// Up to `limit` devices of `kind` of all users with ids above `after`, by id.
+            async fn list_kind_page(
+                &self,
+                kind: &'static str,
+                after: Option<DeviceId>,
+                limit: usize,
+            ) -> Result<Vec<DeviceRecord>, StoreError> {
+                let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+                let rows = sqlx::query(SELECT_KIND_PAGE)
+                    .bind(kind)
+                    .bind(after)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                decode_devices(rows)
+            }
+
             async fn begin(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
                 self.pool.begin_with($begin).await.map_err(db_err)
             }
@@ -1048,15 +1066,7 @@ macro_rules! sql_device_store {
                 after: Option<DeviceId>,
                 limit: usize,
             ) -> Result<Vec<DeviceRecord>, StoreError> {
-                let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
-                let rows = sqlx::query(SELECT_KIND_PAGE)
-                    .bind(sql::KIND_BACKUP_CODES)
-                    .bind(after)
-                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                decode_devices(rows)
+                self.list_kind_page(sql::KIND_BACKUP_CODES, after, limit).await
             }
 
             async fn list_trusted_devices_page(
@@ -1082,15 +1092,7 @@ macro_rules! sql_device_store {
                 after: Option<DeviceId>,
                 limit: usize,
             ) -> Result<Vec<DeviceRecord>, StoreError> {
-                let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
-                let rows = sqlx::query(SELECT_KIND_PAGE)
-                    .bind(sql::KIND_TOTP)
-                    .bind(after)
-                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                decode_devices(rows)
+                self.list_kind_page(sql::KIND_TOTP, after, limit).await
             }
 
             async fn reseal_totp_secret(
