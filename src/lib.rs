@@ -1,5 +1,6 @@
-//! Multi-factor authentication for Rust services: backup codes and TOTP authenticator apps, on
-//! a storage backend, clock and random generator that the host plugs in.
+//! Multi-factor authentication for Rust services: backup codes, TOTP authenticator apps, and
+//! WebAuthn security keys and passkeys, on a storage backend, clock and random generator that the
+//! host plugs in.
 //!
 //! ```
 //! use multifactor::{
