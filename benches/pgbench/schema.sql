@@ -79,12 +79,27 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
             WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
         stored := FOUND;
+        IF NOT stored THEN
+            -- No row to lock: settlements of a clear counter take turns on a transaction lock
+            -- of their own, hit or miss, and look again once they have it (a row another
+            -- request created meanwhile is committed by then). Without it a hit could be
+            -- accepted after failures that were charged while it ran.
+            PERFORM pg_advisory_xact_lock(hashtextextended('multifactor/counter/' || p_factor || '/' || p_user, 0));
+            SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
+            stored := FOUND;
+        END IF;
         IF NOT stored AND NOT (clear_admitted AND clear_on_hit) THEN
             -- Anything but a clear counter that a success leaves clear: lock a row to write.
             INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until)
                 VALUES (p_user, p_factor, 0, NULL, NULL) ON CONFLICT (user_id, factor) DO NOTHING;
             SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
                 WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
+            IF NOT FOUND THEN
+                -- Created and cleared again meanwhile: the caller settles again.
+                RETURN QUERY SELECT 'moved'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT;
+                RETURN;
+            END IF;
             stored := TRUE;
         END IF;
         IF stored AND (cur.failures IS DISTINCT FROM a_failures OR cur.last_failure_at IS DISTINCT FROM a_last
@@ -94,6 +109,10 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         END IF;
         -- The hit, with the same statements for a miss (whose device is null and matches nothing).
         IF p_kind = 'backup_codes' THEN
+            -- The set's row first, as deleting or replacing a set does (its codes go by cascade):
+            -- the same lock order, so the two never wait for each other in a circle.
+            PERFORM 1 FROM mfa_devices d WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind
+                FOR NO KEY UPDATE;
             UPDATE mfa_backup_codes c SET used = TRUE WHERE c.device_id = p_device AND c.slot = p_slot
                 AND c.used = FALSE AND EXISTS (SELECT 1 FROM mfa_devices d
                 WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind);
