@@ -1101,7 +1101,7 @@ impl DeviceStore for ConfirmMeanwhileStore {
 /// import is refused, and nothing is written.
 #[tokio::test]
 async fn importing_a_secret_the_user_already_has_is_refused() {
-    let (mfa, clock) = setup();
+    let (mfa, _clock) = setup();
     let alice = user("alice");
     let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
     mfa.import_totp(&alice, secret, None).await.unwrap();
@@ -1118,7 +1118,6 @@ async fn importing_a_secret_the_user_already_has_is_refused() {
     mfa.import_totp(&alice, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", None)
         .await
         .unwrap();
-    let _ = clock;
 }
 
 /// A TOTP confirmation proves an enrollment, not a sign-in: it cannot be remembered.
