@@ -200,6 +200,16 @@ impl BackupCodeRecord {
     pub fn remaining(&self) -> usize {
         self.slots.iter().filter(|s| !s.used).count()
     }
+
+    /// Bit `i` set while code `i` is unused (for the first 63 codes; a set has at most 32).
+    pub fn unused_mask(&self) -> u64 {
+        self.slots
+            .iter()
+            .take(63)
+            .enumerate()
+            .filter(|(_, s)| !s.used)
+            .fold(0, |mask, (i, _)| mask | (1 << i))
+    }
 }
 
 /// Generates a set: the plain codes (to show once) and the record to store.

@@ -4,6 +4,7 @@
 mod webauthn;
 
 mod admin;
+mod cache;
 mod trusted;
 
 pub use self::admin::RotationReport;
@@ -20,7 +21,9 @@ use crate::policy::{Assurance, AssurancePolicy, FirstFactor};
 use crate::rng::{OsRng, Rng};
 use crate::seal::{BACKUP_CODES_PURPOSE, KeyId, Keyring, SealContext};
 use crate::secret::{SecretBytes, SecretString};
-use crate::store::{DeleteOutcome, DeviceStore, Hit, Settle, Settlement};
+use crate::store::{DeleteOutcome, DeviceStore, Hit, MethodsDigest, Settle, Settlement};
+
+use self::cache::{VerifyCache, View};
 use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
 use crate::totp::uri::{self, TotpImport};
 use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
@@ -29,6 +32,10 @@ use crate::webauthn::WebAuthnConfig;
 const TOTP_SEAL_PURPOSE: &str = "totp-secret";
 /// Attempts to charge a throttle counter before concurrent attempts count as throttling.
 const CHARGE_RETRIES: usize = 8;
+/// Views of a user's methods one verification evaluates a code against before concurrent
+/// changes of the methods count as throttling (the first from the cache or the store, then
+/// from the store after a stale settlement).
+const VIEW_READS: usize = 3;
 
 /// TOTP settings for new enrollments and verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +133,14 @@ pub struct MfaConfig {
     /// An audit event [`AuditKind::BackupCodesLow`] is sent when a sign-in leaves this many
     /// backup codes or fewer (default 2).
     pub backup_codes_low_at: usize,
+    /// How many users' code factors this process keeps what a verification reads (one entry
+    /// per user and factor; default [`DEFAULT_VERIFICATION_CACHE`](Self::DEFAULT_VERIFICATION_CACHE);
+    /// 0 turns it off). A returning user's verification is then one store operation instead of
+    /// two. The cache holds sealed secrets and keyed hashes only, decides nothing on its own
+    /// (the settling write checks the counter and the methods it was evaluated against, so
+    /// changes made by other processes are seen), and evicts the oldest entry when full. An
+    /// entry of one TOTP device or one backup-code set takes about 0.5 KiB (see BENCHMARKS.md).
+    pub verification_cache: usize,
 }
 
 /// Remember-this-device settings.
@@ -180,8 +195,12 @@ impl MfaConfig {
             assurance: AssurancePolicy::default(),
             trusted_devices: TrustedDeviceConfig::default(),
             backup_codes_low_at: 2,
+            verification_cache: Self::DEFAULT_VERIFICATION_CACHE,
         })
     }
+
+    /// The default size of the verification cache: 10,000 entries.
+    pub const DEFAULT_VERIFICATION_CACHE: usize = 10_000;
 }
 
 /// The result of presenting a code.
@@ -329,6 +348,62 @@ impl Settled {
     }
 }
 
+/// A code attempt evaluated and ready to settle.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    factor: Factor,
+    hit: Option<Hit>,
+    /// The code matched an already spent step or code.
+    reused: bool,
+    now: UnixTime,
+    /// The digest of the methods the code was evaluated against, if the settlement checks it.
+    methods: Option<MethodsDigest>,
+}
+
+/// What [`Mfa::settle`] did.
+#[derive(Debug)]
+enum Settling {
+    /// Accepted; the counter is now this.
+    Accepted(Settled, ThrottleState),
+    /// Answered without accepting; the counter is now this, if known.
+    Answered(Settled, Option<ThrottleState>),
+    /// The methods the code was evaluated against are no longer the user's: nothing settled.
+    Stale,
+}
+
+/// What a view of the user's methods makes of a code.
+#[derive(Debug)]
+enum Evaluated {
+    /// The view's counter does not admit the attempt now.
+    Refused(Outcome),
+    /// Admitted: what the code matched.
+    Attempt { hit: Option<Hit>, reused: bool },
+}
+
+/// `devices` with `hit` spent: a TOTP step accepted (and the device confirmed) or a backup
+/// code used, as the store just recorded it.
+fn spend(devices: &[DeviceRecord], hit: Option<Hit>) -> Arc<[DeviceRecord]> {
+    devices
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            match (&mut d.data, hit) {
+                (DeviceData::Totp(t), Some(Hit::TotpStep { device, step })) if d.id == device => {
+                    t.last_step = Some(step);
+                    d.confirmed = true;
+                }
+                (DeviceData::BackupCodes(set), Some(Hit::BackupCode { device, slot })) if d.id == device => {
+                    if let Some(s) = set.slots.get_mut(slot) {
+                        s.used = true;
+                    }
+                }
+                _ => {}
+            }
+            d
+        })
+        .collect()
+}
+
 /// A new TOTP enrollment: show the QR code (or the secret as text) once, then confirm.
 #[derive(Debug)]
 pub struct TotpEnrollment {
@@ -408,6 +483,7 @@ pub struct Mfa<S, C = SystemClock, R = OsRng> {
     keys: Keyring,
     config: MfaConfig,
     audit: Arc<dyn AuditSink>,
+    cache: VerifyCache,
 }
 
 impl<S: fmt::Debug, C: fmt::Debug, R: fmt::Debug> fmt::Debug for Mfa<S, C, R> {
@@ -435,6 +511,7 @@ impl<S: DeviceStore> Mfa<S> {
             clock: SystemClock,
             rng: OsRng::new()?,
             keys,
+            cache: VerifyCache::new(config.verification_cache),
             config,
             audit: Arc::new(NoopSink),
         })
@@ -451,6 +528,7 @@ impl<S, C, R> Mfa<S, C, R> {
             keys: self.keys,
             config: self.config,
             audit: self.audit,
+            cache: self.cache,
         }
     }
 
@@ -463,6 +541,7 @@ impl<S, C, R> Mfa<S, C, R> {
             keys: self.keys,
             config: self.config,
             audit: self.audit,
+            cache: self.cache,
         }
     }
 
@@ -476,6 +555,7 @@ impl<S, C, R> Mfa<S, C, R> {
     /// [`rotate_keys`](Self::rotate_keys)).
     pub fn with_keys(mut self, keys: Keyring) -> Self {
         self.keys = keys;
+        self.cache.clear();
         self
     }
 
@@ -513,6 +593,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let id = self.insert_totp(user, name, &secret, params, false).await?;
         // One conditional delete: an older enrollment confirmed meanwhile is kept.
         self.store.delete_unconfirmed_totp(user, id).await?;
+        self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
         Ok(TotpEnrollment {
             device: id,
@@ -552,9 +633,27 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
         check_totp_shape(code, std::slice::from_ref(&totp_record.params))?;
         let state = self.store.throttle(user, Factor::Totp).await?;
-        let mut settled = self
-            .totp_attempt(user, &[(record.id, totp_record)], code, state)
-            .await?;
+        let now = self.clock.now();
+        if let Some(refused) = self.refusal(Factor::Totp, &state, now) {
+            return Ok(Settled::plain(refused));
+        }
+        let (hit, reused) = self.evaluate_totp(user, &[(record.id, totp_record)], code, now)?;
+        let attempt = Attempt {
+            factor: Factor::Totp,
+            hit,
+            reused,
+            now,
+            methods: None,
+        };
+        let mut settled = match self.settle(user, state, &attempt).await? {
+            Settling::Accepted(settled, _) => {
+                // The user's TOTP methods changed: a cached copy is stale now.
+                self.cache.forget(user);
+                settled
+            }
+            Settling::Answered(settled, _) => settled,
+            Settling::Stale => return Err(StoreError::InvalidRecord("a settlement without a digest was stale").into()),
+        };
         if let Outcome::Accepted(v) = settled.outcome {
             // Proof of an enrollment, not of a sign-in.
             settled.outcome = Outcome::Accepted(v.enrollment());
@@ -576,21 +675,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     }
 
     async fn verify_totp_unaudited(&self, user: &UserId, code: &str) -> Result<Settled, Error> {
-        let (devices, state) = self.store.verification_state(user, Factor::Totp).await?;
-        let totps: Vec<(DeviceId, &TotpRecord)> = devices
-            .iter()
-            .filter(|d| d.confirmed)
-            .filter_map(|d| match &d.data {
-                DeviceData::Totp(t) => Some((d.id, t)),
-                _ => None,
-            })
-            .collect();
-        if totps.is_empty() {
-            return Err(MisuseError::NoMethod(Factor::Totp).into());
-        }
-        let params: Vec<TotpParams> = totps.iter().map(|(_, t)| t.params).collect();
-        check_totp_shape(code, &params)?;
-        self.totp_attempt(user, &totps, code, state).await
+        self.verify_code(user, Factor::Totp, code).await
     }
 
     /// Imports an existing TOTP secret (base32 or `otpauth://` URI) for migration. The user's
@@ -621,6 +706,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let id = self
             .insert_totp(user, name, &import.secret, import.params, true)
             .await?;
+        self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
         Ok(id)
     }
@@ -655,19 +741,15 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Ok(id)
     }
 
-    /// Evaluates a code against the user's TOTP devices (unless the counter state it was read
-    /// under refuses it), then settles it with one store operation (see [`Self::settle`]).
-    async fn totp_attempt(
+    /// Evaluates a code against TOTP devices: the step it matched on the first device where it
+    /// is fresh (if any), and whether it matched an already accepted step of one.
+    fn evaluate_totp(
         &self,
         user: &UserId,
         devices: &[(DeviceId, &TotpRecord)],
         code: &str,
-        state: ThrottleState,
-    ) -> Result<Settled, Error> {
-        let now = self.clock.now();
-        if let Some(refused) = self.refusal(Factor::Totp, &state, now) {
-            return Ok(Settled::plain(refused));
-        }
+        now: UnixTime,
+    ) -> Result<(Option<Hit>, bool), Error> {
         let mut hit = None;
         let mut reused = false;
         for (id, record) in devices {
@@ -686,7 +768,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 _ => {}
             }
         }
-        self.settle(user, Factor::Totp, state, hit, reused, now).await
+        Ok((hit, reused))
     }
 
     // ----- Backup codes -----------------------------------------------------------------------
@@ -715,6 +797,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 data: DeviceData::BackupCodes(record),
             })
             .await?;
+        self.cache.forget(user);
         self.emit(
             self.event(Some(user), AuditKind::BackupCodesRegenerated)
                 .method(id, DeviceKind::BackupCodes),
@@ -741,33 +824,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     }
 
     async fn verify_backup_code_unaudited(&self, user: &UserId, code: &str) -> Result<Settled, Error> {
-        let (devices, state) = self.store.verification_state(user, Factor::BackupCodes).await?;
-        let Some((id, record)) = devices.iter().find_map(|d| match &d.data {
-            DeviceData::BackupCodes(r) => Some((d.id, r)),
-            _ => None,
-        }) else {
-            return Err(MisuseError::NoMethod(Factor::BackupCodes).into());
-        };
-        backup_codes::normalize(code, usize::from(record.code_length))?;
-        let now = self.clock.now();
-        if let Some(refused) = self.refusal(Factor::BackupCodes, &state, now) {
-            return Ok(Settled::plain(refused));
-        }
-        let key = match &record.key_id {
-            Some(key_id) => self.codes_key(key_id, user, id)?,
-            None => CodeKey::Legacy(self.config.pepper.as_ref()),
-        };
-        let (hit, reused) = match backup_codes::evaluate(record, code, &key)? {
-            CodeMatch::Unused(slot) => (Some(Hit::BackupCode { device: id, slot }), false),
-            CodeMatch::Used => (None, true),
-            _ => (None, false),
-        };
-        let mut settled = self.settle(user, Factor::BackupCodes, state, hit, reused, now).await?;
-        if let Outcome::Accepted(v) = settled.outcome {
-            // The set as read for this attempt, less the code just spent.
-            settled.outcome = Outcome::Accepted(v.with_remaining_backup_codes(record.remaining().saturating_sub(1)));
-        }
-        Ok(settled)
+        self.verify_code(user, Factor::BackupCodes, code).await
     }
 
     /// The key backup-code hashes of `user`'s set `set` are keyed with, under sealing key `key_id`.
@@ -790,55 +847,210 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
     }
 
+    /// Reads the user's methods of `factor` and its counter from the store, and keeps them in
+    /// the verification cache (unless there is nothing to verify: an enrollment made elsewhere
+    /// must be seen at once).
+    async fn read_view(&self, user: &UserId, factor: Factor) -> Result<View, Error> {
+        let (devices, state) = self.store.verification_state(user, factor).await?;
+        let devices: Arc<[DeviceRecord]> = devices.into();
+        if devices.iter().any(|d| d.confirmed) {
+            self.cache.put(user, factor, Arc::clone(&devices), state);
+        }
+        Ok(View {
+            devices,
+            state,
+            cached: false,
+        })
+    }
+
+    /// Verifies a code of `factor` (TOTP or backup codes).
+    ///
+    /// The code is evaluated against the user's methods and counter as this process last saw
+    /// them (the verification cache), or as read now, and settled with one
+    /// [`DeviceStore::settle_attempt`] that checks both: a returning user's verification is
+    /// one store operation. The cache decides nothing on its own: a cached view that refuses
+    /// the attempt or cannot evaluate the code is read again, and one that the settlement
+    /// finds stale is read again and the code evaluated and settled again. Which of these
+    /// happens never depends on whether the code matched.
+    async fn verify_code(&self, user: &UserId, factor: Factor, code: &str) -> Result<Settled, Error> {
+        let mut view = match self.cache.get(user, factor) {
+            Some(view) => view,
+            None => self.read_view(user, factor).await?,
+        };
+        for _ in 0..VIEW_READS {
+            let now = self.clock.now();
+            let (hit, reused) = match self.evaluate(user, factor, &view, code, now) {
+                Ok(Evaluated::Attempt { hit, reused }) => (hit, reused),
+                Ok(Evaluated::Refused(_)) | Err(_) if view.cached => {
+                    view = self.read_view(user, factor).await?;
+                    continue;
+                }
+                Ok(Evaluated::Refused(outcome)) => return Ok(Settled::plain(outcome)),
+                Err(e) => return Err(e),
+            };
+            let attempt = Attempt {
+                factor,
+                hit,
+                reused,
+                now,
+                methods: Some(MethodsDigest::of(factor, view.devices.iter())),
+            };
+            match self.settle(user, view.state, &attempt).await? {
+                Settling::Accepted(mut settled, state) => {
+                    let devices = spend(&view.devices, hit);
+                    if let Some(Hit::BackupCode { device, .. }) = hit {
+                        let remaining = devices
+                            .iter()
+                            .find(|d| d.id == device)
+                            .and_then(|d| match &d.data {
+                                DeviceData::BackupCodes(set) => Some(set.remaining()),
+                                _ => None,
+                            })
+                            .unwrap_or_default();
+                        settled.outcome = match settled.outcome {
+                            Outcome::Accepted(v) => Outcome::Accepted(v.with_remaining_backup_codes(remaining)),
+                            other => other,
+                        };
+                    }
+                    self.cache.put(user, factor, devices, state);
+                    return Ok(settled);
+                }
+                Settling::Answered(settled, Some(state)) => {
+                    self.cache.set_state(user, factor, state);
+                    return Ok(settled);
+                }
+                Settling::Answered(settled, None) => {
+                    self.cache.forget(user);
+                    return Ok(settled);
+                }
+                Settling::Stale => {
+                    self.cache.forget(user);
+                    view = self.read_view(user, factor).await?;
+                }
+            }
+        }
+        Ok(Settled::plain(Self::contended(self.clock.now())))
+    }
+
+    /// Evaluates a code against a view of the user's methods: a refusal if the view's counter
+    /// does not admit the attempt, else what the code matched.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::NoMethod`] if the view has no usable method of `factor`;
+    /// [`InputError::CodeFormat`] for a code of the wrong shape; sealing errors.
+    fn evaluate(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        view: &View,
+        code: &str,
+        now: UnixTime,
+    ) -> Result<Evaluated, Error> {
+        match factor {
+            Factor::Totp => {
+                let totps: Vec<(DeviceId, &TotpRecord)> = view
+                    .devices
+                    .iter()
+                    .filter(|d| d.confirmed)
+                    .filter_map(|d| match &d.data {
+                        DeviceData::Totp(t) => Some((d.id, t)),
+                        _ => None,
+                    })
+                    .collect();
+                if totps.is_empty() {
+                    return Err(MisuseError::NoMethod(Factor::Totp).into());
+                }
+                let params: Vec<TotpParams> = totps.iter().map(|(_, t)| t.params).collect();
+                check_totp_shape(code, &params)?;
+                if let Some(refused) = self.refusal(factor, &view.state, now) {
+                    return Ok(Evaluated::Refused(refused));
+                }
+                let (hit, reused) = self.evaluate_totp(user, &totps, code, now)?;
+                Ok(Evaluated::Attempt { hit, reused })
+            }
+            Factor::BackupCodes => {
+                let Some((id, record)) = view.devices.iter().find_map(|d| match &d.data {
+                    DeviceData::BackupCodes(r) => Some((d.id, r)),
+                    _ => None,
+                }) else {
+                    return Err(MisuseError::NoMethod(Factor::BackupCodes).into());
+                };
+                backup_codes::normalize(code, usize::from(record.code_length))?;
+                if let Some(refused) = self.refusal(factor, &view.state, now) {
+                    return Ok(Evaluated::Refused(refused));
+                }
+                let key = match &record.key_id {
+                    Some(key_id) => self.codes_key(key_id, user, id)?,
+                    None => CodeKey::Legacy(self.config.pepper.as_ref()),
+                };
+                let (hit, reused) = match backup_codes::evaluate(record, code, &key)? {
+                    CodeMatch::Unused(slot) => (Some(Hit::BackupCode { device: id, slot }), false),
+                    CodeMatch::Used => (None, true),
+                    _ => (None, false),
+                };
+                Ok(Evaluated::Attempt { hit, reused })
+            }
+            Factor::WebAuthn => Err(MisuseError::NoMethod(Factor::WebAuthn).into()),
+        }
+    }
+
     /// Settles an evaluated code attempt: one [`DeviceStore::settle_attempt`] against the
     /// counter state it was admitted under, which accepts the hit (if any, and still unspent)
     /// or charges a miss. If the counter moved in between, the attempt is admitted again against
     /// the state the store returned (refused if that state no longer admits it) and settled
     /// again. Nothing here depends on whether the code matched: a correct code refused by the
     /// throttle makes the same store calls as a wrong one, and its answer is the same.
-    async fn settle(
-        &self,
-        user: &UserId,
-        factor: Factor,
-        mut state: ThrottleState,
-        hit: Option<Hit>,
-        reused: bool,
-        now: UnixTime,
-    ) -> Result<Settled, Error> {
+    async fn settle(&self, user: &UserId, mut state: ThrottleState, attempt: &Attempt) -> Result<Settling, Error> {
         let policy = &self.config.throttle;
+        let Attempt {
+            factor,
+            hit,
+            reused,
+            now,
+            methods,
+        } = *attempt;
         for _ in 0..CHARGE_RETRIES {
             if let Some(refused) = self.refusal(factor, &state, now) {
-                return Ok(Settled::plain(refused));
+                return Ok(Settling::Answered(Settled::plain(refused), Some(state)));
             }
-            let attempt = Settle {
+            let settle = Settle {
                 factor,
                 admitted: state,
                 hit,
                 on_hit: policy.succeeded(&state, now),
                 on_miss: policy.charged(factor, &state, now),
                 now,
+                methods,
             };
-            match self.store.settle_attempt(user, &attempt).await? {
+            match self.store.settle_attempt(user, &settle).await? {
                 Settlement::Accepted => {
                     let (device, kind) = match hit {
                         Some(Hit::TotpStep { device, .. }) => (device, DeviceKind::Totp),
                         Some(Hit::BackupCode { device, .. }) => (device, DeviceKind::BackupCodes),
                         None => return Err(StoreError::InvalidRecord("a settlement without a hit was accepted").into()),
                     };
-                    return Ok(Settled::plain(Outcome::Accepted(Verified::sign_in(user, device, kind))));
+                    return Ok(Settling::Accepted(
+                        Settled::plain(Outcome::Accepted(Verified::sign_in(user, device, kind))),
+                        settle.on_hit,
+                    ));
                 }
                 Settlement::Moved(moved) => state = moved,
+                Settlement::Stale => return Ok(Settling::Stale),
                 _ => {
-                    return Ok(Settled {
+                    let settled = Settled {
                         outcome: Outcome::Rejected,
                         // A hit charged here was spent by a concurrent request: reused too.
                         reused: reused || hit.is_some(),
-                        budget_remaining: Some(policy.budget_remaining(&attempt.on_miss, now)),
-                    });
+                        budget_remaining: Some(policy.budget_remaining(&settle.on_miss, now)),
+                    };
+                    // A hit spent elsewhere leaves a copy of the methods out of date.
+                    let known = if hit.is_some() { None } else { Some(settle.on_miss) };
+                    return Ok(Settling::Answered(settled, known));
                 }
             }
         }
-        Ok(Settled::plain(Self::contended(now)))
+        Ok(Settling::Answered(Settled::plain(Self::contended(now)), None))
     }
 
     /// Other attempts on the same counter kept winning the race: this one waits its turn.
@@ -889,6 +1101,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Store errors.
     pub async fn unlock(&self, user: &UserId, factor: Factor) -> Result<(), Error> {
         self.store.clear_throttle(user, factor).await?;
+        self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Unlocked).factor(factor));
         Ok(())
     }
@@ -974,6 +1187,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 
     /// Revokes the user's remember-this-device tokens: their methods changed.
     async fn methods_changed(&self, user: &UserId) -> Result<(), Error> {
+        self.cache.forget(user);
         let count = self.store.delete_user_trusted_devices(user).await?;
         if count > 0 {
             self.emit(self.event(
@@ -1025,6 +1239,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         if !self.store.rename_device(user, device, &name).await? {
             return Err(MisuseError::DeviceNotFound.into());
         }
+        self.cache.forget(user);
         let mut event = self.event(Some(user), AuditKind::Renamed);
         event.method = Some(device);
         self.emit(event);
@@ -1090,6 +1305,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         for factor in Factor::ALL {
             self.store.clear_throttle(user, factor).await?;
         }
+        self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Reset { removed }));
         Ok(removed)
     }

@@ -39,6 +39,7 @@ pub mod conformance;
 #[cfg(feature = "postgres")]
 mod leases;
 pub mod memory;
+mod methods_digest;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -160,6 +161,9 @@ pub trait DeviceStore: Send + Sync {
     /// - if the counter no longer equals `attempt.admitted` (a missing counter equals the
     ///   default), nothing changes and the result is [`Settlement::Moved`] with the counter as
     ///   it is now;
+    /// - else, if `attempt.methods` is some and is not the [`MethodsDigest`] of the user's
+    ///   confirmed methods of `attempt.factor` as they are now, nothing changes and the result
+    ///   is [`Settlement::Stale`];
     /// - else, if `attempt.hit` names a slot of the user's backup-code set that is unused, or a
     ///   step above the last accepted step of the user's TOTP device (or none was accepted yet),
     ///   the slot is marked used (or the step recorded and the device marked confirmed), the
@@ -431,6 +435,8 @@ pub trait DeviceStore: Send + Sync {
     fn delete_user_trusted_devices(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+pub use self::methods_digest::MethodsDigest;
+
 /// One code attempt for [`DeviceStore::settle_attempt`]: what it matched, the counter it was
 /// admitted under, and the counter to write on either answer (the service computes both from
 /// its [`ThrottlePolicy`](crate::ThrottlePolicy); the store only compares and writes).
@@ -448,6 +454,9 @@ pub struct Settle {
     pub on_miss: ThrottleState,
     /// When.
     pub now: UnixTime,
+    /// The digest of the methods the code was evaluated against, if the settlement must check
+    /// that they are still the user's (see [`MethodsDigest`]).
+    pub methods: Option<MethodsDigest>,
 }
 
 impl Settle {
@@ -464,6 +473,7 @@ impl Settle {
             },
             on_miss: admitted,
             now,
+            methods: None,
         }
     }
 }
@@ -497,6 +507,9 @@ pub enum Settlement {
     Charged,
     /// The counter had moved; nothing changed. It holds this state now.
     Moved(ThrottleState),
+    /// The counter had not moved, but the user's methods no longer have the digest the attempt
+    /// was evaluated against; nothing changed.
+    Stale,
 }
 
 /// What [`DeviceStore::delete_device_unless_last`] did.

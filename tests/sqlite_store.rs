@@ -93,13 +93,81 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// Takes a version-4 file back to version 3: one row per backup code, unpacked from the set's
+/// row (the statements an older release's tables hold the same data with).
+const TO_V3: [&str; 5] = [
+    "CREATE TABLE mfa_backup_codes (
+        device_id BLOB NOT NULL REFERENCES mfa_devices (id) ON DELETE CASCADE,
+        slot INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        used INTEGER NOT NULL,
+        PRIMARY KEY (device_id, slot)
+    ) STRICT",
+    "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 63)
+     INSERT INTO mfa_backup_codes (device_id, slot, hash, used)
+     SELECT d.id, s.i, substr(d.codes_hashes, s.i * 32 + 1, 32), ((d.codes_unused >> s.i) & 1) = 0
+     FROM mfa_devices d JOIN s ON s.i < length(d.codes_hashes) / 32 WHERE d.kind = 'backup_codes'",
+    "ALTER TABLE mfa_devices DROP COLUMN codes_hashes",
+    "ALTER TABLE mfa_devices DROP COLUMN codes_unused",
+    "UPDATE mfa_schema_version SET version = 3",
+];
+
 #[tokio::test]
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(3));
+    assert_eq!(store.schema_version().await.unwrap(), Some(4));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
+    // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
+    // used mark: a set with its second code spent reads back the same after the upgrade.
+    let v3 = UserId::new("v3").unwrap();
+    let (_, codes) = multifactor::backup_codes::generate(
+        &multifactor::InsecureSeededRng::new(6),
+        &multifactor::BackupCodeConfig::new(32, multifactor::BackupCodeConfig::DEFAULT_LENGTH).unwrap(),
+        &multifactor::backup_codes::CodeKey::Legacy(None),
+    )
+    .unwrap();
+    let mut v3_set = multifactor::DeviceRecord {
+        id: multifactor::DeviceId::from_bytes([5; 16]),
+        user: v3.clone(),
+        name: multifactor::DeviceName::new("Codes").unwrap(),
+        created_at: multifactor::UnixTime::from_secs(1),
+        last_used_at: None,
+        confirmed: true,
+        data: multifactor::DeviceData::BackupCodes(codes),
+    };
+    store.replace_backup_codes(v3_set.clone()).await.unwrap();
+    for slot in [1, 31] {
+        let spent = store
+            .consume_backup_code(
+                &v3,
+                v3_set.id,
+                slot,
+                UnixTime::from_secs(9),
+                multifactor::ThrottleState::default(),
+            )
+            .await
+            .unwrap();
+        assert!(spent);
+        if let multifactor::DeviceData::BackupCodes(set) = &mut v3_set.data {
+            set.slots[slot].used = true;
+        }
+    }
+    v3_set.last_used_at = Some(UnixTime::from_secs(9));
+    let pool = raw(&path).await;
+    for statement in TO_V3 {
+        sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_backup_codes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
+    pool.close().await;
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(4));
+    assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-device row hashed the v2 way (not bound to id, user and expiry).
     store
@@ -116,16 +184,16 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
     // keeping its counters and ending its remember-this-device tokens (they cannot be re-hashed).
-    for statement in [
+    for statement in TO_V3.into_iter().chain([
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
         "UPDATE mfa_schema_version SET version = 2",
-    ] {
+    ]) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(3));
+    assert_eq!(store.schema_version().await.unwrap(), Some(4));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp)
         .await
@@ -159,16 +227,16 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     // has the v2 schema cached).
     pool.close().await;
     let pool = raw(&path).await;
-    for statement in [
+    for statement in TO_V3.into_iter().chain([
         "DROP TABLE mfa_trusted_devices",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "UPDATE mfa_schema_version SET version = 1",
-    ] {
+    ]) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(3));
+    assert_eq!(store.schema_version().await.unwrap(), Some(4));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -186,7 +254,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     pool.close().await;
     match SqliteStore::open(&path).await {
-        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 3 }) => {
+        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 4 }) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
         }
         other => panic!("{other:?}"),

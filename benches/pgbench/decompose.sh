@@ -40,12 +40,11 @@ INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, totp_al
 SELECT decode(md5('t' || g), 'hex'), 'user' || g, 'totp', 'Phone', 1, true, 'SHA1', 6, 30,
        decode(repeat(md5('s' || g), 5), 'hex'), 0
 FROM generate_series(1, 3000) g;
-INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, codes_salt, codes_length)
-SELECT decode(md5('b' || g), 'hex'), 'user' || g, 'backup_codes', 'Codes', 2, true, decode(md5('x' || g), 'hex'), 12
+INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, codes_salt, codes_length,
+                         codes_hashes, codes_unused)
+SELECT decode(md5('b' || g), 'hex'), 'user' || g, 'backup_codes', 'Codes', 2, true, decode(md5('x' || g), 'hex'), 12,
+       decode(repeat(md5('h' || g), 64), 'hex'), 4294967295
 FROM generate_series(1, 3000) g;
-INSERT INTO mfa_backup_codes (device_id, slot, hash, used)
-SELECT decode(md5('b' || g), 'hex'), s, decode(md5('h' || g || s) || md5('h' || g || s), 'hex'), false
-FROM generate_series(1, 3000) g, generate_series(0, 31) s;
 VACUUM ANALYZE;
 SQL
 "$bin/pgbench" -h "$dir" -U postgres -i -s 10 -q mfa >/dev/null 2>&1

@@ -261,7 +261,6 @@ async fn write_rows(env: &Env, input: &Input) -> Result<(), sqlx::Error> {
     let fixture_id = f.record.id.as_bytes().to_vec();
     let mut tx = env.pool.begin().await?;
     for clear in [
-        "DELETE FROM mfa_backup_codes",
         "DELETE FROM mfa_devices",
         "DELETE FROM mfa_ceremonies",
         "DELETE FROM mfa_throttles",
@@ -270,12 +269,24 @@ async fn write_rows(env: &Env, input: &Input) -> Result<(), sqlx::Error> {
     }
     for (row, slots) in input.devices.iter().take(4) {
         let id = row.id.value(&fixture_id);
+        // A set's codes are packed into its row: the hashes end to end, a mask of unused ones.
+        let slots = &slots[..slots.len().min(12)];
+        let (hashes, unused) = if slots.is_empty() {
+            (None, None)
+        } else {
+            let hashes: Vec<u8> = slots.iter().flat_map(|s| s.hash.value(&[9; 32])).collect();
+            let unused = slots
+                .iter()
+                .filter(|s| s.used.value() == 0)
+                .fold(0i64, |m, s| m | 1i64.wrapping_shl(s.slot.value() as u32));
+            (Some(hashes), Some(unused))
+        };
         let inserted = sqlx::query(
             "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, last_used_at, confirmed, \
              totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, codes_salt, codes_length, \
              credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
-             user_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22)",
+             user_verified, codes_hashes, codes_unused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
         )
         .bind(&id)
         .bind(row.user_id.value("u"))
@@ -299,19 +310,12 @@ async fn write_rows(env: &Env, input: &Input) -> Result<(), sqlx::Error> {
         .bind(row.backup_state.as_ref().map(Int::value))
         .bind(row.discoverable.as_ref().map(Int::value))
         .bind(row.user_verified.as_ref().map(Int::value))
+        .bind(hashes)
+        .bind(unused)
         .execute(&mut *tx)
         .await;
         if inserted.is_err() {
             continue; // a constraint refused it (NOT NULL, UNIQUE, ...)
-        }
-        for slot in slots.iter().take(12) {
-            let _ = sqlx::query("INSERT INTO mfa_backup_codes (device_id, slot, hash, used) VALUES ($1, $2, $3, $4)")
-                .bind(&id)
-                .bind(slot.slot.value())
-                .bind(slot.hash.value(&[9; 32]))
-                .bind(slot.used.value())
-                .execute(&mut *tx)
-                .await;
         }
     }
     if let Some(c) = &input.ceremony {

@@ -152,6 +152,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }
             }
         }
+        // Re-sealed secrets: copies of the old ones are out of date.
+        self.cache.clear();
         Ok(report)
     }
 }

@@ -2073,6 +2073,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         on_hit: cleared,
         on_miss,
         now,
+        methods: None,
     };
     let totp_hit = Some(Hit::TotpStep {
         device: totp.id,
@@ -2270,6 +2271,7 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
                 },
                 on_miss,
                 now,
+                methods: None,
             };
             s.settle_attempt(&user, &attempt).await
         }
@@ -2627,6 +2629,7 @@ pub async fn race_confirm_against_cleanup<S: DeviceStore + 'static>(store: Arc<S
                     on_hit: ThrottleState::default(),
                     on_miss: ThrottleState::default(),
                     now,
+                    methods: None,
                 };
                 Ok(s.settle_attempt(&user, &attempt).await? == Settlement::Accepted)
             } else {

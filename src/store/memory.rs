@@ -10,7 +10,7 @@ use crate::clock::UnixTime;
 use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
 use crate::seal::SealedSecret;
-use crate::store::{DeleteOutcome, DeviceStore, Hit, Settle, Settlement};
+use crate::store::{DeleteOutcome, DeviceStore, Hit, MethodsDigest, Settle, Settlement};
 use crate::throttle::ThrottleState;
 use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
@@ -207,6 +207,13 @@ impl DeviceStore for MemoryStore {
         let current = state.counter(user, attempt.factor);
         if current != attempt.admitted {
             return Ok(Settlement::Moved(current));
+        }
+        if let Some(expected) = attempt.methods {
+            let ids = state.by_user.get(user).map(Vec::as_slice).unwrap_or_default();
+            let methods = ids.iter().filter_map(|id| state.devices.get(id));
+            if MethodsDigest::of(attempt.factor, methods) != expected {
+                return Ok(Settlement::Stale);
+            }
         }
         let accepted = match attempt.hit {
             Some(Hit::BackupCode { device, slot }) if attempt.factor == Factor::BackupCodes => {

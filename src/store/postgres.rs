@@ -269,10 +269,136 @@ const DDL_V3: &[&str] = &[
     $fn$",
 ];
 
-/// Binds: user, factor, kind, device, slot, step, now, then the admitted, on-hit and on-miss
-/// counters (failures, last failure, budget) in that order.
+/// Schema v4: a backup-code set's codes packed into its row (the hashes end to end and a mask
+/// of the unused ones), so reading and settling a set costs the same for 1 or 32 codes; and
+/// the settlement checks the digest of the methods the code was evaluated against.
+const DDL_V4: &[&str] = &[
+    "ALTER TABLE mfa_devices ADD COLUMN codes_hashes BYTEA",
+    "ALTER TABLE mfa_devices ADD COLUMN codes_unused BIGINT",
+    "UPDATE mfa_devices d SET
+        codes_hashes = coalesce((SELECT string_agg(c.hash, ''::bytea ORDER BY c.slot) FROM mfa_backup_codes c
+            WHERE c.device_id = d.id), ''::bytea),
+        codes_unused = coalesce((SELECT bit_or(CASE WHEN c.used THEN 0::bigint ELSE 1::bigint << c.slot::int END)
+            FROM mfa_backup_codes c WHERE c.device_id = d.id), 0)
+        WHERE d.kind = 'backup_codes'",
+    "DROP TABLE mfa_backup_codes",
+    "DROP FUNCTION IF EXISTS mfa_settle_attempt(TEXT, TEXT, TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, \
+     BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT)",
+    "CREATE OR REPLACE FUNCTION mfa_settle_attempt(
+        p_user TEXT, p_factor TEXT, p_kind TEXT, p_device BYTEA, p_mask BIGINT, p_step BIGINT, p_now BIGINT,
+        a_failures BIGINT, a_last BIGINT, a_budget BIGINT,
+        h_failures BIGINT, h_last BIGINT, h_budget BIGINT,
+        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, p_methods BYTEA
+    ) RETURNS TABLE (outcome TEXT, failures BIGINT, last_failure_at BIGINT, budget_until BIGINT)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        cur RECORD;
+        stored BOOLEAN;
+        methods BYTEA;
+        hit BOOLEAN := FALSE;
+        clear_admitted BOOLEAN := a_failures = 0 AND a_last IS NULL AND a_budget IS NULL;
+        clear_on_hit BOOLEAN := h_failures = 0 AND h_last IS NULL AND h_budget IS NULL;
+    BEGIN
+        -- The counter row, locked: the comparison below and the writes after it are one atomic
+        -- step. A clear counter has no row (a success deletes it), so most users have none.
+        SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+            WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
+        stored := FOUND;
+        IF NOT stored THEN
+            -- No row to lock: settlements of a clear counter take turns on a transaction lock
+            -- of their own, hit or miss, and look again once they have it (a row another
+            -- request created meanwhile is committed by then). Without it a hit could be
+            -- accepted after failures that were charged while it ran.
+            PERFORM pg_advisory_xact_lock(hashtextextended('multifactor/counter/' || p_factor || '/' || p_user, 0));
+            SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
+            stored := FOUND;
+        END IF;
+        IF NOT stored AND NOT (clear_admitted AND clear_on_hit) THEN
+            -- Anything but a clear counter that a success leaves clear: lock a row to write.
+            INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until)
+                VALUES (p_user, p_factor, 0, NULL, NULL) ON CONFLICT (user_id, factor) DO NOTHING;
+            SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_factor FOR UPDATE;
+            IF NOT FOUND THEN
+                -- Created and cleared again meanwhile: the caller settles again.
+                RETURN QUERY SELECT 'moved'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT;
+                RETURN;
+            END IF;
+            stored := TRUE;
+        END IF;
+        IF stored AND (cur.failures IS DISTINCT FROM a_failures OR cur.last_failure_at IS DISTINCT FROM a_last
+            OR cur.budget_until IS DISTINCT FROM a_budget) THEN
+            RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until;
+            RETURN;
+        END IF;
+        IF p_methods IS NOT NULL THEN
+            -- The methods the code was evaluated against must still be the user's (the digest
+            -- of MethodsDigest::of, computed here the same way), hit or miss.
+            SELECT sha256(coalesce(string_agg(d.id || CASE WHEN d.kind = 'backup_codes'
+                THEN int8send(d.codes_unused) ELSE ''::bytea END, ''::bytea ORDER BY d.created_at, d.id), ''::bytea))
+                INTO methods FROM mfa_devices d WHERE d.user_id = p_user AND d.kind = p_kind AND d.confirmed;
+            IF methods IS DISTINCT FROM p_methods THEN
+                RETURN QUERY SELECT 'stale'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT;
+                RETURN;
+            END IF;
+        END IF;
+        -- The hit, with the same statements for a miss (whose device is null and matches nothing).
+        IF p_kind = 'backup_codes' THEN
+            -- The set's codes are packed in its row: spend the code's bit if it is still set.
+            UPDATE mfa_devices d SET codes_unused = d.codes_unused & ~p_mask, last_used_at = p_now
+                WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND (d.codes_unused & p_mask) <> 0;
+            hit := FOUND;
+        ELSE
+            UPDATE mfa_devices d SET totp_last_step = p_step, confirmed = TRUE, last_used_at = p_now
+                WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND p_step IS NOT NULL
+                AND (d.totp_last_step IS NULL OR d.totp_last_step < p_step);
+            hit := FOUND;
+        END IF;
+        IF hit THEN
+            IF NOT stored THEN
+                -- A clear counter that stays clear: nothing to write. (A failure counted
+                -- meanwhile by another request was counted after this success.)
+                NULL;
+            ELSIF clear_on_hit THEN
+                DELETE FROM mfa_throttles t WHERE t.user_id = p_user AND t.factor = p_factor;
+            ELSIF h_failures IS DISTINCT FROM cur.failures OR h_last IS DISTINCT FROM cur.last_failure_at
+                OR h_budget IS DISTINCT FROM cur.budget_until THEN
+                UPDATE mfa_throttles t SET failures = h_failures, last_failure_at = h_last, budget_until = h_budget
+                    WHERE t.user_id = p_user AND t.factor = p_factor;
+            END IF;
+            RETURN QUERY SELECT 'accepted'::TEXT, h_failures, h_last, h_budget;
+        ELSIF NOT stored THEN
+            -- A miss against a clear counter: the charge creates the row, unless a concurrent
+            -- request created it first (then the counter moved).
+            INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until)
+                VALUES (p_user, p_factor, m_failures, m_last, m_budget) ON CONFLICT (user_id, factor) DO NOTHING;
+            IF FOUND THEN
+                RETURN QUERY SELECT 'charged'::TEXT, m_failures, m_last, m_budget;
+                RETURN;
+            END IF;
+            SELECT t.failures, t.last_failure_at, t.budget_until INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_factor;
+            IF FOUND THEN
+                RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until;
+            ELSE
+                -- Created and cleared again meanwhile: clear, so it moved and came back (the
+                -- caller settles again).
+                RETURN QUERY SELECT 'moved'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT;
+            END IF;
+        ELSE
+            UPDATE mfa_throttles t SET failures = m_failures, last_failure_at = m_last, budget_until = m_budget
+                WHERE t.user_id = p_user AND t.factor = p_factor;
+            RETURN QUERY SELECT 'charged'::TEXT, m_failures, m_last, m_budget;
+        END IF;
+    END
+    $fn$",
+];
+
+/// Binds: user, factor, kind, device, slot mask, step, now, then the admitted, on-hit and
+/// on-miss counters (failures, last failure, budget) in that order, then the methods digest.
 const SETTLE_ATTEMPT: &str = "SELECT outcome, failures, last_failure_at, budget_until FROM \
-     mfa_settle_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+     mfa_settle_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 crate::store::sql::sql_device_store!(
     PostgresStore,
@@ -280,19 +406,19 @@ crate::store::sql::sql_device_store!(
     begin = "BEGIN",
     lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"),
     settle_statement = Some(SETTLE_ATTEMPT),
-    migrations = &[DDL_V1, DDL_V2, DDL_V3]
+    migrations = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4]
 );
 
 #[cfg(test)]
 mod tests {
-    use super::{DDL_V1, DDL_V2, DDL_V3};
+    use super::{DDL_V1, DDL_V2, DDL_V3, DDL_V4};
 
     /// `benches/pgbench/decompose.sh` loads this copy of the schema into a bare cluster: it must
     /// stay the migrations' schema, statement for statement.
     #[test]
     fn the_pgbench_schema_is_the_migrated_schema() {
         let copy = include_str!("../../benches/pgbench/schema.sql");
-        for statement in DDL_V1.iter().chain(DDL_V2).chain(DDL_V3) {
+        for statement in DDL_V1.iter().chain(DDL_V2).chain(DDL_V3).chain(DDL_V4) {
             assert!(copy.contains(statement), "benches/pgbench/schema.sql lacks {statement}");
         }
     }

@@ -2,13 +2,12 @@
 //! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
-//! # Schema (version 3)
+//! # Schema (version 4)
 //!
 //! | table | holds | never holds |
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
-//! | `mfa_devices` | one row per method: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and the last accepted step; the backup-code set's salt and code length; WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
-//! | `mfa_backup_codes` | one row per code: its keyed hash (see [`backup_codes`](crate::backup_codes); the set's row names the key, `codes_key_id`, v3) and a used flag | the code |
+//! | `mfa_devices` | one row per method: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and the last accepted step; the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
 //! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge, allowed credentials), owner, kind, expiry | |
 //! | `mfa_trusted_devices` (v2) | remember-this-device records: owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
@@ -30,14 +29,14 @@ use crate::totp::{Algorithm, TotpParams, TotpRecord};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord};
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) const KIND_BACKUP_CODES: &str = "backup_codes";
 pub(crate) const KIND_TOTP: &str = "totp";
 pub(crate) const KIND_WEBAUTHN: &str = "webauthn";
 
-/// The device query, joined with each device's backup-code slots, followed by `$tail`
-/// (a `WHERE` and `ORDER BY` clause). Rows come out grouped by device, slots in order.
+/// The device query (one row per device, a backup-code set's codes packed in its row),
+/// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
 macro_rules! select_devices_sql {
     ($tail:literal) => {
         $crate::store::sql::select_devices_sql!("", "", $tail)
@@ -47,10 +46,11 @@ macro_rules! select_devices_sql {
         concat!(
             "SELECT d.id, d.user_id, d.kind, d.name, d.created_at, d.last_used_at, d.confirmed, ",
             "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, d.totp_last_step, ",
-            "d.codes_salt, d.codes_length, d.codes_key_id, d.credential_id, d.user_handle, d.credential, d.sign_count, ",
-            "d.backup_eligible, d.backup_state, d.discoverable, d.user_verified, c.slot, c.hash, c.used",
+            "d.codes_salt, d.codes_length, d.codes_key_id, d.codes_hashes, d.codes_unused, d.credential_id, ",
+            "d.user_handle, d.credential, d.sign_count, d.backup_eligible, d.backup_state, d.discoverable, ",
+            "d.user_verified",
             $columns,
-            " FROM mfa_devices d LEFT JOIN mfa_backup_codes c ON c.device_id = d.id ",
+            " FROM mfa_devices d ",
             $joins,
             $tail
         )
@@ -63,8 +63,7 @@ pub(crate) use select_devices_sql;
 /// the backup-code kind.
 macro_rules! usable_sql {
     () => {
-        "(d.confirmed = TRUE AND (d.kind <> $3 OR EXISTS \
-         (SELECT 1 FROM mfa_backup_codes c WHERE c.device_id = d.id AND c.used = FALSE)))"
+        "(d.confirmed = TRUE AND (d.kind <> $3 OR d.codes_unused <> 0))"
     };
 }
 
@@ -117,15 +116,15 @@ pub(crate) fn throttle_columns(state: &ThrottleState) -> Result<(i64, Option<i64
 }
 
 /// A hit as the columns [`DeviceStore::settle_attempt`](crate::DeviceStore::settle_attempt)
-/// binds: the device, the backup-code slot, the TOTP step (all null for a miss, or for a hit
-/// of the other factor, which can never be accepted). A slot or step beyond the stored range
-/// cannot match anything and binds as a miss too, so the statement is the same either way.
+/// binds: the device, the backup-code slot as a mask of the `codes_unused` column, the TOTP
+/// step (all null for a miss, or for a hit of the other factor, which can never be accepted).
+/// A slot or step beyond the stored range cannot match anything and binds as a miss too, so
+/// the statement is the same either way.
 pub(crate) fn hit_columns(factor: Factor, hit: Option<Hit>) -> (Option<Vec<u8>>, Option<i64>, Option<i64>) {
     match (factor, hit) {
-        (Factor::BackupCodes, Some(Hit::BackupCode { device, slot })) => match i64::try_from(slot) {
-            Ok(slot) => (Some(device.as_bytes().to_vec()), Some(slot), None),
-            Err(_) => (None, None, None),
-        },
+        (Factor::BackupCodes, Some(Hit::BackupCode { device, slot })) if slot < MAX_PACKED_CODES => {
+            (Some(device.as_bytes().to_vec()), Some(1 << slot), None)
+        }
         (Factor::Totp, Some(Hit::TotpStep { device, step })) => match to_db(step) {
             Ok(step) => (Some(device.as_bytes().to_vec()), None, Some(step)),
             Err(_) => (None, None, None),
@@ -156,6 +155,8 @@ pub(crate) struct DeviceRow {
     pub(crate) codes_salt: Option<Vec<u8>>,
     pub(crate) codes_length: Option<i64>,
     pub(crate) codes_key_id: Option<String>,
+    pub(crate) codes_hashes: Option<Vec<u8>>,
+    pub(crate) codes_unused: Option<i64>,
     pub(crate) credential_id: Option<Vec<u8>>,
     pub(crate) user_handle: Option<Vec<u8>>,
     pub(crate) credential: Option<Vec<u8>>,
@@ -166,21 +167,13 @@ pub(crate) struct DeviceRow {
     pub(crate) user_verified: Option<bool>,
 }
 
-/// One backup-code slot row.
-#[derive(Debug)]
-pub(crate) struct SlotRow {
-    pub(crate) slot: i64,
-    pub(crate) hash: Vec<u8>,
-    pub(crate) used: bool,
-}
-
 fn required<T>(value: Option<T>, column: &str) -> Result<T, StoreError> {
     value.ok_or_else(|| corrupt(column, "missing"))
 }
 
 impl DeviceRow {
-    /// Decodes a row (and its slots, in slot order) into a record, refusing anything malformed.
-    pub(crate) fn into_record(self, slots: Vec<SlotRow>) -> Result<DeviceRecord, StoreError> {
+    /// Decodes a row into a record, refusing anything malformed.
+    pub(crate) fn into_record(self) -> Result<DeviceRecord, StoreError> {
         let id: [u8; 16] = self
             .id
             .as_slice()
@@ -217,18 +210,10 @@ impl DeviceRow {
                     .map_err(|_| corrupt("codes_salt", "not 16 bytes"))?;
                 let code_length = u8::try_from(required(self.codes_length, "codes_length")?)
                     .map_err(|_| corrupt("codes_length", "out of range"))?;
-                let mut decoded = Vec::with_capacity(slots.len());
-                for (i, slot) in slots.into_iter().enumerate() {
-                    if usize::try_from(slot.slot).ok() != Some(i) {
-                        return Err(corrupt("mfa_backup_codes.slot", "slots are not 0, 1, 2, ..."));
-                    }
-                    let hash: [u8; 32] = slot
-                        .hash
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| corrupt("mfa_backup_codes.hash", "not 32 bytes"))?;
-                    decoded.push(CodeSlot { hash, used: slot.used });
-                }
+                let decoded = unpack_codes(
+                    &required(self.codes_hashes, "codes_hashes")?,
+                    required(self.codes_unused, "codes_unused")?,
+                )?;
                 let key_id = self
                     .codes_key_id
                     .map(KeyId::new)
@@ -268,8 +253,8 @@ impl DeviceRow {
         })
     }
 
-    /// Encodes a record as a row and its slots.
-    pub(crate) fn from_record(record: &DeviceRecord) -> Result<(Self, Vec<SlotRow>), StoreError> {
+    /// Encodes a record as a row.
+    pub(crate) fn from_record(record: &DeviceRecord) -> Result<Self, StoreError> {
         let mut row = Self {
             id: record.id.as_bytes().to_vec(),
             user_id: record.user.as_str().to_owned(),
@@ -279,7 +264,6 @@ impl DeviceRow {
             confirmed: record.confirmed,
             ..Self::default()
         };
-        let mut slots = Vec::new();
         match &record.data {
             DeviceData::Totp(t) => {
                 row.kind = KIND_TOTP.to_owned();
@@ -294,13 +278,9 @@ impl DeviceRow {
                 row.codes_salt = Some(b.salt.to_vec());
                 row.codes_length = Some(i64::from(b.code_length));
                 row.codes_key_id = b.key_id.as_ref().map(|k| k.as_str().to_owned());
-                for (i, s) in b.slots.iter().enumerate() {
-                    slots.push(SlotRow {
-                        slot: i64::try_from(i).map_err(|_| StoreError::InvalidRecord("too many slots"))?,
-                        hash: s.hash.to_vec(),
-                        used: s.used,
-                    });
-                }
+                let (hashes, unused) = pack_codes(&b.slots)?;
+                row.codes_hashes = Some(hashes);
+                row.codes_unused = Some(unused);
             }
             DeviceData::WebAuthn(w) => {
                 row.kind = KIND_WEBAUTHN.to_owned();
@@ -314,9 +294,52 @@ impl DeviceRow {
                 row.user_verified = Some(w.user_verified);
             }
         }
-        Ok((row, slots))
+        Ok(row)
     }
 }
+
+/// A set's codes as its two columns: the hashes end to end, and a mask with bit `i` set while
+/// code `i` is unused.
+pub(crate) fn pack_codes(slots: &[CodeSlot]) -> Result<(Vec<u8>, i64), StoreError> {
+    if slots.len() > MAX_PACKED_CODES {
+        return Err(StoreError::InvalidRecord("more backup codes in a set than a row holds"));
+    }
+    let mut hashes = Vec::with_capacity(slots.len() * 32);
+    let mut unused = 0i64;
+    for (i, slot) in slots.iter().enumerate() {
+        hashes.extend_from_slice(&slot.hash);
+        if !slot.used {
+            unused |= 1 << i;
+        }
+    }
+    Ok((hashes, unused))
+}
+
+/// The two columns back to the codes, refusing a length that is not whole hashes and a mask
+/// with bits beyond the last code.
+pub(crate) fn unpack_codes(hashes: &[u8], unused: i64) -> Result<Vec<CodeSlot>, StoreError> {
+    if !hashes.len().is_multiple_of(32) || hashes.len() / 32 > MAX_PACKED_CODES {
+        return Err(corrupt("codes_hashes", "not a whole number of hashes, or too many"));
+    }
+    let count = hashes.len() / 32;
+    if unused < 0 || (unused >> count) != 0 {
+        return Err(corrupt("codes_unused", "bits beyond the last code"));
+    }
+    hashes
+        .chunks_exact(32)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let hash: [u8; 32] = chunk.try_into().map_err(|_| corrupt("codes_hashes", "not 32 bytes"))?;
+            Ok(CodeSlot {
+                hash,
+                used: unused & (1 << i) == 0,
+            })
+        })
+        .collect()
+}
+
+/// The most codes one set's row holds (bits of the `codes_unused` mask, kept positive).
+pub(crate) const MAX_PACKED_CODES: usize = 62;
 
 /// Decodes a ceremony row.
 pub(crate) fn ceremony_from_row(
@@ -353,7 +376,7 @@ macro_rules! sql_device_store {
         migrations = $migrations:expr
     ) => {
         use sqlx::Row as _;
-        use $crate::store::sql::{self as sql, DeviceRow, SlotRow};
+        use $crate::store::sql::{self as sql, DeviceRow};
 
         fn db_err(e: sqlx::Error) -> StoreError {
             match &e {
@@ -363,59 +386,40 @@ macro_rules! sql_device_store {
             }
         }
 
-        /// Reads device rows (joined with their slots, ordered by device then slot) into records.
+        /// Reads device rows into records.
         fn decode_devices(rows: Vec<<$db as sqlx::Database>::Row>) -> Result<Vec<DeviceRecord>, StoreError> {
-            let mut out: Vec<DeviceRecord> = Vec::new();
-            let mut current: Option<(DeviceRow, Vec<SlotRow>)> = None;
-            for row in rows {
-                let id: Vec<u8> = row.try_get("id").map_err(db_err)?;
-                let same = current.as_ref().is_some_and(|(d, _)| d.id == id);
-                if !same {
-                    if let Some((d, slots)) = current.take() {
-                        out.push(d.into_record(slots)?);
-                    }
-                    current = Some((
-                        DeviceRow {
-                            id,
-                            user_id: row.try_get("user_id").map_err(db_err)?,
-                            kind: row.try_get("kind").map_err(db_err)?,
-                            name: row.try_get("name").map_err(db_err)?,
-                            created_at: row.try_get("created_at").map_err(db_err)?,
-                            last_used_at: row.try_get("last_used_at").map_err(db_err)?,
-                            confirmed: row.try_get("confirmed").map_err(db_err)?,
-                            totp_algorithm: row.try_get("totp_algorithm").map_err(db_err)?,
-                            totp_digits: row.try_get("totp_digits").map_err(db_err)?,
-                            totp_period: row.try_get("totp_period").map_err(db_err)?,
-                            totp_secret: row.try_get("totp_secret").map_err(db_err)?,
-                            totp_last_step: row.try_get("totp_last_step").map_err(db_err)?,
-                            codes_salt: row.try_get("codes_salt").map_err(db_err)?,
-                            codes_length: row.try_get("codes_length").map_err(db_err)?,
-                            codes_key_id: row.try_get("codes_key_id").map_err(db_err)?,
-                            credential_id: row.try_get("credential_id").map_err(db_err)?,
-                            user_handle: row.try_get("user_handle").map_err(db_err)?,
-                            credential: row.try_get("credential").map_err(db_err)?,
-                            sign_count: row.try_get("sign_count").map_err(db_err)?,
-                            backup_eligible: row.try_get("backup_eligible").map_err(db_err)?,
-                            backup_state: row.try_get("backup_state").map_err(db_err)?,
-                            discoverable: row.try_get("discoverable").map_err(db_err)?,
-                            user_verified: row.try_get("user_verified").map_err(db_err)?,
-                        },
-                        Vec::new(),
-                    ));
-                }
-                let slot: Option<i64> = row.try_get("slot").map_err(db_err)?;
-                if let (Some(slot), Some((_, slots))) = (slot, current.as_mut()) {
-                    slots.push(SlotRow {
-                        slot,
-                        hash: row.try_get("hash").map_err(db_err)?,
-                        used: row.try_get("used").map_err(db_err)?,
-                    });
-                }
+            rows.iter().map(decode_device).collect()
+        }
+
+        fn decode_device(row: &<$db as sqlx::Database>::Row) -> Result<DeviceRecord, StoreError> {
+            DeviceRow {
+                id: row.try_get("id").map_err(db_err)?,
+                user_id: row.try_get("user_id").map_err(db_err)?,
+                kind: row.try_get("kind").map_err(db_err)?,
+                name: row.try_get("name").map_err(db_err)?,
+                created_at: row.try_get("created_at").map_err(db_err)?,
+                last_used_at: row.try_get("last_used_at").map_err(db_err)?,
+                confirmed: row.try_get("confirmed").map_err(db_err)?,
+                totp_algorithm: row.try_get("totp_algorithm").map_err(db_err)?,
+                totp_digits: row.try_get("totp_digits").map_err(db_err)?,
+                totp_period: row.try_get("totp_period").map_err(db_err)?,
+                totp_secret: row.try_get("totp_secret").map_err(db_err)?,
+                totp_last_step: row.try_get("totp_last_step").map_err(db_err)?,
+                codes_salt: row.try_get("codes_salt").map_err(db_err)?,
+                codes_length: row.try_get("codes_length").map_err(db_err)?,
+                codes_key_id: row.try_get("codes_key_id").map_err(db_err)?,
+                codes_hashes: row.try_get("codes_hashes").map_err(db_err)?,
+                codes_unused: row.try_get("codes_unused").map_err(db_err)?,
+                credential_id: row.try_get("credential_id").map_err(db_err)?,
+                user_handle: row.try_get("user_handle").map_err(db_err)?,
+                credential: row.try_get("credential").map_err(db_err)?,
+                sign_count: row.try_get("sign_count").map_err(db_err)?,
+                backup_eligible: row.try_get("backup_eligible").map_err(db_err)?,
+                backup_state: row.try_get("backup_state").map_err(db_err)?,
+                discoverable: row.try_get("discoverable").map_err(db_err)?,
+                user_verified: row.try_get("user_verified").map_err(db_err)?,
             }
-            if let Some((d, slots)) = current.take() {
-                out.push(d.into_record(slots)?);
-            }
-            Ok(out)
+            .into_record()
         }
 
         fn decode_trusted(row: &<$db as sqlx::Database>::Row) -> Result<TrustedDeviceRecord, StoreError> {
@@ -444,13 +448,13 @@ macro_rules! sql_device_store {
             tx: &mut sqlx::Transaction<'static, $db>,
             record: &DeviceRecord,
         ) -> Result<(), StoreError> {
-            let (row, slots) = DeviceRow::from_record(record)?;
+            let row = DeviceRow::from_record(record)?;
             sqlx::query(
                 "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, last_used_at, confirmed, \
                  totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, codes_salt, codes_length, \
                  credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
-                 user_verified, codes_key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                 $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+                 user_verified, codes_key_id, codes_hashes, codes_unused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
             )
             .bind(&row.id)
             .bind(&row.user_id)
@@ -475,19 +479,11 @@ macro_rules! sql_device_store {
             .bind(row.discoverable)
             .bind(row.user_verified)
             .bind(&row.codes_key_id)
+            .bind(&row.codes_hashes)
+            .bind(row.codes_unused)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
-            for slot in slots {
-                sqlx::query("INSERT INTO mfa_backup_codes (device_id, slot, hash, used) VALUES ($1, $2, $3, $4)")
-                    .bind(&row.id)
-                    .bind(slot.slot)
-                    .bind(&slot.hash)
-                    .bind(slot.used)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_err)?;
-            }
             Ok(())
         }
 
@@ -735,6 +731,7 @@ macro_rules! sql_device_store {
                         .bind(on_miss.0)
                         .bind(on_miss.1)
                         .bind(on_miss.2)
+                        .bind(attempt.methods.map(|m| m.as_bytes().to_vec()))
                         .fetch_one(&mut *conn)
                         .await
                         .map_err(db_err)?;
@@ -743,6 +740,7 @@ macro_rules! sql_device_store {
                     return match outcome.as_str() {
                         "accepted" => Ok(Settlement::Accepted),
                         "charged" => Ok(Settlement::Charged),
+                        "stale" => Ok(Settlement::Stale),
                         "moved" => Ok(Settlement::Moved(sql::throttle_state(
                             row.try_get("failures").map_err(db_err)?,
                             row.try_get("last_failure_at").map_err(db_err)?,
@@ -774,9 +772,28 @@ macro_rules! sql_device_store {
                 if current != attempt.admitted {
                     return Ok(Settlement::Moved(current));
                 }
+                if let Some(expected) = attempt.methods {
+                    let rows = sqlx::query(
+                        "SELECT id, codes_unused FROM mfa_devices WHERE user_id = $1 AND kind = $2 AND confirmed = TRUE \
+                         ORDER BY created_at, id",
+                    )
+                    .bind(user.as_str())
+                    .bind(sql::kind_of(attempt.factor))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    let mut methods = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        let unused: Option<i64> = row.try_get("codes_unused").map_err(db_err)?;
+                        methods.push((row.try_get("id").map_err(db_err)?, unused.map(i64::cast_unsigned)));
+                    }
+                    if $crate::store::MethodsDigest::of_ordered(methods) != expected {
+                        return Ok(Settlement::Stale);
+                    }
+                }
                 let hit = sqlx::query(
-                    "UPDATE mfa_backup_codes SET used = TRUE WHERE device_id = $1 AND slot = $2 AND used = FALSE \
-                     AND EXISTS (SELECT 1 FROM mfa_devices d WHERE d.id = $1 AND d.user_id = $3 AND d.kind = $4)",
+                    "UPDATE mfa_devices SET codes_unused = codes_unused & ~$2 WHERE id = $1 AND user_id = $3 \
+                     AND kind = $4 AND (codes_unused & $2) <> 0",
                 )
                 .bind(device.clone())
                 .bind(slot)
@@ -1205,24 +1222,21 @@ macro_rules! sql_device_store {
         }
 
         const SELECT_DEVICE: &str =
-            $crate::store::sql::select_devices_sql!("WHERE d.id = $1 AND d.user_id = $2 ORDER BY c.slot");
+            $crate::store::sql::select_devices_sql!("WHERE d.id = $1 AND d.user_id = $2");
         const SELECT_USER_DEVICES: &str =
-            $crate::store::sql::select_devices_sql!("WHERE d.user_id = $1 ORDER BY d.created_at, d.id, c.slot");
+            $crate::store::sql::select_devices_sql!("WHERE d.user_id = $1 ORDER BY d.created_at, d.id");
         /// The user's devices of one kind, each row also carrying the counter of that factor.
         /// Binds: user, factor, kind.
         const SELECT_VERIFICATION_STATE: &str = $crate::store::sql::select_devices_sql!(
             ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at, t.budget_until AS t_budget_until",
             "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
-            "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id, c.slot"
+            "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id"
         );
-        /// A page of one kind's devices of all users, by id (a page of devices, whatever
-        /// number of slot rows they join). Binds: kind, after, limit.
-        const SELECT_KIND_PAGE: &str = $crate::store::sql::select_devices_sql!(
-            "WHERE d.id IN (SELECT p.id FROM mfa_devices p WHERE p.kind = $1 AND p.id > $2 ORDER BY p.id LIMIT $3) \
-             ORDER BY d.id, c.slot"
-        );
+        /// A page of one kind's devices of all users, by id. Binds: kind, after, limit.
+        const SELECT_KIND_PAGE: &str =
+            $crate::store::sql::select_devices_sql!("WHERE d.kind = $1 AND d.id > $2 ORDER BY d.id LIMIT $3");
         const SELECT_CREDENTIAL: &str =
-            $crate::store::sql::select_devices_sql!("WHERE d.credential_id = $1 ORDER BY c.slot");
+            $crate::store::sql::select_devices_sql!("WHERE d.credential_id = $1");
     };
 }
 
@@ -1257,9 +1271,9 @@ mod tests {
             user_verified: Some(false),
             ..DeviceRow::default()
         };
-        let record = good.clone().into_record(vec![]).unwrap();
-        let (back, _) = DeviceRow::from_record(&record).unwrap();
-        assert_eq!(back.into_record(vec![]).unwrap(), record);
+        let record = good.clone().into_record().unwrap();
+        let back = DeviceRow::from_record(&record).unwrap();
+        assert_eq!(back.into_record().unwrap(), record);
         let cases: Vec<(&str, DeviceRow)> = vec![
             (
                 "id",
@@ -1326,7 +1340,7 @@ mod tests {
             ),
         ];
         for (column, row) in cases {
-            match row.into_record(vec![]) {
+            match row.into_record() {
                 Err(StoreError::Corrupt(msg)) => assert!(msg.contains(column), "{column}: {msg}"),
                 other => panic!("{column}: {other:?}"),
             }
@@ -1337,11 +1351,41 @@ mod tests {
             codes_length: Some(12),
             ..good.clone()
         };
-        let gap = vec![SlotRow {
-            slot: 1,
-            hash: vec![0; 32],
-            used: false,
-        }];
-        assert!(matches!(codes.into_record(gap), Err(StoreError::Corrupt(_))));
+        let packed = |hashes: Vec<u8>, unused: i64| DeviceRow {
+            codes_hashes: Some(hashes),
+            codes_unused: Some(unused),
+            ..codes.clone()
+        };
+        let set = packed(vec![5; 64], 0b10).into_record().unwrap();
+        match &set.data {
+            DeviceData::BackupCodes(b) => {
+                assert_eq!(b.slots.len(), 2);
+                assert!(b.slots[0].used && !b.slots[1].used);
+                assert_eq!(b.slots[1].hash, [5; 32]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(DeviceRow::from_record(&set).unwrap().codes_unused, Some(0b10));
+        for (hashes, unused, column) in [
+            (vec![0; 33], 0, "codes_hashes"),
+            (vec![0; 32 * 63], 0, "codes_hashes"),
+            (vec![0; 64], 0b100, "codes_unused"),
+            (vec![0; 64], -1, "codes_unused"),
+        ] {
+            match packed(hashes, unused).into_record() {
+                Err(StoreError::Corrupt(msg)) => assert!(msg.contains(column), "{column}: {msg}"),
+                other => panic!("{column}: {other:?}"),
+            }
+        }
+        for (hashes, column) in [(None, "codes_hashes"), (Some(vec![0; 32]), "codes_unused")] {
+            let row = DeviceRow {
+                codes_hashes: hashes,
+                ..codes.clone()
+            };
+            match row.into_record() {
+                Err(StoreError::Corrupt(msg)) => assert!(msg.contains(column), "{column}: {msg}"),
+                other => panic!("{column}: {other:?}"),
+            }
+        }
     }
 }

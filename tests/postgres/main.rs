@@ -365,6 +365,23 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a version-4 database back to version 3: one row per backup code, unpacked from the
+/// set's row (the settlement function stays; the v4 migration replaces it).
+const TO_V3: [&str; 4] = [
+    "CREATE TABLE mfa_backup_codes (
+        device_id BYTEA NOT NULL REFERENCES mfa_devices (id) ON DELETE CASCADE,
+        slot BIGINT NOT NULL,
+        hash BYTEA NOT NULL,
+        used BOOLEAN NOT NULL,
+        PRIMARY KEY (device_id, slot)
+    )",
+    "INSERT INTO mfa_backup_codes (device_id, slot, hash, used)
+     SELECT d.id, s, substring(d.codes_hashes FROM s * 32 + 1 FOR 32), ((d.codes_unused >> s) & 1) = 0
+     FROM mfa_devices d, generate_series(0, length(d.codes_hashes) / 32 - 1) s WHERE d.kind = 'backup_codes'",
+    "ALTER TABLE mfa_devices DROP COLUMN codes_hashes, DROP COLUMN codes_unused",
+    "UPDATE mfa_schema_version SET version = 3",
+];
+
 async fn migrations(url: String) -> Result<(), String> {
     let store = PostgresStore::connect(&url).await.map_err(fail)?;
     if store.schema_version().await.map_err(fail)?.is_some() {
@@ -380,8 +397,8 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(3) {
-        return Err("schema version is not 3 after migrating".into());
+    if store.schema_version().await.map_err(fail)? != Some(4) {
+        return Err("schema version is not 4 after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
         .fetch_one(&sqlx::PgPool::connect(&url).await.map_err(fail)?)
@@ -390,22 +407,64 @@ async fn migrations(url: String) -> Result<(), String> {
     if versions != 1 {
         return Err(format!("{versions} version rows after concurrent migrations"));
     }
+    // A version-3 database (one row per backup code) is upgraded in place, losing no code and
+    // no used mark: a 32-code set with two codes spent reads back the same after the upgrade.
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    let v3 = UserId::new("v3").map_err(fail)?;
+    let (_, codes) = multifactor::backup_codes::generate(
+        &multifactor::InsecureSeededRng::new(6),
+        &multifactor::BackupCodeConfig::new(32, multifactor::BackupCodeConfig::DEFAULT_LENGTH).map_err(fail)?,
+        &multifactor::backup_codes::CodeKey::Legacy(None),
+    )
+    .map_err(fail)?;
+    let mut v3_set = multifactor::DeviceRecord {
+        id: multifactor::DeviceId::from_bytes([5; 16]),
+        user: v3.clone(),
+        name: multifactor::DeviceName::new("Codes").map_err(fail)?,
+        created_at: UnixTime::from_secs(1),
+        last_used_at: Some(UnixTime::from_secs(9)),
+        confirmed: true,
+        data: multifactor::DeviceData::BackupCodes(codes),
+    };
+    store.replace_backup_codes(v3_set.clone()).await.map_err(fail)?;
+    for slot in [1, 31] {
+        let spent = store
+            .consume_backup_code(&v3, v3_set.id, slot, UnixTime::from_secs(9), ThrottleState::default())
+            .await
+            .map_err(fail)?;
+        if !spent {
+            return Err(format!("code {slot} was not spent"));
+        }
+        if let multifactor::DeviceData::BackupCodes(set) = &mut v3_set.data {
+            set.slots[slot].used = true;
+        }
+    }
+    for statement in TO_V3 {
+        sqlx::query(statement).execute(&raw).await.map_err(fail)?;
+    }
+    store.migrate().await.map_err(fail)?;
+    if store.schema_version().await.map_err(fail)? != Some(4) {
+        return Err("a version-3 database was not upgraded to 4".into());
+    }
+    let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
+    if back.as_ref() != Some(&v3_set) {
+        return Err(format!("the upgrade changed a backup-code set: {back:?}"));
+    }
     // A version-2 database (no failure budget, no settlement function) is upgraded in place,
     // keeping the counters it has.
-    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
-    let to_v2 = [
+    let to_v2 = TO_V3.into_iter().chain([
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
         "UPDATE mfa_schema_version SET version = 2",
-    ];
+    ]);
     for statement in to_v2 {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(3) {
-        return Err("a version-2 database was not upgraded to 3".into());
+    if store.schema_version().await.map_err(fail)? != Some(4) {
+        return Err("a version-2 database was not upgraded to 4".into());
     }
     let kept = store
         .throttle(&UserId::new("v2").map_err(fail)?, multifactor::Factor::Totp)
@@ -415,18 +474,18 @@ async fn migrations(url: String) -> Result<(), String> {
         return Err(format!("the upgrade lost a counter: {kept:?}"));
     }
     // A version-1 database is upgraded in place.
-    for statement in [
+    for statement in TO_V3.into_iter().chain([
         "DROP TABLE mfa_trusted_devices",
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "UPDATE mfa_schema_version SET version = 1",
-    ] {
+    ]) {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(3) {
-        return Err("a version-1 database was not upgraded to 3".into());
+    if store.schema_version().await.map_err(fail)? != Some(4) {
+        return Err("a version-1 database was not upgraded to 4".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
         .fetch_one(&raw)
@@ -443,7 +502,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 3,
+            supported: 4,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }
@@ -499,7 +558,7 @@ async fn no_plaintext_in_tables(url: String) -> Result<(), String> {
     let set = mfa.generate_backup_codes(&u, None).await.map_err(fail)?;
     let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
     let mut dump = String::new();
-    for table in ["mfa_devices", "mfa_backup_codes", "mfa_throttles", "mfa_ceremonies"] {
+    for table in ["mfa_devices", "mfa_throttles", "mfa_ceremonies"] {
         let sql = format!("SELECT t::text FROM {table} t");
         let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_all(&raw)
