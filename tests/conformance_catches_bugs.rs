@@ -1276,3 +1276,51 @@ async fn race_confirm_against_cleanup_catches_list_then_delete() {
         .expect("race_confirm_against_cleanup passed on a list-then-delete store");
     assert!(message.contains("deleted the device"), "{message:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cached_verification_catches_a_store_that_ignores_the_methods_digest() {
+    conformance::cached_verification(Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
+    let err = conformance::cached_verification(Arc::new(DigestBlindStore::default()))
+        .await
+        .expect_err("a store that settles against stale methods passed");
+    assert!(err.to_string().contains("ChangedElsewhere"), "{err}");
+    let err = conformance::settle_checks_methods(&DigestBlindStore::default())
+        .await
+        .expect_err("a store that ignores the methods digest passed");
+    assert!(err.to_string().contains("another methods digest"), "{err}");
+}
+
+/// `settle_attempt` is right except that it never checks the digest of the methods the code
+/// was evaluated against: a verification from an out-of-date copy settles as if it were current.
+#[derive(Debug, Default)]
+struct DigestBlindStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for DigestBlindStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        let blind = Settle {
+            methods: None,
+            ..*attempt
+        };
+        self.inner.settle_attempt(user, &blind).await
+    }
+}

@@ -8,6 +8,7 @@ mod forward;
 
 use std::sync::Arc;
 
+use multifactor::store::conformance::CountingStore;
 use multifactor::totp::{code_at, code_for_step, decode_base32_secret};
 use multifactor::{
     Algorithm, CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceKind, DeviceName,
@@ -1144,4 +1145,167 @@ async fn a_confirmation_is_no_proof_for_a_trusted_device() {
     };
     assert!(signed_in.is_sign_in());
     mfa.issue_trusted_device(&signed_in).await.unwrap();
+}
+
+// ----- The verification cache -------------------------------------------------------------
+
+type CountedMfa = Mfa<CountingStore<MemoryStore>, ManualClock, InsecureSeededRng>;
+
+fn counted(capacity: usize) -> (CountedMfa, ManualClock) {
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let mut config = MfaConfig::new("ACME").unwrap();
+    config.verification_cache = capacity;
+    let mfa = Mfa::new(CountingStore::new(Arc::new(MemoryStore::new())), keys("k1", 1), config)
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rng(InsecureSeededRng::new(42));
+    (mfa, clock)
+}
+
+async fn enrolled_counted(mfa: &CountedMfa, clock: &ManualClock, who: &UserId) -> (DeviceId, SecretBytes) {
+    let e = mfa.enroll_totp(who, "someone@example.com", None).await.unwrap();
+    let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+    let code = code_at(&secret, &TotpParams::default(), clock.now());
+    assert!(
+        mfa.confirm_totp(who, e.device, code.expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    (e.device, secret)
+}
+
+/// Signs in with the next step's code and says whether the service read the user's methods
+/// from the store (a cache miss) rather than settling from its cache alone.
+async fn read_the_store(mfa: &CountedMfa, clock: &ManualClock, who: &UserId, secret: &SecretBytes) -> bool {
+    clock.advance(30);
+    mfa.store().take_calls();
+    let outcome = mfa.verify_totp(who, &code(secret, clock, 0)).await.unwrap();
+    assert!(outcome.is_accepted(), "{outcome:?}");
+    let calls = mfa.store().take_calls();
+    assert_eq!(calls.last(), Some(&"settle_attempt"), "{calls:?}");
+    match calls.as_slice() {
+        ["settle_attempt"] => false,
+        ["verification_state", "settle_attempt"] => true,
+        other => panic!("unexpected calls {other:?}"),
+    }
+}
+
+/// Every change of the user's methods made through this service (and an unlock) drops the
+/// user's cached view: the next sign-in reads the store once, the one after it does not.
+#[tokio::test]
+async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
+    let (mfa, clock) = counted(100);
+    let alice = user("alice");
+    let (device, secret) = enrolled_counted(&mfa, &clock, &alice).await;
+    assert!(
+        read_the_store(&mfa, &clock, &alice, &secret).await,
+        "a cold cache did not read"
+    );
+    assert!(
+        !read_the_store(&mfa, &clock, &alice, &secret).await,
+        "a warm cache read again"
+    );
+    let other = SecretBytes::new(vec![9; 20]);
+    let mut changes: Vec<&str> = Vec::new();
+    for change in [
+        "rename",
+        "backup codes",
+        "enroll",
+        "import",
+        "delete",
+        "unlock",
+        "confirm",
+    ] {
+        match change {
+            "rename" => mfa.rename_method(&alice, device, "Phone").await.unwrap(),
+            "backup codes" => drop(mfa.generate_backup_codes(&alice, None).await.unwrap()),
+            "enroll" => drop(mfa.enroll_totp(&alice, "a", None).await.unwrap()),
+            "import" => {
+                let base32 = multifactor::totp::encode_base32_secret(&other);
+                mfa.import_totp(&alice, base32.expose_secret(), None).await.unwrap();
+            }
+            "delete" => {
+                let imported = mfa
+                    .list_methods(&alice)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|m| m.kind == DeviceKind::Totp && m.id != device && m.confirmed)
+                    .unwrap();
+                mfa.delete_method(&alice, imported.id).await.unwrap();
+            }
+            "unlock" => mfa.unlock(&alice, Factor::Totp).await.unwrap(),
+            _ => {
+                let pending = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+                // Warm again, so that only the confirmation can drop it.
+                read_the_store(&mfa, &clock, &alice, &secret).await;
+                let s = decode_base32_secret(pending.secret_base32.expose_secret()).unwrap();
+                let first = code_at(&s, &TotpParams::default(), clock.now());
+                assert!(
+                    mfa.confirm_totp(&alice, pending.device, first.expose_secret())
+                        .await
+                        .unwrap()
+                        .is_accepted()
+                );
+            }
+        }
+        assert!(
+            read_the_store(&mfa, &clock, &alice, &secret).await,
+            "the cache survived: {change}"
+        );
+        assert!(
+            !read_the_store(&mfa, &clock, &alice, &secret).await,
+            "not warm again after {change}"
+        );
+        changes.push(change);
+    }
+    // New keys: the cache is dropped with the keyring, and again by a rotation.
+    let mfa = mfa.with_keys(
+        keys("k2", 2)
+            .with_previous(SealingKey::new(KeyId::new("k1").unwrap(), [1; 32]))
+            .unwrap(),
+    );
+    assert!(
+        read_the_store(&mfa, &clock, &alice, &secret).await,
+        "the cache survived new keys"
+    );
+    assert!(!read_the_store(&mfa, &clock, &alice, &secret).await);
+    mfa.rotate_keys().await.unwrap();
+    assert!(
+        read_the_store(&mfa, &clock, &alice, &secret).await,
+        "the cache survived a rotation"
+    );
+    // A reset leaves nothing to verify, and the cache does not pretend otherwise.
+    mfa.admin_reset_user(&alice).await.unwrap();
+    clock.advance(30);
+    let after = mfa.verify_totp(&alice, &code(&secret, &clock, 0)).await;
+    assert!(
+        matches!(after, Err(Error::Misuse(MisuseError::NoMethod(Factor::Totp)))),
+        "{after:?}"
+    );
+    assert_eq!(changes.len(), 7);
+}
+
+/// The cache keeps at most its capacity (the oldest entry goes), and 0 turns it off.
+#[tokio::test]
+async fn the_verification_cache_is_bounded_and_can_be_off() {
+    let (mfa, clock) = counted(2);
+    let users: Vec<UserId> = ["a", "b", "c"].into_iter().map(user).collect();
+    let mut secrets = Vec::new();
+    for u in &users {
+        secrets.push(enrolled_counted(&mfa, &clock, u).await.1);
+    }
+    for (u, s) in users.iter().zip(&secrets) {
+        assert!(read_the_store(&mfa, &clock, u, s).await);
+    }
+    // "a" was evicted by "c"; "c" is still kept.
+    assert!(!read_the_store(&mfa, &clock, &users[2], &secrets[2]).await);
+    assert!(read_the_store(&mfa, &clock, &users[0], &secrets[0]).await);
+
+    let (off, clock) = counted(0);
+    let (_, secret) = enrolled_counted(&off, &clock, &users[0]).await;
+    for _ in 0..3 {
+        assert!(read_the_store(&off, &clock, &users[0], &secret).await);
+    }
 }

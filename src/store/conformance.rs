@@ -27,7 +27,7 @@ use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, 
 use crate::error::StoreError;
 use crate::rng::{OsRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
-use crate::store::{DeleteOutcome, DeviceStore, Hit, Settle, Settlement};
+use crate::store::{DeleteOutcome, DeviceStore, Hit, MethodsDigest, Settle, Settlement};
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
 use crate::trusted_device::TrustedDeviceRecord;
@@ -2442,6 +2442,355 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
     Ok(())
 }
 
+/// [`DeviceStore::settle_attempt`] with a [`MethodsDigest`]: a digest that is not the user's
+/// confirmed methods' is [`Settlement::Stale`] for a hit and a miss alike, changing nothing;
+/// the current digest settles as usual. The store computes the digest exactly as
+/// [`MethodsDigest::of`] does: an unconfirmed TOTP enrollment is not part of it, a new
+/// confirmed device is, and so is each spent backup code (but not an accepted TOTP step).
+pub async fn settle_checks_methods<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("digest")?;
+    let mut totp = totp_record(&alice, 1)?;
+    totp.confirmed = true;
+    let set = backup_record(&alice, 2, 4)?;
+    store.insert_device(totp.clone()).await?;
+    store.insert_device(set.clone()).await?;
+    let now = UnixTime::from_secs(1_000);
+    let clear = ThrottleState::default();
+    let charged = ThrottleState {
+        failures: 1,
+        last_failure_at: Some(now),
+        budget_until: None,
+    };
+    let attempt = |factor: Factor, hit: Option<Hit>, methods: MethodsDigest| Settle {
+        factor,
+        admitted: clear,
+        hit,
+        on_hit: clear,
+        on_miss: charged,
+        now,
+        methods: Some(methods),
+    };
+    for factor in [Factor::Totp, Factor::BackupCodes] {
+        let devices = store.list_devices(&alice).await?;
+        let current = MethodsDigest::of(factor, &devices);
+        let other = MethodsDigest::from_bytes([0x33; 32]);
+        let hit = match factor {
+            Factor::Totp => Hit::TotpStep {
+                device: totp.id,
+                step: 10,
+            },
+            _ => Hit::BackupCode {
+                device: set.id,
+                slot: 0,
+            },
+        };
+        for h in [Some(hit), None] {
+            let got = store.settle_attempt(&alice, &attempt(factor, h, other)).await?;
+            ensure!(
+                got == Settlement::Stale,
+                "{factor:?}: a settlement under another methods digest gave {got:?} (hit: {})",
+                h.is_some()
+            );
+        }
+        ensure!(
+            store.list_devices(&alice).await? == devices,
+            "{factor:?}: a stale settlement changed the methods"
+        );
+        ensure!(
+            store.throttle(&alice, factor).await? == clear,
+            "{factor:?}: a stale settlement changed the counter"
+        );
+        // A counter that moved is reported as moved, whatever the digest.
+        let moved = Settle {
+            admitted: charged,
+            ..attempt(factor, None, other)
+        };
+        let got = store.settle_attempt(&alice, &moved).await?;
+        ensure!(
+            got == Settlement::Moved(clear),
+            "{factor:?}: a moved counter under a stale digest gave {got:?}"
+        );
+        let got = store
+            .settle_attempt(&alice, &attempt(factor, Some(hit), current))
+            .await?;
+        ensure!(
+            got == Settlement::Accepted,
+            "{factor:?}: a hit under the current methods digest gave {got:?}"
+        );
+        let after = MethodsDigest::of(factor, &store.list_devices(&alice).await?);
+        match factor {
+            Factor::Totp => ensure!(after == current, "an accepted TOTP step changed the TOTP digest"),
+            _ => ensure!(after != current, "a spent backup code left the digest as it was"),
+        }
+        // The store's digest is the one computed from its records: a miss under it is charged.
+        let got = store.settle_attempt(&alice, &attempt(factor, None, after)).await?;
+        ensure!(
+            got == Settlement::Charged,
+            "{factor:?}: a miss under the methods' digest gave {got:?}"
+        );
+        store.clear_throttle(&alice, factor).await?;
+    }
+    let before = MethodsDigest::of(Factor::Totp, &store.list_devices(&alice).await?);
+    store.insert_device(totp_record(&alice, 3)?).await?;
+    let got = store
+        .settle_attempt(&alice, &attempt(Factor::Totp, None, before))
+        .await?;
+    ensure!(
+        got == Settlement::Charged,
+        "an unconfirmed enrollment changed the store's TOTP digest: {got:?}"
+    );
+    store.clear_throttle(&alice, Factor::Totp).await?;
+    let mut second = totp_record(&alice, 4)?;
+    second.confirmed = true;
+    store.insert_device(second).await?;
+    let got = store
+        .settle_attempt(&alice, &attempt(Factor::Totp, None, before))
+        .await?;
+    ensure!(
+        got == Settlement::Stale,
+        "a second confirmed TOTP device left the store's TOTP digest as it was: {got:?}"
+    );
+    Ok(())
+}
+
+/// Through the service, with its verification cache: [`cached_verification_between`] with both
+/// services on one store.
+pub async fn cached_verification<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    cached_verification_between(store.clone(), store).await
+}
+
+/// Through the service, with its verification cache, as two app servers: service A on store
+/// `a`, service B on store `b` (the same database). For TOTP and backup codes, a right code
+/// and a wrong one make the same store calls from A, and get the right answers:
+///
+/// - with A's cache warm: one call, the settlement;
+/// - after B changed the user's methods (a TOTP device imported, a backup code spent): the
+///   settlement finds A's copy stale, then one read and one settlement;
+/// - after the counter was moved to lock elsewhere: the settlement, which finds the counter
+///   moved, and a refusal that leaves the counter as it is.
+///
+/// Then 64 verifications of one right code race from A and B (both warm): exactly one is
+/// accepted.
+pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b: Arc<S>) -> CheckResult {
+    use crate::clock::ManualClock;
+    use crate::secret::SecretBytes;
+    use crate::service::{Mfa, MfaConfig, Outcome};
+    use crate::totp::{code_at, decode_base32_secret, encode_base32_secret};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Scenario {
+        Warm,
+        ChangedElsewhere,
+        LockedElsewhere,
+    }
+    let fail = |e: crate::error::Error| Failure(format!("service error: {e}"));
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let keys = Keyring::new(SealingKey::new(
+        KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?,
+        [7; 32],
+    ));
+    let config = MfaConfig::new("Conformance").map_err(|e| Failure(e.to_string()))?;
+    let mfa_a = Arc::new(
+        Mfa::new(CountingStore::new(a), keys.clone(), config.clone())
+            .map_err(fail)?
+            .with_clock(clock.clone()),
+    );
+    let mfa_b = Arc::new(
+        Mfa::new(CountingStore::new(b), keys, config)
+            .map_err(fail)?
+            .with_clock(clock.clone()),
+    );
+    let params = TotpParams::default();
+    let wrong_totp = |right: &str| -> Result<String, Failure> {
+        let n: u32 = right.parse().map_err(|_| Failure("code".into()))?;
+        Ok(format!("{:06}", (n + 1) % 1_000_000))
+    };
+    for factor in [Factor::Totp, Factor::BackupCodes] {
+        for scenario in [Scenario::Warm, Scenario::ChangedElsewhere, Scenario::LockedElsewhere] {
+            let mut seen = Vec::new();
+            for right in [true, false] {
+                let user = fresh_user("cached")?;
+                // Enrolled through B, then A signs in once: A's cache holds the user.
+                let e = mfa_b.enroll_totp(&user, "u", None).await.map_err(fail)?;
+                let secret =
+                    decode_base32_secret(e.secret_base32.expose_secret()).map_err(|e| Failure(e.to_string()))?;
+                let first = code_at(&secret, &params, clock.now());
+                ensure!(
+                    mfa_b
+                        .confirm_totp(&user, e.device, first.expose_secret())
+                        .await
+                        .map_err(fail)?
+                        .is_accepted(),
+                    "could not confirm TOTP"
+                );
+                let set = mfa_b.generate_backup_codes(&user, None).await.map_err(fail)?;
+                let code_of = |i: usize| -> Result<String, Failure> {
+                    Ok(set
+                        .codes
+                        .get(i)
+                        .ok_or(Failure("no code".into()))?
+                        .expose_secret()
+                        .to_owned())
+                };
+                clock.advance(30);
+                let warm = match factor {
+                    Factor::Totp => {
+                        let c = code_at(&secret, &params, clock.now());
+                        mfa_a.verify_totp(&user, c.expose_secret()).await
+                    }
+                    _ => mfa_a.verify_backup_code(&user, &code_of(0)?).await,
+                }
+                .map_err(fail)?;
+                ensure!(warm.is_accepted(), "{factor:?}: the warm-up sign-in failed: {warm:?}");
+                clock.advance(30);
+                let mut next_code = 1;
+                match scenario {
+                    Scenario::Warm => {}
+                    Scenario::ChangedElsewhere => match factor {
+                        Factor::Totp => {
+                            let other = SecretBytes::new(vec![right as u8 + 40; 20]);
+                            mfa_b
+                                .import_totp(&user, encode_base32_secret(&other).expose_secret(), None)
+                                .await
+                                .map_err(fail)?;
+                        }
+                        _ => {
+                            let spent = mfa_b.verify_backup_code(&user, &code_of(1)?).await.map_err(fail)?;
+                            ensure!(spent.is_accepted(), "B could not spend a code: {spent:?}");
+                            next_code = 2;
+                        }
+                    },
+                    Scenario::LockedElsewhere => {
+                        let locked = ThrottleState {
+                            failures: mfa_a.config().throttle.lockout_after(),
+                            last_failure_at: Some(clock.now()),
+                            budget_until: None,
+                        };
+                        ensure!(
+                            mfa_b
+                                .store()
+                                .swap_throttle(&user, factor, ThrottleState::default(), locked)
+                                .await?,
+                            "could not lock the counter"
+                        );
+                    }
+                }
+                let code = match (factor, right) {
+                    (Factor::Totp, true) => code_at(&secret, &params, clock.now()).expose_secret().to_owned(),
+                    (Factor::Totp, false) => wrong_totp(code_at(&secret, &params, clock.now()).expose_secret())?,
+                    (_, true) => code_of(next_code)?,
+                    (_, false) => "0000-0000-0000".to_owned(),
+                };
+                let counter_before = mfa_a.store().inner().throttle(&user, factor).await?;
+                mfa_a.store().take_calls();
+                let outcome = match factor {
+                    Factor::Totp => mfa_a.verify_totp(&user, &code).await,
+                    _ => mfa_a.verify_backup_code(&user, &code).await,
+                }
+                .map_err(fail)?;
+                let calls = mfa_a.store().take_calls();
+                let expected: &[&str] = match scenario {
+                    Scenario::Warm | Scenario::LockedElsewhere => &["settle_attempt"],
+                    Scenario::ChangedElsewhere => &["settle_attempt", "verification_state", "settle_attempt"],
+                };
+                ensure!(
+                    calls == expected,
+                    "{factor:?} {scenario:?}, {} code: A made {calls:?}, not {expected:?}",
+                    if right { "right" } else { "wrong" }
+                );
+                let answer_ok = match scenario {
+                    Scenario::LockedElsewhere => matches!(outcome, Outcome::Locked),
+                    _ if right => outcome.is_accepted(),
+                    _ => matches!(outcome, Outcome::Rejected),
+                };
+                ensure!(
+                    answer_ok,
+                    "{factor:?} {scenario:?}, {} code: {outcome:?}",
+                    if right { "right" } else { "wrong" }
+                );
+                if scenario == Scenario::LockedElsewhere {
+                    ensure!(
+                        mfa_a.store().inner().throttle(&user, factor).await? == counter_before,
+                        "{factor:?}: a refusal from a cached view changed the counter"
+                    );
+                }
+                seen.push(calls);
+            }
+            ensure!(
+                seen.first() == seen.last(),
+                "{factor:?} {scenario:?}: the right code {:?} and a wrong one {:?} made different calls",
+                seen.first(),
+                seen.last()
+            );
+        }
+    }
+    // Both servers warm, one right code, 64 verifications from both: one acceptance.
+    for factor in [Factor::Totp, Factor::BackupCodes] {
+        let user = fresh_user("cached-race")?;
+        let e = mfa_b.enroll_totp(&user, "u", None).await.map_err(fail)?;
+        let secret = decode_base32_secret(e.secret_base32.expose_secret()).map_err(|e| Failure(e.to_string()))?;
+        let first = code_at(&secret, &params, clock.now());
+        ensure!(
+            mfa_b
+                .confirm_totp(&user, e.device, first.expose_secret())
+                .await
+                .map_err(fail)?
+                .is_accepted(),
+            "could not confirm TOTP"
+        );
+        let set = mfa_b.generate_backup_codes(&user, None).await.map_err(fail)?;
+        let codes: Vec<String> = set.codes.iter().map(|c| c.expose_secret().to_owned()).collect();
+        let mut warm_ups = Vec::new();
+        for (i, mfa) in [&mfa_a, &mfa_b].into_iter().enumerate() {
+            clock.advance(30);
+            let outcome = match factor {
+                Factor::Totp => {
+                    let c = code_at(&secret, &params, clock.now());
+                    mfa.verify_totp(&user, c.expose_secret()).await
+                }
+                _ => {
+                    mfa.verify_backup_code(&user, codes.get(i).map_or("", String::as_str))
+                        .await
+                }
+            }
+            .map_err(fail)?;
+            warm_ups.push(outcome.is_accepted());
+        }
+        ensure!(warm_ups == [true, true], "{factor:?}: warm-ups failed: {warm_ups:?}");
+        clock.advance(30);
+        let code = match factor {
+            Factor::Totp => code_at(&secret, &params, clock.now()).expose_secret().to_owned(),
+            _ => codes.get(2).cloned().ok_or(Failure("no code".into()))?,
+        };
+        let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+        let mut tasks = Vec::with_capacity(RACERS);
+        for i in 0..RACERS {
+            let mfa = if i % 2 == 0 { mfa_a.clone() } else { mfa_b.clone() };
+            let (barrier, user, code) = (barrier.clone(), user.clone(), code.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                match factor {
+                    Factor::Totp => mfa.verify_totp(&user, &code).await,
+                    _ => mfa.verify_backup_code(&user, &code).await,
+                }
+            }));
+        }
+        let mut accepted = 0;
+        for t in tasks {
+            let outcome = t
+                .await
+                .map_err(|e| Failure(format!("task failed: {e}")))?
+                .map_err(fail)?;
+            accepted += usize::from(outcome.is_accepted());
+        }
+        ensure!(
+            accepted == 1,
+            "{factor:?}: one code raced from two warm servers was accepted {accepted} times"
+        );
+    }
+    Ok(())
+}
+
 /// [`DeviceStore::delete_device_unless_last`] counts usable methods only: a backup-code set with
 /// no code left does not keep the user's last real method, and can itself always be deleted;
 /// an unconfirmed TOTP enrollment does not count either.
@@ -2696,12 +3045,14 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_unique_credential_id, store.clone());
     check!(race_delete_unless_last, store.clone());
     check!(settle_attempt, &*store);
+    check!(settle_checks_methods, &*store);
     check!(last_usable_method, &*store);
     check!(delete_unconfirmed_totp, &*store);
     check!(rotation_paging, &*store);
     check!(race_confirm_against_cleanup, store.clone());
     check!(race_settle_burst, store.clone());
     check!(uniform_settlement, store.clone());
+    check!(cached_verification, store.clone());
     Ok(())
 }
 
@@ -2722,11 +3073,11 @@ macro_rules! conformance_tests {
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
             delete_unless_last, totp_paging_and_reseal, trusted_devices, settle_attempt,
-            last_usable_method, delete_unconfirmed_totp, rotation_paging);
+            last_usable_method, delete_unconfirmed_totp, rotation_paging, settle_checks_methods);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,
-            race_settle_burst, uniform_settlement, race_confirm_against_cleanup);
+            race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

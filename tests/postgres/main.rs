@@ -104,7 +104,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         settle_attempt,
         last_usable_method,
         delete_unconfirmed_totp,
-        rotation_paging
+        rotation_paging,
+        settle_checks_methods
     );
     checks.extend(race!(
         race_backup_code,
@@ -118,7 +119,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_delete_unless_last,
         race_settle_burst,
         uniform_settlement,
-        race_confirm_against_cleanup
+        race_confirm_against_cleanup,
+        cached_verification
     ));
     checks
 }
@@ -361,6 +363,15 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
         if accepted != [1, 1] {
             return Err(format!("round {round}: [backup, totp] acceptances {accepted:?}"));
         }
+    }
+    // Two servers with warm verification caches, each on its own pool: changes and locks made
+    // by one are seen by the other, with the same calls for a right and a wrong code.
+    let pool_a = Arc::new(PostgresStore::connect_with(&url, 16).await.map_err(fail)?);
+    let pool_b = Arc::new(PostgresStore::connect_with(&url, 16).await.map_err(fail)?);
+    for round in 0..5 {
+        suite::cached_verification_between(pool_a.clone(), pool_b.clone())
+            .await
+            .map_err(|e| format!("round {round}: {e}"))?;
     }
     Ok(())
 }
