@@ -31,7 +31,18 @@
 //!     It is not consumed, and its answer carries nothing the attacker can use.
 //!
 //!   The settlement is also what makes a verification cheap: one conditional write (on
-//!   PostgreSQL, one statement: 2 round trips and 1 commit per verification with the read).
+//!   PostgreSQL, one statement, one round trip, one commit). The read before it is skipped for
+//!   a returning user: each process keeps, per user and code factor, the methods and counter it
+//!   last saw ([`MfaConfig::verification_cache`](crate::MfaConfig::verification_cache), bounded,
+//!   oldest out first; sealed secrets and keyed hashes only). The cache decides nothing on its
+//!   own: the settlement also carries a digest of the methods the code was evaluated against
+//!   ([`MethodsDigest`](crate::store::MethodsDigest): the confirmed devices' ids, and which
+//!   backup codes are unused), and settles nothing if the methods changed since (a device
+//!   added or deleted, a code spent, by this process or another). The verification then reads
+//!   once and settles again; a cached counter that would refuse is read again before the
+//!   refusal is answered; a lock set by another server is found by the settlement. Hit or
+//!   miss, warm or stale, the store calls are the same (checked on every store, and on
+//!   PostgreSQL between two pools).
 //!   WebAuthn is different: an assertion cannot be guessed, so it is charged only once a
 //!   ceremony the user really started is taken, before its (costly) signature check, and it
 //!   backs off (up to 1 hour) but neither locks nor spends a budget, which would only let anyone
