@@ -618,7 +618,7 @@ impl TaskResult {
         }
     }
 
-    fn into_phase(mut self, wall: Duration, note: String) -> Phase {
+    fn into_phase(mut self, wall: Duration, cpu: CpuSnap, note: String) -> Phase {
         self.latencies.sort_unstable();
         let ops = self.latencies.len() as u64;
         Phase {
@@ -628,8 +628,89 @@ impl TaskResult {
             p99_us: percentile(&self.latencies, 99.0),
             failures: self.failures,
             first_failure: self.first_failure,
-            note: format!("{ops} operations in {:.2} s; {note}", wall.as_secs_f64()),
+            note: format!(
+                "{ops} operations in {:.2} s; {note}; {}",
+                wall.as_secs_f64(),
+                cpu.since()
+            ),
         }
+    }
+}
+
+/// CPU counters: this process, the database server's processes, the whole machine.
+#[derive(Clone, Copy)]
+struct CpuSnap {
+    /// The PostgreSQL postmaster, whose children are the server.
+    server: Option<u32>,
+    own: u64,
+    server_ticks: u64,
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+/// (parent pid, user + system ticks) from a /proc/PID/stat line.
+fn proc_ticks(stat: &str) -> (u32, u64) {
+    // After the parenthesised command name: state is field 3, ppid 4, utime 14, stime 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (u32::try_from(field(4)).unwrap_or(0), field(14) + field(15))
+}
+
+impl CpuSnap {
+    fn take(server: Option<u32>) -> Self {
+        let own = proc_ticks(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()).1;
+        let mut server_ticks = 0;
+        if let (Some(postmaster), Ok(entries)) = (server, std::fs::read_dir("/proc")) {
+            for entry in entries.flatten() {
+                let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let (ppid, ticks) = proc_ticks(&std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default());
+                if pid == postmaster || ppid == postmaster {
+                    server_ticks += ticks;
+                }
+            }
+        }
+        let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let cpu: Vec<u64> = machine
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        let total: u64 = cpu.iter().take(8).sum();
+        let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+        Self {
+            server,
+            own,
+            server_ticks,
+            machine_busy: total.saturating_sub(idle),
+            machine_total: total,
+        }
+    }
+
+    /// Where the machine's CPU went since `self`, as shares of all its CPUs.
+    fn since(self) -> String {
+        let now = Self::take(self.server);
+        let total = now.machine_total.saturating_sub(self.machine_total).max(1) as f64;
+        let share = |ticks: u64| 100.0 * ticks as f64 / total;
+        let busy = now.machine_busy.saturating_sub(self.machine_busy);
+        let own = now.own.saturating_sub(self.own);
+        let server = now.server_ticks.saturating_sub(self.server_ticks);
+        format!(
+            "CPU (share of all CPUs): {:.0} % busy, this process {:.0} %{}, anything else {:.0} %",
+            share(busy),
+            share(own),
+            if self.server.is_some() {
+                format!(", the PostgreSQL server {:.0} %", share(server))
+            } else {
+                String::new()
+            },
+            share(busy.saturating_sub(own + server))
+        )
     }
 }
 
@@ -684,25 +765,28 @@ where
 }
 
 /// The real users, their secrets and codes, as the phases share them.
-struct Load<S> {
-    mfa: Arc<Mfa<S, ManualClock>>,
+struct Load {
+    /// The PostgreSQL postmaster's pid (for the CPU accounting), `None` for SQLite.
+    server: Option<u32>,
     clock: ManualClock,
     users: Arc<Vec<UserId>>,
     secrets: Arc<Vec<SecretBytes>>,
     codes: Arc<Vec<Vec<String>>>,
 }
 
-impl<S: DeviceStore + 'static> Load<S> {
+impl Load {
     /// One TOTP round: every real user, in a random order, verifies the current code once.
-    async fn totp_round(&self, clients: u32, seed: u64, deadline: Instant) -> Result<TaskResult, BoxError> {
+    async fn totp_round<S: DeviceStore + 'static>(
+        &self,
+        mfa: &Arc<Mfa<S, ManualClock>>,
+        clients: u32,
+        seed: u64,
+        deadline: Instant,
+    ) -> Result<TaskResult, BoxError> {
         self.clock.advance(PERIOD);
         let now = self.clock.now();
         let order = Arc::new(permutation(self.users.len(), seed));
-        let (mfa, users, secrets) = (
-            Arc::clone(&self.mfa),
-            Arc::clone(&self.users),
-            Arc::clone(&self.secrets),
-        );
+        let (mfa, users, secrets) = (Arc::clone(mfa), Arc::clone(&self.users), Arc::clone(&self.secrets));
         let params = TotpParams::default();
         run_tasks(clients, order.len(), deadline, move |i| {
             let (mfa, users) = (Arc::clone(&mfa), Arc::clone(&users));
@@ -725,9 +809,15 @@ impl<S: DeviceStore + 'static> Load<S> {
     }
 
     /// One backup-code round: every real user, in a random order, spends their code `slot`.
-    async fn backup_round(&self, clients: u32, slot: usize, deadline: Instant) -> Result<TaskResult, BoxError> {
+    async fn backup_round<S: DeviceStore + 'static>(
+        &self,
+        mfa: &Arc<Mfa<S, ManualClock>>,
+        clients: u32,
+        slot: usize,
+        deadline: Instant,
+    ) -> Result<TaskResult, BoxError> {
         let order = Arc::new(permutation(self.users.len(), 1_000 + slot as u64));
-        let (mfa, users, codes) = (Arc::clone(&self.mfa), Arc::clone(&self.users), Arc::clone(&self.codes));
+        let (mfa, users, codes) = (Arc::clone(mfa), Arc::clone(&self.users), Arc::clone(&self.codes));
         run_tasks(clients, order.len(), deadline, move |i| {
             let (mfa, users, codes) = (Arc::clone(&mfa), Arc::clone(&users), Arc::clone(&codes));
             let u = order.get(i).copied().unwrap_or(usize::MAX);
@@ -745,37 +835,70 @@ impl<S: DeviceStore + 'static> Load<S> {
         .await
     }
 
-    /// Warm-up round (not timed, failures counted), then rounds until `duration` has passed.
-    async fn totp_phase(&self, clients: u32, duration: Duration) -> Result<Phase, BoxError> {
-        let far = Instant::now() + Duration::from_secs(3600);
-        let warm = self.totp_round(clients, 0, far).await?;
+    /// The TOTP warm-up: one round, not timed (its failures count).
+    async fn totp_warm_up<S: DeviceStore + 'static>(
+        &self,
+        mfa: &Arc<Mfa<S, ManualClock>>,
+        clients: u32,
+    ) -> Result<TaskResult, BoxError> {
+        self.totp_round(mfa, clients, 0, Instant::now() + Duration::from_secs(3600))
+            .await
+    }
+
+    /// TOTP rounds until `duration` has passed.
+    async fn totp_phase<S: DeviceStore + 'static>(
+        &self,
+        mfa: &Arc<Mfa<S, ManualClock>>,
+        clients: u32,
+        duration: Duration,
+        warm_up: TaskResult,
+    ) -> Result<Phase, BoxError> {
+        let cpu = CpuSnap::take(self.server);
         let started = Instant::now();
         let deadline = started + duration;
         let mut total = TaskResult::default();
         let mut rounds = 0u64;
         while Instant::now() < deadline {
             rounds += 1;
-            total.absorb(self.totp_round(clients, rounds, deadline).await?);
+            total.absorb(self.totp_round(mfa, clients, rounds, deadline).await?);
         }
         let wall = started.elapsed();
-        let mut phase = total.into_phase(wall, format!("{rounds} rounds of up to {} users", self.users.len()));
-        phase.failures += warm.failures;
-        phase.first_failure = phase.first_failure.or(warm.first_failure);
+        let mut phase = total.into_phase(
+            wall,
+            cpu,
+            format!("{rounds} rounds of up to {} users", self.users.len()),
+        );
+        phase.failures += warm_up.failures;
+        phase.first_failure = phase.first_failure.or(warm_up.first_failure);
         Ok(phase)
     }
 
-    /// Warm-up round spending code 0 of every user (not timed), then codes 1, 2, ... until
-    /// `duration` has passed or all are spent.
-    async fn backup_phase(&self, clients: u32, duration: Duration) -> Result<Phase, BoxError> {
-        let far = Instant::now() + Duration::from_secs(3600);
-        let warm = self.backup_round(clients, 0, far).await?;
+    /// The backup-code warm-up: code 0 of every user, not timed (its failures count).
+    async fn backup_warm_up<S: DeviceStore + 'static>(
+        &self,
+        mfa: &Arc<Mfa<S, ManualClock>>,
+        clients: u32,
+    ) -> Result<TaskResult, BoxError> {
+        self.backup_round(mfa, clients, 0, Instant::now() + Duration::from_secs(3600))
+            .await
+    }
+
+    /// Codes 1, 2, ... until `duration` has passed or all are spent.
+    async fn backup_phase<S: DeviceStore + 'static>(
+        &self,
+        mfa: &Arc<Mfa<S, ManualClock>>,
+        clients: u32,
+        duration: Duration,
+        warm_up: TaskResult,
+    ) -> Result<Phase, BoxError> {
         let per_user = self.codes.iter().map(Vec::len).min().unwrap_or(0);
+        let cpu = CpuSnap::take(self.server);
         let started = Instant::now();
         let deadline = started + duration;
         let mut total = TaskResult::default();
         let mut slot = 1;
         while slot < per_user && Instant::now() < deadline {
-            total.absorb(self.backup_round(clients, slot, deadline).await?);
+            total.absorb(self.backup_round(mfa, clients, slot, deadline).await?);
             slot += 1;
         }
         let wall = started.elapsed();
@@ -788,11 +911,38 @@ impl<S: DeviceStore + 'static> Load<S> {
         } else {
             format!("{spent} codes spent")
         };
-        let mut phase = total.into_phase(wall, note);
-        phase.failures += warm.failures;
-        phase.first_failure = phase.first_failure.or(warm.first_failure);
+        let mut phase = total.into_phase(wall, cpu, note);
+        phase.failures += warm_up.failures;
+        phase.first_failure = phase.first_failure.or(warm_up.first_failure);
         Ok(phase)
     }
+}
+
+/// Writes the kernel's dirty pages out (`sync`): above all those of the load, which ran without
+/// fsync, so that their writeback does not compete with the timed phases' fsyncs. Returns a
+/// note of how much there was.
+fn flush_os_cache() -> String {
+    let dirty = || {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        ["Dirty:", "Writeback:"]
+            .iter()
+            .filter_map(|k| meminfo.lines().find_map(|l| l.strip_prefix(k)))
+            .filter_map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let before = dirty();
+    let t = Instant::now();
+    let status = std::process::Command::new("sync").status();
+    let ok = if status.is_ok_and(|s| s.success()) {
+        ""
+    } else {
+        " (sync FAILED)"
+    };
+    format!(
+        "kernel dirty+writeback before the phase {:.0} MB, flushed by sync in {:.1} s{ok}",
+        before as f64 / 1024.0,
+        t.elapsed().as_secs_f64()
+    )
 }
 
 // ----- SQL loading -----------------------------------------------------------------------------
@@ -859,6 +1009,23 @@ impl Db {
             }
         };
         row.map_err(|e| format!("{e}\n  in: {}", shorten(sql)).into())
+    }
+
+    /// The integers of one row.
+    async fn ints(&mut self, sql: &str) -> Result<Vec<i64>, BoxError> {
+        use sqlx::Row as _;
+        let q = AssertSqlSafe(sql.to_owned());
+        let values = match self {
+            Self::Pg(c) => sqlx::query(q)
+                .fetch_one(c)
+                .await
+                .and_then(|r| (0..r.len()).map(|i| r.try_get::<i64, _>(i)).collect()),
+            Self::Lite(c) => sqlx::query(q)
+                .fetch_one(c)
+                .await
+                .and_then(|r| (0..r.len()).map(|i| r.try_get::<i64, _>(i)).collect()),
+        };
+        values.map_err(|e| format!("{e}\n  in: {}", shorten(sql)).into())
     }
 
     /// Pairs of (text, integer).
@@ -1324,9 +1491,9 @@ async fn sqlite_size(args: &Args, n: u64, path: &Path) -> Result<Row, BoxError> 
     db.close().await?;
 
     // Ours, on the store as it opens itself.
-    let store = SqliteStore::open(path).await?;
+    let mfa = Arc::new(service(SqliteStore::open(path).await?, clock.clone())?);
     let load = Load {
-        mfa: Arc::new(service(store, clock.clone())?),
+        server: None,
         clock,
         users,
         secrets: Arc::new(
@@ -1336,17 +1503,25 @@ async fn sqlite_size(args: &Args, n: u64, path: &Path) -> Result<Row, BoxError> 
         ),
         codes: Arc::new(codes),
     };
-    let phase = Duration::from_secs(args.secs);
+    let duration = Duration::from_secs(args.secs);
     checkpoint_sqlite(path).await?;
-    let totp = load.totp_phase(args.clients, phase).await?;
+    let synced = flush_os_cache();
+    let warm_up = load.totp_warm_up(&mfa, args.clients).await?;
+    let mut totp = load.totp_phase(&mfa, args.clients, duration, warm_up).await?;
+    totp.note.push_str(&format!("; {synced}"));
     checkpoint_sqlite(path).await?;
-    let backup = load.backup_phase(args.clients, phase).await?;
-    load.mfa.store().close().await;
-    drop(load);
+    let synced = flush_os_cache();
+    let warm_up = load.backup_warm_up(&mfa, args.clients).await?;
+    let mut backup = load.backup_phase(&mfa, args.clients, duration, warm_up).await?;
+    backup.note.push_str(&format!("; {synced}"));
+    mfa.store().close().await;
+    drop(mfa);
 
     // The anchor: SQLite's own single-row update, same file, same mode.
     checkpoint_sqlite(path).await?;
-    let anchor = sqlite_anchor(path, n, args).await?;
+    let synced = flush_os_cache();
+    let mut anchor = sqlite_anchor(path, n, args).await?;
+    anchor.note.push_str(&format!("; {synced}"));
     Ok(Row {
         store: StoreKind::Sqlite,
         users: n,
@@ -1375,6 +1550,7 @@ async fn sqlite_anchor(path: &Path, n: u64, args: &Args) -> Result<Phase, BoxErr
             .execute(&pool)
             .await?;
     }
+    let cpu = CpuSnap::take(None);
     let started = Instant::now();
     let p = pool.clone();
     let result = run_tasks(
@@ -1402,6 +1578,7 @@ async fn sqlite_anchor(path: &Path, n: u64, args: &Args) -> Result<Phase, BoxErr
     pool.close().await;
     Ok(result.into_phase(
         wall,
+        cpu,
         format!("anchor pool: journal_mode={mode}, synchronous={sync} (2 = FULL), 8 connections"),
     ))
 }
@@ -1462,7 +1639,12 @@ async fn run_postgres(args: &Args, rows: &mut Vec<Row>) -> Result<(), BoxError> 
     // the ALTER SYSTEM of the load.
     let cluster = PgCluster::start(
         "curve",
-        &[("max_connections", "300"), ("shared_buffers", SHARED_BUFFERS)],
+        &[
+            ("max_connections", "300"),
+            ("shared_buffers", SHARED_BUFFERS),
+            // For the WAL flush counts and times the phases report (two clock reads per flush).
+            ("track_wal_io_timing", "on"),
+        ],
     )?;
     println!(
         "\n== PostgreSQL {}: fsync={}, synchronous_commit={}, shared_buffers={} (cluster in {})",
@@ -1553,9 +1735,10 @@ async fn postgres_size(cluster: &PgCluster, args: &Args, n: u64) -> Result<Row, 
     );
 
     // Ours.
-    let store = PostgresStore::connect_with(&url, args.clients).await?;
     let load = Load {
-        mfa: Arc::new(service(store, clock.clone())?),
+        server: std::fs::read_to_string(cluster.dir().join("data").join("postmaster.pid"))
+            .ok()
+            .and_then(|p| p.lines().next().and_then(|l| l.trim().parse().ok())),
         clock,
         users,
         secrets: Arc::new(
@@ -1565,12 +1748,8 @@ async fn postgres_size(cluster: &PgCluster, args: &Args, n: u64) -> Result<Row, 
         ),
         codes: Arc::new(codes),
     };
-    let phase = Duration::from_secs(args.secs);
-    db.execute("CHECKPOINT").await?;
-    let mut totp = load.totp_phase(args.clients, phase).await?;
-    db.execute("CHECKPOINT").await?;
-    let mut backup = load.backup_phase(args.clients, phase).await?;
-    load.mfa.store().close().await;
+    let mut totp = pg_phase(&mut db, &load, &url, args, true).await?;
+    let mut backup = pg_phase(&mut db, &load, &url, args, false).await?;
     db.close().await?;
     for p in [&mut totp, &mut backup] {
         p.note
@@ -1586,6 +1765,75 @@ async fn postgres_size(cluster: &PgCluster, args: &Args, n: u64) -> Result<Row, 
         enroll_secs,
         load_secs,
     })
+}
+
+/// Server counters: WAL records, full-page images and bytes; blocks read from outside shared
+/// buffers and found in them; row updates and HOT updates of our tables; WAL flushes and the µs
+/// they took (`track_wal_io_timing`).
+async fn pg_stats(db: &mut Db) -> Result<Vec<i64>, BoxError> {
+    db.ints(
+        "SELECT w.wal_records, w.wal_fpi, w.wal_bytes::bigint, d.blks_read, d.blks_hit, \
+         (SELECT COALESCE(SUM(n_tup_upd), 0)::bigint FROM pg_stat_user_tables), \
+         (SELECT COALESCE(SUM(n_tup_hot_upd), 0)::bigint FROM pg_stat_user_tables), \
+         w.wal_sync, (w.wal_sync_time * 1000)::bigint \
+         FROM pg_stat_wal w, pg_stat_database d WHERE d.datname = current_database()",
+    )
+    .await
+}
+
+/// One PostgreSQL phase (TOTP or backup codes): a CHECKPOINT, the kernel's dirty pages flushed,
+/// the warm-up on a store of its own, then the timed phase on a new store, with the server's
+/// counters over exactly the timed phase (closing a store makes its backends report them).
+async fn pg_phase(db: &mut Db, load: &Load, url: &str, args: &Args, totp: bool) -> Result<Phase, BoxError> {
+    let duration = Duration::from_secs(args.secs);
+    db.execute("CHECKPOINT").await?;
+    let synced = flush_os_cache();
+    let mfa = Arc::new(service(
+        PostgresStore::connect_with(url, args.clients).await?,
+        load.clock.clone(),
+    )?);
+    let warm_up = if totp {
+        load.totp_warm_up(&mfa, args.clients).await?
+    } else {
+        load.backup_warm_up(&mfa, args.clients).await?
+    };
+    mfa.store().close().await;
+    let mfa = Arc::new(service(
+        PostgresStore::connect_with(url, args.clients).await?,
+        load.clock.clone(),
+    )?);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = pg_stats(db).await?;
+    let mut phase = if totp {
+        load.totp_phase(&mfa, args.clients, duration, warm_up).await?
+    } else {
+        load.backup_phase(&mfa, args.clients, duration, warm_up).await?
+    };
+    mfa.store().close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = pg_stats(db).await?;
+    let delta: Vec<f64> = after.iter().zip(&before).map(|(a, b)| (a - b) as f64).collect();
+    let per_op = |i: usize| delta.get(i).copied().unwrap_or(0.0) / phase.ops.max(1) as f64;
+    let updates = delta.get(5).copied().unwrap_or(0.0);
+    let _ = write!(
+        phase.note,
+        "; per verification: {:.1} WAL records, {:.2} full-page images, {:.0} WAL bytes, \
+         {:.2} blocks read from outside shared buffers, {:.1} buffer hits; {:.0} % of row updates HOT; \
+         {:.2} WAL flushes of {:.0} µs on average; {synced}",
+        per_op(0),
+        per_op(1),
+        per_op(2),
+        per_op(3),
+        per_op(4),
+        if updates > 0.0 {
+            100.0 * delta.get(6).copied().unwrap_or(0.0) / updates
+        } else {
+            0.0
+        },
+        per_op(7),
+        delta.get(8).copied().unwrap_or(0.0) / delta.get(7).copied().unwrap_or(0.0).max(1.0)
+    );
+    Ok(phase)
 }
 
 // ----- SVG -------------------------------------------------------------------------------------
