@@ -21,20 +21,27 @@
 //!    Device ids are 16 pseudo-random bytes (PostgreSQL: md5 of the new user id and the template
 //!    device id; SQLite: a multiplicative hash of the user number and the template id's last 8
 //!    bytes), so they land all over the primary-key index as random ids do. Inserts go in batches
-//!    of `--batch` users (100,000) per statement, with progress; the indexes and foreign keys are
-//!    in place throughout (the index shape is what real enrollments produce).
-//!    PostgreSQL loads with `fsync=off` and `synchronous_commit=off` (set with `ALTER SYSTEM`
-//!    and reset afterwards), then runs `VACUUM ANALYZE` (autovacuum would have, in production)
-//!    and a `CHECKPOINT`; the timed phases run with `fsync=on` and `synchronous_commit=on`
-//!    (checked). SQLite loads on a connection of its own with `synchronous=OFF` and a 1 GiB page
-//!    cache; the timed phases use `SqliteStore::open` as it is (WAL, `synchronous=FULL`, see
+//!    of `--batch` users (100,000) per statement, with progress; the indexes are in place
+//!    throughout (their shape is what random-order enrollments produce). The first batch runs
+//!    with foreign keys checked (the SQL that points copied rows at their copied device is the
+//!    same for every batch); the others without the per-row check, which loads the same rows a
+//!    third faster. Afterwards every copied table must hold N / R times the real users' rows, and
+//!    every column the same (min, max) stored size as in the real users' rows.
+//!    PostgreSQL loads on `--load-connections` connections at once (2), with `fsync=off`,
+//!    `synchronous_commit=off` and `max_wal_size=8GB` (set with `ALTER SYSTEM` and reset
+//!    afterwards), then runs `VACUUM ANALYZE` (autovacuum would have, in production) and a
+//!    `CHECKPOINT`; the timed phases run with `fsync=on` and `synchronous_commit=on` (checked).
+//!    SQLite loads on a connection of its own with `synchronous=OFF` and a 1 GiB page cache; the
+//!    timed phases use `SqliteStore::open` as it is (WAL, `synchronous=FULL`, see
 //!    `src/store/sqlite.rs`). No `ANALYZE` on SQLite: the store never runs it, so neither do we.
 //! 4. Database size per user: PostgreSQL, the sum of `pg_total_relation_size` of the `mfa_*`
 //!    tables (indexes and TOAST included) / N; SQLite, the file plus its WAL after
 //!    `wal_checkpoint(TRUNCATE)` / N (per table from `dbstat` in the log).
-//! 5. Timed phases, each after a checkpoint and a warm-up (every real user verifies once, not
-//!    timed), with C concurrent clients (`--clients`, 8: tokio tasks on 2 worker threads sharing
-//!    one `Mfa`; PostgreSQL `connect_with(url, C)`, SQLite the store's own pool of 8):
+//! 5. Timed phases, each after a checkpoint, a `sync` (the load ran without fsync: its dirty
+//!    pages, a gigabyte at 1M users, would otherwise be written back during the phase and slow
+//!    its commits) and a warm-up (every real user verifies once, not timed), with C concurrent
+//!    clients (`--clients`, 8: tokio tasks on 2 worker threads sharing one `Mfa`; PostgreSQL
+//!    `connect_with(url, C)`, SQLite the store's own pool of 8):
 //!    - TOTP: rounds in which every real user, in a random order, verifies the current code once;
 //!      between rounds a `ManualClock` moves 30 s on. Stops taking work after `--secs` (10).
 //!    - Backup codes: the real users spend their remaining codes, one per user per round, users
@@ -51,17 +58,26 @@
 //!    time of the phase. Every verification must be `Accepted` and every anchor update must
 //!    change one row: anything else is counted, and the program exits with status 1.
 //!
+//!    To tell a rising curve from noise, each phase also logs where the machine's CPU went (this
+//!    process, the PostgreSQL server, anything else), and on PostgreSQL the server's counters
+//!    per verification over exactly the timed phase (the warm-up runs on a store of its own,
+//!    closed before): WAL records, full-page images and bytes, blocks read from outside shared
+//!    buffers, buffer hits, the share of HOT updates, WAL flushes and their average time
+//!    (`track_wal_io_timing=on`). A rise with the same counters is the machine, not the plan.
+//!
 //! Output: a markdown table on stdout, a CSV (`--csv`, default: the SVG's path with `.csv`), and
 //! an SVG plot of throughput and p99 latency against users on a log axis (`--svg`, default
 //! `benches/cost_curve.svg`).
 //!
 //! Run: `cargo run --release --example cost_curve -- [--sizes 10000,1000000,10000000]
-//! [--stores sqlite,postgres] [--real-users R] [--clients C] [--secs S] [--batch B] [--dir DIR]
-//! [--svg PATH] [--csv PATH] [--quick]`. The default sizes are 10k, 1M and 10M on PostgreSQL,
-//! 10k and 1M on SQLite (an explicit `--sizes` applies to both). Time, on 2 vCPUs: about 1
-//! minute per store at 10k, 2-3 minutes at 1M (most of it the bulk load), and at 10M on
-//! PostgreSQL the load dominates (about ten times the 1M load) and needs about 15 GB of disk
-//! under the temporary directory. `--quick` (a CI smoke: 10k users, 500 real users, 1 s phases,
+//! [--stores sqlite,postgres] [--real-users R] [--clients C] [--secs S] [--batch B]
+//! [--load-connections K] [--dir DIR] [--svg PATH] [--csv PATH] [--quick]`. The default sizes
+//! are 10k, 1M and 10M on PostgreSQL, 10k and 1M on SQLite (an explicit `--sizes` applies to
+//! both). Time, on 2 vCPUs (schema v3, 6-code sets: 8 rows per user): about 30 s per store at
+//! 10k, 1-2 minutes at 1M (the bulk load 30-60 s of it); at 10M on PostgreSQL the load
+//! dominates (over ten times the 1M load, as the indexes outgrow memory) and the cluster needs
+//! about 17 GB of disk for the tables plus up to 8 GB of WAL under the temporary directory (a
+//! 1M SQLite file is 1 GB). `--quick` (a CI smoke: 10k users, 500 real users, 1 s phases,
 //! a few seconds per store even in a debug build) writes its SVG and CSV to the temporary
 //! directory unless `--svg` says otherwise. SQLite files go to `--dir` (default: the
 //! temporary directory); put it on the disk you mean to measure (a tmpfs makes fsync free).
@@ -1731,7 +1747,7 @@ async fn pg_load_settings(cluster: &PgCluster, load: bool) -> Result<(), BoxErro
         &[
             "ALTER SYSTEM SET fsync = off",
             "ALTER SYSTEM SET synchronous_commit = off",
-            "ALTER SYSTEM SET max_wal_size = '16GB'",
+            "ALTER SYSTEM SET max_wal_size = '8GB'",
             "SELECT pg_reload_conf()",
         ]
     } else {
@@ -1997,7 +2013,7 @@ fn nice_axis(max: f64) -> (f64, f64) {
 }
 
 fn tick_label(v: f64) -> String {
-    if v >= 1000.0 && (v / 1000.0).fract() == 0.0 {
+    if v >= 1000.0 {
         format!("{}k", v / 1000.0)
     } else if v.fract() == 0.0 {
         format!("{v:.0}")
