@@ -1309,3 +1309,41 @@ async fn the_verification_cache_is_bounded_and_can_be_off() {
         assert!(read_the_store(&off, &clock, &users[0], &secret).await);
     }
 }
+
+/// A cached counter that refuses is read again before the refusal is answered: after another
+/// server (here a second service on the same store) unlocks the user, a sign-in on this one
+/// goes through at once instead of waiting out a backoff it only remembers.
+#[tokio::test]
+async fn a_refusal_from_the_cache_is_checked_against_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let make = || {
+        Mfa::new(
+            CountingStore::new(store.clone()),
+            keys("k1", 1),
+            MfaConfig::new("ACME").unwrap(),
+        )
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rng(InsecureSeededRng::new(42))
+    };
+    let (here, elsewhere) = (make(), make());
+    let alice = user("alice");
+    let (_, secret) = enrolled_counted(&here, &clock, &alice).await;
+    clock.advance(30);
+    // Free failures, then a backoff: this service's cache now holds a refusing counter.
+    let mut last = Outcome::Rejected;
+    for _ in 0..6 {
+        last = here.verify_totp(&alice, &wrong(&secret, &clock)).await.unwrap();
+    }
+    assert!(matches!(last, Outcome::Throttled { .. }), "{last:?}");
+    elsewhere.unlock(&alice, Factor::Totp).await.unwrap();
+    here.store().take_calls();
+    let outcome = here.verify_totp(&alice, &code(&secret, &clock, 0)).await.unwrap();
+    assert!(outcome.is_accepted(), "a cached refusal was answered: {outcome:?}");
+    assert_eq!(
+        here.store().take_calls(),
+        ["verification_state", "settle_attempt"],
+        "the refusing cached counter was not read again"
+    );
+}

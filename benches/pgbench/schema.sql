@@ -183,6 +183,7 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         cur RECORD;
         stored BOOLEAN;
         methods BYTEA;
+        target TID;
         hit BOOLEAN := FALSE;
         clear_admitted BOOLEAN := a_failures = 0 AND a_last IS NULL AND a_budget IS NULL;
         clear_on_hit BOOLEAN := h_failures = 0 AND h_last IS NULL AND h_budget IS NULL;
@@ -222,26 +223,44 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         END IF;
         IF p_methods IS NOT NULL THEN
             -- The methods the code was evaluated against must still be the user's (the digest
-            -- of MethodsDigest::of, computed here the same way), hit or miss.
+            -- of MethodsDigest::of, computed here the same way), hit or miss. The same scan of
+            -- the user's rows finds the hit's row, so the hit below needs no second index
+            -- descent (a miss has no device: its target is null and matches nothing).
             SELECT sha256(coalesce(string_agg(d.id || CASE WHEN d.kind = 'backup_codes'
-                THEN int8send(d.codes_unused) ELSE ''::bytea END, ''::bytea ORDER BY d.created_at, d.id), ''::bytea))
-                INTO methods FROM mfa_devices d WHERE d.user_id = p_user AND d.kind = p_kind AND d.confirmed;
+                THEN int8send(d.codes_unused) ELSE ''::bytea END, ''::bytea ORDER BY d.created_at, d.id)
+                FILTER (WHERE d.confirmed), ''::bytea)),
+                (array_agg(d.ctid) FILTER (WHERE d.id = p_device))[1]
+                INTO methods, target FROM mfa_devices d WHERE d.user_id = p_user AND d.kind = p_kind;
             IF methods IS DISTINCT FROM p_methods THEN
                 RETURN QUERY SELECT 'stale'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT;
                 RETURN;
             END IF;
         END IF;
         -- The hit, with the same statements for a miss (whose device is null and matches nothing).
+        -- First by the row the digest scan found, then (if that row moved meanwhile, or there was
+        -- no scan) by id: the same statements for every attempt that is not accepted.
         IF p_kind = 'backup_codes' THEN
             -- The set's codes are packed in its row: spend the code's bit if it is still set.
             UPDATE mfa_devices d SET codes_unused = d.codes_unused & ~p_mask, last_used_at = p_now
-                WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND (d.codes_unused & p_mask) <> 0;
+                WHERE d.ctid = target AND d.id = p_device AND d.user_id = p_user AND d.kind = p_kind
+                AND (d.codes_unused & p_mask) <> 0;
             hit := FOUND;
+            IF NOT hit THEN
+                UPDATE mfa_devices d SET codes_unused = d.codes_unused & ~p_mask, last_used_at = p_now
+                    WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND (d.codes_unused & p_mask) <> 0;
+                hit := FOUND;
+            END IF;
         ELSE
             UPDATE mfa_devices d SET totp_last_step = p_step, confirmed = TRUE, last_used_at = p_now
-                WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND p_step IS NOT NULL
-                AND (d.totp_last_step IS NULL OR d.totp_last_step < p_step);
+                WHERE d.ctid = target AND d.id = p_device AND d.user_id = p_user AND d.kind = p_kind
+                AND p_step IS NOT NULL AND (d.totp_last_step IS NULL OR d.totp_last_step < p_step);
             hit := FOUND;
+            IF NOT hit THEN
+                UPDATE mfa_devices d SET totp_last_step = p_step, confirmed = TRUE, last_used_at = p_now
+                    WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND p_step IS NOT NULL
+                    AND (d.totp_last_step IS NULL OR d.totp_last_step < p_step);
+                hit := FOUND;
+            END IF;
         END IF;
         IF hit THEN
             IF NOT stored THEN

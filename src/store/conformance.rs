@@ -2566,8 +2566,8 @@ pub async fn cached_verification<S: DeviceStore + 'static>(store: Arc<S>) -> Che
 /// - with A's cache warm: one call, the settlement;
 /// - after B changed the user's methods (a TOTP device imported, a backup code spent): the
 ///   settlement finds A's copy stale, then one read and one settlement;
-/// - after the counter was moved to lock elsewhere: the settlement, which finds the counter
-///   moved, and a refusal that leaves the counter as it is.
+/// - after the counter was moved elsewhere to a backoff or a lock: the settlement, which finds
+///   the counter moved, and a refusal that leaves the counter as it is.
 ///
 /// Then 64 verifications of one right code race from A and B (both warm): exactly one is
 /// accepted.
@@ -2581,6 +2581,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
     enum Scenario {
         Warm,
         ChangedElsewhere,
+        ThrottledElsewhere,
         LockedElsewhere,
     }
     let fail = |e: crate::error::Error| Failure(format!("service error: {e}"));
@@ -2606,7 +2607,12 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
         Ok(format!("{:06}", (n + 1) % 1_000_000))
     };
     for factor in [Factor::Totp, Factor::BackupCodes] {
-        for scenario in [Scenario::Warm, Scenario::ChangedElsewhere, Scenario::LockedElsewhere] {
+        for scenario in [
+            Scenario::Warm,
+            Scenario::ChangedElsewhere,
+            Scenario::ThrottledElsewhere,
+            Scenario::LockedElsewhere,
+        ] {
             let mut seen = Vec::new();
             for right in [true, false] {
                 let user = fresh_user("cached")?;
@@ -2660,11 +2666,21 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
                             next_code = 2;
                         }
                     },
-                    Scenario::LockedElsewhere => {
-                        let locked = ThrottleState {
-                            failures: mfa_a.config().throttle.lockout_after(),
-                            last_failure_at: Some(clock.now()),
-                            budget_until: None,
+                    Scenario::ThrottledElsewhere | Scenario::LockedElsewhere => {
+                        let policy = mfa_a.config().throttle;
+                        let locked = if scenario == Scenario::LockedElsewhere {
+                            ThrottleState {
+                                failures: policy.lockout_after(),
+                                last_failure_at: Some(clock.now()),
+                                budget_until: None,
+                            }
+                        } else {
+                            // Backoff: the sixth failure waits.
+                            ThrottleState {
+                                failures: 5,
+                                last_failure_at: Some(clock.now()),
+                                budget_until: Some(clock.now().plus_secs(5 * policy.budget_refill_secs())),
+                            }
                         };
                         ensure!(
                             mfa_b
@@ -2690,7 +2706,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
                 .map_err(fail)?;
                 let calls = mfa_a.store().take_calls();
                 let expected: &[&str] = match scenario {
-                    Scenario::Warm | Scenario::LockedElsewhere => &["settle_attempt"],
+                    Scenario::Warm | Scenario::ThrottledElsewhere | Scenario::LockedElsewhere => &["settle_attempt"],
                     Scenario::ChangedElsewhere => &["settle_attempt", "verification_state", "settle_attempt"],
                 };
                 ensure!(
@@ -2700,6 +2716,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
                 );
                 let answer_ok = match scenario {
                     Scenario::LockedElsewhere => matches!(outcome, Outcome::Locked),
+                    Scenario::ThrottledElsewhere => matches!(outcome, Outcome::Throttled { .. }),
                     _ if right => outcome.is_accepted(),
                     _ => matches!(outcome, Outcome::Rejected),
                 };
@@ -2708,7 +2725,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
                     "{factor:?} {scenario:?}, {} code: {outcome:?}",
                     if right { "right" } else { "wrong" }
                 );
-                if scenario == Scenario::LockedElsewhere {
+                if matches!(scenario, Scenario::ThrottledElsewhere | Scenario::LockedElsewhere) {
                     ensure!(
                         mfa_a.store().inner().throttle(&user, factor).await? == counter_before,
                         "{factor:?}: a refusal from a cached view changed the counter"
