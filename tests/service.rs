@@ -1207,7 +1207,6 @@ async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
         "a warm cache read again"
     );
     let other = SecretBytes::new(vec![9; 20]);
-    let mut changes: Vec<&str> = Vec::new();
     for change in [
         "rename",
         "backup codes",
@@ -1258,7 +1257,6 @@ async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
             !read_the_store(&mfa, &clock, &alice, &secret).await,
             "not warm again after {change}"
         );
-        changes.push(change);
     }
     // New keys: the cache is dropped with the keyring, and again by a rotation.
     let mfa = mfa.with_keys(
@@ -1284,7 +1282,6 @@ async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
         matches!(after, Err(Error::Misuse(MisuseError::NoMethod(Factor::Totp)))),
         "{after:?}"
     );
-    assert_eq!(changes.len(), 7);
 }
 
 /// The cache keeps at most its capacity (the oldest entry goes), and 0 turns it off.
