@@ -175,9 +175,10 @@ pub trait DeviceStore: Send + Sync {
     /// # Uniform cost
     ///
     /// The work must not depend on whether there was a hit, except once the hit is accepted: a
-    /// matching attempt that is charged or finds the counter moved must make the same statements
-    /// and round trips as a wrong one (the SQL stores run the same statement or transaction,
-    /// with the hit's columns null for a miss). That is what keeps a correct code refused by the
+    /// matching attempt that is charged, finds the counter moved or finds the methods stale must
+    /// make the same statements and round trips as a wrong one (the SQL stores run the same
+    /// statement or transaction, with the hit's columns null for a miss, and check the methods
+    /// digest before the hit, hit or miss). That is what keeps a correct code refused by the
     /// throttle indistinguishable from a wrong one.
     ///
     /// # Errors
