@@ -87,8 +87,12 @@
 //! defaults otherwise (`fsync=on`, `synchronous_commit=on`, `full_page_writes=on`). The clients
 //! run on the same machine as the server.
 
+#[path = "support/load.rs"]
+mod load;
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
+
+use load::{print_machine, secret_bytes, service, set_up_user};
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -100,8 +104,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use multifactor::{
-    BackupCodeConfig, DeviceStore, KeyId, Keyring, ManualClock, Mfa, MfaConfig, PostgresStore, SealingKey, SecretBytes,
-    SqliteStore, TotpParams, UnixTime, UserId,
+    BackupCodeConfig, DeviceStore, ManualClock, Mfa, PostgresStore, SecretBytes, SqliteStore, TotpParams, UnixTime,
+    UserId,
 };
 use pg_cluster::PgCluster;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -295,26 +299,6 @@ async fn main() -> Result<(), BoxError> {
         std::process::exit(1);
     }
     Ok(())
-}
-
-fn print_machine() {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
-        .map_or("unknown", |(_, m)| m.trim());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .map_or("?".to_owned(), |m| m.trim().to_owned());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("machine: {cpus} CPUs (nproc), {model}, MemTotal {mem}");
-    println!(
-        "load average at start: {} (other processes share the machine: figures are indicative)",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    );
 }
 
 // ----- Results ---------------------------------------------------------------------------------
@@ -548,33 +532,6 @@ impl Layout {
             format!("(g.f % {})", self.real)
         }
     }
-}
-
-/// Real user i's TOTP secret: 20 known bytes, distinct per user (as `pg_load`'s).
-fn secret_bytes(i: usize) -> Vec<u8> {
-    let mut bytes = (i as u64).to_be_bytes().to_vec();
-    bytes.extend((0..12u8).map(|k| k.wrapping_mul(37).wrapping_add(i as u8)));
-    bytes
-}
-
-fn service<S: DeviceStore>(store: S, clock: ManualClock) -> Result<Mfa<S, ManualClock>, BoxError> {
-    let keys = Keyring::new(SealingKey::new(KeyId::new("curve-1")?, [7; 32]));
-    let mut config = MfaConfig::new("CostCurve")?;
-    config.backup_codes = BackupCodeConfig::new(BackupCodeConfig::DEFAULT_COUNT, BackupCodeConfig::DEFAULT_LENGTH)?;
-    Ok(Mfa::new(store, keys, config)?.with_clock(clock))
-}
-
-/// Gives `user` real user i's TOTP secret and a backup-code set; returns the codes.
-async fn set_up_user<S: DeviceStore>(
-    mfa: &Mfa<S, ManualClock>,
-    user: &UserId,
-    i: usize,
-) -> Result<Vec<String>, BoxError> {
-    let secret = SecretBytes::new(secret_bytes(i));
-    let base32 = multifactor::totp::encode_base32_secret(&secret);
-    mfa.import_totp(user, base32.expose_secret(), Some("Load app")).await?;
-    let set = mfa.generate_backup_codes(user, None).await?;
-    Ok(set.codes.iter().map(|c| c.expose_secret().to_owned()).collect())
 }
 
 /// Enrolls the real users on `clients` concurrent tasks; returns each one's backup codes.
@@ -1569,7 +1526,11 @@ async fn sqlite_size(args: &Args, n: u64, path: &Path) -> Result<Row, BoxError> 
 
     // Enrollment through the API.
     let t = Instant::now();
-    let mfa = Arc::new(service(SqliteStore::open(path).await?, clock.clone())?);
+    let mfa = Arc::new(service(
+        SqliteStore::open(path).await?,
+        clock.clone(),
+        BackupCodeConfig::DEFAULT_COUNT,
+    )?);
     let codes = enroll(&mfa, &users, args.clients).await?;
     mfa.store().close().await;
     drop(mfa);
@@ -1632,7 +1593,11 @@ async fn sqlite_size(args: &Args, n: u64, path: &Path) -> Result<Row, BoxError> 
     db.close().await?;
 
     // Ours, on the store as it opens itself.
-    let mfa = Arc::new(service(SqliteStore::open(path).await?, clock.clone())?);
+    let mfa = Arc::new(service(
+        SqliteStore::open(path).await?,
+        clock.clone(),
+        BackupCodeConfig::DEFAULT_COUNT,
+    )?);
     let load = Load {
         server: None,
         clock,
@@ -1829,7 +1794,7 @@ async fn postgres_size(cluster: &PgCluster, args: &Args, n: u64) -> Result<Row, 
     let t = Instant::now();
     let store = PostgresStore::connect_with(&url, args.clients).await?;
     store.migrate().await?;
-    let mfa = Arc::new(service(store, clock.clone())?);
+    let mfa = Arc::new(service(store, clock.clone(), BackupCodeConfig::DEFAULT_COUNT)?);
     let codes = enroll(&mfa, &users, args.clients).await?;
     mfa.store().close().await;
     drop(mfa);
@@ -1948,6 +1913,7 @@ async fn pg_phase(db: &mut Db, load: &Load, url: &str, args: &Args, totp: bool) 
     let mfa = Arc::new(service(
         PostgresStore::connect_with(url, args.clients).await?,
         load.clock.clone(),
+        BackupCodeConfig::DEFAULT_COUNT,
     )?);
     let warm_up = if totp {
         load.totp_warm_up(&mfa, args.clients).await?
@@ -1958,6 +1924,7 @@ async fn pg_phase(db: &mut Db, load: &Load, url: &str, args: &Args, totp: bool) 
     let mfa = Arc::new(service(
         PostgresStore::connect_with(url, args.clients).await?,
         load.clock.clone(),
+        BackupCodeConfig::DEFAULT_COUNT,
     )?);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = pg_stats(db).await?;

@@ -44,8 +44,12 @@
 //! (`synchronous_commit=on`, `full_page_writes=on`). The client programs run on the same machine
 //! as the server, so client CPU competes with server CPU for both contenders alike.
 
+#[path = "support/load.rs"]
+mod load;
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
+
+use load::{print_machine, secret_bytes, service, set_up_user};
 
 use std::error::Error;
 use std::future::Future;
@@ -56,8 +60,8 @@ use std::time::{Duration, Instant};
 
 use multifactor::store::conformance::CountingStore;
 use multifactor::{
-    BackupCodeConfig, DeviceStore, Factor, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, PostgresStore,
-    SealingKey, SecretBytes, ThrottleState, TotpParams, UnixTime, UserId,
+    BackupCodeConfig, DeviceStore, Factor, ManualClock, Mfa, Outcome, PostgresStore, SecretBytes, ThrottleState,
+    TotpParams, UnixTime, UserId,
 };
 use pg_cluster::{PgCluster, checked};
 
@@ -164,26 +168,6 @@ async fn main() -> Result<(), BoxError> {
         std::process::exit(1);
     }
     Ok(())
-}
-
-fn print_machine() {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
-        .map_or("unknown", |(_, m)| m.trim());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .map_or("?".to_owned(), |m| m.trim().to_owned());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("machine: {cpus} CPUs (nproc), {model}, MemTotal {mem}");
-    println!(
-        "load average at start: {} (other processes share the machine: figures are indicative)",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    );
 }
 
 /// Runs `sql` with psql in database `db` and returns its unaligned, tuples-only output.
@@ -538,30 +522,6 @@ fn user_id(i: usize) -> Result<UserId, BoxError> {
     Ok(UserId::new(format!("user-{i:06}"))?)
 }
 
-/// User i's TOTP secret: 20 known bytes, distinct per user.
-fn secret_bytes(i: usize) -> Vec<u8> {
-    let mut bytes = (i as u64).to_be_bytes().to_vec();
-    bytes.extend((0..12u8).map(|k| k.wrapping_mul(37).wrapping_add(i as u8)));
-    bytes
-}
-
-fn service<S: DeviceStore>(store: S, clock: ManualClock, codes: usize) -> Result<Mfa<S, ManualClock>, BoxError> {
-    let keys = Keyring::new(SealingKey::new(KeyId::new("load-1")?, [7; 32]));
-    let mut config = MfaConfig::new("LoadTest")?;
-    config.backup_codes = BackupCodeConfig::new(codes, BackupCodeConfig::DEFAULT_LENGTH)?;
-    Ok(Mfa::new(store, keys, config)?.with_clock(clock))
-}
-
-/// Gives user `i` a TOTP secret and a backup-code set; returns the codes.
-async fn set_up_user<S: DeviceStore>(mfa: &Mfa<S, ManualClock>, i: usize) -> Result<Vec<String>, BoxError> {
-    let user = user_id(i)?;
-    let secret = SecretBytes::new(secret_bytes(i));
-    let base32 = multifactor::totp::encode_base32_secret(&secret);
-    mfa.import_totp(&user, base32.expose_secret(), Some("Load app")).await?;
-    let set = mfa.generate_backup_codes(&user, None).await?;
-    Ok(set.codes.iter().map(|c| c.expose_secret().to_owned()).collect())
-}
-
 async fn run_ours(cluster: &PgCluster, args: &Args) -> Result<(Phase, Phase), BoxError> {
     psql(cluster, "postgres", "CREATE DATABASE mfa_load")?;
     let store = PostgresStore::connect_with(&cluster.url("mfa_load"), args.clients).await?;
@@ -583,7 +543,8 @@ async fn run_ours(cluster: &PgCluster, args: &Args) -> Result<(Phase, Phase), Bo
                 if i >= users {
                     break;
                 }
-                let codes = set_up_user(&mfa, i)
+                let user = user_id(i).map_err(|e| e.to_string())?;
+                let codes = set_up_user(&mfa, &user, i)
                     .await
                     .map_err(|e| format!("setting up user {i}: {e}"))?;
                 mine.push((i, codes));
@@ -736,7 +697,7 @@ async fn print_round_trips(cluster: &PgCluster) -> Result<(), BoxError> {
         clock.clone(),
         BackupCodeConfig::DEFAULT_COUNT,
     )?;
-    let codes = set_up_user(&mfa, 0).await?;
+    let codes = set_up_user(&mfa, &user_id(0)?, 0).await?;
     let user = user_id(0)?;
     let secret = SecretBytes::new(secret_bytes(0));
     let params = TotpParams::default();
@@ -837,7 +798,7 @@ async fn refused_round_trips(
         let mut seen = Vec::new();
         for (i, right) in [(first, true), (first + 1, false)] {
             let user = user_id(i)?;
-            let codes = set_up_user(mfa, i).await?;
+            let codes = set_up_user(mfa, &user_id(i)?, i).await?;
             let code = match (factor, right) {
                 (Factor::Totp, true) => {
                     multifactor::totp::code_at(&SecretBytes::new(secret_bytes(i)), &params, clock.now())

@@ -2602,6 +2602,22 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
             .with_clock(clock.clone()),
     );
     let params = TotpParams::default();
+    // Enrolls `user` through B (TOTP confirmed, a backup-code set): the secret and the codes.
+    let enroll = async |user: &UserId| -> Result<(SecretBytes, Vec<String>), Failure> {
+        let e = mfa_b.enroll_totp(user, "u", None).await.map_err(fail)?;
+        let secret = decode_base32_secret(e.secret_base32.expose_secret()).map_err(|e| Failure(e.to_string()))?;
+        let first = code_at(&secret, &params, clock.now());
+        ensure!(
+            mfa_b
+                .confirm_totp(user, e.device, first.expose_secret())
+                .await
+                .map_err(fail)?
+                .is_accepted(),
+            "could not confirm TOTP"
+        );
+        let set = mfa_b.generate_backup_codes(user, None).await.map_err(fail)?;
+        Ok((secret, set.codes.iter().map(|c| c.expose_secret().to_owned()).collect()))
+    };
     let wrong_totp = |right: &str| -> Result<String, Failure> {
         let n: u32 = right.parse().map_err(|_| Failure("code".into()))?;
         Ok(format!("{:06}", (n + 1) % 1_000_000))
@@ -2617,27 +2633,9 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
             for right in [true, false] {
                 let user = fresh_user("cached")?;
                 // Enrolled through B, then A signs in once: A's cache holds the user.
-                let e = mfa_b.enroll_totp(&user, "u", None).await.map_err(fail)?;
-                let secret =
-                    decode_base32_secret(e.secret_base32.expose_secret()).map_err(|e| Failure(e.to_string()))?;
-                let first = code_at(&secret, &params, clock.now());
-                ensure!(
-                    mfa_b
-                        .confirm_totp(&user, e.device, first.expose_secret())
-                        .await
-                        .map_err(fail)?
-                        .is_accepted(),
-                    "could not confirm TOTP"
-                );
-                let set = mfa_b.generate_backup_codes(&user, None).await.map_err(fail)?;
-                let code_of = |i: usize| -> Result<String, Failure> {
-                    Ok(set
-                        .codes
-                        .get(i)
-                        .ok_or(Failure("no code".into()))?
-                        .expose_secret()
-                        .to_owned())
-                };
+                let (secret, codes) = enroll(&user).await?;
+                let code_of =
+                    |i: usize| -> Result<String, Failure> { codes.get(i).cloned().ok_or(Failure("no code".into())) };
                 clock.advance(30);
                 let warm = match factor {
                     Factor::Totp => {
@@ -2744,19 +2742,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
     // Both servers warm, one right code, 64 verifications from both: one acceptance.
     for factor in [Factor::Totp, Factor::BackupCodes] {
         let user = fresh_user("cached-race")?;
-        let e = mfa_b.enroll_totp(&user, "u", None).await.map_err(fail)?;
-        let secret = decode_base32_secret(e.secret_base32.expose_secret()).map_err(|e| Failure(e.to_string()))?;
-        let first = code_at(&secret, &params, clock.now());
-        ensure!(
-            mfa_b
-                .confirm_totp(&user, e.device, first.expose_secret())
-                .await
-                .map_err(fail)?
-                .is_accepted(),
-            "could not confirm TOTP"
-        );
-        let set = mfa_b.generate_backup_codes(&user, None).await.map_err(fail)?;
-        let codes: Vec<String> = set.codes.iter().map(|c| c.expose_secret().to_owned()).collect();
+        let (secret, codes) = enroll(&user).await?;
         let mut warm_ups = Vec::new();
         for (i, mfa) in [&mfa_a, &mfa_b].into_iter().enumerate() {
             clock.advance(30);
