@@ -47,7 +47,11 @@ fn user(name: &str) -> UserId {
 }
 
 /// Enrolls and confirms TOTP; returns the device id and the app's secret.
-async fn enrolled(mfa: &TestMfa, clock: &ManualClock, who: &UserId) -> (multifactor::DeviceId, SecretBytes) {
+async fn enrolled<S: DeviceStore>(
+    mfa: &Mfa<S, ManualClock, InsecureSeededRng>,
+    clock: &ManualClock,
+    who: &UserId,
+) -> (multifactor::DeviceId, SecretBytes) {
     let e = mfa.enroll_totp(who, "someone@example.com", None).await.unwrap();
     let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
     let code = code_at(&secret, &TotpParams::default(), clock.now());
@@ -1162,19 +1166,6 @@ fn counted(capacity: usize) -> (CountedMfa, ManualClock) {
     (mfa, clock)
 }
 
-async fn enrolled_counted(mfa: &CountedMfa, clock: &ManualClock, who: &UserId) -> (DeviceId, SecretBytes) {
-    let e = mfa.enroll_totp(who, "someone@example.com", None).await.unwrap();
-    let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
-    let code = code_at(&secret, &TotpParams::default(), clock.now());
-    assert!(
-        mfa.confirm_totp(who, e.device, code.expose_secret())
-            .await
-            .unwrap()
-            .is_accepted()
-    );
-    (e.device, secret)
-}
-
 /// Signs in with the next step's code and says whether the service read the user's methods
 /// from the store (a cache miss) rather than settling from its cache alone.
 async fn read_the_store(mfa: &CountedMfa, clock: &ManualClock, who: &UserId, secret: &SecretBytes) -> bool {
@@ -1197,7 +1188,7 @@ async fn read_the_store(mfa: &CountedMfa, clock: &ManualClock, who: &UserId, sec
 async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
     let (mfa, clock) = counted(100);
     let alice = user("alice");
-    let (device, secret) = enrolled_counted(&mfa, &clock, &alice).await;
+    let (device, secret) = enrolled(&mfa, &clock, &alice).await;
     assert!(
         read_the_store(&mfa, &clock, &alice, &secret).await,
         "a cold cache did not read"
@@ -1291,7 +1282,7 @@ async fn the_verification_cache_is_bounded_and_can_be_off() {
     let users: Vec<UserId> = ["a", "b", "c"].into_iter().map(user).collect();
     let mut secrets = Vec::new();
     for u in &users {
-        secrets.push(enrolled_counted(&mfa, &clock, u).await.1);
+        secrets.push(enrolled(&mfa, &clock, u).await.1);
     }
     for (u, s) in users.iter().zip(&secrets) {
         assert!(read_the_store(&mfa, &clock, u, s).await);
@@ -1301,7 +1292,7 @@ async fn the_verification_cache_is_bounded_and_can_be_off() {
     assert!(read_the_store(&mfa, &clock, &users[0], &secrets[0]).await);
 
     let (off, clock) = counted(0);
-    let (_, secret) = enrolled_counted(&off, &clock, &users[0]).await;
+    let (_, secret) = enrolled(&off, &clock, &users[0]).await;
     for _ in 0..3 {
         assert!(read_the_store(&off, &clock, &users[0], &secret).await);
     }
@@ -1326,7 +1317,7 @@ async fn a_refusal_from_the_cache_is_checked_against_the_store() {
     };
     let (here, elsewhere) = (make(), make());
     let alice = user("alice");
-    let (_, secret) = enrolled_counted(&here, &clock, &alice).await;
+    let (_, secret) = enrolled(&here, &clock, &alice).await;
     clock.advance(30);
     // Free failures, then a backoff: this service's cache now holds a refusing counter.
     let mut last = Outcome::Rejected;
