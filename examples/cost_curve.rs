@@ -92,11 +92,10 @@ mod load;
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
 
-use load::{print_machine, secret_bytes, service, set_up_user};
+use load::{TaskResult, accepted, print_machine, run_tasks, secret_bytes, service, set_up_user};
 
 use std::error::Error;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -591,23 +590,7 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
 
 // ----- Timed phases ----------------------------------------------------------------------------
 
-/// What the tasks of a phase saw.
-#[derive(Default)]
-struct TaskResult {
-    latencies: Vec<u64>,
-    failures: u64,
-    first_failure: Option<String>,
-}
-
 impl TaskResult {
-    fn absorb(&mut self, other: Self) {
-        self.latencies.extend(other.latencies);
-        self.failures += other.failures;
-        if self.first_failure.is_none() {
-            self.first_failure = other.first_failure;
-        }
-    }
-
     fn into_phase(mut self, wall: Duration, cpu: CpuSnap, note: String) -> Phase {
         self.latencies.sort_unstable();
         let ops = self.latencies.len() as u64;
@@ -713,47 +696,6 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied().unwrap_or(0)
 }
 
-/// Runs `work(i)` for i = 0, 1, ... below `items` on `clients` concurrent tasks, until all are
-/// done or `deadline` passes (operations in flight then still finish). The future is created
-/// (code computed, arguments cloned) before the clock starts for its latency. `Err` is a
-/// failure (not accepted, or an error).
-async fn run_tasks<F, Fut>(clients: u32, items: usize, deadline: Instant, work: F) -> Result<TaskResult, BoxError>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
-{
-    let work = Arc::new(work);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut handles = Vec::new();
-    for _ in 0..clients {
-        let work = Arc::clone(&work);
-        let next = Arc::clone(&next);
-        handles.push(tokio::spawn(async move {
-            let mut result = TaskResult::default();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= items {
-                    break;
-                }
-                let op = work(i);
-                let started = Instant::now();
-                let outcome = op.await;
-                result.latencies.push(started.elapsed().as_micros() as u64);
-                if let Err(f) = outcome {
-                    result.failures += 1;
-                    result.first_failure.get_or_insert(format!("item {i}: {f}"));
-                }
-            }
-            result
-        }));
-    }
-    let mut total = TaskResult::default();
-    for handle in handles {
-        total.absorb(handle.await?);
-    }
-    Ok(total)
-}
-
 /// The real users, their secrets and codes, as the phases share them.
 struct Load {
     /// The PostgreSQL postmaster's pid (for the CPU accounting), `None` for SQLite.
@@ -788,11 +730,7 @@ impl Load {
                 let (Some(user), Some(code)) = (users.get(u), code) else {
                     return Err(format!("no real user {u}"));
                 };
-                match mfa.verify_totp(user, &code).await {
-                    Ok(o) if o.is_accepted() => Ok(()),
-                    Ok(o) => Err(format!("TOTP of {} not accepted: {o:?}", user.as_str())),
-                    Err(e) => Err(format!("TOTP of {}: {e}", user.as_str())),
-                }
+                accepted(mfa.verify_totp(user, &code).await).map_err(|e| format!("TOTP of {}: {e}", user.as_str()))
             }
         })
         .await
@@ -815,11 +753,8 @@ impl Load {
                 let (Some(user), Some(code)) = (users.get(u), codes.get(u).and_then(|c| c.get(slot))) else {
                     return Err(format!("no code {slot} of real user {u}"));
                 };
-                match mfa.verify_backup_code(user, code).await {
-                    Ok(o) if o.is_accepted() => Ok(()),
-                    Ok(o) => Err(format!("backup code of {} not accepted: {o:?}", user.as_str())),
-                    Err(e) => Err(format!("backup code of {}: {e}", user.as_str())),
-                }
+                accepted(mfa.verify_backup_code(user, code).await)
+                    .map_err(|e| format!("backup code of {}: {e}", user.as_str()))
             }
         })
         .await

@@ -49,10 +49,9 @@ mod load;
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
 
-use load::{print_machine, secret_bytes, service, set_up_user};
+use load::{TaskResult, accepted, print_machine, run_tasks, secret_bytes, service, set_up_user};
 
 use std::error::Error;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -279,64 +278,6 @@ impl Phase {
             .copied()
             .unwrap_or(0)
     }
-}
-
-/// What one task of a phase saw.
-#[derive(Default)]
-struct TaskResult {
-    latencies: Vec<u64>,
-    failures: u64,
-    first_failure: Option<String>,
-}
-
-/// Runs `work(i)` for i = 0, 1, ... below `items` on `clients` concurrent tasks, until all are
-/// done or `deadline` passes (operations in flight then still finish). The future is created
-/// (code computed, arguments cloned) before the clock starts for its latency.
-async fn run_tasks<F, Fut>(clients: u32, items: usize, deadline: Instant, work: F) -> Result<TaskResult, BoxError>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Outcome, String>> + Send,
-{
-    let work = Arc::new(work);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut handles = Vec::new();
-    for _ in 0..clients {
-        let work = Arc::clone(&work);
-        let next = Arc::clone(&next);
-        handles.push(tokio::spawn(async move {
-            let mut result = TaskResult::default();
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= items {
-                    break;
-                }
-                let op = work(i);
-                let started = Instant::now();
-                let outcome = op.await;
-                result.latencies.push(started.elapsed().as_micros() as u64);
-                let failure = match outcome {
-                    Ok(o) if o.is_accepted() => None,
-                    Ok(o) => Some(format!("item {i}: not accepted: {o:?}")),
-                    Err(e) => Some(format!("item {i}: error: {e}")),
-                };
-                if let Some(f) = failure {
-                    result.failures += 1;
-                    result.first_failure.get_or_insert(f);
-                }
-            }
-            result
-        }));
-    }
-    let mut total = TaskResult::default();
-    for handle in handles {
-        let r = handle.await?;
-        total.latencies.extend(r.latencies);
-        total.failures += r.failures;
-        if total.first_failure.is_none() {
-            total.first_failure = r.first_failure;
-        }
-    }
-    Ok(total)
 }
 
 // ----- One fsync setting -----------------------------------------------------------------------
@@ -596,7 +537,7 @@ async fn run_ours(cluster: &PgCluster, args: &Args) -> Result<(Phase, Phase), Bo
                 let (Some(user), Some(code)) = (users.get(i), code) else {
                     return Err(format!("no user {i}"));
                 };
-                mfa.verify_totp(user, &code).await.map_err(|e| e.to_string())
+                accepted(mfa.verify_totp(user, &code).await)
             }
         })
         .await?;
@@ -604,11 +545,7 @@ async fn run_ours(cluster: &PgCluster, args: &Args) -> Result<(Phase, Phase), Bo
         if round.latencies.len() == args.users {
             full_rounds += 1;
         }
-        total.latencies.extend(round.latencies);
-        total.failures += round.failures;
-        if total.first_failure.is_none() {
-            total.first_failure = round.first_failure;
-        }
+        total.absorb(round);
         if Instant::now() >= deadline {
             break;
         }
@@ -639,7 +576,7 @@ async fn run_ours(cluster: &PgCluster, args: &Args) -> Result<(Phase, Phase), Bo
             let (Some(user), Some(code)) = (user, code) else {
                 return Err(format!("no code {} of user {}", i / n, i % n));
             };
-            mfa.verify_backup_code(user, code).await.map_err(|e| e.to_string())
+            accepted(mfa.verify_backup_code(user, code).await)
         }
     })
     .await?;

@@ -1,8 +1,15 @@
 //! What the load examples (`pg_load`, `cost_curve`) share: the machine line they print first,
-//! and how a load user is enrolled (a known TOTP secret and a backup-code set).
+//! how a load user is enrolled (a known TOTP secret and a backup-code set), and the concurrent
+//! task runner that times each verification.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use multifactor::{
-    BackupCodeConfig, DeviceStore, KeyId, Keyring, ManualClock, Mfa, MfaConfig, SealingKey, SecretBytes, UserId,
+    BackupCodeConfig, DeviceStore, Error, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SealingKey,
+    SecretBytes, UserId,
 };
 
 type BoxError = Box<dyn std::error::Error>;
@@ -54,4 +61,74 @@ pub async fn set_up_user<S: DeviceStore>(
     mfa.import_totp(user, base32.expose_secret(), Some("Load app")).await?;
     let set = mfa.generate_backup_codes(user, None).await?;
     Ok(set.codes.iter().map(|c| c.expose_secret().to_owned()).collect())
+}
+
+/// `Ok` for an accepted verification, else what went wrong (for [`run_tasks`]).
+pub fn accepted(outcome: Result<Outcome, Error>) -> Result<(), String> {
+    match outcome {
+        Ok(o) if o.is_accepted() => Ok(()),
+        Ok(o) => Err(format!("not accepted: {o:?}")),
+        Err(e) => Err(format!("error: {e}")),
+    }
+}
+
+/// What the tasks of a phase saw.
+#[derive(Default)]
+pub struct TaskResult {
+    /// Each operation's latency in µs.
+    pub latencies: Vec<u64>,
+    pub failures: u64,
+    pub first_failure: Option<String>,
+}
+
+impl TaskResult {
+    /// Adds `other`'s operations to these.
+    pub fn absorb(&mut self, other: Self) {
+        self.latencies.extend(other.latencies);
+        self.failures += other.failures;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+    }
+}
+
+/// Runs `work(i)` for i = 0, 1, ... below `items` on `clients` concurrent tasks, until all are
+/// done or `deadline` passes (operations in flight then still finish). The future is created
+/// (code computed, arguments cloned) before the clock starts for its latency. `Err` is a
+/// failure (not accepted, or an error).
+pub async fn run_tasks<F, Fut>(clients: u32, items: usize, deadline: Instant, work: F) -> Result<TaskResult, BoxError>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let work = Arc::clone(&work);
+        let next = Arc::clone(&next);
+        handles.push(tokio::spawn(async move {
+            let mut result = TaskResult::default();
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items {
+                    break;
+                }
+                let op = work(i);
+                let started = Instant::now();
+                let outcome = op.await;
+                result.latencies.push(started.elapsed().as_micros() as u64);
+                if let Err(f) = outcome {
+                    result.failures += 1;
+                    result.first_failure.get_or_insert(format!("item {i}: {f}"));
+                }
+            }
+            result
+        }));
+    }
+    let mut total = TaskResult::default();
+    for handle in handles {
+        total.absorb(handle.await?);
+    }
+    Ok(total)
 }
