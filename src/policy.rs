@@ -7,6 +7,7 @@
 //! factors in one gesture (something you have, unlocked by something you know or are); without
 //! user verification it is one.
 
+use crate::device::DeviceId;
 use crate::service::MethodInfo;
 
 /// How the first factor happened.
@@ -120,4 +121,18 @@ impl AssurancePolicy {
             Assurance::SecondFactorRequired { methods: usable }
         }
     }
+}
+
+/// Whether `device` is the user's last usable method, which [`Mfa::delete_method`] refuses to
+/// remove ([`MisuseError::LastMethod`]): it is usable (confirmed, and for backup codes with codes
+/// left) and no other of `methods` is. A settings page asks this to disable its Delete button
+/// with the reason before anyone presses it; the store still decides atomically at deletion.
+///
+/// `methods` is the user's list from [`Mfa::list_methods`]; a `device` not in it is not last.
+///
+/// [`Mfa::delete_method`]: crate::Mfa::delete_method
+/// [`Mfa::list_methods`]: crate::Mfa::list_methods
+/// [`MisuseError::LastMethod`]: crate::MisuseError::LastMethod
+pub fn is_last_method(methods: &[MethodInfo], device: DeviceId) -> bool {
+    methods.iter().any(|m| m.id == device && m.is_usable()) && !methods.iter().any(|m| m.id != device && m.is_usable())
 }

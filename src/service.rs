@@ -603,6 +603,50 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         })
     }
 
+    /// The enrollment of a TOTP device that is still waiting for its first code, again: the same
+    /// secret, key URI and QR code as [`Mfa::enroll_totp`] returned. A person who mistyped the
+    /// first code is shown the setup again without re-scanning, and the host need not keep the
+    /// secret between the two requests. `account` is the label passed to `enroll_totp`.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::DeviceNotFound`] if `user` has no such device (it was replaced by a newer
+    /// enrollment, or deleted), [`MisuseError::WrongKind`], [`MisuseError::AlreadyConfirmed`]
+    /// once it is confirmed (the secret is never shown again then); [`InputError::AccountName`];
+    /// sealing and store errors.
+    pub async fn resume_totp_enrollment(
+        &self,
+        user: &UserId,
+        device: DeviceId,
+        account: &str,
+    ) -> Result<TotpEnrollment, Error> {
+        let account = validate_account(account)?;
+        let record = self
+            .store
+            .device(user, device)
+            .await?
+            .ok_or(MisuseError::DeviceNotFound)?;
+        let DeviceData::Totp(totp_record) = &record.data else {
+            return Err(MisuseError::WrongKind {
+                expected: DeviceKind::Totp,
+                found: record.kind(),
+            }
+            .into());
+        };
+        if record.confirmed {
+            return Err(MisuseError::AlreadyConfirmed.into());
+        }
+        let secret = SecretBytes::from(
+            self.keys
+                .open(&totp_context(user, device), &totp_record.sealed_secret)?,
+        );
+        Ok(TotpEnrollment {
+            device,
+            secret_base32: totp::encode_base32_secret(&secret),
+            key_uri: uri::build(&self.config.totp.issuer, account, &secret, &totp_record.params),
+        })
+    }
+
     /// Confirms an enrollment with the first code from the app. That code counts as used.
     ///
     /// # Errors

@@ -160,3 +160,60 @@ async fn the_last_method_needs_an_admin_to_go() {
     totp(&mfa, &clock, &alice).await;
     assert_eq!(mfa.admin_reset_user(&alice).await.unwrap(), 1);
 }
+
+/// A user at one stage of their life: nothing, a pending enrollment, a spent set, one method,
+/// two. The service is seeded, so building a stage twice gives the same ids.
+async fn at_stage(stage: usize) -> (TestMfa, multifactor::UserId) {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    if stage >= 1 {
+        mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    }
+    if stage >= 2 {
+        let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+        for code in &set.codes {
+            assert!(
+                mfa.verify_backup_code(&alice, code.expose_secret())
+                    .await
+                    .unwrap()
+                    .is_accepted()
+            );
+        }
+    }
+    if stage >= 3 {
+        totp(&mfa, &clock, &alice).await;
+    }
+    if stage >= 4 {
+        mfa.generate_backup_codes(&alice, None).await.unwrap();
+    }
+    (mfa, alice)
+}
+
+/// The rule a settings page shows before Delete is pressed is the one `delete_method` enforces,
+/// for every method at every stage.
+#[tokio::test]
+async fn the_last_method_rule_a_page_shows_is_the_one_delete_enforces() {
+    let mut last_seen = 0;
+    for stage in 0..=4 {
+        let (mfa, alice) = at_stage(stage).await;
+        let methods = mfa.list_methods(&alice).await.unwrap();
+        for m in &methods {
+            let (probe, alice) = at_stage(stage).await;
+            let refused = matches!(
+                probe.delete_method(&alice, m.id).await,
+                Err(Error::Misuse(MisuseError::LastMethod))
+            );
+            let shown = multifactor::policy::is_last_method(&methods, m.id);
+            assert_eq!(shown, refused, "stage {stage}: {m:?} among {methods:?}");
+            last_seen += usize::from(shown);
+        }
+    }
+    assert_eq!(
+        last_seen, 1,
+        "exactly one stage has a last method (the lone TOTP of stage 3)"
+    );
+    assert!(!multifactor::policy::is_last_method(
+        &[],
+        multifactor::DeviceId::from_bytes([7; 16])
+    ));
+}

@@ -134,6 +134,49 @@ async fn enrollment_needs_confirmation_and_the_first_code_is_spent() {
 }
 
 #[tokio::test]
+async fn a_mistyped_first_code_can_be_retried_with_the_same_secret() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let e = mfa.enroll_totp(&alice, "alice@example.com", None).await.unwrap();
+    let secret = decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+    assert_eq!(
+        mfa.confirm_totp(&alice, e.device, &wrong(&secret, &clock))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    // The setup again: the same secret, URI and QR code, nothing kept by the host.
+    let again = mfa
+        .resume_totp_enrollment(&alice, e.device, "alice@example.com")
+        .await
+        .unwrap();
+    assert_eq!(again.device, e.device);
+    assert_eq!(again.secret_base32.expose_secret(), e.secret_base32.expose_secret());
+    assert_eq!(again.key_uri.expose_secret(), e.key_uri.expose_secret());
+    // Another user cannot see it; a confirmed device never shows its secret again.
+    assert!(matches!(
+        mfa.resume_totp_enrollment(&user("mallory"), e.device, "m").await,
+        Err(Error::Misuse(MisuseError::DeviceNotFound))
+    ));
+    assert!(matches!(
+        mfa.resume_totp_enrollment(&alice, e.device, "").await,
+        Err(Error::Input(InputError::AccountName))
+    ));
+    let right = code(&secret, &clock, 0);
+    assert!(mfa.confirm_totp(&alice, e.device, &right).await.unwrap().is_accepted());
+    assert!(matches!(
+        mfa.resume_totp_enrollment(&alice, e.device, "alice@example.com").await,
+        Err(Error::Misuse(MisuseError::AlreadyConfirmed))
+    ));
+    // A backup-code set is no TOTP enrollment.
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    assert!(matches!(
+        mfa.resume_totp_enrollment(&alice, set.device, "a").await,
+        Err(Error::Misuse(MisuseError::WrongKind { .. }))
+    ));
+}
+
+#[tokio::test]
 async fn a_new_enrollment_replaces_abandoned_ones() {
     let (mfa, _clock) = setup();
     let alice = user("alice");

@@ -299,12 +299,13 @@ impl Tab {
         self.wait_for(condition).await
     }
 
-    /// Clicks something that answers on the same page (a WebAuthn refusal in the status line),
-    /// and waits until the condition holds. The status line is cleared first, so an earlier
-    /// message cannot satisfy the wait.
+    /// Clicks something that answers on the same page (a WebAuthn refusal in the error box),
+    /// and waits until the condition holds. The error box and the status line are cleared
+    /// first, so an earlier message cannot satisfy the wait.
     async fn click_in_page(&self, selector: &str, condition: &str) -> Result<(), String> {
         self.eval::<bool>(
-            "(() => { const s = document.querySelector('#webauthn-status'); if (s) s.textContent = ''; return true; })()",
+            "(() => { const s = document.querySelector('#webauthn-status'); if (s) s.textContent = ''; \
+             const e = document.querySelector('#error'); if (e) e.remove(); return true; })()",
         )
         .await?;
         self.click(selector).await?;
@@ -445,15 +446,25 @@ impl Tab {
     }
 }
 
-/// Methods table rows as (kind, name, detail).
+/// Methods table rows as (kind, name, status).
 async fn methods(tab: &Tab) -> Result<Vec<(String, String, String)>, String> {
     tab.goto("/settings").await?;
     tab.eval(
         "Array.from(document.querySelectorAll('#methods tbody tr[data-id]')).map(r => \
-         [r.dataset.kind, r.querySelector('.name').textContent, r.children[2].textContent])",
+         [r.dataset.kind, r.querySelector('.name').textContent, r.querySelector('.status').textContent])",
     )
     .await
 }
+
+/// The text of the error box, once it shows something.
+async fn error_shown(tab: &Tab) -> Result<String, String> {
+    tab.wait_in_page("document.querySelector('#error') && document.querySelector('#error').textContent !== ''")
+        .await?;
+    tab.text("#error").await
+}
+
+/// What the page shows when the server refused a WebAuthn response.
+const REFUSED: &str = "/didn't work/.test((document.querySelector('#error') || {}).textContent)";
 
 // ----- Scenarios -----------------------------------------------------------------------------
 
@@ -554,8 +565,11 @@ async fn totp_enrollment_and_sign_in(browser: &Browser, base: &str) -> Result<()
     tab.wait_for("document.querySelector('#totp-qr svg')").await?;
     tab.screenshot("totp-setup").await?;
     let secret = tab.text("#totp-secret").await?;
-    // A wrong code first: a clear error, nothing confirmed.
-    tab.fill("#totp-confirm-code", "000000").await?;
+    let qr = tab
+        .eval::<String>("document.querySelector('#totp-qr').innerHTML")
+        .await?;
+    // A typo first: the setup page again, with the same QR code and secret (the entry just
+    // scanned stays good), the error, and the code field.
     let wrong = if totp_code(&secret, 0)? == "000000" {
         "111111"
     } else {
@@ -564,10 +578,40 @@ async fn totp_enrollment_and_sign_in(browser: &Browser, base: &str) -> Result<()
     tab.fill("#totp-confirm-code", wrong).await?;
     tab.click_to_page("#confirm-totp", "document.querySelector('#error')")
         .await?;
-    tab.goto("/settings").await?;
-    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+    tab.screenshot("totp-setup-error").await?;
+    let again = tab.text("#totp-secret").await?;
+    let qr_again = tab
+        .eval::<String>("(document.querySelector('#totp-qr') || {innerHTML: ''}).innerHTML")
         .await?;
-    let secret = tab.text("#totp-secret").await?;
+    let field = tab
+        .eval::<bool>("!!document.querySelector('#totp-confirm-code')")
+        .await?;
+    if again != secret || qr_again != qr || !field {
+        return Err(format!(
+            "after a typo: secret kept {}, QR kept {}, code field {field}",
+            again == secret,
+            qr_again == qr
+        ));
+    }
+    if !tab.text("#error").await?.contains("didn't work") {
+        return Err("no clear error for a wrong first code".into());
+    }
+    // Leaving and coming back: the devices page offers to finish that setup, same secret.
+    let rows = methods(&tab).await?;
+    if !rows
+        .iter()
+        .any(|(k, _, d)| k == "totp" && d.contains("Not confirmed yet"))
+    {
+        return Err(format!("the pending setup is not listed: {rows:?}"));
+    }
+    tab.click_to_page(
+        "tr[data-kind=totp] .finish-setup",
+        "document.querySelector('#totp-secret')",
+    )
+    .await?;
+    if tab.text("#totp-secret").await? != secret {
+        return Err("Finish setup showed another secret".into());
+    }
     tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
     tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
         .await?;
@@ -678,7 +722,24 @@ async fn rename_and_delete(browser: &Browser, base: &str) -> Result<(), String> 
     if !tab.text("#error").await?.contains("1 to 64") {
         return Err("no clear error for a too-long name".into());
     }
-    // The last method cannot be removed by the user...
+    // The last method cannot be removed by the user: the page says so before Delete is
+    // pressed (the button is disabled, with the reason)...
+    let (disabled, reason): (bool, String) = tab
+        .eval(
+            "[document.querySelector('tr[data-kind=security_key] .delete').disabled, \
+              (document.querySelector('tr[data-kind=security_key] .last-method') || {textContent: ''}).textContent]",
+        )
+        .await?;
+    if !disabled || !reason.contains("only working method") {
+        return Err(format!(
+            "the last-method rule is not visible before Delete: {disabled} {reason:?}"
+        ));
+    }
+    // ...and the server refuses it all the same when the button is forced.
+    tab.eval::<bool>(
+        "(() => { document.querySelector('tr[data-kind=security_key] .delete').disabled = false; return true; })()",
+    )
+    .await?;
     tab.click_to_page("tr[data-kind=security_key] .delete", "document.querySelector('#error')")
         .await?;
     if !tab.text("#error").await?.contains("last sign-in method") {
@@ -742,9 +803,12 @@ async fn algorithms(browser: &Browser, base: &str) -> Result<(), String> {
     tab.fill("#webauthn-name", "EdDSA").await?;
     tab.click_in_page(
         "#add-security-key",
-        "/could not be registered/.test(document.querySelector('#webauthn-status').textContent)",
+        "/does not accept \\(EdDSA\\)/.test((document.querySelector('#error') || {}).textContent)",
     )
     .await?;
+    if !tab.text("#error").await?.contains("Trying again will not help") {
+        return Err("EdDSA: the refusal does not say that trying again cannot help".into());
+    }
     let keys = tab.credentials().await?;
     if keys.len() != 1 || !keys[0].windows(OID_ED25519.len()).any(|w| w == OID_ED25519) {
         return Err("EdDSA: the authenticator did not create an Ed25519 key (the refusal proves nothing)".into());
@@ -765,9 +829,6 @@ async fn algorithms(browser: &Browser, base: &str) -> Result<(), String> {
     tab.close(browser).await;
     Ok(())
 }
-
-/// What the page shows when the server refused a WebAuthn response.
-const REFUSED: &str = "/didn't work/.test(document.querySelector('#webauthn-status').textContent)";
 
 async fn user_verification_refused(browser: &Browser, base: &str) -> Result<(), String> {
     let first = Tab::open(browser, base, Kind::Platform).await?;
@@ -840,6 +901,340 @@ async fn credential_of_another_user(browser: &Browser, base: &str) -> Result<(),
     tab.click_in_page("#use-security-key", REFUSED).await?;
     if tab.path().await? != "/mfa" {
         return Err("another user's credential passed alice's second factor".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
+// ----- The user guide without dead ends (the demo as a person meets it) -----------------------
+
+/// Generates a backup-code set on the settings page and returns its codes.
+async fn generate_codes(tab: &Tab) -> Result<Vec<String>, String> {
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-backup-codes", "document.querySelector('#backup-codes')")
+        .await?;
+    let codes: Vec<String> = tab
+        .eval("Array.from(document.querySelectorAll('#backup-codes code')).map(c => c.textContent)")
+        .await?;
+    tab.click_to_page("#codes-saved", "location.pathname === '/settings'")
+        .await?;
+    Ok(codes)
+}
+
+/// The warning box's text on the current page ('' when there is none).
+async fn warning(tab: &Tab) -> Result<String, String> {
+    tab.text("#warning").await
+}
+
+async fn low_backup_codes_warn_and_the_last_one_says_so(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("oscar").await?;
+    let codes = generate_codes(&tab).await?;
+    if !warning(&tab).await?.is_empty() {
+        return Err("a warning with all codes left".into());
+    }
+    for (i, code) in codes.iter().enumerate() {
+        tab.sign_out().await?;
+        tab.sign_in_with_password("oscar").await?;
+        if tab.path().await? != "/mfa" {
+            return Err(format!("no second factor asked with {} codes left", codes.len() - i));
+        }
+        tab.fill("#backup-code", code).await?;
+        tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
+        let left = codes.len() - i - 1;
+        let shown = warning(&tab).await?;
+        match left {
+            2 | 1 => {
+                let expected = if left == 1 {
+                    "only 1 backup code left"
+                } else {
+                    "only 2 backup codes left"
+                };
+                if !shown.contains(expected) || !shown.contains("Generate new backup codes") {
+                    return Err(format!("{left} left: warning {shown:?}"));
+                }
+                if left == 1 {
+                    tab.screenshot("low-codes-warning").await?;
+                    // The warning's link leads to where new codes are made.
+                    tab.click_to_page("#generate-codes-link", "location.pathname === '/settings'")
+                        .await?;
+                    if !warning(&tab).await?.contains("only 1 backup code left") {
+                        return Err("the devices page does not repeat the warning".into());
+                    }
+                }
+            }
+            0 => {
+                if !shown.contains("Your account has no working second factor") {
+                    return Err(format!("0 left: {shown:?}"));
+                }
+                let count = tab.text("#method-count").await?;
+                if !count.contains("You have 0 working MFA methods") {
+                    return Err(format!("the home page counts a spent set: {count:?}"));
+                }
+            }
+            _ if !shown.is_empty() => return Err(format!("{left} left: an early warning {shown:?}")),
+            _ => {}
+        }
+    }
+    // With no working second factor the password alone signs in, and the page says so.
+    tab.sign_out().await?;
+    tab.sign_in_with_password("oscar").await?;
+    if tab.path().await? != "/" || !warning(&tab).await?.contains("no working second factor") {
+        return Err("a password sign-in without a second factor is not flagged".into());
+    }
+    tab.screenshot("no-second-factor").await?;
+    // New codes end the warning.
+    generate_codes(&tab).await?;
+    if !warning(&tab).await?.is_empty() {
+        return Err("the warning stays after new codes".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
+async fn background_autofill_fails_silently(browser: &Browser, base: &str) -> Result<(), String> {
+    // A device with no passkey for this site: the background request fails at once.
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.goto("/login").await?;
+    tab.autofill_settled().await?;
+    let failed: String = tab.eval("document.documentElement.dataset.autofillError || ''").await?;
+    let (status, error) = (tab.text("#webauthn-status").await?, tab.text("#error").await?);
+    if !status.is_empty() || !error.is_empty() {
+        return Err(format!(
+            "the background request's failure is shown: {status:?} {error:?}"
+        ));
+    }
+    if failed.is_empty() {
+        // Nothing failed, so the silence proves nothing: say so rather than pass.
+        return Err("the background request did not fail on an empty authenticator (the check proves nothing)".into());
+    }
+    // The button the person presses does report, in the error box, saying what to do.
+    tab.click_in_page("#passkey-sign-in", "document.querySelector('#error')")
+        .await?;
+    let shown = error_shown(&tab).await?;
+    if !shown.contains("no passkey for this site") || !shown.contains("sign in with your password") {
+        return Err(format!("passkey button with no passkey: {shown:?}"));
+    }
+    // Styled like the server's errors: the same box.
+    let styled: bool = tab
+        .eval(
+            "getComputedStyle(document.querySelector('#error')).backgroundColor === 'rgb(253, 232, 232)' \
+             && document.querySelector('#error').className === 'error'",
+        )
+        .await?;
+    if !styled {
+        return Err("the script's error is not in the styled error box".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
+async fn registration_refusals_say_what_happened(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::SecurityKey).await?;
+    tab.sign_in_with_password("peggy").await?;
+    tab.goto("/settings").await?;
+    tab.register("#add-security-key", "Red key").await?;
+    // The page shows "registered"; the same key again is refused by the browser, and the old
+    // notice goes away so that it does not read as the answer.
+    if !tab.text("#notice").await?.contains("registered") {
+        return Err("no notice after the first registration".into());
+    }
+    tab.fill("#webauthn-name", "Red key again").await?;
+    tab.click_in_page("#add-security-key", "document.querySelector('#error')")
+        .await?;
+    let shown = error_shown(&tab).await?;
+    if !shown.contains("already registered") {
+        return Err(format!("the same key twice: {shown:?}"));
+    }
+    if !tab.text("#notice").await?.is_empty() {
+        return Err("the old success notice is shown with the refusal".into());
+    }
+    if methods(&tab).await?.len() != 1 {
+        return Err("a key was registered twice".into());
+    }
+    // A passkey asked of a security key that cannot verify its user: said so, with what to do.
+    tab.click_in_page("#add-passkey", "document.querySelector('#error')")
+        .await?;
+    let shown = error_shown(&tab).await?;
+    if !shown.contains("verify you") {
+        return Err(format!("a passkey on a key without user verification: {shown:?}"));
+    }
+    tab.screenshot("registration-refused").await?;
+    tab.close(browser).await;
+    Ok(())
+}
+
+async fn devices_table_reads_right(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::SecurityKey).await?;
+    tab.sign_in_with_password("rupert").await?;
+    generate_codes(&tab).await?;
+    let headers: Vec<String> = tab
+        .eval("Array.from(document.querySelectorAll('#methods thead th')).map(h => h.textContent)")
+        .await?;
+    if headers.iter().any(String::is_empty) || !headers.iter().any(|h| h == "Status") {
+        return Err(format!("table headers {headers:?}"));
+    }
+    // No cell says the kind twice ("Backup codes | Backup codes").
+    let first: String = tab
+        .eval("document.querySelector('#methods tbody tr td').textContent")
+        .await?;
+    if first.matches("Backup codes").count() != 1 {
+        return Err(format!("the name repeats the kind: {first:?}"));
+    }
+    tab.goto("/").await?;
+    let count = tab.text("#method-count").await?;
+    if !count.contains("You have 1 working MFA method.") {
+        return Err(format!("singular: {count:?}"));
+    }
+    tab.goto("/settings").await?;
+    tab.register("#add-security-key", "Blue key").await?;
+    let named: String = tab
+        .eval("document.querySelector('tr[data-kind=security_key] td').textContent")
+        .await?;
+    if !(named.contains("Blue key") && named.contains("Security key")) {
+        return Err(format!("a named key does not say its kind: {named:?}"));
+    }
+    tab.goto("/").await?;
+    if !tab
+        .text("#method-count")
+        .await?
+        .contains("You have 2 working MFA methods.")
+    {
+        return Err("plural".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
+async fn second_factor_page_can_be_cancelled(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("sybil").await?;
+    generate_codes(&tab).await?;
+    tab.sign_out().await?;
+    tab.sign_in_with_password("sybil").await?;
+    if tab.path().await? != "/mfa" {
+        return Err("no second factor asked".into());
+    }
+    let nav = tab.text("nav").await?;
+    if !tab.text("#nav-sign-in").await?.is_empty() {
+        return Err(format!("the second-factor page offers \"Sign in\": {nav:?}"));
+    }
+    if tab.text("#pending-user").await? != "sybil" || tab.text("#cancel-sign-in").await?.is_empty() {
+        return Err(format!(
+            "the second-factor page has no way to cancel, or no name: {nav:?}"
+        ));
+    }
+    // An error page while the second factor is pending knows it too.
+    tab.goto("/no-such-page").await?;
+    if tab.text("#pending-user").await? != "sybil" || tab.text("#nav-sign-in").await? != "" {
+        return Err("an error page forgets the pending sign-in".into());
+    }
+    tab.goto("/mfa").await?;
+    tab.click_to_page("#cancel-sign-in", "location.pathname === '/login'")
+        .await?;
+    tab.goto("/mfa").await?;
+    if tab.path().await? != "/login" {
+        return Err("the cancelled sign-in is still pending".into());
+    }
+    // Another account signs in on the same browser.
+    tab.sign_in_with_password("walter").await?;
+    if tab.signed_in_as().await? != "walter" {
+        return Err("another account could not sign in after cancelling".into());
+    }
+    // Signed in: error pages show the account, not "Sign in".
+    tab.goto("/no-such-page").await?;
+    if tab.text("#signed-in-user").await? != "walter" || tab.text("#nav-sign-in").await? != "" {
+        return Err("an error page shows \"Sign in\" while signed in".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
+async fn malformed_bodies_get_human_errors(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("victor").await?;
+    tab.goto("/settings").await?;
+    // (status, content type, body) of a request made from the page.
+    let send = |url: &str, content_type: &str, body: &str| {
+        format!(
+            "fetch({url:?}, {{method: 'POST', headers: {{'Content-Type': {content_type:?}, \
+             'X-CSRF-Token': document.querySelector('meta[name=csrf]').content}}, body: {body:?}}}) \
+             .then(async r => [String(r.status), r.headers.get('content-type') || '', await r.text()])"
+        )
+    };
+    // A form without its fields.
+    let [status, kind, body]: [String; 3] = tab
+        .eval(&send("/settings/rename", "application/x-www-form-urlencoded", "csrf=x"))
+        .await?;
+    if status != "400"
+        || !kind.starts_with("text/html")
+        || !body.contains("class=\"error\"")
+        || !body.contains("victor")
+    {
+        return Err(format!("malformed form: {status} {kind} {body:.200}"));
+    }
+    // A JSON call with a broken body.
+    let [status, kind, body]: [String; 3] = tab
+        .eval(&send("/settings/webauthn/start", "application/json", "{not json"))
+        .await?;
+    if status != "400" || !kind.starts_with("application/json") || !body.contains("\"error\"") {
+        return Err(format!("malformed JSON: {status} {kind} {body:.200}"));
+    }
+    // And a query without its parameters.
+    tab.goto("/login/demoid/callback?code=1").await?;
+    if !tab.text("#error").await?.contains("Start again") {
+        return Err("a malformed query gets no human page".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
+async fn social_login_does_not_skip_mfa(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("zoe").await?;
+    let codes = generate_codes(&tab).await?;
+    tab.sign_out().await?;
+    // "Sign in with DemoID", claiming the provider did its own MFA (the demo trusts no claim).
+    tab.click_to_page("#demoid-sign-in", "document.querySelector('#demoid-banner')")
+        .await?;
+    tab.eval::<bool>(
+        "(() => { document.querySelector('#demoid-user').value = 'zoe'; \
+           document.querySelector('#demoid-mfa').checked = true; return true; })()",
+    )
+    .await?;
+    tab.screenshot("demoid").await?;
+    tab.click_to_page("#demoid-continue", "location.pathname !== '/demoid/authorize'")
+        .await?;
+    if tab.path().await? != "/mfa" {
+        return Err(format!("a DemoID login skipped MFA: landed on {}", tab.path().await?));
+    }
+    if !tab.text("#second-factor-intro").await?.contains("DemoID") {
+        return Err("the second-factor page does not say how the first factor was passed".into());
+    }
+    tab.screenshot("social-login-second-factor").await?;
+    tab.fill("#backup-code", &codes[0]).await?;
+    tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
+    if tab.signed_in_as().await? != "zoe" {
+        return Err("not signed in after DemoID and a backup code".into());
+    }
+    tab.sign_out().await?;
+    // A user without methods: DemoID alone signs in.
+    tab.click_to_page("#demoid-sign-in", "document.querySelector('#demoid-banner')")
+        .await?;
+    tab.eval::<bool>("(() => { document.querySelector('#demoid-user').value = 'niaj'; return true; })()")
+        .await?;
+    tab.click_to_page("#demoid-continue", "location.pathname !== '/demoid/authorize'")
+        .await?;
+    if tab.path().await? != "/" || tab.signed_in_as().await? != "niaj" {
+        return Err("a DemoID login of a user without methods did not sign in".into());
+    }
+    tab.sign_out().await?;
+    // A callback this browser did not start (a forged or replayed link) signs nobody in.
+    tab.goto("/login/demoid/callback?code=00&state=00").await?;
+    if !tab.text("#error").await?.contains("was not started here")
+        || !tab.text("#nav-sign-in").await?.contains("Sign in")
+    {
+        return Err("a DemoID callback without its state was accepted".into());
     }
     tab.close(browser).await;
     Ok(())
@@ -924,6 +1319,13 @@ fn main() -> ExitCode {
             user_verification_refused,
             tampered_signature,
             credential_of_another_user,
+            low_backup_codes_warn_and_the_last_one_says_so,
+            background_autofill_fails_silently,
+            registration_refusals_say_what_happened,
+            devices_table_reads_right,
+            second_factor_page_can_be_cancelled,
+            malformed_bodies_get_human_errors,
+            social_login_does_not_skip_mfa,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

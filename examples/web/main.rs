@@ -7,43 +7,59 @@
 //! cargo run --example web -- --port 0 --db /tmp/demo.db
 //! ```
 //!
-//! Demo users are built in (`alice`, `bob`, ... `judy`; password `demo-pass`): the password
-//! handling is demo-only. Sessions are tower-sessions (in memory, id cycled at sign-in), forms and
+//! Demo users are built in (`alice`, `bob`, ... `trent`; password `demo-pass`): the password
+//! handling is demo-only. "Sign in with DemoID" is a simulated external identity provider (in
+//! the same process, no network): a federated first factor, after which `Mfa::assurance` still
+//! asks users with MFA methods for their second factor. Sessions are tower-sessions (in memory, id cycled at sign-in), forms and
 //! JSON calls carry axum_csrf tokens, and pages are plain HTML with one script for WebAuthn.
 
 #[path = "../support/demo_key.rs"]
 mod demo_key;
 mod pages;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::{FromRef, State};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use axum_csrf::{CsrfConfig, CsrfToken};
 use multifactor::{
-    AuthenticationResponse, CeremonyId, DeviceId, DeviceKind, Error as MfaError, InputError, Keyring, Mfa, MfaConfig,
-    MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty, SqliteStore, SystemClock, UserId, WebAuthnConfig,
+    Assurance, AuthenticationResponse, CeremonyId, DeviceId, DeviceKind, Error as MfaError, FirstFactor, InputError,
+    Keyring, MethodInfo, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty, Rng as _,
+    SqliteStore, SystemClock, TotpEnrollment, UserId, WebAuthnConfig,
 };
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, MemoryStore as SessionStore, Session, SessionManagerLayer};
 
-use crate::pages::Frame;
+use crate::pages::{Frame, Nav};
 
 /// Demo only: fixed users and one fixed password.
-const DEMO_USERS: [&str; 12] = [
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "trent",
+const DEMO_USERS: [&str; 20] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
+    "peggy", "rupert", "sybil", "trent", "victor", "walter", "zoe",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
 const USER: &str = "user";
 const PENDING: &str = "pending_user";
+/// How the pending user passed the first factor, in words ("your password", "DemoID").
+const PENDING_VIA: &str = "pending_via";
+/// The `state` of a DemoID sign-in this session started (its CSRF protection).
+const DEMOID_STATE: &str = "demoid_state";
+/// The provider name the assurance policy knows DemoID by.
+const DEMOID: &str = "demoid";
+/// How long a DemoID authorization code may wait for its callback.
+const DEMOID_CODE_LIFETIME: Duration = Duration::from_secs(60);
 const TOTP_DEVICE: &str = "totp_device";
 const FLASH: &str = "flash";
 
@@ -52,6 +68,16 @@ type AppMfa = Mfa<SqliteStore, SystemClock, OsRng>;
 struct App {
     mfa: AppMfa,
     csrf: CsrfConfig,
+    rng: OsRng,
+    /// DemoID's authorization codes, each taken once by the callback.
+    demoid: Mutex<HashMap<String, DemoIdGrant>>,
+}
+
+/// What the simulated provider asserts about a person, behind one authorization code.
+struct DemoIdGrant {
+    user: String,
+    amr: Vec<String>,
+    issued: Instant,
 }
 
 /// The router's state: the app, shared.
@@ -84,12 +110,15 @@ impl<E: std::fmt::Display> From<E> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         eprintln!("web: internal error: {}", self.0);
+        // No session at hand here: the page claims no state and links to the start, which
+        // leads to the home page or the sign-in page as the session decides.
         let frame = Frame {
             title: "Something went wrong",
             csrf: "",
-            user: None,
+            nav: Nav::Unknown,
             error: Some("Something went wrong on our side. Please try again."),
             notice: None,
+            warning: None,
         };
         (StatusCode::INTERNAL_SERVER_ERROR, Html(pages::error_page(&frame))).into_response()
     }
@@ -159,10 +188,18 @@ async fn run() -> std::result::Result<(), String> {
     let mut config = MfaConfig::new("multifactor demo").map_err(|e| e.to_string())?;
     let rp = RelyingParty::new("localhost", "multifactor demo", &[&origin]).map_err(|e| e.to_string())?;
     config.webauthn = Some(WebAuthnConfig::new(rp));
+    // A federated login (DemoID here) is a first factor only: users with MFA methods are asked
+    // for one. A host whose provider really enforces MFA, and whose tokens it validates, can
+    // trust that provider's claim by name (and only then):
+    //
+    //     config.assurance = multifactor::AssurancePolicy::new()
+    //         .danger_trust_upstream_mfa(DEMOID, &["mfa"], &[]);
     let mfa = Mfa::new(store, Keyring::new(key), config).map_err(|e| e.to_string())?;
     let app = Shared(Arc::new(App {
         mfa,
         csrf: CsrfConfig::default(),
+        rng: OsRng::new().map_err(|e| e.to_string())?,
+        demoid: Mutex::new(HashMap::new()),
     }));
 
     let sessions = SessionManagerLayer::new(SessionStore::default())
@@ -185,9 +222,13 @@ async fn run() -> std::result::Result<(), String> {
         .route("/mfa/webauthn/finish", post(mfa_webauthn_finish))
         .route("/login/passkey/start", post(passkey_start))
         .route("/login/passkey/finish", post(passkey_finish))
+        .route("/login/demoid", get(demoid_start))
+        .route("/login/demoid/callback", get(demoid_callback))
+        .route("/demoid/authorize", get(demoid_page).post(demoid_authorize))
         .route("/settings", get(settings))
         .route("/settings/totp", post(totp_start))
         .route("/settings/totp/confirm", post(totp_confirm))
+        .route("/settings/totp/resume", post(totp_resume))
         .route("/settings/backup-codes", post(backup_codes))
         .route("/settings/webauthn/start", post(register_start))
         .route("/settings/webauthn/finish", post(register_finish))
@@ -195,6 +236,7 @@ async fn run() -> std::result::Result<(), String> {
         .route("/settings/delete", post(delete))
         .route("/static/webauthn.js", get(script))
         .route("/static/style.css", get(style))
+        .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(sessions)
         .with_state(app);
@@ -247,6 +289,29 @@ async fn style() -> impl IntoResponse {
 
 // ----- Helpers ------------------------------------------------------------------------------
 
+/// Who is there, as the session says.
+struct Visitor {
+    user: Option<UserId>,
+    pending: Option<UserId>,
+}
+
+impl Visitor {
+    async fn of(session: &Session) -> Result<Self> {
+        Ok(Self {
+            user: current_user(session).await?,
+            pending: pending_user(session).await?,
+        })
+    }
+
+    fn nav(&self) -> Nav<'_> {
+        match (&self.user, &self.pending) {
+            (Some(user), _) => Nav::SignedIn(user.as_str()),
+            (None, Some(pending)) => Nav::SecondFactor(pending.as_str()),
+            (None, None) => Nav::SignedOut,
+        }
+    }
+}
+
 async fn current_user(session: &Session) -> Result<Option<UserId>> {
     Ok(session.get::<String>(USER).await?.and_then(|u| UserId::new(u).ok()))
 }
@@ -265,29 +330,157 @@ fn page(token: CsrfToken, status: StatusCode, render: impl FnOnce(&str) -> Strin
     Ok((status, token, Html(render(&csrf))).into_response())
 }
 
-fn frame<'a>(title: &'a str, csrf: &'a str, user: Option<&'a UserId>) -> Frame<'a> {
+fn frame<'a>(title: &'a str, csrf: &'a str, nav: Nav<'a>) -> Frame<'a> {
     Frame {
         title,
         csrf,
-        user: user.map(UserId::as_str),
+        nav,
         error: None,
         notice: None,
+        warning: None,
     }
 }
 
-fn forbidden() -> Response {
-    let frame = Frame {
-        title: "Please try again",
-        csrf: "",
-        user: None,
-        error: Some("This form expired or did not come from this site. Reload the page and try again."),
-        notice: None,
-    };
-    (StatusCode::FORBIDDEN, Html(pages::error_page(&frame))).into_response()
+/// A human error page (HTML) with the navigation the session calls for.
+/// It carries a CSRF token, so that its "Sign out" and "Cancel" forms work.
+async fn error_page(
+    session: &Session,
+    token: CsrfToken,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> Result<Response> {
+    let visitor = Visitor::of(session).await?;
+    page(token, status, |csrf| {
+        let mut f = frame(title, csrf, visitor.nav());
+        f.error = Some(message);
+        pages::error_page(&f)
+    })
+}
+
+async fn forbidden(session: &Session, token: CsrfToken) -> Result<Response> {
+    error_page(
+        session,
+        token,
+        StatusCode::FORBIDDEN,
+        "Please try again",
+        "This form expired or did not come from this site. Reload the page and try again.",
+    )
+    .await
+}
+
+async fn not_found(session: Session, token: CsrfToken) -> Result<Response> {
+    error_page(
+        &session,
+        token,
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no such page here.",
+    )
+    .await
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The session and a CSRF token, for an extractor's error page.
+async fn page_parts(
+    parts: &mut axum::http::request::Parts,
+    state: &Shared,
+) -> std::result::Result<(Session, CsrfToken), Response> {
+    let session = Session::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let token = CsrfToken::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((session, token))
+}
+
+/// An extractor's error page; a failure to render it is the generic one.
+async fn rejected(parts: (Session, CsrfToken), message: &str) -> Response {
+    let (session, token) = parts;
+    error_page(&session, token, StatusCode::BAD_REQUEST, "Please try again", message)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A form body, or the human error page (not axum's `text/plain` serde message) when the body is
+/// missing, malformed or incomplete.
+struct AppForm<T>(T);
+
+impl<T: DeserializeOwned + Send> FromRequest<Shared> for AppForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Shared) -> std::result::Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let page = page_parts(&mut parts, state).await?;
+        let result = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|r: FormRejection| r.body_text());
+        match result {
+            Ok(Form(value)) => Ok(Self(value)),
+            Err(why) => {
+                eprintln!("web: malformed form: {why}");
+                Err(rejected(
+                    page,
+                    "The form arrived incomplete or could not be read. Go back, reload the page and try again.",
+                )
+                .await)
+            }
+        }
+    }
+}
+
+/// Query parameters, or the human error page.
+struct AppQuery<T>(T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Shared> for AppQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Shared,
+    ) -> std::result::Result<Self, Response> {
+        let page = page_parts(parts, state).await?;
+        let result = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|r: QueryRejection| r.body_text());
+        match result {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(why) => {
+                eprintln!("web: malformed query: {why}");
+                Err(rejected(
+                    page,
+                    "That link is incomplete or could not be read. Start again from the sign-in page.",
+                )
+                .await)
+            }
+        }
+    }
+}
+
+/// A JSON body, or a JSON error the page's script shows like any other.
+struct AppJson<T>(T);
+
+impl<T: DeserializeOwned> FromRequest<Shared> for AppJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Shared) -> std::result::Result<Self, Response> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(bad_json(&rejection)),
+        }
+    }
+}
+
+fn bad_json(rejection: &JsonRejection) -> Response {
+    eprintln!("web: malformed JSON: {rejection}");
+    json_error(
+        StatusCode::BAD_REQUEST,
+        "The request could not be read. Reload the page and try again.",
+    )
 }
 
 fn csrf_ok(token: &CsrfToken, value: &str) -> bool {
@@ -299,6 +492,10 @@ fn csrf_header_ok(token: &CsrfToken, headers: &HeaderMap) -> bool {
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| csrf_ok(token, v))
+}
+
+fn expired_page() -> Response {
+    json_error(StatusCode::FORBIDDEN, "This page expired. Reload it and try again.")
 }
 
 /// What to tell a person about an outcome that was not an acceptance.
@@ -336,17 +533,49 @@ fn user_message(e: &MfaError) -> Option<String> {
 async fn sign_in(session: &Session, user: &UserId) -> Result<()> {
     session.cycle_id().await?;
     session.remove::<String>(PENDING).await?;
+    session.remove::<String>(PENDING_VIA).await?;
     session.insert(USER, user.as_str()).await?;
     Ok(())
 }
 
-/// Does the user have a method that must be used at sign-in?
-async fn needs_second_factor(mfa: &AppMfa, user: &UserId) -> Result<bool> {
-    Ok(mfa
-        .list_methods(user)
-        .await?
-        .iter()
-        .any(|m| m.confirmed && m.remaining_backup_codes != Some(0)))
+/// After a first factor: the library decides whether a second one is due, and this answers
+/// where the person goes next (the home page, or the second-factor page).
+async fn after_first_factor(
+    app: &App,
+    session: &Session,
+    user: &UserId,
+    first: &FirstFactor,
+    via: &str,
+) -> Result<&'static str> {
+    match app.mfa.assurance(user, first).await? {
+        // A single-factor sign-in for a user without a working method; the home page says so
+        // when their backup codes ran out.
+        Assurance::Satisfied(_) | Assurance::NotEnrolled => {
+            sign_in(session, user).await?;
+            Ok("/")
+        }
+        // Required, or a verdict this demo does not know: ask for the second factor.
+        _ => {
+            session.cycle_id().await?;
+            session.remove::<String>(USER).await?;
+            session.insert(PENDING, user.as_str()).await?;
+            session.insert(PENDING_VIA, via).await?;
+            Ok("/mfa")
+        }
+    }
+}
+
+/// The user's methods, and the warning about backup codes or a missing second factor that the
+/// home and settings pages show (from the library's verdict for a password sign-in).
+async fn methods_and_warning(app: &App, user: &UserId) -> Result<(Vec<MethodInfo>, Option<String>)> {
+    let methods = app.mfa.list_methods(user).await?;
+    let no_second_factor = !methods.is_empty()
+        && matches!(
+            app.mfa.assurance(user, &FirstFactor::Password).await?,
+            Assurance::NotEnrolled
+        );
+    let remaining = methods.iter().find_map(|m| m.remaining_backup_codes);
+    Ok((methods, pages::codes_warning(no_second_factor, remaining)))
 }
 
 /// The ceremony the page names at a finish. The id is a random 128-bit handle to state that
@@ -357,18 +586,32 @@ fn named_ceremony(named: &str) -> Option<CeremonyId> {
     named.parse().ok()
 }
 
+/// 128 random bits as hex (DemoID's `state` and codes).
+fn random_token(app: &App) -> Result<String> {
+    let mut bytes = [0u8; 16];
+    app.rng.try_fill_bytes(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
+    // Lengths of demo passwords and tokens are not secret.
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 // ----- Pages --------------------------------------------------------------------------------
 
 async fn home(State(app): State<Shared>, session: Session, token: CsrfToken) -> Result<Response> {
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let methods = app.mfa.list_methods(&user).await?.len();
+    let (methods, warning) = methods_and_warning(&app, &user).await?;
+    let usable = methods.iter().filter(|m| m.is_usable()).count();
     let notice = take_flash(&session).await?;
     page(token, StatusCode::OK, |csrf| {
-        let mut f = frame("Home", csrf, Some(&user));
+        let mut f = frame("Home", csrf, Nav::SignedIn(user.as_str()));
         f.notice = notice.as_deref();
-        pages::home(&f, methods)
+        f.warning = warning;
+        pages::home(&f, usable)
     })
 }
 
@@ -376,9 +619,10 @@ async fn login_page(session: Session, token: CsrfToken) -> Result<Response> {
     if current_user(&session).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
+    let visitor = Visitor::of(&session).await?;
     let notice = take_flash(&session).await?;
     page(token, StatusCode::OK, |csrf| {
-        let mut f = frame("Sign in", csrf, None);
+        let mut f = frame("Sign in", csrf, visitor.nav());
         f.notice = notice.as_deref();
         pages::login(&f, &DEMO_USERS, DEMO_PASSWORD)
     })
@@ -395,10 +639,10 @@ async fn login(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    Form(form): Form<LoginForm>,
+    AppForm(form): AppForm<LoginForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return Ok(forbidden());
+        return forbidden(&session, token).await;
     }
     // Demo only: a fixed password, compared in constant time.
     let known = DEMO_USERS.contains(&form.username.as_str());
@@ -407,29 +651,20 @@ async fn login(
         Ok(user) if known && password_ok => user,
         _ => {
             return page(token, StatusCode::UNAUTHORIZED, |csrf| {
-                let mut f = frame("Sign in", csrf, None);
+                let mut f = frame("Sign in", csrf, Nav::SignedOut);
                 f.error = Some("Wrong username or password.");
                 pages::login(&f, &DEMO_USERS, DEMO_PASSWORD)
             });
         }
     };
-    if needs_second_factor(&app.mfa, &user).await? {
-        session.cycle_id().await?;
-        session.insert(PENDING, user.as_str()).await?;
-        return Ok(Redirect::to("/mfa").into_response());
-    }
-    sign_in(&session, &user).await?;
-    Ok(Redirect::to("/").into_response())
+    let next = after_first_factor(&app, &session, &user, &FirstFactor::Password, "your password").await?;
+    Ok(Redirect::to(next).into_response())
 }
 
-fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
-    // Lengths of demo passwords are not secret.
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn logout(session: Session, token: CsrfToken, Form(form): Form<CsrfOnly>) -> Result<Response> {
+/// Signs out, or cancels a sign-in waiting for its second factor.
+async fn logout(session: Session, token: CsrfToken, AppForm(form): AppForm<CsrfOnly>) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return Ok(forbidden());
+        return forbidden(&session, token).await;
     }
     session.flush().await?;
     Ok(Redirect::to("/login").into_response())
@@ -442,22 +677,37 @@ struct CsrfOnly {
 
 async fn render_mfa(
     app: &App,
+    session: &Session,
     user: &UserId,
     token: CsrfToken,
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response> {
-    let methods = app.mfa.list_methods(user).await?;
-    let has = |kinds: &[DeviceKind]| methods.iter().any(|m| m.confirmed && kinds.contains(&m.kind));
+    // The methods that may give the second factor, as the library lists them (the list does
+    // not depend on how the first factor was passed).
+    let methods = match app.mfa.assurance(user, &FirstFactor::Password).await? {
+        Assurance::SecondFactorRequired { methods } => methods,
+        // No working method left (removed meanwhile by an administrator): nothing to ask for.
+        Assurance::NotEnrolled => {
+            sign_in(session, user).await?;
+            return Ok(Redirect::to("/").into_response());
+        }
+        _ => Vec::new(),
+    };
+    let has = |kinds: &[DeviceKind]| methods.iter().any(|m| kinds.contains(&m.kind));
     let (totp, codes, webauthn) = (
         has(&[DeviceKind::Totp]),
-        methods.iter().any(|m| m.remaining_backup_codes.is_some_and(|n| n > 0)),
+        has(&[DeviceKind::BackupCodes]),
         has(&[DeviceKind::SecurityKey, DeviceKind::Passkey]),
     );
+    let via = session
+        .get::<String>(PENDING_VIA)
+        .await?
+        .unwrap_or_else(|| "your password".into());
     page(token, status, |csrf| {
-        let mut f = frame("Second factor", csrf, None);
+        let mut f = frame("Second factor", csrf, Nav::SecondFactor(user.as_str()));
         f.error = error;
-        pages::second_factor(&f, totp, codes, webauthn)
+        pages::second_factor(&f, &via, totp, codes, webauthn)
     })
 }
 
@@ -465,7 +715,7 @@ async fn mfa_page(State(app): State<Shared>, session: Session, token: CsrfToken)
     let Some(user) = pending_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    render_mfa(&app, &user, token, StatusCode::OK, None).await
+    render_mfa(&app, &session, &user, token, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
@@ -476,7 +726,7 @@ struct CodeForm {
 
 async fn mfa_code(app: Shared, session: Session, token: CsrfToken, form: CodeForm, backup: bool) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return Ok(forbidden());
+        return forbidden(&session, token).await;
     }
     let Some(user) = pending_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
@@ -491,11 +741,9 @@ async fn mfa_code(app: Shared, session: Session, token: CsrfToken, form: CodeFor
         Ok(Outcome::Accepted(v)) => {
             sign_in(&session, &user).await?;
             if let Some(left) = v.remaining_backup_codes() {
+                let left = pages::count(left, "backup code", "backup codes");
                 session
-                    .insert(
-                        FLASH,
-                        format!("Signed in with a backup code. {left} backup codes left."),
-                    )
+                    .insert(FLASH, format!("Signed in with a backup code. {left} left."))
                     .await?;
             }
             return Ok(Redirect::to("/").into_response());
@@ -503,14 +751,14 @@ async fn mfa_code(app: Shared, session: Session, token: CsrfToken, form: CodeFor
         Ok(other) => refusal(&other, what),
         Err(e) => user_message(&e).ok_or(AppError(e.to_string()))?,
     };
-    render_mfa(&app, &user, token, StatusCode::UNAUTHORIZED, Some(&message)).await
+    render_mfa(&app, &session, &user, token, StatusCode::UNAUTHORIZED, Some(&message)).await
 }
 
 async fn mfa_totp(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    Form(form): Form<CodeForm>,
+    AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     mfa_code(app, session, token, form, false).await
 }
@@ -519,7 +767,7 @@ async fn mfa_backup(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    Form(form): Form<CodeForm>,
+    AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     mfa_code(app, session, token, form, true).await
 }
@@ -531,10 +779,7 @@ async fn mfa_webauthn_start(
     headers: HeaderMap,
 ) -> Result<Response> {
     if !csrf_header_ok(&token, &headers) {
-        return Ok(json_error(
-            StatusCode::FORBIDDEN,
-            "This page expired. Reload and try again.",
-        ));
+        return Ok(expired_page());
     }
     let Some(user) = pending_user(&session).await? else {
         return Ok(json_error(
@@ -562,18 +807,23 @@ struct FinishBody {
     name: Option<String>,
 }
 
+/// The browser's assertion, or what to tell the page.
+fn assertion(body: FinishBody) -> std::result::Result<(CeremonyId, AuthenticationResponse), &'static str> {
+    let ceremony = named_ceremony(&body.ceremony).ok_or("No sign-in is in progress: start again.")?;
+    let response = AuthenticationResponse::from_json_value(body.response)
+        .map_err(|_| "The browser's answer could not be read. Try again.")?;
+    Ok((ceremony, response))
+}
+
 async fn mfa_webauthn_finish(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
     headers: HeaderMap,
-    Json(body): Json<FinishBody>,
+    AppJson(body): AppJson<FinishBody>,
 ) -> Result<Response> {
     if !csrf_header_ok(&token, &headers) {
-        return Ok(json_error(
-            StatusCode::FORBIDDEN,
-            "This page expired. Reload and try again.",
-        ));
+        return Ok(expired_page());
     }
     let Some(user) = pending_user(&session).await? else {
         return Ok(json_error(
@@ -581,20 +831,9 @@ async fn mfa_webauthn_finish(
             "Sign in with your password first.",
         ));
     };
-    let Some(ceremony) = named_ceremony(&body.ceremony) else {
-        return Ok(json_error(
-            StatusCode::BAD_REQUEST,
-            "Start again: no sign-in is in progress.",
-        ));
-    };
-    let response = match AuthenticationResponse::from_json_value(body.response) {
-        Ok(r) => r,
-        Err(_) => {
-            return Ok(json_error(
-                StatusCode::BAD_REQUEST,
-                "The browser's answer could not be read.",
-            ));
-        }
+    let (ceremony, response) = match assertion(body) {
+        Ok(parsed) => parsed,
+        Err(message) => return Ok(json_error(StatusCode::BAD_REQUEST, message)),
     };
     match app
         .mfa
@@ -619,13 +858,10 @@ async fn passkey_start(
     State(app): State<Shared>,
     token: CsrfToken,
     headers: HeaderMap,
-    Json(body): Json<PasskeyStart>,
+    AppJson(body): AppJson<PasskeyStart>,
 ) -> Result<Response> {
     if !csrf_header_ok(&token, &headers) {
-        return Ok(json_error(
-            StatusCode::FORBIDDEN,
-            "This page expired. Reload and try again.",
-        ));
+        return Ok(expired_page());
     }
     let (ceremony, options) = app.mfa.start_passwordless(body.conditional).await?;
     Ok(Json(json!({ "options": options, "ceremony": ceremony.to_string() })).into_response())
@@ -636,36 +872,137 @@ async fn passkey_finish(
     session: Session,
     token: CsrfToken,
     headers: HeaderMap,
-    Json(body): Json<FinishBody>,
+    AppJson(body): AppJson<FinishBody>,
 ) -> Result<Response> {
     if !csrf_header_ok(&token, &headers) {
-        return Ok(json_error(
-            StatusCode::FORBIDDEN,
-            "This page expired. Reload and try again.",
-        ));
+        return Ok(expired_page());
     }
-    let Some(ceremony) = named_ceremony(&body.ceremony) else {
-        return Ok(json_error(
-            StatusCode::BAD_REQUEST,
-            "Start again: no sign-in is in progress.",
-        ));
-    };
-    let response = match AuthenticationResponse::from_json_value(body.response) {
-        Ok(r) => r,
-        Err(_) => {
-            return Ok(json_error(
-                StatusCode::BAD_REQUEST,
-                "The browser's answer could not be read.",
-            ));
-        }
+    let (ceremony, response) = match assertion(body) {
+        Ok(parsed) => parsed,
+        Err(message) => return Ok(json_error(StatusCode::BAD_REQUEST, message)),
     };
     match app.mfa.finish_passwordless(ceremony, &response).await? {
         Outcome::Accepted(v) => {
-            sign_in(&session, v.user()).await?;
-            Ok(Json(json!({ "redirect": "/" })).into_response())
+            let first = FirstFactor::Passkey {
+                user_verified: v.user_verified().unwrap_or(false),
+            };
+            let next = after_first_factor(&app, &session, v.user(), &first, "a passkey").await?;
+            Ok(Json(json!({ "redirect": next })).into_response())
         }
         other => Ok(json_error(StatusCode::UNAUTHORIZED, &refusal(&other, "passkey"))),
     }
+}
+
+// ----- DemoID: a simulated external identity provider (demo only) ---------------------------
+//
+// The shape of an OpenID Connect authorization-code flow, in one process: the sign-in page sends
+// the person to the provider with a `state` bound to their session; the provider sends them back
+// with a one-time code; the callback checks the state, takes the code once, and treats what the
+// provider asserts as a federated first factor. A real integration validates the provider's
+// signed ID token instead of reading a map, and maps its subject to a local account.
+
+async fn demoid_start(State(app): State<Shared>, session: Session) -> Result<Response> {
+    if current_user(&session).await?.is_some() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    let state = random_token(&app)?;
+    session.insert(DEMOID_STATE, &state).await?;
+    Ok(Redirect::to(&format!("/demoid/authorize?state={state}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct DemoIdQuery {
+    state: String,
+}
+
+async fn demoid_page(token: CsrfToken, AppQuery(query): AppQuery<DemoIdQuery>) -> Result<Response> {
+    page(token, StatusCode::OK, |csrf| {
+        pages::demoid(csrf, &query.state, &DEMO_USERS)
+    })
+}
+
+#[derive(Deserialize)]
+struct DemoIdForm {
+    csrf: String,
+    state: String,
+    user: String,
+    #[serde(default)]
+    mfa: Option<String>,
+}
+
+async fn demoid_authorize(
+    State(app): State<Shared>,
+    session: Session,
+    token: CsrfToken,
+    AppForm(form): AppForm<DemoIdForm>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&session, token).await;
+    }
+    if !DEMO_USERS.contains(&form.user.as_str()) {
+        return error_page(
+            &session,
+            token,
+            StatusCode::BAD_REQUEST,
+            "Please try again",
+            "DemoID has no such account.",
+        )
+        .await;
+    }
+    let mut amr = vec!["pwd".to_owned()];
+    if form.mfa.is_some() {
+        amr.push("mfa".to_owned());
+    }
+    let code = random_token(&app)?;
+    let grant = DemoIdGrant {
+        user: form.user,
+        amr,
+        issued: Instant::now(),
+    };
+    if let Ok(mut codes) = app.demoid.lock() {
+        codes.retain(|_, g| g.issued.elapsed() < DEMOID_CODE_LIFETIME);
+        codes.insert(code.clone(), grant);
+    }
+    let state: String = form.state.chars().filter(char::is_ascii_hexdigit).collect();
+    Ok(Redirect::to(&format!("/login/demoid/callback?code={code}&state={state}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct DemoIdCallback {
+    code: String,
+    state: String,
+}
+
+async fn demoid_callback(
+    State(app): State<Shared>,
+    session: Session,
+    token: CsrfToken,
+    AppQuery(query): AppQuery<DemoIdCallback>,
+) -> Result<Response> {
+    let expected = session.remove::<String>(DEMOID_STATE).await?;
+    let grant = app.demoid.lock().ok().and_then(|mut codes| codes.remove(&query.code));
+    let state_ok = expected.is_some_and(|e| subtle_eq(e.as_bytes(), query.state.as_bytes()));
+    let grant = match grant {
+        Some(g) if state_ok && g.issued.elapsed() < DEMOID_CODE_LIFETIME => g,
+        _ => {
+            return error_page(
+                &session,
+                token,
+                StatusCode::BAD_REQUEST,
+                "Please try again",
+                "This DemoID sign-in expired or was not started here. Start again from the sign-in page.",
+            )
+            .await;
+        }
+    };
+    let user = UserId::new(grant.user)?;
+    let first = FirstFactor::Federated {
+        provider: DEMOID.to_owned(),
+        amr: grant.amr,
+        acr: None,
+    };
+    let next = after_first_factor(&app, &session, &user, &first, "DemoID").await?;
+    Ok(Redirect::to(next).into_response())
 }
 
 // ----- Settings -----------------------------------------------------------------------------
@@ -685,13 +1022,34 @@ async fn render_settings(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response> {
-    let methods = app.mfa.list_methods(user).await?;
+    let (methods, warning) = methods_and_warning(app, user).await?;
     let notice = take_flash(session).await?;
     page(token, status, |csrf| {
-        let mut f = frame("MFA devices", csrf, Some(user));
+        let mut f = frame("MFA devices", csrf, Nav::SignedIn(user.as_str()));
         f.error = error;
-        f.notice = notice.as_deref();
+        // A refusal is news; an older notice would read as if it were about this request.
+        f.notice = if error.is_some() { None } else { notice.as_deref() };
+        f.warning = warning;
         pages::settings(&f, &methods)
+    })
+}
+
+/// The authenticator-app setup page: QR code, secret, code field, and an error if the last
+/// code did not confirm.
+fn totp_page(
+    token: CsrfToken,
+    status: StatusCode,
+    user: &UserId,
+    enrollment: &TotpEnrollment,
+    error: Option<&str>,
+) -> Result<Response> {
+    let svg = enrollment.qr_svg()?;
+    let svg = svg.expose_secret();
+    let svg = svg.find("<svg").map_or(svg, |i| &svg[i..]);
+    page(token, status, |csrf| {
+        let mut f = frame("Set up an authenticator app", csrf, Nav::SignedIn(user.as_str()));
+        f.error = error;
+        pages::totp_setup(&f, svg, enrollment.secret_base32.expose_secret())
     })
 }
 
@@ -699,36 +1057,72 @@ async fn totp_start(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    Form(form): Form<CsrfOnly>,
+    AppForm(form): AppForm<CsrfOnly>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return Ok(forbidden());
+        return forbidden(&session, token).await;
     }
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
     let enrollment = app.mfa.enroll_totp(&user, user.as_str(), None).await?;
     session.insert(TOTP_DEVICE, enrollment.device.to_string()).await?;
-    let svg = enrollment.qr_svg()?;
-    let svg = svg.expose_secret();
-    let svg = svg.find("<svg").map_or(svg, |i| &svg[i..]);
-    page(token, StatusCode::OK, |csrf| {
-        pages::totp_setup(
-            &frame("Set up an authenticator app", csrf, Some(&user)),
-            svg,
-            enrollment.secret_base32.expose_secret(),
-        )
-    })
+    totp_page(token, StatusCode::OK, &user, &enrollment, None)
+}
+
+#[derive(Deserialize)]
+struct IdForm {
+    csrf: String,
+    id: String,
+}
+
+/// "Finish setup" of a pending authenticator app: the same QR code and secret again.
+async fn totp_resume(
+    State(app): State<Shared>,
+    session: Session,
+    token: CsrfToken,
+    AppForm(form): AppForm<IdForm>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&session, token).await;
+    }
+    let Some(user) = current_user(&session).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let result = match form.id.parse::<DeviceId>() {
+        Ok(id) => app.mfa.resume_totp_enrollment(&user, id, user.as_str()).await,
+        Err(e) => Err(MfaError::Input(e)),
+    };
+    match result {
+        Ok(enrollment) => {
+            session.insert(TOTP_DEVICE, enrollment.device.to_string()).await?;
+            totp_page(token, StatusCode::OK, &user, &enrollment, None)
+        }
+        Err(e) => {
+            let message = resume_message(&e).ok_or(AppError(e.to_string()))?;
+            render_settings(&app, &session, &user, token, StatusCode::BAD_REQUEST, Some(message)).await
+        }
+    }
+}
+
+fn resume_message(e: &MfaError) -> Option<&'static str> {
+    match e {
+        MfaError::Misuse(MisuseError::AlreadyConfirmed) => Some("That authenticator app is already set up."),
+        MfaError::Misuse(_) | MfaError::Input(_) => {
+            Some("That setup was replaced or removed. Start again with \"Set up an authenticator app\".")
+        }
+        _ => None,
+    }
 }
 
 async fn totp_confirm(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    Form(form): Form<CodeForm>,
+    AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return Ok(forbidden());
+        return forbidden(&session, token).await;
     }
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
@@ -749,18 +1143,25 @@ async fn totp_confirm(
         Ok(other) => refusal(&other, "code"),
         Err(e) => user_message(&e).ok_or(AppError(e.to_string()))?,
     };
-    // Show the list with the error; the pending enrollment can be started again.
-    render_settings(&app, &session, &user, token, StatusCode::BAD_REQUEST, Some(&message)).await
+    // The setup page again, with the same QR code and secret: the entry the person just made
+    // in their app stays good, only the code is typed again.
+    match app.mfa.resume_totp_enrollment(&user, device, user.as_str()).await {
+        Ok(enrollment) => totp_page(token, StatusCode::BAD_REQUEST, &user, &enrollment, Some(&message)),
+        Err(e) => {
+            let message = resume_message(&e).ok_or(AppError(e.to_string()))?;
+            render_settings(&app, &session, &user, token, StatusCode::BAD_REQUEST, Some(message)).await
+        }
+    }
 }
 
 async fn backup_codes(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    Form(form): Form<CsrfOnly>,
+    AppForm(form): AppForm<CsrfOnly>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return Ok(forbidden());
+        return forbidden(&session, token).await;
     }
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
@@ -768,7 +1169,7 @@ async fn backup_codes(
     let set = app.mfa.generate_backup_codes(&user, None).await?;
     let codes: Vec<String> = set.codes.iter().map(|c| c.expose_secret().to_owned()).collect();
     page(token, StatusCode::OK, |csrf| {
-        pages::backup_codes(&frame("Your backup codes", csrf, Some(&user)), &codes)
+        pages::backup_codes(&frame("Your backup codes", csrf, Nav::SignedIn(user.as_str())), &codes)
     })
 }
 
@@ -782,13 +1183,10 @@ async fn register_start(
     session: Session,
     token: CsrfToken,
     headers: HeaderMap,
-    Json(body): Json<RegisterStart>,
+    AppJson(body): AppJson<RegisterStart>,
 ) -> Result<Response> {
     if !csrf_header_ok(&token, &headers) {
-        return Ok(json_error(
-            StatusCode::FORBIDDEN,
-            "This page expired. Reload and try again.",
-        ));
+        return Ok(expired_page());
     }
     let Some(user) = current_user(&session).await? else {
         return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
@@ -823,13 +1221,10 @@ async fn register_finish(
     session: Session,
     token: CsrfToken,
     headers: HeaderMap,
-    Json(body): Json<FinishBody>,
+    AppJson(body): AppJson<FinishBody>,
 ) -> Result<Response> {
     if !csrf_header_ok(&token, &headers) {
-        return Ok(json_error(
-            StatusCode::FORBIDDEN,
-            "This page expired. Reload and try again.",
-        ));
+        return Ok(expired_page());
     }
     let Some(user) = current_user(&session).await? else {
         return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
@@ -837,7 +1232,7 @@ async fn register_finish(
     let Some(ceremony) = named_ceremony(&body.ceremony) else {
         return Ok(json_error(
             StatusCode::BAD_REQUEST,
-            "Start again: no registration is in progress.",
+            "No registration is in progress: start again.",
         ));
     };
     let response = match RegistrationResponse::from_json_value(body.response) {
@@ -845,7 +1240,7 @@ async fn register_finish(
         Err(_) => {
             return Ok(json_error(
                 StatusCode::BAD_REQUEST,
-                "The browser's answer could not be read.",
+                "The browser's answer could not be read. Try again.",
             ));
         }
     };
@@ -864,9 +1259,13 @@ async fn register_finish(
             session.insert(FLASH, format!("Your {what} is registered.")).await?;
             Ok(Json(json!({ "redirect": "/settings" })).into_response())
         }
+        // The page's script has ruled out what the browser can tell (a key type this site does
+        // not accept, a key already listed here); what is left is the server's refusal.
         Ok(_) => Ok(json_error(
             StatusCode::BAD_REQUEST,
-            "That key could not be registered (it may be registered already). Try again.",
+            "The server did not accept this key: the request expired, or the key is registered \
+             already (perhaps to another account). Reload the page and try again; if it is \
+             refused again, use another key.",
         )),
         Err(e) => Ok(json_error(
             StatusCode::BAD_REQUEST,
@@ -886,10 +1285,10 @@ async fn rename(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    Form(form): Form<RenameForm>,
+    AppForm(form): AppForm<RenameForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return Ok(forbidden());
+        return forbidden(&session, token).await;
     }
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
@@ -910,20 +1309,14 @@ async fn rename(
     }
 }
 
-#[derive(Deserialize)]
-struct DeleteForm {
-    csrf: String,
-    id: String,
-}
-
 async fn delete(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    Form(form): Form<DeleteForm>,
+    AppForm(form): AppForm<IdForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return Ok(forbidden());
+        return forbidden(&session, token).await;
     }
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());

@@ -20,24 +20,46 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// What every page needs: its title, the CSRF token, and an optional message.
+/// Who the visitor is, for the navigation.
+#[derive(Clone, Copy)]
+pub enum Nav<'a> {
+    /// Nobody is signed in.
+    SignedOut,
+    /// Signed in as this user.
+    SignedIn(&'a str),
+    /// Passed the first factor as this user; the second is due. They may cancel.
+    SecondFactor(&'a str),
+    /// Not known here (an internal error page): claims nothing, links to the start.
+    Unknown,
+}
+
+/// What every page needs: its title, the CSRF token, who is there, and optional messages.
 pub struct Frame<'a> {
     pub title: &'a str,
     pub csrf: &'a str,
-    pub user: Option<&'a str>,
+    pub nav: Nav<'a>,
     pub error: Option<&'a str>,
     pub notice: Option<&'a str>,
+    /// A warning that stays until its cause is gone (few backup codes left), as HTML.
+    pub warning: Option<String>,
 }
 
 pub fn layout(frame: &Frame<'_>, body: &str) -> String {
-    let nav = match frame.user {
-        Some(user) => format!(
+    let nav = match frame.nav {
+        Nav::SignedIn(user) => format!(
             r#"<nav>Signed in as <strong id="signed-in-user">{}</strong> · <a href="/">Home</a> · <a href="/settings">MFA devices</a>
 <form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button id="logout">Sign out</button></form></nav>"#,
             esc(user),
             esc(frame.csrf)
         ),
-        None => String::from("<nav><a href=\"/login\">Sign in</a></nav>"),
+        Nav::SecondFactor(user) => format!(
+            r#"<nav>Signing in as <strong id="pending-user">{}</strong>
+<form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{}"><button id="cancel-sign-in">Cancel and use another account</button></form></nav>"#,
+            esc(user),
+            esc(frame.csrf)
+        ),
+        Nav::SignedOut => String::from("<nav><a href=\"/login\" id=\"nav-sign-in\">Sign in</a></nav>"),
+        Nav::Unknown => String::from("<nav><a href=\"/\">Start</a></nav>"),
     };
     let error = frame
         .error
@@ -47,6 +69,11 @@ pub fn layout(frame: &Frame<'_>, body: &str) -> String {
         .notice
         .map(|n| format!(r#"<p class="notice" role="status" id="notice">{}</p>"#, esc(n)))
         .unwrap_or_default();
+    let warning = frame
+        .warning
+        .as_deref()
+        .map(|w| format!(r#"<div class="warning" role="alert" id="warning">{w}</div>"#))
+        .unwrap_or_default();
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -54,7 +81,7 @@ pub fn layout(frame: &Frame<'_>, body: &str) -> String {
 <title>{title} · multifactor demo</title>
 <link rel="stylesheet" href="/static/style.css"><script src="/static/webauthn.js" defer></script></head>
 <body><header><h1>multifactor demo</h1>{nav}</header><main>
-<h2>{title}</h2>{error}{notice}
+<h2>{title}</h2><div id="messages">{error}{notice}</div>{warning}
 <p id="webauthn-status" role="status"></p>
 {body}
 </main><footer>Demo only: passwords here are fixed demo passwords; a real service stores Argon2 hashes.</footer></body></html>"#,
@@ -73,6 +100,7 @@ pub fn login(frame: &Frame<'_>, demo_users: &[&str], demo_password: &str) -> Str
 </form>
 <p>or</p>
 <button type="button" id="passkey-sign-in" data-webauthn="passwordless">Sign in with a passkey</button>
+<a href="/login/demoid" id="demoid-sign-in" class="button social">Sign in with DemoID</a>
 <p class="hint">Demo users: {users}. Password: <code>{password}</code> (demo only).</p>"#,
         csrf = esc(frame.csrf),
         users = demo_users
@@ -85,8 +113,11 @@ pub fn login(frame: &Frame<'_>, demo_users: &[&str], demo_password: &str) -> Str
     layout(frame, &body)
 }
 
-pub fn second_factor(frame: &Frame<'_>, has_totp: bool, has_codes: bool, has_webauthn: bool) -> String {
-    let mut body = String::from("<p>Your account is protected by a second factor. Use one of your methods:</p>");
+pub fn second_factor(frame: &Frame<'_>, via: &str, has_totp: bool, has_codes: bool, has_webauthn: bool) -> String {
+    let mut body = format!(
+        r#"<p id="second-factor-intro">You signed in with {}. Your account is protected by a second factor: use one of your methods.</p>"#,
+        esc(via)
+    );
     if has_webauthn {
         body.push_str(
             r#"<section><h3>Security key or passkey</h3>
@@ -116,10 +147,16 @@ pub fn second_factor(frame: &Frame<'_>, has_totp: bool, has_codes: bool, has_web
     layout(frame, &body)
 }
 
-pub fn home(frame: &Frame<'_>, methods: usize) -> String {
+/// "1 method", "2 methods".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+pub fn home(frame: &Frame<'_>, usable: usize) -> String {
+    let methods = count(usable, "working MFA method", "working MFA methods");
     let body = format!(
         r#"<p id="welcome">Welcome! You are signed in.</p>
-<p>You have {methods} MFA method(s). <a href="/settings" id="settings-link">Manage MFA devices</a></p>"#
+<p id="method-count">You have {methods}. <a href="/settings" id="settings-link">Manage MFA devices</a></p>"#
     );
     layout(frame, &body)
 }
@@ -147,31 +184,59 @@ fn utc(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
 }
 
+/// The label of a kind, as the table shows it.
+pub fn kind_label(kind: DeviceKind) -> &'static str {
+    match kind {
+        DeviceKind::BackupCodes => "Backup codes",
+        DeviceKind::Totp => "Authenticator app",
+        DeviceKind::SecurityKey => "Security key",
+        DeviceKind::Passkey => "Passkey",
+        _ => "Other",
+    }
+}
+
 pub fn settings(frame: &Frame<'_>, methods: &[MethodInfo]) -> String {
     let csrf = esc(frame.csrf);
     let mut rows = String::new();
     for m in methods {
-        let kind = match m.kind {
-            DeviceKind::BackupCodes => "Backup codes",
-            DeviceKind::Totp => "Authenticator app",
-            DeviceKind::SecurityKey => "Security key",
-            DeviceKind::Passkey => "Passkey",
-            _ => "Other",
+        let label = kind_label(m.kind);
+        // The kind is shown under the name unless the name says it already (default names).
+        let kind = if m.name.as_str() == label {
+            String::new()
+        } else {
+            format!(r#"<br><span class="kind">{label}</span>"#)
         };
-        let detail = match (m.kind, m.remaining_backup_codes, m.confirmed) {
-            (_, Some(n), _) => format!(r#"<span class="remaining">{n} codes left</span>"#),
-            (_, None, false) => "not confirmed yet".to_owned(),
-            _ => String::new(),
+        let status = match (m.remaining_backup_codes, m.confirmed) {
+            (Some(0), _) => r#"<span class="remaining low">No codes left</span>"#.to_owned(),
+            (Some(n), _) if n <= LOW_CODES => format!(
+                r#"<span class="remaining low">{} left</span>"#,
+                count(n, "code", "codes")
+            ),
+            (Some(n), _) => format!(r#"<span class="remaining">{} left</span>"#, count(n, "code", "codes")),
+            (None, false) => format!(
+                r#"Not confirmed yet <form method="post" action="/settings/totp/resume" class="inline">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="id" value="{id}">
+<button class="finish-setup">Finish setup</button></form>"#,
+                id = m.id
+            ),
+            (None, true) => "Active".to_owned(),
+        };
+        let delete = if multifactor::policy::is_last_method(methods, m.id) {
+            r#"<button class="delete" disabled aria-describedby="last-method-reason">Delete</button>
+<span class="hint last-method" id="last-method-reason">Your only working method: add another before you remove it.</span>"#
+                .to_owned()
+        } else {
+            r#"<button class="delete">Delete</button>"#.to_owned()
         };
         let _ = write!(
             rows,
-            r#"<tr data-id="{id}" data-kind="{kind_key}"><td class="name">{name}</td><td>{kind}</td><td>{detail}</td>
+            r#"<tr data-id="{id}" data-kind="{kind_key}"><td><span class="name">{name}</span>{kind}</td><td class="status">{status}</td>
 <td>{created}</td><td class="last-used">{used}</td>
 <td><form method="post" action="/settings/rename" class="inline"><input type="hidden" name="csrf" value="{csrf}">
 <input type="hidden" name="id" value="{id}"><input name="name" class="rename-input" aria-label="New name" value="{name}" required>
 <button class="rename">Rename</button></form>
 <form method="post" action="/settings/delete" class="inline"><input type="hidden" name="csrf" value="{csrf}">
-<input type="hidden" name="id" value="{id}"><button class="delete">Delete</button></form></td></tr>"#,
+<input type="hidden" name="id" value="{id}">{delete}</form></td></tr>"#,
             id = m.id,
             kind_key = m.kind.as_str(),
             name = esc(m.name.as_str()),
@@ -180,10 +245,10 @@ pub fn settings(frame: &Frame<'_>, methods: &[MethodInfo]) -> String {
         );
     }
     if methods.is_empty() {
-        rows.push_str(r#"<tr><td colspan="6" id="no-methods">No methods yet: add one below.</td></tr>"#);
+        rows.push_str(r#"<tr><td colspan="5" id="no-methods">No methods yet: add one below.</td></tr>"#);
     }
     let body = format!(
-        r#"<table id="methods"><thead><tr><th>Name</th><th>Kind</th><th></th><th>Added</th><th>Last used</th><th></th></tr></thead>
+        r#"<table id="methods"><thead><tr><th>Method</th><th>Status</th><th>Added</th><th>Last used</th><th>Actions</th></tr></thead>
 <tbody>{rows}</tbody></table>
 <section><h3>Add a method</h3>
 <form method="post" action="/settings/totp" class="inline"><input type="hidden" name="csrf" value="{csrf}">
@@ -196,6 +261,30 @@ pub fn settings(frame: &Frame<'_>, methods: &[MethodInfo]) -> String {
 </section>"#
     );
     layout(frame, &body)
+}
+
+/// From how many remaining backup codes the pages warn.
+pub const LOW_CODES: usize = 2;
+
+/// The warning about backup codes and a missing second factor, if one is due.
+///
+/// `no_second_factor` is the library's verdict (`Mfa::assurance` said `NotEnrolled`);
+/// `remaining` the unused codes of the user's set, if they have one.
+pub fn codes_warning(no_second_factor: bool, remaining: Option<usize>) -> Option<String> {
+    let generate = r#"<a href="/settings#add-backup-codes" id="generate-codes-link">Generate new backup codes</a>"#;
+    match remaining {
+        Some(0) if no_second_factor => Some(format!(
+            r#"<strong id="no-second-factor">Your account has no working second factor.</strong> You used your last backup code, so anyone with your password can sign in. {generate} or set up another method on the <a href="/settings">MFA devices</a> page."#
+        )),
+        Some(0) => Some(format!(
+            "You have no backup codes left: if you lose your other methods you cannot sign in. {generate}."
+        )),
+        Some(n) if n <= LOW_CODES => Some(format!(
+            r#"You have only <span id="codes-left">{}</span> left. {generate} before you run out."#,
+            count(n, "backup code", "backup codes")
+        )),
+        _ => None,
+    }
 }
 
 pub fn totp_setup(frame: &Frame<'_>, qr_svg: &str, secret: &str) -> String {
@@ -227,5 +316,32 @@ generating new ones makes these stop working.</p>
 }
 
 pub fn error_page(frame: &Frame<'_>) -> String {
-    layout(frame, r#"<p><a href="/">Back to the start</a></p>"#)
+    layout(frame, r#"<p><a href="/" id="back-to-start">Back to the start</a></p>"#)
+}
+
+/// The simulated identity provider's sign-in page. Demo only: a real provider is another site,
+/// reached over the network, and authenticates the person itself.
+pub fn demoid(csrf: &str, state: &str, demo_users: &[&str]) -> String {
+    let options: String = demo_users
+        .iter()
+        .map(|u| format!(r#"<option value="{u}">{u}@demoid.example</option>"#, u = esc(u)))
+        .collect();
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>DemoID · simulated identity provider</title><link rel="stylesheet" href="/static/style.css"></head>
+<body class="demoid"><header><h1>DemoID</h1></header><main>
+<p class="warning" id="demoid-banner"><strong>Simulated identity provider, demo only.</strong> It runs inside the demo
+server, makes no network call and asks for no password: it stands for "Sign in with Google" and the like.</p>
+<h2>Sign in to multifactor demo with DemoID</h2>
+<form method="post" action="/demoid/authorize">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="state" value="{state}">
+<label>Account <select name="user" id="demoid-user">{options}</select></label>
+<label><input type="checkbox" name="mfa" value="1" id="demoid-mfa"> DemoID asked me for its own second factor
+(the provider asserts <code>amr=["mfa"]</code>; the demo does not trust that claim, see its configuration)</label>
+<button id="demoid-continue">Continue</button></form>
+</main></body></html>"#,
+        csrf = esc(csrf),
+        state = esc(state),
+    )
 }

@@ -1,41 +1,115 @@
 // The demo's only script: WebAuthn ceremonies through the server's JSON endpoints.
 // Options arrive as the JSON of PublicKeyCredentialCreation/RequestOptions; responses go back
 // as PublicKeyCredential.toJSON(). Every request carries the page's CSRF token.
+//
+// What a person started reports in the page's error box (the same one the server's pages use);
+// the background passkey request behind autofill never does: it fails silently.
 "use strict";
 
 const csrf = () => document.querySelector('meta[name="csrf"]').content;
 
-function status(message) {
+/// Progress ("Follow your browser's prompt…") in the status line.
+function progress(message) {
   const el = document.getElementById("webauthn-status");
   if (el) el.textContent = message;
 }
 
+/// A failure, in the error box; an older notice ("Your key is registered.") is taken away, so
+/// that it does not read as the answer to this request.
+function showError(message) {
+  progress("");
+  const notice = document.getElementById("notice");
+  if (notice) notice.remove();
+  let box = document.getElementById("error");
+  if (!box) {
+    box = document.createElement("p");
+    box.id = "error";
+    box.className = "error";
+    box.setAttribute("role", "alert");
+    const messages = document.getElementById("messages");
+    if (messages) messages.prepend(box);
+    else document.querySelector("main").prepend(box);
+  }
+  box.textContent = message;
+}
+
+/// A refusal the server explained: its message is shown as it is.
+class ServerError extends Error {}
+
 async function post(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-    body: JSON.stringify(body || {}),
-  });
+  let response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify(body || {}),
+    });
+  } catch (_) {
+    throw new ServerError("The server could not be reached. Check your connection and try again.");
+  }
   let data = {};
   try { data = await response.json(); } catch (_) { /* not JSON */ }
-  if (!response.ok || data.error) throw new Error(data.error || "The request failed.");
+  if (!response.ok || data.error) {
+    throw new ServerError(data.error || "The server could not handle the request. Reload the page and try again.");
+  }
   return data;
 }
 
-function friendly(error) {
-  if (error && error.name === "NotAllowedError") return "The request was cancelled or timed out.";
-  if (error && error.name === "InvalidStateError") return "This authenticator is already registered.";
-  return (error && error.message) || "Something went wrong.";
+const ALGORITHMS = { "-7": "ES256", "-8": "EdDSA", "-35": "ES384", "-257": "RS256" };
+
+/// What to say when the browser's ceremony failed, per ceremony: what happened, what to do.
+/// `NotAllowedError` deliberately covers cancel, timeout and "no credential here" alike (the
+/// browser will not tell a site which), so the message names all three.
+async function explain(error, ceremony) {
+  if (error instanceof ServerError) return error.message;
+  const name = error && error.name;
+  if (name === "InvalidStateError") {
+    return "This authenticator is already registered to your account (it is in the list above). Nothing was changed.";
+  }
+  if (name === "NotSupportedError") {
+    return "Your authenticator supports none of the key types this site accepts. Trying again will not help: use another security key or passkey.";
+  }
+  if (name === "SecurityError") {
+    return "The browser refused: this page's address is not one this site's passkeys are registered for.";
+  }
+  if (name === "NotAllowedError") {
+    switch (ceremony) {
+      case "register-passkey": {
+        const verifying = window.PublicKeyCredential &&
+          PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable &&
+          await PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable();
+        if (!verifying) {
+          return "No passkey was created: this device offers no authenticator that can verify you (a screen lock, PIN or fingerprint), or the prompt was closed. Use a security key with a PIN, or add a security key instead.";
+        }
+        return "No passkey was created: the prompt was closed or timed out. Try again when you are ready to confirm with your screen lock, PIN or fingerprint.";
+      }
+      case "register-security-key":
+        return "No security key was registered: the prompt was closed or timed out before the key was touched. Try again and touch your key when it blinks.";
+      case "second-factor":
+        return "No security key or passkey answered: the prompt was closed or timed out, or none of your registered keys is on this device. Try again, or use another method on this page.";
+      default:
+        return "No passkey was used: the prompt was closed or timed out, or this device has no passkey for this site. Try again, or sign in with your password.";
+    }
+  }
+  return "Something went wrong in the browser. Reload the page and try again.";
 }
 
 let conditional = null; // the pending autofill request, if any
 
 async function register(kind) {
-  status("Follow your browser's prompt…");
+  progress("Follow your browser's prompt…");
   const { options, ceremony } = await post("/settings/webauthn/start", { kind });
+  const offered = options.publicKey.pubKeyCredParams.map((p) => p.alg);
   const credential = await navigator.credentials.create({
     publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey),
   });
+  // The browser can tell a key of a type this site never offered: no point sending it.
+  const alg = credential.response.getPublicKeyAlgorithm ? credential.response.getPublicKeyAlgorithm() : null;
+  if (alg !== null && !offered.includes(alg)) {
+    throw new ServerError(
+      `Your authenticator made a key of a type this site does not accept (${ALGORITHMS[alg] || "algorithm " + alg}). ` +
+      "Trying again will not help: use another security key or passkey.");
+  }
   const nameInput = document.getElementById("webauthn-name");
   const result = await post("/settings/webauthn/finish", {
     ceremony,
@@ -46,7 +120,7 @@ async function register(kind) {
 }
 
 async function secondFactor() {
-  status("Touch your security key or confirm on your device…");
+  progress("Touch your security key or confirm on your device…");
   const { options, ceremony } = await post("/mfa/webauthn/start");
   const credential = await navigator.credentials.get({
     publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey),
@@ -56,6 +130,7 @@ async function secondFactor() {
 }
 
 async function passwordless(autofill) {
+  if (!autofill) progress("Choose a passkey in your browser's prompt…");
   const { options, ceremony } = await post("/login/passkey/start", { conditional: autofill });
   const request = { publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey) };
   if (autofill) {
@@ -64,8 +139,14 @@ async function passwordless(autofill) {
     request.signal = conditional.signal;
   }
   const credential = await navigator.credentials.get(request);
-  const result = await post("/login/passkey/finish", { ceremony, response: credential.toJSON() });
-  location.href = result.redirect;
+  // From here on the person has chosen a passkey (from autofill too): a refusal is news.
+  try {
+    const result = await post("/login/passkey/finish", { ceremony, response: credential.toJSON() });
+    location.href = result.redirect;
+  } catch (e) {
+    if (!autofill) throw e;
+    showError(await explain(e, "passwordless"));
+  }
 }
 
 const actions = {
@@ -80,8 +161,12 @@ const actions = {
 
 document.addEventListener("DOMContentLoaded", async () => {
   for (const button of document.querySelectorAll("[data-webauthn]")) {
+    const ceremony = button.dataset.webauthn;
     button.addEventListener("click", () => {
-      actions[button.dataset.webauthn]().catch((e) => status(friendly(e)));
+      actions[ceremony]().catch(async (e) => {
+        if (e && e.name === "AbortError") return;
+        showError(await explain(e, ceremony));
+      });
     });
   }
   // Passkey autofill on the username field. Its state is kept on the page (pending, settled,
@@ -91,8 +176,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   if (window.PublicKeyCredential && PublicKeyCredential.isConditionalMediationAvailable &&
       await PublicKeyCredential.isConditionalMediationAvailable()) {
     autofill("pending");
+    // Nobody asked for this request: its failure (no passkey here, aborted by the button) is
+    // not news to the person, so it is only noted for developers.
     passwordless(true).catch((e) => {
-      if (e && e.name !== "AbortError") status(friendly(e));
+      document.documentElement.dataset.autofillError = (e && e.name) || "Error";
     }).finally(() => autofill("settled"));
   } else {
     autofill("unavailable");
