@@ -135,6 +135,14 @@
 //!
 //! - A new TOTP device is unconfirmed until the user proves one current code, and that code
 //!   counts as used. Starting a new enrollment removes the user's older unconfirmed ones.
+//! - A wrong first code is no reason to scan again:
+//!   [`Mfa::resume_totp_enrollment`](crate::Mfa::resume_totp_enrollment) returns the same
+//!   secret, key URI and QR code for a device still waiting for its first code (never for a
+//!   confirmed one), so the host shows the setup again without keeping the secret itself.
+//! - The user cannot delete their last usable method
+//!   ([`MisuseError::LastMethod`](crate::MisuseError::LastMethod)); an administrator can.
+//!   [`policy::is_last_method`](crate::policy::is_last_method) is that rule for a page to show
+//!   before Delete is pressed; the store still decides at deletion, atomically.
 //! - An imported secret (migration from another system) is confirmed at once: the user's app
 //!   already holds it.
 //! - Generating backup codes replaces the previous set in one atomic store operation.
