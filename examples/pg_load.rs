@@ -57,7 +57,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use multifactor::store::conformance::CountingStore;
+use multifactor::conformance::CountingStore;
 use multifactor::{
     BackupCodeConfig, DeviceStore, Factor, ManualClock, Mfa, Outcome, PostgresStore, SecretBytes, ThrottleState,
     TotpParams, UnixTime, UserId,

@@ -7,7 +7,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use crate::clock::UnixTime;
-use crate::device::{DeviceId, DeviceKind, Factor, TrustedDeviceId, UserId};
+use crate::id::{DeviceId, TrustedDeviceId, UserId};
+use crate::kind::{DeviceKind, Factor};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]

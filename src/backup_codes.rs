@@ -21,8 +21,8 @@ use subtle::{Choice, ConditionallySelectable};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::ct;
-use crate::device::{DeviceId, UserId};
 use crate::error::{ConfigError, Error, InputError};
+use crate::id::{DeviceId, UserId};
 use crate::rng::{Rng, uniform_below};
 use crate::seal::KeyId;
 use crate::secret::SecretString;

@@ -23,11 +23,13 @@ use std::sync::Arc;
 
 use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
+use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::kind::Factor;
 use crate::rng::{OsRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
 use crate::store::{DeleteOutcome, DeviceStore, Hit, MethodsDigest, Settle, Settlement};
+use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
 use crate::trusted_device::TrustedDeviceRecord;
@@ -145,7 +147,7 @@ pub fn totp_record(user: &UserId, created: u64) -> Result<DeviceRecord, Failure>
     let key_id = KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?;
     let keys = Keyring::new(SealingKey::new(key_id, [3; 32]));
     let context = SealContext {
-        purpose: "totp-secret",
+        purpose: crate::seal::TOTP_SECRET_PURPOSE,
         user,
         device: id,
     };
@@ -3088,7 +3090,7 @@ macro_rules! conformance_tests {
             #[allow(clippy::panic)]
             async fn $name() {
                 let store = $make.await;
-                if let Err(e) = $crate::store::conformance::$name(&store).await {
+                if let Err(e) = $crate::conformance::$name(&store).await {
                     panic!("{}: {e}", stringify!($name));
                 }
             }
@@ -3101,7 +3103,7 @@ macro_rules! conformance_tests {
             async fn $name() {
                 let store = ::std::sync::Arc::new($make.await);
                 for round in 0..20 {
-                    if let Err(e) = $crate::store::conformance::$name(store.clone()).await {
+                    if let Err(e) = $crate::conformance::$name(store.clone()).await {
                         panic!("{} (round {round}): {e}", stringify!($name));
                     }
                 }

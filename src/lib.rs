@@ -56,15 +56,19 @@
 //! - `sqlite`: `SqliteStore`, the embedded store (needs Rust 1.94, sqlx 0.9's minimum).
 //! - `postgres`: `PostgresStore`, for many app servers on one database (Rust 1.94).
 //! - `qr`: SVG and terminal QR codes for TOTP enrollment (`TotpEnrollment::qr_svg`, `qr_text`).
-//! - `test-util`: the `store::conformance` suite.
+//! - `test-util`: the `conformance` suite (for store implementers) and its test doubles.
 
 pub mod audit;
 pub mod backup_codes;
 mod clock;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 mod ct;
-mod device;
 mod error;
+mod id;
+mod kind;
 pub mod manual;
+mod method;
 pub mod policy;
 mod rng;
 mod seal;
@@ -84,24 +88,23 @@ struct ReadmeDoctests;
 pub use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RecordingSink, RevokeReason};
 pub use crate::backup_codes::{BackupCode, BackupCodeConfig, BackupCodeRecord, CodeSlot, Pepper};
 pub use crate::clock::{Clock, ManualClock, SystemClock, UnixTime};
-pub use crate::device::{
-    CeremonyId, DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId,
-};
 pub use crate::error::{ConfigError, Error, InputError, MisuseError, RngError, SealError, StoreError};
+pub use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+pub use crate::kind::{DeviceKind, Factor};
+pub use crate::method::MethodInfo;
 pub use crate::policy::{Assurance, AssurancePolicy, FirstFactor, SatisfiedBy};
 pub use crate::rng::{InsecureSeededRng, OsRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealedSecret, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
 pub use crate::service::{
-    BackupCodeSet, MethodInfo, Mfa, MfaConfig, Outcome, RotationReport, TotpConfig, TotpEnrollment,
-    TrustedDeviceConfig, Verified,
+    BackupCodeSet, Mfa, MfaConfig, Outcome, RotationReport, TotpConfig, TotpEnrollment, TrustedDeviceConfig, Verified,
 };
 pub use crate::store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use crate::store::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::sqlite::SqliteStore;
-pub use crate::store::{DeleteOutcome, DeviceStore};
+pub use crate::store::{DeleteOutcome, DeviceData, DeviceRecord, DeviceStore};
 pub use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
 pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams, TotpRecord};

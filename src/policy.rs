@@ -7,8 +7,8 @@
 //! factors in one gesture (something you have, unlocked by something you know or are); without
 //! user verification it is one.
 
-use crate::device::DeviceId;
-use crate::service::MethodInfo;
+use crate::id::DeviceId;
+use crate::method::MethodInfo;
 
 /// How the first factor happened.
 #[derive(Debug, Clone, PartialEq, Eq)]

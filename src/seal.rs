@@ -11,8 +11,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::device::{DeviceId, UserId};
 use crate::error::{ConfigError, Error, SealError};
+use crate::id::{DeviceId, UserId};
 use crate::rng::Rng;
 
 const VERSION: u8 = 1;
@@ -63,9 +63,13 @@ pub struct SealingKey {
 }
 
 /// The purposes MAC keys are derived for, in the order of [`SealingKey::derived`].
-pub(crate) const MAC_PURPOSES: [&str; 2] = [BACKUP_CODES_PURPOSE, crate::trusted_device::MAC_PURPOSE];
+pub(crate) const MAC_PURPOSES: [&str; 2] = [BACKUP_CODES_PURPOSE, TRUSTED_DEVICE_PURPOSE];
 /// The purpose of the key backup-code hashes are keyed with.
 pub(crate) const BACKUP_CODES_PURPOSE: &str = "backup-codes";
+/// The MAC purpose of remember-this-device tokens.
+pub(crate) const TRUSTED_DEVICE_PURPOSE: &str = "trusted-device";
+/// The sealing purpose of TOTP secrets (bound into their associated data).
+pub(crate) const TOTP_SECRET_PURPOSE: &str = "totp-secret";
 
 impl SealingKey {
     /// A key from 32 bytes the host keeps secret (from a KMS, a secrets manager, an env var...).
@@ -339,7 +343,7 @@ mod tests {
 
     fn ctx<'a>(user: &'a UserId, device: DeviceId) -> SealContext<'a> {
         SealContext {
-            purpose: "totp-secret",
+            purpose: TOTP_SECRET_PURPOSE,
             user,
             device,
         }

@@ -32,16 +32,16 @@
 //! success. [`StoreError`] is for the backend failing, and the service never turns it into
 //! "rejected". Operations that name a user only ever touch that user's records.
 //!
-//! The public conformance suite (feature `test-util`) checks all of this, races included.
+//! The public conformance suite ([`crate::conformance`], feature `test-util`) checks all of
+//! this, races included.
 
-#[cfg(feature = "test-util")]
-pub mod conformance;
 #[cfg(feature = "postgres")]
 mod leases;
 pub mod memory;
 mod methods_digest;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod record;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
 #[cfg(feature = "sqlite")]
@@ -50,8 +50,9 @@ pub mod sqlite;
 use std::future::Future;
 
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
+use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::kind::Factor;
 use crate::seal::SealedSecret;
 use crate::throttle::ThrottleState;
 use crate::trusted_device::TrustedDeviceRecord;
@@ -437,6 +438,7 @@ pub trait DeviceStore: Send + Sync {
 }
 
 pub use self::methods_digest::MethodsDigest;
+pub use self::record::{DeviceData, DeviceRecord};
 
 /// One code attempt for [`DeviceStore::settle_attempt`]: what it matched, the counter it was
 /// admitted under, and the counter to write on either answer (the service computes both from

@@ -23,8 +23,8 @@
 //! a lock nor a budget, which would only let anyone with a user name lock the user out.
 
 use crate::clock::UnixTime;
-use crate::device::Factor;
 use crate::error::ConfigError;
+use crate::kind::Factor;
 
 /// What a store keeps per user and factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

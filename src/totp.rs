@@ -136,6 +136,9 @@ pub const MIN_IMPORT_SECRET_BYTES: usize = 10;
 pub const MAX_SECRET_BYTES: usize = 64;
 /// Smallest secret generated for a new enrollment: 160 bits (RFC 4226 §4 recommends it).
 pub const MIN_NEW_SECRET_BYTES: usize = 20;
+/// The widest verification window in steps either side of the current one: ±10 steps is
+/// already 21 codes accepted at once.
+pub const MAX_WINDOW: u32 = 10;
 
 /// The code for `step` (RFC 4226 HOTP over the time step), zero-padded to `digits`.
 ///
@@ -312,10 +315,32 @@ fn dynamic_truncation(mac: &[u8]) -> u32 {
     u32::from_be_bytes(word) & 0x7fff_ffff
 }
 
-fn parse_code(code: &str, digits: u32) -> Result<u32, InputError> {
-    let err = InputError::CodeFormat {
+/// Whether `code` has the shape of the codes of at least one of `params` (its digits, spaces
+/// allowed): checked before an attempt is evaluated or charged, so that a typo of the wrong
+/// length costs nothing.
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] otherwise (as [`parse_code`] answers it).
+pub(crate) fn check_shape(code: &str, params: &[TotpParams]) -> Result<(), InputError> {
+    let mut answer = Err(code_format());
+    for p in params {
+        answer = parse_code(code, p.digits()).map(|_| ());
+        if answer.is_ok() {
+            break;
+        }
+    }
+    answer
+}
+
+fn code_format() -> InputError {
+    InputError::CodeFormat {
         expected: "the 6 to 8 digits the authenticator app shows",
-    };
+    }
+}
+
+fn parse_code(code: &str, digits: u32) -> Result<u32, InputError> {
+    let err = code_format();
     if code.len() > 64 {
         return Err(err);
     }

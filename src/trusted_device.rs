@@ -13,13 +13,14 @@ use std::fmt;
 
 use crate::clock::UnixTime;
 use crate::ct;
-use crate::device::{TrustedDeviceId, UserId};
 use crate::error::InputError;
+use crate::id::{TrustedDeviceId, UserId};
 use crate::seal::KeyId;
 use crate::secret::SecretString;
 
-/// The purpose string of the derived MAC key.
-pub(crate) const MAC_PURPOSE: &str = "trusted-device";
+/// The lifetimes a remember-this-device token may be given: 1 hour to 400 days (the longest
+/// a browser keeps a cookie).
+pub const LIFETIME_SECS: std::ops::RangeInclusive<u64> = 3600..=400 * 86_400;
 
 /// What a store keeps of a remember-this-device token.
 #[derive(Clone, PartialEq, Eq)]

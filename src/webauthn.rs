@@ -145,3 +145,13 @@ impl WebAuthnConfig {
         self.engine.relying_party()
     }
 }
+/// The user handle an assertion returned, against the one its credential was registered under
+/// (WebAuthn §7.2 step 6). A passwordless sign-in `required`s one, since it names the account; a
+/// second factor accepts none (a security key need not return it) but never another one. The
+/// handle is not secret, but it is compared without branching on its bytes anyway.
+pub(crate) fn user_handle_ok(returned: Option<&[u8]>, registered: &[u8], required: bool) -> bool {
+    match returned {
+        Some(handle) => crate::ct::eq_bytes(handle, registered),
+        None => !required,
+    }
+}

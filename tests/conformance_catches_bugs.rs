@@ -8,7 +8,7 @@ use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use multifactor::store::conformance::{self, CheckResult};
+use multifactor::conformance::{self, CheckResult};
 use multifactor::store::{Hit, Settle, Settlement};
 use multifactor::{
     CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceName, DeviceRecord,

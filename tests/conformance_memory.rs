@@ -6,7 +6,7 @@ multifactor::conformance_tests!(async { multifactor::MemoryStore::new() });
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_passes() {
     let store = std::sync::Arc::new(multifactor::MemoryStore::new());
-    if let Err(e) = multifactor::store::conformance::run_all(store).await {
+    if let Err(e) = multifactor::conformance::run_all(store).await {
         panic!("{e}");
     }
 }

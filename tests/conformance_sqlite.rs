@@ -27,7 +27,7 @@ multifactor::conformance_tests!(async { SqliteStore::open(fresh_path()).await.un
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_on_one_file() {
     let store = std::sync::Arc::new(SqliteStore::open(fresh_path()).await.unwrap());
-    if let Err(e) = multifactor::store::conformance::run_all(store).await {
+    if let Err(e) = multifactor::conformance::run_all(store).await {
         panic!("{e}");
     }
 }
@@ -35,7 +35,7 @@ async fn run_all_on_one_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_in_memory() {
     let store = std::sync::Arc::new(SqliteStore::open_in_memory().await.unwrap());
-    if let Err(e) = multifactor::store::conformance::run_all(store).await {
+    if let Err(e) = multifactor::conformance::run_all(store).await {
         panic!("{e}");
     }
 }

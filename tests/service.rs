@@ -8,7 +8,7 @@ mod forward;
 
 use std::sync::Arc;
 
-use multifactor::store::conformance::CountingStore;
+use multifactor::conformance::CountingStore;
 use multifactor::totp::{code_at, code_for_step, decode_base32_secret};
 use multifactor::{
     Algorithm, CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceKind, DeviceName,

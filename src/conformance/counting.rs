@@ -4,9 +4,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
+use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::kind::Factor;
 use crate::seal::SealedSecret;
+use crate::store::DeviceRecord;
 use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
 use crate::throttle::ThrottleState;
 use crate::trusted_device::TrustedDeviceRecord;

@@ -2,11 +2,13 @@
 
 use crate::audit::AuditKind;
 use crate::clock::Clock;
-use crate::device::{DeviceData, DeviceId, DeviceKind};
 use crate::error::{Error, SealError};
+use crate::id::DeviceId;
+use crate::kind::DeviceKind;
 use crate::rng::Rng;
 use crate::seal::KeyId;
 use crate::service::{Mfa, totp_context};
+use crate::store::DeviceData;
 use crate::store::DeviceStore;
 
 /// Devices read per page while re-sealing.

@@ -13,7 +13,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::device::{DeviceRecord, Factor, UserId};
+use crate::id::UserId;
+use crate::kind::Factor;
+use crate::store::DeviceRecord;
 use crate::throttle::ThrottleState;
 
 /// What a verification reads: the user's methods of one factor and its failure counter.

@@ -2,8 +2,8 @@
 
 use crate::audit::{AuditKind, RevokeReason};
 use crate::clock::Clock;
-use crate::device::{TrustedDeviceId, UserId};
 use crate::error::{Error, MisuseError, SealError};
+use crate::id::{TrustedDeviceId, UserId};
 use crate::rng::Rng;
 use crate::service::{Mfa, Verified};
 use crate::store::DeviceStore;
@@ -29,7 +29,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let key_id = self.keys.current_id().clone();
         let key = self
             .keys
-            .mac_key(&key_id, trusted_device::MAC_PURPOSE)
+            .mac_key(&key_id, crate::seal::TRUSTED_DEVICE_PURPOSE)
             .ok_or_else(|| SealError::UnknownKey(key_id.as_str().to_owned()))?;
         let now = self.clock.now();
         let expires_at = now.plus_secs(self.config.trusted_devices.ttl_secs());
@@ -70,7 +70,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         if &record.user != user || record.expires_at <= now {
             return Ok(false);
         }
-        let Some(key) = self.keys.mac_key(&record.key_id, trusted_device::MAC_PURPOSE) else {
+        let Some(key) = self.keys.mac_key(&record.key_id, crate::seal::TRUSTED_DEVICE_PURPOSE) else {
             // Issued under a key the ring no longer holds: it cannot be checked, so it does not count.
             return Ok(false);
         };
@@ -130,5 +130,21 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             },
         ));
         Ok(count)
+    }
+
+    /// Revokes the user's remember-this-device tokens: their methods changed.
+    pub(super) async fn methods_changed(&self, user: &UserId) -> Result<(), Error> {
+        self.cache.forget(user);
+        let count = self.store.delete_user_trusted_devices(user).await?;
+        if count > 0 {
+            self.emit(self.event(
+                Some(user),
+                AuditKind::TrustedDeviceRevoked {
+                    count,
+                    reason: RevokeReason::MethodsChanged,
+                },
+            ));
+        }
+        Ok(())
     }
 }

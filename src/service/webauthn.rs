@@ -3,11 +3,15 @@
 
 use crate::audit::AuditKind;
 use crate::clock::Clock;
-use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceKind, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::{ConfigError, Error, InputError, MisuseError, StoreError};
+use crate::id::{CeremonyId, DeviceId, DeviceName, UserId};
+use crate::kind::{DeviceKind, Factor};
 use crate::rng::Rng;
 use crate::service::{Mfa, Outcome, Verified};
+
+use super::settle::Settled;
 use crate::store::DeviceStore;
+use crate::store::{DeviceData, DeviceRecord};
 use crate::webauthn::counter::{self, CounterCheck};
 use crate::webauthn::engine::Assertion;
 use crate::webauthn::{
@@ -21,7 +25,7 @@ const MAX_CREDENTIALS: usize = 32;
 const COUNTER_RETRIES: usize = 8;
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
-    fn webauthn(&self) -> Result<&WebAuthnConfig, Error> {
+    pub(super) fn webauthn(&self) -> Result<&WebAuthnConfig, Error> {
         self.config.webauthn.as_ref().ok_or(Error::Config(ConfigError::WebAuthn(
             "no relying party configured (MfaConfig::webauthn)",
         )))
@@ -61,7 +65,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         self.start_registration(user, user_name, display_name, true).await
     }
 
-    async fn start_registration(
+    pub(super) async fn start_registration(
         &self,
         user: &UserId,
         user_name: &str,
@@ -113,75 +117,67 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         response: &RegistrationResponse,
         name: Option<&str>,
     ) -> Result<Outcome, Error> {
-        let outcome = self
-            .finish_webauthn_registration_unaudited(user, ceremony, response, name)
-            .await?;
+        let outcome: Result<Outcome, Error> = async {
+            let config = self.webauthn()?;
+            let name = name.map(DeviceName::new).transpose()?;
+            let now = self.clock.now();
+            let Some(taken) = self
+                .store
+                .take_ceremony(ceremony, Some(user), CeremonyKind::Registration, now)
+                .await?
+            else {
+                return Ok(Outcome::Rejected);
+            };
+            let Ok((new, passkey, user_handle)) = config.engine.finish_registration(response, &taken.state) else {
+                return Ok(Outcome::Rejected);
+            };
+            let kind = DeviceKind::webauthn(passkey);
+            let name = match name {
+                Some(n) => n,
+                None => DeviceName::new(kind.default_name())?,
+            };
+            let id = DeviceId::generate(&self.rng)?;
+            let record = DeviceRecord {
+                id,
+                user: user.clone(),
+                name,
+                created_at: now,
+                last_used_at: None,
+                confirmed: true,
+                data: DeviceData::WebAuthn(WebAuthnRecord {
+                    credential_id: new.credential_id,
+                    user_handle,
+                    credential: new.credential,
+                    sign_count: new.sign_count,
+                    backup_eligible: new.backup_eligible,
+                    backup_state: new.backup_state,
+                    discoverable: passkey,
+                    user_verified: new.user_verified,
+                }),
+            };
+            match self.store.insert_device(record).await {
+                Ok(()) => {}
+                // The credential id is registered already (to this user or another): no.
+                Err(StoreError::Conflict) => return Ok(Outcome::Rejected),
+                Err(e) => return Err(e.into()),
+            }
+            Ok(Outcome::Accepted(
+                Verified::sign_in(user, id, kind)
+                    .with_user_verified(new.user_verified)
+                    .enrollment(),
+            ))
+        }
+        .await;
+        let outcome = outcome?;
         if outcome.is_accepted() {
+            // Remembered browsers were trusted for the methods as they were.
             self.methods_changed(user).await?;
         }
-        self.audit_outcome(Some(user), Factor::WebAuthn, &outcome, AuditKind::Enrolled)
-            .await?;
-        Ok(outcome)
-    }
-
-    async fn finish_webauthn_registration_unaudited(
-        &self,
-        user: &UserId,
-        ceremony: CeremonyId,
-        response: &RegistrationResponse,
-        name: Option<&str>,
-    ) -> Result<Outcome, Error> {
-        let config = self.webauthn()?;
-        let name = name.map(DeviceName::new).transpose()?;
-        let now = self.clock.now();
-        let Some(taken) = self
-            .store
-            .take_ceremony(ceremony, Some(user), CeremonyKind::Registration, now)
-            .await?
-        else {
-            return Ok(Outcome::Rejected);
-        };
-        let Ok((new, passkey, user_handle)) = config.engine.finish_registration(response, &taken.state) else {
-            return Ok(Outcome::Rejected);
-        };
-        let kind = if passkey {
-            DeviceKind::Passkey
-        } else {
-            DeviceKind::SecurityKey
-        };
-        let name = match name {
-            Some(n) => n,
-            None => DeviceName::new(if passkey { "Passkey" } else { "Security key" })?,
-        };
-        let id = DeviceId::generate(&self.rng)?;
-        let record = DeviceRecord {
-            id,
-            user: user.clone(),
-            name,
-            created_at: now,
-            last_used_at: None,
-            confirmed: true,
-            data: DeviceData::WebAuthn(WebAuthnRecord {
-                credential_id: new.credential_id,
-                user_handle,
-                credential: new.credential,
-                sign_count: new.sign_count,
-                backup_eligible: new.backup_eligible,
-                backup_state: new.backup_state,
-                discoverable: passkey,
-                user_verified: new.user_verified,
-            }),
-        };
-        match self.store.insert_device(record).await {
-            Ok(()) => {}
-            // The credential id is registered already (to this user or another): no.
-            Err(StoreError::Conflict) => return Ok(Outcome::Rejected),
-            Err(e) => return Err(e.into()),
-        }
-        Ok(Outcome::Accepted(
-            Verified::sign_in(user, id, kind)
-                .with_user_verified(new.user_verified)
-                .enrollment(),
+        Ok(self.audited(
+            Some(user),
+            Factor::WebAuthn,
+            AuditKind::Enrolled,
+            Settled::plain(outcome),
         ))
     }
 
@@ -221,55 +217,47 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ceremony: CeremonyId,
         response: &AuthenticationResponse,
     ) -> Result<Outcome, Error> {
-        let outcome = self
-            .finish_webauthn_authentication_unaudited(user, ceremony, response)
-            .await?;
-        self.audit_outcome(
+        let outcome: Result<Outcome, Error> = async {
+            let config = self.webauthn()?;
+            let now = self.clock.now();
+            // Only a ceremony this user really started is charged: garbage finishes cost nothing
+            // and cannot push the user into backoff.
+            let Some(taken) = self
+                .store
+                .take_ceremony(ceremony, Some(user), CeremonyKind::SecondFactor, now)
+                .await?
+            else {
+                return Ok(Outcome::Rejected);
+            };
+            if let Some(refused) = self.charge(user, Factor::WebAuthn).await? {
+                return Ok(refused);
+            }
+            let records = self.webauthn_records(user).await?;
+            // WebAuthn §7.2 step 6: a user handle, when the authenticator returns one, must be the
+            // one this user's credential was registered under.
+            if response.user_handle().is_some() {
+                let owned = records.iter().any(|(_, w)| {
+                    w.credential_id == response.credential_id()
+                        && crate::webauthn::user_handle_ok(response.user_handle(), &w.user_handle, false)
+                });
+                if !owned {
+                    return Ok(Outcome::Rejected);
+                }
+            }
+            let allowed: Vec<&[u8]> = records.iter().map(|(_, w)| w.credential.as_slice()).collect();
+            let Ok(assertion) = config.engine.finish_authentication(response, &taken.state, &allowed) else {
+                return Ok(Outcome::Rejected);
+            };
+            self.complete_assertion(user, &records, assertion).await
+        }
+        .await;
+        let outcome = outcome?;
+        Ok(self.audited(
             Some(user),
             Factor::WebAuthn,
-            &outcome,
             AuditKind::Verified { recovery: false },
-        )
-        .await?;
-        Ok(outcome)
-    }
-
-    async fn finish_webauthn_authentication_unaudited(
-        &self,
-        user: &UserId,
-        ceremony: CeremonyId,
-        response: &AuthenticationResponse,
-    ) -> Result<Outcome, Error> {
-        let config = self.webauthn()?;
-        let now = self.clock.now();
-        // Only a ceremony this user really started is charged: garbage finishes cost nothing
-        // and cannot push the user into backoff.
-        let Some(taken) = self
-            .store
-            .take_ceremony(ceremony, Some(user), CeremonyKind::SecondFactor, now)
-            .await?
-        else {
-            return Ok(Outcome::Rejected);
-        };
-        if let Some(refused) = self.charge(user, Factor::WebAuthn).await? {
-            return Ok(refused);
-        }
-        let records = self.webauthn_records(user).await?;
-        // WebAuthn §7.2 step 6: a user handle, when the authenticator returns one, must be the
-        // one this user's credential was registered under.
-        if let Some(handle) = response.user_handle() {
-            let owned = records.iter().any(|(_, w)| {
-                w.credential_id == response.credential_id() && crate::ct::eq_bytes(handle, &w.user_handle)
-            });
-            if !owned {
-                return Ok(Outcome::Rejected);
-            }
-        }
-        let allowed: Vec<&[u8]> = records.iter().map(|(_, w)| w.credential.as_slice()).collect();
-        let Ok(assertion) = config.engine.finish_authentication(response, &taken.state, &allowed) else {
-            return Ok(Outcome::Rejected);
-        };
-        self.complete_assertion(user, &records, assertion).await
+            Settled::plain(outcome),
+        ))
     }
 
     /// Starts a passwordless (username-less) sign-in with a discoverable passkey, user
@@ -299,7 +287,46 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ceremony: CeremonyId,
         response: &AuthenticationResponse,
     ) -> Result<Outcome, Error> {
-        let outcome = self.finish_passwordless_unaudited(ceremony, response).await?;
+        let outcome: Result<Outcome, Error> = async {
+            let config = self.webauthn()?;
+            let now = self.clock.now();
+            let Some(taken) = self
+                .store
+                .take_ceremony(ceremony, None, CeremonyKind::Passwordless, now)
+                .await?
+            else {
+                return Ok(Outcome::Rejected);
+            };
+            let Some(record) = self.store.find_credential(response.credential_id()).await? else {
+                return Ok(Outcome::Rejected);
+            };
+            let DeviceData::WebAuthn(cred) = &record.data else {
+                return Ok(Outcome::Rejected);
+            };
+            // Only a passkey replaces the password: a security key registered as a second factor
+            // (never required to verify the user) does not sign anyone in alone.
+            if record.kind() != DeviceKind::Passkey {
+                return Ok(Outcome::Rejected);
+            }
+            if !crate::webauthn::user_handle_ok(response.user_handle(), &cred.user_handle, true) {
+                return Ok(Outcome::Rejected);
+            }
+            let user = record.user.clone();
+            if let Some(refused) = self.charge(&user, Factor::WebAuthn).await? {
+                return Ok(refused);
+            }
+            let Ok(assertion) =
+                config
+                    .engine
+                    .finish_authentication(response, &taken.state, &[cred.credential.as_slice()])
+            else {
+                return Ok(Outcome::Rejected);
+            };
+            let records = vec![(record.id, cred.clone())];
+            self.complete_assertion(&user, &records, assertion).await
+        }
+        .await;
+        let outcome = outcome?;
         // Who it was is known only once the credential is found; an unknown one is logged without a user.
         let user = match &outcome {
             Outcome::Accepted(v) => Some(v.user().clone()),
@@ -309,60 +336,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 .await?
                 .map(|d| d.user),
         };
-        self.audit_outcome(
+        Ok(self.audited(
             user.as_ref(),
             Factor::WebAuthn,
-            &outcome,
             AuditKind::Verified { recovery: false },
-        )
-        .await?;
-        Ok(outcome)
-    }
-
-    async fn finish_passwordless_unaudited(
-        &self,
-        ceremony: CeremonyId,
-        response: &AuthenticationResponse,
-    ) -> Result<Outcome, Error> {
-        let config = self.webauthn()?;
-        let now = self.clock.now();
-        let Some(taken) = self
-            .store
-            .take_ceremony(ceremony, None, CeremonyKind::Passwordless, now)
-            .await?
-        else {
-            return Ok(Outcome::Rejected);
-        };
-        let Some(record) = self.store.find_credential(response.credential_id()).await? else {
-            return Ok(Outcome::Rejected);
-        };
-        let DeviceData::WebAuthn(cred) = &record.data else {
-            return Ok(Outcome::Rejected);
-        };
-        // Only a passkey replaces the password: a security key registered as a second factor
-        // (never required to verify the user) does not sign anyone in alone.
-        if record.kind() != DeviceKind::Passkey {
-            return Ok(Outcome::Rejected);
-        }
-        // The handle is not secret, but compare it without branching on bytes anyway.
-        let handle_matches = response
-            .user_handle()
-            .is_some_and(|h| crate::ct::eq_bytes(h, &cred.user_handle));
-        if !handle_matches {
-            return Ok(Outcome::Rejected);
-        }
-        let user = record.user.clone();
-        if let Some(refused) = self.charge(&user, Factor::WebAuthn).await? {
-            return Ok(refused);
-        }
-        let Ok(assertion) = config
-            .engine
-            .finish_authentication(response, &taken.state, &[cred.credential.as_slice()])
-        else {
-            return Ok(Outcome::Rejected);
-        };
-        let records = vec![(record.id, cred.clone())];
-        self.complete_assertion(&user, &records, assertion).await
+            Settled::plain(outcome),
+        ))
     }
 
     /// Removes expired ceremonies (they are also purged as new ones start). Returns how many.
@@ -375,7 +354,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     }
 
     /// Applies the counter policy and writes counter, flags and last-used time by compare-and-swap.
-    async fn complete_assertion(
+    pub(super) async fn complete_assertion(
         &self,
         user: &UserId,
         records: &[(DeviceId, WebAuthnRecord)],
@@ -422,7 +401,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Ok(Outcome::Rejected)
     }
 
-    async fn webauthn_records(&self, user: &UserId) -> Result<Vec<(DeviceId, WebAuthnRecord)>, Error> {
+    pub(super) async fn webauthn_records(&self, user: &UserId) -> Result<Vec<(DeviceId, WebAuthnRecord)>, Error> {
         Ok(self
             .store
             .list_devices(user)
@@ -435,7 +414,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .collect())
     }
 
-    async fn store_ceremony(
+    pub(super) async fn store_ceremony(
         &self,
         user: Option<&UserId>,
         kind: CeremonyKind,
@@ -460,10 +439,5 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 
 /// A user name or display name for the authenticator: 1..=64 characters, no control characters.
 fn label(text: &str) -> Result<&str, InputError> {
-    let text = text.trim();
-    let chars = text.chars().count();
-    if chars == 0 || chars > 64 || text.chars().any(char::is_control) {
-        return Err(InputError::AccountName);
-    }
-    Ok(text)
+    crate::id::label(text, 64).ok_or(InputError::AccountName)
 }

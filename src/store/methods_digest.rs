@@ -4,7 +4,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::device::{DeviceData, DeviceRecord, Factor};
+use crate::kind::Factor;
+use crate::store::{DeviceData, DeviceRecord};
 
 /// A digest of a user's confirmed methods of one code factor: the ids of their TOTP devices,
 /// or the id of their backup-code set with which of its codes are unused.

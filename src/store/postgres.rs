@@ -12,11 +12,13 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, TrustedDeviceId, UserId};
 use crate::error::StoreError;
+use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::kind::Factor;
 use crate::seal::SealedSecret;
 use crate::store::leases::{Lease, Leases};
 use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
+use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
 use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};

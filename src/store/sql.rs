@@ -20,10 +20,12 @@
 
 use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
-use crate::device::{DeviceData, DeviceId, DeviceName, DeviceRecord, Factor, UserId};
 use crate::error::StoreError;
+use crate::id::{DeviceId, DeviceName, UserId};
+use crate::kind::Factor;
 use crate::seal::{KeyId, SealedSecret};
 use crate::store::Hit;
+use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord};
@@ -343,7 +345,7 @@ pub(crate) const MAX_PACKED_CODES: usize = 62;
 
 /// Decodes a ceremony row.
 pub(crate) fn ceremony_from_row(
-    id: crate::device::CeremonyId,
+    id: crate::id::CeremonyId,
     user_id: Option<String>,
     kind: &str,
     expires_at: i64,

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::clock::UnixTime;
-use crate::device::{CeremonyId, UserId};
+use crate::id::{CeremonyId, UserId};
 
 /// What a ceremony is for. A finish must name the same kind (and user) as its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -45,10 +45,8 @@ impl RelyingParty {
                 "rp id must be a registrable domain (like example.com) or localhost",
             ));
         }
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Bad("rp name must be 1 to 64 characters without control characters"));
-        }
+        let name =
+            crate::id::label(name, 64).ok_or(Bad("rp name must be 1 to 64 characters without control characters"))?;
         if origins.is_empty() {
             return Err(Bad("at least one origin is needed"));
         }

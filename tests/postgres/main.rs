@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use multifactor::store::conformance as suite;
+use multifactor::conformance as suite;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
     CeremonyKind, DeviceStore, Error, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome,

@@ -1,0 +1,41 @@
+//! A method as the user and the assurance policy see it: what a settings page lists, and which
+//! methods can pass a second factor.
+
+use crate::clock::UnixTime;
+use crate::id::{DeviceId, DeviceName};
+use crate::kind::DeviceKind;
+
+/// A method as a settings page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MethodInfo {
+    /// Its id.
+    pub id: DeviceId,
+    /// Its kind.
+    pub kind: DeviceKind,
+    /// Its name.
+    pub name: DeviceName,
+    /// When it was added.
+    pub created_at: UnixTime,
+    /// When it last verified a code.
+    pub last_used_at: Option<UnixTime>,
+    /// False for a TOTP device still waiting for its first code.
+    pub confirmed: bool,
+    /// For backup codes: how many unused codes remain.
+    pub remaining_backup_codes: Option<usize>,
+}
+
+impl MethodInfo {
+    /// Whether it can pass a second factor now: confirmed, and for backup codes with a code left.
+    pub fn is_usable(&self) -> bool {
+        usable(self.confirmed, self.remaining_backup_codes)
+    }
+}
+
+/// Whether a method is usable: `confirmed`, and, for a backup-code set (`remaining_codes` is
+/// `Some`), with at least one unused code. A spent set or an unconfirmed TOTP enrollment cannot
+/// pass a second factor, so it neither satisfies MFA nor keeps a user's last real method from
+/// being deleted.
+pub(crate) fn usable(confirmed: bool, remaining_codes: Option<usize>) -> bool {
+    confirmed && remaining_codes != Some(0)
+}

@@ -1,0 +1,80 @@
+//! Backup codes: generate a set, verify and spend one code.
+
+use crate::audit::AuditKind;
+use crate::backup_codes::{self, CodeKey};
+use crate::clock::Clock;
+use crate::error::{Error, SealError};
+use crate::id::{DeviceId, DeviceName, UserId};
+use crate::kind::{DeviceKind, Factor};
+use crate::rng::Rng;
+use crate::seal::{BACKUP_CODES_PURPOSE, KeyId};
+use crate::store::{DeviceData, DeviceRecord, DeviceStore};
+
+use super::{BackupCodeSet, Mfa, Outcome};
+
+impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+    // ----- Backup codes -----------------------------------------------------------------------
+
+    /// Generates a new backup-code set, replacing the previous one atomically: after this, no
+    /// old code works. Show the returned codes once.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::DeviceName`] for a bad name; RNG and store errors.
+    pub async fn generate_backup_codes(&self, user: &UserId, name: Option<&str>) -> Result<BackupCodeSet, Error> {
+        let name = DeviceName::new(name.unwrap_or(DeviceKind::BackupCodes.default_name()))?;
+        let id = DeviceId::generate(&self.rng)?;
+        let key_id = self.keys.current_id();
+        let key = self.codes_key(key_id, user, id)?;
+        let (codes, record) = backup_codes::generate(&self.rng, &self.config.backup_codes, &key)?;
+        self.methods_changed(user).await?;
+        self.store
+            .replace_backup_codes(DeviceRecord {
+                id,
+                user: user.clone(),
+                name,
+                created_at: self.clock.now(),
+                last_used_at: None,
+                confirmed: true,
+                data: DeviceData::BackupCodes(record),
+            })
+            .await?;
+        self.cache.forget(user);
+        self.emit(
+            self.event(Some(user), AuditKind::BackupCodesRegenerated)
+                .method(id, DeviceKind::BackupCodes),
+        );
+        Ok(BackupCodeSet { device: id, codes })
+    }
+
+    /// Verifies and spends one backup code.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::NoMethod`] if the user has no backup codes; [`InputError::CodeFormat`]
+    /// for input that cannot be a code (not counted as an attempt); store errors. A wrong or
+    /// used code is `Ok(Outcome::Rejected)`.
+    pub async fn verify_backup_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
+        let settled = self.verify_code(user, Factor::BackupCodes, code).await?;
+        Ok(self.audited(
+            Some(user),
+            Factor::BackupCodes,
+            AuditKind::Verified { recovery: true },
+            settled,
+        ))
+    }
+
+    /// The key backup-code hashes of `user`'s set `set` are keyed with, under sealing key `key_id`.
+    pub(super) fn codes_key<'a>(
+        &'a self,
+        key_id: &'a KeyId,
+        user: &'a UserId,
+        set: DeviceId,
+    ) -> Result<CodeKey<'a>, Error> {
+        let key = self
+            .keys
+            .mac_key(key_id, BACKUP_CODES_PURPOSE)
+            .ok_or_else(|| SealError::UnknownKey(key_id.as_str().to_owned()))?;
+        Ok(CodeKey::Keyed { key_id, key, user, set })
+    }
+}

@@ -1,0 +1,175 @@
+//! What the service is configured with: TOTP, throttling, backup codes, remember-this-device,
+//! assurance and WebAuthn settings, each validated when built.
+
+use crate::backup_codes::{BackupCodeConfig, Pepper};
+use crate::error::ConfigError;
+use crate::policy::AssurancePolicy;
+use crate::throttle::ThrottlePolicy;
+use crate::totp::{self, TotpParams};
+use crate::webauthn::WebAuthnConfig;
+
+/// TOTP settings for new enrollments and verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpConfig {
+    pub(super) issuer: String,
+    pub(super) params: TotpParams,
+    pub(super) window: u32,
+    pub(super) secret_len: usize,
+}
+
+impl TotpConfig {
+    /// Settings with `issuer` (the service name shown in authenticator apps) and the defaults:
+    /// SHA1, 6 digits, 30 s, a window of ±1 step, 160-bit secrets.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpIssuer`] if the issuer is empty, longer than 64 characters, or
+    /// contains `:` or control characters.
+    pub fn new(issuer: &str) -> Result<Self, ConfigError> {
+        // A `:` would end the issuer early in the key URI's label.
+        let issuer = crate::id::label(issuer, 64)
+            .filter(|i| !i.contains(':'))
+            .ok_or(ConfigError::TotpIssuer)?;
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            params: TotpParams::default(),
+            window: 1,
+            secret_len: totp::MIN_NEW_SECRET_BYTES,
+        })
+    }
+
+    /// Parameters of new enrollments (imports keep their own).
+    #[must_use]
+    pub fn with_params(mut self, params: TotpParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Steps accepted either side of the current one (0..=10, default 1).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpWindow`] if above 10.
+    pub fn with_window(mut self, window: u32) -> Result<Self, ConfigError> {
+        if window > totp::MAX_WINDOW {
+            return Err(ConfigError::TotpWindow(window));
+        }
+        self.window = window;
+        Ok(self)
+    }
+
+    /// Bytes of newly generated secrets (20..=64, default 20 = 160 bits).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpSecretLength`] if out of bounds.
+    pub fn with_secret_len(mut self, bytes: usize) -> Result<Self, ConfigError> {
+        if !(totp::MIN_NEW_SECRET_BYTES..=totp::MAX_SECRET_BYTES).contains(&bytes) {
+            return Err(ConfigError::TotpSecretLength(bytes));
+        }
+        self.secret_len = bytes;
+        Ok(self)
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The verification window in steps.
+    pub fn window(&self) -> u32 {
+        self.window
+    }
+}
+
+/// Everything the service is configured with, each part validated when built.
+#[derive(Debug, Clone)]
+pub struct MfaConfig {
+    /// TOTP settings.
+    pub totp: TotpConfig,
+    /// Backup-code count and length.
+    pub backup_codes: BackupCodeConfig,
+    /// Failure throttling.
+    pub throttle: ThrottlePolicy,
+    /// The pepper of backup-code sets stored before schema v3 (hashed `salt ‖ pepper`), if they
+    /// were made with one. New sets are keyed by the [`Keyring`] instead and need no pepper.
+    pub pepper: Option<Pepper>,
+    /// WebAuthn (security keys and passkeys); `None` until a relying party is configured.
+    pub webauthn: Option<WebAuthnConfig>,
+    /// Which first factors count as multi-factor on their own.
+    pub assurance: AssurancePolicy,
+    /// Remember-this-device tokens.
+    pub trusted_devices: TrustedDeviceConfig,
+    /// An audit event [`AuditKind::BackupCodesLow`] is sent when a sign-in leaves this many
+    /// backup codes or fewer (default 2).
+    pub backup_codes_low_at: usize,
+    /// How many users' code factors this process keeps what a verification reads (one entry
+    /// per user and factor; default [`DEFAULT_VERIFICATION_CACHE`](Self::DEFAULT_VERIFICATION_CACHE);
+    /// 0 turns it off). A returning user's verification is then one store operation instead of
+    /// two. The cache holds sealed secrets and keyed hashes only, decides nothing on its own
+    /// (the settling write checks the counter and the methods it was evaluated against, so
+    /// changes made by other processes are seen), and evicts the oldest entry when full. An
+    /// entry takes about 0.7 KiB for one TOTP device, 0.85 KiB for a set of 6 backup codes (see
+    /// BENCHMARKS.md): the default holds at most about 8 MiB.
+    pub verification_cache: usize,
+}
+
+/// Remember-this-device settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedDeviceConfig {
+    pub(super) ttl_secs: u64,
+}
+
+impl TrustedDeviceConfig {
+    /// Default lifetime: 30 days.
+    pub const DEFAULT_TTL_SECS: u64 = 30 * 86_400;
+
+    /// Tokens that expire `ttl_secs` after issue (1 hour to 400 days).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TrustedDevice`] when out of bounds.
+    pub fn new(ttl_secs: u64) -> Result<Self, ConfigError> {
+        if !crate::trusted_device::LIFETIME_SECS.contains(&ttl_secs) {
+            return Err(ConfigError::TrustedDevice("lifetime must be 1 hour to 400 days"));
+        }
+        Ok(Self { ttl_secs })
+    }
+
+    /// The lifetime in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+}
+
+impl Default for TrustedDeviceConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: Self::DEFAULT_TTL_SECS,
+        }
+    }
+}
+
+impl MfaConfig {
+    /// Defaults everywhere, with `issuer` as the name authenticator apps show.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpIssuer`] if the issuer is invalid (see [`TotpConfig::new`]).
+    pub fn new(issuer: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            totp: TotpConfig::new(issuer)?,
+            backup_codes: BackupCodeConfig::default(),
+            throttle: ThrottlePolicy::default(),
+            pepper: None,
+            webauthn: None,
+            assurance: AssurancePolicy::default(),
+            trusted_devices: TrustedDeviceConfig::default(),
+            backup_codes_low_at: 2,
+            verification_cache: Self::DEFAULT_VERIFICATION_CACHE,
+        })
+    }
+
+    /// The default size of the verification cache: 10,000 entries.
+    pub const DEFAULT_VERIFICATION_CACHE: usize = 10_000;
+}

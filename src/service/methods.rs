@@ -1,0 +1,157 @@
+//! Managing a user's methods (list, rename, delete), their throttle status, and the
+//! assurance policy's verdict on them.
+
+use super::Mfa;
+use crate::audit::AuditKind;
+use crate::clock::Clock;
+use crate::error::{Error, MisuseError};
+use crate::id::{DeviceId, DeviceName, UserId};
+use crate::kind::{DeviceKind, Factor};
+use crate::method::MethodInfo;
+use crate::policy::{Assurance, FirstFactor};
+use crate::rng::Rng;
+use crate::store::{DeleteOutcome, DeviceData, DeviceStore};
+use crate::throttle::ThrottleDecision;
+
+impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+    // ----- Device management ------------------------------------------------------------------
+
+    /// The user's methods, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn list_methods(&self, user: &UserId) -> Result<Vec<MethodInfo>, Error> {
+        Ok(self
+            .store
+            .list_devices(user)
+            .await?
+            .into_iter()
+            .map(|d| MethodInfo {
+                id: d.id,
+                kind: d.kind(),
+                remaining_backup_codes: match &d.data {
+                    DeviceData::BackupCodes(r) => Some(r.remaining()),
+                    _ => None,
+                },
+                name: d.name,
+                created_at: d.created_at,
+                last_used_at: d.last_used_at,
+                confirmed: d.confirmed,
+            })
+            .collect())
+    }
+
+    /// Renames one of the user's methods (trimmed, 1..=64 characters, no control characters).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::DeviceName`] for a bad name, [`MisuseError::DeviceNotFound`], store errors.
+    pub async fn rename_method(&self, user: &UserId, device: DeviceId, name: &str) -> Result<(), Error> {
+        let name = DeviceName::new(name)?;
+        if !self.store.rename_device(user, device, &name).await? {
+            return Err(MisuseError::DeviceNotFound.into());
+        }
+        self.cache.forget(user);
+        let mut event = self.event(Some(user), AuditKind::Renamed);
+        event.method = Some(device);
+        self.emit(event);
+        Ok(())
+    }
+
+    /// Deletes one of the user's methods, unless it is their last confirmed one (a user who
+    /// enrolled must keep a way to pass the second factor; an admin can remove it with
+    /// [`admin_delete_method`](Self::admin_delete_method) or [`admin_reset_user`](Self::admin_reset_user)).
+    /// Revokes the user's remember-this-device tokens.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::LastMethod`], [`MisuseError::DeviceNotFound`], store errors.
+    pub async fn delete_method(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
+        let kind = self.store.device(user, device).await?.map(|d| d.kind());
+        match self.store.delete_device_unless_last(user, device).await? {
+            DeleteOutcome::Deleted => {}
+            DeleteOutcome::NotFound => return Err(MisuseError::DeviceNotFound.into()),
+            DeleteOutcome::LastMethod => return Err(MisuseError::LastMethod.into()),
+        }
+        self.after_delete(user, device, kind, false).await
+    }
+
+    /// **Admin**: deletes one of the user's methods even if it is the last one.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::DeviceNotFound`], store errors.
+    pub async fn admin_delete_method(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
+        let kind = self.store.device(user, device).await?.map(|d| d.kind());
+        if !self.store.delete_device(user, device).await? {
+            return Err(MisuseError::DeviceNotFound.into());
+        }
+        self.after_delete(user, device, kind, true).await
+    }
+
+    pub(super) async fn after_delete(
+        &self,
+        user: &UserId,
+        device: DeviceId,
+        kind: Option<DeviceKind>,
+        admin: bool,
+    ) -> Result<(), Error> {
+        self.methods_changed(user).await?;
+        let mut event = self.event(Some(user), AuditKind::Deleted { admin });
+        event.method = Some(device);
+        event.method_kind = kind;
+        event.factor = kind.map(DeviceKind::factor);
+        self.emit(event);
+        Ok(())
+    }
+
+    /// **Admin**: deletes all of the user's methods and remember-this-device tokens and clears
+    /// their failure counters. Returns how many methods were removed.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn admin_reset_user(&self, user: &UserId) -> Result<u64, Error> {
+        self.methods_changed(user).await?;
+        let removed = self.store.delete_user_devices(user).await?;
+        for factor in Factor::ALL {
+            self.store.clear_throttle(user, factor).await?;
+        }
+        self.cache.forget(user);
+        self.emit(self.event(Some(user), AuditKind::Reset { removed }));
+        Ok(removed)
+    }
+    /// Whether the next attempt on the user's factor would be evaluated now.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn throttle_status(&self, user: &UserId, factor: Factor) -> Result<ThrottleDecision, Error> {
+        let state = self.store.throttle(user, factor).await?;
+        Ok(self.config.throttle.decide(factor, &state, self.clock.now()))
+    }
+
+    /// Clears the failure counter of the user's factor, lifting a lock (an admin action).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn unlock(&self, user: &UserId, factor: Factor) -> Result<(), Error> {
+        self.store.clear_throttle(user, factor).await?;
+        self.cache.forget(user);
+        self.emit(self.event(Some(user), AuditKind::Unlocked).factor(factor));
+        Ok(())
+    }
+
+    /// After the first factor: is a second one still required, and which of the user's
+    /// methods may give it? See [`policy`](crate::policy).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn assurance(&self, user: &UserId, first: &FirstFactor) -> Result<Assurance, Error> {
+        let methods = self.list_methods(user).await?;
+        Ok(self.config.assurance.decide(first, &methods))
+    }
+}

@@ -1,0 +1,282 @@
+//! TOTP: enroll, resume an unconfirmed enrollment, confirm, verify, import.
+
+use crate::audit::AuditKind;
+use crate::clock::{Clock, UnixTime};
+use crate::error::{Error, InputError, MisuseError, StoreError};
+use crate::id::{DeviceId, DeviceName, UserId};
+use crate::kind::{DeviceKind, Factor};
+use crate::rng::Rng;
+use crate::seal::SealContext;
+use crate::secret::SecretBytes;
+use crate::store::{DeviceData, DeviceRecord, DeviceStore, Hit};
+use crate::totp::uri::{self, TotpImport};
+use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
+
+use super::settle::{Attempt, Settled, Settling};
+use super::{Mfa, Outcome, TotpEnrollment};
+
+impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+    // ----- TOTP -------------------------------------------------------------------------------
+
+    /// Starts a TOTP enrollment: a new random secret, sealed and stored on an unconfirmed device.
+    /// `account` is the label the app shows under the issuer (an email address, a user name).
+    ///
+    /// Earlier enrollments of this user that were never confirmed are removed.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::AccountName`] or [`InputError::DeviceName`] for bad labels; sealing, RNG
+    /// and store errors.
+    pub async fn enroll_totp(&self, user: &UserId, account: &str, name: Option<&str>) -> Result<TotpEnrollment, Error> {
+        let account = validate_account(account)?;
+        let name = DeviceName::new(name.unwrap_or(DeviceKind::Totp.default_name()))?;
+        self.methods_changed(user).await?;
+        let mut secret = vec![0u8; self.config.totp.secret_len];
+        self.rng.try_fill_bytes(&mut secret)?;
+        let secret = SecretBytes::new(secret);
+        let params = self.config.totp.params;
+        let id = self.insert_totp(user, name, &secret, params, false).await?;
+        // One conditional delete: an older enrollment confirmed meanwhile is kept.
+        self.store.delete_unconfirmed_totp(user, id).await?;
+        self.cache.forget(user);
+        self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
+        Ok(TotpEnrollment {
+            device: id,
+            secret_base32: totp::encode_base32_secret(&secret),
+            key_uri: uri::build(&self.config.totp.issuer, account, &secret, &params),
+        })
+    }
+
+    /// The enrollment of a TOTP device that is still waiting for its first code, again: the same
+    /// secret, key URI and QR code as [`Mfa::enroll_totp`] returned. A person who mistyped the
+    /// first code is shown the setup again without re-scanning, and the host need not keep the
+    /// secret between the two requests. `account` is the label passed to `enroll_totp`.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::DeviceNotFound`] if `user` has no such device (it was replaced by a newer
+    /// enrollment, or deleted), [`MisuseError::WrongKind`], [`MisuseError::AlreadyConfirmed`]
+    /// once it is confirmed (the secret is never shown again then); [`InputError::AccountName`];
+    /// sealing and store errors.
+    pub async fn resume_totp_enrollment(
+        &self,
+        user: &UserId,
+        device: DeviceId,
+        account: &str,
+    ) -> Result<TotpEnrollment, Error> {
+        let account = validate_account(account)?;
+        let record = self
+            .store
+            .device(user, device)
+            .await?
+            .ok_or(MisuseError::DeviceNotFound)?;
+        let DeviceData::Totp(totp_record) = &record.data else {
+            return Err(MisuseError::WrongKind {
+                expected: DeviceKind::Totp,
+                found: record.kind(),
+            }
+            .into());
+        };
+        if record.confirmed {
+            return Err(MisuseError::AlreadyConfirmed.into());
+        }
+        let secret = SecretBytes::from(
+            self.keys
+                .open(&totp_context(user, device), &totp_record.sealed_secret)?,
+        );
+        Ok(TotpEnrollment {
+            device,
+            secret_base32: totp::encode_base32_secret(&secret),
+            key_uri: uri::build(&self.config.totp.issuer, account, &secret, &totp_record.params),
+        })
+    }
+
+    /// Confirms an enrollment with the first code from the app. That code counts as used.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::DeviceNotFound`], [`MisuseError::WrongKind`] or
+    /// [`MisuseError::AlreadyConfirmed`]; [`InputError::CodeFormat`] for a code of the wrong
+    /// shape (not counted as an attempt); sealing and store errors.
+    pub async fn confirm_totp(&self, user: &UserId, device: DeviceId, code: &str) -> Result<Outcome, Error> {
+        let settled: Result<Settled, Error> = async {
+            let record = self
+                .store
+                .device(user, device)
+                .await?
+                .ok_or(MisuseError::DeviceNotFound)?;
+            let DeviceData::Totp(totp_record) = &record.data else {
+                return Err(MisuseError::WrongKind {
+                    expected: DeviceKind::Totp,
+                    found: record.kind(),
+                }
+                .into());
+            };
+            if record.confirmed {
+                return Err(MisuseError::AlreadyConfirmed.into());
+            }
+            totp::check_shape(code, std::slice::from_ref(&totp_record.params))?;
+            let state = self.store.throttle(user, Factor::Totp).await?;
+            let now = self.clock.now();
+            if let Some(refused) = self.refusal(Factor::Totp, &state, now) {
+                return Ok(Settled::plain(refused));
+            }
+            let (hit, reused) = self.evaluate_totp(user, &[(record.id, totp_record)], code, now)?;
+            let attempt = Attempt {
+                factor: Factor::Totp,
+                hit,
+                reused,
+                now,
+                methods: None,
+            };
+            let mut settled = match self.settle(user, state, &attempt).await? {
+                Settling::Accepted(settled, _) => {
+                    // The user's TOTP methods changed: a cached copy is stale now.
+                    self.cache.forget(user);
+                    settled
+                }
+                Settling::Answered(settled, _) => settled,
+                Settling::Stale => {
+                    return Err(StoreError::InvalidRecord("a settlement without a digest was stale").into());
+                }
+            };
+            if let Outcome::Accepted(v) = settled.outcome {
+                // Proof of an enrollment, not of a sign-in.
+                settled.outcome = Outcome::Accepted(v.enrollment());
+            }
+            Ok(settled)
+        }
+        .await;
+        let settled = settled?;
+        if settled.outcome.is_accepted() {
+            // Remembered browsers were trusted for the methods as they were.
+            self.methods_changed(user).await?;
+        }
+        Ok(self.audited(Some(user), Factor::Totp, AuditKind::Confirmed, settled))
+    }
+
+    /// Verifies a code against each of the user's confirmed TOTP devices.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::NoMethod`] if the user has no confirmed TOTP device;
+    /// [`InputError::CodeFormat`] for a code of the wrong shape (not counted as an attempt);
+    /// sealing and store errors. A wrong code is `Ok(Outcome::Rejected)`, not an error.
+    pub async fn verify_totp(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
+        let settled = self.verify_code(user, Factor::Totp, code).await?;
+        Ok(self.audited(
+            Some(user),
+            Factor::Totp,
+            AuditKind::Verified { recovery: false },
+            settled,
+        ))
+    }
+
+    /// Imports an existing TOTP secret (base32 or `otpauth://` URI) for migration. The user's
+    /// app already holds it, so the device is confirmed at once.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError`] naming what is malformed; [`MisuseError::DuplicateSecret`] if one of the
+    /// user's TOTP devices has the same secret (compared after opening, in constant time);
+    /// sealing, RNG and store errors.
+    pub async fn import_totp(&self, user: &UserId, input: &str, name: Option<&str>) -> Result<DeviceId, Error> {
+        let import = TotpImport::parse(input)?;
+        // The same secret twice would let each code be used once per copy.
+        for device in self.store.list_devices(user).await? {
+            if let DeviceData::Totp(t) = &device.data {
+                let existing = SecretBytes::from(self.keys.open(&totp_context(user, device.id), &t.sealed_secret)?);
+                if crate::ct::eq_bytes(existing.expose_secret(), import.secret.expose_secret()) {
+                    return Err(MisuseError::DuplicateSecret.into());
+                }
+            }
+        }
+        self.methods_changed(user).await?;
+        let fallback = DeviceKind::Totp.default_name();
+        let name = match name {
+            Some(n) => DeviceName::new(n)?,
+            None => {
+                DeviceName::new(import.issuer.as_deref().unwrap_or(fallback)).or_else(|_| DeviceName::new(fallback))?
+            }
+        };
+        let id = self
+            .insert_totp(user, name, &import.secret, import.params, true)
+            .await?;
+        self.cache.forget(user);
+        self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
+        Ok(id)
+    }
+
+    pub(super) async fn insert_totp(
+        &self,
+        user: &UserId,
+        name: DeviceName,
+        secret: &SecretBytes,
+        params: TotpParams,
+        confirmed: bool,
+    ) -> Result<DeviceId, Error> {
+        let id = DeviceId::generate(&self.rng)?;
+        let sealed_secret = self
+            .keys
+            .seal(&self.rng, &totp_context(user, id), secret.expose_secret())?;
+        self.store
+            .insert_device(DeviceRecord {
+                id,
+                user: user.clone(),
+                name,
+                created_at: self.clock.now(),
+                last_used_at: None,
+                confirmed,
+                data: DeviceData::Totp(TotpRecord {
+                    params,
+                    sealed_secret,
+                    last_step: None,
+                }),
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Evaluates a code against TOTP devices: the step it matched on the first device where it
+    /// is fresh (if any), and whether it matched an already accepted step of one.
+    pub(super) fn evaluate_totp(
+        &self,
+        user: &UserId,
+        devices: &[(DeviceId, &TotpRecord)],
+        code: &str,
+        now: UnixTime,
+    ) -> Result<(Option<Hit>, bool), Error> {
+        let mut hit = None;
+        let mut reused = false;
+        for (id, record) in devices {
+            let secret = SecretBytes::from(self.keys.open(&totp_context(user, *id), &record.sealed_secret)?);
+            // A shape this device does not take (another device's digits) is no match either.
+            match totp::evaluate(
+                &secret,
+                &record.params,
+                self.config.totp.window,
+                record.last_step,
+                now,
+                code,
+            ) {
+                Ok(TotpMatch::Fresh(step)) if hit.is_none() => hit = Some(Hit::TotpStep { device: *id, step }),
+                Ok(TotpMatch::Reused) => reused = true,
+                _ => {}
+            }
+        }
+        Ok((hit, reused))
+    }
+}
+
+pub(crate) fn totp_context(user: &UserId, device: DeviceId) -> SealContext<'_> {
+    SealContext {
+        purpose: crate::seal::TOTP_SECRET_PURPOSE,
+        user,
+        device,
+    }
+}
+
+/// The account label an authenticator app shows under the issuer: 1 to 255 characters.
+fn validate_account(account: &str) -> Result<&str, InputError> {
+    crate::id::label(account, 255).ok_or(InputError::AccountName)
+}
