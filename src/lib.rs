@@ -67,6 +67,8 @@ mod ct;
 mod error;
 mod id;
 mod kind;
+#[cfg(test)]
+mod layering;
 pub mod manual;
 mod method;
 pub mod policy;

@@ -79,14 +79,6 @@ impl PostgresStore {
             .map_err(StoreError::backend)?;
         Self { pool, leases }.check_schema().await
     }
-
-    async fn lease(&self) -> Result<Lease<'_, PgConnection>, StoreError> {
-        self.leases.get().await
-    }
-
-    async fn close_leases(&self) {
-        self.leases.close().await;
-    }
 }
 
 /// `Some(1)` when the version table exists (in the current search path).
@@ -421,14 +413,34 @@ const DDL_V4: &[&str] = &[
 const SETTLE_ATTEMPT: &str = "SELECT outcome, failures, last_failure_at, budget_until FROM \
      mfa_settle_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
-crate::store::sql::sql_device_store!(
-    PostgresStore,
-    sqlx::Postgres,
-    begin = "BEGIN",
-    lock = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"),
-    settle_statement = Some(SETTLE_ATTEMPT),
-    migrations = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4]
-);
+impl crate::store::sql::SqlBackend for PostgresStore {
+    type Db = sqlx::Postgres;
+    /// The verification path's own connections (see [`PostgresStore::connect_with`]).
+    type Lease<'a> = Lease<'a, PgConnection>;
+    const BEGIN: &'static str = "BEGIN";
+    const LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+    const SETTLE: Option<&'static str> = Some(SETTLE_ATTEMPT);
+    const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
+    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4];
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn lease(&self) -> Result<Lease<'_, PgConnection>, StoreError> {
+        self.leases.get().await
+    }
+
+    fn release(lease: Lease<'_, PgConnection>) {
+        lease.release();
+    }
+
+    async fn close_leases(&self) {
+        self.leases.close().await;
+    }
+}
+
+crate::store::sql::sql_device_store!(PostgresStore);
 
 #[cfg(test)]
 mod tests {

@@ -18,24 +18,14 @@
 //! concurrent writers at PostgreSQL's default READ COMMITTED isolation: a second writer
 //! blocks on the row and re-checks the condition against the committed row.
 
-use crate::backup_codes::{BackupCodeRecord, CodeSlot};
-use crate::clock::UnixTime;
 use crate::error::StoreError;
-use crate::id::{DeviceId, DeviceName, UserId};
-use crate::kind::Factor;
-use crate::seal::{KeyId, SealedSecret};
-use crate::store::Hit;
-use crate::store::{DeviceData, DeviceRecord};
-use crate::throttle::ThrottleState;
-use crate::totp::{Algorithm, TotpParams, TotpRecord};
-use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord};
+
+mod row;
+
+pub(crate) use self::row::*;
 
 /// The schema version this code writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = 4;
-
-pub(crate) const KIND_BACKUP_CODES: &str = "backup_codes";
-pub(crate) const KIND_TOTP: &str = "totp";
-pub(crate) const KIND_WEBAUTHN: &str = "webauthn";
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -71,314 +61,52 @@ macro_rules! usable_sql {
 
 pub(crate) use usable_sql;
 
-/// A `u64` for a `BIGINT` column.
-pub(crate) fn to_db(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::InvalidRecord("a time or step beyond 2^63 - 1"))
+/// What a SQL backend (`sqlite.rs`, `postgres.rs`) gives the one implementation of the store
+/// contract, [`sql_device_store!`]: its driver, its statements, and its connections for the
+/// verification path. The macro reaches the backend only through this trait (and the row codec
+/// only through [`row`]), so what a new backend must define is written here, checked by the
+/// compiler, and nothing else.
+pub(crate) trait SqlBackend: Sync {
+    /// The sqlx driver.
+    type Db: sqlx::Database;
+    /// A connection held for one call on the verification path, given back with
+    /// [`release`](Self::release) once its statements succeeded (dropped otherwise).
+    type Lease<'a>: std::ops::DerefMut<Target = <Self::Db as sqlx::Database>::Connection> + Send
+    where
+        Self: 'a;
+    /// The statement that opens a write transaction.
+    const BEGIN: &'static str;
+    /// A statement taking `$1` (a text key) that serialises writers on that key until the
+    /// transaction ends, where the backend needs one (SQLite's write transactions are serial).
+    const LOCK: Option<&'static str>;
+    /// The one statement that settles a code attempt, where the backend has one; otherwise the
+    /// settlement is a short write transaction of plain statements.
+    const SETTLE: Option<&'static str>;
+    /// A query answering one row when the schema-version table exists, none otherwise.
+    const SCHEMA_TABLE_EXISTS: &'static str;
+    /// `MIGRATIONS[i]` moves the schema from version `i` to `i + 1`.
+    const MIGRATIONS: &'static [&'static [&'static str]];
+
+    /// The pool for everything but the verification path.
+    fn pool(&self) -> &sqlx::Pool<Self::Db>;
+    /// A connection for one call of the verification path.
+    fn lease(&self) -> impl std::future::Future<Output = Result<Self::Lease<'_>, StoreError>> + Send;
+    /// Gives a lease back after its statements succeeded.
+    fn release(lease: Self::Lease<'_>);
+    /// Closes the leased connections (when the store closes).
+    fn close_leases(&self) -> impl std::future::Future<Output = ()> + Send;
 }
 
-/// A `BIGINT` column back to `u64`.
-pub(crate) fn from_db(value: i64, column: &str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| corrupt(column, "negative"))
-}
-
-/// The `kind` column value of a factor's devices.
-pub(crate) const fn kind_of(factor: Factor) -> &'static str {
-    match factor {
-        Factor::BackupCodes => KIND_BACKUP_CODES,
-        Factor::Totp => KIND_TOTP,
-        Factor::WebAuthn => KIND_WEBAUTHN,
-    }
-}
-
-/// A stored failure counter back to its state.
-pub(crate) fn throttle_state(
-    failures: i64,
-    last_failure_at: Option<i64>,
-    budget_until: Option<i64>,
-) -> Result<ThrottleState, StoreError> {
-    Ok(ThrottleState {
-        failures: u32::try_from(failures).map_err(|_| corrupt("failures", "out of range"))?,
-        last_failure_at: last_failure_at
-            .map(|t| from_db(t, "last_failure_at").map(UnixTime::from_secs))
-            .transpose()?,
-        budget_until: budget_until
-            .map(|t| from_db(t, "budget_until").map(UnixTime::from_secs))
-            .transpose()?,
-    })
-}
-
-/// A counter state as the three columns it is stored in.
-pub(crate) fn throttle_columns(state: &ThrottleState) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
-    let time = |t: Option<UnixTime>| t.map(|t| to_db(t.as_secs())).transpose();
-    Ok((
-        i64::from(state.failures),
-        time(state.last_failure_at)?,
-        time(state.budget_until)?,
-    ))
-}
-
-/// A hit as the columns [`DeviceStore::settle_attempt`](crate::DeviceStore::settle_attempt)
-/// binds: the device, the backup-code slot as a mask of the `codes_unused` column, the TOTP
-/// step (all null for a miss, or for a hit of the other factor, which can never be accepted).
-/// A slot or step beyond the stored range cannot match anything and binds as a miss too, so
-/// the statement is the same either way.
-pub(crate) fn hit_columns(factor: Factor, hit: Option<Hit>) -> (Option<Vec<u8>>, Option<i64>, Option<i64>) {
-    match (factor, hit) {
-        (Factor::BackupCodes, Some(Hit::BackupCode { device, slot })) if slot < MAX_PACKED_CODES => {
-            (Some(device.as_bytes().to_vec()), Some(1 << slot), None)
-        }
-        (Factor::Totp, Some(Hit::TotpStep { device, step })) => match to_db(step) {
-            Ok(step) => (Some(device.as_bytes().to_vec()), None, Some(step)),
-            Err(_) => (None, None, None),
-        },
-        _ => (None, None, None),
-    }
-}
-
-pub(crate) fn corrupt(column: &str, why: &str) -> StoreError {
-    StoreError::Corrupt(format!("column {column}: {why}"))
-}
-
-/// One row of the device query, as plain Rust values.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct DeviceRow {
-    pub(crate) id: Vec<u8>,
-    pub(crate) user_id: String,
-    pub(crate) kind: String,
-    pub(crate) name: String,
-    pub(crate) created_at: i64,
-    pub(crate) last_used_at: Option<i64>,
-    pub(crate) confirmed: bool,
-    pub(crate) totp_algorithm: Option<String>,
-    pub(crate) totp_digits: Option<i64>,
-    pub(crate) totp_period: Option<i64>,
-    pub(crate) totp_secret: Option<Vec<u8>>,
-    pub(crate) totp_last_step: Option<i64>,
-    pub(crate) codes_salt: Option<Vec<u8>>,
-    pub(crate) codes_length: Option<i64>,
-    pub(crate) codes_key_id: Option<String>,
-    pub(crate) codes_hashes: Option<Vec<u8>>,
-    pub(crate) codes_unused: Option<i64>,
-    pub(crate) credential_id: Option<Vec<u8>>,
-    pub(crate) user_handle: Option<Vec<u8>>,
-    pub(crate) credential: Option<Vec<u8>>,
-    pub(crate) sign_count: Option<i64>,
-    pub(crate) backup_eligible: Option<bool>,
-    pub(crate) backup_state: Option<bool>,
-    pub(crate) discoverable: Option<bool>,
-    pub(crate) user_verified: Option<bool>,
-}
-
-fn required<T>(value: Option<T>, column: &str) -> Result<T, StoreError> {
-    value.ok_or_else(|| corrupt(column, "missing"))
-}
-
-impl DeviceRow {
-    /// Decodes a row into a record, refusing anything malformed.
-    pub(crate) fn into_record(self) -> Result<DeviceRecord, StoreError> {
-        let id: [u8; 16] = self
-            .id
-            .as_slice()
-            .try_into()
-            .map_err(|_| corrupt("id", "not 16 bytes"))?;
-        let user = UserId::new(self.user_id).map_err(|_| corrupt("user_id", "not a valid user id"))?;
-        let name = DeviceName::new(&self.name).map_err(|_| corrupt("name", "not a valid name"))?;
-        let data = match self.kind.as_str() {
-            KIND_TOTP => {
-                let algorithm = required(self.totp_algorithm, "totp_algorithm")?;
-                let algorithm =
-                    Algorithm::from_name(&algorithm).ok_or_else(|| corrupt("totp_algorithm", "unknown algorithm"))?;
-                let digits = required(self.totp_digits, "totp_digits")?;
-                let period = required(self.totp_period, "totp_period")?;
-                let params = TotpParams::new(
-                    algorithm,
-                    u32::try_from(digits).map_err(|_| corrupt("totp_digits", "out of range"))?,
-                    from_db(period, "totp_period")?,
-                )
-                .map_err(|_| corrupt("totp_digits/totp_period", "out of range"))?;
-                let sealed_secret = SealedSecret::from_bytes(&required(self.totp_secret, "totp_secret")?)
-                    .map_err(|e| corrupt("totp_secret", &e.to_string()))?;
-                let last_step = self.totp_last_step.map(|s| from_db(s, "totp_last_step")).transpose()?;
-                DeviceData::Totp(TotpRecord {
-                    params,
-                    sealed_secret,
-                    last_step,
-                })
-            }
-            KIND_BACKUP_CODES => {
-                let salt: [u8; 16] = required(self.codes_salt, "codes_salt")?
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("codes_salt", "not 16 bytes"))?;
-                let code_length = u8::try_from(required(self.codes_length, "codes_length")?)
-                    .map_err(|_| corrupt("codes_length", "out of range"))?;
-                let decoded = unpack_codes(
-                    &required(self.codes_hashes, "codes_hashes")?,
-                    required(self.codes_unused, "codes_unused")?,
-                )?;
-                let key_id = self
-                    .codes_key_id
-                    .map(KeyId::new)
-                    .transpose()
-                    .map_err(|_| corrupt("codes_key_id", "not a valid key id"))?;
-                DeviceData::BackupCodes(BackupCodeRecord {
-                    key_id,
-                    salt,
-                    code_length,
-                    slots: decoded,
-                })
-            }
-            KIND_WEBAUTHN => DeviceData::WebAuthn(WebAuthnRecord {
-                credential_id: required(self.credential_id, "credential_id")?,
-                user_handle: required(self.user_handle, "user_handle")?,
-                credential: required(self.credential, "credential")?,
-                sign_count: u32::try_from(required(self.sign_count, "sign_count")?)
-                    .map_err(|_| corrupt("sign_count", "out of range"))?,
-                backup_eligible: required(self.backup_eligible, "backup_eligible")?,
-                backup_state: required(self.backup_state, "backup_state")?,
-                discoverable: required(self.discoverable, "discoverable")?,
-                user_verified: required(self.user_verified, "user_verified")?,
-            }),
-            _ => return Err(corrupt("kind", "unknown kind")),
-        };
-        Ok(DeviceRecord {
-            id: DeviceId::from_bytes(id),
-            user,
-            name,
-            created_at: UnixTime::from_secs(from_db(self.created_at, "created_at")?),
-            last_used_at: self
-                .last_used_at
-                .map(|t| from_db(t, "last_used_at").map(UnixTime::from_secs))
-                .transpose()?,
-            confirmed: self.confirmed,
-            data,
-        })
-    }
-
-    /// Encodes a record as a row.
-    pub(crate) fn from_record(record: &DeviceRecord) -> Result<Self, StoreError> {
-        let mut row = Self {
-            id: record.id.as_bytes().to_vec(),
-            user_id: record.user.as_str().to_owned(),
-            name: record.name.as_str().to_owned(),
-            created_at: to_db(record.created_at.as_secs())?,
-            last_used_at: record.last_used_at.map(|t| to_db(t.as_secs())).transpose()?,
-            confirmed: record.confirmed,
-            ..Self::default()
-        };
-        match &record.data {
-            DeviceData::Totp(t) => {
-                row.kind = KIND_TOTP.to_owned();
-                row.totp_algorithm = Some(t.params.algorithm().as_str().to_owned());
-                row.totp_digits = Some(i64::from(t.params.digits()));
-                row.totp_period = Some(to_db(t.params.period())?);
-                row.totp_secret = Some(t.sealed_secret.to_bytes());
-                row.totp_last_step = t.last_step.map(to_db).transpose()?;
-            }
-            DeviceData::BackupCodes(b) => {
-                row.kind = KIND_BACKUP_CODES.to_owned();
-                row.codes_salt = Some(b.salt.to_vec());
-                row.codes_length = Some(i64::from(b.code_length));
-                row.codes_key_id = b.key_id.as_ref().map(|k| k.as_str().to_owned());
-                let (hashes, unused) = pack_codes(&b.slots)?;
-                row.codes_hashes = Some(hashes);
-                row.codes_unused = Some(unused);
-            }
-            DeviceData::WebAuthn(w) => {
-                row.kind = KIND_WEBAUTHN.to_owned();
-                row.credential_id = Some(w.credential_id.clone());
-                row.user_handle = Some(w.user_handle.clone());
-                row.credential = Some(w.credential.clone());
-                row.sign_count = Some(i64::from(w.sign_count));
-                row.backup_eligible = Some(w.backup_eligible);
-                row.backup_state = Some(w.backup_state);
-                row.discoverable = Some(w.discoverable);
-                row.user_verified = Some(w.user_verified);
-            }
-        }
-        Ok(row)
-    }
-}
-
-/// A set's codes as its two columns: the hashes end to end, and a mask with bit `i` set while
-/// code `i` is unused.
-pub(crate) fn pack_codes(slots: &[CodeSlot]) -> Result<(Vec<u8>, i64), StoreError> {
-    if slots.len() > MAX_PACKED_CODES {
-        return Err(StoreError::InvalidRecord("more backup codes in a set than a row holds"));
-    }
-    let mut hashes = Vec::with_capacity(slots.len() * 32);
-    let mut unused = 0i64;
-    for (i, slot) in slots.iter().enumerate() {
-        hashes.extend_from_slice(&slot.hash);
-        if !slot.used {
-            unused |= 1 << i;
-        }
-    }
-    Ok((hashes, unused))
-}
-
-/// The two columns back to the codes, refusing a length that is not whole hashes and a mask
-/// with bits beyond the last code.
-pub(crate) fn unpack_codes(hashes: &[u8], unused: i64) -> Result<Vec<CodeSlot>, StoreError> {
-    if !hashes.len().is_multiple_of(32) || hashes.len() / 32 > MAX_PACKED_CODES {
-        return Err(corrupt("codes_hashes", "not a whole number of hashes, or too many"));
-    }
-    let count = hashes.len() / 32;
-    if unused < 0 || (unused >> count) != 0 {
-        return Err(corrupt("codes_unused", "bits beyond the last code"));
-    }
-    hashes
-        .chunks_exact(32)
-        .enumerate()
-        .map(|(i, chunk)| {
-            let hash: [u8; 32] = chunk.try_into().map_err(|_| corrupt("codes_hashes", "not 32 bytes"))?;
-            Ok(CodeSlot {
-                hash,
-                used: unused & (1 << i) == 0,
-            })
-        })
-        .collect()
-}
-
-/// The most codes one set's row holds (bits of the `codes_unused` mask, kept positive).
-pub(crate) const MAX_PACKED_CODES: usize = 62;
-
-/// Decodes a ceremony row.
-pub(crate) fn ceremony_from_row(
-    id: crate::id::CeremonyId,
-    user_id: Option<String>,
-    kind: &str,
-    expires_at: i64,
-    state: Vec<u8>,
-) -> Result<CeremonyRecord, StoreError> {
-    Ok(CeremonyRecord {
-        id,
-        user: user_id
-            .map(UserId::new)
-            .transpose()
-            .map_err(|_| corrupt("mfa_ceremonies.user_id", "not a valid user id"))?,
-        kind: CeremonyKind::from_name(kind).ok_or_else(|| corrupt("mfa_ceremonies.kind", "unknown kind"))?,
-        expires_at: UnixTime::from_secs(from_db(expires_at, "mfa_ceremonies.expires_at")?),
-        state,
-    })
-}
-
-/// Implements [`DeviceStore`](crate::DeviceStore) for a store with a `pool: sqlx::Pool<$db>`.
-///
-/// `$begin` is the statement that opens a write transaction; `$lock` is an optional statement
-/// taking `$1` (a text key) that serialises writers on that key inside a transaction;
-/// `$migrations[i]` moves the schema from version `i` to `i + 1`.
+/// Implements [`DeviceStore`](crate::DeviceStore) for `$store`, a [`SqlBackend`]: everything
+/// backend-specific comes from that trait, the rows' encoding from [`row`].
 macro_rules! sql_device_store {
-    (
-        $store:ty,
-        $db:ty,
-        begin = $begin:expr,
-        lock = $lock:expr,
-        settle_statement = $settle_statement:expr,
-        migrations = $migrations:expr
-    ) => {
+    ($store:ty) => {
         use sqlx::Row as _;
+        use $crate::store::sql::SqlBackend as _;
         use $crate::store::sql::{self as sql, DeviceRow};
+
+        /// The backend's driver.
+        type SqlDb = <$store as $crate::store::sql::SqlBackend>::Db;
 
         fn db_err(e: sqlx::Error) -> StoreError {
             match &e {
@@ -389,11 +117,11 @@ macro_rules! sql_device_store {
         }
 
         /// Reads device rows into records.
-        fn decode_devices(rows: Vec<<$db as sqlx::Database>::Row>) -> Result<Vec<DeviceRecord>, StoreError> {
+        fn decode_devices(rows: Vec<<SqlDb as sqlx::Database>::Row>) -> Result<Vec<DeviceRecord>, StoreError> {
             rows.iter().map(decode_device).collect()
         }
 
-        fn decode_device(row: &<$db as sqlx::Database>::Row) -> Result<DeviceRecord, StoreError> {
+        fn decode_device(row: &<SqlDb as sqlx::Database>::Row) -> Result<DeviceRecord, StoreError> {
             DeviceRow {
                 id: row.try_get("id").map_err(db_err)?,
                 user_id: row.try_get("user_id").map_err(db_err)?,
@@ -424,7 +152,7 @@ macro_rules! sql_device_store {
             .into_record()
         }
 
-        fn decode_trusted(row: &<$db as sqlx::Database>::Row) -> Result<TrustedDeviceRecord, StoreError> {
+        fn decode_trusted(row: &<SqlDb as sqlx::Database>::Row) -> Result<TrustedDeviceRecord, StoreError> {
             let id: Vec<u8> = row.try_get("id").map_err(db_err)?;
             let id: [u8; 16] = id.as_slice().try_into().map_err(|_| sql::corrupt("mfa_trusted_devices.id", "not 16 bytes"))?;
             let user: String = row.try_get("user_id").map_err(db_err)?;
@@ -447,7 +175,7 @@ macro_rules! sql_device_store {
         }
 
         async fn insert_in(
-            tx: &mut sqlx::Transaction<'static, $db>,
+            tx: &mut sqlx::Transaction<'static, SqlDb>,
             record: &DeviceRecord,
         ) -> Result<(), StoreError> {
             let row = DeviceRow::from_record(record)?;
@@ -502,20 +230,20 @@ macro_rules! sql_device_store {
                     .bind(kind)
                     .bind(after)
                     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await
                     .map_err(db_err)?;
                 decode_devices(rows)
             }
 
-            async fn begin(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
-                self.pool.begin_with($begin).await.map_err(db_err)
+            async fn begin(&self) -> Result<sqlx::Transaction<'static, SqlDb>, StoreError> {
+                self.pool().begin_with(<$store as $crate::store::sql::SqlBackend>::BEGIN).await.map_err(db_err)
             }
 
             /// Serialises writers on `key` until the transaction ends (where the backend needs it:
             /// SQLite's write transactions are serial anyway).
-            async fn lock(tx: &mut sqlx::Transaction<'static, $db>, key: String) -> Result<(), StoreError> {
-                let lock: Option<&'static str> = $lock;
+            async fn lock(tx: &mut sqlx::Transaction<'static, SqlDb>, key: String) -> Result<(), StoreError> {
+                let lock: Option<&'static str> = <$store as $crate::store::sql::SqlBackend>::LOCK;
                 if let Some(lock) = lock {
                     sqlx::query(lock).bind(key).execute(&mut **tx).await.map_err(db_err)?;
                 }
@@ -547,7 +275,7 @@ macro_rules! sql_device_store {
                         supported: sql::SCHEMA_VERSION,
                     });
                 }
-                let migrations: &[&[&'static str]] = $migrations;
+                let migrations: &[&[&'static str]] = <$store as $crate::store::sql::SqlBackend>::MIGRATIONS;
                 for version in found..sql::SCHEMA_VERSION {
                     let steps = usize::try_from(version)
                         .ok()
@@ -579,15 +307,15 @@ macro_rules! sql_device_store {
             ///
             /// [`StoreError::Backend`] if the database fails.
             pub async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
-                let exists: Option<i64> = sqlx::query_scalar(SCHEMA_TABLE_EXISTS)
-                    .fetch_optional(&self.pool)
+                let exists: Option<i64> = sqlx::query_scalar(<$store as $crate::store::sql::SqlBackend>::SCHEMA_TABLE_EXISTS)
+                    .fetch_optional(self.pool())
                     .await
                     .map_err(db_err)?;
                 if exists.is_none() {
                     return Ok(None);
                 }
                 sqlx::query_scalar("SELECT MAX(version) FROM mfa_schema_version")
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await
                     .map_err(db_err)
             }
@@ -606,7 +334,7 @@ macro_rules! sql_device_store {
             /// Closes every connection of the pool.
             pub async fn close(&self) {
                 self.close_leases().await;
-                self.pool.close().await;
+                self.pool().close().await;
             }
 
             async fn select_devices(
@@ -623,7 +351,7 @@ macro_rules! sql_device_store {
                 if let Some(t) = bind_text {
                     query = query.bind(t.to_owned());
                 }
-                let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
+                let rows = query.fetch_all(self.pool()).await.map_err(db_err)?;
                 decode_devices(rows)
             }
         }
@@ -652,7 +380,7 @@ macro_rules! sql_device_store {
                     .bind(name.as_str())
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
@@ -662,7 +390,7 @@ macro_rules! sql_device_store {
                 let done = sqlx::query("DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2")
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
@@ -671,7 +399,7 @@ macro_rules! sql_device_store {
             async fn delete_user_devices(&self, user: &UserId) -> Result<u64, StoreError> {
                 let done = sqlx::query("DELETE FROM mfa_devices WHERE user_id = $1")
                     .bind(user.as_str())
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -684,7 +412,7 @@ macro_rules! sql_device_store {
                 .bind(user.as_str())
                 .bind(sql::KIND_TOTP)
                 .bind(keep.as_bytes().to_vec())
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -712,7 +440,7 @@ macro_rules! sql_device_store {
                 let on_hit = sql::throttle_columns(&attempt.on_hit)?;
                 let on_miss = sql::throttle_columns(&attempt.on_miss)?;
                 let now = sql::to_db(attempt.now.as_secs())?;
-                let settle_statement: Option<&'static str> = $settle_statement;
+                let settle_statement: Option<&'static str> = <$store as $crate::store::sql::SqlBackend>::SETTLE;
                 if let Some(statement) = settle_statement {
                     // One statement, so one round trip and one commit, hit or miss.
                     let mut conn = self.lease().await?;
@@ -737,7 +465,7 @@ macro_rules! sql_device_store {
                         .fetch_one(&mut *conn)
                         .await
                         .map_err(db_err)?;
-                    conn.release();
+                    <$store as $crate::store::sql::SqlBackend>::release(conn);
                     let outcome: String = row.try_get("outcome").map_err(db_err)?;
                     return match outcome.as_str() {
                         "accepted" => Ok(Settlement::Accepted),
@@ -871,7 +599,7 @@ macro_rules! sql_device_store {
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_err)?;
-                conn.release();
+                <$store as $crate::store::sql::SqlBackend>::release(conn);
                 let Some(row) = row else {
                     return Ok(ThrottleState::default());
                 };
@@ -895,7 +623,7 @@ macro_rules! sql_device_store {
                     .fetch_all(&mut *conn)
                     .await
                     .map_err(db_err)?;
-                conn.release();
+                <$store as $crate::store::sql::SqlBackend>::release(conn);
                 let throttle = match rows.first() {
                     Some(row) => match row.try_get::<Option<i64>, _>("t_failures").map_err(db_err)? {
                         Some(failures) => sql::throttle_state(
@@ -947,7 +675,7 @@ macro_rules! sql_device_store {
                     .execute(&mut *conn)
                     .await
                     .map_err(db_err)?;
-                conn.release();
+                <$store as $crate::store::sql::SqlBackend>::release(conn);
                 Ok(done.rows_affected() == 1)
             }
 
@@ -955,7 +683,7 @@ macro_rules! sql_device_store {
                 sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
                     .bind(user.as_str())
                     .bind(factor.as_str())
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(())
@@ -989,7 +717,7 @@ macro_rules! sql_device_store {
                 .bind(user.as_str())
                 .bind(sql::KIND_WEBAUTHN)
                 .bind(i64::from(expected_sign_count))
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
@@ -1002,7 +730,7 @@ macro_rules! sql_device_store {
                     .bind(ceremony.kind.as_str())
                     .bind(sql::to_db(ceremony.expires_at.as_secs())?)
                     .bind(ceremony.state)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(())
@@ -1023,7 +751,7 @@ macro_rules! sql_device_store {
                 .bind(user.map(|u| u.as_str().to_owned()))
                 .bind(kind.as_str())
                 .bind(sql::to_db(now.as_secs())?)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool())
                 .await
                 .map_err(db_err)?;
                 let Some(row) = row else {
@@ -1100,7 +828,7 @@ macro_rules! sql_device_store {
                 )
                 .bind(after)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool())
                 .await
                 .map_err(db_err)?;
                 rows.iter().map(decode_trusted).collect()
@@ -1130,7 +858,7 @@ macro_rules! sql_device_store {
                 .bind(user.as_str())
                 .bind(sql::KIND_TOTP)
                 .bind(expected.to_bytes())
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
@@ -1148,7 +876,7 @@ macro_rules! sql_device_store {
                 .bind(sql::to_db(record.created_at.as_secs())?)
                 .bind(sql::to_db(record.expires_at.as_secs())?)
                 .bind(record.last_used_at.map(|t| sql::to_db(t.as_secs())).transpose()?)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await
                 .map_err(db_err)?;
                 Ok(())
@@ -1160,7 +888,7 @@ macro_rules! sql_device_store {
                      FROM mfa_trusted_devices WHERE id = $1",
                 )
                 .bind(id.as_bytes().to_vec())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool())
                 .await
                 .map_err(db_err)?;
                 row.map(|r| decode_trusted(&r)).transpose()
@@ -1176,7 +904,7 @@ macro_rules! sql_device_store {
                     .bind(sql::to_db(now.as_secs())?)
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
@@ -1188,7 +916,7 @@ macro_rules! sql_device_store {
                      FROM mfa_trusted_devices WHERE user_id = $1 ORDER BY created_at, id",
                 )
                 .bind(user.as_str())
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool())
                 .await
                 .map_err(db_err)?;
                 rows.iter().map(decode_trusted).collect()
@@ -1198,7 +926,7 @@ macro_rules! sql_device_store {
                 let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2")
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
@@ -1207,7 +935,7 @@ macro_rules! sql_device_store {
             async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
                 let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE user_id = $1")
                     .bind(user.as_str())
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -1216,7 +944,7 @@ macro_rules! sql_device_store {
             async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
                 let done = sqlx::query("DELETE FROM mfa_ceremonies WHERE expires_at <= $1")
                     .bind(sql::to_db(now.as_secs())?)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await
                     .map_err(db_err)?;
                 Ok(done.rows_affected())
@@ -1243,151 +971,3 @@ macro_rules! sql_device_store {
 }
 
 pub(crate) use sql_device_store;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn integers_beyond_bigint_are_refused_not_wrapped() {
-        assert_eq!(to_db(i64::MAX as u64).unwrap(), i64::MAX);
-        assert!(matches!(to_db(u64::MAX), Err(StoreError::InvalidRecord(_))));
-        assert!(matches!(from_db(-1, "x"), Err(StoreError::Corrupt(_))));
-    }
-
-    #[test]
-    fn malformed_rows_are_corrupt_errors() {
-        let good = DeviceRow {
-            id: vec![1; 16],
-            user_id: "alice".into(),
-            kind: KIND_WEBAUTHN.into(),
-            name: "Key".into(),
-            created_at: 5,
-            credential_id: Some(vec![1]),
-            user_handle: Some(vec![2]),
-            credential: Some(vec![3]),
-            sign_count: Some(0),
-            backup_eligible: Some(false),
-            backup_state: Some(false),
-            discoverable: Some(false),
-            user_verified: Some(false),
-            ..DeviceRow::default()
-        };
-        let record = good.clone().into_record().unwrap();
-        let back = DeviceRow::from_record(&record).unwrap();
-        assert_eq!(back.into_record().unwrap(), record);
-        let cases: Vec<(&str, DeviceRow)> = vec![
-            (
-                "id",
-                DeviceRow {
-                    id: vec![1; 15],
-                    ..good.clone()
-                },
-            ),
-            (
-                "user_id",
-                DeviceRow {
-                    user_id: String::new(),
-                    ..good.clone()
-                },
-            ),
-            (
-                "name",
-                DeviceRow {
-                    name: "\n".into(),
-                    ..good.clone()
-                },
-            ),
-            (
-                "kind",
-                DeviceRow {
-                    kind: "sms".into(),
-                    ..good.clone()
-                },
-            ),
-            (
-                "created_at",
-                DeviceRow {
-                    created_at: -5,
-                    ..good.clone()
-                },
-            ),
-            (
-                "sign_count",
-                DeviceRow {
-                    sign_count: Some(1 << 40),
-                    ..good.clone()
-                },
-            ),
-            (
-                "credential_id",
-                DeviceRow {
-                    credential_id: None,
-                    ..good.clone()
-                },
-            ),
-            (
-                "totp_algorithm",
-                DeviceRow {
-                    kind: KIND_TOTP.into(),
-                    ..good.clone()
-                },
-            ),
-            (
-                "codes_salt",
-                DeviceRow {
-                    kind: KIND_BACKUP_CODES.into(),
-                    ..good.clone()
-                },
-            ),
-        ];
-        for (column, row) in cases {
-            match row.into_record() {
-                Err(StoreError::Corrupt(msg)) => assert!(msg.contains(column), "{column}: {msg}"),
-                other => panic!("{column}: {other:?}"),
-            }
-        }
-        let codes = DeviceRow {
-            kind: KIND_BACKUP_CODES.into(),
-            codes_salt: Some(vec![0; 16]),
-            codes_length: Some(12),
-            ..good.clone()
-        };
-        let packed = |hashes: Vec<u8>, unused: i64| DeviceRow {
-            codes_hashes: Some(hashes),
-            codes_unused: Some(unused),
-            ..codes.clone()
-        };
-        let set = packed(vec![5; 64], 0b10).into_record().unwrap();
-        match &set.data {
-            DeviceData::BackupCodes(b) => {
-                assert_eq!(b.slots.len(), 2);
-                assert!(b.slots[0].used && !b.slots[1].used);
-                assert_eq!(b.slots[1].hash, [5; 32]);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(DeviceRow::from_record(&set).unwrap().codes_unused, Some(0b10));
-        for (hashes, unused, column) in [
-            (vec![0; 33], 0, "codes_hashes"),
-            (vec![0; 32 * 63], 0, "codes_hashes"),
-            (vec![0; 64], 0b100, "codes_unused"),
-            (vec![0; 64], -1, "codes_unused"),
-        ] {
-            match packed(hashes, unused).into_record() {
-                Err(StoreError::Corrupt(msg)) => assert!(msg.contains(column), "{column}: {msg}"),
-                other => panic!("{column}: {other:?}"),
-            }
-        }
-        for (hashes, column) in [(None, "codes_hashes"), (Some(vec![0; 32]), "codes_unused")] {
-            let row = DeviceRow {
-                codes_hashes: hashes,
-                ..codes.clone()
-            };
-            match row.into_record() {
-                Err(StoreError::Corrupt(msg)) => assert!(msg.contains(column), "{column}: {msg}"),
-                other => panic!("{column}: {other:?}"),
-            }
-        }
-    }
-}

@@ -76,27 +76,6 @@ impl SqliteStore {
     }
 }
 
-/// `Some(1)` when the version table exists.
-impl SqliteStore {
-    /// A connection for one call of the verification path (the PostgreSQL store keeps its own
-    /// there; SQLite's in-process connections come from the pool as they are).
-    async fn lease(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
-        self.pool.acquire().await.map_err(StoreError::backend)
-    }
-
-    async fn close_leases(&self) {}
-}
-
-/// What the shared implementation calls when a leased connection's statements succeeded.
-trait Release {
-    fn release(self);
-}
-
-impl Release for PoolConnection<Sqlite> {
-    /// Back to the pool, on drop.
-    fn release(self) {}
-}
-
 const SCHEMA_TABLE_EXISTS: &str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mfa_schema_version'";
 
 const DDL_V1: &[&str] = &[
@@ -187,13 +166,32 @@ const DDL_V4: &[&str] = &[
     "DROP TABLE mfa_backup_codes",
 ];
 
-crate::store::sql::sql_device_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    begin = "BEGIN IMMEDIATE",
-    lock = None,
+impl crate::store::sql::SqlBackend for SqliteStore {
+    type Db = Sqlite;
+    /// SQLite's in-process connections come from the pool as they are (the PostgreSQL store
+    /// keeps its own for the verification path).
+    type Lease<'a> = PoolConnection<Sqlite>;
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const LOCK: Option<&'static str> = None;
     // SQLite runs in-process: a settlement is one short IMMEDIATE transaction with the same
     // statements for a hit and a miss.
-    settle_statement = None,
-    migrations = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4]
-);
+    const SETTLE: Option<&'static str> = None;
+    /// One row when the version table exists.
+    const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
+    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4];
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn lease(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.pool.acquire().await.map_err(StoreError::backend)
+    }
+
+    /// Back to the pool, on drop.
+    fn release(_lease: PoolConnection<Sqlite>) {}
+
+    async fn close_leases(&self) {}
+}
+
+crate::store::sql::sql_device_store!(SqliteStore);
