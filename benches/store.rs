@@ -29,14 +29,13 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/postgres/cluster.rs"]
-mod cluster;
+use multifactor_kit::cluster;
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-mod support;
+use multifactor_kit::bench as support;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};

@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-mod support;
 use hmac::{Hmac, KeyInit, Mac};
 use multifactor::backup_codes::{self, BackupCodeRecord};
 use multifactor::{
     BackupCodeConfig, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, OsRng, SealingKey,
     SecretBytes, TotpParams, UnixTime, UserId,
 };
+use multifactor_kit::bench as support;
 use sha1::Sha1;
 use sha2::Sha256;
 use tokio::runtime::Runtime;

@@ -23,7 +23,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-mod support;
+use multifactor_kit::bench as support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use multifactor::{
@@ -84,7 +84,7 @@ fn service() -> BenchMfa {
 }
 
 /// `navigator.credentials.create()` with a UV-capable authenticator. The software authenticator
-/// cannot store resident keys, so the browser side asks for none (as in tests/webauthn.rs).
+/// cannot store resident keys, so the browser side asks for none (as in the kit's software browser, `kit/src/browser.rs`).
 fn create(auth: &mut SoftPasskey, options: &Value) -> RegistrationResponse {
     let mut options = options.clone();
     let sel = options.pointer_mut("/publicKey/authenticatorSelection").unwrap();

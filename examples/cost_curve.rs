@@ -87,10 +87,8 @@
 //! defaults otherwise (`fsync=on`, `synchronous_commit=on`, `full_page_writes=on`). The clients
 //! run on the same machine as the server.
 
-#[path = "support/load.rs"]
-mod load;
-#[path = "support/pg_cluster.rs"]
-mod pg_cluster;
+use multifactor_kit::load;
+use multifactor_kit::pg_cluster;
 
 use load::{TaskResult, accepted, print_machine, run_tasks, secret_bytes, service, set_up_user};
 
@@ -590,23 +588,22 @@ fn permutation(n: usize, seed: u64) -> Vec<usize> {
 
 // ----- Timed phases ----------------------------------------------------------------------------
 
-impl TaskResult {
-    fn into_phase(mut self, wall: Duration, cpu: CpuSnap, note: String) -> Phase {
-        self.latencies.sort_unstable();
-        let ops = self.latencies.len() as u64;
-        Phase {
-            rate: ops as f64 / wall.as_secs_f64(),
-            ops,
-            p50_us: percentile(&self.latencies, 50.0),
-            p99_us: percentile(&self.latencies, 99.0),
-            failures: self.failures,
-            first_failure: self.first_failure,
-            note: format!(
-                "{ops} operations in {:.2} s; {note}; {}",
-                wall.as_secs_f64(),
-                cpu.since()
-            ),
-        }
+/// A timed phase's figures from its tasks' results.
+fn into_phase(mut result: TaskResult, wall: Duration, cpu: CpuSnap, note: String) -> Phase {
+    result.latencies.sort_unstable();
+    let ops = result.latencies.len() as u64;
+    Phase {
+        rate: ops as f64 / wall.as_secs_f64(),
+        ops,
+        p50_us: percentile(&result.latencies, 50.0),
+        p99_us: percentile(&result.latencies, 99.0),
+        failures: result.failures,
+        first_failure: result.first_failure,
+        note: format!(
+            "{ops} operations in {:.2} s; {note}; {}",
+            wall.as_secs_f64(),
+            cpu.since()
+        ),
     }
 }
 
@@ -788,7 +785,8 @@ impl Load {
             total.absorb(self.totp_round(mfa, clients, rounds, deadline).await?);
         }
         let wall = started.elapsed();
-        let mut phase = total.into_phase(
+        let mut phase = into_phase(
+            total,
             wall,
             cpu,
             format!("{rounds} rounds of up to {} users", self.users.len()),
@@ -836,7 +834,7 @@ impl Load {
         } else {
             format!("{spent} codes spent")
         };
-        let mut phase = total.into_phase(wall, cpu, note);
+        let mut phase = into_phase(total, wall, cpu, note);
         phase.failures += warm_up.failures;
         phase.first_failure = phase.first_failure.or(warm_up.first_failure);
         Ok(phase)
@@ -1617,7 +1615,8 @@ async fn sqlite_anchor(path: &Path, n: u64, args: &Args) -> Result<Phase, BoxErr
     .await?;
     let wall = started.elapsed();
     pool.close().await;
-    Ok(result.into_phase(
+    Ok(into_phase(
+        result,
         wall,
         cpu,
         format!("anchor pool: journal_mode={mode}, synchronous={sync} (2 = FULL), 8 connections"),

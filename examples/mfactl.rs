@@ -28,8 +28,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[path = "support/demo_key.rs"]
-mod demo_key;
+use multifactor_kit::demo_key;
 
 use multifactor::{DeviceId, Factor, Keyring, Mfa, MfaConfig, Outcome, SqliteStore, UserId};
 

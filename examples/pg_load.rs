@@ -44,10 +44,8 @@
 //! (`synchronous_commit=on`, `full_page_writes=on`). The client programs run on the same machine
 //! as the server, so client CPU competes with server CPU for both contenders alike.
 
-#[path = "support/load.rs"]
-mod load;
-#[path = "support/pg_cluster.rs"]
-mod pg_cluster;
+use multifactor_kit::load;
+use multifactor_kit::pg_cluster;
 
 use load::{TaskResult, accepted, print_machine, run_tasks, secret_bytes, service, set_up_user};
 

@@ -91,7 +91,7 @@
 //! - **Stale "remember me".** Remember-this-device tokens are random, stored as keyed hashes,
 //!   bound to the user, expiring, revocable, and all revoked when the user's methods change.
 //! - **Online guessing over a long time.** Under the defaults, simulated for a year on the
-//!   manual clock (`tests/attacker.rs`): an attacker alone gets 100 answered TOTP guesses before
+//!   manual clock (`tests/service/attacker.rs`): an attacker alone gets 100 answered TOTP guesses before
 //!   the lock (probability of success at most 3.0e-4); with the user signing in every day, the
 //!   budget caps it at 293 (8.8e-4; without the budget, daily successes would give it 12,399,
 //!   3.7e-2); a user who mistypes 5 times a week, in bursts of up to 3, is never held up. The

@@ -13,8 +13,7 @@
 //! asks users with MFA methods for their second factor. Sessions are tower-sessions (in memory, id cycled at sign-in), forms and
 //! JSON calls carry axum_csrf tokens, and pages are plain HTML with one script for WebAuthn.
 
-#[path = "../support/demo_key.rs"]
-mod demo_key;
+use multifactor_kit::demo_key;
 mod pages;
 
 use std::collections::HashMap;

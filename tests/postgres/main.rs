@@ -7,7 +7,7 @@
 //! `CI=true`, where that is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod cluster;
+use multifactor_kit::cluster;
 
 use std::future::Future;
 use std::pin::Pin;

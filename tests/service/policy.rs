@@ -1,13 +1,11 @@
 //! Assurance policy: who still needs a second factor after the first, and with what.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use multifactor::{
     Assurance, AssurancePolicy, DeviceKind, Error, FirstFactor, MemoryStore, MfaConfig, MisuseError, Outcome,
     SatisfiedBy,
 };
+use multifactor_kit::service::*;
 
 fn federated(provider: &str, amr: &[&str], acr: Option<&str>) -> FirstFactor {
     FirstFactor::Federated {

@@ -2,9 +2,7 @@
 //! verification, replay, throttling, lockout, import, device management, races, and errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[macro_use]
-#[path = "common/forward.rs"]
-mod forward;
+use multifactor_kit::forward;
 
 use std::sync::Arc;
 
@@ -253,7 +251,7 @@ fn consecutive_cleared(state: ThrottleState) -> bool {
 }
 
 /// Backoff and the lock, with a failure budget too large to interfere (the budget has tests of
-/// its own below and in `tests/attacker.rs`).
+/// its own below and in `tests/service/attacker.rs`).
 #[tokio::test]
 async fn throttling_backs_off_locks_and_does_not_evaluate() {
     let mut config = MfaConfig::new("ACME").unwrap();

@@ -19,12 +19,12 @@
 //!   attestation was asked for): may be accepted.
 //!
 //! The software authenticators cannot store discoverable credentials, so `Client` (as in
-//! `tests/webauthn.rs`) remembers the user handle and plays the browser. The statistics of
+//! `multifactor_kit::browser`) remembers the user handle and plays the browser. The statistics of
 //! each ceremony property (mutation, verdict, result) are printed with `--nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD as B64};
@@ -33,21 +33,16 @@ use multifactor::{
     MemoryStore, Mfa, MfaConfig, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId,
     WebAuthnConfig,
 };
+use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_cbor_2::Value as Cbor;
 use serde_json::{Value, json};
-use url::Url;
-use webauthn_authenticator_rs::AuthenticatorBackend;
-use webauthn_authenticator_rs::prelude::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
-use webauthn_rs_proto::{
-    CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse,
-};
+use webauthn_rs_proto::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-const ORIGIN: &str = "https://auth.example.com";
 const START: u64 = 1_800_000_000;
 /// Cases per property that runs ceremonies (each costs a signature and a verification).
 const CEREMONY_CASES: u32 = 128;
@@ -65,7 +60,7 @@ fn config(cases: u32) -> Config {
     }
 }
 
-// ----- Setup (as in tests/webauthn.rs) ---------------------------------------------------------
+// ----- Setup (as in tests/webauthn/flows.rs) ---------------------------------------------------------
 
 fn setup() -> TestMfa {
     let clock = ManualClock::new(UnixTime::from_secs(START));
@@ -84,77 +79,6 @@ fn user(name: &str) -> UserId {
     UserId::new(name).unwrap()
 }
 
-/// A browser with one authenticator.
-struct Client<A> {
-    auth: A,
-    origin: Url,
-    uv_capable: bool,
-    /// Credential id (base64url) -> user handle (base64url) it was created for.
-    handles: HashMap<String, String>,
-}
-
-impl<A: AuthenticatorBackend> Client<A> {
-    fn new(auth: A, uv_capable: bool) -> Self {
-        Self {
-            auth,
-            origin: Url::parse(ORIGIN).unwrap(),
-            uv_capable,
-            handles: HashMap::new(),
-        }
-    }
-
-    fn create(&mut self, options: &Value) -> Value {
-        let mut options = options.clone();
-        if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection") {
-            if self.uv_capable && sel["userVerification"] == "preferred" {
-                sel["userVerification"] = json!("required");
-            }
-            sel["requireResidentKey"] = json!(false);
-            sel["residentKey"] = json!("discouraged");
-        }
-        let handle = options["publicKey"]["user"]["id"].as_str().unwrap().to_owned();
-        let ccr: CreationChallengeResponse = serde_json::from_value(options).unwrap();
-        let rsp = self.auth.do_registration(self.origin.clone(), ccr).unwrap();
-        let rsp = serde_json::to_value(&rsp).unwrap();
-        self.handles.insert(rsp["rawId"].as_str().unwrap().to_owned(), handle);
-        rsp
-    }
-
-    fn get(&mut self, options: &Value) -> Value {
-        let mut options = options.clone();
-        if let Some(uv) = options.pointer_mut("/publicKey/userVerification")
-            && self.uv_capable
-            && uv == "preferred"
-        {
-            *uv = json!("required");
-        }
-        let discoverable = options["publicKey"]["allowCredentials"]
-            .as_array()
-            .is_none_or(|a| a.is_empty());
-        let mut chosen = None;
-        if discoverable {
-            let (id, handle) = self.handles.iter().next().unwrap();
-            options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": id}]);
-            chosen = Some(handle.clone());
-        }
-        let rcr: RequestChallengeResponse = serde_json::from_value(options).unwrap();
-        let rsp = self.auth.do_authentication(self.origin.clone(), rcr).unwrap();
-        let mut rsp = serde_json::to_value(&rsp).unwrap();
-        if let Some(handle) = chosen {
-            rsp["response"]["userHandle"] = json!(handle);
-        }
-        rsp
-    }
-}
-
-fn security_key() -> Client<SoftPasskey> {
-    Client::new(SoftPasskey::new(false), false)
-}
-
-fn passkey() -> Client<SoftPasskey> {
-    Client::new(SoftPasskey::new(true), true)
-}
-
 async fn start_registration(mfa: &TestMfa, who: &UserId, as_passkey: bool) -> (CeremonyId, Value) {
     let (ceremony, options) = if as_passkey {
         mfa.start_passkey_registration(who, who.as_str(), "Test User").await
@@ -168,7 +92,7 @@ async fn start_registration(mfa: &TestMfa, who: &UserId, as_passkey: bool) -> (C
 
 async fn register(mfa: &TestMfa, who: &UserId, client: &mut Client<SoftPasskey>, as_passkey: bool) {
     let (ceremony, options) = start_registration(mfa, who, as_passkey).await;
-    let rsp = RegistrationResponse::from_json(&client.create(&options).to_string()).unwrap();
+    let rsp = RegistrationResponse::from_json(&client.create(&options).unwrap().to_string()).unwrap();
     let outcome = mfa
         .finish_webauthn_registration(who, ceremony, &rsp, None)
         .await
@@ -1783,7 +1707,7 @@ fn run_case(fx: &Fixture, ceremony: Ceremony, m: &Mutation) -> Result<(), TestCa
             } else {
                 &fx.pk
             };
-            let original = client.borrow_mut().get(&options.to_json_value());
+            let original = client.borrow_mut().get(&options.to_json_value()).unwrap();
             let (text, label) = mutate(fx, &original, m);
             let Some((parsed, proto)) =
                 parse_both::<_, PublicKeyCredential>(AuthenticationResponse::from_json(&text), &text)?
@@ -1816,7 +1740,7 @@ fn run_case(fx: &Fixture, ceremony: Ceremony, m: &Mutation) -> Result<(), TestCa
             let who = fx.fresh_user();
             let (id, options) = rt.block_on(start_registration(mfa, &who, as_passkey));
             let client = if as_passkey { &fx.reg_pk } else { &fx.reg_key };
-            let original = client.borrow_mut().create(&options);
+            let original = client.borrow_mut().create(&options).unwrap();
             let (text, label) = mutate(fx, &original, m);
             let Some((parsed, proto)) =
                 parse_both::<_, RegisterPublicKeyCredential>(RegistrationResponse::from_json(&text), &text)?
@@ -1898,7 +1822,7 @@ fn second_factor_rejects_a_user_handle_that_is_not_the_users() {
     for (name, handle, accept) in cases {
         rt.block_on(mfa.unlock(&fx.alice, Factor::WebAuthn)).unwrap();
         let (id, options) = rt.block_on(mfa.start_webauthn_authentication(&fx.alice)).unwrap();
-        let mut rsp = fx.pk.borrow_mut().get(&options.to_json_value());
+        let mut rsp = fx.pk.borrow_mut().get(&options.to_json_value()).unwrap();
         rsp["response"]["userHandle"] = handle.map_or(Value::Null, Value::from);
         let parsed = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
         let outcome = rt

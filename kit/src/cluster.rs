@@ -1,10 +1,8 @@
 //! The PostgreSQL server the tests and the store bench use: `DATABASE_URL` if set, else a
-//! throwaway cluster with `fsync=off` from the locally installed binaries (the same code as the
-//! load example's, `examples/support/pg_cluster.rs`), removed when dropped.
+//! throwaway cluster with `fsync=off` from the locally installed binaries (the load examples'
+//! [`pg_cluster`](crate::pg_cluster)), removed when dropped.
 
-#[path = "../../examples/support/pg_cluster.rs"]
-#[allow(dead_code)] // The load example uses more of it.
-mod pg_cluster;
+use crate::pg_cluster;
 
 /// A server to run against: a URL to reach it, and the cluster if we started it.
 pub struct Cluster {

@@ -3,10 +3,11 @@
 //! the types the signatures name.
 
 /// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
+#[macro_export]
 macro_rules! forward {
     // All eleven account operations (last-method guard, re-sealing, remember-this-device).
     (account_ops) => {
-        forward!(
+        $crate::forward!(
             delete_device_unless_last,
             list_totp_devices,
             list_backup_code_sets,
@@ -207,7 +208,7 @@ macro_rules! forward {
     };
     // All five WebAuthn operations.
     (webauthn_ops) => {
-        forward!(
+        $crate::forward!(
             find_credential,
             record_webauthn_use,
             insert_ceremony,

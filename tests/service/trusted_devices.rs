@@ -2,10 +2,8 @@
 //! expiring, revocable one by one, and revoked by every change to the user's methods.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use multifactor::{DeviceStore, Error, MemoryStore, MfaConfig, MisuseError, Outcome, TrustedDeviceConfig, Verified};
+use multifactor_kit::service::*;
 
 async fn verified(mfa: &TestMfa, who: &multifactor::UserId) -> Verified {
     let set = mfa.generate_backup_codes(who, None).await.unwrap();

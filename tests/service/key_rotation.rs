@@ -1,13 +1,11 @@
 //! Rotating the key that seals TOTP secrets while the service runs.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use multifactor::{
     AuditKind, DeviceData, DeviceId, DeviceStore, Error, KeyId, Keyring, MemoryStore, MfaConfig, Outcome, SealError,
     SealingKey,
 };
+use multifactor_kit::service::*;
 
 fn rotated() -> Keyring {
     Keyring::new(SealingKey::new(KeyId::new("k2").unwrap(), [2; 32]))

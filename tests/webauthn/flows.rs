@@ -9,7 +9,6 @@
 //! counters and flags all come from the software authenticator itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -20,15 +19,13 @@ use multifactor::{
     MisuseError, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
     WebAuthnUse,
 };
+use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
 use serde_json::{Value, json};
 use url::Url;
 use webauthn_authenticator_rs::AuthenticatorBackend;
-use webauthn_authenticator_rs::prelude::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
-use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
 
-const ORIGIN: &str = "https://auth.example.com";
 const START: u64 = 1_800_000_000;
 
 type TestMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
@@ -55,97 +52,6 @@ fn setup() -> (TestMfa, ManualClock) {
 
 fn user(name: &str) -> UserId {
     UserId::new(name).unwrap()
-}
-
-/// A browser with one authenticator.
-struct Client<A> {
-    auth: A,
-    origin: Url,
-    /// The authenticator can verify the user (it sets UV whenever the page asks for it or prefers it).
-    uv_capable: bool,
-    /// Credential id (base64url) -> user handle (base64url) it was created for.
-    handles: HashMap<String, String>,
-}
-
-impl<A: AuthenticatorBackend> Client<A> {
-    fn new(auth: A, uv_capable: bool) -> Self {
-        Self {
-            auth,
-            origin: Url::parse(ORIGIN).unwrap(),
-            uv_capable,
-            handles: HashMap::new(),
-        }
-    }
-
-    fn at(mut self, origin: &str) -> Self {
-        self.origin = Url::parse(origin).unwrap();
-        self
-    }
-
-    fn adjust_uv(&self, options: &mut Value) {
-        if let Some(uv) = options.pointer_mut("/publicKey/userVerification")
-            && self.uv_capable
-            && uv == "preferred"
-        {
-            *uv = json!("required");
-        }
-    }
-
-    /// `navigator.credentials.create()`: the options JSON in, the response JSON out.
-    fn create(&mut self, options: &Value) -> Result<Value, String> {
-        let mut options = options.clone();
-        if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection") {
-            if self.uv_capable && sel["userVerification"] == "preferred" {
-                sel["userVerification"] = json!("required");
-            }
-            // The software authenticator refuses resident keys; the client keeps the handle instead.
-            sel["requireResidentKey"] = json!(false);
-            sel["residentKey"] = json!("discouraged");
-        }
-        let handle = options["publicKey"]["user"]["id"].as_str().unwrap().to_owned();
-        let ccr: CreationChallengeResponse = serde_json::from_value(options).map_err(|e| e.to_string())?;
-        let rsp = self
-            .auth
-            .do_registration(self.origin.clone(), ccr)
-            .map_err(|e| format!("{e:?}"))?;
-        let rsp = serde_json::to_value(&rsp).unwrap();
-        self.handles.insert(rsp["rawId"].as_str().unwrap().to_owned(), handle);
-        Ok(rsp)
-    }
-
-    /// `navigator.credentials.get()`: with an empty allow-list the client discovers its own
-    /// credential and returns the user handle, as a platform authenticator would.
-    fn get(&mut self, options: &Value) -> Result<Value, String> {
-        let mut options = options.clone();
-        self.adjust_uv(&mut options);
-        let discoverable = options["publicKey"]["allowCredentials"]
-            .as_array()
-            .is_none_or(|a| a.is_empty());
-        let mut chosen = None;
-        if discoverable {
-            let (id, handle) = self.handles.iter().next().ok_or("no discoverable credential")?;
-            options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": id}]);
-            chosen = Some(handle.clone());
-        }
-        let rcr: RequestChallengeResponse = serde_json::from_value(options).map_err(|e| e.to_string())?;
-        let rsp = self
-            .auth
-            .do_authentication(self.origin.clone(), rcr)
-            .map_err(|e| format!("{e:?}"))?;
-        let mut rsp = serde_json::to_value(&rsp).unwrap();
-        if let Some(handle) = chosen {
-            rsp["response"]["userHandle"] = json!(handle);
-        }
-        Ok(rsp)
-    }
-}
-
-fn security_key() -> Client<SoftPasskey> {
-    Client::new(SoftPasskey::new(false), false)
-}
-
-fn passkey() -> Client<SoftPasskey> {
-    Client::new(SoftPasskey::new(true), true)
 }
 
 async fn register<A: AuthenticatorBackend>(

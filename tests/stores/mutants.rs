@@ -18,9 +18,7 @@ use multifactor::{
 /// Rounds a race check gets to fail before we call the broken store "not caught".
 const RACE_ROUNDS: usize = 20;
 
-#[macro_use]
-#[path = "common/forward.rs"]
-mod forward;
+use multifactor_kit::forward;
 
 /// Writes `record` back "by hand": delete, then insert. A concurrent writer may have put its own
 /// copy back in between; that is a lost update the racy store silently accepts.

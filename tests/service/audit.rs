@@ -1,10 +1,8 @@
 //! Audit events: every security-relevant outcome reaches the sink, with user, method and time.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use multifactor::{AuditKind, Factor, Outcome, RevokeReason};
+use multifactor_kit::service::*;
 
 fn kinds(events: &[multifactor::AuditEvent]) -> Vec<AuditKind> {
     events.iter().map(|e| e.kind.clone()).collect()

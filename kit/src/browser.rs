@@ -1,0 +1,109 @@
+//! A browser with one software authenticator: `navigator.credentials.create()` and `get()` on
+//! the options JSON the service hands out, answering the response JSON a page would post back.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use url::Url;
+use webauthn_authenticator_rs::AuthenticatorBackend;
+use webauthn_authenticator_rs::prelude::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
+
+/// The origin the tests' relying party accepts.
+pub const ORIGIN: &str = "https://auth.example.com";
+
+/// A browser with one authenticator.
+pub struct Client<A> {
+    /// The authenticator.
+    pub auth: A,
+    /// The origin the browser is at.
+    pub origin: Url,
+    /// The authenticator can verify the user (it sets UV whenever the page asks for it or prefers it).
+    pub uv_capable: bool,
+    /// Credential id (base64url) -> user handle (base64url) it was created for.
+    pub handles: HashMap<String, String>,
+}
+
+impl<A: AuthenticatorBackend> Client<A> {
+    pub fn new(auth: A, uv_capable: bool) -> Self {
+        Self {
+            auth,
+            origin: Url::parse(ORIGIN).unwrap(),
+            uv_capable,
+            handles: HashMap::new(),
+        }
+    }
+
+    pub fn at(mut self, origin: &str) -> Self {
+        self.origin = Url::parse(origin).unwrap();
+        self
+    }
+
+    pub fn adjust_uv(&self, options: &mut Value) {
+        if let Some(uv) = options.pointer_mut("/publicKey/userVerification")
+            && self.uv_capable
+            && uv == "preferred"
+        {
+            *uv = json!("required");
+        }
+    }
+
+    /// `navigator.credentials.create()`: the options JSON in, the response JSON out.
+    pub fn create(&mut self, options: &Value) -> Result<Value, String> {
+        let mut options = options.clone();
+        if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection") {
+            if self.uv_capable && sel["userVerification"] == "preferred" {
+                sel["userVerification"] = json!("required");
+            }
+            // The software authenticator refuses resident keys; the client keeps the handle instead.
+            sel["requireResidentKey"] = json!(false);
+            sel["residentKey"] = json!("discouraged");
+        }
+        let handle = options["publicKey"]["user"]["id"].as_str().unwrap().to_owned();
+        let ccr: CreationChallengeResponse = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        let rsp = self
+            .auth
+            .do_registration(self.origin.clone(), ccr)
+            .map_err(|e| format!("{e:?}"))?;
+        let rsp = serde_json::to_value(&rsp).unwrap();
+        self.handles.insert(rsp["rawId"].as_str().unwrap().to_owned(), handle);
+        Ok(rsp)
+    }
+
+    /// `navigator.credentials.get()`: with an empty allow-list the client discovers its own
+    /// credential and returns the user handle, as a platform authenticator would.
+    pub fn get(&mut self, options: &Value) -> Result<Value, String> {
+        let mut options = options.clone();
+        self.adjust_uv(&mut options);
+        let discoverable = options["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty());
+        let mut chosen = None;
+        if discoverable {
+            let (id, handle) = self.handles.iter().next().ok_or("no discoverable credential")?;
+            options["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": id}]);
+            chosen = Some(handle.clone());
+        }
+        let rcr: RequestChallengeResponse = serde_json::from_value(options).map_err(|e| e.to_string())?;
+        let rsp = self
+            .auth
+            .do_authentication(self.origin.clone(), rcr)
+            .map_err(|e| format!("{e:?}"))?;
+        let mut rsp = serde_json::to_value(&rsp).unwrap();
+        if let Some(handle) = chosen {
+            rsp["response"]["userHandle"] = json!(handle);
+        }
+        Ok(rsp)
+    }
+}
+
+/// A security key: no user verification.
+pub fn security_key() -> Client<SoftPasskey> {
+    Client::new(SoftPasskey::new(false), false)
+}
+
+/// A passkey on an authenticator that verifies its user.
+pub fn passkey() -> Client<SoftPasskey> {
+    Client::new(SoftPasskey::new(true), true)
+}

@@ -1,0 +1,20 @@
+//! The one kit the tests, benches and examples of `multifactor` share (`publish = false`):
+//!
+//! - [`service`]: a service on the memory store, a manual clock and a seeded generator, users,
+//!   enrolled TOTP and codes;
+//! - [`forward!`]: delegating `DeviceStore` methods for test stores that change one operation;
+//! - [`browser`]: a software browser with a software authenticator, for WebAuthn ceremonies;
+//! - [`cluster`] and [`pg_cluster`]: a throwaway PostgreSQL cluster (or `DATABASE_URL`);
+//! - [`load`] and [`bench`]: what the load examples and the criterion benches share;
+//! - [`demo_key`]: the examples' demo sealing key file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+pub mod bench;
+pub mod browser;
+pub mod cluster;
+pub mod demo_key;
+#[macro_use]
+pub mod forward;
+pub mod load;
+pub mod pg_cluster;
+pub mod service;

@@ -1,0 +1,11 @@
+//! The service end to end on the memory store with a manual clock: enrollment, verification, replay,
+//! throttling, races, the assurance policy, audit events, remembered browsers, key rotation,
+//! and a simulated year of attacks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod attacker;
+mod audit;
+mod flows;
+mod key_rotation;
+mod policy;
+mod trusted_devices;

@@ -1,0 +1,6 @@
+//! WebAuthn with software authenticators: security keys and passkeys, second factor and
+//! passwordless, and hostile responses and ceremonies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod flows;
+mod hostile;
