@@ -20,12 +20,10 @@ use multifactor::{
     ThrottlePolicy, TotpConfig, TotpImport, TotpParams, TrustedDeviceConfig, TrustedDeviceId, UnixTime, UserId,
     WebAuthnConfig,
 };
+use multifactor_kit::service::{START, TestMfa, user};
 
-const START: u64 = 1_800_000_000;
 /// A valid 160-bit base32 secret ("12345678901234567890"), used inside otherwise broken URIs.
 const SECRET_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-
-type TestMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
 
 /// What happened to one row of the table.
 enum Verdict {
@@ -116,10 +114,6 @@ fn service(clock: &ManualClock, webauthn: Option<WebAuthnConfig>) -> TestMfa {
 
 fn rp() -> RelyingParty {
     RelyingParty::new("example.com", "Example", &["https://auth.example.com"]).unwrap()
-}
-
-fn user(name: &str) -> UserId {
-    UserId::new(name).unwrap()
 }
 
 fn uri(query: &str) -> String {

@@ -19,8 +19,8 @@ use multifactor::{
     DeviceData, DeviceStore, Factor, FirstFactor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
     MfaConfig, Outcome, Pepper, RecordingSink, SealingKey, SqliteStore, TotpParams, UnixTime, UserId,
 };
+use multifactor_kit::service::START;
 
-const START: u64 = 1_800_000_000;
 /// The sealing key: distinctive bytes, so that a printed key would be found.
 const SEALING_KEY: [u8; 32] = [
     0xc3, 0x5a, 0x91, 0x07, 0xee, 0x42, 0x18, 0xb6, 0x7d, 0x2f, 0x64, 0xa9, 0x0b, 0xd8, 0x33, 0xf1, 0x56, 0x8c, 0x29,

@@ -42,8 +42,8 @@ use multifactor::{
     Outcome, RecordingSink, Rng, SealingKey, SecretBytes, ThrottleDecision, ThrottlePolicy, ThrottleState, TotpParams,
     UnixTime, UserId,
 };
+use multifactor_kit::service::{START, TestMfa};
 
-const START: u64 = 1_800_000_000; // a multiple of 30: steps begin here
 const MINUTE: u64 = 60;
 const HOUR: u64 = 3_600;
 const DAY: u64 = 86_400;
@@ -52,8 +52,6 @@ const YEAR: u64 = 365 * DAY;
 const SIGN_IN_AT: u64 = 9 * HOUR;
 /// The target: success within a year with probability at most 1 in 1,000.
 const TARGET: f64 = 1.0 / 1_000.0;
-
-type TestMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
 
 /// The service, its clock, its audit trail, and a user with a confirmed TOTP device whose
 /// secret the test knows, and a backup-code set.

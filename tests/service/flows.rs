@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use multifactor_kit::forward;
+use multifactor_kit::service::{START, TestMfa, user};
 
 use std::sync::Arc;
 
@@ -14,10 +15,6 @@ use multifactor::{
     Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes, StoreError, ThrottleDecision,
     ThrottlePolicy, ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
 };
-
-const START: u64 = 1_800_000_000; // a multiple of 30: steps begin here
-
-type TestMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
 
 fn keys(id: &str, byte: u8) -> Keyring {
     Keyring::new(SealingKey::new(KeyId::new(id).unwrap(), [byte; 32]))
@@ -38,10 +35,6 @@ fn setup_with(store: MemoryStore, keys: Keyring, config: MfaConfig) -> (TestMfa,
         .with_clock(clock.clone())
         .with_rng(InsecureSeededRng::new(42));
     (mfa, clock)
-}
-
-fn user(name: &str) -> UserId {
-    UserId::new(name).unwrap()
 }
 
 /// Enrolls and confirms TOTP; returns the device id and the app's secret.

@@ -20,15 +20,12 @@ use multifactor::{
     WebAuthnUse,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
+use multifactor_kit::service::{START, TestMfa, user};
 use serde_json::{Value, json};
 use url::Url;
 use webauthn_authenticator_rs::AuthenticatorBackend;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::softtoken::SoftToken;
-
-const START: u64 = 1_800_000_000;
-
-type TestMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
 
 fn rp() -> RelyingParty {
     RelyingParty::new("example.com", "Example", &[ORIGIN]).unwrap()
@@ -48,10 +45,6 @@ fn setup_with(webauthn: WebAuthnConfig) -> (TestMfa, ManualClock) {
 
 fn setup() -> (TestMfa, ManualClock) {
     setup_with(WebAuthnConfig::new(rp()))
-}
-
-fn user(name: &str) -> UserId {
-    UserId::new(name).unwrap()
 }
 
 async fn register<A: AuthenticatorBackend>(

@@ -34,6 +34,7 @@ use multifactor::{
     WebAuthnConfig,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
+use multifactor_kit::service::{START, TestMfa, user};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -43,13 +44,10 @@ use serde_json::{Value, json};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs_proto::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-const START: u64 = 1_800_000_000;
 /// Cases per property that runs ceremonies (each costs a signature and a verification).
 const CEREMONY_CASES: u32 = 128;
 /// Cases per pure parsing property.
 const PARSE_CASES: u32 = 512;
-
-type TestMfa = Mfa<MemoryStore, ManualClock, InsecureSeededRng>;
 
 fn config(cases: u32) -> Config {
     Config {
@@ -73,10 +71,6 @@ fn setup() -> TestMfa {
         .unwrap()
         .with_clock(clock)
         .with_rng(InsecureSeededRng::new(7))
-}
-
-fn user(name: &str) -> UserId {
-    UserId::new(name).unwrap()
 }
 
 async fn start_registration(mfa: &TestMfa, who: &UserId, as_passkey: bool) -> (CeremonyId, Value) {
