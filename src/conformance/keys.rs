@@ -1,0 +1,276 @@
+//! Key rotation: paging TOTP devices and backup-code sets, re-sealing a secret by compare-and-swap.
+
+use super::*;
+
+fn sealed_secret(record: &DeviceRecord) -> Option<&SealedSecret> {
+    match &record.data {
+        DeviceData::Totp(t) => Some(&t.sealed_secret),
+        _ => None,
+    }
+}
+
+/// A well-formed sealed blob that differs from `sealed` in the byte `back` places from the end
+/// (inside the ciphertext; the format does not check it).
+fn altered(sealed: &SealedSecret, back: usize) -> Result<SealedSecret, Failure> {
+    let mut bytes = sealed.to_bytes();
+    let at = bytes
+        .len()
+        .checked_sub(back + 1)
+        .ok_or(Failure("sealed blob too short".into()))?;
+    if let Some(byte) = bytes.get_mut(at) {
+        *byte ^= 0x5a;
+    }
+    SealedSecret::from_bytes(&bytes).map_err(|e| Failure(e.to_string()))
+}
+
+/// `list_totp_devices` pages through every TOTP device of all users, in id order, each once and
+/// nothing else; `reseal_totp_secret` swaps only the named user's TOTP secret, only from the
+/// expected one, and changes nothing else.
+pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
+    // Other checks may run on the same store at the same time: only this check's ids are
+    // asserted about, except that everything listed is a TOTP device in id order.
+    let mut users = Vec::new();
+    let mut totps = Vec::new();
+    let mut others = Vec::new();
+    for i in 0..3u64 {
+        let user = fresh_user("paging")?;
+        for j in 0..3 {
+            let totp = totp_record(&user, 10 * i + j)?;
+            store.insert_device(totp.clone()).await?;
+            totps.push(totp);
+        }
+        let codes = backup_record(&user, 10 * i + 5, 2)?;
+        let key = webauthn_record(&user, 10 * i + 6, fresh_credential_id()?, i % 2 == 0)?;
+        store.insert_device(codes.clone()).await?;
+        store.insert_device(key.clone()).await?;
+        others.push(codes.id);
+        others.push(key.id);
+        users.push(user);
+    }
+
+    const LIMIT: usize = 2;
+    let mut seen: Vec<DeviceId> = Vec::new();
+    let mut after: Option<DeviceId> = None;
+    loop {
+        let page = store.list_totp_devices(after, LIMIT).await?;
+        ensure!(
+            page.len() <= LIMIT,
+            "a page of list_totp_devices with limit {LIMIT} has {} entries",
+            page.len()
+        );
+        if page.is_empty() {
+            break;
+        }
+        for record in &page {
+            ensure!(
+                matches!(record.data, DeviceData::Totp(_)),
+                "list_totp_devices listed a record that is not a TOTP device"
+            );
+            ensure!(
+                after.is_none_or(|a| record.id > a),
+                "list_totp_devices is not in strictly increasing id order: {:?} after {after:?}",
+                record.id
+            );
+            ensure!(
+                !others.contains(&record.id),
+                "list_totp_devices listed one of this check's non-TOTP records"
+            );
+            if let Some(mine) = totps.iter().find(|t| t.id == record.id) {
+                ensure!(
+                    record == mine,
+                    "list_totp_devices did not return a TOTP record field for field"
+                );
+                seen.push(record.id);
+            }
+            after = Some(record.id);
+        }
+    }
+    for totp in &totps {
+        let times = seen.iter().filter(|&&id| id == totp.id).count();
+        ensure!(
+            times == 1,
+            "a TOTP device was listed {times} times when paging through list_totp_devices"
+        );
+    }
+    let all = store.list_totp_devices(None, usize::MAX).await?;
+    for totp in &totps {
+        ensure!(
+            all.iter().filter(|r| r.id == totp.id).count() == 1,
+            "list_totp_devices with limit usize::MAX did not list every TOTP device once"
+        );
+    }
+
+    // Re-sealing.
+    let (alice, bob) = match users.as_slice() {
+        [a, b, ..] => (a, b),
+        _ => return Err(Failure("no users".into())),
+    };
+    let target = totps.first().cloned().ok_or(Failure("no TOTP device".into()))?;
+    let sibling = totps.get(1).cloned().ok_or(Failure("no TOTP device".into()))?;
+    let now = UnixTime::from_secs(9_000);
+    ensure!(
+        store
+            .accept_totp_step(alice, target.id, 77, now, ThrottleState::default())
+            .await?,
+        "first step of a TOTP device refused"
+    );
+    let new_name = name("Re-sealed phone")?;
+    ensure!(
+        store.rename_device(alice, target.id, &new_name).await?,
+        "rename of a TOTP device failed"
+    );
+    let before = store
+        .device(alice, target.id)
+        .await?
+        .ok_or(Failure("TOTP device vanished".into()))?;
+    let expected = sealed_secret(&before)
+        .cloned()
+        .ok_or(Failure("TOTP device is no longer a TOTP record".into()))?;
+    let new = altered(&expected, 0)?;
+    let wrong = altered(&expected, 1)?;
+    ensure!(
+        new != expected && wrong != expected && new != wrong,
+        "altered blobs are equal"
+    );
+
+    ensure!(
+        !store.reseal_totp_secret(alice, target.id, &wrong, &new).await?,
+        "a re-seal from a wrong expected secret succeeded"
+    );
+    ensure!(
+        !store.reseal_totp_secret(bob, target.id, &expected, &new).await?,
+        "another user's TOTP secret was re-sealed"
+    );
+    ensure!(
+        !store.reseal_totp_secret(alice, fresh_id()?, &expected, &new).await?,
+        "an unknown device was re-sealed"
+    );
+    let codes_id = others.first().copied().ok_or(Failure("no backup-code set".into()))?;
+    ensure!(
+        !store.reseal_totp_secret(alice, codes_id, &expected, &new).await?,
+        "a backup-code set was re-sealed"
+    );
+    ensure!(
+        store.device(alice, target.id).await?.as_ref() == Some(&before),
+        "a refused re-seal changed the TOTP device"
+    );
+
+    ensure!(
+        store.reseal_totp_secret(alice, target.id, &expected, &new).await?,
+        "a re-seal from the stored secret was refused"
+    );
+    let got = store
+        .device(alice, target.id)
+        .await?
+        .ok_or(Failure("re-sealed TOTP device vanished".into()))?;
+    ensure!(
+        sealed_secret(&got) == Some(&new),
+        "the new sealed secret was not stored exactly"
+    );
+    let mut want = before.clone();
+    if let DeviceData::Totp(t) = &mut want.data {
+        t.sealed_secret = new.clone();
+    }
+    ensure!(
+        got == want,
+        "a re-seal changed more than the sealed secret (name, confirmation, last step, times or parameters)"
+    );
+    ensure!(
+        !store.reseal_totp_secret(alice, target.id, &expected, &wrong).await?,
+        "a re-seal from the stale (replaced) secret succeeded"
+    );
+    ensure!(
+        store.device(alice, target.id).await?.as_ref() == Some(&want),
+        "a stale re-seal changed the TOTP device"
+    );
+    ensure!(
+        store.device(alice, sibling.id).await?.as_ref() == Some(&sibling),
+        "re-sealing one TOTP device changed another of the same user"
+    );
+    ensure!(
+        store.reseal_totp_secret(alice, target.id, &new, &expected).await?,
+        "a second re-seal from the current secret was refused"
+    );
+    Ok(())
+}
+
+/// Paging for key rotation: [`DeviceStore::list_backup_code_sets`] lists every backup-code set
+/// whole (every slot, whatever the page size) and only sets, and
+/// [`DeviceStore::list_trusted_devices_page`] every remember-this-device record, both in
+/// strictly increasing id order across pages.
+pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
+    let mut sets = Vec::new();
+    let mut tokens = Vec::new();
+    for (i, slots) in [3usize, 5, 1, 4].into_iter().enumerate() {
+        let user = fresh_user("rotation")?;
+        let set = backup_record(&user, i as u64, slots)?;
+        store.insert_device(set.clone()).await?;
+        store.insert_device(totp_record(&user, 100 + i as u64)?).await?;
+        sets.push(set);
+        let token = trusted_record(&user, i as u64, LIVE)?;
+        store.insert_trusted_device(token.clone()).await?;
+        tokens.push(token);
+    }
+    const LIMIT: usize = 2;
+    let mut seen = Vec::new();
+    let mut after: Option<DeviceId> = None;
+    loop {
+        let page = store.list_backup_code_sets(after, LIMIT).await?;
+        ensure!(
+            page.len() <= LIMIT,
+            "a page of {} backup-code sets with limit {LIMIT}",
+            page.len()
+        );
+        let Some(last) = page.last() else { break };
+        for record in &page {
+            ensure!(
+                matches!(record.data, DeviceData::BackupCodes(_)),
+                "list_backup_code_sets listed a record that is not a backup-code set"
+            );
+            ensure!(
+                after.is_none_or(|a| record.id > a),
+                "list_backup_code_sets is not in increasing id order"
+            );
+            after = Some(record.id);
+            if let Some(mine) = sets.iter().find(|s| s.id == record.id) {
+                ensure!(record == mine, "a listed backup-code set is not whole: {record:?}");
+                seen.push(record.id);
+            }
+        }
+        after = Some(last.id);
+    }
+    ensure!(
+        sets.iter().all(|s| seen.iter().filter(|id| **id == s.id).count() == 1),
+        "list_backup_code_sets did not list each set exactly once"
+    );
+    let mut seen = Vec::new();
+    let mut after: Option<TrustedDeviceId> = None;
+    loop {
+        let page = store.list_trusted_devices_page(after, LIMIT).await?;
+        ensure!(
+            page.len() <= LIMIT,
+            "a page of {} tokens with limit {LIMIT}",
+            page.len()
+        );
+        let Some(last) = page.last() else { break };
+        for record in &page {
+            ensure!(
+                after.is_none_or(|a| record.id > a),
+                "list_trusted_devices_page is not in increasing id order"
+            );
+            after = Some(record.id);
+            if let Some(mine) = tokens.iter().find(|t| t.id == record.id) {
+                ensure!(record == mine, "a listed token differs from the one stored");
+                seen.push(record.id);
+            }
+        }
+        after = Some(last.id);
+    }
+    ensure!(
+        tokens
+            .iter()
+            .all(|t| seen.iter().filter(|id| **id == t.id).count() == 1),
+        "list_trusted_devices_page did not list each token exactly once"
+    );
+    Ok(())
+}
