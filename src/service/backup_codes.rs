@@ -20,7 +20,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError::DeviceName`] for a bad name; RNG and store errors.
+    /// [`InputError::DeviceName`](crate::InputError::DeviceName) for a bad name; RNG and store errors.
     pub async fn generate_backup_codes(&self, user: &UserId, name: Option<&str>) -> Result<BackupCodeSet, Error> {
         let name = DeviceName::new(name.unwrap_or(DeviceKind::BackupCodes.default_name()))?;
         let id = DeviceId::generate(&self.rng)?;
@@ -51,7 +51,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`MisuseError::NoMethod`] if the user has no backup codes; [`InputError::CodeFormat`]
+    /// [`MisuseError::NoMethod`](crate::MisuseError::NoMethod) if the user has no backup codes; [`InputError::CodeFormat`](crate::InputError::CodeFormat)
     /// for input that cannot be a code (not counted as an attempt); store errors. A wrong or
     /// used code is `Ok(Outcome::Rejected)`.
     pub async fn verify_backup_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {

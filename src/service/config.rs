@@ -92,7 +92,7 @@ pub struct MfaConfig {
     /// Failure throttling.
     pub throttle: ThrottlePolicy,
     /// The pepper of backup-code sets stored before schema v3 (hashed `salt ‖ pepper`), if they
-    /// were made with one. New sets are keyed by the [`Keyring`] instead and need no pepper.
+    /// were made with one. New sets are keyed by the [`Keyring`](crate::Keyring) instead and need no pepper.
     pub pepper: Option<Pepper>,
     /// WebAuthn (security keys and passkeys); `None` until a relying party is configured.
     pub webauthn: Option<WebAuthnConfig>,
@@ -100,7 +100,7 @@ pub struct MfaConfig {
     pub assurance: AssurancePolicy,
     /// Remember-this-device tokens.
     pub trusted_devices: TrustedDeviceConfig,
-    /// An audit event [`AuditKind::BackupCodesLow`] is sent when a sign-in leaves this many
+    /// An audit event [`AuditKind::BackupCodesLow`](crate::AuditKind::BackupCodesLow) is sent when a sign-in leaves this many
     /// backup codes or fewer (default 2).
     pub backup_codes_low_at: usize,
     /// How many users' code factors this process keeps what a verification reads (one entry

@@ -46,7 +46,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError::DeviceName`] for a bad name, [`MisuseError::DeviceNotFound`], store errors.
+    /// [`InputError::DeviceName`](crate::InputError::DeviceName) for a bad name, [`MisuseError::DeviceNotFound`], store errors.
     pub async fn rename_method(&self, user: &UserId, device: DeviceId, name: &str) -> Result<(), Error> {
         let name = DeviceName::new(name)?;
         if !self.store.rename_device(user, device, &name).await? {

@@ -51,7 +51,7 @@ impl Outcome {
 /// # Security
 ///
 /// Only this crate constructs one (private fields, no `Clone`), so host code cannot make one up
-/// or re-target it to another user; [`Mfa::issue_trusted_device`] accepts it as proof of a
+/// or re-target it to another user; [`Mfa::issue_trusted_device`](crate::Mfa::issue_trusted_device) accepts it as proof of a
 /// sign-in only when it came from a sign-in (not from a TOTP confirmation or a registration).
 ///
 /// ```compile_fail
