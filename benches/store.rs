@@ -39,10 +39,10 @@ use multifactor_kit::bench as support;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
+use multifactor::store::ThrottleState;
 use multifactor::{
     BackupCode, BackupCodeConfig, DeviceStore, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, PostgresStore, SealingKey, SecretBytes, SqliteStore, ThrottlePolicy, ThrottleState, TotpParams, UnixTime,
-    UserId,
+    Outcome, PostgresStore, SealingKey, SecretBytes, SqliteStore, ThrottlePolicy, TotpParams, UnixTime, UserId,
 };
 use tokio::runtime::Runtime;
 

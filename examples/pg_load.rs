@@ -56,9 +56,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use multifactor::conformance::CountingStore;
+use multifactor::store::ThrottleState;
 use multifactor::{
-    BackupCodeConfig, DeviceStore, Factor, ManualClock, Mfa, Outcome, PostgresStore, SecretBytes, ThrottleState,
-    TotpParams, UnixTime, UserId,
+    BackupCodeConfig, DeviceStore, Factor, ManualClock, Mfa, Outcome, PostgresStore, SecretBytes, TotpParams, UnixTime,
+    UserId,
 };
 use pg_cluster::{PgCluster, checked};
 

@@ -1,10 +1,12 @@
 //! Audit events: every security-relevant outcome, delivered to a host-provided sink.
 //!
 //! Events name the user, the method and the time, and never carry a secret (no code, no key,
-//! no token). The default sink drops them; [`RecordingSink`] keeps them in memory for tests.
+//! no token). The default sink drops them; `RecordingSink` (feature `test-util`) keeps them in memory for tests.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[cfg(any(test, feature = "test-util"))]
+use std::sync::Mutex;
 
 use crate::clock::UnixTime;
 use crate::id::{DeviceId, TrustedDeviceId, UserId};
@@ -170,10 +172,12 @@ impl AuditSink for NoopSink {
     fn record(&self, _event: AuditEvent) {}
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// Keeps every event in memory, for tests and demos. Clones share the same list.
 #[derive(Debug, Clone, Default)]
 pub struct RecordingSink(Arc<Mutex<Vec<AuditEvent>>>);
 
+#[cfg(any(test, feature = "test-util"))]
 impl RecordingSink {
     /// An empty sink.
     pub fn new() -> Self {
@@ -191,6 +195,7 @@ impl RecordingSink {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl AuditSink for RecordingSink {
     fn record(&self, event: AuditEvent) {
         if let Ok(mut events) = self.0.lock() {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Seconds since the Unix epoch (1970-01-01T00:00:00Z), UTC, ignoring leap seconds.
@@ -43,7 +44,7 @@ impl fmt::Display for UnixTime {
 /// A source of the current time.
 ///
 /// Every decision that depends on time (TOTP steps, backoff, timestamps) reads it from here, so a
-/// test can pin it with [`ManualClock`].
+/// test can pin it with `ManualClock` (feature `test-util`).
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> UnixTime;
@@ -77,10 +78,12 @@ impl Clock for SystemClock {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// A clock that only moves when told to; clones share the same time. For tests and simulations.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<AtomicU64>);
 
+#[cfg(any(test, feature = "test-util"))]
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: UnixTime) -> Self {
@@ -106,6 +109,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Clock for ManualClock {
     fn now(&self) -> UnixTime {
         ManualClock::now(self)

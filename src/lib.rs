@@ -3,23 +3,20 @@
 //! host plugs in.
 //!
 //! ```
-//! use multifactor::{
-//!     Keyring, KeyId, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, UnixTime, UserId,
-//! };
+//! use multifactor::{Clock, Keyring, KeyId, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, SystemClock, UserId};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // The key that seals TOTP secrets at rest comes from your secrets manager.
 //! let keys = Keyring::new(SealingKey::new(KeyId::new("2026-11")?, [7; 32]));
-//! let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
-//! let mfa = Mfa::new(MemoryStore::new(), keys, MfaConfig::new("ACME")?)?.with_clock(clock.clone());
+//! let mfa = Mfa::new(MemoryStore::new(), keys, MfaConfig::new("ACME")?)?;
 //! let alice = UserId::new("alice")?;
 //!
 //! // TOTP: enroll, show the QR code / key URI, confirm with the first code from the app.
 //! let enrollment = mfa.enroll_totp(&alice, "alice@example.com", None).await?;
 //! assert!(enrollment.key_uri.expose_secret().starts_with("otpauth://totp/ACME:alice%40example.com?"));
 //! let app_secret = multifactor::totp::decode_base32_secret(enrollment.secret_base32.expose_secret())?;
-//! let code = multifactor::totp::code_at(&app_secret, &Default::default(), clock.now());
+//! let code = multifactor::totp::code_at(&app_secret, &Default::default(), SystemClock.now());
 //! assert!(mfa.confirm_totp(&alice, enrollment.device, code.expose_secret()).await?.is_accepted());
 //!
 //! // The same code again is a replay: one opaque rejection.
@@ -33,7 +30,6 @@
 //!     other => panic!("{other:?}"),
 //! }
 //! assert_eq!(mfa.verify_backup_code(&alice, first).await?, Outcome::Rejected);
-//! # use multifactor::Clock as _;
 //! # Ok(())
 //! # }
 //! ```
@@ -87,31 +83,42 @@ pub mod webauthn;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RecordingSink, RevokeReason};
-pub use crate::backup_codes::{BackupCode, BackupCodeConfig, BackupCodeRecord, CodeSlot, Pepper};
-pub use crate::clock::{Clock, ManualClock, SystemClock, UnixTime};
+// What applications use. Store implementers find the records and the settlement protocol
+// under [`store`]; the test doubles are behind the `test-util` feature.
+pub use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RevokeReason};
+pub use crate::backup_codes::{BackupCode, BackupCodeConfig};
+pub use crate::clock::{Clock, SystemClock, UnixTime};
 pub use crate::error::{ConfigError, Error, InputError, MisuseError, RngError, SealError, StoreError};
 pub use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
 pub use crate::kind::{DeviceKind, Factor};
 pub use crate::method::MethodInfo;
 pub use crate::policy::{Assurance, AssurancePolicy, FirstFactor, SatisfiedBy};
-pub use crate::rng::{InsecureSeededRng, OsRng, Rng};
-pub use crate::seal::{KeyId, Keyring, SealedSecret, SealingKey};
+pub use crate::rng::{OsRng, Rng};
+pub use crate::seal::{KeyId, Keyring, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
 pub use crate::service::{
     BackupCodeSet, Mfa, MfaConfig, Outcome, RotationReport, TotpConfig, TotpEnrollment, TrustedDeviceConfig, Verified,
 };
+pub use crate::store::DeviceStore;
 pub use crate::store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use crate::store::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::sqlite::SqliteStore;
-pub use crate::store::{DeleteOutcome, DeviceData, DeviceRecord, DeviceStore};
-pub use crate::throttle::{ThrottleDecision, ThrottlePolicy, ThrottleState};
+pub use crate::throttle::{ThrottleDecision, ThrottlePolicy};
 pub use crate::totp::uri::TotpImport;
-pub use crate::totp::{Algorithm, TotpParams, TotpRecord};
-pub use crate::trusted_device::{TrustedDeviceRecord, TrustedDeviceToken};
+pub use crate::totp::{Algorithm, TotpParams};
+pub use crate::trusted_device::TrustedDeviceToken;
 pub use crate::webauthn::{
-    AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CeremonyKind, CeremonyRecord, CounterPolicy,
-    RegistrationOptions, RegistrationResponse, RelyingParty, WebAuthnConfig, WebAuthnRecord, WebAuthnUse,
+    AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CounterPolicy, RegistrationOptions,
+    RegistrationResponse, RelyingParty, WebAuthnConfig,
 };
+
+// Test doubles: a clock that moves only when told, a seeded generator, an audit sink that keeps
+// what it hears.
+#[cfg(feature = "test-util")]
+pub use crate::audit::RecordingSink;
+#[cfg(feature = "test-util")]
+pub use crate::clock::ManualClock;
+#[cfg(feature = "test-util")]
+pub use crate::rng::InsecureSeededRng;

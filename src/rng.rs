@@ -1,8 +1,12 @@
 //! Randomness enters the crate only through [`Rng`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[cfg(any(test, feature = "test-util"))]
+use std::sync::Mutex;
 
+#[cfg(any(test, feature = "test-util"))]
 use rand_chacha::ChaCha20Rng;
+#[cfg(any(test, feature = "test-util"))]
 use rand_core::{Rng as _, SeedableRng};
 
 use crate::error::RngError;
@@ -60,10 +64,12 @@ impl Rng for OsRng {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// A deterministic generator from a 64-bit seed. **Insecure**: for tests and simulations only.
 #[derive(Debug)]
 pub struct InsecureSeededRng(Mutex<ChaCha20Rng>);
 
+#[cfg(any(test, feature = "test-util"))]
 impl InsecureSeededRng {
     /// A generator whose output is fully determined by `seed`.
     pub fn new(seed: u64) -> Self {
@@ -71,6 +77,7 @@ impl InsecureSeededRng {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Rng for InsecureSeededRng {
     fn try_fill_bytes(&self, dest: &mut [u8]) -> Result<(), RngError> {
         let mut rng = self.0.lock().map_err(|_| RngError("generator lock poisoned"))?;

@@ -76,7 +76,7 @@ impl<S: DeviceStore> Mfa<S> {
 }
 
 impl<S, C, R> Mfa<S, C, R> {
-    /// The same service on another clock (a [`ManualClock`](crate::ManualClock) in tests).
+    /// The same service on another clock (a `ManualClock` in tests, feature `test-util`).
     pub fn with_clock<C2: Clock>(self, clock: C2) -> Mfa<S, C2, R> {
         Mfa {
             store: self.store,

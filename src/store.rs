@@ -32,7 +32,7 @@
 //! success. [`StoreError`] is for the backend failing, and the service never turns it into
 //! "rejected". Operations that name a user only ever touch that user's records.
 //!
-//! The public conformance suite ([`crate::conformance`], feature `test-util`) checks all of
+//! The public conformance suite (`multifactor::conformance`, feature `test-util`) checks all of
 //! this, races included.
 
 #[cfg(feature = "postgres")]
@@ -53,10 +53,6 @@ use crate::clock::UnixTime;
 use crate::error::StoreError;
 use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
 use crate::kind::Factor;
-use crate::seal::SealedSecret;
-use crate::throttle::ThrottleState;
-use crate::trusted_device::TrustedDeviceRecord;
-use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// Where the crate keeps methods and failure counters. See the [module docs](self) for the contract.
 pub trait DeviceStore: Send + Sync {
@@ -438,7 +434,14 @@ pub trait DeviceStore: Send + Sync {
 }
 
 pub use self::methods_digest::MethodsDigest;
+// The records a store keeps, from the modules that define them.
 pub use self::record::{DeviceData, DeviceRecord};
+pub use crate::backup_codes::{BackupCodeRecord, CodeSlot};
+pub use crate::seal::SealedSecret;
+pub use crate::throttle::ThrottleState;
+pub use crate::totp::TotpRecord;
+pub use crate::trusted_device::TrustedDeviceRecord;
+pub use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
 
 /// One code attempt for [`DeviceStore::settle_attempt`]: what it matched, the counter it was
 /// admitted under, and the counter to write on either answer (the service computes both from

@@ -11,10 +11,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use multifactor::backup_codes::{self, BackupCode, BackupCodeRecord, CodeKey};
+use multifactor::backup_codes::{self, BackupCode, BackupCodeRecord, CodeKey, Pepper};
 use multifactor::totp::{self, Algorithm, TotpParams};
 use multifactor::{
-    BackupCodeConfig, DeviceId, InputError, InsecureSeededRng, KeyId, Pepper, SecretBytes, UnixTime, UserId,
+    BackupCodeConfig, DeviceId, InputError, InsecureSeededRng, KeyId, SecretBytes, UnixTime, UserId,
 };
 
 /// The input: a 20-byte header, then the code as typed (UTF-8).

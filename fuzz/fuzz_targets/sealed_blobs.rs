@@ -10,10 +10,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use multifactor::{
-    DeviceData, DeviceName, DeviceRecord, DeviceStore, Factor, MemoryStore, Outcome, SealedSecret, TotpParams,
-    TotpRecord, UnixTime, UserId, totp,
-};
+use multifactor::{DeviceName, DeviceStore, Factor, MemoryStore, Outcome, TotpParams, UnixTime, UserId, totp};
+use multifactor::store::{DeviceData, DeviceRecord, SealedSecret, TotpRecord};
 use multifactor_fuzz::{FuzzMfa, START, runtime, service, totp_fixture, user};
 use tokio::runtime::Runtime;
 

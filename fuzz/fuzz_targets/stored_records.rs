@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use multifactor::{
-    AuthenticationResponse, CeremonyId, DeviceData, DeviceStore, Factor, RegistrationResponse, SqliteStore, UserId,
-};
+use multifactor::{AuthenticationResponse, CeremonyId, DeviceStore, Factor, RegistrationResponse, SqliteStore, UserId};
+use multifactor::store::DeviceData;
 use multifactor_fuzz::{FuzzMfa, runtime, service, totp_fixture, user, webauthn_fixture};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use tokio::runtime::Runtime;

@@ -19,10 +19,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use multifactor::{
-    AuthenticationResponse, CeremonyId, CeremonyKind, CeremonyRecord, DeviceStore, Factor, MemoryStore, Outcome,
-    RegistrationResponse, UnixTime, UserId,
-};
+use multifactor::{AuthenticationResponse, CeremonyId, DeviceStore, Factor, MemoryStore, Outcome, RegistrationResponse, UnixTime, UserId};
+use multifactor::store::{CeremonyKind, CeremonyRecord};
 use multifactor_fuzz::{
     FuzzMfa, ORIGIN, START, WebAuthnFixture, bytes_field, runtime, service, user, webauthn_fixture,
 };

@@ -9,10 +9,8 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use multifactor::{
-    DeviceData, DeviceId, DeviceName, DeviceRecord, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa,
-    MfaConfig, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig, WebAuthnRecord,
-};
+use multifactor::{DeviceId, DeviceName, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig};
+use multifactor::store::{DeviceData, DeviceRecord, WebAuthnRecord};
 use serde_json::Value;
 
 /// The relying party's only origin.

@@ -45,7 +45,7 @@ macro_rules! forward {
             &self,
             after: Option<multifactor::TrustedDeviceId>,
             limit: usize,
-        ) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
+        ) -> Result<Vec<multifactor::store::TrustedDeviceRecord>, StoreError> {
             self.inner.list_trusted_devices_page(after, limit).await
         }
     };
@@ -54,14 +54,14 @@ macro_rules! forward {
             &self,
             user: &UserId,
             id: DeviceId,
-            expected: &multifactor::SealedSecret,
-            new: &multifactor::SealedSecret,
+            expected: &multifactor::store::SealedSecret,
+            new: &multifactor::store::SealedSecret,
         ) -> Result<bool, StoreError> {
             self.inner.reseal_totp_secret(user, id, expected, new).await
         }
     };
     (insert_trusted_device) => {
-        async fn insert_trusted_device(&self, record: multifactor::TrustedDeviceRecord) -> Result<(), StoreError> {
+        async fn insert_trusted_device(&self, record: multifactor::store::TrustedDeviceRecord) -> Result<(), StoreError> {
             self.inner.insert_trusted_device(record).await
         }
     };
@@ -69,7 +69,7 @@ macro_rules! forward {
         async fn trusted_device(
             &self,
             id: multifactor::TrustedDeviceId,
-        ) -> Result<Option<multifactor::TrustedDeviceRecord>, StoreError> {
+        ) -> Result<Option<multifactor::store::TrustedDeviceRecord>, StoreError> {
             self.inner.trusted_device(id).await
         }
     };
@@ -84,7 +84,7 @@ macro_rules! forward {
         }
     };
     (list_trusted_devices) => {
-        async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
+        async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<multifactor::store::TrustedDeviceRecord>, StoreError> {
             self.inner.list_trusted_devices(user).await
         }
     };

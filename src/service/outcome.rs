@@ -3,12 +3,14 @@
 
 use crate::backup_codes::BackupCode;
 use crate::clock::UnixTime;
+#[cfg(feature = "qr")]
 use crate::error::InputError;
 use crate::id::{DeviceId, UserId};
 use crate::kind::DeviceKind;
 use crate::secret::SecretString;
 use crate::throttle::ThrottleDecision;
-use crate::totp::uri::{self};
+#[cfg(feature = "qr")]
+use crate::totp::uri;
 
 /// The result of presenting a code.
 #[must_use]

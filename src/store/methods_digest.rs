@@ -19,7 +19,7 @@ use crate::store::{DeviceData, DeviceRecord};
 ///
 /// The digest is SHA-256 over the methods ordered by creation time, then id: per method its
 /// 16-byte id, and for a backup-code set the unused-code mask
-/// ([`BackupCodeRecord::unused_mask`](crate::BackupCodeRecord::unused_mask)) as 8 big-endian
+/// ([`BackupCodeRecord::unused_mask`](crate::store::BackupCodeRecord::unused_mask)) as 8 big-endian
 /// bytes. A store may compute it in SQL (the PostgreSQL store does).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MethodsDigest([u8; 32]);

@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use multifactor::conformance as suite;
+use multifactor::store::{CeremonyKind, ThrottleState, WebAuthnUse};
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
-    CeremonyKind, DeviceStore, Error, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome,
-    PostgresStore, SealingKey, StoreError, ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
+    DeviceStore, Error, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, PostgresStore,
+    SealingKey, StoreError, TotpParams, UnixTime, UserId,
 };
 
 type Check = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -428,14 +429,14 @@ async fn migrations(url: String) -> Result<(), String> {
         &multifactor::backup_codes::CodeKey::Legacy(None),
     )
     .map_err(fail)?;
-    let mut v3_set = multifactor::DeviceRecord {
+    let mut v3_set = multifactor::store::DeviceRecord {
         id: multifactor::DeviceId::from_bytes([5; 16]),
         user: v3.clone(),
         name: multifactor::DeviceName::new("Codes").map_err(fail)?,
         created_at: UnixTime::from_secs(1),
         last_used_at: Some(UnixTime::from_secs(9)),
         confirmed: true,
-        data: multifactor::DeviceData::BackupCodes(codes),
+        data: multifactor::store::DeviceData::BackupCodes(codes),
     };
     store.replace_backup_codes(v3_set.clone()).await.map_err(fail)?;
     for slot in [1, 31] {
@@ -446,7 +447,7 @@ async fn migrations(url: String) -> Result<(), String> {
         if !spent {
             return Err(format!("code {slot} was not spent"));
         }
-        if let multifactor::DeviceData::BackupCodes(set) = &mut v3_set.data {
+        if let multifactor::store::DeviceData::BackupCodes(set) = &mut v3_set.data {
             set.slots[slot].used = true;
         }
     }

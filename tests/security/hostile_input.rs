@@ -12,13 +12,13 @@ use std::any::Any;
 use std::fmt::{Debug, Display};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use multifactor::store::SealedSecret;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
     Algorithm, AttestationAllowList, AuthenticationResponse, BackupCodeConfig, CeremonyId, ConfigError, DeviceId,
     DeviceKind, DeviceName, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore,
-    Mfa, MfaConfig, MisuseError, Outcome, RegistrationResponse, RelyingParty, SealError, SealedSecret, SealingKey,
-    ThrottlePolicy, TotpConfig, TotpImport, TotpParams, TrustedDeviceConfig, TrustedDeviceId, UnixTime, UserId,
-    WebAuthnConfig,
+    Mfa, MfaConfig, MisuseError, Outcome, RegistrationResponse, RelyingParty, SealError, SealingKey, ThrottlePolicy,
+    TotpConfig, TotpImport, TotpParams, TrustedDeviceConfig, TrustedDeviceId, UnixTime, UserId, WebAuthnConfig,
 };
 use multifactor_kit::service::{START, TestMfa, user};
 

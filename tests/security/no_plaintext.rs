@@ -14,10 +14,12 @@
 use std::fmt::{Debug, Display};
 use std::path::{Path, PathBuf};
 
+use multifactor::backup_codes::Pepper;
+use multifactor::store::DeviceData;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
-    DeviceData, DeviceStore, Factor, FirstFactor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
-    MfaConfig, Outcome, Pepper, RecordingSink, SealingKey, SqliteStore, TotpParams, UnixTime, UserId,
+    DeviceStore, Factor, FirstFactor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
+    Outcome, RecordingSink, SealingKey, SqliteStore, TotpParams, UnixTime, UserId,
 };
 use multifactor_kit::service::START;
 

@@ -36,11 +36,12 @@
 //!   host heard `FailureBudgetLow` in time to tell the user.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use multifactor::store::ThrottleState;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
     AuditKind, DeviceStore, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, RecordingSink, Rng, SealingKey, SecretBytes, ThrottleDecision, ThrottlePolicy, ThrottleState, TotpParams,
-    UnixTime, UserId,
+    Outcome, RecordingSink, Rng, SealingKey, SecretBytes, ThrottleDecision, ThrottlePolicy, TotpParams, UnixTime,
+    UserId,
 };
 use multifactor_kit::service::{START, TestMfa};
 

@@ -8,12 +8,14 @@ use multifactor_kit::service::{START, TestMfa, user};
 use std::sync::Arc;
 
 use multifactor::conformance::CountingStore;
+use multifactor::store::{
+    CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceRecord, ThrottleState, WebAuthnUse,
+};
 use multifactor::totp::{code_at, code_for_step, decode_base32_secret};
 use multifactor::{
-    Algorithm, CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceKind, DeviceName,
-    DeviceRecord, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore,
-    Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes, StoreError, ThrottleDecision,
-    ThrottlePolicy, ThrottleState, TotpParams, UnixTime, UserId, WebAuthnUse,
+    Algorithm, CeremonyId, DeviceId, DeviceKind, DeviceName, DeviceStore, Error, Factor, InputError, InsecureSeededRng,
+    KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes,
+    StoreError, ThrottleDecision, ThrottlePolicy, TotpParams, UnixTime, UserId,
 };
 
 fn keys(id: &str, byte: u8) -> Keyring {
@@ -626,17 +628,17 @@ fn down<T>() -> Result<T, StoreError> {
 }
 
 impl DeviceStore for DownStore {
-    async fn insert_device(&self, _: multifactor::DeviceRecord) -> Result<(), StoreError> {
+    async fn insert_device(&self, _: multifactor::store::DeviceRecord) -> Result<(), StoreError> {
         down()
     }
     async fn device(
         &self,
         _: &UserId,
         _: multifactor::DeviceId,
-    ) -> Result<Option<multifactor::DeviceRecord>, StoreError> {
+    ) -> Result<Option<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
-    async fn list_devices(&self, _: &UserId) -> Result<Vec<multifactor::DeviceRecord>, StoreError> {
+    async fn list_devices(&self, _: &UserId) -> Result<Vec<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
     async fn rename_device(
@@ -656,7 +658,7 @@ impl DeviceStore for DownStore {
     async fn delete_unconfirmed_totp(&self, _: &UserId, _: multifactor::DeviceId) -> Result<u64, StoreError> {
         down()
     }
-    async fn replace_backup_codes(&self, _: multifactor::DeviceRecord) -> Result<(), StoreError> {
+    async fn replace_backup_codes(&self, _: multifactor::store::DeviceRecord) -> Result<(), StoreError> {
         down()
     }
     async fn settle_attempt(
@@ -681,7 +683,7 @@ impl DeviceStore for DownStore {
     async fn clear_throttle(&self, _: &UserId, _: Factor) -> Result<(), StoreError> {
         down()
     }
-    async fn find_credential(&self, _: &[u8]) -> Result<Option<multifactor::DeviceRecord>, StoreError> {
+    async fn find_credential(&self, _: &[u8]) -> Result<Option<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
     async fn record_webauthn_use(
@@ -689,21 +691,21 @@ impl DeviceStore for DownStore {
         _: &UserId,
         _: multifactor::DeviceId,
         _: u32,
-        _: multifactor::WebAuthnUse,
+        _: multifactor::store::WebAuthnUse,
         _: UnixTime,
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn insert_ceremony(&self, _: multifactor::CeremonyRecord) -> Result<(), StoreError> {
+    async fn insert_ceremony(&self, _: multifactor::store::CeremonyRecord) -> Result<(), StoreError> {
         down()
     }
     async fn take_ceremony(
         &self,
         _: multifactor::CeremonyId,
         _: Option<&UserId>,
-        _: multifactor::CeremonyKind,
+        _: multifactor::store::CeremonyKind,
         _: UnixTime,
-    ) -> Result<Option<multifactor::CeremonyRecord>, StoreError> {
+    ) -> Result<Option<multifactor::store::CeremonyRecord>, StoreError> {
         down()
     }
     async fn purge_expired_ceremonies(&self, _: UnixTime) -> Result<u64, StoreError> {
@@ -713,46 +715,46 @@ impl DeviceStore for DownStore {
         &self,
         _: &UserId,
         _: multifactor::DeviceId,
-    ) -> Result<multifactor::DeleteOutcome, StoreError> {
+    ) -> Result<multifactor::store::DeleteOutcome, StoreError> {
         down()
     }
     async fn list_totp_devices(
         &self,
         _: Option<multifactor::DeviceId>,
         _: usize,
-    ) -> Result<Vec<multifactor::DeviceRecord>, StoreError> {
+    ) -> Result<Vec<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
     async fn list_backup_code_sets(
         &self,
         _: Option<multifactor::DeviceId>,
         _: usize,
-    ) -> Result<Vec<multifactor::DeviceRecord>, StoreError> {
+    ) -> Result<Vec<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
     async fn list_trusted_devices_page(
         &self,
         _: Option<multifactor::TrustedDeviceId>,
         _: usize,
-    ) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
+    ) -> Result<Vec<multifactor::store::TrustedDeviceRecord>, StoreError> {
         down()
     }
     async fn reseal_totp_secret(
         &self,
         _: &UserId,
         _: multifactor::DeviceId,
-        _: &multifactor::SealedSecret,
-        _: &multifactor::SealedSecret,
+        _: &multifactor::store::SealedSecret,
+        _: &multifactor::store::SealedSecret,
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn insert_trusted_device(&self, _: multifactor::TrustedDeviceRecord) -> Result<(), StoreError> {
+    async fn insert_trusted_device(&self, _: multifactor::store::TrustedDeviceRecord) -> Result<(), StoreError> {
         down()
     }
     async fn trusted_device(
         &self,
         _: multifactor::TrustedDeviceId,
-    ) -> Result<Option<multifactor::TrustedDeviceRecord>, StoreError> {
+    ) -> Result<Option<multifactor::store::TrustedDeviceRecord>, StoreError> {
         down()
     }
     async fn touch_trusted_device(
@@ -763,7 +765,10 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn list_trusted_devices(&self, _: &UserId) -> Result<Vec<multifactor::TrustedDeviceRecord>, StoreError> {
+    async fn list_trusted_devices(
+        &self,
+        _: &UserId,
+    ) -> Result<Vec<multifactor::store::TrustedDeviceRecord>, StoreError> {
         down()
     }
     async fn delete_trusted_device(&self, _: &UserId, _: multifactor::TrustedDeviceId) -> Result<bool, StoreError> {

@@ -1,9 +1,9 @@
 //! Rotating the key that seals TOTP secrets while the service runs.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use multifactor::store::DeviceData;
 use multifactor::{
-    AuditKind, DeviceData, DeviceId, DeviceStore, Error, KeyId, Keyring, MemoryStore, MfaConfig, Outcome, SealError,
-    SealingKey,
+    AuditKind, DeviceId, DeviceStore, Error, KeyId, Keyring, MemoryStore, MfaConfig, Outcome, SealError, SealingKey,
 };
 use multifactor_kit::service::*;
 
@@ -120,7 +120,7 @@ async fn a_reseal_racing_a_change_loses_nothing() {
     // Someone else re-sealed first: the compare-and-swap refuses a stale expectation.
     let mut other = t.sealed_secret.to_bytes();
     *other.last_mut().unwrap() ^= 1;
-    let other = multifactor::SealedSecret::from_bytes(&other).unwrap();
+    let other = multifactor::store::SealedSecret::from_bytes(&other).unwrap();
     assert!(
         store
             .reseal_totp_secret(&alice, device, &t.sealed_secret, &other)
@@ -163,7 +163,7 @@ async fn rotation_reports_every_kind_and_survives_a_bad_row() {
     )
     .unwrap();
     store
-        .replace_backup_codes(multifactor::DeviceRecord {
+        .replace_backup_codes(multifactor::store::DeviceRecord {
             id: DeviceId::from_bytes([0x77; 16]),
             user: carol.clone(),
             name: multifactor::DeviceName::new("Old codes").unwrap(),
@@ -179,7 +179,7 @@ async fn rotation_reports_every_kind_and_survives_a_bad_row() {
     let DeviceData::Totp(t) = &record.data else { panic!() };
     let mut bytes = t.sealed_secret.to_bytes();
     *bytes.last_mut().unwrap() ^= 1;
-    let damaged = multifactor::SealedSecret::from_bytes(&bytes).unwrap();
+    let damaged = multifactor::store::SealedSecret::from_bytes(&bytes).unwrap();
     assert!(
         store
             .reseal_totp_secret(&bob, bobs_device, &t.sealed_secret, &damaged)
@@ -254,7 +254,7 @@ async fn backup_code_hashes_need_the_key_and_are_bound_to_user_and_set() {
     // The row copied to mallory (a new id, her user): her code check finds nothing.
     mfa.generate_backup_codes(&mallory, None).await.unwrap();
     store
-        .replace_backup_codes(multifactor::DeviceRecord {
+        .replace_backup_codes(multifactor::store::DeviceRecord {
             id: DeviceId::from_bytes([0x99; 16]),
             user: mallory.clone(),
             ..stolen.clone()

@@ -222,7 +222,7 @@ async fn a_record_moved_to_another_user_or_extended_does_not_verify() {
     let text = token.token.expose_secret().to_owned();
     let record = mfa.store().trusted_device(token.id).await.unwrap().unwrap();
     // Writes the row as someone with database access would: whatever is there goes.
-    let rewrite = |changed: multifactor::TrustedDeviceRecord| {
+    let rewrite = |changed: multifactor::store::TrustedDeviceRecord| {
         let store = mfa.store().clone();
         let users = [alice.clone(), bob.clone()];
         async move {
@@ -233,7 +233,7 @@ async fn a_record_moved_to_another_user_or_extended_does_not_verify() {
         }
     };
     // Moved to bob: bob's check fails (and alice's too, the row is no longer hers).
-    rewrite(multifactor::TrustedDeviceRecord {
+    rewrite(multifactor::store::TrustedDeviceRecord {
         user: bob.clone(),
         ..record.clone()
     })
@@ -241,7 +241,7 @@ async fn a_record_moved_to_another_user_or_extended_does_not_verify() {
     assert!(!mfa.check_trusted_device(&bob, &text).await.unwrap());
     assert!(!mfa.check_trusted_device(&alice, &text).await.unwrap());
     // Given a later expiry: no longer verifies, before or after the real expiry.
-    rewrite(multifactor::TrustedDeviceRecord {
+    rewrite(multifactor::store::TrustedDeviceRecord {
         expires_at: record.expires_at.plus_secs(365 * 86_400),
         ..record.clone()
     })

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use multifactor::conformance::{self, CheckResult};
-use multifactor::store::{Hit, Settle, Settlement};
-use multifactor::{
-    CeremonyId, CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceId, DeviceName, DeviceRecord,
-    DeviceStore, Factor, MemoryStore, StoreError, ThrottleState, UnixTime, UserId, WebAuthnUse,
+use multifactor::store::{
+    CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceRecord, ThrottleState, WebAuthnUse,
 };
+use multifactor::store::{Hit, Settle, Settlement};
+use multifactor::{CeremonyId, DeviceId, DeviceName, DeviceStore, Factor, MemoryStore, StoreError, UnixTime, UserId};
 
 /// Rounds a race check gets to fail before we call the broken store "not caught".
 const RACE_ROUNDS: usize = 20;

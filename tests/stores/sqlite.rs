@@ -128,14 +128,14 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         &multifactor::backup_codes::CodeKey::Legacy(None),
     )
     .unwrap();
-    let mut v3_set = multifactor::DeviceRecord {
+    let mut v3_set = multifactor::store::DeviceRecord {
         id: multifactor::DeviceId::from_bytes([5; 16]),
         user: v3.clone(),
         name: multifactor::DeviceName::new("Codes").unwrap(),
         created_at: multifactor::UnixTime::from_secs(1),
         last_used_at: None,
         confirmed: true,
-        data: multifactor::DeviceData::BackupCodes(codes),
+        data: multifactor::store::DeviceData::BackupCodes(codes),
     };
     store.replace_backup_codes(v3_set.clone()).await.unwrap();
     for slot in [1, 31] {
@@ -145,12 +145,12 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
                 v3_set.id,
                 slot,
                 UnixTime::from_secs(9),
-                multifactor::ThrottleState::default(),
+                multifactor::store::ThrottleState::default(),
             )
             .await
             .unwrap();
         assert!(spent);
-        if let multifactor::DeviceData::BackupCodes(set) = &mut v3_set.data {
+        if let multifactor::store::DeviceData::BackupCodes(set) = &mut v3_set.data {
             set.slots[slot].used = true;
         }
     }
@@ -171,7 +171,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let pool = raw(&path).await;
     // A remember-this-device row hashed the v2 way (not bound to id, user and expiry).
     store
-        .insert_trusted_device(multifactor::TrustedDeviceRecord {
+        .insert_trusted_device(multifactor::store::TrustedDeviceRecord {
             id: multifactor::TrustedDeviceId::from_bytes([3; 16]),
             user: UserId::new("v2").unwrap(),
             key_id: multifactor::KeyId::new("k1").unwrap(),
@@ -212,14 +212,14 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     )
     .unwrap();
     let v2 = UserId::new("v2").unwrap();
-    let set = multifactor::DeviceRecord {
+    let set = multifactor::store::DeviceRecord {
         id: multifactor::DeviceId::from_bytes([4; 16]),
         user: v2.clone(),
         name: multifactor::DeviceName::new("Old codes").unwrap(),
         created_at: multifactor::UnixTime::from_secs(1),
         last_used_at: None,
         confirmed: true,
-        data: multifactor::DeviceData::BackupCodes(legacy),
+        data: multifactor::store::DeviceData::BackupCodes(legacy),
     };
     store.replace_backup_codes(set.clone()).await.unwrap();
     assert_eq!(store.device(&v2, set.id).await.unwrap(), Some(set));

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use multifactor::store::{DeviceData, WebAuthnUse};
 use multifactor::{
-    AttestationAllowList, AuthenticationResponse, ConfigError, CounterPolicy, DeviceData, DeviceKind, DeviceStore,
-    Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    MisuseError, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
-    WebAuthnUse,
+    AttestationAllowList, AuthenticationResponse, ConfigError, CounterPolicy, DeviceKind, DeviceStore, Error, Factor,
+    InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome,
+    RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
 use multifactor_kit::service::{START, TestMfa, user};
@@ -926,7 +926,7 @@ async fn garbage_finishes_are_not_charged() {
     }
     assert_eq!(
         mfa.store().throttle(&alice, Factor::WebAuthn).await.unwrap(),
-        multifactor::ThrottleState::default()
+        multifactor::store::ThrottleState::default()
     );
     let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
     assert!(
