@@ -303,7 +303,7 @@ fn enrollment(c: &mut Criterion) {
                 start.elapsed()
             })
         });
-        assert!(rt.block_on(mfa.list_methods(&user)).unwrap().len() <= 1);
+        assert!(rt.block_on(mfa.list_devices(&user)).unwrap().len() <= 1);
     });
 
     group.bench_function("backup_codes_generate", |b| {

@@ -245,7 +245,7 @@ async fn run(mut args: Vec<String>) -> Result<(), Failure> {
         }
         Command::VerifyBackup { code } => out!("{}", show(&mfa.verify_backup_code(&who, &code).await?)),
         Command::List => {
-            let methods = mfa.list_methods(&who).await?;
+            let methods = mfa.list_devices(&who).await?;
             if methods.is_empty() {
                 out!("{who} has no methods");
             }
@@ -266,11 +266,11 @@ async fn run(mut args: Vec<String>) -> Result<(), Failure> {
             }
         }
         Command::Rename { device, name } => {
-            mfa.rename_method(&who, device, &name).await?;
+            mfa.rename_device(&who, device, &name).await?;
             out!("renamed");
         }
         Command::Delete { device } => {
-            mfa.admin_delete_method(&who, device).await?;
+            mfa.admin_delete_device(&who, device).await?;
             out!("deleted");
         }
         Command::Reset => out!("removed {} method(s)", mfa.admin_reset_user(&who).await?),

@@ -179,20 +179,20 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
     // 6. Device management.
     println!("\n[6] alice's methods");
     print_methods(&mfa, &alice).await?;
-    mfa.rename_method(&alice, enrollment.device, "  Pixel 9  ").await?;
+    mfa.rename_device(&alice, enrollment.device, "  Pixel 9  ").await?;
     println!("    renamed the authenticator app to \"Pixel 9\":");
     print_methods(&mfa, &alice).await?;
-    match mfa.rename_method(&alice, enrollment.device, "").await {
+    match mfa.rename_device(&alice, enrollment.device, "").await {
         Err(e) => println!("    renaming to an empty name: error: {e}"),
         Ok(()) => return Err("an empty name was accepted".into()),
     }
-    mfa.delete_method(&alice, enrollment.device).await?;
+    mfa.delete_device(&alice, enrollment.device).await?;
     println!("    deleted the authenticator app:");
     print_methods(&mfa, &alice).await?;
     let removed = mfa.admin_reset_user(&alice).await?;
     println!(
         "    admin reset removed {removed} method(s); alice has {} left",
-        mfa.list_methods(&alice).await?.len()
+        mfa.list_devices(&alice).await?.len()
     );
 
     println!("\nAll steps behaved as expected.");
@@ -218,7 +218,7 @@ where
     C: Clock,
     R: multifactor::Rng,
 {
-    for m in mfa.list_methods(user).await? {
+    for m in mfa.list_devices(user).await? {
         let remaining = m
             .remaining_backup_codes
             .map(|n| format!(", {n} codes left"))

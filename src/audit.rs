@@ -1,6 +1,6 @@
 //! Audit events: every security-relevant outcome, delivered to a host-provided sink.
 //!
-//! Events name the user, the method and the time, and never carry a secret (no code, no key,
+//! Events name the user, the device and the time, and never carry a secret (no code, no key,
 //! no token). The default sink drops them; `RecordingSink` (feature `test-util`) keeps them in memory for tests.
 
 use std::fmt;
@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use crate::clock::UnixTime;
-use crate::id::{DeviceId, TrustedDeviceId, UserId};
+use crate::id::{DeviceId, RememberedBrowserId, UserId};
 use crate::kind::{DeviceKind, Factor};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuditKind {
-    /// A method was added (a TOTP enrollment started or imported, a security key or passkey registered).
+    /// A device was added (a TOTP enrollment started or imported, a security key or passkey registered).
     Enrolled,
     /// A TOTP enrollment was confirmed by its first code.
     Confirmed,
@@ -36,16 +36,16 @@ pub enum AuditKind {
     Locked,
     /// The host lifted a lock.
     Unlocked,
-    /// A method was renamed.
+    /// A device was renamed.
     Renamed,
-    /// A method was deleted.
+    /// A device was deleted.
     Deleted {
-        /// True when an admin removed the user's last method.
+        /// True when an admin removed the user's last device.
         admin: bool,
     },
-    /// All of the user's methods were removed by an admin.
+    /// All of the user's devices were removed by an admin.
     Reset {
-        /// How many methods were removed.
+        /// How many devices were removed.
         removed: u64,
     },
     /// A new backup-code set replaced the old one.
@@ -55,15 +55,15 @@ pub enum AuditKind {
         /// How many are left.
         remaining: usize,
     },
-    /// A remember-this-device token was issued.
-    TrustedDeviceIssued,
-    /// A remember-this-device token was accepted.
-    TrustedDeviceUsed,
-    /// Remember-this-device tokens were revoked.
-    TrustedDeviceRevoked {
+    /// A remember-this-browser token was issued.
+    RememberedBrowserIssued,
+    /// A remember-this-browser token was accepted.
+    RememberedBrowserUsed,
+    /// Remember-this-browser tokens were revoked.
+    RememberedBrowserRevoked {
         /// How many.
         count: u64,
-        /// Why: revoked by the user or host, or because the user's methods changed.
+        /// Why: revoked by the user or host, or because the user's devices changed.
         reason: RevokeReason,
     },
     /// A TOTP secret was re-sealed under the current key.
@@ -79,13 +79,13 @@ pub enum AuditKind {
     },
 }
 
-/// Why trusted devices were revoked.
+/// Why remembered browsers were revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RevokeReason {
     /// Revoked on request.
     Requested,
-    /// The user's methods changed (enrolled, deleted, reset, new backup codes).
+    /// The user's devices changed (enrolled, deleted, reset, new backup codes).
     MethodsChanged,
 }
 
@@ -101,12 +101,12 @@ pub struct AuditEvent {
     pub kind: AuditKind,
     /// The factor involved, if any.
     pub factor: Option<Factor>,
-    /// The method involved, if any.
-    pub method: Option<DeviceId>,
+    /// The device involved, if any.
+    pub device: Option<DeviceId>,
     /// Its kind, if known.
-    pub method_kind: Option<DeviceKind>,
-    /// The remember-this-device token involved, if any (its id, never the token).
-    pub trusted_device: Option<TrustedDeviceId>,
+    pub device_kind: Option<DeviceKind>,
+    /// The remember-this-browser token involved, if any (its id, never the token).
+    pub remembered_browser: Option<RememberedBrowserId>,
 }
 
 impl AuditEvent {
@@ -116,9 +116,9 @@ impl AuditEvent {
             user: user.cloned(),
             kind,
             factor: None,
-            method: None,
-            method_kind: None,
-            trusted_device: None,
+            device: None,
+            device_kind: None,
+            remembered_browser: None,
         }
     }
 
@@ -127,15 +127,15 @@ impl AuditEvent {
         self
     }
 
-    pub(crate) fn method(mut self, id: DeviceId, kind: DeviceKind) -> Self {
-        self.method = Some(id);
-        self.method_kind = Some(kind);
+    pub(crate) fn device(mut self, id: DeviceId, kind: DeviceKind) -> Self {
+        self.device = Some(id);
+        self.device_kind = Some(kind);
         self.factor = Some(kind.factor());
         self
     }
 
-    pub(crate) fn trusted(mut self, id: TrustedDeviceId) -> Self {
-        self.trusted_device = Some(id);
+    pub(crate) fn trusted(mut self, id: RememberedBrowserId) -> Self {
+        self.remembered_browser = Some(id);
         self
     }
 }
@@ -147,11 +147,11 @@ impl fmt::Display for AuditEvent {
         if let Some(factor) = self.factor {
             write!(f, " factor={}", factor.as_str())?;
         }
-        if let Some(id) = self.method {
-            write!(f, " method={id}")?;
+        if let Some(id) = self.device {
+            write!(f, " device={id}")?;
         }
-        if let Some(id) = self.trusted_device {
-            write!(f, " trusted_device={id}")?;
+        if let Some(id) = self.remembered_browser {
+            write!(f, " remembered_browser={id}")?;
         }
         Ok(())
     }

@@ -24,15 +24,15 @@ use std::sync::Arc;
 use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
 use crate::error::StoreError;
-use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
+use crate::remembered_browser::RememberedBrowserRecord;
 use crate::rng::{OsRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
-use crate::store::{DeleteOutcome, DeviceStore, Hit, MethodsDigest, Settle, Settlement};
+use crate::store::{DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
-use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
 
 /// The largest time or step every store must keep exactly: 2^63 - 1 (SQL's BIGINT).
@@ -78,20 +78,20 @@ mod codes;
 mod keys;
 mod races;
 mod records;
+mod remembered;
 mod service;
 mod settlement;
 mod throttle;
-mod trusted;
 mod webauthn;
 
 pub use self::codes::*;
 pub use self::keys::*;
 pub use self::races::*;
 pub use self::records::*;
+pub use self::remembered::*;
 pub use self::service::*;
 pub use self::settlement::*;
 pub use self::throttle::*;
-pub use self::trusted::*;
 pub use self::webauthn::*;
 
 fn fresh_user(tag: &str) -> Result<UserId, Failure> {
@@ -341,7 +341,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(ceremony_take_once, &*store);
     check!(delete_unless_last, &*store);
     check!(totp_paging_and_reseal, &*store);
-    check!(trusted_devices, &*store);
+    check!(remembered_browsers, &*store);
     check!(race_backup_code, store.clone());
     check!(race_totp_step, store.clone());
     check!(race_throttle_swap, store.clone());
@@ -352,8 +352,8 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_unique_credential_id, store.clone());
     check!(race_delete_unless_last, store.clone());
     check!(settle_attempt, &*store);
-    check!(settle_checks_methods, &*store);
-    check!(last_usable_method, &*store);
+    check!(settle_checks_devices, &*store);
+    check!(last_usable_device, &*store);
     check!(delete_unconfirmed_totp, &*store);
     check!(rotation_paging, &*store);
     check!(race_confirm_against_cleanup, store.clone());
@@ -379,8 +379,8 @@ macro_rules! conformance_tests {
             replace_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, trusted_devices, settle_attempt,
-            last_usable_method, delete_unconfirmed_totp, rotation_paging, settle_checks_methods);
+            delete_unless_last, totp_paging_and_reseal, remembered_browsers, settle_attempt,
+            last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,

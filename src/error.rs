@@ -85,9 +85,9 @@ pub enum ConfigError {
     /// Invalid WebAuthn settings, or WebAuthn used without being configured.
     #[error("WebAuthn: {0}")]
     WebAuthn(&'static str),
-    /// Invalid remember-this-device settings.
-    #[error("remember this device: {0}")]
-    TrustedDevice(&'static str),
+    /// Invalid remember-this-browser settings.
+    #[error("remember this browser: {0}")]
+    RememberedBrowser(&'static str),
     /// An attestation CA that cannot be parsed.
     #[error("attestation allow-list: {0}")]
     Attestation(&'static str),
@@ -96,19 +96,19 @@ pub enum ConfigError {
     Keyring(&'static str),
 }
 
-/// The operation does not fit the current state of the user's methods.
+/// The operation does not fit the current state of the user's devices.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MisuseError {
-    /// No such method for this user.
-    #[error("no such method for this user")]
+    /// No such device for this user.
+    #[error("no such device for this user")]
     DeviceNotFound,
-    /// The method is of another kind than the operation needs.
-    #[error("the method is a {found}, not a {expected}")]
+    /// The device is of another kind than the operation needs.
+    #[error("the device is a {found}, not a {expected}")]
     WrongKind {
         /// The kind the operation works on.
         expected: crate::DeviceKind,
-        /// The kind the method has.
+        /// The kind the device has.
         found: crate::DeviceKind,
     },
     /// Confirming a TOTP device that is already confirmed.
@@ -117,13 +117,13 @@ pub enum MisuseError {
     /// The user already has the maximum number of WebAuthn credentials.
     #[error("the user has too many security keys and passkeys")]
     TooManyCredentials,
-    /// Deleting this method would leave the user without any: only an admin may do that.
-    #[error("this is the user's last method: only an admin reset may remove it")]
-    LastMethod,
-    /// The user has no method of the asked factor that can be verified.
-    #[error("the user has no confirmed {0} method")]
-    NoMethod(crate::Factor),
-    /// A remember-this-device token was asked for with proof of an enrollment (a TOTP
+    /// Deleting this device would leave the user without any: only an admin may do that.
+    #[error("this is the user's last device: only an admin reset may remove it")]
+    LastDevice,
+    /// The user has no device of the asked factor that can be verified.
+    #[error("the user has no confirmed {0} device")]
+    NoDevice(crate::Factor),
+    /// A remember-this-browser token was asked for with proof of an enrollment (a TOTP
     /// confirmation, a registration), not of a sign-in.
     #[error("only a sign-in can be remembered, not an enrollment")]
     NotASignIn,
@@ -146,16 +146,16 @@ pub enum InputError {
     /// A ceremony id that is not 32 hexadecimal digits.
     #[error("ceremony id must be 32 hexadecimal digits")]
     CeremonyId,
-    /// A remember-this-device token that is not in the form this crate issues.
-    #[error("not a remember-this-device token")]
-    TrustedDeviceToken,
+    /// A remember-this-browser token that is not in the form this crate issues.
+    #[error("not a remember-this-browser token")]
+    RememberedBrowserToken,
     /// A browser response that is not the JSON of a WebAuthn credential.
     #[error("not a WebAuthn response: {0}")]
     WebAuthnResponse(&'static str),
     /// An unknown factor name.
     #[error("unknown factor name (expected backup_codes, totp or webauthn)")]
     Factor,
-    /// A method name that is empty after trimming, longer than 64 characters or has control characters.
+    /// A device name that is empty after trimming, longer than 64 characters or has control characters.
     #[error("name must be 1..=64 characters after trimming, without control characters")]
     DeviceName,
     /// A TOTP account label that is empty, too long or contains control characters.

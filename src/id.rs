@@ -1,4 +1,4 @@
-//! Identifiers and names: users, methods, ceremonies and remembered browsers, and methods'
+//! Identifiers and names: users, devices, ceremonies and remembered browsers, and devices'
 //! display names. The bottom layer of the crate's own types: nothing here imports a factor, a
 //! store or the service.
 
@@ -107,7 +107,7 @@ macro_rules! random_id {
 }
 
 random_id!(
-    /// A method's id: 128 random bits, shown as 32 lower-case hex digits.
+    /// A device's id: 128 random bits, shown as 32 lower-case hex digits.
     DeviceId,
     InputError::DeviceId
 );
@@ -120,12 +120,12 @@ random_id!(
 );
 
 random_id!(
-    /// A remember-this-device token's id (the public half of the token).
-    TrustedDeviceId,
-    InputError::TrustedDeviceToken
+    /// A remember-this-browser token's id (the public half of the token).
+    RememberedBrowserId,
+    InputError::RememberedBrowserToken
 );
 
-/// A method's display name: trimmed, 1..=64 characters, no control characters.
+/// A device's display name: trimmed, 1..=64 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DeviceName(String);
 
@@ -158,7 +158,7 @@ impl fmt::Display for DeviceName {
     }
 }
 
-/// Text shown to people (a method's name, an account label, an issuer, a relying party's or a
+/// Text shown to people (a device's name, an account label, an issuer, a relying party's or a
 /// WebAuthn user's name): trimmed, 1 to `max_chars` characters, no control characters. `None`
 /// if it breaks the rule; each caller names its own error and may add its own restriction.
 pub(crate) fn label(text: &str, max_chars: usize) -> Option<&str> {

@@ -1,9 +1,9 @@
-//! The kinds of methods and the factors they prove: plain enums with stable names, below
+//! The kinds of devices and the factors they prove: plain enums with stable names, below
 //! everything else (the error types name them).
 
 use std::fmt;
 
-/// The kind of a method.
+/// The kind of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DeviceKind {
@@ -34,7 +34,7 @@ impl DeviceKind {
         if discoverable { Self::Passkey } else { Self::SecurityKey }
     }
 
-    /// The name a new method of this kind gets when the user gives none.
+    /// The name a new device of this kind gets when the user gives none.
     pub const fn default_name(self) -> &'static str {
         match self {
             Self::BackupCodes => "Backup codes",
@@ -44,7 +44,7 @@ impl DeviceKind {
         }
     }
 
-    /// The factor a method of this kind proves (what throttling counts against).
+    /// The factor a device of this kind proves (what throttling counts against).
     pub const fn factor(self) -> Factor {
         match self {
             Self::BackupCodes => Factor::BackupCodes,

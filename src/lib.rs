@@ -43,7 +43,8 @@
 //!   conformance suite (feature `test-util`) checks any store, races included.
 //! - One thin service on top: [`Mfa`].
 //!
-//! The [`manual`] explains the threat model and every default.
+//! The [`manual`] names the concepts (a *device* is anything a user enrolled to pass the second
+//! factor; a *remembered browser* is not one), and explains the threat model and every default.
 //!
 //! # Features
 //!
@@ -52,7 +53,8 @@
 //! - `sqlite`: `SqliteStore`, the embedded store (needs Rust 1.94, sqlx 0.9's minimum).
 //! - `postgres`: `PostgresStore`, for many app servers on one database (Rust 1.94).
 //! - `qr`: SVG and terminal QR codes for TOTP enrollment (`TotpEnrollment::qr_svg`, `qr_text`).
-//! - `test-util`: the `conformance` suite (for store implementers) and its test doubles.
+//! - `test-util`: the `conformance` suite (for store implementers) and the test doubles
+//!   `ManualClock`, `InsecureSeededRng` and `RecordingSink`.
 
 pub mod audit;
 pub mod backup_codes;
@@ -60,14 +62,15 @@ mod clock;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 mod ct;
+mod device;
 mod error;
 mod id;
 mod kind;
 #[cfg(test)]
 mod layering;
 pub mod manual;
-mod method;
 pub mod policy;
+pub mod remembered_browser;
 mod rng;
 mod seal;
 mod secret;
@@ -75,7 +78,6 @@ mod service;
 pub mod store;
 pub mod throttle;
 pub mod totp;
-pub mod trusted_device;
 pub mod webauthn;
 
 /// The README's example, compiled and run as a doctest.
@@ -88,16 +90,18 @@ struct ReadmeDoctests;
 pub use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RevokeReason};
 pub use crate::backup_codes::{BackupCode, BackupCodeConfig};
 pub use crate::clock::{Clock, SystemClock, UnixTime};
+pub use crate::device::DeviceInfo;
 pub use crate::error::{ConfigError, Error, InputError, MisuseError, RngError, SealError, StoreError};
-pub use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+pub use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 pub use crate::kind::{DeviceKind, Factor};
-pub use crate::method::MethodInfo;
 pub use crate::policy::{Assurance, AssurancePolicy, FirstFactor, SatisfiedBy};
+pub use crate::remembered_browser::RememberedBrowserToken;
 pub use crate::rng::{OsRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
 pub use crate::service::{
-    BackupCodeSet, Mfa, MfaConfig, Outcome, RotationReport, TotpConfig, TotpEnrollment, TrustedDeviceConfig, Verified,
+    BackupCodeSet, Mfa, MfaConfig, Outcome, RememberedBrowserConfig, RotationReport, TotpConfig, TotpEnrollment,
+    Verified,
 };
 pub use crate::store::DeviceStore;
 pub use crate::store::memory::MemoryStore;
@@ -108,7 +112,6 @@ pub use crate::store::sqlite::SqliteStore;
 pub use crate::throttle::{ThrottleDecision, ThrottlePolicy};
 pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams};
-pub use crate::trusted_device::TrustedDeviceToken;
 pub use crate::webauthn::{
     AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CounterPolicy, RegistrationOptions,
     RegistrationResponse, RelyingParty, WebAuthnConfig,

@@ -1,4 +1,24 @@
-//! The manual: threat model, every default, and why. Documentation only; no code lives here.
+//! The manual: the words, the threat model, every default, and why. Documentation only; no
+//! code lives here.
+//!
+//! # Words
+//!
+//! One name per concept, in the API, the types, the store and these pages:
+//!
+//! - **Device**: one thing a user enrolled to pass the second factor: an authenticator app
+//!   (TOTP), a set of backup codes, a security key or a passkey ([`DeviceKind`](crate::DeviceKind),
+//!   [`DeviceId`](crate::DeviceId), [`Mfa::list_devices`](crate::Mfa::list_devices),
+//!   [`DeviceStore`](crate::DeviceStore)). authentik and django-otp use the same word; the web
+//!   example's settings page is "MFA devices". Prose may say "sign-in method" to a person; the
+//!   code never does.
+//! - **Factor**: what failures are counted against, per user: backup codes, TOTP, WebAuthn
+//!   ([`Factor`](crate::Factor)). Several devices can prove one factor.
+//! - **Credential**: only WebAuthn's public-key credential inside a security key or passkey
+//!   device (its credential id, public key and sign counter).
+//! - **Remembered browser**: a browser the user asked to skip the second factor on, for a while
+//!   ([`RememberedBrowserToken`](crate::RememberedBrowserToken)). It is not a device: it proves
+//!   nothing by itself, and every device change forgets it. (Its records keep the table name
+//!   `mfa_trusted_devices` and its MAC label `trusted-device`, so stored tokens stay valid.)
 //!
 //! # Threat model
 //!
@@ -32,12 +52,12 @@
 //!
 //!   The settlement is also what makes a verification cheap: one conditional write (on
 //!   PostgreSQL, one statement, one round trip, one commit). The read before it is skipped for
-//!   a returning user: each process keeps, per user and code factor, the methods and counter it
+//!   a returning user: each process keeps, per user and code factor, the devices and counter it
 //!   last saw ([`MfaConfig::verification_cache`](crate::MfaConfig::verification_cache), bounded,
 //!   oldest out first; sealed secrets and keyed hashes only). The cache decides nothing on its
-//!   own: the settlement also carries a digest of the methods the code was evaluated against
-//!   ([`MethodsDigest`](crate::store::MethodsDigest): the confirmed devices' ids, and which
-//!   backup codes are unused), and settles nothing if the methods changed since (a device
+//!   own: the settlement also carries a digest of the devices the code was evaluated against
+//!   ([`DevicesDigest`](crate::store::DevicesDigest): the confirmed devices' ids, and which
+//!   backup codes are unused), and settles nothing if the devices changed since (a device
 //!   added or deleted, a code spent, by this process or another). The verification then reads
 //!   once and settles again; a cached counter that would refuse is read again before the
 //!   refusal is answered; a lock set by another server is found by the settlement. Hit or
@@ -61,7 +81,7 @@
 //!   `HMAC-SHA256(k ‖ salt ‖ set id, user ‖ code)` with `k` derived from a key of the
 //!   [`Keyring`](crate::Keyring) (kept outside the database) and a random 128-bit salt per set;
 //!   TOTP secrets sealed with XChaCha20-Poly1305 under a keyring key, bound to the user and
-//!   device so that a blob copied into another row does not open; remember-this-device tokens as
+//!   device so that a blob copied into another row does not open; remember-this-browser tokens as
 //!   keyed hashes bound to the token id, user and expiry, so a row moved to another user or given
 //!   a later expiry does not verify. Backup-code sets stored before schema v3 are hashed
 //!   `HMAC-SHA256(salt ‖ pepper, code)` and keep working until regenerated;
@@ -85,11 +105,11 @@
 //!   subdomains, no other ports).
 //!
 //! - **Skipped second factors.** [`Mfa::assurance`](crate::Mfa::assurance) answers "is a second
-//!   factor still needed?" the same way for every first factor: a user with any method must use
+//!   factor still needed?" the same way for every first factor: a user with any device must use
 //!   one; a federated login counts as MFA only for providers the host trusts by name; a passkey
 //!   counts only with user verification.
-//! - **Stale "remember me".** Remember-this-device tokens are random, stored as keyed hashes,
-//!   bound to the user, expiring, revocable, and all revoked when the user's methods change.
+//! - **Stale "remember me".** Remember-this-browser tokens are random, stored as keyed hashes,
+//!   bound to the user, expiring, revocable, and all revoked when the user's devices change.
 //! - **Online guessing over a long time.** Under the defaults, simulated for a year on the
 //!   manual clock (`tests/service/attacker.rs`): an attacker alone gets 100 answered TOTP guesses before
 //!   the lock (probability of success at most 3.0e-4); with the user signing in every day, the
@@ -128,7 +148,7 @@
 //! | attestation | `none` | privacy; an allow-list of models is opt-in |
 //! | counter regression | rejected | a possible cloned authenticator |
 //! | WebAuthn credentials per user | at most 32 | the exclude list stays small |
-//! | remember this device | 30 days | a month of a browser without a second factor; 1 h..=400 d |
+//! | remember this browser | 30 days | a month of a browser without a second factor; 1 h..=400 d |
 //! | "backup codes running low" event | 2 or fewer left | time to print new ones |
 //!
 //! # Enrollment rules
@@ -139,9 +159,9 @@
 //!   [`Mfa::resume_totp_enrollment`](crate::Mfa::resume_totp_enrollment) returns the same
 //!   secret, key URI and QR code for a device still waiting for its first code (never for a
 //!   confirmed one), so the host shows the setup again without keeping the secret itself.
-//! - The user cannot delete their last usable method
-//!   ([`MisuseError::LastMethod`](crate::MisuseError::LastMethod)); an administrator can.
-//!   [`policy::is_last_method`](crate::policy::is_last_method) is that rule for a page to show
+//! - The user cannot delete their last usable device
+//!   ([`MisuseError::LastDevice`](crate::MisuseError::LastDevice)); an administrator can.
+//!   [`policy::is_last_device`](crate::policy::is_last_device) is that rule for a page to show
 //!   before Delete is pressed; the store still decides at deletion, atomically.
 //! - An imported secret (migration from another system) is confirmed at once: the user's app
 //!   already holds it.

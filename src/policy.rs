@@ -1,14 +1,14 @@
 //! Assurance policy: after the first factor, is a second one still required, and which of the
-//! user's methods may satisfy it?
+//! user's devices may satisfy it?
 //!
-//! "Highest available": a user who enrolled any method must use one. A federated or social
+//! "Highest available": a user who enrolled any device must use one. A federated or social
 //! login does not bypass that unless the host explicitly trusts that provider's MFA claim
 //! ([`AssurancePolicy::danger_trust_upstream_mfa`]). A passkey with user verification is two
 //! factors in one gesture (something you have, unlocked by something you know or are); without
 //! user verification it is one.
 
+use crate::device::DeviceInfo;
 use crate::id::DeviceId;
-use crate::method::MethodInfo;
 
 /// How the first factor happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,12 +51,12 @@ pub enum SatisfiedBy {
 pub enum Assurance {
     /// The sign-in already counts as multi-factor.
     Satisfied(SatisfiedBy),
-    /// A second factor is required: any of these methods may give it.
+    /// A second factor is required: any of these devices may give it.
     SecondFactorRequired {
-        /// The user's usable methods (confirmed; backup codes only while some remain).
-        methods: Vec<MethodInfo>,
+        /// The user's usable devices (confirmed; backup codes only while some remain).
+        devices: Vec<DeviceInfo>,
     },
-    /// The user has no usable method: the sign-in is single-factor. Hosts that require MFA
+    /// The user has no usable device: the sign-in is single-factor. Hosts that require MFA
     /// send the user to enrollment.
     NotEnrolled,
 }
@@ -95,8 +95,8 @@ impl AssurancePolicy {
         self
     }
 
-    /// Decides, from the first factor and the user's methods.
-    pub fn decide(&self, first: &FirstFactor, methods: &[MethodInfo]) -> Assurance {
+    /// Decides, from the first factor and the user's devices.
+    pub fn decide(&self, first: &FirstFactor, methods: &[DeviceInfo]) -> Assurance {
         match first {
             FirstFactor::Passkey { user_verified: true } => {
                 return Assurance::Satisfied(SatisfiedBy::PasskeyWithUserVerification);
@@ -114,25 +114,25 @@ impl AssurancePolicy {
             }
             _ => {}
         }
-        let usable: Vec<MethodInfo> = methods.iter().filter(|m| m.is_usable()).cloned().collect();
+        let usable: Vec<DeviceInfo> = methods.iter().filter(|m| m.is_usable()).cloned().collect();
         if usable.is_empty() {
             Assurance::NotEnrolled
         } else {
-            Assurance::SecondFactorRequired { methods: usable }
+            Assurance::SecondFactorRequired { devices: usable }
         }
     }
 }
 
-/// Whether `device` is the user's last usable method, which [`Mfa::delete_method`] refuses to
-/// remove ([`MisuseError::LastMethod`]): it is usable (confirmed, and for backup codes with codes
-/// left) and no other of `methods` is. A settings page asks this to disable its Delete button
+/// Whether `device` is the user's last usable device, which [`Mfa::delete_device`] refuses to
+/// remove ([`MisuseError::LastDevice`]): it is usable (confirmed, and for backup codes with codes
+/// left) and no other of `devices` is. A settings page asks this to disable its Delete button
 /// with the reason before anyone presses it; the store still decides atomically at deletion.
 ///
-/// `methods` is the user's list from [`Mfa::list_methods`]; a `device` not in it is not last.
+/// `devices` is the user's list from [`Mfa::list_devices`]; a `device` not in it is not last.
 ///
-/// [`Mfa::delete_method`]: crate::Mfa::delete_method
-/// [`Mfa::list_methods`]: crate::Mfa::list_methods
-/// [`MisuseError::LastMethod`]: crate::MisuseError::LastMethod
-pub fn is_last_method(methods: &[MethodInfo], device: DeviceId) -> bool {
+/// [`Mfa::delete_device`]: crate::Mfa::delete_device
+/// [`Mfa::list_devices`]: crate::Mfa::list_devices
+/// [`MisuseError::LastDevice`]: crate::MisuseError::LastDevice
+pub fn is_last_device(methods: &[DeviceInfo], device: DeviceId) -> bool {
     methods.iter().any(|m| m.id == device && m.is_usable()) && !methods.iter().any(|m| m.id != device && m.is_usable())
 }

@@ -51,7 +51,7 @@ impl fmt::Display for KeyId {
 
 /// A 256-bit sealing key and its id. Zeroized on drop; `Debug` shows the id only.
 ///
-/// The MAC keys derived from it (for backup-code hashes and remember-this-device tokens) are
+/// The MAC keys derived from it (for backup-code hashes and remember-this-browser tokens) are
 /// derived once, when the key is made, not per use.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SealingKey {
@@ -63,11 +63,11 @@ pub struct SealingKey {
 }
 
 /// The purposes MAC keys are derived for, in the order of [`SealingKey::derived`].
-pub(crate) const MAC_PURPOSES: [&str; 2] = [BACKUP_CODES_PURPOSE, TRUSTED_DEVICE_PURPOSE];
+pub(crate) const MAC_PURPOSES: [&str; 2] = [BACKUP_CODES_PURPOSE, REMEMBERED_BROWSER_PURPOSE];
 /// The purpose of the key backup-code hashes are keyed with.
 pub(crate) const BACKUP_CODES_PURPOSE: &str = "backup-codes";
-/// The MAC purpose of remember-this-device tokens.
-pub(crate) const TRUSTED_DEVICE_PURPOSE: &str = "trusted-device";
+/// The MAC purpose of remember-this-browser tokens.
+pub(crate) const REMEMBERED_BROWSER_PURPOSE: &str = "trusted-device";
 /// The sealing purpose of TOTP secrets (bound into their associated data).
 pub(crate) const TOTP_SECRET_PURPOSE: &str = "totp-secret";
 

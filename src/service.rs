@@ -6,15 +6,15 @@ mod audit;
 mod backup_codes;
 mod cache;
 mod config;
-mod methods;
+mod devices;
 mod outcome;
+mod remembered;
 mod settle;
 mod totp;
-mod trusted;
 mod webauthn;
 
 pub use self::admin::RotationReport;
-pub use self::config::{MfaConfig, TotpConfig, TrustedDeviceConfig};
+pub use self::config::{MfaConfig, RememberedBrowserConfig, TotpConfig};
 pub use self::outcome::{BackupCodeSet, Outcome, TotpEnrollment, Verified};
 pub(crate) use self::totp::totp_context;
 

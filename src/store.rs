@@ -19,9 +19,9 @@
 //!   writes a credential's counter only if it still holds the expected value.
 //! - **take once**: [`take_ceremony`](DeviceStore::take_ceremony) removes and returns a ceremony
 //!   only if id, user and kind match and it has not expired; of concurrent takes exactly one gets it.
-//! - **never the last method by accident**: [`delete_device_unless_last`](DeviceStore::delete_device_unless_last)
-//!   deletes a usable method only while another usable one remains (a spent backup-code set
-//!   is not one); two concurrent deletes of a user's last two methods leave one.
+//! - **never the last device by accident**: [`delete_device_unless_last`](DeviceStore::delete_device_unless_last)
+//!   deletes a usable device only while another usable one remains (a spent backup-code set
+//!   is not one); two concurrent deletes of a user's last two devices leave one.
 //! - **unique credential ids**: [`insert_device`](DeviceStore::insert_device) refuses a WebAuthn
 //!   credential whose id any user already has.
 //!
@@ -35,10 +35,10 @@
 //! The public conformance suite (`multifactor::conformance`, feature `test-util`) checks all of
 //! this, races included.
 
+mod devices_digest;
 #[cfg(feature = "postgres")]
 mod leases;
 pub mod memory;
-mod methods_digest;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;
@@ -51,12 +51,12 @@ use std::future::Future;
 
 use crate::clock::UnixTime;
 use crate::error::StoreError;
-use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
 
-/// Where the crate keeps methods and failure counters. See the [module docs](self) for the contract.
+/// Where the crate keeps devices and failure counters. See the [module docs](self) for the contract.
 pub trait DeviceStore: Send + Sync {
-    /// Inserts a new method.
+    /// Inserts a new device.
     ///
     /// # Errors
     ///
@@ -64,7 +64,7 @@ pub trait DeviceStore: Send + Sync {
     /// WebAuthn record with the same credential id (for any user).
     fn insert_device(&self, device: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The user's method with this id, or `None` (also when it belongs to someone else).
+    /// The user's device with this id, or `None` (also when it belongs to someone else).
     ///
     /// # Errors
     ///
@@ -75,20 +75,20 @@ pub trait DeviceStore: Send + Sync {
         id: DeviceId,
     ) -> impl Future<Output = Result<Option<DeviceRecord>, StoreError>> + Send;
 
-    /// The user's methods, oldest first (by creation time, then id).
+    /// The user's devices, oldest first (by creation time, then id).
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails or a record is corrupt.
     fn list_devices(&self, user: &UserId) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
 
-    /// The user's methods of `factor` (TOTP devices, the backup-code set, or WebAuthn
+    /// The user's devices of `factor` (TOTP devices, the backup-code set, or WebAuthn
     /// credentials), ordered as [`list_devices`](Self::list_devices) orders them, with the
     /// failure counter of `factor`, as [`throttle`](Self::throttle): what a verification reads
     /// before it settles the attempt. The two need not come from one snapshot, since the
     /// settling write re-checks both the counter and the code. The default reads them one after
     /// the other; a backend that can should read them in one round trip (the SQL stores do).
-    /// If the user has no methods of `factor` there is nothing to verify, and the counter may
+    /// If the user has no devices of `factor` there is nothing to verify, and the counter may
     /// read as the default.
     ///
     /// # Errors
@@ -106,7 +106,7 @@ pub trait DeviceStore: Send + Sync {
         }
     }
 
-    /// Renames the user's method; `Ok(false)` if there is none with this id.
+    /// Renames the user's device; `Ok(false)` if there is none with this id.
     ///
     /// # Errors
     ///
@@ -118,7 +118,7 @@ pub trait DeviceStore: Send + Sync {
         name: &DeviceName,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes the user's method; `Ok(false)` if there is none with this id.
+    /// Deletes the user's device; `Ok(false)` if there is none with this id.
     ///
     /// # Errors
     ///
@@ -137,7 +137,7 @@ pub trait DeviceStore: Send + Sync {
         keep: DeviceId,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Deletes all of the user's methods and returns how many there were.
+    /// Deletes all of the user's devices and returns how many there were.
     ///
     /// # Errors
     ///
@@ -158,23 +158,23 @@ pub trait DeviceStore: Send + Sync {
     /// - if the counter no longer equals `attempt.admitted` (a missing counter equals the
     ///   default), nothing changes and the result is [`Settlement::Moved`] with the counter as
     ///   it is now;
-    /// - else, if `attempt.methods` is some and is not the [`MethodsDigest`] of the user's
-    ///   confirmed methods of `attempt.factor` as they are now, nothing changes and the result
+    /// - else, if `attempt.devices` is some and is not the [`DevicesDigest`] of the user's
+    ///   confirmed devices of `attempt.factor` as they are now, nothing changes and the result
     ///   is [`Settlement::Stale`];
     /// - else, if `attempt.hit` names a slot of the user's backup-code set that is unused, or a
     ///   step above the last accepted step of the user's TOTP device (or none was accepted yet),
     ///   the slot is marked used (or the step recorded and the device marked confirmed), the
-    ///   method's last-used time set to `attempt.now`, the counter set to `attempt.on_hit`, and
+    ///   device's last-used time set to `attempt.now`, the counter set to `attempt.on_hit`, and
     ///   the result is [`Settlement::Accepted`];
-    /// - else (no hit, a spent slot or step, a hit of another factor's kind, or no such method)
+    /// - else (no hit, a spent slot or step, a hit of another factor's kind, or no such device)
     ///   the counter is set to `attempt.on_miss` and the result is [`Settlement::Charged`].
     ///
     /// # Uniform cost
     ///
     /// The work must not depend on whether there was a hit, except once the hit is accepted: a
-    /// matching attempt that is charged, finds the counter moved or finds the methods stale must
+    /// matching attempt that is charged, finds the counter moved or finds the devices stale must
     /// make the same statements and round trips as a wrong one (the SQL stores run the same
-    /// statement or transaction, with the hit's columns null for a miss, and check the methods
+    /// statement or transaction, with the hit's columns null for a miss, and check the devices
     /// digest before the hit, hit or miss). That is what keeps a correct code refused by the
     /// throttle indistinguishable from a wrong one.
     ///
@@ -311,8 +311,8 @@ pub trait DeviceStore: Send + Sync {
     /// [`StoreError`] if the backend fails.
     fn purge_expired_ceremonies(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Deletes the user's method unless it is usable ([`DeviceRecord::is_usable`]: confirmed,
-    /// and for backup codes with a code left) and no other usable method of the user would
+    /// Deletes the user's device unless it is usable ([`DeviceRecord::is_usable`]: confirmed,
+    /// and for backup codes with a code left) and no other usable device of the user would
     /// remain, atomically with respect to other deletes and settlements of the same user.
     ///
     /// # Errors
@@ -348,17 +348,17 @@ pub trait DeviceStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
 
-    /// Up to `limit` remember-this-device records of all users with ids greater than `after`,
+    /// Up to `limit` remember-this-browser records of all users with ids greater than `after`,
     /// in id order (for key rotation, a page at a time).
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails or a record is corrupt.
-    fn list_trusted_devices_page(
+    fn list_remembered_browsers_page(
         &self,
-        after: Option<TrustedDeviceId>,
+        after: Option<RememberedBrowserId>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<TrustedDeviceRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<RememberedBrowserRecord>, StoreError>> + Send;
 
     /// Replaces the sealed secret of the user's TOTP device `id` with `new` if it still is
     /// `expected` (nothing else changes). `Ok(false)` otherwise.
@@ -374,55 +374,57 @@ pub trait DeviceStore: Send + Sync {
         new: &SealedSecret,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Stores a remember-this-device record.
+    /// Stores a remember-this-browser record.
     ///
     /// # Errors
     ///
     /// [`StoreError::Conflict`] if the id exists.
-    fn insert_trusted_device(&self, record: TrustedDeviceRecord)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_remembered_browser(
+        &self,
+        record: RememberedBrowserRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The remember-this-device record with this id, whoever owns it.
+    /// The remember-this-browser record with this id, whoever owns it.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails or the record is corrupt.
-    fn trusted_device(
+    fn remembered_browser(
         &self,
-        id: TrustedDeviceId,
-    ) -> impl Future<Output = Result<Option<TrustedDeviceRecord>, StoreError>> + Send;
+        id: RememberedBrowserId,
+    ) -> impl Future<Output = Result<Option<RememberedBrowserRecord>, StoreError>> + Send;
 
     /// Sets the last-used time of the user's record; `Ok(false)` if there is none.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails.
-    fn touch_trusted_device(
+    fn touch_remembered_browser(
         &self,
         user: &UserId,
-        id: TrustedDeviceId,
+        id: RememberedBrowserId,
         now: UnixTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// The user's remember-this-device records, oldest first.
+    /// The user's remember-this-browser records, oldest first.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails or a record is corrupt.
-    fn list_trusted_devices(
+    fn list_remembered_browsers(
         &self,
         user: &UserId,
-    ) -> impl Future<Output = Result<Vec<TrustedDeviceRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<RememberedBrowserRecord>, StoreError>> + Send;
 
     /// Deletes one of the user's records; `Ok(false)` if there is none.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails.
-    fn delete_trusted_device(
+    fn delete_remembered_browser(
         &self,
         user: &UserId,
-        id: TrustedDeviceId,
+        id: RememberedBrowserId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Deletes all of the user's records; returns how many.
@@ -430,17 +432,17 @@ pub trait DeviceStore: Send + Sync {
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails.
-    fn delete_user_trusted_devices(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn delete_user_remembered_browsers(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
-pub use self::methods_digest::MethodsDigest;
+pub use self::devices_digest::DevicesDigest;
 // The records a store keeps, from the modules that define them.
 pub use self::record::{DeviceData, DeviceRecord};
 pub use crate::backup_codes::{BackupCodeRecord, CodeSlot};
+pub use crate::remembered_browser::RememberedBrowserRecord;
 pub use crate::seal::SealedSecret;
 pub use crate::throttle::ThrottleState;
 pub use crate::totp::TotpRecord;
-pub use crate::trusted_device::TrustedDeviceRecord;
 pub use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
 
 /// One code attempt for [`DeviceStore::settle_attempt`]: what it matched, the counter it was
@@ -460,9 +462,9 @@ pub struct Settle {
     pub on_miss: ThrottleState,
     /// When.
     pub now: UnixTime,
-    /// The digest of the methods the code was evaluated against, if the settlement must check
-    /// that they are still the user's (see [`MethodsDigest`]).
-    pub methods: Option<MethodsDigest>,
+    /// The digest of the devices the code was evaluated against, if the settlement must check
+    /// that they are still the user's (see [`DevicesDigest`]).
+    pub devices: Option<DevicesDigest>,
 }
 
 impl Settle {
@@ -479,7 +481,7 @@ impl Settle {
             },
             on_miss: admitted,
             now,
-            methods: None,
+            devices: None,
         }
     }
 }
@@ -513,7 +515,7 @@ pub enum Settlement {
     Charged,
     /// The counter had moved; nothing changed. It holds this state now.
     Moved(ThrottleState),
-    /// The counter had not moved, but the user's methods no longer have the digest the attempt
+    /// The counter had not moved, but the user's devices no longer have the digest the attempt
     /// was evaluated against; nothing changed.
     Stale,
 }
@@ -524,8 +526,8 @@ pub enum Settlement {
 pub enum DeleteOutcome {
     /// Deleted.
     Deleted,
-    /// The user has no method with this id.
+    /// The user has no device with this id.
     NotFound,
-    /// Not deleted: it is the user's last usable method.
-    LastMethod,
+    /// Not deleted: it is the user's last usable device.
+    LastDevice,
 }

@@ -223,7 +223,7 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         END IF;
         IF p_methods IS NOT NULL THEN
             -- The methods the code was evaluated against must still be the user's (the digest
-            -- of MethodsDigest::of, computed here the same way), hit or miss. The same scan of
+            -- of DevicesDigest::of, computed here the same way), hit or miss. The same scan of
             -- the user's rows finds the hit's row, so the hit below needs no second index
             -- descent (a miss has no device: its target is null and matches nothing).
             SELECT sha256(coalesce(string_agg(d.id || CASE WHEN d.kind = 'backup_codes'

@@ -30,8 +30,8 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use axum_csrf::{CsrfConfig, CsrfToken};
 use multifactor::{
-    Assurance, AuthenticationResponse, CeremonyId, DeviceId, DeviceKind, Error as MfaError, FirstFactor, InputError,
-    Keyring, MethodInfo, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty, Rng as _,
+    Assurance, AuthenticationResponse, CeremonyId, DeviceId, DeviceInfo, DeviceKind, Error as MfaError, FirstFactor,
+    InputError, Keyring, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty, Rng as _,
     SqliteStore, SystemClock, TotpEnrollment, UserId, WebAuthnConfig,
 };
 use serde::Deserialize;
@@ -518,9 +518,9 @@ fn user_message(e: &MfaError) -> Option<String> {
         MfaError::Input(InputError::CodeFormat { .. }) => "That doesn't look like a valid code.".into(),
         MfaError::Input(InputError::DeviceName) => "Names must be 1 to 64 characters.".into(),
         MfaError::Input(InputError::WebAuthnResponse(_)) => "The browser's answer could not be read.".into(),
-        MfaError::Misuse(MisuseError::NoMethod(_)) => "You have no such method set up.".into(),
+        MfaError::Misuse(MisuseError::NoDevice(_)) => "You have no such method set up.".into(),
         MfaError::Misuse(MisuseError::DeviceNotFound) => "That method no longer exists.".into(),
-        MfaError::Misuse(MisuseError::LastMethod) => {
+        MfaError::Misuse(MisuseError::LastDevice) => {
             "You can't remove your last sign-in method. Add another one first.".into()
         }
         MfaError::Misuse(MisuseError::TooManyCredentials) => "You have too many security keys and passkeys.".into(),
@@ -566,8 +566,8 @@ async fn after_first_factor(
 
 /// The user's methods, and the warning about backup codes or a missing second factor that the
 /// home and settings pages show (from the library's verdict for a password sign-in).
-async fn methods_and_warning(app: &App, user: &UserId) -> Result<(Vec<MethodInfo>, Option<String>)> {
-    let methods = app.mfa.list_methods(user).await?;
+async fn methods_and_warning(app: &App, user: &UserId) -> Result<(Vec<DeviceInfo>, Option<String>)> {
+    let methods = app.mfa.list_devices(user).await?;
     let no_second_factor = !methods.is_empty()
         && matches!(
             app.mfa.assurance(user, &FirstFactor::Password).await?,
@@ -685,7 +685,7 @@ async fn render_mfa(
     // The methods that may give the second factor, as the library lists them (the list does
     // not depend on how the first factor was passed).
     let methods = match app.mfa.assurance(user, &FirstFactor::Password).await? {
-        Assurance::SecondFactorRequired { methods } => methods,
+        Assurance::SecondFactorRequired { devices } => devices,
         // No working method left (removed meanwhile by an administrator): nothing to ask for.
         Assurance::NotEnrolled => {
             sign_in(session, user).await?;
@@ -1293,7 +1293,7 @@ async fn rename(
         return Ok(Redirect::to("/login").into_response());
     };
     let result = match form.id.parse::<DeviceId>() {
-        Ok(id) => app.mfa.rename_method(&user, id, &form.name).await,
+        Ok(id) => app.mfa.rename_device(&user, id, &form.name).await,
         Err(e) => Err(MfaError::Input(e)),
     };
     match result {
@@ -1321,7 +1321,7 @@ async fn delete(
         return Ok(Redirect::to("/login").into_response());
     };
     let result = match form.id.parse::<DeviceId>() {
-        Ok(id) => app.mfa.delete_method(&user, id).await,
+        Ok(id) => app.mfa.delete_device(&user, id).await,
         Err(e) => Err(MfaError::Input(e)),
     };
     match result {

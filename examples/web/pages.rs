@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use multifactor::{DeviceKind, MethodInfo, UnixTime};
+use multifactor::{DeviceInfo, DeviceKind, UnixTime};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(text: &str) -> String {
@@ -195,7 +195,7 @@ pub fn kind_label(kind: DeviceKind) -> &'static str {
     }
 }
 
-pub fn settings(frame: &Frame<'_>, methods: &[MethodInfo]) -> String {
+pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo]) -> String {
     let csrf = esc(frame.csrf);
     let mut rows = String::new();
     for m in methods {
@@ -221,7 +221,7 @@ pub fn settings(frame: &Frame<'_>, methods: &[MethodInfo]) -> String {
             ),
             (None, true) => "Active".to_owned(),
         };
-        let delete = if multifactor::policy::is_last_method(methods, m.id) {
+        let delete = if multifactor::policy::is_last_device(methods, m.id) {
             r#"<button class="delete" disabled aria-describedby="last-method-reason">Delete</button>
 <span class="hint last-method" id="last-method-reason">Your only working method: add another before you remove it.</span>"#
                 .to_owned()

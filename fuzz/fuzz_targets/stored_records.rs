@@ -1,7 +1,7 @@
 //! Stored records: rows of a `SqliteStore` database written with arbitrary values (as a
 //! corrupted, hand-edited or hostile database would hold them), then read back through the
 //! store (`list_devices`, `device`, `find_credential`, `throttle`) and the service
-//! (`list_methods`, `verify_totp`, `verify_backup_code`, WebAuthn starts and finishes, which
+//! (`list_devices`, `verify_totp`, `verify_backup_code`, WebAuthn starts and finishes, which
 //! decode stored credentials and ceremony state).
 //!
 //! Columns take values near the real ones (the fixture passkey, the fixture's sealed TOTP
@@ -387,7 +387,7 @@ fuzz_target!(|input: Input| {
 
         // The service on top.
         let mfa = &env.mfa;
-        let _ = mfa.list_methods(u).await;
+        let _ = mfa.list_devices(u).await;
         let _ = mfa.throttle_status(u, Factor::Totp).await;
         let _ = mfa.verify_totp(u, &env.totp_code).await;
         let _ = mfa.verify_backup_code(u, "abcd-efgh-jkmn").await;

@@ -5,20 +5,20 @@
 /// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
 #[macro_export]
 macro_rules! forward {
-    // All eleven account operations (last-method guard, re-sealing, remember-this-device).
+    // All eleven account operations (last-method guard, re-sealing, remember-this-browser).
     (account_ops) => {
         $crate::forward!(
             delete_device_unless_last,
             list_totp_devices,
             list_backup_code_sets,
-            list_trusted_devices_page,
+            list_remembered_browsers_page,
             reseal_totp_secret,
-            insert_trusted_device,
-            trusted_device,
-            touch_trusted_device,
-            list_trusted_devices,
-            delete_trusted_device,
-            delete_user_trusted_devices,
+            insert_remembered_browser,
+            remembered_browser,
+            touch_remembered_browser,
+            list_remembered_browsers,
+            delete_remembered_browser,
+            delete_user_remembered_browsers,
         );
     };
     (delete_device_unless_last) => {
@@ -40,13 +40,13 @@ macro_rules! forward {
             self.inner.list_backup_code_sets(after, limit).await
         }
     };
-    (list_trusted_devices_page) => {
-        async fn list_trusted_devices_page(
+    (list_remembered_browsers_page) => {
+        async fn list_remembered_browsers_page(
             &self,
-            after: Option<multifactor::TrustedDeviceId>,
+            after: Option<multifactor::RememberedBrowserId>,
             limit: usize,
-        ) -> Result<Vec<multifactor::store::TrustedDeviceRecord>, StoreError> {
-            self.inner.list_trusted_devices_page(after, limit).await
+        ) -> Result<Vec<multifactor::store::RememberedBrowserRecord>, StoreError> {
+            self.inner.list_remembered_browsers_page(after, limit).await
         }
     };
     (reseal_totp_secret) => {
@@ -60,42 +60,42 @@ macro_rules! forward {
             self.inner.reseal_totp_secret(user, id, expected, new).await
         }
     };
-    (insert_trusted_device) => {
-        async fn insert_trusted_device(&self, record: multifactor::store::TrustedDeviceRecord) -> Result<(), StoreError> {
-            self.inner.insert_trusted_device(record).await
+    (insert_remembered_browser) => {
+        async fn insert_remembered_browser(&self, record: multifactor::store::RememberedBrowserRecord) -> Result<(), StoreError> {
+            self.inner.insert_remembered_browser(record).await
         }
     };
-    (trusted_device) => {
-        async fn trusted_device(
+    (remembered_browser) => {
+        async fn remembered_browser(
             &self,
-            id: multifactor::TrustedDeviceId,
-        ) -> Result<Option<multifactor::store::TrustedDeviceRecord>, StoreError> {
-            self.inner.trusted_device(id).await
+            id: multifactor::RememberedBrowserId,
+        ) -> Result<Option<multifactor::store::RememberedBrowserRecord>, StoreError> {
+            self.inner.remembered_browser(id).await
         }
     };
-    (touch_trusted_device) => {
-        async fn touch_trusted_device(
+    (touch_remembered_browser) => {
+        async fn touch_remembered_browser(
             &self,
             user: &UserId,
-            id: multifactor::TrustedDeviceId,
+            id: multifactor::RememberedBrowserId,
             now: UnixTime,
         ) -> Result<bool, StoreError> {
-            self.inner.touch_trusted_device(user, id, now).await
+            self.inner.touch_remembered_browser(user, id, now).await
         }
     };
-    (list_trusted_devices) => {
-        async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<multifactor::store::TrustedDeviceRecord>, StoreError> {
-            self.inner.list_trusted_devices(user).await
+    (list_remembered_browsers) => {
+        async fn list_remembered_browsers(&self, user: &UserId) -> Result<Vec<multifactor::store::RememberedBrowserRecord>, StoreError> {
+            self.inner.list_remembered_browsers(user).await
         }
     };
-    (delete_trusted_device) => {
-        async fn delete_trusted_device(&self, user: &UserId, id: multifactor::TrustedDeviceId) -> Result<bool, StoreError> {
-            self.inner.delete_trusted_device(user, id).await
+    (delete_remembered_browser) => {
+        async fn delete_remembered_browser(&self, user: &UserId, id: multifactor::RememberedBrowserId) -> Result<bool, StoreError> {
+            self.inner.delete_remembered_browser(user, id).await
         }
     };
-    (delete_user_trusted_devices) => {
-        async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
-            self.inner.delete_user_trusted_devices(user).await
+    (delete_user_remembered_browsers) => {
+        async fn delete_user_remembered_browsers(&self, user: &UserId) -> Result<u64, StoreError> {
+            self.inner.delete_user_remembered_browsers(user).await
         }
     };
     (insert_device) => {

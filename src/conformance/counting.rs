@@ -5,13 +5,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::UnixTime;
 use crate::error::StoreError;
-use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
+use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::store::DeviceRecord;
 use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
 use crate::throttle::ThrottleState;
-use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// Wraps a store, logging the name of every operation called through it.
@@ -104,14 +104,14 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> DeleteOutcome;
         fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
         fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
-        fn list_trusted_devices_page(&self, after: Option<TrustedDeviceId>, limit: usize) -> Vec<TrustedDeviceRecord>;
+        fn list_remembered_browsers_page(&self, after: Option<RememberedBrowserId>, limit: usize) -> Vec<RememberedBrowserRecord>;
         fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret) -> bool;
-        fn insert_trusted_device(&self, record: TrustedDeviceRecord) -> ();
-        fn trusted_device(&self, id: TrustedDeviceId) -> Option<TrustedDeviceRecord>;
-        fn touch_trusted_device(&self, user: &UserId, id: TrustedDeviceId, now: UnixTime) -> bool;
-        fn list_trusted_devices(&self, user: &UserId) -> Vec<TrustedDeviceRecord>;
-        fn delete_trusted_device(&self, user: &UserId, id: TrustedDeviceId) -> bool;
-        fn delete_user_trusted_devices(&self, user: &UserId) -> u64;
+        fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> ();
+        fn remembered_browser(&self, id: RememberedBrowserId) -> Option<RememberedBrowserRecord>;
+        fn touch_remembered_browser(&self, user: &UserId, id: RememberedBrowserId, now: UnixTime) -> bool;
+        fn list_remembered_browsers(&self, user: &UserId) -> Vec<RememberedBrowserRecord>;
+        fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> bool;
+        fn delete_user_remembered_browsers(&self, user: &UserId) -> u64;
     }
 
     async fn verification_state(

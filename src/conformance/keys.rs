@@ -196,7 +196,7 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
 
 /// Paging for key rotation: [`DeviceStore::list_backup_code_sets`] lists every backup-code set
 /// whole (every slot, whatever the page size) and only sets, and
-/// [`DeviceStore::list_trusted_devices_page`] every remember-this-device record, both in
+/// [`DeviceStore::list_remembered_browsers_page`] every remember-this-browser record, both in
 /// strictly increasing id order across pages.
 pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
     let mut sets = Vec::new();
@@ -208,7 +208,7 @@ pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
         store.insert_device(totp_record(&user, 100 + i as u64)?).await?;
         sets.push(set);
         let token = trusted_record(&user, i as u64, LIVE)?;
-        store.insert_trusted_device(token.clone()).await?;
+        store.insert_remembered_browser(token.clone()).await?;
         tokens.push(token);
     }
     const LIMIT: usize = 2;
@@ -244,9 +244,9 @@ pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
         "list_backup_code_sets did not list each set exactly once"
     );
     let mut seen = Vec::new();
-    let mut after: Option<TrustedDeviceId> = None;
+    let mut after: Option<RememberedBrowserId> = None;
     loop {
-        let page = store.list_trusted_devices_page(after, LIMIT).await?;
+        let page = store.list_remembered_browsers_page(after, LIMIT).await?;
         ensure!(
             page.len() <= LIMIT,
             "a page of {} tokens with limit {LIMIT}",
@@ -256,7 +256,7 @@ pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
         for record in &page {
             ensure!(
                 after.is_none_or(|a| record.id > a),
-                "list_trusted_devices_page is not in increasing id order"
+                "list_remembered_browsers_page is not in increasing id order"
             );
             after = Some(record.id);
             if let Some(mine) = tokens.iter().find(|t| t.id == record.id) {
@@ -270,7 +270,7 @@ pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
         tokens
             .iter()
             .all(|t| seen.iter().filter(|id| **id == t.id).count() == 1),
-        "list_trusted_devices_page did not list each token exactly once"
+        "list_remembered_browsers_page did not list each token exactly once"
     );
     Ok(())
 }

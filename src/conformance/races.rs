@@ -283,8 +283,8 @@ pub async fn race_unique_credential_id<S: DeviceStore + 'static>(store: Arc<S>) 
     Ok(())
 }
 
-/// 64 tasks delete a user's last two confirmed methods at once, half of them one, half the
-/// other: exactly one delete succeeds and one confirmed method remains.
+/// 64 tasks delete a user's last two confirmed devices at once, half of them one, half the
+/// other: exactly one delete succeeds and one confirmed device remains.
 pub async fn race_delete_unless_last<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     let user = fresh_user("race")?;
     let codes = backup_record(&user, 1, 2)?;
@@ -304,13 +304,13 @@ pub async fn race_delete_unless_last<S: DeviceStore + 'static>(store: Arc<S>) ->
     .await?;
     ensure!(
         wins == 1,
-        "{wins} of {RACERS} concurrent deletes of a user's last two confirmed methods succeeded"
+        "{wins} of {RACERS} concurrent deletes of a user's last two confirmed devices succeeded"
     );
     let left = store.list_devices(&user).await?;
     let confirmed = left.iter().filter(|d| d.confirmed).count();
     ensure!(
         confirmed == 1 && left.len() == 1 && (left.contains(&codes) || left.contains(&key)),
-        "after concurrent deletes of a user's last two confirmed methods {confirmed} confirmed of {} remain",
+        "after concurrent deletes of a user's last two confirmed devices {confirmed} confirmed of {} remain",
         left.len()
     );
     Ok(())
@@ -342,7 +342,7 @@ pub async fn race_confirm_against_cleanup<S: DeviceStore + 'static>(store: Arc<S
                     on_hit: ThrottleState::default(),
                     on_miss: ThrottleState::default(),
                     now,
-                    methods: None,
+                    devices: None,
                 };
                 Ok(s.settle_attempt(&user, &attempt).await? == Settlement::Accepted)
             } else {

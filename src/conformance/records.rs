@@ -1,4 +1,4 @@
-//! Records: insert, read, list, rename, delete (the last method kept), reset, and what a verification reads.
+//! Records: insert, read, list, rename, delete (the last device kept), reset, and what a verification reads.
 
 use super::*;
 
@@ -130,7 +130,7 @@ pub async fn delete_and_reset<S: DeviceStore>(store: &S) -> CheckResult {
 }
 
 /// `verification_state` reads what `list_devices` and `throttle` read, for one factor: the
-/// user's methods of that factor in order, and that factor's counter (not another factor's,
+/// user's devices of that factor in order, and that factor's counter (not another factor's,
 /// not another user's).
 pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
@@ -139,7 +139,7 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     let (devices, counter) = store.verification_state(&nobody, Factor::Totp).await?;
     ensure!(
         devices.is_empty() && counter == ThrottleState::default(),
-        "a user without methods has state {devices:?} {counter:?}"
+        "a user without devices has state {devices:?} {counter:?}"
     );
     let totp = totp_record(&alice, 1)?;
     let set = backup_record(&alice, 2, 3)?;
@@ -170,16 +170,16 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
             .await?,
         "could not set up bob's counter"
     );
-    for (factor, methods, expected) in [
+    for (factor, wanted, expected) in [
         (Factor::Totp, vec![totp.clone(), second_totp.clone()], totp_counter),
         (Factor::BackupCodes, vec![set.clone()], ThrottleState::default()),
         (Factor::WebAuthn, vec![], ThrottleState::default()),
     ] {
         let (devices, counter) = store.verification_state(&alice, factor).await?;
         ensure!(
-            devices == methods,
-            "verification_state({factor:?}) listed {devices:?}, not alice's {} such methods in order",
-            methods.len()
+            devices == wanted,
+            "verification_state({factor:?}) listed {devices:?}, not alice's {} such devices in order",
+            wanted.len()
         );
         ensure!(
             counter == expected,
@@ -190,13 +190,13 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     let (devices, counter) = store.verification_state(&bob, Factor::BackupCodes).await?;
     ensure!(
         devices.is_empty() && (counter == bob_counter || counter == ThrottleState::default()),
-        "bob's state is {} methods and {counter:?}",
+        "bob's state is {} devices and {counter:?}",
         devices.len()
     );
     let (devices, counter) = store.verification_state(&bob, Factor::Totp).await?;
     ensure!(
         devices.len() == 1 && counter == ThrottleState::default(),
-        "bob's TOTP state is {} methods and {counter:?}",
+        "bob's TOTP state is {} devices and {counter:?}",
         devices.len()
     );
     ensure!(
@@ -210,8 +210,8 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     Ok(())
 }
 
-/// `delete_device_unless_last` deletes an unconfirmed method always and a confirmed one only
-/// while another confirmed method of the same user remains; it touches only the named user's.
+/// `delete_device_unless_last` deletes an unconfirmed device always and a confirmed one only
+/// while another confirmed device of the same user remains; it touches only the named user's.
 pub async fn delete_unless_last<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
@@ -228,12 +228,12 @@ pub async fn delete_unless_last<S: DeviceStore>(store: &S) -> CheckResult {
     let outcome = store.delete_device_unless_last(&alice, bobs.id).await?;
     ensure!(
         outcome == DeleteOutcome::NotFound,
-        "deleting another user's method was {outcome:?}, not NotFound"
+        "deleting another user's device was {outcome:?}, not NotFound"
     );
     let outcome = store.delete_device_unless_last(&bob, codes.id).await?;
     ensure!(
         outcome == DeleteOutcome::NotFound,
-        "another user deleting the user's method was {outcome:?}, not NotFound"
+        "another user deleting the user's device was {outcome:?}, not NotFound"
     );
     let outcome = store.delete_device_unless_last(&alice, fresh_id()?).await?;
     ensure!(
@@ -242,61 +242,61 @@ pub async fn delete_unless_last<S: DeviceStore>(store: &S) -> CheckResult {
     );
     ensure!(
         store.list_devices(&bob).await? == vec![bobs.clone()],
-        "a refused cross-user delete removed the other user's method"
+        "a refused cross-user delete removed the other user's device"
     );
     ensure!(
         store.list_devices(&alice).await? == vec![codes.clone(), key.clone(), pending.clone()],
-        "a refused cross-user delete removed one of the user's methods"
+        "a refused cross-user delete removed one of the user's devices"
     );
 
-    // Two confirmed methods and an unconfirmed one: one confirmed method may go.
+    // Two confirmed devices and an unconfirmed one: one confirmed device may go.
     let outcome = store.delete_device_unless_last(&alice, codes.id).await?;
     ensure!(
         outcome == DeleteOutcome::Deleted,
-        "deleting one of two confirmed methods was {outcome:?}, not Deleted"
+        "deleting one of two confirmed devices was {outcome:?}, not Deleted"
     );
     ensure!(
         store.device(&alice, codes.id).await?.is_none(),
-        "a method reported Deleted is still there"
+        "a device reported Deleted is still there"
     );
-    // The unconfirmed TOTP record does not count: the remaining key is the last method.
+    // The unconfirmed TOTP record does not count: the remaining key is the last device.
     for _ in 0..2 {
         let outcome = store.delete_device_unless_last(&alice, key.id).await?;
         ensure!(
-            outcome == DeleteOutcome::LastMethod,
-            "deleting the last confirmed method (next to an unconfirmed one) was {outcome:?}, not LastMethod"
+            outcome == DeleteOutcome::LastDevice,
+            "deleting the last confirmed device (next to an unconfirmed one) was {outcome:?}, not LastDevice"
         );
     }
     ensure!(
         store.device(&alice, key.id).await?.as_ref() == Some(&key),
-        "the last confirmed method is gone or changed after a refused delete"
+        "the last confirmed device is gone or changed after a refused delete"
     );
     let outcome = store.delete_device_unless_last(&alice, pending.id).await?;
     ensure!(
         outcome == DeleteOutcome::Deleted,
-        "deleting an unconfirmed method was {outcome:?}, not Deleted"
+        "deleting an unconfirmed device was {outcome:?}, not Deleted"
     );
     let outcome = store.delete_device_unless_last(&alice, pending.id).await?;
     ensure!(
         outcome == DeleteOutcome::NotFound,
-        "deleting a deleted method again was {outcome:?}, not NotFound"
+        "deleting a deleted device again was {outcome:?}, not NotFound"
     );
     ensure!(
         store.list_devices(&alice).await? == vec![key.clone()],
-        "after the deletes the user does not have exactly the last confirmed method"
+        "after the deletes the user does not have exactly the last confirmed device"
     );
-    // An unconfirmed method goes even when the user has no confirmed one.
+    // An unconfirmed device goes even when the user has no confirmed one.
     let outcome = store.delete_device_unless_last(&carol, carols.id).await?;
     ensure!(
         outcome == DeleteOutcome::Deleted,
-        "deleting a user's only (unconfirmed) method was {outcome:?}, not Deleted"
+        "deleting a user's only (unconfirmed) device was {outcome:?}, not Deleted"
     );
     ensure!(
         store.list_devices(&carol).await?.is_empty(),
-        "an unconfirmed method reported Deleted is still there"
+        "an unconfirmed device reported Deleted is still there"
     );
 
-    // A TOTP device confirmed by its first accepted step counts as a confirmed method.
+    // A TOTP device confirmed by its first accepted step counts as a confirmed device.
     let phone = totp_record(&alice, 4)?;
     store.insert_device(phone.clone()).await?;
     ensure!(
@@ -314,24 +314,24 @@ pub async fn delete_unless_last<S: DeviceStore>(store: &S) -> CheckResult {
     let outcome = store.delete_device_unless_last(&alice, key.id).await?;
     ensure!(
         outcome == DeleteOutcome::Deleted,
-        "deleting a confirmed method next to a TOTP device confirmed by a step was {outcome:?}, not Deleted"
+        "deleting a confirmed device next to a TOTP device confirmed by a step was {outcome:?}, not Deleted"
     );
     let outcome = store.delete_device_unless_last(&alice, phone.id).await?;
     ensure!(
-        outcome == DeleteOutcome::LastMethod,
-        "deleting the last confirmed method (a TOTP device confirmed by a step) was {outcome:?}, not LastMethod"
+        outcome == DeleteOutcome::LastDevice,
+        "deleting the last confirmed device (a TOTP device confirmed by a step) was {outcome:?}, not LastDevice"
     );
     ensure!(
         store.list_devices(&bob).await? == vec![bobs],
-        "deletes of one user touched another's methods"
+        "deletes of one user touched another's devices"
     );
     Ok(())
 }
 
-/// [`DeviceStore::delete_device_unless_last`] counts usable methods only: a backup-code set with
-/// no code left does not keep the user's last real method, and can itself always be deleted;
+/// [`DeviceStore::delete_device_unless_last`] counts usable devices only: a backup-code set with
+/// no code left does not keep the user's last real device, and can itself always be deleted;
 /// an unconfirmed TOTP enrollment does not count either.
-pub async fn last_usable_method<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn last_usable_device<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let mut totp = totp_record(&alice, 1)?;
     totp.confirmed = true;
@@ -347,8 +347,8 @@ pub async fn last_usable_method<S: DeviceStore>(store: &S) -> CheckResult {
     }
     let got = store.delete_device_unless_last(&alice, totp.id).await?;
     ensure!(
-        got == DeleteOutcome::LastMethod,
-        "the last usable method was deleted beside a spent backup-code set and a pending enrollment: {got:?}"
+        got == DeleteOutcome::LastDevice,
+        "the last usable device was deleted beside a spent backup-code set and a pending enrollment: {got:?}"
     );
     let got = store.delete_device_unless_last(&alice, spent.id).await?;
     ensure!(
@@ -366,11 +366,11 @@ pub async fn last_usable_method<S: DeviceStore>(store: &S) -> CheckResult {
     let got = store.delete_device_unless_last(&alice, totp.id).await?;
     ensure!(
         got == DeleteOutcome::Deleted,
-        "a method could not be deleted beside a set with a code left: {got:?}"
+        "a device could not be deleted beside a set with a code left: {got:?}"
     );
     let got = store.delete_device_unless_last(&alice, one_left.id).await?;
     ensure!(
-        got == DeleteOutcome::LastMethod,
+        got == DeleteOutcome::LastDevice,
         "the last usable set was deleted: {got:?}"
     );
     Ok(())

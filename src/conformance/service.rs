@@ -13,7 +13,7 @@ pub async fn cached_verification<S: DeviceStore + 'static>(store: Arc<S>) -> Che
 /// and a wrong one make the same store calls from A, and get the right answers:
 ///
 /// - with A's cache warm: one call, the settlement;
-/// - after B changed the user's methods (a TOTP device imported, a backup code spent): the
+/// - after B changed the user's devices (a TOTP device imported, a backup code spent): the
 ///   settlement finds A's copy stale, then one read and one settlement;
 /// - after the counter was moved elsewhere to a backoff or a lock: the settlement, which finds
 ///   the counter moved, and a refusal that leaves the counter as it is.

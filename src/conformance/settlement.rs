@@ -1,10 +1,10 @@
-//! The settlement of a code attempt: hit or miss against the admitted counter, the methods digest, bursts, and uniform cost.
+//! The settlement of a code attempt: hit or miss against the admitted counter, the devices digest, bursts, and uniform cost.
 
 use super::*;
 
 /// [`DeviceStore::settle_attempt`]: against a counter that moved it changes nothing and reports
 /// the counter as it is; a miss, a spent slot or step, a hit of the other factor's kind and a
-/// hit on another user's method are charged (the counter set to `on_miss`, nothing else); a hit
+/// hit on another user's device are charged (the counter set to `on_miss`, nothing else); a hit
 /// is accepted and the counter set to `on_hit`, exactly.
 pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
@@ -34,7 +34,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         on_hit: cleared,
         on_miss,
         now,
-        methods: None,
+        devices: None,
     };
     let totp_hit = Some(Hit::TotpStep {
         device: totp.id,
@@ -85,7 +85,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
     );
 
     // Charged, with nothing but the counter changed: no hit, the other factor's kind, another
-    // user's method, a slot out of range.
+    // user's device, a slot out of range.
     let charged_cases = [
         (Factor::Totp, None, "a miss"),
         (Factor::Totp, code_hit, "a backup-code hit on the TOTP counter"),
@@ -232,7 +232,7 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
                 },
                 on_miss,
                 now,
-                methods: None,
+                devices: None,
             };
             s.settle_attempt(&user, &attempt).await
         }
@@ -379,12 +379,12 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
     Ok(())
 }
 
-/// [`DeviceStore::settle_attempt`] with a [`MethodsDigest`]: a digest that is not the user's
-/// confirmed methods' is [`Settlement::Stale`] for a hit and a miss alike, changing nothing;
+/// [`DeviceStore::settle_attempt`] with a [`DevicesDigest`]: a digest that is not the user's
+/// confirmed devices' is [`Settlement::Stale`] for a hit and a miss alike, changing nothing;
 /// the current digest settles as usual. The store computes the digest exactly as
-/// [`MethodsDigest::of`] does: an unconfirmed TOTP enrollment is not part of it, a new
+/// [`DevicesDigest::of`] does: an unconfirmed TOTP enrollment is not part of it, a new
 /// confirmed device is, and so is each spent backup code (but not an accepted TOTP step).
-pub async fn settle_checks_methods<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("digest")?;
     let mut totp = totp_record(&alice, 1)?;
     totp.confirmed = true;
@@ -398,19 +398,19 @@ pub async fn settle_checks_methods<S: DeviceStore>(store: &S) -> CheckResult {
         last_failure_at: Some(now),
         budget_until: None,
     };
-    let attempt = |factor: Factor, hit: Option<Hit>, methods: MethodsDigest| Settle {
+    let attempt = |factor: Factor, hit: Option<Hit>, devices: DevicesDigest| Settle {
         factor,
         admitted: clear,
         hit,
         on_hit: clear,
         on_miss: charged,
         now,
-        methods: Some(methods),
+        devices: Some(devices),
     };
     for factor in [Factor::Totp, Factor::BackupCodes] {
         let devices = store.list_devices(&alice).await?;
-        let current = MethodsDigest::of(factor, &devices);
-        let other = MethodsDigest::from_bytes([0x33; 32]);
+        let current = DevicesDigest::of(factor, &devices);
+        let other = DevicesDigest::from_bytes([0x33; 32]);
         let hit = match factor {
             Factor::Totp => Hit::TotpStep {
                 device: totp.id,
@@ -425,13 +425,13 @@ pub async fn settle_checks_methods<S: DeviceStore>(store: &S) -> CheckResult {
             let got = store.settle_attempt(&alice, &attempt(factor, h, other)).await?;
             ensure!(
                 got == Settlement::Stale,
-                "{factor:?}: a settlement under another methods digest gave {got:?} (hit: {})",
+                "{factor:?}: a settlement under another devices digest gave {got:?} (hit: {})",
                 h.is_some()
             );
         }
         ensure!(
             store.list_devices(&alice).await? == devices,
-            "{factor:?}: a stale settlement changed the methods"
+            "{factor:?}: a stale settlement changed the devices"
         );
         ensure!(
             store.throttle(&alice, factor).await? == clear,
@@ -452,9 +452,9 @@ pub async fn settle_checks_methods<S: DeviceStore>(store: &S) -> CheckResult {
             .await?;
         ensure!(
             got == Settlement::Accepted,
-            "{factor:?}: a hit under the current methods digest gave {got:?}"
+            "{factor:?}: a hit under the current devices digest gave {got:?}"
         );
-        let after = MethodsDigest::of(factor, &store.list_devices(&alice).await?);
+        let after = DevicesDigest::of(factor, &store.list_devices(&alice).await?);
         match factor {
             Factor::Totp => ensure!(after == current, "an accepted TOTP step changed the TOTP digest"),
             _ => ensure!(after != current, "a spent backup code left the digest as it was"),
@@ -463,11 +463,11 @@ pub async fn settle_checks_methods<S: DeviceStore>(store: &S) -> CheckResult {
         let got = store.settle_attempt(&alice, &attempt(factor, None, after)).await?;
         ensure!(
             got == Settlement::Charged,
-            "{factor:?}: a miss under the methods' digest gave {got:?}"
+            "{factor:?}: a miss under the devices' digest gave {got:?}"
         );
         store.clear_throttle(&alice, factor).await?;
     }
-    let before = MethodsDigest::of(Factor::Totp, &store.list_devices(&alice).await?);
+    let before = DevicesDigest::of(Factor::Totp, &store.list_devices(&alice).await?);
     store.insert_device(totp_record(&alice, 3)?).await?;
     let got = store
         .settle_attempt(&alice, &attempt(Factor::Totp, None, before))

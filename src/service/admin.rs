@@ -17,7 +17,7 @@ const PAGE: usize = 256;
 /// What [`Mfa::rotate_keys`] did, per kind of keyed record.
 ///
 /// Only TOTP secrets can be moved to the current key: they are sealed, so they can be opened
-/// and sealed again. Backup-code hashes and remember-this-device hashes are one-way: the codes
+/// and sealed again. Backup-code hashes and remember-this-browser hashes are one-way: the codes
 /// and tokens are not stored, so they cannot be re-keyed. The report counts them by key so the
 /// operator knows when an old key may leave the ring: once no backup-code set names it (users
 /// regenerate their codes, or an admin resets them) and its tokens have expired (at most the
@@ -47,11 +47,11 @@ pub struct RotationReport {
     /// Backup-code sets hashed before keyed hashes (schema v2): not keyed at all, so a copy of
     /// the database can be attacked offline. Ask these users to generate new codes.
     pub backup_sets_unkeyed: u64,
-    /// Remember-this-device tokens under the current key.
-    pub trusted_devices_current: u64,
+    /// Remember-this-browser tokens under the current key.
+    pub remembered_browsers_current: u64,
     /// Tokens under an older key, by key id (they keep working until they expire while the key
     /// is in the ring; they cannot be re-keyed).
-    pub trusted_devices_old_key: Vec<(KeyId, u64)>,
+    pub remembered_browsers_old_key: Vec<(KeyId, u64)>,
 }
 
 /// Adds one to `key`'s count.
@@ -115,7 +115,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     report.resealed += 1;
                     self.emit(
                         self.event(Some(&device.user), AuditKind::Resealed)
-                            .method(device.id, DeviceKind::Totp),
+                            .device(device.id, DeviceKind::Totp),
                     );
                 } else {
                     report.raced += 1;
@@ -141,16 +141,16 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
         let mut after = None;
         loop {
-            let page = self.store.list_trusted_devices_page(after, PAGE).await?;
+            let page = self.store.list_remembered_browsers_page(after, PAGE).await?;
             let Some(last) = page.last() else {
                 break;
             };
             after = Some(last.id);
             for token in &page {
                 if token.key_id == current {
-                    report.trusted_devices_current += 1;
+                    report.remembered_browsers_current += 1;
                 } else {
-                    count(&mut report.trusted_devices_old_key, &token.key_id);
+                    count(&mut report.remembered_browsers_old_key, &token.key_id);
                 }
             }
         }

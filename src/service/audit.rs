@@ -34,13 +34,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ) -> Outcome {
         let event = match &settled.outcome {
             Outcome::Accepted(v) => {
-                self.emit(self.event(Some(&v.user), accepted).method(v.device, v.kind));
+                self.emit(self.event(Some(&v.user), accepted).device(v.device, v.kind));
                 if let Some(remaining) = v.remaining_backup_codes
                     && remaining <= self.config.backup_codes_low_at
                 {
                     self.emit(
                         self.event(Some(&v.user), AuditKind::BackupCodesLow { remaining })
-                            .method(v.device, v.kind),
+                            .device(v.device, v.kind),
                     );
                 }
                 None

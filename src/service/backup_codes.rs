@@ -27,7 +27,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let key_id = self.keys.current_id();
         let key = self.codes_key(key_id, user, id)?;
         let (codes, record) = backup_codes::generate(&self.rng, &self.config.backup_codes, &key)?;
-        self.methods_changed(user).await?;
+        self.devices_changed(user).await?;
         self.store
             .replace_backup_codes(DeviceRecord {
                 id,
@@ -42,7 +42,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         self.cache.forget(user);
         self.emit(
             self.event(Some(user), AuditKind::BackupCodesRegenerated)
-                .method(id, DeviceKind::BackupCodes),
+                .device(id, DeviceKind::BackupCodes),
         );
         Ok(BackupCodeSet { device: id, codes })
     }
@@ -51,7 +51,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`MisuseError::NoMethod`](crate::MisuseError::NoMethod) if the user has no backup codes; [`InputError::CodeFormat`](crate::InputError::CodeFormat)
+    /// [`MisuseError::NoDevice`](crate::MisuseError::NoDevice) if the user has no backup codes; [`InputError::CodeFormat`](crate::InputError::CodeFormat)
     /// for input that cannot be a code (not counted as an attempt); store errors. A wrong or
     /// used code is `Ok(Outcome::Rejected)`.
     pub async fn verify_backup_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {

@@ -1,12 +1,12 @@
 //! The verification cache: per process, what a code verification needs to evaluate a code
-//! (the user's methods of the factor: sealed TOTP secrets or the backup-code set's keyed
+//! (the user's devices of the factor: sealed TOTP secrets or the backup-code set's keyed
 //! hashes, parameters, the last accepted step, which codes are unused) and the failure counter
 //! as last seen, so that a returning user's verification is one store operation: the
 //! settlement, which refuses a stale counter ([`Settlement::Moved`](crate::store::Settlement))
-//! or stale methods ([`Settlement::Stale`](crate::store::Settlement)).
+//! or stale devices ([`Settlement::Stale`](crate::store::Settlement)).
 //!
 //! Nothing in it is trusted to accept or to refuse: a cached counter that refuses is read
-//! again before the refusal is answered, and a cached copy of the methods only decides what the
+//! again before the refusal is answered, and a cached copy of the devices only decides what the
 //! settlement is asked to check. It holds no plaintext secret (TOTP secrets stay sealed,
 //! backup codes are keyed hashes). Bounded: past its capacity the oldest entry goes.
 
@@ -18,7 +18,7 @@ use crate::kind::Factor;
 use crate::store::DeviceRecord;
 use crate::throttle::ThrottleState;
 
-/// What a verification reads: the user's methods of one factor and its failure counter.
+/// What a verification reads: the user's devices of one factor and its failure counter.
 #[derive(Debug, Clone)]
 pub(crate) struct View {
     pub(crate) devices: Arc<[DeviceRecord]>,
@@ -117,7 +117,7 @@ impl VerifyCache {
         }
     }
 
-    /// Drops what is kept for `user` (both code factors): their methods changed.
+    /// Drops what is kept for `user` (both code factors): their devices changed.
     pub(crate) fn forget(&self, user: &UserId) {
         if self.capacity == 0 {
             return;

@@ -1,4 +1,4 @@
-//! What the service is configured with: TOTP, throttling, backup codes, remember-this-device,
+//! What the service is configured with: TOTP, throttling, backup codes, remember-this-browser,
 //! assurance and WebAuthn settings, each validated when built.
 
 use crate::backup_codes::{BackupCodeConfig, Pepper};
@@ -98,8 +98,8 @@ pub struct MfaConfig {
     pub webauthn: Option<WebAuthnConfig>,
     /// Which first factors count as multi-factor on their own.
     pub assurance: AssurancePolicy,
-    /// Remember-this-device tokens.
-    pub trusted_devices: TrustedDeviceConfig,
+    /// Remember-this-browser tokens.
+    pub remembered_browsers: RememberedBrowserConfig,
     /// An audit event [`AuditKind::BackupCodesLow`](crate::AuditKind::BackupCodesLow) is sent when a sign-in leaves this many
     /// backup codes or fewer (default 2).
     pub backup_codes_low_at: usize,
@@ -107,20 +107,20 @@ pub struct MfaConfig {
     /// per user and factor; default [`DEFAULT_VERIFICATION_CACHE`](Self::DEFAULT_VERIFICATION_CACHE);
     /// 0 turns it off). A returning user's verification is then one store operation instead of
     /// two. The cache holds sealed secrets and keyed hashes only, decides nothing on its own
-    /// (the settling write checks the counter and the methods it was evaluated against, so
+    /// (the settling write checks the counter and the devices it was evaluated against, so
     /// changes made by other processes are seen), and evicts the oldest entry when full. An
     /// entry takes about 0.7 KiB for one TOTP device, 0.85 KiB for a set of 6 backup codes (see
     /// BENCHMARKS.md): the default holds at most about 8 MiB.
     pub verification_cache: usize,
 }
 
-/// Remember-this-device settings.
+/// Remember-this-browser settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrustedDeviceConfig {
+pub struct RememberedBrowserConfig {
     pub(super) ttl_secs: u64,
 }
 
-impl TrustedDeviceConfig {
+impl RememberedBrowserConfig {
     /// Default lifetime: 30 days.
     pub const DEFAULT_TTL_SECS: u64 = 30 * 86_400;
 
@@ -128,10 +128,10 @@ impl TrustedDeviceConfig {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::TrustedDevice`] when out of bounds.
+    /// [`ConfigError::RememberedBrowser`] when out of bounds.
     pub fn new(ttl_secs: u64) -> Result<Self, ConfigError> {
-        if !crate::trusted_device::LIFETIME_SECS.contains(&ttl_secs) {
-            return Err(ConfigError::TrustedDevice("lifetime must be 1 hour to 400 days"));
+        if !crate::remembered_browser::LIFETIME_SECS.contains(&ttl_secs) {
+            return Err(ConfigError::RememberedBrowser("lifetime must be 1 hour to 400 days"));
         }
         Ok(Self { ttl_secs })
     }
@@ -142,7 +142,7 @@ impl TrustedDeviceConfig {
     }
 }
 
-impl Default for TrustedDeviceConfig {
+impl Default for RememberedBrowserConfig {
     fn default() -> Self {
         Self {
             ttl_secs: Self::DEFAULT_TTL_SECS,
@@ -164,7 +164,7 @@ impl MfaConfig {
             pepper: None,
             webauthn: None,
             assurance: AssurancePolicy::default(),
-            trusted_devices: TrustedDeviceConfig::default(),
+            remembered_browsers: RememberedBrowserConfig::default(),
             backup_codes_low_at: 2,
             verification_cache: Self::DEFAULT_VERIFICATION_CACHE,
         })

@@ -53,7 +53,7 @@ impl Outcome {
 /// # Security
 ///
 /// Only this crate constructs one (private fields, no `Clone`), so host code cannot make one up
-/// or re-target it to another user; [`Mfa::issue_trusted_device`](crate::Mfa::issue_trusted_device) accepts it as proof of a
+/// or re-target it to another user; [`Mfa::remember_browser`](crate::Mfa::remember_browser) accepts it as proof of a
 /// sign-in only when it came from a sign-in (not from a TOTP confirmation or a registration).
 ///
 /// ```compile_fail
@@ -83,7 +83,7 @@ impl Verified {
         &self.user
     }
 
-    /// The method that verified (or was registered or confirmed).
+    /// The device that verified (or was registered or confirmed).
     pub fn device(&self) -> DeviceId {
         self.device
     }
@@ -110,7 +110,7 @@ impl Verified {
         self.sign_in
     }
 
-    /// True for a sign-in by backup code: a recovery. Prompt the user to check their methods
+    /// True for a sign-in by backup code: a recovery. Prompt the user to check their devices
     /// (and to print new codes when [`remaining_backup_codes`](Self::remaining_backup_codes) is low).
     pub fn is_recovery(&self) -> bool {
         self.kind == DeviceKind::BackupCodes
@@ -181,7 +181,7 @@ impl TotpEnrollment {
 /// A freshly generated backup-code set: show the codes once.
 #[derive(Debug)]
 pub struct BackupCodeSet {
-    /// The set's method id.
+    /// The set's device id.
     pub device: DeviceId,
     /// The plain codes, grouped for reading.
     pub codes: Vec<BackupCode>,

@@ -1,4 +1,4 @@
-//! The settlement protocol: a code is evaluated against a view of the user's methods and
+//! The settlement protocol: a code is evaluated against a view of the user's devices and
 //! counter, then settled with one atomic store operation against the state it was admitted
 //! under; a moved counter or a stale view is read and settled again. WebAuthn's charge-first
 //! throttling is here too.
@@ -13,14 +13,14 @@ use crate::error::{Error, MisuseError, StoreError};
 use crate::id::{DeviceId, UserId};
 use crate::kind::{DeviceKind, Factor};
 use crate::rng::Rng;
-use crate::store::{DeviceData, DeviceRecord, DeviceStore, Hit, MethodsDigest, Settle, Settlement};
+use crate::store::{DeviceData, DeviceRecord, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
 use crate::throttle::ThrottleState;
 use crate::totp::{self, TotpParams, TotpRecord};
 
 /// Attempts to charge a throttle counter before concurrent attempts count as throttling.
 const CHARGE_RETRIES: usize = 8;
-/// Views of a user's methods one verification evaluates a code against before concurrent
-/// changes of the methods count as throttling (the first from the cache or the store, then
+/// Views of a user's devices one verification evaluates a code against before concurrent
+/// changes of the devices count as throttling (the first from the cache or the store, then
 /// from the store after a stale settlement).
 const VIEW_READS: usize = 3;
 
@@ -53,8 +53,8 @@ pub(super) struct Attempt {
     /// The code matched an already spent step or code.
     pub(super) reused: bool,
     pub(super) now: UnixTime,
-    /// The digest of the methods the code was evaluated against, if the settlement checks it.
-    pub(super) methods: Option<MethodsDigest>,
+    /// The digest of the devices the code was evaluated against, if the settlement checks it.
+    pub(super) devices: Option<DevicesDigest>,
 }
 
 /// What [`Mfa::settle`] did.
@@ -64,11 +64,11 @@ pub(super) enum Settling {
     Accepted(Settled, ThrottleState),
     /// Answered without accepting; the counter is now this, if known.
     Answered(Settled, Option<ThrottleState>),
-    /// The methods the code was evaluated against are no longer the user's: nothing settled.
+    /// The devices the code was evaluated against are no longer the user's: nothing settled.
     Stale,
 }
 
-/// What a view of the user's methods makes of a code.
+/// What a view of the user's devices makes of a code.
 #[derive(Debug)]
 pub(super) enum Evaluated {
     /// The view's counter does not admit the attempt now.
@@ -109,7 +109,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Outcome::refusal(self.config.throttle.decide(factor, state, now))
     }
 
-    /// Reads the user's methods of `factor` and its counter from the store, and keeps them in
+    /// Reads the user's devices of `factor` and its counter from the store, and keeps them in
     /// the verification cache (unless there is nothing to verify: an enrollment made elsewhere
     /// must be seen at once).
     pub(super) async fn read_view(&self, user: &UserId, factor: Factor) -> Result<View, Error> {
@@ -127,7 +127,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 
     /// Verifies a code of `factor` (TOTP or backup codes).
     ///
-    /// The code is evaluated against the user's methods and counter as this process last saw
+    /// The code is evaluated against the user's devices and counter as this process last saw
     /// them (the verification cache), or as read now, and settled with one
     /// [`DeviceStore::settle_attempt`] that checks both: a returning user's verification is
     /// one store operation. The cache decides nothing on its own: a cached view that refuses
@@ -155,7 +155,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 hit,
                 reused,
                 now,
-                methods: Some(MethodsDigest::of(factor, view.devices.iter())),
+                devices: Some(DevicesDigest::of(factor, view.devices.iter())),
             };
             match self.settle(user, view.state, &attempt).await? {
                 Settling::Accepted(mut settled, state) => {
@@ -194,12 +194,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Ok(Settled::plain(Self::contended(self.clock.now())))
     }
 
-    /// Evaluates a code against a view of the user's methods: a refusal if the view's counter
+    /// Evaluates a code against a view of the user's devices: a refusal if the view's counter
     /// does not admit the attempt, else what the code matched.
     ///
     /// # Errors
     ///
-    /// [`MisuseError::NoMethod`] if the view has no usable method of `factor`;
+    /// [`MisuseError::NoDevice`] if the view has no usable device of `factor`;
     /// [`InputError::CodeFormat`] for a code of the wrong shape; sealing errors.
     pub(super) fn evaluate(
         &self,
@@ -221,7 +221,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     })
                     .collect();
                 if totps.is_empty() {
-                    return Err(MisuseError::NoMethod(Factor::Totp).into());
+                    return Err(MisuseError::NoDevice(Factor::Totp).into());
                 }
                 let params: Vec<TotpParams> = totps.iter().map(|(_, t)| t.params).collect();
                 totp::check_shape(code, &params)?;
@@ -236,7 +236,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     DeviceData::BackupCodes(r) => Some((d.id, r)),
                     _ => None,
                 }) else {
-                    return Err(MisuseError::NoMethod(Factor::BackupCodes).into());
+                    return Err(MisuseError::NoDevice(Factor::BackupCodes).into());
                 };
                 backup_codes::normalize(code, usize::from(record.code_length))?;
                 if let Some(refused) = self.refusal(factor, &view.state, now) {
@@ -253,7 +253,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 };
                 Ok(Evaluated::Attempt { hit, reused })
             }
-            Factor::WebAuthn => Err(MisuseError::NoMethod(Factor::WebAuthn).into()),
+            Factor::WebAuthn => Err(MisuseError::NoDevice(Factor::WebAuthn).into()),
         }
     }
 
@@ -275,7 +275,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             hit,
             reused,
             now,
-            methods,
+            devices,
         } = *attempt;
         for _ in 0..CHARGE_RETRIES {
             if let Some(refused) = self.refusal(factor, &state, now) {
@@ -288,7 +288,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 on_hit: policy.succeeded(&state, now),
                 on_miss: policy.charged(factor, &state, now),
                 now,
-                methods,
+                devices,
             };
             match self.store.settle_attempt(user, &settle).await? {
                 Settlement::Accepted => {
@@ -311,7 +311,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                         reused: reused || hit.is_some(),
                         budget_remaining: Some(policy.budget_remaining(&settle.on_miss, now)),
                     };
-                    // A hit spent elsewhere leaves a copy of the methods out of date.
+                    // A hit spent elsewhere leaves a copy of the devices out of date.
                     let known = if hit.is_some() { None } else { Some(settle.on_miss) };
                     return Ok(Settling::Answered(settled, known));
                 }

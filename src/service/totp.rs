@@ -30,7 +30,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     pub async fn enroll_totp(&self, user: &UserId, account: &str, name: Option<&str>) -> Result<TotpEnrollment, Error> {
         let account = validate_account(account)?;
         let name = DeviceName::new(name.unwrap_or(DeviceKind::Totp.default_name()))?;
-        self.methods_changed(user).await?;
+        self.devices_changed(user).await?;
         let mut secret = vec![0u8; self.config.totp.secret_len];
         self.rng.try_fill_bytes(&mut secret)?;
         let secret = SecretBytes::new(secret);
@@ -39,7 +39,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         // One conditional delete: an older enrollment confirmed meanwhile is kept.
         self.store.delete_unconfirmed_totp(user, id).await?;
         self.cache.forget(user);
-        self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
+        self.emit(self.event(Some(user), AuditKind::Enrolled).device(id, DeviceKind::Totp));
         Ok(TotpEnrollment {
             device: id,
             secret_base32: totp::encode_base32_secret(&secret),
@@ -127,11 +127,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 hit,
                 reused,
                 now,
-                methods: None,
+                devices: None,
             };
             let mut settled = match self.settle(user, state, &attempt).await? {
                 Settling::Accepted(settled, _) => {
-                    // The user's TOTP methods changed: a cached copy is stale now.
+                    // The user's TOTP devices changed: a cached copy is stale now.
                     self.cache.forget(user);
                     settled
                 }
@@ -149,8 +149,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         .await;
         let settled = settled?;
         if settled.outcome.is_accepted() {
-            // Remembered browsers were trusted for the methods as they were.
-            self.methods_changed(user).await?;
+            // Remembered browsers were trusted for the devices as they were.
+            self.devices_changed(user).await?;
         }
         Ok(self.audited(Some(user), Factor::Totp, AuditKind::Confirmed, settled))
     }
@@ -159,7 +159,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`MisuseError::NoMethod`] if the user has no confirmed TOTP device;
+    /// [`MisuseError::NoDevice`] if the user has no confirmed TOTP device;
     /// [`InputError::CodeFormat`] for a code of the wrong shape (not counted as an attempt);
     /// sealing and store errors. A wrong code is `Ok(Outcome::Rejected)`, not an error.
     pub async fn verify_totp(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
@@ -191,7 +191,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }
             }
         }
-        self.methods_changed(user).await?;
+        self.devices_changed(user).await?;
         let fallback = DeviceKind::Totp.default_name();
         let name = match name {
             Some(n) => DeviceName::new(n)?,
@@ -203,7 +203,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .insert_totp(user, name, &import.secret, import.params, true)
             .await?;
         self.cache.forget(user);
-        self.emit(self.event(Some(user), AuditKind::Enrolled).method(id, DeviceKind::Totp));
+        self.emit(self.event(Some(user), AuditKind::Enrolled).device(id, DeviceKind::Totp));
         Ok(id)
     }
 

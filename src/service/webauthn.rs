@@ -170,8 +170,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         .await;
         let outcome = outcome?;
         if outcome.is_accepted() {
-            // Remembered browsers were trusted for the methods as they were.
-            self.methods_changed(user).await?;
+            // Remembered browsers were trusted for the devices as they were.
+            self.devices_changed(user).await?;
         }
         Ok(self.audited(
             Some(user),
@@ -186,7 +186,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// WebAuthn not configured, [`MisuseError::NoMethod`] if the user has no credential,
+    /// WebAuthn not configured, [`MisuseError::NoDevice`] if the user has no credential,
     /// store and engine errors.
     pub async fn start_webauthn_authentication(
         &self,
@@ -195,7 +195,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let config = self.webauthn()?;
         let records = self.webauthn_records(user).await?;
         if records.is_empty() {
-            return Err(MisuseError::NoMethod(Factor::WebAuthn).into());
+            return Err(MisuseError::NoDevice(Factor::WebAuthn).into());
         }
         let creds: Vec<&[u8]> = records.iter().map(|(_, w)| w.credential.as_slice()).collect();
         let (options, state) = config.engine.start_authentication(Some(&creds), false)?;

@@ -2,7 +2,7 @@
 //!
 //! sqlx's pool pings every connection it gets back (and, unless told otherwise, every one it
 //! hands out): a round trip per store call on top of the statement, which on a small machine is
-//! a third of the server's work for a sign-in. The verification path (read the user's methods
+//! a third of the server's work for a sign-in. The verification path (read the user's devices
 //! and counter, then one conditional write) instead leases connections from this small pool,
 //! which keeps idle connections in a list and hands them out as they are.
 //!

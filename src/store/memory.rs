@@ -1,5 +1,5 @@
 //! [`MemoryStore`]: everything in one mutex-guarded set of maps, indexed by user and by
-//! credential id so that a sign-in costs the user's methods, not the store's size. For tests,
+//! credential id so that a sign-in costs the user's devices, not the store's size. For tests,
 //! demos and single-process services that can lose their MFA state on restart (most cannot: use
 //! a SQL store).
 
@@ -8,25 +8,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::UnixTime;
 use crate::error::StoreError;
-use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
+use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
-use crate::store::{DeleteOutcome, DeviceStore, Hit, MethodsDigest, Settle, Settlement};
+use crate::store::{DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
-use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 #[derive(Debug, Default)]
 struct State {
     devices: HashMap<DeviceId, DeviceRecord>,
-    /// Each user's device ids: per-user operations cost the user's methods, not the store's.
+    /// Each user's device ids: per-user operations cost the user's devices, not the store's.
     by_user: HashMap<UserId, Vec<DeviceId>>,
     /// WebAuthn credential ids to their devices: unique across users.
     by_credential: HashMap<Vec<u8>, DeviceId>,
     throttles: HashMap<(UserId, Factor), ThrottleState>,
     ceremonies: HashMap<CeremonyId, CeremonyRecord>,
-    trusted: HashMap<TrustedDeviceId, TrustedDeviceRecord>,
+    trusted: HashMap<RememberedBrowserId, RememberedBrowserRecord>,
 }
 
 impl State {
@@ -210,10 +210,10 @@ impl DeviceStore for MemoryStore {
         if current != attempt.admitted {
             return Ok(Settlement::Moved(current));
         }
-        if let Some(expected) = attempt.methods {
+        if let Some(expected) = attempt.devices {
             let ids = state.by_user.get(user).map(Vec::as_slice).unwrap_or_default();
             let methods = ids.iter().filter_map(|id| state.devices.get(id));
-            if MethodsDigest::of(attempt.factor, methods) != expected {
+            if DevicesDigest::of(attempt.factor, methods) != expected {
                 return Ok(Settlement::Stale);
             }
         }
@@ -371,7 +371,7 @@ impl DeviceStore for MemoryStore {
         if target.is_usable() {
             let others = state.of_user(user).filter(|d| d.id != id && d.is_usable()).count();
             if others == 0 {
-                return Ok(DeleteOutcome::LastMethod);
+                return Ok(DeleteOutcome::LastDevice);
             }
         }
         state.remove(id);
@@ -408,13 +408,13 @@ impl DeviceStore for MemoryStore {
         Ok(list)
     }
 
-    async fn list_trusted_devices_page(
+    async fn list_remembered_browsers_page(
         &self,
-        after: Option<TrustedDeviceId>,
+        after: Option<RememberedBrowserId>,
         limit: usize,
-    ) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+    ) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
         let state = self.state()?;
-        let mut list: Vec<TrustedDeviceRecord> = state
+        let mut list: Vec<RememberedBrowserRecord> = state
             .trusted
             .values()
             .filter(|r| after.is_none_or(|a| r.id > a))
@@ -446,7 +446,7 @@ impl DeviceStore for MemoryStore {
         Ok(true)
     }
 
-    async fn insert_trusted_device(&self, record: TrustedDeviceRecord) -> Result<(), StoreError> {
+    async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {
         let mut state = self.state()?;
         if state.trusted.contains_key(&record.id) {
             return Err(StoreError::Conflict);
@@ -455,14 +455,14 @@ impl DeviceStore for MemoryStore {
         Ok(())
     }
 
-    async fn trusted_device(&self, id: TrustedDeviceId) -> Result<Option<TrustedDeviceRecord>, StoreError> {
+    async fn remembered_browser(&self, id: RememberedBrowserId) -> Result<Option<RememberedBrowserRecord>, StoreError> {
         Ok(self.state()?.trusted.get(&id).cloned())
     }
 
-    async fn touch_trusted_device(
+    async fn touch_remembered_browser(
         &self,
         user: &UserId,
-        id: TrustedDeviceId,
+        id: RememberedBrowserId,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
@@ -475,14 +475,15 @@ impl DeviceStore for MemoryStore {
         }
     }
 
-    async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+    async fn list_remembered_browsers(&self, user: &UserId) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
         let state = self.state()?;
-        let mut list: Vec<TrustedDeviceRecord> = state.trusted.values().filter(|r| &r.user == user).cloned().collect();
+        let mut list: Vec<RememberedBrowserRecord> =
+            state.trusted.values().filter(|r| &r.user == user).cloned().collect();
         list.sort_by_key(|r| (r.created_at, r.id));
         Ok(list)
     }
 
-    async fn delete_trusted_device(&self, user: &UserId, id: TrustedDeviceId) -> Result<bool, StoreError> {
+    async fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> Result<bool, StoreError> {
         let mut state = self.state()?;
         if state.trusted.get(&id).is_some_and(|r| &r.user == user) {
             state.trusted.remove(&id);
@@ -491,7 +492,7 @@ impl DeviceStore for MemoryStore {
         Ok(false)
     }
 
-    async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+    async fn delete_user_remembered_browsers(&self, user: &UserId) -> Result<u64, StoreError> {
         let mut state = self.state()?;
         let before = state.trusted.len();
         state.trusted.retain(|_, r| &r.user != user);

@@ -13,14 +13,14 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::clock::UnixTime;
 use crate::error::StoreError;
-use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
+use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::store::leases::{Lease, Leases};
 use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
-use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// A [`DeviceStore`] on a PostgreSQL database.
@@ -28,7 +28,7 @@ use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 pub struct PostgresStore {
     /// Everything but the verification path.
     pool: PgPool,
-    /// The verification path: reading a user's methods and counter, and settling the attempt.
+    /// The verification path: reading a user's devices and counter, and settling the attempt.
     leases: Arc<Leases<PgConnection>>,
 }
 
@@ -155,7 +155,7 @@ const DDL_V3: &[&str] = &[
     "ALTER TABLE mfa_throttles ADD COLUMN budget_until BIGINT",
     // Backup-code hashes keyed by a key of the keyring (sets without one are v2 sets).
     "ALTER TABLE mfa_devices ADD COLUMN codes_key_id TEXT",
-    // Remember-this-device hashes are now bound to the token id, user and expiry: v2 tokens
+    // Remember-this-browser hashes are now bound to the token id, user and expiry: v2 tokens
     // cannot be re-hashed (the token is not stored), so they end here and users pass their
     // second factor once more.
     "DELETE FROM mfa_trusted_devices",
@@ -265,7 +265,7 @@ const DDL_V3: &[&str] = &[
 
 /// Schema v4: a backup-code set's codes packed into its row (the hashes end to end and a mask
 /// of the unused ones), so reading and settling a set costs the same for 1 or 32 codes; and
-/// the settlement checks the digest of the methods the code was evaluated against.
+/// the settlement checks the digest of the devices the code was evaluated against.
 const DDL_V4: &[&str] = &[
     "ALTER TABLE mfa_devices ADD COLUMN codes_hashes BYTEA",
     "ALTER TABLE mfa_devices ADD COLUMN codes_unused BIGINT",
@@ -329,7 +329,7 @@ const DDL_V4: &[&str] = &[
         END IF;
         IF p_methods IS NOT NULL THEN
             -- The methods the code was evaluated against must still be the user's (the digest
-            -- of MethodsDigest::of, computed here the same way), hit or miss. The same scan of
+            -- of DevicesDigest::of, computed here the same way), hit or miss. The same scan of
             -- the user's rows finds the hit's row, so the hit below needs no second index
             -- descent (a miss has no device: its target is null and matches nothing).
             SELECT sha256(coalesce(string_agg(d.id || CASE WHEN d.kind = 'backup_codes'
@@ -409,7 +409,7 @@ const DDL_V4: &[&str] = &[
 ];
 
 /// Binds: user, factor, kind, device, slot mask, step, now, then the admitted, on-hit and
-/// on-miss counters (failures, last failure, budget) in that order, then the methods digest.
+/// on-miss counters (failures, last failure, budget) in that order, then the devices digest.
 const SETTLE_ATTEMPT: &str = "SELECT outcome, failures, last_failure_at, budget_until FROM \
      mfa_settle_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 

@@ -1,4 +1,4 @@
-//! What a store keeps for one method: the record and its factor-specific data.
+//! What a store keeps for one device: the record and its factor-specific data.
 
 use crate::backup_codes::BackupCodeRecord;
 use crate::clock::UnixTime;
@@ -7,11 +7,11 @@ use crate::kind::DeviceKind;
 use crate::totp::TotpRecord;
 use crate::webauthn::WebAuthnRecord;
 
-/// What a store keeps for one method. Holds no plaintext secret: backup codes as keyed hashes,
+/// What a store keeps for one device. Holds no plaintext secret: backup codes as keyed hashes,
 /// TOTP secrets sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
-    /// The method's id, unique across all users.
+    /// The device's id, unique across all users.
     pub id: DeviceId,
     /// Its owner.
     pub user: UserId,
@@ -28,7 +28,7 @@ pub struct DeviceRecord {
 }
 
 impl DeviceRecord {
-    /// The method's kind, from its data.
+    /// The device's kind, from its data.
     pub fn kind(&self) -> DeviceKind {
         match &self.data {
             DeviceData::BackupCodes(_) => DeviceKind::BackupCodes,
@@ -37,15 +37,15 @@ impl DeviceRecord {
         }
     }
 
-    /// Whether the method can pass a second factor now: confirmed, and for backup codes, with
-    /// an unused code left. The one definition the last-method guard (in every store) and the
+    /// Whether the device can pass a second factor now: confirmed, and for backup codes, with
+    /// an unused code left. The one definition the last-device guard (in every store) and the
     /// assurance policy share.
     pub fn is_usable(&self) -> bool {
         let remaining = match &self.data {
             DeviceData::BackupCodes(set) => Some(set.remaining()),
             _ => None,
         };
-        crate::method::usable(self.confirmed, remaining)
+        crate::device::usable(self.confirmed, remaining)
     }
 }
 

@@ -7,10 +7,10 @@
 //! | table | holds | never holds |
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
-//! | `mfa_devices` | one row per method: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and the last accepted step; the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
+//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and the last accepted step; the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
 //! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge, allowed credentials), owner, kind, expiry | |
-//! | `mfa_trusted_devices` (v2) | remember-this-device records: owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
+//! | `mfa_trusted_devices` (v2) | remember-this-browser records: owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
 //!
 //! Times are Unix seconds and TOTP steps are step numbers, both as `BIGINT` (up to 2^63 - 1).
 //! Ids are 16 raw bytes. Every consume-once, high-water-mark, compare-and-swap and take-once
@@ -152,7 +152,7 @@ macro_rules! sql_device_store {
             .into_record()
         }
 
-        fn decode_trusted(row: &<SqlDb as sqlx::Database>::Row) -> Result<TrustedDeviceRecord, StoreError> {
+        fn decode_trusted(row: &<SqlDb as sqlx::Database>::Row) -> Result<RememberedBrowserRecord, StoreError> {
             let id: Vec<u8> = row.try_get("id").map_err(db_err)?;
             let id: [u8; 16] = id.as_slice().try_into().map_err(|_| sql::corrupt("mfa_trusted_devices.id", "not 16 bytes"))?;
             let user: String = row.try_get("user_id").map_err(db_err)?;
@@ -161,8 +161,8 @@ macro_rules! sql_device_store {
             let created_at: i64 = row.try_get("created_at").map_err(db_err)?;
             let expires_at: i64 = row.try_get("expires_at").map_err(db_err)?;
             let last_used_at: Option<i64> = row.try_get("last_used_at").map_err(db_err)?;
-            Ok(TrustedDeviceRecord {
-                id: TrustedDeviceId::from_bytes(id),
+            Ok(RememberedBrowserRecord {
+                id: RememberedBrowserId::from_bytes(id),
                 user: UserId::new(user).map_err(|_| sql::corrupt("mfa_trusted_devices.user_id", "not a valid user id"))?,
                 key_id: $crate::KeyId::new(key_id).map_err(|_| sql::corrupt("mfa_trusted_devices.key_id", "not a valid key id"))?,
                 hash: hash.as_slice().try_into().map_err(|_| sql::corrupt("mfa_trusted_devices.hash", "not 32 bytes"))?,
@@ -461,7 +461,7 @@ macro_rules! sql_device_store {
                         .bind(on_miss.0)
                         .bind(on_miss.1)
                         .bind(on_miss.2)
-                        .bind(attempt.methods.map(|m| m.as_bytes().to_vec()))
+                        .bind(attempt.devices.map(|m| m.as_bytes().to_vec()))
                         .fetch_one(&mut *conn)
                         .await
                         .map_err(db_err)?;
@@ -502,7 +502,7 @@ macro_rules! sql_device_store {
                 if current != attempt.admitted {
                     return Ok(Settlement::Moved(current));
                 }
-                if let Some(expected) = attempt.methods {
+                if let Some(expected) = attempt.devices {
                     let rows = sqlx::query(
                         "SELECT id, codes_unused FROM mfa_devices WHERE user_id = $1 AND kind = $2 AND confirmed = TRUE \
                          ORDER BY created_at, id",
@@ -517,7 +517,7 @@ macro_rules! sql_device_store {
                         let unused: Option<i64> = row.try_get("codes_unused").map_err(db_err)?;
                         methods.push((row.try_get("id").map_err(db_err)?, unused.map(i64::cast_unsigned)));
                     }
-                    if $crate::store::MethodsDigest::of_ordered(methods) != expected {
+                    if $crate::store::DevicesDigest::of_ordered(methods) != expected {
                         return Ok(Settlement::Stale);
                     }
                 }
@@ -633,7 +633,7 @@ macro_rules! sql_device_store {
                         )?,
                         None => ThrottleState::default(),
                     },
-                    // No methods: the counter does not matter (there is nothing to verify).
+                    // No devices: the counter does not matter (there is nothing to verify).
                     None => ThrottleState::default(),
                 };
                 Ok((decode_devices(rows)?, throttle))
@@ -795,7 +795,7 @@ macro_rules! sql_device_store {
                     .await
                     .map_err(db_err)?;
                     if others == 0 {
-                        return Ok(DeleteOutcome::LastMethod);
+                        return Ok(DeleteOutcome::LastDevice);
                     }
                 }
                 sqlx::query("DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2")
@@ -816,11 +816,11 @@ macro_rules! sql_device_store {
                 self.list_kind_page(sql::KIND_BACKUP_CODES, after, limit).await
             }
 
-            async fn list_trusted_devices_page(
+            async fn list_remembered_browsers_page(
                 &self,
-                after: Option<TrustedDeviceId>,
+                after: Option<RememberedBrowserId>,
                 limit: usize,
-            ) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+            ) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
                 let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
                 let rows = sqlx::query(
                     "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
@@ -864,7 +864,7 @@ macro_rules! sql_device_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn insert_trusted_device(&self, record: TrustedDeviceRecord) -> Result<(), StoreError> {
+            async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO mfa_trusted_devices (id, user_id, key_id, hash, created_at, expires_at, last_used_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -882,7 +882,7 @@ macro_rules! sql_device_store {
                 Ok(())
             }
 
-            async fn trusted_device(&self, id: TrustedDeviceId) -> Result<Option<TrustedDeviceRecord>, StoreError> {
+            async fn remembered_browser(&self, id: RememberedBrowserId) -> Result<Option<RememberedBrowserRecord>, StoreError> {
                 let row = sqlx::query(
                     "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
                      FROM mfa_trusted_devices WHERE id = $1",
@@ -894,10 +894,10 @@ macro_rules! sql_device_store {
                 row.map(|r| decode_trusted(&r)).transpose()
             }
 
-            async fn touch_trusted_device(
+            async fn touch_remembered_browser(
                 &self,
                 user: &UserId,
-                id: TrustedDeviceId,
+                id: RememberedBrowserId,
                 now: UnixTime,
             ) -> Result<bool, StoreError> {
                 let done = sqlx::query("UPDATE mfa_trusted_devices SET last_used_at = $1 WHERE id = $2 AND user_id = $3")
@@ -910,7 +910,7 @@ macro_rules! sql_device_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn list_trusted_devices(&self, user: &UserId) -> Result<Vec<TrustedDeviceRecord>, StoreError> {
+            async fn list_remembered_browsers(&self, user: &UserId) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
                      FROM mfa_trusted_devices WHERE user_id = $1 ORDER BY created_at, id",
@@ -922,7 +922,7 @@ macro_rules! sql_device_store {
                 rows.iter().map(decode_trusted).collect()
             }
 
-            async fn delete_trusted_device(&self, user: &UserId, id: TrustedDeviceId) -> Result<bool, StoreError> {
+            async fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> Result<bool, StoreError> {
                 let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2")
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
@@ -932,7 +932,7 @@ macro_rules! sql_device_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn delete_user_trusted_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+            async fn delete_user_remembered_browsers(&self, user: &UserId) -> Result<u64, StoreError> {
                 let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE user_id = $1")
                     .bind(user.as_str())
                     .execute(self.pool())

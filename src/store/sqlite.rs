@@ -14,13 +14,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::clock::UnixTime;
 use crate::error::StoreError;
-use crate::id::{CeremonyId, DeviceId, DeviceName, TrustedDeviceId, UserId};
+use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
+use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
-use crate::trusted_device::TrustedDeviceRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// A [`DeviceStore`] on a SQLite database file.
@@ -146,7 +146,7 @@ const DDL_V3: &[&str] = &[
     "ALTER TABLE mfa_throttles ADD COLUMN budget_until INTEGER",
     // Backup-code hashes keyed by a key of the keyring (sets without one are v2 sets).
     "ALTER TABLE mfa_devices ADD COLUMN codes_key_id TEXT",
-    // Remember-this-device hashes are now bound to the token id, user and expiry: v2 tokens
+    // Remember-this-browser hashes are now bound to the token id, user and expiry: v2 tokens
     // cannot be re-hashed (the token is not stored), so they end here and users pass their
     // second factor once more.
     "DELETE FROM mfa_trusted_devices",

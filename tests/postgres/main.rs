@@ -101,12 +101,12 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         ceremony_take_once,
         delete_unless_last,
         totp_paging_and_reseal,
-        trusted_devices,
+        remembered_browsers,
         settle_attempt,
-        last_usable_method,
+        last_usable_device,
         delete_unconfirmed_totp,
         rotation_paging,
-        settle_checks_methods
+        settle_checks_devices
     );
     checks.extend(race!(
         race_backup_code,

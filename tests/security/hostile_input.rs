@@ -3,7 +3,7 @@
 //! error messages may repeat an input that could be a secret (a submitted code, a key, a
 //! secret, a token).
 //!
-//! A few inputs are deliberately not errors: a malformed remember-this-device token is simply
+//! A few inputs are deliberately not errors: a malformed remember-this-browser token is simply
 //! "not trusted" (`Ok(false)`), and a WebAuthn finish with an unknown ceremony is
 //! `Ok(Outcome::Rejected)`. Those rows say so in their names.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -17,8 +17,9 @@ use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
     Algorithm, AttestationAllowList, AuthenticationResponse, BackupCodeConfig, CeremonyId, ConfigError, DeviceId,
     DeviceKind, DeviceName, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore,
-    Mfa, MfaConfig, MisuseError, Outcome, RegistrationResponse, RelyingParty, SealError, SealingKey, ThrottlePolicy,
-    TotpConfig, TotpImport, TotpParams, TrustedDeviceConfig, TrustedDeviceId, UnixTime, UserId, WebAuthnConfig,
+    Mfa, MfaConfig, MisuseError, Outcome, RegistrationResponse, RelyingParty, RememberedBrowserConfig,
+    RememberedBrowserId, SealError, SealingKey, ThrottlePolicy, TotpConfig, TotpImport, TotpParams, UnixTime, UserId,
+    WebAuthnConfig,
 };
 use multifactor_kit::service::{START, TestMfa, user};
 
@@ -196,27 +197,27 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     );
     case!(
         t,
-        "TrustedDeviceId::from_str: short",
-        "abc".parse::<TrustedDeviceId>(),
-        Err(InputError::TrustedDeviceToken)
+        "RememberedBrowserId::from_str: short",
+        "abc".parse::<RememberedBrowserId>(),
+        Err(InputError::RememberedBrowserToken)
     );
     case!(
         t,
-        "TrustedDeviceId::from_str: non-hex",
-        "x".repeat(32).parse::<TrustedDeviceId>(),
-        Err(InputError::TrustedDeviceToken)
+        "RememberedBrowserId::from_str: non-hex",
+        "x".repeat(32).parse::<RememberedBrowserId>(),
+        Err(InputError::RememberedBrowserToken)
     );
     case!(
         t,
-        "TrustedDeviceId::from_str: unicode",
-        "€".repeat(10).parse::<TrustedDeviceId>(),
-        Err(InputError::TrustedDeviceToken)
+        "RememberedBrowserId::from_str: unicode",
+        "€".repeat(10).parse::<RememberedBrowserId>(),
+        Err(InputError::RememberedBrowserToken)
     );
     case!(
         t,
-        "TrustedDeviceId::from_str: '+' signs",
-        "+0".repeat(16).parse::<TrustedDeviceId>(),
-        Err(InputError::TrustedDeviceToken)
+        "RememberedBrowserId::from_str: '+' signs",
+        "+0".repeat(16).parse::<RememberedBrowserId>(),
+        Err(InputError::RememberedBrowserToken)
     );
 
     case!(t, "DeviceName: empty", DeviceName::new(""), Err(InputError::DeviceName));
@@ -586,21 +587,21 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
 
     case!(
         t,
-        "TrustedDeviceConfig: 0 s",
-        TrustedDeviceConfig::new(0),
-        Err(ConfigError::TrustedDevice(_))
+        "RememberedBrowserConfig: 0 s",
+        RememberedBrowserConfig::new(0),
+        Err(ConfigError::RememberedBrowser(_))
     );
     case!(
         t,
-        "TrustedDeviceConfig: 3599 s",
-        TrustedDeviceConfig::new(3599),
-        Err(ConfigError::TrustedDevice(_))
+        "RememberedBrowserConfig: 3599 s",
+        RememberedBrowserConfig::new(3599),
+        Err(ConfigError::RememberedBrowser(_))
     );
     case!(
         t,
-        "TrustedDeviceConfig: 400 days + 1 s",
-        TrustedDeviceConfig::new(400 * 86_400 + 1),
-        Err(ConfigError::TrustedDevice(_))
+        "RememberedBrowserConfig: 400 days + 1 s",
+        RememberedBrowserConfig::new(400 * 86_400 + 1),
+        Err(ConfigError::RememberedBrowser(_))
     );
 
     let rp_case = |id: &str, name: &str, origins: &[&str]| RelyingParty::new(id, name, origins);
@@ -1024,7 +1025,7 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
                 .unwrap()
                 .is_accepted()
         );
-        // A sign-in (the next step's code) is the proof a trusted device needs.
+        // A sign-in (the next step's code) is the proof a remembered browser needs.
         let next = code_at(&secret, &TotpParams::default(), clock.now().plus_secs(30));
         let Outcome::Accepted(v) = mfa.verify_totp(&alice, next.expose_secret()).await.unwrap() else {
             panic!("sign-in failed")
@@ -1034,7 +1035,7 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     let alice_codes = rt.block_on(mfa.generate_backup_codes(&alice, None)).unwrap();
     let bob_codes = rt.block_on(mfa.generate_backup_codes(&bob, None)).unwrap();
     let dave_enrollment = rt.block_on(mfa.enroll_totp(&dave, "dave", None)).unwrap();
-    let token = rt.block_on(mfa.issue_trusted_device(&verified)).unwrap();
+    let token = rt.block_on(mfa.remember_browser(&verified)).unwrap();
     let token_text = token.token.expose_secret().to_owned();
     let unknown = DeviceId::from_bytes([0x5a; 16]);
 
@@ -1119,64 +1120,64 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     ] {
         case!(
             t,
-            &format!("rename_method: {what}"),
-            rt.block_on(mfa.rename_method(&alice, totp_device, &name)),
+            &format!("rename_device: {what}"),
+            rt.block_on(mfa.rename_device(&alice, totp_device, &name)),
             Err(Error::Input(InputError::DeviceName))
         );
     }
     case!(
         t,
-        "rename_method: unknown device",
-        rt.block_on(mfa.rename_method(&alice, unknown, "Phone")),
+        "rename_device: unknown device",
+        rt.block_on(mfa.rename_device(&alice, unknown, "Phone")),
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     );
     case!(
         t,
-        "rename_method: another user's device",
-        rt.block_on(mfa.rename_method(&bob, totp_device, "Mine now")),
+        "rename_device: another user's device",
+        rt.block_on(mfa.rename_device(&bob, totp_device, "Mine now")),
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     );
     case!(
         t,
-        "delete_method: unknown device",
-        rt.block_on(mfa.delete_method(&alice, unknown)),
+        "delete_device: unknown device",
+        rt.block_on(mfa.delete_device(&alice, unknown)),
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     );
     case!(
         t,
-        "delete_method: another user's device",
-        rt.block_on(mfa.delete_method(&bob, totp_device)),
+        "delete_device: another user's device",
+        rt.block_on(mfa.delete_device(&bob, totp_device)),
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     );
     case!(
         t,
-        "delete_method: the last method",
-        rt.block_on(mfa.delete_method(&bob, bob_codes.device)),
-        Err(Error::Misuse(MisuseError::LastMethod))
+        "delete_device: the last method",
+        rt.block_on(mfa.delete_device(&bob, bob_codes.device)),
+        Err(Error::Misuse(MisuseError::LastDevice))
     );
     case!(
         t,
-        "admin_delete_method: unknown device",
-        rt.block_on(mfa.admin_delete_method(&alice, unknown)),
+        "admin_delete_device: unknown device",
+        rt.block_on(mfa.admin_delete_device(&alice, unknown)),
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     );
     case!(
         t,
         "verify_totp: user without TOTP",
         rt.block_on(mfa.verify_totp(&carol, "123456")),
-        Err(Error::Misuse(MisuseError::NoMethod(Factor::Totp)))
+        Err(Error::Misuse(MisuseError::NoDevice(Factor::Totp)))
     );
     case!(
         t,
         "verify_totp: only an unconfirmed TOTP",
         rt.block_on(mfa.verify_totp(&dave, "123456")),
-        Err(Error::Misuse(MisuseError::NoMethod(Factor::Totp)))
+        Err(Error::Misuse(MisuseError::NoDevice(Factor::Totp)))
     );
     case!(
         t,
         "verify_backup_code: user without backup codes",
         rt.block_on(mfa.verify_backup_code(&carol, "abcd-efgh-jkmn")),
-        Err(Error::Misuse(MisuseError::NoMethod(Factor::BackupCodes)))
+        Err(Error::Misuse(MisuseError::NoDevice(Factor::BackupCodes)))
     );
     case!(
         t,
@@ -1231,14 +1232,14 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     );
     case!(
         t,
-        "revoke_trusted_device: unknown id",
-        rt.block_on(mfa.revoke_trusted_device(&alice, TrustedDeviceId::from_bytes([3; 16]))),
+        "revoke_remembered_browser: unknown id",
+        rt.block_on(mfa.revoke_remembered_browser(&alice, RememberedBrowserId::from_bytes([3; 16]))),
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     );
     case!(
         t,
-        "revoke_trusted_device: another user's token",
-        rt.block_on(mfa.revoke_trusted_device(&bob, token.id)),
+        "revoke_remembered_browser: another user's token",
+        rt.block_on(mfa.revoke_remembered_browser(&bob, token.id)),
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     );
 
@@ -1318,7 +1319,7 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
         t,
         "start_webauthn_authentication: user without credentials",
         rt.block_on(with_rp.start_webauthn_authentication(&alice)),
-        Err(Error::Misuse(MisuseError::NoMethod(Factor::WebAuthn)))
+        Err(Error::Misuse(MisuseError::NoDevice(Factor::WebAuthn)))
     );
     case!(
         t,
@@ -1362,7 +1363,7 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
         Ok(Outcome::Rejected)
     );
 
-    // ----- Remember-this-device tokens: malformed is "not trusted", never an error ---------------
+    // ----- Remember-this-browser tokens: malformed is "not trusted", never an error ---------------
     let (id_half, secret_half) = token_text.split_once('.').unwrap();
     let mut flipped = token_text.clone();
     let last = flipped.pop().unwrap();
@@ -1388,24 +1389,24 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     for (what, tok) in &hostile_tokens {
         case!(
             t,
-            &format!("check_trusted_device: {what} (rejected, not an error)"),
-            rt.block_on(mfa.check_trusted_device(&alice, tok)),
+            &format!("check_remembered_browser: {what} (rejected, not an error)"),
+            rt.block_on(mfa.check_remembered_browser(&alice, tok)),
             Ok(false),
             secret = tok.clone()
         );
     }
     case!(
         t,
-        "check_trusted_device: another user's real token (rejected, not an error)",
-        rt.block_on(mfa.check_trusted_device(&bob, &token_text)),
+        "check_remembered_browser: another user's real token (rejected, not an error)",
+        rt.block_on(mfa.check_remembered_browser(&bob, &token_text)),
         Ok(false),
         secret = token_text.clone()
     );
     // The real token still works after all that (nothing above was charged against it)...
     case!(
         t,
-        "check_trusted_device: the real token is still accepted",
-        rt.block_on(mfa.check_trusted_device(&alice, &token_text)),
+        "check_remembered_browser: the real token is still accepted",
+        rt.block_on(mfa.check_remembered_browser(&alice, &token_text)),
         Ok(true),
         secret = token_text.clone()
     );
@@ -1413,8 +1414,8 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     clock.advance(31 * 86_400);
     case!(
         t,
-        "check_trusted_device: expired token (rejected, not an error)",
-        rt.block_on(mfa.check_trusted_device(&alice, &token_text)),
+        "check_remembered_browser: expired token (rejected, not an error)",
+        rt.block_on(mfa.check_remembered_browser(&alice, &token_text)),
         Ok(false),
         secret = token_text.clone()
     );

@@ -1,13 +1,13 @@
 //! No plaintext secret reaches `Debug`, `Display`, errors, audit events or a store's rows.
 //!
 //! One WebAuthn-free flow (enroll and confirm TOTP, backup codes, accepted and failed codes,
-//! import, remember-this-device, rename, delete, reset) runs on `MemoryStore` and on a
+//! import, remember-this-browser, rename, delete, reset) runs on `MemoryStore` and on a
 //! `SqliteStore` file. Everything it can observe is collected into a haystack: the `Debug` and
 //! `Display` of every returned value and error, every audit event, every stored record, the
 //! sealed blobs, the `Debug` of the service and its configuration, and (for SQLite) the raw
 //! bytes of the database file and its WAL. Then no secret may be found in it: not the TOTP
 //! secret (base32, hex, raw bytes or a `Debug` byte list), not the key URI, not a backup code
-//! (grouped or not, either case), not an accepted TOTP code, not the remember-this-device token
+//! (grouped or not, either case), not an accepted TOTP code, not the remember-this-browser token
 //! or its secret half, not the sealing key, not the pepper.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -212,13 +212,13 @@ async fn snapshot<S: DeviceStore + Debug>(
     for record in mfa.store().list_totp_devices(None, 1000).await.unwrap() {
         hay.debug(&format!("{when}: TOTP device (all users)"), &record);
     }
-    for record in mfa.store().list_trusted_devices(user).await.unwrap() {
-        hay.debug(&format!("{when}: trusted device record"), &record);
+    for record in mfa.store().list_remembered_browsers(user).await.unwrap() {
+        hay.debug(&format!("{when}: remembered browser record"), &record);
     }
-    hay.debug(&format!("{when}: list_methods"), &mfa.list_methods(user).await.unwrap());
+    hay.debug(&format!("{when}: list_devices"), &mfa.list_devices(user).await.unwrap());
     hay.debug(
-        &format!("{when}: list_trusted_devices"),
-        &mfa.list_trusted_devices(user).await,
+        &format!("{when}: list_remembered_browsers"),
+        &mfa.list_remembered_browsers(user).await,
     );
     for factor in Factor::ALL {
         hay.debug(
@@ -397,57 +397,57 @@ async fn flow<S: DeviceStore + Debug>(
     hay.result("import_totp", &imported);
     let imported = imported.unwrap();
 
-    // Remember this device.
-    let token = mfa.issue_trusted_device(&verified).await.unwrap();
-    hay.debug("trusted device token", &token);
+    // Remember this browser.
+    let token = mfa.remember_browser(&verified).await.unwrap();
+    hay.debug("remembered browser token", &token);
     let token_text = token.token.expose_secret().to_owned();
     let (_, token_secret) = token_text.split_once('.').unwrap();
-    secrets.text("trusted device token", [token_text.clone()]);
+    secrets.text("remembered browser token", [token_text.clone()]);
     secrets.text(
-        "trusted device secret half",
+        "remembered browser secret half",
         [token_secret.to_owned(), token_secret.to_uppercase()],
     );
-    let checked = mfa.check_trusted_device(&alice, &token_text).await;
+    let checked = mfa.check_remembered_browser(&alice, &token_text).await;
     assert!(matches!(checked, Ok(true)), "{checked:?}");
-    hay.result("check_trusted_device", &checked);
+    hay.result("check_remembered_browser", &checked);
     let tampered = format!("{}0", &token_text[..token_text.len() - 1]);
-    let checked = mfa.check_trusted_device(&alice, &tampered).await;
-    hay.result("check_trusted_device (tampered)", &checked);
-    snapshot(mfa, &alice, &mut hay, db, "with a trusted device").await;
-    let revoked = mfa.revoke_trusted_device(&alice, token.id).await;
-    hay.result("revoke_trusted_device", &revoked);
+    let checked = mfa.check_remembered_browser(&alice, &tampered).await;
+    hay.result("check_remembered_browser (tampered)", &checked);
+    snapshot(mfa, &alice, &mut hay, db, "with a remembered browser").await;
+    let revoked = mfa.revoke_remembered_browser(&alice, token.id).await;
+    hay.result("revoke_remembered_browser", &revoked);
     revoked.unwrap();
-    let checked = mfa.check_trusted_device(&alice, &token_text).await;
+    let checked = mfa.check_remembered_browser(&alice, &token_text).await;
     assert!(matches!(checked, Ok(false)), "{checked:?}");
-    hay.result("check_trusted_device (revoked)", &checked);
-    let r = mfa.revoke_trusted_device(&alice, token.id).await;
-    hay.result("revoke_trusted_device (again)", &r);
+    hay.result("check_remembered_browser (revoked)", &checked);
+    let r = mfa.revoke_remembered_browser(&alice, token.id).await;
+    hay.result("revoke_remembered_browser (again)", &r);
     // A second token, revoked by a change of methods.
-    let token2 = mfa.issue_trusted_device(&verified).await.unwrap();
+    let token2 = mfa.remember_browser(&verified).await.unwrap();
     let token2_text = token2.token.expose_secret().to_owned();
-    secrets.text("second trusted device token", [token2_text.clone()]);
+    secrets.text("second remembered browser token", [token2_text.clone()]);
     secrets.text(
-        "second trusted device secret half",
+        "second remembered browser secret half",
         [token2_text.split_once('.').unwrap().1.to_owned()],
     );
-    hay.debug("second trusted device token", &token2);
-    snapshot(mfa, &alice, &mut hay, db, "with a second trusted device").await;
+    hay.debug("second remembered browser token", &token2);
+    snapshot(mfa, &alice, &mut hay, db, "with a second remembered browser").await;
 
     // Device management.
-    let r = mfa.rename_method(&alice, enrollment.device, "Work phone").await;
-    hay.result("rename_method", &r);
-    let r = mfa.rename_method(&alice, enrollment.device, "bad\nname").await;
-    hay.result("rename_method (bad name)", &r);
-    let r = mfa.delete_method(&alice, set.device).await;
-    hay.result("delete_method (backup codes)", &r);
+    let r = mfa.rename_device(&alice, enrollment.device, "Work phone").await;
+    hay.result("rename_device", &r);
+    let r = mfa.rename_device(&alice, enrollment.device, "bad\nname").await;
+    hay.result("rename_device (bad name)", &r);
+    let r = mfa.delete_device(&alice, set.device).await;
+    hay.result("delete_device (backup codes)", &r);
     r.unwrap();
-    let r = mfa.delete_method(&alice, set.device).await;
-    hay.result("delete_method (again)", &r);
-    let r = mfa.delete_method(&alice, imported).await;
-    hay.result("delete_method (imported)", &r);
-    let r = mfa.delete_method(&alice, enrollment.device).await;
+    let r = mfa.delete_device(&alice, set.device).await;
+    hay.result("delete_device (again)", &r);
+    let r = mfa.delete_device(&alice, imported).await;
+    hay.result("delete_device (imported)", &r);
+    let r = mfa.delete_device(&alice, enrollment.device).await;
     assert!(r.is_err(), "{r:?}");
-    hay.result("delete_method (last method)", &r);
+    hay.result("delete_device (last method)", &r);
     let r = mfa.confirm_totp(&alice, enrollment.device, &second).await;
     hay.result("confirm_totp (already confirmed)", &r);
     let r = mfa.unlock(&alice, Factor::Totp).await;
@@ -475,7 +475,7 @@ fn sanity(secrets: &Secrets, hay: &Haystack) {
         "alice-7f3c",
         "REDACTED",
         "SealedSecret",
-        "TrustedDeviceRecord",
+        "RememberedBrowserRecord",
         "Verified",
         "BackupCodes",
     ] {

@@ -16,7 +16,7 @@ async fn every_outcome_is_an_event() {
     let e = mfa.enroll_totp(&alice, "a", None).await.unwrap();
     let enrolled = sink.take();
     assert_eq!(kinds(&enrolled), vec![AuditKind::Enrolled]);
-    assert_eq!(enrolled[0].method, Some(e.device));
+    assert_eq!(enrolled[0].device, Some(e.device));
     assert_eq!(enrolled[0].user.as_ref(), Some(&alice));
     assert_eq!(enrolled[0].at, clock.now());
 
@@ -86,37 +86,37 @@ async fn every_outcome_is_an_event() {
         panic!()
     };
     sink.take();
-    let token = mfa.issue_trusted_device(&proof).await.unwrap();
+    let token = mfa.remember_browser(&proof).await.unwrap();
     assert!(
-        mfa.check_trusted_device(&alice, token.token.expose_secret())
+        mfa.check_remembered_browser(&alice, token.token.expose_secret())
             .await
             .unwrap()
     );
-    mfa.revoke_trusted_device(&alice, token.id).await.unwrap();
+    mfa.revoke_remembered_browser(&alice, token.id).await.unwrap();
     let trusted = sink.take();
     assert_eq!(
         kinds(&trusted),
         vec![
-            AuditKind::TrustedDeviceIssued,
-            AuditKind::TrustedDeviceUsed,
-            AuditKind::TrustedDeviceRevoked {
+            AuditKind::RememberedBrowserIssued,
+            AuditKind::RememberedBrowserUsed,
+            AuditKind::RememberedBrowserRevoked {
                 count: 1,
                 reason: RevokeReason::Requested
             }
         ]
     );
-    assert!(trusted.iter().all(|e| e.trusted_device == Some(token.id)));
+    assert!(trusted.iter().all(|e| e.remembered_browser == Some(token.id)));
 
-    mfa.issue_trusted_device(&proof).await.unwrap();
-    mfa.rename_method(&alice, e.device, "Phone").await.unwrap();
-    mfa.delete_method(&alice, e.device).await.unwrap();
+    mfa.remember_browser(&proof).await.unwrap();
+    mfa.rename_device(&alice, e.device, "Phone").await.unwrap();
+    mfa.delete_device(&alice, e.device).await.unwrap();
     let changed = sink.take();
     assert_eq!(
         kinds(&changed),
         vec![
-            AuditKind::TrustedDeviceIssued,
+            AuditKind::RememberedBrowserIssued,
             AuditKind::Renamed,
-            AuditKind::TrustedDeviceRevoked {
+            AuditKind::RememberedBrowserRevoked {
                 count: 1,
                 reason: RevokeReason::MethodsChanged
             },

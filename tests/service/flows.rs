@@ -91,14 +91,14 @@ async fn enrollment_needs_confirmation_and_the_first_code_is_spent() {
     assert_eq!(secret.len(), 20, "160-bit secret by default");
 
     // Unconfirmed: listed as such, and not usable for sign-in.
-    let methods = mfa.list_methods(&alice).await.unwrap();
+    let methods = mfa.list_devices(&alice).await.unwrap();
     assert_eq!(methods.len(), 1);
     assert!(!methods[0].confirmed);
     assert_eq!(methods[0].name.as_str(), "Phone");
     let now_code = code(&secret, &clock, 0);
     assert!(matches!(
         mfa.verify_totp(&alice, &now_code).await,
-        Err(Error::Misuse(MisuseError::NoMethod(Factor::Totp)))
+        Err(Error::Misuse(MisuseError::NoDevice(Factor::Totp)))
     ));
 
     // A wrong first code does not confirm.
@@ -116,7 +116,7 @@ async fn enrollment_needs_confirmation_and_the_first_code_is_spent() {
         (v.device(), v.kind(), v.remaining_backup_codes()),
         (e.device, DeviceKind::Totp, None)
     );
-    assert!(mfa.list_methods(&alice).await.unwrap()[0].confirmed);
+    assert!(mfa.list_devices(&alice).await.unwrap()[0].confirmed);
     // The confirming code counts as used.
     assert_eq!(mfa.verify_totp(&alice, &now_code).await.unwrap(), Outcome::Rejected);
     // Confirming twice is misuse.
@@ -176,7 +176,7 @@ async fn a_new_enrollment_replaces_abandoned_ones() {
     let first = mfa.enroll_totp(&alice, "a", None).await.unwrap();
     let second = mfa.enroll_totp(&alice, "a", None).await.unwrap();
     let ids: Vec<_> = mfa
-        .list_methods(&alice)
+        .list_devices(&alice)
         .await
         .unwrap()
         .into_iter()
@@ -371,7 +371,7 @@ async fn backup_codes_once_each_and_regeneration_replaces() {
     let alice = user("alice");
     assert!(matches!(
         mfa.verify_backup_code(&alice, "abcd-efgh-jkmn").await,
-        Err(Error::Misuse(MisuseError::NoMethod(Factor::BackupCodes)))
+        Err(Error::Misuse(MisuseError::NoDevice(Factor::BackupCodes)))
     ));
     let old = mfa.generate_backup_codes(&alice, None).await.unwrap();
     assert_eq!(old.codes.len(), 6);
@@ -386,7 +386,7 @@ async fn backup_codes_once_each_and_regeneration_replaces() {
             Outcome::Rejected
         );
     }
-    let listed = mfa.list_methods(&alice).await.unwrap();
+    let listed = mfa.list_devices(&alice).await.unwrap();
     assert_eq!(listed[0].remaining_backup_codes, Some(3));
     assert!(listed[0].last_used_at.is_some());
 
@@ -400,7 +400,7 @@ async fn backup_codes_once_each_and_regeneration_replaces() {
             Outcome::Rejected
         );
     }
-    let listed = mfa.list_methods(&alice).await.unwrap();
+    let listed = mfa.list_devices(&alice).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, new.device);
     assert_eq!(listed[0].remaining_backup_codes, Some(6));
@@ -428,7 +428,7 @@ async fn import_from_uri_and_base32_and_refuse_garbage_without_writing() {
     let params = TotpParams::new(Algorithm::Sha256, 8, 60).unwrap();
     let uri = multifactor::totp::uri::build("Old IdP", "alice", &secret, &params);
     let id = mfa.import_totp(&alice, uri.expose_secret(), None).await.unwrap();
-    let m = &mfa.list_methods(&alice).await.unwrap()[0];
+    let m = &mfa.list_devices(&alice).await.unwrap()[0];
     assert!(m.confirmed, "an import is confirmed at once");
     assert_eq!(m.name.as_str(), "Old IdP");
     let c = code_at(&secret, &params, clock.now());
@@ -462,7 +462,7 @@ async fn import_from_uri_and_base32_and_refuse_garbage_without_writing() {
         );
     }
     assert!(
-        mfa.list_methods(&carol).await.unwrap().is_empty(),
+        mfa.list_devices(&carol).await.unwrap().is_empty(),
         "a failed import wrote something"
     );
 }
@@ -477,7 +477,7 @@ async fn device_management() {
     let codes = mfa.generate_backup_codes(&alice, None).await.unwrap();
     let (bobs, _) = enrolled(&mfa, &clock, &bob).await;
 
-    let list = mfa.list_methods(&alice).await.unwrap();
+    let list = mfa.list_devices(&alice).await.unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!((list[0].id, list[0].kind), (totp, DeviceKind::Totp));
     assert_eq!(list[0].created_at, UnixTime::from_secs(START));
@@ -486,21 +486,21 @@ async fn device_management() {
     assert_eq!((list[1].id, list[1].kind), (codes.device, DeviceKind::BackupCodes));
     assert_eq!(list[1].last_used_at, None);
 
-    mfa.rename_method(&alice, totp, "  Work phone ").await.unwrap();
-    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "Work phone");
+    mfa.rename_device(&alice, totp, "  Work phone ").await.unwrap();
+    assert_eq!(mfa.list_devices(&alice).await.unwrap()[0].name.as_str(), "Work phone");
     for bad in ["", "   ", "line\nbreak", &"x".repeat(65)] {
         assert!(matches!(
-            mfa.rename_method(&alice, totp, bad).await,
+            mfa.rename_device(&alice, totp, bad).await,
             Err(Error::Input(InputError::DeviceName))
         ));
     }
-    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "Work phone");
+    assert_eq!(mfa.list_devices(&alice).await.unwrap()[0].name.as_str(), "Work phone");
     assert!(matches!(
-        mfa.rename_method(&alice, bobs, "mine now").await,
+        mfa.rename_device(&alice, bobs, "mine now").await,
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     ));
     assert!(matches!(
-        mfa.delete_method(&alice, bobs).await,
+        mfa.delete_device(&alice, bobs).await,
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     ));
     assert!(matches!(
@@ -510,15 +510,15 @@ async fn device_management() {
             found: DeviceKind::BackupCodes
         }))
     ));
-    mfa.delete_method(&alice, totp).await.unwrap();
+    mfa.delete_device(&alice, totp).await.unwrap();
     assert!(matches!(
-        mfa.delete_method(&alice, totp).await,
+        mfa.delete_device(&alice, totp).await,
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     ));
-    assert_eq!(mfa.list_methods(&alice).await.unwrap().len(), 1);
+    assert_eq!(mfa.list_devices(&alice).await.unwrap().len(), 1);
     assert_eq!(mfa.admin_reset_user(&alice).await.unwrap(), 1);
-    assert!(mfa.list_methods(&alice).await.unwrap().is_empty());
-    assert_eq!(mfa.list_methods(&bob).await.unwrap().len(), 1, "bob untouched");
+    assert!(mfa.list_devices(&alice).await.unwrap().is_empty());
+    assert_eq!(mfa.list_devices(&bob).await.unwrap().len(), 1, "bob untouched");
 }
 
 #[tokio::test]
@@ -535,7 +535,7 @@ async fn secrets_never_reach_the_store_or_debug_output() {
         format!("{e:?}"),
         format!("{set:?}"),
         format!("{:?}", mfa),
-        format!("{:?}", mfa.list_methods(&alice).await.unwrap()),
+        format!("{:?}", mfa.list_devices(&alice).await.unwrap()),
     ];
     for record in mfa.store().list_devices(&alice).await.unwrap() {
         haystacks.push(format!("{record:?}"));
@@ -732,11 +732,11 @@ impl DeviceStore for DownStore {
     ) -> Result<Vec<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
-    async fn list_trusted_devices_page(
+    async fn list_remembered_browsers_page(
         &self,
-        _: Option<multifactor::TrustedDeviceId>,
+        _: Option<multifactor::RememberedBrowserId>,
         _: usize,
-    ) -> Result<Vec<multifactor::store::TrustedDeviceRecord>, StoreError> {
+    ) -> Result<Vec<multifactor::store::RememberedBrowserRecord>, StoreError> {
         down()
     }
     async fn reseal_totp_secret(
@@ -748,33 +748,40 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn insert_trusted_device(&self, _: multifactor::store::TrustedDeviceRecord) -> Result<(), StoreError> {
-        down()
-    }
-    async fn trusted_device(
+    async fn insert_remembered_browser(
         &self,
-        _: multifactor::TrustedDeviceId,
-    ) -> Result<Option<multifactor::store::TrustedDeviceRecord>, StoreError> {
+        _: multifactor::store::RememberedBrowserRecord,
+    ) -> Result<(), StoreError> {
         down()
     }
-    async fn touch_trusted_device(
+    async fn remembered_browser(
+        &self,
+        _: multifactor::RememberedBrowserId,
+    ) -> Result<Option<multifactor::store::RememberedBrowserRecord>, StoreError> {
+        down()
+    }
+    async fn touch_remembered_browser(
         &self,
         _: &UserId,
-        _: multifactor::TrustedDeviceId,
+        _: multifactor::RememberedBrowserId,
         _: UnixTime,
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn list_trusted_devices(
+    async fn list_remembered_browsers(
         &self,
         _: &UserId,
-    ) -> Result<Vec<multifactor::store::TrustedDeviceRecord>, StoreError> {
+    ) -> Result<Vec<multifactor::store::RememberedBrowserRecord>, StoreError> {
         down()
     }
-    async fn delete_trusted_device(&self, _: &UserId, _: multifactor::TrustedDeviceId) -> Result<bool, StoreError> {
+    async fn delete_remembered_browser(
+        &self,
+        _: &UserId,
+        _: multifactor::RememberedBrowserId,
+    ) -> Result<bool, StoreError> {
         down()
     }
-    async fn delete_user_trusted_devices(&self, _: &UserId) -> Result<u64, StoreError> {
+    async fn delete_user_remembered_browsers(&self, _: &UserId) -> Result<u64, StoreError> {
         down()
     }
 }
@@ -788,7 +795,7 @@ async fn storage_failures_are_errors_never_rejections() {
         mfa.verify_backup_code(&alice, "abcd-efgh-jkmn").await.map(|_| ()),
         mfa.enroll_totp(&alice, "a", None).await.map(|_| ()),
         mfa.generate_backup_codes(&alice, None).await.map(|_| ()),
-        mfa.list_methods(&alice).await.map(|_| ()),
+        mfa.list_devices(&alice).await.map(|_| ()),
         mfa.admin_reset_user(&alice).await.map(|_| ()),
     ];
     for r in results {
@@ -1050,18 +1057,18 @@ async fn a_spent_backup_set_does_not_keep_the_last_method() {
                 .is_accepted()
         );
     }
-    let methods = mfa.list_methods(&alice).await.unwrap();
+    let methods = mfa.list_devices(&alice).await.unwrap();
     let usable: Vec<DeviceKind> = methods.iter().filter(|m| m.is_usable()).map(|m| m.kind).collect();
     assert_eq!(usable, [DeviceKind::Totp]);
     assert!(matches!(
-        mfa.delete_method(&alice, totp).await,
-        Err(Error::Misuse(MisuseError::LastMethod))
+        mfa.delete_device(&alice, totp).await,
+        Err(Error::Misuse(MisuseError::LastDevice))
     ));
     // The spent set itself can go.
-    mfa.delete_method(&alice, set.device).await.unwrap();
+    mfa.delete_device(&alice, set.device).await.unwrap();
     assert!(matches!(
-        mfa.delete_method(&alice, totp).await,
-        Err(Error::Misuse(MisuseError::LastMethod))
+        mfa.delete_device(&alice, totp).await,
+        Err(Error::Misuse(MisuseError::LastDevice))
     ));
 }
 
@@ -1081,7 +1088,7 @@ async fn a_new_enrollment_keeps_a_device_confirmed_meanwhile() {
     let first = mfa.enroll_totp(&alice, "a", None).await.unwrap();
     *mfa.store().confirm.lock().unwrap() = Some((alice.clone(), first.device));
     let second = mfa.enroll_totp(&alice, "a", None).await.unwrap();
-    let methods = mfa.list_methods(&alice).await.unwrap();
+    let methods = mfa.list_devices(&alice).await.unwrap();
     let mut ids: Vec<_> = methods.iter().map(|m| (m.id, m.confirmed)).collect();
     ids.sort();
     let mut expected = vec![(first.device, true), (second.device, false)];
@@ -1156,7 +1163,7 @@ async fn importing_a_secret_the_user_already_has_is_refused() {
             Err(Error::Misuse(MisuseError::DuplicateSecret))
         ));
     }
-    assert_eq!(mfa.list_methods(&alice).await.unwrap().len(), 1);
+    assert_eq!(mfa.list_devices(&alice).await.unwrap().len(), 1);
     // Another user may hold the same secret (their own copy), and a different secret is fine.
     mfa.import_totp(&user("bob"), secret, None).await.unwrap();
     mfa.import_totp(&alice, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", None)
@@ -1166,7 +1173,7 @@ async fn importing_a_secret_the_user_already_has_is_refused() {
 
 /// A TOTP confirmation proves an enrollment, not a sign-in: it cannot be remembered.
 #[tokio::test]
-async fn a_confirmation_is_no_proof_for_a_trusted_device() {
+async fn a_confirmation_is_no_proof_for_a_remembered_browser() {
     let (mfa, clock) = setup();
     let alice = user("alice");
     let e = mfa.enroll_totp(&alice, "a", None).await.unwrap();
@@ -1180,14 +1187,14 @@ async fn a_confirmation_is_no_proof_for_a_trusted_device() {
     };
     assert!(!confirmed.is_sign_in());
     assert!(matches!(
-        mfa.issue_trusted_device(&confirmed).await,
+        mfa.remember_browser(&confirmed).await,
         Err(Error::Misuse(MisuseError::NotASignIn))
     ));
     let Outcome::Accepted(signed_in) = mfa.verify_totp(&alice, &code(&secret, &clock, 1)).await.unwrap() else {
         panic!("not signed in")
     };
     assert!(signed_in.is_sign_in());
-    mfa.issue_trusted_device(&signed_in).await.unwrap();
+    mfa.remember_browser(&signed_in).await.unwrap();
 }
 
 // ----- The verification cache -------------------------------------------------------------
@@ -1247,7 +1254,7 @@ async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
         "confirm",
     ] {
         match change {
-            "rename" => mfa.rename_method(&alice, device, "Phone").await.unwrap(),
+            "rename" => mfa.rename_device(&alice, device, "Phone").await.unwrap(),
             "backup codes" => drop(mfa.generate_backup_codes(&alice, None).await.unwrap()),
             "enroll" => drop(mfa.enroll_totp(&alice, "a", None).await.unwrap()),
             "import" => {
@@ -1256,13 +1263,13 @@ async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
             }
             "delete" => {
                 let imported = mfa
-                    .list_methods(&alice)
+                    .list_devices(&alice)
                     .await
                     .unwrap()
                     .into_iter()
                     .find(|m| m.kind == DeviceKind::Totp && m.id != device && m.confirmed)
                     .unwrap();
-                mfa.delete_method(&alice, imported.id).await.unwrap();
+                mfa.delete_device(&alice, imported.id).await.unwrap();
             }
             "unlock" => mfa.unlock(&alice, Factor::Totp).await.unwrap(),
             _ => {
@@ -1309,7 +1316,7 @@ async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
     clock.advance(30);
     let after = mfa.verify_totp(&alice, &code(&secret, &clock, 0)).await;
     assert!(
-        matches!(after, Err(Error::Misuse(MisuseError::NoMethod(Factor::Totp)))),
+        matches!(after, Err(Error::Misuse(MisuseError::NoDevice(Factor::Totp)))),
         "{after:?}"
     );
 }

@@ -136,7 +136,7 @@ async fn a_reseal_racing_a_change_loses_nothing() {
 }
 
 /// Rotation covers every keyed kind: TOTP secrets move to the new key; backup-code sets and
-/// remember-this-device tokens (one-way hashes: the codes and tokens are not stored) are counted
+/// remember-this-browser tokens (one-way hashes: the codes and tokens are not stored) are counted
 /// by key, and keep working while their key stays in the ring; a set from before keyed hashes is
 /// reported as unkeyed; one blob that does not open is reported and the run goes on.
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn rotation_reports_every_kind_and_survives_a_bad_row() {
     else {
         panic!()
     };
-    let token = old.issue_trusted_device(&signed_in).await.unwrap();
+    let token = old.remember_browser(&signed_in).await.unwrap();
     // A set from before keyed hashes (schema v2): salt-only HMAC, no key id.
     let (legacy_codes, legacy) = multifactor::backup_codes::generate(
         &multifactor::InsecureSeededRng::new(5),
@@ -196,11 +196,11 @@ async fn rotation_reports_every_kind_and_survives_a_bad_row() {
     assert_eq!(report.backup_sets_current, 0);
     assert_eq!(report.backup_sets_old_key, [(KeyId::new("k1").unwrap(), 1)]);
     assert_eq!(report.backup_sets_unkeyed, 1);
-    assert_eq!(report.trusted_devices_current, 0);
-    assert_eq!(report.trusted_devices_old_key, [(KeyId::new("k1").unwrap(), 1)]);
+    assert_eq!(report.remembered_browsers_current, 0);
+    assert_eq!(report.remembered_browsers_old_key, [(KeyId::new("k1").unwrap(), 1)]);
     // What could not be re-keyed still works while k1 is in the ring...
     assert!(
-        new.check_trusted_device(&alice, token.token.expose_secret())
+        new.check_remembered_browser(&alice, token.token.expose_secret())
             .await
             .unwrap()
     );
@@ -226,7 +226,7 @@ async fn rotation_reports_every_kind_and_survives_a_bad_row() {
     let (only_new, _c, _) = setup_with(store.clone(), keyring("k2", 2), MfaConfig::new("ACME").unwrap());
     assert!(
         !only_new
-            .check_trusted_device(&alice, token.token.expose_secret())
+            .check_remembered_browser(&alice, token.token.expose_secret())
             .await
             .unwrap()
     );

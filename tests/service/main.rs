@@ -8,4 +8,4 @@ mod audit;
 mod flows;
 mod key_rotation;
 mod policy;
-mod trusted_devices;
+mod remembered_browsers;

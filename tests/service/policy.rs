@@ -31,11 +31,11 @@ async fn a_user_with_any_method_must_use_one() {
     );
     totp(&mfa, &clock, &alice).await;
     mfa.generate_backup_codes(&alice, None).await.unwrap();
-    let Assurance::SecondFactorRequired { methods } = mfa.assurance(&alice, &FirstFactor::Password).await.unwrap()
+    let Assurance::SecondFactorRequired { devices } = mfa.assurance(&alice, &FirstFactor::Password).await.unwrap()
     else {
         panic!("second factor not required")
     };
-    let kinds: Vec<DeviceKind> = methods.iter().map(|m| m.kind).collect();
+    let kinds: Vec<DeviceKind> = devices.iter().map(|m| m.kind).collect();
     assert_eq!(kinds.len(), 2);
     assert!(kinds.contains(&DeviceKind::Totp) && kinds.contains(&DeviceKind::BackupCodes));
 }
@@ -139,21 +139,21 @@ async fn the_last_method_needs_an_admin_to_go() {
     let alice = user("alice");
     let (device, _) = totp(&mfa, &clock, &alice).await;
     let codes = mfa.generate_backup_codes(&alice, None).await.unwrap();
-    mfa.delete_method(&alice, codes.device).await.unwrap();
+    mfa.delete_device(&alice, codes.device).await.unwrap();
     assert!(matches!(
-        mfa.delete_method(&alice, device).await,
-        Err(Error::Misuse(MisuseError::LastMethod))
+        mfa.delete_device(&alice, device).await,
+        Err(Error::Misuse(MisuseError::LastDevice))
     ));
     assert_eq!(
-        mfa.list_methods(&alice).await.unwrap().len(),
+        mfa.list_devices(&alice).await.unwrap().len(),
         1,
         "refused means nothing removed"
     );
     // An unconfirmed enrollment never blocks and never counts.
     let pending = mfa.enroll_totp(&alice, "a", None).await.unwrap();
-    mfa.delete_method(&alice, pending.device).await.unwrap();
-    mfa.admin_delete_method(&alice, device).await.unwrap();
-    assert!(mfa.list_methods(&alice).await.unwrap().is_empty());
+    mfa.delete_device(&alice, pending.device).await.unwrap();
+    mfa.admin_delete_device(&alice, device).await.unwrap();
+    assert!(mfa.list_devices(&alice).await.unwrap().is_empty());
     // A reset is explicitly an admin action and removes everything.
     totp(&mfa, &clock, &alice).await;
     assert_eq!(mfa.admin_reset_user(&alice).await.unwrap(), 1);
@@ -187,21 +187,21 @@ async fn at_stage(stage: usize) -> (TestMfa, multifactor::UserId) {
     (mfa, alice)
 }
 
-/// The rule a settings page shows before Delete is pressed is the one `delete_method` enforces,
+/// The rule a settings page shows before Delete is pressed is the one `delete_device` enforces,
 /// for every method at every stage.
 #[tokio::test]
 async fn the_last_method_rule_a_page_shows_is_the_one_delete_enforces() {
     let mut last_seen = 0;
     for stage in 0..=4 {
         let (mfa, alice) = at_stage(stage).await;
-        let methods = mfa.list_methods(&alice).await.unwrap();
+        let methods = mfa.list_devices(&alice).await.unwrap();
         for m in &methods {
             let (probe, alice) = at_stage(stage).await;
             let refused = matches!(
-                probe.delete_method(&alice, m.id).await,
-                Err(Error::Misuse(MisuseError::LastMethod))
+                probe.delete_device(&alice, m.id).await,
+                Err(Error::Misuse(MisuseError::LastDevice))
             );
-            let shown = multifactor::policy::is_last_method(&methods, m.id);
+            let shown = multifactor::policy::is_last_device(&methods, m.id);
             assert_eq!(shown, refused, "stage {stage}: {m:?} among {methods:?}");
             last_seen += usize::from(shown);
         }
@@ -210,7 +210,7 @@ async fn the_last_method_rule_a_page_shows_is_the_one_delete_enforces() {
         last_seen, 1,
         "exactly one stage has a last method (the lone TOTP of stage 3)"
     );
-    assert!(!multifactor::policy::is_last_method(
+    assert!(!multifactor::policy::is_last_device(
         &[],
         multifactor::DeviceId::from_bytes([7; 16])
     ));

@@ -601,14 +601,14 @@ impl DeviceStore for UnguardedDeleteStore {
     forward!(
         list_totp_devices,
         list_backup_code_sets,
-        list_trusted_devices_page,
+        list_remembered_browsers_page,
         reseal_totp_secret,
-        insert_trusted_device,
-        trusted_device,
-        touch_trusted_device,
-        list_trusted_devices,
-        delete_trusted_device,
-        delete_user_trusted_devices,
+        insert_remembered_browser,
+        remembered_browser,
+        touch_remembered_browser,
+        list_remembered_browsers,
+        delete_remembered_browser,
+        delete_user_remembered_browsers,
     );
     forward!(webauthn_ops);
     forward!(
@@ -632,7 +632,7 @@ impl DeviceStore for UnguardedDeleteStore {
             return Ok(DeleteOutcome::NotFound);
         };
         if target.confirmed && !methods.iter().any(|d| d.id != id && d.confirmed) {
-            return Ok(DeleteOutcome::LastMethod);
+            return Ok(DeleteOutcome::LastDevice);
         }
         tokio::task::yield_now().await;
         Ok(if self.inner.delete_device(user, id).await? {
@@ -653,14 +653,14 @@ impl DeviceStore for NoGuardStore {
     forward!(
         list_totp_devices,
         list_backup_code_sets,
-        list_trusted_devices_page,
+        list_remembered_browsers_page,
         reseal_totp_secret,
-        insert_trusted_device,
-        trusted_device,
-        touch_trusted_device,
-        list_trusted_devices,
-        delete_trusted_device,
-        delete_user_trusted_devices,
+        insert_remembered_browser,
+        remembered_browser,
+        touch_remembered_browser,
+        list_remembered_browsers,
+        delete_remembered_browser,
+        delete_user_remembered_browsers,
     );
     forward!(webauthn_ops);
     forward!(
@@ -718,7 +718,7 @@ async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static s
         ceremony_take_once,
         delete_unless_last,
         totp_paging_and_reseal,
-        trusted_devices
+        remembered_browsers
     );
     failed
 }
@@ -1059,8 +1059,8 @@ async fn race_delete_unless_last_catches_a_check_then_delete() {
 async fn delete_unless_last_catches_a_missing_guard() {
     let store = NoGuardStore::default();
     let err = conformance::delete_unless_last(&store).await.unwrap_err();
-    assert!(err.to_string().contains("not LastMethod"), "wrong reason: {err}");
-    assert_only_check_fails(&store, "delete_unless_last", "not LastMethod").await;
+    assert!(err.to_string().contains("not LastDevice"), "wrong reason: {err}");
+    assert_only_check_fails(&store, "delete_unless_last", "not LastDevice").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1276,7 +1276,7 @@ async fn race_confirm_against_cleanup_catches_list_then_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cached_verification_catches_a_store_that_ignores_the_methods_digest() {
+async fn cached_verification_catches_a_store_that_ignores_the_devices_digest() {
     conformance::cached_verification(Arc::new(MemoryStore::new()))
         .await
         .unwrap();
@@ -1284,13 +1284,13 @@ async fn cached_verification_catches_a_store_that_ignores_the_methods_digest() {
         .await
         .expect_err("a store that settles against stale methods passed");
     assert!(err.to_string().contains("ChangedElsewhere"), "{err}");
-    let err = conformance::settle_checks_methods(&DigestBlindStore::default())
+    let err = conformance::settle_checks_devices(&DigestBlindStore::default())
         .await
         .expect_err("a store that ignores the methods digest passed");
-    assert!(err.to_string().contains("another methods digest"), "{err}");
+    assert!(err.to_string().contains("another devices digest"), "{err}");
 }
 
-/// `settle_attempt` is right except that it never checks the digest of the methods the code
+/// `settle_attempt` is right except that it never checks the digest of the devices the code
 /// was evaluated against: a verification from an out-of-date copy settles as if it were current.
 #[derive(Debug, Default)]
 struct DigestBlindStore {
@@ -1316,7 +1316,7 @@ impl DeviceStore for DigestBlindStore {
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let blind = Settle {
-            methods: None,
+            devices: None,
             ..*attempt
         };
         self.inner.settle_attempt(user, &blind).await

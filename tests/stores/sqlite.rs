@@ -68,7 +68,7 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     };
     // A new process: same file, same key.
     let m = mfa(SqliteStore::open(&path).await.unwrap(), &clock);
-    let methods = m.list_methods(&alice).await.unwrap();
+    let methods = m.list_devices(&alice).await.unwrap();
     assert_eq!(methods.len(), 2);
     let codes_left = methods.iter().find_map(|m| m.remaining_backup_codes);
     assert_eq!(codes_left, Some(5));
@@ -169,10 +169,10 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(store.schema_version().await.unwrap(), Some(4));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
-    // A remember-this-device row hashed the v2 way (not bound to id, user and expiry).
+    // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
     store
-        .insert_trusted_device(multifactor::store::TrustedDeviceRecord {
-            id: multifactor::TrustedDeviceId::from_bytes([3; 16]),
+        .insert_remembered_browser(multifactor::store::RememberedBrowserRecord {
+            id: multifactor::RememberedBrowserId::from_bytes([3; 16]),
             user: UserId::new("v2").unwrap(),
             key_id: multifactor::KeyId::new("k1").unwrap(),
             hash: [9; 32],
@@ -183,7 +183,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .await
         .unwrap();
     // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
-    // keeping its counters and ending its remember-this-device tokens (they cannot be re-hashed).
+    // keeping its counters and ending its remember-this-browser tokens (they cannot be re-hashed).
     for statement in TO_V3.into_iter().chain([
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",

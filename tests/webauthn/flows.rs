@@ -117,7 +117,7 @@ async fn security_key_registers_and_authenticates() {
     let reg = accepted(register(&mfa, &alice, &mut key, false).await);
     assert_eq!(reg.kind(), DeviceKind::SecurityKey);
     assert_eq!(reg.user_verified(), Some(false));
-    let methods = mfa.list_methods(&alice).await.unwrap();
+    let methods = mfa.list_devices(&alice).await.unwrap();
     assert_eq!(methods.len(), 1);
     assert_eq!(
         (methods[0].kind, methods[0].name.as_str()),
@@ -139,7 +139,7 @@ async fn security_key_registers_and_authenticates() {
     assert_eq!(v.user(), &alice);
     assert_eq!(stored_sign_count(&mfa, &alice).await, 1);
     assert_eq!(
-        mfa.list_methods(&alice).await.unwrap()[0].last_used_at,
+        mfa.list_devices(&alice).await.unwrap()[0].last_used_at,
         Some(clock.now())
     );
 
@@ -153,8 +153,8 @@ async fn security_key_registers_and_authenticates() {
     assert_eq!(stored_sign_count(&mfa, &alice).await, 2);
 
     // The new method can be renamed through device management.
-    mfa.rename_method(&alice, reg.device(), "YubiKey 5C").await.unwrap();
-    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "YubiKey 5C");
+    mfa.rename_device(&alice, reg.device(), "YubiKey 5C").await.unwrap();
+    assert_eq!(mfa.list_devices(&alice).await.unwrap()[0].name.as_str(), "YubiKey 5C");
 }
 
 #[tokio::test]
@@ -164,7 +164,7 @@ async fn passkey_registers_with_user_verification_and_works_as_second_factor() {
     let mut pk = passkey();
     let reg = accepted(register(&mfa, &alice, &mut pk, true).await);
     assert_eq!((reg.kind(), reg.user_verified()), (DeviceKind::Passkey, Some(true)));
-    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].name.as_str(), "Passkey");
+    assert_eq!(mfa.list_devices(&alice).await.unwrap()[0].name.as_str(), "Passkey");
     let (ceremony, rsp) = assertion(&mfa, &alice, &mut pk).await;
     let v = accepted(
         mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
@@ -517,7 +517,7 @@ async fn user_verification_missing_where_required_is_rejected() {
             .unwrap(),
         Outcome::Rejected
     );
-    assert!(mfa.list_methods(&alice).await.unwrap().is_empty());
+    assert!(mfa.list_devices(&alice).await.unwrap().is_empty());
 
     // Passwordless with a registered passkey whose assertion lacks UV.
     let mut pk = passkey();
@@ -721,8 +721,8 @@ async fn duplicate_registration_is_rejected() {
             .unwrap(),
         Outcome::Rejected
     );
-    assert_eq!(mfa.list_methods(&alice).await.unwrap().len(), 1);
-    assert!(mfa.list_methods(&bob).await.unwrap().is_empty());
+    assert_eq!(mfa.list_devices(&alice).await.unwrap().len(), 1);
+    assert!(mfa.list_devices(&bob).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -750,7 +750,7 @@ async fn a_credential_deleted_after_start_is_rejected() {
     let mut other = security_key();
     accepted(register(&mfa, &alice, &mut other, false).await);
     let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
-    mfa.delete_method(&alice, reg.device()).await.unwrap();
+    mfa.delete_device(&alice, reg.device()).await.unwrap();
     assert_eq!(
         mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
             .await
@@ -832,7 +832,7 @@ async fn misuse_and_configuration_errors_are_typed() {
     let alice = user("alice");
     assert!(matches!(
         mfa.start_webauthn_authentication(&alice).await,
-        Err(Error::Misuse(MisuseError::NoMethod(Factor::WebAuthn)))
+        Err(Error::Misuse(MisuseError::NoDevice(Factor::WebAuthn)))
     ));
     assert!(matches!(
         mfa.start_passkey_registration(&alice, "", "Alice").await,
@@ -863,7 +863,7 @@ async fn misuse_and_configuration_errors_are_typed() {
             .await
             .unwrap(),
     );
-    assert_eq!(mfa.list_methods(&alice).await.unwrap()[0].id, v.device());
+    assert_eq!(mfa.list_devices(&alice).await.unwrap()[0].id, v.device());
 
     // Without a relying party, WebAuthn says so.
     let plain = Mfa::new(
@@ -993,16 +993,16 @@ async fn passwordless_accepts_only_passkeys() {
     );
 }
 
-/// Registrations prove an enrollment, not a sign-in: no remember-this-device token for them.
+/// Registrations prove an enrollment, not a sign-in: no remember-this-browser token for them.
 #[tokio::test]
-async fn a_registration_is_no_proof_for_a_trusted_device() {
+async fn a_registration_is_no_proof_for_a_remembered_browser() {
     let (mfa, _clock) = setup();
     let alice = user("alice");
     let mut pk = passkey();
     let registered = accepted(register(&mfa, &alice, &mut pk, true).await);
     assert!(!registered.is_sign_in());
     assert!(matches!(
-        mfa.issue_trusted_device(&registered).await,
+        mfa.remember_browser(&registered).await,
         Err(multifactor::Error::Misuse(multifactor::MisuseError::NotASignIn))
     ));
     let (ceremony, rsp) = assertion(&mfa, &alice, &mut pk).await;
@@ -1012,5 +1012,5 @@ async fn a_registration_is_no_proof_for_a_trusted_device() {
             .unwrap(),
     );
     assert!(signed_in.is_sign_in());
-    mfa.issue_trusted_device(&signed_in).await.unwrap();
+    mfa.remember_browser(&signed_in).await.unwrap();
 }

@@ -1,14 +1,14 @@
-//! A method as the user and the assurance policy see it: what a settings page lists, and which
-//! methods can pass a second factor.
+//! A device as the user and the assurance policy see it: what a settings page lists, and which
+//! devices can pass a second factor.
 
 use crate::clock::UnixTime;
 use crate::id::{DeviceId, DeviceName};
 use crate::kind::DeviceKind;
 
-/// A method as a settings page lists it.
+/// A device as a settings page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct MethodInfo {
+pub struct DeviceInfo {
     /// Its id.
     pub id: DeviceId,
     /// Its kind.
@@ -25,16 +25,16 @@ pub struct MethodInfo {
     pub remaining_backup_codes: Option<usize>,
 }
 
-impl MethodInfo {
+impl DeviceInfo {
     /// Whether it can pass a second factor now: confirmed, and for backup codes with a code left.
     pub fn is_usable(&self) -> bool {
         usable(self.confirmed, self.remaining_backup_codes)
     }
 }
 
-/// Whether a method is usable: `confirmed`, and, for a backup-code set (`remaining_codes` is
+/// Whether a device is usable: `confirmed`, and, for a backup-code set (`remaining_codes` is
 /// `Some`), with at least one unused code. A spent set or an unconfirmed TOTP enrollment cannot
-/// pass a second factor, so it neither satisfies MFA nor keeps a user's last real method from
+/// pass a second factor, so it neither satisfies MFA nor keeps a user's last real device from
 /// being deleted.
 pub(crate) fn usable(confirmed: bool, remaining_codes: Option<usize>) -> bool {
     confirmed && remaining_codes != Some(0)

@@ -1,8 +1,10 @@
-//! Remember this device: issued after a verified factor, keyed hash only, bound to the user,
+//! Remember this browser: issued after a verified factor, keyed hash only, bound to the user,
 //! expiring, revocable one by one, and revoked by every change to the user's methods.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use multifactor::{DeviceStore, Error, MemoryStore, MfaConfig, MisuseError, Outcome, TrustedDeviceConfig, Verified};
+use multifactor::{
+    DeviceStore, Error, MemoryStore, MfaConfig, MisuseError, Outcome, RememberedBrowserConfig, Verified,
+};
 use multifactor_kit::service::*;
 
 async fn verified(mfa: &TestMfa, who: &multifactor::UserId) -> Verified {
@@ -18,69 +20,72 @@ async fn issue_check_expire() {
     let (mfa, clock, _) = setup();
     let alice = user("alice");
     let proof = verified(&mfa, &alice).await;
-    let token = mfa.issue_trusted_device(&proof).await.unwrap();
+    let token = mfa.remember_browser(&proof).await.unwrap();
     assert_eq!(
         token.expires_at.secs_since(clock.now()),
         30 * 86_400,
         "30 days by default"
     );
     let text = token.token.expose_secret().to_owned();
-    assert!(mfa.check_trusted_device(&alice, &text).await.unwrap());
+    assert!(mfa.check_remembered_browser(&alice, &text).await.unwrap());
     // Only a keyed hash is stored.
-    let records = mfa.store().list_trusted_devices(&alice).await.unwrap();
+    let records = mfa.store().list_remembered_browsers(&alice).await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].last_used_at, Some(clock.now()));
     let secret_half = text.split_once('.').unwrap().1;
     assert!(!format!("{records:?}").contains(secret_half));
     // Bound to the user.
-    assert!(!mfa.check_trusted_device(&user("bob"), &text).await.unwrap());
+    assert!(!mfa.check_remembered_browser(&user("bob"), &text).await.unwrap());
     // One flipped character: no.
     let mut forged = text.clone().into_bytes();
     let last = forged.len() - 1;
     forged[last] = if forged[last] == b'0' { b'1' } else { b'0' };
     assert!(
-        !mfa.check_trusted_device(&alice, std::str::from_utf8(&forged).unwrap())
+        !mfa.check_remembered_browser(&alice, std::str::from_utf8(&forged).unwrap())
             .await
             .unwrap()
     );
     for garbage in ["", "abc", "x.y", &format!("{}.", token.id)] {
-        assert!(!mfa.check_trusted_device(&alice, garbage).await.unwrap(), "{garbage}");
+        assert!(
+            !mfa.check_remembered_browser(&alice, garbage).await.unwrap(),
+            "{garbage}"
+        );
     }
     // Expired.
     clock.advance(30 * 86_400);
-    assert!(!mfa.check_trusted_device(&alice, &text).await.unwrap());
+    assert!(!mfa.check_remembered_browser(&alice, &text).await.unwrap());
 }
 
 #[tokio::test]
 async fn configurable_lifetime_and_revocation_one_by_one() {
     let mut config = MfaConfig::new("ACME").unwrap();
-    config.trusted_devices = TrustedDeviceConfig::new(7 * 86_400).unwrap();
-    assert!(TrustedDeviceConfig::new(60).is_err());
+    config.remembered_browsers = RememberedBrowserConfig::new(7 * 86_400).unwrap();
+    assert!(RememberedBrowserConfig::new(60).is_err());
     let (mfa, clock, _) = setup_with(MemoryStore::new(), keyring("k", 3), config);
     let alice = user("alice");
     let proof = verified(&mfa, &alice).await;
-    let laptop = mfa.issue_trusted_device(&proof).await.unwrap();
-    let phone = mfa.issue_trusted_device(&proof).await.unwrap();
+    let laptop = mfa.remember_browser(&proof).await.unwrap();
+    let phone = mfa.remember_browser(&proof).await.unwrap();
     assert_eq!(laptop.expires_at.secs_since(clock.now()), 7 * 86_400);
-    assert_eq!(mfa.list_trusted_devices(&alice).await.unwrap().len(), 2);
-    mfa.revoke_trusted_device(&alice, laptop.id).await.unwrap();
+    assert_eq!(mfa.list_remembered_browsers(&alice).await.unwrap().len(), 2);
+    mfa.revoke_remembered_browser(&alice, laptop.id).await.unwrap();
     assert!(
-        !mfa.check_trusted_device(&alice, laptop.token.expose_secret())
+        !mfa.check_remembered_browser(&alice, laptop.token.expose_secret())
             .await
             .unwrap()
     );
     assert!(
-        mfa.check_trusted_device(&alice, phone.token.expose_secret())
+        mfa.check_remembered_browser(&alice, phone.token.expose_secret())
             .await
             .unwrap()
     );
     assert!(matches!(
-        mfa.revoke_trusted_device(&user("bob"), phone.id).await,
+        mfa.revoke_remembered_browser(&user("bob"), phone.id).await,
         Err(Error::Misuse(MisuseError::DeviceNotFound))
     ));
-    assert_eq!(mfa.revoke_all_trusted_devices(&alice).await.unwrap(), 1);
+    assert_eq!(mfa.revoke_all_remembered_browsers(&alice).await.unwrap(), 1);
     assert!(
-        !mfa.check_trusted_device(&alice, phone.token.expose_secret())
+        !mfa.check_remembered_browser(&alice, phone.token.expose_secret())
             .await
             .unwrap()
     );
@@ -101,9 +106,9 @@ async fn every_change_to_the_methods_revokes_all() {
         "reset",
     ];
     for change in changes {
-        let token = mfa.issue_trusted_device(&proof).await.unwrap();
+        let token = mfa.remember_browser(&proof).await.unwrap();
         assert!(
-            mfa.check_trusted_device(&alice, token.token.expose_secret())
+            mfa.check_remembered_browser(&alice, token.token.expose_secret())
                 .await
                 .unwrap()
         );
@@ -114,7 +119,7 @@ async fn every_change_to_the_methods_revokes_all() {
             "confirm" => {
                 let token2 = token;
                 let e = mfa.enroll_totp(&alice, "a", None).await.unwrap();
-                let token = mfa.issue_trusted_device(&proof).await.unwrap();
+                let token = mfa.remember_browser(&proof).await.unwrap();
                 let secret = multifactor::totp::decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
                 clock.advance(30);
                 assert!(
@@ -124,13 +129,13 @@ async fn every_change_to_the_methods_revokes_all() {
                         .is_accepted()
                 );
                 assert!(
-                    !mfa.check_trusted_device(&alice, token.token.expose_secret())
+                    !mfa.check_remembered_browser(&alice, token.token.expose_secret())
                         .await
                         .unwrap(),
                     "confirm"
                 );
                 assert!(
-                    !mfa.check_trusted_device(&alice, token2.token.expose_secret())
+                    !mfa.check_remembered_browser(&alice, token2.token.expose_secret())
                         .await
                         .unwrap()
                 );
@@ -144,10 +149,10 @@ async fn every_change_to_the_methods_revokes_all() {
             }
             "delete" => {
                 let e = mfa.import_totp(&alice, "JBSWY3DPEHPK3PXQ", None).await.unwrap();
-                let token = mfa.issue_trusted_device(&proof).await.unwrap();
-                mfa.delete_method(&alice, e).await.unwrap();
+                let token = mfa.remember_browser(&proof).await.unwrap();
+                mfa.delete_device(&alice, e).await.unwrap();
                 assert!(
-                    !mfa.check_trusted_device(&alice, token.token.expose_secret())
+                    !mfa.check_remembered_browser(&alice, token.token.expose_secret())
                         .await
                         .unwrap(),
                     "delete"
@@ -156,10 +161,10 @@ async fn every_change_to_the_methods_revokes_all() {
             }
             "admin delete" => {
                 let e = mfa.import_totp(&alice, "JBSWY3DPEHPK3PXR", None).await.unwrap();
-                let token = mfa.issue_trusted_device(&proof).await.unwrap();
-                mfa.admin_delete_method(&alice, e).await.unwrap();
+                let token = mfa.remember_browser(&proof).await.unwrap();
+                mfa.admin_delete_device(&alice, e).await.unwrap();
                 assert!(
-                    !mfa.check_trusted_device(&alice, token.token.expose_secret())
+                    !mfa.check_remembered_browser(&alice, token.token.expose_secret())
                         .await
                         .unwrap(),
                     "admin delete"
@@ -172,7 +177,7 @@ async fn every_change_to_the_methods_revokes_all() {
             _ => unreachable!(),
         }
         assert!(
-            !mfa.check_trusted_device(&alice, token.token.expose_secret())
+            !mfa.check_remembered_browser(&alice, token.token.expose_secret())
                 .await
                 .unwrap(),
             "{change}"
@@ -185,7 +190,7 @@ async fn tokens_survive_key_rotation_while_the_old_key_is_in_the_ring() {
     let store = MemoryStore::new();
     let (mfa, _clock, _) = setup_with(store.clone(), keyring("old", 1), MfaConfig::new("ACME").unwrap());
     let alice = user("alice");
-    let token = mfa.issue_trusted_device(&verified(&mfa, &alice).await).await.unwrap();
+    let token = mfa.remember_browser(&verified(&mfa, &alice).await).await.unwrap();
     let rotated = multifactor::Keyring::new(multifactor::SealingKey::new(
         multifactor::KeyId::new("new").unwrap(),
         [2; 32],
@@ -198,14 +203,14 @@ async fn tokens_survive_key_rotation_while_the_old_key_is_in_the_ring() {
     let (with_both, _c, _) = setup_with(store.clone(), rotated, MfaConfig::new("ACME").unwrap());
     assert!(
         with_both
-            .check_trusted_device(&alice, token.token.expose_secret())
+            .check_remembered_browser(&alice, token.token.expose_secret())
             .await
             .unwrap()
     );
     let (new_only, _c, _) = setup_with(store, keyring("new", 2), MfaConfig::new("ACME").unwrap());
     assert!(
         !new_only
-            .check_trusted_device(&alice, token.token.expose_secret())
+            .check_remembered_browser(&alice, token.token.expose_secret())
             .await
             .unwrap()
     );
@@ -218,36 +223,36 @@ async fn a_record_moved_to_another_user_or_extended_does_not_verify() {
     let (mfa, _clock, _) = setup();
     let (alice, bob) = (user("alice"), user("bob"));
     let proof = verified(&mfa, &alice).await;
-    let token = mfa.issue_trusted_device(&proof).await.unwrap();
+    let token = mfa.remember_browser(&proof).await.unwrap();
     let text = token.token.expose_secret().to_owned();
-    let record = mfa.store().trusted_device(token.id).await.unwrap().unwrap();
+    let record = mfa.store().remembered_browser(token.id).await.unwrap().unwrap();
     // Writes the row as someone with database access would: whatever is there goes.
-    let rewrite = |changed: multifactor::store::TrustedDeviceRecord| {
+    let rewrite = |changed: multifactor::store::RememberedBrowserRecord| {
         let store = mfa.store().clone();
         let users = [alice.clone(), bob.clone()];
         async move {
             for u in &users {
-                store.delete_user_trusted_devices(u).await.unwrap();
+                store.delete_user_remembered_browsers(u).await.unwrap();
             }
-            store.insert_trusted_device(changed).await.unwrap();
+            store.insert_remembered_browser(changed).await.unwrap();
         }
     };
     // Moved to bob: bob's check fails (and alice's too, the row is no longer hers).
-    rewrite(multifactor::store::TrustedDeviceRecord {
+    rewrite(multifactor::store::RememberedBrowserRecord {
         user: bob.clone(),
         ..record.clone()
     })
     .await;
-    assert!(!mfa.check_trusted_device(&bob, &text).await.unwrap());
-    assert!(!mfa.check_trusted_device(&alice, &text).await.unwrap());
+    assert!(!mfa.check_remembered_browser(&bob, &text).await.unwrap());
+    assert!(!mfa.check_remembered_browser(&alice, &text).await.unwrap());
     // Given a later expiry: no longer verifies, before or after the real expiry.
-    rewrite(multifactor::store::TrustedDeviceRecord {
+    rewrite(multifactor::store::RememberedBrowserRecord {
         expires_at: record.expires_at.plus_secs(365 * 86_400),
         ..record.clone()
     })
     .await;
-    assert!(!mfa.check_trusted_device(&alice, &text).await.unwrap());
+    assert!(!mfa.check_remembered_browser(&alice, &text).await.unwrap());
     // The untouched row still does.
     rewrite(record.clone()).await;
-    assert!(mfa.check_trusted_device(&alice, &text).await.unwrap());
+    assert!(mfa.check_remembered_browser(&alice, &text).await.unwrap());
 }

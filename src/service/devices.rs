@@ -1,13 +1,13 @@
-//! Managing a user's methods (list, rename, delete), their throttle status, and the
+//! Managing a user's devices (list, rename, delete), their throttle status, and the
 //! assurance policy's verdict on them.
 
 use super::Mfa;
 use crate::audit::AuditKind;
 use crate::clock::Clock;
+use crate::device::DeviceInfo;
 use crate::error::{Error, MisuseError};
 use crate::id::{DeviceId, DeviceName, UserId};
 use crate::kind::{DeviceKind, Factor};
-use crate::method::MethodInfo;
 use crate::policy::{Assurance, FirstFactor};
 use crate::rng::Rng;
 use crate::store::{DeleteOutcome, DeviceData, DeviceStore};
@@ -16,18 +16,18 @@ use crate::throttle::ThrottleDecision;
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- Device management ------------------------------------------------------------------
 
-    /// The user's methods, oldest first.
+    /// The user's devices, oldest first.
     ///
     /// # Errors
     ///
     /// Store errors.
-    pub async fn list_methods(&self, user: &UserId) -> Result<Vec<MethodInfo>, Error> {
+    pub async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceInfo>, Error> {
         Ok(self
             .store
             .list_devices(user)
             .await?
             .into_iter()
-            .map(|d| MethodInfo {
+            .map(|d| DeviceInfo {
                 id: d.id,
                 kind: d.kind(),
                 remaining_backup_codes: match &d.data {
@@ -42,47 +42,47 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .collect())
     }
 
-    /// Renames one of the user's methods (trimmed, 1..=64 characters, no control characters).
+    /// Renames one of the user's devices (trimmed, 1..=64 characters, no control characters).
     ///
     /// # Errors
     ///
     /// [`InputError::DeviceName`](crate::InputError::DeviceName) for a bad name, [`MisuseError::DeviceNotFound`], store errors.
-    pub async fn rename_method(&self, user: &UserId, device: DeviceId, name: &str) -> Result<(), Error> {
+    pub async fn rename_device(&self, user: &UserId, device: DeviceId, name: &str) -> Result<(), Error> {
         let name = DeviceName::new(name)?;
         if !self.store.rename_device(user, device, &name).await? {
             return Err(MisuseError::DeviceNotFound.into());
         }
         self.cache.forget(user);
         let mut event = self.event(Some(user), AuditKind::Renamed);
-        event.method = Some(device);
+        event.device = Some(device);
         self.emit(event);
         Ok(())
     }
 
-    /// Deletes one of the user's methods, unless it is their last confirmed one (a user who
+    /// Deletes one of the user's devices, unless it is their last confirmed one (a user who
     /// enrolled must keep a way to pass the second factor; an admin can remove it with
-    /// [`admin_delete_method`](Self::admin_delete_method) or [`admin_reset_user`](Self::admin_reset_user)).
-    /// Revokes the user's remember-this-device tokens.
+    /// [`admin_delete_device`](Self::admin_delete_device) or [`admin_reset_user`](Self::admin_reset_user)).
+    /// Revokes the user's remember-this-browser tokens.
     ///
     /// # Errors
     ///
-    /// [`MisuseError::LastMethod`], [`MisuseError::DeviceNotFound`], store errors.
-    pub async fn delete_method(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
+    /// [`MisuseError::LastDevice`], [`MisuseError::DeviceNotFound`], store errors.
+    pub async fn delete_device(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
         let kind = self.store.device(user, device).await?.map(|d| d.kind());
         match self.store.delete_device_unless_last(user, device).await? {
             DeleteOutcome::Deleted => {}
             DeleteOutcome::NotFound => return Err(MisuseError::DeviceNotFound.into()),
-            DeleteOutcome::LastMethod => return Err(MisuseError::LastMethod.into()),
+            DeleteOutcome::LastDevice => return Err(MisuseError::LastDevice.into()),
         }
         self.after_delete(user, device, kind, false).await
     }
 
-    /// **Admin**: deletes one of the user's methods even if it is the last one.
+    /// **Admin**: deletes one of the user's devices even if it is the last one.
     ///
     /// # Errors
     ///
     /// [`MisuseError::DeviceNotFound`], store errors.
-    pub async fn admin_delete_method(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
+    pub async fn admin_delete_device(&self, user: &UserId, device: DeviceId) -> Result<(), Error> {
         let kind = self.store.device(user, device).await?.map(|d| d.kind());
         if !self.store.delete_device(user, device).await? {
             return Err(MisuseError::DeviceNotFound.into());
@@ -97,23 +97,23 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         kind: Option<DeviceKind>,
         admin: bool,
     ) -> Result<(), Error> {
-        self.methods_changed(user).await?;
+        self.devices_changed(user).await?;
         let mut event = self.event(Some(user), AuditKind::Deleted { admin });
-        event.method = Some(device);
-        event.method_kind = kind;
+        event.device = Some(device);
+        event.device_kind = kind;
         event.factor = kind.map(DeviceKind::factor);
         self.emit(event);
         Ok(())
     }
 
-    /// **Admin**: deletes all of the user's methods and remember-this-device tokens and clears
-    /// their failure counters. Returns how many methods were removed.
+    /// **Admin**: deletes all of the user's devices and remember-this-browser tokens and clears
+    /// their failure counters. Returns how many devices were removed.
     ///
     /// # Errors
     ///
     /// Store errors.
     pub async fn admin_reset_user(&self, user: &UserId) -> Result<u64, Error> {
-        self.methods_changed(user).await?;
+        self.devices_changed(user).await?;
         let removed = self.store.delete_user_devices(user).await?;
         for factor in Factor::ALL {
             self.store.clear_throttle(user, factor).await?;
@@ -145,13 +145,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     }
 
     /// After the first factor: is a second one still required, and which of the user's
-    /// methods may give it? See [`policy`](crate::policy).
+    /// devices may give it? See [`policy`](crate::policy).
     ///
     /// # Errors
     ///
     /// Store errors.
     pub async fn assurance(&self, user: &UserId, first: &FirstFactor) -> Result<Assurance, Error> {
-        let methods = self.list_methods(user).await?;
-        Ok(self.config.assurance.decide(first, &methods))
+        let devices = self.list_devices(user).await?;
+        Ok(self.config.assurance.decide(first, &devices))
     }
 }

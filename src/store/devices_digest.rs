@@ -7,25 +7,25 @@ use sha2::{Digest, Sha256};
 use crate::kind::Factor;
 use crate::store::{DeviceData, DeviceRecord};
 
-/// A digest of a user's confirmed methods of one code factor: the ids of their TOTP devices,
+/// A digest of a user's confirmed devices of one code factor: the ids of their TOTP devices,
 /// or the id of their backup-code set with which of its codes are unused.
 ///
-/// A verification that evaluated a code against a copy of the user's methods (read just now,
+/// A verification that evaluated a code against a copy of the user's devices (read just now,
 /// or kept from an earlier sign-in) passes the copy's digest to
 /// [`DeviceStore::settle_attempt`](crate::DeviceStore::settle_attempt), which settles nothing
-/// if the stored methods no longer have this digest: a device added, confirmed or deleted, a
+/// if the stored devices no longer have this digest: a device added, confirmed or deleted, a
 /// set replaced, or a code spent elsewhere since. A wrong code evaluated against an old copy
 /// is then never charged as a miss, and a right one never refused for it.
 ///
-/// The digest is SHA-256 over the methods ordered by creation time, then id: per method its
+/// The digest is SHA-256 over the devices ordered by creation time, then id: per device its
 /// 16-byte id, and for a backup-code set the unused-code mask
 /// ([`BackupCodeRecord::unused_mask`](crate::store::BackupCodeRecord::unused_mask)) as 8 big-endian
 /// bytes. A store may compute it in SQL (the PostgreSQL store does).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MethodsDigest([u8; 32]);
+pub struct DevicesDigest([u8; 32]);
 
-impl MethodsDigest {
-    /// The digest of those of `devices` that are confirmed methods of `factor`, in any order.
+impl DevicesDigest {
+    /// The digest of those of `devices` that are confirmed devices of `factor`, in any order.
     pub fn of<'a>(factor: Factor, devices: impl IntoIterator<Item = &'a DeviceRecord>) -> Self {
         let mut chosen: Vec<&DeviceRecord> = devices
             .into_iter()
@@ -41,7 +41,7 @@ impl MethodsDigest {
         }))
     }
 
-    /// The digest of methods already chosen and ordered: each one's id and, for a backup-code
+    /// The digest of devices already chosen and ordered: each one's id and, for a backup-code
     /// set, its unused-code mask.
     pub(crate) fn of_ordered(methods: impl IntoIterator<Item = (Vec<u8>, Option<u64>)>) -> Self {
         let mut hash = Sha256::new();
@@ -65,9 +65,9 @@ impl MethodsDigest {
     }
 }
 
-impl fmt::Debug for MethodsDigest {
+impl fmt::Debug for DevicesDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MethodsDigest(")?;
+        write!(f, "DevicesDigest(")?;
         for b in &self.0[..4] {
             write!(f, "{b:02x}")?;
         }

@@ -1,4 +1,4 @@
-//! "Remember this device": after a successful second factor, a token that lets this browser skip
+//! "Remember this browser": after a successful second factor, a token that lets this browser skip
 //! the second factor for a while.
 //!
 //! A token is `ID.SECRET`: a 128-bit id (to find the record) and 256 random bits. The store keeps
@@ -7,26 +7,26 @@
 //! (default 30 days). The hash binds the record's id, user and expiry: a row copied to another
 //! user, or given a later expiry, by someone who can write the database but does not hold the
 //! key, no longer verifies. Tokens are revocable one by one, and
-//! every change to the user's methods revokes all of them.
+//! every change to the user's devices revokes all of them.
 
 use std::fmt;
 
 use crate::clock::UnixTime;
 use crate::ct;
 use crate::error::InputError;
-use crate::id::{TrustedDeviceId, UserId};
+use crate::id::{RememberedBrowserId, UserId};
 use crate::seal::KeyId;
 use crate::secret::SecretString;
 
-/// The lifetimes a remember-this-device token may be given: 1 hour to 400 days (the longest
+/// The lifetimes a remember-this-browser token may be given: 1 hour to 400 days (the longest
 /// a browser keeps a cookie).
 pub const LIFETIME_SECS: std::ops::RangeInclusive<u64> = 3600..=400 * 86_400;
 
-/// What a store keeps of a remember-this-device token.
+/// What a store keeps of a remember-this-browser token.
 #[derive(Clone, PartialEq, Eq)]
-pub struct TrustedDeviceRecord {
+pub struct RememberedBrowserRecord {
     /// The token's id.
-    pub id: TrustedDeviceId,
+    pub id: RememberedBrowserId,
     /// Whose it is.
     pub user: UserId,
     /// The sealing key the MAC key was derived from.
@@ -41,9 +41,9 @@ pub struct TrustedDeviceRecord {
     pub last_used_at: Option<UnixTime>,
 }
 
-impl fmt::Debug for TrustedDeviceRecord {
+impl fmt::Debug for RememberedBrowserRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TrustedDeviceRecord")
+        f.debug_struct("RememberedBrowserRecord")
             .field("id", &self.id)
             .field("user", &self.user)
             .field("key_id", &self.key_id)
@@ -57,9 +57,9 @@ impl fmt::Debug for TrustedDeviceRecord {
 
 /// A freshly issued token: give it to the browser (an HttpOnly, Secure cookie) and forget it.
 #[derive(Debug)]
-pub struct TrustedDeviceToken {
+pub struct RememberedBrowserToken {
     /// The token's id (for listing and revoking).
-    pub id: TrustedDeviceId,
+    pub id: RememberedBrowserId,
     /// `ID.SECRET`, the value to store in the cookie.
     pub token: SecretString,
     /// When it stops working.
@@ -67,22 +67,22 @@ pub struct TrustedDeviceToken {
 }
 
 /// Splits `ID.SECRET` into the id and the 32 secret bytes.
-pub(crate) fn parse(token: &str) -> Result<(TrustedDeviceId, [u8; 32]), InputError> {
-    let (id, secret) = token.trim().split_once('.').ok_or(InputError::TrustedDeviceToken)?;
-    let id: TrustedDeviceId = id.parse().map_err(|_| InputError::TrustedDeviceToken)?;
+pub(crate) fn parse(token: &str) -> Result<(RememberedBrowserId, [u8; 32]), InputError> {
+    let (id, secret) = token.trim().split_once('.').ok_or(InputError::RememberedBrowserToken)?;
+    let id: RememberedBrowserId = id.parse().map_err(|_| InputError::RememberedBrowserToken)?;
     if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(InputError::TrustedDeviceToken);
+        return Err(InputError::RememberedBrowserToken);
     }
     let mut bytes = [0u8; 32];
     for (i, byte) in bytes.iter_mut().enumerate() {
-        let pair = secret.get(2 * i..2 * i + 2).ok_or(InputError::TrustedDeviceToken)?;
-        *byte = u8::from_str_radix(pair, 16).map_err(|_| InputError::TrustedDeviceToken)?;
+        let pair = secret.get(2 * i..2 * i + 2).ok_or(InputError::RememberedBrowserToken)?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| InputError::RememberedBrowserToken)?;
     }
     Ok((id, bytes))
 }
 
 /// Formats `ID.SECRET`.
-pub(crate) fn format(id: TrustedDeviceId, secret: &[u8; 32]) -> SecretString {
+pub(crate) fn format(id: RememberedBrowserId, secret: &[u8; 32]) -> SecretString {
     let mut out = String::with_capacity(32 + 1 + 64);
     out.push_str(&id.to_string());
     out.push('.');
@@ -95,7 +95,7 @@ pub(crate) fn format(id: TrustedDeviceId, secret: &[u8; 32]) -> SecretString {
 /// The keyed hash of a token secret for this id, user and expiry (see the [module docs](self)).
 pub(crate) fn hash(
     key: &[u8; 32],
-    id: TrustedDeviceId,
+    id: RememberedBrowserId,
     user: &UserId,
     expires_at: UnixTime,
     secret: &[u8; 32],
@@ -117,7 +117,7 @@ pub(crate) fn hash(
 
 /// Constant-time check of a presented secret against a record (its id, user and expiry as
 /// stored: a record altered in any of them does not match).
-pub(crate) fn matches(record: &TrustedDeviceRecord, key: &[u8; 32], secret: &[u8; 32]) -> bool {
+pub(crate) fn matches(record: &RememberedBrowserRecord, key: &[u8; 32], secret: &[u8; 32]) -> bool {
     let expected = hash(key, record.id, &record.user, record.expires_at, secret);
     bool::from(ct::eq32(&expected, &record.hash))
 }
@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
-        let id = TrustedDeviceId::from_bytes([7; 16]);
+        let id = RememberedBrowserId::from_bytes([7; 16]);
         let token = format(id, &[0xab; 32]);
         assert_eq!(parse(token.expose_secret()).unwrap(), (id, [0xab; 32]));
         for bad in [
@@ -139,11 +139,11 @@ mod tests {
             &format!("{id}.{}", "g".repeat(64)),
             &format!("{id}.{}", "a".repeat(63)),
         ] {
-            assert_eq!(parse(bad), Err(InputError::TrustedDeviceToken), "{bad}");
+            assert_eq!(parse(bad), Err(InputError::RememberedBrowserToken), "{bad}");
         }
         let user = UserId::new("u").unwrap();
         let expires = UnixTime::from_secs(1_000);
-        let record = TrustedDeviceRecord {
+        let record = RememberedBrowserRecord {
             id,
             user: user.clone(),
             key_id: KeyId::new("k").unwrap(),
@@ -156,16 +156,16 @@ mod tests {
         assert!(!matches(&record, &[2; 32], &[0xab; 32]));
         assert!(!matches(&record, &[1; 32], &[0xac; 32]));
         // The row moved to another user, given a later expiry, or under another id: no match.
-        let moved = TrustedDeviceRecord {
+        let moved = RememberedBrowserRecord {
             user: UserId::new("v").unwrap(),
             ..record.clone()
         };
-        let extended = TrustedDeviceRecord {
+        let extended = RememberedBrowserRecord {
             expires_at: expires.plus_secs(86_400),
             ..record.clone()
         };
-        let renamed = TrustedDeviceRecord {
-            id: TrustedDeviceId::from_bytes([8; 16]),
+        let renamed = RememberedBrowserRecord {
+            id: RememberedBrowserId::from_bytes([8; 16]),
             ..record.clone()
         };
         for altered in [moved, extended, renamed] {
