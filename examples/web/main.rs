@@ -397,12 +397,26 @@ async fn page_parts(
     Ok((session, token))
 }
 
-/// An extractor's error page; a failure to render it is the generic one.
-async fn rejected(parts: (Session, CsrfToken), message: &str) -> Response {
-    let (session, token) = parts;
-    error_page(&session, token, StatusCode::BAD_REQUEST, "Please try again", message)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+/// What a parsing extractor answers: the value, or (logged with `why`) the human error page
+/// saying `message`; a failure to render that page is the generic one.
+async fn parsed_or_page<T>(
+    parsed: std::result::Result<T, String>,
+    page: (Session, CsrfToken),
+    what: &str,
+    message: &str,
+) -> std::result::Result<T, Response> {
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(why) => {
+            eprintln!("web: malformed {what}: {why}");
+            let (session, token) = page;
+            Err(
+                error_page(&session, token, StatusCode::BAD_REQUEST, "Please try again", message)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response),
+            )
+        }
+    }
 }
 
 /// A form body, or the human error page (not axum's `text/plain` serde message) when the body is
@@ -415,20 +429,12 @@ impl<T: DeserializeOwned + Send> FromRequest<Shared> for AppForm<T> {
     async fn from_request(req: Request, state: &Shared) -> std::result::Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let page = page_parts(&mut parts, state).await?;
-        let result = Form::<T>::from_request(Request::from_parts(parts, body), state)
+        let parsed = Form::<T>::from_request(Request::from_parts(parts, body), state)
             .await
+            .map(|Form(value)| Self(value))
             .map_err(|r: FormRejection| r.body_text());
-        match result {
-            Ok(Form(value)) => Ok(Self(value)),
-            Err(why) => {
-                eprintln!("web: malformed form: {why}");
-                Err(rejected(
-                    page,
-                    "The form arrived incomplete or could not be read. Go back, reload the page and try again.",
-                )
-                .await)
-            }
-        }
+        let message = "The form arrived incomplete or could not be read. Go back, reload the page and try again.";
+        parsed_or_page(parsed, page, "form", message).await
     }
 }
 
@@ -443,20 +449,12 @@ impl<T: DeserializeOwned + Send> FromRequestParts<Shared> for AppQuery<T> {
         state: &Shared,
     ) -> std::result::Result<Self, Response> {
         let page = page_parts(parts, state).await?;
-        let result = Query::<T>::from_request_parts(parts, state)
+        let parsed = Query::<T>::from_request_parts(parts, state)
             .await
+            .map(|Query(value)| Self(value))
             .map_err(|r: QueryRejection| r.body_text());
-        match result {
-            Ok(Query(value)) => Ok(Self(value)),
-            Err(why) => {
-                eprintln!("web: malformed query: {why}");
-                Err(rejected(
-                    page,
-                    "That link is incomplete or could not be read. Start again from the sign-in page.",
-                )
-                .await)
-            }
-        }
+        let message = "That link is incomplete or could not be read. Start again from the sign-in page.";
+        parsed_or_page(parsed, page, "query", message).await
     }
 }
 
