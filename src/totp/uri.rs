@@ -2,6 +2,8 @@
 //!
 //! Format: `otpauth://totp/ISSUER:ACCOUNT?secret=BASE32&issuer=ISSUER&algorithm=SHA1&digits=6&period=30`,
 //! with the label parts percent-encoded and the `issuer` parameter equal to the label's issuer.
+//! On import, an issuer that itself contains `:` (which some exporters percent-encode) is split
+//! off the label by the `issuer` parameter rather than at the first colon.
 
 use std::fmt::Write as _;
 
@@ -101,16 +103,6 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
     }
     let (label, query) = rest.split_once('?').ok_or(KeyUri("missing parameters"))?;
     let label = decode(label, false)?;
-    let (label_issuer, account) = match label.split_once(':') {
-        Some((issuer, account)) => (Some(issuer.trim().to_owned()), account.trim().to_owned()),
-        None => (None, label.trim().to_owned()),
-    };
-    if account.is_empty() {
-        return Err(KeyUri("empty account name"));
-    }
-    if label_issuer.as_deref() == Some("") {
-        return Err(KeyUri("empty issuer in label"));
-    }
 
     let mut secret = None;
     let mut issuer = None;
@@ -132,9 +124,18 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
         }
         *slot = Some(decode(value, true)?);
     }
+    let issuer = issuer.map(|i| i.trim().to_owned());
+    let (label_issuer, account) = split_label(&label, issuer.as_deref().filter(|i| !i.is_empty()));
+    let (label_issuer, account) = (label_issuer.map(|i| i.trim().to_owned()), account.trim().to_owned());
+    if account.is_empty() {
+        return Err(KeyUri("empty account name"));
+    }
+    if label_issuer.as_deref() == Some("") {
+        return Err(KeyUri("empty issuer in label"));
+    }
     let secret = Zeroizing::new(secret.ok_or(KeyUri("missing secret"))?);
     let secret = decode_base32_secret(&secret)?;
-    let issuer = match (label_issuer, issuer.map(|i| i.trim().to_owned())) {
+    let issuer = match (label_issuer, issuer) {
         (Some(a), Some(b)) if a != b => {
             return Err(KeyUri("issuer parameter differs from the label's issuer"));
         }
@@ -162,6 +163,27 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
         issuer,
         account: Some(account),
     })
+}
+
+/// Splits a decoded label `Issuer:account` at the colon that ends the issuer. An issuer may itself
+/// contain `:` (some exporters percent-encode it, which decodes to the same label): when the
+/// `issuer` parameter is given and the label starts with it followed by `:`, the split is right
+/// after it; otherwise at the first colon, and a label issuer that then differs from the
+/// parameter is refused by the caller.
+fn split_label<'a>(label: &'a str, issuer: Option<&str>) -> (Option<&'a str>, &'a str) {
+    if let Some(issuer) = issuer {
+        let trimmed = label.trim_start();
+        if let Some(account) = trimmed
+            .strip_prefix(issuer)
+            .and_then(|rest| rest.trim_start().strip_prefix(':'))
+        {
+            return (trimmed.get(..issuer.len()), account);
+        }
+    }
+    match label.split_once(':') {
+        Some((issuer, account)) => (Some(issuer), account),
+        None => (None, label),
+    }
 }
 
 /// Renders a key URI as an SVG QR code. The picture encodes the secret: treat it as one.
@@ -349,7 +371,56 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_issuer_with_a_colon_is_split_by_the_issuer_parameter() {
+        const SECRET: &str = "secret=JBSWY3DPEHPK3PXP";
+        for uri in [
+            format!("otpauth://totp/ACME%3ACorp:alice%40example.com?{SECRET}&issuer=ACME%3ACorp"),
+            format!("otpauth://totp/ACME:Corp:alice%40example.com?{SECRET}&issuer=ACME:Corp"),
+            format!("otpauth://totp/ACME%3ACorp%3A%20alice%40example.com?{SECRET}&issuer=ACME%3ACorp"),
+        ] {
+            let i = TotpImport::parse(&uri).unwrap();
+            assert_eq!(i.issuer.as_deref(), Some("ACME:Corp"), "{uri}");
+            assert_eq!(i.account.as_deref(), Some("alice@example.com"), "{uri}");
+        }
+        // Without the parameter the first colon ends the issuer (nothing else can tell).
+        let i = TotpImport::parse(&format!("otpauth://totp/ACME%3ACorp:alice?{SECRET}")).unwrap();
+        assert_eq!(
+            (i.issuer.as_deref(), i.account.as_deref()),
+            (Some("ACME"), Some("Corp:alice"))
+        );
+        // A parameter the label does not start with is still a contradiction.
+        for uri in [
+            format!("otpauth://totp/Other:alice?{SECRET}&issuer=ACME%3ACorp"),
+            format!("otpauth://totp/ACME%3ACorpX:alice?{SECRET}&issuer=ACME%3ACorp"),
+        ] {
+            assert_eq!(
+                TotpImport::parse(&uri).unwrap_err(),
+                InputError::KeyUri("issuer parameter differs from the label's issuer"),
+                "{uri}"
+            );
+        }
+        // The parameter names the issuer; the account after it must not be empty.
+        assert_eq!(
+            TotpImport::parse(&format!("otpauth://totp/ACME%3ACorp:?{SECRET}&issuer=ACME%3ACorp")).unwrap_err(),
+            InputError::KeyUri("empty account name")
+        );
+    }
+
     proptest! {
+        /// Issuers with `:` (percent-encoded in the label, as `build` writes them) come back whole.
+        #[test]
+        fn round_trip_with_colons_in_the_issuer(
+            issuer in "[^\\p{Cc}]{1,30}".prop_filter("trimmed, non-empty", |s| !s.trim().is_empty() && s.trim() == s),
+            account in "[^\\p{Cc}]{1,40}".prop_filter("trimmed, non-empty", |s| !s.trim().is_empty() && s.trim() == s),
+        ) {
+            let key = vec![7u8; 20];
+            let uri = build(&issuer, &account, &SecretBytes::new(key), &TotpParams::default());
+            let parsed = TotpImport::parse(uri.expose_secret()).unwrap();
+            prop_assert_eq!(parsed.issuer.as_deref(), Some(issuer.as_str()));
+            prop_assert_eq!(parsed.account.as_deref(), Some(account.as_str()));
+        }
+
         #[test]
         fn round_trip(
             issuer in "[^:\\p{Cc}]{1,30}".prop_filter("trimmed, non-empty", |s| !s.trim().is_empty() && s.trim() == s),
