@@ -179,6 +179,10 @@ pub enum InputError {
     /// A key URI that does not parse; the reason names the rule.
     #[error("key URI: {0}")]
     KeyUri(&'static str),
+    /// A Google Authenticator export (`otpauth-migration://`), or one account in it, that
+    /// cannot be imported; the reason names the rule.
+    #[error("Google Authenticator export: {0}")]
+    MigrationPayload(&'static str),
 }
 
 /// A secret could not be sealed or opened.

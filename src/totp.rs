@@ -6,6 +6,7 @@
 //! code has been used an older one no longer does.
 
 mod hmac;
+mod migration;
 pub mod uri;
 
 use std::fmt;

@@ -181,7 +181,24 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// user's TOTP devices has the same secret (compared after opening, in constant time);
     /// sealing, RNG and store errors.
     pub async fn import_totp(&self, user: &UserId, input: &str, name: Option<&str>) -> Result<DeviceId, Error> {
-        let import = TotpImport::parse(input)?;
+        self.import_parsed_totp(user, &TotpImport::parse(input)?, name).await
+    }
+
+    /// Imports one parsed secret, as [`Mfa::import_totp`] does: for instance each account of a
+    /// Google Authenticator export ([`TotpImport::parse_migration`]). The device is named
+    /// `name`, else after the issuer.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::DeviceName`](crate::InputError::DeviceName) for a bad name;
+    /// [`MisuseError::DuplicateSecret`] if the user has a TOTP device with the same secret;
+    /// sealing, RNG and store errors.
+    pub async fn import_parsed_totp(
+        &self,
+        user: &UserId,
+        import: &TotpImport,
+        name: Option<&str>,
+    ) -> Result<DeviceId, Error> {
         // The same secret twice would let each code be used once per copy.
         for device in self.store.list_devices(user).await? {
             if let DeviceData::Totp(t) = &device.data {

@@ -1171,6 +1171,65 @@ async fn importing_a_secret_the_user_already_has_is_refused() {
         .unwrap();
 }
 
+/// A Google Authenticator export, protobuf written by hand here (not by the decoder's library):
+/// each account imports as a confirmed device whose codes are the RFC 6238 codes of its secret.
+#[tokio::test]
+async fn a_google_authenticator_export_imports_each_account() {
+    use base64::Engine as _;
+    fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![(tag << 3) | 2, u8::try_from(bytes.len()).unwrap()];
+        out.extend_from_slice(bytes);
+        out
+    }
+    let account = |secret: &[u8], name: &str, issuer: &str, algorithm: u8| {
+        let mut p = field(1, secret);
+        p.extend(field(2, name.as_bytes()));
+        p.extend(field(3, issuer.as_bytes()));
+        p.extend([4 << 3, algorithm, 5 << 3, 1, 6 << 3, 2]);
+        field(1, &p)
+    };
+    let (s1, s2) = ([0x11_u8; 20], [0x22_u8; 32]);
+    let mut payload = account(&s1, "GitHub:alice", "GitHub", 1);
+    payload.extend(account(&s2, "alice@example.com", "ACME:Corp", 2));
+    let data = base64::engine::general_purpose::STANDARD
+        .encode(&payload)
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let accounts =
+        multifactor::TotpImport::parse_migration(&format!("otpauth-migration://offline?data={data}")).unwrap();
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let mut ids = Vec::new();
+    for entry in &accounts {
+        ids.push(
+            mfa.import_parsed_totp(&alice, entry.as_ref().unwrap(), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let devices = mfa.list_devices(&alice).await.unwrap();
+    let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["GitHub", "ACME:Corp"]);
+    assert!(devices.iter().all(|d| d.confirmed));
+    // Each device answers its own secret's codes (SHA1 and SHA256, 6 digits, 30 s).
+    let sha256 = TotpParams::new(Algorithm::Sha256, 6, 30).unwrap();
+    for (secret, params) in [(&s1[..], TotpParams::default()), (&s2[..], sha256)] {
+        let code = code_at(&SecretBytes::new(secret.to_vec()), &params, clock.now());
+        let Outcome::Accepted(v) = mfa.verify_totp(&alice, code.expose_secret()).await.unwrap() else {
+            panic!("an imported account's code was refused")
+        };
+        assert!(ids.contains(&v.device()));
+    }
+    // Importing the same export again adds nothing.
+    for entry in &accounts {
+        assert!(matches!(
+            mfa.import_parsed_totp(&alice, entry.as_ref().unwrap(), None).await,
+            Err(Error::Misuse(MisuseError::DuplicateSecret))
+        ));
+    }
+}
+
 /// A TOTP confirmation proves an enrollment, not a sign-in: it cannot be remembered.
 #[tokio::test]
 async fn a_confirmation_is_no_proof_for_a_remembered_browser() {
