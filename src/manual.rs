@@ -164,5 +164,9 @@
 //!   [`policy::is_last_device`](crate::policy::is_last_device) is that rule for a page to show
 //!   before Delete is pressed; the store still decides at deletion, atomically.
 //! - An imported secret (migration from another system) is confirmed at once: the user's app
-//!   already holds it.
+//!   already holds it. Key URIs, Google Authenticator exports
+//!   ([`TotpImport::parse_migration`](crate::TotpImport::parse_migration)) and django-otp or
+//!   authentik rows ([`TotpImport::from_django_otp`](crate::TotpImport::from_django_otp)) are
+//!   taken; a row's last accepted step stays spent, so a code the old system accepted cannot be
+//!   replayed here.
 //! - Generating backup codes replaces the previous set in one atomic store operation.

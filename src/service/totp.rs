@@ -35,7 +35,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         self.rng.try_fill_bytes(&mut secret)?;
         let secret = SecretBytes::new(secret);
         let params = self.config.totp.params;
-        let id = self.insert_totp(user, name, &secret, params, false).await?;
+        let id = self.insert_totp(user, name, &secret, params, None, false).await?;
         // One conditional delete: an older enrollment confirmed meanwhile is kept.
         self.store.delete_unconfirmed_totp(user, id).await?;
         self.cache.forget(user);
@@ -217,7 +217,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             }
         };
         let id = self
-            .insert_totp(user, name, &import.secret, import.params, true)
+            .insert_totp(user, name, &import.secret, import.params, import.last_step, true)
             .await?;
         self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Enrolled).device(id, DeviceKind::Totp));
@@ -230,6 +230,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         name: DeviceName,
         secret: &SecretBytes,
         params: TotpParams,
+        last_step: Option<u64>,
         confirmed: bool,
     ) -> Result<DeviceId, Error> {
         let id = DeviceId::generate(&self.rng)?;
@@ -247,7 +248,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 data: DeviceData::Totp(TotpRecord {
                     params,
                     sealed_secret,
-                    last_step: None,
+                    last_step,
                 }),
             })
             .await?;

@@ -140,6 +140,7 @@ fn account(p: &OtpParameters) -> Result<TotpImport, InputError> {
         params,
         issuer,
         account: Some(name.to_owned()),
+        last_step: None,
     })
 }
 

@@ -51,6 +51,9 @@ pub struct TotpImport {
     pub issuer: Option<String>,
     /// The account label, if the input was a URI.
     pub account: Option<String>,
+    /// The last step the old system accepted (its replay mark), if it kept one: that step and
+    /// earlier ones stay spent after the import.
+    pub last_step: Option<u64>,
 }
 
 impl TotpImport {
@@ -73,6 +76,7 @@ impl TotpImport {
                 params: TotpParams::default(),
                 issuer: None,
                 account: None,
+                last_step: None,
             })
         }
     }
@@ -162,6 +166,7 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
         params,
         issuer,
         account: Some(account),
+        last_step: None,
     })
 }
 

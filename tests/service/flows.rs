@@ -1230,6 +1230,40 @@ async fn a_google_authenticator_export_imports_each_account() {
     }
 }
 
+/// A django-otp (or authentik) row: the codes of its hex key, and its last accepted step stays
+/// spent here, so a code the old system accepted cannot be replayed against the new one.
+#[tokio::test]
+async fn a_django_otp_row_keeps_its_replay_mark() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let key = [0x5a_u8; 20];
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let now = TotpParams::default().step_at(clock.now());
+    let row = multifactor::totp::DjangoOtpTotpRow {
+        key: &hex,
+        step: 30,
+        t0: 0,
+        digits: 6,
+        last_t: i64::try_from(now).unwrap(),
+    };
+    let import = multifactor::TotpImport::from_django_otp(&row).unwrap();
+    mfa.import_parsed_totp(&alice, &import, Some("From django-otp"))
+        .await
+        .unwrap();
+    let secret = SecretBytes::new(key.to_vec());
+    // The step the old system accepted last is spent; the next one is not.
+    assert_eq!(
+        mfa.verify_totp(&alice, &code(&secret, &clock, 0)).await.unwrap(),
+        Outcome::Rejected
+    );
+    assert!(
+        mfa.verify_totp(&alice, &code(&secret, &clock, 1))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+}
+
 /// A TOTP confirmation proves an enrollment, not a sign-in: it cannot be remembered.
 #[tokio::test]
 async fn a_confirmation_is_no_proof_for_a_remembered_browser() {
