@@ -2,7 +2,8 @@
 //!
 //! Codes use the lower-case Crockford base32 alphabet (`0-9`, `a-z` without `i l o u`): 5 bits per
 //! character, so the default 12 characters carry 60 bits. Input is forgiving: case, spaces and
-//! hyphens are ignored and the look-alikes `o`, `i`, `l` read as `0`, `1`, `1`.
+//! hyphens are ignored and the look-alikes `o`, `i`, `l` read as `0`, `1`, `1` (and `u` as `v`,
+//! so that codes imported from systems using the RFC 4648 alphabet can be typed; see [`import`]).
 //!
 //! A store sees only keyed hashes: `HMAC-SHA256(key = k ‖ salt ‖ set id, len(user) ‖ user ‖
 //! code)`, where `k` is a MAC key derived for backup codes from a sealing key of the
@@ -252,6 +253,86 @@ pub fn generate(
     Ok((codes, record))
 }
 
+/// Shortest imported code taken in: 8 characters of a 32-letter alphabet are 40 bits, what
+/// django-otp's static tokens carry.
+pub const MIN_IMPORTED_LENGTH: usize = 8;
+
+/// The record for codes another system generated (django-otp's and authentik's static tokens),
+/// hashed as [`generate`] hashes its own: the plain codes are not kept.
+///
+/// Each code is read as [`normalize`] reads input, so the user types it as before: case,
+/// spaces and hyphens do not matter. All codes of a set must have the same length.
+///
+/// # Errors
+///
+/// [`InputError::ImportedCodes`] for an empty or too large set, codes of different or
+/// unsupported lengths, characters outside letters and digits, or a code given twice;
+/// [`Error::Rng`] if the generator fails.
+pub fn import(rng: &impl Rng, codes: &[&str], key: &CodeKey<'_>) -> Result<BackupCodeRecord, Error> {
+    let canonical = check_imported(codes)?;
+    let length = canonical.first().map_or(0, |c| c.len());
+    let mut salt = [0u8; 16];
+    rng.try_fill_bytes(&mut salt)?;
+    let slots = canonical
+        .iter()
+        .map(|code| CodeSlot {
+            hash: digest(key, &salt, code),
+            used: false,
+        })
+        .collect();
+    Ok(BackupCodeRecord {
+        key_id: match key {
+            CodeKey::Keyed { key_id, .. } => Some((*key_id).clone()),
+            CodeKey::Legacy(_) => None,
+        },
+        salt,
+        code_length: u8::try_from(length).unwrap_or(u8::MAX), // at most MAX_LENGTH
+        slots,
+    })
+}
+
+/// The checks of [`import`] without hashing: the codes in canonical form.
+///
+/// # Errors
+///
+/// [`InputError::ImportedCodes`], as for [`import`].
+pub fn check_imported(codes: &[&str]) -> Result<Vec<Zeroizing<String>>, InputError> {
+    if codes.is_empty() || codes.len() > BackupCodeConfig::MAX_COUNT {
+        return Err(InputError::ImportedCodes("a set must have 1 to 32 codes"));
+    }
+    let mut canonical: Vec<Zeroizing<String>> = Vec::with_capacity(codes.len());
+    for code in codes {
+        let length = code.chars().filter(|c| !c.is_whitespace() && *c != '-').count();
+        if !(MIN_IMPORTED_LENGTH..=BackupCodeConfig::MAX_LENGTH).contains(&length) {
+            return Err(InputError::ImportedCodes(
+                "each code must have 8 to 32 letters or digits",
+            ));
+        }
+        let code =
+            normalize(code, length).map_err(|_| InputError::ImportedCodes("codes must be letters and digits only"))?;
+        if canonical.first().is_some_and(|first| first.len() != code.len()) {
+            return Err(InputError::ImportedCodes(
+                "all codes of a set must have the same length",
+            ));
+        }
+        if canonical.iter().any(|c| ct::eq_bytes(c.as_bytes(), code.as_bytes())) {
+            return Err(InputError::ImportedCodes(
+                "a code is given twice (or two that differ only in case or look-alike letters)",
+            ));
+        }
+        canonical.push(code);
+    }
+    Ok(canonical)
+}
+
+/// Whether `record` holds exactly the unused codes `codes` (an import run a second time).
+pub fn holds_exactly(record: &BackupCodeRecord, codes: &[&str], key: &CodeKey<'_>) -> bool {
+    record.slots.len() == codes.len()
+        && codes
+            .iter()
+            .all(|code| matches!(evaluate(record, code, key), Ok(CodeMatch::Unused(_))))
+}
+
 /// What a backup code matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -327,6 +408,8 @@ pub fn normalize(input: &str, length: usize) -> Result<Zeroizing<String>, InputE
         let c = match c.to_ascii_lowercase() {
             'o' => '0',
             'i' | 'l' => '1',
+            // Not in the alphabet; imported RFC 4648 base32 codes may have it.
+            'u' => 'v',
             c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
             _ => return Err(err),
         };
@@ -454,7 +537,7 @@ mod tests {
         for input in [shouty, spaced] {
             assert_eq!(verify(&record, &input, &key()).unwrap(), Some(0), "{input}");
         }
-        let look_alike = plain.replace('0', "O").replace('1', "l");
+        let look_alike = plain.replace('0', "O").replace('1', "l").replace('v', "u");
         assert_eq!(verify(&record, &look_alike, &key()).unwrap(), Some(0));
     }
 
@@ -489,6 +572,65 @@ mod tests {
     }
 
     #[test]
+    fn imported_codes_verify_as_typed_and_once_each() {
+        // django-otp's lower-case RFC 4648 base32 (with `u`, `i`, `l`, `o`), authentik's mixed case.
+        let codes = ["aebagbaf", "mfzwizlu", "onxw2zlv"];
+        let record = import(&InsecureSeededRng::new(1), &codes, &key()).unwrap();
+        assert_eq!((record.code_length, record.slots.len()), (8, 3));
+        for (i, code) in codes.iter().enumerate() {
+            assert_eq!(
+                verify(&record, &code.to_uppercase(), &key()).unwrap(),
+                Some(i),
+                "{code}"
+            );
+        }
+        assert!(holds_exactly(&record, &codes, &key()));
+        assert!(!holds_exactly(&record, &codes[..2], &key()));
+        assert!(!holds_exactly(&record, &["aebagbaf", "mfzwizlu", "aaaaaaaa"], &key()));
+        let mut used = record.clone();
+        used.slots[0].used = true;
+        assert!(
+            !holds_exactly(&used, &codes, &key()),
+            "a spent code is not the imported set"
+        );
+        let mixed = import(&InsecureSeededRng::new(1), &["k3Vq9ZsR0bTw"], &key()).unwrap();
+        assert_eq!(verify(&mixed, "K3VQ-9ZSR-0BTW", &key()).unwrap(), Some(0));
+        // The plain codes are not in the record.
+        assert!(!format!("{record:?}").contains("aebagbaf"));
+    }
+
+    #[test]
+    fn imported_codes_that_cannot_be_a_set() {
+        let cases: [(&[&str], &str); 6] = [
+            (&[], "a set must have 1 to 32 codes"),
+            (&["aebagbaf"; 33], "a set must have 1 to 32 codes"),
+            (&["abc"], "each code must have 8 to 32 letters or digits"),
+            (&["abcdefgh!"], "codes must be letters and digits only"),
+            (
+                &["abcdefgh", "abcdefghjk"],
+                "all codes of a set must have the same length",
+            ),
+            (
+                &["ABCDEFGH", "abcdefgh"],
+                "a code is given twice (or two that differ only in case or look-alike letters)",
+            ),
+        ];
+        for (codes, why) in cases {
+            assert_eq!(
+                check_imported(codes).err(),
+                Some(InputError::ImportedCodes(why)),
+                "{codes:?}"
+            );
+        }
+        assert_eq!(
+            check_imported(&["1oi10000", "lo1l0000"]).err(),
+            Some(InputError::ImportedCodes(
+                "a code is given twice (or two that differ only in case or look-alike letters)"
+            ))
+        );
+    }
+
+    #[test]
     fn malformed_input_is_a_format_error() {
         let (_, record) = set();
         for bad in [
@@ -496,7 +638,7 @@ mod tests {
             "abc",
             "abcd-efgh-jkm",
             "abcd-efgh-jkmnp",
-            "abcd-efgh-jkmu",
+            "abcd-efgh-jkm!",
             "abcd_efgh_jkmn",
             "ééééééééééééé",
             &"a".repeat(500),

@@ -131,6 +131,12 @@ pub enum MisuseError {
     /// be used once per copy.
     #[error("the user already has an authenticator with this secret")]
     DuplicateSecret,
+    /// An imported WebAuthn credential is registered to another user already.
+    #[error("this WebAuthn credential is registered to another user")]
+    CredentialTaken,
+    /// Imported backup codes would replace a different set the user has here already.
+    #[error("the user already has a different set of backup codes")]
+    BackupCodesPresent,
 }
 
 /// Malformed input. The message names the rule that was broken, never the input itself.
@@ -183,6 +189,15 @@ pub enum InputError {
     /// cannot be imported; the reason names the rule.
     #[error("Google Authenticator export: {0}")]
     MigrationPayload(&'static str),
+    /// Backup codes carried over from another system that cannot be taken in.
+    #[error("imported backup codes: {0}")]
+    ImportedCodes(&'static str),
+    /// A WebAuthn credential carried over from another system that cannot be taken in.
+    #[error("imported WebAuthn credential: {0}")]
+    ImportedCredential(&'static str),
+    /// A row or line of another system's export that does not have the expected shape.
+    #[error("{0}")]
+    ImportRecord(String),
 }
 
 /// A secret could not be sealed or opened.

@@ -65,6 +65,7 @@ mod ct;
 mod device;
 mod error;
 mod id;
+pub mod import;
 mod kind;
 #[cfg(test)]
 mod layering;

@@ -7,6 +7,7 @@ mod backup_codes;
 mod cache;
 mod config;
 mod devices;
+mod import;
 mod outcome;
 mod remembered;
 mod settle;

@@ -31,12 +31,14 @@
 pub(crate) mod ceremony;
 pub(crate) mod counter;
 pub(crate) mod engine;
+mod import;
 mod relying_party;
 mod wire;
 
 pub use self::ceremony::{CeremonyKind, CeremonyRecord};
 pub use self::counter::CounterPolicy;
 pub use self::engine::AttestationAllowList;
+pub use self::import::{ExportedCredential, MAX_CREDENTIAL_ID, MAX_USER_HANDLE, WebAuthnImport};
 pub use self::relying_party::RelyingParty;
 pub use self::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
 

@@ -107,3 +107,31 @@ pub fn security_key() -> Client<SoftPasskey> {
 pub fn passkey() -> Client<SoftPasskey> {
     Client::new(SoftPasskey::new(true), true)
 }
+
+/// What another system would have stored of a credential, read from the registration response
+/// its authenticator gave: the credential id, the COSE public key, the sign counter, and the
+/// backup-eligible and backup-state flags (WebAuthn §6.1: `authData` = rpIdHash (32) ‖ flags (1)
+/// ‖ signCount (4) ‖ aaguid (16) ‖ idLength (2) ‖ id ‖ COSE key ‖ extensions).
+pub fn exported(registration: &Value) -> (Vec<u8>, Vec<u8>, u32, bool, bool) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let object = b64
+        .decode(registration["response"]["attestationObject"].as_str().unwrap())
+        .unwrap();
+    let object: serde_cbor_2::Value = serde_cbor_2::from_slice(&object).unwrap();
+    let serde_cbor_2::Value::Map(map) = object else {
+        panic!("attestationObject is not a map")
+    };
+    let Some(serde_cbor_2::Value::Bytes(auth)) = map.get(&serde_cbor_2::Value::Text("authData".into())) else {
+        panic!("no authData")
+    };
+    let flags = auth[32];
+    let counter = u32::from_be_bytes(auth[33..37].try_into().unwrap());
+    let id_len = usize::from(u16::from_be_bytes(auth[53..55].try_into().unwrap()));
+    let id = auth[55..55 + id_len].to_vec();
+    let rest = &auth[55 + id_len..];
+    let mut values = serde_cbor_2::Deserializer::from_slice(rest).into_iter::<serde_cbor_2::Value>();
+    let key = values.next().unwrap().unwrap();
+    let key = serde_cbor_2::to_vec(&key).unwrap();
+    (id, key, counter, flags & 0x08 != 0, flags & 0x10 != 0)
+}

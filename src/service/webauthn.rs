@@ -20,7 +20,7 @@ use crate::webauthn::{
 };
 
 /// Most WebAuthn credentials one user may have.
-const MAX_CREDENTIALS: usize = 32;
+pub(super) const MAX_CREDENTIALS: usize = 32;
 /// Attempts at writing a counter while parallel sign-ins with the same credential race.
 const COUNTER_RETRIES: usize = 8;
 

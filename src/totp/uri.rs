@@ -57,6 +57,32 @@ pub struct TotpImport {
 }
 
 impl TotpImport {
+    /// An import from parts another system stored separately (Authelia's CSV columns,
+    /// Keycloak's credential JSON).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::SecretLength`] for a secret outside 10..=64 bytes.
+    pub fn from_parts(
+        secret: SecretBytes,
+        params: TotpParams,
+        issuer: Option<String>,
+        account: Option<String>,
+        last_step: Option<u64>,
+    ) -> Result<Self, InputError> {
+        let len = secret.expose_secret().len();
+        if !(super::MIN_IMPORT_SECRET_BYTES..=super::MAX_SECRET_BYTES).contains(&len) {
+            return Err(InputError::SecretLength(len));
+        }
+        Ok(Self {
+            secret,
+            params,
+            issuer,
+            account,
+            last_step,
+        })
+    }
+
     /// Parses either an `otpauth://` key URI or a bare base32 secret (leniently normalised).
     ///
     /// # Errors

@@ -6,11 +6,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use webauthn_rs_core::WebauthnCore;
 use webauthn_rs_core::proto::{
-    AttestationCaList, AttestationCaListBuilder, AttestationConveyancePreference, AuthenticationState, COSEAlgorithm,
-    Credential, Mediation, RegistrationState, UserVerificationPolicy,
+    AttestationCaList, AttestationCaListBuilder, AttestationConveyancePreference, AttestationFormat,
+    AuthenticationState, AuthenticatorTransport, COSEAlgorithm, COSEKey, COSEKeyType, Credential, Mediation,
+    ParsedAttestation, RegisteredExtensions, RegistrationState, UserVerificationPolicy,
 };
 
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, InputError};
 use crate::webauthn::relying_party::RelyingParty;
 use crate::webauthn::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
 
@@ -288,6 +289,144 @@ impl Engine {
             backup_state: result.backup_state(),
         })
     }
+}
+
+/// One credential another system registered, as [`imported_credential`] takes it.
+pub(crate) struct Imported<'a> {
+    pub(crate) credential_id: &'a [u8],
+    pub(crate) cose_public_key: &'a [u8],
+    pub(crate) sign_count: u32,
+    pub(crate) discoverable: bool,
+    pub(crate) backup_eligible: bool,
+    pub(crate) backup_state: bool,
+    pub(crate) transports: &'a [&'a str],
+}
+
+/// The core's credential for an imported one, serialised as the store keeps it: the COSE key
+/// parsed and validated by the core (a point on the curve), of an algorithm we offer.
+pub(crate) fn imported_credential(imported: &Imported<'_>) -> Result<Vec<u8>, InputError> {
+    use serde_cbor_2::Value;
+    const NOT_COSE: InputError = InputError::ImportedCredential("the public key is not a COSE key");
+    if imported.cose_public_key.len() > 2048 {
+        return Err(NOT_COSE);
+    }
+    let value: Value = serde_cbor_2::from_slice(imported.cose_public_key).map_err(|_| NOT_COSE)?;
+    let Value::Map(map) = &value else {
+        return Err(NOT_COSE);
+    };
+    match (map.get(&Value::Integer(1)), map.get(&Value::Integer(3))) {
+        (Some(Value::Integer(1)), _) | (_, Some(Value::Integer(-8))) => {
+            return Err(InputError::ImportedCredential(
+                "EdDSA (Ed25519) keys cannot be verified by this version",
+            ));
+        }
+        (Some(Value::Integer(2)), Some(Value::Integer(-7))) | (Some(Value::Integer(3)), Some(Value::Integer(-257))) => {
+        }
+        _ => {
+            return Err(InputError::ImportedCredential(
+                "only ES256 (P-256) and RS256 keys are accepted",
+            ));
+        }
+    }
+    let key = COSEKey::try_from(&value)
+        .map_err(|_| InputError::ImportedCredential("the public key is not a valid ES256 or RS256 key"))?;
+    if !ALGORITHMS.contains(&key.type_) {
+        return Err(InputError::ImportedCredential(
+            "only ES256 (P-256) and RS256 keys are accepted",
+        ));
+    }
+    let transports: Vec<AuthenticatorTransport> = imported
+        .transports
+        .iter()
+        .filter_map(|t| t.trim().to_ascii_lowercase().parse().ok())
+        .filter(|t| !matches!(t, AuthenticatorTransport::Unknown | AuthenticatorTransport::Test))
+        .collect();
+    let credential = Credential {
+        cred_id: imported.credential_id.to_vec(),
+        cred: key,
+        counter: imported.sign_count,
+        transports: (!transports.is_empty()).then_some(transports),
+        // A passkey verified its user when it was registered there (every system we import
+        // from requires it for passwordless); a security key may not have.
+        user_verified: imported.discoverable,
+        backup_eligible: imported.backup_eligible,
+        backup_state: imported.backup_state,
+        registration_policy: if imported.discoverable {
+            UserVerificationPolicy::Required
+        } else {
+            UserVerificationPolicy::Preferred
+        },
+        extensions: RegisteredExtensions::none(),
+        attestation: ParsedAttestation::default(),
+        attestation_format: AttestationFormat::None,
+    };
+    serde_json::to_vec(&credential).map_err(|_| NOT_COSE)
+}
+
+/// What a `webauthn-rs` `Passkey`/`SecurityKey` JSON holds that an import needs.
+pub(crate) struct WebauthnRsParts {
+    pub(crate) credential_id: Vec<u8>,
+    pub(crate) cose_public_key: Vec<u8>,
+    pub(crate) sign_count: u32,
+    pub(crate) backup_eligible: bool,
+    pub(crate) backup_state: bool,
+    pub(crate) transports: Vec<String>,
+}
+
+/// Reads `{"cred": Credential}` (webauthn-rs's `Passkey` and `SecurityKey`) and re-encodes its
+/// key as COSE, so that it goes through the same checks as every other import.
+pub(crate) fn webauthn_rs_credential(json: &str) -> Result<WebauthnRsParts, InputError> {
+    use serde_cbor_2::Value;
+    #[derive(Deserialize)]
+    struct Wrapped {
+        cred: Credential,
+    }
+    const SHAPE: InputError =
+        InputError::ImportedCredential("not the JSON of a webauthn-rs Passkey or SecurityKey ({\"cred\": ...})");
+    let wrapped: Wrapped = serde_json::from_str(json).map_err(|_| SHAPE)?;
+    let cred = wrapped.cred;
+    let mut map = BTreeMap::new();
+    match (&cred.cred.type_, &cred.cred.key) {
+        (COSEAlgorithm::ES256, COSEKeyType::EC_EC2(ec)) => {
+            map.insert(Value::Integer(1), Value::Integer(2));
+            map.insert(Value::Integer(3), Value::Integer(-7));
+            map.insert(Value::Integer(-1), Value::Integer(1));
+            map.insert(Value::Integer(-2), Value::Bytes(ec.x.clone()));
+            map.insert(Value::Integer(-3), Value::Bytes(ec.y.clone()));
+        }
+        (COSEAlgorithm::RS256, COSEKeyType::RSA(rsa)) => {
+            map.insert(Value::Integer(1), Value::Integer(3));
+            map.insert(Value::Integer(3), Value::Integer(-257));
+            map.insert(Value::Integer(-1), Value::Bytes(rsa.n.clone()));
+            map.insert(Value::Integer(-2), Value::Bytes(rsa.e.to_vec()));
+        }
+        (COSEAlgorithm::EDDSA, _) | (_, COSEKeyType::EC_OKP(_)) => {
+            return Err(InputError::ImportedCredential(
+                "EdDSA (Ed25519) keys cannot be verified by this version",
+            ));
+        }
+        _ => {
+            return Err(InputError::ImportedCredential(
+                "only ES256 (P-256) and RS256 keys are accepted",
+            ));
+        }
+    }
+    let cose_public_key = serde_cbor_2::to_vec(&Value::Map(map)).map_err(|_| SHAPE)?;
+    let transports = cred
+        .transports
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| serde_json::to_value(t).ok())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    Ok(WebauthnRsParts {
+        credential_id: cred.cred_id.to_vec(),
+        cose_public_key,
+        sign_count: cred.counter,
+        backup_eligible: cred.backup_eligible,
+        backup_state: cred.backup_state,
+        transports,
+    })
 }
 
 fn decode_credential(bytes: &[u8]) -> Result<Credential, serde_json::Error> {

@@ -6,6 +6,7 @@
 mod attacker;
 mod audit;
 mod flows;
+mod import;
 mod key_rotation;
 mod policy;
 mod remembered_browsers;

@@ -1,0 +1,137 @@
+//! Keycloak's `credential` rows (Keycloak 22 to 26: `OTPCredentialModel`, `OTPCredentialData`,
+//! `OTPSecretData`, `WebAuthnCredentialModel`, `WebAuthnCredentialData`, `WebAuthnRegister`),
+//! exported as CSV `username,user_id,type,user_label,secret_data,credential_data` (the query is in
+//! the manual).
+//!
+//! - `otp`: `credential_data` is `{"subType":"totp","digits":6,"counter":0,"period":30,
+//!   "algorithm":"HmacSHA1"}` (optionally `"secretEncoding":"BASE32"`), `secret_data` is
+//!   `{"value":"..."}`. Without `secretEncoding` the HMAC key is the value's UTF-8 bytes (what
+//!   Keycloak's QR code shows, base32-encoded); with `BASE32` it is the value decoded.
+//!   Keycloak's replay mark lives in a cache, not the database: nothing to carry over.
+//! - `webauthn` (security key) and `webauthn-passwordless` (passkey): `credential_data` has
+//!   `credentialId` (standard base64), `credentialPublicKey` (base64url COSE key), `counter`,
+//!   `aaguid` and `transports`. The user handle Keycloak registers is the user's id as UTF-8.
+//!   Backup flags are not kept there.
+//! - `recovery-authn-codes` are unsalted SHA-512 hashes: they cannot be carried over.
+
+use serde::Deserialize;
+
+use super::{ImportBatch, ImportItem, csv_rows};
+use crate::secret::SecretBytes;
+use crate::totp::uri::TotpImport;
+use crate::totp::{Algorithm, TotpParams, decode_base32_secret};
+use crate::webauthn::{ExportedCredential, WebAuthnImport};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OtpData {
+    sub_type: String,
+    digits: u32,
+    period: u64,
+    algorithm: String,
+    #[serde(default)]
+    secret_encoding: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OtpSecret {
+    value: String,
+}
+
+impl Drop for OtpSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.value);
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WebAuthnData {
+    credential_id: String,
+    credential_public_key: String,
+    #[serde(default)]
+    counter: u32,
+    #[serde(default)]
+    aaguid: Option<String>,
+    #[serde(default)]
+    transports: Vec<String>,
+}
+
+pub(super) fn credentials(text: &str, batch: &mut ImportBatch) {
+    csv_rows(
+        text,
+        batch,
+        &["username", "user_id", "type", "secret_data", "credential_data"],
+        &["user_label"],
+        |batch, n, row| {
+            let user = row.get("username");
+            let label = Some(row.get("user_label")).filter(|l| !l.is_empty());
+            let item = match row.get("type") {
+                "otp" => otp(row.get("secret_data"), row.get("credential_data")).map(ImportItem::Totp),
+                kind @ ("webauthn" | "webauthn-passwordless") => webauthn(
+                    row.get("credential_data"),
+                    row.get("user_id"),
+                    kind == "webauthn-passwordless",
+                )
+                .map(ImportItem::WebAuthn),
+                "recovery-authn-codes" => Err("Keycloak keeps recovery codes only as SHA-512 hashes: they cannot be \
+                                               carried over (the user generates new backup codes)"
+                    .to_owned()),
+                "password" => Err("a password, not an MFA credential (filter the export by type)".to_owned()),
+                _ => Err("not a credential type this importer takes (otp, webauthn, webauthn-passwordless)".to_owned()),
+            };
+            match item {
+                Ok(item) => batch.entry(n, user, label, item),
+                Err(reason) => batch.problem(n, Some(user).filter(|u| !u.is_empty()), reason),
+            }
+        },
+    );
+}
+
+fn otp(secret_data: &str, credential_data: &str) -> Result<TotpImport, String> {
+    let data: OtpData =
+        serde_json::from_str(credential_data).map_err(|_| "credential_data is not Keycloak's OTP JSON".to_owned())?;
+    if data.sub_type != "totp" {
+        return Err("HOTP (counter-based) credentials are not supported".into());
+    }
+    let algorithm = match data.algorithm.as_str() {
+        "HmacSHA1" => Algorithm::Sha1,
+        "HmacSHA256" => Algorithm::Sha256,
+        "HmacSHA512" => Algorithm::Sha512,
+        _ => return Err("algorithm must be HmacSHA1, HmacSHA256 or HmacSHA512".into()),
+    };
+    let params = TotpParams::new(algorithm, data.digits, data.period).map_err(|e| e.to_string())?;
+    let secret: OtpSecret =
+        serde_json::from_str(secret_data).map_err(|_| "secret_data is not Keycloak's {\"value\": ...}".to_owned())?;
+    let key = match data.secret_encoding.as_deref() {
+        None => SecretBytes::new(secret.value.as_bytes().to_vec()),
+        Some(e) if e.eq_ignore_ascii_case("BASE32") => {
+            decode_base32_secret(&secret.value).map_err(|e| e.to_string())?
+        }
+        Some(_) => return Err("secretEncoding must be absent or BASE32".into()),
+    };
+    TotpImport::from_parts(key, params, None, None, None).map_err(|e| e.to_string())
+}
+
+fn webauthn(credential_data: &str, user_id: &str, passwordless: bool) -> Result<WebAuthnImport, String> {
+    let data: WebAuthnData = serde_json::from_str(credential_data)
+        .map_err(|_| "credential_data is not Keycloak's WebAuthn JSON".to_owned())?;
+    let id = super::base64_any(&data.credential_id).ok_or("credentialId is not base64")?;
+    let key = super::base64_any(&data.credential_public_key).ok_or("credentialPublicKey is not base64")?;
+    if user_id.is_empty() {
+        return Err("user_id is empty (Keycloak's user handle is the user's id)".into());
+    }
+    let aaguid = data.aaguid.as_deref().map(super::parse_aaguid).transpose()?;
+    let transports: Vec<&str> = data.transports.iter().map(String::as_str).collect();
+    WebAuthnImport::from_exported(&ExportedCredential {
+        credential_id: &id,
+        cose_public_key: &key,
+        sign_count: data.counter,
+        user_handle: Some(user_id.as_bytes()),
+        discoverable: passwordless,
+        backup: None,
+        transports: &transports,
+        aaguid,
+    })
+    .map_err(|e| e.to_string())
+}

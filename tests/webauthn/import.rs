@@ -1,0 +1,236 @@
+//! WebAuthn credentials imported from Keycloak, authentik and webauthn-rs sign in the next day
+//! with the same software authenticator that registered them there: passkeys passwordless,
+//! security keys as a second factor. The export rows are written from the authenticator's
+//! registration response, as each system stores it; the sign counter carries over.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
+use multifactor::import::{ImportBatch, ImportFormat, ImportOptions, ImportStatus};
+use multifactor::store::DeviceData;
+use multifactor::{
+    AuthenticationResponse, DeviceKind, DeviceStore as _, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
+    Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+};
+use multifactor_kit::browser::{Client, ORIGIN, exported, passkey, security_key};
+use multifactor_kit::service::{START, TestMfa, user};
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::AuthenticatorBackend;
+
+fn setup(seed: u64) -> TestMfa {
+    let mut config = MfaConfig::new("Example").unwrap();
+    config.webauthn = Some(WebAuthnConfig::new(
+        RelyingParty::new("example.com", "Example", &[ORIGIN]).unwrap(),
+    ));
+    let keys = Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [3; 32]));
+    Mfa::new(MemoryStore::new(), keys, config)
+        .unwrap()
+        .with_clock(ManualClock::new(UnixTime::from_secs(START)))
+        .with_rng(multifactor::InsecureSeededRng::new(seed))
+}
+
+/// The authenticator creates a credential for this relying party under `handle`, as the old
+/// system's registration page had it do (the old system's own checks are not ours to repeat).
+async fn create_elsewhere<A: AuthenticatorBackend>(
+    mfa: &TestMfa,
+    client: &mut Client<A>,
+    handle: &[u8],
+    as_passkey: bool,
+) -> Value {
+    let who = user("someone");
+    let (_, options) = if as_passkey {
+        mfa.start_passkey_registration(&who, "someone", "Someone")
+            .await
+            .unwrap()
+    } else {
+        mfa.start_security_key_registration(&who, "someone", "Someone")
+            .await
+            .unwrap()
+    };
+    let mut options = options.to_json_value();
+    options["publicKey"]["user"]["id"] = json!(B64.encode(handle));
+    client.create(&options).unwrap()
+}
+
+fn csv_field(v: &str) -> String {
+    format!("\"{}\"", v.replace('"', "\"\""))
+}
+
+async fn import(mfa: &TestMfa, format: ImportFormat, text: &str) -> Vec<ImportStatus> {
+    let batch = ImportBatch::parse(format, text);
+    assert!(batch.is_clean(), "{:?}", batch.problems);
+    let report = mfa
+        .import_batch(&batch, ImportOptions::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    report.results.into_iter().map(|r| r.status).collect()
+}
+
+async fn passwordless<A: AuthenticatorBackend>(mfa: &TestMfa, client: &mut Client<A>) -> Outcome {
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let rsp = client.get(&options.to_json_value()).unwrap();
+    mfa.finish_passwordless(ceremony, &AuthenticationResponse::from_json(&rsp.to_string()).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn second_factor<A: AuthenticatorBackend>(mfa: &TestMfa, who: &UserId, client: &mut Client<A>) -> Outcome {
+    let (ceremony, options) = mfa.start_webauthn_authentication(who).await.unwrap();
+    let rsp = client.get(&options.to_json_value()).unwrap();
+    mfa.finish_webauthn_authentication(
+        who,
+        ceremony,
+        &AuthenticationResponse::from_json(&rsp.to_string()).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+fn keycloak_row(username: &str, user_id: &str, kind: &str, registration: &Value, counter: Option<u32>) -> String {
+    let (id, key, count, _, _) = exported(registration);
+    let data = json!({
+        "aaguid": "00000000-0000-0000-0000-000000000000",
+        "credentialId": STANDARD.encode(&id),
+        "counter": counter.unwrap_or(count),
+        "credentialPublicKey": B64.encode(&key),
+        "attestationStatementFormat": "none",
+        "transports": ["usb"],
+    });
+    format!(
+        "{username},{user_id},{kind},{},{},{}",
+        csv_field("Imported"),
+        csv_field("{}"),
+        csv_field(&data.to_string())
+    )
+}
+
+#[tokio::test]
+async fn keycloak_passkeys_and_security_keys_sign_in_after_import() {
+    let mfa = setup(1);
+    let bob_id = "9c8e2f7a-6b5d-4e3c-8a1b-2c3d4e5f6a7b";
+    let alice_id = "5f1b0e94-1f5b-4c4b-9d0e-3a3f8f0a6c11";
+    let mut bobs_passkey = passkey();
+    let mut alices_key = security_key();
+    // Keycloak registers the user's id (its UTF-8 bytes) as the user handle.
+    let reg_bob = create_elsewhere(&mfa, &mut bobs_passkey, bob_id.as_bytes(), true).await;
+    let reg_alice = create_elsewhere(&mfa, &mut alices_key, alice_id.as_bytes(), false).await;
+    let text = format!(
+        "username,user_id,type,user_label,secret_data,credential_data\n{}\n{}\n",
+        keycloak_row("bob", bob_id, "webauthn-passwordless", &reg_bob, None),
+        keycloak_row("alice", alice_id, "webauthn", &reg_alice, None),
+    );
+    let statuses = import(&mfa, ImportFormat::Keycloak, &text).await;
+    assert!(statuses.iter().all(|s| matches!(s, ImportStatus::Added(_))));
+
+    let Outcome::Accepted(v) = passwordless(&mfa, &mut bobs_passkey).await else {
+        panic!("bob's imported passkey did not sign him in")
+    };
+    assert_eq!((v.user().as_str(), v.kind()), ("bob", DeviceKind::Passkey));
+    let alice = user("alice");
+    let Outcome::Accepted(v) = second_factor(&mfa, &alice, &mut alices_key).await else {
+        panic!("alice's imported security key was refused")
+    };
+    assert_eq!(v.kind(), DeviceKind::SecurityKey);
+    // The transports were carried over into allowCredentials.
+    let (_, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    assert_eq!(
+        options.to_json_value()["publicKey"]["allowCredentials"][0]["transports"],
+        json!(["usb"])
+    );
+}
+
+#[tokio::test]
+async fn the_sign_counter_carries_over() {
+    let mfa = setup(2);
+    let mut key = security_key();
+    let reg = create_elsewhere(&mfa, &mut key, b"u-1", false).await;
+    // The old system had seen the counter at 1000: the authenticator's next (lower) counter
+    // is what a clone would send, and is refused.
+    let text = format!(
+        "username,user_id,type,user_label,secret_data,credential_data\n{}\n",
+        keycloak_row("carol", "u-1", "webauthn", &reg, Some(1000))
+    );
+    import(&mfa, ImportFormat::Keycloak, &text).await;
+    let carol = user("carol");
+    assert_eq!(second_factor(&mfa, &carol, &mut key).await, Outcome::Rejected);
+    let devices = mfa.store().list_devices(&carol).await.unwrap();
+    let DeviceData::WebAuthn(w) = &devices[0].data else {
+        panic!()
+    };
+    assert_eq!(w.sign_count, 1000);
+}
+
+#[tokio::test]
+async fn authentik_devices_sign_in_after_import() {
+    let mfa = setup(3);
+    let uid = "3f5a".repeat(16);
+    let mut key = security_key();
+    let mut pk = passkey();
+    let reg_key = create_elsewhere(&mfa, &mut key, uid.as_bytes(), false).await;
+    let reg_pk = create_elsewhere(&mfa, &mut pk, b"b0b-uid", true).await;
+    let row = |user: &str, uid: &str, reg: &Value, discoverable: bool| {
+        let (id, cose, count, _, _) = exported(reg);
+        format!(
+            "{user},{uid},Device,{},{},{count},example.com,,{discoverable}",
+            B64.encode(id),
+            B64.encode(cose)
+        )
+    };
+    let text = format!(
+        "username,user_uid,name,credential_id,public_key,sign_count,rp_id,aaguid,discoverable\n{}\n{}\n",
+        row("alice", &uid, &reg_key, false),
+        row("bob", "b0b-uid", &reg_pk, true)
+    );
+    import(&mfa, ImportFormat::AuthentikWebAuthn, &text).await;
+    assert!(second_factor(&mfa, &user("alice"), &mut key).await.is_accepted());
+    let Outcome::Accepted(v) = passwordless(&mfa, &mut pk).await else {
+        panic!()
+    };
+    assert_eq!(v.user().as_str(), "bob");
+}
+
+#[tokio::test]
+async fn webauthn_rs_passkeys_sign_in_after_import() {
+    // The old system: an application on webauthn-rs, whose stored Passkey is the core's
+    // credential inside {"cred": ...} (what `finish_passkey_registration` returns, serialised).
+    let old = setup(4);
+    let mut pk = passkey();
+    let carol = user("carol");
+    let (ceremony, options) = old.start_passkey_registration(&carol, "carol", "Carol").await.unwrap();
+    let rsp = pk.create(&options.to_json_value()).unwrap();
+    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    assert!(
+        old.finish_webauthn_registration(&carol, ceremony, &rsp, None)
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    let devices = old.store().list_devices(&carol).await.unwrap();
+    let DeviceData::WebAuthn(w) = &devices[0].data else {
+        panic!()
+    };
+    let passkey_json: Value = serde_json::from_slice(&w.credential).unwrap();
+    let line = json!({
+        "user": "carol",
+        "user_handle": B64.encode(&w.user_handle),
+        "kind": "passkey",
+        "name": "Carol's phone",
+        "credential": {"cred": passkey_json},
+    });
+
+    let new = setup(5);
+    let statuses = import(&new, ImportFormat::WebauthnRs, &format!("{line}\n")).await;
+    assert!(matches!(statuses[..], [ImportStatus::Added(_)]));
+    let Outcome::Accepted(v) = passwordless(&new, &mut pk).await else {
+        panic!()
+    };
+    assert_eq!(v.user().as_str(), "carol");
+    assert_eq!(
+        new.list_devices(&carol).await.unwrap()[0].name.as_str(),
+        "Carol's phone"
+    );
+    // Imported twice, it is there once.
+    let again = import(&new, ImportFormat::WebauthnRs, &format!("{line}\n")).await;
+    assert!(matches!(again[..], [ImportStatus::AlreadyPresent(_)]));
+    assert_eq!(new.list_devices(&carol).await.unwrap().len(), 1);
+}
