@@ -1,7 +1,7 @@
 //! `mfactl`: manage users' MFA methods in a SQLite database from the command line.
 //!
 //! ```text
-//! cargo run --example mfactl -- [--db FILE] COMMAND ...
+//! cargo run --example mfactl -- [--db FILE|postgres://URL] COMMAND ...
 //!
 //!   enroll-totp USER ACCOUNT [NAME]     start a TOTP enrollment: key URI, QR code, secret
 //!   confirm-totp USER DEVICE CODE       confirm it with the first code from the app
@@ -14,12 +14,24 @@
 //!   delete USER DEVICE                  delete a method (as an admin: even the last one)
 //!   reset USER                          delete all of the user's methods (admin reset)
 //!   unlock USER FACTOR                  lift a lockout (backup_codes, totp, webauthn)
+//!   import FILE --format FORMAT [--dry-run] [--skip-bad] [--rp-id ID]
+//!                                       import another system's export (formats below)
 //! ```
 //!
-//! The database defaults to `mfactl.db` in the working directory. TOTP secrets are sealed with
-//! the 32-byte key in `MFACTL_KEY` (64 hex digits); without it, a key file next to the database
+//! The database is a SQLite file (default `mfactl.db` in the working directory) or, given a
+//! `postgres://` URL, a PostgreSQL database. TOTP secrets are sealed with the 32-byte key in
+//! `MFACTL_KEY` (64 hex digits); without it, for SQLite only, a key file next to the database
 //! (`FILE.key`) is created on first use, which is fine for a demo and wrong for production (the
 //! key must not live beside the data it protects).
+//!
+//! `import` reads an export of `otpauth`, `google-authenticator`, `authelia-csv`,
+//! `authelia-uri`, `django-otp-totp`, `django-otp-static`, `keycloak`, `authentik-webauthn` or
+//! `webauthn-rs` (the manual's migration guide says how to produce each). It checks the whole
+//! file first and lists every bad line (line, user, reason; never a secret); with any, it writes
+//! nothing and exits with status 2, unless `--skip-bad` imports the rest. A second run adds
+//! nothing. `--dry-run` writes nothing and says what would be added; `--rp-id` refuses WebAuthn
+//! credentials the export says were registered for another relying party id. A progress bar
+//! shows on a terminal for batches of more than 100 entries, and a summary table at the end.
 //!
 //! Every command validates its input before it writes, and each write is one atomic store
 //! operation: bad input gets a one-line error and exit status 2, nothing half-written.
@@ -30,10 +42,14 @@ use std::process::ExitCode;
 
 use multifactor_kit::demo_key;
 
-use multifactor::{DeviceId, Factor, Keyring, Mfa, MfaConfig, Outcome, SqliteStore, UserId};
+use multifactor::import::{ImportBatch, ImportFormat, ImportOptions};
+use multifactor::{
+    DeviceId, DeviceStore, Factor, Keyring, Mfa, MfaConfig, Outcome, PostgresStore, RelyingParty, SqliteStore, UserId,
+    WebAuthnConfig,
+};
 
-const USAGE: &str = "usage: mfactl [--db FILE] enroll-totp|confirm-totp|import-totp|verify-totp|backup-codes|\
-verify-backup|list|rename|delete|reset|unlock ARGS... (see the example's docs)";
+const USAGE: &str = "usage: mfactl [--db FILE|postgres://URL] enroll-totp|confirm-totp|import-totp|verify-totp|\
+backup-codes|verify-backup|list|rename|delete|reset|unlock|import ARGS... (see the example's docs)";
 
 /// Prints a line to stdout; a closed pipe (`mfactl list alice | head -1`) is not an error.
 macro_rules! out {
@@ -123,9 +139,52 @@ enum Command {
     Delete { device: DeviceId },
     Reset,
     Unlock { factor: Factor },
+    Import(Import),
+}
+
+/// `import FILE --format FORMAT [--dry-run] [--skip-bad] [--rp-id ID]`.
+struct Import {
+    file: PathBuf,
+    format: ImportFormat,
+    options: ImportOptions,
+    rp_id: Option<String>,
+}
+
+fn parse_import(args: &[String]) -> Result<Import, Failure> {
+    let file = PathBuf::from(arg(args, 1, "FILE")?);
+    let mut format = None;
+    let mut options = ImportOptions::default();
+    let mut rp_id = None;
+    let mut rest = args.iter().skip(2);
+    while let Some(flag) = rest.next() {
+        match flag.as_str() {
+            "--format" => {
+                let name = rest.next().ok_or_else(|| input("missing FORMAT after --format"))?;
+                format = Some(ImportFormat::from_name(name).ok_or_else(|| {
+                    let names: Vec<&str> = ImportFormat::ALL.iter().map(|f| f.name()).collect();
+                    input(format!("unknown format {name:?}; one of {}", names.join(", ")))
+                })?);
+            }
+            "--dry-run" => options.dry_run = true,
+            "--skip-bad" => options.skip_bad = true,
+            "--rp-id" => rp_id = Some(rest.next().ok_or_else(|| input("missing ID after --rp-id"))?.clone()),
+            other => return Err(input(format!("unexpected argument {other:?}; {USAGE}"))),
+        }
+    }
+    let format = format.ok_or_else(|| input("import needs --format FORMAT"))?;
+    Ok(Import {
+        file,
+        format,
+        options,
+        rp_id,
+    })
 }
 
 fn parse(args: &[String]) -> Result<(UserId, Command), Failure> {
+    if args.first().map(String::as_str) == Some("import") {
+        // No user: the file names them. `-` stands for "everyone in the file" in messages.
+        return Ok((UserId::new("-").map_err(input)?, Command::Import(parse_import(args)?)));
+    }
     let command = arg(args, 0, "COMMAND")?;
     let who = user(args)?;
     let optional = |i: usize| args.get(i).cloned();
@@ -199,9 +258,9 @@ fn parse(args: &[String]) -> Result<(UserId, Command), Failure> {
 }
 
 async fn run(mut args: Vec<String>) -> Result<(), Failure> {
-    let mut db = PathBuf::from("mfactl.db");
+    let mut db = String::from("mfactl.db");
     if args.first().map(String::as_str) == Some("--db") {
-        db = PathBuf::from(arg(&args, 1, "FILE after --db")?);
+        db = arg(&args, 1, "FILE or URL after --db")?.to_owned();
         args.drain(..2);
     }
     if matches!(args.first().map(String::as_str), Some("-h" | "--help" | "help")) {
@@ -209,19 +268,35 @@ async fn run(mut args: Vec<String>) -> Result<(), Failure> {
         return Ok(());
     }
     let (who, command) = parse(&args)?;
-    let (key, note) = demo_key::load("MFACTL_KEY", &db).map_err(input)?;
-    if let Some(note) = note {
-        eprintln!("mfactl: {note}");
+    let mut config = MfaConfig::new("mfactl").map_err(|e| Failure(e.to_string(), 1))?;
+    if let Command::Import(Import { rp_id: Some(id), .. }) = &command {
+        let origin = format!("https://{id}");
+        let rp = RelyingParty::new(id, "mfactl", &[origin.as_str()]).map_err(input)?;
+        config.webauthn = Some(WebAuthnConfig::new(rp));
     }
-    let store = SqliteStore::open(&db).await?;
-    let mfa = Mfa::new(
-        store,
-        Keyring::new(key),
-        MfaConfig::new("mfactl").map_err(|e| Failure(e.to_string(), 1))?,
-    )?;
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        let key = std::env::var("MFACTL_KEY")
+            .map_err(|_| input("MFACTL_KEY (64 hex digits) is required with a PostgreSQL database"))?;
+        let key = multifactor::SealingKey::from_hex(multifactor::KeyId::new("demo-1").map_err(input)?, &key)
+            .map_err(|_| input("MFACTL_KEY must be 64 hexadecimal digits"))?;
+        let store = PostgresStore::connect(&db).await?;
+        store.migrate().await?;
+        execute(Mfa::new(store, Keyring::new(key), config)?, &who, command).await
+    } else {
+        let path = PathBuf::from(&db);
+        let (key, note) = demo_key::load("MFACTL_KEY", &path).map_err(input)?;
+        if let Some(note) = note {
+            eprintln!("mfactl: {note}");
+        }
+        let store = SqliteStore::open(&path).await?;
+        execute(Mfa::new(store, Keyring::new(key), config)?, &who, command).await
+    }
+}
+
+async fn execute<S: DeviceStore>(mfa: Mfa<S>, who: &UserId, command: Command) -> Result<(), Failure> {
     match command {
         Command::EnrollTotp { account, name } => {
-            let e = mfa.enroll_totp(&who, &account, name.as_deref()).await?;
+            let e = mfa.enroll_totp(who, &account, name.as_deref()).await?;
             out!("device:  {}", e.device);
             out!("key URI: {}", e.key_uri.expose_secret());
             out!("secret:  {}", e.secret_base32.expose_secret());
@@ -229,23 +304,23 @@ async fn run(mut args: Vec<String>) -> Result<(), Failure> {
             out!("confirm with: mfactl confirm-totp {} {} CODE", who, e.device);
         }
         Command::ConfirmTotp { device, code } => {
-            out!("{}", show(&mfa.confirm_totp(&who, device, &code).await?));
+            out!("{}", show(&mfa.confirm_totp(who, device, &code).await?));
         }
         Command::ImportTotp { secret, name } => {
-            let id = mfa.import_totp(&who, &secret, name.as_deref()).await?;
+            let id = mfa.import_totp(who, &secret, name.as_deref()).await?;
             out!("imported as device {id} (confirmed)");
         }
-        Command::VerifyTotp { code } => out!("{}", show(&mfa.verify_totp(&who, &code).await?)),
+        Command::VerifyTotp { code } => out!("{}", show(&mfa.verify_totp(who, &code).await?)),
         Command::BackupCodes => {
-            let set = mfa.generate_backup_codes(&who, None).await?;
+            let set = mfa.generate_backup_codes(who, None).await?;
             out!("new backup codes for {who} (the old ones no longer work; shown once):");
             for code in &set.codes {
                 out!("  {}", code.expose_secret());
             }
         }
-        Command::VerifyBackup { code } => out!("{}", show(&mfa.verify_backup_code(&who, &code).await?)),
+        Command::VerifyBackup { code } => out!("{}", show(&mfa.verify_backup_code(who, &code).await?)),
         Command::List => {
-            let methods = mfa.list_devices(&who).await?;
+            let methods = mfa.list_devices(who).await?;
             if methods.is_empty() {
                 out!("{who} has no methods");
             }
@@ -266,18 +341,69 @@ async fn run(mut args: Vec<String>) -> Result<(), Failure> {
             }
         }
         Command::Rename { device, name } => {
-            mfa.rename_device(&who, device, &name).await?;
+            mfa.rename_device(who, device, &name).await?;
             out!("renamed");
         }
         Command::Delete { device } => {
-            mfa.admin_delete_device(&who, device).await?;
+            mfa.admin_delete_device(who, device).await?;
             out!("deleted");
         }
-        Command::Reset => out!("removed {} method(s)", mfa.admin_reset_user(&who).await?),
+        Command::Reset => out!("removed {} method(s)", mfa.admin_reset_user(who).await?),
+        Command::Import(import) => return import_file(&mfa, import).await,
         Command::Unlock { factor } => {
-            mfa.unlock(&who, factor).await?;
+            mfa.unlock(who, factor).await?;
             out!("unlocked {factor} for {who}");
         }
+    }
+    Ok(())
+}
+
+/// `mfactl import`: read, check, import, and say what happened.
+async fn import_file<S: DeviceStore>(mfa: &Mfa<S>, import: Import) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(&import.file)
+        .map_err(|e| input(format!("cannot read {}: {e}", import.file.display())))?;
+    let text = zeroize::Zeroizing::new(text);
+    let batch = ImportBatch::parse(import.format, &text);
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(batch.entries.len() as u64),
+        if batch.entries.len() > 100 {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}") {
+        bar.set_style(style);
+    }
+    let report = mfa
+        .import_batch(&batch, import.options, |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .await?;
+    bar.finish_and_clear();
+    for problem in &report.problems {
+        eprintln!("mfactl: {problem}");
+    }
+    let verb = if import.options.dry_run { "would add" } else { "added" };
+    out!("{:<18} {:>9} {:>9}", "kind", verb, "present");
+    let mut added = 0;
+    let mut present = 0;
+    for (kind, counts) in report.counts() {
+        out!("{:<18} {:>9} {:>9}", kind.default_name(), counts.added, counts.present);
+        added += counts.added;
+        present += counts.present;
+    }
+    out!("{:<18} {:>9} {:>9}", "total", added, present);
+    out!("bad lines: {}", report.problems.len());
+    if !report.problems.is_empty() && !import.options.skip_bad {
+        return Err(input(format!(
+            "nothing written: {} bad line(s) (listed above); fix them, or pass --skip-bad to import the rest",
+            report.problems.len()
+        )));
+    }
+    if import.options.dry_run {
+        out!("dry run: nothing written");
     }
     Ok(())
 }

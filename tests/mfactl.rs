@@ -166,3 +166,83 @@ fn bad_input_is_one_line_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!cli.dir.join("other.db").exists());
 }
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn import_checks_the_whole_file_then_writes_once() {
+    let cli = Cli::new("import");
+    let bad = fixture("django-otp-totp-bad.csv");
+    let out = cli.run(&["import", &bad, "--format", "django-otp-totp"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // One line per bad row (line, user, reason), then the verdict; never a secret.
+    assert_eq!(stderr.lines().count(), 8, "{stderr}");
+    assert!(
+        stderr.contains("line 4: user \"carol\": key URI: t0 other than 0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing written: 7 bad line(s)"), "{stderr}");
+    assert!(!stderr.contains("3132333435"), "{stderr}");
+    assert!(cli.ok(&["list", "alice"]).contains("no methods"));
+
+    let dry = cli.ok(&["import", &bad, "--format", "django-otp-totp", "--skip-bad", "--dry-run"]);
+    assert!(dry.contains("dry run: nothing written"), "{dry}");
+    assert!(cli.ok(&["list", "alice"]).contains("no methods"));
+
+    let done = cli.ok(&["import", &bad, "--format", "django-otp-totp", "--skip-bad"]);
+    assert!(done.contains("Authenticator app          2         0"), "{done}");
+    assert!(done.contains("bad lines: 7"), "{done}");
+    assert!(cli.ok(&["list", "alice"]).contains("Authenticator"));
+    // The imported secret verifies, and the replay mark came along: django-otp's last_t.
+    let good = fixture("django-otp-totp.csv");
+    let again = cli.ok(&["import", &good, "--format", "django-otp-totp"]);
+    assert!(again.contains("total                      0         2"), "{again}");
+
+    for args in [
+        &["import"][..],
+        &["import", &good],
+        &["import", &good, "--format"],
+        &["import", &good, "--format", "lastpass"],
+        &["import", &good, "--format", "keycloak", "--wat"],
+        &["import", "/nonexistent/file.csv", "--format", "keycloak"],
+    ] {
+        let out = cli.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn import_checks_the_relying_party_id_when_given() {
+    let cli = Cli::new("import-rp");
+    let file = fixture("authentik-webauthn-bad.csv");
+    let out = cli.run(&[
+        "import",
+        &file,
+        "--format",
+        "authentik-webauthn",
+        "--rp-id",
+        "auth.example.com",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("line 4: user \"carol\": imported WebAuthn credential: registered for another relying party id"),
+        "{stderr}"
+    );
+    let out = cli.run(&["import", &file, "--format", "authentik-webauthn"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("line 4:"),
+        "without --rp-id the row's rp_id is not checked: {stderr}"
+    );
+}

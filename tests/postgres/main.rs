@@ -597,6 +597,77 @@ async fn no_plaintext_in_tables(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// `mfactl import` on PostgreSQL: a batch with bad lines writes nothing and exits 2,
+/// `--skip-bad` imports the rest, and a second run of the good file adds nothing.
+async fn mfactl_import(url: String) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(fail)?;
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .ok_or("no target directory")?
+        .join("examples")
+        .join("mfactl");
+    let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .arg("--db")
+            .arg(&url)
+            .args(args)
+            .env("MFACTL_KEY", "22".repeat(32))
+            .output()
+            .map_err(|e| format!("{}: {e}", bin.display()))
+    };
+    let devices = || async {
+        let store = PostgresStore::connect(&url).await.map_err(fail)?;
+        let mut total = 0;
+        for who in ["alice", "bob", "carol"] {
+            total += store
+                .list_devices(&UserId::new(who).map_err(fail)?)
+                .await
+                .map_err(fail)?
+                .len();
+        }
+        Ok::<usize, String>(total)
+    };
+    let bad = fixtures.join("keycloak-bad.csv");
+    let good = fixtures.join("keycloak.csv");
+    let out = run(&["import", bad.to_str().ok_or("path")?, "--format", "keycloak"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(2) || !stderr.contains("line 19: user \"erin\"") {
+        return Err(format!("bad batch: {:?} {stderr}", out.status));
+    }
+    if devices().await? != 0 {
+        return Err("a refused batch wrote devices".into());
+    }
+    let out = run(&[
+        "import",
+        bad.to_str().ok_or("path")?,
+        "--format",
+        "keycloak",
+        "--skip-bad",
+    ])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains("total                      5         0") {
+        return Err(format!(
+            "--skip-bad: {:?} {stdout} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    if devices().await? != 5 {
+        return Err(format!("{} devices after --skip-bad, not 5", devices().await?));
+    }
+    let out = run(&["import", good.to_str().ok_or("path")?, "--format", "keycloak"])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains("total                      0         5") {
+        return Err(format!("second run: {stdout}"));
+    }
+    if devices().await? != 5 {
+        return Err("the second run added devices".into());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -636,6 +707,7 @@ fn main() -> ExitCode {
             "corrupt",
             "plaintext",
             "killed",
+            "import",
         ] {
             admin_create(&admin, name).await?;
         }
@@ -663,6 +735,10 @@ fn main() -> ExitCode {
         checks.push((
             "killed_connections_fail_at_most_once_each_then_recover",
             Box::pin(killed_connections(admin.clone(), db("killed"))),
+        ));
+        checks.push((
+            "mfactl_import_refuses_bad_batches_and_adds_nothing_twice",
+            Box::pin(mfactl_import(db("import"))),
         ));
         let mut results = Vec::new();
         for (name, check) in checks {
