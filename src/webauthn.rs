@@ -19,7 +19,12 @@
 //!   once: a replayed, expired or foreign finish is [`Outcome::Rejected`](crate::Outcome::Rejected).
 //! - Sign counters and backup flags are written back with a compare-and-swap. A counter that
 //!   does not advance on an authenticator that counts is rejected as a possible clone
-//!   ([`CounterPolicy`]); synced passkeys that always report 0 are fine.
+//!   ([`CounterPolicy`]); synced passkeys that always report 0 are fine. A credential that
+//!   becomes backup-eligible after registration (imported from a system that did not keep the
+//!   flags, or a device-bound key that started syncing) is accepted and recorded as eligible
+//!   from then on; one that claims to have stopped being eligible is rejected.
+//! - Credentials registered elsewhere for the same relying party id can be imported
+//!   ([`WebAuthnImport`], [`crate::import`]): their owners keep their security keys and passkeys.
 //! - EdDSA (Ed25519) is not offered: `webauthn-rs-core` 0.6.2 cannot verify Ed25519 keys (it
 //!   rejects them with `SshPublicKeyEDUnsupported`), and offering an algorithm that can never be
 //!   registered would turn EdDSA-preferring authenticators into failed registrations instead of

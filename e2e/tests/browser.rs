@@ -78,7 +78,7 @@ async fn web_binary() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--example", "web", "-p", "multifactor"])
+        .args(["build", "--example", "web", "--example", "mfactl", "-p", "multifactor"])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
     if profile == "release" {
         build.arg("--release");
@@ -96,11 +96,15 @@ struct Server {
     dir: PathBuf,
 }
 
+/// The web example's database file, for scenarios that administer it with `mfactl`.
+static DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 impl Server {
     async fn start(binary: &Path) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!("mf-e2e-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(err)?;
+        let _ = DATABASE.set(dir.join("web.db"));
         let mut child = Command::new(binary)
             .args(["--port", "0", "--db"])
             .arg(dir.join("web.db"))
@@ -1243,6 +1247,110 @@ async fn social_login_does_not_skip_mfa(browser: &Browser, base: &str) -> Result
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
 fn continue_marker() {}
 
+/// A passkey registered in Keycloak for this relying party id signs in after `mfactl import`:
+/// the authenticator creates the credential as Keycloak's registration page would (user handle
+/// = the Keycloak user id's UTF-8), the test writes the `credential` row Keycloak stores
+/// (`credentialId` standard base64, `credentialPublicKey` base64url COSE), an administrator
+/// imports it into the web example's database, and the next day the same authenticator signs
+/// in without a password, as the right user, and the devices page lists it.
+async fn imported_keycloak_passkey_signs_in(browser: &Browser, base: &str) -> Result<(), String> {
+    const KEYCLOAK_ID: &str = "0d3c2b1a-9f8e-4d7c-b6a5-443322110099";
+    let old = Tab::open(browser, base, Kind::Platform).await?;
+    // A page without the sign-in script: nothing else talks to the authenticator.
+    old.goto("/keycloak/realms/acme/account").await?;
+    let create = format!(
+        "(() => {{
+            const enc = (b) => btoa(String.fromCharCode(...new Uint8Array(b)));
+            const url = (b) => enc(b).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
+            navigator.credentials.create({{ publicKey: {{
+                challenge: crypto.getRandomValues(new Uint8Array(32)),
+                rp: {{ id: 'localhost', name: 'Keycloak' }},
+                user: {{ id: new TextEncoder().encode({id:?}), name: 'heidi', displayName: 'Heidi' }},
+                pubKeyCredParams: [{{ type: 'public-key', alg: -7 }}],
+                authenticatorSelection: {{ residentKey: 'required', userVerification: 'required' }},
+            }} }}).then((c) => {{
+                const auth = new Uint8Array(c.response.getAuthenticatorData());
+                const idLen = (auth[53] << 8) | auth[54];
+                const counter = (auth[33] << 24) | (auth[34] << 16) | (auth[35] << 8) | auth[36];
+                window.__keycloak = JSON.stringify({{ id: enc(c.rawId), key: url(auth.slice(55 + idLen)), counter }});
+            }}, (e) => {{ window.__keycloak = JSON.stringify({{ error: String(e) }}); }});
+            return true;
+        }})()",
+        id = KEYCLOAK_ID
+    );
+    old.eval_once::<bool>(&create).await?;
+    old.wait_in_page("window.__keycloak").await?;
+    let created: serde_json::Value =
+        serde_json::from_str(&old.eval::<String>("window.__keycloak").await?).map_err(err)?;
+    if let Some(e) = created.get("error") {
+        return Err(format!("the authenticator did not create the credential: {e}"));
+    }
+    let exported = old.export_credentials().await?;
+    old.close(browser).await;
+
+    // Keycloak's row, as `SELECT ... FROM credential` exports it.
+    let data = serde_json::json!({
+        "aaguid": "00000000-0000-0000-0000-000000000000",
+        "credentialId": created["id"],
+        "counter": created["counter"],
+        "credentialPublicKey": created["key"],
+        "attestationStatementFormat": "none",
+        "transports": ["internal"],
+    });
+    let quote = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+    let row = format!(
+        "username,user_id,type,user_label,secret_data,credential_data\nheidi,{KEYCLOAK_ID},webauthn-passwordless,{},{},{}\n",
+        quote("Keycloak passkey"),
+        quote("{}"),
+        quote(&data.to_string())
+    );
+    let db = DATABASE.get().ok_or("no database")?;
+    let file = db.with_file_name("keycloak.csv");
+    std::fs::write(&file, row).map_err(err)?;
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let mfactl = workspace_target().join(profile).join("examples").join("mfactl");
+    let out = Command::new(&mfactl)
+        .arg("--db")
+        .arg(db)
+        .arg("import")
+        .arg(&file)
+        .args(["--format", "keycloak", "--rp-id", "localhost"])
+        .output()
+        .await
+        .map_err(err)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains("Passkey                    1         0") {
+        return Err(format!(
+            "mfactl import: {:?}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+
+    // The next day, on the same authenticator.
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.goto("/login").await?;
+    tab.autofill_settled().await?;
+    tab.import_credentials(exported).await?;
+    tab.click_to_page("#passkey-sign-in", "location.pathname === '/'")
+        .await?;
+    tab.wait_for("document.querySelector('#signed-in-user')").await?;
+    if tab.signed_in_as().await? != "heidi" {
+        return Err(format!(
+            "the imported passkey signed in {:?}",
+            tab.signed_in_as().await?
+        ));
+    }
+    tab.goto("/settings").await?;
+    let rows = methods(&tab).await?;
+    if !rows.iter().any(|(k, n, _)| k == "passkey" && n == "Keycloak passkey") {
+        return Err(format!("the devices page does not list the imported passkey: {rows:?}"));
+    }
+    tab.screenshot("imported-keycloak-passkey").await?;
+    tab.close(browser).await;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -1326,6 +1434,7 @@ fn main() -> ExitCode {
             second_factor_page_can_be_cancelled,
             malformed_bodies_get_human_errors,
             social_login_does_not_skip_mfa,
+            imported_keycloak_passkey_signs_in,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

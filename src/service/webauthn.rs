@@ -369,7 +369,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             return Ok(Outcome::Rejected);
         };
         for _ in 0..COUNTER_RETRIES {
-            let update = match counter::check(&current, assertion.counter, assertion.backup_state, policy) {
+            let update = match counter::check(
+                &current,
+                assertion.counter,
+                (assertion.backup_eligible, assertion.backup_state),
+                policy,
+            ) {
                 CounterCheck::Accept(update) => update,
                 CounterCheck::PossibleClone => return Ok(Outcome::Rejected),
             };

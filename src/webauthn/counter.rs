@@ -23,17 +23,24 @@ pub(crate) enum CounterCheck {
 }
 
 /// Decides on an assertion with `counter` and backup flags, against the stored record.
-pub(crate) fn check(stored: &WebAuthnRecord, counter: u32, backup_state: bool, policy: CounterPolicy) -> CounterCheck {
+pub(crate) fn check(
+    stored: &WebAuthnRecord,
+    counter: u32,
+    (backup_eligible, backup_state): (bool, bool),
+    policy: CounterPolicy,
+) -> CounterCheck {
     let counts = counter > 0 || stored.sign_count > 0;
     if counts && counter <= stored.sign_count && policy == CounterPolicy::RejectRegression {
         return CounterCheck::PossibleClone;
     }
+    // A credential that becomes backup-eligible (imported from a system that did not keep the
+    // flags, or a device-bound key that started syncing) is recorded as such: the flags describe
+    // the credential as it is now, and refusing it would lock its owner out. It never goes back.
+    let eligible = stored.backup_eligible || backup_eligible;
     CounterCheck::Accept(WebAuthnUse {
         sign_count: counter.max(stored.sign_count),
-        // Backup eligibility is fixed at creation; an authenticator claiming it later does not
-        // change what was registered (webauthn-rs does the same unless told otherwise).
-        backup_eligible: stored.backup_eligible,
-        backup_state: backup_state && stored.backup_eligible,
+        backup_eligible: eligible,
+        backup_state: backup_state && eligible,
     })
 }
 
@@ -59,24 +66,31 @@ mod tests {
         let p = CounterPolicy::RejectRegression;
         // Counter-less synced passkeys.
         assert!(
-            matches!(check(&record(0, true), 0, true, p), CounterCheck::Accept(u) if u.sign_count == 0 && u.backup_state)
+            matches!(check(&record(0, true), 0, (true, true), p), CounterCheck::Accept(u) if u.sign_count == 0 && u.backup_state)
         );
         // Advancing.
-        assert!(matches!(check(&record(5, false), 6, false, p), CounterCheck::Accept(u) if u.sign_count == 6));
+        assert!(matches!(check(&record(5, false), 6, (false, false), p), CounterCheck::Accept(u) if u.sign_count == 6));
         // Equal, lower, or back to zero: possible clone.
         for c in [5, 4, 0] {
             assert_eq!(
-                check(&record(5, false), c, false, p),
+                check(&record(5, false), c, (false, false), p),
                 CounterCheck::PossibleClone,
                 "{c}"
             );
         }
         // The danger policy accepts but never lowers the stored counter.
         let d = CounterPolicy::DangerAllowRegression;
-        assert!(matches!(check(&record(5, false), 2, false, d), CounterCheck::Accept(u) if u.sign_count == 5));
-        // A credential registered as not backup-eligible cannot become backed up.
+        assert!(matches!(check(&record(5, false), 2, (false, false), d), CounterCheck::Accept(u) if u.sign_count == 5));
+        // A backed-up flag without eligibility is not recorded as backed up.
         assert!(
-            matches!(check(&record(0, false), 0, true, p), CounterCheck::Accept(u) if !u.backup_eligible && !u.backup_state)
+            matches!(check(&record(0, false), 0, (false, true), p), CounterCheck::Accept(u) if !u.backup_eligible && !u.backup_state)
+        );
+        // A credential that becomes backup-eligible is recorded so; eligibility never goes back.
+        assert!(
+            matches!(check(&record(0, false), 0, (true, true), p), CounterCheck::Accept(u) if u.backup_eligible && u.backup_state)
+        );
+        assert!(
+            matches!(check(&record(0, true), 0, (false, false), p), CounterCheck::Accept(u) if u.backup_eligible && !u.backup_state)
         );
     }
 }

@@ -114,6 +114,7 @@ pub(crate) struct Assertion {
     pub(crate) credential_id: Vec<u8>,
     pub(crate) counter: u32,
     pub(crate) user_verified: bool,
+    pub(crate) backup_eligible: bool,
     pub(crate) backup_state: bool,
 }
 
@@ -272,9 +273,21 @@ impl Engine {
     ) -> Result<Assertion, Rejected> {
         let mut state: AuthenticationState = serde_json::from_slice(state).map_err(|_| Rejected)?;
         let mut creds = Vec::with_capacity(allowed.len());
+        // The flags the authenticator claims (authenticatorData byte 32; the signature over
+        // them is checked by the core): backup-eligible now, on a credential stored as not.
+        let claims_eligible = response
+            .0
+            .response
+            .authenticator_data
+            .get(32)
+            .is_some_and(|flags| flags & 0x08 != 0);
         for c in allowed {
             let mut cred = decode_credential(c).map_err(|_| Rejected)?;
             cred.counter = 0;
+            // A credential may become backup-eligible after registration (imported without its
+            // flags, or a device-bound key that started syncing): accepted, and recorded by the
+            // counter policy. One that stops being eligible is still refused by the core.
+            cred.backup_eligible |= claims_eligible;
             creds.push(cred);
         }
         state.set_allowed_credentials(creds);
@@ -286,6 +299,7 @@ impl Engine {
             credential_id: result.cred_id().to_vec(),
             counter: result.counter(),
             user_verified: result.user_verified(),
+            backup_eligible: result.backup_eligible(),
             backup_state: result.backup_state(),
         })
     }
