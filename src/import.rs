@@ -485,3 +485,49 @@ impl ImportReport {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Lines that look like each format's, with arbitrary fields.
+    fn near_miss() -> impl Strategy<Value = String> {
+        let field = prop_oneof![
+            Just(String::new()),
+            "[a-zA-Z0-9+/=_-]{0,40}",
+            Just("\"{\"\"value\"\":\"\"12345678901234567890\"\"}\"".to_owned()),
+            Just("otpauth://totp/X:y?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_owned()),
+            Just("otpauth-migration://offline?data=CgA".to_owned()),
+            Just("{\"cred\": {}}".to_owned()),
+            ".{0,20}",
+        ];
+        proptest::collection::vec(proptest::collection::vec(field, 0..10), 0..8).prop_map(|rows| {
+            let header = "username,user_id,type,user_label,secret_data,credential_data,key,step,t0,digits,last_t,token,\
+                          issuer,algorithm,period,secret,user_uid,credential_id,public_key,sign_count";
+            let body: Vec<String> = rows.into_iter().map(|r| r.join(",")).collect();
+            format!("{header}\n{}", body.join("\n"))
+        })
+    }
+
+    proptest! {
+        /// No input makes any format's reader panic, and every line is an entry or a problem
+        /// with a line number inside the file.
+        #[test]
+        fn never_panics_and_lines_are_in_the_file(text in prop_oneof![".{0,400}", near_miss()]) {
+            let lines = text.lines().count().max(1);
+            for format in ImportFormat::ALL {
+                let batch = ImportBatch::parse(format, &text);
+                for p in &batch.problems {
+                    prop_assert!(p.line <= lines + 1, "{format}: {p}");
+                }
+                for e in &batch.entries {
+                    prop_assert!(e.line >= 1 && e.line <= lines, "{format}: line {}", e.line);
+                }
+            }
+        }
+    }
+}

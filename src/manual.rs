@@ -170,3 +170,143 @@
 //!   taken; a row's last accepted step stays spent, so a code the old system accepted cannot be
 //!   replayed here.
 //! - Generating backup codes replaces the previous set in one atomic store operation.
+//!
+//! # Moving in from another system
+//!
+//! Users keep their authenticator apps, security keys, passkeys and (where the old system kept
+//! them readable) backup codes: nobody enrolls again. [`ImportBatch::parse`](crate::import::ImportBatch::parse)
+//! reads one export; [`Mfa::import_batch`](crate::Mfa::import_batch) checks the whole batch
+//! against the store and then imports it; `mfactl import FILE --format FORMAT` does both on
+//! SQLite or PostgreSQL:
+//!
+//! ```text
+//! mfactl --db postgres://mfa@db/mfa import keycloak.csv --format keycloak --dry-run
+//! mfactl --db postgres://mfa@db/mfa import keycloak.csv --format keycloak
+//! ```
+//!
+//! How it behaves:
+//!
+//! - **All or nothing per batch.** Every bad line is reported first: line number, user, reason,
+//!   never the secret. With any, nothing is written and `mfactl` exits with status 2. With
+//!   `--skip-bad` (`ImportOptions::skip_bad`), the good lines are imported and the bad ones
+//!   still listed.
+//! - **Run it twice, get it once.** A secret, backup-code set or credential the user already
+//!   has here is reported as present, not added. An interrupted import is completed by
+//!   running it again. Each device is one atomic store write.
+//! - **As if enrolled here.** TOTP secrets are sealed and backup codes hashed with the keyed
+//!   hash. Every device is confirmed, and each import is an `Enrolled` audit event. A TOTP row's
+//!   last accepted step and a credential's sign counter carry over.
+//! - **Conflicts are found before writing:**
+//!   - a credential registered to another user here;
+//!   - a different backup-code set the user already has (it is not replaced);
+//!   - with `--rp-id` (a WebAuthn configuration), a credential the export says belongs to another
+//!     relying party id. A credential works only for the relying party id it was created for:
+//!     import WebAuthn only when the new site keeps the old one's id.
+//!
+//! The user column becomes the [`UserId`](crate::UserId): in the queries below, select your
+//! application's user id under the name `username`.
+//!
+//! ## Keycloak (22 to 26): `--format keycloak`
+//!
+//! Everything is in the `credential` table. `otp` rows become TOTP devices. `webauthn` rows
+//! become security keys and `webauthn-passwordless` rows passkeys; their user handle is the
+//! Keycloak user id, so `user_id` must be exported.
+//!
+//! ```sql
+//! \copy (SELECT u.username, u.id AS user_id, c.type, c.user_label, c.secret_data, c.credential_data
+//!        FROM credential c JOIN user_entity u ON u.id = c.user_id JOIN realm r ON r.id = u.realm_id
+//!        WHERE r.name = 'myrealm' AND c.type IN ('otp', 'webauthn', 'webauthn-passwordless'))
+//!   TO 'keycloak.csv' WITH (FORMAT csv, HEADER)
+//! ```
+//!
+//! What cannot be carried over:
+//!
+//! - **Recovery codes** (`recovery-authn-codes`): Keycloak keeps only unsalted SHA-512 hashes,
+//!   so the codes cannot be recovered. Users generate new backup codes.
+//! - **HOTP** credentials.
+//! - **The TOTP replay mark**: Keycloak keeps it in a cache, not the database.
+//! - **Credentials of users federated from LDAP** (`fed_user_credential`), which the query above
+//!   does not read.
+//!
+//! Keycloak keeps no backup flags, so an imported passkey is recorded as not backup-eligible
+//! until its first sign-in says otherwise.
+//!
+//! ## authentik and django-otp
+//!
+//! - **TOTP devices: `--format django-otp-totp`.** The table is `otp_totp_totpdevice`, or
+//!   `authentik_stages_authenticator_totp_totpdevice` for authentik, which names its user
+//!   table `authentik_core_user`.
+//!
+//!   ```sql
+//!   \copy (SELECT u.username, d.name, d.key, d.step, d.t0, d.digits, d.last_t
+//!          FROM otp_totp_totpdevice d JOIN auth_user u ON u.id = d.user_id WHERE d.confirmed)
+//!     TO 'totp.csv' WITH (FORMAT csv, HEADER)
+//!   ```
+//!
+//!   `last_t` becomes the replay mark.
+//! - **Static tokens (backup codes): `--format django-otp-static`.** The tables are
+//!   `otp_static_statictoken` and `otp_static_staticdevice`, prefixed
+//!   `authentik_stages_authenticator_static_` for authentik. Tokens are plaintext there; here
+//!   each user's tokens become one hashed set. Users type them as before: case does not
+//!   matter.
+//!
+//!   ```sql
+//!   \copy (SELECT u.username, d.name, t.token FROM otp_static_statictoken t
+//!          JOIN otp_static_staticdevice d ON d.id = t.device_id JOIN auth_user u ON u.id = d.user_id)
+//!     TO 'static.csv' WITH (FORMAT csv, HEADER)
+//!   ```
+//! - **authentik WebAuthn devices: `--format authentik-webauthn`.** The table is
+//!   `authentik_stages_authenticator_webauthn_webauthndevice`. The user handle authentik
+//!   registered is `user.uid`, which authentik computes and does not store, so this export
+//!   runs inside authentik (`ak shell < export.py > webauthn.csv`). authentik does not record
+//!   which devices are discoverable: the `discoverable` column says so (`true` for passkeys
+//!   that sign in without a password; `false`, the default, for security keys).
+//!
+//!   ```text
+//!   import csv, sys
+//!   from authentik.stages.authenticator_webauthn.models import WebAuthnDevice
+//!   out = csv.writer(sys.stdout)
+//!   out.writerow(["username", "user_uid", "name", "credential_id", "public_key",
+//!                 "sign_count", "rp_id", "aaguid", "discoverable"])
+//!   for d in WebAuthnDevice.objects.select_related("user"):
+//!       out.writerow([d.user.username, d.user.uid, d.name, d.credential_id, d.public_key,
+//!                     d.sign_count, d.rp_id, d.aaguid, "true"])
+//!   ```
+//!
+//! What cannot be carried over: django-otp's `tolerance` and `drift` (the window is
+//! configured here), `t0` other than 0, throttling state, and WebAuthn transports (authentik
+//! does not keep them).
+//!
+//! ## Authelia (4.38, 4.39): `--format authelia-csv` or `--format authelia-uri`
+//!
+//! - `authelia storage user totp export csv` writes `issuer,username,algorithm,digits,period,secret`.
+//! - `authelia storage user totp export uri` writes one `otpauth://` URI per line; the label's
+//!   account is the username.
+//!
+//! Authelia writes the CSV without quoting, so an issuer containing a comma breaks its rows;
+//! use the URI export then.
+//!
+//! Authelia's WebAuthn export (`authelia storage user webauthn export`, YAML) is not read yet.
+//! Its users register their keys again.
+//!
+//! ## Google Authenticator: `--format google-authenticator`
+//!
+//! Its "Transfer accounts" QR codes hold `otpauth-migration://offline?data=...` URIs, with
+//! several accounts each. Decode each QR code to text and write one line per user:
+//! `USER otpauth-migration://...`. HOTP and MD5 accounts are refused.
+//!
+//! ## Any app's key URIs: `--format otpauth`
+//!
+//! One line per secret: `USER otpauth://totp/...`.
+//!
+//! ## An application on webauthn-rs: `--format webauthn-rs`
+//!
+//! Write one JSON object per line, for example
+//! `{"user": "alice", "user_handle": "<base64url>", "kind": "passkey", "name": "Phone", "credential": <the stored Passkey>}`.
+//! The stored `Passkey` or `SecurityKey` is its `serde_json` form, `{"cred": {...}}`.
+//! `user_handle` is the user's UUID bytes webauthn-rs registered; it is required for passkeys.
+//!
+//! ## Keys this version cannot take
+//!
+//! EdDSA (Ed25519) credentials are refused with that reason. So are ES384 and other
+//! algorithms this crate does not offer at registration.
