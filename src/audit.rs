@@ -38,6 +38,14 @@ pub enum AuditKind {
     Unlocked,
     /// A device was renamed.
     Renamed,
+    /// A WebAuthn credential's backup flags changed (it started or stopped being syncable or
+    /// synced); the new flags were recorded ([`BackupFlagsPolicy`](crate::webauthn::BackupFlagsPolicy)).
+    BackupFlagsChanged {
+        /// Backup-eligible now.
+        eligible: bool,
+        /// Backed up now.
+        state: bool,
+    },
     /// A device was deleted.
     Deleted {
         /// True when an admin removed the user's last device.

@@ -23,6 +23,12 @@ pub struct DeviceInfo {
     pub confirmed: bool,
     /// For backup codes: how many unused codes remain.
     pub remaining_backup_codes: Option<usize>,
+    /// For a security key or passkey: `Some(true)` if its key may be synced to other devices
+    /// (backup-eligible: a password manager's or platform's synced passkey), `Some(false)` if
+    /// it is bound to one authenticator, as the authenticator last said.
+    pub synced: Option<bool>,
+    /// For a security key or passkey: whether its key is backed up (synced) now.
+    pub backed_up: Option<bool>,
 }
 
 impl DeviceInfo {

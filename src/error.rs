@@ -195,6 +195,9 @@ pub enum InputError {
     /// A WebAuthn credential carried over from another system that cannot be taken in.
     #[error("imported WebAuthn credential: {0}")]
     ImportedCredential(&'static str),
+    /// Text that is not the form [`Evidence`](crate::evidence::Evidence) is written in.
+    #[error("not a second-factor evidence record (mfa-evidence/1 ...)")]
+    Evidence,
     /// A row or line of another system's export that does not have the expected shape.
     #[error("{0}")]
     ImportRecord(String),

@@ -64,6 +64,7 @@ pub mod conformance;
 mod ct;
 mod device;
 mod error;
+pub mod evidence;
 mod id;
 pub mod import;
 mod kind;

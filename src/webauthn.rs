@@ -19,10 +19,10 @@
 //!   once: a replayed, expired or foreign finish is [`Outcome::Rejected`](crate::Outcome::Rejected).
 //! - Sign counters and backup flags are written back with a compare-and-swap. A counter that
 //!   does not advance on an authenticator that counts is rejected as a possible clone
-//!   ([`CounterPolicy`]); synced passkeys that always report 0 are fine. A credential that
-//!   becomes backup-eligible after registration (imported from a system that did not keep the
-//!   flags, or a device-bound key that started syncing) is accepted and recorded as eligible
-//!   from then on; one that claims to have stopped being eligible is rejected.
+//!   ([`CounterPolicy`]); synced passkeys that always report 0 are fine. Backup flags that
+//!   change after registration (a credential imported without them, a key that started or
+//!   stopped syncing) are followed, recorded and audited, never a lockout
+//!   ([`BackupFlagsPolicy`]).
 //! - Credentials registered elsewhere for the same relying party id can be imported
 //!   ([`WebAuthnImport`], [`crate::import`]): their owners keep their security keys and passkeys.
 //! - EdDSA (Ed25519) is not offered: `webauthn-rs-core` 0.6.2 cannot verify Ed25519 keys (it
@@ -33,6 +33,7 @@
 //!   the system clock: the host's [`Rng`](crate::Rng) and [`Clock`](crate::Clock) do not reach
 //!   inside. Ceremony ids, expiry and last-used times use ours.
 
+pub(crate) mod backup_flags;
 pub(crate) mod ceremony;
 pub(crate) mod counter;
 pub(crate) mod engine;
@@ -40,6 +41,7 @@ mod import;
 mod relying_party;
 mod wire;
 
+pub use self::backup_flags::BackupFlagsPolicy;
 pub use self::ceremony::{CeremonyKind, CeremonyRecord};
 pub use self::counter::CounterPolicy;
 pub use self::engine::AttestationAllowList;
@@ -103,6 +105,7 @@ pub struct WebAuthnConfig {
     pub(crate) engine: engine::Engine,
     pub(crate) ceremony_ttl_secs: u64,
     pub(crate) counter_policy: CounterPolicy,
+    pub(crate) backup_flags_policy: BackupFlagsPolicy,
 }
 
 impl WebAuthnConfig {
@@ -116,6 +119,7 @@ impl WebAuthnConfig {
             engine: engine::Engine::new(&rp, None),
             ceremony_ttl_secs: Self::DEFAULT_CEREMONY_TTL_SECS,
             counter_policy: CounterPolicy::default(),
+            backup_flags_policy: BackupFlagsPolicy::default(),
         }
     }
 
@@ -136,6 +140,14 @@ impl WebAuthnConfig {
     #[must_use]
     pub fn with_counter_policy(mut self, policy: CounterPolicy) -> Self {
         self.counter_policy = policy;
+        self
+    }
+
+    /// What to do when a credential's backup flags change between registration and a sign-in
+    /// (default [`BackupFlagsPolicy::Follow`]: accept, record, audit).
+    #[must_use]
+    pub fn with_backup_flags_policy(mut self, policy: BackupFlagsPolicy) -> Self {
+        self.backup_flags_policy = policy;
         self
     }
 

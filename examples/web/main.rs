@@ -13,6 +13,8 @@
 //! asks users with MFA methods for their second factor. Sessions are tower-sessions (in memory, id cycled at sign-in), forms and
 //! JSON calls carry axum_csrf tokens, and pages are plain HTML with one script for WebAuthn.
 
+use multifactor::Clock as _;
+use multifactor::evidence::Evidence;
 use multifactor_kit::demo_key;
 mod pages;
 
@@ -32,7 +34,7 @@ use axum_csrf::{CsrfConfig, CsrfToken};
 use multifactor::{
     Assurance, AuthenticationResponse, CeremonyId, DeviceId, DeviceInfo, DeviceKind, Error as MfaError, FirstFactor,
     InputError, Keyring, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty, Rng as _,
-    SqliteStore, SystemClock, TotpEnrollment, UserId, WebAuthnConfig,
+    SqliteStore, SystemClock, TotpEnrollment, UserId, Verified, WebAuthnConfig,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -61,6 +63,12 @@ const DEMOID: &str = "demoid";
 const DEMOID_CODE_LIFETIME: Duration = Duration::from_secs(60);
 const TOTP_DEVICE: &str = "totp_device";
 const FLASH: &str = "flash";
+/// The evidence of the session's last second factor (`multifactor::evidence::Evidence`, text).
+const EVIDENCE: &str = "mfa_evidence";
+/// A deletion waiting for a fresh second factor: the device id.
+const STEP_UP_DELETE: &str = "step_up_delete";
+/// How recent a second factor must be to delete a device: 5 minutes.
+const STEP_UP_MAX_AGE_SECS: u64 = 300;
 
 type AppMfa = Mfa<SqliteStore, SystemClock, OsRng>;
 
@@ -531,8 +539,101 @@ async fn sign_in(session: &Session, user: &UserId) -> Result<()> {
     session.cycle_id().await?;
     session.remove::<String>(PENDING).await?;
     session.remove::<String>(PENDING_VIA).await?;
+    session.remove::<String>(EVIDENCE).await?;
+    session.remove::<String>(STEP_UP_DELETE).await?;
     session.insert(USER, user.as_str()).await?;
     Ok(())
+}
+
+/// Keeps what a second factor proved, for step-up checks later in the session.
+async fn keep_evidence(session: &Session, verified: &Verified) -> Result<()> {
+    session.insert(EVIDENCE, verified.evidence().to_string()).await?;
+    Ok(())
+}
+
+/// Whether the session's last second factor is recent enough for a sensitive action.
+async fn fresh_second_factor(session: &Session) -> Result<bool> {
+    let evidence = session
+        .get::<String>(EVIDENCE)
+        .await?
+        .and_then(|text| text.parse::<Evidence>().ok());
+    Ok(evidence.is_some_and(|e| e.is_fresh(SystemClock.now(), STEP_UP_MAX_AGE_SECS)))
+}
+
+/// Whether deleting `device` needs a fresh second factor first: it is a confirmed method other
+/// than the last working one, the user has methods that can give one, and the session's last one is older than 5 minutes (or
+/// there was none: a password sign-in before the first method was added).
+async fn needs_step_up(app: &App, session: &Session, user: &UserId, device: DeviceId) -> Result<bool> {
+    if fresh_second_factor(session).await? {
+        return Ok(false);
+    }
+    let methods = app.mfa.list_devices(user).await?;
+    let confirmed = methods.iter().any(|d| d.id == device && d.confirmed);
+    // The last working method is refused anyway: no point asking for a second factor first.
+    let last = multifactor::policy::is_last_device(&methods, device);
+    Ok(confirmed
+        && !last
+        && matches!(
+            app.mfa.assurance(user, &FirstFactor::Password).await?,
+            Assurance::SecondFactorRequired { .. }
+        ))
+}
+
+/// Who the second-factor page is verifying: someone signing in, or a signed-in user confirming
+/// a sensitive action (step-up).
+enum Verifying {
+    SignIn(UserId),
+    StepUp(UserId, DeviceId),
+}
+
+async fn verifying(session: &Session) -> Result<Option<Verifying>> {
+    if let Some(user) = pending_user(session).await? {
+        return Ok(Some(Verifying::SignIn(user)));
+    }
+    let step_up = session
+        .get::<String>(STEP_UP_DELETE)
+        .await?
+        .and_then(|id| id.parse::<DeviceId>().ok());
+    Ok(match (current_user(session).await?, step_up) {
+        (Some(user), Some(device)) => Some(Verifying::StepUp(user, device)),
+        _ => None,
+    })
+}
+
+impl Verifying {
+    fn user(&self) -> &UserId {
+        match self {
+            Self::SignIn(user) | Self::StepUp(user, _) => user,
+        }
+    }
+}
+
+/// A second factor was accepted: sign in, or finish the action it was asked for. Returns where
+/// the person goes next.
+async fn second_factor_done(app: &App, session: &Session, who: Verifying, verified: &Verified) -> Result<String> {
+    match who {
+        Verifying::SignIn(user) => {
+            sign_in(session, &user).await?;
+            keep_evidence(session, verified).await?;
+            if let Some(left) = verified.remaining_backup_codes() {
+                let left = pages::count(left, "backup code", "backup codes");
+                session
+                    .insert(FLASH, format!("Signed in with a backup code. {left} left."))
+                    .await?;
+            }
+            Ok("/".into())
+        }
+        Verifying::StepUp(user, device) => {
+            keep_evidence(session, verified).await?;
+            session.remove::<String>(STEP_UP_DELETE).await?;
+            let message = match app.mfa.delete_device(&user, device).await {
+                Ok(()) => "Deleted.".to_owned(),
+                Err(e) => user_message(&e).unwrap_or_else(|| "That method could not be deleted.".into()),
+            };
+            session.insert(FLASH, message).await?;
+            Ok("/settings".into())
+        }
+    }
 }
 
 /// After a first factor: the library decides whether a second one is due, and this answers
@@ -675,18 +776,22 @@ struct CsrfOnly {
 async fn render_mfa(
     app: &App,
     session: &Session,
-    user: &UserId,
+    who: &Verifying,
     token: CsrfToken,
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response> {
+    let user = who.user();
     // The methods that may give the second factor, as the library lists them (the list does
     // not depend on how the first factor was passed).
     let methods = match app.mfa.assurance(user, &FirstFactor::Password).await? {
         Assurance::SecondFactorRequired { devices } => devices,
         // No working method left (removed meanwhile by an administrator): nothing to ask for.
         Assurance::NotEnrolled => {
-            sign_in(session, user).await?;
+            if matches!(who, Verifying::SignIn(_)) {
+                sign_in(session, user).await?;
+            }
+            session.remove::<String>(STEP_UP_DELETE).await?;
             return Ok(Redirect::to("/").into_response());
         }
         _ => Vec::new(),
@@ -697,22 +802,41 @@ async fn render_mfa(
         has(&[DeviceKind::BackupCodes]),
         has(&[DeviceKind::SecurityKey, DeviceKind::Passkey]),
     );
-    let via = session
-        .get::<String>(PENDING_VIA)
-        .await?
-        .unwrap_or_else(|| "your password".into());
+    let intro = match who {
+        Verifying::SignIn(_) => {
+            let via = session
+                .get::<String>(PENDING_VIA)
+                .await?
+                .unwrap_or_else(|| "your password".into());
+            pages::Intro::SignIn(via)
+        }
+        Verifying::StepUp(_, device) => {
+            let name = app
+                .mfa
+                .list_devices(user)
+                .await?
+                .into_iter()
+                .find(|d| d.id == *device)
+                .map_or_else(|| "that method".to_owned(), |d| d.name.as_str().to_owned());
+            pages::Intro::StepUp(name)
+        }
+    };
     page(token, status, |csrf| {
-        let mut f = frame("Second factor", csrf, Nav::SecondFactor(user.as_str()));
+        let nav = match who {
+            Verifying::SignIn(_) => Nav::SecondFactor(user.as_str()),
+            Verifying::StepUp(..) => Nav::SignedIn(user.as_str()),
+        };
+        let mut f = frame("Second factor", csrf, nav);
         f.error = error;
-        pages::second_factor(&f, &via, totp, codes, webauthn)
+        pages::second_factor(&f, &intro, totp, codes, webauthn)
     })
 }
 
 async fn mfa_page(State(app): State<Shared>, session: Session, token: CsrfToken) -> Result<Response> {
-    let Some(user) = pending_user(&session).await? else {
+    let Some(who) = verifying(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    render_mfa(&app, &session, &user, token, StatusCode::OK, None).await
+    render_mfa(&app, &session, &who, token, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
@@ -725,9 +849,10 @@ async fn mfa_code(app: Shared, session: Session, token: CsrfToken, form: CodeFor
     if !csrf_ok(&token, &form.csrf) {
         return forbidden(&session, token).await;
     }
-    let Some(user) = pending_user(&session).await? else {
+    let Some(who) = verifying(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = who.user().clone();
     let result = if backup {
         app.mfa.verify_backup_code(&user, &form.code).await
     } else {
@@ -736,19 +861,13 @@ async fn mfa_code(app: Shared, session: Session, token: CsrfToken, form: CodeFor
     let what = if backup { "backup code" } else { "code" };
     let message = match result {
         Ok(Outcome::Accepted(v)) => {
-            sign_in(&session, &user).await?;
-            if let Some(left) = v.remaining_backup_codes() {
-                let left = pages::count(left, "backup code", "backup codes");
-                session
-                    .insert(FLASH, format!("Signed in with a backup code. {left} left."))
-                    .await?;
-            }
-            return Ok(Redirect::to("/").into_response());
+            let next = second_factor_done(&app, &session, who, &v).await?;
+            return Ok(Redirect::to(&next).into_response());
         }
         Ok(other) => refusal(&other, what),
         Err(e) => user_message(&e).ok_or(AppError(e.to_string()))?,
     };
-    render_mfa(&app, &session, &user, token, StatusCode::UNAUTHORIZED, Some(&message)).await
+    render_mfa(&app, &session, &who, token, StatusCode::UNAUTHORIZED, Some(&message)).await
 }
 
 async fn mfa_totp(
@@ -778,13 +897,13 @@ async fn mfa_webauthn_start(
     if !csrf_header_ok(&token, &headers) {
         return Ok(expired_page());
     }
-    let Some(user) = pending_user(&session).await? else {
+    let Some(who) = verifying(&session).await? else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,
             "Sign in with your password first.",
         ));
     };
-    let (ceremony, options) = match app.mfa.start_webauthn_authentication(&user).await {
+    let (ceremony, options) = match app.mfa.start_webauthn_authentication(who.user()).await {
         Ok(started) => started,
         Err(e) => {
             return Ok(json_error(
@@ -822,7 +941,7 @@ async fn mfa_webauthn_finish(
     if !csrf_header_ok(&token, &headers) {
         return Ok(expired_page());
     }
-    let Some(user) = pending_user(&session).await? else {
+    let Some(who) = verifying(&session).await? else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,
             "Sign in with your password first.",
@@ -832,14 +951,15 @@ async fn mfa_webauthn_finish(
         Ok(parsed) => parsed,
         Err(message) => return Ok(json_error(StatusCode::BAD_REQUEST, message)),
     };
+    let user = who.user().clone();
     match app
         .mfa
         .finish_webauthn_authentication(&user, ceremony, &response)
         .await?
     {
-        Outcome::Accepted(_) => {
-            sign_in(&session, &user).await?;
-            Ok(Json(json!({ "redirect": "/" })).into_response())
+        Outcome::Accepted(v) => {
+            let next = second_factor_done(&app, &session, who, &v).await?;
+            Ok(Json(json!({ "redirect": next })).into_response())
         }
         other => Ok(json_error(StatusCode::UNAUTHORIZED, &refusal(&other, "security key"))),
     }
@@ -884,6 +1004,10 @@ async fn passkey_finish(
                 user_verified: v.user_verified().unwrap_or(false),
             };
             let next = after_first_factor(&app, &session, v.user(), &first, "a passkey").await?;
+            if next == "/" {
+                // Signed in by the passkey alone (it verified the user): it is the evidence.
+                keep_evidence(&session, &v).await?;
+            }
             Ok(Json(json!({ "redirect": next })).into_response())
         }
         other => Ok(json_error(StatusCode::UNAUTHORIZED, &refusal(&other, "passkey"))),
@@ -1319,6 +1443,11 @@ async fn delete(
         return Ok(Redirect::to("/login").into_response());
     };
     let result = match form.id.parse::<DeviceId>() {
+        // Deleting a method wants a second factor from the last few minutes: ask for one first.
+        Ok(id) if needs_step_up(&app, &session, &user, id).await? => {
+            session.insert(STEP_UP_DELETE, id.to_string()).await?;
+            return Ok(Redirect::to("/mfa").into_response());
+        }
         Ok(id) => app.mfa.delete_device(&user, id).await,
         Err(e) => Err(MfaError::Input(e)),
     };

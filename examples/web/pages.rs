@@ -113,11 +113,27 @@ pub fn login(frame: &Frame<'_>, demo_users: &[&str], demo_password: &str) -> Str
     layout(frame, &body)
 }
 
-pub fn second_factor(frame: &Frame<'_>, via: &str, has_totp: bool, has_codes: bool, has_webauthn: bool) -> String {
-    let mut body = format!(
-        r#"<p id="second-factor-intro">You signed in with {}. Your account is protected by a second factor: use one of your methods.</p>"#,
-        esc(via)
-    );
+/// Why the second-factor page asks.
+pub enum Intro {
+    /// Signing in, after this first factor.
+    SignIn(String),
+    /// A signed-in user deleting this method: a fresh second factor first.
+    StepUp(String),
+}
+
+pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes: bool, has_webauthn: bool) -> String {
+    let mut body = match intro {
+        Intro::SignIn(via) => format!(
+            r#"<p id="second-factor-intro">You signed in with {}. Your account is protected by a second factor: use one of your methods.</p>"#,
+            esc(via)
+        ),
+        Intro::StepUp(name) => format!(
+            r#"<h2 id="step-up">Confirm it's you</h2>
+<p id="second-factor-intro">To delete <strong>{}</strong>, use one of your methods: deleting one needs a second factor from the last 5 minutes.
+<a href="/settings" id="cancel-step-up">Cancel</a></p>"#,
+            esc(name)
+        ),
+    };
     if has_webauthn {
         body.push_str(
             r#"<section><h3>Security key or passkey</h3>
@@ -219,7 +235,11 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo]) -> String {
 <button class="finish-setup">Finish setup</button></form>"#,
                 id = m.id
             ),
-            (None, true) => "Active".to_owned(),
+            (None, true) => match m.synced {
+                Some(true) => r#"Active<br><span class="sync" title="Its key may be copied to your other devices through your password manager or platform account.">Synced</span>"#.to_owned(),
+                Some(false) => r#"Active<br><span class="sync" title="Its key never leaves this authenticator.">Device-bound</span>"#.to_owned(),
+                None => "Active".to_owned(),
+            },
         };
         let delete = if multifactor::policy::is_last_device(methods, m.id) {
             r#"<button class="delete" disabled aria-describedby="last-method-reason">Delete</button>

@@ -34,6 +34,14 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     DeviceData::BackupCodes(r) => Some(r.remaining()),
                     _ => None,
                 },
+                synced: match &d.data {
+                    DeviceData::WebAuthn(w) => Some(w.backup_eligible),
+                    _ => None,
+                },
+                backed_up: match &d.data {
+                    DeviceData::WebAuthn(w) => Some(w.backup_state),
+                    _ => None,
+                },
                 name: d.name,
                 created_at: d.created_at,
                 last_used_at: d.last_used_at,

@@ -5,6 +5,7 @@ use crate::backup_codes::BackupCode;
 use crate::clock::UnixTime;
 #[cfg(feature = "qr")]
 use crate::error::InputError;
+use crate::evidence::Evidence;
 use crate::id::{DeviceId, UserId};
 use crate::kind::DeviceKind;
 use crate::secret::SecretString;
@@ -59,7 +60,8 @@ impl Outcome {
 /// ```compile_fail
 /// # use multifactor::{DeviceId, DeviceKind, UserId, Verified};
 /// let forged = Verified { user: UserId::new("mallory").unwrap(), device: DeviceId::from_bytes([0; 16]),
-///     kind: DeviceKind::Totp, remaining_backup_codes: None, user_verified: None, sign_in: true };
+///     kind: DeviceKind::Totp, remaining_backup_codes: None, user_verified: None, synced: None,
+///     at: multifactor::UnixTime::from_secs(0), sign_in: true };
 /// ```
 ///
 /// ```compile_fail
@@ -74,6 +76,8 @@ pub struct Verified {
     pub(super) kind: DeviceKind,
     pub(super) remaining_backup_codes: Option<usize>,
     pub(super) user_verified: Option<bool>,
+    pub(super) synced: Option<bool>,
+    pub(super) at: UnixTime,
     pub(super) sign_in: bool,
 }
 
@@ -104,6 +108,19 @@ impl Verified {
         self.user_verified
     }
 
+    /// When it was verified (the service's clock).
+    pub fn at(&self) -> UnixTime {
+        self.at
+    }
+
+    /// What this verification proved, for the host to keep in its session: kind, time, user
+    /// verification, synced or device-bound, and the RFC 8176 `amr` values
+    /// ([`Evidence::amr`]). [`Evidence::is_fresh`] then answers whether a later action (a
+    /// password change, deleting a device) needs a new second factor first.
+    pub fn evidence(&self) -> Evidence {
+        Evidence::new(self.kind, self.at, self.user_verified, self.synced)
+    }
+
     /// True when this proves a sign-in (a code or assertion verified at sign-in), false for a
     /// TOTP confirmation or a WebAuthn registration.
     pub fn is_sign_in(&self) -> bool {
@@ -116,14 +133,16 @@ impl Verified {
         self.kind == DeviceKind::BackupCodes
     }
 
-    /// A sign-in by `device`.
-    pub(crate) fn sign_in(user: &UserId, device: DeviceId, kind: DeviceKind) -> Self {
+    /// A sign-in by `device` at `at`.
+    pub(crate) fn sign_in(user: &UserId, device: DeviceId, kind: DeviceKind, at: UnixTime) -> Self {
         Self {
             user: user.clone(),
             device,
             kind,
             remaining_backup_codes: None,
             user_verified: None,
+            synced: None,
+            at,
             sign_in: true,
         }
     }
@@ -139,8 +158,10 @@ impl Verified {
         self
     }
 
-    pub(crate) fn with_user_verified(mut self, verified: bool) -> Self {
+    /// A WebAuthn verification: user verification, and the backup-eligible flag as recorded now.
+    pub(crate) fn with_webauthn(mut self, verified: bool, backup_eligible: bool) -> Self {
         self.user_verified = Some(verified);
+        self.synced = Some(backup_eligible);
         self
     }
 }

@@ -298,7 +298,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                         None => return Err(StoreError::InvalidRecord("a settlement without a hit was accepted").into()),
                     };
                     return Ok(Settling::Accepted(
-                        Settled::plain(Outcome::Accepted(Verified::sign_in(user, device, kind))),
+                        Settled::plain(Outcome::Accepted(Verified::sign_in(user, device, kind, now))),
                         settle.on_hit,
                     ));
                 }

@@ -12,6 +12,7 @@ use crate::service::{Mfa, Outcome, Verified};
 use super::settle::Settled;
 use crate::store::DeviceStore;
 use crate::store::{DeviceData, DeviceRecord};
+use crate::webauthn::backup_flags::{self, FlagsDecision};
 use crate::webauthn::counter::{self, CounterCheck};
 use crate::webauthn::engine::Assertion;
 use crate::webauthn::{
@@ -162,8 +163,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 Err(e) => return Err(e.into()),
             }
             Ok(Outcome::Accepted(
-                Verified::sign_in(user, id, kind)
-                    .with_user_verified(new.user_verified)
+                Verified::sign_in(user, id, kind, now)
+                    .with_webauthn(new.user_verified, new.backup_eligible)
                     .enrollment(),
             ))
         }
@@ -360,7 +361,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         records: &[(DeviceId, WebAuthnRecord)],
         assertion: Assertion,
     ) -> Result<Outcome, Error> {
-        let policy = self.webauthn()?.counter_policy;
+        let config = self.webauthn()?;
+        let (policy, flags_policy) = (config.counter_policy, config.backup_flags_policy);
         let Some((id, mut current)) = records
             .iter()
             .find(|(_, w)| w.credential_id == assertion.credential_id)
@@ -369,12 +371,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             return Ok(Outcome::Rejected);
         };
         for _ in 0..COUNTER_RETRIES {
-            let update = match counter::check(
-                &current,
-                assertion.counter,
+            let (eligible, state, flags_changed) = match backup_flags::decide(
+                (current.backup_eligible, current.backup_state),
                 (assertion.backup_eligible, assertion.backup_state),
-                policy,
+                flags_policy,
             ) {
+                FlagsDecision::Accept {
+                    eligible,
+                    state,
+                    changed,
+                } => (eligible, state, changed),
+                FlagsDecision::Refuse => return Ok(Outcome::Rejected),
+            };
+            let update = match counter::check(&current, assertion.counter, (eligible, state), policy) {
                 CounterCheck::Accept(update) => update,
                 CounterCheck::PossibleClone => return Ok(Outcome::Rejected),
             };
@@ -385,13 +394,20 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 .await?
             {
                 self.store.clear_throttle(user, Factor::WebAuthn).await?;
+                if flags_changed {
+                    self.emit(
+                        self.event(Some(user), AuditKind::BackupFlagsChanged { eligible, state })
+                            .device(id, DeviceKind::webauthn(current.discoverable)),
+                    );
+                }
                 let kind = if current.discoverable {
                     DeviceKind::Passkey
                 } else {
                     DeviceKind::SecurityKey
                 };
                 return Ok(Outcome::Accepted(
-                    Verified::sign_in(user, id, kind).with_user_verified(assertion.user_verified),
+                    Verified::sign_in(user, id, kind, now)
+                        .with_webauthn(assertion.user_verified, update.backup_eligible),
                 ));
             }
             // A parallel sign-in moved the counter (or the credential was deleted): look again.

@@ -22,7 +22,8 @@ pub(crate) enum CounterCheck {
     PossibleClone,
 }
 
-/// Decides on an assertion with `counter` and backup flags, against the stored record.
+/// Decides on an assertion with `counter`, against the stored record; the backup flags to
+/// record come from the backup-flags policy.
 pub(crate) fn check(
     stored: &WebAuthnRecord,
     counter: u32,
@@ -33,14 +34,11 @@ pub(crate) fn check(
     if counts && counter <= stored.sign_count && policy == CounterPolicy::RejectRegression {
         return CounterCheck::PossibleClone;
     }
-    // A credential that becomes backup-eligible (imported from a system that did not keep the
-    // flags, or a device-bound key that started syncing) is recorded as such: the flags describe
-    // the credential as it is now, and refusing it would lock its owner out. It never goes back.
-    let eligible = stored.backup_eligible || backup_eligible;
+    // The flags as the backup-flags policy decided them (`backup_flags::decide`).
     CounterCheck::Accept(WebAuthnUse {
         sign_count: counter.max(stored.sign_count),
-        backup_eligible: eligible,
-        backup_state: backup_state && eligible,
+        backup_eligible,
+        backup_state: backup_state && backup_eligible,
     })
 }
 
@@ -85,12 +83,12 @@ mod tests {
         assert!(
             matches!(check(&record(0, false), 0, (false, true), p), CounterCheck::Accept(u) if !u.backup_eligible && !u.backup_state)
         );
-        // A credential that becomes backup-eligible is recorded so; eligibility never goes back.
+        // The flags given are the ones recorded.
         assert!(
             matches!(check(&record(0, false), 0, (true, true), p), CounterCheck::Accept(u) if u.backup_eligible && u.backup_state)
         );
         assert!(
-            matches!(check(&record(0, true), 0, (false, false), p), CounterCheck::Accept(u) if u.backup_eligible && !u.backup_state)
+            matches!(check(&record(0, true), 0, (false, false), p), CounterCheck::Accept(u) if !u.backup_eligible && !u.backup_state)
         );
     }
 }

@@ -274,7 +274,9 @@ impl Engine {
         let mut state: AuthenticationState = serde_json::from_slice(state).map_err(|_| Rejected)?;
         let mut creds = Vec::with_capacity(allowed.len());
         // The flags the authenticator claims (authenticatorData byte 32; the signature over
-        // them is checked by the core): backup-eligible now, on a credential stored as not.
+        // them is checked by the core). A change of backup eligibility is ours to decide
+        // (`backup_flags`), after the signature: the core's own refusal is turned off by
+        // presenting the credential with the claimed eligibility.
         let claims_eligible = response
             .0
             .response
@@ -284,10 +286,7 @@ impl Engine {
         for c in allowed {
             let mut cred = decode_credential(c).map_err(|_| Rejected)?;
             cred.counter = 0;
-            // A credential may become backup-eligible after registration (imported without its
-            // flags, or a device-bound key that started syncing): accepted, and recorded by the
-            // counter policy. One that stops being eligible is still refused by the core.
-            cred.backup_eligible |= claims_eligible;
+            cred.backup_eligible = claims_eligible;
             creds.push(cred);
         }
         state.set_allowed_credentials(creds);

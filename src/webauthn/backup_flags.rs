@@ -1,0 +1,94 @@
+//! Backup flags that change between registration and a sign-in (pure): what to accept and what
+//! to record.
+//!
+//! The backup-eligible flag (BE) says a credential may be synced to other devices; the
+//! backup-state flag (BS) says it is now. Real authenticators change them: a password manager
+//! that starts syncing (KeePassXC, iCloud Keychain after an upgrade), a credential imported from
+//! a system that did not keep them. webauthn-rs refuses a changed BE, which locks the user out
+//! of a credential that still proves possession of the same key. The default here follows what
+//! the authenticator says now, records it by compare-and-swap with the counter, and audits the
+//! change ([`AuditKind::BackupFlagsChanged`](crate::AuditKind::BackupFlagsChanged)), so that a
+//! host that cares (a device-bound-only policy) sees it and can act; a stricter host refuses.
+
+/// What to do when a credential's backup flags differ from the ones recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BackupFlagsPolicy {
+    /// Accept, record the new flags, emit an audit event (the default: never a lockout).
+    #[default]
+    Follow,
+    /// Refuse an assertion whose backup-eligible flag differs from the recorded one (what
+    /// webauthn-rs does): for hosts that admit only device-bound credentials. A change of the
+    /// backup state alone is still followed.
+    RefuseEligibilityChange,
+}
+
+/// The decision on one assertion's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlagsDecision {
+    /// Accept, recording these flags; `changed` when they differ from the recorded ones.
+    Accept { eligible: bool, state: bool, changed: bool },
+    /// The policy refuses this change.
+    Refuse,
+}
+
+/// Decides on the asserted flags `(eligible, state)` against the recorded ones.
+pub(crate) fn decide(recorded: (bool, bool), asserted: (bool, bool), policy: BackupFlagsPolicy) -> FlagsDecision {
+    let (eligible, state) = asserted;
+    if eligible != recorded.0 && policy == BackupFlagsPolicy::RefuseEligibilityChange {
+        return FlagsDecision::Refuse;
+    }
+    // Backed up without being eligible is not a state (the core refuses such an assertion too).
+    let state = state && eligible;
+    FlagsDecision::Accept {
+        eligible,
+        state,
+        changed: (eligible, state) != recorded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_records_every_change() {
+        let p = BackupFlagsPolicy::Follow;
+        for recorded in [(false, false), (true, false), (true, true)] {
+            for asserted in [(false, false), (true, false), (true, true)] {
+                assert_eq!(
+                    decide(recorded, asserted, p),
+                    FlagsDecision::Accept {
+                        eligible: asserted.0,
+                        state: asserted.1,
+                        changed: recorded != asserted
+                    },
+                    "{recorded:?} -> {asserted:?}"
+                );
+            }
+        }
+        assert_eq!(
+            decide((false, false), (false, true), p),
+            FlagsDecision::Accept {
+                eligible: false,
+                state: false,
+                changed: false
+            }
+        );
+    }
+
+    #[test]
+    fn the_strict_policy_refuses_eligibility_changes_only() {
+        let p = BackupFlagsPolicy::RefuseEligibilityChange;
+        assert_eq!(decide((false, false), (true, true), p), FlagsDecision::Refuse);
+        assert_eq!(decide((true, true), (false, false), p), FlagsDecision::Refuse);
+        assert_eq!(
+            decide((true, false), (true, true), p),
+            FlagsDecision::Accept {
+                eligible: true,
+                state: true,
+                changed: true
+            }
+        );
+    }
+}
