@@ -19,8 +19,8 @@ use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use chromiumoxide::cdp::browser_protocol::web_authn::{
     AddCredentialParams, AddVirtualAuthenticatorParams, AuthenticatorId, AuthenticatorProtocol, AuthenticatorTransport,
-    Credential, Ctap2Version, EnableParams, GetCredentialsParams, SetResponseOverrideBitsParams,
-    VirtualAuthenticatorOptions,
+    Credential, Ctap2Version, EnableParams, GetCredentialsParams, SetCredentialPropertiesParams,
+    SetResponseOverrideBitsParams, VirtualAuthenticatorOptions,
 };
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures::StreamExt as _;
@@ -549,6 +549,47 @@ async fn password_and_security_key(browser: &Browser, base: &str) -> Result<(), 
     if tab.signed_in_as().await? != "bob" {
         return Err("not signed in after the security key".into());
     }
+    tab.close(browser).await;
+    Ok(())
+}
+
+/// A security key registered device-bound starts syncing (its authenticator now reports the
+/// credential backup-eligible and backed up, as a password manager that gained sync would): the
+/// next sign-in is accepted, not a lockout, and the devices page shows it synced.
+async fn backup_flags_that_change(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::SecurityKey).await?;
+    tab.sign_in_with_password("niaj").await?;
+    tab.goto("/settings").await?;
+    tab.register("#add-security-key", "Travel key").await?;
+    let status = tab.text("tr[data-kind=security_key] .status").await?;
+    if !status.contains("Device-bound") {
+        return Err(format!("a new security key's status: {status:?}"));
+    }
+    let credential = tab
+        .export_credentials()
+        .await?
+        .into_iter()
+        .next()
+        .ok_or("no credential in the authenticator")?;
+    let params = SetCredentialPropertiesParams::builder()
+        .authenticator_id(tab.authenticator.clone())
+        .credential_id(credential.credential_id.clone())
+        .backup_eligibility(true)
+        .backup_state(true)
+        .build()
+        .map_err(err)?;
+    tab.page.execute(params).await.map_err(err)?;
+    tab.sign_out().await?;
+    tab.sign_in_with_password("niaj").await?;
+    tab.click_to_page("#use-security-key", "location.pathname === '/'")
+        .await?;
+    tab.wait_for("document.querySelector('#signed-in-user')").await?;
+    tab.goto("/settings").await?;
+    let status = tab.text("tr[data-kind=security_key] .status").await?;
+    if !status.contains("Synced") {
+        return Err(format!("after the flags changed, the status is {status:?}"));
+    }
+    tab.screenshot("backup-flags-changed").await?;
     tab.close(browser).await;
     Ok(())
 }
@@ -1447,6 +1488,7 @@ fn main() -> ExitCode {
             malformed_bodies_get_human_errors,
             social_login_does_not_skip_mfa,
             imported_keycloak_passkey_signs_in,
+            backup_flags_that_change,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

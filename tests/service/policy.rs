@@ -215,3 +215,33 @@ async fn the_last_method_rule_a_page_shows_is_the_one_delete_enforces() {
         multifactor::DeviceId::from_bytes([7; 16])
     ));
 }
+
+/// A verification's evidence: kind, time, `amr`; fresh for a while, then not; its text form
+/// round-trips through a session.
+#[tokio::test]
+async fn evidence_of_a_second_factor_and_step_up_freshness() {
+    use multifactor::evidence::{Amr, Evidence, session_amr};
+    let (mfa, clock, _) = multifactor_kit::service::setup();
+    let alice = multifactor_kit::service::user("alice");
+    let (_, secret) = multifactor_kit::service::totp(&mfa, &clock, &alice).await;
+    clock.advance(30);
+    let code = multifactor_kit::service::code_now(&secret, &clock, 0);
+    let multifactor::Outcome::Accepted(v) = mfa.verify_totp(&alice, &code).await.unwrap() else {
+        panic!("not accepted")
+    };
+    let evidence = v.evidence();
+    assert_eq!(evidence.kind(), multifactor::DeviceKind::Totp);
+    assert_eq!(evidence.at(), clock.now());
+    assert_eq!(evidence.amr(), vec![Amr::Otp]);
+    assert_eq!(
+        session_amr(&multifactor::FirstFactor::Password, Some(&evidence)),
+        ["mfa", "otp", "pwd"]
+    );
+    let kept: Evidence = evidence.to_string().parse().unwrap();
+    assert_eq!(kept, evidence);
+    assert!(kept.is_fresh(clock.now(), 300));
+    clock.advance(300);
+    assert!(kept.is_fresh(clock.now(), 300));
+    clock.advance(1);
+    assert!(!kept.is_fresh(clock.now(), 300), "a step-up is due after 5 minutes");
+}

@@ -234,3 +234,52 @@ async fn webauthn_rs_passkeys_sign_in_after_import() {
     assert!(matches!(again[..], [ImportStatus::AlreadyPresent(_)]));
     assert_eq!(new.list_devices(&carol).await.unwrap().len(), 1);
 }
+
+/// A passkey's evidence: user verified, device-bound (the software authenticator sets no backup
+/// flags), `hwk user mfa`; a security key's: `hwk user`.
+#[tokio::test]
+async fn webauthn_evidence_names_the_key_and_user_verification() {
+    use multifactor::evidence::Amr;
+    let mfa = setup(6);
+    let mut pk = passkey();
+    let dave = user("dave");
+    let (ceremony, options) = mfa.start_passkey_registration(&dave, "dave", "Dave").await.unwrap();
+    let rsp = pk.create(&options.to_json_value()).unwrap();
+    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    assert!(
+        mfa.finish_webauthn_registration(&dave, ceremony, &rsp, None)
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    let Outcome::Accepted(v) = passwordless(&mfa, &mut pk).await else {
+        panic!()
+    };
+    let e = v.evidence();
+    assert_eq!(
+        (e.kind(), e.user_verified(), e.synced()),
+        (DeviceKind::Passkey, Some(true), Some(false))
+    );
+    assert_eq!(e.amr(), vec![Amr::Hwk, Amr::User, Amr::Mfa]);
+    let devices = mfa.list_devices(&dave).await.unwrap();
+    assert_eq!((devices[0].synced, devices[0].backed_up), (Some(false), Some(false)));
+
+    let mut key = security_key();
+    let erin = user("erin");
+    let (ceremony, options) = mfa
+        .start_security_key_registration(&erin, "erin", "Erin")
+        .await
+        .unwrap();
+    let rsp = key.create(&options.to_json_value()).unwrap();
+    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    assert!(
+        mfa.finish_webauthn_registration(&erin, ceremony, &rsp, None)
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    let Outcome::Accepted(v) = second_factor(&mfa, &erin, &mut key).await else {
+        panic!()
+    };
+    assert_eq!(v.evidence().amr(), vec![Amr::Hwk, Amr::User]);
+}
