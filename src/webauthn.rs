@@ -38,6 +38,7 @@ pub(crate) mod ceremony;
 pub(crate) mod counter;
 pub(crate) mod engine;
 mod import;
+pub(crate) mod okp;
 mod relying_party;
 mod wire;
 

@@ -1,4 +1,5 @@
-//! The one place that talks to `webauthn-rs-core`. Its expert-only API stays behind this wall.
+//! The one place that talks to `webauthn-rs-core` (with its EdDSA companion, [`super::okp`]).
+//! Its expert-only API stays behind this wall.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,21 +8,23 @@ use serde::{Deserialize, Serialize};
 use webauthn_rs_core::WebauthnCore;
 use webauthn_rs_core::proto::{
     AttestationCaList, AttestationCaListBuilder, AttestationConveyancePreference, AttestationFormat,
-    AuthenticationState, AuthenticatorTransport, COSEAlgorithm, COSEKey, COSEKeyType, Credential, Mediation,
+    AuthenticationState, AuthenticatorTransport, COSEAlgorithm, COSEKey, COSEKeyType, COSEOKPKey, Credential,
+    EDDSACurve, Mediation,
     ParsedAttestation, RegisteredExtensions, RegistrationState, UserVerificationPolicy,
 };
 
 use crate::error::{ConfigError, Error, InputError};
+use crate::webauthn::okp;
 use crate::webauthn::relying_party::RelyingParty;
 use crate::webauthn::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
 
-/// Algorithms offered at registration, in order of preference.
+/// Algorithms offered at registration, in order of preference: EdDSA first, as the WebAuthn
+/// specification's examples list it, then ES256 and RS256.
 ///
-/// EdDSA is deliberately absent: `webauthn-rs-core` 0.6.2 parses Ed25519 keys but cannot verify
-/// them (`COSEKey::get_public_key` returns `SshPublicKeyEDUnsupported` for every OKP key), so a
-/// credential created for an EdDSA offer could never be registered. Offering only what we can
-/// verify lets an authenticator fall back to ES256 or RS256 instead.
-const ALGORITHMS: [COSEAlgorithm; 2] = [COSEAlgorithm::ES256, COSEAlgorithm::RS256];
+/// `webauthn-rs-core` 0.6.2 parses Ed25519 keys but cannot verify them
+/// (`COSEKey::get_public_key` returns `SshPublicKeyEDUnsupported` for every OKP key): Ed25519
+/// credentials are registered and verified on the path beside it ([`super::okp`]).
+const ALGORITHMS: [COSEAlgorithm; 3] = [COSEAlgorithm::EDDSA, COSEAlgorithm::ES256, COSEAlgorithm::RS256];
 
 /// Authenticator models an organisation accepts: attestation CA certificates, each with the
 /// AAGUIDs of the models it may vouch for.
@@ -155,6 +158,12 @@ impl Engine {
         &self.rp
     }
 
+    /// SHA-256 of the relying party id, as authenticator data carries it.
+    fn rp_id_hash(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(self.rp.id().as_bytes()).into()
+    }
+
     /// Options and state for registering a credential for `user_handle`, excluding `exclude`.
     pub(crate) fn start_registration(
         &self,
@@ -205,10 +214,20 @@ impl Engine {
         state: &[u8],
     ) -> Result<(NewCredential, bool, Vec<u8>), Rejected> {
         let ceremony: RegistrationCeremony = serde_json::from_slice(state).map_err(|_| Rejected)?;
-        let credential = self
-            .core
-            .register_credential(&response.0, &ceremony.state, self.attestation.as_ref().map(|a| &a.list))
-            .map_err(|_| Rejected)?;
+        let credential = if okp::is_okp_registration(&response.0) {
+            // Attestation chains cannot be checked on the EdDSA path.
+            if self.attestation.is_some() {
+                return Err(Rejected);
+            }
+            let view: okp::RegistrationView = serde_json::to_value(&ceremony.state)
+                .and_then(serde_json::from_value)
+                .map_err(|_| Rejected)?;
+            okp::verify_registration(&response.0, &view, &self.rp_id_hash(), self.rp.origin_urls())?
+        } else {
+            self.core
+                .register_credential(&response.0, &ceremony.state, self.attestation.as_ref().map(|a| &a.list))
+                .map_err(|_| Rejected)?
+        };
         if ceremony.passkey && !credential.user_verified {
             // The core enforces this for the Required policy already; never rely on one check.
             return Err(Rejected);
@@ -289,6 +308,22 @@ impl Engine {
             cred.backup_eligible = claims_eligible;
             creds.push(cred);
         }
+        let ed25519 = creds
+            .iter()
+            .any(|c| c.cred_id.as_slice() == response.0.raw_id.as_slice() && okp::ed25519_key(&c.cred).is_some());
+        if ed25519 {
+            let view: okp::StateView = serde_json::to_value(&state)
+                .and_then(serde_json::from_value)
+                .map_err(|_| Rejected)?;
+            let expected = okp::Expected {
+                rp_id_hash: self.rp_id_hash(),
+                origins: self.rp.origin_urls(),
+                challenge: &view.challenge,
+                policy: view.policy,
+                allow_backup_eligible_upgrade: view.allow_backup_eligible_upgrade,
+            };
+            return okp::verify_assertion(&response.0, &expected, &creds, okp::SignatureCheck::Ed25519Only);
+        }
         state.set_allowed_credentials(creds);
         let result = self
             .core
@@ -327,25 +362,31 @@ pub(crate) fn imported_credential(imported: &Imported<'_>) -> Result<Vec<u8>, In
     let Value::Map(map) = &value else {
         return Err(NOT_COSE);
     };
-    match (map.get(&Value::Integer(1)), map.get(&Value::Integer(3))) {
+    let key = match (map.get(&Value::Integer(1)), map.get(&Value::Integer(3))) {
         (Some(Value::Integer(1)), _) | (_, Some(Value::Integer(-8))) => {
-            return Err(InputError::ImportedCredential(
-                "EdDSA (Ed25519) keys cannot be verified by this version",
-            ));
+            let x = okp::parse_ed25519(&value)
+                .ok_or(InputError::ImportedCredential("the public key is not a valid Ed25519 key"))?;
+            COSEKey {
+                type_: COSEAlgorithm::EDDSA,
+                key: COSEKeyType::EC_OKP(COSEOKPKey {
+                    curve: EDDSACurve::ED25519,
+                    x: x.to_vec(),
+                }),
+            }
         }
         (Some(Value::Integer(2)), Some(Value::Integer(-7))) | (Some(Value::Integer(3)), Some(Value::Integer(-257))) => {
+            COSEKey::try_from(&value)
+                .map_err(|_| InputError::ImportedCredential("the public key is not a valid ES256 or RS256 key"))?
         }
         _ => {
             return Err(InputError::ImportedCredential(
-                "only ES256 (P-256) and RS256 keys are accepted",
+                "only EdDSA (Ed25519), ES256 (P-256) and RS256 keys are accepted",
             ));
         }
-    }
-    let key = COSEKey::try_from(&value)
-        .map_err(|_| InputError::ImportedCredential("the public key is not a valid ES256 or RS256 key"))?;
+    };
     if !ALGORITHMS.contains(&key.type_) {
         return Err(InputError::ImportedCredential(
-            "only ES256 (P-256) and RS256 keys are accepted",
+            "only EdDSA (Ed25519), ES256 (P-256) and RS256 keys are accepted",
         ));
     }
     let transports: Vec<AuthenticatorTransport> = imported
@@ -413,14 +454,15 @@ pub(crate) fn webauthn_rs_credential(json: &str) -> Result<WebauthnRsParts, Inpu
             map.insert(Value::Integer(-1), Value::Bytes(rsa.n.clone()));
             map.insert(Value::Integer(-2), Value::Bytes(rsa.e.to_vec()));
         }
-        (COSEAlgorithm::EDDSA, _) | (_, COSEKeyType::EC_OKP(_)) => {
-            return Err(InputError::ImportedCredential(
-                "EdDSA (Ed25519) keys cannot be verified by this version",
-            ));
+        (COSEAlgorithm::EDDSA, COSEKeyType::EC_OKP(okp)) if okp.curve == EDDSACurve::ED25519 => {
+            map.insert(Value::Integer(1), Value::Integer(1));
+            map.insert(Value::Integer(3), Value::Integer(-8));
+            map.insert(Value::Integer(-1), Value::Integer(6));
+            map.insert(Value::Integer(-2), Value::Bytes(okp.x.clone()));
         }
         _ => {
             return Err(InputError::ImportedCredential(
-                "only ES256 (P-256) and RS256 keys are accepted",
+                "only EdDSA (Ed25519), ES256 (P-256) and RS256 keys are accepted",
             ));
         }
     }

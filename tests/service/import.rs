@@ -224,12 +224,12 @@ fn every_hostile_line_is_reported_with_its_reason() {
                 (11, Some("dave"), "secret_data is not Keycloak's"),
                 (12, Some("dave"), "a password, not an MFA credential"),
                 (13, Some("dave"), "not a valid ES256 or RS256 key"),
-                (14, Some("dave"), "EdDSA (Ed25519) keys cannot be verified"),
+                (14, Some("dave"), "the public key is not a valid Ed25519 key"),
                 (15, Some("dave"), "credentialId is not base64"),
                 (16, Some("dave"), "user_id is empty"),
                 (17, Some("dave"), "the same WebAuthn credential as line 5"),
                 (18, None, "3 fields where the header has 6"),
-                (19, Some("erin"), "only ES256 (P-256) and RS256 keys are accepted"),
+                (19, Some("erin"), "only EdDSA (Ed25519), ES256 (P-256) and RS256 keys are accepted"),
             ],
         ),
         (
@@ -249,7 +249,7 @@ fn every_hostile_line_is_reported_with_its_reason() {
             "webauthn-rs-bad.jsonl",
             &[
                 (3, Some("carol"), "a passkey needs the user handle"),
-                (4, Some("carol"), "EdDSA (Ed25519) keys cannot be verified"),
+                (4, Some("carol"), "the public key is not a valid Ed25519 key"),
                 (5, Some("carol"), "not a valid ES256 or RS256 key"),
                 (6, Some("carol"), "kind must be passkey or security_key"),
                 (7, Some("carol"), "not the JSON of a webauthn-rs Passkey"),
