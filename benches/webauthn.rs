@@ -12,7 +12,13 @@
 //!   kind of input, with its state and credential already in memory, in the same shape: fresh
 //!   (response, state) pairs made a batch at a time outside the timed part, each verified once.
 //!
-//! Both sides verify an ES256 assertion, with user verification, from a `SoftPasskey` of
+//! - `multifactor_finish_eddsa`: the same call for an Ed25519 (COSE -8) passkey, verified on the
+//!   EdDSA path beside the core (`ed25519-dalek` `verify_strict`), which `webauthn-rs-core`
+//!   cannot verify. Its assertions are made by the bench itself with the key it holds (the
+//!   software authenticator has no Ed25519), in the shape a browser sends; the credential is
+//!   brought in with `WebAuthnImport`.
+//!
+//! The ES256 functions verify an ES256 assertion, with user verification, from a `SoftPasskey` of
 //! `webauthn-authenticator-rs` registered as a passkey (user verification required), against a
 //! ceremony that prefers user verification (what `start_webauthn_authentication` asks for).
 //!
@@ -236,9 +242,114 @@ fn bench_core(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
     });
 }
 
+// ----- EdDSA ----------------------------------------------------------------------------------------
+
+/// An Ed25519 passkey the bench holds: it answers a ceremony's options as an authenticator and
+/// browser would (user present and verified, the counter advancing).
+struct Ed25519Passkey {
+    key: ed25519_dalek::SigningKey,
+    id: Vec<u8>,
+    counter: u32,
+}
+
+impl Ed25519Passkey {
+    fn cose_public_key(&self) -> Vec<u8> {
+        let mut cose = vec![0xa4, 0x01, 0x01, 0x03, 0x27, 0x20, 0x06, 0x21, 0x58, 0x20];
+        cose.extend_from_slice(self.key.verifying_key().as_bytes());
+        cose
+    }
+
+    fn get(&mut self, options: &Value) -> AuthenticationResponse {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        use sha2::Digest as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        self.counter += 1;
+        let client = json!({
+            "type": "webauthn.get",
+            "challenge": options["publicKey"]["challenge"],
+            "origin": ORIGIN,
+            "crossOrigin": false,
+        })
+        .to_string();
+        let mut auth = sha2::Sha256::digest(b"example.com").to_vec();
+        auth.push(0x05); // user present, user verified
+        auth.extend_from_slice(&self.counter.to_be_bytes());
+        let mut signed = auth.clone();
+        signed.extend_from_slice(&sha2::Sha256::digest(client.as_bytes()));
+        let signature = self.key.sign(&signed).to_bytes();
+        AuthenticationResponse::from_json_value(json!({
+            "id": b64.encode(&self.id),
+            "rawId": b64.encode(&self.id),
+            "response": {
+                "authenticatorData": b64.encode(&auth),
+                "clientDataJSON": b64.encode(client.as_bytes()),
+                "signature": b64.encode(signature),
+                "userHandle": null,
+            },
+            "extensions": {},
+            "type": "public-key",
+        }))
+        .unwrap()
+    }
+}
+
+fn bench_eddsa(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    use multifactor::webauthn::{ExportedCredential, WebAuthnImport};
+    let rt = runtime();
+    let mfa = service();
+    let user = UserId::new("alice").unwrap();
+    let mut auth = Ed25519Passkey {
+        key: ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+        id: vec![5; 16],
+        counter: 0,
+    };
+    let import = WebAuthnImport::from_exported(&ExportedCredential {
+        credential_id: &auth.id,
+        cose_public_key: &auth.cose_public_key(),
+        sign_count: 0,
+        user_handle: Some(b"alice-handle"),
+        discoverable: true,
+        backup: Some((false, false)),
+        transports: &["internal"],
+        aaguid: None,
+    })
+    .unwrap();
+    rt.block_on(async {
+        mfa.import_webauthn(&user, &import, None).await.unwrap();
+        let (id, options) = mfa.start_webauthn_authentication(&user).await.unwrap();
+        let rsp = auth.get(&options.to_json_value());
+        assert_accepted(&mfa.finish_webauthn_authentication(&user, id, &rsp).await.unwrap());
+    });
+    c.bench_function("multifactor_finish_eddsa", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(support::timed_in_chunks(
+                iters,
+                BATCH,
+                async |n| {
+                    let mut batch = Vec::with_capacity(n as usize);
+                    for _ in 0..n {
+                        let (id, options) = mfa.start_webauthn_authentication(&user).await.unwrap();
+                        batch.push((id, auth.get(&options.to_json_value())));
+                    }
+                    batch
+                },
+                async |(id, rsp): (CeremonyId, AuthenticationResponse)| {
+                    let outcome = mfa
+                        .finish_webauthn_authentication(black_box(&user), black_box(id), black_box(&rsp))
+                        .await
+                        .unwrap();
+                    assert_accepted(black_box(&outcome));
+                },
+            ))
+        });
+    });
+}
+
 fn webauthn_finish_authentication(c: &mut Criterion) {
     let mut group = c.benchmark_group("webauthn_finish_authentication");
     bench_multifactor(&mut group);
+    bench_eddsa(&mut group);
     bench_core(&mut group);
     group.finish();
 }

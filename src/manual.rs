@@ -308,5 +308,5 @@
 //!
 //! ## Keys this version cannot take
 //!
-//! EdDSA (Ed25519) credentials are refused with that reason. So are ES384 and other
-//! algorithms this crate does not offer at registration.
+//! WebAuthn keys of algorithms this crate does not offer at registration (ES384, ES512, PS256,
+//! SHA-1 RSA) are refused with that reason; EdDSA (Ed25519), ES256 and RS256 are taken.

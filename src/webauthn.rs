@@ -9,7 +9,7 @@
 //! | use | second factor after a password | passwordless, username-less, or second factor |
 //! | user verification | preferred (and required later if it happened at registration) | required |
 //! | discoverable credential | not required | required |
-//! | algorithms | ES256, RS256 (EdDSA: see below) | ES256, RS256 |
+//! | algorithms | EdDSA (Ed25519), ES256, RS256 | same |
 //! | attestation | `none`, or an allow-list of authenticator models | same |
 //!
 //! - The user's existing credentials are always excluded, so one authenticator is not
@@ -25,10 +25,17 @@
 //!   ([`BackupFlagsPolicy`]).
 //! - Credentials registered elsewhere for the same relying party id can be imported
 //!   ([`WebAuthnImport`], [`crate::import`]): their owners keep their security keys and passkeys.
-//! - EdDSA (Ed25519) is not offered: `webauthn-rs-core` 0.6.2 cannot verify Ed25519 keys (it
-//!   rejects them with `SshPublicKeyEDUnsupported`), and offering an algorithm that can never be
-//!   registered would turn EdDSA-preferring authenticators into failed registrations instead of
-//!   ES256 or RS256 ones. A response with an Ed25519 key is [`Outcome::Rejected`](crate::Outcome::Rejected).
+//! - EdDSA (Ed25519, COSE -8), which `webauthn-rs-core` 0.6.2 cannot verify, is registered and
+//!   verified on a path beside it that makes every check the core makes, with the core's own
+//!   parsers, and differs only in the signature check (`ed25519-dalek`'s `verify_strict`:
+//!   small-order keys and non-canonical signatures refused). Two property tests prove it decides
+//!   as the core does on ES256 assertions, valid and validly signed mutations of every checked
+//!   field. Ed25519 credentials take attestation `none` or `packed` self attestation, so a
+//!   relying party with an attestation allow-list refuses them.
+//! - Every successful verification carries its evidence for the session
+//!   ([`Verified::evidence`](crate::Verified::evidence)): kind, time, user verification, synced
+//!   or device-bound, and RFC 8176 `amr` values; [`Evidence::is_fresh`](crate::evidence::Evidence::is_fresh)
+//!   is the step-up check before a sensitive action.
 //! - Challenges come from `webauthn-rs-core`'s own generator, and its registration check reads
 //!   the system clock: the host's [`Rng`](crate::Rng) and [`Clock`](crate::Clock) do not reach
 //!   inside. Ceremony ids, expiry and last-used times use ours.

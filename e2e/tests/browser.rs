@@ -926,14 +926,18 @@ async fn algorithms(browser: &Browser, base: &str) -> Result<(), String> {
         .filter(|c| c.is_resident_credential)
         .collect();
     if exported.len() != 1 {
-        return Err(format!("EdDSA: {} passkeys in the platform authenticator", exported.len()));
+        return Err(format!(
+            "EdDSA: {} passkeys in the platform authenticator",
+            exported.len()
+        ));
     }
     platform.close(browser).await;
     let next = Tab::open(browser, base, Kind::Platform).await?;
     next.goto("/login").await?;
     next.autofill_settled().await?;
     next.import_credentials(exported).await?;
-    next.click_to_page("#passkey-sign-in", "location.pathname === '/'").await?;
+    next.click_to_page("#passkey-sign-in", "location.pathname === '/'")
+        .await?;
     next.wait_for("document.querySelector('#signed-in-user')").await?;
     if next.signed_in_as().await? != "grace" {
         return Err("EdDSA: the Ed25519 passkey did not sign grace in".into());

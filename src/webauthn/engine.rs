@@ -9,8 +9,7 @@ use webauthn_rs_core::WebauthnCore;
 use webauthn_rs_core::proto::{
     AttestationCaList, AttestationCaListBuilder, AttestationConveyancePreference, AttestationFormat,
     AuthenticationState, AuthenticatorTransport, COSEAlgorithm, COSEKey, COSEKeyType, COSEOKPKey, Credential,
-    EDDSACurve, Mediation,
-    ParsedAttestation, RegisteredExtensions, RegistrationState, UserVerificationPolicy,
+    EDDSACurve, Mediation, ParsedAttestation, RegisteredExtensions, RegistrationState, UserVerificationPolicy,
 };
 
 use crate::error::{ConfigError, Error, InputError};
@@ -364,8 +363,9 @@ pub(crate) fn imported_credential(imported: &Imported<'_>) -> Result<Vec<u8>, In
     };
     let key = match (map.get(&Value::Integer(1)), map.get(&Value::Integer(3))) {
         (Some(Value::Integer(1)), _) | (_, Some(Value::Integer(-8))) => {
-            let x = okp::parse_ed25519(&value)
-                .ok_or(InputError::ImportedCredential("the public key is not a valid Ed25519 key"))?;
+            let x = okp::parse_ed25519(&value).ok_or(InputError::ImportedCredential(
+                "the public key is not a valid Ed25519 key",
+            ))?;
             COSEKey {
                 type_: COSEAlgorithm::EDDSA,
                 key: COSEKeyType::EC_OKP(COSEOKPKey {

@@ -212,7 +212,9 @@ fn okp_kty(key: &Value) -> bool {
 }
 
 /// The attestation object's format, statement and parsed authenticator data (with its bytes).
-fn attestation(rsp: &RegisterPublicKeyCredential) -> Result<(String, Value, AuthenticatorData<Registration>), Rejected> {
+fn attestation(
+    rsp: &RegisterPublicKeyCredential,
+) -> Result<(String, Value, AuthenticatorData<Registration>), Rejected> {
     let object: Value = serde_cbor_2::from_slice(rsp.response.attestation_object.as_slice()).map_err(|_| Rejected)?;
     let Value::Map(map) = object else {
         return Err(Rejected);
@@ -247,7 +249,8 @@ pub(crate) fn parse_ed25519(key: &Value) -> Option<[u8; KEY_LEN]> {
         return None;
     };
     let int = |k: i128| m.get(&Value::Integer(k));
-    if int(1) != Some(&Value::Integer(1)) || int(3) != Some(&Value::Integer(-8)) || int(-1) != Some(&Value::Integer(6)) {
+    if int(1) != Some(&Value::Integer(1)) || int(3) != Some(&Value::Integer(-8)) || int(-1) != Some(&Value::Integer(6))
+    {
         return None;
     }
     let Some(Value::Bytes(x)) = int(-2) else {
@@ -373,7 +376,10 @@ mod tests {
     use crate::webauthn::wire::{AuthenticationResponse, RegistrationResponse};
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// RFC 8032 §7.1, TEST 1 to 3: public key, message, signature.
@@ -415,8 +421,8 @@ mod tests {
 
     /// The group order L, little-endian: S + L is the same scalar, written non-canonically.
     const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
 
     #[test]
@@ -469,7 +475,10 @@ mod tests {
                 .collect(),
             )
         };
-        assert_eq!(parse_ed25519(&cose(1, -8, 6, key.clone())).map(|k| k.to_vec()), Some(key.clone()));
+        assert_eq!(
+            parse_ed25519(&cose(1, -8, 6, key.clone())).map(|k| k.to_vec()),
+            Some(key.clone())
+        );
         assert_eq!(parse_ed25519(&cose(2, -8, 6, key.clone())), None, "not OKP");
         assert_eq!(parse_ed25519(&cose(1, -7, 6, key.clone())), None, "not EdDSA");
         assert_eq!(parse_ed25519(&cose(1, -8, 7, key.clone())), None, "Ed448");
@@ -616,7 +625,10 @@ mod tests {
         });
         // Both outcomes occurred: the comparison could have failed either way.
         let (accepted, rejected) = (accepted.get(), rejected.get());
-        assert!(accepted > 20 && rejected > 20, "accepted {accepted}, rejected {rejected}");
+        assert!(
+            accepted > 20 && rejected > 20,
+            "accepted {accepted}, rejected {rejected}"
+        );
     }
 
     /// The differential proof with a key the test holds, so that every mutation is signed
@@ -641,7 +653,13 @@ mod tests {
         let id = vec![7u8; 16];
         let (accepted, rejected) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
         let types = ["webauthn.get", "webauthn.create", ""];
-        let origins = [ORIGIN, "https://evil.example.com", "https://auth.example.com:8443", "http://auth.example.com", "https://example.com"];
+        let origins = [
+            ORIGIN,
+            "https://evil.example.com",
+            "https://auth.example.com:8443",
+            "http://auth.example.com",
+            "https://example.com",
+        ];
         let config = ProptestConfig::with_cases(600);
         proptest!(config, |(type_i in prop_oneof![4 => Just(0usize), 1 => 1usize..3],
                             origin_i in prop_oneof![4 => Just(0usize), 1 => 1usize..5],
@@ -737,7 +755,10 @@ mod tests {
             }
         });
         let (accepted, rejected) = (accepted.get(), rejected.get());
-        assert!(accepted > 50 && rejected > 50, "accepted {accepted}, rejected {rejected}");
+        assert!(
+            accepted > 50 && rejected > 50,
+            "accepted {accepted}, rejected {rejected}"
+        );
     }
 
     proptest! {

@@ -229,7 +229,11 @@ fn every_hostile_line_is_reported_with_its_reason() {
                 (16, Some("dave"), "user_id is empty"),
                 (17, Some("dave"), "the same WebAuthn credential as line 5"),
                 (18, None, "3 fields where the header has 6"),
-                (19, Some("erin"), "only EdDSA (Ed25519), ES256 (P-256) and RS256 keys are accepted"),
+                (
+                    19,
+                    Some("erin"),
+                    "only EdDSA (Ed25519), ES256 (P-256) and RS256 keys are accepted",
+                ),
             ],
         ),
         (
