@@ -199,7 +199,17 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             return Err(MisuseError::NoDevice(Factor::WebAuthn).into());
         }
         let creds: Vec<&[u8]> = records.iter().map(|(_, w)| w.credential.as_slice()).collect();
-        let (options, state) = config.engine.start_authentication(Some(&creds), false)?;
+        let only = match records
+            .iter()
+            .map(|(_, w)| w.discoverable)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            kinds if kinds.iter().all(|d| *d) => Some(DeviceKind::Passkey),
+            kinds if kinds.iter().all(|d| !*d) => Some(DeviceKind::SecurityKey),
+            _ => None,
+        };
+        let (options, state) = config.engine.start_authentication(Some(&creds), false, only)?;
         let id = self
             .store_ceremony(Some(user), CeremonyKind::SecondFactor, state)
             .await?;
@@ -270,7 +280,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// WebAuthn not configured, store and engine errors.
     pub async fn start_passwordless(&self, conditional: bool) -> Result<(CeremonyId, AuthenticationOptions), Error> {
         let config = self.webauthn()?;
-        let (options, state) = config.engine.start_authentication(None, conditional)?;
+        let (options, state) = config.engine.start_authentication(None, conditional, None)?;
         let id = self.store_ceremony(None, CeremonyKind::Passwordless, state).await?;
         Ok((id, options))
     }

@@ -9,10 +9,12 @@ use webauthn_rs_core::WebauthnCore;
 use webauthn_rs_core::proto::{
     AttestationCaList, AttestationCaListBuilder, AttestationConveyancePreference, AttestationFormat,
     AuthenticationState, AuthenticatorTransport, COSEAlgorithm, COSEKey, COSEKeyType, COSEOKPKey, Credential,
-    EDDSACurve, Mediation, ParsedAttestation, RegisteredExtensions, RegistrationState, UserVerificationPolicy,
+    EDDSACurve, Mediation, ParsedAttestation, PublicKeyCredentialHints, RegisteredExtensions, RegistrationState,
+    UserVerificationPolicy,
 };
 
 use crate::error::{ConfigError, Error, InputError};
+use crate::kind::DeviceKind;
 use crate::webauthn::okp;
 use crate::webauthn::relying_party::RelyingParty;
 use crate::webauthn::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
@@ -191,7 +193,14 @@ impl Engine {
             .require_resident_key(passkey)
             .credential_algorithms(ALGORITHMS.to_vec())
             .attestation(attestation)
-            .reject_synchronised_authenticators(false);
+            .reject_synchronised_authenticators(false)
+            // WebAuthn Level 3 hints: a security key is a removable one; a passkey lives on this
+            // device or a phone nearby.
+            .hints(Some(if passkey {
+                vec![PublicKeyCredentialHints::ClientDevice, PublicKeyCredentialHints::Hybrid]
+            } else {
+                vec![PublicKeyCredentialHints::SecurityKey]
+            }));
         let (options, state) = self
             .core
             .generate_challenge_register(builder)
@@ -244,10 +253,14 @@ impl Engine {
 
     /// Options and state for authenticating with any of `credentials` (second factor), or with
     /// any discoverable credential when `credentials` is `None` (passwordless).
+    ///
+    /// `only` names the kind when every allowed credential is a security key or every one a
+    /// passkey, for the request's hints.
     pub(crate) fn start_authentication(
         &self,
         credentials: Option<&[&[u8]]>,
         conditional: bool,
+        only: Option<DeviceKind>,
     ) -> Result<(AuthenticationOptions, Vec<u8>), Error> {
         let (creds, policy) = match credentials {
             Some(list) => {
@@ -261,10 +274,19 @@ impl Engine {
             }
             None => (Vec::new(), UserVerificationPolicy::Required),
         };
+        let hints = match (credentials.is_none(), only) {
+            (true, _) | (false, Some(DeviceKind::Passkey)) => Some(vec![
+                PublicKeyCredentialHints::ClientDevice,
+                PublicKeyCredentialHints::Hybrid,
+            ]),
+            (false, Some(DeviceKind::SecurityKey)) => Some(vec![PublicKeyCredentialHints::SecurityKey]),
+            _ => None,
+        };
         let builder = self
             .core
             .new_challenge_authenticate_builder(creds, Some(policy))
-            .map_err(|e| Error::WebAuthn(e.to_string()))?;
+            .map_err(|e| Error::WebAuthn(e.to_string()))?
+            .hints(hints);
         let (mut options, mut state) = self
             .core
             .generate_challenge_authenticate(builder)

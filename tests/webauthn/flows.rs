@@ -263,8 +263,13 @@ async fn registration_options_say_what_we_promise() {
         .collect();
     assert_eq!(
         algs,
-        vec![-7, -257],
-        "ES256 and RS256 (webauthn-rs-core 0.6.2 cannot verify EdDSA)"
+        vec![-8, -7, -257],
+        "EdDSA first (the specification's order), ES256, RS256"
+    );
+    assert_eq!(
+        sk["hints"],
+        json!(["security-key"]),
+        "a security key is a removable one"
     );
     assert_eq!(sk["attestation"], "none");
     assert_eq!(sk["authenticatorSelection"]["userVerification"], "preferred");
@@ -280,6 +285,45 @@ async fn registration_options_say_what_we_promise() {
     assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
     assert_eq!(pk["excludeCredentials"][0]["id"], json!(existing));
     assert_eq!(pk["user"]["id"], sk["user"]["id"], "one user handle per user");
+    assert_eq!(
+        pk["hints"],
+        json!(["client-device", "hybrid"]),
+        "a passkey: this device or a phone"
+    );
+}
+
+/// Authentication hints follow the credentials asked for; passwordless asks for a passkey.
+#[tokio::test]
+async fn authentication_hints_follow_the_credentials() {
+    let (mfa, _clock) = setup();
+    let alice = user("alice");
+    accepted(register(&mfa, &alice, &mut security_key(), false).await);
+    let (_, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    assert_eq!(options.to_json_value()["publicKey"]["hints"], json!(["security-key"]));
+    accepted(register(&mfa, &alice, &mut passkey(), true).await);
+    let (_, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    assert!(
+        options.to_json_value()["publicKey"]
+            .get("hints")
+            .is_none_or(|h| h.is_null()),
+        "mixed: no hint"
+    );
+    let bob = user("bob");
+    accepted(register(&mfa, &bob, &mut passkey(), true).await);
+    let (_, options) = mfa.start_webauthn_authentication(&bob).await.unwrap();
+    assert_eq!(
+        options.to_json_value()["publicKey"]["hints"],
+        json!(["client-device", "hybrid"])
+    );
+    let (_, options) = mfa.start_passwordless(false).await.unwrap();
+    assert_eq!(
+        options.to_json_value()["publicKey"]["hints"],
+        json!(["client-device", "hybrid"])
+    );
+    // Transports recorded at registration are sent back in allowCredentials.
+    let (_, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    let allowed = options.to_json_value()["publicKey"]["allowCredentials"].clone();
+    assert_eq!(allowed.as_array().map(Vec::len), Some(2));
 }
 
 // ----- Each way a ceremony must fail ---------------------------------------------------------
