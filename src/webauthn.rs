@@ -47,6 +47,7 @@ pub(crate) mod engine;
 mod import;
 pub(crate) mod okp;
 mod relying_party;
+mod signals;
 mod wire;
 
 pub use self::backup_flags::BackupFlagsPolicy;
@@ -55,6 +56,7 @@ pub use self::counter::CounterPolicy;
 pub use self::engine::AttestationAllowList;
 pub use self::import::{ExportedCredential, MAX_CREDENTIAL_ID, MAX_USER_HANDLE, WebAuthnImport};
 pub use self::relying_party::RelyingParty;
+pub use self::signals::{AllAcceptedCredentials, CurrentUserDetails, UnknownCredential};
 pub use self::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
 
 use std::fmt;

@@ -594,6 +594,72 @@ async fn backup_flags_that_change(browser: &Browser, base: &str) -> Result<(), S
     Ok(())
 }
 
+/// WebAuthn Level 3 signals, checked in the virtual authenticator itself: a new display name
+/// reaches the passkey (signalCurrentUserDetails), a deleted passkey leaves it
+/// (signalAllAcceptedCredentials), and a passkey the site no longer knows is removed from
+/// another browser that still offers it (signalUnknownCredential).
+async fn signals_reach_the_authenticator(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("yara").await?;
+    tab.goto("/settings").await?;
+    tab.register("#add-passkey", "Laptop").await?;
+    let exported = tab.export_credentials().await?;
+    // The display name.
+    tab.fill("#display-name", "Yara Y.").await?;
+    tab.click_to_page(
+        "#change-display-name",
+        "document.documentElement.dataset.signalsDone === '1'",
+    )
+    .await?;
+    let sent: String = tab.eval("document.documentElement.dataset.signals || ''").await?;
+    if !sent.contains("currentUserDetails:sent") {
+        return Err(format!("display name: signals {sent:?}"));
+    }
+    let held = tab.export_credentials().await?;
+    if held.first().and_then(|c| c.user_display_name.as_deref()) != Some("Yara Y.") {
+        return Err(format!(
+            "the passkey's display name is {:?}",
+            held.first().map(|c| c.user_display_name.clone())
+        ));
+    }
+    // Deleting the passkey (after a fresh second factor: a backup code).
+    let codes = generate_codes(&tab).await?;
+    tab.click_to_page("tr[data-kind=passkey] .delete", "document.querySelector('#step-up')")
+        .await?;
+    tab.fill("#backup-code", &codes[0]).await?;
+    tab.click_to_page("#verify-backup", "document.documentElement.dataset.signalsDone === '1'")
+        .await?;
+    let sent: String = tab.eval("document.documentElement.dataset.signals || ''").await?;
+    if !sent.contains("allAcceptedCredentials:sent") {
+        return Err(format!("delete: signals {sent:?}"));
+    }
+    if !tab.export_credentials().await?.is_empty() {
+        return Err("the deleted passkey is still in the authenticator".into());
+    }
+    tab.close(browser).await;
+    // Another browser still holds the old passkey: signing in with it is refused, and the
+    // browser is told to forget it.
+    let other = Tab::open(browser, base, Kind::Platform).await?;
+    other.goto("/login").await?;
+    other.autofill_settled().await?;
+    other.import_credentials(exported).await?;
+    other
+        .click_in_page(
+            "#passkey-sign-in",
+            "(document.documentElement.dataset.signals || '').includes('unknownCredential')",
+        )
+        .await?;
+    let sent: String = other.eval("document.documentElement.dataset.signals || ''").await?;
+    if !sent.contains("unknownCredential:sent") || !other.export_credentials().await?.is_empty() {
+        return Err(format!(
+            "unknown credential: signals {sent:?}, still held: {}",
+            other.export_credentials().await?.len()
+        ));
+    }
+    other.close(browser).await;
+    Ok(())
+}
+
 fn totp_code(secret: &str, steps_ahead: u64) -> Result<String, String> {
     let secret = decode_base32_secret(secret).map_err(err)?;
     let params = TotpParams::default();
@@ -1549,6 +1615,7 @@ fn main() -> ExitCode {
             social_login_does_not_skip_mfa,
             imported_keycloak_passkey_signs_in,
             backup_flags_that_change,
+            signals_reach_the_authenticator,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

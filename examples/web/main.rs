@@ -45,9 +45,9 @@ use tower_sessions::{Expiry, MemoryStore as SessionStore, Session, SessionManage
 use crate::pages::{Frame, Nav};
 
 /// Demo only: fixed users and one fixed password.
-const DEMO_USERS: [&str; 20] = [
+const DEMO_USERS: [&str; 22] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
-    "peggy", "rupert", "sybil", "trent", "victor", "walter", "zoe",
+    "peggy", "rupert", "sybil", "trent", "victor", "walter", "xavier", "yara", "zoe",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
@@ -67,6 +67,8 @@ const FLASH: &str = "flash";
 const EVIDENCE: &str = "mfa_evidence";
 /// A deletion waiting for a fresh second factor: the device id.
 const STEP_UP_DELETE: &str = "step_up_delete";
+/// WebAuthn signals for the next page to send (JSON `[{kind, payload}]`).
+const SIGNALS: &str = "webauthn_signals";
 /// How recent a second factor must be to delete a device: 5 minutes.
 const STEP_UP_MAX_AGE_SECS: u64 = 300;
 
@@ -78,6 +80,8 @@ struct App {
     rng: OsRng,
     /// DemoID's authorization codes, each taken once by the callback.
     demoid: Mutex<HashMap<String, DemoIdGrant>>,
+    /// Display names users chose (demo only: a real service keeps them with the account).
+    display_names: Mutex<HashMap<String, String>>,
 }
 
 /// What the simulated provider asserts about a person, behind one authorization code.
@@ -126,6 +130,7 @@ impl IntoResponse for AppError {
             error: Some("Something went wrong on our side. Please try again."),
             notice: None,
             warning: None,
+            signals: None,
         };
         (StatusCode::INTERNAL_SERVER_ERROR, Html(pages::error_page(&frame))).into_response()
     }
@@ -207,6 +212,7 @@ async fn run() -> std::result::Result<(), String> {
         csrf: CsrfConfig::default(),
         rng: OsRng::new().map_err(|e| e.to_string())?,
         demoid: Mutex::new(HashMap::new()),
+        display_names: Mutex::new(HashMap::new()),
     }));
 
     let sessions = SessionManagerLayer::new(SessionStore::default())
@@ -241,6 +247,7 @@ async fn run() -> std::result::Result<(), String> {
         .route("/settings/webauthn/finish", post(register_finish))
         .route("/settings/rename", post(rename))
         .route("/settings/delete", post(delete))
+        .route("/settings/display-name", post(change_display_name))
         .route("/static/webauthn.js", get(script))
         .route("/static/style.css", get(style))
         .fallback(not_found)
@@ -345,6 +352,7 @@ fn frame<'a>(title: &'a str, csrf: &'a str, nav: Nav<'a>) -> Frame<'a> {
         error: None,
         notice: None,
         warning: None,
+        signals: None,
     }
 }
 
@@ -545,6 +553,49 @@ async fn sign_in(session: &Session, user: &UserId) -> Result<()> {
     Ok(())
 }
 
+/// The user's display name (their user name until they choose one).
+fn display_name(app: &App, user: &UserId) -> String {
+    app.display_names
+        .lock()
+        .ok()
+        .and_then(|names| names.get(user.as_str()).cloned())
+        .unwrap_or_else(|| user.as_str().to_owned())
+}
+
+/// Leaves WebAuthn signals for the next page's script.
+async fn keep_signals(session: &Session, signals: Vec<(&str, Value)>) -> Result<()> {
+    if signals.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<Value> = signals
+        .into_iter()
+        .map(|(kind, payload)| json!({ "kind": kind, "payload": payload }))
+        .collect();
+    session.insert(SIGNALS, Value::Array(list).to_string()).await?;
+    Ok(())
+}
+
+/// Deletes a device and leaves the accepted-credentials signals for the next page. The outer
+/// error is the session's; the inner one the library's answer to show.
+async fn delete_and_signal(
+    app: &App,
+    session: &Session,
+    user: &UserId,
+    device: DeviceId,
+) -> Result<std::result::Result<(), MfaError>> {
+    match app.mfa.delete_device_with_signals(user, device).await {
+        Ok(signals) => {
+            let payloads = signals
+                .iter()
+                .map(|s| ("allAcceptedCredentials", s.to_json_value()))
+                .collect();
+            keep_signals(session, payloads).await?;
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(e)),
+    }
+}
+
 /// Keeps what a second factor proved, for step-up checks later in the session.
 async fn keep_evidence(session: &Session, verified: &Verified) -> Result<()> {
     session.insert(EVIDENCE, verified.evidence().to_string()).await?;
@@ -626,7 +677,7 @@ async fn second_factor_done(app: &App, session: &Session, who: Verifying, verifi
         Verifying::StepUp(user, device) => {
             keep_evidence(session, verified).await?;
             session.remove::<String>(STEP_UP_DELETE).await?;
-            let message = match app.mfa.delete_device(&user, device).await {
+            let message = match delete_and_signal(app, session, &user, device).await? {
                 Ok(()) => "Deleted.".to_owned(),
                 Err(e) => user_message(&e).unwrap_or_else(|| "That method could not be deleted.".into()),
             };
@@ -1010,7 +1061,21 @@ async fn passkey_finish(
             }
             Ok(Json(json!({ "redirect": next })).into_response())
         }
-        other => Ok(json_error(StatusCode::UNAUTHORIZED, &refusal(&other, "passkey"))),
+        other => {
+            let message = refusal(&other, "passkey");
+            // A passkey this site no longer knows: tell the browser, so that it stops offering it.
+            match app.mfa.unknown_credential_signal(&response).await? {
+                Some(unknown) => Ok((
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({
+                        "error": message,
+                        "signals": [{ "kind": "unknownCredential", "payload": unknown.to_json_value() }],
+                    })),
+                )
+                    .into_response()),
+                None => Ok(json_error(StatusCode::UNAUTHORIZED, &message)),
+            }
+        }
     }
 }
 
@@ -1145,13 +1210,16 @@ async fn render_settings(
 ) -> Result<Response> {
     let (methods, warning) = methods_and_warning(app, user).await?;
     let notice = take_flash(session).await?;
+    let signals = session.remove::<String>(SIGNALS).await?;
+    let display_name = display_name(app, user);
     page(token, status, |csrf| {
         let mut f = frame("MFA devices", csrf, Nav::SignedIn(user.as_str()));
         f.error = error;
         // A refusal is news; an older notice would read as if it were about this request.
         f.notice = if error.is_some() { None } else { notice.as_deref() };
         f.warning = warning;
-        pages::settings(&f, &methods)
+        f.signals = signals;
+        pages::settings(&f, &methods, &display_name)
     })
 }
 
@@ -1315,12 +1383,12 @@ async fn register_start(
     let started = match body.kind.as_str() {
         "passkey" => {
             app.mfa
-                .start_passkey_registration(&user, user.as_str(), user.as_str())
+                .start_passkey_registration(&user, user.as_str(), &display_name(&app, &user))
                 .await
         }
         "security_key" => {
             app.mfa
-                .start_security_key_registration(&user, user.as_str(), user.as_str())
+                .start_security_key_registration(&user, user.as_str(), &display_name(&app, &user))
                 .await
         }
         _ => return Ok(json_error(StatusCode::BAD_REQUEST, "Unknown kind of key.")),
@@ -1430,6 +1498,46 @@ async fn rename(
     }
 }
 
+#[derive(Deserialize)]
+struct DisplayNameForm {
+    csrf: String,
+    display_name: String,
+}
+
+/// Changes the display name, and tells the browser's authenticators (signalCurrentUserDetails).
+async fn change_display_name(
+    State(app): State<Shared>,
+    session: Session,
+    token: CsrfToken,
+    AppForm(form): AppForm<DisplayNameForm>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&session, token).await;
+    }
+    let Some(user) = current_user(&session).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let name = form.display_name.trim().to_owned();
+    match app.mfa.current_user_details_signals(&user, user.as_str(), &name).await {
+        Ok(signals) => {
+            if let Ok(mut names) = app.display_names.lock() {
+                names.insert(user.as_str().to_owned(), name);
+            }
+            let payloads = signals
+                .iter()
+                .map(|s| ("currentUserDetails", s.to_json_value()))
+                .collect();
+            keep_signals(&session, payloads).await?;
+            session.insert(FLASH, "Display name changed.").await?;
+            Ok(Redirect::to("/settings").into_response())
+        }
+        Err(e) => {
+            let message = user_message(&e).unwrap_or_else(|| "That display name cannot be used.".into());
+            render_settings(&app, &session, &user, token, StatusCode::BAD_REQUEST, Some(&message)).await
+        }
+    }
+}
+
 async fn delete(
     State(app): State<Shared>,
     session: Session,
@@ -1448,7 +1556,7 @@ async fn delete(
             session.insert(STEP_UP_DELETE, id.to_string()).await?;
             return Ok(Redirect::to("/mfa").into_response());
         }
-        Ok(id) => app.mfa.delete_device(&user, id).await,
+        Ok(id) => delete_and_signal(&app, &session, &user, id).await?,
         Err(e) => Err(MfaError::Input(e)),
     };
     match result {

@@ -42,6 +42,8 @@ pub struct Frame<'a> {
     pub notice: Option<&'a str>,
     /// A warning that stays until its cause is gone (few backup codes left), as HTML.
     pub warning: Option<String>,
+    /// WebAuthn signals for the page's script to send (JSON: `[{kind, payload}]`).
+    pub signals: Option<String>,
 }
 
 pub fn layout(frame: &Frame<'_>, body: &str) -> String {
@@ -83,10 +85,19 @@ pub fn layout(frame: &Frame<'_>, body: &str) -> String {
 <body><header><h1>multifactor demo</h1>{nav}</header><main>
 <h2>{title}</h2><div id="messages">{error}{notice}</div>{warning}
 <p id="webauthn-status" role="status"></p>
-{body}
+{body}{signals}
 </main><footer>Demo only: passwords here are fixed demo passwords; a real service stores Argon2 hashes.</footer></body></html>"#,
         csrf = esc(frame.csrf),
         title = esc(frame.title),
+        // JSON in a data block: `<` escaped so that no `</script>` can end it early.
+        signals = frame
+            .signals
+            .as_deref()
+            .map(|j| format!(
+                r#"<script type="application/json" id="webauthn-signals">{}</script>"#,
+                j.replace('<', "\\u003c")
+            ))
+            .unwrap_or_default(),
     )
 }
 
@@ -211,7 +222,7 @@ pub fn kind_label(kind: DeviceKind) -> &'static str {
     }
 }
 
-pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo]) -> String {
+pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str) -> String {
     let csrf = esc(frame.csrf);
     let mut rows = String::new();
     for m in methods {
@@ -278,7 +289,13 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo]) -> String {
 <label>Name for a new key <input id="webauthn-name" placeholder="optional"></label>
 <button type="button" id="add-security-key" data-webauthn="register-security-key">Add a security key</button>
 <button type="button" id="add-passkey" data-webauthn="register-passkey">Add a passkey</button>
-</section>"#
+</section>
+<section><h3>Your name on passkeys</h3>
+<form method="post" action="/settings/display-name" class="inline"><input type="hidden" name="csrf" value="{csrf}">
+<label>Display name <input name="display_name" id="display-name" value="{display}" required></label>
+<button id="change-display-name">Change</button></form>
+<p class="hint">Passkey prompts show this name; browsers that support it update the passkeys they hold.</p></section>"#,
+        display = esc(display_name),
     );
     layout(frame, &body)
 }

@@ -49,10 +49,34 @@ async function post(url, body) {
   }
   let data = {};
   try { data = await response.json(); } catch (_) { /* not JSON */ }
+  if (data.signals) await sendSignals(data.signals);
   if (!response.ok || data.error) {
     throw new ServerError(data.error || "The server could not handle the request. Reload the page and try again.");
   }
   return data;
+}
+
+/// WebAuthn Level 3 signals the server asked for (`[{kind, payload}]`), sent where the browser
+/// has them; each call is recorded on the page (`data-signals`) for developers and tests.
+async function sendSignals(signals) {
+  const calls = { unknownCredential: "signalUnknownCredential",
+    allAcceptedCredentials: "signalAllAcceptedCredentials", currentUserDetails: "signalCurrentUserDetails" };
+  const done = [];
+  for (const { kind, payload } of signals) {
+    const call = calls[kind];
+    if (!call || !window.PublicKeyCredential || typeof PublicKeyCredential[call] !== "function") {
+      done.push(kind + ":unsupported");
+      continue;
+    }
+    try {
+      await PublicKeyCredential[call](payload);
+      done.push(kind + ":sent");
+    } catch (e) {
+      done.push(kind + ":" + ((e && e.name) || "failed"));
+    }
+  }
+  const root = document.documentElement;
+  root.dataset.signals = [root.dataset.signals, ...done].filter(Boolean).join(" ");
 }
 
 const ALGORITHMS = { "-7": "ES256", "-8": "EdDSA", "-35": "ES384", "-257": "RS256" };
@@ -160,6 +184,12 @@ const actions = {
 };
 
 document.addEventListener("DOMContentLoaded", async () => {
+  // Signals the server left for this page (after a deletion or a rename).
+  const pending = document.getElementById("webauthn-signals");
+  if (pending) {
+    try { await sendSignals(JSON.parse(pending.textContent)); } catch (_) { /* malformed: ignore */ }
+    document.documentElement.dataset.signalsDone = "1";
+  }
   for (const button of document.querySelectorAll("[data-webauthn]")) {
     const ceremony = button.dataset.webauthn;
     button.addEventListener("click", () => {

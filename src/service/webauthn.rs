@@ -16,8 +16,8 @@ use crate::webauthn::backup_flags::{self, FlagsDecision};
 use crate::webauthn::counter::{self, CounterCheck};
 use crate::webauthn::engine::Assertion;
 use crate::webauthn::{
-    AuthenticationOptions, AuthenticationResponse, CeremonyKind, CeremonyRecord, RegistrationOptions,
-    RegistrationResponse, WebAuthnConfig, WebAuthnRecord,
+    AllAcceptedCredentials, AuthenticationOptions, AuthenticationResponse, CeremonyKind, CeremonyRecord,
+    CurrentUserDetails, RegistrationOptions, RegistrationResponse, UnknownCredential, WebAuthnConfig, WebAuthnRecord,
 };
 
 /// Most WebAuthn credentials one user may have.
@@ -430,6 +430,113 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             }
         }
         Ok(Outcome::Rejected)
+    }
+
+    /// The `signalUnknownCredential` payload for a passwordless sign-in that was rejected
+    /// because no user has the credential it presented (deleted here, or never registered),
+    /// and only then: `None` when the credential belongs to someone (the rejection had another
+    /// reason). Call it after [`Mfa::finish_passwordless`] answered [`Outcome::Rejected`].
+    ///
+    /// # Errors
+    ///
+    /// WebAuthn not configured, store errors.
+    pub async fn unknown_credential_signal(
+        &self,
+        response: &AuthenticationResponse,
+    ) -> Result<Option<UnknownCredential>, Error> {
+        let config = self.webauthn()?;
+        Ok(match self.store.find_credential(response.credential_id()).await? {
+            Some(_) => None,
+            None => Some(UnknownCredential::new(
+                config.relying_party().id(),
+                response.credential_id(),
+            )),
+        })
+    }
+
+    /// The user handles the user's security keys and passkeys were registered under (one, unless
+    /// credentials were imported under others). Keep them before a deletion or reset to build
+    /// [`Mfa::accepted_credentials_signals`] afterwards.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn webauthn_user_handles(&self, user: &UserId) -> Result<Vec<Vec<u8>>, Error> {
+        let mut handles: Vec<Vec<u8>> = Vec::new();
+        for (_, w) in self.webauthn_records(user).await? {
+            if !w.user_handle.is_empty() && !handles.contains(&w.user_handle) {
+                handles.push(w.user_handle);
+            }
+        }
+        Ok(handles)
+    }
+
+    /// The `signalAllAcceptedCredentials` payloads for `handles` (from
+    /// [`Mfa::webauthn_user_handles`] before a deletion or reset): for each, the credentials the
+    /// user still has under it (none after a reset), so that authenticators drop the others.
+    ///
+    /// # Errors
+    ///
+    /// WebAuthn not configured, store errors.
+    pub async fn accepted_credentials_signals(
+        &self,
+        user: &UserId,
+        handles: &[Vec<u8>],
+    ) -> Result<Vec<AllAcceptedCredentials>, Error> {
+        let config = self.webauthn()?;
+        let records = self.webauthn_records(user).await?;
+        Ok(handles
+            .iter()
+            .map(|handle| {
+                let ids = records
+                    .iter()
+                    .filter(|(_, w)| &w.user_handle == handle)
+                    .map(|(_, w)| w.credential_id.clone())
+                    .collect();
+                AllAcceptedCredentials::new(config.relying_party().id(), handle, ids)
+            })
+            .collect())
+    }
+
+    /// Deletes one of the user's devices as [`Mfa::delete_device`] does, and returns the
+    /// `signalAllAcceptedCredentials` payloads the page should send, so that the user's
+    /// authenticators stop offering a deleted passkey.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mfa::delete_device`]; WebAuthn not configured.
+    pub async fn delete_device_with_signals(
+        &self,
+        user: &UserId,
+        device: DeviceId,
+    ) -> Result<Vec<AllAcceptedCredentials>, Error> {
+        let handles = self.webauthn_user_handles(user).await?;
+        self.delete_device(user, device).await?;
+        self.accepted_credentials_signals(user, &handles).await
+    }
+
+    /// The `signalCurrentUserDetails` payloads after the user's name or display name changed,
+    /// one per user handle their credentials were registered under.
+    ///
+    /// # Errors
+    ///
+    /// WebAuthn not configured, [`InputError::AccountName`](crate::InputError::AccountName) for an
+    /// empty, too long or control-character name, store errors.
+    pub async fn current_user_details_signals(
+        &self,
+        user: &UserId,
+        name: &str,
+        display_name: &str,
+    ) -> Result<Vec<CurrentUserDetails>, Error> {
+        let config = self.webauthn()?;
+        let name = label(name)?;
+        let display_name = label(display_name)?;
+        Ok(self
+            .webauthn_user_handles(user)
+            .await?
+            .iter()
+            .map(|handle| CurrentUserDetails::new(config.relying_party().id(), handle, name, display_name))
+            .collect())
     }
 
     pub(super) async fn webauthn_records(&self, user: &UserId) -> Result<Vec<(DeviceId, WebAuthnRecord)>, Error> {

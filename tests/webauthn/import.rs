@@ -283,3 +283,72 @@ async fn webauthn_evidence_names_the_key_and_user_verification() {
     };
     assert_eq!(v.evidence().amr(), vec![Amr::Hwk, Amr::User]);
 }
+
+/// Level 3 signals: an unknown credential (and only an unknown one), the accepted credentials
+/// after a deletion, the current user details after a rename.
+#[tokio::test]
+async fn signal_payloads_follow_the_store() {
+    let mfa = setup(7);
+    let carol = user("carol");
+    let mut first = passkey();
+    let mut second = passkey();
+    for client in [&mut first, &mut second] {
+        let (ceremony, options) = mfa.start_passkey_registration(&carol, "carol", "Carol").await.unwrap();
+        let rsp = client.create(&options.to_json_value()).unwrap();
+        let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+        assert!(
+            mfa.finish_webauthn_registration(&carol, ceremony, &rsp, None)
+                .await
+                .unwrap()
+                .is_accepted()
+        );
+    }
+    let handles = mfa.webauthn_user_handles(&carol).await.unwrap();
+    assert_eq!(handles.len(), 1, "one user handle per user");
+    // A tampered assertion of a known credential: rejected, but no unknown-credential signal.
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let mut rsp = first.get(&options.to_json_value()).unwrap();
+    let sig = rsp["response"]["signature"].as_str().unwrap().to_owned();
+    rsp["response"]["signature"] = json!(format!("{}A", &sig[..sig.len() - 1]));
+    let rsp = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
+    assert_eq!(
+        mfa.finish_passwordless(ceremony, &rsp).await.unwrap(),
+        Outcome::Rejected
+    );
+    assert_eq!(mfa.unknown_credential_signal(&rsp).await.unwrap(), None);
+    // Delete the first passkey: the accepted list names the second only.
+    let first_id = first.handles.keys().next().unwrap().clone();
+    let records = mfa.store().list_devices(&carol).await.unwrap();
+    let first_device = records
+        .iter()
+        .find(|d| matches!(&d.data, DeviceData::WebAuthn(w) if B64.encode(&w.credential_id) == first_id))
+        .map(|d| d.id)
+        .unwrap();
+    let signals = mfa.delete_device_with_signals(&carol, first_device).await.unwrap();
+    assert_eq!(signals.len(), 1);
+    let payload = signals[0].to_json_value();
+    assert_eq!(payload["rpId"], "example.com");
+    assert_eq!(payload["userId"], json!(B64.encode(&handles[0])));
+    let second_id = second.handles.keys().next().unwrap().clone();
+    assert_eq!(payload["allAcceptedCredentialIds"], json!([second_id]));
+    // The deleted passkey is now unknown: the signal names it.
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let rsp = first.get(&options.to_json_value()).unwrap();
+    let rsp = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
+    assert_eq!(
+        mfa.finish_passwordless(ceremony, &rsp).await.unwrap(),
+        Outcome::Rejected
+    );
+    let unknown = mfa.unknown_credential_signal(&rsp).await.unwrap().unwrap();
+    assert_eq!(
+        unknown.to_json_value(),
+        json!({"rpId": "example.com", "credentialId": first_id})
+    );
+    // Details after a rename, per handle.
+    let details = mfa
+        .current_user_details_signals(&carol, "carol", "Carol C.")
+        .await
+        .unwrap();
+    assert_eq!(details[0].to_json_value()["displayName"], "Carol C.");
+    assert!(mfa.current_user_details_signals(&carol, "carol", "").await.is_err());
+}
