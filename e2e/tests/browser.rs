@@ -106,7 +106,7 @@ impl Server {
         std::fs::create_dir_all(&dir).map_err(err)?;
         let _ = DATABASE.set(dir.join("web.db"));
         let mut child = Command::new(binary)
-            .args(["--port", "0", "--db"])
+            .args(["--port", "0", "--related-origin", "https://example.co.uk", "--db"])
             .arg(dir.join("web.db"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -922,6 +922,19 @@ async fn algorithms(browser: &Browser, base: &str) -> Result<(), String> {
     let tab = Tab::open(browser, base, Kind::SecurityKey).await?;
     tab.sign_in_with_password("grace").await?;
     tab.goto("/settings").await?;
+    // Related origins (WebAuthn Level 3): the document the browser fetches lists this origin
+    // and the related one the server was started with.
+    let origins: Vec<String> = tab
+        .eval("fetch('/.well-known/webauthn').then(r => r.json()).then(j => j.origins)")
+        .await?;
+    if origins
+        != [
+            base.trim_end_matches('/').to_owned(),
+            "https://example.co.uk".to_owned(),
+        ]
+    {
+        return Err(format!("/.well-known/webauthn lists {origins:?}"));
+    }
     let offered: Vec<i64> = tab
         .eval(
             "fetch('/settings/webauthn/start', {method: 'POST', headers: {'Content-Type': 'application/json', \

@@ -82,6 +82,8 @@ struct App {
     demoid: Mutex<HashMap<String, DemoIdGrant>>,
     /// Display names users chose (demo only: a real service keeps them with the account).
     display_names: Mutex<HashMap<String, String>>,
+    /// The related-origins document (`/.well-known/webauthn`).
+    well_known: String,
 }
 
 /// What the simulated provider asserts about a person, behind one authorization code.
@@ -141,12 +143,15 @@ type Result<T, E = AppError> = std::result::Result<T, E>;
 struct Args {
     port: u16,
     db: Option<PathBuf>,
+    /// Related origins on other domains (WebAuthn Level 3), listed at /.well-known/webauthn.
+    related: Vec<String>,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
     let mut args = Args {
         port: 8080,
         db: Some(PathBuf::from("web.db")),
+        related: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -156,9 +161,10 @@ fn parse_args() -> std::result::Result<Args, String> {
             }
             "--db" => args.db = Some(PathBuf::from(it.next().ok_or("--db needs a file")?)),
             "--memory" => args.db = None,
+            "--related-origin" => args.related.push(it.next().ok_or("--related-origin needs a URL")?),
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (use --port N, --db FILE, --memory)"
+                    "unknown argument {other:?} (use --port N, --db FILE, --memory, --related-origin URL)"
                 ));
             }
         }
@@ -198,7 +204,11 @@ async fn run() -> std::result::Result<(), String> {
         }
     };
     let mut config = MfaConfig::new("multifactor demo").map_err(|e| e.to_string())?;
-    let rp = RelyingParty::new("localhost", "multifactor demo", &[&origin]).map_err(|e| e.to_string())?;
+    let related: Vec<&str> = args.related.iter().map(String::as_str).collect();
+    let rp = RelyingParty::new("localhost", "multifactor demo", &[&origin])
+        .and_then(|rp| rp.with_related_origins(&related))
+        .map_err(|e| e.to_string())?;
+    let well_known = rp.well_known_webauthn();
     config.webauthn = Some(WebAuthnConfig::new(rp));
     // A federated login (DemoID here) is a first factor only: users with MFA methods are asked
     // for one. A host whose provider really enforces MFA, and whose tokens it validates, can
@@ -213,6 +223,7 @@ async fn run() -> std::result::Result<(), String> {
         rng: OsRng::new().map_err(|e| e.to_string())?,
         demoid: Mutex::new(HashMap::new()),
         display_names: Mutex::new(HashMap::new()),
+        well_known,
     }));
 
     let sessions = SessionManagerLayer::new(SessionStore::default())
@@ -248,6 +259,7 @@ async fn run() -> std::result::Result<(), String> {
         .route("/settings/rename", post(rename))
         .route("/settings/delete", post(delete))
         .route("/settings/display-name", post(change_display_name))
+        .route("/.well-known/webauthn", get(well_known_webauthn))
         .route("/static/webauthn.js", get(script))
         .route("/static/style.css", get(style))
         .fallback(not_found)
@@ -285,6 +297,11 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// WebAuthn Level 3 related origins: the origins that may use this relying party's passkeys.
+async fn well_known_webauthn(State(app): State<Shared>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], app.well_known.clone())
 }
 
 async fn script() -> impl IntoResponse {

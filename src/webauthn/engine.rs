@@ -138,7 +138,7 @@ impl Engine {
         let core = WebauthnCore::new_unsafe_experts_only(
             rp.name(),
             rp.id(),
-            rp.origin_urls().to_vec(),
+            rp.origin_urls(),
             rp.timeout(),
             // Exact origins only: no subdomains, no other ports.
             Some(false),
@@ -230,7 +230,7 @@ impl Engine {
             let view: okp::RegistrationView = serde_json::to_value(&ceremony.state)
                 .and_then(serde_json::from_value)
                 .map_err(|_| Rejected)?;
-            okp::verify_registration(&response.0, &view, &self.rp_id_hash(), self.rp.origin_urls())?
+            okp::verify_registration(&response.0, &view, &self.rp_id_hash(), &self.rp.origin_urls())?
         } else {
             self.core
                 .register_credential(&response.0, &ceremony.state, self.attestation.as_ref().map(|a| &a.list))
@@ -336,9 +336,10 @@ impl Engine {
             let view: okp::StateView = serde_json::to_value(&state)
                 .and_then(serde_json::from_value)
                 .map_err(|_| Rejected)?;
+            let origins = self.rp.origin_urls();
             let expected = okp::Expected {
                 rp_id_hash: self.rp_id_hash(),
-                origins: self.rp.origin_urls(),
+                origins: &origins,
                 challenge: &view.challenge,
                 policy: view.policy,
                 allow_backup_eligible_upgrade: view.allow_backup_eligible_upgrade,

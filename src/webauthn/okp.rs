@@ -768,6 +768,87 @@ mod tests {
         );
     }
 
+    /// Related origins: the engine of a relying party configured with `https://example.co.uk`
+    /// accepts a validly signed assertion from there (the core's path and this one), and not
+    /// from an origin it was not given. (The software authenticators refuse to sign for a
+    /// relying party id that is not their origin's suffix, so the assertion is made here.)
+    #[test]
+    fn related_origins_pass_the_origin_check_and_only_they() {
+        use crypto_glue::ecdsa_p256::{EcdsaP256Signature, EcdsaP256SigningKey, new_key};
+        use crypto_glue::traits::Signer as _;
+        use webauthn_rs_core::proto::COSEEC2Key;
+
+        let rp = RelyingParty::new("example.com", "Example", &[ORIGIN])
+            .unwrap()
+            .with_related_origins(&["https://example.co.uk"])
+            .unwrap();
+        let engine = Engine::new(&rp, None);
+        let secret = new_key();
+        let signing = EcdsaP256SigningKey::from(&secret);
+        let cred = Credential {
+            cred_id: vec![7; 16],
+            cred: COSEKey {
+                type_: COSEAlgorithm::ES256,
+                key: COSEKeyType::EC_EC2(COSEEC2Key::try_from(&secret.public_key()).unwrap()),
+            },
+            counter: 0,
+            transports: None,
+            user_verified: false,
+            backup_eligible: false,
+            backup_state: false,
+            registration_policy: UserVerificationPolicy::Preferred,
+            extensions: RegisteredExtensions::none(),
+            attestation: ParsedAttestation::default(),
+            attestation_format: AttestationFormat::None,
+        };
+        let stored = serde_json::to_vec(&cred).unwrap();
+        let ids: Vec<&[u8]> = vec![stored.as_slice()];
+        for (origin, accepted) in [
+            ("https://example.co.uk", true),
+            (ORIGIN, true),
+            ("https://example.org", false),
+            ("https://www.example.co.uk", false),
+        ] {
+            let (_, state) = engine.start_authentication(Some(&ids), false, None).unwrap();
+            let view: StateView = serde_json::from_slice(&state).unwrap();
+            let client =
+                json!({"type": "webauthn.get", "challenge": B64.encode(&view.challenge), "origin": origin}).to_string();
+            let mut auth = Sha256::digest(b"example.com").to_vec();
+            auth.push(0x01);
+            auth.extend_from_slice(&1u32.to_be_bytes());
+            let mut signed = auth.clone();
+            signed.extend_from_slice(&Sha256::digest(client.as_bytes()));
+            let signature: EcdsaP256Signature = signing.sign(&signed);
+            let rsp = AuthenticationResponse::from_json_value(json!({
+                "id": B64.encode([7u8; 16]), "rawId": B64.encode([7u8; 16]),
+                "response": {"authenticatorData": B64.encode(&auth), "clientDataJSON": B64.encode(client.as_bytes()),
+                             "signature": B64.encode(signature.to_der().as_bytes()), "userHandle": null},
+                "extensions": {}, "type": "public-key",
+            }))
+            .unwrap();
+            assert_eq!(
+                engine.finish_authentication(&rsp, &state, &ids).is_ok(),
+                accepted,
+                "{origin}"
+            );
+            let origins = rp.origin_urls();
+            let expected = Expected {
+                rp_id_hash: Sha256::digest(b"example.com").into(),
+                origins: &origins,
+                challenge: &view.challenge,
+                policy: view.policy,
+                allow_backup_eligible_upgrade: false,
+            };
+            let ours = verify_assertion(
+                &rsp.0,
+                &expected,
+                std::slice::from_ref(&cred),
+                SignatureCheck::CoreElseEd25519,
+            );
+            assert_eq!(ours.is_ok(), accepted, "{origin} (the EdDSA path's check)");
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_keys_and_signatures_never_panic(key in proptest::collection::vec(any::<u8>(), 0..40),
