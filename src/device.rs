@@ -29,6 +29,11 @@ pub struct DeviceInfo {
     pub synced: Option<bool>,
     /// For a security key or passkey: whether its key is backed up (synced) now.
     pub backed_up: Option<bool>,
+    /// For a security key or passkey: its authenticator model's AAGUID, if known.
+    pub aaguid: Option<[u8; 16]>,
+    /// For a security key or passkey: its provider (name and icons), if the AAGUID is in the
+    /// service's [`ProviderCatalog`](crate::webauthn::ProviderCatalog).
+    pub provider: Option<crate::webauthn::Provider>,
 }
 
 impl DeviceInfo {

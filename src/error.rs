@@ -195,6 +195,9 @@ pub enum InputError {
     /// A WebAuthn credential carried over from another system that cannot be taken in.
     #[error("imported WebAuthn credential: {0}")]
     ImportedCredential(&'static str),
+    /// A provider catalog (AAGUID names and icons) that cannot be read.
+    #[error("provider catalog: {0}")]
+    ProviderCatalog(&'static str),
     /// Text that is not the form [`Evidence`](crate::evidence::Evidence) is written in.
     #[error("not a second-factor evidence record (mfa-evidence/1 ...)")]
     Evidence,

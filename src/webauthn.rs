@@ -46,6 +46,7 @@ pub(crate) mod counter;
 pub(crate) mod engine;
 mod import;
 pub(crate) mod okp;
+mod providers;
 mod relying_party;
 mod signals;
 mod wire;
@@ -55,7 +56,8 @@ pub use self::ceremony::{CeremonyKind, CeremonyRecord};
 pub use self::counter::CounterPolicy;
 pub use self::engine::AttestationAllowList;
 pub use self::import::{ExportedCredential, MAX_CREDENTIAL_ID, MAX_USER_HANDLE, WebAuthnImport};
-pub use self::relying_party::RelyingParty;
+pub use self::providers::{MAX_CATALOG_BYTES, MAX_ICON_BYTES, Provider, ProviderCatalog, Providers};
+pub use self::relying_party::{MAX_RELATED_ORIGIN_LABELS, RelyingParty};
 pub use self::signals::{AllAcceptedCredentials, CurrentUserDetails, UnknownCredential};
 pub use self::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
 
@@ -82,6 +84,13 @@ pub struct WebAuthnRecord {
     pub discoverable: bool,
     /// User verification happened at registration.
     pub user_verified: bool,
+}
+
+impl WebAuthnRecord {
+    /// The authenticator model's AAGUID, if registration or import recorded a non-zero one.
+    pub fn aaguid(&self) -> Option<[u8; 16]> {
+        engine::stored_aaguid(&self.credential)
+    }
 }
 
 impl fmt::Debug for WebAuthnRecord {
@@ -116,6 +125,7 @@ pub struct WebAuthnConfig {
     pub(crate) ceremony_ttl_secs: u64,
     pub(crate) counter_policy: CounterPolicy,
     pub(crate) backup_flags_policy: BackupFlagsPolicy,
+    pub(crate) providers: Providers,
 }
 
 impl WebAuthnConfig {
@@ -130,6 +140,7 @@ impl WebAuthnConfig {
             ceremony_ttl_secs: Self::DEFAULT_CEREMONY_TTL_SECS,
             counter_policy: CounterPolicy::default(),
             backup_flags_policy: BackupFlagsPolicy::default(),
+            providers: Providers::default(),
         }
     }
 
@@ -151,6 +162,20 @@ impl WebAuthnConfig {
     pub fn with_counter_policy(mut self, policy: CounterPolicy) -> Self {
         self.counter_policy = policy;
         self
+    }
+
+    /// Provider names and icons by AAGUID (keep a clone of the handle to refresh it): a new
+    /// passkey without a name is named after its provider, and [`DeviceInfo`](crate::DeviceInfo)
+    /// carries the provider. Empty by default.
+    #[must_use]
+    pub fn with_providers(mut self, providers: Providers) -> Self {
+        self.providers = providers;
+        self
+    }
+
+    /// The provider catalog handle.
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
     /// What to do when a credential's backup flags change between registration and a sign-in

@@ -660,6 +660,34 @@ async fn signals_reach_the_authenticator(browser: &Browser, base: &str) -> Resul
     Ok(())
 }
 
+/// A passkey registered without a name is named after its provider (the AAGUID of Chromium's
+/// virtual platform authenticator, in the demo's catalog), shown with the provider's icon.
+async fn provider_names_on_the_devices_page(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("xavier").await?;
+    tab.goto("/settings").await?;
+    tab.register("#add-passkey", "").await?;
+    let rows = methods(&tab).await?;
+    if !rows
+        .iter()
+        .any(|(k, n, _)| k == "passkey" && n == "Chromium virtual authenticator")
+    {
+        return Err(format!("the new passkey is not named after its provider: {rows:?}"));
+    }
+    let (provider, icon): (String, bool) = tab
+        .eval(
+            "[(document.querySelector('tr[data-kind=passkey] .provider') || {textContent: ''}).textContent, \
+              !!document.querySelector('tr[data-kind=passkey] img.provider-icon[src^=\"data:image/svg+xml;base64,\"]')]",
+        )
+        .await?;
+    if !provider.contains("Chromium virtual authenticator") || !icon {
+        return Err(format!("provider line {provider:?}, icon {icon}"));
+    }
+    tab.screenshot("provider-name").await?;
+    tab.close(browser).await;
+    Ok(())
+}
+
 fn totp_code(secret: &str, steps_ahead: u64) -> Result<String, String> {
     let secret = decode_base32_secret(secret).map_err(err)?;
     let params = TotpParams::default();
@@ -1629,6 +1657,7 @@ fn main() -> ExitCode {
             imported_keycloak_passkey_signs_in,
             backup_flags_that_change,
             signals_reach_the_authenticator,
+            provider_names_on_the_devices_page,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

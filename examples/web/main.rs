@@ -15,6 +15,7 @@
 
 use multifactor::Clock as _;
 use multifactor::evidence::Evidence;
+use multifactor::webauthn::{ProviderCatalog, Providers};
 use multifactor_kit::demo_key;
 mod pages;
 
@@ -45,6 +46,10 @@ use tower_sessions::{Expiry, MemoryStore as SessionStore, Session, SessionManage
 use crate::pages::{Frame, Nav};
 
 /// Demo only: fixed users and one fixed password.
+/// The demo's provider catalog (community AAGUID format): Chromium's virtual authenticator, with
+/// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
+const DEMO_PROVIDERS: &str = include_str!("providers.json");
+
 const DEMO_USERS: [&str; 22] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
     "peggy", "rupert", "sybil", "trent", "victor", "walter", "xavier", "yara", "zoe",
@@ -145,6 +150,8 @@ struct Args {
     db: Option<PathBuf>,
     /// Related origins on other domains (WebAuthn Level 3), listed at /.well-known/webauthn.
     related: Vec<String>,
+    /// A provider catalog in the community AAGUID format, instead of the demo's own.
+    providers: Option<PathBuf>,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -152,6 +159,7 @@ fn parse_args() -> std::result::Result<Args, String> {
         port: 8080,
         db: Some(PathBuf::from("web.db")),
         related: Vec::new(),
+        providers: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -162,9 +170,10 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--db" => args.db = Some(PathBuf::from(it.next().ok_or("--db needs a file")?)),
             "--memory" => args.db = None,
             "--related-origin" => args.related.push(it.next().ok_or("--related-origin needs a URL")?),
+            "--providers" => args.providers = Some(PathBuf::from(it.next().ok_or("--providers needs a file")?)),
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (use --port N, --db FILE, --memory, --related-origin URL)"
+                    "unknown argument {other:?} (use --port N, --db FILE, --memory, --related-origin URL, --providers FILE)"
                 ));
             }
         }
@@ -209,7 +218,14 @@ async fn run() -> std::result::Result<(), String> {
         .and_then(|rp| rp.with_related_origins(&related))
         .map_err(|e| e.to_string())?;
     let well_known = rp.well_known_webauthn();
-    config.webauthn = Some(WebAuthnConfig::new(rp));
+    // Provider names and icons by AAGUID: the demo's own small file (Chromium's virtual
+    // authenticator), or a community `aaguid.json` the operator downloaded (--providers).
+    let catalog = match &args.providers {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => DEMO_PROVIDERS.to_owned(),
+    };
+    let providers = Providers::new(ProviderCatalog::from_json(&catalog).map_err(|e| e.to_string())?);
+    config.webauthn = Some(WebAuthnConfig::new(rp).with_providers(providers));
     // A federated login (DemoID here) is a first factor only: users with MFA methods are asked
     // for one. A host whose provider really enforces MFA, and whose tokens it validates, can
     // trust that provider's claim by name (and only then):

@@ -227,11 +227,23 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str) -
     let mut rows = String::new();
     for m in methods {
         let label = kind_label(m.kind);
-        // The kind is shown under the name unless the name says it already (default names).
-        let kind = if m.name.as_str() == label {
-            String::new()
-        } else {
-            format!(r#"<br><span class="kind">{label}</span>"#)
+        // The kind is shown under the name unless the name says it already (default names);
+        // a known provider is shown with its icon.
+        let kind = match &m.provider {
+            Some(p) => format!(
+                r#"<br><span class="kind provider">{icon}{name} · {label}</span>"#,
+                icon = p
+                    .icon_light
+                    .as_deref()
+                    .map(|i| format!(
+                        r#"<img class="provider-icon" src="{}" alt="" width="16" height="16"> "#,
+                        esc(i)
+                    ))
+                    .unwrap_or_default(),
+                name = esc(&p.name),
+            ),
+            None if m.name.as_str() == label => String::new(),
+            None => format!(r#"<br><span class="kind">{label}</span>"#),
         };
         let status = match (m.remaining_backup_codes, m.confirmed) {
             (Some(0), _) => r#"<span class="remaining low">No codes left</span>"#.to_owned(),

@@ -22,6 +22,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// Store errors.
     pub async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceInfo>, Error> {
+        let catalog = self.config.webauthn.as_ref().map(|w| w.providers.current());
         Ok(self
             .store
             .list_devices(user)
@@ -40,6 +41,14 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 },
                 backed_up: match &d.data {
                     DeviceData::WebAuthn(w) => Some(w.backup_state),
+                    _ => None,
+                },
+                aaguid: match &d.data {
+                    DeviceData::WebAuthn(w) => w.aaguid(),
+                    _ => None,
+                },
+                provider: match (&d.data, &catalog) {
+                    (DeviceData::WebAuthn(w), Some(catalog)) => w.aaguid().and_then(|a| catalog.get(&a).cloned()),
                     _ => None,
                 },
                 name: d.name,

@@ -40,7 +40,16 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         import: &WebAuthnImport,
         name: Option<&str>,
     ) -> Result<ImportStatus, Error> {
-        let name = DeviceName::new(name.unwrap_or(import.kind().default_name()))?;
+        // Unnamed: after its provider, if the catalog knows its AAGUID.
+        let provider = match (&self.config.webauthn, import.aaguid) {
+            (Some(config), Some(aaguid)) => config.providers.current().get(&aaguid).map(|p| p.name.clone()),
+            _ => None,
+        };
+        let name = match (name, provider) {
+            (Some(n), _) => DeviceName::new(n)?,
+            (None, Some(p)) => DeviceName::new(&p).or_else(|_| DeviceName::new(import.kind().default_name()))?,
+            (None, None) => DeviceName::new(import.kind().default_name())?,
+        };
         if let Plan::Present(id) = self.check_webauthn(user, import).await? {
             return Ok(ImportStatus::AlreadyPresent(id));
         }

@@ -133,9 +133,14 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 return Ok(Outcome::Rejected);
             };
             let kind = DeviceKind::webauthn(passkey);
-            let name = match name {
-                Some(n) => n,
-                None => DeviceName::new(kind.default_name())?,
+            // Unnamed: after its provider ("iCloud Keychain"), if the catalog knows it.
+            let provider = new
+                .aaguid
+                .and_then(|a| config.providers.current().get(&a).map(|p| p.name.clone()));
+            let name = match (name, provider) {
+                (Some(n), _) => n,
+                (None, Some(p)) => DeviceName::new(&p).or_else(|_| DeviceName::new(kind.default_name()))?,
+                (None, None) => DeviceName::new(kind.default_name())?,
             };
             let id = DeviceId::generate(&self.rng)?;
             let record = DeviceRecord {

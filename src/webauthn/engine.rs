@@ -103,10 +103,55 @@ pub(crate) struct Engine {
     attestation: Option<AttestationAllowList>,
 }
 
+/// The key under which the AAGUID is kept in the stored credential JSON (beside the core's
+/// fields, which ignores it when reading the credential back).
+const AAGUID_KEY: &str = "multifactor_aaguid";
+
+/// The credential JSON with the AAGUID recorded (a zero AAGUID says nothing and is not kept).
+fn with_aaguid(credential: Vec<u8>, aaguid: Option<[u8; 16]>) -> Vec<u8> {
+    let Some(aaguid) = aaguid.filter(|a| a != &[0; 16]) else {
+        return credential;
+    };
+    match serde_json::from_slice::<serde_json::Value>(&credential) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert(
+                AAGUID_KEY.to_owned(),
+                serde_json::Value::String(uuid::Uuid::from_bytes(aaguid).to_string()),
+            );
+            serde_json::to_vec(&map).unwrap_or(credential)
+        }
+        _ => credential,
+    }
+}
+
+/// The AAGUID recorded in a stored credential, if any.
+pub(crate) fn stored_aaguid(credential: &[u8]) -> Option<[u8; 16]> {
+    #[derive(Deserialize)]
+    struct Recorded {
+        multifactor_aaguid: Option<String>,
+    }
+    let recorded: Recorded = serde_json::from_slice(credential).ok()?;
+    uuid::Uuid::parse_str(&recorded.multifactor_aaguid?)
+        .ok()
+        .map(|u| *u.as_bytes())
+}
+
+/// The AAGUID in a registration's attested credential data (`authData` bytes 37..53).
+fn attested_aaguid(response: &RegistrationResponse) -> Option<[u8; 16]> {
+    use serde_cbor_2::Value;
+    let object: Value = serde_cbor_2::from_slice(response.0.response.attestation_object.as_slice()).ok()?;
+    let Value::Map(map) = object else { return None };
+    let Some(Value::Bytes(auth)) = map.get(&Value::Text("authData".to_owned())) else {
+        return None;
+    };
+    auth.get(37..53).and_then(|a| <[u8; 16]>::try_from(a).ok())
+}
+
 /// What a successful registration yields.
 pub(crate) struct NewCredential {
     pub(crate) credential_id: Vec<u8>,
     pub(crate) credential: Vec<u8>,
+    pub(crate) aaguid: Option<[u8; 16]>,
     pub(crate) sign_count: u32,
     pub(crate) backup_eligible: bool,
     pub(crate) backup_state: bool,
@@ -240,9 +285,11 @@ impl Engine {
             // The core enforces this for the Required policy already; never rely on one check.
             return Err(Rejected);
         }
+        let aaguid = attested_aaguid(response).filter(|a| a != &[0; 16]);
         let new = NewCredential {
             credential_id: credential.cred_id.to_vec(),
-            credential: serde_json::to_vec(&credential).map_err(|_| Rejected)?,
+            credential: with_aaguid(serde_json::to_vec(&credential).map_err(|_| Rejected)?, aaguid),
+            aaguid,
             sign_count: credential.counter,
             backup_eligible: credential.backup_eligible,
             backup_state: credential.backup_state,
@@ -363,6 +410,7 @@ impl Engine {
 
 /// One credential another system registered, as [`imported_credential`] takes it.
 pub(crate) struct Imported<'a> {
+    pub(crate) aaguid: Option<[u8; 16]>,
     pub(crate) credential_id: &'a [u8],
     pub(crate) cose_public_key: &'a [u8],
     pub(crate) sign_count: u32,
@@ -437,7 +485,9 @@ pub(crate) fn imported_credential(imported: &Imported<'_>) -> Result<Vec<u8>, In
         attestation: ParsedAttestation::default(),
         attestation_format: AttestationFormat::None,
     };
-    serde_json::to_vec(&credential).map_err(|_| NOT_COSE)
+    serde_json::to_vec(&credential)
+        .map(|json| with_aaguid(json, imported.aaguid))
+        .map_err(|_| NOT_COSE)
 }
 
 /// What a `webauthn-rs` `Passkey`/`SecurityKey` JSON holds that an import needs.

@@ -352,3 +352,64 @@ async fn signal_payloads_follow_the_store() {
     assert_eq!(details[0].to_json_value()["displayName"], "Carol C.");
     assert!(mfa.current_user_details_signals(&carol, "carol", "").await.is_err());
 }
+
+/// Provider names by AAGUID: an unnamed credential is named after its provider, and the device
+/// list carries the provider (name and icon) from the catalog, refreshed in place.
+#[tokio::test]
+async fn providers_name_unnamed_credentials() {
+    use multifactor::webauthn::{ExportedCredential, ProviderCatalog, Providers, WebAuthnImport};
+    let providers = Providers::new(ProviderCatalog::new());
+    let mut config = MfaConfig::new("Example").unwrap();
+    config.webauthn = Some(
+        WebAuthnConfig::new(RelyingParty::new("example.com", "Example", &[ORIGIN]).unwrap())
+            .with_providers(providers.clone()),
+    );
+    let keys = Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [3; 32]));
+    let mfa = Mfa::new(MemoryStore::new(), keys, config)
+        .unwrap()
+        .with_clock(ManualClock::new(UnixTime::from_secs(START)))
+        .with_rng(multifactor::InsecureSeededRng::new(11));
+    let icloud = *uuid::Uuid::parse_str("fbfc3007-154e-4ecc-8c0b-6e020557d7bd")
+        .unwrap()
+        .as_bytes();
+    let icon = "data:image/svg+xml;base64,PHN2Zy8+";
+    providers.replace(
+        ProviderCatalog::from_json(&format!(
+            r#"{{"fbfc3007-154e-4ecc-8c0b-6e020557d7bd": {{"name": "iCloud Keychain", "icon_light": "{icon}"}}}}"#
+        ))
+        .unwrap(),
+    );
+    let mut pk = passkey();
+    let reg = create_elsewhere(&mfa, &mut pk, b"h-1", true).await;
+    let (id, cose, count, _, _) = exported(&reg);
+    let import = WebAuthnImport::from_exported(&ExportedCredential {
+        credential_id: &id,
+        cose_public_key: &cose,
+        sign_count: count,
+        user_handle: Some(b"h-1"),
+        discoverable: true,
+        backup: Some((true, true)),
+        transports: &[],
+        aaguid: Some(icloud),
+    })
+    .unwrap();
+    let olga = user("olga");
+    mfa.import_webauthn(&olga, &import, None).await.unwrap();
+    let devices = mfa.list_devices(&olga).await.unwrap();
+    assert_eq!(devices[0].name.as_str(), "iCloud Keychain");
+    assert_eq!(devices[0].aaguid, Some(icloud));
+    let provider = devices[0].provider.clone().unwrap();
+    assert_eq!(
+        (provider.name.as_str(), provider.icon_light.as_deref()),
+        ("iCloud Keychain", Some(icon))
+    );
+    // The catalog refreshed without it: the device keeps its name, loses the provider.
+    providers.replace(ProviderCatalog::new());
+    let devices = mfa.list_devices(&olga).await.unwrap();
+    assert_eq!(
+        (devices[0].name.as_str(), devices[0].provider.is_none()),
+        ("iCloud Keychain", true)
+    );
+    // It still signs in: the recorded AAGUID does not disturb the stored credential.
+    assert!(passwordless(&mfa, &mut pk).await.is_accepted());
+}
