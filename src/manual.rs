@@ -171,6 +171,62 @@
 //!   replayed here.
 //! - Generating backup codes replaces the previous set in one atomic store operation.
 //!
+//! # Passkeys: what this crate decides
+//!
+//! - **Algorithms.** EdDSA (Ed25519) is offered first, then ES256 and RS256.
+//!   - `webauthn-rs-core` cannot verify Ed25519, so those credentials go through a path beside
+//!     it ([`webauthn`](crate::webauthn)). That path makes the same checks with the core's
+//!     parsers and differs only in the signature check (`verify_strict`).
+//!   - Ed25519 registrations take attestation `none` or `packed` self attestation. A relying
+//!     party with an attestation allow-list refuses them, because certificate chains are not
+//!     checked on that path.
+//! - **Backup flags.** Authenticators change them: a password manager starts syncing, or a
+//!   credential was imported without them.
+//!   - The default, [`BackupFlagsPolicy::Follow`](crate::webauthn::BackupFlagsPolicy), accepts
+//!     the change, records it together with the counter, and emits
+//!     [`AuditKind::BackupFlagsChanged`](crate::AuditKind::BackupFlagsChanged). A changed flag is
+//!     never a lockout.
+//!   - `RefuseEligibilityChange` is for relying parties that admit only device-bound keys.
+//!   - [`DeviceInfo::synced`](crate::DeviceInfo::synced) tells a page what to show.
+//! - **Evidence and step-up.**
+//!   - [`Verified::evidence`](crate::Verified::evidence) is what a session keeps: the device
+//!     kind, the time, user verification, and synced or device-bound.
+//!   - Its `amr` values follow RFC 8176:
+//!     - `otp` for TOTP codes and backup codes;
+//!     - `hwk` for a device-bound WebAuthn key, `swk` for a backup-eligible one;
+//!     - `user` for every assertion (the user was present);
+//!     - `mfa` when the authenticator also verified the user, or a second factor followed the
+//!       first.
+//!   - `pin` is never claimed: WebAuthn says that the user was verified, not how.
+//!   - [`Evidence::is_fresh`](crate::evidence::Evidence::is_fresh) is the step-up check.
+//!     5 minutes is a common `max_age` before deleting a device or changing a password; the
+//!     web example uses it.
+//! - **Signals.** The payloads are the arguments of the browser's `PublicKeyCredential.signal*`
+//!   calls. Browsers that lack these calls lose nothing.
+//!   - An unknown-credential signal is built only for a credential no user has, so it never
+//!     tells a browser to drop a passkey that is still valid.
+//!   - Accepted-credential signals list, per user handle, what remains after a deletion or a
+//!     reset. Keep the handles ([`Mfa::webauthn_user_handles`](crate::Mfa::webauthn_user_handles))
+//!     before you call `admin_reset_user`.
+//! - **Related origins.** At most 5 registrable-domain labels, checked when the relying party is
+//!   built.
+//!   - Labels are found with a built-in list of common two-level public suffixes (`co.uk`,
+//!     `com.au`, ...), not the whole Public Suffix List. Under another multi-level suffix a
+//!     domain can only be over-counted, which makes the check stricter, never looser.
+//!   - Serve [`RelyingParty::well_known_webauthn`](crate::RelyingParty::well_known_webauthn) at
+//!     `https://{rp id}/.well-known/webauthn`.
+//! - **Provider names.** No AAGUID list ships:
+//!   - the community list has no licence;
+//!   - the FIDO Metadata Service forbids redistribution;
+//!   - the icons are vendors' logos.
+//!
+//!   Download the list you are entitled to use and load it
+//!   ([`ProviderCatalog`](crate::webauthn::ProviderCatalog)). Refresh it with
+//!   [`Providers::replace`](crate::webauthn::Providers::replace).
+//! - **Conditional create** (turning a password sign-in into a passkey without a prompt) is not
+//!   built. It could not be proven end to end: Chromium hands it to Google Password Manager,
+//!   which a headless browser cannot set up (see the CHANGELOG).
+//!
 //! # Moving in from another system
 //!
 //! Users keep their authenticator apps, security keys, passkeys and (where the old system kept
