@@ -49,6 +49,7 @@ pub(crate) mod okp;
 mod providers;
 mod relying_party;
 mod signals;
+pub(crate) mod verdict;
 mod wire;
 
 pub use self::backup_flags::BackupFlagsPolicy;

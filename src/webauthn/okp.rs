@@ -22,7 +22,7 @@ use webauthn_rs_core::proto::{
     Registration, UserVerificationPolicy,
 };
 
-use super::engine::{Assertion, Rejected};
+use super::verdict::{Assertion, Rejected};
 
 /// Ed25519 public keys and signatures are 32 and 64 bytes (RFC 8032).
 const KEY_LEN: usize = 32;
