@@ -27,19 +27,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let key_id = self.keys.current_id();
         let key = self.codes_key(key_id, user, id)?;
         let (codes, record) = backup_codes::generate(&self.rng, &self.config.backup_codes, &key)?;
-        self.devices_changed(user).await?;
-        self.store
-            .replace_backup_codes(DeviceRecord {
-                id,
-                user: user.clone(),
-                name,
-                created_at: self.clock.now(),
-                last_used_at: None,
-                confirmed: true,
-                data: DeviceData::BackupCodes(record),
-            })
-            .await?;
-        self.cache.forget(user);
+        self.store_backup_set(user, id, name, record).await?;
         self.emit(
             self.event(Some(user), AuditKind::BackupCodesRegenerated)
                 .device(id, DeviceKind::BackupCodes),
@@ -62,6 +50,31 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             AuditKind::Verified { recovery: true },
             settled,
         ))
+    }
+
+    /// Stores `record` as the user's backup-code set `id`, replacing the old set atomically
+    /// (remembered browsers were trusted for the devices as they were).
+    pub(super) async fn store_backup_set(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        name: DeviceName,
+        record: backup_codes::BackupCodeRecord,
+    ) -> Result<(), Error> {
+        self.devices_changed(user).await?;
+        self.store
+            .replace_backup_codes(DeviceRecord {
+                id,
+                user: user.clone(),
+                name,
+                created_at: self.clock.now(),
+                last_used_at: None,
+                confirmed: true,
+                data: DeviceData::BackupCodes(record),
+            })
+            .await?;
+        self.cache.forget(user);
+        Ok(())
     }
 
     /// The key backup-code hashes of `user`'s set `set` are keyed with, under sealing key `key_id`.

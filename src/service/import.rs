@@ -53,13 +53,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         if let Plan::Present(id) = self.check_webauthn(user, import).await? {
             return Ok(ImportStatus::AlreadyPresent(id));
         }
-        let count = self
-            .store
-            .list_devices(user)
-            .await?
-            .iter()
-            .filter(|d| matches!(d.data, DeviceData::WebAuthn(_)))
-            .count();
+        let count = self.webauthn_records(user).await?.len();
         if count >= super::webauthn::MAX_CREDENTIALS {
             return Err(MisuseError::TooManyCredentials.into());
         }
@@ -121,19 +115,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let key_id = self.keys.current_id();
         let key = self.codes_key(key_id, user, id)?;
         let record = backup_codes::import(&self.rng, &codes.as_strs(), &key)?;
-        self.devices_changed(user).await?;
-        self.store
-            .replace_backup_codes(DeviceRecord {
-                id,
-                user: user.clone(),
-                name,
-                created_at: self.clock.now(),
-                last_used_at: None,
-                confirmed: true,
-                data: DeviceData::BackupCodes(record),
-            })
-            .await?;
-        self.cache.forget(user);
+        self.store_backup_set(user, id, name, record).await?;
         self.emit(
             self.event(Some(user), AuditKind::Enrolled)
                 .device(id, DeviceKind::BackupCodes),
