@@ -15,12 +15,12 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use multifactor::import::{ImportBatch, ImportFormat, ImportOptions};
 use multifactor::{DeviceStore, KeyId, Keyring, Mfa, MfaConfig, PostgresStore, SealingKey, SqliteStore};
+use multifactor_kit::bench::TempDb;
 use multifactor_kit::cluster;
 use tokio::runtime::Runtime;
 
@@ -54,18 +54,6 @@ async fn import_once<S: DeviceStore>(mfa: &Mfa<S>, batch: &ImportBatch) -> Durat
     assert_eq!(report.results.len(), USERS);
     assert!(report.problems.is_empty());
     elapsed
-}
-
-struct TempDb(PathBuf);
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 async fn fresh_postgres(admin: &str, url: &str) -> PostgresStore {

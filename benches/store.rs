@@ -32,10 +32,9 @@
 use multifactor_kit::cluster;
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use multifactor_kit::bench as support;
+use multifactor_kit::bench::{self as support, TempDb};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
@@ -419,28 +418,6 @@ async fn drop_database(admin_url: &str) -> Result<(), String> {
 fn skip_postgres(why: &str) {
     eprintln!("\n!!!! PostgreSQL column SKIPPED: {why}.");
     eprintln!("!!!! Install the `postgresql` package or set DATABASE_URL to bench PostgresStore.\n");
-}
-
-/// The SQLite database file and its WAL companions, removed on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        Self(std::env::temp_dir().join(format!("multifactor-bench-{}-{nanos}.sqlite", std::process::id())))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }
 
 fn main() {

@@ -62,3 +62,33 @@ pub async fn time_totp_verifications<S: multifactor::DeviceStore, R: multifactor
     )
     .await
 }
+
+/// A SQLite database file in the temp directory, unique per call, removed with its WAL
+/// companions on drop.
+pub struct TempDb(pub std::path::PathBuf);
+
+impl TempDb {
+    /// A fresh path (nothing is created until a store opens it).
+    pub fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Self(std::env::temp_dir().join(format!("multifactor-bench-{}-{nanos}.sqlite", std::process::id())))
+    }
+}
+
+impl Default for TempDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
