@@ -136,15 +136,9 @@ pub(crate) fn stored_aaguid(credential: &[u8]) -> Option<[u8; 16]> {
         .map(|u| *u.as_bytes())
 }
 
-/// The AAGUID in a registration's attested credential data (`authData` bytes 37..53).
+/// The AAGUID in a registration's attested credential data.
 fn attested_aaguid(response: &RegistrationResponse) -> Option<[u8; 16]> {
-    use serde_cbor_2::Value;
-    let object: Value = serde_cbor_2::from_slice(response.0.response.attestation_object.as_slice()).ok()?;
-    let Value::Map(map) = object else { return None };
-    let Some(Value::Bytes(auth)) = map.get(&Value::Text("authData".to_owned())) else {
-        return None;
-    };
-    auth.get(37..53).and_then(|a| <[u8; 16]>::try_from(a).ok())
+    Some(okp::attestation(&response.0).ok()?.auth.acd?.aaguid)
 }
 
 /// What a successful registration yields.

@@ -203,7 +203,7 @@ pub(crate) fn verify_assertion(
 pub(crate) fn is_okp_registration(rsp: &RegisterPublicKeyCredential) -> bool {
     attestation(rsp)
         .ok()
-        .and_then(|(_, _, auth)| auth.acd)
+        .and_then(|a| a.auth.acd)
         .is_some_and(|acd| okp_kty(&acd.credential_pk))
 }
 
@@ -211,35 +211,36 @@ fn okp_kty(key: &Value) -> bool {
     matches!(key, Value::Map(m) if m.get(&Value::Integer(1)) == Some(&Value::Integer(1)))
 }
 
-/// The attestation object's format, statement and parsed authenticator data (with its bytes).
-fn attestation(
-    rsp: &RegisterPublicKeyCredential,
-) -> Result<(String, Value, AuthenticatorData<Registration>), Rejected> {
-    let object: Value = serde_cbor_2::from_slice(rsp.response.attestation_object.as_slice()).map_err(|_| Rejected)?;
-    let Value::Map(map) = object else {
-        return Err(Rejected);
-    };
-    let text = |k: &str| map.get(&Value::Text(k.to_owned()));
-    let Some(Value::Text(fmt)) = text("fmt") else {
-        return Err(Rejected);
-    };
-    let Some(Value::Bytes(auth)) = text("authData") else {
-        return Err(Rejected);
-    };
-    let statement = text("attStmt").cloned().ok_or(Rejected)?;
-    let parsed = AuthenticatorData::<Registration>::try_from(auth.as_slice()).map_err(|_| Rejected)?;
-    Ok((fmt.clone(), statement, parsed))
+/// A registration's attestation object, read once: format, statement, authenticator data as
+/// sent and as the core's parser reads it.
+pub(crate) struct Attestation {
+    pub(crate) fmt: String,
+    pub(crate) statement: Value,
+    pub(crate) auth_bytes: Vec<u8>,
+    pub(crate) auth: AuthenticatorData<Registration>,
 }
 
-fn auth_data_bytes(rsp: &RegisterPublicKeyCredential) -> Result<Vec<u8>, Rejected> {
+/// Reads a registration's attestation object.
+pub(crate) fn attestation(rsp: &RegisterPublicKeyCredential) -> Result<Attestation, Rejected> {
     let object: Value = serde_cbor_2::from_slice(rsp.response.attestation_object.as_slice()).map_err(|_| Rejected)?;
-    match object {
-        Value::Map(map) => match map.get(&Value::Text("authData".to_owned())) {
-            Some(Value::Bytes(auth)) => Ok(auth.clone()),
-            _ => Err(Rejected),
-        },
-        _ => Err(Rejected),
-    }
+    let Value::Map(mut map) = object else {
+        return Err(Rejected);
+    };
+    let mut take = |k: &str| map.remove(&Value::Text(k.to_owned()));
+    let Some(Value::Text(fmt)) = take("fmt") else {
+        return Err(Rejected);
+    };
+    let Some(Value::Bytes(auth_bytes)) = take("authData") else {
+        return Err(Rejected);
+    };
+    let statement = take("attStmt").ok_or(Rejected)?;
+    let auth = AuthenticatorData::<Registration>::try_from(auth_bytes.as_slice()).map_err(|_| Rejected)?;
+    Ok(Attestation {
+        fmt,
+        statement,
+        auth_bytes,
+        auth,
+    })
 }
 
 /// An Ed25519 COSE key exactly: `{1: 1 (OKP), 3: -8 (EdDSA), -1: 6 (Ed25519), -2: 32 bytes}`,
@@ -285,8 +286,12 @@ pub(crate) fn verify_registration(
     if client.cross_origin.unwrap_or(false) {
         return Err(Rejected);
     }
-    let (fmt, statement, auth) = attestation(rsp)?;
-    let auth_bytes = auth_data_bytes(rsp)?;
+    let Attestation {
+        fmt,
+        statement,
+        auth_bytes,
+        auth,
+    } = attestation(rsp)?;
     if auth_bytes.get(..32) != Some(rp_id_hash.as_slice()) {
         return Err(Rejected);
     }
