@@ -640,6 +640,86 @@ mod tests {
         );
     }
 
+    /// An ES256 key the test holds: it signs assertions the core verifies, so every field of a
+    /// mutated assertion can be signed validly.
+    struct Es256Signer {
+        signing: crypto_glue::ecdsa_p256::EcdsaP256SigningKey,
+        cose: COSEKey,
+    }
+
+    impl Es256Signer {
+        fn new() -> Self {
+            let secret = crypto_glue::ecdsa_p256::new_key();
+            let cose = COSEKey {
+                type_: COSEAlgorithm::ES256,
+                key: COSEKeyType::EC_EC2(webauthn_rs_core::proto::COSEEC2Key::try_from(&secret.public_key()).unwrap()),
+            };
+            Self {
+                signing: crypto_glue::ecdsa_p256::EcdsaP256SigningKey::from(&secret),
+                cose,
+            }
+        }
+
+        /// A stored credential `id` with this key and the given registration facts.
+        fn credential(&self, id: &[u8], user_verified: bool, backup_eligible: bool, required: bool) -> Credential {
+            Credential {
+                cred_id: id.to_vec(),
+                cred: self.cose.clone(),
+                counter: 0,
+                transports: None,
+                user_verified,
+                backup_eligible,
+                backup_state: false,
+                registration_policy: if required {
+                    UserVerificationPolicy::Required
+                } else {
+                    UserVerificationPolicy::Preferred
+                },
+                extensions: RegisteredExtensions::none(),
+                attestation: ParsedAttestation::default(),
+                attestation_format: AttestationFormat::None,
+            }
+        }
+
+        /// The browser's response for `raw_id`: authenticator data (the hash of `rp_id`,
+        /// `flags`, `counter`) and `client` JSON, signed (or with the signature's last byte
+        /// flipped).
+        fn assertion(
+            &self,
+            raw_id: &[u8],
+            rp_id: &[u8],
+            flags: u8,
+            counter: u32,
+            client: &str,
+            good: bool,
+        ) -> AuthenticationResponse {
+            use crypto_glue::traits::Signer as _;
+            let mut auth = Sha256::digest(rp_id).to_vec();
+            auth.push(flags);
+            auth.extend_from_slice(&counter.to_be_bytes());
+            let mut signed = auth.clone();
+            signed.extend_from_slice(&Sha256::digest(client.as_bytes()));
+            let signature: crypto_glue::ecdsa_p256::EcdsaP256Signature = self.signing.sign(&signed);
+            let mut signature = signature.to_der().as_bytes().to_vec();
+            if !good && let Some(last) = signature.last_mut() {
+                *last ^= 1;
+            }
+            AuthenticationResponse::from_json_value(json!({
+                "id": B64.encode(raw_id),
+                "rawId": B64.encode(raw_id),
+                "response": {
+                    "authenticatorData": B64.encode(&auth),
+                    "clientDataJSON": B64.encode(client.as_bytes()),
+                    "signature": B64.encode(&signature),
+                    "userHandle": null,
+                },
+                "extensions": {},
+                "type": "public-key",
+            }))
+            .unwrap()
+        }
+    }
+
     /// The differential proof with a key the test holds, so that every mutation is signed
     /// validly and reaches the check it targets: client data type, challenge and origin, the
     /// relying party id hash, the presence, verification and backup flags, the counter, the
@@ -648,17 +728,8 @@ mod tests {
     /// accepts exactly what the core accepts.
     #[test]
     fn the_ed25519_path_decides_as_the_core_on_signed_mutations() {
-        use crypto_glue::ecdsa_p256::{EcdsaP256Signature, EcdsaP256SigningKey, new_key};
-        use crypto_glue::traits::Signer as _;
-        use webauthn_rs_core::proto::COSEEC2Key;
-
         let engine = Engine::new(&rp(), None);
-        let secret = new_key();
-        let signing = EcdsaP256SigningKey::from(&secret);
-        let cose = COSEKey {
-            type_: COSEAlgorithm::ES256,
-            key: COSEKeyType::EC_EC2(COSEEC2Key::try_from(&secret.public_key()).unwrap()),
-        };
+        let signer = Es256Signer::new();
         let id = vec![7u8; 16];
         let (accepted, rejected) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
         let types = ["webauthn.get", "webauthn.create", ""];
@@ -685,19 +756,7 @@ mod tests {
                             stored_uv in any::<bool>(),
                             stored_be in any::<bool>(),
                             required_at_registration in any::<bool>())| {
-            let cred = Credential {
-                cred_id: id.clone(),
-                cred: cose.clone(),
-                counter: 0,
-                transports: None,
-                user_verified: stored_uv,
-                backup_eligible: stored_be,
-                backup_state: false,
-                registration_policy: if required_at_registration { UserVerificationPolicy::Required } else { UserVerificationPolicy::Preferred },
-                extensions: RegisteredExtensions::none(),
-                attestation: ParsedAttestation::default(),
-                attestation_format: AttestationFormat::None,
-            };
+            let cred = signer.credential(&id, stored_uv, stored_be, required_at_registration);
             let stored = serde_json::to_vec(&cred).unwrap();
             let ids: Vec<&[u8]> = vec![stored.as_slice()];
             let (_, state) = engine
@@ -714,31 +773,9 @@ mod tests {
             .to_string();
             // Flags: UP, UV, BE, BS and the reserved bits as drawn; never AT or ED (no data follows).
             let flags = flags & 0b0011_1111;
-            let mut auth: Vec<u8> = Sha256::digest(if right_rp { &b"example.com"[..] } else { &b"evil.com"[..] }).to_vec();
-            auth.push(flags);
-            auth.extend_from_slice(&counter.to_be_bytes());
-            let mut signed = auth.clone();
-            signed.extend_from_slice(&Sha256::digest(client.as_bytes()));
-            let signature: EcdsaP256Signature = signing.sign(&signed);
-            let mut signature = signature.to_der().as_bytes().to_vec();
-            if !good_signature {
-                let last = signature.len() - 1;
-                signature[last] ^= 1;
-            }
             let raw_id = if right_id { id.clone() } else { vec![8u8; 16] };
-            let rsp = json!({
-                "id": B64.encode(&raw_id),
-                "rawId": B64.encode(&raw_id),
-                "response": {
-                    "authenticatorData": B64.encode(&auth),
-                    "clientDataJSON": B64.encode(client.as_bytes()),
-                    "signature": B64.encode(&signature),
-                    "userHandle": null,
-                },
-                "extensions": {},
-                "type": "public-key",
-            });
-            let rsp = AuthenticationResponse::from_json_value(rsp).unwrap();
+            let rp_id: &[u8] = if right_rp { b"example.com" } else { b"evil.com" };
+            let rsp = signer.assertion(&raw_id, rp_id, flags, counter, &client, good_signature);
             let core = engine.finish_authentication(&rsp, &state, &ids);
             let rp_id_hash: [u8; 32] = Sha256::digest(b"example.com").into();
             let allowed_origins = [Url::parse(ORIGIN).unwrap()];
@@ -779,33 +816,13 @@ mod tests {
     /// relying party id that is not their origin's suffix, so the assertion is made here.)
     #[test]
     fn related_origins_pass_the_origin_check_and_only_they() {
-        use crypto_glue::ecdsa_p256::{EcdsaP256Signature, EcdsaP256SigningKey, new_key};
-        use crypto_glue::traits::Signer as _;
-        use webauthn_rs_core::proto::COSEEC2Key;
-
         let rp = RelyingParty::new("example.com", "Example", &[ORIGIN])
             .unwrap()
             .with_related_origins(&["https://example.co.uk"])
             .unwrap();
         let engine = Engine::new(&rp, None);
-        let secret = new_key();
-        let signing = EcdsaP256SigningKey::from(&secret);
-        let cred = Credential {
-            cred_id: vec![7; 16],
-            cred: COSEKey {
-                type_: COSEAlgorithm::ES256,
-                key: COSEKeyType::EC_EC2(COSEEC2Key::try_from(&secret.public_key()).unwrap()),
-            },
-            counter: 0,
-            transports: None,
-            user_verified: false,
-            backup_eligible: false,
-            backup_state: false,
-            registration_policy: UserVerificationPolicy::Preferred,
-            extensions: RegisteredExtensions::none(),
-            attestation: ParsedAttestation::default(),
-            attestation_format: AttestationFormat::None,
-        };
+        let signer = Es256Signer::new();
+        let cred = signer.credential(&[7; 16], false, false, false);
         let stored = serde_json::to_vec(&cred).unwrap();
         let ids: Vec<&[u8]> = vec![stored.as_slice()];
         for (origin, accepted) in [
@@ -818,19 +835,7 @@ mod tests {
             let view: StateView = serde_json::from_slice(&state).unwrap();
             let client =
                 json!({"type": "webauthn.get", "challenge": B64.encode(&view.challenge), "origin": origin}).to_string();
-            let mut auth = Sha256::digest(b"example.com").to_vec();
-            auth.push(0x01);
-            auth.extend_from_slice(&1u32.to_be_bytes());
-            let mut signed = auth.clone();
-            signed.extend_from_slice(&Sha256::digest(client.as_bytes()));
-            let signature: EcdsaP256Signature = signing.sign(&signed);
-            let rsp = AuthenticationResponse::from_json_value(json!({
-                "id": B64.encode([7u8; 16]), "rawId": B64.encode([7u8; 16]),
-                "response": {"authenticatorData": B64.encode(&auth), "clientDataJSON": B64.encode(client.as_bytes()),
-                             "signature": B64.encode(signature.to_der().as_bytes()), "userHandle": null},
-                "extensions": {}, "type": "public-key",
-            }))
-            .unwrap();
+            let rsp = signer.assertion(&[7; 16], b"example.com", 0x01, 1, &client, true);
             assert_eq!(
                 engine.finish_authentication(&rsp, &state, &ids).is_ok(),
                 accepted,
