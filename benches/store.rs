@@ -186,6 +186,7 @@ fn two_failures() -> ThrottleState {
         budget_until: Some(UnixTime::from_secs(
             NOW + 2 * ThrottlePolicy::DEFAULT_BUDGET_REFILL_SECS,
         )),
+        last_miss: None,
     }
 }
 
@@ -200,21 +201,24 @@ impl Op for ThrottleRead {
         rt.block_on(async {
             assert!(
                 store
-                    .swap_throttle(&user, Factor::Totp, ThrottleState::default(), two_failures())
+                    .swap_throttle(&user, Factor::Totp.into(), ThrottleState::default(), two_failures())
                     .await
                     .unwrap()
             );
-            assert_eq!(store.throttle(&user, Factor::Totp).await.unwrap(), two_failures());
+            assert_eq!(
+                store.throttle(&user, Factor::Totp.into()).await.unwrap(),
+                two_failures()
+            );
         });
         group.bench_function(c.name, |b| {
             b.iter_custom(|iters| {
                 timed(rt, iters, || async {
-                    black_box(store.throttle(black_box(&user), Factor::Totp).await.unwrap());
+                    black_box(store.throttle(black_box(&user), Factor::Totp.into()).await.unwrap());
                 })
             });
         });
         assert_eq!(
-            rt.block_on(store.throttle(&user, Factor::Totp)).unwrap(),
+            rt.block_on(store.throttle(&user, Factor::Totp.into())).unwrap(),
             two_failures()
         );
     }
@@ -236,7 +240,7 @@ impl Op for ThrottleCharge {
         rt.block_on(async {
             assert!(
                 store
-                    .swap_throttle(&user, Factor::Totp, ThrottleState::default(), low)
+                    .swap_throttle(&user, Factor::Totp.into(), ThrottleState::default(), low)
                     .await
                     .unwrap()
             );
@@ -249,7 +253,7 @@ impl Op for ThrottleCharge {
                     for _ in 0..iters {
                         let next = if current == low { high } else { low };
                         let swapped = store
-                            .swap_throttle(black_box(&user), Factor::Totp, current, next)
+                            .swap_throttle(black_box(&user), Factor::Totp.into(), current, next)
                             .await
                             .unwrap();
                         assert!(swapped);
@@ -259,7 +263,10 @@ impl Op for ThrottleCharge {
                 })
             });
         });
-        assert_eq!(rt.block_on(store.throttle(&user, Factor::Totp)).unwrap(), current);
+        assert_eq!(
+            rt.block_on(store.throttle(&user, Factor::Totp.into())).unwrap(),
+            current
+        );
     }
 }
 

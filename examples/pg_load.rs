@@ -727,6 +727,7 @@ async fn refused_round_trips(
         failures: mfa.config().throttle.lockout_after(),
         last_failure_at: Some(clock.now()),
         budget_until: None,
+        last_miss: None,
     };
     let params = TotpParams::default();
     let mut out = Vec::new();
@@ -745,10 +746,10 @@ async fn refused_round_trips(
                 (_, true) => codes.first().ok_or("no backup code")?.clone(),
                 (_, false) => "0000-0000-0000".to_owned(),
             };
-            mfa.store().clear_throttle(&user, factor).await?;
+            mfa.store().clear_throttle(&user, factor.into()).await?;
             if !mfa
                 .store()
-                .swap_throttle(&user, factor, ThrottleState::default(), locked)
+                .swap_throttle(&user, factor.into(), ThrottleState::default(), locked)
                 .await?
             {
                 return Err("could not lock the probe user".into());

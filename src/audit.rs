@@ -67,6 +67,8 @@ pub enum AuditKind {
     RememberedBrowserIssued,
     /// A remember-this-browser token was accepted.
     RememberedBrowserUsed,
+    /// A known-browser token was issued after a full sign-in (replacing the browser's previous one).
+    KnownBrowserIssued,
     /// Remember-this-browser tokens were revoked.
     RememberedBrowserRevoked {
         /// How many.

@@ -1,7 +1,9 @@
 //! Backup codes: a set generated at once, shown once, stored only as keyed hashes, each usable once.
 //!
 //! Codes use the lower-case Crockford base32 alphabet (`0-9`, `a-z` without `i l o u`): 5 bits per
-//! character, so the default 12 characters carry 60 bits. Input is forgiving: case, spaces and
+//! character, so the default 13 characters carry 65 bits: enough that guessing one online is
+//! bounded by its entropy alone, so a right code is never held back by a throttle (see
+//! [`throttle`](crate::throttle)). Input is forgiving: case, spaces and
 //! hyphens are ignored and the look-alikes `o`, `i`, `l` read as `0`, `1`, `1` (and `u` as `v`,
 //! so that codes imported from systems using the RFC 4648 alphabet can be typed; see [`import`]).
 //!
@@ -43,13 +45,17 @@ pub struct BackupCodeConfig {
 impl BackupCodeConfig {
     /// Default codes per set (the common default of authentik, Keycloak-like systems use more).
     pub const DEFAULT_COUNT: usize = 6;
-    /// Default characters per code: 60 bits.
-    pub const DEFAULT_LENGTH: usize = 12;
+    /// Default characters per code: 13, so 65 bits. At 64 bits or more a code needs no
+    /// throttle (NIST SP 800-63B §5.1.2.2), so a right one is never held back: one character
+    /// more than the 12 (60 bits) of before, in the same alphabet without look-alikes, shown
+    /// as `abcd-efgh-jkmnp`. Shorter codes (down to [`MIN_LENGTH`](Self::MIN_LENGTH)) stay
+    /// throttled.
+    pub const DEFAULT_LENGTH: usize = 13;
     /// Fewest codes per set.
     pub const MIN_COUNT: usize = 1;
     /// Most codes per set.
     pub const MAX_COUNT: usize = 32;
-    /// Shortest code: 12 characters are 60 bits.
+    /// Shortest code: 12 characters are 60 bits (throttled like TOTP: under 64 bits).
     pub const MIN_LENGTH: usize = 12;
     /// Longest code.
     pub const MAX_LENGTH: usize = 32;
@@ -114,7 +120,7 @@ impl fmt::Debug for Pepper {
     }
 }
 
-/// One plain backup code, grouped for reading (`abcd-efgh-jkmn`). Shown to the user once.
+/// One plain backup code, grouped for reading (`abcd-efgh-jkmnp`). Shown to the user once.
 #[derive(Clone)]
 pub struct BackupCode(SecretString);
 
@@ -197,6 +203,12 @@ pub struct BackupCodeRecord {
 }
 
 impl BackupCodeRecord {
+    /// Bits each code carries: 5 per character (32 symbols; imported codes come from 32-symbol
+    /// alphabets too).
+    pub fn bits_per_code(&self) -> u32 {
+        u32::from(self.code_length) * 5
+    }
+
     /// Codes not yet used.
     pub fn remaining(&self) -> usize {
         self.slots.iter().filter(|s| !s.used).count()
@@ -462,10 +474,13 @@ fn digest(key: &CodeKey<'_>, salt: &[u8; 16], canonical: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Groups of four for reading (`abcd-efgh-jkmn`); a single character left over joins the last
+/// group (`abcd-efgh-jkmnp`) rather than standing alone.
 fn group(canonical: &str) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(canonical.len() + canonical.len() / GROUP));
+    let len = canonical.chars().count();
+    let mut out = Zeroizing::new(String::with_capacity(len + len / GROUP));
     for (i, c) in canonical.chars().enumerate() {
-        if i > 0 && i % GROUP == 0 {
+        if i > 0 && i % GROUP == 0 && i + 1 != len {
             out.push('-');
         }
         out.push(c);
@@ -504,11 +519,12 @@ mod tests {
         assert_eq!(record.remaining(), 6);
         for c in &codes {
             let s = c.expose_secret();
-            assert_eq!(s.len(), 14, "{s}");
+            assert_eq!(s.len(), 15, "{s}");
             assert_eq!(s.matches('-').count(), 2);
             assert!(s.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))));
         }
-        // 12 characters of a 32-letter alphabet: 60 bits.
+        // 13 characters of a 32-letter alphabet: 65 bits, past the 64 that need no throttle.
+        const { assert!(BackupCodeConfig::DEFAULT_LENGTH * 5 >= 64) };
         const { assert!(BackupCodeConfig::MIN_LENGTH * 5 >= 60) };
     }
 
@@ -636,11 +652,11 @@ mod tests {
         for bad in [
             "",
             "abc",
-            "abcd-efgh-jkm",
-            "abcd-efgh-jkmnp",
-            "abcd-efgh-jkm!",
-            "abcd_efgh_jkmn",
-            "ééééééééééééé",
+            "abcd-efgh-jkmn",
+            "abcd-efgh-jkmnpq",
+            "abcd-efgh-jkmn!",
+            "abcd_efgh_jkmnp",
+            "éééééééééééééé",
             &"a".repeat(500),
         ] {
             assert!(
@@ -664,6 +680,22 @@ mod tests {
             codes[0].expose_secret(),
             group(&codes[0].expose_secret().replace('-', "")).as_str()
         );
+    }
+
+    #[test]
+    fn codes_are_grouped_by_four_without_a_lone_last_character() {
+        for (plain, shown) in [
+            ("abcdefghjkmn", "abcd-efgh-jkmn"),
+            ("abcdefghjkmnp", "abcd-efgh-jkmnp"),
+            ("abcdefghjkmnpq", "abcd-efgh-jkmn-pq"),
+            ("abcdefghjkmnpqrs", "abcd-efgh-jkmn-pqrs"),
+            ("abcdefghjkmnpqrst", "abcd-efgh-jkmn-pqrst"),
+        ] {
+            assert_eq!(group(plain).as_str(), shown);
+        }
+        let (_, record) = set();
+        assert_eq!(record.code_length, 13);
+        assert_eq!(record.bits_per_code(), 65);
     }
 
     #[test]
@@ -709,7 +741,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn normalisation_ignores_case_spaces_hyphens(seed in any::<u64>(), seps in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-"), Just("\t")], 12)) {
+        fn normalisation_ignores_case_spaces_hyphens(seed in any::<u64>(), seps in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-"), Just("\t")], BackupCodeConfig::DEFAULT_LENGTH)) {
             let (codes, record) = generate(&InsecureSeededRng::new(seed), &BackupCodeConfig::default(), &key()).unwrap();
             let plain = codes[0].expose_secret().replace('-', "");
             let mut messy = String::new();
@@ -718,7 +750,7 @@ mod tests {
                 messy.push_str(sep);
             }
             prop_assert_eq!(verify(&record, &messy, &key()).unwrap(), Some(0));
-            let normal = normalize(&messy, 12).unwrap();
+            let normal = normalize(&messy, BackupCodeConfig::DEFAULT_LENGTH).unwrap();
             prop_assert_eq!(normal.as_str(), plain.as_str());
         }
 

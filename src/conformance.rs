@@ -21,7 +21,7 @@ pub use self::counting::CountingStore;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::backup_codes::{BackupCodeRecord, CodeSlot};
+use crate::backup_codes::{BackupCodeConfig, BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
 use crate::error::StoreError;
 use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
@@ -29,7 +29,7 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::rng::{OsRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
-use crate::store::{DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
+use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
@@ -93,6 +93,17 @@ pub use self::service::*;
 pub use self::settlement::*;
 pub use self::throttle::*;
 pub use self::webauthn::*;
+
+/// The service configuration of the checks that go through the service: the defaults, with
+/// backup codes of 12 characters (60 bits). Codes under 64 bits are throttled like TOTP, so
+/// both code factors exercise the throttle's settlement (codes of 64 bits or more are never
+/// held back, and would show nothing here).
+fn service_config() -> Result<crate::service::MfaConfig, Failure> {
+    let mut config = crate::service::MfaConfig::new("Conformance").map_err(|e| Failure(e.to_string()))?;
+    config.backup_codes = BackupCodeConfig::new(BackupCodeConfig::DEFAULT_COUNT, BackupCodeConfig::MIN_LENGTH)
+        .map_err(|e| Failure(e.to_string()))?;
+    Ok(config)
+}
 
 fn fresh_user(tag: &str) -> Result<UserId, Failure> {
     let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;

@@ -1,13 +1,25 @@
-//! "Remember this browser": after a successful second factor, a token that lets this browser skip
-//! the second factor for a while.
+//! Browser tokens, of two kinds, both issued after a full sign-in:
+//!
+//! - **Remembered browser** ("remember this browser"): lets this browser skip the second factor
+//!   for a while. Every change to the user's devices ends it.
+//! - **Known browser**: skips nothing. It gives the browser a failure counter of its own, so
+//!   that an attacker without the token can never slow the owner's browser down (see
+//!   [`throttle`](crate::throttle)). It is replaced at every full sign-in, and survives device
+//!   changes (it proves nothing by itself).
+//!
+//! They are two tokens, not one token with a flag, because they differ in everything but their
+//! form: a known browser is handed out after every full sign-in and replaced each time, while a
+//! remembered browser is the user's explicit choice, lasts until it expires and ends with every
+//! device change. A host keeps them in two cookies.
 //!
 //! A token is `ID.SECRET`: a 128-bit id (to find the record) and 256 random bits. The store keeps
-//! only `HMAC-SHA256(k, "multifactor/v1/trusted-device" ‖ ID ‖ expiry ‖ len(user) ‖ user ‖
-//! SECRET)` under a key derived from the sealing key named in the record, with an expiry
-//! (default 30 days). The hash binds the record's id, user and expiry: a row copied to another
-//! user, or given a later expiry, by someone who can write the database but does not hold the
-//! key, no longer verifies. Tokens are revocable one by one, and
-//! every change to the user's devices revokes all of them.
+//! only `HMAC-SHA256(k, LABEL ‖ ID ‖ expiry ‖ len(user) ‖ user ‖ SECRET)` under a key derived
+//! from the sealing key named in the record, with an expiry (default 30 days for a remembered
+//! browser, 180 for a known one). `LABEL` is `"multifactor/v1/trusted-device"` for a remembered
+//! browser and `"multifactor/v1/known-browser"` for a known one. The hash binds the record's
+//! id, user, expiry and kind: a row copied to another user, given a later expiry, or turned
+//! from a known browser into one that skips the second factor, by someone who can write the
+//! database but does not hold the key, no longer verifies. Tokens are revocable one by one.
 
 use std::fmt;
 
@@ -37,8 +49,11 @@ pub struct RememberedBrowserRecord {
     pub created_at: UnixTime,
     /// After this it no longer works.
     pub expires_at: UnixTime,
-    /// When it last let the user skip the second factor.
+    /// When it was last used.
     pub last_used_at: Option<UnixTime>,
+    /// True for a remembered browser (it skips the second factor), false for a known browser
+    /// (it only keeps a failure counter of its own). Bound into `hash`.
+    pub skips_second_factor: bool,
 }
 
 impl fmt::Debug for RememberedBrowserRecord {
@@ -51,6 +66,7 @@ impl fmt::Debug for RememberedBrowserRecord {
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .field("last_used_at", &self.last_used_at)
+            .field("skips_second_factor", &self.skips_second_factor)
             .finish()
     }
 }
@@ -92,19 +108,24 @@ pub(crate) fn format(id: RememberedBrowserId, secret: &[u8; 32]) -> SecretString
     SecretString::new(out)
 }
 
-/// The keyed hash of a token secret for this id, user and expiry (see the [module docs](self)).
+/// The keyed hash of a token secret for this id, user, expiry and kind (see the [module docs](self)).
 pub(crate) fn hash(
     key: &[u8; 32],
     id: RememberedBrowserId,
     user: &UserId,
     expires_at: UnixTime,
+    skips_second_factor: bool,
     secret: &[u8; 32],
 ) -> [u8; 32] {
     use hmac::{Hmac, KeyInit, Mac};
     let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
         return [0; 32];
     };
-    mac.update(b"multifactor/v1/trusted-device");
+    mac.update(if skips_second_factor {
+        b"multifactor/v1/trusted-device".as_slice()
+    } else {
+        b"multifactor/v1/known-browser".as_slice()
+    });
     mac.update(id.as_bytes());
     mac.update(&expires_at.as_secs().to_be_bytes());
     let user = user.as_str().as_bytes();
@@ -118,7 +139,14 @@ pub(crate) fn hash(
 /// Constant-time check of a presented secret against a record (its id, user and expiry as
 /// stored: a record altered in any of them does not match).
 pub(crate) fn matches(record: &RememberedBrowserRecord, key: &[u8; 32], secret: &[u8; 32]) -> bool {
-    let expected = hash(key, record.id, &record.user, record.expires_at, secret);
+    let expected = hash(
+        key,
+        record.id,
+        &record.user,
+        record.expires_at,
+        record.skips_second_factor,
+        secret,
+    );
     bool::from(ct::eq32(&expected, &record.hash))
 }
 
@@ -147,10 +175,11 @@ mod tests {
             id,
             user: user.clone(),
             key_id: KeyId::new("k").unwrap(),
-            hash: hash(&[1; 32], id, &user, expires, &[0xab; 32]),
+            hash: hash(&[1; 32], id, &user, expires, true, &[0xab; 32]),
             created_at: UnixTime::EPOCH,
             expires_at: expires,
             last_used_at: None,
+            skips_second_factor: true,
         };
         assert!(matches(&record, &[1; 32], &[0xab; 32]));
         assert!(!matches(&record, &[2; 32], &[0xab; 32]));
@@ -168,7 +197,22 @@ mod tests {
             id: RememberedBrowserId::from_bytes([8; 16]),
             ..record.clone()
         };
-        for altered in [moved, extended, renamed] {
+        // A known browser's row turned into a remembered one (or back): no match either way.
+        let promoted = RememberedBrowserRecord {
+            skips_second_factor: false,
+            ..record.clone()
+        };
+        let known = RememberedBrowserRecord {
+            skips_second_factor: false,
+            hash: hash(&[1; 32], id, &user, expires, false, &[0xab; 32]),
+            ..record.clone()
+        };
+        assert!(matches(&known, &[1; 32], &[0xab; 32]));
+        let demoted = RememberedBrowserRecord {
+            skips_second_factor: true,
+            ..known.clone()
+        };
+        for altered in [moved, extended, renamed, promoted, demoted] {
             assert!(!matches(&altered, &[1; 32], &[0xab; 32]), "{altered:?}");
         }
         assert!(

@@ -59,15 +59,17 @@ pub struct SealingKey {
     id: KeyId,
     key: [u8; 32],
     /// `HMAC-SHA256(key, "multifactor/v1/mac/" ‖ purpose)` for each of [`MAC_PURPOSES`].
-    derived: [[u8; 32]; 2],
+    derived: [[u8; 32]; 3],
 }
 
 /// The purposes MAC keys are derived for, in the order of [`SealingKey::derived`].
-pub(crate) const MAC_PURPOSES: [&str; 2] = [BACKUP_CODES_PURPOSE, REMEMBERED_BROWSER_PURPOSE];
+pub(crate) const MAC_PURPOSES: [&str; 3] = [BACKUP_CODES_PURPOSE, REMEMBERED_BROWSER_PURPOSE, MISS_PURPOSE];
 /// The purpose of the key backup-code hashes are keyed with.
 pub(crate) const BACKUP_CODES_PURPOSE: &str = "backup-codes";
 /// The MAC purpose of remember-this-browser tokens.
 pub(crate) const REMEMBERED_BROWSER_PURPOSE: &str = "trusted-device";
+/// Fingerprints of wrong codes (see [`ThrottleState::last_miss`](crate::store::ThrottleState::last_miss)).
+pub(crate) const MISS_PURPOSE: &str = "miss-fingerprint";
 /// The sealing purpose of TOTP secrets (bound into their associated data).
 pub(crate) const TOTP_SECRET_PURPOSE: &str = "totp-secret";
 

@@ -102,7 +102,7 @@ pub trait DeviceStore: Send + Sync {
         async move {
             let mut devices = self.list_devices(user).await?;
             devices.retain(|d| d.kind().factor() == factor);
-            Ok((devices, self.throttle(user, factor).await?))
+            Ok((devices, self.throttle(user, Counter::unknown(factor)).await?))
         }
     }
 
@@ -155,6 +155,10 @@ pub trait DeviceStore: Send + Sync {
     /// Settles one code attempt in one atomic step, against the failure counter of
     /// `attempt.factor` as it was when the attempt was admitted:
     ///
+    /// - the counter is the user's counter of `attempt.factor` for unknown browsers, or with
+    ///   `attempt.browser` that browser's own ([`Counter`]);
+    /// - if `attempt.browser` is some and the user has no record with that id expiring after
+    ///   `attempt.now`, nothing changes and the result is [`Settlement::Stale`];
     /// - if the counter no longer equals `attempt.admitted` (a missing counter equals the
     ///   default), nothing changes and the result is [`Settlement::Moved`] with the counter as
     ///   it is now;
@@ -229,13 +233,16 @@ pub trait DeviceStore: Send + Sync {
         async move { Ok(self.settle_attempt(user, &attempt).await? == Settlement::Accepted) }
     }
 
-    /// The failure counter of the user's factor (the default state if none is stored).
+    /// The user's failure counter `counter` (the default state if none is stored).
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails.
-    fn throttle(&self, user: &UserId, factor: Factor)
-    -> impl Future<Output = Result<ThrottleState, StoreError>> + Send;
+    fn throttle(
+        &self,
+        user: &UserId,
+        counter: Counter,
+    ) -> impl Future<Output = Result<ThrottleState, StoreError>> + Send;
 
     /// Writes `new` if the stored state equals `expected` (a missing state equals the default).
     ///
@@ -245,17 +252,17 @@ pub trait DeviceStore: Send + Sync {
     fn swap_throttle(
         &self,
         user: &UserId,
-        factor: Factor,
+        counter: Counter,
         expected: ThrottleState,
         new: ThrottleState,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Resets the failure counter of the user's factor.
+    /// Resets the user's failure counter `counter`.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails.
-    fn clear_throttle(&self, user: &UserId, factor: Factor) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn clear_throttle(&self, user: &UserId, counter: Counter) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The WebAuthn credential with this credential id, whoever owns it (for passwordless sign-in).
     ///
@@ -416,7 +423,8 @@ pub trait DeviceStore: Send + Sync {
         user: &UserId,
     ) -> impl Future<Output = Result<Vec<RememberedBrowserRecord>, StoreError>> + Send;
 
-    /// Deletes one of the user's records; `Ok(false)` if there is none.
+    /// Deletes one of the user's records, and the browser's own failure counters (see
+    /// [`Counter::known`]), in one atomic step; `Ok(false)` if there is none.
     ///
     /// # Errors
     ///
@@ -427,12 +435,18 @@ pub trait DeviceStore: Send + Sync {
         id: RememberedBrowserId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes all of the user's records; returns how many.
+    /// Deletes the user's records of the given kind (with [`Browsers::Known`] or
+    /// [`Browsers::All`], also every known browser's own failure counters of the user) in one
+    /// atomic step; returns how many records.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails.
-    fn delete_user_remembered_browsers(&self, user: &UserId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn delete_user_remembered_browsers(
+        &self,
+        user: &UserId,
+        which: Browsers,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 pub use self::devices_digest::DevicesDigest;
@@ -441,17 +455,44 @@ pub use self::record::{DeviceData, DeviceRecord};
 pub use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 pub use crate::remembered_browser::RememberedBrowserRecord;
 pub use crate::seal::SealedSecret;
-pub use crate::throttle::ThrottleState;
+pub use crate::throttle::{Counter, ThrottleState};
 pub use crate::totp::TotpRecord;
 pub use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
+
+/// Which of a user's browser records [`DeviceStore::delete_user_remembered_browsers`] deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Browsers {
+    /// Remembered browsers: those that skip the second factor (every device change ends them).
+    Remembered,
+    /// Known browsers: those that only keep a counter of their own.
+    Known,
+    /// Both.
+    All,
+}
+
+impl Browsers {
+    /// Whether a record is one of these.
+    pub fn includes(self, record: &RememberedBrowserRecord) -> bool {
+        match self {
+            Self::Remembered => record.skips_second_factor,
+            Self::Known => !record.skips_second_factor,
+            Self::All => true,
+        }
+    }
+}
 
 /// One code attempt for [`DeviceStore::settle_attempt`]: what it matched, the counter it was
 /// admitted under, and the counter to write on either answer (the service computes both from
 /// its [`ThrottlePolicy`](crate::ThrottlePolicy); the store only compares and writes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settle {
-    /// [`Factor::Totp`] or [`Factor::BackupCodes`]: whose counter settles the attempt.
+    /// [`Factor::Totp`] or [`Factor::BackupCodes`]: whose devices the attempt may spend.
     pub factor: Factor,
+    /// `None`: the user's counter of `factor` for unknown browsers settles the attempt. Some
+    /// known browser: that browser's own counter ([`Counter::known`]) settles it, and only
+    /// while the user still has the browser's record unexpired at `now`.
+    pub browser: Option<RememberedBrowserId>,
     /// The counter state the attempt was admitted under.
     pub admitted: ThrottleState,
     /// What the code matched, if anything.
@@ -473,6 +514,7 @@ impl Settle {
     pub fn keep_on_miss(factor: Factor, admitted: ThrottleState, hit: Hit, now: UnixTime) -> Self {
         Self {
             factor,
+            browser: None,
             admitted,
             hit: Some(hit),
             on_hit: ThrottleState {

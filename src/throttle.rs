@@ -1,5 +1,4 @@
-//! Throttling: consecutive failures per user and factor, free tries, exponential backoff,
-//! lockout, and a long-term failure budget that only time refills.
+//! Throttling: failures per user and factor, counted where a guess can win and nowhere else.
 //!
 //! Pure: state and time in, decision out. The service admits an attempt against the counter
 //! state it read, evaluates it, and settles it with one atomic store operation against that same
@@ -7,24 +6,107 @@
 //! only while the counter still holds the admitted state, a miss is charged by compare-and-swap,
 //! and a counter that moved sends the attempt back here to be admitted again (or refused).
 //!
-//! Two limits work side by side:
+//! # What a guess can win decides the gate
 //!
-//! - **Consecutive failures** (NIST SP 800-63B §5.2.2): free tries, then a delay that doubles,
-//!   then a lock at [`lockout_after`](ThrottlePolicy::lockout_after). A success clears them, as it
-//!   must, or a user could never recover from their own typos.
-//! - **The failure budget**, a leaky bucket: each failure pours one unit in, time drains one unit
-//!   every [`budget_refill_secs`](ThrottlePolicy::budget_refill_secs), and an attempt that would
-//!   overflow [`budget_capacity`](ThrottlePolicy::budget_capacity) waits. A success does **not**
-//!   drain it: an attacker who guesses between the user's daily sign-ins gets no fresh tries from
-//!   them. The bucket is kept in virtual-time form (GCRA): one timestamp, the moment it would be
-//!   empty, so it costs one column and no background job.
+//! - **Guessable** ([`Gate::Guessable`]): TOTP codes (about 20 bits a guess window) and backup
+//!   codes a host configured below 64 bits. Two limits work side by side:
+//!   - *consecutive failures* (NIST SP 800-63B §5.2.2): free tries, then a delay that doubles,
+//!     then a lock at [`lockout_after`](ThrottlePolicy::lockout_after). A success clears them.
+//!   - *the failure budget*, a leaky bucket: each failure pours one unit in, time drains one unit
+//!     every [`budget_refill_secs`](ThrottlePolicy::budget_refill_secs), and an attempt that would
+//!     overflow [`budget_capacity`](ThrottlePolicy::budget_capacity) waits. A success does
+//!     **not** drain it. The bucket is kept in virtual-time form (GCRA): one timestamp.
+//! - **Unguessable** ([`Gate::Unguessable`]): backup codes of 64 bits or more and WebAuthn
+//!   signatures. A right answer is never held back: every attempt is evaluated (one keyed hash,
+//!   or one signature check), and failures are still counted, so the host hears that someone
+//!   is guessing. Shedding load is request rate limiting, in the host, never a lock on the owner.
 //!
-//! WebAuthn assertions cannot be guessed: that factor has backoff (to spare the CPU) but neither
-//! a lock nor a budget, which would only let anyone with a user name lock the user out.
+//! # Known browsers
+//!
+//! Each code factor has two kinds of counter ([`Counter`]): the user's counter for attempts
+//! from unknown browsers, and one per known browser (a browser that completed a full sign-in
+//! and holds its token). A known browser's counter ([`KnownBrowserPolicy`]) holds nothing back
+//! until its token has failed [`failures`](KnownBrowserPolicy::failures) times; then the
+//! browser counts as unknown. Successes do not clear it: the token is replaced at every full
+//! sign-in instead, so a stolen token is worth at most that many guesses however often the
+//! owner signs in, and an attacker without a token can never slow the owner's own browser.
+//!
+//! # The same wrong code twice
+//!
+//! A counter remembers a keyed fingerprint of its last charged wrong code
+//! ([`ThrottleState::last_miss`]); the same wrong code again (Enter pressed twice, a retry after
+//! a timeout) within the same time step and against the same devices tells nobody anything new
+//! and is not charged again.
 
 use crate::clock::UnixTime;
 use crate::error::ConfigError;
+use crate::id::{RememberedBrowserId, UserId};
 use crate::kind::Factor;
+
+/// Which failure counter an attempt is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Counter {
+    /// The factor.
+    pub factor: Factor,
+    /// The known browser whose own counter this is (`None`: the user's counter for unknown browsers).
+    pub browser: Option<RememberedBrowserId>,
+}
+
+impl Counter {
+    /// The user's counter of `factor` for attempts from unknown browsers.
+    pub const fn unknown(factor: Factor) -> Self {
+        Self { factor, browser: None }
+    }
+
+    /// A known browser's own counter of `factor`.
+    pub const fn known(factor: Factor, browser: RememberedBrowserId) -> Self {
+        Self {
+            factor,
+            browser: Some(browser),
+        }
+    }
+
+    /// A stable name, for storage: the factor's name (`"totp"`), or for a known browser the
+    /// factor's name, `@` and the browser id in hex (`"totp@00ff…"`).
+    pub fn key(&self) -> String {
+        match self.browser {
+            None => self.factor.as_str().to_owned(),
+            Some(id) => format!("{}@{id}", self.factor.as_str()),
+        }
+    }
+}
+
+impl From<Factor> for Counter {
+    fn from(factor: Factor) -> Self {
+        Self::unknown(factor)
+    }
+}
+
+/// Whether a counter may hold attempts back: what a right guess can win decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Gate {
+    /// A guess can win (TOTP; backup codes under 64 bits): backoff, the failure budget and the lock apply.
+    Guessable,
+    /// A guess cannot win in practice (backup codes of 64 bits or more; WebAuthn signatures):
+    /// failures are counted but never hold an attempt back.
+    Unguessable,
+}
+
+impl Gate {
+    /// Bits of a secret from which guessing it online is bounded by its entropy alone
+    /// (NIST SP 800-63B §5.1.2.2 asks for rate limiting of look-up secrets only below 64 bits).
+    pub const UNGUESSABLE_BITS: u32 = 64;
+
+    /// The gate of a code factor whose secrets carry `bits` bits each.
+    pub const fn for_bits(bits: u32) -> Self {
+        if bits >= Self::UNGUESSABLE_BITS {
+            Self::Unguessable
+        } else {
+            Self::Guessable
+        }
+    }
+}
 
 /// What a store keeps per user and factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,6 +119,10 @@ pub struct ThrottleState {
     /// moves it [`budget_refill_secs`](ThrottlePolicy::budget_refill_secs) later; a success
     /// leaves it where it is.
     pub budget_until: Option<UnixTime>,
+    /// A keyed fingerprint (64 bits of an HMAC under a keyring key) of the last charged wrong
+    /// code, bound to the user, the factor, the time step and the devices it was evaluated
+    /// against: the same wrong code again is not charged twice. Never the code itself.
+    pub last_miss: Option<u64>,
 }
 
 /// Whether an attempt may be evaluated now.
@@ -168,16 +254,18 @@ impl ThrottlePolicy {
         self.base_delay_secs.saturating_mul(factor).min(self.max_delay_secs)
     }
 
-    /// May an attempt on `factor` be evaluated now?
-    pub fn decide(&self, factor: Factor, state: &ThrottleState, now: UnixTime) -> ThrottleDecision {
-        let guessable = factor != Factor::WebAuthn;
-        if guessable && state.failures >= self.lockout_after {
+    /// May an attempt behind `gate` be evaluated now? An [`Gate::Unguessable`] attempt always may.
+    pub fn decide(&self, gate: Gate, state: &ThrottleState, now: UnixTime) -> ThrottleDecision {
+        if gate == Gate::Unguessable {
+            return ThrottleDecision::Allowed;
+        }
+        if state.failures >= self.lockout_after {
             return ThrottleDecision::Locked;
         }
         let backoff = state
             .last_failure_at
             .map(|last| last.plus_secs(self.delay_after(state.failures)));
-        let budget = if guessable { self.budget_retry_at(state) } else { None };
+        let budget = self.budget_retry_at(state);
         match backoff.into_iter().chain(budget).filter(|at| now < *at).max() {
             Some(retry_at) => ThrottleDecision::RetryAt(retry_at),
             None => ThrottleDecision::Allowed,
@@ -194,7 +282,8 @@ impl ThrottlePolicy {
         Some(UnixTime::from_secs(until.as_secs().saturating_sub(headroom)))
     }
 
-    /// The state after one more failure on `factor` is charged at `now`.
+    /// The state after one more failure on `factor` is charged at `now` (WebAuthn failures are
+    /// counted but pour nothing into the budget).
     pub fn charged(&self, factor: Factor, state: &ThrottleState, now: UnixTime) -> ThrottleState {
         let budget_until = if factor == Factor::WebAuthn {
             self.budget_now(state, now)
@@ -206,6 +295,7 @@ impl ThrottlePolicy {
             failures: state.failures.saturating_add(1),
             last_failure_at: Some(now),
             budget_until,
+            last_miss: None,
         }
     }
 
@@ -216,6 +306,7 @@ impl ThrottlePolicy {
             failures: 0,
             last_failure_at: None,
             budget_until: self.budget_now(state, now),
+            last_miss: None,
         }
     }
 
@@ -237,11 +328,93 @@ impl ThrottlePolicy {
     }
 }
 
+/// The keyed fingerprint of a wrong code for [`ThrottleState::last_miss`]: 64 bits of
+/// `HMAC-SHA256(key, "multifactor/v1/miss" ‖ len(user) ‖ user ‖ counter ‖ 0 ‖ context ‖ code)`,
+/// where `context` names what the code was evaluated against (the devices' digest and, for
+/// TOTP, the time steps): the same code against the same candidates gives the same fingerprint.
+pub(crate) fn miss_fingerprint(key: &[u8; 32], user: &UserId, counter: &Counter, context: &[u8], code: &[u8]) -> u64 {
+    use hmac::{Hmac, KeyInit, Mac};
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
+        return 0;
+    };
+    mac.update(b"multifactor/v1/miss");
+    let user = user.as_str().as_bytes();
+    mac.update(&[u8::try_from(user.len()).unwrap_or(u8::MAX)]);
+    mac.update(user);
+    mac.update(counter.key().as_bytes());
+    mac.update(&[0]);
+    mac.update(context);
+    mac.update(code);
+    let digest: [u8; 32] = mac.finalize().into_bytes().into();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// The own counter of a known browser: how many failures its token may take before the
+/// browser counts as unknown again.
+///
+/// The default, 10, is five times what a typo-prone owner makes between two full sign-ins
+/// (one or two), and with the token replaced at every full sign-in a stolen token is worth at
+/// most 10 evaluated guesses in all. Past it nothing is refused: the browser's attempts go to
+/// the user's counter for unknown browsers, with its free tries and backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownBrowserPolicy {
+    failures: u32,
+}
+
+impl Default for KnownBrowserPolicy {
+    fn default() -> Self {
+        Self {
+            failures: Self::DEFAULT_FAILURES,
+        }
+    }
+}
+
+impl KnownBrowserPolicy {
+    /// Default failures a known browser's token takes: 10.
+    pub const DEFAULT_FAILURES: u32 = 10;
+
+    /// A policy: a known browser's token counts as known until it has failed `failures` times.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Throttle`] if `failures` is 0 or above 100 (each one is an evaluated guess
+    /// that a stolen token is worth).
+    pub fn new(failures: u32) -> Result<Self, ConfigError> {
+        if failures == 0 || failures > 100 {
+            return Err(ConfigError::Throttle("a known browser must take 1 to 100 failures"));
+        }
+        Ok(Self { failures })
+    }
+
+    /// Failures a known browser's token takes before the browser counts as unknown.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Whether a browser whose own counter is `state` still counts as known.
+    pub fn is_known(&self, state: &ThrottleState) -> bool {
+        state.failures < self.failures
+    }
+
+    /// The browser's counter after one more failure at `now`.
+    pub fn charged(&self, state: &ThrottleState, now: UnixTime) -> ThrottleState {
+        ThrottleState {
+            failures: state.failures.saturating_add(1),
+            last_failure_at: Some(now),
+            budget_until: None,
+            last_miss: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const T: Factor = Factor::Totp;
+    const G: Gate = Gate::Guessable;
 
     #[test]
     fn free_tries_then_backoff_then_lock() {
@@ -249,22 +422,22 @@ mod tests {
         let mut s = ThrottleState::default();
         let mut now = UnixTime::from_secs(1_000);
         for _ in 0..5 {
-            assert_eq!(p.decide(T, &s, now), ThrottleDecision::Allowed);
+            assert_eq!(p.decide(G, &s, now), ThrottleDecision::Allowed);
             s = p.charged(T, &s, now);
         }
-        assert_eq!(p.decide(T, &s, now), ThrottleDecision::RetryAt(now.plus_secs(30)));
+        assert_eq!(p.decide(G, &s, now), ThrottleDecision::RetryAt(now.plus_secs(30)));
         now = now.plus_secs(29);
-        assert!(matches!(p.decide(T, &s, now), ThrottleDecision::RetryAt(_)));
+        assert!(matches!(p.decide(G, &s, now), ThrottleDecision::RetryAt(_)));
         now = now.plus_secs(1);
-        assert_eq!(p.decide(T, &s, now), ThrottleDecision::Allowed);
+        assert_eq!(p.decide(G, &s, now), ThrottleDecision::Allowed);
         s = p.charged(T, &s, now);
-        assert_eq!(p.decide(T, &s, now), ThrottleDecision::RetryAt(now.plus_secs(60)));
+        assert_eq!(p.decide(G, &s, now), ThrottleDecision::RetryAt(now.plus_secs(60)));
         assert_eq!(p.delay_after(20), 3600);
         assert_eq!(p.delay_after(u32::MAX), 3600);
         s.failures = 99;
-        assert!(matches!(p.decide(T, &s, now), ThrottleDecision::RetryAt(_)));
+        assert!(matches!(p.decide(G, &s, now), ThrottleDecision::RetryAt(_)));
         s.failures = 100;
-        assert_eq!(p.decide(T, &s, now.plus_secs(1 << 40)), ThrottleDecision::Locked);
+        assert_eq!(p.decide(G, &s, now.plus_secs(1 << 40)), ThrottleDecision::Locked);
     }
 
     #[test]
@@ -293,7 +466,7 @@ mod tests {
         let mut s = ThrottleState::default();
         assert_eq!(p.budget_remaining(&s, now), 3);
         for left in [2, 1, 0] {
-            assert_eq!(p.decide(T, &s, now), ThrottleDecision::Allowed);
+            assert_eq!(p.decide(G, &s, now), ThrottleDecision::Allowed);
             s = p.charged(T, &s, now);
             // A success in between clears the consecutive count but not the budget.
             s = p.succeeded(&s, now);
@@ -301,17 +474,17 @@ mod tests {
             assert_eq!(p.budget_remaining(&s, now), left);
         }
         // Full: the next attempt waits until one failure has drained.
-        assert_eq!(p.decide(T, &s, now), ThrottleDecision::RetryAt(now.plus_secs(100)));
+        assert_eq!(p.decide(G, &s, now), ThrottleDecision::RetryAt(now.plus_secs(100)));
         assert_eq!(
-            p.decide(T, &s, now.plus_secs(99)),
+            p.decide(G, &s, now.plus_secs(99)),
             ThrottleDecision::RetryAt(now.plus_secs(100))
         );
-        assert_eq!(p.decide(T, &s, now.plus_secs(100)), ThrottleDecision::Allowed);
+        assert_eq!(p.decide(G, &s, now.plus_secs(100)), ThrottleDecision::Allowed);
         assert_eq!(p.budget_remaining(&s, now.plus_secs(100)), 1);
         // Charging at 100 s fills it again: the retry moves a refill later.
         let t = now.plus_secs(100);
         let s2 = p.charged(T, &s, t);
-        assert_eq!(p.decide(T, &s2, t), ThrottleDecision::RetryAt(t.plus_secs(100)));
+        assert_eq!(p.decide(G, &s2, t), ThrottleDecision::RetryAt(t.plus_secs(100)));
         // Drained completely, the state is the default one again.
         let later = now.plus_secs(10_000);
         assert_eq!(p.succeeded(&s2, later), ThrottleState::default());
@@ -319,26 +492,81 @@ mod tests {
     }
 
     #[test]
-    fn webauthn_has_backoff_but_no_lock_and_no_budget() {
+    fn unguessable_counters_count_but_never_hold_back() {
         let p = ThrottlePolicy::default().with_failure_budget(1, 86_400).unwrap();
         let now = UnixTime::from_secs(1_000);
-        let mut s = ThrottleState::default();
+        let mut webauthn = ThrottleState::default();
+        let mut codes = ThrottleState::default();
         for _ in 0..200 {
-            s = p.charged(Factor::WebAuthn, &s, now);
+            webauthn = p.charged(Factor::WebAuthn, &webauthn, now);
+            codes = p.charged(Factor::BackupCodes, &codes, now);
         }
+        assert_eq!(webauthn.failures, 200);
+        assert_eq!(webauthn.budget_until, None, "signatures pour nothing into the budget");
+        assert_eq!(p.budget_remaining(&codes, now), 0, "codes are still counted against it");
+        for s in [webauthn, codes] {
+            assert_eq!(p.decide(Gate::Unguessable, &s, now), ThrottleDecision::Allowed);
+            // The same counter behind the guessable gate is locked.
+            assert_eq!(p.decide(G, &s, now), ThrottleDecision::Locked);
+        }
+    }
+
+    #[test]
+    fn the_gate_follows_the_bits() {
+        assert_eq!(Gate::for_bits(20), Gate::Guessable);
+        assert_eq!(Gate::for_bits(60), Gate::Guessable);
+        assert_eq!(Gate::for_bits(63), Gate::Guessable);
+        assert_eq!(Gate::for_bits(64), Gate::Unguessable);
+        assert_eq!(Gate::for_bits(65), Gate::Unguessable);
+    }
+
+    #[test]
+    fn a_known_browser_takes_its_failures_then_counts_as_unknown() {
+        let p = KnownBrowserPolicy::default();
+        assert!(KnownBrowserPolicy::new(0).is_err());
+        assert!(KnownBrowserPolicy::new(101).is_err());
+        assert_eq!(KnownBrowserPolicy::new(10).unwrap(), p);
+        let now = UnixTime::from_secs(1_000);
+        let mut s = ThrottleState::default();
+        for _ in 0..10 {
+            assert!(p.is_known(&s));
+            s = p.charged(&s, now);
+        }
+        assert!(!p.is_known(&s));
         assert_eq!(s.budget_until, None);
+    }
+
+    #[test]
+    fn miss_fingerprints_bind_key_user_counter_context_and_code() {
+        let user = UserId::new("u").unwrap();
+        let totp = Counter::unknown(Factor::Totp);
+        let base = miss_fingerprint(&[1; 32], &user, &totp, b"step 7", b"123456");
+        assert_eq!(base, miss_fingerprint(&[1; 32], &user, &totp, b"step 7", b"123456"));
+        for other in [
+            miss_fingerprint(&[2; 32], &user, &totp, b"step 7", b"123456"),
+            miss_fingerprint(&[1; 32], &UserId::new("v").unwrap(), &totp, b"step 7", b"123456"),
+            miss_fingerprint(
+                &[1; 32],
+                &user,
+                &Counter::unknown(Factor::BackupCodes),
+                b"step 7",
+                b"123456",
+            ),
+            miss_fingerprint(&[1; 32], &user, &totp, b"step 8", b"123456"),
+            miss_fingerprint(&[1; 32], &user, &totp, b"step 7", b"123457"),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn counters_have_stable_keys() {
+        let id = RememberedBrowserId::from_bytes([0xab; 16]);
+        assert_eq!(Counter::from(Factor::Totp).key(), "totp");
+        assert_eq!(Counter::unknown(Factor::BackupCodes).key(), "backup_codes");
         assert_eq!(
-            p.decide(Factor::WebAuthn, &s, now),
-            ThrottleDecision::RetryAt(now.plus_secs(3600))
-        );
-        assert_eq!(
-            p.decide(Factor::WebAuthn, &s, now.plus_secs(3600)),
-            ThrottleDecision::Allowed
-        );
-        // The same counter on a code factor is locked.
-        assert_eq!(
-            p.decide(Factor::Totp, &s, now.plus_secs(3600)),
-            ThrottleDecision::Locked
+            Counter::known(Factor::Totp, id).key(),
+            format!("totp@{}", "ab".repeat(16))
         );
     }
 }

@@ -1,4 +1,4 @@
--- The PostgreSQL schema as the migrations create it (DDL_V1 to DDL_V4 of src/store/postgres.rs;
+-- The PostgreSQL schema as the migrations create it (DDL_V1 to DDL_V5 of src/store/postgres.rs;
 -- a unit test there keeps this copy identical), for benches/pgbench/decompose.sh.
 CREATE TABLE mfa_devices (
         id BYTEA PRIMARY KEY,
@@ -297,6 +297,141 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
             UPDATE mfa_throttles t SET failures = m_failures, last_failure_at = m_last, budget_until = m_budget
                 WHERE t.user_id = p_user AND t.factor = p_factor;
             RETURN QUERY SELECT 'charged'::TEXT, m_failures, m_last, m_budget;
+        END IF;
+    END
+    $fn$;
+
+ALTER TABLE mfa_throttles ADD COLUMN last_miss BIGINT;
+
+ALTER TABLE mfa_trusted_devices ADD COLUMN skips_second_factor BOOLEAN NOT NULL DEFAULT TRUE;
+
+DROP FUNCTION IF EXISTS mfa_settle_attempt(TEXT, TEXT, TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BYTEA);
+
+CREATE OR REPLACE FUNCTION mfa_settle_attempt(
+        p_user TEXT, p_counter TEXT, p_kind TEXT, p_device BYTEA, p_mask BIGINT, p_step BIGINT, p_now BIGINT,
+        a_failures BIGINT, a_last BIGINT, a_budget BIGINT, a_miss BIGINT,
+        h_failures BIGINT, h_last BIGINT, h_budget BIGINT, h_miss BIGINT,
+        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, m_miss BIGINT, p_methods BYTEA, p_browser BYTEA
+    ) RETURNS TABLE (outcome TEXT, failures BIGINT, last_failure_at BIGINT, budget_until BIGINT, last_miss BIGINT)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        cur RECORD;
+        stored BOOLEAN;
+        methods BYTEA;
+        target TID;
+        hit BOOLEAN := FALSE;
+        clear_admitted BOOLEAN := a_failures = 0 AND a_last IS NULL AND a_budget IS NULL AND a_miss IS NULL;
+        clear_on_hit BOOLEAN := h_failures = 0 AND h_last IS NULL AND h_budget IS NULL AND h_miss IS NULL;
+    BEGIN
+        IF p_browser IS NOT NULL THEN
+            -- A known browser's own counter counts only while the user still has the browser
+            -- (revoked, replaced or expired: the caller reads again and finds it unknown).
+            -- Deleting the record takes its key-share lock away first, then deletes the counter.
+            PERFORM 1 FROM mfa_trusted_devices b WHERE b.id = p_browser AND b.user_id = p_user
+                AND b.expires_at > p_now FOR KEY SHARE;
+            IF NOT FOUND THEN
+                RETURN QUERY SELECT 'stale'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
+                RETURN;
+            END IF;
+        END IF;
+        -- The counter row, locked: the comparison below and the writes after it are one atomic
+        -- step. A clear counter has no row (a success deletes it), so most users have none.
+        SELECT t.failures, t.last_failure_at, t.budget_until, t.last_miss INTO cur FROM mfa_throttles t
+            WHERE t.user_id = p_user AND t.factor = p_counter FOR UPDATE;
+        stored := FOUND;
+        IF NOT stored THEN
+            -- No row to lock: settlements of a clear counter take turns on a transaction lock
+            -- of their own, hit or miss, and look again once they have it.
+            PERFORM pg_advisory_xact_lock(hashtextextended('multifactor/counter/' || p_counter || '/' || p_user, 0));
+            SELECT t.failures, t.last_failure_at, t.budget_until, t.last_miss INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_counter FOR UPDATE;
+            stored := FOUND;
+        END IF;
+        IF NOT stored AND NOT (clear_admitted AND clear_on_hit) THEN
+            -- Anything but a clear counter that a success leaves clear: lock a row to write.
+            INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until, last_miss)
+                VALUES (p_user, p_counter, 0, NULL, NULL, NULL) ON CONFLICT (user_id, factor) DO NOTHING;
+            SELECT t.failures, t.last_failure_at, t.budget_until, t.last_miss INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_counter FOR UPDATE;
+            IF NOT FOUND THEN
+                RETURN QUERY SELECT 'moved'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
+                RETURN;
+            END IF;
+            stored := TRUE;
+        END IF;
+        IF stored AND (cur.failures IS DISTINCT FROM a_failures OR cur.last_failure_at IS DISTINCT FROM a_last
+            OR cur.budget_until IS DISTINCT FROM a_budget OR cur.last_miss IS DISTINCT FROM a_miss) THEN
+            RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until, cur.last_miss;
+            RETURN;
+        END IF;
+        IF p_methods IS NOT NULL THEN
+            -- The devices the code was evaluated against must still be the user's (the digest
+            -- of DevicesDigest::of, computed here the same way), hit or miss; the same scan
+            -- finds the hit's row.
+            SELECT sha256(coalesce(string_agg(d.id || CASE WHEN d.kind = 'backup_codes'
+                THEN int8send(d.codes_unused) ELSE ''::bytea END, ''::bytea ORDER BY d.created_at, d.id)
+                FILTER (WHERE d.confirmed), ''::bytea)),
+                (array_agg(d.ctid) FILTER (WHERE d.id = p_device))[1]
+                INTO methods, target FROM mfa_devices d WHERE d.user_id = p_user AND d.kind = p_kind;
+            IF methods IS DISTINCT FROM p_methods THEN
+                RETURN QUERY SELECT 'stale'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
+                RETURN;
+            END IF;
+        END IF;
+        -- The hit, with the same statements for a miss (whose device is null and matches nothing).
+        IF p_kind = 'backup_codes' THEN
+            UPDATE mfa_devices d SET codes_unused = d.codes_unused & ~p_mask, last_used_at = p_now
+                WHERE d.ctid = target AND d.id = p_device AND d.user_id = p_user AND d.kind = p_kind
+                AND (d.codes_unused & p_mask) <> 0;
+            hit := FOUND;
+            IF NOT hit THEN
+                UPDATE mfa_devices d SET codes_unused = d.codes_unused & ~p_mask, last_used_at = p_now
+                    WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND (d.codes_unused & p_mask) <> 0;
+                hit := FOUND;
+            END IF;
+        ELSE
+            UPDATE mfa_devices d SET totp_last_step = p_step, confirmed = TRUE, last_used_at = p_now
+                WHERE d.ctid = target AND d.id = p_device AND d.user_id = p_user AND d.kind = p_kind
+                AND p_step IS NOT NULL AND (d.totp_last_step IS NULL OR d.totp_last_step < p_step);
+            hit := FOUND;
+            IF NOT hit THEN
+                UPDATE mfa_devices d SET totp_last_step = p_step, confirmed = TRUE, last_used_at = p_now
+                    WHERE d.id = p_device AND d.user_id = p_user AND d.kind = p_kind AND p_step IS NOT NULL
+                    AND (d.totp_last_step IS NULL OR d.totp_last_step < p_step);
+                hit := FOUND;
+            END IF;
+        END IF;
+        IF hit THEN
+            IF NOT stored THEN
+                NULL;
+            ELSIF clear_on_hit THEN
+                DELETE FROM mfa_throttles t WHERE t.user_id = p_user AND t.factor = p_counter;
+            ELSIF h_failures IS DISTINCT FROM cur.failures OR h_last IS DISTINCT FROM cur.last_failure_at
+                OR h_budget IS DISTINCT FROM cur.budget_until OR h_miss IS DISTINCT FROM cur.last_miss THEN
+                UPDATE mfa_throttles t SET failures = h_failures, last_failure_at = h_last, budget_until = h_budget,
+                    last_miss = h_miss WHERE t.user_id = p_user AND t.factor = p_counter;
+            END IF;
+            RETURN QUERY SELECT 'accepted'::TEXT, h_failures, h_last, h_budget, h_miss;
+        ELSIF NOT stored THEN
+            -- A miss against a clear counter: the charge creates the row, unless a concurrent
+            -- request created it first (then the counter moved).
+            INSERT INTO mfa_throttles AS t (user_id, factor, failures, last_failure_at, budget_until, last_miss)
+                VALUES (p_user, p_counter, m_failures, m_last, m_budget, m_miss) ON CONFLICT (user_id, factor) DO NOTHING;
+            IF FOUND THEN
+                RETURN QUERY SELECT 'charged'::TEXT, m_failures, m_last, m_budget, m_miss;
+                RETURN;
+            END IF;
+            SELECT t.failures, t.last_failure_at, t.budget_until, t.last_miss INTO cur FROM mfa_throttles t
+                WHERE t.user_id = p_user AND t.factor = p_counter;
+            IF FOUND THEN
+                RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until, cur.last_miss;
+            ELSE
+                RETURN QUERY SELECT 'moved'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
+            END IF;
+        ELSE
+            UPDATE mfa_throttles t SET failures = m_failures, last_failure_at = m_last, budget_until = m_budget,
+                last_miss = m_miss WHERE t.user_id = p_user AND t.factor = p_counter;
+            RETURN QUERY SELECT 'charged'::TEXT, m_failures, m_last, m_budget, m_miss;
         END IF;
     END
     $fn$;

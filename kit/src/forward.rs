@@ -94,8 +94,12 @@ macro_rules! forward {
         }
     };
     (delete_user_remembered_browsers) => {
-        async fn delete_user_remembered_browsers(&self, user: &UserId) -> Result<u64, StoreError> {
-            self.inner.delete_user_remembered_browsers(user).await
+        async fn delete_user_remembered_browsers(
+            &self,
+            user: &UserId,
+            which: multifactor::store::Browsers,
+        ) -> Result<u64, StoreError> {
+            self.inner.delete_user_remembered_browsers(user, which).await
         }
     };
     (insert_device) => {
@@ -148,24 +152,24 @@ macro_rules! forward {
         }
     };
     (throttle) => {
-        async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
-            self.inner.throttle(user, factor).await
+        async fn throttle(&self, user: &UserId, counter: multifactor::store::Counter) -> Result<ThrottleState, StoreError> {
+            self.inner.throttle(user, counter).await
         }
     };
     (swap_throttle) => {
         async fn swap_throttle(
             &self,
             user: &UserId,
-            factor: Factor,
+            counter: multifactor::store::Counter,
             expected: ThrottleState,
             new: ThrottleState,
         ) -> Result<bool, StoreError> {
-            self.inner.swap_throttle(user, factor, expected, new).await
+            self.inner.swap_throttle(user, counter, expected, new).await
         }
     };
     (clear_throttle) => {
-        async fn clear_throttle(&self, user: &UserId, factor: Factor) -> Result<(), StoreError> {
-            self.inner.clear_throttle(user, factor).await
+        async fn clear_throttle(&self, user: &UserId, counter: multifactor::store::Counter) -> Result<(), StoreError> {
+            self.inner.clear_throttle(user, counter).await
         }
     };
     (find_credential) => {

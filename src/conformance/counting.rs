@@ -10,8 +10,8 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::store::DeviceRecord;
-use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
-use crate::throttle::ThrottleState;
+use crate::store::{Browsers, DeleteOutcome, DeviceStore, Settle, Settlement};
+use crate::throttle::{Counter, ThrottleState};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 /// Wraps a store, logging the name of every operation called through it.
@@ -85,9 +85,9 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> u64;
         fn replace_backup_codes(&self, set: DeviceRecord) -> ();
         fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Settlement;
-        fn throttle(&self, user: &UserId, factor: Factor) -> ThrottleState;
-        fn swap_throttle(&self, user: &UserId, factor: Factor, expected: ThrottleState, new: ThrottleState) -> bool;
-        fn clear_throttle(&self, user: &UserId, factor: Factor) -> ();
+        fn throttle(&self, user: &UserId, counter: Counter) -> ThrottleState;
+        fn swap_throttle(&self, user: &UserId, counter: Counter, expected: ThrottleState, new: ThrottleState) -> bool;
+        fn clear_throttle(&self, user: &UserId, counter: Counter) -> ();
         fn find_credential(&self, credential_id: &[u8]) -> Option<DeviceRecord>;
         fn record_webauthn_use(
             &self,
@@ -111,7 +111,7 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn touch_remembered_browser(&self, user: &UserId, id: RememberedBrowserId, now: UnixTime) -> bool;
         fn list_remembered_browsers(&self, user: &UserId) -> Vec<RememberedBrowserRecord>;
         fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> bool;
-        fn delete_user_remembered_browsers(&self, user: &UserId) -> u64;
+        fn delete_user_remembered_browsers(&self, user: &UserId, which: Browsers) -> u64;
     }
 
     async fn verification_state(

@@ -83,16 +83,18 @@ pub async fn race_success_against_failures<S: DeviceStore + 'static>(store: Arc<
         failures: 2,
         last_failure_at: Some(UnixTime::from_secs(5_000)),
         budget_until: Some(UnixTime::from_secs(70_000)),
+        last_miss: None,
     };
     let charged = ThrottleState {
         failures: 3,
         last_failure_at: Some(UnixTime::from_secs(5_010)),
         budget_until: Some(UnixTime::from_secs(170_000)),
+        last_miss: None,
     };
     for factor in [Factor::Totp, Factor::BackupCodes] {
         ensure!(
             store
-                .swap_throttle(&user, factor, ThrottleState::default(), counted)
+                .swap_throttle(&user, factor.into(), ThrottleState::default(), counted)
                 .await?,
             "could not set up the {factor:?} counter"
         );
@@ -102,7 +104,7 @@ pub async fn race_success_against_failures<S: DeviceStore + 'static>(store: Arc<
             async move {
                 let now = UnixTime::from_secs(5_010);
                 match (i % 2, factor) {
-                    (0, _) => s.swap_throttle(&user, factor, counted, charged).await,
+                    (0, _) => s.swap_throttle(&user, factor.into(), counted, charged).await,
                     (_, Factor::Totp) => s.accept_totp_step(&user, totp_id, 100 + i as u64, now, counted).await,
                     _ => s.consume_backup_code(&user, set_id, i / 2, now, counted).await,
                 }
@@ -113,7 +115,7 @@ pub async fn race_success_against_failures<S: DeviceStore + 'static>(store: Arc<
             wins == 1,
             "{wins} of {RACERS} concurrent failures and successes against one {factor:?} counter state won"
         );
-        let after = store.throttle(&user, factor).await?;
+        let after = store.throttle(&user, factor.into()).await?;
         ensure!(
             after == charged
                 || after
@@ -136,9 +138,10 @@ pub async fn race_throttle_swap<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
             failures: 1,
             last_failure_at: Some(UnixTime::from_secs(i as u64)),
             budget_until: None,
+            last_miss: None,
         };
         async move {
-            s.swap_throttle(&user, Factor::Totp, ThrottleState::default(), new)
+            s.swap_throttle(&user, Factor::Totp.into(), ThrottleState::default(), new)
                 .await
         }
     })
@@ -334,6 +337,7 @@ pub async fn race_confirm_against_cleanup<S: DeviceStore + 'static>(store: Arc<S
             if i % 2 == 0 {
                 let attempt = Settle {
                     factor: Factor::Totp,
+                    browser: None,
                     admitted: ThrottleState::default(),
                     hit: Some(Hit::TotpStep {
                         device: pending,

@@ -152,21 +152,23 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
         failures: 7,
         last_failure_at: Some(UnixTime::from_secs(MAX_STORED_INTEGER)),
         budget_until: Some(UnixTime::from_secs(MAX_STORED_INTEGER - 1)),
+        last_miss: None,
     };
     let bob_counter = ThrottleState {
         failures: 2,
         last_failure_at: Some(UnixTime::from_secs(60)),
         budget_until: Some(UnixTime::from_secs(400_000)),
+        last_miss: None,
     };
     ensure!(
         store
-            .swap_throttle(&alice, Factor::Totp, ThrottleState::default(), totp_counter)
+            .swap_throttle(&alice, Factor::Totp.into(), ThrottleState::default(), totp_counter)
             .await?,
         "could not set up the counter"
     );
     ensure!(
         store
-            .swap_throttle(&bob, Factor::BackupCodes, ThrottleState::default(), bob_counter)
+            .swap_throttle(&bob, Factor::BackupCodes.into(), ThrottleState::default(), bob_counter)
             .await?,
         "could not set up bob's counter"
     );
@@ -201,7 +203,7 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     );
     ensure!(
         store
-            .swap_throttle(&bob, Factor::Totp, ThrottleState::default(), bob_counter)
+            .swap_throttle(&bob, Factor::Totp.into(), ThrottleState::default(), bob_counter)
             .await?,
         "could not set up bob's TOTP counter"
     );

@@ -20,6 +20,7 @@ pub fn trusted_record(user: &UserId, created: u64, expires: u64) -> Result<Remem
         created_at: UnixTime::from_secs(created),
         expires_at: UnixTime::from_secs(expires),
         last_used_at: None,
+        skips_second_factor: true,
     })
 }
 
@@ -133,7 +134,7 @@ pub async fn remembered_browsers<S: DeviceStore>(store: &S) -> CheckResult {
         "a deleted remember-this-browser record is still found"
     );
     ensure!(
-        store.delete_user_remembered_browsers(&alice).await? == 1,
+        store.delete_user_remembered_browsers(&alice, Browsers::All).await? == 1,
         "deleting the user's remember-this-browser records did not report 1 removed"
     );
     ensure!(
@@ -141,7 +142,7 @@ pub async fn remembered_browsers<S: DeviceStore>(store: &S) -> CheckResult {
         "deleting the user's remember-this-browser records left some"
     );
     ensure!(
-        store.delete_user_remembered_browsers(&alice).await? == 0,
+        store.delete_user_remembered_browsers(&alice, Browsers::All).await? == 0,
         "a second delete of the user's remember-this-browser records removed something"
     );
     ensure!(

@@ -23,7 +23,7 @@ pub async fn cached_verification<S: DeviceStore + 'static>(store: Arc<S>) -> Che
 pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b: Arc<S>) -> CheckResult {
     use crate::clock::ManualClock;
     use crate::secret::SecretBytes;
-    use crate::service::{Mfa, MfaConfig, Outcome};
+    use crate::service::{Mfa, Outcome};
     use crate::totp::{code_at, decode_base32_secret, encode_base32_secret};
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
         KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?,
         [7; 32],
     ));
-    let config = MfaConfig::new("Conformance").map_err(|e| Failure(e.to_string()))?;
+    let config = service_config()?;
     let mfa_a = Arc::new(
         Mfa::new(CountingStore::new(a), keys.clone(), config.clone())
             .map_err(fail)?
@@ -120,6 +120,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
                                 failures: policy.lockout_after(),
                                 last_failure_at: Some(clock.now()),
                                 budget_until: None,
+                                last_miss: None,
                             }
                         } else {
                             // Backoff: the sixth failure waits.
@@ -127,12 +128,13 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
                                 failures: 5,
                                 last_failure_at: Some(clock.now()),
                                 budget_until: Some(clock.now().plus_secs(5 * policy.budget_refill_secs())),
+                                last_miss: None,
                             }
                         };
                         ensure!(
                             mfa_b
                                 .store()
-                                .swap_throttle(&user, factor, ThrottleState::default(), locked)
+                                .swap_throttle(&user, factor.into(), ThrottleState::default(), locked)
                                 .await?,
                             "could not lock the counter"
                         );
@@ -144,7 +146,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
                     (_, true) => code_of(next_code)?,
                     (_, false) => "0000-0000-0000".to_owned(),
                 };
-                let counter_before = mfa_a.store().inner().throttle(&user, factor).await?;
+                let counter_before = mfa_a.store().inner().throttle(&user, factor.into()).await?;
                 mfa_a.store().take_calls();
                 let outcome = match factor {
                     Factor::Totp => mfa_a.verify_totp(&user, &code).await,
@@ -174,7 +176,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
                 );
                 if matches!(scenario, Scenario::ThrottledElsewhere | Scenario::LockedElsewhere) {
                     ensure!(
-                        mfa_a.store().inner().throttle(&user, factor).await? == counter_before,
+                        mfa_a.store().inner().throttle(&user, factor.into()).await? == counter_before,
                         "{factor:?}: a refusal from a cached view changed the counter"
                     );
                 }

@@ -20,6 +20,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         failures,
         last_failure_at: Some(UnixTime::from_secs(500 + u64::from(failures))),
         budget_until: Some(UnixTime::from_secs(budget)),
+        last_miss: None,
     };
     let (two, three) = (counter(2, 80_000), counter(3, 90_000));
     let cleared = ThrottleState {
@@ -29,6 +30,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
     let now = UnixTime::from_secs(1_000);
     let attempt = |factor: Factor, admitted: ThrottleState, hit: Option<Hit>, on_miss: ThrottleState| Settle {
         factor,
+        browser: None,
         admitted,
         hit,
         on_hit: cleared,
@@ -46,7 +48,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
     });
     for factor in [Factor::Totp, Factor::BackupCodes] {
         ensure!(
-            store.swap_throttle(&alice, factor, zero, two).await?,
+            store.swap_throttle(&alice, factor.into(), zero, two).await?,
             "could not set up the {factor:?} counter"
         );
     }
@@ -63,7 +65,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
             );
         }
         ensure!(
-            store.throttle(&alice, factor).await? == two,
+            store.throttle(&alice, factor.into()).await? == two,
             "a settlement against a moved {factor:?} counter changed it"
         );
     }
@@ -109,7 +111,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         ),
     ];
     for (factor, hit, what) in charged_cases {
-        let before = store.throttle(&alice, factor).await?;
+        let before = store.throttle(&alice, factor.into()).await?;
         let after = ThrottleState {
             failures: before.failures + 1,
             ..three
@@ -119,7 +121,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
             .await?;
         ensure!(got == Settlement::Charged, "{what} was not charged: {got:?}");
         ensure!(
-            store.throttle(&alice, factor).await? == after,
+            store.throttle(&alice, factor.into()).await? == after,
             "{what}: the counter does not hold on_miss"
         );
     }
@@ -137,13 +139,13 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         "alice's settlement recorded a step on bob's device"
     );
     ensure!(
-        store.throttle(&bob, Factor::Totp).await? == zero,
+        store.throttle(&bob, Factor::Totp.into()).await? == zero,
         "alice's settlement touched bob's counter"
     );
 
     // Accepted: the hit is written, the counter set to on_hit; the same hit again is charged.
     for (factor, hit) in [(Factor::Totp, totp_hit), (Factor::BackupCodes, code_hit)] {
-        let before = store.throttle(&alice, factor).await?;
+        let before = store.throttle(&alice, factor.into()).await?;
         let got = store
             .settle_attempt(&alice, &attempt(factor, before, hit, three))
             .await?;
@@ -152,7 +154,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
             "a {factor:?} hit was not accepted: {got:?}"
         );
         ensure!(
-            store.throttle(&alice, factor).await? == cleared,
+            store.throttle(&alice, factor.into()).await? == cleared,
             "an accepted {factor:?} hit did not set on_hit"
         );
         let got = store
@@ -163,7 +165,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
             "a spent {factor:?} hit was not charged: {got:?}"
         );
         ensure!(
-            store.throttle(&alice, factor).await? == three,
+            store.throttle(&alice, factor.into()).await? == three,
             "a spent {factor:?} hit did not set on_miss"
         );
     }
@@ -210,6 +212,7 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
         failures: 1,
         last_failure_at: Some(now),
         budget_until: Some(UnixTime::from_secs(9_000)),
+        last_miss: None,
     };
     let hit_index = RACERS / 2;
     let outcomes = race_outcomes(&store, move |s, i| {
@@ -224,6 +227,7 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
             // against the cleared counter).
             let attempt = Settle {
                 factor: Factor::Totp,
+                browser: None,
                 admitted: ThrottleState::default(),
                 hit,
                 on_hit: ThrottleState {
@@ -267,7 +271,7 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
 /// codes, with a [`CountingStore`] around the store under test.
 pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     use crate::clock::ManualClock;
-    use crate::service::{Mfa, MfaConfig, Outcome};
+    use crate::service::{Mfa, Outcome};
     use crate::totp::{code_at, decode_base32_secret};
 
     let fail = |e: crate::error::Error| Failure(format!("service error: {e}"));
@@ -276,13 +280,9 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
         KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?,
         [7; 32],
     ));
-    let mfa = Mfa::new(
-        CountingStore::new(store),
-        keys,
-        MfaConfig::new("Conformance").map_err(|e| Failure(e.to_string()))?,
-    )
-    .map_err(fail)?
-    .with_clock(clock.clone());
+    let mfa = Mfa::new(CountingStore::new(store), keys, service_config()?)
+        .map_err(fail)?
+        .with_clock(clock.clone());
     let policy = mfa.config().throttle;
     // The counter states the attempt meets at settlement, as of `now`.
     let moved_to = |lock: bool, now: UnixTime| {
@@ -291,6 +291,7 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
                 failures: policy.lockout_after(),
                 last_failure_at: Some(now),
                 budget_until: None,
+                last_miss: None,
             }
         } else {
             // Backoff: the sixth failure waits.
@@ -298,6 +299,7 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
                 failures: 5,
                 last_failure_at: Some(now),
                 budget_until: Some(now.plus_secs(5 * policy.budget_refill_secs())),
+                last_miss: None,
             }
         }
     };
@@ -340,7 +342,7 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
                 let counter = moved_to(lock, clock.now());
                 ensure!(
                     mfa.store()
-                        .swap_throttle(&user, factor, ThrottleState::default(), counter)
+                        .swap_throttle(&user, factor.into(), ThrottleState::default(), counter)
                         .await?,
                     "could not move the counter"
                 );
@@ -358,7 +360,7 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
                 );
                 let calls = mfa.store().take_calls();
                 ensure!(
-                    mfa.store().throttle(&user, factor).await? == counter,
+                    mfa.store().throttle(&user, factor.into()).await? == counter,
                     "{factor:?}: a refused attempt changed the counter"
                 );
                 // The answer, relative to now (each user's run starts 30 s later).
@@ -397,9 +399,11 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
         failures: 1,
         last_failure_at: Some(now),
         budget_until: None,
+        last_miss: None,
     };
     let attempt = |factor: Factor, hit: Option<Hit>, devices: DevicesDigest| Settle {
         factor,
+        browser: None,
         admitted: clear,
         hit,
         on_hit: clear,
@@ -434,7 +438,7 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
             "{factor:?}: a stale settlement changed the devices"
         );
         ensure!(
-            store.throttle(&alice, factor).await? == clear,
+            store.throttle(&alice, factor.into()).await? == clear,
             "{factor:?}: a stale settlement changed the counter"
         );
         // A counter that moved is reported as moved, whatever the digest.
@@ -465,7 +469,7 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
             got == Settlement::Charged,
             "{factor:?}: a miss under the devices' digest gave {got:?}"
         );
-        store.clear_throttle(&alice, factor).await?;
+        store.clear_throttle(&alice, factor.into()).await?;
     }
     let before = DevicesDigest::of(Factor::Totp, &store.list_devices(&alice).await?);
     store.insert_device(totp_record(&alice, 3)?).await?;
@@ -476,7 +480,7 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
         got == Settlement::Charged,
         "an unconfirmed enrollment changed the store's TOTP digest: {got:?}"
     );
-    store.clear_throttle(&alice, Factor::Totp).await?;
+    store.clear_throttle(&alice, Factor::Totp.into()).await?;
     let mut second = totp_record(&alice, 4)?;
     second.confirmed = true;
     store.insert_device(second).await?;

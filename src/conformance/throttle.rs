@@ -17,11 +17,13 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         failures: 3,
         last_failure_at: Some(UnixTime::from_secs(900)),
         budget_until: Some(UnixTime::from_secs(90_000)),
+        last_miss: None,
     };
     let four = ThrottleState {
         failures: 4,
         last_failure_at: Some(UnixTime::from_secs(930)),
         budget_until: Some(UnixTime::from_secs(190_000)),
+        last_miss: None,
     };
     // A success clears the consecutive failures and keeps the failure budget.
     let cleared = ThrottleState {
@@ -31,7 +33,7 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
     let now = UnixTime::from_secs(1_000);
     for factor in [Factor::Totp, Factor::BackupCodes] {
         ensure!(
-            store.swap_throttle(&alice, factor, zero, three).await?,
+            store.swap_throttle(&alice, factor.into(), zero, three).await?,
             "could not set up the {factor:?} counter"
         );
     }
@@ -53,7 +55,7 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         "a refused acceptance set the last-used time"
     );
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == three,
+        store.throttle(&alice, Factor::Totp.into()).await? == three,
         "a refused acceptance changed the counter"
     );
     ensure!(
@@ -61,16 +63,16 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         "a TOTP step was refused against the current counter"
     );
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == cleared,
+        store.throttle(&alice, Factor::Totp.into()).await? == cleared,
         "an accepted step did not clear the consecutive failures (keeping the budget)"
     );
     ensure!(
-        store.throttle(&alice, Factor::BackupCodes).await? == three,
+        store.throttle(&alice, Factor::BackupCodes.into()).await? == three,
         "an accepted TOTP step reset the backup-code counter"
     );
     // A replay against the current counter refuses and keeps the counter.
     ensure!(
-        store.swap_throttle(&alice, Factor::Totp, cleared, three).await?,
+        store.swap_throttle(&alice, Factor::Totp.into(), cleared, three).await?,
         "could not set the counter again"
     );
     ensure!(
@@ -78,7 +80,7 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         "a replayed step was accepted"
     );
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == three,
+        store.throttle(&alice, Factor::Totp.into()).await? == three,
         "a replayed step reset the counter"
     );
 
@@ -96,7 +98,7 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
     ensure!(slot_used(&got, 1) == Some(false), "a refused consume spent the code");
     ensure!(got.last_used_at.is_none(), "a refused consume set the last-used time");
     ensure!(
-        store.throttle(&alice, Factor::BackupCodes).await? == three,
+        store.throttle(&alice, Factor::BackupCodes.into()).await? == three,
         "a refused consume changed the counter"
     );
     ensure!(
@@ -104,11 +106,13 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         "a backup code was refused against the current counter"
     );
     ensure!(
-        store.throttle(&alice, Factor::BackupCodes).await? == cleared,
+        store.throttle(&alice, Factor::BackupCodes.into()).await? == cleared,
         "a spent code did not clear the consecutive failures (keeping the budget)"
     );
     ensure!(
-        store.swap_throttle(&alice, Factor::BackupCodes, cleared, three).await?,
+        store
+            .swap_throttle(&alice, Factor::BackupCodes.into(), cleared, three)
+            .await?,
         "could not set the counter again"
     );
     ensure!(
@@ -116,7 +120,7 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         "a slot out of range was spent"
     );
     ensure!(
-        store.throttle(&alice, Factor::BackupCodes).await? == three,
+        store.throttle(&alice, Factor::BackupCodes.into()).await? == three,
         "a refused consume reset the counter"
     );
     ensure!(
@@ -124,7 +128,7 @@ pub async fn success_against_throttle<S: DeviceStore>(store: &S) -> CheckResult 
         "another code was refused against the current counter"
     );
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == three,
+        store.throttle(&alice, Factor::Totp.into()).await? == three,
         "a spent backup code touched the TOTP counter"
     );
     Ok(())
@@ -136,63 +140,65 @@ pub async fn throttle_compare_and_swap<S: DeviceStore>(store: &S) -> CheckResult
     let bob = fresh_user("bob")?;
     let zero = ThrottleState::default();
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == zero,
+        store.throttle(&alice, Factor::Totp.into()).await? == zero,
         "a fresh counter is not the default"
     );
     let one = ThrottleState {
         failures: 1,
         last_failure_at: Some(UnixTime::from_secs(100)),
         budget_until: None,
+        last_miss: None,
     };
     let two = ThrottleState {
         failures: 2,
         last_failure_at: Some(UnixTime::from_secs(MAX_STORED_INTEGER)),
         budget_until: Some(UnixTime::from_secs(MAX_STORED_INTEGER)),
+        last_miss: None,
     };
     ensure!(
-        !store.swap_throttle(&alice, Factor::Totp, one, two).await?,
+        !store.swap_throttle(&alice, Factor::Totp.into(), one, two).await?,
         "swap from a wrong expected state"
     );
     ensure!(
-        store.swap_throttle(&alice, Factor::Totp, zero, one).await?,
+        store.swap_throttle(&alice, Factor::Totp.into(), zero, one).await?,
         "swap from the default failed"
     );
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == one,
+        store.throttle(&alice, Factor::Totp.into()).await? == one,
         "swapped state not stored"
     );
     ensure!(
-        !store.swap_throttle(&alice, Factor::Totp, zero, two).await?,
+        !store.swap_throttle(&alice, Factor::Totp.into(), zero, two).await?,
         "swap from a stale state"
     );
     ensure!(
-        store.swap_throttle(&alice, Factor::Totp, one, two).await?,
+        store.swap_throttle(&alice, Factor::Totp.into(), one, two).await?,
         "second swap failed"
     );
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == two,
+        store.throttle(&alice, Factor::Totp.into()).await? == two,
         "time 2^63-1 not stored exactly"
     );
     ensure!(
-        store.throttle(&alice, Factor::BackupCodes).await? == zero,
+        store.throttle(&alice, Factor::BackupCodes.into()).await? == zero,
         "factors share a counter"
     );
     ensure!(
-        store.throttle(&bob, Factor::Totp).await? == zero,
+        store.throttle(&bob, Factor::Totp.into()).await? == zero,
         "users share a counter"
     );
-    store.clear_throttle(&alice, Factor::BackupCodes).await?;
+    store.clear_throttle(&alice, Factor::BackupCodes.into()).await?;
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == two,
+        store.throttle(&alice, Factor::Totp.into()).await? == two,
         "clearing one factor cleared another"
     );
-    store.clear_throttle(&alice, Factor::Totp).await?;
+    store.clear_throttle(&alice, Factor::Totp.into()).await?;
     ensure!(
-        store.throttle(&alice, Factor::Totp).await? == zero,
+        store.throttle(&alice, Factor::Totp.into()).await? == zero,
         "clear did not reset"
     );
     ensure!(
-        store.swap_throttle(&alice, Factor::Totp, zero, one).await?,
+        store.swap_throttle(&alice, Factor::Totp.into(), zero, one).await?,
         "swap after clear failed"
     );
     Ok(())

@@ -43,7 +43,23 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// for input that cannot be a code (not counted as an attempt); store errors. A wrong or
     /// used code is `Ok(Outcome::Rejected)`.
     pub async fn verify_backup_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
-        let settled = self.verify_code(user, Factor::BackupCodes, code).await?;
+        self.verify_backup_code_from(user, code, None).await
+    }
+
+    /// Verifies a backup code as [`Mfa::verify_backup_code`] does, from the browser that
+    /// presented `known_browser` (see [`Mfa::verify_totp_from`]). Codes of 64 bits or more (the
+    /// default) are never held back anyway; the known browser matters for shorter codes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mfa::verify_backup_code`]. A bad token is never an error.
+    pub async fn verify_backup_code_from(
+        &self,
+        user: &UserId,
+        code: &str,
+        known_browser: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        let settled = self.verify_code(user, Factor::BackupCodes, code, known_browser).await?;
         Ok(self.audited(
             Some(user),
             Factor::BackupCodes,

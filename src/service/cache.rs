@@ -13,10 +13,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::id::UserId;
+use crate::id::{RememberedBrowserId, UserId};
 use crate::kind::Factor;
+use crate::remembered_browser::RememberedBrowserRecord;
 use crate::store::DeviceRecord;
 use crate::throttle::ThrottleState;
+
+/// Known browsers kept per entry: a user signs in from a few browsers at a time.
+const BROWSERS_PER_ENTRY: usize = 4;
 
 /// What a verification reads: the user's devices of one factor and its failure counter.
 #[derive(Debug, Clone)]
@@ -27,6 +31,14 @@ pub(crate) struct View {
     pub(crate) cached: bool,
 }
 
+/// A known browser's record as read from the store (its token is checked against it on every
+/// use) and its own counter of the entry's factor as last seen.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownBrowser {
+    pub(crate) record: RememberedBrowserRecord,
+    pub(crate) state: ThrottleState,
+}
+
 type Key = (UserId, Factor);
 
 #[derive(Debug)]
@@ -34,6 +46,8 @@ struct Entry {
     seq: u64,
     devices: Arc<[DeviceRecord]>,
     state: ThrottleState,
+    /// Newest last.
+    browsers: Vec<KnownBrowser>,
 }
 
 #[derive(Debug, Default)]
@@ -90,7 +104,16 @@ impl VerifyCache {
         let seq = inner.next_seq;
         inner.next_seq = seq.wrapping_add(1);
         let key = (user.clone(), factor);
-        inner.entries.insert(key.clone(), Entry { seq, devices, state });
+        let browsers = inner.entries.remove(&key).map(|e| e.browsers).unwrap_or_default();
+        inner.entries.insert(
+            key.clone(),
+            Entry {
+                seq,
+                devices,
+                state,
+                browsers,
+            },
+        );
         inner.order.push_back((key, seq));
         while inner.entries.len() > self.capacity {
             let Some((key, seq)) = inner.order.pop_front() else {
@@ -114,6 +137,45 @@ impl VerifyCache {
         }
         if let Some(entry) = self.lock().entries.get_mut(&(user.clone(), factor)) {
             entry.state = state;
+        }
+    }
+
+    /// The known browser `id` of `user` as kept beside their `factor`, if any.
+    pub(crate) fn browser(&self, user: &UserId, factor: Factor, id: RememberedBrowserId) -> Option<KnownBrowser> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let inner = self.lock();
+        let entry = inner.entries.get(&(user.clone(), factor))?;
+        entry.browsers.iter().find(|b| b.record.id == id).cloned()
+    }
+
+    /// Keeps a known browser beside `user`'s `factor` (only while that entry is kept), or sets
+    /// its counter; the oldest browser goes past a few.
+    pub(crate) fn put_browser(&self, user: &UserId, factor: Factor, browser: KnownBrowser) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        if let Some(entry) = inner.entries.get_mut(&(user.clone(), factor)) {
+            entry.browsers.retain(|b| b.record.id != browser.record.id);
+            entry.browsers.push(browser);
+            if entry.browsers.len() > BROWSERS_PER_ENTRY {
+                entry.browsers.remove(0);
+            }
+        }
+    }
+
+    /// Drops the known browser `id` of `user` (revoked, replaced, or no longer known).
+    pub(crate) fn forget_browser(&self, user: &UserId, id: RememberedBrowserId) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        for factor in [Factor::Totp, Factor::BackupCodes] {
+            if let Some(entry) = inner.entries.get_mut(&(user.clone(), factor)) {
+                entry.browsers.retain(|b| b.record.id != id);
+            }
         }
     }
 
@@ -204,6 +266,49 @@ mod tests {
         assert_eq!(cache.len(), 1);
         cache.clear();
         assert_eq!(cache.len(), 0);
+
+        // Known browsers live beside an entry, survive its replacement, and go with it.
+        let record = |b: u8| RememberedBrowserRecord {
+            id: RememberedBrowserId::from_bytes([b; 16]),
+            user: user(2),
+            key_id: crate::seal::KeyId::new("k").unwrap(),
+            hash: [0; 32],
+            created_at: crate::clock::UnixTime::EPOCH,
+            expires_at: crate::clock::UnixTime::from_secs(1_000),
+            last_used_at: None,
+            skips_second_factor: false,
+        };
+        let known = |b: u8, failures: u32| KnownBrowser {
+            record: record(b),
+            state: state(failures),
+        };
+        let id = |b: u8| RememberedBrowserId::from_bytes([b; 16]);
+        cache.put_browser(&user(9), Factor::Totp, known(1, 0));
+        assert!(
+            cache.browser(&user(9), Factor::Totp, id(1)).is_none(),
+            "kept without an entry"
+        );
+        cache.put(&user(2), Factor::Totp, Arc::from(Vec::new()), state(0));
+        for b in 1..=5 {
+            cache.put_browser(&user(2), Factor::Totp, known(b, 0));
+        }
+        assert!(
+            cache.browser(&user(2), Factor::Totp, id(1)).is_none(),
+            "more than a few browsers"
+        );
+        cache.put_browser(&user(2), Factor::Totp, known(3, 2));
+        assert_eq!(cache.browser(&user(2), Factor::Totp, id(3)).unwrap().state, state(2));
+        cache.put(&user(2), Factor::Totp, Arc::from(Vec::new()), state(1));
+        assert!(
+            cache.browser(&user(2), Factor::Totp, id(3)).is_some(),
+            "lost on replacement"
+        );
+        assert!(cache.browser(&user(2), Factor::BackupCodes, id(3)).is_none());
+        cache.forget_browser(&user(2), id(3));
+        assert!(cache.browser(&user(2), Factor::Totp, id(3)).is_none());
+        assert!(cache.browser(&user(2), Factor::Totp, id(4)).is_some());
+        cache.forget(&user(2));
+        assert!(cache.browser(&user(2), Factor::Totp, id(4)).is_none());
 
         let off = VerifyCache::new(0);
         off.put(&user(1), Factor::Totp, Arc::from(Vec::new()), state(0));

@@ -4,7 +4,7 @@
 use crate::backup_codes::{BackupCodeConfig, Pepper};
 use crate::error::ConfigError;
 use crate::policy::AssurancePolicy;
-use crate::throttle::ThrottlePolicy;
+use crate::throttle::{KnownBrowserPolicy, ThrottlePolicy};
 use crate::totp::{self, TotpParams};
 use crate::webauthn::WebAuthnConfig;
 
@@ -100,6 +100,9 @@ pub struct MfaConfig {
     pub assurance: AssurancePolicy,
     /// Remember-this-browser tokens.
     pub remembered_browsers: RememberedBrowserConfig,
+    /// Known-browser tokens: a failure counter of its own for each browser that completed a
+    /// full sign-in.
+    pub known_browsers: KnownBrowserConfig,
     /// An audit event [`AuditKind::BackupCodesLow`](crate::AuditKind::BackupCodesLow) is sent when a sign-in leaves this many
     /// backup codes or fewer (default 2).
     pub backup_codes_low_at: usize,
@@ -150,6 +153,47 @@ impl Default for RememberedBrowserConfig {
     }
 }
 
+/// Known-browser settings: how long a token lasts without a full sign-in that replaces it,
+/// and how many failures it takes before the browser counts as unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownBrowserConfig {
+    pub(super) ttl_secs: u64,
+    /// How many failures a known browser's token takes.
+    pub policy: KnownBrowserPolicy,
+}
+
+impl KnownBrowserConfig {
+    /// Default lifetime: 180 days (each full sign-in replaces the token, so only a browser
+    /// unused that long becomes unknown).
+    pub const DEFAULT_TTL_SECS: u64 = 180 * 86_400;
+
+    /// Tokens that expire `ttl_secs` after issue (1 hour to 400 days), with `policy`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::RememberedBrowser`] when out of bounds.
+    pub fn new(ttl_secs: u64, policy: KnownBrowserPolicy) -> Result<Self, ConfigError> {
+        if !crate::remembered_browser::LIFETIME_SECS.contains(&ttl_secs) {
+            return Err(ConfigError::RememberedBrowser("lifetime must be 1 hour to 400 days"));
+        }
+        Ok(Self { ttl_secs, policy })
+    }
+
+    /// The lifetime in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+}
+
+impl Default for KnownBrowserConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: Self::DEFAULT_TTL_SECS,
+            policy: KnownBrowserPolicy::default(),
+        }
+    }
+}
+
 impl MfaConfig {
     /// Defaults everywhere, with `issuer` as the name authenticator apps show.
     ///
@@ -165,6 +209,7 @@ impl MfaConfig {
             webauthn: None,
             assurance: AssurancePolicy::default(),
             remembered_browsers: RememberedBrowserConfig::default(),
+            known_browsers: KnownBrowserConfig::default(),
             backup_codes_low_at: 2,
             verification_cache: Self::DEFAULT_VERIFICATION_CACHE,
         })

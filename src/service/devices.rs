@@ -10,8 +10,8 @@ use crate::id::{DeviceId, DeviceName, UserId};
 use crate::kind::{DeviceKind, Factor};
 use crate::policy::{Assurance, FirstFactor};
 use crate::rng::Rng;
-use crate::store::{DeleteOutcome, DeviceData, DeviceStore};
-use crate::throttle::ThrottleDecision;
+use crate::store::{Browsers, DeleteOutcome, DeviceData, DeviceStore};
+use crate::throttle::{Gate, ThrottleDecision};
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- Device management ------------------------------------------------------------------
@@ -131,22 +131,37 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Store errors.
     pub async fn admin_reset_user(&self, user: &UserId) -> Result<u64, Error> {
         self.devices_changed(user).await?;
+        // A reset starts the user over: no browser stays known either.
+        self.store.delete_user_remembered_browsers(user, Browsers::All).await?;
         let removed = self.store.delete_user_devices(user).await?;
         for factor in Factor::ALL {
-            self.store.clear_throttle(user, factor).await?;
+            self.store.clear_throttle(user, factor.into()).await?;
         }
         self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Reset { removed }));
         Ok(removed)
     }
-    /// Whether the next attempt on the user's factor would be evaluated now.
+    /// Whether the next attempt on the user's factor from an unknown browser would be
+    /// evaluated now (a known browser's attempts always are, until its token has taken its
+    /// failures). Backup codes of 64 bits or more and WebAuthn are never held back.
     ///
     /// # Errors
     ///
     /// Store errors.
     pub async fn throttle_status(&self, user: &UserId, factor: Factor) -> Result<ThrottleDecision, Error> {
-        let state = self.store.throttle(user, factor).await?;
-        Ok(self.config.throttle.decide(factor, &state, self.clock.now()))
+        let gate = match factor {
+            Factor::Totp => Gate::Guessable,
+            Factor::WebAuthn => Gate::Unguessable,
+            Factor::BackupCodes => {
+                let bits = self.store.list_devices(user).await?.iter().find_map(|d| match &d.data {
+                    DeviceData::BackupCodes(set) => Some(set.bits_per_code()),
+                    _ => None,
+                });
+                Gate::for_bits(bits.unwrap_or(0))
+            }
+        };
+        let state = self.store.throttle(user, factor.into()).await?;
+        Ok(self.config.throttle.decide(gate, &state, self.clock.now()))
     }
 
     /// Clears the failure counter of the user's factor, lifting a lock (an admin action).
@@ -155,7 +170,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// Store errors.
     pub async fn unlock(&self, user: &UserId, factor: Factor) -> Result<(), Error> {
-        self.store.clear_throttle(user, factor).await?;
+        self.store.clear_throttle(user, factor.into()).await?;
         self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Unlocked).factor(factor));
         Ok(())

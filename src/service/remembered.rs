@@ -1,4 +1,5 @@
-//! Remember-this-browser tokens: issue after a verified factor, check, list, revoke.
+//! Browser tokens: remembered browsers (skip the second factor for a while) and known browsers
+//! (a failure counter of their own): issue after a full sign-in, check, list, revoke.
 
 use crate::audit::{AuditKind, RevokeReason};
 use crate::clock::Clock;
@@ -7,7 +8,7 @@ use crate::id::{RememberedBrowserId, UserId};
 use crate::remembered_browser::{self, RememberedBrowserRecord, RememberedBrowserToken};
 use crate::rng::Rng;
 use crate::service::{Mfa, Verified};
-use crate::store::DeviceStore;
+use crate::store::{Browsers, DeviceStore};
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Issues a remember-this-browser token for the user a factor was just verified for (the
@@ -19,6 +20,68 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`MisuseError::NotASignIn`] for the proof of a TOTP confirmation or a registration; RNG
     /// and store errors.
     pub async fn remember_browser(&self, verified: &Verified) -> Result<RememberedBrowserToken, Error> {
+        let token = self
+            .issue_browser_token(verified, true, self.config.remembered_browsers.ttl_secs())
+            .await?;
+        self.emit(
+            self.event(Some(verified.user()), AuditKind::RememberedBrowserIssued)
+                .trusted(token.id),
+        );
+        Ok(token)
+    }
+
+    /// Issues a known-browser token after a full sign-in (the [`Verified`] of an accepted
+    /// second factor, or of a passwordless passkey sign-in with user verification), and
+    /// retires `previous`, the token this browser presented, if it is the user's: call it after
+    /// every full sign-in and store the new token in an HttpOnly, Secure cookie of its own
+    /// (beside, not instead of, a remembered-browser cookie). It expires after 180 days by
+    /// default.
+    ///
+    /// With it, [`Mfa::verify_totp_from`] charges this browser's failures to a counter of its
+    /// own: the owner's browser is never held back by an attacker's guesses elsewhere. Since
+    /// every full sign-in replaces the token, a stolen copy is worth at most
+    /// [`KnownBrowserPolicy::failures`](crate::throttle::KnownBrowserPolicy::failures)
+    /// evaluated guesses, however often the owner signs in. Hosts without cookies (CLIs, API
+    /// clients) need none of this: no token means an unknown browser.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::NotASignIn`] for the proof of a TOTP confirmation or a registration (a
+    /// passwordless sign-in always verified the user); RNG and store errors.
+    pub async fn know_browser(
+        &self,
+        verified: &Verified,
+        previous: Option<&str>,
+    ) -> Result<RememberedBrowserToken, Error> {
+        let user = verified.user();
+        let token = self
+            .issue_browser_token(verified, false, self.config.known_browsers.ttl_secs())
+            .await?;
+        if let Some(previous) = previous
+            && let Ok((id, _)) = remembered_browser::parse(previous)
+            && id != token.id
+        {
+            // Only a known browser of this user's is retired, with its counters.
+            let known = self
+                .store
+                .remembered_browser(id)
+                .await?
+                .is_some_and(|r| &r.user == user && !r.skips_second_factor);
+            if known && self.store.delete_remembered_browser(user, id).await? {
+                self.cache.forget_browser(user, id);
+            }
+        }
+        self.emit(self.event(Some(user), AuditKind::KnownBrowserIssued).trusted(token.id));
+        Ok(token)
+    }
+
+    /// Issues and stores a browser token of either kind.
+    async fn issue_browser_token(
+        &self,
+        verified: &Verified,
+        skips_second_factor: bool,
+        ttl_secs: u64,
+    ) -> Result<RememberedBrowserToken, Error> {
         if !verified.is_sign_in() {
             return Err(MisuseError::NotASignIn.into());
         }
@@ -32,19 +95,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .mac_key(&key_id, crate::seal::REMEMBERED_BROWSER_PURPOSE)
             .ok_or_else(|| SealError::UnknownKey(key_id.as_str().to_owned()))?;
         let now = self.clock.now();
-        let expires_at = now.plus_secs(self.config.remembered_browsers.ttl_secs());
+        let expires_at = now.plus_secs(ttl_secs);
         self.store
             .insert_remembered_browser(RememberedBrowserRecord {
                 id,
                 user: user.clone(),
                 key_id,
-                hash: remembered_browser::hash(key, id, user, expires_at, &secret),
+                hash: remembered_browser::hash(key, id, user, expires_at, skips_second_factor, &secret),
                 created_at: now,
                 expires_at,
                 last_used_at: None,
+                skips_second_factor,
             })
             .await?;
-        self.emit(self.event(Some(user), AuditKind::RememberedBrowserIssued).trusted(id));
         Ok(RememberedBrowserToken {
             id,
             token: remembered_browser::format(id, &secret),
@@ -52,7 +115,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         })
     }
 
-    /// Checks a remember-this-browser token presented for `user`: true if it is theirs, not
+    /// Checks a remember-this-browser token presented for `user`: true if it is theirs, a
+    /// remembered browser's (a known-browser token never skips the second factor), not
     /// expired, not revoked, and its secret matches (compared in constant time). A malformed,
     /// unknown, foreign or expired token is simply `false`.
     ///
@@ -67,7 +131,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             return Ok(false);
         };
         let now = self.clock.now();
-        if &record.user != user || record.expires_at <= now {
+        if &record.user != user || !record.skips_second_factor || record.expires_at <= now {
             return Ok(false);
         }
         let Some(key) = self
@@ -93,10 +157,27 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// Store errors.
     pub async fn list_remembered_browsers(&self, user: &UserId) -> Result<Vec<RememberedBrowserRecord>, Error> {
-        Ok(self.store.list_remembered_browsers(user).await?)
+        self.list_browsers(user, Browsers::Remembered).await
     }
 
-    /// Revokes one of the user's remember-this-browser tokens.
+    /// The user's known browsers (records only), oldest first: for a settings page that lets
+    /// the user revoke them ([`Mfa::revoke_remembered_browser`] takes either kind's id).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn list_known_browsers(&self, user: &UserId) -> Result<Vec<RememberedBrowserRecord>, Error> {
+        self.list_browsers(user, Browsers::Known).await
+    }
+
+    async fn list_browsers(&self, user: &UserId, which: Browsers) -> Result<Vec<RememberedBrowserRecord>, Error> {
+        let mut list = self.store.list_remembered_browsers(user).await?;
+        list.retain(|r| which.includes(r));
+        Ok(list)
+    }
+
+    /// Revokes one of the user's browser tokens, remembered or known (a known browser's own
+    /// failure counters go with it).
     ///
     /// # Errors
     ///
@@ -105,6 +186,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         if !self.store.delete_remembered_browser(user, id).await? {
             return Err(MisuseError::DeviceNotFound.into());
         }
+        self.cache.forget_browser(user, id);
         self.emit(
             self.event(
                 Some(user),
@@ -124,7 +206,22 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// Store errors.
     pub async fn revoke_all_remembered_browsers(&self, user: &UserId) -> Result<u64, Error> {
-        let count = self.store.delete_user_remembered_browsers(user).await?;
+        self.revoke_all(user, Browsers::Remembered).await
+    }
+
+    /// Revokes all of the user's known browsers (and their own counters); returns how many
+    /// there were. Their next sign-in counts as from an unknown browser until it completes.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn revoke_all_known_browsers(&self, user: &UserId) -> Result<u64, Error> {
+        self.revoke_all(user, Browsers::Known).await
+    }
+
+    async fn revoke_all(&self, user: &UserId, which: Browsers) -> Result<u64, Error> {
+        let count = self.store.delete_user_remembered_browsers(user, which).await?;
+        self.cache.forget(user);
         self.emit(self.event(
             Some(user),
             AuditKind::RememberedBrowserRevoked {
@@ -135,10 +232,14 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Ok(count)
     }
 
-    /// Revokes the user's remember-this-browser tokens: their devices changed.
+    /// Revokes the user's remember-this-browser tokens: their devices changed. Known browsers
+    /// stay known (they skip nothing, and the owner's browser must keep its own counter).
     pub(super) async fn devices_changed(&self, user: &UserId) -> Result<(), Error> {
         self.cache.forget(user);
-        let count = self.store.delete_user_remembered_browsers(user).await?;
+        let count = self
+            .store
+            .delete_user_remembered_browsers(user, Browsers::Remembered)
+            .await?;
         if count > 0 {
             self.emit(self.event(
                 Some(user),

@@ -5,16 +5,17 @@
 
 use std::sync::Arc;
 
-use super::cache::View;
+use super::cache::{KnownBrowser, View};
 use super::{Mfa, Outcome, Verified};
 use crate::backup_codes::{self, CodeKey, CodeMatch};
 use crate::clock::{Clock, UnixTime};
 use crate::error::{Error, MisuseError, StoreError};
-use crate::id::{DeviceId, UserId};
+use crate::id::{DeviceId, RememberedBrowserId, UserId};
 use crate::kind::{DeviceKind, Factor};
+use crate::remembered_browser::{self, RememberedBrowserRecord};
 use crate::rng::Rng;
 use crate::store::{DeviceData, DeviceRecord, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
-use crate::throttle::ThrottleState;
+use crate::throttle::{Counter, Gate, ThrottleState};
 use crate::totp::{self, TotpParams, TotpRecord};
 
 /// Attempts to charge a throttle counter before concurrent attempts count as throttling.
@@ -49,12 +50,24 @@ impl Settled {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Attempt {
     pub(super) factor: Factor,
+    /// Whether the counter may hold the attempt back (what a right guess wins).
+    pub(super) gate: Gate,
     pub(super) hit: Option<Hit>,
     /// The code matched an already spent step or code.
     pub(super) reused: bool,
     pub(super) now: UnixTime,
     /// The digest of the devices the code was evaluated against, if the settlement checks it.
     pub(super) devices: Option<DevicesDigest>,
+    /// The keyed fingerprint the code leaves if it is charged as a miss.
+    pub(super) miss: Option<u64>,
+}
+
+/// The counter an attempt is admitted under, as last seen: a known browser's own, or the
+/// user's for unknown browsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Admission {
+    pub(super) browser: Option<RememberedBrowserId>,
+    pub(super) state: ThrottleState,
 }
 
 /// What [`Mfa::settle`] did.
@@ -64,17 +77,21 @@ pub(super) enum Settling {
     Accepted(Settled, ThrottleState),
     /// Answered without accepting; the counter is now this, if known.
     Answered(Settled, Option<ThrottleState>),
-    /// The devices the code was evaluated against are no longer the user's: nothing settled.
+    /// The devices the code was evaluated against are no longer the user's, or the known
+    /// browser's record is gone: nothing settled.
     Stale,
+    /// The known browser's token has taken its failures: nothing settled; the attempt is
+    /// admitted again as from an unknown browser.
+    NoLongerKnown,
 }
 
 /// What a view of the user's devices makes of a code.
 #[derive(Debug)]
 pub(super) enum Evaluated {
-    /// The view's counter does not admit the attempt now.
+    /// The counter does not admit the attempt now.
     Refused(Outcome),
     /// Admitted: what the code matched.
-    Attempt { hit: Option<Hit>, reused: bool },
+    Attempt(Attempt),
 }
 
 /// `devices` with `hit` spent: a TOTP step accepted (and the device confirmed) or a backup
@@ -104,9 +121,46 @@ pub(super) fn spend(devices: &[DeviceRecord], hit: Option<Hit>) -> Arc<[DeviceRe
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- Throttling -------------------------------------------------------------------------
 
-    /// Why an attempt on `factor` under this counter state may not be evaluated now, if it may not.
-    pub(super) fn refusal(&self, factor: Factor, state: &ThrottleState, now: UnixTime) -> Option<Outcome> {
-        Outcome::refusal(self.config.throttle.decide(factor, state, now))
+    /// Why an attempt behind `gate` under this admission may not be evaluated now, if it may
+    /// not. A known browser's own counter never holds an attempt back (once its token has taken
+    /// its failures the browser is simply unknown).
+    pub(super) fn refusal(&self, gate: Gate, admission: &Admission, now: UnixTime) -> Option<Outcome> {
+        if admission.browser.is_some() {
+            return None;
+        }
+        Outcome::refusal(self.config.throttle.decide(gate, &admission.state, now))
+    }
+
+    /// The counter after an accepted hit and after a miss. The same wrong code as the last one
+    /// charged (the same fingerprint) is not charged again. A known browser's counter is not
+    /// cleared by a success: its token is replaced at every full sign-in instead
+    /// ([`Mfa::know_browser`]), so it counts every failure of the token's life.
+    fn counter_after(
+        &self,
+        factor: Factor,
+        admission: &Admission,
+        miss: Option<u64>,
+        now: UnixTime,
+    ) -> (ThrottleState, ThrottleState) {
+        let state = admission.state;
+        let repeated = miss.is_some() && state.last_miss == miss;
+        let charged = |charged: ThrottleState| {
+            if repeated {
+                state
+            } else {
+                ThrottleState {
+                    last_miss: miss,
+                    ..charged
+                }
+            }
+        };
+        match admission.browser {
+            Some(_) => (state, charged(self.config.known_browsers.policy.charged(&state, now))),
+            None => (
+                self.config.throttle.succeeded(&state, now),
+                charged(self.config.throttle.charged(factor, &state, now)),
+            ),
+        }
     }
 
     /// Reads the user's devices of `factor` and its counter from the store, and keeps them in
@@ -125,7 +179,57 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         })
     }
 
-    /// Verifies a code of `factor` (TOTP or backup codes).
+    /// The known browser a token names, with its own counter of `factor`, if the token is
+    /// `user`'s, a known browser's (not a remembered one's), unexpired, its secret matches
+    /// (compared in constant time), and it has not taken its failures; else `None` (an unknown
+    /// browser). Read once from the store, then kept beside the cached devices; the token is
+    /// checked against the record on every use, and the settlement checks that the record
+    /// still exists.
+    pub(super) async fn known_browser(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        token: &str,
+    ) -> Result<Option<Admission>, Error> {
+        let Ok((id, secret)) = remembered_browser::parse(token) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let live = |record: &RememberedBrowserRecord| {
+            &record.user == user
+                && !record.skips_second_factor
+                && record.expires_at > now
+                && self
+                    .keys
+                    .mac_key(&record.key_id, crate::seal::REMEMBERED_BROWSER_PURPOSE)
+                    .is_some_and(|key| remembered_browser::matches(record, key, &secret))
+        };
+        let known = match self.cache.browser(user, factor, id) {
+            Some(known) => known,
+            None => {
+                let Some(record) = self.store.remembered_browser(id).await? else {
+                    return Ok(None);
+                };
+                if !live(&record) {
+                    return Ok(None);
+                }
+                let state = self.store.throttle(user, Counter::known(factor, id)).await?;
+                let known = KnownBrowser { record, state };
+                self.cache.put_browser(user, factor, known.clone());
+                known
+            }
+        };
+        if !live(&known.record) || !self.config.known_browsers.policy.is_known(&known.state) {
+            return Ok(None);
+        }
+        Ok(Some(Admission {
+            browser: Some(id),
+            state: known.state,
+        }))
+    }
+
+    /// Verifies a code of `factor` (TOTP or backup codes), from a known browser if `token` is
+    /// a live known-browser token of the user's.
     ///
     /// The code is evaluated against the user's devices and counter as this process last saw
     /// them (the verification cache), or as read now, and settled with one
@@ -134,15 +238,29 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// the attempt or cannot evaluate the code is read again, and one that the settlement
     /// finds stale is read again and the code evaluated and settled again. Which of these
     /// happens never depends on whether the code matched.
-    pub(super) async fn verify_code(&self, user: &UserId, factor: Factor, code: &str) -> Result<Settled, Error> {
+    pub(super) async fn verify_code(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        code: &str,
+        token: Option<&str>,
+    ) -> Result<Settled, Error> {
         let mut view = match self.cache.get(user, factor) {
             Some(view) => view,
             None => self.read_view(user, factor).await?,
         };
+        let mut browser = match token {
+            Some(token) => self.known_browser(user, factor, token).await?,
+            None => None,
+        };
         for _ in 0..VIEW_READS {
             let now = self.clock.now();
-            let (hit, reused) = match self.evaluate(user, factor, &view, code, now) {
-                Ok(Evaluated::Attempt { hit, reused }) => (hit, reused),
+            let admission = browser.unwrap_or(Admission {
+                browser: None,
+                state: view.state,
+            });
+            let attempt = match self.evaluate(user, factor, &view, &admission, code, now) {
+                Ok(Evaluated::Attempt(attempt)) => attempt,
                 Ok(Evaluated::Refused(_)) | Err(_) if view.cached => {
                     view = self.read_view(user, factor).await?;
                     continue;
@@ -150,14 +268,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 Ok(Evaluated::Refused(outcome)) => return Ok(Settled::plain(outcome)),
                 Err(e) => return Err(e),
             };
-            let attempt = Attempt {
-                factor,
-                hit,
-                reused,
-                now,
-                devices: Some(DevicesDigest::of(factor, view.devices.iter())),
-            };
-            match self.settle(user, view.state, &attempt).await? {
+            let hit = attempt.hit;
+            match self.settle(user, admission, &attempt).await? {
                 Settling::Accepted(mut settled, state) => {
                     let devices = spend(&view.devices, hit);
                     if let Some(Hit::BackupCode { device, .. }) = hit {
@@ -174,11 +286,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                             other => other,
                         };
                     }
-                    self.cache.put(user, factor, devices, state);
+                    let unknown = if admission.browser.is_some() { view.state } else { state };
+                    self.cache.put(user, factor, devices, unknown);
+                    self.keep_counter(user, factor, &admission, state);
                     return Ok(settled);
                 }
                 Settling::Answered(settled, Some(state)) => {
-                    self.cache.set_state(user, factor, state);
+                    self.keep_counter(user, factor, &admission, state);
                     return Ok(settled);
                 }
                 Settling::Answered(settled, None) => {
@@ -188,14 +302,37 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 Settling::Stale => {
                     self.cache.forget(user);
                     view = self.read_view(user, factor).await?;
+                    browser = match token {
+                        Some(token) => self.known_browser(user, factor, token).await?,
+                        None => None,
+                    };
+                }
+                Settling::NoLongerKnown => {
+                    if let Some(id) = admission.browser {
+                        self.cache.forget_browser(user, id);
+                    }
+                    browser = None;
                 }
             }
         }
         Ok(Settled::plain(Self::contended(self.clock.now())))
     }
 
-    /// Evaluates a code against a view of the user's devices: a refusal if the view's counter
-    /// does not admit the attempt, else what the code matched.
+    /// Keeps the counter an attempt was settled on in the verification cache.
+    fn keep_counter(&self, user: &UserId, factor: Factor, admission: &Admission, state: ThrottleState) {
+        match admission.browser {
+            None => self.cache.set_state(user, factor, state),
+            Some(id) => {
+                if let Some(mut known) = self.cache.browser(user, factor, id) {
+                    known.state = state;
+                    self.cache.put_browser(user, factor, known);
+                }
+            }
+        }
+    }
+
+    /// Evaluates a code against a view of the user's devices: a refusal if the counter does
+    /// not admit the attempt, else what the code matched.
     ///
     /// # Errors
     ///
@@ -206,9 +343,15 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         user: &UserId,
         factor: Factor,
         view: &View,
+        admission: &Admission,
         code: &str,
         now: UnixTime,
     ) -> Result<Evaluated, Error> {
+        let digest = DevicesDigest::of(factor, view.devices.iter());
+        let counter = Counter {
+            factor,
+            browser: admission.browser,
+        };
         match factor {
             Factor::Totp => {
                 let totps: Vec<(DeviceId, &TotpRecord)> = view
@@ -225,11 +368,26 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }
                 let params: Vec<TotpParams> = totps.iter().map(|(_, t)| t.params).collect();
                 totp::check_shape(code, &params)?;
-                if let Some(refused) = self.refusal(factor, &view.state, now) {
+                let gate = Gate::Guessable;
+                if let Some(refused) = self.refusal(gate, admission, now) {
                     return Ok(Evaluated::Refused(refused));
                 }
                 let (hit, reused) = self.evaluate_totp(user, &totps, code, now)?;
-                Ok(Evaluated::Attempt { hit, reused })
+                // The candidates a code is compared with: the devices, and each one's time step.
+                let mut context = digest.as_bytes().to_vec();
+                for p in &params {
+                    context.extend_from_slice(&p.step_at(now).to_be_bytes());
+                }
+                let digits: Vec<u8> = code.bytes().filter(u8::is_ascii_digit).collect();
+                Ok(Evaluated::Attempt(Attempt {
+                    factor,
+                    gate,
+                    hit,
+                    reused,
+                    now,
+                    devices: Some(digest),
+                    miss: self.miss_fingerprint(user, &counter, &context, &digits),
+                }))
             }
             Factor::BackupCodes => {
                 let Some((id, record)) = view.devices.iter().find_map(|d| match &d.data {
@@ -238,8 +396,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }) else {
                     return Err(MisuseError::NoDevice(Factor::BackupCodes).into());
                 };
-                backup_codes::normalize(code, usize::from(record.code_length))?;
-                if let Some(refused) = self.refusal(factor, &view.state, now) {
+                let normalized = backup_codes::normalize(code, usize::from(record.code_length))?;
+                let gate = Gate::for_bits(record.bits_per_code());
+                if let Some(refused) = self.refusal(gate, admission, now) {
                     return Ok(Evaluated::Refused(refused));
                 }
                 let key = match &record.key_id {
@@ -251,10 +410,25 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     CodeMatch::Used => (None, true),
                     _ => (None, false),
                 };
-                Ok(Evaluated::Attempt { hit, reused })
+                Ok(Evaluated::Attempt(Attempt {
+                    factor,
+                    gate,
+                    hit,
+                    reused,
+                    now,
+                    devices: Some(digest),
+                    miss: self.miss_fingerprint(user, &counter, digest.as_bytes(), normalized.as_bytes()),
+                }))
             }
             Factor::WebAuthn => Err(MisuseError::NoDevice(Factor::WebAuthn).into()),
         }
+    }
+
+    /// The fingerprint a wrong code leaves on its counter, under the current key (`None`
+    /// would only come from a keyring without it, which cannot be built).
+    fn miss_fingerprint(&self, user: &UserId, counter: &Counter, context: &[u8], code: &[u8]) -> Option<u64> {
+        let key = self.keys.mac_key(self.keys.current_id(), crate::seal::MISS_PURPOSE)?;
+        Some(crate::throttle::miss_fingerprint(key, user, counter, context, code))
     }
 
     /// Settles an evaluated code attempt: one [`DeviceStore::settle_attempt`] against the
@@ -266,27 +440,30 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     pub(super) async fn settle(
         &self,
         user: &UserId,
-        mut state: ThrottleState,
+        mut admission: Admission,
         attempt: &Attempt,
     ) -> Result<Settling, Error> {
-        let policy = &self.config.throttle;
         let Attempt {
             factor,
+            gate,
             hit,
             reused,
             now,
             devices,
+            miss,
         } = *attempt;
         for _ in 0..CHARGE_RETRIES {
-            if let Some(refused) = self.refusal(factor, &state, now) {
-                return Ok(Settling::Answered(Settled::plain(refused), Some(state)));
+            if let Some(refused) = self.refusal(gate, &admission, now) {
+                return Ok(Settling::Answered(Settled::plain(refused), Some(admission.state)));
             }
+            let (on_hit, on_miss) = self.counter_after(factor, &admission, miss, now);
             let settle = Settle {
                 factor,
-                admitted: state,
+                browser: admission.browser,
+                admitted: admission.state,
                 hit,
-                on_hit: policy.succeeded(&state, now),
-                on_miss: policy.charged(factor, &state, now),
+                on_hit,
+                on_miss,
                 now,
                 devices,
             };
@@ -302,14 +479,22 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                         settle.on_hit,
                     ));
                 }
-                Settlement::Moved(moved) => state = moved,
+                Settlement::Moved(moved) => {
+                    admission.state = moved;
+                    if admission.browser.is_some() && !self.config.known_browsers.policy.is_known(&moved) {
+                        return Ok(Settling::NoLongerKnown);
+                    }
+                }
                 Settlement::Stale => return Ok(Settling::Stale),
                 _ => {
                     let settled = Settled {
                         outcome: Outcome::Rejected,
                         // A hit charged here was spent by a concurrent request: reused too.
                         reused: reused || hit.is_some(),
-                        budget_remaining: Some(policy.budget_remaining(&settle.on_miss, now)),
+                        budget_remaining: admission
+                            .browser
+                            .is_none()
+                            .then(|| self.config.throttle.budget_remaining(&settle.on_miss, now)),
                     };
                     // A hit spent elsewhere leaves a copy of the devices out of date.
                     let known = if hit.is_some() { None } else { Some(settle.on_miss) };
@@ -327,27 +512,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
     }
 
-    /// Charges one attempt against the user's factor, or says why it may not be evaluated.
-    ///
-    /// WebAuthn charges before evaluating, unlike codes: its evaluation is a signature check
-    /// that costs far more than the write, so an attacker past the limit gets no CPU from it.
-    /// (An assertion cannot be guessed, so this is about CPU, not about what an answer reveals.)
-    pub(super) async fn charge(&self, user: &UserId, factor: Factor) -> Result<Option<Outcome>, Error> {
-        let policy = &self.config.throttle;
+    /// Counts one failure of an unguessable factor (a WebAuthn assertion) on the user's
+    /// counter, for the audit trail and the host's view of it; it never holds anything back.
+    /// Concurrent failures that keep winning the race are not counted again.
+    pub(super) async fn count_failure(&self, user: &UserId, factor: Factor) -> Result<(), Error> {
+        let counter = Counter::unknown(factor);
         for _ in 0..CHARGE_RETRIES {
-            let state = self.store.throttle(user, factor).await?;
+            let state = self.store.throttle(user, counter).await?;
             let now = self.clock.now();
-            if let Some(refused) = self.refusal(factor, &state, now) {
-                return Ok(Some(refused));
-            }
-            if self
-                .store
-                .swap_throttle(user, factor, state, policy.charged(factor, &state, now))
-                .await?
-            {
-                return Ok(None);
+            let charged = self.config.throttle.charged(factor, &state, now);
+            if self.store.swap_throttle(user, counter, state, charged).await? {
+                return Ok(());
             }
         }
-        Ok(Some(Self::contended(self.clock.now())))
+        Ok(())
     }
 }

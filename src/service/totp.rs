@@ -9,10 +9,11 @@ use crate::rng::Rng;
 use crate::seal::SealContext;
 use crate::secret::SecretBytes;
 use crate::store::{DeviceData, DeviceRecord, DeviceStore, Hit};
+use crate::throttle::Gate;
 use crate::totp::uri::{self, TotpImport};
 use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
 
-use super::settle::{Attempt, Settled, Settling};
+use super::settle::{Admission, Attempt, Settled, Settling};
 use super::{Mfa, Outcome, TotpEnrollment};
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
@@ -116,28 +117,34 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 return Err(MisuseError::AlreadyConfirmed.into());
             }
             totp::check_shape(code, std::slice::from_ref(&totp_record.params))?;
-            let state = self.store.throttle(user, Factor::Totp).await?;
+            // A confirmation is charged to the user's counter for unknown browsers.
+            let admission = Admission {
+                browser: None,
+                state: self.store.throttle(user, Factor::Totp.into()).await?,
+            };
             let now = self.clock.now();
-            if let Some(refused) = self.refusal(Factor::Totp, &state, now) {
+            if let Some(refused) = self.refusal(Gate::Guessable, &admission, now) {
                 return Ok(Settled::plain(refused));
             }
             let (hit, reused) = self.evaluate_totp(user, &[(record.id, totp_record)], code, now)?;
             let attempt = Attempt {
                 factor: Factor::Totp,
+                gate: Gate::Guessable,
                 hit,
                 reused,
                 now,
                 devices: None,
+                miss: None,
             };
-            let mut settled = match self.settle(user, state, &attempt).await? {
+            let mut settled = match self.settle(user, admission, &attempt).await? {
                 Settling::Accepted(settled, _) => {
                     // The user's TOTP devices changed: a cached copy is stale now.
                     self.cache.forget(user);
                     settled
                 }
                 Settling::Answered(settled, _) => settled,
-                Settling::Stale => {
-                    return Err(StoreError::InvalidRecord("a settlement without a digest was stale").into());
+                Settling::Stale | Settling::NoLongerKnown => {
+                    return Err(StoreError::InvalidRecord("a settlement without a digest or browser was stale").into());
                 }
             };
             if let Outcome::Accepted(v) = settled.outcome {
@@ -163,7 +170,26 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`InputError::CodeFormat`] for a code of the wrong shape (not counted as an attempt);
     /// sealing and store errors. A wrong code is `Ok(Outcome::Rejected)`, not an error.
     pub async fn verify_totp(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
-        let settled = self.verify_code(user, Factor::Totp, code).await?;
+        self.verify_totp_from(user, code, None).await
+    }
+
+    /// Verifies a code as [`Mfa::verify_totp`] does, from the browser that presented
+    /// `known_browser` (the value of its known-browser cookie, see [`Mfa::know_browser`]). A
+    /// live known-browser token of this user's has a failure counter of its own, which nobody
+    /// without the token can fill: the owner's own browser is never held back by someone
+    /// else's guesses. Without one (`None`, or a token that is malformed, foreign, expired,
+    /// revoked or has taken its failures), the attempt counts as from an unknown browser.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mfa::verify_totp`]. A bad token is never an error.
+    pub async fn verify_totp_from(
+        &self,
+        user: &UserId,
+        code: &str,
+        known_browser: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        let settled = self.verify_code(user, Factor::Totp, code, known_browser).await?;
         Ok(self.audited(
             Some(user),
             Factor::Totp,

@@ -226,7 +226,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// # Errors
     ///
     /// WebAuthn not configured, store errors. Every verification failure is
-    /// [`Outcome::Rejected`]; throttling applies as for the other factors.
+    /// [`Outcome::Rejected`]. A signature cannot be guessed, so nothing holds a right answer
+    /// back: the assertion is always checked, and a failure of a ceremony the user really
+    /// started is counted (and audited) after the check.
     pub async fn finish_webauthn_authentication(
         &self,
         user: &UserId,
@@ -234,10 +236,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         response: &AuthenticationResponse,
     ) -> Result<Outcome, Error> {
         let outcome: Result<Outcome, Error> = async {
-            let config = self.webauthn()?;
+            self.webauthn()?;
             let now = self.clock.now();
-            // Only a ceremony this user really started is charged: garbage finishes cost nothing
-            // and cannot push the user into backoff.
+            // Only a ceremony this user really started is counted: garbage finishes cost nothing.
             let Some(taken) = self
                 .store
                 .take_ceremony(ceremony, Some(user), CeremonyKind::SecondFactor, now)
@@ -245,9 +246,31 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             else {
                 return Ok(Outcome::Rejected);
             };
-            if let Some(refused) = self.charge(user, Factor::WebAuthn).await? {
-                return Ok(refused);
+            let outcome = self.check_second_factor(user, response, &taken.state).await?;
+            if !outcome.is_accepted() {
+                self.count_failure(user, Factor::WebAuthn).await?;
             }
+            Ok(outcome)
+        }
+        .await;
+        let outcome = outcome?;
+        Ok(self.audited(
+            Some(user),
+            Factor::WebAuthn,
+            AuditKind::Verified { recovery: false },
+            Settled::plain(outcome),
+        ))
+    }
+
+    /// Checks a second-factor assertion against the user's credentials and the taken ceremony.
+    async fn check_second_factor(
+        &self,
+        user: &UserId,
+        response: &AuthenticationResponse,
+        state: &[u8],
+    ) -> Result<Outcome, Error> {
+        let config = self.webauthn()?;
+        {
             let records = self.webauthn_records(user).await?;
             // WebAuthn §7.2 step 6: a user handle, when the authenticator returns one, must be the
             // one this user's credential was registered under.
@@ -261,19 +284,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }
             }
             let allowed: Vec<&[u8]> = records.iter().map(|(_, w)| w.credential.as_slice()).collect();
-            let Ok(assertion) = config.engine.finish_authentication(response, &taken.state, &allowed) else {
+            let Ok(assertion) = config.engine.finish_authentication(response, state, &allowed) else {
                 return Ok(Outcome::Rejected);
             };
             self.complete_assertion(user, &records, assertion).await
         }
-        .await;
-        let outcome = outcome?;
-        Ok(self.audited(
-            Some(user),
-            Factor::WebAuthn,
-            AuditKind::Verified { recovery: false },
-            Settled::plain(outcome),
-        ))
     }
 
     /// Starts a passwordless (username-less) sign-in with a discoverable passkey, user
@@ -328,18 +343,22 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 return Ok(Outcome::Rejected);
             }
             let user = record.user.clone();
-            if let Some(refused) = self.charge(&user, Factor::WebAuthn).await? {
-                return Ok(refused);
-            }
+            // The assertion is checked before anything is counted against the owner: a
+            // credential id and user handle are not secret, and a failure costs them nothing.
             let Ok(assertion) =
                 config
                     .engine
                     .finish_authentication(response, &taken.state, &[cred.credential.as_slice()])
             else {
+                self.count_failure(&user, Factor::WebAuthn).await?;
                 return Ok(Outcome::Rejected);
             };
             let records = vec![(record.id, cred.clone())];
-            self.complete_assertion(&user, &records, assertion).await
+            let outcome = self.complete_assertion(&user, &records, assertion).await?;
+            if !outcome.is_accepted() {
+                self.count_failure(&user, Factor::WebAuthn).await?;
+            }
+            Ok(outcome)
         }
         .await;
         let outcome = outcome?;
@@ -408,7 +427,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 .record_webauthn_use(user, id, current.sign_count, update, now)
                 .await?
             {
-                self.store.clear_throttle(user, Factor::WebAuthn).await?;
+                self.store.clear_throttle(user, Factor::WebAuthn.into()).await?;
                 if flags_changed {
                     self.emit(
                         self.event(Some(user), AuditKind::BackupFlagsChanged { eligible, state })

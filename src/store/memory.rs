@@ -12,9 +12,9 @@ use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
-use crate::store::{DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
+use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
 use crate::store::{DeviceData, DeviceRecord};
-use crate::throttle::ThrottleState;
+use crate::throttle::{Counter, ThrottleState};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 #[derive(Debug, Default)]
@@ -24,7 +24,7 @@ struct State {
     by_user: HashMap<UserId, Vec<DeviceId>>,
     /// WebAuthn credential ids to their devices: unique across users.
     by_credential: HashMap<Vec<u8>, DeviceId>,
-    throttles: HashMap<(UserId, Factor), ThrottleState>,
+    throttles: HashMap<(UserId, Counter), ThrottleState>,
     ceremonies: HashMap<CeremonyId, CeremonyRecord>,
     trusted: HashMap<RememberedBrowserId, RememberedBrowserRecord>,
 }
@@ -75,8 +75,11 @@ impl State {
     }
 
     /// The user's counter for `factor` (a missing one is the default).
-    fn counter(&self, user: &UserId, factor: Factor) -> ThrottleState {
-        self.throttles.get(&(user.clone(), factor)).copied().unwrap_or_default()
+    fn counter(&self, user: &UserId, counter: Counter) -> ThrottleState {
+        self.throttles
+            .get(&(user.clone(), counter))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -141,7 +144,10 @@ impl DeviceStore for MemoryStore {
         factor: Factor,
     ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
         let state = self.state()?;
-        Ok((state.list(user, Some(factor)), state.counter(user, factor)))
+        Ok((
+            state.list(user, Some(factor)),
+            state.counter(user, Counter::unknown(factor)),
+        ))
     }
 
     async fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> Result<bool, StoreError> {
@@ -206,7 +212,20 @@ impl DeviceStore for MemoryStore {
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let mut state = self.state()?;
-        let current = state.counter(user, attempt.factor);
+        if let Some(browser) = attempt.browser {
+            let live = state
+                .trusted
+                .get(&browser)
+                .is_some_and(|r| &r.user == user && r.expires_at > attempt.now);
+            if !live {
+                return Ok(Settlement::Stale);
+            }
+        }
+        let counter = Counter {
+            factor: attempt.factor,
+            browser: attempt.browser,
+        };
+        let current = state.counter(user, counter);
         if current != attempt.admitted {
             return Ok(Settlement::Moved(current));
         }
@@ -259,26 +278,26 @@ impl DeviceStore for MemoryStore {
             (attempt.on_miss, Settlement::Charged)
         };
         if new == ThrottleState::default() {
-            state.throttles.remove(&(user.clone(), attempt.factor));
+            state.throttles.remove(&(user.clone(), counter));
         } else {
-            state.throttles.insert((user.clone(), attempt.factor), new);
+            state.throttles.insert((user.clone(), counter), new);
         }
         Ok(settled)
     }
 
-    async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
-        Ok(self.state()?.counter(user, factor))
+    async fn throttle(&self, user: &UserId, counter: Counter) -> Result<ThrottleState, StoreError> {
+        Ok(self.state()?.counter(user, counter))
     }
 
     async fn swap_throttle(
         &self,
         user: &UserId,
-        factor: Factor,
+        counter: Counter,
         expected: ThrottleState,
         new: ThrottleState,
     ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
-        let entry = state.throttles.entry((user.clone(), factor)).or_default();
+        let entry = state.throttles.entry((user.clone(), counter)).or_default();
         if *entry != expected {
             return Ok(false);
         }
@@ -286,9 +305,9 @@ impl DeviceStore for MemoryStore {
         Ok(true)
     }
 
-    async fn clear_throttle(&self, user: &UserId, factor: Factor) -> Result<(), StoreError> {
+    async fn clear_throttle(&self, user: &UserId, counter: Counter) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        state.throttles.remove(&(user.clone(), factor));
+        state.throttles.remove(&(user.clone(), counter));
         Ok(())
     }
 
@@ -487,15 +506,23 @@ impl DeviceStore for MemoryStore {
         let mut state = self.state()?;
         if state.trusted.get(&id).is_some_and(|r| &r.user == user) {
             state.trusted.remove(&id);
+            state
+                .throttles
+                .retain(|(owner, counter), _| !(owner == user && counter.browser == Some(id)));
             return Ok(true);
         }
         Ok(false)
     }
 
-    async fn delete_user_remembered_browsers(&self, user: &UserId) -> Result<u64, StoreError> {
+    async fn delete_user_remembered_browsers(&self, user: &UserId, which: Browsers) -> Result<u64, StoreError> {
         let mut state = self.state()?;
         let before = state.trusted.len();
-        state.trusted.retain(|_, r| &r.user != user);
+        state.trusted.retain(|_, r| !(&r.user == user && which.includes(r)));
+        if which != Browsers::Remembered {
+            state
+                .throttles
+                .retain(|(owner, counter), _| !(owner == user && counter.browser.is_some()));
+        }
         Ok((before - state.trusted.len()) as u64)
     }
 }

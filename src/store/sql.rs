@@ -25,7 +25,7 @@ mod row;
 pub(crate) use self::row::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -161,6 +161,7 @@ macro_rules! sql_device_store {
             let created_at: i64 = row.try_get("created_at").map_err(db_err)?;
             let expires_at: i64 = row.try_get("expires_at").map_err(db_err)?;
             let last_used_at: Option<i64> = row.try_get("last_used_at").map_err(db_err)?;
+            let skips_second_factor: bool = row.try_get("skips_second_factor").map_err(db_err)?;
             Ok(RememberedBrowserRecord {
                 id: RememberedBrowserId::from_bytes(id),
                 user: UserId::new(user).map_err(|_| sql::corrupt("mfa_trusted_devices.user_id", "not a valid user id"))?,
@@ -171,6 +172,7 @@ macro_rules! sql_device_store {
                 last_used_at: last_used_at
                     .map(|t| sql::from_db(t, "mfa_trusted_devices.last_used_at").map(UnixTime::from_secs))
                     .transpose()?,
+                skips_second_factor,
             })
         }
 
@@ -436,6 +438,12 @@ macro_rules! sql_device_store {
 
             async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
                 let (device, slot, step) = sql::hit_columns(attempt.factor, attempt.hit);
+                let counter = $crate::throttle::Counter {
+                    factor: attempt.factor,
+                    browser: attempt.browser,
+                }
+                .key();
+                let browser = attempt.browser.map(|b| b.as_bytes().to_vec());
                 let admitted = sql::throttle_columns(&attempt.admitted)?;
                 let on_hit = sql::throttle_columns(&attempt.on_hit)?;
                 let on_miss = sql::throttle_columns(&attempt.on_miss)?;
@@ -446,7 +454,7 @@ macro_rules! sql_device_store {
                     let mut conn = self.lease().await?;
                     let row = sqlx::query(statement)
                         .bind(user.as_str())
-                        .bind(attempt.factor.as_str())
+                        .bind(counter.as_str())
                         .bind(sql::kind_of(attempt.factor))
                         .bind(device)
                         .bind(slot)
@@ -455,13 +463,17 @@ macro_rules! sql_device_store {
                         .bind(admitted.0)
                         .bind(admitted.1)
                         .bind(admitted.2)
+                        .bind(admitted.3)
                         .bind(on_hit.0)
                         .bind(on_hit.1)
                         .bind(on_hit.2)
+                        .bind(on_hit.3)
                         .bind(on_miss.0)
                         .bind(on_miss.1)
                         .bind(on_miss.2)
+                        .bind(on_miss.3)
                         .bind(attempt.devices.map(|m| m.as_bytes().to_vec()))
+                        .bind(browser)
                         .fetch_one(&mut *conn)
                         .await
                         .map_err(db_err)?;
@@ -475,6 +487,7 @@ macro_rules! sql_device_store {
                             row.try_get("failures").map_err(db_err)?,
                             row.try_get("last_failure_at").map_err(db_err)?,
                             row.try_get("budget_until").map_err(db_err)?,
+                            row.try_get("last_miss").map_err(db_err)?,
                         )?)),
                         _ => Err(sql::corrupt("outcome", "unknown settlement")),
                     };
@@ -482,12 +495,26 @@ macro_rules! sql_device_store {
                 // One write transaction with the same statements, hit or miss (the hit's
                 // columns are null for a miss and match nothing).
                 let mut tx = self.begin().await?;
+                if browser.is_some() {
+                    let live = sqlx::query(
+                        "SELECT 1 FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2 AND expires_at > $3",
+                    )
+                    .bind(browser.clone())
+                    .bind(user.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    if live.is_none() {
+                        return Ok(Settlement::Stale);
+                    }
+                }
                 let row = sqlx::query(
-                    "SELECT failures, last_failure_at, budget_until FROM mfa_throttles \
+                    "SELECT failures, last_failure_at, budget_until, last_miss FROM mfa_throttles \
                      WHERE user_id = $1 AND factor = $2",
                 )
                 .bind(user.as_str())
-                .bind(attempt.factor.as_str())
+                .bind(counter.as_str())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -496,6 +523,7 @@ macro_rules! sql_device_store {
                         row.try_get("failures").map_err(db_err)?,
                         row.try_get("last_failure_at").map_err(db_err)?,
                         row.try_get("budget_until").map_err(db_err)?,
+                        row.try_get("last_miss").map_err(db_err)?,
                     )?,
                     None => ThrottleState::default(),
                 };
@@ -564,23 +592,24 @@ macro_rules! sql_device_store {
                     if new != admitted {
                         sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
                             .bind(user.as_str())
-                            .bind(attempt.factor.as_str())
+                            .bind(counter.as_str())
                             .execute(&mut *tx)
                             .await
                             .map_err(db_err)?;
                     }
                 } else if new != admitted {
                     sqlx::query(
-                        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, factor) DO UPDATE SET \
+                        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, factor) DO UPDATE SET \
                          failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
-                         budget_until = excluded.budget_until",
+                         budget_until = excluded.budget_until, last_miss = excluded.last_miss",
                     )
                     .bind(user.as_str())
-                    .bind(attempt.factor.as_str())
+                    .bind(counter.as_str())
                     .bind(new.0)
                     .bind(new.1)
                     .bind(new.2)
+                    .bind(new.3)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -589,13 +618,14 @@ macro_rules! sql_device_store {
                 Ok(settled)
             }
 
-            async fn throttle(&self, user: &UserId, factor: Factor) -> Result<ThrottleState, StoreError> {
+            async fn throttle(&self, user: &UserId, counter: $crate::throttle::Counter) -> Result<ThrottleState, StoreError> {
                 let mut conn = self.lease().await?;
                 let row = sqlx::query(
-                    "SELECT failures, last_failure_at, budget_until FROM mfa_throttles WHERE user_id = $1 AND factor = $2",
+                    "SELECT failures, last_failure_at, budget_until, last_miss FROM mfa_throttles \
+                     WHERE user_id = $1 AND factor = $2",
                 )
                 .bind(user.as_str())
-                .bind(factor.as_str())
+                .bind(counter.key())
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_err)?;
@@ -607,6 +637,7 @@ macro_rules! sql_device_store {
                     row.try_get("failures").map_err(db_err)?,
                     row.try_get("last_failure_at").map_err(db_err)?,
                     row.try_get("budget_until").map_err(db_err)?,
+                    row.try_get("last_miss").map_err(db_err)?,
                 )
             }
 
@@ -630,6 +661,7 @@ macro_rules! sql_device_store {
                             failures,
                             row.try_get("t_last_failure_at").map_err(db_err)?,
                             row.try_get("t_budget_until").map_err(db_err)?,
+                            row.try_get("t_last_miss").map_err(db_err)?,
                         )?,
                         None => ThrottleState::default(),
                     },
@@ -642,7 +674,7 @@ macro_rules! sql_device_store {
             async fn swap_throttle(
                 &self,
                 user: &UserId,
-                factor: Factor,
+                counter: $crate::throttle::Counter,
                 expected: ThrottleState,
                 new: ThrottleState,
             ) -> Result<bool, StoreError> {
@@ -651,27 +683,31 @@ macro_rules! sql_device_store {
                 // A missing row equals the default state: from the default, insert or update one
                 // that still holds it; otherwise only update a row that holds the expected state.
                 let sql: &'static str = if expected == ThrottleState::default() {
-                    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until) \
-                     VALUES ($1, $2, $3, $4, $5) \
+                    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (user_id, factor) DO UPDATE SET failures = excluded.failures, \
-                     last_failure_at = excluded.last_failure_at, budget_until = excluded.budget_until \
-                     WHERE mfa_throttles.failures = $6 AND mfa_throttles.last_failure_at IS NOT DISTINCT FROM $7 \
-                     AND mfa_throttles.budget_until IS NOT DISTINCT FROM $8"
+                     last_failure_at = excluded.last_failure_at, budget_until = excluded.budget_until, \
+                     last_miss = excluded.last_miss \
+                     WHERE mfa_throttles.failures = $7 AND mfa_throttles.last_failure_at IS NOT DISTINCT FROM $8 \
+                     AND mfa_throttles.budget_until IS NOT DISTINCT FROM $9 \
+                     AND mfa_throttles.last_miss IS NOT DISTINCT FROM $10"
                 } else {
-                    "UPDATE mfa_throttles SET failures = $3, last_failure_at = $4, budget_until = $5 \
-                     WHERE user_id = $1 AND factor = $2 AND failures = $6 AND last_failure_at IS NOT DISTINCT FROM $7 \
-                     AND budget_until IS NOT DISTINCT FROM $8"
+                    "UPDATE mfa_throttles SET failures = $3, last_failure_at = $4, budget_until = $5, last_miss = $6 \
+                     WHERE user_id = $1 AND factor = $2 AND failures = $7 AND last_failure_at IS NOT DISTINCT FROM $8 \
+                     AND budget_until IS NOT DISTINCT FROM $9 AND last_miss IS NOT DISTINCT FROM $10"
                 };
                 let mut conn = self.lease().await?;
                 let done = sqlx::query(sql)
                     .bind(user.as_str())
-                    .bind(factor.as_str())
+                    .bind(counter.key())
                     .bind(new.0)
                     .bind(new.1)
                     .bind(new.2)
+                    .bind(new.3)
                     .bind(old.0)
                     .bind(old.1)
                     .bind(old.2)
+                    .bind(old.3)
                     .execute(&mut *conn)
                     .await
                     .map_err(db_err)?;
@@ -679,10 +715,10 @@ macro_rules! sql_device_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn clear_throttle(&self, user: &UserId, factor: Factor) -> Result<(), StoreError> {
+            async fn clear_throttle(&self, user: &UserId, counter: $crate::throttle::Counter) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
                     .bind(user.as_str())
-                    .bind(factor.as_str())
+                    .bind(counter.key())
                     .execute(self.pool())
                     .await
                     .map_err(db_err)?;
@@ -823,7 +859,7 @@ macro_rules! sql_device_store {
             ) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
                 let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
                 let rows = sqlx::query(
-                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
+                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at, skips_second_factor \
                      FROM mfa_trusted_devices WHERE id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after)
@@ -866,8 +902,8 @@ macro_rules! sql_device_store {
 
             async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO mfa_trusted_devices (id, user_id, key_id, hash, created_at, expires_at, last_used_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO mfa_trusted_devices (id, user_id, key_id, hash, created_at, expires_at, last_used_at, \
+                     skips_second_factor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(record.id.as_bytes().to_vec())
                 .bind(record.user.as_str())
@@ -876,6 +912,7 @@ macro_rules! sql_device_store {
                 .bind(sql::to_db(record.created_at.as_secs())?)
                 .bind(sql::to_db(record.expires_at.as_secs())?)
                 .bind(record.last_used_at.map(|t| sql::to_db(t.as_secs())).transpose()?)
+                .bind(record.skips_second_factor)
                 .execute(self.pool())
                 .await
                 .map_err(db_err)?;
@@ -884,7 +921,7 @@ macro_rules! sql_device_store {
 
             async fn remembered_browser(&self, id: RememberedBrowserId) -> Result<Option<RememberedBrowserRecord>, StoreError> {
                 let row = sqlx::query(
-                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
+                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at, skips_second_factor \
                      FROM mfa_trusted_devices WHERE id = $1",
                 )
                 .bind(id.as_bytes().to_vec())
@@ -912,7 +949,7 @@ macro_rules! sql_device_store {
 
             async fn list_remembered_browsers(&self, user: &UserId) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at \
+                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at, skips_second_factor \
                      FROM mfa_trusted_devices WHERE user_id = $1 ORDER BY created_at, id",
                 )
                 .bind(user.as_str())
@@ -923,21 +960,56 @@ macro_rules! sql_device_store {
             }
 
             async fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> Result<bool, StoreError> {
+                // The record first, then its counters: a settlement that starts after the
+                // record is gone finds it gone (and settles nothing), one that ran before has
+                // its counter row deleted here.
+                let mut tx = self.begin().await?;
                 let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2")
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor LIKE $2")
+                    .bind(user.as_str())
+                    .bind(sql::browser_counters(id))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn delete_user_remembered_browsers(&self, user: &UserId) -> Result<u64, StoreError> {
-                let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE user_id = $1")
+            async fn delete_user_remembered_browsers(
+                &self,
+                user: &UserId,
+                which: $crate::store::Browsers,
+            ) -> Result<u64, StoreError> {
+                use $crate::store::Browsers;
+                let mut tx = self.begin().await?;
+                let skipping = match which {
+                    Browsers::Remembered => Some(true),
+                    Browsers::Known => Some(false),
+                    _ => None,
+                };
+                let done = sqlx::query(
+                    "DELETE FROM mfa_trusted_devices WHERE user_id = $1 \
+                     AND ($2 IS NULL OR skips_second_factor = $2)",
+                )
                     .bind(user.as_str())
-                    .execute(self.pool())
+                    .bind(skipping)
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                if which != Browsers::Remembered {
+                    sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor LIKE $2")
+                        .bind(user.as_str())
+                        .bind(sql::ALL_BROWSER_COUNTERS)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)?;
                 Ok(done.rows_affected())
             }
 
@@ -958,7 +1030,8 @@ macro_rules! sql_device_store {
         /// The user's devices of one kind, each row also carrying the counter of that factor.
         /// Binds: user, factor, kind.
         const SELECT_VERIFICATION_STATE: &str = $crate::store::sql::select_devices_sql!(
-            ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at, t.budget_until AS t_budget_until",
+            ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at, t.budget_until AS t_budget_until, \
+             t.last_miss AS t_last_miss",
             "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
             "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id"
         );

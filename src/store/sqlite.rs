@@ -166,6 +166,15 @@ const DDL_V4: &[&str] = &[
     "DROP TABLE mfa_backup_codes",
 ];
 
+/// Schema v5: the fingerprint of a counter's last charged wrong code (the same wrong code
+/// twice is one failure), known browsers beside remembered ones (`skips_second_factor`: every
+/// record so far is a remembered browser), and counters of known browsers, whose keys in
+/// `mfa_throttles.factor` name the browser (`totp@<id>`).
+const DDL_V5: &[&str] = &[
+    "ALTER TABLE mfa_throttles ADD COLUMN last_miss INTEGER",
+    "ALTER TABLE mfa_trusted_devices ADD COLUMN skips_second_factor INTEGER NOT NULL DEFAULT 1",
+];
+
 impl crate::store::sql::SqlBackend for SqliteStore {
     type Db = Sqlite;
     /// SQLite's in-process connections come from the pool as they are (the PostgreSQL store
@@ -178,7 +187,7 @@ impl crate::store::sql::SqlBackend for SqliteStore {
     const SETTLE: Option<&'static str> = None;
     /// One row when the version table exists.
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
-    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4];
+    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5];
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

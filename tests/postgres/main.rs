@@ -377,6 +377,15 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a version-5 database back to version 4: no miss fingerprints, no known browsers
+/// (every browser record was a remembered one).
+const TO_V4: [&str; 4] = [
+    "DELETE FROM mfa_trusted_devices WHERE skips_second_factor = FALSE",
+    "ALTER TABLE mfa_throttles DROP COLUMN last_miss",
+    "ALTER TABLE mfa_trusted_devices DROP COLUMN skips_second_factor",
+    "UPDATE mfa_schema_version SET version = 4",
+];
+
 /// Takes a version-4 database back to version 3: one row per backup code, unpacked from the
 /// set's row (the settlement function stays; the v4 migration replaces it).
 const TO_V3: [&str; 4] = [
@@ -409,8 +418,8 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(4) {
-        return Err("schema version is not 4 after migrating".into());
+    if store.schema_version().await.map_err(fail)? != Some(5) {
+        return Err("schema version is not 5 after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
         .fetch_one(&sqlx::PgPool::connect(&url).await.map_err(fail)?)
@@ -451,12 +460,12 @@ async fn migrations(url: String) -> Result<(), String> {
             set.slots[slot].used = true;
         }
     }
-    for statement in TO_V3 {
+    for statement in TO_V4.into_iter().chain(TO_V3) {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(4) {
-        return Err("a version-3 database was not upgraded to 4".into());
+    if store.schema_version().await.map_err(fail)? != Some(5) {
+        return Err("a version-3 database was not upgraded to 5".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
     if back.as_ref() != Some(&v3_set) {
@@ -464,7 +473,7 @@ async fn migrations(url: String) -> Result<(), String> {
     }
     // A version-2 database (no failure budget, no settlement function) is upgraded in place,
     // keeping the counters it has.
-    let to_v2 = TO_V3.into_iter().chain([
+    let to_v2 = TO_V4.into_iter().chain(TO_V3).chain([
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
@@ -475,18 +484,18 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(4) {
-        return Err("a version-2 database was not upgraded to 4".into());
+    if store.schema_version().await.map_err(fail)? != Some(5) {
+        return Err("a version-2 database was not upgraded to 5".into());
     }
     let kept = store
-        .throttle(&UserId::new("v2").map_err(fail)?, multifactor::Factor::Totp)
+        .throttle(&UserId::new("v2").map_err(fail)?, multifactor::Factor::Totp.into())
         .await
         .map_err(fail)?;
     if kept.failures != 4 || kept.budget_until.is_some() {
         return Err(format!("the upgrade lost a counter: {kept:?}"));
     }
     // A version-1 database is upgraded in place.
-    for statement in TO_V3.into_iter().chain([
+    for statement in TO_V4.into_iter().chain(TO_V3).chain([
         "DROP TABLE mfa_trusted_devices",
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
@@ -496,8 +505,8 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(4) {
-        return Err("a version-1 database was not upgraded to 4".into());
+    if store.schema_version().await.map_err(fail)? != Some(5) {
+        return Err("a version-1 database was not upgraded to 5".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
         .fetch_one(&raw)
@@ -514,7 +523,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 4,
+            supported: 5,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }

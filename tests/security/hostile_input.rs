@@ -1179,7 +1179,7 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     case!(
         t,
         "verify_backup_code: user without backup codes",
-        rt.block_on(mfa.verify_backup_code(&carol, "abcd-efgh-jkmn")),
+        rt.block_on(mfa.verify_backup_code(&carol, "abcd-efgh-jkmnp")),
         Err(Error::Misuse(MisuseError::NoDevice(Factor::BackupCodes)))
     );
     case!(

@@ -227,7 +227,7 @@ async fn snapshot<S: DeviceStore + Debug>(
         );
         hay.debug(
             &format!("{when}: throttle row {factor:?}"),
-            &mfa.store().throttle(user, factor).await,
+            &mfa.store().throttle(user, factor.into()).await,
         );
     }
     hay.debug(
@@ -338,7 +338,7 @@ async fn flow<S: DeviceStore + Debug>(
         assert!(matches!(r, Ok(Outcome::Rejected)), "{r:?}");
         hay.result(&format!("verify_totp (wrong #{i})"), &r);
     }
-    let wrong_backup = "zzzz-zzzz-zzzz";
+    let wrong_backup = "zzzz-zzzz-zzzzz";
     let r = mfa.verify_backup_code(&alice, wrong_backup).await;
     assert!(matches!(r, Ok(Outcome::Rejected)), "{r:?}");
     hay.result("verify_backup_code (wrong)", &r);

@@ -242,7 +242,7 @@ async fn attacker_alone_for_a_year() {
     assert!(p <= union && union <= TARGET, "bound {p} / {union}");
     // Once locked, the daily attempts for the rest of the year were all refused unevaluated.
     assert!(year.locked >= 200, "{year:?}");
-    let state: ThrottleState = w.mfa.store().throttle(&w.user, Factor::Totp).await.unwrap();
+    let state: ThrottleState = w.mfa.store().throttle(&w.user, Factor::Totp.into()).await.unwrap();
     assert_eq!(state.failures, 100, "no locked attempt was charged");
     assert_eq!(
         w.mfa.throttle_status(&w.user, Factor::Totp).await.unwrap(),

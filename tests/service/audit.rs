@@ -48,8 +48,9 @@ async fn every_outcome_is_an_event() {
     );
     assert_eq!(kinds(&sink.take()), vec![AuditKind::Verified { recovery: false }]);
 
-    for _ in 0..5 {
-        let _ = mfa.verify_totp(&alice, "000000").await.unwrap();
+    // Five different wrong codes (the same one again would be one failure).
+    for i in 0..5 {
+        let _ = mfa.verify_totp(&alice, &format!("00000{i}")).await.unwrap();
     }
     sink.take();
     let Outcome::Throttled { retry_at } = mfa.verify_totp(&alice, "000000").await.unwrap() else {
@@ -134,8 +135,8 @@ async fn locked_and_events_carry_no_secret() {
     let (_, secret) = totp(&mfa, &clock, &alice).await;
     sink.take();
     let mut locked = false;
-    for _ in 0..200 {
-        match mfa.verify_totp(&alice, "000001").await.unwrap() {
+    for i in 0..200 {
+        match mfa.verify_totp(&alice, &format!("{:06}", 100_000 + i)).await.unwrap() {
             Outcome::Throttled { retry_at } => clock.set(retry_at),
             Outcome::Locked => {
                 locked = true;
@@ -147,7 +148,7 @@ async fn locked_and_events_carry_no_secret() {
     assert!(locked);
     assert_eq!(sink.events().last().map(|e| e.kind.clone()), Some(AuditKind::Locked));
     let all = sink.events().iter().map(|e| format!("{e} {e:?}")).collect::<String>();
-    assert!(!all.contains("000001"), "a submitted code reached an event");
+    assert!(!all.contains("100001"), "a submitted code reached an event");
     let b32 = multifactor::totp::encode_base32_secret(&secret);
     assert!(!all.contains(b32.expose_secret()));
     assert!(all.contains("alice"), "the check could not fail");

@@ -65,9 +65,12 @@ fn code(secret: &SecretBytes, clock: &ManualClock, offset_steps: i64) -> String 
 }
 
 fn wrong(secret: &SecretBytes, clock: &ManualClock) -> String {
-    // A code that matches none of the window's steps.
+    // A code that matches none of the window's steps, and differs from the one before (the
+    // same wrong code twice in a step is one failure).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let window: Vec<String> = (-1..=1).map(|o| code(secret, clock, o)).collect();
-    (0..1_000_000u32)
+    let from = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 900_000;
+    (from..1_000_000u32)
         .map(|n| format!("{n:06}"))
         .find(|c| !window.contains(c))
         .unwrap()
@@ -225,7 +228,7 @@ async fn window_replay_and_older_steps() {
     let c = code(&secret, &clock, 0);
     let spaced = format!("{} {}", &c[..3], &c[3..]);
     assert!(mfa.verify_totp(&alice, &spaced).await.unwrap().is_accepted());
-    let before = mfa.store().throttle(&alice, Factor::Totp).await.unwrap();
+    let before = mfa.store().throttle(&alice, Factor::Totp.into()).await.unwrap();
     assert!(consecutive_cleared(before), "{before:?}");
     for bad in ["12345", "1234567", "12a456", ""] {
         assert!(
@@ -236,7 +239,7 @@ async fn window_replay_and_older_steps() {
             "{bad}"
         );
     }
-    assert_eq!(mfa.store().throttle(&alice, Factor::Totp).await.unwrap(), before);
+    assert_eq!(mfa.store().throttle(&alice, Factor::Totp.into()).await.unwrap(), before);
 }
 
 /// The counter after a success: consecutive failures cleared (the failure budget, which only
@@ -283,7 +286,7 @@ async fn throttling_backs_off_locks_and_does_not_evaluate() {
     assert!(mfa.verify_totp(&alice, &right).await.unwrap().is_accepted());
     // Success cleared the consecutive failures: five free tries again.
     assert!(consecutive_cleared(
-        mfa.store().throttle(&alice, Factor::Totp).await.unwrap()
+        mfa.store().throttle(&alice, Factor::Totp.into()).await.unwrap()
     ));
 
     // Exponential backoff, then a lock at 100 consecutive failures.
@@ -320,9 +323,11 @@ async fn a_correct_code_on_one_factor_is_no_failure_on_another() {
     let alice = user("alice");
     let (_, secret) = enrolled(&mfa, &clock, &alice).await;
     let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
-    for _ in 0..3 {
+    for i in 0..3 {
         assert_eq!(
-            mfa.verify_backup_code(&alice, "0000-0000-0000").await.unwrap(),
+            mfa.verify_backup_code(&alice, &format!("0000-0000-0000{i}"))
+                .await
+                .unwrap(),
             Outcome::Rejected
         );
     }
@@ -334,12 +339,12 @@ async fn a_correct_code_on_one_factor_is_no_failure_on_another() {
             .is_accepted()
     );
     assert_eq!(
-        mfa.store().throttle(&alice, Factor::Totp).await.unwrap(),
+        mfa.store().throttle(&alice, Factor::Totp.into()).await.unwrap(),
         ThrottleState::default()
     );
     assert_eq!(
         mfa.store()
-            .throttle(&alice, Factor::BackupCodes)
+            .throttle(&alice, Factor::BackupCodes.into())
             .await
             .unwrap()
             .failures,
@@ -351,7 +356,7 @@ async fn a_correct_code_on_one_factor_is_no_failure_on_another() {
             .unwrap()
             .is_accepted()
     );
-    let after = mfa.store().throttle(&alice, Factor::BackupCodes).await.unwrap();
+    let after = mfa.store().throttle(&alice, Factor::BackupCodes.into()).await.unwrap();
     assert!(consecutive_cleared(after), "{after:?}");
     // The three failures stay in the budget: a success does not refill it.
     assert_eq!(
@@ -360,7 +365,10 @@ async fn a_correct_code_on_one_factor_is_no_failure_on_another() {
     );
     // Another user's failures are theirs.
     assert_eq!(
-        mfa.store().throttle(&user("bob"), Factor::BackupCodes).await.unwrap(),
+        mfa.store()
+            .throttle(&user("bob"), Factor::BackupCodes.into())
+            .await
+            .unwrap(),
         ThrottleState::default()
     );
 }
@@ -370,7 +378,7 @@ async fn backup_codes_once_each_and_regeneration_replaces() {
     let (mfa, _clock) = setup();
     let alice = user("alice");
     assert!(matches!(
-        mfa.verify_backup_code(&alice, "abcd-efgh-jkmn").await,
+        mfa.verify_backup_code(&alice, "abcd-efgh-jkmnp").await,
         Err(Error::Misuse(MisuseError::NoDevice(Factor::BackupCodes)))
     ));
     let old = mfa.generate_backup_codes(&alice, None).await.unwrap();
@@ -406,12 +414,15 @@ async fn backup_codes_once_each_and_regeneration_replaces() {
     assert_eq!(listed[0].remaining_backup_codes, Some(6));
     assert_eq!(listed[0].name.as_str(), "Paper in the safe");
     // Malformed input is a clear error and is not counted.
-    let before = mfa.store().throttle(&alice, Factor::BackupCodes).await.unwrap();
+    let before = mfa.store().throttle(&alice, Factor::BackupCodes.into()).await.unwrap();
     assert!(matches!(
         mfa.verify_backup_code(&alice, "not a code!").await,
         Err(Error::Input(InputError::CodeFormat { .. }))
     ));
-    assert_eq!(mfa.store().throttle(&alice, Factor::BackupCodes).await.unwrap(), before);
+    assert_eq!(
+        mfa.store().throttle(&alice, Factor::BackupCodes.into()).await.unwrap(),
+        before
+    );
     assert!(
         mfa.verify_backup_code(&alice, new.codes[0].expose_secret())
             .await
@@ -668,19 +679,19 @@ impl DeviceStore for DownStore {
     ) -> Result<multifactor::store::Settlement, StoreError> {
         down()
     }
-    async fn throttle(&self, _: &UserId, _: Factor) -> Result<ThrottleState, StoreError> {
+    async fn throttle(&self, _: &UserId, _: multifactor::store::Counter) -> Result<ThrottleState, StoreError> {
         down()
     }
     async fn swap_throttle(
         &self,
         _: &UserId,
-        _: Factor,
+        _: multifactor::store::Counter,
         _: ThrottleState,
         _: ThrottleState,
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn clear_throttle(&self, _: &UserId, _: Factor) -> Result<(), StoreError> {
+    async fn clear_throttle(&self, _: &UserId, _: multifactor::store::Counter) -> Result<(), StoreError> {
         down()
     }
     async fn find_credential(&self, _: &[u8]) -> Result<Option<multifactor::store::DeviceRecord>, StoreError> {
@@ -781,7 +792,11 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn delete_user_remembered_browsers(&self, _: &UserId) -> Result<u64, StoreError> {
+    async fn delete_user_remembered_browsers(
+        &self,
+        _: &UserId,
+        _: multifactor::store::Browsers,
+    ) -> Result<u64, StoreError> {
         down()
     }
 }
@@ -792,7 +807,7 @@ async fn storage_failures_are_errors_never_rejections() {
     let alice = user("alice");
     let results = [
         mfa.verify_totp(&alice, "123456").await.map(|_| ()),
-        mfa.verify_backup_code(&alice, "abcd-efgh-jkmn").await.map(|_| ()),
+        mfa.verify_backup_code(&alice, "abcd-efgh-jkmnp").await.map(|_| ()),
         mfa.enroll_totp(&alice, "a", None).await.map(|_| ()),
         mfa.generate_backup_codes(&alice, None).await.map(|_| ()),
         mfa.list_devices(&alice).await.map(|_| ()),
@@ -853,11 +868,11 @@ async fn parallel_guesses_cannot_outrun_the_throttle() {
     let mfa = Arc::new(mfa);
     let alice = user("alice");
     let (_, secret) = enrolled(&mfa, &clock, &alice).await;
-    let guess = wrong(&secret, &clock);
     let barrier = Arc::new(tokio::sync::Barrier::new(64));
     let mut tasks = Vec::new();
     for _ in 0..64 {
-        let (mfa, alice, barrier, guess) = (mfa.clone(), alice.clone(), barrier.clone(), guess.clone());
+        let guess = wrong(&secret, &clock);
+        let (mfa, alice, barrier) = (mfa.clone(), alice.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             mfa.verify_totp(&alice, &guess).await.unwrap()
@@ -875,6 +890,33 @@ async fn parallel_guesses_cannot_outrun_the_throttle() {
     assert_eq!(answered, 5);
 }
 
+/// The same wrong code sent 64 times at once (a double submit, a retry storm) is one failure:
+/// every copy is answered `Rejected` (the attacker learns nothing it did not know after the
+/// first), and the counter takes one failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_wrong_code_in_parallel_is_one_failure() {
+    let (mfa, clock) = setup();
+    let mfa = Arc::new(mfa);
+    let alice = user("alice");
+    let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+    let guess = wrong(&secret, &clock);
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (mfa, alice, barrier, guess) = (mfa.clone(), alice.clone(), barrier.clone(), guess.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            mfa.verify_totp(&alice, &guess).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Outcome::Rejected);
+    }
+    let counter = mfa.store().throttle(&alice, Factor::Totp.into()).await.unwrap();
+    assert_eq!(counter.failures, 1, "{counter:?}");
+    assert!(counter.last_miss.is_some());
+}
+
 /// The last free try, raced by 63 wrong guesses and the right code: exactly one of the 64 is
 /// settled. If the right code wins it is accepted and the rest are judged against the cleared
 /// counter (so up to 5 more wrong ones are rejected); if a wrong one wins, the right code is
@@ -889,9 +931,11 @@ async fn the_right_code_cannot_overtake_a_counted_failure() {
         let alice = user("alice");
         let (_, secret) = enrolled(&mfa, &clock, &alice).await;
         clock.advance(30);
-        let guess = wrong(&secret, &clock);
         for _ in 0..4 {
-            assert_eq!(mfa.verify_totp(&alice, &guess).await.unwrap(), Outcome::Rejected);
+            assert_eq!(
+                mfa.verify_totp(&alice, &wrong(&secret, &clock)).await.unwrap(),
+                Outcome::Rejected
+            );
         }
         let right = code(&secret, &clock, 0);
         let barrier = Arc::new(tokio::sync::Barrier::new(64));
@@ -901,7 +945,7 @@ async fn the_right_code_cannot_overtake_a_counted_failure() {
             let attempt = if i == [0, 63][round % 2] {
                 right.clone()
             } else {
-                guess.clone()
+                wrong(&secret, &clock)
             };
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
@@ -921,7 +965,7 @@ async fn the_right_code_cannot_overtake_a_counted_failure() {
             correct_won += 1;
             // Every rejection came after the success cleared the counter, so each is counted
             // in it: a rejection counted before the success would be missing here.
-            let counter = mfa.store().throttle(&alice, Factor::Totp).await.unwrap();
+            let counter = mfa.store().throttle(&alice, Factor::Totp.into()).await.unwrap();
             assert_eq!(
                 counter.failures, rejected,
                 "round {round}: a failure was counted before the right code was accepted"
@@ -978,7 +1022,7 @@ impl DeviceStore for LateAcceptStore {
         if matches!(attempt.hit, Some(multifactor::store::Hit::TotpStep { .. })) {
             self.waiting.store(true, std::sync::atomic::Ordering::SeqCst);
             let mut spins = 0u32;
-            while self.inner.throttle(user, Factor::Totp).await? == attempt.admitted {
+            while self.inner.throttle(user, Factor::Totp.into()).await? == attempt.admitted {
                 spins += 1;
                 assert!(spins < 1_000_000, "no failure was counted while the acceptance waited");
                 tokio::task::yield_now().await;
@@ -1008,10 +1052,13 @@ async fn a_success_admitted_before_a_counted_failure_is_not_written() {
     let secret = SecretBytes::new((1..=20).collect());
     let uri_secret = multifactor::totp::encode_base32_secret(&secret);
     mfa.import_totp(&alice, uri_secret.expose_secret(), None).await.unwrap();
-    let guess = wrong(&secret, &clock);
     for _ in 0..4 {
-        assert_eq!(mfa.verify_totp(&alice, &guess).await.unwrap(), Outcome::Rejected);
+        assert_eq!(
+            mfa.verify_totp(&alice, &wrong(&secret, &clock)).await.unwrap(),
+            Outcome::Rejected
+        );
     }
+    let guess = wrong(&secret, &clock);
     let right = code(&secret, &clock, 0);
     let (m, a) = (mfa.clone(), alice.clone());
     let right_attempt = tokio::spawn(async move { m.verify_totp(&a, &right).await.unwrap() });
@@ -1023,7 +1070,14 @@ async fn a_success_admitted_before_a_counted_failure_is_not_written() {
     assert_eq!(mfa.verify_totp(&alice, &guess).await.unwrap(), Outcome::Rejected);
     let outcome = right_attempt.await.unwrap();
     assert!(matches!(outcome, Outcome::Throttled { .. }), "{outcome:?}");
-    assert_eq!(mfa.store().throttle(&alice, Factor::Totp).await.unwrap().failures, 5);
+    assert_eq!(
+        mfa.store()
+            .throttle(&alice, Factor::Totp.into())
+            .await
+            .unwrap()
+            .failures,
+        5
+    );
 }
 
 #[cfg(feature = "qr")]
@@ -1108,7 +1162,7 @@ impl ConfirmMeanwhileStore {
     async fn confirm_now(&self) -> Result<(), StoreError> {
         let target = self.confirm.lock().unwrap().clone();
         if let Some((user, id)) = target {
-            let counter = self.inner.throttle(&user, Factor::Totp).await?;
+            let counter = self.inner.throttle(&user, Factor::Totp.into()).await?;
             assert!(
                 self.inner
                     .accept_totp_step(&user, id, 1, UnixTime::from_secs(START), counter)

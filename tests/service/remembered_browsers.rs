@@ -232,7 +232,10 @@ async fn a_record_moved_to_another_user_or_extended_does_not_verify() {
         let users = [alice.clone(), bob.clone()];
         async move {
             for u in &users {
-                store.delete_user_remembered_browsers(u).await.unwrap();
+                store
+                    .delete_user_remembered_browsers(u, multifactor::store::Browsers::All)
+                    .await
+                    .unwrap();
             }
             store.insert_remembered_browser(changed).await.unwrap();
         }

@@ -12,7 +12,7 @@ use multifactor::conformance::{self, CheckResult};
 use multifactor::store::{
     CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceRecord, ThrottleState, WebAuthnUse,
 };
-use multifactor::store::{Hit, Settle, Settlement};
+use multifactor::store::{Counter, Hit, Settle, Settlement};
 use multifactor::{CeremonyId, DeviceId, DeviceName, DeviceStore, Factor, MemoryStore, StoreError, UnixTime, UserId};
 
 /// Rounds a race check gets to fail before we call the broken store "not caught".
@@ -70,7 +70,7 @@ impl DeviceStore for ReadModifyWriteStore {
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
-        let current = self.inner.throttle(user, attempt.factor).await?;
+        let current = self.inner.throttle(user, attempt.factor.into()).await?;
         if current != attempt.admitted {
             return Ok(Settlement::Moved(current));
         }
@@ -109,9 +109,13 @@ impl DeviceStore for ReadModifyWriteStore {
             None => (attempt.on_miss, Settlement::Charged),
         };
         // An unconditional overwrite of the counter, built from the inner store's operations.
-        self.inner.clear_throttle(user, attempt.factor).await?;
+        let counter = Counter {
+            factor: attempt.factor,
+            browser: attempt.browser,
+        };
+        self.inner.clear_throttle(user, counter).await?;
         self.inner
-            .swap_throttle(user, attempt.factor, ThrottleState::default(), new)
+            .swap_throttle(user, counter, ThrottleState::default(), new)
             .await?;
         Ok(settled)
     }
@@ -119,18 +123,18 @@ impl DeviceStore for ReadModifyWriteStore {
     async fn swap_throttle(
         &self,
         user: &UserId,
-        factor: Factor,
+        counter: Counter,
         expected: ThrottleState,
         new: ThrottleState,
     ) -> Result<bool, StoreError> {
-        if self.inner.throttle(user, factor).await? != expected {
+        if self.inner.throttle(user, counter).await? != expected {
             return Ok(false);
         }
         interleave().await;
         // An unconditional overwrite, built from the inner store's operations.
-        self.inner.clear_throttle(user, factor).await?;
+        self.inner.clear_throttle(user, counter).await?;
         self.inner
-            .swap_throttle(user, factor, ThrottleState::default(), new)
+            .swap_throttle(user, counter, ThrottleState::default(), new)
             .await?;
         Ok(true)
     }
@@ -350,7 +354,7 @@ impl DeviceStore for ThrottleBlindStore {
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
-        let current = self.inner.throttle(user, attempt.factor).await?;
+        let current = self.inner.throttle(user, attempt.factor.into()).await?;
         if attempt.hit.is_none() {
             return self.inner.settle_attempt(user, attempt).await;
         }
@@ -397,7 +401,7 @@ impl DeviceStore for WrongCounterStore {
         factor: Factor,
     ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
         let (devices, _) = self.inner.verification_state(user, factor).await?;
-        Ok((devices, self.inner.throttle(user, Factor::Totp).await?))
+        Ok((devices, self.inner.throttle(user, Factor::Totp.into()).await?))
     }
 }
 

@@ -93,6 +93,15 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// Takes a version-5 database back to version 4: no miss fingerprints, no known browsers
+/// (every browser record was a remembered one).
+const TO_V4: [&str; 4] = [
+    "DELETE FROM mfa_trusted_devices WHERE skips_second_factor = FALSE",
+    "ALTER TABLE mfa_throttles DROP COLUMN last_miss",
+    "ALTER TABLE mfa_trusted_devices DROP COLUMN skips_second_factor",
+    "UPDATE mfa_schema_version SET version = 4",
+];
+
 /// Takes a version-4 file back to version 3: one row per backup code, unpacked from the set's
 /// row (the statements an older release's tables hold the same data with).
 const TO_V3: [&str; 5] = [
@@ -116,7 +125,7 @@ const TO_V3: [&str; 5] = [
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(4));
+    assert_eq!(store.schema_version().await.unwrap(), Some(5));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -156,7 +165,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     }
     v3_set.last_used_at = Some(UnixTime::from_secs(9));
     let pool = raw(&path).await;
-    for statement in TO_V3 {
+    for statement in TO_V4.into_iter().chain(TO_V3) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_backup_codes")
@@ -166,7 +175,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(4));
+    assert_eq!(store.schema_version().await.unwrap(), Some(5));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -179,12 +188,13 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
             created_at: multifactor::UnixTime::from_secs(1),
             expires_at: multifactor::UnixTime::from_secs(u32::MAX.into()),
             last_used_at: None,
+            skips_second_factor: true,
         })
         .await
         .unwrap();
     // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
     // keeping its counters and ending its remember-this-browser tokens (they cannot be re-hashed).
-    for statement in TO_V3.into_iter().chain([
+    for statement in TO_V4.into_iter().chain(TO_V3).chain([
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
@@ -193,9 +203,9 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(4));
+    assert_eq!(store.schema_version().await.unwrap(), Some(5));
     let kept = store
-        .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp)
+        .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
         .unwrap();
     assert_eq!((kept.failures, kept.budget_until), (4, None));
@@ -227,7 +237,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     // has the v2 schema cached).
     pool.close().await;
     let pool = raw(&path).await;
-    for statement in TO_V3.into_iter().chain([
+    for statement in TO_V4.into_iter().chain(TO_V3).chain([
         "DROP TABLE mfa_trusted_devices",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
@@ -236,7 +246,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(4));
+    assert_eq!(store.schema_version().await.unwrap(), Some(5));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -254,7 +264,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     pool.close().await;
     match SqliteStore::open(&path).await {
-        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 4 }) => {
+        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 5 }) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
         }
         other => panic!("{other:?}"),

@@ -42,6 +42,7 @@ pub(crate) fn throttle_state(
     failures: i64,
     last_failure_at: Option<i64>,
     budget_until: Option<i64>,
+    last_miss: Option<i64>,
 ) -> Result<ThrottleState, StoreError> {
     Ok(ThrottleState {
         failures: u32::try_from(failures).map_err(|_| corrupt("failures", "out of range"))?,
@@ -51,18 +52,32 @@ pub(crate) fn throttle_state(
         budget_until: budget_until
             .map(|t| from_db(t, "budget_until").map(UnixTime::from_secs))
             .transpose()?,
+        last_miss: last_miss.map(i64::cast_unsigned),
     })
 }
 
-/// A counter state as the three columns it is stored in.
-pub(crate) fn throttle_columns(state: &ThrottleState) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
+/// A counter state as the four columns it is stored in.
+pub(crate) type ThrottleColumns = (i64, Option<i64>, Option<i64>, Option<i64>);
+
+/// A counter state as the four columns it is stored in (the miss fingerprint's 64 bits as a
+/// signed integer).
+pub(crate) fn throttle_columns(state: &ThrottleState) -> Result<ThrottleColumns, StoreError> {
     let time = |t: Option<UnixTime>| t.map(|t| to_db(t.as_secs())).transpose();
     Ok((
         i64::from(state.failures),
         time(state.last_failure_at)?,
         time(state.budget_until)?,
+        state.last_miss.map(u64::cast_signed),
     ))
 }
+
+/// `LIKE` pattern of the counter keys of one known browser ([`Counter::key`](crate::throttle::Counter::key)).
+pub(crate) fn browser_counters(id: crate::id::RememberedBrowserId) -> String {
+    format!("%@{id}")
+}
+
+/// `LIKE` pattern of the counter keys of every known browser.
+pub(crate) const ALL_BROWSER_COUNTERS: &str = "%@%";
 
 /// A hit as the columns [`DeviceStore::settle_attempt`](crate::DeviceStore::settle_attempt)
 /// binds: the device, the backup-code slot as a mask of the `codes_unused` column, the TOTP
