@@ -31,7 +31,7 @@ use crate::rng::{OsRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
 use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
 use crate::store::{DeviceData, DeviceRecord};
-use crate::throttle::ThrottleState;
+use crate::throttle::{Counter, ThrottleState};
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
 
@@ -76,6 +76,7 @@ macro_rules! ensure {
 
 mod codes;
 mod keys;
+mod known;
 mod races;
 mod records;
 mod remembered;
@@ -86,6 +87,7 @@ mod webauthn;
 
 pub use self::codes::*;
 pub use self::keys::*;
+pub use self::known::*;
 pub use self::races::*;
 pub use self::records::*;
 pub use self::remembered::*;
@@ -353,6 +355,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(delete_unless_last, &*store);
     check!(totp_paging_and_reseal, &*store);
     check!(remembered_browsers, &*store);
+    check!(known_browser_counters, &*store);
     check!(race_backup_code, store.clone());
     check!(race_totp_step, store.clone());
     check!(race_throttle_swap, store.clone());
@@ -371,6 +374,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_settle_burst, store.clone());
     check!(uniform_settlement, store.clone());
     check!(cached_verification, store.clone());
+    check!(race_known_browser_revoke, store.clone());
     Ok(())
 }
 
@@ -390,12 +394,13 @@ macro_rules! conformance_tests {
             replace_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, remembered_browsers, settle_attempt,
-            last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
+            delete_unless_last, totp_paging_and_reseal, remembered_browsers, known_browser_counters,
+            settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,
-            race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification);
+            race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification,
+            race_known_browser_revoke);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

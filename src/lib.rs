@@ -102,8 +102,8 @@ pub use crate::rng::{OsRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
 pub use crate::service::{
-    BackupCodeSet, Mfa, MfaConfig, Outcome, RememberedBrowserConfig, RotationReport, TotpConfig, TotpEnrollment,
-    Verified,
+    BackupCodeSet, KnownBrowserConfig, Mfa, MfaConfig, Outcome, RememberedBrowserConfig, RotationReport, TotpConfig,
+    TotpEnrollment, Verified,
 };
 pub use crate::store::DeviceStore;
 pub use crate::store::memory::MemoryStore;
@@ -111,7 +111,7 @@ pub use crate::store::memory::MemoryStore;
 pub use crate::store::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::sqlite::SqliteStore;
-pub use crate::throttle::{ThrottleDecision, ThrottlePolicy};
+pub use crate::throttle::{KnownBrowserPolicy, ThrottleDecision, ThrottlePolicy};
 pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams};
 pub use crate::webauthn::{

@@ -15,7 +15,7 @@ mod totp;
 mod webauthn;
 
 pub use self::admin::RotationReport;
-pub use self::config::{MfaConfig, RememberedBrowserConfig, TotpConfig};
+pub use self::config::{KnownBrowserConfig, MfaConfig, RememberedBrowserConfig, TotpConfig};
 pub use self::outcome::{BackupCodeSet, Outcome, TotpEnrollment, Verified};
 pub(crate) use self::totp::totp_context;
 

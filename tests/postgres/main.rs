@@ -102,6 +102,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         delete_unless_last,
         totp_paging_and_reseal,
         remembered_browsers,
+        known_browser_counters,
         settle_attempt,
         last_usable_device,
         delete_unconfirmed_totp,
@@ -121,7 +122,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_settle_burst,
         uniform_settlement,
         race_confirm_against_cleanup,
-        cached_verification
+        cached_verification,
+        race_known_browser_revoke
     ));
     checks
 }

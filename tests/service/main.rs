@@ -8,5 +8,6 @@ mod audit;
 mod flows;
 mod import;
 mod key_rotation;
+mod known_browsers;
 mod policy;
 mod remembered_browsers;

@@ -1326,3 +1326,161 @@ impl DeviceStore for DigestBlindStore {
         self.inner.settle_attempt(user, &blind).await
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Known browsers' own counters.
+// ---------------------------------------------------------------------------------------------
+
+/// One way to get known browsers' counters wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KnownBrowserFlaw {
+    /// Settles a known browser's attempt on the user's counter for unknown browsers.
+    IgnoresTheBrowser,
+    /// Charges a known browser's counter whether or not its record still lives.
+    NoLivenessCheck,
+    /// Deletes a browser's record but leaves its counters behind.
+    KeepsCounters,
+    /// Checks that the record lives, lets others run, then charges: a revocation in between
+    /// is missed.
+    CheckThenCharge,
+}
+
+/// `settle_attempt` and `delete_remembered_browser` with one [`KnownBrowserFlaw`]; everything
+/// else forwards to a correct store.
+#[derive(Debug)]
+struct KnownBrowserStore {
+    inner: MemoryStore,
+    flaw: KnownBrowserFlaw,
+}
+
+impl KnownBrowserStore {
+    fn new(flaw: KnownBrowserFlaw) -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            flaw,
+        }
+    }
+
+    /// Charges `attempt` on the browser's counter by compare-and-swap, checking no record.
+    async fn charge_blindly(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        let counter = Counter {
+            factor: attempt.factor,
+            browser: attempt.browser,
+        };
+        let current = self.inner.throttle(user, counter).await?;
+        if current != attempt.admitted {
+            return Ok(Settlement::Moved(current));
+        }
+        self.inner
+            .swap_throttle(user, counter, attempt.admitted, attempt.on_miss)
+            .await?;
+        Ok(Settlement::Charged)
+    }
+}
+
+impl DeviceStore for KnownBrowserStore {
+    forward!(
+        delete_device_unless_last,
+        list_totp_devices,
+        list_backup_code_sets,
+        list_remembered_browsers_page,
+        reseal_totp_secret,
+        insert_remembered_browser,
+        remembered_browser,
+        touch_remembered_browser,
+        list_remembered_browsers,
+        delete_user_remembered_browsers,
+    );
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        let Some(browser) = attempt.browser else {
+            return self.inner.settle_attempt(user, attempt).await;
+        };
+        match self.flaw {
+            KnownBrowserFlaw::IgnoresTheBrowser => {
+                let unknown = Settle {
+                    browser: None,
+                    ..*attempt
+                };
+                self.inner.settle_attempt(user, &unknown).await
+            }
+            KnownBrowserFlaw::NoLivenessCheck if attempt.hit.is_none() => self.charge_blindly(user, attempt).await,
+            KnownBrowserFlaw::CheckThenCharge if attempt.hit.is_none() => {
+                let live = self
+                    .inner
+                    .remembered_browser(browser)
+                    .await?
+                    .is_some_and(|r| &r.user == user && r.expires_at > attempt.now);
+                if !live {
+                    return Ok(Settlement::Stale);
+                }
+                interleave().await;
+                self.charge_blindly(user, attempt).await
+            }
+            _ => self.inner.settle_attempt(user, attempt).await,
+        }
+    }
+
+    async fn delete_remembered_browser(
+        &self,
+        user: &UserId,
+        id: multifactor::RememberedBrowserId,
+    ) -> Result<bool, StoreError> {
+        if self.flaw != KnownBrowserFlaw::KeepsCounters {
+            return self.inner.delete_remembered_browser(user, id).await;
+        }
+        let counter = Counter::known(Factor::Totp, id);
+        let kept = self.inner.throttle(user, counter).await?;
+        let deleted = self.inner.delete_remembered_browser(user, id).await?;
+        self.inner
+            .swap_throttle(user, counter, ThrottleState::default(), kept)
+            .await?;
+        Ok(deleted)
+    }
+}
+
+/// Each flaw of a known browser's counter is caught, for its own reason; the correct store
+/// passes both checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn known_browser_checks_catch_each_flaw() {
+    conformance::known_browser_counters(&MemoryStore::new()).await.unwrap();
+    let good = Arc::new(MemoryStore::new());
+    assert!(
+        first_race_failure(&good, conformance::race_known_browser_revoke)
+            .await
+            .is_none()
+    );
+    for (flaw, needle) in [
+        (KnownBrowserFlaw::IgnoresTheBrowser, "does not hold the charge"),
+        (KnownBrowserFlaw::NoLivenessCheck, "another user's browser settled"),
+        (KnownBrowserFlaw::KeepsCounters, "counter stayed behind"),
+    ] {
+        let err = conformance::known_browser_counters(&KnownBrowserStore::new(flaw))
+            .await
+            .expect_err("a broken store passed");
+        assert!(err.to_string().contains(needle), "{flaw:?}: {err}");
+    }
+    // The check-then-charge store is right one call at a time, and caught by the race.
+    conformance::known_browser_counters(&KnownBrowserStore::new(KnownBrowserFlaw::CheckThenCharge))
+        .await
+        .unwrap();
+    let racy = Arc::new(KnownBrowserStore::new(KnownBrowserFlaw::CheckThenCharge));
+    let message = first_race_failure(&racy, conformance::race_known_browser_revoke)
+        .await
+        .expect("race_known_browser_revoke passed on a check-then-charge store");
+    assert!(message.contains("charged a revoked browser's counter"), "{message}");
+}
