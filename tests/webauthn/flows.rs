@@ -240,6 +240,57 @@ async fn forged_passwordless_assertions_cannot_make_the_owner_wait() {
     assert_eq!(v.user(), &alice);
 }
 
+/// The owner on a new browser while an attacker with the password has TOTP locked and has
+/// guessed backup codes all along: the owner's passkey signs in at the first try, without a
+/// password and as a second factor, and so does a backup code.
+#[tokio::test]
+async fn during_an_attack_a_passkey_and_a_backup_code_work_at_the_first_try() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let mut pk = passkey();
+    accepted(register(&mfa, &alice, &mut pk, true).await);
+    let e = mfa.enroll_totp(&alice, "alice", None).await.unwrap();
+    let secret = multifactor::totp::decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
+    let first = multifactor::totp::code_at(&secret, &multifactor::TotpParams::default(), clock.now());
+    accepted(mfa.confirm_totp(&alice, e.device, first.expose_secret()).await.unwrap());
+    let codes = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    // The attacker: TOTP guesses until the lock, and 500 backup-code guesses.
+    let mut n = 100_000u32;
+    loop {
+        n += 1;
+        match mfa.verify_totp(&alice, &format!("{n:06}")).await.unwrap() {
+            Outcome::Throttled { retry_at } => clock.set(retry_at),
+            Outcome::Locked => break,
+            _ => {}
+        }
+    }
+    for n in 0..500 {
+        let _ = mfa
+            .verify_backup_code(&alice, &format!("zzzz-zzzz-{n:05}"))
+            .await
+            .unwrap();
+    }
+    // The owner, on a browser the service has never seen.
+    let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
+    let rsp = pk.get(&options.to_json_value()).unwrap();
+    assert_eq!(
+        accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap()).user(),
+        &alice
+    );
+    let (ceremony, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
+    let rsp = pk.get(&options.to_json_value()).unwrap();
+    accepted(
+        mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
+            .await
+            .unwrap(),
+    );
+    accepted(
+        mfa.verify_backup_code(&alice, codes.codes[0].expose_secret())
+            .await
+            .unwrap(),
+    );
+}
+
 #[tokio::test]
 async fn one_second_factor_ceremony_allows_all_of_the_users_credentials() {
     let (mfa, _clock) = setup();
