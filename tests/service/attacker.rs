@@ -609,7 +609,7 @@ async fn a_year(
         }
         w.clock.set(UnixTime::from_secs(next.max(w.clock.now().as_secs())));
         if next == sign_in_at {
-            if day % 7 == 0 {
+            if day.is_multiple_of(7) {
                 week_plan = [0; 7];
                 if typos == Typos::Prone {
                     let mut days: Vec<usize> = (0..7).collect();
