@@ -190,6 +190,29 @@ pub struct ImportProblem {
     pub reason: String,
 }
 
+/// Whether a line's user field may be echoed in a report: only when it can be nothing but a
+/// user. A line whose user is missing or misplaced puts whatever comes first in its place (a key
+/// URI with its secret, a whole export payload), so a field that is not a valid user id, holds a
+/// URI or a query, or holds a run that looks like a secret (20 or more base32, hex or base64
+/// characters, digits and letters both; a UUID is a user id, not that) is left out; the line
+/// number still says where.
+fn echoable_user(user: &str) -> bool {
+    let secret_like = |run: &str| {
+        run.len() >= 20
+            && run.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b))
+            && run.bytes().any(|b| b.is_ascii_digit())
+            && run.bytes().any(|b| b.is_ascii_alphabetic())
+    };
+    if uuid::Uuid::try_parse(user).is_ok() {
+        // A UUID is a common user id and no secret's format.
+        return true;
+    }
+    UserId::new(user).is_ok()
+        && !user.contains("://")
+        && !user.contains(['?', '=', '&'])
+        && !user.split([',', ' ', '"', ':', '{', '}', '.', '@']).any(secret_like)
+}
+
 impl fmt::Display for ImportProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.user {
@@ -236,7 +259,7 @@ impl ImportBatch {
     pub(crate) fn problem(&mut self, line: usize, user: Option<&str>, reason: impl fmt::Display) {
         self.problems.push(ImportProblem {
             line,
-            user: user.map(str::to_owned),
+            user: user.filter(|u| echoable_user(u)).map(str::to_owned),
             reason: reason.to_string(),
         });
     }
@@ -491,6 +514,45 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use proptest::prelude::*;
+
+    #[test]
+    fn a_report_never_echoes_a_secret_in_the_users_place() {
+        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+        let payload = "CjEKCkhlbGxvId6tvu8SGEV4YW1wbGU6YWxpY2VAZ29vZ2xlLmNvbRoHRXhhbXBsZSABKAEwAhABGAEgAA";
+        for (format, text) in [
+            // A key URI with a space in it and no user: its first part stands where the user goes.
+            (
+                ImportFormat::Otpauth,
+                format!("otpauth://totp/ACME:alice?secret={secret}&issuer=ACME Corp"),
+            ),
+            // A Google Authenticator line with the user and the payload swapped.
+            (
+                ImportFormat::GoogleAuthenticator,
+                format!("otpauth-migration://offline?data={payload} alice"),
+            ),
+        ] {
+            let batch = ImportBatch::parse(format, &text);
+            assert_eq!(batch.problems.len(), 1, "{format:?}");
+            let shown = batch.problems.iter().map(|p| format!("{p} {p:?}")).collect::<String>();
+            assert!(!shown.contains(secret) && !shown.contains(payload), "{shown}");
+            assert_eq!(batch.problems[0].user, None);
+        }
+        // A real user is still named.
+        let batch = ImportBatch::parse(ImportFormat::Otpauth, "alice not-a-uri");
+        assert_eq!(batch.problems[0].user.as_deref(), Some("alice"));
+        for user in [
+            "bob",
+            "alice@example.com",
+            "Ünïcode",
+            "user-42",
+            "a1b2c3d4-0000-4000-8000-000000000000",
+        ] {
+            assert!(super::echoable_user(user), "{user}");
+        }
+        for field in ["", "otpauth://x", "a?b", "secret=x", "JBSWY3DPEHPK3PXPJBSWY3DP"] {
+            assert!(!super::echoable_user(field), "{field}");
+        }
+    }
 
     use super::*;
 

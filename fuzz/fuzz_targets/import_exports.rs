@@ -3,8 +3,9 @@
 //!
 //! Invariants: never panics; every entry and problem names a line inside the file; every TOTP
 //! entry's secret is 10..=64 bytes with parameters in bounds; every WebAuthn entry's credential id
-//! is 1..=1023 bytes; no problem's reason quotes a secret-looking field of the file (20 or more
-//! base32, hex or base64 characters, digits and letters both).
+//! is 1..=1023 bytes; no problem's reason or user quotes a secret-looking field of the file (20 or
+//! more base32, hex or base64 characters, digits and letters both), and a problem's user is never a
+//! URI.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -45,6 +46,12 @@ fuzz_target!(|data: &[u8]| {
         };
         for field in text.split([',', '\n', ' ', '"', ':', '{', '}', '&', '?']).filter(secret_like) {
             assert!(!problem.reason.contains(field), "a reason quotes the input: {}", problem.reason);
+            if let Some(user) = &problem.user {
+                assert!(!user.contains(field), "a user field quotes the input: {user}");
+            }
+        }
+        if let Some(user) = &problem.user {
+            assert!(!user.contains("://"), "a URI stands in a problem's user: {user}");
         }
     }
 });
