@@ -117,6 +117,10 @@ pub enum MisuseError {
     /// The user already has the maximum number of WebAuthn credentials.
     #[error("the user has too many security keys and passkeys")]
     TooManyCredentials,
+    /// The user already has the maximum number of TOTP devices
+    /// ([`totp::MAX_DEVICES`](crate::totp::MAX_DEVICES)).
+    #[error("the user has too many authenticator apps")]
+    TooManyTotpDevices,
     /// Deleting this device would leave the user without any: only an admin may do that.
     #[error("this is the user's last device: only an admin reset may remove it")]
     LastDevice,

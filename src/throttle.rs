@@ -67,11 +67,12 @@ impl Counter {
     }
 
     /// A stable name, for storage: the factor's name (`"totp"`), or for a known browser the
-    /// factor's name, `@` and the browser id in hex (`"totp@00ff…"`).
-    pub fn key(&self) -> String {
+    /// factor's name, `@` and the browser id in hex (`"totp@00ff…"`). Borrowed for the counter
+    /// of unknown browsers, which every verification without a token names.
+    pub fn key(&self) -> std::borrow::Cow<'static, str> {
         match self.browser {
-            None => self.factor.as_str().to_owned(),
-            Some(id) => format!("{}@{id}", self.factor.as_str()),
+            None => std::borrow::Cow::Borrowed(self.factor.as_str()),
+            Some(id) => std::borrow::Cow::Owned(format!("{}@{id}", self.factor.as_str())),
         }
     }
 }
@@ -285,14 +286,22 @@ impl ThrottlePolicy {
     /// The state after one more failure on `factor` is charged at `now` (WebAuthn failures are
     /// counted but pour nothing into the budget).
     pub fn charged(&self, factor: Factor, state: &ThrottleState, now: UnixTime) -> ThrottleState {
+        self.charged_by(factor, state, now, 1)
+    }
+
+    /// The state after a failure worth `weight` failures is charged at `now`: a code checked
+    /// against `weight` TOTP devices had `weight` times the chance of one, so it counts as
+    /// many guesses, for the consecutive count and the budget both.
+    pub fn charged_by(&self, factor: Factor, state: &ThrottleState, now: UnixTime, weight: u32) -> ThrottleState {
+        let weight = weight.max(1);
         let budget_until = if factor == Factor::WebAuthn {
             self.budget_now(state, now)
         } else {
             let from = state.budget_until.map_or(now, |until| until.max(now));
-            Some(from.plus_secs(self.budget_refill_secs))
+            Some(from.plus_secs(self.budget_refill_secs.saturating_mul(u64::from(weight))))
         };
         ThrottleState {
-            failures: state.failures.saturating_add(1),
+            failures: state.failures.saturating_add(weight),
             last_failure_at: Some(now),
             budget_until,
             last_miss: None,
@@ -329,10 +338,17 @@ impl ThrottlePolicy {
 }
 
 /// The keyed fingerprint of a wrong code for [`ThrottleState::last_miss`]: 64 bits of
-/// `HMAC-SHA256(key, "multifactor/v1/miss" ‖ len(user) ‖ user ‖ counter ‖ 0 ‖ context ‖ code)`,
+/// `HMAC-SHA256(key, "multifactor/v1/miss" ‖ len(user) ‖ user ‖ counter ‖ 0 ‖ context… ‖ code)`,
 /// where `context` names what the code was evaluated against (the devices' digest and, for
-/// TOTP, the time steps): the same code against the same candidates gives the same fingerprint.
-pub(crate) fn miss_fingerprint(key: &[u8; 32], user: &UserId, counter: &Counter, context: &[u8], code: &[u8]) -> u64 {
+/// TOTP, each device's time step): the same code against the same candidates gives the same
+/// fingerprint.
+pub(crate) fn miss_fingerprint(
+    key: &[u8; 32],
+    user: &UserId,
+    counter: &Counter,
+    context: &[&[u8]],
+    code: &[u8],
+) -> u64 {
     use hmac::{Hmac, KeyInit, Mac};
     let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
         return 0;
@@ -343,7 +359,9 @@ pub(crate) fn miss_fingerprint(key: &[u8; 32], user: &UserId, counter: &Counter,
     mac.update(user);
     mac.update(counter.key().as_bytes());
     mac.update(&[0]);
-    mac.update(context);
+    for part in context {
+        mac.update(part);
+    }
     mac.update(code);
     let digest: [u8; 32] = mac.finalize().into_bytes().into();
     let mut first = [0u8; 8];
@@ -400,8 +418,14 @@ impl KnownBrowserPolicy {
 
     /// The browser's counter after one more failure at `now`.
     pub fn charged(&self, state: &ThrottleState, now: UnixTime) -> ThrottleState {
+        self.charged_by(state, now, 1)
+    }
+
+    /// The browser's counter after a failure worth `weight` failures (see
+    /// [`ThrottlePolicy::charged_by`]).
+    pub fn charged_by(&self, state: &ThrottleState, now: UnixTime, weight: u32) -> ThrottleState {
         ThrottleState {
-            failures: state.failures.saturating_add(1),
+            failures: state.failures.saturating_add(weight.max(1)),
             last_failure_at: Some(now),
             budget_until: None,
             last_miss: None,
@@ -512,6 +536,27 @@ mod tests {
     }
 
     #[test]
+    fn a_guess_against_several_devices_is_charged_for_each() {
+        let p = ThrottlePolicy::default();
+        let now = UnixTime::from_secs(1_000);
+        let s = ThrottleState::default();
+        let three = p.charged_by(T, &s, now, 3);
+        let mut one_by_one = s;
+        for _ in 0..3 {
+            one_by_one = p.charged(T, &one_by_one, now);
+        }
+        assert_eq!(three, one_by_one);
+        assert_eq!(p.budget_remaining(&three, now), p.budget_capacity() - 3);
+        assert_eq!(
+            p.charged_by(T, &s, now, 0),
+            p.charged(T, &s, now),
+            "a weight is at least 1"
+        );
+        let k = KnownBrowserPolicy::default();
+        assert_eq!(k.charged_by(&s, now, 3).failures, 3);
+    }
+
+    #[test]
     fn the_gate_follows_the_bits() {
         assert_eq!(Gate::for_bits(20), Gate::Guessable);
         assert_eq!(Gate::for_bits(60), Gate::Guessable);
@@ -540,20 +585,23 @@ mod tests {
     fn miss_fingerprints_bind_key_user_counter_context_and_code() {
         let user = UserId::new("u").unwrap();
         let totp = Counter::unknown(Factor::Totp);
-        let base = miss_fingerprint(&[1; 32], &user, &totp, b"step 7", b"123456");
-        assert_eq!(base, miss_fingerprint(&[1; 32], &user, &totp, b"step 7", b"123456"));
+        let base = miss_fingerprint(&[1; 32], &user, &totp, &[b"step 7"], b"123456");
+        assert_eq!(
+            base,
+            miss_fingerprint(&[1; 32], &user, &totp, &[b"step", b" 7"], b"123456")
+        );
         for other in [
-            miss_fingerprint(&[2; 32], &user, &totp, b"step 7", b"123456"),
-            miss_fingerprint(&[1; 32], &UserId::new("v").unwrap(), &totp, b"step 7", b"123456"),
+            miss_fingerprint(&[2; 32], &user, &totp, &[b"step 7"], b"123456"),
+            miss_fingerprint(&[1; 32], &UserId::new("v").unwrap(), &totp, &[b"step 7"], b"123456"),
             miss_fingerprint(
                 &[1; 32],
                 &user,
                 &Counter::unknown(Factor::BackupCodes),
-                b"step 7",
+                &[b"step 7"],
                 b"123456",
             ),
-            miss_fingerprint(&[1; 32], &user, &totp, b"step 8", b"123456"),
-            miss_fingerprint(&[1; 32], &user, &totp, b"step 7", b"123457"),
+            miss_fingerprint(&[1; 32], &user, &totp, &[b"step 8"], b"123456"),
+            miss_fingerprint(&[1; 32], &user, &totp, &[b"step 7"], b"123457"),
         ] {
             assert_ne!(base, other);
         }

@@ -138,11 +138,27 @@ pub struct TotpRecord {
 pub const MIN_IMPORT_SECRET_BYTES: usize = 10;
 /// Largest secret accepted.
 pub const MAX_SECRET_BYTES: usize = 64;
+/// Whether two TOTP secrets are the same key to HMAC, compared in constant time for equal
+/// lengths. HMAC pads a key with zero bytes to the hash's block (64 bytes for SHA-1 and
+/// SHA-256, 128 for SHA-512), so `K` and `K ‖ 00` give the same codes: two devices holding them
+/// would let each code be used once per copy. Secrets are at most [`MAX_SECRET_BYTES`] (64),
+/// within every block, so no key is hashed first and the HMAC form is the secret without its
+/// trailing zero bytes.
+pub(crate) fn same_hmac_key(a: &[u8], b: &[u8]) -> bool {
+    let form = |k: &[u8]| -> usize { k.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1) };
+    let (a, b) = (&a[..form(a)], &b[..form(b)]);
+    crate::ct::eq_bytes(a, b)
+}
+
 /// Smallest secret generated for a new enrollment: 160 bits (RFC 4226 §4 recommends it).
 pub const MIN_NEW_SECRET_BYTES: usize = 20;
 /// The widest verification window in steps either side of the current one: ±10 steps is
 /// already 21 codes accepted at once.
 pub const MAX_WINDOW: u32 = 10;
+/// Most confirmed TOTP devices a user may have. A code is checked against each of them, so a
+/// guess against `n` devices is charged `n` failures (the guessing bound does not grow with
+/// them); the cap keeps what one wrong code costs the owner small.
+pub const MAX_DEVICES: usize = 5;
 
 /// The code for `step` (RFC 4226 HOTP over the time step), zero-padded to `digits`.
 ///

@@ -104,16 +104,25 @@ impl VerifyCache {
         let seq = inner.next_seq;
         inner.next_seq = seq.wrapping_add(1);
         let key = (user.clone(), factor);
-        let browsers = inner.entries.remove(&key).map(|e| e.browsers).unwrap_or_default();
-        inner.entries.insert(
-            key.clone(),
-            Entry {
-                seq,
-                devices,
-                state,
-                browsers,
-            },
-        );
+        // Replaced in place: the known browsers kept beside it stay.
+        match inner.entries.get_mut(&key) {
+            Some(entry) => {
+                entry.seq = seq;
+                entry.devices = devices;
+                entry.state = state;
+            }
+            None => {
+                inner.entries.insert(
+                    key.clone(),
+                    Entry {
+                        seq,
+                        devices,
+                        state,
+                        browsers: Vec::new(),
+                    },
+                );
+            }
+        }
         inner.order.push_back((key, seq));
         while inner.entries.len() > self.capacity {
             let Some((key, seq)) = inner.order.pop_front() else {

@@ -220,7 +220,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                             self.keys
                                 .open(&totp_context(&entry.user, device.id), &t.sealed_secret)?,
                         );
-                        if crate::ct::eq_bytes(existing.expose_secret(), import.secret.expose_secret()) {
+                        if crate::totp::same_hmac_key(existing.expose_secret(), import.secret.expose_secret()) {
                             return Ok(Plan::Present(device.id));
                         }
                     }

@@ -60,6 +60,8 @@ pub(super) struct Attempt {
     pub(super) devices: Option<DevicesDigest>,
     /// The keyed fingerprint the code leaves if it is charged as a miss.
     pub(super) miss: Option<u64>,
+    /// How many guesses a miss is worth: the TOTP devices the code was checked against.
+    pub(super) weight: u32,
 }
 
 /// The counter an attempt is admitted under, as last seen: a known browser's own, or the
@@ -140,6 +142,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         factor: Factor,
         admission: &Admission,
         miss: Option<u64>,
+        weight: u32,
         now: UnixTime,
     ) -> (ThrottleState, ThrottleState) {
         let state = admission.state;
@@ -155,10 +158,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             }
         };
         match admission.browser {
-            Some(_) => (state, charged(self.config.known_browsers.policy.charged(&state, now))),
+            Some(_) => (
+                state,
+                charged(self.config.known_browsers.policy.charged_by(&state, now, weight)),
+            ),
             None => (
                 self.config.throttle.succeeded(&state, now),
-                charged(self.config.throttle.charged(factor, &state, now)),
+                charged(self.config.throttle.charged_by(factor, &state, now, weight)),
             ),
         }
     }
@@ -286,9 +292,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                             other => other,
                         };
                     }
-                    let unknown = if admission.browser.is_some() { view.state } else { state };
-                    self.cache.put(user, factor, devices, unknown);
-                    self.keep_counter(user, factor, &admission, state);
+                    if admission.browser.is_some() {
+                        self.cache.put(user, factor, devices, view.state);
+                        self.keep_counter(user, factor, &admission, state);
+                    } else {
+                        self.cache.put(user, factor, devices, state);
+                    }
                     return Ok(settled);
                 }
                 Settling::Answered(settled, Some(state)) => {
@@ -373,12 +382,21 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     return Ok(Evaluated::Refused(refused));
                 }
                 let (hit, reused) = self.evaluate_totp(user, &totps, code, now)?;
-                // The candidates a code is compared with: the devices, and each one's time step.
-                let mut context = digest.as_bytes().to_vec();
-                for p in &params {
-                    context.extend_from_slice(&p.step_at(now).to_be_bytes());
+                // The candidates a code is compared with: the devices, and the time step (each
+                // device's; one device, the common case, needs no list).
+                let step = params.first().map_or(0, |p| p.step_at(now)).to_be_bytes();
+                let steps: Vec<u8> = params
+                    .iter()
+                    .skip(1)
+                    .flat_map(|p| p.step_at(now).to_be_bytes())
+                    .collect();
+                let context: [&[u8]; 3] = [digest.as_bytes(), &step, &steps];
+                let mut digits = [0u8; 64];
+                let mut len = 0;
+                for b in code.bytes().filter(u8::is_ascii_digit).take(digits.len()) {
+                    digits[len] = b;
+                    len += 1;
                 }
-                let digits: Vec<u8> = code.bytes().filter(u8::is_ascii_digit).collect();
                 Ok(Evaluated::Attempt(Attempt {
                     factor,
                     gate,
@@ -386,7 +404,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     reused,
                     now,
                     devices: Some(digest),
-                    miss: self.miss_fingerprint(user, &counter, &context, &digits),
+                    miss: self.miss_fingerprint(user, &counter, &context, digits.get(..len).unwrap_or_default()),
+                    weight: u32::try_from(totps.len()).unwrap_or(u32::MAX),
                 }))
             }
             Factor::BackupCodes => {
@@ -417,7 +436,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     reused,
                     now,
                     devices: Some(digest),
-                    miss: self.miss_fingerprint(user, &counter, digest.as_bytes(), normalized.as_bytes()),
+                    miss: self.miss_fingerprint(user, &counter, &[digest.as_bytes()], normalized.as_bytes()),
+                    weight: 1,
                 }))
             }
             Factor::WebAuthn => Err(MisuseError::NoDevice(Factor::WebAuthn).into()),
@@ -426,7 +446,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 
     /// The fingerprint a wrong code leaves on its counter, under the current key (`None`
     /// would only come from a keyring without it, which cannot be built).
-    fn miss_fingerprint(&self, user: &UserId, counter: &Counter, context: &[u8], code: &[u8]) -> Option<u64> {
+    fn miss_fingerprint(&self, user: &UserId, counter: &Counter, context: &[&[u8]], code: &[u8]) -> Option<u64> {
         let key = self.keys.mac_key(self.keys.current_id(), crate::seal::MISS_PURPOSE)?;
         Some(crate::throttle::miss_fingerprint(key, user, counter, context, code))
     }
@@ -451,12 +471,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             now,
             devices,
             miss,
+            weight,
         } = *attempt;
         for _ in 0..CHARGE_RETRIES {
             if let Some(refused) = self.refusal(gate, &admission, now) {
                 return Ok(Settling::Answered(Settled::plain(refused), Some(admission.state)));
             }
-            let (on_hit, on_miss) = self.counter_after(factor, &admission, miss, now);
+            let (on_hit, on_miss) = self.counter_after(factor, &admission, miss, weight, now);
             let settle = Settle {
                 factor,
                 browser: admission.browser,

@@ -26,11 +26,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError::AccountName`] or [`InputError::DeviceName`] for bad labels; sealing, RNG
-    /// and store errors.
+    /// [`InputError::AccountName`] or [`InputError::DeviceName`] for bad labels;
+    /// [`MisuseError::TooManyTotpDevices`] if the user has [`totp::MAX_DEVICES`] confirmed ones;
+    /// sealing, RNG and store errors.
     pub async fn enroll_totp(&self, user: &UserId, account: &str, name: Option<&str>) -> Result<TotpEnrollment, Error> {
         let account = validate_account(account)?;
         let name = DeviceName::new(name.unwrap_or(DeviceKind::Totp.default_name()))?;
+        self.room_for_totp(user).await?;
         self.devices_changed(user).await?;
         let mut secret = vec![0u8; self.config.totp.secret_len];
         self.rng.try_fill_bytes(&mut secret)?;
@@ -135,6 +137,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 now,
                 devices: None,
                 miss: None,
+                weight: 1,
             };
             let mut settled = match self.settle(user, admission, &attempt).await? {
                 Settling::Accepted(settled, _) => {
@@ -225,11 +228,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         import: &TotpImport,
         name: Option<&str>,
     ) -> Result<DeviceId, Error> {
+        self.room_for_totp(user).await?;
         // The same secret twice would let each code be used once per copy.
         for device in self.store.list_devices(user).await? {
             if let DeviceData::Totp(t) = &device.data {
                 let existing = SecretBytes::from(self.keys.open(&totp_context(user, device.id), &t.sealed_secret)?);
-                if crate::ct::eq_bytes(existing.expose_secret(), import.secret.expose_secret()) {
+                if crate::totp::same_hmac_key(existing.expose_secret(), import.secret.expose_secret()) {
                     return Err(MisuseError::DuplicateSecret.into());
                 }
             }
@@ -248,6 +252,23 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Enrolled).device(id, DeviceKind::Totp));
         Ok(id)
+    }
+
+    /// Refuses a new TOTP device for a user who has [`totp::MAX_DEVICES`] confirmed ones. (Two
+    /// enrollments racing past the check cost nothing in guessing: every device a code is
+    /// checked against is charged.)
+    async fn room_for_totp(&self, user: &UserId) -> Result<(), Error> {
+        let confirmed = self
+            .store
+            .list_devices(user)
+            .await?
+            .iter()
+            .filter(|d| d.confirmed && matches!(d.data, DeviceData::Totp(_)))
+            .count();
+        if confirmed >= totp::MAX_DEVICES {
+            return Err(MisuseError::TooManyTotpDevices.into());
+        }
+        Ok(())
     }
 
     pub(super) async fn insert_totp(

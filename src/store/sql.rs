@@ -454,7 +454,7 @@ macro_rules! sql_device_store {
                     let mut conn = self.lease().await?;
                     let row = sqlx::query(statement)
                         .bind(user.as_str())
-                        .bind(counter.as_str())
+                        .bind(&*counter)
                         .bind(sql::kind_of(attempt.factor))
                         .bind(device)
                         .bind(slot)
@@ -514,7 +514,7 @@ macro_rules! sql_device_store {
                      WHERE user_id = $1 AND factor = $2",
                 )
                 .bind(user.as_str())
-                .bind(counter.as_str())
+                .bind(&*counter)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -592,7 +592,7 @@ macro_rules! sql_device_store {
                     if new != admitted {
                         sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
                             .bind(user.as_str())
-                            .bind(counter.as_str())
+                            .bind(&*counter)
                             .execute(&mut *tx)
                             .await
                             .map_err(db_err)?;
@@ -605,7 +605,7 @@ macro_rules! sql_device_store {
                          budget_until = excluded.budget_until, last_miss = excluded.last_miss",
                     )
                     .bind(user.as_str())
-                    .bind(counter.as_str())
+                    .bind(&*counter)
                     .bind(new.0)
                     .bind(new.1)
                     .bind(new.2)

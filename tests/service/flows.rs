@@ -1211,7 +1211,18 @@ async fn importing_a_secret_the_user_already_has_is_refused() {
     let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
     mfa.import_totp(&alice, secret, None).await.unwrap();
     let uri = format!("otpauth://totp/ACME:alice?secret={secret}&issuer=ACME");
-    for again in [secret.to_lowercase(), uri] {
+    // The same key to HMAC: the secret with zero bytes after it gives the same codes.
+    let bytes = multifactor::totp::decode_base32_secret(secret).unwrap();
+    let padded = SecretBytes::new([bytes.expose_secret(), &[0, 0][..]].concat());
+    let now = UnixTime::from_secs(START);
+    assert_eq!(
+        multifactor::totp::code_at(&bytes, &TotpParams::default(), now).expose_secret(),
+        multifactor::totp::code_at(&padded, &TotpParams::default(), now).expose_secret(),
+    );
+    let padded = multifactor::totp::encode_base32_secret(&padded)
+        .expose_secret()
+        .to_owned();
+    for again in [secret.to_lowercase(), uri, padded] {
         assert!(matches!(
             mfa.import_totp(&alice, &again, None).await,
             Err(Error::Misuse(MisuseError::DuplicateSecret))
@@ -1526,5 +1537,48 @@ async fn a_refusal_from_the_cache_is_checked_against_the_store() {
         here.store().take_calls(),
         ["verification_state", "settle_attempt"],
         "the refusing cached counter was not read again"
+    );
+}
+
+/// A user has at most 5 TOTP devices, and a wrong code checked against `n` of them is charged
+/// `n` failures: `n` devices multiply a guess's chance by `n`, so the guessing bound holds
+/// whatever `n` is.
+#[tokio::test]
+async fn totp_devices_are_capped_and_each_one_a_code_is_checked_against_counts() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    let secrets: Vec<SecretBytes> = (1..=5u8).map(|i| SecretBytes::new(vec![i; 20])).collect();
+    for s in &secrets {
+        let text = multifactor::totp::encode_base32_secret(s);
+        mfa.import_totp(&alice, text.expose_secret(), None).await.unwrap();
+    }
+    assert!(matches!(
+        mfa.enroll_totp(&alice, "alice", None).await,
+        Err(Error::Misuse(MisuseError::TooManyTotpDevices))
+    ));
+    let sixth = multifactor::totp::encode_base32_secret(&SecretBytes::new(vec![9; 20]));
+    assert!(matches!(
+        mfa.import_totp(&alice, sixth.expose_secret(), None).await,
+        Err(Error::Misuse(MisuseError::TooManyTotpDevices))
+    ));
+    let valid: Vec<String> = secrets
+        .iter()
+        .flat_map(|s| (-1..=1).map(|o| code(s, &clock, o)))
+        .collect();
+    let guess = (0..1_000_000u32)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !valid.contains(c))
+        .unwrap();
+    assert_eq!(mfa.verify_totp(&alice, &guess).await.unwrap(), Outcome::Rejected);
+    let counter = mfa.store().throttle(&alice, Factor::Totp.into()).await.unwrap();
+    assert_eq!(counter.failures, 5, "{counter:?}");
+    // One device: one failure a guess.
+    let bob = user("bob");
+    let text = multifactor::totp::encode_base32_secret(&secrets[0]);
+    mfa.import_totp(&bob, text.expose_secret(), None).await.unwrap();
+    assert_eq!(mfa.verify_totp(&bob, &guess).await.unwrap(), Outcome::Rejected);
+    assert_eq!(
+        mfa.store().throttle(&bob, Factor::Totp.into()).await.unwrap().failures,
+        1
     );
 }
