@@ -19,7 +19,7 @@ use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use chromiumoxide::cdp::browser_protocol::web_authn::{
     AddCredentialParams, AddVirtualAuthenticatorParams, AuthenticatorId, AuthenticatorProtocol, AuthenticatorTransport,
-    Credential, Ctap2Version, EnableParams, GetCredentialsParams, SetCredentialPropertiesParams,
+    ClearCredentialsParams, Credential, Ctap2Version, EnableParams, GetCredentialsParams, SetCredentialPropertiesParams,
     SetResponseOverrideBitsParams, VirtualAuthenticatorOptions,
 };
 use chromiumoxide::page::{Page, ScreenshotParams};
@@ -409,6 +409,15 @@ impl Tab {
             .await
             .map_err(err)?;
         Ok(got.result.credentials.clone())
+    }
+
+    /// Empties this browser's authenticator (its passkeys then live only where they were copied).
+    async fn clear_credentials(&self) -> Result<(), String> {
+        self.page
+            .execute(ClearCredentialsParams::new(self.authenticator.clone()))
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     async fn import_credentials(&self, credentials: Vec<Credential>) -> Result<(), String> {
@@ -1464,6 +1473,180 @@ async fn social_login_does_not_skip_mfa(browser: &Browser, base: &str) -> Result
     Ok(())
 }
 
+/// The TOTP code for the current step, or the next one if the current step was spent.
+fn fresh_totp(secret: &str, spent_step: u64) -> Result<String, String> {
+    let params = TotpParams::default();
+    let now = params.step_at(SystemClock.now());
+    totp_code(secret, u64::from(now <= spent_step))
+}
+
+/// The owner always gets in. An attacker with the password, in a browser of their own, guesses
+/// TOTP codes until the site pauses TOTP for unknown browsers; the owner, in the browser where
+/// they completed a sign-in (a known browser), signs in with TOTP at once. In a browser the site
+/// has never seen, the owner signs in at once with a backup code, and with a passkey. The devices
+/// page lists the known browsers with a revoke button, and "Remember this browser" skips the
+/// second factor next time.
+async fn the_owner_always_gets_in(browser: &Browser, base: &str) -> Result<(), String> {
+    let owner = Tab::open(browser, base, Kind::Platform).await?;
+    owner.sign_in_with_password("uma").await?;
+    // An authenticator app, backup codes and a passkey.
+    owner.goto("/settings").await?;
+    owner
+        .click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+        .await?;
+    let secret = owner.text("#totp-secret").await?;
+    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
+    owner.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
+    owner
+        .click_to_page("#confirm-totp", "document.querySelector('#notice')")
+        .await?;
+    let codes = generate_codes(&owner).await?;
+    owner.goto("/settings").await?;
+    owner.register("#add-passkey", "Uma's laptop").await?;
+    // The passkey is kept for the new browser below; this one signs in with codes (its
+    // authenticator would otherwise sign it in by autofill at every sign-in page).
+    let passkeys = owner.export_credentials().await?;
+    owner.clear_credentials().await?;
+    // A full sign-in (password and a backup code) makes this browser known.
+    owner.sign_out().await?;
+    owner.sign_in_with_password("uma").await?;
+    owner.fill("#backup-code", &codes[0]).await?;
+    owner
+        .click_to_page("#verify-backup", "location.pathname === '/'")
+        .await?;
+    owner.goto("/settings").await?;
+    let known: Vec<String> = owner
+        .eval("Array.from(document.querySelectorAll('#browsers tr[data-remembered=false]')).map(r => r.textContent)")
+        .await?;
+    if known.len() != 1 || !known[0].contains("This browser") {
+        return Err(format!(
+            "the devices page does not list this browser as known: {known:?}"
+        ));
+    }
+    owner.sign_out().await?;
+
+    // The attacker, with the password, in a browser of their own: wrong codes until paused.
+    let attacker = Tab::open(browser, base, Kind::Platform).await?;
+    attacker.sign_in_with_password("uma").await?;
+    if attacker.path().await? != "/mfa" {
+        return Err("the attacker skipped the second factor".into());
+    }
+    let right_now = [totp_code(&secret, 0)?, totp_code(&secret, 1)?];
+    let mut paused = None;
+    for guess in (100_000..200_000u32)
+        .map(|n| format!("{n:06}"))
+        .filter(|g| !right_now.contains(g))
+        .take(12)
+    {
+        attacker.fill("#totp-code", &guess).await?;
+        attacker
+            .click_to_page("#verify-totp", "document.querySelector('#error')")
+            .await?;
+        let error = attacker.text("#error").await?;
+        if error.contains("paused") {
+            paused = Some(error);
+            break;
+        }
+    }
+    let Some(paused) = paused else {
+        return Err("twelve wrong codes and TOTP was never paused for the attacker".into());
+    };
+    attacker.screenshot("attacker-paused").await?;
+    // Said without blaming the reader, with what still works.
+    if !paused.contains("not necessarily yours") || !paused.contains("backup code") {
+        return Err(format!(
+            "the pause message blames the reader or hides the way in: {paused:?}"
+        ));
+    }
+    attacker.close(browser).await;
+
+    // The owner, in their own browser: TOTP at once.
+    owner.sign_in_with_password("uma").await?;
+    owner.fill("#totp-code", &fresh_totp(&secret, confirmed_step)?).await?;
+    owner
+        .click_to_page(
+            "#verify-totp",
+            "location.pathname === '/' || document.querySelector('#error')",
+        )
+        .await?;
+    if owner.path().await? != "/" {
+        let error = owner.text("#error").await?;
+        return Err(format!(
+            "the owner's TOTP code was refused in their own browser: {error:?}"
+        ));
+    }
+    owner.screenshot("owner-signed-in-during-attack").await?;
+
+    // The owner in a browser the site has never seen: a backup code at once...
+    let fresh = Tab::open(browser, base, Kind::Platform).await?;
+    fresh.sign_in_with_password("uma").await?;
+    fresh.fill("#backup-code", &codes[1]).await?;
+    fresh
+        .click_to_page(
+            "#verify-backup",
+            "location.pathname === '/' || document.querySelector('#error')",
+        )
+        .await?;
+    if fresh.path().await? != "/" {
+        let error = fresh.text("#error").await?;
+        return Err(format!(
+            "a backup code was refused in a new browser during the attack: {error:?}"
+        ));
+    }
+    fresh.sign_out().await?;
+    // ...and a passkey, without a password.
+    fresh.autofill_settled().await?;
+    fresh.import_credentials(passkeys).await?;
+    fresh
+        .click_to_page("#passkey-sign-in", "location.pathname === '/'")
+        .await?;
+    fresh.wait_for("document.querySelector('#signed-in-user')").await?;
+    if fresh.signed_in_as().await? != "uma" {
+        return Err("the passkey signed in someone else".into());
+    }
+
+    // The devices page lists both browsers; revoking the other one leaves this one.
+    owner.goto("/settings").await?;
+    owner.screenshot("known-browsers").await?;
+    let rows: usize = owner
+        .eval("document.querySelectorAll('#browsers tr[data-remembered=false]').length")
+        .await?;
+    if rows != 2 {
+        return Err(format!("expected 2 known browsers, found {rows}"));
+    }
+    owner
+        .click_to_page(
+            "#browsers tr[data-remembered=false]:not(:has(.this-browser)) .revoke-browser",
+            "document.querySelector('#notice')",
+        )
+        .await?;
+    let left: Vec<String> = owner
+        .eval("Array.from(document.querySelectorAll('#browsers tr[data-remembered=false]')).map(r => r.textContent)")
+        .await?;
+    if left.len() != 1 || !left[0].contains("This browser") {
+        return Err(format!("revoking the other browser left {left:?}"));
+    }
+
+    // "Remember this browser": the next sign-in here skips the second factor. (The passkey
+    // leaves this browser's authenticator first: autofill would sign in with it.)
+    fresh.clear_credentials().await?;
+    fresh.sign_out().await?;
+    fresh.sign_in_with_password("uma").await?;
+    fresh.click("#remember-browser").await?;
+    fresh.fill("#backup-code", &codes[2]).await?;
+    fresh
+        .click_to_page("#verify-backup", "location.pathname === '/'")
+        .await?;
+    fresh.sign_out().await?;
+    fresh.sign_in_with_password("uma").await?;
+    if fresh.path().await? != "/" {
+        return Err("a remembered browser was asked for the second factor again".into());
+    }
+    fresh.close(browser).await;
+    owner.close(browser).await;
+    Ok(())
+}
+
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
 fn continue_marker() {}
 
@@ -1658,6 +1841,7 @@ fn main() -> ExitCode {
             backup_flags_that_change,
             signals_reach_the_authenticator,
             provider_names_on_the_devices_page,
+            the_owner_always_gets_in,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

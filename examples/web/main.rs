@@ -34,8 +34,9 @@ use axum::{Form, Json, Router};
 use axum_csrf::{CsrfConfig, CsrfToken};
 use multifactor::{
     Assurance, AuthenticationResponse, CeremonyId, DeviceId, DeviceInfo, DeviceKind, Error as MfaError, FirstFactor,
-    InputError, Keyring, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty, Rng as _,
-    SqliteStore, SystemClock, TotpEnrollment, UserId, Verified, WebAuthnConfig,
+    InputError, Keyring, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty,
+    RememberedBrowserId, RememberedBrowserToken, Rng as _, SqliteStore, SystemClock, TotpEnrollment, UserId, Verified,
+    WebAuthnConfig,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -50,9 +51,9 @@ use crate::pages::{Frame, Nav};
 /// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
 const DEMO_PROVIDERS: &str = include_str!("providers.json");
 
-const DEMO_USERS: [&str; 22] = [
+const DEMO_USERS: [&str; 23] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
-    "peggy", "rupert", "sybil", "trent", "victor", "walter", "xavier", "yara", "zoe",
+    "peggy", "rupert", "sybil", "trent", "uma", "victor", "walter", "xavier", "yara", "zoe",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
@@ -68,6 +69,11 @@ const DEMOID: &str = "demoid";
 const DEMOID_CODE_LIFETIME: Duration = Duration::from_secs(60);
 const TOTP_DEVICE: &str = "totp_device";
 const FLASH: &str = "flash";
+/// The known-browser cookie: this browser completed a full sign-in, so its failed attempts go to
+/// a counter of its own (`Mfa::know_browser`). Replaced at every full sign-in.
+const KNOWN_COOKIE: &str = "mfa_known";
+/// The remember-this-browser cookie: this browser skips the second factor for a while.
+const REMEMBER_COOKIE: &str = "mfa_remember";
 /// The evidence of the session's last second factor (`multifactor::evidence::Evidence`, text).
 const EVIDENCE: &str = "mfa_evidence";
 /// A deletion waiting for a fresh second factor: the device id.
@@ -275,6 +281,7 @@ async fn run() -> std::result::Result<(), String> {
         .route("/settings/rename", post(rename))
         .route("/settings/delete", post(delete))
         .route("/settings/display-name", post(change_display_name))
+        .route("/settings/browsers/revoke", post(revoke_browser))
         .route("/.well-known/webauthn", get(well_known_webauthn))
         .route("/static/webauthn.js", get(script))
         .route("/static/style.css", get(style))
@@ -544,17 +551,33 @@ fn expired_page() -> Response {
     json_error(StatusCode::FORBIDDEN, "This page expired. Reload it and try again.")
 }
 
-/// What to tell a person about an outcome that was not an acceptance.
-fn refusal(outcome: &Outcome, what: &str) -> String {
+/// What to tell a person about an outcome that was not an acceptance. A pause or a lock may
+/// come from someone else's guesses on another browser: it is said without blaming the reader,
+/// with the methods that still work (`others`, in words; empty if none).
+fn refusal(outcome: &Outcome, what: &str, others: &str) -> String {
+    let instead = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" You can sign in with {others} now.")
+    };
+    let method = match what {
+        "code" => "authenticator codes",
+        "backup code" => "backup codes",
+        other => other,
+    };
     match outcome {
         Outcome::Throttled { retry_at } => {
             let now = multifactor::Clock::now(&SystemClock);
             format!(
-                "Too many failed attempts. Try again in {} seconds.",
+                "Sign-in with {method} is paused for this browser after failed attempts from browsers \
+                 we don't know yet (not necessarily yours). Try again in {} seconds.{instead}",
                 retry_at.secs_since(now).max(1)
             )
         }
-        Outcome::Locked => "Too many failed attempts: this method is locked. Contact support to unlock it.".into(),
+        Outcome::Locked => format!(
+            "Sign-in with {method} is closed for this browser after many failed attempts from browsers \
+             we don't know yet (not necessarily yours).{instead} Support can reopen it."
+        ),
         _ => format!("That {what} didn't work. Check it and try again."),
     }
 }
@@ -629,6 +652,65 @@ async fn delete_and_signal(
     }
 }
 
+/// A cookie of the request, by name.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(tower_sessions::cookie::Cookie::split_parse)
+        .filter_map(std::result::Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// The session key of this browser's known-browser id (to mark it on the devices page).
+const KNOWN_ID: &str = "known_browser_id";
+
+/// A `Set-Cookie` value for a browser token: HttpOnly, SameSite=Lax, until the token expires.
+/// (Secure is off because the demo serves plain http on localhost; set it behind TLS.)
+fn token_cookie(name: &'static str, token: &RememberedBrowserToken) -> String {
+    let now = SystemClock.now();
+    let max_age = i64::try_from(token.expires_at.secs_since(now)).unwrap_or(i64::MAX);
+    tower_sessions::cookie::Cookie::build((name, token.token.expose_secret().to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(tower_sessions::cookie::time::Duration::seconds(max_age))
+        .build()
+        .to_string()
+}
+
+/// After a full sign-in: the browser's known-browser token is replaced (the old one retired),
+/// and with `remember` a remember-this-browser token is added. Returns the `Set-Cookie` values.
+async fn full_sign_in_cookies(
+    app: &App,
+    session: &Session,
+    headers: &HeaderMap,
+    verified: &Verified,
+    remember: bool,
+) -> Result<Vec<String>> {
+    let previous = cookie(headers, KNOWN_COOKIE);
+    let known = app.mfa.know_browser(verified, previous.as_deref()).await?;
+    session.insert(KNOWN_ID, known.id.to_string()).await?;
+    let mut cookies = vec![token_cookie(KNOWN_COOKIE, &known)];
+    if remember {
+        let remembered = app.mfa.remember_browser(verified).await?;
+        cookies.push(token_cookie(REMEMBER_COOKIE, &remembered));
+    }
+    Ok(cookies)
+}
+
+/// `response` with the cookies set.
+fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
+    for c in cookies {
+        if let Ok(value) = HeaderValue::from_str(c) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
 /// Keeps what a second factor proved, for step-up checks later in the session.
 async fn keep_evidence(session: &Session, verified: &Verified) -> Result<()> {
     session.insert(EVIDENCE, verified.evidence().to_string()).await?;
@@ -692,9 +774,16 @@ impl Verifying {
     }
 }
 
-/// A second factor was accepted: sign in, or finish the action it was asked for. Returns where
-/// the person goes next.
-async fn second_factor_done(app: &App, session: &Session, who: Verifying, verified: &Verified) -> Result<String> {
+/// A second factor was accepted: sign in (a full sign-in: the browser's tokens are set), or
+/// finish the action it was asked for. Returns where the person goes next and the cookies to set.
+async fn second_factor_done(
+    app: &App,
+    session: &Session,
+    headers: &HeaderMap,
+    who: Verifying,
+    verified: &Verified,
+    remember: bool,
+) -> Result<(String, Vec<String>)> {
     match who {
         Verifying::SignIn(user) => {
             sign_in(session, &user).await?;
@@ -705,7 +794,8 @@ async fn second_factor_done(app: &App, session: &Session, who: Verifying, verifi
                     .insert(FLASH, format!("Signed in with a backup code. {left} left."))
                     .await?;
             }
-            Ok("/".into())
+            let cookies = full_sign_in_cookies(app, session, headers, verified, remember).await?;
+            Ok(("/".into(), cookies))
         }
         Verifying::StepUp(user, device) => {
             keep_evidence(session, verified).await?;
@@ -715,7 +805,7 @@ async fn second_factor_done(app: &App, session: &Session, who: Verifying, verifi
                 Err(e) => user_message(&e).unwrap_or_else(|| "That method could not be deleted.".into()),
             };
             session.insert(FLASH, message).await?;
-            Ok("/settings".into())
+            Ok(("/settings".into(), Vec::new()))
         }
     }
 }
@@ -725,6 +815,7 @@ async fn second_factor_done(app: &App, session: &Session, who: Verifying, verifi
 async fn after_first_factor(
     app: &App,
     session: &Session,
+    headers: &HeaderMap,
     user: &UserId,
     first: &FirstFactor,
     via: &str,
@@ -734,6 +825,20 @@ async fn after_first_factor(
         // when their backup codes ran out.
         Assurance::Satisfied(_) | Assurance::NotEnrolled => {
             sign_in(session, user).await?;
+            Ok("/")
+        }
+        // A browser the user asked to remember skips the second factor (until it expires, is
+        // revoked, or the user's devices change).
+        Assurance::SecondFactorRequired { .. }
+            if match cookie(headers, REMEMBER_COOKIE) {
+                Some(token) => app.mfa.check_remembered_browser(user, &token).await?,
+                None => false,
+            } =>
+        {
+            sign_in(session, user).await?;
+            session
+                .insert(FLASH, "This browser is remembered: no second factor needed.")
+                .await?;
             Ok("/")
         }
         // Required, or a verdict this demo does not know: ask for the second factor.
@@ -821,6 +926,7 @@ async fn login(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
+    headers: HeaderMap,
     AppForm(form): AppForm<LoginForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
@@ -839,7 +945,7 @@ async fn login(
             });
         }
     };
-    let next = after_first_factor(&app, &session, &user, &FirstFactor::Password, "your password").await?;
+    let next = after_first_factor(&app, &session, &headers, &user, &FirstFactor::Password, "your password").await?;
     Ok(Redirect::to(next).into_response())
 }
 
@@ -927,9 +1033,19 @@ async fn mfa_page(State(app): State<Shared>, session: Session, token: CsrfToken)
 struct CodeForm {
     csrf: String,
     code: String,
+    /// "1" when "Remember this browser" was ticked.
+    #[serde(default)]
+    remember: String,
 }
 
-async fn mfa_code(app: Shared, session: Session, token: CsrfToken, form: CodeForm, backup: bool) -> Result<Response> {
+async fn mfa_code(
+    app: Shared,
+    session: Session,
+    token: CsrfToken,
+    headers: HeaderMap,
+    form: CodeForm,
+    backup: bool,
+) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
         return forbidden(&session, token).await;
     }
@@ -937,39 +1053,81 @@ async fn mfa_code(app: Shared, session: Session, token: CsrfToken, form: CodeFor
         return Ok(Redirect::to("/login").into_response());
     };
     let user = who.user().clone();
+    // The browser's known-browser token: its failures go to a counter of its own.
+    let known = cookie(&headers, KNOWN_COOKIE);
     let result = if backup {
-        app.mfa.verify_backup_code(&user, &form.code).await
+        app.mfa
+            .verify_backup_code_from(&user, &form.code, known.as_deref())
+            .await
     } else {
-        app.mfa.verify_totp(&user, &form.code).await
+        app.mfa.verify_totp_from(&user, &form.code, known.as_deref()).await
     };
     let what = if backup { "backup code" } else { "code" };
     let message = match result {
         Ok(Outcome::Accepted(v)) => {
-            let next = second_factor_done(&app, &session, who, &v).await?;
-            return Ok(Redirect::to(&next).into_response());
+            let remember = form.remember == "1";
+            let (next, cookies) = second_factor_done(&app, &session, &headers, who, &v, remember).await?;
+            return Ok(with_cookies(Redirect::to(&next).into_response(), &cookies));
         }
-        Ok(other) => refusal(&other, what),
+        Ok(other) => {
+            let others = other_methods(
+                &app,
+                &user,
+                if backup {
+                    DeviceKind::BackupCodes
+                } else {
+                    DeviceKind::Totp
+                },
+            )
+            .await?;
+            refusal(&other, what, &others)
+        }
         Err(e) => user_message(&e).ok_or(AppError(e.to_string()))?,
     };
     render_mfa(&app, &session, &who, token, StatusCode::UNAUTHORIZED, Some(&message)).await
+}
+
+/// The user's other kinds of method than `refused`, in words ("a backup code or a passkey"),
+/// for a refusal to point to what still works.
+async fn other_methods(app: &App, user: &UserId, refused: DeviceKind) -> Result<String> {
+    let devices = match app.mfa.assurance(user, &FirstFactor::Password).await? {
+        Assurance::SecondFactorRequired { devices } => devices,
+        _ => Vec::new(),
+    };
+    let mut words = Vec::new();
+    if refused != DeviceKind::BackupCodes && devices.iter().any(|d| d.kind == DeviceKind::BackupCodes) {
+        words.push("a backup code");
+    }
+    if devices
+        .iter()
+        .any(|d| matches!(d.kind, DeviceKind::SecurityKey | DeviceKind::Passkey))
+    {
+        words.push("a security key or passkey");
+    }
+    if refused != DeviceKind::Totp && devices.iter().any(|d| d.kind == DeviceKind::Totp) {
+        words.push("your authenticator app");
+    }
+    Ok(words.join(" or "))
 }
 
 async fn mfa_totp(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
+    headers: HeaderMap,
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
-    mfa_code(app, session, token, form, false).await
+    mfa_code(app, session, token, headers, form, false).await
 }
 
 async fn mfa_backup(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
+    headers: HeaderMap,
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
-    mfa_code(app, session, token, form, true).await
+    mfa_code(app, session, token, headers, form, true).await
 }
 
 async fn mfa_webauthn_start(
@@ -1005,6 +1163,9 @@ struct FinishBody {
     response: Value,
     #[serde(default)]
     name: Option<String>,
+    /// "Remember this browser" was ticked (second factor only).
+    #[serde(default)]
+    remember: bool,
 }
 
 /// The browser's assertion, or what to tell the page.
@@ -1031,6 +1192,7 @@ async fn mfa_webauthn_finish(
             "Sign in with your password first.",
         ));
     };
+    let remember = body.remember;
     let (ceremony, response) = match assertion(body) {
         Ok(parsed) => parsed,
         Err(message) => return Ok(json_error(StatusCode::BAD_REQUEST, message)),
@@ -1042,10 +1204,16 @@ async fn mfa_webauthn_finish(
         .await?
     {
         Outcome::Accepted(v) => {
-            let next = second_factor_done(&app, &session, who, &v).await?;
-            Ok(Json(json!({ "redirect": next })).into_response())
+            let (next, cookies) = second_factor_done(&app, &session, &headers, who, &v, remember).await?;
+            Ok(with_cookies(
+                Json(json!({ "redirect": next })).into_response(),
+                &cookies,
+            ))
         }
-        other => Ok(json_error(StatusCode::UNAUTHORIZED, &refusal(&other, "security key"))),
+        other => Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            &refusal(&other, "security key", ""),
+        )),
     }
 }
 
@@ -1087,15 +1255,21 @@ async fn passkey_finish(
             let first = FirstFactor::Passkey {
                 user_verified: v.user_verified().unwrap_or(false),
             };
-            let next = after_first_factor(&app, &session, v.user(), &first, "a passkey").await?;
+            let next = after_first_factor(&app, &session, &headers, v.user(), &first, "a passkey").await?;
+            let mut cookies = Vec::new();
             if next == "/" {
-                // Signed in by the passkey alone (it verified the user): it is the evidence.
+                // Signed in by the passkey alone (it verified the user): it is the evidence, and a
+                // full sign-in for this browser.
                 keep_evidence(&session, &v).await?;
+                cookies = full_sign_in_cookies(&app, &session, &headers, &v, false).await?;
             }
-            Ok(Json(json!({ "redirect": next })).into_response())
+            Ok(with_cookies(
+                Json(json!({ "redirect": next })).into_response(),
+                &cookies,
+            ))
         }
         other => {
-            let message = refusal(&other, "passkey");
+            let message = refusal(&other, "passkey", "");
             // A passkey this site no longer knows: tell the browser, so that it stops offering it.
             match app.mfa.unknown_credential_signal(&response).await? {
                 Some(unknown) => Ok((
@@ -1196,6 +1370,7 @@ async fn demoid_callback(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
+    headers: HeaderMap,
     AppQuery(query): AppQuery<DemoIdCallback>,
 ) -> Result<Response> {
     let expected = session.remove::<String>(DEMOID_STATE).await?;
@@ -1220,11 +1395,43 @@ async fn demoid_callback(
         amr: grant.amr,
         acr: None,
     };
-    let next = after_first_factor(&app, &session, &user, &first, "DemoID").await?;
+    let next = after_first_factor(&app, &session, &headers, &user, &first, "DemoID").await?;
     Ok(Redirect::to(next).into_response())
 }
 
 // ----- Settings -----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct BrowserForm {
+    csrf: String,
+    id: String,
+}
+
+/// Revokes one of the user's browsers, known or remembered: it becomes an unknown browser (and
+/// skips nothing) until its next full sign-in.
+async fn revoke_browser(
+    State(app): State<Shared>,
+    session: Session,
+    token: CsrfToken,
+    AppForm(form): AppForm<BrowserForm>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&session, token).await;
+    }
+    let Some(user) = current_user(&session).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let message = match form.id.parse::<RememberedBrowserId>() {
+        Ok(id) => match app.mfa.revoke_remembered_browser(&user, id).await {
+            Ok(()) => "Revoked: that browser is no longer known.",
+            Err(MfaError::Misuse(MisuseError::DeviceNotFound)) => "That browser was already revoked.",
+            Err(e) => return Err(e.into()),
+        },
+        Err(_) => "That browser was already revoked.",
+    };
+    session.insert(FLASH, message).await?;
+    Ok(Redirect::to("/settings").into_response())
+}
 
 async fn settings(State(app): State<Shared>, session: Session, token: CsrfToken) -> Result<Response> {
     let Some(user) = current_user(&session).await? else {
@@ -1245,6 +1452,21 @@ async fn render_settings(
     let notice = take_flash(session).await?;
     let signals = session.remove::<String>(SIGNALS).await?;
     let display_name = display_name(app, user);
+    let this_browser = session.get::<String>(KNOWN_ID).await?;
+    let mut browsers: Vec<pages::BrowserRow> = Vec::new();
+    for (records, remembered) in [
+        (app.mfa.list_known_browsers(user).await?, false),
+        (app.mfa.list_remembered_browsers(user).await?, true),
+    ] {
+        browsers.extend(records.into_iter().map(|r| pages::BrowserRow {
+            current: this_browser.as_deref() == Some(r.id.to_string().as_str()),
+            id: r.id,
+            remembered,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+        }));
+    }
     page(token, status, |csrf| {
         let mut f = frame("MFA devices", csrf, Nav::SignedIn(user.as_str()));
         f.error = error;
@@ -1252,7 +1474,7 @@ async fn render_settings(
         f.notice = if error.is_some() { None } else { notice.as_deref() };
         f.warning = warning;
         f.signals = signals;
-        pages::settings(&f, &methods, &display_name)
+        pages::settings(&f, &methods, &display_name, &browsers)
     })
 }
 
@@ -1362,7 +1584,7 @@ async fn totp_confirm(
             session.insert(FLASH, "Your authenticator app is set up.").await?;
             return Ok(Redirect::to("/settings").into_response());
         }
-        Ok(other) => refusal(&other, "code"),
+        Ok(other) => refusal(&other, "code", ""),
         Err(e) => user_message(&e).ok_or(AppError(e.to_string()))?,
     };
     // The setup page again, with the same QR code and secret: the entry the person just made

@@ -145,6 +145,11 @@ pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes
             esc(name)
         ),
     };
+    if matches!(intro, Intro::SignIn(_)) {
+        body.push_str(
+            r#"<p><label><input type="checkbox" id="remember-browser"> Remember this browser for 30 days (skip this step here; don't tick it on a shared computer)</label></p>"#,
+        );
+    }
     if has_webauthn {
         body.push_str(
             r#"<section><h3>Security key or passkey</h3>
@@ -155,7 +160,7 @@ pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes
         let _ = write!(
             body,
             r#"<section><h3>Authenticator app</h3><form method="post" action="/mfa/totp">
-<input type="hidden" name="csrf" value="{}">
+<input type="hidden" name="csrf" value="{}"><input type="hidden" name="remember" class="remember-field">
 <label>Code <input name="code" id="totp-code" inputmode="numeric" autocomplete="one-time-code" required></label>
 <button id="verify-totp">Verify</button></form></section>"#,
             esc(frame.csrf)
@@ -165,7 +170,7 @@ pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes
         let _ = write!(
             body,
             r#"<section><h3>Backup code</h3><form method="post" action="/mfa/backup">
-<input type="hidden" name="csrf" value="{}">
+<input type="hidden" name="csrf" value="{}"><input type="hidden" name="remember" class="remember-field">
 <label>Backup code <input name="code" id="backup-code" autocomplete="off" required></label>
 <button id="verify-backup">Use backup code</button></form></section>"#,
             esc(frame.csrf)
@@ -222,7 +227,19 @@ pub fn kind_label(kind: DeviceKind) -> &'static str {
     }
 }
 
-pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str) -> String {
+/// A browser of the user's, as the devices page lists it.
+pub struct BrowserRow {
+    pub id: multifactor::RememberedBrowserId,
+    /// It skips the second factor (else it is known: a counter of its own, nothing skipped).
+    pub remembered: bool,
+    /// The browser showing the page.
+    pub current: bool,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+    pub expires_at: UnixTime,
+}
+
+pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str, browsers: &[BrowserRow]) -> String {
     let csrf = esc(frame.csrf);
     let mut rows = String::new();
     for m in methods {
@@ -302,14 +319,53 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str) -
 <button type="button" id="add-security-key" data-webauthn="register-security-key">Add a security key</button>
 <button type="button" id="add-passkey" data-webauthn="register-passkey">Add a passkey</button>
 </section>
+<section><h3>Your browsers</h3>
+<p class="hint">A browser where you completed a sign-in is <em>known</em>: failed attempts elsewhere never slow it down.
+A <em>remembered</em> browser also skips the second factor. Revoke one you no longer use or don't recognise.</p>
+<table id="browsers"><thead><tr><th>Browser</th><th>Last sign-in</th><th>Until</th><th></th></tr></thead>
+<tbody>{browser_rows}</tbody></table></section>
 <section><h3>Your name on passkeys</h3>
 <form method="post" action="/settings/display-name" class="inline"><input type="hidden" name="csrf" value="{csrf}">
 <label>Display name <input name="display_name" id="display-name" value="{display}" required></label>
 <button id="change-display-name">Change</button></form>
 <p class="hint">Passkey prompts show this name; browsers that support it update the passkeys they hold.</p></section>"#,
         display = esc(display_name),
+        browser_rows = browser_rows(browsers, &csrf),
     );
     layout(frame, &body)
+}
+
+fn browser_rows(browsers: &[BrowserRow], csrf: &str) -> String {
+    if browsers.is_empty() {
+        return r#"<tr><td colspan="4" id="no-browsers">None yet: a browser becomes known when you sign in with a second factor on it.</td></tr>"#.to_owned();
+    }
+    let mut rows = String::new();
+    for b in browsers {
+        let kind = if b.remembered {
+            "Remembered (skips the second factor)"
+        } else {
+            "Known"
+        };
+        let current = if b.current {
+            r#" <strong class="this-browser">This browser</strong>"#
+        } else {
+            ""
+        };
+        let _ = write!(
+            rows,
+            r#"<tr data-browser="{id}" data-remembered="{remembered}"><td><span class="browser-kind">{kind}</span>{current}</td>
+<td>{last}</td><td>{expires}</td>
+<td><form method="post" action="/settings/browsers/revoke" class="inline"><input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="id" value="{id}"><button class="revoke-browser">Revoke</button></form></td></tr>"#,
+            id = b.id,
+            remembered = b.remembered,
+            // A known browser's token is replaced at every sign-in there, so it was issued at the
+            // last one; a remembered browser records each sign-in it skipped the second factor for.
+            last = when(Some(b.last_used_at.unwrap_or(b.created_at))),
+            expires = when(Some(b.expires_at)),
+        );
+    }
+    rows
 }
 
 /// From how many remaining backup codes the pages warn.

@@ -143,13 +143,25 @@ async function register(kind) {
   location.href = result.redirect;
 }
 
+/** Whether "Remember this browser" is ticked on the second-factor page. */
+function rememberTicked() {
+  const box = document.getElementById("remember-browser");
+  return !!(box && box.checked);
+}
+
+// The code forms carry the checkbox's state in a hidden field (one checkbox for every method).
+document.addEventListener("submit", (event) => {
+  const field = event.target.querySelector && event.target.querySelector(".remember-field");
+  if (field) field.value = rememberTicked() ? "1" : "";
+});
+
 async function secondFactor() {
   progress("Touch your security key or confirm on your device…");
   const { options, ceremony } = await post("/mfa/webauthn/start");
   const credential = await navigator.credentials.get({
     publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey),
   });
-  const result = await post("/mfa/webauthn/finish", { ceremony, response: credential.toJSON() });
+  const result = await post("/mfa/webauthn/finish", { ceremony, response: credential.toJSON(), remember: rememberTicked() });
   location.href = result.redirect;
 }
 
