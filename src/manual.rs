@@ -19,19 +19,100 @@
 //!   ([`RememberedBrowserToken`](crate::RememberedBrowserToken)). It is not a device: it proves
 //!   nothing by itself, and every device change forgets it. (Its records keep the table name
 //!   `mfa_trusted_devices` and its MAC label `trusted-device`, so stored tokens stay valid.)
+//! - **Known browser**: a browser that completed a full sign-in and holds the token
+//!   [`Mfa::know_browser`](crate::Mfa::know_browser) gave it. It skips nothing: it only has a
+//!   failure counter of its own, so that guesses made elsewhere never slow it down. Every full
+//!   sign-in replaces its token. An attempt without a live token of the user's comes from an
+//!   **unknown browser**.
+//! - **Counter**: what failures are charged to ([`Counter`](crate::store::Counter)): per user
+//!   and factor, one for unknown browsers and one for each known browser.
 //!
 //! # Threat model
 //!
 //! The crate defends the second factor of a sign-in against:
 //!
-//! - **Online guessing.** An attacker who knows the password submits codes. Each code factor
-//!   (TOTP, backup codes) of each user has two limits, kept in one counter row:
-//!   - *consecutive failures*: 5 free, then a wait of 30 s doubling per failure up to 1 hour,
-//!     and a lock after 100 until the host unlocks it ([`Mfa::unlock`](crate::Mfa::unlock) or an
-//!     admin reset), as NIST SP 800-63B §5.2.2 requires. A success clears them.
-//!   - *a failure budget*, which a success does **not** refill: at most 20 failures at once,
-//!     one more every 32 hours (a leaky bucket kept as one timestamp). An attacker who guesses
-//!     between the user's daily sign-ins gets at most 20 + 273.75 answered guesses a year.
+//! - **Online guessing, throttled by what a guess can win.** An attacker who knows the password
+//!   submits codes or assertions. How each factor is throttled depends on what one guess can
+//!   win ([`Gate`](crate::throttle::Gate)):
+//!   - **TOTP** (about 20 bits a guess window: 3 codes in 10^6) is *guessable*. Its counter for
+//!     unknown browsers has two limits:
+//!     - *consecutive failures*: 5 free, then a wait of 30 s doubling per failure up to 1 hour,
+//!       and a lock after 100 until the host unlocks it ([`Mfa::unlock`](crate::Mfa::unlock) or
+//!       an admin reset), as NIST SP 800-63B §5.2.2 requires. A success clears them;
+//!     - *a failure budget*, which a success does **not** refill: at most 20 failures at once,
+//!       one more every 32 hours (a leaky bucket kept as one timestamp). An attacker who
+//!       guesses between the owner's daily sign-ins from an unknown browser gets at most
+//!       20 + 273.75 answered guesses a year.
+//!   - **Backup codes** of 64 bits or more (the default: 13 characters, 65 bits) are
+//!     *unguessable*: a right code is never held back. NIST SP 800-63B §5.1.2.2 asks for rate
+//!     limiting of look-up secrets only below 64 bits, and the bound comes from entropy: at
+//!     10,000 guesses a second for a year against a set of 6, P ≤ 3.2 × 10^11 × 6 / 2^65 ≈
+//!     5.1 × 10^-8. Every attempt is evaluated (one keyed hash per code of the set), failures
+//!     are counted and audited as before, and [`AuditKind::FailureBudgetLow`](crate::AuditKind::FailureBudgetLow)
+//!     still says that someone is guessing. A host that configures codes below 64 bits (12
+//!     characters: 60 bits) keeps TOTP's throttle on them.
+//!   - **WebAuthn** (a signature) is *unguessable*: every assertion of a ceremony the user really
+//!     started is checked, and a failure is counted after the check. On the passwordless path,
+//!     where anyone may present a credential id and user handle (neither is secret), nothing is
+//!     charged before the signature is verified, and nothing ever holds a valid assertion back.
+//!   - **Known browsers** keep the owner out of the attacker's way. After a full sign-in
+//!     ([`Mfa::know_browser`](crate::Mfa::know_browser)) the browser holds a token, and its
+//!     attempts ([`Mfa::verify_totp_from`](crate::Mfa::verify_totp_from)) are charged to a
+//!     counter of its own, which nothing but the token can fill: the owner's browser is never
+//!     held back by someone else's guesses, as in Microsoft Entra's smart lockout (familiar and
+//!     unfamiliar locations apart) and OWASP's device cookies (lock the device, not the
+//!     account). A token takes 10 failures ([`KnownBrowserPolicy`](crate::KnownBrowserPolicy)),
+//!     with no backoff; past them the browser counts as unknown again (its free tries and
+//!     backoff still apply: no lock on the owner's first typo past the limit). Successes do not
+//!     clear the token's count; each full sign-in replaces the token instead, so a stolen copy
+//!     is worth at most 10 evaluated guesses, however often the owner signs in.
+//!   - **Every device a code is checked against counts.** A user may have up to 5 TOTP devices
+//!     ([`totp::MAX_DEVICES`](crate::totp::MAX_DEVICES)); a code is checked against each, so a
+//!     wrong one is charged once per device ([`ThrottlePolicy::charged_by`](crate::ThrottlePolicy::charged_by)):
+//!     `n` devices multiply a guess's chance by `n`, and the bound below holds per user whatever
+//!     `n` is.
+//!   - **The same wrong code twice is one failure.** Enter pressed twice, a double submit, a
+//!     retry after a timeout: a counter keeps a keyed fingerprint of its last charged wrong code
+//!     ([`ThrottleState::last_miss`](crate::store::ThrottleState::last_miss): 64 bits of an
+//!     HMAC under a keyring key, bound to the user, the counter, the devices and the time step,
+//!     never the code), and the same code against the same candidates is answered `Rejected`
+//!     without a second charge. It tells nobody anything the first answer did not.
+//!
+//!   The guarantees, per factor, under the defaults (the figures come from a simulated year on
+//!   the manual clock, `tests/service/attacker.rs`; `cargo test --test service the_owner --
+//!   --nocapture` prints them):
+//!
+//!   | who | what holds |
+//!   |---|---|
+//!   | attacker with the password, no token of the owner's, alone or beside the owner signing in daily on their browser | TOTP: at most 100 answered guesses a year (the lock), P ≤ 3.0 × 10^-4; backup codes: P ≤ 5.1 × 10^-8 from entropy |
+//!   | the same, beside an owner without cookies (every attempt unknown) | TOTP: at most 20 + 273.75 (the budget), P ≤ 8.8 × 10^-4 |
+//!   | the same attacker holding one stolen known-browser token | at most 10 more (the token's own); if the thief spends them before the owner's next sign-in, that sign-in counts as unknown and clears the consecutive failures once: at most 10 + 293.75 in all, P ≤ 9.1 × 10^-4 (measured: 110, 3.3 × 10^-4) |
+//!   | owner on their known browser, during the attack; a typo-prone owner (1–2 typos on 5 days in 7), with and without the attacker | never refused a right code, never kept waiting (measured: 0 s in the year) |
+//!   | owner on a new browser during the attack | a backup code and a passkey are accepted at the first try |
+//!   | someone with a credential id and user handle but no private key | cannot make a valid assertion wait |
+//!
+//!   Past the margin (14 typos in a row, beyond the token's 10) the extra ones fall to the
+//!   counter of unknown browsers: without an attacker its free tries absorb them; under attack
+//!   the owner signs in with another factor that day, which gives the browser a fresh token.
+//!   After a stolen token is spent, the owner's next sign-in may need another factor once.
+//!
+//!   **Load shedding** is not the throttle's job: a flood of attempts is request rate limiting,
+//!   per client address or per route, in the host or a tower layer in front of the sign-in
+//!   routes, never a lock on the owner. With axum, for instance:
+//!
+//!   ```text
+//!   let sign_in = Router::new()
+//!       .route("/mfa", post(verify_second_factor))
+//!       .route("/passwordless", post(finish_passwordless))
+//!       // per client IP: a burst of 10, then 2 a second (tower_governor)
+//!       .layer(GovernorLayer { config: Arc::new(GovernorConfigBuilder::default()
+//!           .per_second(2).burst_size(10).finish().unwrap()) })
+//!       // and at most 64 in flight for the whole route (tower)
+//!       .layer(ConcurrencyLimitLayer::new(64));
+//!   ```
+//!
+//!   A shed request never reaches the crate, so it changes no counter: the owner's next
+//!   request is judged as before.
 //!
 //!   How an attempt is answered: the service reads the counter; an attempt the counter refuses
 //!   is answered `Throttled`/`Locked` at once and not evaluated. An admitted attempt is
@@ -63,10 +144,9 @@
 //!   refusal is answered; a lock set by another server is found by the settlement. Hit or
 //!   miss, warm or stale, the store calls are the same (checked on every store, and on
 //!   PostgreSQL between two pools).
-//!   WebAuthn is different: an assertion cannot be guessed, so it is charged only once a
-//!   ceremony the user really started is taken, before its (costly) signature check, and it
-//!   backs off (up to 1 hour) but neither locks nor spends a budget, which would only let anyone
-//!   who knows a user name lock the user out.
+//!   A known browser's attempt is settled the same way against its own counter, and only while
+//!   the browser's record is there and unexpired: a token revoked or replaced on another server
+//!   counts as unknown at once, and revoking a browser deletes its counters in the same step.
 //! - **A code seen twice.** A replayed TOTP step and a spent backup code are answered
 //!   `Rejected` like any wrong code, and recorded as [`AuditKind::CodeReused`](crate::AuditKind::CodeReused)
 //!   (SP 800-63B: a reused OTP means someone else may have it). A charged failure that leaves a
@@ -111,12 +191,12 @@
 //! - **Stale "remember me".** Remember-this-browser tokens are random, stored as keyed hashes,
 //!   bound to the user, expiring, revocable, and all revoked when the user's devices change.
 //! - **Online guessing over a long time.** Under the defaults, simulated for a year on the
-//!   manual clock (`tests/service/attacker.rs`): an attacker alone gets 100 answered TOTP guesses before
-//!   the lock (probability of success at most 3.0e-4); with the user signing in every day, the
-//!   budget caps it at 293 (8.8e-4; without the budget, daily successes would give it 12,399,
-//!   3.7e-2); a user who mistypes 5 times a week, in bursts of up to 3, is never held up. The
-//!   price of the budget falls on an attacked user: once it is drained, TOTP waits for a refill
-//!   (up to 32 hours) while backup codes and security keys keep working.
+//!   manual clock (`tests/service/attacker.rs`), with the table above. Without the budget, an
+//!   owner's daily successes from unknown browsers would give the attacker 12,399 answered
+//!   guesses a year (3.7e-2). The price of the budget falls on an attacked user only where they
+//!   sign in from an unknown browser (a CLI without a stored token, a new laptop): there TOTP
+//!   may wait for a refill (up to 32 hours) while backup codes and passkeys keep working. A
+//!   CLI can keep its known-browser token in a file to be a known browser too.
 //! - **Shared state after a fork or a VM snapshot.** The default generator,
 //!   [`OsRng`](crate::OsRng), takes every byte from the operating system: no user-space state
 //!   that two copies of a process could both continue.
@@ -129,14 +209,16 @@
 //! | setting | default | why |
 //! |---|---|---|
 //! | backup codes per set | 6 | the common default of the systems users come from; 1..=32 |
-//! | backup code length | 12 characters, shown `abcd-efgh-jkmn` | Crockford base32 (no `i l o u`): 60 bits; 12..=32 |
+//! | backup code length | 13 characters, shown `abcd-efgh-jkmnp` | Crockford base32 (no `i l o u`): 65 bits, so no throttle is needed (NIST SP 800-63B: 64); one character more than 12 rather than a larger alphabet, which would bring mixed case or look-alikes back; 12..=32 (12 is throttled) |
 //! | backup code input | case, spaces, hyphens ignored; `o i l` read as `0 1 1` | people copy codes from paper |
 //! | TOTP algorithm, digits, period | SHA1, 6, 30 s | what every authenticator app supports |
 //! | TOTP window | ±1 step | tolerates 30 s of clock skew or a slow typist; 0..=10 |
 //! | new TOTP secret | 160 bits | RFC 4226 §4; imports accept 80 bits, what real sites issue |
-//! | throttling | 5 free failures, then 30 s doubling to 1 h, lock at 100 | NIST SP 800-63B §5.2.2 |
-//! | failure budget (codes) | 20 failures, one more every 32 h; successes do not refill it | ≤ 1e-3 a year against a guesser even with daily sign-ins; 5 typos a week never reach it |
-//! | WebAuthn throttling | backoff to 1 h, no lock, no budget | an assertion cannot be guessed: a lock would only be a way to lock users out |
+//! | throttling (TOTP, codes under 64 bits; unknown browsers) | 5 free failures, then 30 s doubling to 1 h, lock at 100 | NIST SP 800-63B §5.2.2 |
+//! | failure budget (same) | 20 failures, one more every 32 h; successes do not refill it | ≤ 1e-3 a year against a guesser even with an owner's daily sign-ins from unknown browsers |
+//! | known browser | a counter of its own; 10 failures, then unknown; token replaced at every full sign-in, 180 days unused | the owner's browser is never held back by others' guesses; a stolen token is worth 10 guesses |
+//! | backup codes of 64 bits or more, WebAuthn | counted and audited, never held back | a guess cannot win; a throttle would only lock the owner out |
+//! | the same wrong code again (same step, same devices) | not charged again | it tells nobody anything new |
 //! | backup-code hashes | keyed by the keyring (`backup-codes` MAC key), bound to user and set | a database copy alone gives nothing to test guesses against |
 //! | sealing | XChaCha20-Poly1305, random 192-bit nonce, key ids | random nonces are safe at this size; ids allow rotation |
 //! | random generator | the OS's, every call (`OsRng`) | no state a fork or VM snapshot could duplicate |
