@@ -344,6 +344,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(rename, &*store);
     check!(delete_and_reset, &*store);
     check!(replace_backup_codes, &*store);
+    check!(insert_first_backup_codes, &*store);
     check!(consume_backup_code_once, &*store);
     check!(totp_step_high_water_mark, &*store);
     check!(throttle_compare_and_swap, &*store);
@@ -375,6 +376,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(uniform_settlement, store.clone());
     check!(cached_verification, store.clone());
     check!(race_known_browser_revoke, store.clone());
+    check!(race_first_backup_codes, store.clone());
     Ok(())
 }
 
@@ -391,7 +393,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
 macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@plain $make; insert_get_list, rename, delete_and_reset,
-            replace_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
+            replace_backup_codes, insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
             delete_unless_last, totp_paging_and_reseal, remembered_browsers, known_browser_counters,
@@ -400,7 +402,7 @@ macro_rules! conformance_tests {
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,
             race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification,
-            race_known_browser_revoke);
+            race_known_browser_revoke, race_first_backup_codes);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

@@ -13,7 +13,9 @@
 //!   one slot or step exactly one is accepted, and no success slips past a failure that was
 //!   counted first. Hit or miss, the work is the same until a hit is accepted.
 //! - **replace**: [`replace_backup_codes`](DeviceStore::replace_backup_codes) removes the user's
-//!   previous set and inserts the new one in one step: no moment exists where both or neither work.
+//!   previous set and inserts the new one in one step: no moment exists where both or neither work;
+//!   [`insert_first_backup_codes`](DeviceStore::insert_first_backup_codes) inserts a set only
+//!   while the user has none (of concurrent ones exactly one is inserted).
 //! - **compare-and-swap**: [`swap_throttle`](DeviceStore::swap_throttle) writes only if the
 //!   stored state equals the expected one; [`record_webauthn_use`](DeviceStore::record_webauthn_use)
 //!   writes a credential's counter only if it still holds the expected value.
@@ -151,6 +153,17 @@ pub trait DeviceStore: Send + Sync {
     /// [`StoreError::InvalidRecord`] if `set` is not a backup-code record,
     /// [`StoreError::Conflict`] if its id exists.
     fn replace_backup_codes(&self, set: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Inserts `set` (of its user) only if that user has no backup-code set, in one atomic step
+    /// with respect to [`replace_backup_codes`](Self::replace_backup_codes) and other inserts:
+    /// `Ok(false)`, and nothing written, if they have one. (An import must never replace a set
+    /// the user generated after the import looked.)
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidRecord`] if `set` is not a backup-code record,
+    /// [`StoreError::Conflict`] if its id exists.
+    fn insert_first_backup_codes(&self, set: DeviceRecord) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Settles one code attempt in one atomic step, against the failure counter of
     /// `attempt.factor` as it was when the attempt was admitted:

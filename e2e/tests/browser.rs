@@ -19,8 +19,8 @@ use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
 use chromiumoxide::cdp::browser_protocol::target::{CreateBrowserContextParams, CreateTargetParams};
 use chromiumoxide::cdp::browser_protocol::web_authn::{
     AddCredentialParams, AddVirtualAuthenticatorParams, AuthenticatorId, AuthenticatorProtocol, AuthenticatorTransport,
-    ClearCredentialsParams, Credential, Ctap2Version, EnableParams, GetCredentialsParams, SetCredentialPropertiesParams,
-    SetResponseOverrideBitsParams, VirtualAuthenticatorOptions,
+    ClearCredentialsParams, Credential, Ctap2Version, EnableParams, GetCredentialsParams,
+    SetCredentialPropertiesParams, SetResponseOverrideBitsParams, VirtualAuthenticatorOptions,
 };
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures::StreamExt as _;

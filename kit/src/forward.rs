@@ -142,6 +142,11 @@ macro_rules! forward {
             self.inner.replace_backup_codes(set).await
         }
     };
+    (insert_first_backup_codes) => {
+        async fn insert_first_backup_codes(&self, set: DeviceRecord) -> Result<bool, StoreError> {
+            self.inner.insert_first_backup_codes(set).await
+        }
+    };
     (settle_attempt) => {
         async fn settle_attempt(
             &self,

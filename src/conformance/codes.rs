@@ -188,3 +188,68 @@ pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult
     ensure!(last_step(&got) == Some(huge), "step 2^63-1 not stored exactly");
     Ok(())
 }
+
+/// [`DeviceStore::insert_first_backup_codes`]: a set is inserted for a user who has none and
+/// refused, with nothing written, for a user who has one (another user's set does not count);
+/// a record of another kind is an error.
+pub async fn insert_first_backup_codes<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    store.replace_backup_codes(backup_record(&bob, 1, 3)?).await?;
+    let first = backup_record(&alice, 2, 4)?;
+    ensure!(
+        store.insert_first_backup_codes(first.clone()).await?,
+        "a first set was refused (another user's set counted)"
+    );
+    let second = backup_record(&alice, 3, 5)?;
+    ensure!(
+        !store.insert_first_backup_codes(second.clone()).await?,
+        "a second set was inserted over the user's set"
+    );
+    let sets: Vec<DeviceRecord> = store
+        .list_devices(&alice)
+        .await?
+        .into_iter()
+        .filter(|d| matches!(d.data, DeviceData::BackupCodes(_)))
+        .collect();
+    ensure!(sets == vec![first], "the user's set changed: {sets:?}");
+    ensure!(
+        matches!(
+            store.insert_first_backup_codes(totp_record(&alice, 4)?).await,
+            Err(StoreError::InvalidRecord(_))
+        ),
+        "a TOTP record was taken for a backup-code set"
+    );
+    Ok(())
+}
+
+/// [`RACERS`] different first sets for one user at once: exactly one is inserted, and it is
+/// the only set the user has.
+pub async fn race_first_backup_codes<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let sets = (0..RACERS)
+        .map(|i| backup_record(&alice, i as u64, 2))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sets = Arc::new(sets);
+    let wins = race(&store, |store, i| {
+        let sets = sets.clone();
+        async move {
+            match sets.get(i) {
+                Some(set) => store.insert_first_backup_codes(set.clone()).await,
+                None => Ok(false),
+            }
+        }
+    })
+    .await?;
+    let held = store
+        .list_devices(&alice)
+        .await?
+        .into_iter()
+        .filter(|d| matches!(d.data, DeviceData::BackupCodes(_)))
+        .count();
+    ensure!(
+        wins == 1 && held == 1,
+        "{wins} concurrent first sets inserted, {held} held"
+    );
+    Ok(())
+}

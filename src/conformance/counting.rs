@@ -84,6 +84,7 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn delete_user_devices(&self, user: &UserId) -> u64;
         fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> u64;
         fn replace_backup_codes(&self, set: DeviceRecord) -> ();
+        fn insert_first_backup_codes(&self, set: DeviceRecord) -> bool;
         fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Settlement;
         fn throttle(&self, user: &UserId, counter: Counter) -> ThrottleState;
         fn swap_throttle(&self, user: &UserId, counter: Counter, expected: ThrottleState, new: ThrottleState) -> bool;

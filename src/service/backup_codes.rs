@@ -27,7 +27,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let key_id = self.keys.current_id();
         let key = self.codes_key(key_id, user, id)?;
         let (codes, record) = backup_codes::generate(&self.rng, &self.config.backup_codes, &key)?;
-        self.store_backup_set(user, id, name, record).await?;
+        self.store_backup_set(user, id, name, record, SetWrite::Replace).await?;
         self.emit(
             self.event(Some(user), AuditKind::BackupCodesRegenerated)
                 .device(id, DeviceKind::BackupCodes),
@@ -68,28 +68,44 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ))
     }
 
-    /// Stores `record` as the user's backup-code set `id`, replacing the old set atomically
-    /// (remembered browsers were trusted for the devices as they were).
+    /// Stores `record` as the user's backup-code set `id`: replacing the old set atomically
+    /// ([`SetWrite::Replace`], a regeneration), or only while the user has none
+    /// ([`SetWrite::First`], an import: a set the user generated after the import looked is
+    /// never replaced). Remembered browsers were trusted for the devices as they were.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::BackupCodesPresent`](crate::MisuseError::BackupCodesPresent) for
+    /// [`SetWrite::First`] if the user has a set; store errors.
     pub(super) async fn store_backup_set(
         &self,
         user: &UserId,
         id: DeviceId,
         name: DeviceName,
         record: backup_codes::BackupCodeRecord,
+        write: SetWrite,
     ) -> Result<(), Error> {
         self.devices_changed(user).await?;
-        self.store
-            .replace_backup_codes(DeviceRecord {
-                id,
-                user: user.clone(),
-                name,
-                created_at: self.clock.now(),
-                last_used_at: None,
-                confirmed: true,
-                data: DeviceData::BackupCodes(record),
-            })
-            .await?;
+        let set = DeviceRecord {
+            id,
+            user: user.clone(),
+            name,
+            created_at: self.clock.now(),
+            last_used_at: None,
+            confirmed: true,
+            data: DeviceData::BackupCodes(record),
+        };
+        let written = match write {
+            SetWrite::Replace => {
+                self.store.replace_backup_codes(set).await?;
+                true
+            }
+            SetWrite::First => self.store.insert_first_backup_codes(set).await?,
+        };
         self.cache.forget(user);
+        if !written {
+            return Err(crate::error::MisuseError::BackupCodesPresent.into());
+        }
         Ok(())
     }
 
@@ -106,4 +122,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .ok_or_else(|| SealError::UnknownKey(key_id.as_str().to_owned()))?;
         Ok(CodeKey::Keyed { key_id, key, user, set })
     }
+}
+
+/// How [`Mfa::store_backup_set`] writes a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetWrite {
+    /// Replace the user's set, if any (a regeneration).
+    Replace,
+    /// Only while the user has none (an import).
+    First,
 }

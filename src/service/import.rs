@@ -115,7 +115,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let key_id = self.keys.current_id();
         let key = self.codes_key(key_id, user, id)?;
         let record = backup_codes::import(&self.rng, &codes.as_strs(), &key)?;
-        self.store_backup_set(user, id, name, record).await?;
+        // Only while the user still has no set: one generated since the check above stays.
+        self.store_backup_set(user, id, name, record, super::backup_codes::SetWrite::First)
+            .await?;
         self.emit(
             self.event(Some(user), AuditKind::Enrolled)
                 .device(id, DeviceKind::BackupCodes),

@@ -210,6 +210,26 @@ impl DeviceStore for MemoryStore {
         Ok(())
     }
 
+    async fn insert_first_backup_codes(&self, set: DeviceRecord) -> Result<bool, StoreError> {
+        if !matches!(set.data, DeviceData::BackupCodes(_)) {
+            return Err(StoreError::InvalidRecord(
+                "insert_first_backup_codes needs a backup-code record",
+            ));
+        }
+        let mut state = self.state()?;
+        if state
+            .of_user(&set.user)
+            .any(|d| matches!(d.data, DeviceData::BackupCodes(_)))
+        {
+            return Ok(false);
+        }
+        if state.devices.contains_key(&set.id) {
+            return Err(StoreError::Conflict);
+        }
+        state.add(set);
+        Ok(true)
+    }
+
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let mut state = self.state()?;
         if let Some(browser) = attempt.browser {

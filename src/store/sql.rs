@@ -436,6 +436,27 @@ macro_rules! sql_device_store {
                 tx.commit().await.map_err(db_err)
             }
 
+            async fn insert_first_backup_codes(&self, set: DeviceRecord) -> Result<bool, StoreError> {
+                if !matches!(set.data, DeviceData::BackupCodes(_)) {
+                    return Err(StoreError::InvalidRecord("insert_first_backup_codes needs a backup-code record"));
+                }
+                // The same per-user lock as a replacement: the check and the insert are one step.
+                let mut tx = self.begin().await?;
+                Self::lock(&mut tx, format!("multifactor/user/{}", set.user.as_str())).await?;
+                let sets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1 AND kind = $2")
+                    .bind(set.user.as_str())
+                    .bind(sql::KIND_BACKUP_CODES)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if sets > 0 {
+                    return Ok(false);
+                }
+                insert_in(&mut tx, &set).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
+            }
+
             async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
                 let (device, slot, step) = sql::hit_columns(attempt.factor, attempt.hit);
                 let counter = $crate::throttle::Counter {

@@ -91,6 +91,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         rename,
         delete_and_reset,
         replace_backup_codes,
+        insert_first_backup_codes,
         consume_backup_code_once,
         totp_step_high_water_mark,
         throttle_compare_and_swap,
@@ -123,7 +124,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         uniform_settlement,
         race_confirm_against_cleanup,
         cached_verification,
-        race_known_browser_revoke
+        race_known_browser_revoke,
+        race_first_backup_codes
     ));
     checks
 }

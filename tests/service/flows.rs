@@ -672,6 +672,9 @@ impl DeviceStore for DownStore {
     async fn replace_backup_codes(&self, _: multifactor::store::DeviceRecord) -> Result<(), StoreError> {
         down()
     }
+    async fn insert_first_backup_codes(&self, _: multifactor::store::DeviceRecord) -> Result<bool, StoreError> {
+        down()
+    }
     async fn settle_attempt(
         &self,
         _: &UserId,
@@ -1009,6 +1012,7 @@ impl DeviceStore for LateAcceptStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -1185,6 +1189,7 @@ impl DeviceStore for ConfirmMeanwhileStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,

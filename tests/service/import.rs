@@ -641,3 +641,93 @@ async fn imported_static_tokens_work_once_each() {
     let stored = format!("{:?}", mfa.store().list_devices(&bob).await.unwrap());
     assert!(!stored.to_lowercase().contains("k3vq9zsr0btw"));
 }
+
+mod generated_meanwhile {
+    //! A store in which the user generates a backup-code set of their own right after the
+    //! import looked (the first time a set is written): a concurrent regeneration.
+    use multifactor::store::{CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceRecord, ThrottleState, WebAuthnUse};
+    use multifactor::{CeremonyId, DeviceId, DeviceName, DeviceStore, MemoryStore, StoreError, UnixTime, UserId};
+    use multifactor_kit::forward;
+
+    #[derive(Debug, Default)]
+    pub struct GeneratedMeanwhile {
+        pub inner: MemoryStore,
+        pub users_set: std::sync::Mutex<Option<DeviceRecord>>,
+    }
+
+    impl GeneratedMeanwhile {
+        async fn users_set_first(&self) -> Result<(), StoreError> {
+            let set = self
+                .users_set
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(set) = set {
+                self.inner.replace_backup_codes(set).await?;
+            }
+            Ok(())
+        }
+    }
+
+    impl DeviceStore for GeneratedMeanwhile {
+        forward!(account_ops);
+        forward!(webauthn_ops);
+        forward!(
+            settle_attempt,
+            insert_device,
+            device,
+            list_devices,
+            rename_device,
+            delete_device,
+            delete_user_devices,
+            delete_unconfirmed_totp,
+            throttle,
+            swap_throttle,
+            clear_throttle,
+        );
+
+        async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
+            self.users_set_first().await?;
+            self.inner.replace_backup_codes(set).await
+        }
+
+        async fn insert_first_backup_codes(&self, set: DeviceRecord) -> Result<bool, StoreError> {
+            self.users_set_first().await?;
+            self.inner.insert_first_backup_codes(set).await
+        }
+    }
+}
+
+/// An import of backup codes checks that the user has no set, then writes: a set the user
+/// generated in between is never replaced (their freshly printed codes keep working), and the
+/// import says the user has a set.
+#[tokio::test]
+async fn an_import_never_replaces_a_set_generated_meanwhile() {
+    let alice = user("alice");
+    let keys = keyring("k1", 1);
+    // The user's own set, made by the service with the same key, so that its codes verify.
+    let maker = multifactor::Mfa::new(
+        multifactor::MemoryStore::new(),
+        keys.clone(),
+        MfaConfig::new("ACME").unwrap(),
+    )
+    .unwrap();
+    let own = maker.generate_backup_codes(&alice, None).await.unwrap();
+    let record = maker.store().list_devices(&alice).await.unwrap().remove(0);
+    let store = generated_meanwhile::GeneratedMeanwhile::default();
+    *store.users_set.lock().unwrap() = Some(record);
+    let mfa = multifactor::Mfa::new(store, keys, MfaConfig::new("ACME").unwrap()).unwrap();
+    let imported = multifactor::import::ImportedCodes::new(["aaaa-bbbb-cccc", "dddd-eeee-ffff"].map(str::to_owned));
+    let result = mfa.import_backup_codes(&alice, &imported, None).await;
+    assert!(
+        matches!(result, Err(multifactor::Error::Misuse(MisuseError::BackupCodesPresent))),
+        "{result:?}"
+    );
+    assert!(
+        mfa.verify_backup_code(&alice, own.codes[0].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted(),
+        "the user's own set was replaced by the import"
+    );
+}

@@ -65,6 +65,7 @@ impl DeviceStore for ReadModifyWriteStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         clear_throttle,
     );
@@ -185,6 +186,7 @@ impl DeviceStore for NoHighWaterStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -222,6 +224,7 @@ impl DeviceStore for ForeignOwnerStore {
     forward!(webauthn_ops);
     forward!(
         settle_attempt,
+        insert_first_backup_codes,
         list_devices,
         rename_device,
         delete_device,
@@ -266,6 +269,7 @@ impl DeviceStore for LeakyReplaceStore {
     forward!(webauthn_ops);
     forward!(
         settle_attempt,
+        insert_first_backup_codes,
         insert_device,
         device,
         list_devices,
@@ -306,6 +310,7 @@ impl DeviceStore for SloppyConsumeStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -348,6 +353,7 @@ impl DeviceStore for ThrottleBlindStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -390,6 +396,7 @@ impl DeviceStore for WrongCounterStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -425,6 +432,7 @@ impl DeviceStore for ReusableCeremonyStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -503,6 +511,7 @@ impl DeviceStore for NonUniqueCredentialStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -570,6 +579,7 @@ impl DeviceStore for BlindCounterStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -625,6 +635,7 @@ impl DeviceStore for UnguardedDeleteStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -677,6 +688,7 @@ impl DeviceStore for NoGuardStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -1196,6 +1208,7 @@ impl DeviceStore for CountingHitStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -1234,6 +1247,7 @@ impl DeviceStore for ListThenDeleteStore {
         delete_device,
         delete_user_devices,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -1313,6 +1327,7 @@ impl DeviceStore for DigestBlindStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -1401,6 +1416,7 @@ impl DeviceStore for KnownBrowserStore {
         delete_user_devices,
         delete_unconfirmed_totp,
         replace_backup_codes,
+        insert_first_backup_codes,
         throttle,
         swap_throttle,
         clear_throttle,
@@ -1483,4 +1499,81 @@ async fn known_browser_checks_catch_each_flaw() {
         .await
         .expect("race_known_browser_revoke passed on a check-then-charge store");
     assert!(message.contains("charged a revoked browser's counter"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A first backup-code set only while the user has none.
+// ---------------------------------------------------------------------------------------------
+
+/// `insert_first_backup_codes` without its guard (`checks: false`: it inserts whatever the user
+/// has), or with the guard as a separate read before the insert (`checks: true`: correct one
+/// call at a time, racy).
+#[derive(Debug, Default)]
+struct FirstSetStore {
+    inner: MemoryStore,
+    checks: bool,
+}
+
+impl DeviceStore for FirstSetStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        settle_attempt,
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn insert_first_backup_codes(&self, set: DeviceRecord) -> Result<bool, StoreError> {
+        if !matches!(set.data, DeviceData::BackupCodes(_)) {
+            return Err(StoreError::InvalidRecord("not a backup-code record"));
+        }
+        if self.checks {
+            let has = self
+                .inner
+                .list_devices(&set.user)
+                .await?
+                .iter()
+                .any(|d| matches!(d.data, DeviceData::BackupCodes(_)));
+            if has {
+                return Ok(false);
+            }
+            interleave().await;
+        }
+        self.inner.insert_device(set).await?;
+        Ok(true)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_backup_code_checks_catch_a_missing_or_racy_guard() {
+    conformance::insert_first_backup_codes(&MemoryStore::new())
+        .await
+        .unwrap();
+    assert!(
+        first_race_failure(&Arc::new(MemoryStore::new()), conformance::race_first_backup_codes)
+            .await
+            .is_none()
+    );
+    let err = conformance::insert_first_backup_codes(&FirstSetStore::default())
+        .await
+        .expect_err("a store without the guard passed");
+    assert!(err.to_string().contains("a second set was inserted"), "{err}");
+    let racy = FirstSetStore {
+        checks: true,
+        ..FirstSetStore::default()
+    };
+    conformance::insert_first_backup_codes(&racy).await.unwrap();
+    let message = first_race_failure(&Arc::new(racy), conformance::race_first_backup_codes)
+        .await
+        .expect("race_first_backup_codes passed on a check-then-insert store");
+    assert!(message.contains("concurrent first sets inserted"), "{message}");
 }
