@@ -146,6 +146,34 @@ struct Year {
     longest_user_wait: u64,
 }
 
+impl Year {
+    /// One attacker guess at `now` (from the browser that presents `token`, if any), counted;
+    /// returns when the attacker guesses next: at once after an answer, when told after
+    /// `Throttled`, a day later once locked.
+    async fn guess(&mut self, w: &World, rng: &InsecureSeededRng, token: Option<&str>, now: u64) -> u64 {
+        match w.mfa.verify_totp_from(&w.user, &random_code(rng), token).await.unwrap() {
+            Outcome::Rejected => {
+                self.guesses += 1;
+                now
+            }
+            Outcome::Accepted(_) => {
+                self.guesses += 1;
+                self.successes += 1;
+                now
+            }
+            Outcome::Throttled { retry_at } => {
+                self.throttled += 1;
+                retry_at.as_secs()
+            }
+            Outcome::Locked => {
+                self.locked += 1;
+                now + DAY
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
 /// Runs the attacker (and, if `daily_sign_in`, the user once a day at [`SIGN_IN_AT`]) from
 /// `START` for a year. Events are processed in time order; on a tie the user goes first (the
 /// attacker-friendly choice: a success clears the consecutive failures, so the attacker gets its
@@ -184,23 +212,8 @@ async fn simulate(w: &World, daily_sign_in: bool, seed: u64) -> Year {
             }
             continue;
         }
-        match w.mfa.verify_totp(&w.user, &random_code(&rng)).await.unwrap() {
-            // Answered: the next call (same instant) learns whether another one is free.
-            Outcome::Rejected => year.guesses += 1,
-            Outcome::Accepted(_) => {
-                year.guesses += 1;
-                year.successes += 1;
-            }
-            Outcome::Throttled { retry_at } => {
-                year.throttled += 1;
-                attacker_at = retry_at.as_secs();
-            }
-            Outcome::Locked => {
-                year.locked += 1;
-                attacker_at = next + DAY;
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        // Answered: the next call (same instant) learns whether another one is free.
+        attacker_at = year.guess(w, &rng, None, next).await;
     }
     year
 }
@@ -644,27 +657,7 @@ async fn a_year(
             }
             continue;
         }
-        match w
-            .mfa
-            .verify_totp_from(&w.user, &random_code(&rng), stolen.as_deref())
-            .await
-            .unwrap()
-        {
-            Outcome::Rejected => year.guesses += 1,
-            Outcome::Accepted(_) => {
-                year.guesses += 1;
-                year.successes += 1;
-            }
-            Outcome::Throttled { retry_at } => {
-                year.throttled += 1;
-                attacker_at = Some(retry_at.as_secs());
-            }
-            Outcome::Locked => {
-                year.locked += 1;
-                attacker_at = Some(next + DAY);
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        attacker_at = Some(year.guess(w, &rng, stolen.as_deref(), next).await);
     }
     (year, owned, codes.codes.split_off(codes.spent))
 }
