@@ -226,6 +226,10 @@ pub enum SealError {
     /// A key id that is empty, longer than 64 bytes or not printable ASCII.
     #[error("key id must be 1..=64 printable ASCII characters")]
     KeyId,
+    /// The keyring's key with this id is not the key the store was written with (other bytes
+    /// under the same id): nothing sealed or keyed under it can be checked.
+    #[error("the sealing key {0:?} is not the key this store was written with")]
+    KeyMismatch(String),
 }
 
 /// A storage backend failure. Never means "the code was wrong": that is `Ok(false)` from the store.

@@ -156,6 +156,11 @@
 //!   the last accepted one (RFC 6238 §5.2). A backup code is consumed once. Both checks are single
 //!   atomic store operations: of 64 concurrent requests with the same valid code exactly one is
 //!   accepted, on every store (the conformance suite proves it with real races).
+//! - **A wrong key under the right id.** Each key id's check value is kept in the store (an HMAC
+//!   under the key, which tells nothing about it); [`Mfa::check_keys`](crate::Mfa::check_keys)
+//!   refuses a keyring whose key bytes differ at start, and a backup-code verification checks
+//!   its set's key id once per process before it trusts a miss: a key fault is an error for the
+//!   host, never a failure charged to the user.
 //! - **Database theft.** A stolen database holds no usable secret and nothing to test guesses
 //!   against offline: backup codes (60 bits, under SP 800-63B's 112) only as
 //!   `HMAC-SHA256(k ‖ salt ‖ set id, user ‖ code)` with `k` derived from a key of the

@@ -70,6 +70,8 @@ pub(crate) const BACKUP_CODES_PURPOSE: &str = "backup-codes";
 pub(crate) const REMEMBERED_BROWSER_PURPOSE: &str = "trusted-device";
 /// Fingerprints of wrong codes (see [`ThrottleState::last_miss`](crate::store::ThrottleState::last_miss)).
 pub(crate) const MISS_PURPOSE: &str = "miss-fingerprint";
+/// The purpose of a key's check value (see [`Keyring::key_check`]).
+const KEY_CHECK_PURPOSE: &str = "key-check";
 /// The sealing purpose of TOTP secrets (bound into their associated data).
 pub(crate) const TOTP_SECRET_PURPOSE: &str = "totp-secret";
 
@@ -188,6 +190,20 @@ impl Keyring {
         std::iter::once(&self.current)
             .chain(self.previous.iter())
             .find(|k| &k.id == id)
+    }
+
+    /// Every key id of the ring, the current one first.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = &KeyId> {
+        std::iter::once(&self.current)
+            .chain(self.previous.iter())
+            .map(|k| &k.id)
+    }
+
+    /// The check value of the key `id`: `HMAC-SHA256(key, "multifactor/v1/mac/key-check")`,
+    /// which a store keeps per key id so that other bytes under the same id are refused
+    /// ([`Mfa::check_keys`](crate::Mfa::check_keys)). It tells nothing about the key.
+    pub(crate) fn key_check(&self, id: &KeyId) -> Option<[u8; 32]> {
+        self.get(id).map(|k| derive(&k.key, KEY_CHECK_PURPOSE))
     }
 
     /// The 256-bit MAC key for `purpose` (one of [`MAC_PURPOSES`]) derived from the key `id`

@@ -42,6 +42,9 @@ pub struct Mfa<S, C = SystemClock, R = OsRng> {
     config: MfaConfig,
     audit: Arc<dyn AuditSink>,
     cache: VerifyCache,
+    /// Key ids whose check value this process has compared with the store's (see
+    /// [`Mfa::check_keys`]).
+    checked_keys: std::sync::Mutex<std::collections::HashSet<crate::seal::KeyId>>,
 }
 
 impl<S: fmt::Debug, C: fmt::Debug, R: fmt::Debug> fmt::Debug for Mfa<S, C, R> {
@@ -72,6 +75,7 @@ impl<S: DeviceStore> Mfa<S> {
             cache: VerifyCache::new(config.verification_cache),
             config,
             audit: Arc::new(NoopSink),
+            checked_keys: std::sync::Mutex::default(),
         })
     }
 }
@@ -87,6 +91,7 @@ impl<S, C, R> Mfa<S, C, R> {
             config: self.config,
             audit: self.audit,
             cache: self.cache,
+            checked_keys: self.checked_keys,
         }
     }
 
@@ -100,6 +105,7 @@ impl<S, C, R> Mfa<S, C, R> {
             config: self.config,
             audit: self.audit,
             cache: self.cache,
+            checked_keys: self.checked_keys,
         }
     }
 
@@ -114,6 +120,7 @@ impl<S, C, R> Mfa<S, C, R> {
     pub fn with_keys(mut self, keys: Keyring) -> Self {
         self.keys = keys;
         self.cache.clear();
+        self.checked_keys = std::sync::Mutex::default();
         self
     }
 

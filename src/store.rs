@@ -55,6 +55,7 @@ use crate::clock::UnixTime;
 use crate::error::StoreError;
 use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
+use crate::seal::KeyId;
 
 /// Where the crate keeps devices and failure counters. See the [module docs](self) for the contract.
 pub trait DeviceStore: Send + Sync {
@@ -393,6 +394,15 @@ pub trait DeviceStore: Send + Sync {
         expected: &SealedSecret,
         new: &SealedSecret,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The check value stored for sealing key `id`, storing `check` first if there is none, in
+    /// one atomic step: the first value stored for an id stays, and is what every later call
+    /// returns (compared by the service, never by the store).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the stored value is corrupt.
+    fn key_check(&self, id: &KeyId, check: [u8; 32]) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send;
 
     /// Stores a remember-this-browser record.
     ///

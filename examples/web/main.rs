@@ -239,6 +239,9 @@ async fn run() -> std::result::Result<(), String> {
     //     config.assurance = multifactor::AssurancePolicy::new()
     //         .danger_trust_upstream_mfa(DEMOID, &["mfa"], &[]);
     let mfa = Mfa::new(store, Keyring::new(key), config).map_err(|e| e.to_string())?;
+    // Another key under the same id (a changed WEB_SEALING_KEY) is refused here, not found out
+    // by users whose codes stop working.
+    mfa.check_keys().await.map_err(|e| e.to_string())?;
     let app = Shared(Arc::new(App {
         mfa,
         csrf: CsrfConfig::default(),

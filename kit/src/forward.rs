@@ -5,7 +5,7 @@
 /// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
 #[macro_export]
 macro_rules! forward {
-    // All eleven account operations (last-method guard, re-sealing, remember-this-browser).
+    // All twelve account operations (last-method guard, re-sealing, browsers, key checks).
     (account_ops) => {
         $crate::forward!(
             delete_device_unless_last,
@@ -19,6 +19,7 @@ macro_rules! forward {
             list_remembered_browsers,
             delete_remembered_browser,
             delete_user_remembered_browsers,
+            key_check,
         );
     };
     (delete_device_unless_last) => {
@@ -140,6 +141,11 @@ macro_rules! forward {
     (replace_backup_codes) => {
         async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
             self.inner.replace_backup_codes(set).await
+        }
+    };
+    (key_check) => {
+        async fn key_check(&self, id: &multifactor::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
+            self.inner.key_check(id, check).await
         }
     };
     (insert_first_backup_codes) => {

@@ -274,3 +274,26 @@ pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
     );
     Ok(())
 }
+
+/// [`DeviceStore::key_check`]: the first check value stored for a key id stays and is what
+/// every later call returns, whatever it passes; ids are kept apart, and all 32 bytes kept.
+pub async fn key_checks<S: DeviceStore>(store: &S) -> CheckResult {
+    let id = KeyId::new(format!("conformance-{}", random_u64()?)).map_err(|e| Failure(e.to_string()))?;
+    let other = KeyId::new(format!("conformance-{}", random_u64()?)).map_err(|e| Failure(e.to_string()))?;
+    let mut first = [0xa5; 32];
+    first[0] = 0x00;
+    first[31] = 0xff;
+    ensure!(
+        store.key_check(&id, first).await? == first,
+        "a first check value was not stored"
+    );
+    ensure!(
+        store.key_check(&id, [0x11; 32]).await? == first,
+        "a second check value replaced the first"
+    );
+    ensure!(
+        store.key_check(&other, [0x22; 32]).await? == [0x22; 32],
+        "another key id got this one's check value"
+    );
+    Ok(())
+}

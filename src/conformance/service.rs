@@ -50,6 +50,10 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
             .map_err(fail)?
             .with_clock(clock.clone()),
     );
+    // At start, as a host does (a backup-code verification checks its key once per process
+    // otherwise: one store call more, the same for a right and a wrong code).
+    mfa_a.check_keys().await.map_err(fail)?;
+    mfa_b.check_keys().await.map_err(fail)?;
     let params = TotpParams::default();
     // Enrolls `user` through B (TOTP confirmed, a backup-code set): the secret and the codes.
     let enroll = async |user: &UserId| -> Result<(SecretBytes, Vec<String>), Failure> {

@@ -283,6 +283,8 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
     let mfa = Mfa::new(CountingStore::new(store), keys, service_config()?)
         .map_err(fail)?
         .with_clock(clock.clone());
+    // At start, as a host does (see `cached_verification_between`).
+    mfa.check_keys().await.map_err(fail)?;
     let policy = mfa.config().throttle;
     // The counter states the attempt meets at settlement, as of `now`.
     let moved_to = |lock: bool, now: UnixTime| {

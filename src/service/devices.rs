@@ -141,6 +141,49 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         self.emit(self.event(Some(user), AuditKind::Reset { removed }));
         Ok(removed)
     }
+    /// Compares each key of the keyring with the check value the store keeps for its id
+    /// (storing it for an id the store has not seen). Call it when the service starts: a key
+    /// whose bytes changed under the same id would otherwise go unnoticed until verifications
+    /// fail. Backup-code verifications make the same check, once per key id and process, before
+    /// they trust a miss, so a key fault is an error for the host and never a failure charged to
+    /// the user.
+    ///
+    /// # Errors
+    ///
+    /// [`SealError::KeyMismatch`](crate::SealError::KeyMismatch) naming the first key whose
+    /// check differs; store errors.
+    pub async fn check_keys(&self) -> Result<(), Error> {
+        let ids: Vec<crate::seal::KeyId> = self.keys.ids().cloned().collect();
+        for id in &ids {
+            self.check_key(id).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Mfa::check_keys`] for one key id, once per process.
+    pub(super) async fn check_key(&self, id: &crate::seal::KeyId) -> Result<(), Error> {
+        let done = self
+            .checked_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(id);
+        if done {
+            return Ok(());
+        }
+        let Some(check) = self.keys.key_check(id) else {
+            return Err(crate::error::SealError::UnknownKey(id.as_str().to_owned()).into());
+        };
+        let stored = self.store.key_check(id, check).await?;
+        if !bool::from(crate::ct::eq32(&stored, &check)) {
+            return Err(crate::error::SealError::KeyMismatch(id.as_str().to_owned()).into());
+        }
+        self.checked_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone());
+        Ok(())
+    }
+
     /// Whether the next attempt on the user's factor from an unknown browser would be
     /// evaluated now (a known browser's attempts always are, until its token has taken its
     /// failures). Backup codes of 64 bits or more and WebAuthn are never held back.

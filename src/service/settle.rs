@@ -259,6 +259,15 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             Some(token) => self.known_browser(user, factor, token).await?,
             None => None,
         };
+        // A backup code is checked against keyed hashes: under another key than the one they
+        // were written with, every right code would read as a wrong one and be charged.
+        let key_ids = view.devices.iter().filter_map(|d| match &d.data {
+            DeviceData::BackupCodes(set) => set.key_id.clone(),
+            _ => None,
+        });
+        for key_id in key_ids.collect::<Vec<_>>() {
+            self.check_key(&key_id).await?;
+        }
         for _ in 0..VIEW_READS {
             let now = self.clock.now();
             let admission = browser.unwrap_or(Admission {

@@ -25,6 +25,7 @@ struct State {
     /// WebAuthn credential ids to their devices: unique across users.
     by_credential: HashMap<Vec<u8>, DeviceId>,
     throttles: HashMap<(UserId, Counter), ThrottleState>,
+    key_checks: HashMap<crate::seal::KeyId, [u8; 32]>,
     ceremonies: HashMap<CeremonyId, CeremonyRecord>,
     trusted: HashMap<RememberedBrowserId, RememberedBrowserRecord>,
 }
@@ -483,6 +484,11 @@ impl DeviceStore for MemoryStore {
         }
         totp.sealed_secret = new.clone();
         Ok(true)
+    }
+
+    async fn key_check(&self, id: &crate::seal::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let mut state = self.state()?;
+        Ok(*state.key_checks.entry(id.clone()).or_insert(check))
     }
 
     async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {

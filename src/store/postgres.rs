@@ -411,11 +411,13 @@ const DDL_V4: &[&str] = &[
 /// Schema v5: the fingerprint of a counter's last charged wrong code (the same wrong code
 /// twice is one failure), known browsers beside remembered ones (`skips_second_factor`: every
 /// record so far is a remembered browser), counters of known browsers (their keys in
-/// `mfa_throttles.factor` name the browser: `totp@<id>`), and a settlement that checks the
-/// known browser's record before it touches that browser's counter.
+/// `mfa_throttles.factor` name the browser: `totp@<id>`), a settlement that checks the
+/// known browser's record before it touches that browser's counter, and a check value per
+/// sealing key id.
 const DDL_V5: &[&str] = &[
     "ALTER TABLE mfa_throttles ADD COLUMN last_miss BIGINT",
     "ALTER TABLE mfa_trusted_devices ADD COLUMN skips_second_factor BOOLEAN NOT NULL DEFAULT TRUE",
+    "CREATE TABLE mfa_keys (key_id TEXT PRIMARY KEY, check_value BYTEA NOT NULL)",
     "DROP FUNCTION IF EXISTS mfa_settle_attempt(TEXT, TEXT, TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, \
      BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BYTEA)",
     "CREATE OR REPLACE FUNCTION mfa_settle_attempt(

@@ -10,7 +10,8 @@
 //! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and the last accepted step; the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
 //! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge, allowed credentials), owner, kind, expiry | |
-//! | `mfa_trusted_devices` (v2) | remember-this-browser records: owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
+//! | `mfa_trusted_devices` (v2) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
+//! | `mfa_keys` (v5) | per sealing key id, a check value (`HMAC-SHA256(key, label)`) that refuses other bytes under the same id | the key |
 //!
 //! Times are Unix seconds and TOTP steps are step numbers, both as `BIGINT` (up to 2^63 - 1).
 //! Ids are 16 raw bytes. Every consume-once, high-water-mark, compare-and-swap and take-once
@@ -919,6 +920,23 @@ macro_rules! sql_device_store {
                 .await
                 .map_err(db_err)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn key_check(&self, id: &$crate::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
+                // One statement: insert, or keep the stored value and return it.
+                let stored: Vec<u8> = sqlx::query_scalar(
+                    "INSERT INTO mfa_keys (key_id, check_value) VALUES ($1, $2) \
+                     ON CONFLICT (key_id) DO UPDATE SET check_value = mfa_keys.check_value RETURNING check_value",
+                )
+                .bind(id.as_str())
+                .bind(check.to_vec())
+                .fetch_one(self.pool())
+                .await
+                .map_err(db_err)?;
+                stored
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| sql::corrupt("mfa_keys.check_value", "not 32 bytes"))
             }
 
             async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {

@@ -168,11 +168,12 @@ const DDL_V4: &[&str] = &[
 
 /// Schema v5: the fingerprint of a counter's last charged wrong code (the same wrong code
 /// twice is one failure), known browsers beside remembered ones (`skips_second_factor`: every
-/// record so far is a remembered browser), and counters of known browsers, whose keys in
-/// `mfa_throttles.factor` name the browser (`totp@<id>`).
+/// record so far is a remembered browser), counters of known browsers, whose keys in
+/// `mfa_throttles.factor` name the browser (`totp@<id>`), and a check value per sealing key id.
 const DDL_V5: &[&str] = &[
     "ALTER TABLE mfa_throttles ADD COLUMN last_miss INTEGER",
     "ALTER TABLE mfa_trusted_devices ADD COLUMN skips_second_factor INTEGER NOT NULL DEFAULT 1",
+    "CREATE TABLE mfa_keys (key_id TEXT PRIMARY KEY NOT NULL, check_value BLOB NOT NULL) STRICT",
 ];
 
 impl crate::store::sql::SqlBackend for SqliteStore {

@@ -675,6 +675,9 @@ impl DeviceStore for DownStore {
     async fn insert_first_backup_codes(&self, _: multifactor::store::DeviceRecord) -> Result<bool, StoreError> {
         down()
     }
+    async fn key_check(&self, _: &multifactor::KeyId, _: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        down()
+    }
     async fn settle_attempt(
         &self,
         _: &UserId,

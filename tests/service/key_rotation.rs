@@ -265,3 +265,52 @@ async fn backup_code_hashes_need_the_key_and_are_bound_to_user_and_set() {
     // Alice's own codes are unaffected.
     assert!(mfa.verify_backup_code(&alice, code).await.unwrap().is_accepted());
 }
+
+/// The same key id with other bytes (a mistyped secret, the wrong environment's key): the
+/// service refuses it at start (`check_keys`), and a backup-code verification under it is an
+/// error for the host, never a failure charged to the user; with the right key back, the user's
+/// codes work and nothing was counted against them.
+#[tokio::test]
+async fn a_wrong_key_under_the_right_id_is_refused_not_charged() {
+    let store = multifactor::MemoryStore::new();
+    let (right, clock, _) = setup_with(
+        store.clone(),
+        keyring("k1", 1),
+        multifactor::MfaConfig::new("ACME").unwrap(),
+    );
+    right.check_keys().await.unwrap();
+    let alice = user("alice");
+    let set = right.generate_backup_codes(&alice, None).await.unwrap();
+    let (wrong, _, _) = setup_with(
+        store.clone(),
+        keyring("k1", 2),
+        multifactor::MfaConfig::new("ACME").unwrap(),
+    );
+    assert!(matches!(
+        wrong.check_keys().await,
+        Err(multifactor::Error::Seal(multifactor::SealError::KeyMismatch(id))) if id == "k1"
+    ));
+    for _ in 0..3 {
+        assert!(matches!(
+            wrong.verify_backup_code(&alice, set.codes[0].expose_secret()).await,
+            Err(multifactor::Error::Seal(multifactor::SealError::KeyMismatch(_)))
+        ));
+    }
+    assert_eq!(
+        store
+            .throttle(&alice, multifactor::Factor::BackupCodes.into())
+            .await
+            .unwrap()
+            .failures,
+        0,
+        "a key fault was charged to the user"
+    );
+    let _ = clock;
+    assert!(
+        right
+            .verify_backup_code(&alice, set.codes[0].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+}

@@ -623,6 +623,7 @@ impl DeviceStore for UnguardedDeleteStore {
         list_remembered_browsers,
         delete_remembered_browser,
         delete_user_remembered_browsers,
+        key_check,
     );
     forward!(webauthn_ops);
     forward!(
@@ -676,6 +677,7 @@ impl DeviceStore for NoGuardStore {
         list_remembered_browsers,
         delete_remembered_browser,
         delete_user_remembered_browsers,
+        key_check,
     );
     forward!(webauthn_ops);
     forward!(
@@ -1405,6 +1407,7 @@ impl DeviceStore for KnownBrowserStore {
         touch_remembered_browser,
         list_remembered_browsers,
         delete_user_remembered_browsers,
+        key_check,
     );
     forward!(webauthn_ops);
     forward!(
@@ -1576,4 +1579,56 @@ async fn first_backup_code_checks_catch_a_missing_or_racy_guard() {
         .await
         .expect("race_first_backup_codes passed on a check-then-insert store");
     assert!(message.contains("concurrent first sets inserted"), "{message}");
+}
+
+/// `key_check` stores whatever it is given last: another key's bytes under the same id would
+/// pass the service's check.
+#[derive(Debug, Default)]
+struct KeyCheckOverwriteStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for KeyCheckOverwriteStore {
+    forward!(
+        delete_device_unless_last,
+        list_totp_devices,
+        list_backup_code_sets,
+        list_remembered_browsers_page,
+        reseal_totp_secret,
+        insert_remembered_browser,
+        remembered_browser,
+        touch_remembered_browser,
+        list_remembered_browsers,
+        delete_remembered_browser,
+        delete_user_remembered_browsers,
+    );
+    forward!(webauthn_ops);
+    forward!(
+        settle_attempt,
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        insert_first_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn key_check(&self, _: &multifactor::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        Ok(check)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn key_checks_catch_a_store_that_overwrites() {
+    conformance::key_checks(&MemoryStore::new()).await.unwrap();
+    let err = conformance::key_checks(&KeyCheckOverwriteStore::default())
+        .await
+        .expect_err("an overwriting store passed");
+    assert!(err.to_string().contains("replaced the first"), "{err}");
 }

@@ -95,7 +95,8 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
 
 /// Takes a version-5 database back to version 4: no miss fingerprints, no known browsers
 /// (every browser record was a remembered one).
-const TO_V4: [&str; 4] = [
+const TO_V4: [&str; 5] = [
+    "DROP TABLE mfa_keys",
     "DELETE FROM mfa_trusted_devices WHERE skips_second_factor = FALSE",
     "ALTER TABLE mfa_throttles DROP COLUMN last_miss",
     "ALTER TABLE mfa_trusted_devices DROP COLUMN skips_second_factor",
