@@ -58,15 +58,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .issue_browser_token(verified, false, self.config.known_browsers.ttl_secs())
             .await?;
         if let Some(previous) = previous
-            && let Ok((id, _)) = remembered_browser::parse(previous)
+            && let Ok((id, secret)) = remembered_browser::parse(previous)
             && id != token.id
         {
-            // Only a known browser of this user's is retired, with its counters.
-            let known = self
-                .store
-                .remembered_browser(id)
-                .await?
-                .is_some_and(|r| &r.user == user && !r.skips_second_factor);
+            // Only a known browser of this user's is retired, with its counters, and only on
+            // its whole token (the id alone proves nothing).
+            let known = self.store.remembered_browser(id).await?.is_some_and(|r| {
+                &r.user == user
+                    && !r.skips_second_factor
+                    && self
+                        .keys
+                        .mac_key(&r.key_id, crate::seal::REMEMBERED_BROWSER_PURPOSE)
+                        .is_some_and(|key| remembered_browser::matches(&r, key, &secret))
+            });
             if known && self.store.delete_remembered_browser(user, id).await? {
                 self.cache.forget_browser(user, id);
             }

@@ -198,6 +198,18 @@ async fn a_full_sign_in_replaces_the_token() {
             .failures,
         1
     );
+    // A token's id with another secret retires nothing.
+    let third = mfa.know_browser(&v, None).await.unwrap();
+    let forged = format!("{}.{}", third.id, "0".repeat(64));
+    let _ = mfa.know_browser(&v, Some(&forged)).await.unwrap();
+    assert!(
+        mfa.list_known_browsers(&alice)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == third.id),
+        "a token id alone retired a known browser"
+    );
     // Someone else's token is not retired by a sign-in of alice's.
     let bob = user("bob");
     let (_, bob_secret) = totp(&mfa, &clock, &bob).await;
