@@ -382,7 +382,7 @@ fuzz_target!(|input: Input| {
         let _ = store.device(u, t.device_id).await;
         let _ = store.find_credential(&f.credential_id).await;
         for factor in Factor::ALL {
-            let _ = store.throttle(u, factor).await;
+            let _ = store.throttle(u, factor.into()).await;
         }
 
         // The service on top.
