@@ -4,8 +4,8 @@
 //! Invariants: never panics; every entry and problem names a line inside the file; every TOTP
 //! entry's secret is 10..=64 bytes with parameters in bounds; every WebAuthn entry's credential id
 //! is 1..=1023 bytes; no problem's reason or user quotes a secret-looking field of the file (20 or
-//! more base32, hex or base64 characters, digits and letters both), and a problem's user is never a
-//! URI.
+//! more base32, hex or base64 characters, digits and letters both; a canonical UUID is an
+//! identifier, not that), and a problem's user is never a URI.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -38,15 +38,27 @@ fuzz_target!(|data: &[u8]| {
     }
     for problem in &batch.problems {
         assert!(problem.line <= lines + 1, "problem line {} of {lines}", problem.line);
+        // A canonical UUID (8-4-4-4-12 hex digits) is an identifier's format (user ids are often
+        // UUIDs), never a secret's.
+        let uuid = |f: &str| {
+            f.len() == 36
+                && f.bytes().enumerate().all(|(i, b)| match i {
+                    8 | 13 | 18 | 23 => b == b'-',
+                    _ => b.is_ascii_hexdigit(),
+                })
+        };
         let secret_like = |f: &&str| {
             f.len() >= 20
+                && !uuid(f)
                 && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b))
                 && f.bytes().any(|b| b.is_ascii_digit())
                 && f.bytes().any(|b| b.is_ascii_alphabetic())
         };
         for field in text.split([',', '\n', ' ', '"', ':', '{', '}', '&', '?']).filter(secret_like) {
             assert!(!problem.reason.contains(field), "a reason quotes the input: {}", problem.reason);
-            if let Some(user) = &problem.user {
+            // (A user that is a whole canonical UUID is an identifier, whatever it shares with
+            // other fields.)
+            if let Some(user) = problem.user.as_deref().filter(|u| !uuid(u)) {
                 assert!(!user.contains(field), "a user field quotes the input: {user}");
             }
         }
