@@ -436,9 +436,52 @@ async fn migrations(url: String) -> Result<(), String> {
     if versions != 1 {
         return Err(format!("{versions} version rows after concurrent migrations"));
     }
+    // A version-4 database keeps what it has: its remember-this-browser tokens (every browser
+    // record of version 4 is one) still skip the second factor, and its counters keep their state.
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    {
+        let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+        let m = mfa_on(PostgresStore::connect(&url).await.map_err(fail)?, &clock, 4);
+        let v4 = UserId::new("v4").map_err(fail)?;
+        let set = m.generate_backup_codes(&v4, None).await.map_err(fail)?;
+        let Outcome::Accepted(v) = m
+            .verify_backup_code(&v4, set.codes[0].expose_secret())
+            .await
+            .map_err(fail)?
+        else {
+            return Err("a version-4 backup code was refused".into());
+        };
+        let token = m.remember_browser(&v).await.map_err(fail)?;
+        for wrong in ["zzzz-zzzz-zzzz0", "zzzz-zzzz-zzzz1"] {
+            m.verify_backup_code(&v4, wrong).await.map_err(fail)?;
+        }
+        let counter = multifactor::Factor::BackupCodes.into();
+        let before = m.store().throttle(&v4, counter).await.map_err(fail)?;
+        for statement in TO_V4 {
+            sqlx::query(statement).execute(&raw).await.map_err(fail)?;
+        }
+        store.migrate().await.map_err(fail)?;
+        if !m
+            .check_remembered_browser(&v4, token.token.expose_secret())
+            .await
+            .map_err(fail)?
+        {
+            return Err("a version-4 remembered browser no longer skips the second factor".into());
+        }
+        let after = m.store().throttle(&v4, counter).await.map_err(fail)?;
+        if before.failures != 2
+            || (
+                after.failures,
+                after.last_failure_at,
+                after.budget_until,
+                after.last_miss,
+            ) != (before.failures, before.last_failure_at, before.budget_until, None)
+        {
+            return Err(format!("the upgrade changed a counter: {before:?} became {after:?}"));
+        }
+    }
     // A version-3 database (one row per backup code) is upgraded in place, losing no code and
     // no used mark: a 32-code set with two codes spent reads back the same after the upgrade.
-    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
     let v3 = UserId::new("v3").map_err(fail)?;
     let (_, codes) = multifactor::backup_codes::generate(
         &multifactor::InsecureSeededRng::new(6),

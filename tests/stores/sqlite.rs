@@ -122,6 +122,56 @@ const TO_V3: [&str; 5] = [
     "UPDATE mfa_schema_version SET version = 3",
 ];
 
+/// A version-4 file keeps what it has: its remember-this-browser tokens (every browser record
+/// of version 4 is one) still skip the second factor after the upgrade, and its counters keep
+/// their state.
+#[tokio::test]
+async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
+    let path = fresh_path("v4");
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let m = mfa(SqliteStore::open(&path).await.unwrap(), &clock);
+    let alice = UserId::new("alice").unwrap();
+    let set = m.generate_backup_codes(&alice, None).await.unwrap();
+    let Outcome::Accepted(v) = m
+        .verify_backup_code(&alice, set.codes[0].expose_secret())
+        .await
+        .unwrap()
+    else {
+        panic!("the backup code was refused")
+    };
+    let token = m.remember_browser(&v).await.unwrap();
+    for wrong in ["zzzz-zzzz-zzzz0", "zzzz-zzzz-zzzz1"] {
+        assert_eq!(m.verify_backup_code(&alice, wrong).await.unwrap(), Outcome::Rejected);
+    }
+    let counter = multifactor::Factor::BackupCodes.into();
+    let before = m.store().throttle(&alice, counter).await.unwrap();
+    assert_eq!(before.failures, 2);
+    let pool = raw(&path).await;
+    for statement in TO_V4 {
+        sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    m.store().migrate().await.unwrap();
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(5));
+    assert!(
+        m.check_remembered_browser(&alice, token.token.expose_secret())
+            .await
+            .unwrap(),
+        "a version-4 remembered browser no longer skips the second factor"
+    );
+    let after = m.store().throttle(&alice, counter).await.unwrap();
+    assert_eq!(
+        (
+            after.failures,
+            after.last_failure_at,
+            after.budget_until,
+            after.last_miss
+        ),
+        (before.failures, before.last_failure_at, before.budget_until, None),
+        "the upgrade changed a counter"
+    );
+}
+
 #[tokio::test]
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
