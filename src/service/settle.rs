@@ -261,12 +261,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         };
         // A backup code is checked against keyed hashes: under another key than the one they
         // were written with, every right code would read as a wrong one and be charged.
-        let key_ids = view.devices.iter().filter_map(|d| match &d.data {
-            DeviceData::BackupCodes(set) => set.key_id.clone(),
-            _ => None,
-        });
-        for key_id in key_ids.collect::<Vec<_>>() {
-            self.check_key(&key_id).await?;
+        for device in view.devices.iter() {
+            if let DeviceData::BackupCodes(set) = &device.data
+                && let Some(key_id) = &set.key_id
+            {
+                self.check_key(key_id).await?;
+            }
         }
         for _ in 0..VIEW_READS {
             let now = self.clock.now();
