@@ -154,7 +154,7 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
     );
     let asserted = browser.get(&options.to_json_value())?;
     let signed_in = mfa
-        .finish_passwordless(ceremony, &AuthenticationResponse::from_json(&asserted)?)
+        .finish_passwordless(&ceremony, &AuthenticationResponse::from_json(&asserted)?)
         .await?;
     match &signed_in {
         Outcome::Accepted(v) => println!(
@@ -165,10 +165,10 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
         other => return Err(format!("passwordless sign-in failed: {other:?}").into()),
     }
     let replayed = mfa
-        .finish_passwordless(ceremony, &AuthenticationResponse::from_json(&asserted)?)
+        .finish_passwordless(&ceremony, &AuthenticationResponse::from_json(&asserted)?)
         .await?;
     println!(
-        "    the same response again (ceremony state is taken once): {}",
+        "    the same response again (a passwordless ceremony is finished once): {}",
         describe(&replayed)
     );
     ensure(

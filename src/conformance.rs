@@ -364,6 +364,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_success_against_failures, store.clone());
     check!(race_replace_backup_codes, store.clone());
     check!(race_take_ceremony, store.clone());
+    check!(race_passwordless_marker, store.clone());
     check!(race_webauthn_counter, store.clone());
     check!(race_unique_credential_id, store.clone());
     check!(race_delete_unless_last, store.clone());
@@ -401,7 +402,7 @@ macro_rules! conformance_tests {
             settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
-            race_take_ceremony, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,
+            race_take_ceremony, race_passwordless_marker, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,
             race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification,
             race_known_browser_revoke, race_first_backup_codes);
     };

@@ -156,6 +156,9 @@ pub enum InputError {
     /// A ceremony id that is not 32 hexadecimal digits.
     #[error("ceremony id must be 32 hexadecimal digits")]
     CeremonyId,
+    /// A passwordless ceremony handle that is not in the form this crate issues.
+    #[error("not a passwordless ceremony handle")]
+    PasswordlessCeremony,
     /// A remember-this-browser token that is not in the form this crate issues.
     #[error("not a remember-this-browser token")]
     RememberedBrowserToken,

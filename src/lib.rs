@@ -115,8 +115,8 @@ pub use crate::throttle::{KnownBrowserPolicy, ThrottleDecision, ThrottlePolicy};
 pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams};
 pub use crate::webauthn::{
-    AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CounterPolicy, RegistrationOptions,
-    RegistrationResponse, RelyingParty, WebAuthnConfig,
+    AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CounterPolicy, PasswordlessCeremony,
+    RegistrationOptions, RegistrationResponse, RelyingParty, WebAuthnConfig,
 };
 
 // Test doubles: a clock that moves only when told, a seeded generator, an audit sink that keeps

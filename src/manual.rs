@@ -181,11 +181,17 @@
 //!   a backup code of the wrong length) is an [`InputError::CodeFormat`](crate::InputError::CodeFormat):
 //!   the shape is public, no secret is touched, and the attempt is not counted.
 //!
-//! - **WebAuthn ceremonies.** The state between start and finish never leaves the server: it is
-//!   stored under a random 128-bit ceremony id, bound to the user (or to "nobody" for
-//!   passwordless) and the ceremony kind, expires after 5 minutes, and is taken out of the store
-//!   exactly once, so a replayed, expired or foreign finish is rejected even for synced passkeys
-//!   whose counter is always 0. Sign counters are written with a compare-and-swap, so two
+//! - **WebAuthn ceremonies.** The state between start and finish of a known user's ceremony
+//!   (registration, second factor) never leaves the server: it is stored under a random 128-bit
+//!   ceremony id, bound to the user and the ceremony kind, expires after 5 minutes, and is taken
+//!   out of the store exactly once, so a replayed, expired or foreign finish is rejected even for
+//!   synced passkeys whose counter is always 0. A passwordless sign-in, which anyone may start,
+//!   stores nothing at its start: its state travels in the
+//!   [`PasswordlessCeremony`](crate::PasswordlessCeremony) handle under an HMAC-SHA256 tag of the
+//!   current key (the state is no secret: the browser gets the same challenge), with its id and
+//!   expiry. The finish checks tag and expiry, then the assertion; only an assertion that
+//!   verifies writes a used-marker under the handle's id, inserted atomically, so the handle is
+//!   finished once. A flood of starts, or of finishes that do not verify, writes nothing. Sign counters are written with a compare-and-swap, so two
 //!   parallel sign-ins cannot both pass an old counter. Origins are matched exactly (no
 //!   subdomains, no other ports).
 //!

@@ -14,9 +14,14 @@
 //!
 //! - The user's existing credentials are always excluded, so one authenticator is not
 //!   registered twice; a credential id is unique across all users (the store enforces it).
-//! - Ceremony state stays on the server, in the [`DeviceStore`](crate::DeviceStore), bound to
-//!   the user and the ceremony kind, expiring after 5 minutes by default, and taken out exactly
-//!   once: a replayed, expired or foreign finish is [`Outcome::Rejected`](crate::Outcome::Rejected).
+//! - Ceremony state of a known user (registration, second factor) stays on the server, in the
+//!   [`DeviceStore`](crate::DeviceStore), bound to the user and the ceremony kind, expiring
+//!   after 5 minutes by default, and taken out exactly once: a replayed, expired or foreign
+//!   finish is [`Outcome::Rejected`](crate::Outcome::Rejected).
+//! - A passwordless sign-in, which anyone may start, stores nothing at its start: its state
+//!   travels in the [`PasswordlessCeremony`] handle under a tag only the service's keys make, so
+//!   a flood of starts costs no storage. The first finish whose assertion verifies marks it used,
+//!   atomically in the store; a replayed, expired, forged or altered one is rejected.
 //! - Sign counters and backup flags are written back with a compare-and-swap. A counter that
 //!   does not advance on an authenticator that counts is rejected as a possible clone
 //!   ([`CounterPolicy`]); synced passkeys that always report 0 are fine. Backup flags that
@@ -46,6 +51,7 @@ pub(crate) mod counter;
 pub(crate) mod engine;
 mod import;
 pub(crate) mod okp;
+mod passwordless;
 mod providers;
 mod relying_party;
 mod signals;
@@ -57,6 +63,7 @@ pub use self::ceremony::{CeremonyKind, CeremonyRecord};
 pub use self::counter::CounterPolicy;
 pub use self::engine::AttestationAllowList;
 pub use self::import::{ExportedCredential, MAX_CREDENTIAL_ID, MAX_USER_HANDLE, WebAuthnImport};
+pub use self::passwordless::{MAX_PASSWORDLESS_CEREMONY_CHARS, PasswordlessCeremony};
 pub use self::providers::{MAX_CATALOG_BYTES, MAX_ICON_BYTES, Provider, ProviderCatalog, Providers};
 pub use self::relying_party::{MAX_RELATED_ORIGIN_LABELS, RelyingParty};
 pub use self::signals::{AllAcceptedCredentials, CurrentUserDetails, UnknownCredential};

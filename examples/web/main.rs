@@ -15,7 +15,7 @@
 
 use multifactor::Clock as _;
 use multifactor::evidence::Evidence;
-use multifactor::webauthn::{ProviderCatalog, Providers};
+use multifactor::webauthn::{PasswordlessCeremony, ProviderCatalog, Providers};
 use multifactor_kit::demo_key;
 mod pages;
 
@@ -868,10 +868,13 @@ async fn methods_and_warning(app: &App, user: &UserId) -> Result<(Vec<DeviceInfo
     Ok((methods, pages::codes_warning(no_second_factor, remaining)))
 }
 
-/// The ceremony the page names at a finish. The id is a random 128-bit handle to state that
-/// stays on the server; the library binds it to the user (or to "nobody" for passwordless) and
-/// the ceremony kind, expires it, and takes it out once, so the session need not track it (and
-/// concurrent requests of one session, such as autofill and a button press, cannot clobber it).
+/// The ceremony the page names at a finish. For a known user (registration, second factor) the
+/// id is a random 128-bit handle to state that stays on the server; the library binds it to the
+/// user and the ceremony kind, expires it, and takes it out once, so the session need not track
+/// it (and concurrent requests of one session, such as autofill and a button press, cannot
+/// clobber it). A passwordless sign-in, which anyone may start, is named by a
+/// `PasswordlessCeremony` instead: its state travels with it under the library's tag, and the
+/// server stores nothing until a passkey signs.
 fn named_ceremony(named: &str) -> Option<CeremonyId> {
     named.parse().ok()
 }
@@ -1172,8 +1175,11 @@ struct FinishBody {
 }
 
 /// The browser's assertion, or what to tell the page.
-fn assertion(body: FinishBody) -> std::result::Result<(CeremonyId, AuthenticationResponse), &'static str> {
-    let ceremony = named_ceremony(&body.ceremony).ok_or("No sign-in is in progress: start again.")?;
+fn assertion<T: std::str::FromStr>(body: FinishBody) -> std::result::Result<(T, AuthenticationResponse), &'static str> {
+    let ceremony = body
+        .ceremony
+        .parse()
+        .map_err(|_| "No sign-in is in progress: start again.")?;
     let response = AuthenticationResponse::from_json_value(body.response)
         .map_err(|_| "The browser's answer could not be read. Try again.")?;
     Ok((ceremony, response))
@@ -1196,7 +1202,7 @@ async fn mfa_webauthn_finish(
         ));
     };
     let remember = body.remember;
-    let (ceremony, response) = match assertion(body) {
+    let (ceremony, response) = match assertion::<CeremonyId>(body) {
         Ok(parsed) => parsed,
         Err(message) => return Ok(json_error(StatusCode::BAD_REQUEST, message)),
     };
@@ -1249,11 +1255,11 @@ async fn passkey_finish(
     if !csrf_header_ok(&token, &headers) {
         return Ok(expired_page());
     }
-    let (ceremony, response) = match assertion(body) {
+    let (ceremony, response) = match assertion::<PasswordlessCeremony>(body) {
         Ok(parsed) => parsed,
         Err(message) => return Ok(json_error(StatusCode::BAD_REQUEST, message)),
     };
-    match app.mfa.finish_passwordless(ceremony, &response).await? {
+    match app.mfa.finish_passwordless(&ceremony, &response).await? {
         Outcome::Accepted(v) => {
             let first = FirstFactor::Passkey {
                 user_verified: v.user_verified().unwrap_or(false),

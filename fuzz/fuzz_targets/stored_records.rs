@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use multifactor::{AuthenticationResponse, CeremonyId, DeviceStore, Factor, RegistrationResponse, SqliteStore, UserId};
+use multifactor::{AuthenticationResponse, CeremonyId, DeviceStore, Factor, PasswordlessCeremony, RegistrationResponse, SqliteStore, UserId};
 use multifactor::store::DeviceData;
 use multifactor_fuzz::{FuzzMfa, runtime, service, totp_fixture, user, webauthn_fixture};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -393,7 +393,9 @@ fuzz_target!(|input: Input| {
         let _ = mfa.verify_backup_code(u, "abcd-efgh-jkmn").await;
         let _ = mfa.start_webauthn_authentication(u).await;
         let ceremony = CeremonyId::from_bytes(CEREMONY);
-        let _ = mfa.finish_passwordless(ceremony, &env.passwordless).await;
+        if let Ok(handle) = f.passwordless_ceremony.parse::<PasswordlessCeremony>() {
+            let _ = mfa.finish_passwordless(&handle, &env.passwordless).await;
+        }
         let _ = mfa
             .finish_webauthn_authentication(u, ceremony, &env.second_factor)
             .await;

@@ -19,7 +19,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use multifactor::{AuthenticationResponse, CeremonyId, DeviceStore, Factor, MemoryStore, Outcome, RegistrationResponse, UnixTime, UserId};
+use multifactor::{AuthenticationResponse, CeremonyId, DeviceStore, Factor, MemoryStore, Outcome, PasswordlessCeremony, RegistrationResponse, UnixTime, UserId};
 use multifactor::store::{CeremonyKind, CeremonyRecord};
 use multifactor_fuzz::{
     FuzzMfa, ORIGIN, START, WebAuthnFixture, bytes_field, runtime, service, user, webauthn_fixture,
@@ -89,8 +89,8 @@ async fn self_check(env: &Env, f: &WebAuthnFixture) {
     let sf = AuthenticationResponse::from_json(&f.second_factor_response).expect("fixture");
     let reg = RegistrationResponse::from_json(&f.registration_response).expect("fixture");
     reset(env, f).await;
-    let id = plant(env, CeremonyKind::Passwordless, None, &f.passwordless_state).await;
-    let outcome = mfa.finish_passwordless(id, &pwl).await;
+    let handle = plant_passwordless(env, f).await;
+    let outcome = mfa.finish_passwordless(&handle, &pwl).await;
     assert!(
         matches!(outcome, Ok(Outcome::Accepted(_))),
         "fixture passwordless: {outcome:?}"
@@ -136,6 +136,19 @@ async fn plant(env: &Env, kind: CeremonyKind, user: Option<&UserId>, state: &[u8
         .await
         .expect("insert ceremony");
     FIXTURE_CEREMONY
+}
+
+/// The fixture's passwordless handle, with any used-marker of an earlier accepted finish removed
+/// (the handle carries its state; nothing else is stored for it).
+async fn plant_passwordless(env: &Env, f: &WebAuthnFixture) -> PasswordlessCeremony {
+    let handle: PasswordlessCeremony = f.passwordless_ceremony.parse().expect("fixture handle");
+    let now = UnixTime::from_secs(START);
+    let _ = env
+        .mfa
+        .store()
+        .take_ceremony(handle.id(), None, CeremonyKind::Passwordless, now)
+        .await;
+    handle
 }
 
 /// The stored passkey as the fixture has it, alone, unthrottled.
@@ -185,8 +198,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = response.user_handle();
             // Fresh ceremonies: an unpredictable challenge, so never accepted.
             reset(env, f).await;
-            let (id, _) = mfa.start_passwordless(false).await.expect("start");
-            let outcome = mfa.finish_passwordless(id, response).await;
+            let (handle, _) = mfa.start_passwordless(false).await.expect("start");
+            let outcome = mfa.finish_passwordless(&handle, response).await;
             assert!(
                 !matches!(outcome, Ok(Outcome::Accepted(_))),
                 "fresh passwordless accepted: {text}"
@@ -200,8 +213,8 @@ fuzz_target!(|data: &[u8]| {
 
             // The fixture's ceremonies.
             reset(env, f).await;
-            let id = plant(env, CeremonyKind::Passwordless, None, &f.passwordless_state).await;
-            if let Ok(outcome) = mfa.finish_passwordless(id, response).await {
+            let handle = plant_passwordless(env, f).await;
+            if let Ok(outcome) = mfa.finish_passwordless(&handle, response).await {
                 check_assertion(&outcome, text, response, &env.passwordless_signed, f);
                 if outcome.is_accepted() {
                     assert_eq!(

@@ -92,6 +92,9 @@ pub struct WebAuthnFixture {
     pub registration_response: String,
     /// Passwordless sign-in with the stored passkey: state and response.
     pub passwordless_state: Vec<u8>,
+    /// The same state in the handle the service issued for it (its tag made with [`keys`],
+    /// expiring at [`START`] + 300, id `fc…fc`).
+    pub passwordless_ceremony: String,
     /// The response to `passwordless_state`.
     pub passwordless_response: String,
     /// Second factor with the stored passkey: state and response.
@@ -146,6 +149,7 @@ pub fn webauthn_fixture() -> &'static WebAuthnFixture {
             registration_state: text(&v, "registration_state").into_bytes(),
             registration_response: v["registration_response"].to_string(),
             passwordless_state: text(&v, "passwordless_state").into_bytes(),
+            passwordless_ceremony: text(&v, "passwordless_ceremony"),
             passwordless_response: v["passwordless_response"].to_string(),
             second_factor_state: text(&v, "second_factor_state").into_bytes(),
             second_factor_response: v["second_factor_response"].to_string(),

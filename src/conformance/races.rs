@@ -201,6 +201,32 @@ pub async fn race_take_ceremony<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
     Ok(())
 }
 
+/// 64 tasks insert the same used-marker of a passwordless ceremony (no user, no state) at once:
+/// exactly one insert succeeds, the others are a `Conflict`. The service accepts a passwordless
+/// sign-in only if its insert succeeded, so this is what keeps a ceremony from being finished
+/// twice.
+pub async fn race_passwordless_marker<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let mut marker = ceremony_record(None, CeremonyKind::Passwordless, LIVE + 300)?;
+    marker.state = Vec::new();
+    let marker = Arc::new(marker);
+    let wins = race(&store, |s, _| {
+        let marker = marker.clone();
+        async move {
+            match s.insert_ceremony((*marker).clone()).await {
+                Ok(()) => Ok(true),
+                Err(StoreError::Conflict) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await?;
+    ensure!(
+        wins == 1,
+        "{wins} of {RACERS} concurrent inserts of one passwordless marker succeeded"
+    );
+    Ok(())
+}
+
 /// 64 tasks swap the same sign counter at once, each to its own new value: exactly one wins,
 /// and its value is stored.
 pub async fn race_webauthn_counter<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {

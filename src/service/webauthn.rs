@@ -7,6 +7,7 @@ use crate::error::{ConfigError, Error, InputError, MisuseError, StoreError};
 use crate::id::{CeremonyId, DeviceId, DeviceName, UserId};
 use crate::kind::{DeviceKind, Factor};
 use crate::rng::Rng;
+use crate::seal::PASSWORDLESS_PURPOSE;
 use crate::service::{Mfa, Outcome, Verified};
 
 use super::settle::Settled;
@@ -17,7 +18,8 @@ use crate::webauthn::counter::{self, CounterCheck};
 use crate::webauthn::engine::Assertion;
 use crate::webauthn::{
     AllAcceptedCredentials, AuthenticationOptions, AuthenticationResponse, CeremonyKind, CeremonyRecord,
-    CurrentUserDetails, RegistrationOptions, RegistrationResponse, UnknownCredential, WebAuthnConfig, WebAuthnRecord,
+    CurrentUserDetails, PasswordlessCeremony, RegistrationOptions, RegistrationResponse, UnknownCredential,
+    WebAuthnConfig, WebAuthnRecord,
 };
 
 /// Most WebAuthn credentials one user may have.
@@ -295,36 +297,63 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// verification required. With `conditional`, the options ask for conditional mediation
     /// (passkey autofill on the username field).
     ///
+    /// Nothing is stored: anyone may start a passwordless sign-in, so a start must not cost the
+    /// server anything it keeps. The returned [`PasswordlessCeremony`] carries the ceremony's
+    /// state under a tag made with the current key, and expires after the ceremony lifetime
+    /// ([`WebAuthnConfig::with_ceremony_ttl`], 5 minutes by default). Send its text form to the
+    /// browser with the options (or keep it in the session) and pass it back to
+    /// [`finish_passwordless`](Self::finish_passwordless).
+    ///
     /// # Errors
     ///
-    /// WebAuthn not configured, store and engine errors.
-    pub async fn start_passwordless(&self, conditional: bool) -> Result<(CeremonyId, AuthenticationOptions), Error> {
+    /// WebAuthn not configured, RNG and engine errors.
+    pub async fn start_passwordless(
+        &self,
+        conditional: bool,
+    ) -> Result<(PasswordlessCeremony, AuthenticationOptions), Error> {
         let config = self.webauthn()?;
         let (options, state) = config.engine.start_authentication(None, conditional, None)?;
-        let id = self.store_ceremony(None, CeremonyKind::Passwordless, state).await?;
-        Ok((id, options))
+        let id = CeremonyId::generate(&self.rng)?;
+        let key_id = self.keys.current_id().clone();
+        let key = self
+            .keys
+            .mac_key(&key_id, PASSWORDLESS_PURPOSE)
+            .ok_or(Error::Config(ConfigError::WebAuthn(
+                "no key for passwordless ceremonies",
+            )))?;
+        let expires_at = self.clock.now().plus_secs(config.ceremony_ttl_secs);
+        let ceremony = PasswordlessCeremony::sign(id, expires_at, key_id, key, state)?;
+        Ok((ceremony, options))
     }
 
-    /// Finishes a passwordless sign-in: finds the credential by its id, requires the user
-    /// handle it returned to be the one it was registered under, and verifies the assertion
-    /// with user verification. On success, [`Verified::user`] says who signed in.
+    /// Finishes a passwordless sign-in: checks the ceremony's tag and expiry, finds the
+    /// credential by its id, requires the user handle it returned to be the one it was
+    /// registered under, and verifies the assertion with user verification. On success,
+    /// [`Verified::user`] says who signed in.
+    ///
+    /// A ceremony is finished once: the first assertion that verifies marks it used, atomically
+    /// in the store, and any later finish of it (a replay, or a race) is rejected. Nothing is
+    /// written for a ceremony whose assertion does not verify.
     ///
     /// # Errors
     ///
-    /// WebAuthn not configured, store errors. Unknown credentials and every verification
-    /// failure are [`Outcome::Rejected`].
+    /// WebAuthn not configured, store errors. A forged, altered or expired ceremony, unknown
+    /// credentials and every verification failure are [`Outcome::Rejected`].
     pub async fn finish_passwordless(
         &self,
-        ceremony: CeremonyId,
+        ceremony: &PasswordlessCeremony,
         response: &AuthenticationResponse,
     ) -> Result<Outcome, Error> {
         let outcome: Result<Outcome, Error> = async {
             let config = self.webauthn()?;
             let now = self.clock.now();
-            let Some(taken) = self
-                .store
-                .take_ceremony(ceremony, None, CeremonyKind::Passwordless, now)
-                .await?
+            if now >= ceremony.expires_at() {
+                return Ok(Outcome::Rejected);
+            }
+            let Some(state) = self
+                .keys
+                .mac_key(ceremony.key_id(), PASSWORDLESS_PURPOSE)
+                .and_then(|key| ceremony.verified_state(key))
             else {
                 return Ok(Outcome::Rejected);
             };
@@ -345,14 +374,18 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             let user = record.user.clone();
             // The assertion is checked before anything is counted against the owner: a
             // credential id and user handle are not secret, and a failure costs them nothing.
-            let Ok(assertion) =
-                config
-                    .engine
-                    .finish_authentication(response, &taken.state, &[cred.credential.as_slice()])
+            let Ok(assertion) = config
+                .engine
+                .finish_authentication(response, state, &[cred.credential.as_slice()])
             else {
                 self.count_failure(&user, Factor::WebAuthn).await?;
                 return Ok(Outcome::Rejected);
             };
+            // The signature verified: mark the ceremony used, or find it used already (a replay of
+            // this very assertion, or a parallel finish that got there first).
+            if !self.mark_passwordless_used(ceremony).await? {
+                return Ok(Outcome::Rejected);
+            }
             let records = vec![(record.id, cred.clone())];
             let outcome = self.complete_assertion(&user, &records, assertion).await?;
             if !outcome.is_accepted() {
@@ -377,6 +410,24 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             AuditKind::Verified { recovery: false },
             Settled::plain(outcome),
         ))
+    }
+
+    /// Inserts the used-marker of a passwordless ceremony: `false` if it was there already.
+    /// Expired markers are purged first, so markers live no longer than their ceremonies.
+    async fn mark_passwordless_used(&self, ceremony: &PasswordlessCeremony) -> Result<bool, Error> {
+        self.store.purge_expired_ceremonies(self.clock.now()).await?;
+        let marker = CeremonyRecord {
+            id: ceremony.id(),
+            user: None,
+            kind: CeremonyKind::Passwordless,
+            expires_at: ceremony.expires_at(),
+            state: Vec::new(),
+        };
+        match self.store.insert_ceremony(marker).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Removes expired ceremonies (they are also purged as new ones start). Returns how many.

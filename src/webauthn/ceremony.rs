@@ -13,7 +13,10 @@ pub enum CeremonyKind {
     Registration,
     /// Authenticating a known user with any of their credentials (second factor).
     SecondFactor,
-    /// Authenticating an unknown user with a discoverable passkey (passwordless).
+    /// Authenticating an unknown user with a discoverable passkey (passwordless). Such a
+    /// ceremony is stored only once it has succeeded, as a marker without state that makes any
+    /// later finish of the same handle fail (see
+    /// [`PasswordlessCeremony`](crate::webauthn::PasswordlessCeremony)).
     Passwordless,
 }
 

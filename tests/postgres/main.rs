@@ -118,6 +118,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_success_against_failures,
         race_replace_backup_codes,
         race_take_ceremony,
+        race_passwordless_marker,
         race_webauthn_counter,
         race_unique_credential_id,
         race_delete_unless_last,

@@ -17,9 +17,9 @@ use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
     Algorithm, AttestationAllowList, AuthenticationResponse, BackupCodeConfig, CeremonyId, ConfigError, DeviceId,
     DeviceKind, DeviceName, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore,
-    Mfa, MfaConfig, MisuseError, Outcome, RegistrationResponse, RelyingParty, RememberedBrowserConfig,
-    RememberedBrowserId, SealError, SealingKey, ThrottlePolicy, TotpConfig, TotpImport, TotpParams, UnixTime, UserId,
-    WebAuthnConfig,
+    Mfa, MfaConfig, MisuseError, Outcome, PasswordlessCeremony, RegistrationResponse, RelyingParty,
+    RememberedBrowserConfig, RememberedBrowserId, SealError, SealingKey, ThrottlePolicy, TotpConfig, TotpImport,
+    TotpParams, UnixTime, UserId, WebAuthnConfig,
 };
 use multifactor_kit::service::{START, TestMfa, user};
 
@@ -1286,14 +1286,30 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
         rt.block_on(mfa.finish_webauthn_authentication(&alice, ceremony, &authentication)),
         Err(Error::Config(ConfigError::WebAuthn(_)))
     );
+    let with_rp = service(&clock, Some(WebAuthnConfig::new(rp())));
+    // A passwordless handle signed by another deployment's key: well formed, never accepted.
+    let foreign = service(&clock, Some(WebAuthnConfig::new(rp())))
+        .with_keys(Keyring::new(SealingKey::new(KeyId::new("k1").unwrap(), [2; 32])));
+    let (forged, _) = rt.block_on(foreign.start_passwordless(false)).unwrap();
     case!(
         t,
         "finish_passwordless: no relying party",
-        rt.block_on(mfa.finish_passwordless(ceremony, &authentication)),
+        rt.block_on(mfa.finish_passwordless(&forged, &authentication)),
         Err(Error::Config(ConfigError::WebAuthn(_)))
     );
-
-    let with_rp = service(&clock, Some(WebAuthnConfig::new(rp())));
+    for (what, text) in [
+        ("empty", String::new()),
+        ("not base64", "!!!!".to_string()),
+        ("truncated", forged.to_string()[..40].to_string()),
+        ("5000 characters", "A".repeat(5000)),
+    ] {
+        case!(
+            t,
+            &format!("PasswordlessCeremony::from_str: {what}"),
+            text.parse::<PasswordlessCeremony>(),
+            Err(InputError::PasswordlessCeremony)
+        );
+    }
     case!(
         t,
         "start_passkey_registration: empty user name",
@@ -1344,8 +1360,8 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     );
     case!(
         t,
-        "finish_passwordless: unknown ceremony (rejected, not an error)",
-        rt.block_on(with_rp.finish_passwordless(ceremony, &authentication)),
+        "finish_passwordless: ceremony signed by another key (rejected, not an error)",
+        rt.block_on(with_rp.finish_passwordless(&forged, &authentication)),
         Ok(Outcome::Rejected)
     );
     // A real ceremony, finished with a response that parses but verifies nothing.
@@ -1362,7 +1378,7 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
     case!(
         t,
         "finish_passwordless: unknown credential (rejected, not an error)",
-        rt.block_on(with_rp.finish_passwordless(live, &authentication)),
+        rt.block_on(with_rp.finish_passwordless(&live, &authentication)),
         Ok(Outcome::Rejected)
     );
 

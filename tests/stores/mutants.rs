@@ -473,6 +473,65 @@ impl DeviceStore for ReusableCeremonyStore {
     }
 }
 
+/// `insert_ceremony` looks for the id, lets others run, then writes: correct one call at a
+/// time (a second insert is a `Conflict`), but concurrent inserts of one id all succeed, so a
+/// passwordless ceremony could be finished more than once.
+#[derive(Debug, Default)]
+struct CheckThenInsertCeremonyStore {
+    inner: MemoryStore,
+    ceremonies: Mutex<HashMap<CeremonyId, CeremonyRecord>>,
+}
+
+impl DeviceStore for CheckThenInsertCeremonyStore {
+    forward!(account_ops);
+    forward!(find_credential, record_webauthn_use);
+    forward!(
+        settle_attempt,
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        insert_first_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
+        if self.ceremonies.lock().unwrap().contains_key(&ceremony.id) {
+            return Err(StoreError::Conflict);
+        }
+        interleave().await;
+        self.ceremonies.lock().unwrap().insert(ceremony.id, ceremony);
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        id: CeremonyId,
+        user: Option<&UserId>,
+        kind: CeremonyKind,
+        now: UnixTime,
+    ) -> Result<Option<CeremonyRecord>, StoreError> {
+        let mut ceremonies = self.ceremonies.lock().unwrap();
+        let found = ceremonies
+            .get(&id)
+            .is_some_and(|c| c.user.as_ref() == user && c.kind == kind && c.expires_at > now);
+        Ok(if found { ceremonies.remove(&id) } else { None })
+    }
+
+    async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut ceremonies = self.ceremonies.lock().unwrap();
+        let before = ceremonies.len();
+        ceremonies.retain(|_, c| c.expires_at > now);
+        Ok((before - ceremonies.len()) as u64)
+    }
+}
+
 /// How many bytes [`NonUniqueCredentialStore`] appends to a credential id.
 const SUFFIX_LEN: usize = 8;
 
@@ -841,6 +900,12 @@ async fn memory_store_passes_the_race_checks() {
     )
     .await;
     assert_race_passes(&store, "race_take_ceremony", conformance::race_take_ceremony).await;
+    assert_race_passes(
+        &store,
+        "race_passwordless_marker",
+        conformance::race_passwordless_marker,
+    )
+    .await;
     assert_race_passes(&store, "race_webauthn_counter", conformance::race_webauthn_counter).await;
     assert_race_passes(
         &store,
@@ -976,6 +1041,21 @@ async fn race_take_ceremony_catches_a_reusable_ceremony() {
     let expected = format!("{n} of {n} concurrent takes", n = conformance::RACERS);
     assert!(err.to_string().contains(&expected), "wrong reason: {err}");
     assert_race_caught(&store, "race_take_ceremony", conformance::race_take_ceremony).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_passwordless_marker_catches_a_check_then_insert() {
+    let store = Arc::new(CheckThenInsertCeremonyStore::default());
+    // One call at a time it is right: every sequential check passes.
+    let failed = failing_sequential_checks(&*store).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_race_caught(
+        &store,
+        "race_passwordless_marker",
+        conformance::race_passwordless_marker,
+    )
+    .await;
+    assert_race_passes(&store, "race_take_ceremony", conformance::race_take_ceremony).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

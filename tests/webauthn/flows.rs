@@ -17,7 +17,7 @@ use multifactor::store::{DeviceData, WebAuthnUse};
 use multifactor::{
     AttestationAllowList, AuthenticationResponse, ConfigError, CounterPolicy, DeviceKind, DeviceStore, Error, Factor,
     InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome,
-    RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+    PasswordlessCeremony, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
 use multifactor_kit::service::{START, TestMfa, user};
@@ -188,7 +188,7 @@ async fn passwordless_finds_the_user_by_credential_and_handle() {
     assert_eq!(options["publicKey"]["userVerification"], "required");
     assert!(options.get("mediation").is_none());
     let rsp = bobs.get(&options).unwrap();
-    let v = accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap());
+    let v = accepted(mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap());
     assert_eq!(
         (v.user(), v.device(), v.user_verified()),
         (&bob, bob_reg.device(), Some(true))
@@ -200,7 +200,7 @@ async fn passwordless_finds_the_user_by_credential_and_handle() {
     assert_eq!(options["mediation"], "conditional");
     let rsp = alices.get(&options).unwrap();
     assert_eq!(
-        accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap()).user(),
+        accepted(mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap()).user(),
         &alice
     );
 }
@@ -221,7 +221,7 @@ async fn forged_passwordless_assertions_cannot_make_the_owner_wait() {
         let mut rsp = pk.get(&options.to_json_value()).unwrap();
         flip(&mut rsp, "/response/signature", 12);
         assert_eq!(
-            mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+            mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap(),
             Outcome::Rejected
         );
     }
@@ -236,7 +236,7 @@ async fn forged_passwordless_assertions_cannot_make_the_owner_wait() {
     );
     let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
     let rsp = pk.get(&options.to_json_value()).unwrap();
-    let v = accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap());
+    let v = accepted(mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap());
     assert_eq!(v.user(), &alice);
 }
 
@@ -274,7 +274,7 @@ async fn during_an_attack_a_passkey_and_a_backup_code_work_at_the_first_try() {
     let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
     let rsp = pk.get(&options.to_json_value()).unwrap();
     assert_eq!(
-        accepted(mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap()).user(),
+        accepted(mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap()).user(),
         &alice
     );
     let (ceremony, options) = mfa.start_webauthn_authentication(&alice).await.unwrap();
@@ -557,11 +557,9 @@ async fn state_of_another_user_is_rejected_and_not_burned() {
             .unwrap(),
         Outcome::Rejected
     );
-    // A passwordless finish cannot take it either (other kind).
-    assert_eq!(
-        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
-        Outcome::Rejected
-    );
+    // A passwordless finish cannot take it either: a second-factor ceremony id is not a
+    // passwordless handle.
+    assert!(ceremony.to_string().parse::<PasswordlessCeremony>().is_err());
     accepted(
         mfa.finish_webauthn_authentication(&alice, ceremony, &response(&rsp))
             .await
@@ -662,7 +660,7 @@ async fn user_verification_missing_where_required_is_rejected() {
     let mut lazy = lazy;
     let rsp = lazy.get(&options).unwrap();
     assert_eq!(
-        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap(),
         Outcome::Rejected
     );
     // A passkey (registered with UV) used as second factor without UV: rejected as well.
@@ -770,7 +768,7 @@ async fn credential_of_another_user_is_rejected() {
     let mut rsp = bkey.get(&options.to_json_value()).unwrap();
     rsp["response"]["userHandle"] = alice_handle;
     assert_eq!(
-        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap(),
         Outcome::Rejected
     );
 }
@@ -866,7 +864,7 @@ async fn unknown_credential_is_rejected() {
     let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
     let rsp = pk.get(&options.to_json_value()).unwrap();
     assert_eq!(
-        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap(),
         Outcome::Rejected
     );
 }
@@ -1041,10 +1039,10 @@ async fn one_ceremony_finished_by_64_concurrent_requests_is_accepted_once() {
         let barrier = Arc::new(tokio::sync::Barrier::new(64));
         let mut tasks = Vec::new();
         for _ in 0..64 {
-            let (mfa, rsp, barrier) = (mfa.clone(), rsp.clone(), barrier.clone());
+            let (mfa, rsp, barrier, ceremony) = (mfa.clone(), rsp.clone(), barrier.clone(), ceremony.clone());
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
-                mfa.finish_passwordless(ceremony, &rsp).await.unwrap()
+                mfa.finish_passwordless(&ceremony, &rsp).await.unwrap()
             }));
         }
         let mut wins = 0;
@@ -1100,7 +1098,7 @@ async fn passwordless_accepts_only_passkeys() {
     let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
     let rsp = key.get(&options.to_json_value()).unwrap();
     assert_eq!(
-        mfa.finish_passwordless(ceremony, &response(&rsp)).await.unwrap(),
+        mfa.finish_passwordless(&ceremony, &response(&rsp)).await.unwrap(),
         Outcome::Rejected
     );
 }

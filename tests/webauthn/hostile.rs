@@ -854,7 +854,7 @@ fn plausible_forgeries_are_rejected_by_every_ceremony() {
         let (id, options) = rt.block_on(mfa.start_passwordless(false)).unwrap();
         let text = f.assertion(&fx, &challenge_of(&options.to_json_value())).to_string();
         let line = match check_parse(AuthenticationResponse::from_json(&text))? {
-            Some(rsp) => verdict_result(&forged, &rt.block_on(mfa.finish_passwordless(id, &rsp)), &text)?,
+            Some(rsp) => verdict_result(&forged, &rt.block_on(mfa.finish_passwordless(&id, &rsp)), &text)?,
             None => "parse error".into(),
         };
         let deep = if f.reaches_signature_check() && matches!(f.handle, HandlePick::Alice) {
@@ -1690,12 +1690,13 @@ fn run_case(fx: &Fixture, ceremony: Ceremony, m: &Mutation) -> Result<(), TestCa
     let line = match ceremony {
         Ceremony::SecondFactorKey | Ceremony::SecondFactorPasskey | Ceremony::Passwordless => {
             let passwordless = ceremony == Ceremony::Passwordless;
-            let (id, options) = if passwordless {
-                rt.block_on(mfa.start_passwordless(false))
+            let (started, options) = if passwordless {
+                let (handle, options) = rt.block_on(mfa.start_passwordless(false)).unwrap();
+                (Err(handle), options)
             } else {
-                rt.block_on(mfa.start_webauthn_authentication(&fx.alice))
-            }
-            .unwrap();
+                let (id, options) = rt.block_on(mfa.start_webauthn_authentication(&fx.alice)).unwrap();
+                (Ok(id), options)
+            };
             let client = if ceremony == Ceremony::SecondFactorKey {
                 &fx.key
             } else {
@@ -1718,10 +1719,9 @@ fn run_case(fx: &Fixture, ceremony: Ceremony, m: &Mutation) -> Result<(), TestCa
             };
             let expect = expect_assertion(&original, &proto, handles);
             let result = rt.block_on(async {
-                if passwordless {
-                    mfa.finish_passwordless(id, &parsed).await
-                } else {
-                    mfa.finish_webauthn_authentication(&fx.alice, id, &parsed).await
+                match &started {
+                    Err(handle) => mfa.finish_passwordless(handle, &parsed).await,
+                    Ok(id) => mfa.finish_webauthn_authentication(&fx.alice, *id, &parsed).await,
                 }
             });
             if let Ok(Outcome::Accepted(v)) = &result {

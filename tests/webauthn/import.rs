@@ -69,7 +69,7 @@ async fn import(mfa: &TestMfa, format: ImportFormat, text: &str) -> Vec<ImportSt
 async fn passwordless<A: AuthenticatorBackend>(mfa: &TestMfa, client: &mut Client<A>) -> Outcome {
     let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
     let rsp = client.get(&options.to_json_value()).unwrap();
-    mfa.finish_passwordless(ceremony, &AuthenticationResponse::from_json(&rsp.to_string()).unwrap())
+    mfa.finish_passwordless(&ceremony, &AuthenticationResponse::from_json(&rsp.to_string()).unwrap())
         .await
         .unwrap()
 }
@@ -309,10 +309,13 @@ async fn signal_payloads_follow_the_store() {
     let (ceremony, options) = mfa.start_passwordless(false).await.unwrap();
     let mut rsp = first.get(&options.to_json_value()).unwrap();
     let sig = rsp["response"]["signature"].as_str().unwrap().to_owned();
-    rsp["response"]["signature"] = json!(format!("{}A", &sig[..sig.len() - 1]));
+    // Change a character in the middle (all its bits count), to one it is not.
+    let middle = sig.len() / 2;
+    let other = if &sig[middle..=middle] == "A" { "B" } else { "A" };
+    rsp["response"]["signature"] = json!(format!("{}{other}{}", &sig[..middle], &sig[middle + 1..]));
     let rsp = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
     assert_eq!(
-        mfa.finish_passwordless(ceremony, &rsp).await.unwrap(),
+        mfa.finish_passwordless(&ceremony, &rsp).await.unwrap(),
         Outcome::Rejected
     );
     assert_eq!(mfa.unknown_credential_signal(&rsp).await.unwrap(), None);
@@ -336,7 +339,7 @@ async fn signal_payloads_follow_the_store() {
     let rsp = first.get(&options.to_json_value()).unwrap();
     let rsp = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
     assert_eq!(
-        mfa.finish_passwordless(ceremony, &rsp).await.unwrap(),
+        mfa.finish_passwordless(&ceremony, &rsp).await.unwrap(),
         Outcome::Rejected
     );
     let unknown = mfa.unknown_credential_signal(&rsp).await.unwrap().unwrap();

@@ -5,3 +5,4 @@
 mod flows;
 mod hostile;
 mod import;
+mod passwordless;
