@@ -173,7 +173,15 @@ pub fn backup_record(user: &UserId, created: u64, slots: usize) -> Result<Device
     })
 }
 
-/// An unconfirmed TOTP record with a real sealed blob (SHA256, 8 digits, 60 s).
+/// A fingerprint distinct for each device id.
+fn fingerprint_of(id: DeviceId) -> [u8; 32] {
+    let mut fingerprint = [0x7f; 32];
+    fingerprint[..16].copy_from_slice(id.as_bytes());
+    fingerprint
+}
+
+/// An unconfirmed TOTP record with a real sealed blob (SHA256, 8 digits, 60 s) and a
+/// fingerprint of its own.
 pub fn totp_record(user: &UserId, created: u64) -> Result<DeviceRecord, Failure> {
     let id = fresh_id()?;
     let rng = OsRng::new().map_err(|e| Failure(e.to_string()))?;
@@ -199,6 +207,7 @@ pub fn totp_record(user: &UserId, created: u64) -> Result<DeviceRecord, Failure>
             params,
             sealed_secret,
             last_step: None,
+            fingerprint: Some(fingerprint_of(id)),
         }),
     })
 }
@@ -355,6 +364,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(ceremony_take_once, &*store);
     check!(delete_unless_last, &*store);
     check!(totp_paging_and_reseal, &*store);
+    check!(totp_fingerprints, &*store);
     check!(remembered_browsers, &*store);
     check!(known_browser_counters, &*store);
     check!(key_checks, &*store);
@@ -367,6 +377,8 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_passwordless_marker, store.clone());
     check!(race_webauthn_counter, store.clone());
     check!(race_unique_credential_id, store.clone());
+    check!(race_totp_fingerprint, store.clone());
+    check!(race_duplicate_totp_import, store.clone());
     check!(race_delete_unless_last, store.clone());
     check!(settle_attempt, &*store);
     check!(settle_checks_devices, &*store);
@@ -398,11 +410,12 @@ macro_rules! conformance_tests {
             replace_backup_codes, insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, remembered_browsers, known_browser_counters, key_checks,
+            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, remembered_browsers, known_browser_counters, key_checks,
             settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
-            race_take_ceremony, race_passwordless_marker, race_webauthn_counter, race_unique_credential_id, race_delete_unless_last,
+            race_take_ceremony, race_passwordless_marker, race_webauthn_counter, race_unique_credential_id, race_totp_fingerprint, race_duplicate_totp_import,
+            race_delete_unless_last,
             race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification,
             race_known_browser_revoke, race_first_backup_codes);
     };

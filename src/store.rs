@@ -63,8 +63,10 @@ pub trait DeviceStore: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Conflict`] if a record with the same id exists (for any user), or a
-    /// WebAuthn record with the same credential id (for any user).
+    /// [`StoreError::Conflict`] if a record with the same id exists (for any user), a
+    /// WebAuthn record with the same credential id (for any user), or a TOTP record of the same
+    /// user with the same [`fingerprint`](TotpRecord::fingerprint) (records without one never
+    /// conflict). The check and the insert are one atomic step.
     fn insert_device(&self, device: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The user's device with this id, or `None` (also when it belongs to someone else).
@@ -381,18 +383,21 @@ pub trait DeviceStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RememberedBrowserRecord>, StoreError>> + Send;
 
-    /// Replaces the sealed secret of the user's TOTP device `id` with `new` if it still is
-    /// `expected` (nothing else changes). `Ok(false)` otherwise.
+    /// Replaces the sealed secret of the user's TOTP device `id` with `new`, and its
+    /// fingerprint with `fingerprint` (made with the new key), if the secret still is `expected`
+    /// (nothing else changes). `Ok(false)` otherwise.
     ///
     /// # Errors
     ///
-    /// [`StoreError`] if the backend fails.
+    /// [`StoreError::Conflict`] if another TOTP device of the user has `fingerprint` (nothing
+    /// changes); [`StoreError`] if the backend fails.
     fn reseal_totp_secret(
         &self,
         user: &UserId,
         id: DeviceId,
         expected: &SealedSecret,
         new: &SealedSecret,
+        fingerprint: &[u8; 32],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The check value stored for sealing key `id`, storing `check` first if there is none, in

@@ -132,6 +132,13 @@ pub struct TotpRecord {
     pub sealed_secret: SealedSecret,
     /// The highest time step ever accepted; no step at or below it is accepted again.
     pub last_step: Option<u64>,
+    /// A keyed fingerprint of the secret in the form HMAC uses, bound to the user: two devices
+    /// of one user with the same fingerprint would give the same codes. A store refuses a second
+    /// TOTP device of the user with the same fingerprint ([`StoreError::Conflict`](crate::StoreError::Conflict)),
+    /// in the same atomic step as the insert, so two imports of one secret cannot both succeed.
+    /// `None` on devices stored before this field existed (schema v6); the service still compares
+    /// their opened secrets before an import.
+    pub fingerprint: Option<[u8; 32]>,
 }
 
 /// Smallest secret accepted on import: 80 bits, what many real sites issue.
@@ -145,9 +152,28 @@ pub const MAX_SECRET_BYTES: usize = 64;
 /// within every block, so no key is hashed first and the HMAC form is the secret without its
 /// trailing zero bytes.
 pub(crate) fn same_hmac_key(a: &[u8], b: &[u8]) -> bool {
-    let form = |k: &[u8]| -> usize { k.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1) };
-    let (a, b) = (&a[..form(a)], &b[..form(b)]);
-    crate::ct::eq_bytes(a, b)
+    crate::ct::eq_bytes(hmac_form(a), hmac_form(b))
+}
+
+/// A secret in the form HMAC uses it: without trailing zero bytes (see [`same_hmac_key`]).
+fn hmac_form(secret: &[u8]) -> &[u8] {
+    &secret[..secret.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)]
+}
+
+/// `HMAC-SHA256(key, len(user) ‖ user ‖ HMAC form of the secret)`: equal exactly when
+/// [`same_hmac_key`] holds (for one user and one key), and reveals nothing of the secret without
+/// the key.
+pub(crate) fn fingerprint(key: &[u8; 32], user: &crate::id::UserId, secret: &[u8]) -> [u8; 32] {
+    use ::hmac::{Hmac, KeyInit, Mac};
+    // HMAC takes keys of any length: the error branch cannot happen.
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    let user = user.as_str().as_bytes();
+    mac.update(&(user.len() as u64).to_be_bytes());
+    mac.update(user);
+    mac.update(hmac_form(secret));
+    mac.finalize().into_bytes().into()
 }
 
 /// Smallest secret generated for a new enrollment: 160 bits (RFC 4226 §4 recommends it).

@@ -306,6 +306,9 @@ ALTER TABLE mfa_throttles ADD COLUMN last_miss BIGINT;
 ALTER TABLE mfa_trusted_devices ADD COLUMN skips_second_factor BOOLEAN NOT NULL DEFAULT TRUE;
 
 CREATE TABLE mfa_keys (key_id TEXT PRIMARY KEY, check_value BYTEA NOT NULL);
+-- v6: TOTP fingerprints, unique per user.
+ALTER TABLE mfa_devices ADD COLUMN totp_fingerprint BYTEA;
+CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint);
 
 DROP FUNCTION IF EXISTS mfa_settle_attempt(TEXT, TEXT, TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BYTEA);
 

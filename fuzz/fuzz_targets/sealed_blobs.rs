@@ -75,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
                     params: TotpParams::default(),
                     sealed_secret: sealed,
                     last_step: None,
+                    fingerprint: None,
                 }),
             })
             .await

@@ -57,8 +57,9 @@ macro_rules! forward {
             id: DeviceId,
             expected: &multifactor::store::SealedSecret,
             new: &multifactor::store::SealedSecret,
+            fingerprint: &[u8; 32],
         ) -> Result<bool, StoreError> {
-            self.inner.reseal_totp_secret(user, id, expected, new).await
+            self.inner.reseal_totp_secret(user, id, expected, new, fingerprint).await
         }
     };
     (insert_remembered_browser) => {

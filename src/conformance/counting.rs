@@ -106,7 +106,7 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
         fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
         fn list_remembered_browsers_page(&self, after: Option<RememberedBrowserId>, limit: usize) -> Vec<RememberedBrowserRecord>;
-        fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret) -> bool;
+        fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret, fingerprint: &[u8; 32]) -> bool;
         fn key_check(&self, id: &crate::seal::KeyId, check: [u8; 32]) -> [u8; 32];
         fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> ();
         fn remembered_browser(&self, id: RememberedBrowserId) -> Option<RememberedBrowserRecord>;

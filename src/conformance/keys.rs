@@ -9,6 +9,8 @@ fn sealed_secret(record: &DeviceRecord) -> Option<&SealedSecret> {
     }
 }
 
+/// The fingerprint re-seals write in these checks (no other device has it).
+const FRESH: [u8; 32] = [0xa5; 32];
 /// A well-formed sealed blob that differs from `sealed` in the byte `back` places from the end
 /// (inside the ciphertext; the format does not check it).
 fn altered(sealed: &SealedSecret, back: usize) -> Result<SealedSecret, Failure> {
@@ -134,21 +136,41 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
     );
 
     ensure!(
-        !store.reseal_totp_secret(alice, target.id, &wrong, &new).await?,
+        !store.reseal_totp_secret(alice, target.id, &wrong, &new, &FRESH).await?,
         "a re-seal from a wrong expected secret succeeded"
     );
     ensure!(
-        !store.reseal_totp_secret(bob, target.id, &expected, &new).await?,
+        !store
+            .reseal_totp_secret(bob, target.id, &expected, &new, &FRESH)
+            .await?,
         "another user's TOTP secret was re-sealed"
     );
     ensure!(
-        !store.reseal_totp_secret(alice, fresh_id()?, &expected, &new).await?,
+        !store
+            .reseal_totp_secret(alice, fresh_id()?, &expected, &new, &FRESH)
+            .await?,
         "an unknown device was re-sealed"
     );
     let codes_id = others.first().copied().ok_or(Failure("no backup-code set".into()))?;
     ensure!(
-        !store.reseal_totp_secret(alice, codes_id, &expected, &new).await?,
+        !store
+            .reseal_totp_secret(alice, codes_id, &expected, &new, &FRESH)
+            .await?,
         "a backup-code set was re-sealed"
+    );
+    // The fingerprint of another TOTP device of the same user: a conflict, and nothing changes.
+    let taken = match &sibling.data {
+        DeviceData::Totp(t) => t.fingerprint.ok_or(Failure("sibling without a fingerprint".into()))?,
+        _ => return Err(Failure("sibling is not TOTP".into())),
+    };
+    ensure!(
+        matches!(
+            store
+                .reseal_totp_secret(alice, target.id, &expected, &new, &taken)
+                .await,
+            Err(StoreError::Conflict)
+        ),
+        "a re-seal to the fingerprint of another TOTP device of the user was not a Conflict"
     );
     ensure!(
         store.device(alice, target.id).await?.as_ref() == Some(&before),
@@ -156,7 +178,9 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
     );
 
     ensure!(
-        store.reseal_totp_secret(alice, target.id, &expected, &new).await?,
+        store
+            .reseal_totp_secret(alice, target.id, &expected, &new, &FRESH)
+            .await?,
         "a re-seal from the stored secret was refused"
     );
     let got = store
@@ -170,13 +194,16 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
     let mut want = before.clone();
     if let DeviceData::Totp(t) = &mut want.data {
         t.sealed_secret = new.clone();
+        t.fingerprint = Some(FRESH);
     }
     ensure!(
         got == want,
-        "a re-seal changed more than the sealed secret (name, confirmation, last step, times or parameters)"
+        "a re-seal changed more than the sealed secret and fingerprint (name, confirmation, last step, times or parameters)"
     );
     ensure!(
-        !store.reseal_totp_secret(alice, target.id, &expected, &wrong).await?,
+        !store
+            .reseal_totp_secret(alice, target.id, &expected, &wrong, &FRESH)
+            .await?,
         "a re-seal from the stale (replaced) secret succeeded"
     );
     ensure!(
@@ -188,7 +215,9 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
         "re-sealing one TOTP device changed another of the same user"
     );
     ensure!(
-        store.reseal_totp_secret(alice, target.id, &new, &expected).await?,
+        store
+            .reseal_totp_secret(alice, target.id, &new, &expected, &FRESH)
+            .await?,
         "a second re-seal from the current secret was refused"
     );
     Ok(())

@@ -227,6 +227,47 @@ pub async fn race_passwordless_marker<S: DeviceStore + 'static>(store: Arc<S>) -
     Ok(())
 }
 
+/// 64 tasks insert TOTP devices of one user (different ids) with the same fingerprint at once,
+/// as concurrent imports of one secret do: exactly one insert succeeds, the others are a
+/// `Conflict`, and the user has one device.
+pub async fn race_totp_fingerprint<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let user = fresh_user("race")?;
+    let mut records = Vec::with_capacity(RACERS);
+    for i in 0..RACERS {
+        let mut record = totp_record(&user, 1_000 + i as u64)?;
+        if let DeviceData::Totp(t) = &mut record.data {
+            t.fingerprint = Some([0x5e; 32]);
+        }
+        records.push(record);
+    }
+    let records = Arc::new(records);
+    let wins = race(&store, |s, i| {
+        let records = records.clone();
+        async move {
+            let record = records
+                .get(i)
+                .cloned()
+                .ok_or(StoreError::InvalidRecord("no such record"))?;
+            match s.insert_device(record).await {
+                Ok(()) => Ok(true),
+                Err(StoreError::Conflict) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await?;
+    ensure!(
+        wins == 1,
+        "{wins} of {RACERS} concurrent inserts of one TOTP fingerprint succeeded"
+    );
+    let left = store.list_devices(&user).await?.len();
+    ensure!(
+        left == 1,
+        "{left} TOTP devices left after racing inserts of one fingerprint"
+    );
+    Ok(())
+}
+
 /// 64 tasks swap the same sign counter at once, each to its own new value: exactly one wins,
 /// and its value is stored.
 pub async fn race_webauthn_counter<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {

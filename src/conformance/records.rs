@@ -409,3 +409,52 @@ pub async fn delete_unconfirmed_totp<S: DeviceStore>(store: &S) -> CheckResult {
     );
     Ok(())
 }
+
+/// TOTP fingerprints are unique per user: a second TOTP device of the user with the same
+/// fingerprint is a `Conflict` (and nothing is stored), another user's is not, records without
+/// one never conflict, and a deleted device's fingerprint can be used again.
+pub async fn totp_fingerprints<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let with = |record: DeviceRecord, fingerprint: Option<[u8; 32]>| -> DeviceRecord {
+        let mut record = record;
+        if let DeviceData::Totp(t) = &mut record.data {
+            t.fingerprint = fingerprint;
+        }
+        record
+    };
+    let shared = Some([0x3c; 32]);
+    let first = with(totp_record(&alice, 1_000)?, shared);
+    store.insert_device(first.clone()).await?;
+    let second = with(totp_record(&alice, 1_001)?, shared);
+    ensure!(
+        matches!(store.insert_device(second.clone()).await, Err(StoreError::Conflict)),
+        "a second TOTP device of the user with the same fingerprint was not a Conflict"
+    );
+    ensure!(
+        store.device(&alice, second.id).await?.is_none(),
+        "a refused TOTP device was stored"
+    );
+    let bobs = with(totp_record(&bob, 1_000)?, shared);
+    store.insert_device(bobs.clone()).await?;
+    let got = store.device(&bob, bobs.id).await?;
+    ensure!(
+        got.as_ref() == Some(&bobs),
+        "another user's TOTP device with the same fingerprint was not stored exactly: {got:?}"
+    );
+    for created in [1_002, 1_003] {
+        store.insert_device(with(totp_record(&alice, created)?, None)).await?;
+    }
+    ensure!(
+        store.delete_device(&alice, first.id).await?,
+        "delete of a TOTP device failed"
+    );
+    store.insert_device(second.clone()).await?;
+    ensure!(
+        store.device(&alice, second.id).await?.as_ref() == Some(&second),
+        "a deleted device's fingerprint could not be used again"
+    );
+    store.delete_user_devices(&alice).await?;
+    store.delete_user_devices(&bob).await?;
+    Ok(())
+}

@@ -248,3 +248,57 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
     }
     Ok(())
 }
+
+/// Through the service, as two app servers on one store: 32 imports of one TOTP secret for one
+/// user race, half of them with a zero byte appended (the same key to HMAC). Exactly one is
+/// imported; every other is refused as a duplicate, and the user has one TOTP device.
+pub async fn race_duplicate_totp_import<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    use crate::error::{Error, MisuseError};
+    use crate::secret::SecretBytes;
+    use crate::service::Mfa;
+    use crate::totp::encode_base32_secret;
+
+    let fail = |e: Error| Failure(format!("service error: {e}"));
+    let keys = Keyring::new(SealingKey::new(
+        KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?,
+        [7; 32],
+    ));
+    let config = service_config()?;
+    let servers = [
+        Arc::new(Mfa::new(CountingStore::new(store.clone()), keys.clone(), config.clone()).map_err(fail)?),
+        Arc::new(Mfa::new(CountingStore::new(store.clone()), keys, config).map_err(fail)?),
+    ];
+    let user = fresh_user("import")?;
+    // 16 random bytes, and the same with a zero byte appended.
+    let mut secret = zeroize::Zeroizing::new(fresh_credential_id()?.get(2..18).unwrap_or_default().to_vec());
+    let plain = encode_base32_secret(&SecretBytes::from(secret.clone()));
+    secret.push(0);
+    let padded = encode_base32_secret(&SecretBytes::from(secret));
+    const IMPORTS: usize = 32;
+    let barrier = Arc::new(tokio::sync::Barrier::new(IMPORTS));
+    let mut tasks = Vec::with_capacity(IMPORTS);
+    for i in 0..IMPORTS {
+        let (mfa, barrier, user) = (servers[i % 2].clone(), barrier.clone(), user.clone());
+        let text = if i % 4 < 2 { plain.clone() } else { padded.clone() };
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            mfa.import_totp(&user, text.expose_secret(), None).await
+        }));
+    }
+    let (mut imported, mut duplicates) = (0, 0);
+    for task in tasks {
+        match task.await.map_err(|e| Failure(format!("import task: {e}")))? {
+            Ok(_) => imported += 1,
+            Err(Error::Misuse(MisuseError::DuplicateSecret)) => duplicates += 1,
+            Err(e) => return Err(Failure(format!("an import failed otherwise: {e}"))),
+        }
+    }
+    ensure!(
+        imported == 1 && duplicates == IMPORTS - 1,
+        "{imported} of {IMPORTS} concurrent imports of one secret succeeded ({duplicates} refused as duplicates)"
+    );
+    let left = store.list_devices(&user).await?.len();
+    ensure!(left == 1, "{left} TOTP devices after racing imports of one secret");
+    store.delete_user_devices(&user).await?;
+    Ok(())
+}

@@ -107,11 +107,24 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     }
                 };
                 let resealed = self.keys.seal(&self.rng, &context, &secret)?;
-                if self
+                let fingerprint = self.totp_fingerprint(&device.user, &secret)?;
+                let swapped = match self
                     .store
-                    .reseal_totp_secret(&device.user, device.id, &totp.sealed_secret, &resealed)
-                    .await?
+                    .reseal_totp_secret(&device.user, device.id, &totp.sealed_secret, &resealed, &fingerprint)
+                    .await
                 {
+                    Err(crate::StoreError::Conflict) => {
+                        // Two devices of the user with one secret, from before imports compared
+                        // secrets in the form HMAC uses: delete one to finish the rotation.
+                        report.failed.push((
+                            device.id,
+                            "another TOTP device of the user has the same secret".to_owned(),
+                        ));
+                        continue;
+                    }
+                    other => other?,
+                };
+                if swapped {
                     report.resealed += 1;
                     self.emit(
                         self.event(Some(&device.user), AuditKind::Resealed)

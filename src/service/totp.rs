@@ -246,9 +246,15 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 DeviceName::new(import.issuer.as_deref().unwrap_or(fallback)).or_else(|_| DeviceName::new(fallback))?
             }
         };
-        let id = self
+        // The store refuses a second device with the same fingerprint in the same step as the
+        // insert: of two imports of one secret racing past the check above, one fails here.
+        let id = match self
             .insert_totp(user, name, &import.secret, import.params, import.last_step, true)
-            .await?;
+            .await
+        {
+            Err(Error::Store(StoreError::Conflict)) => return Err(MisuseError::DuplicateSecret.into()),
+            other => other?,
+        };
         self.cache.forget(user);
         self.emit(self.event(Some(user), AuditKind::Enrolled).device(id, DeviceKind::Totp));
         Ok(id)
@@ -284,6 +290,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let sealed_secret = self
             .keys
             .seal(&self.rng, &totp_context(user, id), secret.expose_secret())?;
+        let fingerprint = self.totp_fingerprint(user, secret.expose_secret())?;
         self.store
             .insert_device(DeviceRecord {
                 id,
@@ -296,10 +303,23 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     params,
                     sealed_secret,
                     last_step,
+                    fingerprint: Some(fingerprint),
                 }),
             })
             .await?;
         Ok(id)
+    }
+
+    /// The fingerprint of `secret` for `user` under the current key (see
+    /// [`TotpRecord::fingerprint`]).
+    pub(super) fn totp_fingerprint(&self, user: &UserId, secret: &[u8]) -> Result<[u8; 32], Error> {
+        let key = self
+            .keys
+            .mac_key(self.keys.current_id(), crate::seal::TOTP_FINGERPRINT_PURPOSE)
+            .ok_or(Error::Seal(crate::SealError::UnknownKey(
+                self.keys.current_id().as_str().to_owned(),
+            )))?;
+        Ok(totp::fingerprint(key, user, secret))
     }
 
     /// Evaluates a code against TOTP devices: the step it matched on the first device where it

@@ -84,6 +84,18 @@ impl State {
     }
 }
 
+/// Whether a TOTP device of `user` other than `except` has the fingerprint `fingerprint`.
+fn fingerprint_taken(state: &State, user: &UserId, fingerprint: &[u8; 32], except: Option<DeviceId>) -> bool {
+    state.by_user.get(user).is_some_and(|ids| {
+        ids.iter().filter(|id| Some(**id) != except).any(|id| {
+            matches!(
+                state.devices.get(id).map(|d| &d.data),
+                Some(DeviceData::Totp(t)) if t.fingerprint.as_ref() == Some(fingerprint)
+            )
+        })
+    })
+}
+
 fn credential_id(record: &DeviceRecord) -> Option<&[u8]> {
     match &record.data {
         DeviceData::WebAuthn(w) => Some(&w.credential_id),
@@ -122,6 +134,12 @@ impl DeviceStore for MemoryStore {
         }
         if let Some(cred) = credential_id(&device)
             && state.by_credential.contains_key(cred)
+        {
+            return Err(StoreError::Conflict);
+        }
+        if let DeviceData::Totp(t) = &device.data
+            && let Some(fingerprint) = &t.fingerprint
+            && fingerprint_taken(&state, &device.user, fingerprint, None)
         {
             return Err(StoreError::Conflict);
         }
@@ -471,8 +489,10 @@ impl DeviceStore for MemoryStore {
         id: DeviceId,
         expected: &SealedSecret,
         new: &SealedSecret,
+        fingerprint: &[u8; 32],
     ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
+        let taken = fingerprint_taken(&state, user, fingerprint, Some(id));
         let Some(device) = Self::owned(&mut state, user, id) else {
             return Ok(false);
         };
@@ -482,7 +502,11 @@ impl DeviceStore for MemoryStore {
         if &totp.sealed_secret != expected {
             return Ok(false);
         }
+        if taken {
+            return Err(StoreError::Conflict);
+        }
         totp.sealed_secret = new.clone();
+        totp.fingerprint = Some(*fingerprint);
         Ok(true)
     }
 

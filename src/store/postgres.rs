@@ -556,6 +556,14 @@ const DDL_V5: &[&str] = &[
 const SETTLE_ATTEMPT: &str = "SELECT outcome, failures, last_failure_at, budget_until, last_miss FROM \
      mfa_settle_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 
+/// Schema v6: a keyed fingerprint of each TOTP secret, unique per user, so the store refuses a
+/// second device with the same secret in the same step as the insert (devices stored before
+/// have none, and never conflict).
+const DDL_V6: &[&str] = &[
+    "ALTER TABLE mfa_devices ADD COLUMN totp_fingerprint BYTEA",
+    "CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint)",
+];
+
 impl crate::store::sql::SqlBackend for PostgresStore {
     type Db = sqlx::Postgres;
     /// The verification path's own connections (see [`PostgresStore::connect_with`]).
@@ -564,7 +572,7 @@ impl crate::store::sql::SqlBackend for PostgresStore {
     const LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
     const SETTLE: Option<&'static str> = Some(SETTLE_ATTEMPT);
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
-    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5];
+    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6];
 
     fn pool(&self) -> &PgPool {
         &self.pool

@@ -7,9 +7,9 @@
 //! | table | holds | never holds |
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
-//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and the last accepted step; the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
+//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret, the last accepted step and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
 //! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
-//! | `mfa_ceremonies` | WebAuthn ceremony state (challenge, allowed credentials), owner, kind, expiry | |
+//! | `mfa_ceremonies` | WebAuthn ceremony state (challenge) of a known user's ceremony, owner, kind, expiry; and used-markers of passwordless ceremonies (no owner, no state) until they expire | |
 //! | `mfa_trusted_devices` (v2) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
 //! | `mfa_keys` (v5) | per sealing key id, a check value (`HMAC-SHA256(key, label)`) that refuses other bytes under the same id | the key |
 //!
@@ -26,7 +26,7 @@ mod row;
 pub(crate) use self::row::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -41,7 +41,7 @@ macro_rules! select_devices_sql {
             "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, d.totp_last_step, ",
             "d.codes_salt, d.codes_length, d.codes_key_id, d.codes_hashes, d.codes_unused, d.credential_id, ",
             "d.user_handle, d.credential, d.sign_count, d.backup_eligible, d.backup_state, d.discoverable, ",
-            "d.user_verified",
+            "d.user_verified, d.totp_fingerprint",
             $columns,
             " FROM mfa_devices d ",
             $joins,
@@ -136,6 +136,7 @@ macro_rules! sql_device_store {
                 totp_period: row.try_get("totp_period").map_err(db_err)?,
                 totp_secret: row.try_get("totp_secret").map_err(db_err)?,
                 totp_last_step: row.try_get("totp_last_step").map_err(db_err)?,
+                totp_fingerprint: row.try_get("totp_fingerprint").map_err(db_err)?,
                 codes_salt: row.try_get("codes_salt").map_err(db_err)?,
                 codes_length: row.try_get("codes_length").map_err(db_err)?,
                 codes_key_id: row.try_get("codes_key_id").map_err(db_err)?,
@@ -186,8 +187,9 @@ macro_rules! sql_device_store {
                 "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, last_used_at, confirmed, \
                  totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, codes_salt, codes_length, \
                  credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
-                 user_verified, codes_key_id, codes_hashes, codes_unused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                 $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+                 user_verified, codes_key_id, codes_hashes, codes_unused, totp_fingerprint) VALUES ($1, $2, $3, $4, \
+                 $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+                 $26)",
             )
             .bind(&row.id)
             .bind(&row.user_id)
@@ -214,6 +216,7 @@ macro_rules! sql_device_store {
             .bind(&row.codes_key_id)
             .bind(&row.codes_hashes)
             .bind(row.codes_unused)
+            .bind(&row.totp_fingerprint)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
@@ -906,16 +909,18 @@ macro_rules! sql_device_store {
                 id: DeviceId,
                 expected: &SealedSecret,
                 new: &SealedSecret,
+                fingerprint: &[u8; 32],
             ) -> Result<bool, StoreError> {
                 let done = sqlx::query(
-                    "UPDATE mfa_devices SET totp_secret = $1 WHERE id = $2 AND user_id = $3 AND kind = $4 \
-                     AND totp_secret = $5",
+                    "UPDATE mfa_devices SET totp_secret = $1, totp_fingerprint = $6 WHERE id = $2 AND user_id = $3 \
+                     AND kind = $4 AND totp_secret = $5",
                 )
                 .bind(new.to_bytes())
                 .bind(id.as_bytes().to_vec())
                 .bind(user.as_str())
                 .bind(sql::KIND_TOTP)
                 .bind(expected.to_bytes())
+                .bind(fingerprint.to_vec())
                 .execute(self.pool())
                 .await
                 .map_err(db_err)?;

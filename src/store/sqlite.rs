@@ -176,6 +176,14 @@ const DDL_V5: &[&str] = &[
     "CREATE TABLE mfa_keys (key_id TEXT PRIMARY KEY NOT NULL, check_value BLOB NOT NULL) STRICT",
 ];
 
+/// Schema v6: a keyed fingerprint of each TOTP secret, unique per user, so the store refuses a
+/// second device with the same secret in the same step as the insert (devices stored before
+/// have none, and never conflict).
+const DDL_V6: &[&str] = &[
+    "ALTER TABLE mfa_devices ADD COLUMN totp_fingerprint BLOB",
+    "CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint)",
+];
+
 impl crate::store::sql::SqlBackend for SqliteStore {
     type Db = Sqlite;
     /// SQLite's in-process connections come from the pool as they are (the PostgreSQL store
@@ -188,7 +196,7 @@ impl crate::store::sql::SqlBackend for SqliteStore {
     const SETTLE: Option<&'static str> = None;
     /// One row when the version table exists.
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
-    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5];
+    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6];
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -102,6 +102,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         ceremony_take_once,
         delete_unless_last,
         totp_paging_and_reseal,
+        totp_fingerprints,
         remembered_browsers,
         known_browser_counters,
         key_checks,
@@ -121,6 +122,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_passwordless_marker,
         race_webauthn_counter,
         race_unique_credential_id,
+        race_totp_fingerprint,
+        race_duplicate_totp_import,
         race_delete_unless_last,
         race_settle_burst,
         uniform_settlement,
@@ -385,6 +388,13 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a version-6 database back to version 5: no TOTP fingerprints.
+const TO_V5: [&str; 3] = [
+    "DROP INDEX mfa_devices_totp_fingerprint",
+    "ALTER TABLE mfa_devices DROP COLUMN totp_fingerprint",
+    "UPDATE mfa_schema_version SET version = 5",
+];
+
 /// Takes a version-5 database back to version 4: no miss fingerprints, no known browsers
 /// (every browser record was a remembered one).
 const TO_V4: [&str; 5] = [
@@ -427,7 +437,7 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(5) {
+    if store.schema_version().await.map_err(fail)? != Some(6) {
         return Err("schema version is not 5 after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
@@ -460,7 +470,7 @@ async fn migrations(url: String) -> Result<(), String> {
         }
         let counter = multifactor::Factor::BackupCodes.into();
         let before = m.store().throttle(&v4, counter).await.map_err(fail)?;
-        for statement in TO_V4 {
+        for statement in TO_V5.into_iter().chain(TO_V4) {
             sqlx::query(statement).execute(&raw).await.map_err(fail)?;
         }
         store.migrate().await.map_err(fail)?;
@@ -514,11 +524,11 @@ async fn migrations(url: String) -> Result<(), String> {
             set.slots[slot].used = true;
         }
     }
-    for statement in TO_V4.into_iter().chain(TO_V3) {
+    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3) {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(5) {
+    if store.schema_version().await.map_err(fail)? != Some(6) {
         return Err("a version-3 database was not upgraded to 5".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
@@ -527,7 +537,7 @@ async fn migrations(url: String) -> Result<(), String> {
     }
     // A version-2 database (no failure budget, no settlement function) is upgraded in place,
     // keeping the counters it has.
-    let to_v2 = TO_V4.into_iter().chain(TO_V3).chain([
+    let to_v2 = TO_V5.into_iter().chain(TO_V4).chain(TO_V3).chain([
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
@@ -538,7 +548,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(5) {
+    if store.schema_version().await.map_err(fail)? != Some(6) {
         return Err("a version-2 database was not upgraded to 5".into());
     }
     let kept = store
@@ -549,7 +559,7 @@ async fn migrations(url: String) -> Result<(), String> {
         return Err(format!("the upgrade lost a counter: {kept:?}"));
     }
     // A version-1 database is upgraded in place.
-    for statement in TO_V4.into_iter().chain(TO_V3).chain([
+    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3).chain([
         "DROP TABLE mfa_trusted_devices",
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
@@ -559,7 +569,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(5) {
+    if store.schema_version().await.map_err(fail)? != Some(6) {
         return Err("a version-1 database was not upgraded to 5".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
@@ -577,7 +587,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 5,
+            supported: 6,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }

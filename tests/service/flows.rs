@@ -762,6 +762,7 @@ impl DeviceStore for DownStore {
         _: multifactor::DeviceId,
         _: &multifactor::store::SealedSecret,
         _: &multifactor::store::SealedSecret,
+        _: &[u8; 32],
     ) -> Result<bool, StoreError> {
         down()
     }

@@ -123,13 +123,13 @@ async fn a_reseal_racing_a_change_loses_nothing() {
     let other = multifactor::store::SealedSecret::from_bytes(&other).unwrap();
     assert!(
         store
-            .reseal_totp_secret(&alice, device, &t.sealed_secret, &other)
+            .reseal_totp_secret(&alice, device, &t.sealed_secret, &other, &[0x11; 32])
             .await
             .unwrap()
     );
     assert!(
         !store
-            .reseal_totp_secret(&alice, device, &t.sealed_secret, &t.sealed_secret)
+            .reseal_totp_secret(&alice, device, &t.sealed_secret, &t.sealed_secret, &[0x11; 32])
             .await
             .unwrap()
     );
@@ -182,7 +182,7 @@ async fn rotation_reports_every_kind_and_survives_a_bad_row() {
     let damaged = multifactor::store::SealedSecret::from_bytes(&bytes).unwrap();
     assert!(
         store
-            .reseal_totp_secret(&bob, bobs_device, &t.sealed_secret, &damaged)
+            .reseal_totp_secret(&bob, bobs_device, &t.sealed_secret, &damaged, &[0x22; 32])
             .await
             .unwrap()
     );

@@ -795,6 +795,7 @@ async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static s
         ceremony_take_once,
         delete_unless_last,
         totp_paging_and_reseal,
+        totp_fingerprints,
         remembered_browsers
     );
     failed
@@ -914,6 +915,7 @@ async fn memory_store_passes_the_race_checks() {
     )
     .await;
     assert_race_passes(&store, "race_delete_unless_last", conformance::race_delete_unless_last).await;
+    assert_race_passes(&store, "race_totp_fingerprint", conformance::race_totp_fingerprint).await;
 }
 
 // ---------------------------------------------------------------------------------------------

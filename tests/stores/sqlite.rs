@@ -93,6 +93,13 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// Takes a version-6 database back to version 5: no TOTP fingerprints.
+const TO_V5: [&str; 3] = [
+    "DROP INDEX mfa_devices_totp_fingerprint",
+    "ALTER TABLE mfa_devices DROP COLUMN totp_fingerprint",
+    "UPDATE mfa_schema_version SET version = 5",
+];
+
 /// Takes a version-5 database back to version 4: no miss fingerprints, no known browsers
 /// (every browser record was a remembered one).
 const TO_V4: [&str; 5] = [
@@ -147,12 +154,12 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     let before = m.store().throttle(&alice, counter).await.unwrap();
     assert_eq!(before.failures, 2);
     let pool = raw(&path).await;
-    for statement in TO_V4 {
+    for statement in TO_V5.into_iter().chain(TO_V4) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(5));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(6));
     assert!(
         m.check_remembered_browser(&alice, token.token.expose_secret())
             .await
@@ -172,11 +179,57 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     );
 }
 
+/// A version-5 file's TOTP devices have no fingerprint after the upgrade: they keep verifying,
+/// and importing one of their secrets again is still refused (the service compares the opened
+/// secrets); devices imported after the upgrade have one, and a rotation gives the old ones one.
+#[tokio::test]
+async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again() {
+    use multifactor::store::DeviceData;
+    let path = fresh_path("v5");
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let m = mfa(SqliteStore::open(&path).await.unwrap(), &clock);
+    let alice = UserId::new("alice").unwrap();
+    let base32 = "JBSWY3DPEHPK3PXPJBSWY3DP";
+    let device = m.import_totp(&alice, base32, None).await.unwrap();
+    let pool = raw(&path).await;
+    for statement in TO_V5 {
+        sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    m.store().migrate().await.unwrap();
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(6));
+    let fingerprint = |record: Option<multifactor::store::DeviceRecord>| match record.map(|r| r.data) {
+        Some(DeviceData::Totp(t)) => t.fingerprint,
+        other => panic!("not a TOTP device: {other:?}"),
+    };
+    assert_eq!(fingerprint(m.store().device(&alice, device).await.unwrap()), None);
+    let secret = decode_base32_secret(base32).unwrap();
+    let code = code_at(&secret, &TotpParams::default(), clock.now());
+    assert!(m.verify_totp(&alice, code.expose_secret()).await.unwrap().is_accepted());
+    assert!(matches!(
+        m.import_totp(&alice, base32, None).await,
+        Err(multifactor::Error::Misuse(multifactor::MisuseError::DuplicateSecret))
+    ));
+    // A rotation re-seals it, with a fingerprint under the new key.
+    let rotated = m.with_keys(
+        Keyring::new(multifactor::SealingKey::new(KeyId::new("k2").unwrap(), [8; 32]))
+            .with_previous(multifactor::SealingKey::new(KeyId::new("k1").unwrap(), [9; 32]))
+            .unwrap(),
+    );
+    let report = rotated.rotate_keys().await.unwrap();
+    assert_eq!(report.resealed, 1, "{report:?}");
+    assert!(fingerprint(rotated.store().device(&alice, device).await.unwrap()).is_some());
+    assert!(matches!(
+        rotated.import_totp(&alice, &format!("{base32}AA"), None).await,
+        Err(multifactor::Error::Misuse(multifactor::MisuseError::DuplicateSecret))
+    ));
+}
+
 #[tokio::test]
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(5));
+    assert_eq!(store.schema_version().await.unwrap(), Some(6));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -216,7 +269,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     }
     v3_set.last_used_at = Some(UnixTime::from_secs(9));
     let pool = raw(&path).await;
-    for statement in TO_V4.into_iter().chain(TO_V3) {
+    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_backup_codes")
@@ -226,7 +279,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(5));
+    assert_eq!(store.schema_version().await.unwrap(), Some(6));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -245,7 +298,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
     // keeping its counters and ending its remember-this-browser tokens (they cannot be re-hashed).
-    for statement in TO_V4.into_iter().chain(TO_V3).chain([
+    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3).chain([
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
@@ -254,7 +307,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(5));
+    assert_eq!(store.schema_version().await.unwrap(), Some(6));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
@@ -288,7 +341,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     // has the v2 schema cached).
     pool.close().await;
     let pool = raw(&path).await;
-    for statement in TO_V4.into_iter().chain(TO_V3).chain([
+    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3).chain([
         "DROP TABLE mfa_trusted_devices",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
@@ -297,7 +350,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(5));
+    assert_eq!(store.schema_version().await.unwrap(), Some(6));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -315,7 +368,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     pool.close().await;
     match SqliteStore::open(&path).await {
-        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 5 }) => {
+        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 6 }) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
         }
         other => panic!("{other:?}"),

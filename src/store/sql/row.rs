@@ -116,6 +116,7 @@ pub(crate) struct DeviceRow {
     pub(crate) totp_period: Option<i64>,
     pub(crate) totp_secret: Option<Vec<u8>>,
     pub(crate) totp_last_step: Option<i64>,
+    pub(crate) totp_fingerprint: Option<Vec<u8>>,
     pub(crate) codes_salt: Option<Vec<u8>>,
     pub(crate) codes_length: Option<i64>,
     pub(crate) codes_key_id: Option<String>,
@@ -161,10 +162,17 @@ impl DeviceRow {
                 let sealed_secret = SealedSecret::from_bytes(&required(self.totp_secret, "totp_secret")?)
                     .map_err(|e| corrupt("totp_secret", &e.to_string()))?;
                 let last_step = self.totp_last_step.map(|s| from_db(s, "totp_last_step")).transpose()?;
+                let fingerprint = self
+                    .totp_fingerprint
+                    .map(|f| {
+                        <[u8; 32]>::try_from(f.as_slice()).map_err(|_| corrupt("totp_fingerprint", "not 32 bytes"))
+                    })
+                    .transpose()?;
                 DeviceData::Totp(TotpRecord {
                     params,
                     sealed_secret,
                     last_step,
+                    fingerprint,
                 })
             }
             KIND_BACKUP_CODES => {
@@ -236,6 +244,7 @@ impl DeviceRow {
                 row.totp_period = Some(to_db(t.params.period())?);
                 row.totp_secret = Some(t.sealed_secret.to_bytes());
                 row.totp_last_step = t.last_step.map(to_db).transpose()?;
+                row.totp_fingerprint = t.fingerprint.map(|f| f.to_vec());
             }
             DeviceData::BackupCodes(b) => {
                 row.kind = KIND_BACKUP_CODES.to_owned();
