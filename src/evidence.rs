@@ -15,7 +15,7 @@ use std::str::FromStr;
 use crate::clock::UnixTime;
 use crate::error::InputError;
 use crate::kind::DeviceKind;
-use crate::policy::FirstFactor;
+use crate::policy::{AssurancePolicy, FirstFactor};
 
 /// An RFC 8176 authentication method reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -139,11 +139,14 @@ impl Evidence {
 
 /// The `amr` claim of a session: the first factor's values, then the second factor's (if any),
 /// with `mfa` when two factors were used. Values are RFC 8176 strings, sorted and without
-/// repeats; a federated first factor contributes the values its provider asserted.
-pub fn session_amr(first: &FirstFactor, second: Option<&Evidence>) -> Vec<String> {
+/// repeats. A federated first factor contributes the values its provider asserted only when
+/// `policy` trusts that provider by name ([`AssurancePolicy::danger_trust_upstream_mfa`]); an
+/// untrusted provider's claims are not repeated as if this service had verified them.
+pub fn session_amr(first: &FirstFactor, second: Option<&Evidence>, policy: &AssurancePolicy) -> Vec<String> {
     let mut amr: Vec<String> = match first {
         FirstFactor::Password => vec![Amr::Pwd.as_str().to_owned()],
-        FirstFactor::Federated { amr, .. } => amr.clone(),
+        FirstFactor::Federated { provider, amr, .. } if policy.trusts_provider(provider) => amr.clone(),
+        FirstFactor::Federated { .. } => Vec::new(),
         FirstFactor::Passkey { user_verified } => {
             let mut values = vec![Amr::User.as_str().to_owned()];
             if *user_verified {
@@ -251,21 +254,33 @@ mod tests {
 
     #[test]
     fn session_amr_combines_factors() {
+        let none = AssurancePolicy::new();
         let totp = Evidence::new(DeviceKind::Totp, at(100), None, None);
-        assert_eq!(session_amr(&FirstFactor::Password, None), ["pwd"]);
-        assert_eq!(session_amr(&FirstFactor::Password, Some(&totp)), ["mfa", "otp", "pwd"]);
+        assert_eq!(session_amr(&FirstFactor::Password, None, &none), ["pwd"]);
+        assert_eq!(
+            session_amr(&FirstFactor::Password, Some(&totp), &none),
+            ["mfa", "otp", "pwd"]
+        );
         let passkey = FirstFactor::Passkey { user_verified: true };
-        assert_eq!(session_amr(&passkey, None), ["mfa", "user"]);
+        assert_eq!(session_amr(&passkey, None, &none), ["mfa", "user"]);
         let key = Evidence::new(DeviceKind::SecurityKey, at(100), Some(false), Some(false));
         let federated = FirstFactor::Federated {
             provider: "demoid".into(),
-            amr: vec!["pwd".into(), "fed".into()],
+            amr: vec!["pwd".into(), "fed".into(), "mfa".into()],
             acr: None,
         };
+        // A provider the host trusts by name: its claims are repeated.
+        let trusting = AssurancePolicy::new().danger_trust_upstream_mfa("demoid", &["mfa"], &[]);
         assert_eq!(
-            session_amr(&federated, Some(&key)),
+            session_amr(&federated, Some(&key), &trusting),
             ["fed", "hwk", "mfa", "pwd", "user"]
         );
+        // One it does not trust (or another provider's name): its claims are not.
+        let other = AssurancePolicy::new().danger_trust_upstream_mfa("elsewhere", &["mfa"], &[]);
+        for policy in [&none, &other] {
+            assert_eq!(session_amr(&federated, None, policy), Vec::<String>::new());
+            assert_eq!(session_amr(&federated, Some(&key), policy), ["hwk", "mfa", "user"]);
+        }
         assert_eq!(known_amr(["pwd", "fed", "hwk"]), [Amr::Pwd, Amr::Hwk]);
     }
 

@@ -95,6 +95,11 @@ impl AssurancePolicy {
         self
     }
 
+    /// Whether the host named `provider` in [`danger_trust_upstream_mfa`](Self::danger_trust_upstream_mfa).
+    pub fn trusts_provider(&self, provider: &str) -> bool {
+        self.trusted.iter().any(|t| t.provider == provider)
+    }
+
     /// Decides, from the first factor and the user's devices.
     pub fn decide(&self, first: &FirstFactor, methods: &[DeviceInfo]) -> Assurance {
         match first {

@@ -716,7 +716,10 @@ fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
 
 /// Keeps what a second factor proved, for step-up checks later in the session.
 async fn keep_evidence(session: &Session, verified: &Verified) -> Result<()> {
-    session.insert(EVIDENCE, verified.evidence().to_string()).await?;
+    // Only a sign-in is evidence (an enrollment proves nothing about the session's user).
+    if let Some(evidence) = verified.evidence() {
+        session.insert(EVIDENCE, evidence.to_string()).await?;
+    }
     Ok(())
 }
 

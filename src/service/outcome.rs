@@ -113,12 +113,17 @@ impl Verified {
         self.at
     }
 
-    /// What this verification proved, for the host to keep in its session: kind, time, user
+    /// What this sign-in proved, for the host to keep in its session: kind, time, user
     /// verification, synced or device-bound, and the RFC 8176 `amr` values
     /// ([`Evidence::amr`]). [`Evidence::is_fresh`] then answers whether a later action (a
     /// password change, deleting a device) needs a new second factor first.
-    pub fn evidence(&self) -> Evidence {
-        Evidence::new(self.kind, self.at, self.user_verified, self.synced)
+    ///
+    /// `None` for the proof of an enrollment (a TOTP confirmation, a WebAuthn registration):
+    /// enrolling a device proves that the session can add one, not that its user passed a
+    /// second factor, so it is no evidence of a sign-in.
+    pub fn evidence(&self) -> Option<Evidence> {
+        self.sign_in
+            .then(|| Evidence::new(self.kind, self.at, self.user_verified, self.synced))
     }
 
     /// True when this proves a sign-in (a code or assertion verified at sign-in), false for a
@@ -158,7 +163,9 @@ impl Verified {
         self
     }
 
-    /// A WebAuthn verification: user verification, and the backup-eligible flag as recorded now.
+    /// A WebAuthn verification: user verification, and whether the credential may be synced
+    /// (backup-eligible as recorded before this assertion or as this assertion says: a
+    /// credential is device-bound only while both say so).
     pub(crate) fn with_webauthn(mut self, verified: bool, backup_eligible: bool) -> Self {
         self.user_verified = Some(verified);
         self.synced = Some(backup_eligible);

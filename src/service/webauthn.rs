@@ -490,10 +490,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 } else {
                     DeviceKind::SecurityKey
                 };
-                return Ok(Outcome::Accepted(
-                    Verified::sign_in(user, id, kind, now)
-                        .with_webauthn(assertion.user_verified, update.backup_eligible),
-                ));
+                return Ok(Outcome::Accepted(Verified::sign_in(user, id, kind, now).with_webauthn(
+                    assertion.user_verified,
+                    current.backup_eligible || update.backup_eligible,
+                )));
             }
             // A parallel sign-in moved the counter (or the credential was deleted): look again.
             match self.store.device(user, id).await? {

@@ -14,7 +14,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum BackupFlagsPolicy {
-    /// Accept, record the new flags, emit an audit event (the default: never a lockout).
+    /// Accept, record the new flags, emit an audit event (the default: never a lockout). A
+    /// credential once backup-eligible stays recorded as eligible whatever a later assertion
+    /// says, so it is never again counted as device-bound.
     #[default]
     Follow,
     /// Refuse an assertion whose backup-eligible flag differs from the recorded one (what
@@ -38,6 +40,10 @@ pub(crate) fn decide(recorded: (bool, bool), asserted: (bool, bool), policy: Bac
     if eligible != recorded.0 && policy == BackupFlagsPolicy::RefuseEligibilityChange {
         return FlagsDecision::Refuse;
     }
+    // Once eligible, always eligible: a key that may have been copied elsewhere does not become
+    // device-bound because a later assertion says so (WebAuthn makes the flag permanent for a
+    // credential). Only a stricter policy refuses the change instead.
+    let eligible = eligible || recorded.0;
     // Backed up without being eligible is not a state (the core refuses such an assertion too).
     let state = state && eligible;
     FlagsDecision::Accept {
@@ -52,16 +58,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn follow_records_every_change() {
+    fn follow_records_every_change_but_a_loss_of_eligibility() {
         let p = BackupFlagsPolicy::Follow;
         for recorded in [(false, false), (true, false), (true, true)] {
             for asserted in [(false, false), (true, false), (true, true)] {
+                // An eligible credential stays eligible (its backup state still follows).
+                let eligible = asserted.0 || recorded.0;
+                let state = asserted.1;
                 assert_eq!(
                     decide(recorded, asserted, p),
                     FlagsDecision::Accept {
-                        eligible: asserted.0,
-                        state: asserted.1,
-                        changed: recorded != asserted
+                        eligible,
+                        state,
+                        changed: recorded != (eligible, state)
                     },
                     "{recorded:?} -> {asserted:?}"
                 );

@@ -229,12 +229,16 @@ async fn evidence_of_a_second_factor_and_step_up_freshness() {
     let multifactor::Outcome::Accepted(v) = mfa.verify_totp(&alice, &code).await.unwrap() else {
         panic!("not accepted")
     };
-    let evidence = v.evidence();
+    let evidence = v.evidence().expect("a sign-in has evidence");
     assert_eq!(evidence.kind(), multifactor::DeviceKind::Totp);
     assert_eq!(evidence.at(), clock.now());
     assert_eq!(evidence.amr(), vec![Amr::Otp]);
     assert_eq!(
-        session_amr(&multifactor::FirstFactor::Password, Some(&evidence)),
+        session_amr(
+            &multifactor::FirstFactor::Password,
+            Some(&evidence),
+            &multifactor::AssurancePolicy::new()
+        ),
         ["mfa", "otp", "pwd"]
     );
     let kept: Evidence = evidence.to_string().parse().unwrap();
@@ -244,4 +248,21 @@ async fn evidence_of_a_second_factor_and_step_up_freshness() {
     assert!(kept.is_fresh(clock.now(), 300));
     clock.advance(1);
     assert!(!kept.is_fresh(clock.now(), 300), "a step-up is due after 5 minutes");
+}
+
+/// Enrolling a device is no evidence of a sign-in: a TOTP confirmation and a WebAuthn
+/// registration give proof of the enrollment, without evidence a session could keep as a
+/// (fresh) second factor.
+#[tokio::test]
+async fn an_enrollment_is_no_sign_in_evidence() {
+    let (mfa, clock, _) = multifactor_kit::service::setup();
+    let alice = multifactor_kit::service::user("alice");
+    let enrollment = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    let secret = multifactor::totp::decode_base32_secret(enrollment.secret_base32.expose_secret()).unwrap();
+    let code = multifactor_kit::service::code_now(&secret, &clock, 0);
+    let multifactor::Outcome::Accepted(v) = mfa.confirm_totp(&alice, enrollment.device, &code).await.unwrap() else {
+        panic!("not confirmed")
+    };
+    assert!(!v.is_sign_in());
+    assert_eq!(v.evidence(), None);
 }

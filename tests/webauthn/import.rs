@@ -255,7 +255,7 @@ async fn webauthn_evidence_names_the_key_and_user_verification() {
     let Outcome::Accepted(v) = passwordless(&mfa, &mut pk).await else {
         panic!()
     };
-    let e = v.evidence();
+    let e = v.evidence().unwrap();
     assert_eq!(
         (e.kind(), e.user_verified(), e.synced()),
         (DeviceKind::Passkey, Some(true), Some(false))
@@ -281,7 +281,7 @@ async fn webauthn_evidence_names_the_key_and_user_verification() {
     let Outcome::Accepted(v) = second_factor(&mfa, &erin, &mut key).await else {
         panic!()
     };
-    assert_eq!(v.evidence().amr(), vec![Amr::Hwk, Amr::User]);
+    assert_eq!(v.evidence().unwrap().amr(), vec![Amr::Hwk, Amr::User]);
 }
 
 /// Level 3 signals: an unknown credential (and only an unknown one), the accepted credentials
@@ -415,4 +415,49 @@ async fn providers_name_unnamed_credentials() {
     );
     // It still signs in: the recorded AAGUID does not disturb the stored credential.
     assert!(passwordless(&mfa, &mut pk).await.is_accepted());
+}
+
+/// `hwk` (a device-bound key) is never claimed from an assertion's flag alone: a credential
+/// recorded as backup-eligible (synced) stays `swk` when a later assertion says it is not, and
+/// stays recorded as eligible.
+#[tokio::test]
+async fn a_synced_credential_cannot_claim_to_be_device_bound() {
+    use multifactor::evidence::Amr;
+    use multifactor::store::{DeviceData, WebAuthnUse};
+    let mfa = setup(8);
+    let mut pk = passkey();
+    let fay = user("fay");
+    let (ceremony, options) = mfa.start_passkey_registration(&fay, "fay", "Fay").await.unwrap();
+    let rsp = pk.create(&options.to_json_value()).unwrap();
+    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    let Outcome::Accepted(registered) = mfa.finish_webauthn_registration(&fay, ceremony, &rsp, None).await.unwrap()
+    else {
+        panic!()
+    };
+    // As if its registration had said "synced" (the software authenticator says device-bound).
+    let device = registered.device();
+    let record = mfa.store().device(&fay, device).await.unwrap().unwrap();
+    let DeviceData::WebAuthn(w) = &record.data else { panic!() };
+    let synced = WebAuthnUse {
+        sign_count: w.sign_count,
+        backup_eligible: true,
+        backup_state: true,
+    };
+    let now = multifactor::UnixTime::from_secs(START);
+    assert!(
+        mfa.store()
+            .record_webauthn_use(&fay, device, w.sign_count, synced, now)
+            .await
+            .unwrap()
+    );
+    for _ in 0..2 {
+        let Outcome::Accepted(v) = passwordless(&mfa, &mut pk).await else {
+            panic!()
+        };
+        let e = v.evidence().unwrap();
+        assert_eq!(e.synced(), Some(true));
+        assert_eq!(e.amr(), vec![Amr::Swk, Amr::User, Amr::Mfa]);
+    }
+    let devices = mfa.list_devices(&fay).await.unwrap();
+    assert_eq!(devices[0].synced, Some(true), "the credential is still recorded as synced");
 }
