@@ -56,9 +56,42 @@ pub enum Assurance {
         /// The user's usable devices (confirmed; backup codes only while some remain).
         devices: Vec<DeviceInfo>,
     },
-    /// The user has no usable device: the sign-in is single-factor. Hosts that require MFA
+    /// The user has no device at all: the sign-in is single-factor. Hosts that require MFA
     /// send the user to enrollment.
     NotEnrolled,
+    /// The user had a second factor and has none left that works (their only devices were
+    /// backup codes, all spent): the first factor alone does not sign them in. Send them to the
+    /// host's account recovery (an administrator's reset, or a recovery process of the host).
+    RecoveryRequired,
+}
+
+impl Assurance {
+    /// Whether the first factor alone must not sign the user in: a second factor is due, or
+    /// recovery is. Fails closed: true for every answer but [`Satisfied`](Self::Satisfied) and
+    /// [`NotEnrolled`](Self::NotEnrolled), including any added later.
+    ///
+    /// The recommended match, with the catch-all on the safe side:
+    ///
+    /// ```
+    /// # use multifactor::Assurance;
+    /// fn next_page(answer: &Assurance) -> &'static str {
+    ///     match answer {
+    ///         Assurance::Satisfied(_) => "/",
+    ///         Assurance::NotEnrolled => "/settings/enroll",
+    ///         Assurance::RecoveryRequired => "/recover",
+    ///         // SecondFactorRequired, and anything a later version adds.
+    ///         _ => "/second-factor",
+    ///     }
+    /// }
+    /// assert_eq!(next_page(&Assurance::RecoveryRequired), "/recover");
+    /// assert!(Assurance::RecoveryRequired.second_factor_required());
+    /// ```
+    pub fn second_factor_required(&self) -> bool {
+        match self {
+            Self::Satisfied(_) | Self::NotEnrolled => false,
+            Self::SecondFactorRequired { .. } | Self::RecoveryRequired => true,
+        }
+    }
 }
 
 /// An upstream provider whose MFA claim the host has chosen to trust.
@@ -120,10 +153,13 @@ impl AssurancePolicy {
             _ => {}
         }
         let usable: Vec<DeviceInfo> = methods.iter().filter(|m| m.is_usable()).cloned().collect();
-        if usable.is_empty() {
-            Assurance::NotEnrolled
-        } else {
+        if !usable.is_empty() {
             Assurance::SecondFactorRequired { devices: usable }
+        } else if methods.iter().any(|m| m.confirmed) {
+            // A confirmed device that no longer works: a spent backup-code set.
+            Assurance::RecoveryRequired
+        } else {
+            Assurance::NotEnrolled
         }
     }
 }

@@ -1209,18 +1209,25 @@ async fn low_backup_codes_warn_and_the_last_one_says_so(browser: &Browser, base:
             _ => {}
         }
     }
-    // With no working second factor the password alone signs in, and the page says so.
-    tab.sign_out().await?;
-    tab.sign_in_with_password("oscar").await?;
-    if tab.path().await? != "/" || !warning(&tab).await?.contains("no working second factor") {
-        return Err("a password sign-in without a second factor is not flagged".into());
-    }
     tab.screenshot("no-second-factor").await?;
-    // New codes end the warning.
-    generate_codes(&tab).await?;
-    if !warning(&tab).await?.is_empty() {
-        return Err("the warning stays after new codes".into());
+    // With no working second factor left, the password alone does not sign in: recovery is
+    // required, and the sign-in page says so.
+    tab.sign_out().await?;
+    tab.fill("#username", "oscar").await?;
+    tab.fill("#password", PASSWORD).await?;
+    tab.click_to_page("#password-sign-in", "document.querySelector('#notice') !== null")
+        .await?;
+    let notice = tab.text("#notice").await?;
+    if tab.path().await? != "/login" || !notice.contains("no working second factor left") {
+        return Err(format!(
+            "a password sign-in without a working second factor was not refused: {} {notice:?}",
+            tab.path().await?
+        ));
     }
+    if tab.signed_in_as().await.is_ok_and(|who| who == "oscar") {
+        return Err("signed in with the password alone".into());
+    }
+    tab.screenshot("recovery-required").await?;
     tab.close(browser).await;
     Ok(())
 }

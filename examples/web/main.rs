@@ -714,6 +714,10 @@ fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
     response
 }
 
+/// What the sign-in page says to a user whose backup codes ran out with no other method.
+const RECOVERY_REQUIRED: &str = "Your account has no working second factor left: you used your last backup code. \
+     Your password alone does not sign you in. Ask the site's support to recover your account.";
+
 /// Keeps what a second factor proved, for step-up checks later in the session.
 async fn keep_evidence(session: &Session, verified: &Verified) -> Result<()> {
     // Only a sign-in is evidence (an enrollment proves nothing about the session's user).
@@ -827,11 +831,19 @@ async fn after_first_factor(
     via: &str,
 ) -> Result<&'static str> {
     match app.mfa.assurance(user, first).await? {
-        // A single-factor sign-in for a user without a working method; the home page says so
-        // when their backup codes ran out.
+        // A single-factor sign-in for a user who never set up a method.
         Assurance::Satisfied(_) | Assurance::NotEnrolled => {
             sign_in(session, user).await?;
             Ok("/")
+        }
+        // Their only method was a set of backup codes, all spent: the password alone does not
+        // sign them in. (A real service sends them to its account recovery.)
+        Assurance::RecoveryRequired => {
+            session.cycle_id().await?;
+            session.remove::<String>(USER).await?;
+            session.remove::<String>(PENDING).await?;
+            session.insert(FLASH, RECOVERY_REQUIRED).await?;
+            Ok("/login")
         }
         // A browser the user asked to remember skips the second factor (until it expires, is
         // revoked, or the user's devices change).
@@ -862,11 +874,10 @@ async fn after_first_factor(
 /// home and settings pages show (from the library's verdict for a password sign-in).
 async fn methods_and_warning(app: &App, user: &UserId) -> Result<(Vec<DeviceInfo>, Option<String>)> {
     let methods = app.mfa.list_devices(user).await?;
-    let no_second_factor = !methods.is_empty()
-        && matches!(
-            app.mfa.assurance(user, &FirstFactor::Password).await?,
-            Assurance::NotEnrolled
-        );
+    let no_second_factor = matches!(
+        app.mfa.assurance(user, &FirstFactor::Password).await?,
+        Assurance::RecoveryRequired
+    );
     let remaining = methods.iter().find_map(|m| m.remaining_backup_codes);
     Ok((methods, pages::codes_warning(no_second_factor, remaining)))
 }

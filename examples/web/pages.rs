@@ -373,13 +373,13 @@ pub const LOW_CODES: usize = 2;
 
 /// The warning about backup codes and a missing second factor, if one is due.
 ///
-/// `no_second_factor` is the library's verdict (`Mfa::assurance` said `NotEnrolled`);
+/// `no_second_factor` is the library's verdict (`Mfa::assurance` said `RecoveryRequired`);
 /// `remaining` the unused codes of the user's set, if they have one.
 pub fn codes_warning(no_second_factor: bool, remaining: Option<usize>) -> Option<String> {
     let generate = r#"<a href="/settings#add-backup-codes" id="generate-codes-link">Generate new backup codes</a>"#;
     match remaining {
         Some(0) if no_second_factor => Some(format!(
-            r#"<strong id="no-second-factor">Your account has no working second factor.</strong> You used your last backup code, so anyone with your password can sign in. {generate} or set up another method on the <a href="/settings">MFA devices</a> page."#
+            r#"<strong id="no-second-factor">Your account has no working second factor.</strong> You used your last backup code: once you sign out, your password alone will not sign you in. {generate} or set up another method on the <a href="/settings">MFA devices</a> page now."#
         )),
         Some(0) => Some(format!(
             "You have no backup codes left: if you lose your other methods you cannot sign in. {generate}."

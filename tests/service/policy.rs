@@ -126,11 +126,11 @@ async fn backup_codes_are_reported_as_recovery_with_the_count() {
         assert!(v.is_recovery(), "a backup-code sign-in is a recovery");
         assert_eq!(v.remaining_backup_codes(), Some(5 - i));
     }
-    // Used up: the set no longer counts as a method.
-    assert_eq!(
-        mfa.assurance(&alice, &FirstFactor::Password).await.unwrap(),
-        Assurance::NotEnrolled
-    );
+    // Used up: the set no longer passes a second factor, and the password alone does not sign
+    // its user in: recovery is required (not "not enrolled").
+    let answer = mfa.assurance(&alice, &FirstFactor::Password).await.unwrap();
+    assert_eq!(answer, Assurance::RecoveryRequired);
+    assert!(answer.second_factor_required());
 }
 
 #[tokio::test]

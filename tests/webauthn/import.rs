@@ -430,14 +430,19 @@ async fn a_synced_credential_cannot_claim_to_be_device_bound() {
     let (ceremony, options) = mfa.start_passkey_registration(&fay, "fay", "Fay").await.unwrap();
     let rsp = pk.create(&options.to_json_value()).unwrap();
     let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
-    let Outcome::Accepted(registered) = mfa.finish_webauthn_registration(&fay, ceremony, &rsp, None).await.unwrap()
+    let Outcome::Accepted(registered) = mfa
+        .finish_webauthn_registration(&fay, ceremony, &rsp, None)
+        .await
+        .unwrap()
     else {
         panic!()
     };
     // As if its registration had said "synced" (the software authenticator says device-bound).
     let device = registered.device();
     let record = mfa.store().device(&fay, device).await.unwrap().unwrap();
-    let DeviceData::WebAuthn(w) = &record.data else { panic!() };
+    let DeviceData::WebAuthn(w) = &record.data else {
+        panic!()
+    };
     let synced = WebAuthnUse {
         sign_count: w.sign_count,
         backup_eligible: true,
@@ -459,5 +464,9 @@ async fn a_synced_credential_cannot_claim_to_be_device_bound() {
         assert_eq!(e.amr(), vec![Amr::Swk, Amr::User, Amr::Mfa]);
     }
     let devices = mfa.list_devices(&fay).await.unwrap();
-    assert_eq!(devices[0].synced, Some(true), "the credential is still recorded as synced");
+    assert_eq!(
+        devices[0].synced,
+        Some(true),
+        "the credential is still recorded as synced"
+    );
 }
