@@ -94,6 +94,9 @@ pub enum ConfigError {
     /// A keyring without the key it is told to seal with, or with a key id twice.
     #[error("keyring: {0}")]
     Keyring(&'static str),
+    /// Invalid sensitive-action settings ([`ActionPolicy`](crate::authorize::ActionPolicy)).
+    #[error("action policy: {0}")]
+    ActionPolicy(&'static str),
 }
 
 /// The operation does not fit the current state of the user's devices.
@@ -131,6 +134,9 @@ pub enum MisuseError {
     /// confirmation, a registration), not of a sign-in.
     #[error("only a sign-in can be remembered, not an enrollment")]
     NotASignIn,
+    /// Proof of another user's verification was given for this user's session.
+    #[error("that verification is another user's")]
+    OtherUser,
     /// The user already has a TOTP device with this secret: a second copy would let each code
     /// be used once per copy.
     #[error("the user already has an authenticator with this secret")]
@@ -208,6 +214,9 @@ pub enum InputError {
     /// Text that is not the form [`Evidence`](crate::evidence::Evidence) is written in.
     #[error("not a second-factor evidence record (mfa-evidence/1 ...)")]
     Evidence,
+    /// Session evidence text that this service's keys did not make, or that was altered.
+    #[error("not session evidence this service issued")]
+    SessionEvidence,
     /// A row or line of another system's export that does not have the expected shape.
     #[error("{0}")]
     ImportRecord(String),

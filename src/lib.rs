@@ -57,6 +57,7 @@
 //!   `ManualClock`, `InsecureSeededRng` and `RecordingSink`.
 
 pub mod audit;
+pub mod authorize;
 pub mod backup_codes;
 mod clock;
 #[cfg(feature = "test-util")]

@@ -264,6 +264,53 @@
 //!   replayed here.
 //! - Generating backup codes replaces the previous set in one atomic store operation.
 //!
+//! # Sensitive actions
+//!
+//! [`Mfa::authorize`](crate::Mfa::authorize) decides whether a session may change the user's
+//! factors, or do a sensitive action of the host's, from what the session proved
+//! ([`SessionEvidence`](crate::authorize::SessionEvidence)) and the user's devices; the rules
+//! are in [`authorize`](crate::authorize). A stolen session cookie is then no stolen account:
+//! without a fresh second factor it cannot regenerate the backup codes, delete a device or add
+//! its own passkey. The session evidence is kept as text only the service's keys make
+//! ([`Mfa::seal_session`](crate::Mfa::seal_session)), so fresh evidence cannot be written by
+//! hand.
+//!
+//! The answers for one user with an authenticator app, a backup-code set, a synced passkey and
+//! a device-bound security key (and, for "new user", none; for "codes spent", a spent set only),
+//! at the default freshness of 5 minutes. `allowed`, `step-up` (with a device that can),
+//! `enroll` (no device can: enroll one first), or denied: `pending` (a second factor is due),
+//! `recovery` (recovery required), `used` (the recovery's one replacement is made),
+//! `other` (another user's session). "Phishing-resistant" and "device-bound" are host actions
+//! that require that level within 5 minutes. This table is checked against the code by a unit
+//! test.
+//!
+//! <!-- authorize-table -->
+//!
+//! | action | password only | codes spent | new user | TOTP 1 min ago | TOTP 10 min ago | backup code 1 min ago | backup code, device added | passkey 1 min ago | security key 1 min ago | other user |
+//! |---|---|---|---|---|---|---|---|---|---|---|
+//! | view devices | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
+//! | rename a device | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
+//! | add an authenticator app | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | allowed | other |
+//! | add a passkey | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | allowed | other |
+//! | regenerate backup codes | pending | recovery | allowed | allowed | step-up | allowed | allowed | allowed | allowed | other |
+//! | delete a device | pending | recovery | allowed | allowed | step-up | step-up | step-up | allowed | allowed | other |
+//! | remember this browser | pending | recovery | allowed | allowed | step-up | step-up | step-up | allowed | allowed | other |
+//! | revoke known browsers | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
+//! | phishing-resistant | pending | recovery | enroll | step-up | step-up | step-up | step-up | allowed | allowed | other |
+//! | device-bound | pending | recovery | enroll | step-up | step-up | step-up | step-up | step-up | allowed | other |
+//!
+//! <!-- /authorize-table -->
+//!
+//! Three answers that matter most:
+//!
+//! - **A recovery** (a backup code) replaces one lost authenticator and prints new codes. It
+//!   never counts as fresh for deleting the other devices or remembering the browser: those
+//!   ask for a step-up with a device that is not a backup code, such as the one just enrolled.
+//! - **An old session** (the second factor 10 minutes ago) may look, rename and revoke, but
+//!   changing factors asks for a step-up first.
+//! - **Evidence of an enrollment is not a sign-in**: registering a passkey or confirming an app
+//!   adds nothing to the session ([`Verified::evidence`](crate::Verified::evidence) is `None`).
+//!
 //! # Passkeys: what this crate decides
 //!
 //! - **Algorithms.** EdDSA (Ed25519) is offered first, then ES256 and RS256.

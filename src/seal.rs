@@ -59,16 +59,17 @@ pub struct SealingKey {
     id: KeyId,
     key: [u8; 32],
     /// `HMAC-SHA256(key, "multifactor/v1/mac/" ‖ purpose)` for each of [`MAC_PURPOSES`].
-    derived: [[u8; 32]; 5],
+    derived: [[u8; 32]; 6],
 }
 
 /// The purposes MAC keys are derived for, in the order of [`SealingKey::derived`].
-pub(crate) const MAC_PURPOSES: [&str; 5] = [
+pub(crate) const MAC_PURPOSES: [&str; 6] = [
     BACKUP_CODES_PURPOSE,
     REMEMBERED_BROWSER_PURPOSE,
     MISS_PURPOSE,
     PASSWORDLESS_PURPOSE,
     TOTP_FINGERPRINT_PURPOSE,
+    SESSION_PURPOSE,
 ];
 /// The purpose of the key backup-code hashes are keyed with.
 pub(crate) const BACKUP_CODES_PURPOSE: &str = "backup-codes";
@@ -80,6 +81,8 @@ pub(crate) const MISS_PURPOSE: &str = "miss-fingerprint";
 pub(crate) const PASSWORDLESS_PURPOSE: &str = "passwordless-ceremony";
 /// Fingerprints of TOTP secrets (see [`TotpRecord::fingerprint`](crate::store::TotpRecord::fingerprint)).
 pub(crate) const TOTP_FINGERPRINT_PURPOSE: &str = "totp-fingerprint";
+/// Tags of session evidence (see [`Mfa::seal_session`](crate::Mfa::seal_session)).
+pub(crate) const SESSION_PURPOSE: &str = "session-evidence";
 /// The purpose of a key's check value (see [`Keyring::key_check`]).
 const KEY_CHECK_PURPOSE: &str = "key-check";
 /// The sealing purpose of TOTP secrets (bound into their associated data).

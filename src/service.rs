@@ -3,6 +3,7 @@
 
 mod admin;
 mod audit;
+mod authorize;
 mod backup_codes;
 mod cache;
 mod config;

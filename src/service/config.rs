@@ -98,6 +98,9 @@ pub struct MfaConfig {
     pub webauthn: Option<WebAuthnConfig>,
     /// Which first factors count as multi-factor on their own.
     pub assurance: AssurancePolicy,
+    /// What sensitive actions need ([`Mfa::authorize`](crate::Mfa::authorize)): how fresh a
+    /// second factor must be to change factors, and named host actions' requirements.
+    pub actions: crate::authorize::ActionPolicy,
     /// Remember-this-browser tokens.
     pub remembered_browsers: RememberedBrowserConfig,
     /// Known-browser tokens: a failure counter of its own for each browser that completed a
@@ -208,6 +211,7 @@ impl MfaConfig {
             pepper: None,
             webauthn: None,
             assurance: AssurancePolicy::default(),
+            actions: crate::authorize::ActionPolicy::default(),
             remembered_browsers: RememberedBrowserConfig::default(),
             known_browsers: KnownBrowserConfig::default(),
             backup_codes_low_at: 2,

@@ -5,6 +5,7 @@
 
 mod attacker;
 mod audit;
+mod authorize;
 mod flows;
 mod import;
 mod key_rotation;

@@ -1,0 +1,187 @@
+//! Sensitive actions through the service: the decision of [`crate::authorize`] on the user's
+//! devices and the service's clock, and the session evidence's tagged text form.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::{Action, Authorization, SessionEvidence};
+use crate::clock::{Clock, UnixTime};
+use crate::error::{Error, InputError};
+use crate::evidence::Evidence;
+use crate::id::UserId;
+use crate::policy::FirstFactor;
+use crate::rng::Rng;
+use crate::seal::{KeyId, SESSION_PURPOSE};
+use crate::service::Mfa;
+use crate::store::DeviceStore;
+
+/// The version prefix of the text form.
+const PREFIX: &str = "mfa-session/1";
+/// Longest text form accepted, in characters.
+pub const MAX_SESSION_CHARS: usize = 8192;
+
+/// The fields of the text form.
+#[derive(Serialize, Deserialize)]
+struct Body {
+    user: String,
+    first: First,
+    first_at: u64,
+    second: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum First {
+    Password,
+    Federated {
+        provider: String,
+        amr: Vec<String>,
+        acr: Option<String>,
+    },
+    Passkey {
+        user_verified: bool,
+    },
+}
+
+impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+    /// May `session` do `action` now? Reads the user's devices and decides by the rules of
+    /// [`crate::authorize`], with the service's assurance and action policies. Call it before
+    /// every sensitive action, and do the action only on [`Authorization::Allowed`]
+    /// ([`Authorization::is_allowed`] fails closed).
+    ///
+    /// ```
+    /// # use multifactor::authorize::{Action, SessionEvidence};
+    /// # use multifactor::{FirstFactor, Mfa, MemoryStore, MfaConfig, Keyring, SealingKey, KeyId, UserId, UnixTime};
+    /// # tokio_test_block_on(async {
+    /// # let mfa = Mfa::new(MemoryStore::new(), Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [1; 32])), MfaConfig::new("Example").unwrap()).unwrap();
+    /// let alice = UserId::new("alice")?;
+    /// // After the password: a user without devices may enroll the first ones at once.
+    /// let session = SessionEvidence::first_factor(&alice, FirstFactor::Password, UnixTime::from_secs(0));
+    /// let answer = mfa.authorize(&session, Action::RegenerateBackupCodes).await?;
+    /// assert!(answer.is_allowed());
+    /// // Keep it in the session as text only this service can make.
+    /// let kept = mfa.seal_session(&session)?;
+    /// assert_eq!(mfa.open_session(&kept)?, session);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn authorize(&self, session: &SessionEvidence, action: Action<'_>) -> Result<Authorization, Error> {
+        let devices = self.list_devices(session.user()).await?;
+        Ok(crate::authorize::authorize(
+            action,
+            session,
+            session.user(),
+            &devices,
+            self.clock.now(),
+            &self.config.assurance,
+            &self.config.actions,
+        ))
+    }
+
+    /// The text form of `session` for the host's session store: its fields under an
+    /// HMAC-SHA256 tag of the current key, so that no one without the key can make or alter
+    /// one (it is not encrypted: it holds the user id and what they verified, when).
+    ///
+    /// # Errors
+    ///
+    /// None in practice (the current key's MAC key is always derived); a serialization error
+    /// would be [`InputError::SessionEvidence`].
+    pub fn seal_session(&self, session: &SessionEvidence) -> Result<String, Error> {
+        let body = Body {
+            user: session.user().as_str().to_owned(),
+            first: match session.first() {
+                FirstFactor::Password => First::Password,
+                FirstFactor::Federated { provider, amr, acr } => First::Federated {
+                    provider: provider.clone(),
+                    amr: amr.clone(),
+                    acr: acr.clone(),
+                },
+                FirstFactor::Passkey { user_verified } => First::Passkey {
+                    user_verified: *user_verified,
+                },
+            },
+            first_at: session.first_at().as_secs(),
+            second: session.second_factors().iter().map(ToString::to_string).collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|_| InputError::SessionEvidence)?;
+        let key_id = self.keys.current_id();
+        let head = format!("{PREFIX}.{}.{}", B64.encode(key_id.as_str()), B64.encode(&body));
+        let tag = self.session_tag(key_id, &head).ok_or(InputError::SessionEvidence)?;
+        Ok(format!("{head}.{}", B64.encode(tag)))
+    }
+
+    /// Reads back what [`seal_session`](Self::seal_session) made, with any key of the keyring.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::SessionEvidence`] for anything else: another service's, altered, or made
+    /// with a key the keyring no longer holds.
+    pub fn open_session(&self, text: &str) -> Result<SessionEvidence, Error> {
+        let bad = || Error::Input(InputError::SessionEvidence);
+        if text.len() > MAX_SESSION_CHARS {
+            return Err(bad());
+        }
+        let (head, tag) = text.rsplit_once('.').ok_or_else(bad)?;
+        let mut parts = head.split('.');
+        if parts.next() != Some(PREFIX) {
+            return Err(bad());
+        }
+        let key_id = parts.next().and_then(|k| B64.decode(k).ok()).ok_or_else(bad)?;
+        let key_id = String::from_utf8(key_id)
+            .ok()
+            .and_then(|k| KeyId::new(k).ok())
+            .ok_or_else(bad)?;
+        let body = parts.next().ok_or_else(bad)?;
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        let tag: [u8; 32] = B64.decode(tag).ok().and_then(|t| t.try_into().ok()).ok_or_else(bad)?;
+        let expected = self.session_tag(&key_id, head).ok_or_else(bad)?;
+        if !bool::from(crate::ct::eq32(&expected, &tag)) {
+            return Err(bad());
+        }
+        let body: Body = B64
+            .decode(body)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(bad)?;
+        let user = UserId::new(&body.user).map_err(|_| bad())?;
+        let first = match body.first {
+            First::Password => FirstFactor::Password,
+            First::Federated { provider, amr, acr } => FirstFactor::Federated { provider, amr, acr },
+            First::Passkey { user_verified } => FirstFactor::Passkey { user_verified },
+        };
+        let second = body
+            .second
+            .iter()
+            .map(|e| e.parse::<Evidence>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad())?;
+        if second.len() > crate::authorize::MAX_EVIDENCE || body.first_at > i64::MAX as u64 {
+            return Err(bad());
+        }
+        Ok(SessionEvidence {
+            user,
+            first,
+            first_at: UnixTime::from_secs(body.first_at),
+            second,
+        })
+    }
+
+    /// `HMAC-SHA256(session key of key_id, head)`.
+    fn session_tag(&self, key_id: &KeyId, head: &str) -> Option<[u8; 32]> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let key = self.keys.mac_key(key_id, SESSION_PURPOSE)?;
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).ok()?;
+        mac.update(head.as_bytes());
+        Some(mac.finalize().into_bytes().into())
+    }
+}

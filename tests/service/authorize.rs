@@ -1,0 +1,166 @@
+//! Sensitive actions through the service: session evidence built from real verifications, its
+//! tagged text form, and the decisions on the user's stored devices.
+
+use multifactor::authorize::{Action, Authorization, Denial, SessionEvidence};
+use multifactor::{DeviceKind, Error, FirstFactor, InputError, KeyId, Keyring, MisuseError, Outcome, SealingKey};
+use multifactor_kit::service::{code_now, setup, setup_with, totp, user};
+
+/// After the password, a second factor; five minutes later, a step-up; a fresh TOTP code
+/// (not a backup code) makes changing factors possible again.
+#[tokio::test]
+async fn evidence_from_verifications_decides_and_ages() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    let (_, secret) = totp(&mfa, &clock, &alice).await;
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    let mut session = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    assert_eq!(
+        mfa.authorize(&session, Action::ViewDevices).await.unwrap(),
+        Authorization::Denied(Denial::SecondFactorPending)
+    );
+    clock.advance(30);
+    let Outcome::Accepted(v) = mfa.verify_totp(&alice, &code_now(&secret, &clock, 0)).await.unwrap() else {
+        panic!()
+    };
+    session.add(&v).unwrap();
+    assert!(
+        mfa.authorize(&session, Action::RegenerateBackupCodes)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    clock.advance(301);
+    let Authorization::StepUp { devices, max_age_secs } =
+        mfa.authorize(&session, Action::RegenerateBackupCodes).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(max_age_secs, 300);
+    assert_eq!(
+        devices.iter().map(|d| d.kind).collect::<Vec<_>>(),
+        [DeviceKind::Totp],
+        "a backup code is no step-up"
+    );
+    // A backup code now is a recovery: a new set, yes; deleting the app, no.
+    let Outcome::Accepted(v) = mfa
+        .verify_backup_code(&alice, set.codes[0].expose_secret())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    session.add(&v).unwrap();
+    assert!(session.is_recovery());
+    assert!(
+        mfa.authorize(&session, Action::RegenerateBackupCodes)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    let app = mfa.list_devices(&alice).await.unwrap()[0].id;
+    assert!(matches!(
+        mfa.authorize(&session, Action::DeleteDevice(app)).await.unwrap(),
+        Authorization::StepUp { .. }
+    ));
+    clock.advance(30);
+    let Outcome::Accepted(v) = mfa.verify_totp(&alice, &code_now(&secret, &clock, 0)).await.unwrap() else {
+        panic!()
+    };
+    session.add(&v).unwrap();
+    assert!(
+        mfa.authorize(&session, Action::DeleteDevice(app))
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+}
+
+/// An enrollment's proof and another user's proof add nothing to a session.
+#[tokio::test]
+async fn only_this_users_sign_ins_are_evidence() {
+    let (mfa, clock, _) = setup();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let mut session = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    let enrollment = mfa.enroll_totp(&alice, "a", None).await.unwrap();
+    let secret = multifactor::totp::decode_base32_secret(enrollment.secret_base32.expose_secret()).unwrap();
+    let Outcome::Accepted(confirmed) = mfa
+        .confirm_totp(&alice, enrollment.device, &code_now(&secret, &clock, 0))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(session.add(&confirmed), Err(MisuseError::NotASignIn));
+    let (_, bobs) = totp(&mfa, &clock, &bob).await;
+    clock.advance(30);
+    let Outcome::Accepted(v) = mfa.verify_totp(&bob, &code_now(&bobs, &clock, 0)).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(session.add(&v), Err(MisuseError::OtherUser));
+    assert!(session.second_factors().is_empty());
+    assert_eq!(
+        SessionEvidence::passkey_sign_in(&v).unwrap_err(),
+        MisuseError::NotASignIn,
+        "a TOTP sign-in is no passkey sign-in"
+    );
+}
+
+/// The text form: round trip, any key of the keyring, and nothing else.
+#[tokio::test]
+async fn the_text_form_is_only_the_services() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    let (_, secret) = totp(&mfa, &clock, &alice).await;
+    clock.advance(30);
+    let Outcome::Accepted(v) = mfa.verify_totp(&alice, &code_now(&secret, &clock, 0)).await.unwrap() else {
+        panic!()
+    };
+    let mut session = SessionEvidence::first_factor(
+        &alice,
+        FirstFactor::Federated {
+            provider: "demoid".into(),
+            amr: vec!["pwd".into()],
+            acr: Some("urn:x".into()),
+        },
+        clock.now(),
+    );
+    session.add(&v).unwrap();
+    let text = mfa.seal_session(&session).unwrap();
+    assert!(text.starts_with("mfa-session/1."), "{text}");
+    assert_eq!(mfa.open_session(&text).unwrap(), session);
+    // After a rotation, with the old key kept as a previous one.
+    let k1 = SealingKey::new(KeyId::new("k1").unwrap(), [1; 32]);
+    let k2 = SealingKey::new(KeyId::new("k2").unwrap(), [2; 32]);
+    let (rotated, _, _) = setup_with(
+        multifactor::MemoryStore::new(),
+        Keyring::new(k2.clone()).with_previous(k1).unwrap(),
+        multifactor::MfaConfig::new("ACME").unwrap(),
+    );
+    assert_eq!(rotated.open_session(&text).unwrap(), session);
+    let (stranger, _, _) = setup_with(
+        multifactor::MemoryStore::new(),
+        Keyring::new(k2),
+        multifactor::MfaConfig::new("ACME").unwrap(),
+    );
+    let refused = |t: &str| matches!(stranger.open_session(t), Err(Error::Input(InputError::SessionEvidence)));
+    assert!(refused(&text), "another deployment's key");
+    // Every character changed, one at a time: refused by this service too.
+    for i in 0..text.len() {
+        let mut altered = text.clone().into_bytes();
+        altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).unwrap();
+        assert!(
+            matches!(
+                mfa.open_session(&altered),
+                Err(Error::Input(InputError::SessionEvidence))
+            ),
+            "byte {i}"
+        );
+    }
+    for garbage in ["", "mfa-session/1", "mfa-session/1.a.b.c", "x.y.z.w", &"A".repeat(9000)] {
+        assert!(matches!(
+            mfa.open_session(garbage),
+            Err(Error::Input(InputError::SessionEvidence))
+        ));
+    }
+}
