@@ -15,10 +15,11 @@
 //! | action | session | answer |
 //! |---|---|---|
 //! | any | another user's | denied (`OtherUser`) |
-//! | any | first factor only, a second factor due | denied (`SecondFactorPending`) |
+//! | any | first factor only, a second factor due, no remembered browser | denied (`SecondFactorPending`) |
 //! | any | first factor only, every method spent | denied (`RecoveryRequired`) |
 //! | view devices, rename a device, forget this browser, revoke known browsers | signed in | allowed |
-//! | add a device, regenerate backup codes, delete a device, remember this browser | signed in, no device yet | allowed (the first enrollment) |
+//! | view devices, rename, forget, revoke | first factor only, every method added in this session | allowed (the session that enrolled them) |
+//! | add a device, regenerate backup codes, delete a device, remember this browser | signed in, no device yet, or every method added in this session within `fresh_secs` of its first factor | allowed (the first enrollment) |
 //! | add a device, regenerate backup codes, delete a device, remember this browser | a second factor (not a backup code) within `fresh_secs` (5 minutes) | allowed |
 //! | add a device | recovery: a backup code within `fresh_secs`, no device added since | allowed (one replacement) |
 //! | regenerate backup codes | recovery: a backup code within `fresh_secs`, no new set since | allowed (once) |
@@ -57,6 +58,7 @@ pub struct SessionEvidence {
     pub(crate) first: FirstFactor,
     pub(crate) first_at: UnixTime,
     pub(crate) second: Vec<Evidence>,
+    pub(crate) remembered: bool,
 }
 
 impl SessionEvidence {
@@ -76,6 +78,7 @@ impl SessionEvidence {
             first,
             first_at: at,
             second: Vec::new(),
+            remembered: false,
         }
     }
 
@@ -96,6 +99,7 @@ impl SessionEvidence {
             first: FirstFactor::Passkey { user_verified },
             first_at: evidence.at(),
             second: if user_verified { vec![evidence] } else { Vec::new() },
+            remembered: false,
         })
     }
 
@@ -116,6 +120,19 @@ impl SessionEvidence {
             self.second.remove(0);
         }
         Ok(())
+    }
+
+    /// Marks the session as signed in by a remembered browser
+    /// ([`Mfa::check_remembered_browser`](crate::Mfa::check_remembered_browser) said yes after
+    /// the first factor): signed in, with no second factor in this session, so never fresh for
+    /// changing factors.
+    pub fn remembered_browser(&mut self) {
+        self.remembered = true;
+    }
+
+    /// Whether a remembered browser skipped the second factor of this session.
+    pub fn is_remembered_browser(&self) -> bool {
+        self.remembered
     }
 
     /// The user.
@@ -177,6 +194,7 @@ impl fmt::Debug for SessionEvidence {
             .field("first", &self.first)
             .field("first_at", &self.first_at)
             .field("second", &self.second)
+            .field("remembered", &self.remembered)
             .finish()
     }
 }
@@ -427,9 +445,17 @@ pub fn authorize(
     if &session.user != user {
         return Authorization::Denied(Denial::OtherUser);
     }
+    let fresh_secs = policy.fresh_secs;
+    // Every working method the user has was added in this session (after its first factor): a
+    // user who had none when they signed in, and enrolled their first ones.
+    let enrolled_here = devices.iter().any(|d| d.confirmed)
+        && devices
+            .iter()
+            .filter(|d| d.confirmed)
+            .all(|d| d.created_at > session.first_at);
     // Signed in at all: a second factor in the session, a first factor that is multi-factor on
-    // its own (a trusted provider), or a user without any method.
-    if session.second.is_empty() {
+    // its own (a trusted provider), or a user who had no method when the session began.
+    if session.second.is_empty() && !enrolled_here && !session.remembered {
         match assurance.decide(&session.first, devices) {
             Assurance::Satisfied(_) | Assurance::NotEnrolled => {}
             Assurance::RecoveryRequired => return Authorization::Denied(Denial::RecoveryRequired),
@@ -461,7 +487,6 @@ pub fn authorize(
             step_up(requirement.level, requirement.max_age_secs)
         }
     };
-    let fresh_secs = policy.fresh_secs;
     // The latest recovery (backup code) within the window, if the session's latest second
     // factor is one.
     let recovery_at = session
@@ -469,13 +494,15 @@ pub fn authorize(
         .last()
         .filter(|e| is_recovery(e) && e.is_fresh(now, fresh_secs))
         .map(Evidence::at);
-    let never_enrolled = !devices.iter().any(|d| d.confirmed);
+    // No method yet, or the first ones added in this session, right after its first factor.
+    let first_enrollment = !devices.iter().any(|d| d.confirmed)
+        || (enrolled_here && session.first_at <= now && now.secs_since(session.first_at) <= fresh_secs);
     match action {
         Action::ViewDevices | Action::RenameDevice(_) | Action::ForgetBrowser | Action::RevokeKnownBrowsers => {
             Authorization::Allowed
         }
-        Action::AddDevice(_) | Action::RegenerateBackupCodes if never_enrolled => Authorization::Allowed,
-        Action::DeleteDevice(_) | Action::RememberBrowser if never_enrolled => Authorization::Allowed,
+        Action::AddDevice(_) | Action::RegenerateBackupCodes if first_enrollment => Authorization::Allowed,
+        Action::DeleteDevice(_) | Action::RememberBrowser if first_enrollment => Authorization::Allowed,
         Action::AddDevice(_) | Action::RegenerateBackupCodes | Action::DeleteDevice(_) | Action::RememberBrowser
             if fresh(Level::SecondFactor, fresh_secs) =>
         {
@@ -581,6 +608,24 @@ mod tests {
                 vec![device(2, DeviceKind::BackupCodes, NOW - 86_400, Some(0), None)],
             ),
             "new user" => (session(&[]), Vec::new()),
+            "first methods added" => {
+                let mut s = session(&[]);
+                s.first_at = at(NOW - 120);
+                let devices = vec![
+                    device(1, DeviceKind::Totp, NOW - 60, None, None),
+                    device(2, DeviceKind::BackupCodes, NOW - 30, Some(6), None),
+                ];
+                (s, devices)
+            }
+            "first methods, 10 min later" => {
+                let mut s = session(&[]);
+                s.first_at = at(NOW - 660);
+                let devices = vec![
+                    device(1, DeviceKind::Totp, NOW - 600, None, None),
+                    device(2, DeviceKind::BackupCodes, NOW - 590, Some(6), None),
+                ];
+                (s, devices)
+            }
             "TOTP 1 min ago" => (session(&[evidence(DeviceKind::Totp, 60, None)]), typical()),
             "TOTP 10 min ago" => (session(&[evidence(DeviceKind::Totp, 600, None)]), typical()),
             "backup code 1 min ago" => (session(&[evidence(DeviceKind::BackupCodes, 60, None)]), typical()),
@@ -594,6 +639,11 @@ mod tests {
                 session(&[evidence(DeviceKind::SecurityKey, 60, Some(false))]),
                 typical(),
             ),
+            "remembered browser" => {
+                let mut s = session(&[]);
+                s.remembered_browser();
+                (s, typical())
+            }
             "other user" => {
                 let mut s = session(&[evidence(DeviceKind::Totp, 60, None)]);
                 s.user = UserId::new("mallory").unwrap();
@@ -668,7 +718,7 @@ mod tests {
                 cells += 1;
             }
         }
-        assert_eq!(cells, 100, "the table lost rows or columns");
+        assert_eq!(cells, 130, "the table lost rows or columns");
     }
 
     /// The stolen-session chain: an old session cannot regenerate the codes (which would give

@@ -276,8 +276,10 @@
 //! hand.
 //!
 //! The answers for one user with an authenticator app, a backup-code set, a synced passkey and
-//! a device-bound security key (and, for "new user", none; for "codes spent", a spent set only),
-//! at the default freshness of 5 minutes. `allowed`, `step-up` (with a device that can),
+//! a device-bound security key (and, for "new user", none; for "codes spent", a spent set only;
+//! for "first methods added", an app and codes added in this session after its password, 2 and
+//! then 10 minutes after it; for "remembered browser", a password sign-in on a browser that
+//! skips the second factor), at the default freshness of 5 minutes. `allowed`, `step-up` (with a device that can),
 //! `enroll` (no device can: enroll one first), or denied: `pending` (a second factor is due),
 //! `recovery` (recovery required), `used` (the recovery's one replacement is made),
 //! `other` (another user's session). "Phishing-resistant" and "device-bound" are host actions
@@ -286,18 +288,18 @@
 //!
 //! <!-- authorize-table -->
 //!
-//! | action | password only | codes spent | new user | TOTP 1 min ago | TOTP 10 min ago | backup code 1 min ago | backup code, device added | passkey 1 min ago | security key 1 min ago | other user |
-//! |---|---|---|---|---|---|---|---|---|---|---|
-//! | view devices | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
-//! | rename a device | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
-//! | add an authenticator app | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | allowed | other |
-//! | add a passkey | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | allowed | other |
-//! | regenerate backup codes | pending | recovery | allowed | allowed | step-up | allowed | allowed | allowed | allowed | other |
-//! | delete a device | pending | recovery | allowed | allowed | step-up | step-up | step-up | allowed | allowed | other |
-//! | remember this browser | pending | recovery | allowed | allowed | step-up | step-up | step-up | allowed | allowed | other |
-//! | revoke known browsers | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
-//! | phishing-resistant | pending | recovery | enroll | step-up | step-up | step-up | step-up | allowed | allowed | other |
-//! | device-bound | pending | recovery | enroll | step-up | step-up | step-up | step-up | step-up | allowed | other |
+//! | action | password only | codes spent | new user | first methods added | first methods, 10 min later | TOTP 1 min ago | TOTP 10 min ago | backup code 1 min ago | backup code, device added | passkey 1 min ago | security key 1 min ago | remembered browser | other user |
+//! |---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+//! | view devices | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
+//! | rename a device | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
+//! | add an authenticator app | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | step-up | allowed | allowed | step-up | other |
+//! | add a passkey | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | step-up | allowed | allowed | step-up | other |
+//! | regenerate backup codes | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | allowed | allowed | allowed | step-up | other |
+//! | delete a device | pending | recovery | allowed | allowed | step-up | allowed | step-up | step-up | step-up | allowed | allowed | step-up | other |
+//! | remember this browser | pending | recovery | allowed | allowed | step-up | allowed | step-up | step-up | step-up | allowed | allowed | step-up | other |
+//! | revoke known browsers | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
+//! | phishing-resistant | pending | recovery | enroll | enroll | enroll | step-up | step-up | step-up | step-up | allowed | allowed | step-up | other |
+//! | device-bound | pending | recovery | enroll | enroll | enroll | step-up | step-up | step-up | step-up | step-up | allowed | step-up | other |
 //!
 //! <!-- /authorize-table -->
 //!

@@ -28,6 +28,8 @@ struct Body {
     first: First,
     first_at: u64,
     second: Vec<String>,
+    #[serde(default)]
+    remembered: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +112,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             },
             first_at: session.first_at().as_secs(),
             second: session.second_factors().iter().map(ToString::to_string).collect(),
+            remembered: session.is_remembered_browser(),
         };
         let body = serde_json::to_vec(&body).map_err(|_| InputError::SessionEvidence)?;
         let key_id = self.keys.current_id();
@@ -173,6 +176,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             first,
             first_at: UnixTime::from_secs(body.first_at),
             second,
+            remembered: body.remembered,
         })
     }
 

@@ -164,3 +164,64 @@ async fn the_text_form_is_only_the_services() {
         ));
     }
 }
+
+/// A user without methods signs in with the password and sets up their first ones: that
+/// session may add and replace them for 5 minutes after its first factor, then it steps up
+/// with them like any other.
+#[tokio::test]
+async fn the_first_methods_are_added_right_after_the_password() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    let session = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    assert!(
+        mfa.authorize(&session, Action::AddDevice(DeviceKind::Totp))
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    clock.advance(20);
+    totp(&mfa, &clock, &alice).await;
+    for action in [
+        Action::ViewDevices,
+        Action::RegenerateBackupCodes,
+        Action::AddDevice(DeviceKind::Passkey),
+    ] {
+        assert!(
+            mfa.authorize(&session, action).await.unwrap().is_allowed(),
+            "{action:?}"
+        );
+    }
+    clock.advance(281);
+    assert!(mfa.authorize(&session, Action::ViewDevices).await.unwrap().is_allowed());
+    assert!(matches!(
+        mfa.authorize(&session, Action::RegenerateBackupCodes).await.unwrap(),
+        Authorization::StepUp { .. }
+    ));
+    // Someone else's password-only session of the same user, begun after the methods existed:
+    // a second factor is due.
+    let later = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    assert_eq!(
+        mfa.authorize(&later, Action::ViewDevices).await.unwrap(),
+        Authorization::Denied(Denial::SecondFactorPending)
+    );
+    // A remembered browser's session is signed in, never fresh; the mark survives the text form.
+    let mut remembered = later;
+    remembered.remembered_browser();
+    let remembered = mfa.open_session(&mfa.seal_session(&remembered).unwrap()).unwrap();
+    assert!(remembered.is_remembered_browser());
+    assert!(
+        mfa.authorize(&remembered, Action::ViewDevices)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    assert!(matches!(
+        mfa.authorize(
+            &remembered,
+            Action::DeleteDevice(mfa.list_devices(&alice).await.unwrap()[0].id)
+        )
+        .await
+        .unwrap(),
+        Authorization::StepUp { .. }
+    ));
+}
