@@ -4,7 +4,7 @@
 //!
 //! The session's proof is a [`SessionEvidence`]: the first factor, and the evidence of each
 //! second factor verified in the session, built only from the service's own
-//! [`Verified`] proofs of sign-ins (an enrollment proves nothing about who holds
+//! [`Verified`](crate::Verified) proofs of sign-ins (an enrollment proves nothing about who holds
 //! the session). The host keeps it in its session as text that only the service's keys can
 //! make ([`Mfa::seal_session`](crate::Mfa::seal_session), [`Mfa::open_session`](crate::Mfa::open_session)),
 //! and asks [`Mfa::authorize`](crate::Mfa::authorize) (or [`authorize`] with the user's devices)
@@ -19,7 +19,8 @@
 //! | any | first factor only, every method spent | denied (`RecoveryRequired`) |
 //! | view devices, rename a device, forget this browser, revoke known browsers | signed in | allowed |
 //! | view devices, rename, forget, revoke | first factor only, every method added in this session | allowed (the session that enrolled them) |
-//! | add a device, regenerate backup codes, delete a device, remember this browser | signed in, no device yet, or every method added in this session within `fresh_secs` of its first factor | allowed (the first enrollment) |
+//! | add a device, regenerate backup codes | signed in, no device yet, or every method added in this session within `fresh_secs` of its first factor | allowed (the first enrollment) |
+//! | delete an unfinished setup (a TOTP device waiting for its first code) | signed in | allowed |
 //! | add a device, regenerate backup codes, delete a device, remember this browser | a second factor (not a backup code) within `fresh_secs` (5 minutes) | allowed |
 //! | add a device | recovery: a backup code within `fresh_secs`, no device added since | allowed (one replacement) |
 //! | regenerate backup codes | recovery: a backup code within `fresh_secs`, no new set since | allowed (once) |
@@ -41,12 +42,10 @@ use std::fmt;
 
 use crate::clock::UnixTime;
 use crate::device::DeviceInfo;
-use crate::error::MisuseError;
 use crate::evidence::{Evidence, session_amr};
 use crate::id::{DeviceId, UserId};
 use crate::kind::DeviceKind;
 use crate::policy::{Assurance, AssurancePolicy, FirstFactor};
-use crate::service::Verified;
 
 /// How much second-factor evidence a session keeps (the most recent ones).
 pub const MAX_EVIDENCE: usize = 8;
@@ -59,11 +58,17 @@ pub struct SessionEvidence {
     pub(crate) first_at: UnixTime,
     pub(crate) second: Vec<Evidence>,
     pub(crate) remembered: bool,
+    /// The user had no working method when the first factor was passed (known only to
+    /// [`Mfa::start_session`](crate::Mfa::start_session), which reads them).
+    pub(crate) without_methods: bool,
 }
 
 impl SessionEvidence {
     /// A session after the first factor (a password the host checked, or a federated login),
     /// at `at`. It proves no second factor until [`add`](Self::add) is given one.
+    /// [`Mfa::start_session`](crate::Mfa::start_session) makes the same, and also records
+    /// whether the user had any method then: a user who had none may set up their first ones
+    /// in this session without a second factor.
     ///
     /// A passkey sign-in starts with [`passkey_sign_in`](Self::passkey_sign_in) instead:
     /// [`FirstFactor::Passkey`] given here counts as a first factor only.
@@ -79,47 +84,8 @@ impl SessionEvidence {
             first_at: at,
             second: Vec::new(),
             remembered: false,
+            without_methods: false,
         }
-    }
-
-    /// A session signed in by a passkey ([`Mfa::finish_passwordless`](crate::Mfa::finish_passwordless)):
-    /// with user verification, it is a second factor too.
-    ///
-    /// # Errors
-    ///
-    /// [`MisuseError::NotASignIn`] for the proof of an enrollment, or of a code.
-    pub fn passkey_sign_in(verified: &Verified) -> Result<Self, MisuseError> {
-        let evidence = verified.evidence().ok_or(MisuseError::NotASignIn)?;
-        if evidence.kind() != DeviceKind::Passkey {
-            return Err(MisuseError::NotASignIn);
-        }
-        let user_verified = evidence.user_verified() == Some(true);
-        Ok(Self {
-            user: verified.user().clone(),
-            first: FirstFactor::Passkey { user_verified },
-            first_at: evidence.at(),
-            second: if user_verified { vec![evidence] } else { Vec::new() },
-            remembered: false,
-        })
-    }
-
-    /// Adds a second factor verified in this session (a sign-in or a step-up). The oldest
-    /// evidence goes when more than [`MAX_EVIDENCE`] are kept.
-    ///
-    /// # Errors
-    ///
-    /// [`MisuseError::NotASignIn`] for the proof of an enrollment (a TOTP confirmation, a
-    /// registration), and [`MisuseError::OtherUser`] for another user's proof: nothing changes.
-    pub fn add(&mut self, verified: &Verified) -> Result<(), MisuseError> {
-        if verified.user() != &self.user {
-            return Err(MisuseError::OtherUser);
-        }
-        let evidence = verified.evidence().ok_or(MisuseError::NotASignIn)?;
-        self.second.push(evidence);
-        if self.second.len() > MAX_EVIDENCE {
-            self.second.remove(0);
-        }
-        Ok(())
     }
 
     /// Marks the session as signed in by a remembered browser
@@ -446,13 +412,14 @@ pub fn authorize(
         return Authorization::Denied(Denial::OtherUser);
     }
     let fresh_secs = policy.fresh_secs;
-    // Every working method the user has was added in this session (after its first factor): a
-    // user who had none when they signed in, and enrolled their first ones.
-    let enrolled_here = devices.iter().any(|d| d.confirmed)
+    // A user who had no method when they signed in, and enrolled their first ones in this
+    // session (every confirmed method is from after its first factor).
+    let enrolled_here = session.without_methods
+        && devices.iter().any(|d| d.confirmed)
         && devices
             .iter()
             .filter(|d| d.confirmed)
-            .all(|d| d.created_at > session.first_at);
+            .all(|d| d.created_at >= session.first_at);
     // Signed in at all: a second factor in the session, a first factor that is multi-factor on
     // its own (a trusted provider), or a user who had no method when the session began.
     if session.second.is_empty() && !enrolled_here && !session.remembered {
@@ -502,7 +469,8 @@ pub fn authorize(
             Authorization::Allowed
         }
         Action::AddDevice(_) | Action::RegenerateBackupCodes if first_enrollment => Authorization::Allowed,
-        Action::DeleteDevice(_) | Action::RememberBrowser if first_enrollment => Authorization::Allowed,
+        // An unfinished setup (a TOTP device still waiting for its first code) is no factor.
+        Action::DeleteDevice(id) if devices.iter().any(|d| d.id == id && !d.confirmed) => Authorization::Allowed,
         Action::AddDevice(_) | Action::RegenerateBackupCodes | Action::DeleteDevice(_) | Action::RememberBrowser
             if fresh(Level::SecondFactor, fresh_secs) =>
         {
@@ -610,6 +578,7 @@ mod tests {
             "new user" => (session(&[]), Vec::new()),
             "first methods added" => {
                 let mut s = session(&[]);
+                s.without_methods = true;
                 s.first_at = at(NOW - 120);
                 let devices = vec![
                     device(1, DeviceKind::Totp, NOW - 60, None, None),
@@ -619,6 +588,7 @@ mod tests {
             }
             "first methods, 10 min later" => {
                 let mut s = session(&[]);
+                s.without_methods = true;
                 s.first_at = at(NOW - 660);
                 let devices = vec![
                     device(1, DeviceKind::Totp, NOW - 600, None, None),

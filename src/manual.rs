@@ -295,8 +295,8 @@
 //! | add an authenticator app | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | step-up | allowed | allowed | step-up | other |
 //! | add a passkey | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | step-up | allowed | allowed | step-up | other |
 //! | regenerate backup codes | pending | recovery | allowed | allowed | step-up | allowed | step-up | allowed | allowed | allowed | allowed | step-up | other |
-//! | delete a device | pending | recovery | allowed | allowed | step-up | allowed | step-up | step-up | step-up | allowed | allowed | step-up | other |
-//! | remember this browser | pending | recovery | allowed | allowed | step-up | allowed | step-up | step-up | step-up | allowed | allowed | step-up | other |
+//! | delete a device | pending | recovery | enroll | step-up | step-up | allowed | step-up | step-up | step-up | allowed | allowed | step-up | other |
+//! | remember this browser | pending | recovery | enroll | step-up | step-up | allowed | step-up | step-up | step-up | allowed | allowed | step-up | other |
 //! | revoke known browsers | pending | recovery | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | allowed | other |
 //! | phishing-resistant | pending | recovery | enroll | enroll | enroll | step-up | step-up | step-up | step-up | allowed | allowed | step-up | other |
 //! | device-bound | pending | recovery | enroll | enroll | enroll | step-up | step-up | step-up | step-up | step-up | allowed | step-up | other |

@@ -631,13 +631,16 @@ async fn signals_reach_the_authenticator(browser: &Browser, base: &str) -> Resul
             held.first().map(|c| c.user_display_name.clone())
         ));
     }
-    // Deleting the passkey (after a fresh second factor: a backup code).
-    let codes = generate_codes(&tab).await?;
+    // Deleting the passkey (after a fresh second factor: the passkey itself; a backup code is
+    // no step-up).
+    generate_codes(&tab).await?;
     tab.click_to_page("tr[data-kind=passkey] .delete", "document.querySelector('#step-up')")
         .await?;
-    tab.fill("#backup-code", &codes[0]).await?;
-    tab.click_to_page("#verify-backup", "document.documentElement.dataset.signalsDone === '1'")
-        .await?;
+    tab.click_to_page(
+        "#use-security-key",
+        "document.documentElement.dataset.signalsDone === '1'",
+    )
+    .await?;
     let sent: String = tab.eval("document.documentElement.dataset.signals || ''").await?;
     if !sent.contains("allAcceptedCredentials:sent") {
         return Err(format!("delete: signals {sent:?}"));
@@ -897,8 +900,9 @@ async fn rename_and_delete(browser: &Browser, base: &str) -> Result<(), String> 
         return Err("the last method was deleted".into());
     }
     // ...but once another exists, it can, after a fresh second factor: erin signed in with her
-    // password before she had any method, so the session has none.
-    let codes = generate_codes(&tab).await?;
+    // password before she had any method, so the session has none. A backup code is not
+    // offered for it (it is for getting back in, not for changing factors): the key is.
+    generate_codes(&tab).await?;
     tab.click_to_page(
         "tr[data-kind=security_key] .delete",
         "document.querySelector('#step-up')",
@@ -907,9 +911,14 @@ async fn rename_and_delete(browser: &Browser, base: &str) -> Result<(), String> 
     if !tab.text("#second-factor-intro").await?.contains("To delete Blue key") {
         return Err(format!("step-up page: {:?}", tab.text("#second-factor-intro").await?));
     }
+    if tab
+        .eval::<bool>("document.querySelector('#backup-code') !== null")
+        .await?
+    {
+        return Err("the step-up page offers a backup code".into());
+    }
     tab.screenshot("step-up-before-delete").await?;
-    tab.fill("#backup-code", &codes[0]).await?;
-    tab.click_to_page("#verify-backup", "document.querySelector('#notice')")
+    tab.click_to_page("#use-security-key", "document.querySelector('#notice')")
         .await?;
     if tab.path().await? != "/settings" || tab.text("#notice").await? != "Deleted." {
         return Err(format!(
@@ -1654,6 +1663,84 @@ async fn the_owner_always_gets_in(browser: &Browser, base: &str) -> Result<(), S
     Ok(())
 }
 
+/// A session that is signed in without a recent second factor (here a remembered browser's,
+/// which is what a stolen session cookie holds) changes no factor: new backup codes (which
+/// would end the owner's printed ones), deleting the app and adding a passkey each ask for a
+/// fresh second factor first, and a backup code is not offered for it. After a step-up with
+/// the app, the codes can be replaced.
+async fn a_stolen_session_changes_no_factor(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("victor").await?;
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+        .await?;
+    let secret = tab.text("#totp-secret").await?;
+    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
+    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
+    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
+        .await?;
+    let codes = generate_codes(&tab).await?;
+    // A full sign-in that remembers this browser, then a session with the password alone.
+    tab.sign_out().await?;
+    tab.sign_in_with_password("victor").await?;
+    tab.click("#remember-browser").await?;
+    tab.fill("#backup-code", &codes[0]).await?;
+    tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
+    tab.sign_out().await?;
+    tab.sign_in_with_password("victor").await?;
+    if tab.path().await? != "/" {
+        return Err("the remembered browser was asked for a second factor".into());
+    }
+    // 1. New backup codes: a step-up first, without a backup code on offer.
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-backup-codes", "document.querySelector('#step-up')")
+        .await?;
+    let intro = tab.text("#second-factor-intro").await?;
+    if !intro.contains("To generate new backup codes") {
+        return Err(format!("step-up page for new codes: {intro:?}"));
+    }
+    if tab
+        .eval::<bool>("document.querySelector('#backup-code') !== null")
+        .await?
+    {
+        return Err("a backup code is offered as a step-up".into());
+    }
+    tab.screenshot("stolen-session-step-up").await?;
+    // 2. Deleting the app, and 3. adding a passkey: the same.
+    tab.goto("/settings").await?;
+    tab.click_to_page("tr[data-kind=totp] .delete", "document.querySelector('#step-up')")
+        .await?;
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-passkey", "document.querySelector('#step-up')")
+        .await?;
+    if !tab.text("#second-factor-intro").await?.contains("To add a passkey") {
+        return Err("no step-up before adding a passkey".into());
+    }
+    if !tab.credentials().await?.is_empty() {
+        return Err("a passkey was created without a step-up".into());
+    }
+    // A step-up with the app; then the codes can be replaced.
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-backup-codes", "document.querySelector('#step-up')")
+        .await?;
+    tab.fill("#totp-code", &fresh_totp(&secret, confirmed_step)?).await?;
+    tab.click_to_page("#verify-totp", "document.querySelector('#notice')")
+        .await?;
+    if !tab
+        .text("#notice")
+        .await?
+        .contains("You can generate new backup codes now")
+    {
+        return Err(format!("after the step-up: {:?}", tab.text("#notice").await?));
+    }
+    let new_codes = generate_codes(&tab).await?;
+    if new_codes.len() != codes.len() || new_codes == codes {
+        return Err("the codes were not replaced after the step-up".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
 fn continue_marker() {}
 
@@ -1849,6 +1936,7 @@ fn main() -> ExitCode {
             signals_reach_the_authenticator,
             provider_names_on_the_devices_page,
             the_owner_always_gets_in,
+            a_stolen_session_changes_no_factor,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

@@ -14,7 +14,7 @@
 //! JSON calls carry axum_csrf tokens, and pages are plain HTML with one script for WebAuthn.
 
 use multifactor::Clock as _;
-use multifactor::evidence::Evidence;
+use multifactor::authorize::{Action, Authorization, Denial, SessionEvidence};
 use multifactor::webauthn::{PasswordlessCeremony, ProviderCatalog, Providers};
 use multifactor_kit::demo_key;
 mod pages;
@@ -35,8 +35,8 @@ use axum_csrf::{CsrfConfig, CsrfToken};
 use multifactor::{
     Assurance, AuthenticationResponse, CeremonyId, DeviceId, DeviceInfo, DeviceKind, Error as MfaError, FirstFactor,
     InputError, Keyring, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty,
-    RememberedBrowserId, RememberedBrowserToken, Rng as _, SqliteStore, SystemClock, TotpEnrollment, UserId, Verified,
-    WebAuthnConfig,
+    RememberedBrowserId, RememberedBrowserToken, Rng as _, SqliteStore, SystemClock, TotpEnrollment, UnixTime, UserId,
+    Verified, WebAuthnConfig,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -74,14 +74,15 @@ const FLASH: &str = "flash";
 const KNOWN_COOKIE: &str = "mfa_known";
 /// The remember-this-browser cookie: this browser skips the second factor for a while.
 const REMEMBER_COOKIE: &str = "mfa_remember";
-/// The evidence of the session's last second factor (`multifactor::evidence::Evidence`, text).
-const EVIDENCE: &str = "mfa_evidence";
+/// What the session proved (`multifactor::authorize::SessionEvidence`, as the library's tagged
+/// text): asked before every sensitive action.
+const SESSION_EVIDENCE: &str = "mfa_session";
 /// A deletion waiting for a fresh second factor: the device id.
 const STEP_UP_DELETE: &str = "step_up_delete";
+/// Another sensitive action waiting for a fresh second factor: what it is, in words.
+const STEP_UP_ACTION: &str = "step_up_action";
 /// WebAuthn signals for the next page to send (JSON `[{kind, payload}]`).
 const SIGNALS: &str = "webauthn_signals";
-/// How recent a second factor must be to delete a device: 5 minutes.
-const STEP_UP_MAX_AGE_SECS: u64 = 300;
 
 type AppMfa = Mfa<SqliteStore, SystemClock, OsRng>;
 
@@ -606,8 +607,9 @@ async fn sign_in(session: &Session, user: &UserId) -> Result<()> {
     session.cycle_id().await?;
     session.remove::<String>(PENDING).await?;
     session.remove::<String>(PENDING_VIA).await?;
-    session.remove::<String>(EVIDENCE).await?;
+    session.remove::<String>(SESSION_EVIDENCE).await?;
     session.remove::<String>(STEP_UP_DELETE).await?;
+    session.remove::<String>(STEP_UP_ACTION).await?;
     session.insert(USER, user.as_str()).await?;
     Ok(())
 }
@@ -718,60 +720,121 @@ fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
 const RECOVERY_REQUIRED: &str = "Your account has no working second factor left: you used your last backup code. \
      Your password alone does not sign you in. Ask the site's support to recover your account.";
 
-/// Keeps what a second factor proved, for step-up checks later in the session.
-async fn keep_evidence(session: &Session, verified: &Verified) -> Result<()> {
-    // Only a sign-in is evidence (an enrollment proves nothing about the session's user).
-    if let Some(evidence) = verified.evidence() {
-        session.insert(EVIDENCE, evidence.to_string()).await?;
-    }
+/// Keeps what the session proved, as the library's tagged text.
+async fn keep_session(app: &App, session: &Session, evidence: &SessionEvidence) -> Result<()> {
+    session
+        .insert(SESSION_EVIDENCE, app.mfa.seal_session(evidence)?)
+        .await?;
     Ok(())
 }
 
-/// Whether the session's last second factor is recent enough for a sensitive action.
-async fn fresh_second_factor(session: &Session) -> Result<bool> {
-    let evidence = session
-        .get::<String>(EVIDENCE)
+/// What the session proved, if it holds evidence this service made.
+async fn session_evidence(app: &App, session: &Session) -> Result<Option<SessionEvidence>> {
+    Ok(session
+        .get::<String>(SESSION_EVIDENCE)
         .await?
-        .and_then(|text| text.parse::<Evidence>().ok());
-    Ok(evidence.is_some_and(|e| e.is_fresh(SystemClock.now(), STEP_UP_MAX_AGE_SECS)))
+        .and_then(|text| app.mfa.open_session(&text).ok()))
 }
 
-/// Whether deleting `device` needs a fresh second factor first: it is a confirmed method other
-/// than the last working one, the user has methods that can give one, and the session's last one is older than 5 minutes (or
-/// there was none: a password sign-in before the first method was added).
-async fn needs_step_up(app: &App, session: &Session, user: &UserId, device: DeviceId) -> Result<bool> {
-    if fresh_second_factor(session).await? {
-        return Ok(false);
+/// A sign-in after the first factor alone (`remembered`: a remembered browser skipped the
+/// second factor).
+async fn sign_in_first_factor(
+    app: &App,
+    session: &Session,
+    user: &UserId,
+    first: &FirstFactor,
+    remembered: bool,
+) -> Result<()> {
+    sign_in(session, user).await?;
+    let mut evidence = app.mfa.start_session(user, first.clone()).await?;
+    if remembered {
+        evidence.remembered_browser();
     }
-    let methods = app.mfa.list_devices(user).await?;
-    let confirmed = methods.iter().any(|d| d.id == device && d.confirmed);
-    // The last working method is refused anyway: no point asking for a second factor first.
-    let last = multifactor::policy::is_last_device(&methods, device);
-    Ok(confirmed
-        && !last
-        && matches!(
-            app.mfa.assurance(user, &FirstFactor::Password).await?,
-            Assurance::SecondFactorRequired { .. }
-        ))
+    keep_session(app, session, &evidence).await
+}
+
+/// The first factor a pending sign-in passed, from the words the second-factor page shows.
+fn first_factor_of(via: &str) -> FirstFactor {
+    match via {
+        "DemoID" => FirstFactor::Federated {
+            provider: "demoid".into(),
+            amr: Vec::new(),
+            acr: None,
+        },
+        "a passkey" => FirstFactor::Passkey { user_verified: false },
+        _ => FirstFactor::Password,
+    }
+}
+
+/// What a sensitive action waits for on the second-factor page.
+enum StepUpFor {
+    Delete(DeviceId),
+    /// Another action, in words ("generate new backup codes").
+    Action(String),
+}
+
+/// Asks the library whether the session may do `action` now. `None`: go ahead. Otherwise where
+/// to send the person: the second-factor page for a step-up (what waits is kept in the
+/// session), or the devices page with the reason.
+async fn gate(
+    app: &App,
+    session: &Session,
+    user: &UserId,
+    action: Action<'_>,
+    waiting: StepUpFor,
+) -> Result<Option<&'static str>> {
+    let evidence = session_evidence(app, session)
+        .await?
+        .filter(|e| e.user() == user)
+        // A session without evidence (from an older version of this demo): only what the first
+        // factor allows.
+        .unwrap_or_else(|| SessionEvidence::first_factor(user, FirstFactor::Password, UnixTime::from_secs(0)));
+    let message = match app.mfa.authorize(&evidence, action).await? {
+        Authorization::Allowed => return Ok(None),
+        Authorization::StepUp { .. } => {
+            // The latest action asked for is the one that waits.
+            session.remove::<String>(STEP_UP_DELETE).await?;
+            session.remove::<String>(STEP_UP_ACTION).await?;
+            match waiting {
+                StepUpFor::Delete(id) => session.insert(STEP_UP_DELETE, id.to_string()).await?,
+                StepUpFor::Action(what) => session.insert(STEP_UP_ACTION, what).await?,
+            }
+            return Ok(Some("/mfa"));
+        }
+        Authorization::EnrollFirst { .. } => "This needs a security key or passkey: add one first.",
+        Authorization::Denied(Denial::RecoveryUsed) => {
+            "After signing in with a backup code you can replace one method. Sign in with it to change more."
+        }
+        Authorization::Denied(Denial::NotWithRecovery) => {
+            "A backup code is for getting back in, not for removing your other methods: add a new method and use it."
+        }
+        Authorization::Denied(_) | _ => "That is not possible in this session: sign in again.",
+    };
+    session.insert(FLASH, message).await?;
+    Ok(Some("/settings"))
 }
 
 /// Who the second-factor page is verifying: someone signing in, or a signed-in user confirming
 /// a sensitive action (step-up).
 enum Verifying {
     SignIn(UserId),
-    StepUp(UserId, DeviceId),
+    StepUp(UserId, StepUpFor),
 }
 
 async fn verifying(session: &Session) -> Result<Option<Verifying>> {
     if let Some(user) = pending_user(session).await? {
         return Ok(Some(Verifying::SignIn(user)));
     }
-    let step_up = session
+    let step_up = match session
         .get::<String>(STEP_UP_DELETE)
         .await?
-        .and_then(|id| id.parse::<DeviceId>().ok());
+        .and_then(|id| id.parse::<DeviceId>().ok())
+    {
+        Some(device) => Some(StepUpFor::Delete(device)),
+        None => session.get::<String>(STEP_UP_ACTION).await?.map(StepUpFor::Action),
+    };
     Ok(match (current_user(session).await?, step_up) {
-        (Some(user), Some(device)) => Some(Verifying::StepUp(user, device)),
+        (Some(user), Some(waiting)) => Some(Verifying::StepUp(user, waiting)),
         _ => None,
     })
 }
@@ -796,8 +859,11 @@ async fn second_factor_done(
 ) -> Result<(String, Vec<String>)> {
     match who {
         Verifying::SignIn(user) => {
+            let via = session.get::<String>(PENDING_VIA).await?.unwrap_or_default();
             sign_in(session, &user).await?;
-            keep_evidence(session, verified).await?;
+            let mut evidence = SessionEvidence::first_factor(&user, first_factor_of(&via), verified.at());
+            evidence.add(verified).map_err(|e| AppError(e.to_string()))?;
+            keep_session(app, session, &evidence).await?;
             if let Some(left) = verified.remaining_backup_codes() {
                 let left = pages::count(left, "backup code", "backup codes");
                 session
@@ -807,9 +873,20 @@ async fn second_factor_done(
             let cookies = full_sign_in_cookies(app, session, headers, verified, remember).await?;
             Ok(("/".into(), cookies))
         }
-        Verifying::StepUp(user, device) => {
-            keep_evidence(session, verified).await?;
+        Verifying::StepUp(user, waiting) => {
+            if let Some(mut evidence) = session_evidence(app, session).await? {
+                evidence.add(verified).map_err(|e| AppError(e.to_string()))?;
+                keep_session(app, session, &evidence).await?;
+            }
             session.remove::<String>(STEP_UP_DELETE).await?;
+            session.remove::<String>(STEP_UP_ACTION).await?;
+            let device = match waiting {
+                StepUpFor::Delete(device) => device,
+                StepUpFor::Action(what) => {
+                    session.insert(FLASH, format!("Confirmed. You can {what} now.")).await?;
+                    return Ok(("/settings".into(), Vec::new()));
+                }
+            };
             let message = match delete_and_signal(app, session, &user, device).await? {
                 Ok(()) => "Deleted.".to_owned(),
                 Err(e) => user_message(&e).unwrap_or_else(|| "That method could not be deleted.".into()),
@@ -833,7 +910,7 @@ async fn after_first_factor(
     match app.mfa.assurance(user, first).await? {
         // A single-factor sign-in for a user who never set up a method.
         Assurance::Satisfied(_) | Assurance::NotEnrolled => {
-            sign_in(session, user).await?;
+            sign_in_first_factor(app, session, user, first, false).await?;
             Ok("/")
         }
         // Their only method was a set of backup codes, all spent: the password alone does not
@@ -853,7 +930,7 @@ async fn after_first_factor(
                 None => false,
             } =>
         {
-            sign_in(session, user).await?;
+            sign_in_first_factor(app, session, user, first, true).await?;
             session
                 .insert(FLASH, "This browser is remembered: no second factor needed.")
                 .await?;
@@ -1007,9 +1084,10 @@ async fn render_mfa(
         _ => Vec::new(),
     };
     let has = |kinds: &[DeviceKind]| methods.iter().any(|m| kinds.contains(&m.kind));
+    // A backup code signs in (a recovery), but never confirms a change of factors.
     let (totp, codes, webauthn) = (
         has(&[DeviceKind::Totp]),
-        has(&[DeviceKind::BackupCodes]),
+        has(&[DeviceKind::BackupCodes]) && matches!(who, Verifying::SignIn(_)),
         has(&[DeviceKind::SecurityKey, DeviceKind::Passkey]),
     );
     let intro = match who {
@@ -1020,7 +1098,7 @@ async fn render_mfa(
                 .unwrap_or_else(|| "your password".into());
             pages::Intro::SignIn(via)
         }
-        Verifying::StepUp(_, device) => {
+        Verifying::StepUp(_, StepUpFor::Delete(device)) => {
             let name = app
                 .mfa
                 .list_devices(user)
@@ -1028,8 +1106,9 @@ async fn render_mfa(
                 .into_iter()
                 .find(|d| d.id == *device)
                 .map_or_else(|| "that method".to_owned(), |d| d.name.as_str().to_owned());
-            pages::Intro::StepUp(name)
+            pages::Intro::StepUp("delete".into(), Some(name))
         }
+        Verifying::StepUp(_, StepUpFor::Action(what)) => pages::Intro::StepUp(what.clone(), None),
     };
     page(token, status, |csrf| {
         let nav = match who {
@@ -1283,7 +1362,8 @@ async fn passkey_finish(
             if next == "/" {
                 // Signed in by the passkey alone (it verified the user): it is the evidence, and a
                 // full sign-in for this browser.
-                keep_evidence(&session, &v).await?;
+                let evidence = SessionEvidence::passkey_sign_in(&v).map_err(|e| AppError(e.to_string()))?;
+                keep_session(&app, &session, &evidence).await?;
                 cookies = full_sign_in_cookies(&app, &session, &headers, &v, false).await?;
             }
             Ok(with_cookies(
@@ -1444,6 +1524,18 @@ async fn revoke_browser(
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let revoke = Action::RevokeKnownBrowsers;
+    if let Some(to) = gate(
+        &app,
+        &session,
+        &user,
+        revoke,
+        StepUpFor::Action("revoke a browser".into()),
+    )
+    .await?
+    {
+        return Ok(Redirect::to(to).into_response());
+    }
     let message = match form.id.parse::<RememberedBrowserId>() {
         Ok(id) => match app.mfa.revoke_remembered_browser(&user, id).await {
             Ok(()) => "Revoked: that browser is no longer known.",
@@ -1532,6 +1624,18 @@ async fn totp_start(
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let add = Action::AddDevice(DeviceKind::Totp);
+    if let Some(to) = gate(
+        &app,
+        &session,
+        &user,
+        add,
+        StepUpFor::Action("add an authenticator app".into()),
+    )
+    .await?
+    {
+        return Ok(Redirect::to(to).into_response());
+    }
     let enrollment = app.mfa.enroll_totp(&user, user.as_str(), None).await?;
     session.insert(TOTP_DEVICE, enrollment.device.to_string()).await?;
     totp_page(token, StatusCode::OK, &user, &enrollment, None)
@@ -1633,6 +1737,11 @@ async fn backup_codes(
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let regenerate = Action::RegenerateBackupCodes;
+    let waiting = StepUpFor::Action("generate new backup codes".into());
+    if let Some(to) = gate(&app, &session, &user, regenerate, waiting).await? {
+        return Ok(Redirect::to(to).into_response());
+    }
     let set = app.mfa.generate_backup_codes(&user, None).await?;
     let codes: Vec<String> = set.codes.iter().map(|c| c.expose_secret().to_owned()).collect();
     page(token, StatusCode::OK, |csrf| {
@@ -1658,6 +1767,21 @@ async fn register_start(
     let Some(user) = current_user(&session).await? else {
         return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
     };
+    let (kind, words) = match body.kind.as_str() {
+        "passkey" => (DeviceKind::Passkey, "add a passkey"),
+        _ => (DeviceKind::SecurityKey, "add a security key"),
+    };
+    if let Some(to) = gate(
+        &app,
+        &session,
+        &user,
+        Action::AddDevice(kind),
+        StepUpFor::Action(words.into()),
+    )
+    .await?
+    {
+        return Ok(Json(json!({ "redirect": to })).into_response());
+    }
     let started = match body.kind.as_str() {
         "passkey" => {
             app.mfa
@@ -1829,12 +1953,16 @@ async fn delete(
         return Ok(Redirect::to("/login").into_response());
     };
     let result = match form.id.parse::<DeviceId>() {
-        // Deleting a method wants a second factor from the last few minutes: ask for one first.
-        Ok(id) if needs_step_up(&app, &session, &user, id).await? => {
-            session.insert(STEP_UP_DELETE, id.to_string()).await?;
-            return Ok(Redirect::to("/mfa").into_response());
+        Ok(id) => {
+            // The last working method is refused anyway: no step-up first, just the reason.
+            let methods = app.mfa.list_devices(&user).await?;
+            if !multifactor::policy::is_last_device(&methods, id)
+                && let Some(to) = gate(&app, &session, &user, Action::DeleteDevice(id), StepUpFor::Delete(id)).await?
+            {
+                return Ok(Redirect::to(to).into_response());
+            }
+            delete_and_signal(&app, &session, &user, id).await?
         }
-        Ok(id) => delete_and_signal(&app, &session, &user, id).await?,
         Err(e) => Err(MfaError::Input(e)),
     };
     match result {

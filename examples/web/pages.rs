@@ -128,8 +128,8 @@ pub fn login(frame: &Frame<'_>, demo_users: &[&str], demo_password: &str) -> Str
 pub enum Intro {
     /// Signing in, after this first factor.
     SignIn(String),
-    /// A signed-in user deleting this method: a fresh second factor first.
-    StepUp(String),
+    /// A signed-in user about to do this (to this method): a fresh second factor first.
+    StepUp(String, Option<String>),
 }
 
 pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes: bool, has_webauthn: bool) -> String {
@@ -138,11 +138,15 @@ pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes
             r#"<p id="second-factor-intro">You signed in with {}. Your account is protected by a second factor: use one of your methods.</p>"#,
             esc(via)
         ),
-        Intro::StepUp(name) => format!(
+        Intro::StepUp(action, object) => format!(
             r#"<h2 id="step-up">Confirm it's you</h2>
-<p id="second-factor-intro">To delete <strong>{}</strong>, use one of your methods: deleting one needs a second factor from the last 5 minutes.
+<p id="second-factor-intro">To {}{}, use one of your methods: changing how you sign in needs a second factor from the last 5 minutes (a backup code is for getting back in, not for this).
 <a href="/settings" id="cancel-step-up">Cancel</a></p>"#,
-            esc(name)
+            esc(action),
+            object
+                .as_ref()
+                .map(|o| format!(" <strong>{}</strong>", esc(o)))
+                .unwrap_or_default()
         ),
     };
     if matches!(intro, Intro::SignIn(_)) {

@@ -122,7 +122,13 @@ let conditional = null; // the pending autofill request, if any
 
 async function register(kind) {
   progress("Follow your browser's prompt…");
-  const { options, ceremony } = await post("/settings/webauthn/start", { kind });
+  const started = await post("/settings/webauthn/start", { kind });
+  // A fresh second factor first (the server says where), or enroll something else first.
+  if (started.redirect) {
+    location.href = started.redirect;
+    return;
+  }
+  const { options, ceremony } = started;
   const offered = options.publicKey.pubKeyCredParams.map((p) => p.alg);
   const credential = await navigator.credentials.create({
     publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey),

@@ -5,15 +5,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
-use crate::authorize::{Action, Authorization, SessionEvidence};
+use crate::authorize::{Action, Authorization, MAX_EVIDENCE, SessionEvidence};
 use crate::clock::{Clock, UnixTime};
-use crate::error::{Error, InputError};
+use crate::error::{Error, InputError, MisuseError};
 use crate::evidence::Evidence;
 use crate::id::UserId;
+use crate::kind::DeviceKind;
 use crate::policy::FirstFactor;
 use crate::rng::Rng;
 use crate::seal::{KeyId, SESSION_PURPOSE};
 use crate::service::Mfa;
+use crate::service::Verified;
 use crate::store::DeviceStore;
 
 /// The version prefix of the text form.
@@ -30,6 +32,8 @@ struct Body {
     second: Vec<String>,
     #[serde(default)]
     remembered: bool,
+    #[serde(default)]
+    without_methods: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -44,6 +48,49 @@ enum First {
     Passkey {
         user_verified: bool,
     },
+}
+
+impl SessionEvidence {
+    /// A session signed in by a passkey ([`Mfa::finish_passwordless`](crate::Mfa::finish_passwordless)):
+    /// with user verification, it is a second factor too.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::NotASignIn`] for the proof of an enrollment, or of a code.
+    pub fn passkey_sign_in(verified: &Verified) -> Result<Self, MisuseError> {
+        let evidence = verified.evidence().ok_or(MisuseError::NotASignIn)?;
+        if evidence.kind() != DeviceKind::Passkey {
+            return Err(MisuseError::NotASignIn);
+        }
+        let user_verified = evidence.user_verified() == Some(true);
+        Ok(Self {
+            user: verified.user().clone(),
+            first: FirstFactor::Passkey { user_verified },
+            first_at: evidence.at(),
+            second: if user_verified { vec![evidence] } else { Vec::new() },
+            remembered: false,
+            without_methods: false,
+        })
+    }
+
+    /// Adds a second factor verified in this session (a sign-in or a step-up). The oldest
+    /// evidence goes when more than [`MAX_EVIDENCE`] are kept.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::NotASignIn`] for the proof of an enrollment (a TOTP confirmation, a
+    /// registration), and [`MisuseError::OtherUser`] for another user's proof: nothing changes.
+    pub fn add(&mut self, verified: &Verified) -> Result<(), MisuseError> {
+        if verified.user() != &self.user {
+            return Err(MisuseError::OtherUser);
+        }
+        let evidence = verified.evidence().ok_or(MisuseError::NotASignIn)?;
+        self.second.push(evidence);
+        if self.second.len() > MAX_EVIDENCE {
+            self.second.remove(0);
+        }
+        Ok(())
+    }
 }
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
@@ -88,6 +135,21 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ))
     }
 
+    /// A session after the first factor, now: [`SessionEvidence::first_factor`], with whether
+    /// the user has any working method yet. A user without one may then set up their first
+    /// methods in this session right after the first factor (within the action policy's
+    /// freshness), and may use the session before they have any.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn start_session(&self, user: &UserId, first: FirstFactor) -> Result<SessionEvidence, Error> {
+        let devices = self.list_devices(user).await?;
+        let mut session = SessionEvidence::first_factor(user, first, self.clock.now());
+        session.without_methods = !devices.iter().any(|d| d.confirmed);
+        Ok(session)
+    }
+
     /// The text form of `session` for the host's session store: its fields under an
     /// HMAC-SHA256 tag of the current key, so that no one without the key can make or alter
     /// one (it is not encrypted: it holds the user id and what they verified, when).
@@ -113,6 +175,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             first_at: session.first_at().as_secs(),
             second: session.second_factors().iter().map(ToString::to_string).collect(),
             remembered: session.is_remembered_browser(),
+            without_methods: session.without_methods,
         };
         let body = serde_json::to_vec(&body).map_err(|_| InputError::SessionEvidence)?;
         let key_id = self.keys.current_id();
@@ -168,7 +231,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .map(|e| e.parse::<Evidence>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| bad())?;
-        if second.len() > crate::authorize::MAX_EVIDENCE || body.first_at > i64::MAX as u64 {
+        if second.len() > MAX_EVIDENCE || body.first_at > i64::MAX as u64 {
             return Err(bad());
         }
         Ok(SessionEvidence {
@@ -177,6 +240,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             first_at: UnixTime::from_secs(body.first_at),
             second,
             remembered: body.remembered,
+            without_methods: body.without_methods,
         })
     }
 

@@ -172,14 +172,17 @@ async fn the_text_form_is_only_the_services() {
 async fn the_first_methods_are_added_right_after_the_password() {
     let (mfa, clock, _) = setup();
     let alice = user("alice");
-    let session = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    let session = mfa.start_session(&alice, FirstFactor::Password).await.unwrap();
     assert!(
         mfa.authorize(&session, Action::AddDevice(DeviceKind::Totp))
             .await
             .unwrap()
             .is_allowed()
     );
-    clock.advance(20);
+    // The pure constructor does not know the user had no method: once one exists, it is a
+    // password-only session.
+    let unknowing = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    // Enrolled in the same second as the sign-in: still this session's.
     totp(&mfa, &clock, &alice).await;
     for action in [
         Action::ViewDevices,
@@ -191,15 +194,23 @@ async fn the_first_methods_are_added_right_after_the_password() {
             "{action:?}"
         );
     }
-    clock.advance(281);
+    assert_eq!(
+        mfa.authorize(&unknowing, Action::RegenerateBackupCodes).await.unwrap(),
+        Authorization::Denied(Denial::SecondFactorPending)
+    );
+    assert_eq!(
+        mfa.open_session(&mfa.seal_session(&session).unwrap()).unwrap(),
+        session,
+        "the text form keeps what the session started with"
+    );
+    clock.advance(301);
     assert!(mfa.authorize(&session, Action::ViewDevices).await.unwrap().is_allowed());
     assert!(matches!(
         mfa.authorize(&session, Action::RegenerateBackupCodes).await.unwrap(),
         Authorization::StepUp { .. }
     ));
-    // Someone else's password-only session of the same user, begun after the methods existed:
-    // a second factor is due.
-    let later = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    // A password-only session begun after the methods existed: a second factor is due.
+    let later = mfa.start_session(&alice, FirstFactor::Password).await.unwrap();
     assert_eq!(
         mfa.authorize(&later, Action::ViewDevices).await.unwrap(),
         Authorization::Denied(Denial::SecondFactorPending)
@@ -215,13 +226,9 @@ async fn the_first_methods_are_added_right_after_the_password() {
             .unwrap()
             .is_allowed()
     );
+    let app = mfa.list_devices(&alice).await.unwrap()[0].id;
     assert!(matches!(
-        mfa.authorize(
-            &remembered,
-            Action::DeleteDevice(mfa.list_devices(&alice).await.unwrap()[0].id)
-        )
-        .await
-        .unwrap(),
+        mfa.authorize(&remembered, Action::DeleteDevice(app)).await.unwrap(),
         Authorization::StepUp { .. }
     ));
 }
