@@ -227,6 +227,28 @@ pub async fn race_passwordless_marker<S: DeviceStore + 'static>(store: Arc<S>) -
     Ok(())
 }
 
+/// Racer `i` inserts `records[i]`: how many inserts succeeded (the others must be a `Conflict`).
+async fn race_inserts<S: DeviceStore + 'static>(
+    store: &Arc<S>,
+    records: &Arc<Vec<DeviceRecord>>,
+) -> Result<usize, Failure> {
+    race(store, |s, i| {
+        let records = records.clone();
+        async move {
+            let record = records
+                .get(i)
+                .cloned()
+                .ok_or(StoreError::InvalidRecord("no such record"))?;
+            match s.insert_device(record).await {
+                Ok(()) => Ok(true),
+                Err(StoreError::Conflict) => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await
+}
+
 /// 64 tasks insert TOTP devices of one user (different ids) with the same fingerprint at once,
 /// as concurrent imports of one secret do: exactly one insert succeeds, the others are a
 /// `Conflict`, and the user has one device.
@@ -241,21 +263,7 @@ pub async fn race_totp_fingerprint<S: DeviceStore + 'static>(store: Arc<S>) -> C
         records.push(record);
     }
     let records = Arc::new(records);
-    let wins = race(&store, |s, i| {
-        let records = records.clone();
-        async move {
-            let record = records
-                .get(i)
-                .cloned()
-                .ok_or(StoreError::InvalidRecord("no such record"))?;
-            match s.insert_device(record).await {
-                Ok(()) => Ok(true),
-                Err(StoreError::Conflict) => Ok(false),
-                Err(e) => Err(e),
-            }
-        }
-    })
-    .await?;
+    let wins = race_inserts(&store, &records).await?;
     ensure!(
         wins == 1,
         "{wins} of {RACERS} concurrent inserts of one TOTP fingerprint succeeded"
@@ -318,21 +326,7 @@ pub async fn race_unique_credential_id<S: DeviceStore + 'static>(store: Arc<S>) 
         )?);
     }
     let records = Arc::new(records);
-    let wins = race(&store, |s, i| {
-        let records = records.clone();
-        async move {
-            let record = records
-                .get(i)
-                .cloned()
-                .ok_or(StoreError::InvalidRecord("no such record"))?;
-            match s.insert_device(record).await {
-                Ok(()) => Ok(true),
-                Err(StoreError::Conflict) => Ok(false),
-                Err(e) => Err(e),
-            }
-        }
-    })
-    .await?;
+    let wins = race_inserts(&store, &records).await?;
     ensure!(
         wins == 1,
         "{wins} of {RACERS} concurrent inserts of one credential id succeeded"
