@@ -1670,7 +1670,7 @@ async fn the_owner_always_gets_in(browser: &Browser, base: &str) -> Result<(), S
 /// the app, the codes can be replaced.
 async fn a_stolen_session_changes_no_factor(browser: &Browser, base: &str) -> Result<(), String> {
     let tab = Tab::open(browser, base, Kind::Platform).await?;
-    tab.sign_in_with_password("victor").await?;
+    tab.sign_in_with_password("quentin").await?;
     tab.goto("/settings").await?;
     tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
         .await?;
@@ -1682,12 +1682,12 @@ async fn a_stolen_session_changes_no_factor(browser: &Browser, base: &str) -> Re
     let codes = generate_codes(&tab).await?;
     // A full sign-in that remembers this browser, then a session with the password alone.
     tab.sign_out().await?;
-    tab.sign_in_with_password("victor").await?;
+    tab.sign_in_with_password("quentin").await?;
     tab.click("#remember-browser").await?;
     tab.fill("#backup-code", &codes[0]).await?;
     tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
     tab.sign_out().await?;
-    tab.sign_in_with_password("victor").await?;
+    tab.sign_in_with_password("quentin").await?;
     if tab.path().await? != "/" {
         return Err("the remembered browser was asked for a second factor".into());
     }
@@ -1736,6 +1736,72 @@ async fn a_stolen_session_changes_no_factor(browser: &Browser, base: &str) -> Re
     let new_codes = generate_codes(&tab).await?;
     if new_codes.len() != codes.len() || new_codes == codes {
         return Err("the codes were not replaced after the step-up".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
+/// A recovery sign-in (a backup code, the authenticator app lost) replaces the app at once,
+/// but cannot delete the old one: that asks for a step-up, with the new app, never with a
+/// backup code.
+async fn a_recovery_replaces_but_does_not_delete(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("wendy").await?;
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+        .await?;
+    let lost = tab.text("#totp-secret").await?;
+    tab.fill("#totp-confirm-code", &totp_code(&lost, 0)?).await?;
+    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
+        .await?;
+    let codes = generate_codes(&tab).await?;
+    let lost_id: String = tab
+        .eval("document.querySelector('#methods tr[data-kind=totp]').dataset.id")
+        .await?;
+    // The phone is lost: sign in with a backup code.
+    tab.sign_out().await?;
+    tab.sign_in_with_password("wendy").await?;
+    tab.fill("#backup-code", &codes[0]).await?;
+    tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
+    // A new app, at once (the recovery's one replacement).
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+        .await?;
+    let new = tab.text("#totp-secret").await?;
+    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
+    tab.fill("#totp-confirm-code", &totp_code(&new, 0)?).await?;
+    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
+        .await?;
+    let apps: usize = tab
+        .eval("document.querySelectorAll('#methods tr[data-kind=totp]').length")
+        .await?;
+    if apps != 2 {
+        return Err(format!("the replacement app was not added: {apps} apps"));
+    }
+    // Deleting the lost one: a step-up first, and no backup code on offer.
+    tab.click_to_page(
+        &format!("#methods tr[data-id='{lost_id}'] .delete"),
+        "document.querySelector('#step-up')",
+    )
+    .await?;
+    if tab
+        .eval::<bool>("document.querySelector('#backup-code') !== null")
+        .await?
+    {
+        return Err("a backup code is offered to delete another method".into());
+    }
+    tab.screenshot("recovery-delete-step-up").await?;
+    tab.fill("#totp-code", &fresh_totp(&new, confirmed_step)?).await?;
+    tab.click_to_page("#verify-totp", "document.querySelector('#notice')")
+        .await?;
+    if tab.text("#notice").await? != "Deleted." {
+        return Err(format!("after the step-up: {:?}", tab.text("#notice").await?));
+    }
+    let left: Vec<String> = tab
+        .eval("Array.from(document.querySelectorAll('#methods tr[data-kind=totp]')).map(r => r.dataset.id)")
+        .await?;
+    if left.len() != 1 || left[0] == lost_id {
+        return Err(format!("after deleting the lost app: {left:?} (lost {lost_id})"));
     }
     tab.close(browser).await;
     Ok(())
@@ -1937,6 +2003,7 @@ fn main() -> ExitCode {
             provider_names_on_the_devices_page,
             the_owner_always_gets_in,
             a_stolen_session_changes_no_factor,
+            a_recovery_replaces_but_does_not_delete,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

@@ -51,9 +51,9 @@ use crate::pages::{Frame, Nav};
 /// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
 const DEMO_PROVIDERS: &str = include_str!("providers.json");
 
-const DEMO_USERS: [&str; 23] = [
+const DEMO_USERS: [&str; 25] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
-    "peggy", "rupert", "sybil", "trent", "uma", "victor", "walter", "xavier", "yara", "zoe",
+    "peggy", "quentin", "rupert", "sybil", "trent", "uma", "victor", "walter", "wendy", "xavier", "yara", "zoe",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
