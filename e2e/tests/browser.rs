@@ -831,14 +831,10 @@ async fn backup_code_count_drops(browser: &Browser, base: &str) -> Result<(), St
     if tab.path().await? == "/" {
         return Err("a used backup code signed in".into());
     }
-    // Regenerating replaces the set: an old unused code stops working.
+    // Regenerating replaces the set (after asking): an old unused code stops working.
     tab.fill("#backup-code", &codes[1]).await?;
     tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
-    tab.goto("/settings").await?;
-    tab.click_to_page("#add-backup-codes", "document.querySelector('#backup-codes')")
-        .await?;
-    tab.click_to_page("#codes-saved", "location.pathname === '/settings'")
-        .await?;
+    generate_codes(&tab).await?;
     tab.sign_out().await?;
     tab.sign_in_with_password("dave").await?;
     tab.fill("#backup-code", &codes[2]).await?;
@@ -1153,8 +1149,19 @@ async fn credential_of_another_user(browser: &Browser, base: &str) -> Result<(),
 /// Generates a backup-code set on the settings page and returns its codes.
 async fn generate_codes(tab: &Tab) -> Result<Vec<String>, String> {
     tab.goto("/settings").await?;
-    tab.click_to_page("#add-backup-codes", "document.querySelector('#backup-codes')")
-        .await?;
+    tab.click_to_page(
+        "#add-backup-codes",
+        "document.querySelector('#backup-codes') || document.querySelector('#confirm-replace-codes')",
+    )
+    .await?;
+    // Replacing a set asks first.
+    if tab
+        .eval::<bool>("document.querySelector('#confirm-replace-codes') !== null")
+        .await?
+    {
+        tab.click_to_page("#confirm-replace-codes", "document.querySelector('#backup-codes')")
+            .await?;
+    }
     let codes: Vec<String> = tab
         .eval("Array.from(document.querySelectorAll('#backup-codes code')).map(c => c.textContent)")
         .await?;
@@ -1807,6 +1814,74 @@ async fn a_recovery_replaces_but_does_not_delete(browser: &Browser, base: &str) 
     Ok(())
 }
 
+/// New backup codes can be kept: copied, downloaded as a text file, printed. Replacing a set
+/// asks first and says the old codes stop working; keeping them changes nothing.
+async fn backup_codes_are_kept_and_replaced_with_care(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("kate").await?;
+    tab.goto("/settings").await?;
+    if tab.text("#add-backup-codes").await? != "Generate backup codes" {
+        return Err("a first set is not offered as such".into());
+    }
+    tab.click_to_page("#add-backup-codes", "document.querySelector('#backup-codes')")
+        .await?;
+    let codes: Vec<String> = tab
+        .eval("Array.from(document.querySelectorAll('#backup-codes code')).map(c => c.textContent)")
+        .await?;
+    // Download: a text file of the codes, one per line.
+    let (name, file): (String, String) = tab
+        .eval(
+            "(() => { const a = document.querySelector('#download-codes');               return [a.getAttribute('download'), decodeURIComponent(a.href.split(',')[1])]; })()",
+        )
+        .await?;
+    let expected: String = codes.iter().map(|c| format!("{c}\n")).collect();
+    if name != "backup-codes.txt" || file != expected {
+        return Err(format!("download: {name:?} {file:?}"));
+    }
+    // Copy and print (the clipboard and the print dialog are watched, not used).
+    tab.eval::<bool>(
+        "(() => { window.__copied = null; window.__printed = false;           navigator.clipboard.writeText = (t) => { window.__copied = t; return Promise.resolve(); };           window.print = () => { window.__printed = true; }; return true; })()",
+    )
+    .await?;
+    tab.click("#copy-codes").await?;
+    tab.wait_in_page("document.querySelector('#codes-status').textContent === 'Copied.'")
+        .await?;
+    let copied: String = tab.eval("window.__copied").await?;
+    tab.click("#print-codes").await?;
+    tab.wait_in_page("window.__printed === true").await?;
+    if copied != expected {
+        return Err(format!("copied {copied:?}"));
+    }
+    tab.screenshot("codes-keep").await?;
+    tab.click_to_page("#codes-saved", "location.pathname === '/settings'")
+        .await?;
+    // Replacing asks first, and keeping them changes nothing.
+    if tab.text("#add-backup-codes").await? != "Replace backup codes" {
+        return Err("an existing set is not offered as a replacement".into());
+    }
+    tab.click_to_page("#add-backup-codes", "document.querySelector('#confirm-replace-codes')")
+        .await?;
+    let warning = tab.text("#replace-codes-warning").await?;
+    if !warning.contains("your current codes stop working") {
+        return Err(format!("no warning before replacing: {warning:?}"));
+    }
+    tab.screenshot("codes-replace-confirm").await?;
+    tab.click_to_page("#cancel-replace-codes", "location.pathname === '/settings'")
+        .await?;
+    let count: String = tab
+        .eval("document.querySelector('#methods tr[data-kind=backup_codes] .status').textContent")
+        .await?;
+    if !count.contains(&codes.len().to_string()) {
+        return Err(format!("keeping the codes changed them: {count:?}"));
+    }
+    let new_codes = generate_codes(&tab).await?;
+    if new_codes.len() != codes.len() || new_codes.iter().any(|c| codes.contains(c)) {
+        return Err("the confirmed replacement did not give new codes".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
 fn continue_marker() {}
 
@@ -2004,6 +2079,7 @@ fn main() -> ExitCode {
             the_owner_always_gets_in,
             a_stolen_session_changes_no_factor,
             a_recovery_replaces_but_does_not_delete,
+            backup_codes_are_kept_and_replaced_with_care,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

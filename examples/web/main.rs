@@ -51,9 +51,10 @@ use crate::pages::{Frame, Nav};
 /// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
 const DEMO_PROVIDERS: &str = include_str!("providers.json");
 
-const DEMO_USERS: [&str; 25] = [
+const DEMO_USERS: [&str; 26] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
     "peggy", "quentin", "rupert", "sybil", "trent", "uma", "victor", "walter", "wendy", "xavier", "yara", "zoe",
+    "kate",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
@@ -1725,11 +1726,19 @@ async fn totp_confirm(
     }
 }
 
+#[derive(Deserialize)]
+struct CodesForm {
+    csrf: String,
+    /// `replace` once the person confirmed that their current codes stop working.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
 async fn backup_codes(
     State(app): State<Shared>,
     session: Session,
     token: CsrfToken,
-    AppForm(form): AppForm<CsrfOnly>,
+    AppForm(form): AppForm<CodesForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
         return forbidden(&session, token).await;
@@ -1741,6 +1750,24 @@ async fn backup_codes(
     let waiting = StepUpFor::Action("generate new backup codes".into());
     if let Some(to) = gate(&app, &session, &user, regenerate, waiting).await? {
         return Ok(Redirect::to(to).into_response());
+    }
+    // New codes end the current ones: ask first.
+    let current = app
+        .mfa
+        .list_devices(&user)
+        .await?
+        .into_iter()
+        .find(|d| d.kind == DeviceKind::BackupCodes);
+    if let Some(set) = current
+        && form.confirm.as_deref() != Some("replace")
+    {
+        let left = set.remaining_backup_codes.unwrap_or(0);
+        return page(token, StatusCode::OK, |csrf| {
+            pages::replace_codes(
+                &frame("Replace your backup codes?", csrf, Nav::SignedIn(user.as_str())),
+                left,
+            )
+        });
     }
     let set = app.mfa.generate_backup_codes(&user, None).await?;
     let codes: Vec<String> = set.codes.iter().map(|c| c.expose_secret().to_owned()).collect();

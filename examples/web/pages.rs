@@ -311,6 +311,11 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str, b
     if methods.is_empty() {
         rows.push_str(r#"<tr><td colspan="5" id="no-methods">No methods yet: add one below.</td></tr>"#);
     }
+    let codes_button = if methods.iter().any(|m| m.kind == DeviceKind::BackupCodes) {
+        "Replace backup codes"
+    } else {
+        "Generate backup codes"
+    };
     let body = format!(
         r#"<table id="methods"><thead><tr><th>Method</th><th>Status</th><th>Added</th><th>Last used</th><th>Actions</th></tr></thead>
 <tbody>{rows}</tbody></table>
@@ -318,7 +323,7 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str, b
 <form method="post" action="/settings/totp" class="inline"><input type="hidden" name="csrf" value="{csrf}">
 <button id="add-totp">Set up an authenticator app</button></form>
 <form method="post" action="/settings/backup-codes" class="inline"><input type="hidden" name="csrf" value="{csrf}">
-<button id="add-backup-codes">Generate backup codes</button></form>
+<button id="add-backup-codes">{codes_button}</button></form>
 <label>Name for a new key <input id="webauthn-name" placeholder="optional"></label>
 <button type="button" id="add-security-key" data-webauthn="register-security-key">Add a security key</button>
 <button type="button" id="add-passkey" data-webauthn="register-passkey">Add a passkey</button>
@@ -415,13 +420,45 @@ pub fn backup_codes(frame: &Frame<'_>, codes: &[String]) -> String {
         .iter()
         .map(|c| format!("<li><code>{}</code></li>", esc(c)))
         .collect();
+    // The codes as a text file, made in the page (the server keeps only their hashes).
+    let text: String = codes.iter().map(|c| format!("{c}\n")).collect();
+    let file = format!("data:text/plain;charset=utf-8,{}", percent(&text));
     let body = format!(
         r#"<p>Save these backup codes somewhere safe. Each works once. They are shown only now;
 generating new ones makes these stop working.</p>
 <ul id="backup-codes">{items}</ul>
+<p class="keep-codes"><button type="button" id="copy-codes" data-codes-action="copy">Copy</button>
+<a href="{file}" download="backup-codes.txt" id="download-codes" class="button">Download</a>
+<button type="button" id="print-codes" data-codes-action="print">Print</button>
+<span id="codes-status" role="status"></span></p>
 <a href="/settings" id="codes-saved" class="button">I have saved these codes, continue</a>"#
     );
     layout(frame, &body)
+}
+
+/// Asks before new backup codes replace a set: the old codes stop working.
+pub fn replace_codes(frame: &Frame<'_>, remaining: usize) -> String {
+    let body = format!(
+        r#"<p id="replace-codes-warning">You already have backup codes ({left} unused). New codes replace them:
+<strong>your current codes stop working</strong>, including any you printed or saved.</p>
+<form method="post" action="/settings/backup-codes" class="inline"><input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="confirm" value="replace">
+<button id="confirm-replace-codes">Replace my backup codes</button></form>
+<a href="/settings" id="cancel-replace-codes" class="button">Keep my current codes</a>"#,
+        left = remaining,
+        csrf = esc(frame.csrf),
+    );
+    layout(frame, &body)
+}
+
+/// Percent-encodes text for a `data:` URL.
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub fn error_page(frame: &Frame<'_>) -> String {

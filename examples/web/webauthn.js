@@ -208,6 +208,23 @@ document.addEventListener("DOMContentLoaded", async () => {
     try { await sendSignals(JSON.parse(pending.textContent)); } catch (_) { /* malformed: ignore */ }
     document.documentElement.dataset.signalsDone = "1";
   }
+  // Keeping new backup codes: copy them, or print the page (the download is a plain link).
+  for (const button of document.querySelectorAll("[data-codes-action]")) {
+    button.addEventListener("click", async () => {
+      const status = document.getElementById("codes-status");
+      if (button.dataset.codesAction === "print") {
+        window.print();
+        return;
+      }
+      const codes = Array.from(document.querySelectorAll("#backup-codes code")).map((c) => c.textContent);
+      try {
+        await navigator.clipboard.writeText(codes.join("\n") + "\n");
+        status.textContent = "Copied.";
+      } catch (_) {
+        status.textContent = "This browser did not allow copying: download the codes, or print them.";
+      }
+    });
+  }
   for (const button of document.querySelectorAll("[data-webauthn]")) {
     const ceremony = button.dataset.webauthn;
     button.addEventListener("click", () => {
