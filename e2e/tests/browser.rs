@@ -913,6 +913,12 @@ async fn rename_and_delete(browser: &Browser, base: &str) -> Result<(), String> 
     {
         return Err("the step-up page offers a backup code".into());
     }
+    let headings: Vec<String> = tab
+        .eval("Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+        .await?;
+    if headings != ["Confirm it's you"] {
+        return Err(format!("the step-up page's headings: {headings:?}"));
+    }
     tab.screenshot("step-up-before-delete").await?;
     tab.click_to_page("#use-security-key", "document.querySelector('#notice')")
         .await?;
@@ -1358,7 +1364,41 @@ async fn devices_table_reads_right(browser: &Browser, base: &str) -> Result<(), 
     {
         return Err("plural".into());
     }
+    // Rename is behind an Edit icon, not an open box in every row.
+    tab.goto("/settings").await?;
+    let open_box: bool = tab
+        .eval("Array.from(document.querySelectorAll('.rename-input')).some(i => i.checkVisibility())")
+        .await?;
+    if open_box {
+        return Err("a rename box is open before Edit is pressed".into());
+    }
+    tab.click("tr[data-kind=security_key] summary.edit").await?;
+    tab.wait_in_page("document.querySelector('tr[data-kind=security_key] .rename-input').checkVisibility()")
+        .await?;
+    // An unfinished app setup reads apart from a working method.
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+        .await?;
+    tab.goto("/settings").await?;
+    let pending: String = tab
+        .eval("document.querySelector('tr[data-kind=totp] td').textContent")
+        .await?;
+    if !pending.contains("setup not finished") {
+        return Err(format!("an unfinished setup reads like a working app: {pending:?}"));
+    }
     tab.close(browser).await;
+    // The sign-in page's buttons share one font size (DemoID's was larger).
+    let fresh = Tab::open(browser, base, Kind::Platform).await?;
+    fresh.goto("/login").await?;
+    let sizes: Vec<String> = fresh
+        .eval(
+            "['#password-sign-in', '#passkey-sign-in', '#demoid-sign-in'].map(s => \
+             getComputedStyle(document.querySelector(s)).fontSize)",
+        )
+        .await?;
+    if sizes.iter().any(|s| s != &sizes[0]) {
+        return Err(format!("sign-in buttons' font sizes differ: {sizes:?}"));
+    }
+    fresh.close(browser).await;
     Ok(())
 }
 

@@ -1116,7 +1116,12 @@ async fn render_mfa(
             Verifying::SignIn(_) => Nav::SecondFactor(user.as_str()),
             Verifying::StepUp(..) => Nav::SignedIn(user.as_str()),
         };
-        let mut f = frame("Second factor", csrf, nav);
+        // One heading: what the page asks for.
+        let title = match who {
+            Verifying::SignIn(_) => "Second factor",
+            Verifying::StepUp(..) => "Confirm it's you",
+        };
+        let mut f = frame(title, csrf, nav);
         f.error = error;
         pages::second_factor(&f, &intro, totp, codes, webauthn)
     })

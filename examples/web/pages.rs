@@ -139,7 +139,7 @@ pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes
             esc(via)
         ),
         Intro::StepUp(action, object) => format!(
-            r#"<h2 id="step-up">Confirm it's you</h2>
+            r#"<div id="step-up"></div>
 <p id="second-factor-intro">To {}{}, use one of your methods: changing how you sign in needs a second factor from the last 5 minutes (a backup code is for getting back in, not for this).
 <a href="/settings" id="cancel-step-up">Cancel</a></p>"#,
             esc(action),
@@ -294,16 +294,23 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str, b
         };
         let _ = write!(
             rows,
-            r#"<tr data-id="{id}" data-kind="{kind_key}"><td><span class="name">{name}</span>{kind}</td><td class="status">{status}</td>
+            r#"<tr data-id="{id}" data-kind="{kind_key}"><td><span class="name">{name}</span>{pending}{kind}</td><td class="status">{status}</td>
 <td>{created}</td><td class="last-used">{used}</td>
-<td><form method="post" action="/settings/rename" class="inline"><input type="hidden" name="csrf" value="{csrf}">
+<td><details class="rename-box"><summary class="edit" title="Rename" aria-label="Rename {name}">✏️ Edit</summary>
+<form method="post" action="/settings/rename" class="inline"><input type="hidden" name="csrf" value="{csrf}">
 <input type="hidden" name="id" value="{id}"><input name="name" class="rename-input" aria-label="New name" value="{name}" required>
-<button class="rename">Rename</button></form>
+<button class="rename">Rename</button></form></details>
 <form method="post" action="/settings/delete" class="inline"><input type="hidden" name="csrf" value="{csrf}">
 <input type="hidden" name="id" value="{id}">{delete}</form></td></tr>"#,
             id = m.id,
             kind_key = m.kind.as_str(),
             name = esc(m.name.as_str()),
+            // A setup waiting for its first code reads apart from the app that works.
+            pending = if m.confirmed {
+                ""
+            } else {
+                r#"<span class="pending-note"> · setup not finished</span>"#
+            },
             created = when(Some(m.created_at)),
             used = when(m.last_used_at),
         );
