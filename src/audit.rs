@@ -78,6 +78,11 @@ pub enum AuditKind {
     },
     /// A TOTP secret was re-sealed under the current key.
     Resealed,
+    /// An administrator set the user's enrollment deadline.
+    EnrollmentDeadlineSet {
+        /// The new deadline.
+        deadline: UnixTime,
+    },
     /// A code that was already used was presented (a replayed TOTP step, a spent backup code),
     /// and rejected. NIST SP 800-63B: someone else may have it; tell the user.
     CodeReused,

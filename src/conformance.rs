@@ -368,6 +368,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(remembered_browsers, &*store);
     check!(known_browser_counters, &*store);
     check!(key_checks, &*store);
+    check!(enrollment_deadlines, &*store);
     check!(race_backup_code, store.clone());
     check!(race_totp_step, store.clone());
     check!(race_throttle_swap, store.clone());
@@ -391,6 +392,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(cached_verification, store.clone());
     check!(race_known_browser_revoke, store.clone());
     check!(race_first_backup_codes, store.clone());
+    check!(race_enrollment_deadline, store.clone());
     Ok(())
 }
 
@@ -410,14 +412,14 @@ macro_rules! conformance_tests {
             replace_backup_codes, insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, remembered_browsers, known_browser_counters, key_checks,
+            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines,
             settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_passwordless_marker, race_webauthn_counter, race_unique_credential_id, race_totp_fingerprint, race_duplicate_totp_import,
             race_delete_unless_last,
             race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification,
-            race_known_browser_revoke, race_first_backup_codes);
+            race_known_browser_revoke, race_first_backup_codes, race_enrollment_deadline);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

@@ -94,6 +94,9 @@ pub enum ConfigError {
     /// A keyring without the key it is told to seal with, or with a key id twice.
     #[error("keyring: {0}")]
     Keyring(&'static str),
+    /// Invalid required-enrollment settings ([`EnrollmentPolicy`](crate::enrollment::EnrollmentPolicy)).
+    #[error("enrollment policy: {0}")]
+    EnrollmentPolicy(&'static str),
     /// Invalid sensitive-action settings ([`ActionPolicy`](crate::authorize::ActionPolicy)).
     #[error("action policy: {0}")]
     ActionPolicy(&'static str),

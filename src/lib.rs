@@ -64,6 +64,7 @@ mod clock;
 pub mod conformance;
 mod ct;
 mod device;
+pub mod enrollment;
 mod error;
 pub mod evidence;
 mod id;

@@ -303,6 +303,12 @@
 //!
 //! <!-- /authorize-table -->
 //!
+//! Required enrollment is its own answer, asked at sign-in
+//! ([`Mfa::enrollment_status`](crate::Mfa::enrollment_status)): under an
+//! [`EnrollmentPolicy`](crate::enrollment::EnrollmentPolicy) a user without enough methods may
+//! skip the prompt until their deadline, stored the first time they are seen and moved only by
+//! an audited administrator's call, and must enroll after it.
+//!
 //! Three answers that matter most:
 //!
 //! - **A recovery** (a backup code) replaces one lost authenticator and prints new codes. It

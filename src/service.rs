@@ -8,6 +8,7 @@ mod backup_codes;
 mod cache;
 mod config;
 mod devices;
+mod enrollment;
 mod import;
 mod outcome;
 mod remembered;

@@ -409,6 +409,30 @@ pub trait DeviceStore: Send + Sync {
     /// [`StoreError`] if the backend fails or the stored value is corrupt.
     fn key_check(&self, id: &KeyId, check: [u8; 32]) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send;
 
+    /// The user's enrollment deadline, storing `proposed` first if they have none, in one atomic
+    /// step: the first deadline stored stays, and is what every later call returns, so asking
+    /// again never extends it. Deleting the user's devices (a reset) leaves it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the stored value is corrupt.
+    fn enrollment_deadline(
+        &self,
+        user: &UserId,
+        proposed: UnixTime,
+    ) -> impl Future<Output = Result<UnixTime, StoreError>> + Send;
+
+    /// Sets the user's enrollment deadline, whatever was stored (an administrator's decision).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn set_enrollment_deadline(
+        &self,
+        user: &UserId,
+        deadline: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Stores a remember-this-browser record.
     ///
     /// # Errors

@@ -20,7 +20,23 @@ macro_rules! forward {
             delete_remembered_browser,
             delete_user_remembered_browsers,
             key_check,
+            enrollment_deadline,
+            set_enrollment_deadline,
         );
+    };
+    (enrollment_deadline) => {
+        async fn enrollment_deadline(
+            &self,
+            user: &UserId,
+            proposed: multifactor::UnixTime,
+        ) -> Result<multifactor::UnixTime, StoreError> {
+            self.inner.enrollment_deadline(user, proposed).await
+        }
+    };
+    (set_enrollment_deadline) => {
+        async fn set_enrollment_deadline(&self, user: &UserId, deadline: multifactor::UnixTime) -> Result<(), StoreError> {
+            self.inner.set_enrollment_deadline(user, deadline).await
+        }
     };
     (delete_device_unless_last) => {
         async fn delete_device_unless_last(

@@ -326,3 +326,39 @@ pub async fn key_checks<S: DeviceStore>(store: &S) -> CheckResult {
     );
     Ok(())
 }
+
+/// [`DeviceStore::enrollment_deadline`]: the first deadline stored for a user stays and is what
+/// every later call returns, whatever it proposes; users are kept apart; deleting the user's
+/// devices leaves it; [`DeviceStore::set_enrollment_deadline`] changes it.
+pub async fn enrollment_deadlines<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let first = UnixTime::from_secs(1_900_000_000);
+    ensure!(
+        store.enrollment_deadline(&alice, first).await? == first,
+        "a first deadline was not stored"
+    );
+    ensure!(
+        store
+            .enrollment_deadline(&alice, UnixTime::from_secs(2_000_000_000))
+            .await?
+            == first,
+        "asking again moved the deadline"
+    );
+    ensure!(
+        store.enrollment_deadline(&bob, UnixTime::from_secs(5)).await? == UnixTime::from_secs(5),
+        "another user got this one's deadline"
+    );
+    store.delete_user_devices(&alice).await?;
+    ensure!(
+        store.enrollment_deadline(&alice, UnixTime::from_secs(7)).await? == first,
+        "a reset of the user's devices changed the deadline"
+    );
+    let later = UnixTime::from_secs(i64::MAX as u64);
+    store.set_enrollment_deadline(&alice, later).await?;
+    ensure!(
+        store.enrollment_deadline(&alice, first).await? == later,
+        "an administrator's deadline was not stored exactly"
+    );
+    Ok(())
+}

@@ -276,6 +276,33 @@ pub async fn race_totp_fingerprint<S: DeviceStore + 'static>(store: Arc<S>) -> C
     Ok(())
 }
 
+/// 64 tasks ask for one user's enrollment deadline at once, each proposing its own: all get
+/// the same one, one of the proposals.
+pub async fn race_enrollment_deadline<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    let user = fresh_user("race")?;
+    let got = race_outcomes(&store, |s, i| {
+        let user = user.clone();
+        async move {
+            s.enrollment_deadline(&user, UnixTime::from_secs(1_000 + i as u64))
+                .await
+        }
+    })
+    .await?;
+    let distinct: std::collections::BTreeSet<UnixTime> = got.iter().copied().collect();
+    ensure!(
+        distinct.len() == 1,
+        "{} different deadlines from {RACERS} concurrent first asks",
+        distinct.len()
+    );
+    ensure!(
+        distinct
+            .iter()
+            .all(|d| (1_000..1_000 + RACERS as u64).contains(&d.as_secs())),
+        "the deadline is none of the proposals"
+    );
+    Ok(())
+}
+
 /// 64 tasks swap the same sign counter at once, each to its own new value: exactly one wins,
 /// and its value is stored.
 pub async fn race_webauthn_counter<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {

@@ -101,6 +101,8 @@ pub struct MfaConfig {
     /// What sensitive actions need ([`Mfa::authorize`](crate::Mfa::authorize)): how fresh a
     /// second factor must be to change factors, and named host actions' requirements.
     pub actions: crate::authorize::ActionPolicy,
+    /// What every user must have enrolled, by when (`None`: nothing is required).
+    pub enrollment: Option<crate::enrollment::EnrollmentPolicy>,
     /// Remember-this-browser tokens.
     pub remembered_browsers: RememberedBrowserConfig,
     /// Known-browser tokens: a failure counter of its own for each browser that completed a
@@ -212,6 +214,7 @@ impl MfaConfig {
             webauthn: None,
             assurance: AssurancePolicy::default(),
             actions: crate::authorize::ActionPolicy::default(),
+            enrollment: None,
             remembered_browsers: RememberedBrowserConfig::default(),
             known_browsers: KnownBrowserConfig::default(),
             backup_codes_low_at: 2,

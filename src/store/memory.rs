@@ -26,6 +26,7 @@ struct State {
     by_credential: HashMap<Vec<u8>, DeviceId>,
     throttles: HashMap<(UserId, Counter), ThrottleState>,
     key_checks: HashMap<crate::seal::KeyId, [u8; 32]>,
+    deadlines: HashMap<UserId, UnixTime>,
     ceremonies: HashMap<CeremonyId, CeremonyRecord>,
     trusted: HashMap<RememberedBrowserId, RememberedBrowserRecord>,
 }
@@ -513,6 +514,16 @@ impl DeviceStore for MemoryStore {
     async fn key_check(&self, id: &crate::seal::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
         let mut state = self.state()?;
         Ok(*state.key_checks.entry(id.clone()).or_insert(check))
+    }
+
+    async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<UnixTime, StoreError> {
+        let mut state = self.state()?;
+        Ok(*state.deadlines.entry(user.clone()).or_insert(proposed))
+    }
+
+    async fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> Result<(), StoreError> {
+        self.state()?.deadlines.insert(user.clone(), deadline);
+        Ok(())
     }
 
     async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {

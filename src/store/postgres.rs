@@ -564,6 +564,11 @@ const DDL_V6: &[&str] = &[
     "CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint)",
 ];
 
+/// Schema v7: each user's enrollment deadline, stored the first time a required enrollment
+/// is asked about, and changed only by an administrator.
+const DDL_V7: &[&str] =
+    &["CREATE TABLE mfa_enrollment_deadlines (user_id TEXT PRIMARY KEY NOT NULL, deadline BIGINT NOT NULL)"];
+
 impl crate::store::sql::SqlBackend for PostgresStore {
     type Db = sqlx::Postgres;
     /// The verification path's own connections (see [`PostgresStore::connect_with`]).
@@ -572,7 +577,7 @@ impl crate::store::sql::SqlBackend for PostgresStore {
     const LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
     const SETTLE: Option<&'static str> = Some(SETTLE_ATTEMPT);
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
-    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6];
+    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7];
 
     fn pool(&self) -> &PgPool {
         &self.pool

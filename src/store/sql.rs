@@ -26,7 +26,7 @@ mod row;
 pub(crate) use self::row::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -942,6 +942,34 @@ macro_rules! sql_device_store {
                     .as_slice()
                     .try_into()
                     .map_err(|_| sql::corrupt("mfa_keys.check_value", "not 32 bytes"))
+            }
+
+            async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<UnixTime, StoreError> {
+                // One statement: insert, or keep the stored deadline and return it.
+                let stored: i64 = sqlx::query_scalar(
+                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET deadline = mfa_enrollment_deadlines.deadline \
+                     RETURNING deadline",
+                )
+                .bind(user.as_str())
+                .bind(sql::to_db(proposed.as_secs())?)
+                .fetch_one(self.pool())
+                .await
+                .map_err(db_err)?;
+                Ok(UnixTime::from_secs(sql::from_db(stored, "mfa_enrollment_deadlines.deadline")?))
+            }
+
+            async fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET deadline = excluded.deadline",
+                )
+                .bind(user.as_str())
+                .bind(sql::to_db(deadline.as_secs())?)
+                .execute(self.pool())
+                .await
+                .map_err(db_err)?;
+                Ok(())
             }
 
             async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {

@@ -184,6 +184,11 @@ const DDL_V6: &[&str] = &[
     "CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint)",
 ];
 
+/// Schema v7: each user's enrollment deadline, stored the first time a required enrollment
+/// is asked about, and changed only by an administrator.
+const DDL_V7: &[&str] =
+    &["CREATE TABLE mfa_enrollment_deadlines (user_id TEXT PRIMARY KEY NOT NULL, deadline INTEGER NOT NULL) STRICT"];
+
 impl crate::store::sql::SqlBackend for SqliteStore {
     type Db = Sqlite;
     /// SQLite's in-process connections come from the pool as they are (the PostgreSQL store
@@ -196,7 +201,7 @@ impl crate::store::sql::SqlBackend for SqliteStore {
     const SETTLE: Option<&'static str> = None;
     /// One row when the version table exists.
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
-    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6];
+    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7];
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

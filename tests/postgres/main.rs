@@ -106,6 +106,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         remembered_browsers,
         known_browser_counters,
         key_checks,
+        enrollment_deadlines,
         settle_attempt,
         last_usable_device,
         delete_unconfirmed_totp,
@@ -130,7 +131,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_confirm_against_cleanup,
         cached_verification,
         race_known_browser_revoke,
-        race_first_backup_codes
+        race_first_backup_codes,
+        race_enrollment_deadline
     ));
     checks
 }
@@ -388,6 +390,12 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a version-7 database back to version 6: no enrollment deadlines.
+const TO_V6: [&str; 2] = [
+    "DROP TABLE mfa_enrollment_deadlines",
+    "UPDATE mfa_schema_version SET version = 6",
+];
+
 /// Takes a version-6 database back to version 5: no TOTP fingerprints.
 const TO_V5: [&str; 3] = [
     "DROP INDEX mfa_devices_totp_fingerprint",
@@ -437,7 +445,7 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(6) {
+    if store.schema_version().await.map_err(fail)? != Some(7) {
         return Err("schema version is not 5 after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
@@ -470,7 +478,7 @@ async fn migrations(url: String) -> Result<(), String> {
         }
         let counter = multifactor::Factor::BackupCodes.into();
         let before = m.store().throttle(&v4, counter).await.map_err(fail)?;
-        for statement in TO_V5.into_iter().chain(TO_V4) {
+        for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4) {
             sqlx::query(statement).execute(&raw).await.map_err(fail)?;
         }
         store.migrate().await.map_err(fail)?;
@@ -524,11 +532,11 @@ async fn migrations(url: String) -> Result<(), String> {
             set.slots[slot].used = true;
         }
     }
-    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3) {
+    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3) {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(6) {
+    if store.schema_version().await.map_err(fail)? != Some(7) {
         return Err("a version-3 database was not upgraded to 5".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
@@ -537,7 +545,7 @@ async fn migrations(url: String) -> Result<(), String> {
     }
     // A version-2 database (no failure budget, no settlement function) is upgraded in place,
     // keeping the counters it has.
-    let to_v2 = TO_V5.into_iter().chain(TO_V4).chain(TO_V3).chain([
+    let to_v2 = TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3).chain([
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
@@ -548,7 +556,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(6) {
+    if store.schema_version().await.map_err(fail)? != Some(7) {
         return Err("a version-2 database was not upgraded to 5".into());
     }
     let kept = store
@@ -559,7 +567,7 @@ async fn migrations(url: String) -> Result<(), String> {
         return Err(format!("the upgrade lost a counter: {kept:?}"));
     }
     // A version-1 database is upgraded in place.
-    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3).chain([
+    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3).chain([
         "DROP TABLE mfa_trusted_devices",
         "DROP FUNCTION mfa_settle_attempt",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
@@ -569,7 +577,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(6) {
+    if store.schema_version().await.map_err(fail)? != Some(7) {
         return Err("a version-1 database was not upgraded to 5".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
@@ -587,7 +595,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 6,
+            supported: 7,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }

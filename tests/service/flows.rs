@@ -678,6 +678,16 @@ impl DeviceStore for DownStore {
     async fn key_check(&self, _: &multifactor::KeyId, _: [u8; 32]) -> Result<[u8; 32], StoreError> {
         down()
     }
+    async fn enrollment_deadline(
+        &self,
+        _: &UserId,
+        _: multifactor::UnixTime,
+    ) -> Result<multifactor::UnixTime, StoreError> {
+        down()
+    }
+    async fn set_enrollment_deadline(&self, _: &UserId, _: multifactor::UnixTime) -> Result<(), StoreError> {
+        down()
+    }
     async fn settle_attempt(
         &self,
         _: &UserId,

@@ -6,6 +6,7 @@
 mod attacker;
 mod audit;
 mod authorize;
+mod enrollment;
 mod flows;
 mod import;
 mod key_rotation;

@@ -683,6 +683,8 @@ impl DeviceStore for UnguardedDeleteStore {
         delete_remembered_browser,
         delete_user_remembered_browsers,
         key_check,
+        enrollment_deadline,
+        set_enrollment_deadline,
     );
     forward!(webauthn_ops);
     forward!(
@@ -737,6 +739,8 @@ impl DeviceStore for NoGuardStore {
         delete_remembered_browser,
         delete_user_remembered_browsers,
         key_check,
+        enrollment_deadline,
+        set_enrollment_deadline,
     );
     forward!(webauthn_ops);
     forward!(
@@ -1490,6 +1494,8 @@ impl DeviceStore for KnownBrowserStore {
         list_remembered_browsers,
         delete_user_remembered_browsers,
         key_check,
+        enrollment_deadline,
+        set_enrollment_deadline,
     );
     forward!(webauthn_ops);
     forward!(
@@ -1671,6 +1677,7 @@ struct KeyCheckOverwriteStore {
 }
 
 impl DeviceStore for KeyCheckOverwriteStore {
+    forward!(enrollment_deadline, set_enrollment_deadline);
     forward!(
         delete_device_unless_last,
         list_totp_devices,
@@ -1713,4 +1720,72 @@ async fn key_checks_catch_a_store_that_overwrites() {
         .await
         .expect_err("an overwriting store passed");
     assert!(err.to_string().contains("replaced the first"), "{err}");
+}
+
+/// `enrollment_deadline` stores whatever it is asked with last: asking again would push the
+/// deadline out, and racing first asks would disagree.
+#[derive(Debug, Default)]
+struct DeadlineOverwriteStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for DeadlineOverwriteStore {
+    forward!(key_check, set_enrollment_deadline);
+    forward!(
+        delete_device_unless_last,
+        list_totp_devices,
+        list_backup_code_sets,
+        list_remembered_browsers_page,
+        reseal_totp_secret,
+        insert_remembered_browser,
+        remembered_browser,
+        touch_remembered_browser,
+        list_remembered_browsers,
+        delete_remembered_browser,
+        delete_user_remembered_browsers,
+    );
+    forward!(webauthn_ops);
+    forward!(
+        settle_attempt,
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        insert_first_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<UnixTime, StoreError> {
+        self.inner.set_enrollment_deadline(user, proposed).await?;
+        interleave().await;
+        self.inner.enrollment_deadline(user, proposed).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn enrollment_deadlines_catch_a_store_that_overwrites() {
+    conformance::enrollment_deadlines(&MemoryStore::new()).await.unwrap();
+    let store = DeadlineOverwriteStore::default();
+    let err = conformance::enrollment_deadlines(&store)
+        .await
+        .expect_err("an overwriting store passed");
+    assert!(err.to_string().contains("asking again moved the deadline"), "{err}");
+    assert_race_caught(
+        &Arc::new(store),
+        "race_enrollment_deadline",
+        conformance::race_enrollment_deadline,
+    )
+    .await;
+    assert_race_passes(
+        &Arc::new(MemoryStore::new()),
+        "race_enrollment_deadline",
+        conformance::race_enrollment_deadline,
+    )
+    .await;
 }

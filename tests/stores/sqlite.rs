@@ -93,6 +93,12 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// Takes a version-7 database back to version 6: no enrollment deadlines.
+const TO_V6: [&str; 2] = [
+    "DROP TABLE mfa_enrollment_deadlines",
+    "UPDATE mfa_schema_version SET version = 6",
+];
+
 /// Takes a version-6 database back to version 5: no TOTP fingerprints.
 const TO_V5: [&str; 3] = [
     "DROP INDEX mfa_devices_totp_fingerprint",
@@ -154,12 +160,12 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     let before = m.store().throttle(&alice, counter).await.unwrap();
     assert_eq!(before.failures, 2);
     let pool = raw(&path).await;
-    for statement in TO_V5.into_iter().chain(TO_V4) {
+    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(6));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(7));
     assert!(
         m.check_remembered_browser(&alice, token.token.expose_secret())
             .await
@@ -192,12 +198,12 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     let base32 = "JBSWY3DPEHPK3PXPJBSWY3DP";
     let device = m.import_totp(&alice, base32, None).await.unwrap();
     let pool = raw(&path).await;
-    for statement in TO_V5 {
+    for statement in TO_V6.into_iter().chain(TO_V5) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(6));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(7));
     let fingerprint = |record: Option<multifactor::store::DeviceRecord>| match record.map(|r| r.data) {
         Some(DeviceData::Totp(t)) => t.fingerprint,
         other => panic!("not a TOTP device: {other:?}"),
@@ -229,7 +235,7 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(6));
+    assert_eq!(store.schema_version().await.unwrap(), Some(7));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -269,7 +275,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     }
     v3_set.last_used_at = Some(UnixTime::from_secs(9));
     let pool = raw(&path).await;
-    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3) {
+    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_backup_codes")
@@ -279,7 +285,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(6));
+    assert_eq!(store.schema_version().await.unwrap(), Some(7));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -298,7 +304,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
     // keeping its counters and ending its remember-this-browser tokens (they cannot be re-hashed).
-    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3).chain([
+    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3).chain([
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
         "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
@@ -307,7 +313,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(6));
+    assert_eq!(store.schema_version().await.unwrap(), Some(7));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
@@ -341,7 +347,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     // has the v2 schema cached).
     pool.close().await;
     let pool = raw(&path).await;
-    for statement in TO_V5.into_iter().chain(TO_V4).chain(TO_V3).chain([
+    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3).chain([
         "DROP TABLE mfa_trusted_devices",
         "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
         "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
@@ -350,7 +356,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(6));
+    assert_eq!(store.schema_version().await.unwrap(), Some(7));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -362,13 +368,13 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     assert_eq!(rows, 1);
     store.close().await;
-    sqlx::query("UPDATE mfa_schema_version SET version = 7")
+    sqlx::query("UPDATE mfa_schema_version SET version = 8")
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
     match SqliteStore::open(&path).await {
-        Err(e @ StoreError::SchemaTooNew { found: 7, supported: 6 }) => {
+        Err(e @ StoreError::SchemaTooNew { found: 8, supported: 7 }) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
         }
         other => panic!("{other:?}"),
