@@ -14,6 +14,7 @@
 //!   delete USER DEVICE                  delete a method (as an admin: even the last one)
 //!   reset USER                          delete all of the user's methods (admin reset)
 //!   unlock USER FACTOR                  lift a lockout (backup_codes, totp, webauthn)
+//!   deadline USER UNIX_SECONDS          set the user's enrollment deadline (audited)
 //!   import FILE --format FORMAT [--dry-run] [--skip-bad] [--rp-id ID]
 //!                                       import another system's export (formats below)
 //! ```
@@ -49,7 +50,7 @@ use multifactor::{
 };
 
 const USAGE: &str = "usage: mfactl [--db FILE|postgres://URL] enroll-totp|confirm-totp|import-totp|verify-totp|\
-backup-codes|verify-backup|list|rename|delete|reset|unlock|import ARGS... (see the example's docs)";
+backup-codes|verify-backup|list|rename|delete|reset|unlock|deadline|import ARGS... (see the example's docs)";
 
 /// Prints a line to stdout; a closed pipe (`mfactl list alice | head -1`) is not an error.
 macro_rules! out {
@@ -139,6 +140,7 @@ enum Command {
     Delete { device: DeviceId },
     Reset,
     Unlock { factor: Factor },
+    Deadline { at: u64 },
     Import(Import),
 }
 
@@ -238,6 +240,14 @@ fn parse(args: &[String]) -> Result<(UserId, Command), Failure> {
             3,
         ),
         "reset" => (Command::Reset, 2),
+        "deadline" => (
+            Command::Deadline {
+                at: arg(args, 2, "UNIX_SECONDS")?
+                    .parse()
+                    .map_err(|_| input("UNIX_SECONDS must be a number of seconds"))?,
+            },
+            3,
+        ),
         "unlock" => (
             Command::Unlock {
                 factor: arg(args, 2, "FACTOR")?.parse().map_err(input)?,
@@ -350,6 +360,11 @@ async fn execute<S: DeviceStore>(mfa: Mfa<S>, who: &UserId, command: Command) ->
         }
         Command::Reset => out!("removed {} method(s)", mfa.admin_reset_user(who).await?),
         Command::Import(import) => return import_file(&mfa, import).await,
+        Command::Deadline { at } => {
+            mfa.set_enrollment_deadline(who, multifactor::UnixTime::from_secs(at))
+                .await?;
+            out!("enrollment deadline of {who} set to {at}");
+        }
         Command::Unlock { factor } => {
             mfa.unlock(who, factor).await?;
             out!("unlocked {factor} for {who}");

@@ -115,6 +115,10 @@ fn a_whole_session() {
     assert!(cli.ok(&["list", "bob"]).contains("Old"));
     assert_eq!(cli.ok(&["reset", "alice"]).trim(), "removed 1 method(s)");
     assert!(cli.ok(&["list", "alice"]).contains("no methods"));
+    assert_eq!(
+        cli.ok(&["deadline", "alice", "1900000000"]).trim(),
+        "enrollment deadline of alice set to 1900000000"
+    );
 }
 
 #[test]
@@ -130,6 +134,8 @@ fn bad_input_is_one_line_and_writes_nothing() {
         &["enroll-totp", "alice"],
         &["enroll-totp", "alice", "a@b", "bad\nname"],
         &["unlock", "alice", "sms"],
+        &["deadline", "alice", "soon"],
+        &["deadline", "alice"],
         &["list", "alice", "extra"],
         &["--db"],
     ];

@@ -1922,6 +1922,62 @@ async fn backup_codes_are_kept_and_replaced_with_care(browser: &Browser, base: &
     Ok(())
 }
 
+/// Required enrollment: a new account is asked for a second method and may skip it until its
+/// deadline; once an administrator's `mfactl deadline` puts the deadline in the past, the
+/// devices page comes first; a method set up ends the prompt.
+async fn a_required_enrollment_is_skipped_until_its_deadline(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("lena").await?;
+    tab.goto("/").await?;
+    let banner = tab.text("#enroll-banner").await?;
+    if !banner.contains("second sign-in method") || !banner.contains("skip") {
+        return Err(format!("no enrollment prompt for a new account: {banner:?}"));
+    }
+    // Skipped: the site works.
+    if tab.path().await? != "/" || tab.text("#welcome").await?.is_empty() {
+        return Err("the prompt could not be skipped before the deadline".into());
+    }
+    // An administrator moves the deadline into the past.
+    let db = DATABASE.get().ok_or("no database")?;
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let mfactl = workspace_target().join(profile).join("examples").join("mfactl");
+    let past = SystemClock.now().as_secs() - 60;
+    let out = Command::new(&mfactl)
+        .arg("--db")
+        .arg(db)
+        .args(["deadline", "lena", &past.to_string()])
+        .output()
+        .await
+        .map_err(err)?;
+    if !out.status.success() {
+        return Err(format!(
+            "mfactl deadline: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    tab.goto("/").await?;
+    tab.wait_for("location.pathname === '/settings' && document.querySelector('#notice') !== null")
+        .await?;
+    if !tab.text("#notice").await?.contains("time to skip it has passed") {
+        return Err(format!("past the deadline: {:?}", tab.text("#notice").await?));
+    }
+    tab.screenshot("enrollment-required").await?;
+    // A method set up: the site is open again, without a prompt.
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+        .await?;
+    let secret = tab.text("#totp-secret").await?;
+    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
+    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
+        .await?;
+    tab.goto("/").await?;
+    if tab.path().await? != "/" || !tab.text("#enroll-banner").await?.is_empty() {
+        return Err("the prompt stays after a method was set up".into());
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
 fn continue_marker() {}
 
@@ -2120,6 +2176,7 @@ fn main() -> ExitCode {
             a_stolen_session_changes_no_factor,
             a_recovery_replaces_but_does_not_delete,
             backup_codes_are_kept_and_replaced_with_care,
+            a_required_enrollment_is_skipped_until_its_deadline,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

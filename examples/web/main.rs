@@ -15,6 +15,7 @@
 
 use multifactor::Clock as _;
 use multifactor::authorize::{Action, Authorization, Denial, SessionEvidence};
+use multifactor::enrollment::{EnrollmentPolicy, EnrollmentStatus};
 use multifactor::webauthn::{PasswordlessCeremony, ProviderCatalog, Providers};
 use multifactor_kit::demo_key;
 mod pages;
@@ -51,10 +52,10 @@ use crate::pages::{Frame, Nav};
 /// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
 const DEMO_PROVIDERS: &str = include_str!("providers.json");
 
-const DEMO_USERS: [&str; 26] = [
+const DEMO_USERS: [&str; 27] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
     "peggy", "quentin", "rupert", "sybil", "trent", "uma", "victor", "walter", "wendy", "xavier", "yara", "zoe",
-    "kate",
+    "kate", "lena",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
@@ -234,6 +235,7 @@ async fn run() -> std::result::Result<(), String> {
     };
     let providers = Providers::new(ProviderCatalog::from_json(&catalog).map_err(|e| e.to_string())?);
     config.webauthn = Some(WebAuthnConfig::new(rp).with_providers(providers));
+    config.enrollment = Some(EnrollmentPolicy::new(1, ENROLLMENT_GRACE_SECS).map_err(|e| e.to_string())?);
     // A federated login (DemoID here) is a first factor only: users with MFA methods are asked
     // for one. A host whose provider really enforces MFA, and whose tokens it validates, can
     // trust that provider's claim by name (and only then):
@@ -717,6 +719,12 @@ fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
     response
 }
 
+/// What the devices page says once a required enrollment is past its deadline.
+const ENROLLMENT_REQUIRED: &str =
+    "This site requires a second sign-in method, and the time to skip it has passed: set one up to continue.";
+/// How long a new account may skip setting up a second method.
+const ENROLLMENT_GRACE_SECS: u64 = 14 * 86_400;
+
 /// What the sign-in page says to a user whose backup codes ran out with no other method.
 const RECOVERY_REQUIRED: &str = "Your account has no working second factor left: you used your last backup code. \
      Your password alone does not sign you in. Ask the site's support to recover your account.";
@@ -989,6 +997,15 @@ async fn home(State(app): State<Shared>, session: Session, token: CsrfToken) -> 
     let Some(user) = current_user(&session).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    // Required enrollment: a prompt until the deadline, then the devices page first.
+    let enroll_by = match app.mfa.enrollment_status(&user).await? {
+        Some(EnrollmentStatus::Due { deadline, .. }) => Some(deadline),
+        Some(status) if !status.may_skip() => {
+            session.insert(FLASH, ENROLLMENT_REQUIRED).await?;
+            return Ok(Redirect::to("/settings").into_response());
+        }
+        _ => None,
+    };
     let (methods, warning) = methods_and_warning(&app, &user).await?;
     let usable = methods.iter().filter(|m| m.is_usable()).count();
     let notice = take_flash(&session).await?;
@@ -996,7 +1013,7 @@ async fn home(State(app): State<Shared>, session: Session, token: CsrfToken) -> 
         let mut f = frame("Home", csrf, Nav::SignedIn(user.as_str()));
         f.notice = notice.as_deref();
         f.warning = warning;
-        pages::home(&f, usable)
+        pages::home(&f, usable, enroll_by)
     })
 }
 

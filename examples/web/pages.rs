@@ -188,10 +188,18 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-pub fn home(frame: &Frame<'_>, usable: usize) -> String {
+pub fn home(frame: &Frame<'_>, usable: usize, enroll_by: Option<UnixTime>) -> String {
     let methods = count(usable, "working MFA method", "working MFA methods");
+    // The site requires a second method; until the deadline the prompt can be skipped.
+    let banner = enroll_by.map_or_else(String::new, |deadline| {
+        format!(
+            r#"<p id="enroll-banner" class="warning">This site asks every account for a second sign-in method.
+Set one up by {} <a href="/settings" id="enroll-now">Set one up now</a> (you can skip this until then).</p>"#,
+            when(Some(deadline))
+        )
+    });
     let body = format!(
-        r#"<p id="welcome">Welcome! You are signed in.</p>
+        r#"{banner}<p id="welcome">Welcome! You are signed in.</p>
 <p id="method-count">You have {methods}. <a href="/settings" id="settings-link">Manage MFA devices</a></p>"#
     );
     layout(frame, &body)
