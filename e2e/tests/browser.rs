@@ -1978,6 +1978,64 @@ async fn a_required_enrollment_is_skipped_until_its_deadline(browser: &Browser, 
     Ok(())
 }
 
+/// A host action that requires phishing resistance (the payout account): after a sign-in with
+/// the authenticator app, it asks for a step-up with the security key, and the step-up page
+/// offers the key alone.
+async fn payouts_need_a_security_key(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::SecurityKey).await?;
+    tab.sign_in_with_password("mia").await?;
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+        .await?;
+    let secret = tab.text("#totp-secret").await?;
+    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
+    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
+    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
+        .await?;
+    tab.register("#add-security-key", "Mia's key").await?;
+    // A full sign-in with the app.
+    tab.sign_out().await?;
+    tab.sign_in_with_password("mia").await?;
+    tab.fill("#totp-code", &fresh_totp(&secret, confirmed_step)?).await?;
+    tab.click_to_page("#verify-totp", "location.pathname === '/'").await?;
+    // The payout account: a step-up with the key, not the app.
+    tab.goto("/settings").await?;
+    tab.fill("#payout-account", "DE89 3704 0044 0532 0130 00").await?;
+    tab.click_to_page("#change-payout", "document.querySelector('#step-up')")
+        .await?;
+    if !tab
+        .text("#second-factor-intro")
+        .await?
+        .contains("To change your payout account")
+    {
+        return Err(format!("step-up page: {:?}", tab.text("#second-factor-intro").await?));
+    }
+    let (app, key): (bool, bool) = tab
+        .eval("[document.querySelector('#totp-code') !== null, document.querySelector('#use-security-key') !== null]")
+        .await?;
+    if app || !key {
+        return Err(format!("the step-up offers the app {app}, the key {key}"));
+    }
+    tab.screenshot("payout-step-up").await?;
+    tab.click_to_page("#use-security-key", "document.querySelector('#notice')")
+        .await?;
+    if !tab
+        .text("#notice")
+        .await?
+        .contains("You can change your payout account now")
+    {
+        return Err(format!("after the step-up: {:?}", tab.text("#notice").await?));
+    }
+    tab.fill("#payout-account", "DE89 3704 0044 0532 0130 00").await?;
+    tab.click_to_page("#change-payout", "document.querySelector('#notice')")
+        .await?;
+    if !tab.text("#notice").await?.contains("Payout account changed") {
+        return Err(format!("after the change: {:?}", tab.text("#notice").await?));
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
 fn continue_marker() {}
 
@@ -2177,6 +2235,7 @@ fn main() -> ExitCode {
             a_recovery_replaces_but_does_not_delete,
             backup_codes_are_kept_and_replaced_with_care,
             a_required_enrollment_is_skipped_until_its_deadline,
+            payouts_need_a_security_key,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

@@ -14,7 +14,7 @@
 //! JSON calls carry axum_csrf tokens, and pages are plain HTML with one script for WebAuthn.
 
 use multifactor::Clock as _;
-use multifactor::authorize::{Action, Authorization, Denial, SessionEvidence};
+use multifactor::authorize::{Action, ActionPolicy, Authorization, Denial, Level, Requirement, SessionEvidence};
 use multifactor::enrollment::{EnrollmentPolicy, EnrollmentStatus};
 use multifactor::webauthn::{PasswordlessCeremony, ProviderCatalog, Providers};
 use multifactor_kit::demo_key;
@@ -52,10 +52,10 @@ use crate::pages::{Frame, Nav};
 /// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
 const DEMO_PROVIDERS: &str = include_str!("providers.json");
 
-const DEMO_USERS: [&str; 27] = [
+const DEMO_USERS: [&str; 28] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
     "peggy", "quentin", "rupert", "sybil", "trent", "uma", "victor", "walter", "wendy", "xavier", "yara", "zoe",
-    "kate", "lena",
+    "kate", "lena", "mia",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
@@ -236,6 +236,9 @@ async fn run() -> std::result::Result<(), String> {
     let providers = Providers::new(ProviderCatalog::from_json(&catalog).map_err(|e| e.to_string())?);
     config.webauthn = Some(WebAuthnConfig::new(rp).with_providers(providers));
     config.enrollment = Some(EnrollmentPolicy::new(1, ENROLLMENT_GRACE_SECS).map_err(|e| e.to_string())?);
+    // A host action of this site's own: where payouts go. A stolen password and app code
+    // must not be enough, so it wants a phishing-resistant factor from the last 5 minutes.
+    config.actions = ActionPolicy::new().require(PAYOUTS, Requirement::new(Level::PhishingResistant, 300));
     // A federated login (DemoID here) is a first factor only: users with MFA methods are asked
     // for one. A host whose provider really enforces MFA, and whose tokens it validates, can
     // trust that provider's claim by name (and only then):
@@ -288,6 +291,7 @@ async fn run() -> std::result::Result<(), String> {
         .route("/settings/rename", post(rename))
         .route("/settings/delete", post(delete))
         .route("/settings/display-name", post(change_display_name))
+        .route("/settings/payout", post(change_payout))
         .route("/settings/browsers/revoke", post(revoke_browser))
         .route("/.well-known/webauthn", get(well_known_webauthn))
         .route("/static/webauthn.js", get(script))
@@ -613,6 +617,7 @@ async fn sign_in(session: &Session, user: &UserId) -> Result<()> {
     session.remove::<String>(SESSION_EVIDENCE).await?;
     session.remove::<String>(STEP_UP_DELETE).await?;
     session.remove::<String>(STEP_UP_ACTION).await?;
+    session.remove::<String>(STEP_UP_KINDS).await?;
     session.insert(USER, user.as_str()).await?;
     Ok(())
 }
@@ -722,6 +727,11 @@ fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
 /// What the devices page says once a required enrollment is past its deadline.
 const ENROLLMENT_REQUIRED: &str =
     "This site requires a second sign-in method, and the time to skip it has passed: set one up to continue.";
+/// The host action "change the payout account", named in the action policy.
+const PAYOUTS: &str = "payouts";
+/// The kinds of device a pending step-up can be given with (comma-separated kind names).
+const STEP_UP_KINDS: &str = "step_up_kinds";
+
 /// How long a new account may skip setting up a second method.
 const ENROLLMENT_GRACE_SECS: u64 = 14 * 86_400;
 
@@ -800,10 +810,12 @@ async fn gate(
         .unwrap_or_else(|| SessionEvidence::first_factor(user, FirstFactor::Password, UnixTime::from_secs(0)));
     let message = match app.mfa.authorize(&evidence, action).await? {
         Authorization::Allowed => return Ok(None),
-        Authorization::StepUp { .. } => {
-            // The latest action asked for is the one that waits.
+        Authorization::StepUp { devices, .. } => {
+            // The latest action asked for is the one that waits, with the kinds that satisfy it.
             session.remove::<String>(STEP_UP_DELETE).await?;
             session.remove::<String>(STEP_UP_ACTION).await?;
+            let kinds: Vec<&str> = devices.iter().map(|d| d.kind.as_str()).collect();
+            session.insert(STEP_UP_KINDS, kinds.join(",")).await?;
             match waiting {
                 StepUpFor::Delete(id) => session.insert(STEP_UP_DELETE, id.to_string()).await?,
                 StepUpFor::Action(what) => session.insert(STEP_UP_ACTION, what).await?,
@@ -889,6 +901,7 @@ async fn second_factor_done(
             }
             session.remove::<String>(STEP_UP_DELETE).await?;
             session.remove::<String>(STEP_UP_ACTION).await?;
+            session.remove::<String>(STEP_UP_KINDS).await?;
             let device = match waiting {
                 StepUpFor::Delete(device) => device,
                 StepUpFor::Action(what) => {
@@ -1102,11 +1115,22 @@ async fn render_mfa(
         _ => Vec::new(),
     };
     let has = |kinds: &[DeviceKind]| methods.iter().any(|m| kinds.contains(&m.kind));
-    // A backup code signs in (a recovery), but never confirms a change of factors.
+    // A backup code signs in (a recovery), but never confirms a change of factors; a step-up
+    // offers only the kinds the action accepts (a security key or passkey for payouts).
+    let accepted = match who {
+        Verifying::StepUp(..) => session.get::<String>(STEP_UP_KINDS).await?,
+        Verifying::SignIn(_) => None,
+    };
+    let offered = |kind: DeviceKind| {
+        accepted
+            .as_deref()
+            .is_none_or(|k| k.split(',').any(|n| n == kind.as_str()))
+    };
     let (totp, codes, webauthn) = (
-        has(&[DeviceKind::Totp]),
+        has(&[DeviceKind::Totp]) && offered(DeviceKind::Totp),
         has(&[DeviceKind::BackupCodes]) && matches!(who, Verifying::SignIn(_)),
-        has(&[DeviceKind::SecurityKey, DeviceKind::Passkey]),
+        has(&[DeviceKind::SecurityKey, DeviceKind::Passkey])
+            && (offered(DeviceKind::SecurityKey) || offered(DeviceKind::Passkey)),
     );
     let intro = match who {
         Verifying::SignIn(_) => {
@@ -1956,6 +1980,37 @@ struct DisplayNameForm {
 }
 
 /// Changes the display name, and tells the browser's authenticators (signalCurrentUserDetails).
+#[derive(Deserialize)]
+struct PayoutForm {
+    csrf: String,
+    account: String,
+}
+
+/// A sensitive action of the site's own: it asks the library for its named requirement.
+async fn change_payout(
+    State(app): State<Shared>,
+    session: Session,
+    token: CsrfToken,
+    AppForm(form): AppForm<PayoutForm>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&session, token).await;
+    }
+    let Some(user) = current_user(&session).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let waiting = StepUpFor::Action("change your payout account".into());
+    if let Some(to) = gate(&app, &session, &user, Action::Named(PAYOUTS), waiting).await? {
+        return Ok(Redirect::to(to).into_response());
+    }
+    // Demo only: the account is not kept.
+    let shown: String = form.account.trim().chars().take(4).collect();
+    session
+        .insert(FLASH, format!("Payout account changed (starting {shown}…)."))
+        .await?;
+    Ok(Redirect::to("/settings").into_response())
+}
+
 async fn change_display_name(
     State(app): State<Shared>,
     session: Session,

@@ -352,7 +352,12 @@ A <em>remembered</em> browser also skips the second factor. Revoke one you no lo
 <form method="post" action="/settings/display-name" class="inline"><input type="hidden" name="csrf" value="{csrf}">
 <label>Display name <input name="display_name" id="display-name" value="{display}" required></label>
 <button id="change-display-name">Change</button></form>
-<p class="hint">Passkey prompts show this name; browsers that support it update the passkeys they hold.</p></section>"#,
+<p class="hint">Passkey prompts show this name; browsers that support it update the passkeys they hold.</p></section>
+<section><h3>Payouts</h3>
+<form method="post" action="/settings/payout" class="inline"><input type="hidden" name="csrf" value="{csrf}">
+<label>Payout account <input name="account" id="payout-account" required></label>
+<button id="change-payout">Change payout account</button></form>
+<p class="hint">Changing where money goes needs a security key or passkey from the last 5 minutes.</p></section>"#,
         display = esc(display_name),
         browser_rows = browser_rows(browsers, &csrf),
     );
