@@ -1719,13 +1719,7 @@ async fn a_stolen_session_changes_no_factor(browser: &Browser, base: &str) -> Re
     let tab = Tab::open(browser, base, Kind::Platform).await?;
     tab.sign_in_with_password("quentin").await?;
     tab.goto("/settings").await?;
-    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
-        .await?;
-    let secret = tab.text("#totp-secret").await?;
-    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
-    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
-    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
-        .await?;
+    let (secret, confirmed_step) = add_totp(&tab).await?;
     let codes = generate_codes(&tab).await?;
     // A full sign-in that remembers this browser, then a session with the password alone.
     tab.sign_out().await?;
@@ -1795,12 +1789,7 @@ async fn a_recovery_replaces_but_does_not_delete(browser: &Browser, base: &str) 
     let tab = Tab::open(browser, base, Kind::Platform).await?;
     tab.sign_in_with_password("wendy").await?;
     tab.goto("/settings").await?;
-    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
-        .await?;
-    let lost = tab.text("#totp-secret").await?;
-    tab.fill("#totp-confirm-code", &totp_code(&lost, 0)?).await?;
-    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
-        .await?;
+    add_totp(&tab).await?;
     let codes = generate_codes(&tab).await?;
     let lost_id: String = tab
         .eval("document.querySelector('#methods tr[data-kind=totp]').dataset.id")
@@ -1812,13 +1801,7 @@ async fn a_recovery_replaces_but_does_not_delete(browser: &Browser, base: &str) 
     tab.click_to_page("#verify-backup", "location.pathname === '/'").await?;
     // A new app, at once (the recovery's one replacement).
     tab.goto("/settings").await?;
-    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
-        .await?;
-    let new = tab.text("#totp-secret").await?;
-    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
-    tab.fill("#totp-confirm-code", &totp_code(&new, 0)?).await?;
-    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
-        .await?;
+    let (new, confirmed_step) = add_totp(&tab).await?;
     let apps: usize = tab
         .eval("document.querySelectorAll('#methods tr[data-kind=totp]').length")
         .await?;
@@ -1964,12 +1947,7 @@ async fn a_required_enrollment_is_skipped_until_its_deadline(browser: &Browser, 
     }
     tab.screenshot("enrollment-required").await?;
     // A method set up: the site is open again, without a prompt.
-    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
-        .await?;
-    let secret = tab.text("#totp-secret").await?;
-    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
-    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
-        .await?;
+    add_totp(&tab).await?;
     tab.goto("/").await?;
     if tab.path().await? != "/" || !tab.text("#enroll-banner").await?.is_empty() {
         return Err("the prompt stays after a method was set up".into());
@@ -1985,13 +1963,7 @@ async fn payouts_need_a_security_key(browser: &Browser, base: &str) -> Result<()
     let tab = Tab::open(browser, base, Kind::SecurityKey).await?;
     tab.sign_in_with_password("mia").await?;
     tab.goto("/settings").await?;
-    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
-        .await?;
-    let secret = tab.text("#totp-secret").await?;
-    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
-    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
-    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
-        .await?;
+    let (secret, confirmed_step) = add_totp(&tab).await?;
     tab.register("#add-security-key", "Mia's key").await?;
     // A full sign-in with the app.
     tab.sign_out().await?;
@@ -2034,6 +2006,20 @@ async fn payouts_need_a_security_key(browser: &Browser, base: &str) -> Result<()
     }
     tab.close(browser).await;
     Ok(())
+}
+
+/// Sets up an authenticator app from the devices page and confirms it with a code computed
+/// from the secret on the page: the secret, and the time step its first code spent.
+async fn add_totp(tab: &Tab) -> Result<(String, u64), String> {
+    tab.goto("/settings").await?;
+    tab.click_to_page("#add-totp", "document.querySelector('#totp-secret')")
+        .await?;
+    let secret = tab.text("#totp-secret").await?;
+    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
+    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
+    tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
+        .await?;
+    Ok((secret, confirmed_step))
 }
 
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
