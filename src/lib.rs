@@ -67,6 +67,8 @@ mod device;
 pub mod enrollment;
 mod error;
 pub mod evidence;
+#[cfg(feature = "axum")]
+pub mod extract;
 mod id;
 pub mod import;
 mod kind;

@@ -131,6 +131,11 @@ impl<S, C, R> Mfa<S, C, R> {
         &self.store
     }
 
+    /// The clock the service reads time from.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
     /// The configuration.
     pub fn config(&self) -> &MfaConfig {
         &self.config

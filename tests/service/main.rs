@@ -7,6 +7,7 @@ mod attacker;
 mod audit;
 mod authorize;
 mod enrollment;
+mod extract;
 mod flows;
 mod import;
 mod key_rotation;

@@ -1,0 +1,234 @@
+//! The session seam for axum on tower-sessions (feature `axum`): the state "password passed,
+//! second factor pending" and the signed-in state, kept where each host otherwise writes them by
+//! hand, and extractors that read them back.
+//!
+//! - [`begin_second_factor`] after the first factor: a new session id, any earlier sign-in in the
+//!   session gone (an old signed-in user never stays beside a new pending one), the pending user.
+//! - [`complete_sign_in`] with the [`SessionEvidence`] once the second factor passed (or when
+//!   none is due): a new session id, the pending user gone, the evidence kept as the service's
+//!   tagged text.
+//! - [`SignedIn`], [`PendingSecondFactor`] and [`FreshSecondFactor`] extract those states, and
+//!   refuse with `401 Unauthorized` (or `403 Forbidden` for a session that is signed in but has no
+//!   recent second factor) otherwise. They read the evidence back through the service, so text
+//!   the service did not make is never a signed-in session.
+//!
+//! The extractors need the service from the router's state: implement
+//! `FromRef<YourState> for Arc<dyn SessionVerifier>` (the service implements [`SessionVerifier`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::extract::FromRef;
+//! use multifactor::extract::{SessionVerifier, SignedIn};
+//! use multifactor::{Keyring, KeyId, MemoryStore, Mfa, MfaConfig, SealingKey};
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     mfa: Arc<Mfa<MemoryStore>>,
+//! }
+//!
+//! impl FromRef<AppState> for Arc<dyn SessionVerifier> {
+//!     fn from_ref(state: &AppState) -> Self {
+//!         state.mfa.clone()
+//!     }
+//! }
+//!
+//! async fn home(SignedIn(session): SignedIn) -> String {
+//!     format!("signed in as {}", session.user())
+//! }
+//!
+//! let keys = Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [1; 32]));
+//! let mfa = Arc::new(Mfa::new(MemoryStore::new(), keys, MfaConfig::new("Example").unwrap()).unwrap());
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/", axum::routing::get(home))
+//!     .with_state(AppState { mfa });
+//! # let _ = app;
+//! ```
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use crate::authorize::SessionEvidence;
+use crate::clock::{Clock, UnixTime};
+use crate::error::Error;
+use crate::id::UserId;
+use crate::rng::Rng;
+use crate::service::Mfa;
+use crate::store::DeviceStore;
+
+/// Where the sealed session evidence is kept in the session.
+pub const EVIDENCE_KEY: &str = "multifactor.evidence";
+/// Where the user waiting for their second factor is kept in the session.
+pub const PENDING_KEY: &str = "multifactor.pending";
+
+/// What the extractors need from the service: reading sealed evidence back, and the time and
+/// freshness a fresh second factor is measured with.
+pub trait SessionVerifier: Send + Sync {
+    /// The evidence `text` holds, if the service's keys made it.
+    fn open(&self, text: &str) -> Option<SessionEvidence>;
+    /// The service's clock.
+    fn now(&self) -> UnixTime;
+    /// How recent a second factor must be to count as fresh
+    /// ([`ActionPolicy::fresh_secs`](crate::authorize::ActionPolicy::fresh_secs)).
+    fn fresh_secs(&self) -> u64;
+}
+
+impl<S: DeviceStore, C: Clock, R: Rng> SessionVerifier for Mfa<S, C, R> {
+    fn open(&self, text: &str) -> Option<SessionEvidence> {
+        self.open_session(text).ok()
+    }
+
+    fn now(&self) -> UnixTime {
+        self.clock().now()
+    }
+
+    fn fresh_secs(&self) -> u64 {
+        self.config().actions.fresh_secs()
+    }
+}
+
+/// A session store failure, or the service's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The session store failed.
+    #[error("session: {0}")]
+    Session(#[from] tower_sessions::session::Error),
+    /// The service failed (sealing the evidence).
+    #[error(transparent)]
+    Mfa(#[from] Error),
+}
+
+/// After the first factor, with a second factor due: a new session id, any earlier sign-in of
+/// the session removed, and `user` kept as the one waiting for their second factor.
+///
+/// # Errors
+///
+/// [`SessionError::Session`] if the session store fails.
+pub async fn begin_second_factor(session: &Session, user: &UserId) -> Result<(), SessionError> {
+    session.cycle_id().await?;
+    session.remove::<String>(EVIDENCE_KEY).await?;
+    session.insert(PENDING_KEY, user.as_str()).await?;
+    Ok(())
+}
+
+/// The sign-in is complete: a new session id, the pending user removed, and `evidence` kept
+/// as the service's tagged text.
+///
+/// # Errors
+///
+/// [`SessionError::Session`] if the session store fails.
+pub async fn complete_sign_in<S: DeviceStore, C: Clock, R: Rng>(
+    session: &Session,
+    mfa: &Mfa<S, C, R>,
+    evidence: &SessionEvidence,
+) -> Result<(), SessionError> {
+    let sealed = mfa.seal_session(evidence)?;
+    session.cycle_id().await?;
+    session.remove::<String>(PENDING_KEY).await?;
+    session.insert(EVIDENCE_KEY, sealed).await?;
+    Ok(())
+}
+
+/// Keeps `evidence` after a step-up (the session id stays).
+///
+/// # Errors
+///
+/// [`SessionError::Session`] if the session store fails.
+pub async fn keep_evidence<S: DeviceStore, C: Clock, R: Rng>(
+    session: &Session,
+    mfa: &Mfa<S, C, R>,
+    evidence: &SessionEvidence,
+) -> Result<(), SessionError> {
+    session.insert(EVIDENCE_KEY, mfa.seal_session(evidence)?).await?;
+    Ok(())
+}
+
+/// A signed-in session: its evidence, read back through the service.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub SessionEvidence);
+
+/// A session whose first factor passed and whose second factor is due: the user.
+#[derive(Debug, Clone)]
+pub struct PendingSecondFactor(pub UserId);
+
+/// A signed-in session whose latest second factor (not a backup code) is within the service's
+/// freshness.
+#[derive(Debug, Clone)]
+pub struct FreshSecondFactor(pub SessionEvidence);
+
+async fn session_of<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Session, StatusCode> {
+    Session::from_request_parts(parts, state)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+async fn evidence_of<S>(parts: &mut Parts, state: &S) -> Result<(SessionEvidence, Arc<dyn SessionVerifier>), StatusCode>
+where
+    S: Send + Sync,
+    Arc<dyn SessionVerifier>: FromRef<S>,
+{
+    let verifier = Arc::<dyn SessionVerifier>::from_ref(state);
+    let session = session_of(parts, state).await?;
+    let text = session
+        .get::<String>(EVIDENCE_KEY)
+        .await
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+        .ok_or(StatusCode::UNAUTHORIZED)?;
+    let evidence = verifier.open(&text).ok_or(StatusCode::UNAUTHORIZED)?;
+    Ok((evidence, verifier))
+}
+
+impl<S> FromRequestParts<S> for SignedIn
+where
+    S: Send + Sync,
+    Arc<dyn SessionVerifier>: FromRef<S>,
+{
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        evidence_of(parts, state).await.map(|(e, _)| Self(e))
+    }
+}
+
+impl<S> FromRequestParts<S> for FreshSecondFactor
+where
+    S: Send + Sync,
+    Arc<dyn SessionVerifier>: FromRef<S>,
+{
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let (evidence, verifier) = evidence_of(parts, state).await?;
+        let (now, max_age) = (verifier.now(), verifier.fresh_secs());
+        let fresh = evidence
+            .second_factors()
+            .iter()
+            .any(|e| e.kind() != crate::kind::DeviceKind::BackupCodes && e.is_fresh(now, max_age));
+        if fresh {
+            Ok(Self(evidence))
+        } else {
+            Err(StatusCode::FORBIDDEN)
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for PendingSecondFactor
+where
+    S: Send + Sync,
+{
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let session = session_of(parts, state).await?;
+        let user = session
+            .get::<String>(PENDING_KEY)
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
+            .ok_or(StatusCode::UNAUTHORIZED)?;
+        UserId::new(&user).map(Self).map_err(|_| StatusCode::UNAUTHORIZED)
+    }
+}
