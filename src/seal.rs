@@ -155,13 +155,19 @@ impl fmt::Debug for SealingKey {
 
 /// `HMAC-SHA256(key, "multifactor/v1/mac/" ‖ purpose)`.
 fn derive(key: &[u8; 32], purpose: &str) -> [u8; 32] {
+    hmac_sha256(key, &[b"multifactor/v1/mac/", purpose.as_bytes()])
+}
+
+/// `HMAC-SHA256(key, parts concatenated)`, for the MAC keys [`Keyring::mac_key`] derives.
+pub(crate) fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     use hmac::{Hmac, KeyInit, Mac};
     // HMAC takes keys of any length: the error branch cannot happen.
     let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
         return [0; 32];
     };
-    mac.update(b"multifactor/v1/mac/");
-    mac.update(purpose.as_bytes());
+    for part in parts {
+        mac.update(part);
+    }
     mac.finalize().into_bytes().into()
 }
 

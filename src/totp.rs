@@ -164,16 +164,9 @@ fn hmac_form(secret: &[u8]) -> &[u8] {
 /// [`same_hmac_key`] holds (for one user and one key), and reveals nothing of the secret without
 /// the key.
 pub(crate) fn fingerprint(key: &[u8; 32], user: &crate::id::UserId, secret: &[u8]) -> [u8; 32] {
-    use ::hmac::{Hmac, KeyInit, Mac};
-    // HMAC takes keys of any length: the error branch cannot happen.
-    let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
-        return [0; 32];
-    };
     let user = user.as_str().as_bytes();
-    mac.update(&(user.len() as u64).to_be_bytes());
-    mac.update(user);
-    mac.update(hmac_form(secret));
-    mac.finalize().into_bytes().into()
+    let len = (user.len() as u64).to_be_bytes();
+    crate::seal::hmac_sha256(key, &[&len, user, hmac_form(secret)])
 }
 
 /// Smallest secret generated for a new enrollment: 160 bits (RFC 4226 §4 recommends it).

@@ -246,10 +246,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 
     /// `HMAC-SHA256(session key of key_id, head)`.
     fn session_tag(&self, key_id: &KeyId, head: &str) -> Option<[u8; 32]> {
-        use hmac::{Hmac, KeyInit, Mac};
         let key = self.keys.mac_key(key_id, SESSION_PURPOSE)?;
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).ok()?;
-        mac.update(head.as_bytes());
-        Some(mac.finalize().into_bytes().into())
+        Some(crate::seal::hmac_sha256(key, &[head.as_bytes()]))
     }
 }
