@@ -7,9 +7,11 @@
 //! - [`complete_sign_in`] with the [`SessionEvidence`] once the second factor passed (or when
 //!   none is due): a new session id, the pending user gone, the evidence kept as the service's
 //!   tagged text.
+//! - [`clear_sign_in`] when a sign-in ends without one (or a pending one is given up).
 //! - [`SignedIn`], [`PendingSecondFactor`] and [`FreshSecondFactor`] extract those states, and
 //!   refuse with `401 Unauthorized` (or `403 Forbidden` for a session that is signed in but has no
-//!   recent second factor) otherwise. They read the evidence back through the service, so text
+//!   recent second factor) otherwise; `Option<SignedIn>` and `Option<PendingSecondFactor>` are
+//!   `None` instead, for a handler that sends the person to a page of its own. They read the evidence back through the service, so text
 //!   the service did not make is never a signed-in session.
 //!
 //! The extractors need the service from the router's state: implement
@@ -18,6 +20,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use axum::extract::FromRef;
+//! use axum::response::{IntoResponse, Redirect, Response};
 //! use multifactor::extract::{SessionVerifier, SignedIn};
 //! use multifactor::{Keyring, KeyId, MemoryStore, Mfa, MfaConfig, SealingKey};
 //!
@@ -36,17 +39,26 @@
 //!     format!("signed in as {}", session.user())
 //! }
 //!
+//! // Or send a signed-out visitor to the sign-in page:
+//! async fn settings(signed_in: Option<SignedIn>) -> Response {
+//!     match signed_in {
+//!         Some(SignedIn(session)) => format!("settings of {}", session.user()).into_response(),
+//!         None => Redirect::to("/login").into_response(),
+//!     }
+//! }
+//!
 //! let keys = Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [1; 32]));
 //! let mfa = Arc::new(Mfa::new(MemoryStore::new(), keys, MfaConfig::new("Example").unwrap()).unwrap());
 //! let app: axum::Router = axum::Router::new()
 //!     .route("/", axum::routing::get(home))
+//!     .route("/settings", axum::routing::get(settings))
 //!     .with_state(AppState { mfa });
 //! # let _ = app;
 //! ```
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use tower_sessions::Session;
@@ -147,11 +159,56 @@ pub async fn keep_evidence<S: DeviceStore, C: Clock, R: Rng>(
     Ok(())
 }
 
-/// A signed-in session: its evidence, read back through the service.
+/// Ends the sign-in, finished or pending: a new session id, the evidence and the pending user
+/// removed. (The host's own keys stay; `Session::flush` removes everything.)
+///
+/// # Errors
+///
+/// [`SessionError::Session`] if the session store fails.
+pub async fn clear_sign_in(session: &Session) -> Result<(), SessionError> {
+    session.cycle_id().await?;
+    session.remove::<String>(EVIDENCE_KEY).await?;
+    session.remove::<String>(PENDING_KEY).await?;
+    Ok(())
+}
+
+/// The session's evidence, if it holds evidence the service made (the state [`SignedIn`]
+/// extracts, for code that has the session but is no handler).
+///
+/// # Errors
+///
+/// [`SessionError::Session`] if the session store fails.
+pub async fn signed_in(
+    session: &Session,
+    verifier: &dyn SessionVerifier,
+) -> Result<Option<SessionEvidence>, SessionError> {
+    Ok(session
+        .get::<String>(EVIDENCE_KEY)
+        .await?
+        .and_then(|text| verifier.open(&text)))
+}
+
+/// The user waiting for their second factor, if any (the state [`PendingSecondFactor`]
+/// extracts).
+///
+/// # Errors
+///
+/// [`SessionError::Session`] if the session store fails.
+pub async fn pending(session: &Session) -> Result<Option<UserId>, SessionError> {
+    Ok(session
+        .get::<String>(PENDING_KEY)
+        .await?
+        .and_then(|user| UserId::new(user).ok()))
+}
+
+/// A signed-in session: its evidence, read back through the service. As `Option<SignedIn>` it
+/// is `None` for a session that is not signed in (and the request fails only if the session
+/// store does).
 #[derive(Debug, Clone)]
 pub struct SignedIn(pub SessionEvidence);
 
-/// A session whose first factor passed and whose second factor is due: the user.
+/// A session whose first factor passed and whose second factor is due: the user. As
+/// `Option<PendingSecondFactor>` it is `None` for any other session.
 #[derive(Debug, Clone)]
 pub struct PendingSecondFactor(pub UserId);
 
@@ -166,20 +223,20 @@ async fn session_of<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Sess
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-async fn evidence_of<S>(parts: &mut Parts, state: &S) -> Result<(SessionEvidence, Arc<dyn SessionVerifier>), StatusCode>
+async fn evidence_of<S>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<Option<(SessionEvidence, Arc<dyn SessionVerifier>)>, StatusCode>
 where
     S: Send + Sync,
     Arc<dyn SessionVerifier>: FromRef<S>,
 {
     let verifier = Arc::<dyn SessionVerifier>::from_ref(state);
     let session = session_of(parts, state).await?;
-    let text = session
-        .get::<String>(EVIDENCE_KEY)
+    let evidence = signed_in(&session, verifier.as_ref())
         .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-        .ok_or(StatusCode::UNAUTHORIZED)?;
-    let evidence = verifier.open(&text).ok_or(StatusCode::UNAUTHORIZED)?;
-    Ok((evidence, verifier))
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok(evidence.map(|e| (e, verifier)))
 }
 
 impl<S> FromRequestParts<S> for SignedIn
@@ -190,7 +247,22 @@ where
     type Rejection = StatusCode;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        evidence_of(parts, state).await.map(|(e, _)| Self(e))
+        match evidence_of(parts, state).await? {
+            Some((e, _)) => Ok(Self(e)),
+            None => Err(StatusCode::UNAUTHORIZED),
+        }
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for SignedIn
+where
+    S: Send + Sync,
+    Arc<dyn SessionVerifier>: FromRef<S>,
+{
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(evidence_of(parts, state).await?.map(|(e, _)| Self(e)))
     }
 }
 
@@ -202,7 +274,7 @@ where
     type Rejection = StatusCode;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (evidence, verifier) = evidence_of(parts, state).await?;
+        let (evidence, verifier) = evidence_of(parts, state).await?.ok_or(StatusCode::UNAUTHORIZED)?;
         let (now, max_age) = (verifier.now(), verifier.fresh_secs());
         let fresh = evidence
             .second_factors()
@@ -216,6 +288,11 @@ where
     }
 }
 
+async fn pending_of<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Option<UserId>, StatusCode> {
+    let session = session_of(parts, state).await?;
+    pending(&session).await.map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 impl<S> FromRequestParts<S> for PendingSecondFactor
 where
     S: Send + Sync,
@@ -223,12 +300,20 @@ where
     type Rejection = StatusCode;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = session_of(parts, state).await?;
-        let user = session
-            .get::<String>(PENDING_KEY)
-            .await
-            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-            .ok_or(StatusCode::UNAUTHORIZED)?;
-        UserId::new(&user).map(Self).map_err(|_| StatusCode::UNAUTHORIZED)
+        pending_of(parts, state)
+            .await?
+            .map(Self)
+            .ok_or(StatusCode::UNAUTHORIZED)
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for PendingSecondFactor
+where
+    S: Send + Sync,
+{
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(pending_of(parts, state).await?.map(Self))
     }
 }

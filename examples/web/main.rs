@@ -16,6 +16,7 @@
 use multifactor::Clock as _;
 use multifactor::authorize::{Action, ActionPolicy, Authorization, Denial, Level, Requirement, SessionEvidence};
 use multifactor::enrollment::{EnrollmentPolicy, EnrollmentStatus};
+use multifactor::extract::{self, PendingSecondFactor, SessionVerifier, SignedIn};
 use multifactor::webauthn::{PasswordlessCeremony, ProviderCatalog, Providers};
 use multifactor_kit::demo_key;
 mod pages;
@@ -36,8 +37,8 @@ use axum_csrf::{CsrfConfig, CsrfToken};
 use multifactor::{
     Assurance, AuthenticationResponse, CeremonyId, DeviceId, DeviceInfo, DeviceKind, Error as MfaError, FirstFactor,
     InputError, Keyring, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty,
-    RememberedBrowserId, RememberedBrowserToken, Rng as _, SqliteStore, SystemClock, TotpEnrollment, UnixTime, UserId,
-    Verified, WebAuthnConfig,
+    RememberedBrowserId, RememberedBrowserToken, Rng as _, SqliteStore, SystemClock, TotpEnrollment, UserId, Verified,
+    WebAuthnConfig,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -59,8 +60,6 @@ const DEMO_USERS: [&str; 28] = [
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
-const USER: &str = "user";
-const PENDING: &str = "pending_user";
 /// How the pending user passed the first factor, in words ("your password", "DemoID").
 const PENDING_VIA: &str = "pending_via";
 /// The `state` of a DemoID sign-in this session started (its CSRF protection).
@@ -76,9 +75,6 @@ const FLASH: &str = "flash";
 const KNOWN_COOKIE: &str = "mfa_known";
 /// The remember-this-browser cookie: this browser skips the second factor for a while.
 const REMEMBER_COOKIE: &str = "mfa_remember";
-/// What the session proved (`multifactor::authorize::SessionEvidence`, as the library's tagged
-/// text): asked before every sensitive action.
-const SESSION_EVIDENCE: &str = "mfa_session";
 /// A deletion waiting for a fresh second factor: the device id.
 const STEP_UP_DELETE: &str = "step_up_delete";
 /// Another sensitive action waiting for a fresh second factor: what it is, in words.
@@ -89,7 +85,7 @@ const SIGNALS: &str = "webauthn_signals";
 type AppMfa = Mfa<SqliteStore, SystemClock, OsRng>;
 
 struct App {
-    mfa: AppMfa,
+    mfa: Arc<AppMfa>,
     csrf: CsrfConfig,
     rng: OsRng,
     /// DemoID's authorization codes, each taken once by the callback.
@@ -116,6 +112,14 @@ impl std::ops::Deref for Shared {
 
     fn deref(&self) -> &App {
         &self.0
+    }
+}
+
+/// The session extractors (`SignedIn`, `PendingSecondFactor`) read the session through the
+/// service.
+impl FromRef<Shared> for Arc<dyn SessionVerifier> {
+    fn from_ref(app: &Shared) -> Self {
+        app.0.mfa.clone()
     }
 }
 
@@ -250,7 +254,7 @@ async fn run() -> std::result::Result<(), String> {
     // by users whose codes stop working.
     mfa.check_keys().await.map_err(|e| e.to_string())?;
     let app = Shared(Arc::new(App {
-        mfa,
+        mfa: Arc::new(mfa),
         csrf: CsrfConfig::default(),
         rng: OsRng::new().map_err(|e| e.to_string())?,
         demoid: Mutex::new(HashMap::new()),
@@ -361,10 +365,12 @@ struct Visitor {
 }
 
 impl Visitor {
-    async fn of(session: &Session) -> Result<Self> {
+    async fn of(app: &App, session: &Session) -> Result<Self> {
         Ok(Self {
-            user: current_user(session).await?,
-            pending: pending_user(session).await?,
+            user: extract::signed_in(session, app.mfa.as_ref())
+                .await?
+                .map(|e| e.user().clone()),
+            pending: extract::pending(session).await?,
         })
     }
 
@@ -375,14 +381,6 @@ impl Visitor {
             (None, None) => Nav::SignedOut,
         }
     }
-}
-
-async fn current_user(session: &Session) -> Result<Option<UserId>> {
-    Ok(session.get::<String>(USER).await?.and_then(|u| UserId::new(u).ok()))
-}
-
-async fn pending_user(session: &Session) -> Result<Option<UserId>> {
-    Ok(session.get::<String>(PENDING).await?.and_then(|u| UserId::new(u).ok()))
 }
 
 async fn take_flash(session: &Session) -> Result<Option<String>> {
@@ -410,13 +408,14 @@ fn frame<'a>(title: &'a str, csrf: &'a str, nav: Nav<'a>) -> Frame<'a> {
 /// A human error page (HTML) with the navigation the session calls for.
 /// It carries a CSRF token, so that its "Sign out" and "Cancel" forms work.
 async fn error_page(
+    app: &App,
     session: &Session,
     token: CsrfToken,
     status: StatusCode,
     title: &str,
     message: &str,
 ) -> Result<Response> {
-    let visitor = Visitor::of(session).await?;
+    let visitor = Visitor::of(app, session).await?;
     page(token, status, |csrf| {
         let mut f = frame(title, csrf, visitor.nav());
         f.error = Some(message);
@@ -424,8 +423,9 @@ async fn error_page(
     })
 }
 
-async fn forbidden(session: &Session, token: CsrfToken) -> Result<Response> {
+async fn forbidden(app: &App, session: &Session, token: CsrfToken) -> Result<Response> {
     error_page(
+        app,
         session,
         token,
         StatusCode::FORBIDDEN,
@@ -435,8 +435,9 @@ async fn forbidden(session: &Session, token: CsrfToken) -> Result<Response> {
     .await
 }
 
-async fn not_found(session: Session, token: CsrfToken) -> Result<Response> {
+async fn not_found(State(app): State<Shared>, session: Session, token: CsrfToken) -> Result<Response> {
     error_page(
+        &app,
         &session,
         token,
         StatusCode::NOT_FOUND,
@@ -454,21 +455,21 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 async fn page_parts(
     parts: &mut axum::http::request::Parts,
     state: &Shared,
-) -> std::result::Result<(Session, CsrfToken), Response> {
+) -> std::result::Result<(Shared, Session, CsrfToken), Response> {
     let session = Session::from_request_parts(parts, state)
         .await
         .map_err(IntoResponse::into_response)?;
     let token = CsrfToken::from_request_parts(parts, state)
         .await
         .map_err(IntoResponse::into_response)?;
-    Ok((session, token))
+    Ok((state.clone(), session, token))
 }
 
 /// What a parsing extractor answers: the value, or (logged with `why`) the human error page
 /// saying `message`; a failure to render that page is the generic one.
 async fn parsed_or_page<T>(
     parsed: std::result::Result<T, String>,
-    page: (Session, CsrfToken),
+    page: (Shared, Session, CsrfToken),
     what: &str,
     message: &str,
 ) -> std::result::Result<T, Response> {
@@ -476,12 +477,17 @@ async fn parsed_or_page<T>(
         Ok(value) => Ok(value),
         Err(why) => {
             eprintln!("web: malformed {what}: {why}");
-            let (session, token) = page;
-            Err(
-                error_page(&session, token, StatusCode::BAD_REQUEST, "Please try again", message)
-                    .await
-                    .unwrap_or_else(IntoResponse::into_response),
+            let (app, session, token) = page;
+            Err(error_page(
+                &app,
+                &session,
+                token,
+                StatusCode::BAD_REQUEST,
+                "Please try again",
+                message,
             )
+            .await
+            .unwrap_or_else(IntoResponse::into_response))
         }
     }
 }
@@ -609,16 +615,21 @@ fn user_message(e: &MfaError) -> Option<String> {
     })
 }
 
-/// Signs the user in: a new session id, the second-factor step cleared.
-async fn sign_in(session: &Session, user: &UserId) -> Result<()> {
-    session.cycle_id().await?;
-    session.remove::<String>(PENDING).await?;
+/// Signs the user in with what the session proved (`extract::complete_sign_in`: a new session
+/// id, the pending user gone, the evidence kept as the library's tagged text), and clears the
+/// demo's own second-factor and step-up state.
+async fn sign_in(app: &App, session: &Session, evidence: &SessionEvidence) -> Result<()> {
+    clear_steps(session).await?;
+    extract::complete_sign_in(session, &app.mfa, evidence).await?;
+    Ok(())
+}
+
+/// The demo's own state of a sign-in or step-up under way.
+async fn clear_steps(session: &Session) -> Result<()> {
     session.remove::<String>(PENDING_VIA).await?;
-    session.remove::<String>(SESSION_EVIDENCE).await?;
     session.remove::<String>(STEP_UP_DELETE).await?;
     session.remove::<String>(STEP_UP_ACTION).await?;
     session.remove::<String>(STEP_UP_KINDS).await?;
-    session.insert(USER, user.as_str()).await?;
     Ok(())
 }
 
@@ -739,22 +750,6 @@ const ENROLLMENT_GRACE_SECS: u64 = 14 * 86_400;
 const RECOVERY_REQUIRED: &str = "Your account has no working second factor left: you used your last backup code. \
      Your password alone does not sign you in. Ask the site's support to recover your account.";
 
-/// Keeps what the session proved, as the library's tagged text.
-async fn keep_session(app: &App, session: &Session, evidence: &SessionEvidence) -> Result<()> {
-    session
-        .insert(SESSION_EVIDENCE, app.mfa.seal_session(evidence)?)
-        .await?;
-    Ok(())
-}
-
-/// What the session proved, if it holds evidence this service made.
-async fn session_evidence(app: &App, session: &Session) -> Result<Option<SessionEvidence>> {
-    Ok(session
-        .get::<String>(SESSION_EVIDENCE)
-        .await?
-        .and_then(|text| app.mfa.open_session(&text).ok()))
-}
-
 /// A sign-in after the first factor alone (`remembered`: a remembered browser skipped the
 /// second factor).
 async fn sign_in_first_factor(
@@ -764,12 +759,11 @@ async fn sign_in_first_factor(
     first: &FirstFactor,
     remembered: bool,
 ) -> Result<()> {
-    sign_in(session, user).await?;
     let mut evidence = app.mfa.start_session(user, first.clone()).await?;
     if remembered {
         evidence.remembered_browser();
     }
-    keep_session(app, session, &evidence).await
+    sign_in(app, session, &evidence).await
 }
 
 /// The first factor a pending sign-in passed, from the words the second-factor page shows.
@@ -798,17 +792,11 @@ enum StepUpFor {
 async fn gate(
     app: &App,
     session: &Session,
-    user: &UserId,
+    evidence: &SessionEvidence,
     action: Action<'_>,
     waiting: StepUpFor,
 ) -> Result<Option<&'static str>> {
-    let evidence = session_evidence(app, session)
-        .await?
-        .filter(|e| e.user() == user)
-        // A session without evidence (from an older version of this demo): only what the first
-        // factor allows.
-        .unwrap_or_else(|| SessionEvidence::first_factor(user, FirstFactor::Password, UnixTime::from_secs(0)));
-    let message = match app.mfa.authorize(&evidence, action).await? {
+    let message = match app.mfa.authorize(evidence, action).await? {
         Authorization::Allowed => return Ok(None),
         Authorization::StepUp { devices, .. } => {
             // The latest action asked for is the one that waits, with the kinds that satisfy it.
@@ -839,11 +827,15 @@ async fn gate(
 /// a sensitive action (step-up).
 enum Verifying {
     SignIn(UserId),
-    StepUp(UserId, StepUpFor),
+    StepUp(SessionEvidence, StepUpFor),
 }
 
-async fn verifying(session: &Session) -> Result<Option<Verifying>> {
-    if let Some(user) = pending_user(session).await? {
+async fn verifying(
+    session: &Session,
+    pending: Option<PendingSecondFactor>,
+    signed_in: Option<SignedIn>,
+) -> Result<Option<Verifying>> {
+    if let Some(PendingSecondFactor(user)) = pending {
         return Ok(Some(Verifying::SignIn(user)));
     }
     let step_up = match session
@@ -854,8 +846,8 @@ async fn verifying(session: &Session) -> Result<Option<Verifying>> {
         Some(device) => Some(StepUpFor::Delete(device)),
         None => session.get::<String>(STEP_UP_ACTION).await?.map(StepUpFor::Action),
     };
-    Ok(match (current_user(session).await?, step_up) {
-        (Some(user), Some(waiting)) => Some(Verifying::StepUp(user, waiting)),
+    Ok(match (signed_in, step_up) {
+        (Some(SignedIn(evidence)), Some(waiting)) => Some(Verifying::StepUp(evidence, waiting)),
         _ => None,
     })
 }
@@ -863,7 +855,8 @@ async fn verifying(session: &Session) -> Result<Option<Verifying>> {
 impl Verifying {
     fn user(&self) -> &UserId {
         match self {
-            Self::SignIn(user) | Self::StepUp(user, _) => user,
+            Self::SignIn(user) => user,
+            Self::StepUp(evidence, _) => evidence.user(),
         }
     }
 }
@@ -881,10 +874,9 @@ async fn second_factor_done(
     match who {
         Verifying::SignIn(user) => {
             let via = session.get::<String>(PENDING_VIA).await?.unwrap_or_default();
-            sign_in(session, &user).await?;
             let mut evidence = SessionEvidence::first_factor(&user, first_factor_of(&via), verified.at());
             evidence.add(verified).map_err(|e| AppError(e.to_string()))?;
-            keep_session(app, session, &evidence).await?;
+            sign_in(app, session, &evidence).await?;
             if let Some(left) = verified.remaining_backup_codes() {
                 let left = pages::count(left, "backup code", "backup codes");
                 session
@@ -894,11 +886,10 @@ async fn second_factor_done(
             let cookies = full_sign_in_cookies(app, session, headers, verified, remember).await?;
             Ok(("/".into(), cookies))
         }
-        Verifying::StepUp(user, waiting) => {
-            if let Some(mut evidence) = session_evidence(app, session).await? {
-                evidence.add(verified).map_err(|e| AppError(e.to_string()))?;
-                keep_session(app, session, &evidence).await?;
-            }
+        Verifying::StepUp(mut evidence, waiting) => {
+            evidence.add(verified).map_err(|e| AppError(e.to_string()))?;
+            extract::keep_evidence(session, &app.mfa, &evidence).await?;
+            let user = evidence.user().clone();
             session.remove::<String>(STEP_UP_DELETE).await?;
             session.remove::<String>(STEP_UP_ACTION).await?;
             session.remove::<String>(STEP_UP_KINDS).await?;
@@ -938,9 +929,8 @@ async fn after_first_factor(
         // Their only method was a set of backup codes, all spent: the password alone does not
         // sign them in. (A real service sends them to its account recovery.)
         Assurance::RecoveryRequired => {
-            session.cycle_id().await?;
-            session.remove::<String>(USER).await?;
-            session.remove::<String>(PENDING).await?;
+            extract::clear_sign_in(session).await?;
+            clear_steps(session).await?;
             session.insert(FLASH, RECOVERY_REQUIRED).await?;
             Ok("/login")
         }
@@ -960,9 +950,8 @@ async fn after_first_factor(
         }
         // Required, or a verdict this demo does not know: ask for the second factor.
         _ => {
-            session.cycle_id().await?;
-            session.remove::<String>(USER).await?;
-            session.insert(PENDING, user.as_str()).await?;
+            extract::begin_second_factor(session, user).await?;
+            clear_steps(session).await?;
             session.insert(PENDING_VIA, via).await?;
             Ok("/mfa")
         }
@@ -1006,10 +995,16 @@ fn subtle_eq(a: &[u8], b: &[u8]) -> bool {
 
 // ----- Pages --------------------------------------------------------------------------------
 
-async fn home(State(app): State<Shared>, session: Session, token: CsrfToken) -> Result<Response> {
-    let Some(user) = current_user(&session).await? else {
+async fn home(
+    State(app): State<Shared>,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+) -> Result<Response> {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     // Required enrollment: a prompt until the deadline, then the devices page first.
     let enroll_by = match app.mfa.enrollment_status(&user).await? {
         Some(EnrollmentStatus::Due { deadline, .. }) => Some(deadline),
@@ -1030,11 +1025,16 @@ async fn home(State(app): State<Shared>, session: Session, token: CsrfToken) -> 
     })
 }
 
-async fn login_page(session: Session, token: CsrfToken) -> Result<Response> {
-    if current_user(&session).await?.is_some() {
+async fn login_page(
+    State(app): State<Shared>,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+) -> Result<Response> {
+    if signed_in.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
-    let visitor = Visitor::of(&session).await?;
+    let visitor = Visitor::of(&app, &session).await?;
     let notice = take_flash(&session).await?;
     page(token, StatusCode::OK, |csrf| {
         let mut f = frame("Sign in", csrf, visitor.nav());
@@ -1058,7 +1058,7 @@ async fn login(
     AppForm(form): AppForm<LoginForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
     // Demo only: a fixed password, compared in constant time.
     let known = DEMO_USERS.contains(&form.username.as_str());
@@ -1078,9 +1078,14 @@ async fn login(
 }
 
 /// Signs out, or cancels a sign-in waiting for its second factor.
-async fn logout(session: Session, token: CsrfToken, AppForm(form): AppForm<CsrfOnly>) -> Result<Response> {
+async fn logout(
+    State(app): State<Shared>,
+    session: Session,
+    token: CsrfToken,
+    AppForm(form): AppForm<CsrfOnly>,
+) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
     session.flush().await?;
     Ok(Redirect::to("/login").into_response())
@@ -1107,7 +1112,8 @@ async fn render_mfa(
         // No working method left (removed meanwhile by an administrator): nothing to ask for.
         Assurance::NotEnrolled => {
             if matches!(who, Verifying::SignIn(_)) {
-                sign_in(session, user).await?;
+                let via = session.get::<String>(PENDING_VIA).await?.unwrap_or_default();
+                sign_in_first_factor(app, session, user, &first_factor_of(&via), false).await?;
             }
             session.remove::<String>(STEP_UP_DELETE).await?;
             return Ok(Redirect::to("/").into_response());
@@ -1168,8 +1174,14 @@ async fn render_mfa(
     })
 }
 
-async fn mfa_page(State(app): State<Shared>, session: Session, token: CsrfToken) -> Result<Response> {
-    let Some(who) = verifying(&session).await? else {
+async fn mfa_page(
+    State(app): State<Shared>,
+    session: Session,
+    pending: Option<PendingSecondFactor>,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+) -> Result<Response> {
+    let Some(who) = verifying(&session, pending, signed_in).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
     render_mfa(&app, &session, &who, token, StatusCode::OK, None).await
@@ -1184,18 +1196,24 @@ struct CodeForm {
     remember: String,
 }
 
+/// The session's states a second-factor page may serve: a sign-in waiting for its second factor,
+/// or a signed-in user confirming an action.
+struct SecondFactorStates(Option<PendingSecondFactor>, Option<SignedIn>);
+
 async fn mfa_code(
     app: Shared,
     session: Session,
+    states: SecondFactorStates,
     token: CsrfToken,
     headers: HeaderMap,
     form: CodeForm,
     backup: bool,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(who) = verifying(&session).await? else {
+    let SecondFactorStates(pending, signed_in) = states;
+    let Some(who) = verifying(&session, pending, signed_in).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
     let user = who.user().clone();
@@ -1259,33 +1277,41 @@ async fn other_methods(app: &App, user: &UserId, refused: DeviceKind) -> Result<
 async fn mfa_totp(
     State(app): State<Shared>,
     session: Session,
+    pending: Option<PendingSecondFactor>,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     headers: HeaderMap,
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
-    mfa_code(app, session, token, headers, form, false).await
+    let states = SecondFactorStates(pending, signed_in);
+    mfa_code(app, session, states, token, headers, form, false).await
 }
 
 async fn mfa_backup(
     State(app): State<Shared>,
     session: Session,
+    pending: Option<PendingSecondFactor>,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     headers: HeaderMap,
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
-    mfa_code(app, session, token, headers, form, true).await
+    let states = SecondFactorStates(pending, signed_in);
+    mfa_code(app, session, states, token, headers, form, true).await
 }
 
 async fn mfa_webauthn_start(
     State(app): State<Shared>,
     session: Session,
+    pending: Option<PendingSecondFactor>,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     headers: HeaderMap,
 ) -> Result<Response> {
     if !csrf_header_ok(&token, &headers) {
         return Ok(expired_page());
     }
-    let Some(who) = verifying(&session).await? else {
+    let Some(who) = verifying(&session, pending, signed_in).await? else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,
             "Sign in with your password first.",
@@ -1328,6 +1354,8 @@ fn assertion<T: std::str::FromStr>(body: FinishBody) -> std::result::Result<(T, 
 async fn mfa_webauthn_finish(
     State(app): State<Shared>,
     session: Session,
+    pending: Option<PendingSecondFactor>,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     headers: HeaderMap,
     AppJson(body): AppJson<FinishBody>,
@@ -1335,7 +1363,7 @@ async fn mfa_webauthn_finish(
     if !csrf_header_ok(&token, &headers) {
         return Ok(expired_page());
     }
-    let Some(who) = verifying(&session).await? else {
+    let Some(who) = verifying(&session, pending, signed_in).await? else {
         return Ok(json_error(
             StatusCode::UNAUTHORIZED,
             "Sign in with your password first.",
@@ -1410,7 +1438,7 @@ async fn passkey_finish(
                 // Signed in by the passkey alone (it verified the user): it is the evidence, and a
                 // full sign-in for this browser.
                 let evidence = SessionEvidence::passkey_sign_in(&v).map_err(|e| AppError(e.to_string()))?;
-                keep_session(&app, &session, &evidence).await?;
+                extract::keep_evidence(&session, &app.mfa, &evidence).await?;
                 cookies = full_sign_in_cookies(&app, &session, &headers, &v, false).await?;
             }
             Ok(with_cookies(
@@ -1444,8 +1472,8 @@ async fn passkey_finish(
 // provider asserts as a federated first factor. A real integration validates the provider's
 // signed ID token instead of reading a map, and maps its subject to a local account.
 
-async fn demoid_start(State(app): State<Shared>, session: Session) -> Result<Response> {
-    if current_user(&session).await?.is_some() {
+async fn demoid_start(State(app): State<Shared>, session: Session, signed_in: Option<SignedIn>) -> Result<Response> {
+    if signed_in.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     let state = random_token(&app)?;
@@ -1480,10 +1508,11 @@ async fn demoid_authorize(
     AppForm(form): AppForm<DemoIdForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
     if !DEMO_USERS.contains(&form.user.as_str()) {
         return error_page(
+            &app,
             &session,
             token,
             StatusCode::BAD_REQUEST,
@@ -1530,6 +1559,7 @@ async fn demoid_callback(
         Some(g) if state_ok && g.issued.elapsed() < DEMOID_CODE_LIFETIME => g,
         _ => {
             return error_page(
+                &app,
                 &session,
                 token,
                 StatusCode::BAD_REQUEST,
@@ -1562,20 +1592,22 @@ struct BrowserForm {
 async fn revoke_browser(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<BrowserForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     let revoke = Action::RevokeKnownBrowsers;
     if let Some(to) = gate(
         &app,
         &session,
-        &user,
+        &evidence,
         revoke,
         StepUpFor::Action("revoke a browser".into()),
     )
@@ -1595,10 +1627,16 @@ async fn revoke_browser(
     Ok(Redirect::to("/settings").into_response())
 }
 
-async fn settings(State(app): State<Shared>, session: Session, token: CsrfToken) -> Result<Response> {
-    let Some(user) = current_user(&session).await? else {
+async fn settings(
+    State(app): State<Shared>,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+) -> Result<Response> {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     render_settings(&app, &session, &user, token, StatusCode::OK, None).await
 }
 
@@ -1662,20 +1700,22 @@ fn totp_page(
 async fn totp_start(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<CsrfOnly>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     let add = Action::AddDevice(DeviceKind::Totp);
     if let Some(to) = gate(
         &app,
         &session,
-        &user,
+        &evidence,
         add,
         StepUpFor::Action("add an authenticator app".into()),
     )
@@ -1698,15 +1738,17 @@ struct IdForm {
 async fn totp_resume(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<IdForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     let result = match form.id.parse::<DeviceId>() {
         Ok(id) => app.mfa.resume_totp_enrollment(&user, id, user.as_str()).await,
         Err(e) => Err(MfaError::Input(e)),
@@ -1736,15 +1778,17 @@ fn resume_message(e: &MfaError) -> Option<&'static str> {
 async fn totp_confirm(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     let Some(device) = session
         .get::<String>(TOTP_DEVICE)
         .await?
@@ -1783,18 +1827,20 @@ struct CodesForm {
 async fn backup_codes(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<CodesForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     let regenerate = Action::RegenerateBackupCodes;
     let waiting = StepUpFor::Action("generate new backup codes".into());
-    if let Some(to) = gate(&app, &session, &user, regenerate, waiting).await? {
+    if let Some(to) = gate(&app, &session, &evidence, regenerate, waiting).await? {
         return Ok(Redirect::to(to).into_response());
     }
     // New codes end the current ones: ask first.
@@ -1830,6 +1876,7 @@ struct RegisterStart {
 async fn register_start(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     headers: HeaderMap,
     AppJson(body): AppJson<RegisterStart>,
@@ -1837,9 +1884,10 @@ async fn register_start(
     if !csrf_header_ok(&token, &headers) {
         return Ok(expired_page());
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
     };
+    let user = evidence.user().clone();
     let (kind, words) = match body.kind.as_str() {
         "passkey" => (DeviceKind::Passkey, "add a passkey"),
         _ => (DeviceKind::SecurityKey, "add a security key"),
@@ -1847,7 +1895,7 @@ async fn register_start(
     if let Some(to) = gate(
         &app,
         &session,
-        &user,
+        &evidence,
         Action::AddDevice(kind),
         StepUpFor::Action(words.into()),
     )
@@ -1883,6 +1931,7 @@ async fn register_start(
 async fn register_finish(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     headers: HeaderMap,
     AppJson(body): AppJson<FinishBody>,
@@ -1890,9 +1939,10 @@ async fn register_finish(
     if !csrf_header_ok(&token, &headers) {
         return Ok(expired_page());
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
     };
+    let user = evidence.user().clone();
     let Some(ceremony) = named_ceremony(&body.ceremony) else {
         return Ok(json_error(
             StatusCode::BAD_REQUEST,
@@ -1948,15 +1998,17 @@ struct RenameForm {
 async fn rename(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<RenameForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     let result = match form.id.parse::<DeviceId>() {
         Ok(id) => app.mfa.rename_device(&user, id, &form.name).await,
         Err(e) => Err(MfaError::Input(e)),
@@ -1990,17 +2042,18 @@ struct PayoutForm {
 async fn change_payout(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<PayoutForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
     let waiting = StepUpFor::Action("change your payout account".into());
-    if let Some(to) = gate(&app, &session, &user, Action::Named(PAYOUTS), waiting).await? {
+    if let Some(to) = gate(&app, &session, &evidence, Action::Named(PAYOUTS), waiting).await? {
         return Ok(Redirect::to(to).into_response());
     }
     // Demo only: the account is not kept.
@@ -2014,15 +2067,17 @@ async fn change_payout(
 async fn change_display_name(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<DisplayNameForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     let name = form.display_name.trim().to_owned();
     match app.mfa.current_user_details_signals(&user, user.as_str(), &name).await {
         Ok(signals) => {
@@ -2047,21 +2102,30 @@ async fn change_display_name(
 async fn delete(
     State(app): State<Shared>,
     session: Session,
+    signed_in: Option<SignedIn>,
     token: CsrfToken,
     AppForm(form): AppForm<IdForm>,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
-        return forbidden(&session, token).await;
+        return forbidden(&app, &session, token).await;
     }
-    let Some(user) = current_user(&session).await? else {
+    let Some(SignedIn(evidence)) = signed_in else {
         return Ok(Redirect::to("/login").into_response());
     };
+    let user = evidence.user().clone();
     let result = match form.id.parse::<DeviceId>() {
         Ok(id) => {
             // The last working method is refused anyway: no step-up first, just the reason.
             let methods = app.mfa.list_devices(&user).await?;
             if !multifactor::policy::is_last_device(&methods, id)
-                && let Some(to) = gate(&app, &session, &user, Action::DeleteDevice(id), StepUpFor::Delete(id)).await?
+                && let Some(to) = gate(
+                    &app,
+                    &session,
+                    &evidence,
+                    Action::DeleteDevice(id),
+                    StepUpFor::Delete(id),
+                )
+                .await?
             {
                 return Ok(Redirect::to(to).into_response());
             }

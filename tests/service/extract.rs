@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::StatusCode;
 use multifactor::authorize::SessionEvidence;
 use multifactor::extract::{
     EVIDENCE_KEY, FreshSecondFactor, PendingSecondFactor, SessionVerifier, SignedIn, begin_second_factor,
-    complete_sign_in,
+    clear_sign_in, complete_sign_in, pending, signed_in,
 };
 use multifactor::{FirstFactor, Outcome};
 use multifactor_kit::service::{TestMfa, code_now, setup, totp, user};
@@ -34,6 +34,15 @@ async fn extract<T: FromRequestParts<State, Rejection = StatusCode>>(
     let (mut parts, ()) = axum::http::Request::new(()).into_parts();
     parts.extensions.insert(session.clone());
     T::from_request_parts(&mut parts, state).await
+}
+
+async fn optional<T: OptionalFromRequestParts<State, Rejection = StatusCode>>(
+    session: &Session,
+    state: &State,
+) -> Option<T> {
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.extensions.insert(session.clone());
+    T::from_request_parts(&mut parts, state).await.unwrap()
 }
 
 #[tokio::test]
@@ -126,4 +135,47 @@ async fn forged_text_and_recovery_are_refused() {
         extract::<FreshSecondFactor>(&s, &state).await.unwrap_err(),
         StatusCode::FORBIDDEN
     );
+}
+
+/// The optional extractors and the plain functions see the same states as the extractors, and
+/// ending a sign-in leaves neither the evidence nor the pending user.
+#[tokio::test]
+async fn optional_states_and_clearing() {
+    let (mfa, clock, _) = setup();
+    let mfa = Arc::new(mfa);
+    let state = State(mfa.clone());
+    let (alice, bob) = (user("alice"), user("bob"));
+    let s = session();
+    assert!(optional::<SignedIn>(&s, &state).await.is_none());
+    assert!(optional::<PendingSecondFactor>(&s, &state).await.is_none());
+    assert_eq!(pending(&s).await.unwrap(), None);
+    assert_eq!(signed_in(&s, mfa.as_ref()).await.unwrap(), None);
+
+    begin_second_factor(&s, &bob).await.unwrap();
+    let PendingSecondFactor(waiting) = optional(&s, &state).await.unwrap();
+    assert_eq!(waiting, bob);
+    assert_eq!(pending(&s).await.unwrap(), Some(bob.clone()));
+    assert!(optional::<SignedIn>(&s, &state).await.is_none());
+    clear_sign_in(&s).await.unwrap();
+    assert!(optional::<PendingSecondFactor>(&s, &state).await.is_none());
+
+    let evidence = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    complete_sign_in(&s, &mfa, &evidence).await.unwrap();
+    let SignedIn(back) = optional(&s, &state).await.unwrap();
+    assert_eq!(back, evidence);
+    assert_eq!(signed_in(&s, mfa.as_ref()).await.unwrap(), Some(evidence));
+    // Text the service did not make is no session for the optional extractor either.
+    s.insert(EVIDENCE_KEY, "mfa-session/1.aw.e30.AAAA").await.unwrap();
+    assert!(optional::<SignedIn>(&s, &state).await.is_none());
+    complete_sign_in(
+        &s,
+        &mfa,
+        &SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now()),
+    )
+    .await
+    .unwrap();
+    let before = s.id();
+    clear_sign_in(&s).await.unwrap();
+    assert!(optional::<SignedIn>(&s, &state).await.is_none());
+    assert!(before.is_none() || s.id() != before);
 }
