@@ -14,7 +14,7 @@
 //!   delete USER DEVICE                  delete a method (as an admin: even the last one)
 //!   reset USER                          delete all of the user's methods (admin reset)
 //!   unlock USER FACTOR                  lift a lockout (backup_codes, totp, webauthn)
-//!   deadline USER UNIX_SECONDS          set the user's enrollment deadline (audited)
+//!   deadline USER UNIX_SECONDS          set the user's enrollment deadline, skips from zero (audited)
 //!   import FILE --format FORMAT [--dry-run] [--skip-bad] [--rp-id ID]
 //!                                       import another system's export (formats below)
 //! ```
@@ -363,7 +363,7 @@ async fn execute<S: DeviceStore>(mfa: Mfa<S>, who: &UserId, command: Command) ->
         Command::Deadline { at } => {
             mfa.set_enrollment_deadline(who, multifactor::UnixTime::from_secs(at))
                 .await?;
-            out!("enrollment deadline of {who} set to {at}");
+            out!("enrollment deadline of {who} set to {at}, skipped prompts counted from zero");
         }
         Command::Unlock { factor } => {
             mfa.unlock(who, factor).await?;

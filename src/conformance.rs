@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use crate::backup_codes::{BackupCodeConfig, BackupCodeRecord, CodeSlot};
 use crate::clock::UnixTime;
+use crate::enrollment::EnrollmentGrace;
 use crate::error::StoreError;
 use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
@@ -369,6 +370,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(known_browser_counters, &*store);
     check!(key_checks, &*store);
     check!(enrollment_deadlines, &*store);
+    check!(enrollment_skips, &*store);
     check!(race_backup_code, store.clone());
     check!(race_totp_step, store.clone());
     check!(race_throttle_swap, store.clone());
@@ -393,6 +395,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_known_browser_revoke, store.clone());
     check!(race_first_backup_codes, store.clone());
     check!(race_enrollment_deadline, store.clone());
+    check!(race_enrollment_skips, store.clone());
     Ok(())
 }
 
@@ -412,14 +415,14 @@ macro_rules! conformance_tests {
             replace_backup_codes, insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines,
+            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines, enrollment_skips,
             settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_passwordless_marker, race_webauthn_counter, race_unique_credential_id, race_totp_fingerprint, race_duplicate_totp_import,
             race_delete_unless_last,
             race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification,
-            race_known_browser_revoke, race_first_backup_codes, race_enrollment_deadline);
+            race_known_browser_revoke, race_first_backup_codes, race_enrollment_deadline, race_enrollment_skips);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

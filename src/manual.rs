@@ -307,7 +307,11 @@
 //! ([`Mfa::enrollment_status`](crate::Mfa::enrollment_status)): under an
 //! [`EnrollmentPolicy`](crate::enrollment::EnrollmentPolicy) a user without enough methods may
 //! skip the prompt until their deadline, stored the first time they are seen and moved only by
-//! an audited administrator's call, and must enroll after it.
+//! an audited administrator's call, and must enroll after it. A policy may also allow a number
+//! of skipped prompts ([`EnrollmentPolicy::with_skips`](crate::enrollment::EnrollmentPolicy::with_skips)):
+//! each "not now" is counted atomically by [`Mfa::skip_enrollment`](crate::Mfa::skip_enrollment),
+//! and the grace ends with the last one or at the deadline, whichever comes first; the same
+//! administrator's call counts them from zero again.
 //!
 //! Three answers that matter most:
 //!

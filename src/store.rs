@@ -52,6 +52,7 @@ pub mod sqlite;
 use std::future::Future;
 
 use crate::clock::UnixTime;
+use crate::enrollment::EnrollmentGrace;
 use crate::error::StoreError;
 use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
@@ -409,9 +410,10 @@ pub trait DeviceStore: Send + Sync {
     /// [`StoreError`] if the backend fails or the stored value is corrupt.
     fn key_check(&self, id: &KeyId, check: [u8; 32]) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send;
 
-    /// The user's enrollment deadline, storing `proposed` first if they have none, in one atomic
-    /// step: the first deadline stored stays, and is what every later call returns, so asking
-    /// again never extends it. Deleting the user's devices (a reset) leaves it.
+    /// The user's enrollment deadline and skipped prompts, storing `proposed` (and no skips)
+    /// first if they have none, in one atomic step: the first deadline stored stays, and is what
+    /// every later call returns, so asking again never extends it. Deleting the user's devices
+    /// (a reset) leaves it.
     ///
     /// # Errors
     ///
@@ -420,9 +422,25 @@ pub trait DeviceStore: Send + Sync {
         &self,
         user: &UserId,
         proposed: UnixTime,
-    ) -> impl Future<Output = Result<UnixTime, StoreError>> + Send;
+    ) -> impl Future<Output = Result<EnrollmentGrace, StoreError>> + Send;
 
-    /// Sets the user's enrollment deadline, whatever was stored (an administrator's decision).
+    /// Counts one skipped enrollment prompt of the user if fewer than `max` are counted, in one
+    /// atomic step (storing `proposed` as the deadline first if they have none): the number of
+    /// skipped prompts after this one, or `None` (nothing changed, nothing stored) when `max`
+    /// are counted already, or `max` is 0. Concurrent calls count at most `max` in all.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the stored value is corrupt.
+    fn skip_enrollment_prompt(
+        &self,
+        user: &UserId,
+        proposed: UnixTime,
+        max: u32,
+    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
+
+    /// Sets the user's enrollment deadline, whatever was stored, and counts their skipped
+    /// prompts from zero again (an administrator's decision).
     ///
     /// # Errors
     ///

@@ -117,7 +117,7 @@ fn a_whole_session() {
     assert!(cli.ok(&["list", "alice"]).contains("no methods"));
     assert_eq!(
         cli.ok(&["deadline", "alice", "1900000000"]).trim(),
-        "enrollment deadline of alice set to 1900000000"
+        "enrollment deadline of alice set to 1900000000, skipped prompts counted from zero"
     );
 }
 

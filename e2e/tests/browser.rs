@@ -1956,6 +1956,50 @@ async fn a_required_enrollment_is_skipped_until_its_deadline(browser: &Browser, 
     Ok(())
 }
 
+/// The enrollment prompt can be skipped three times, each counted by the library; after the
+/// last one the next sign-in goes to the devices page first, long before the deadline.
+async fn the_last_skip_ends_the_grace(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    for left in [3, 2, 1] {
+        tab.sign_in_with_password("nora").await?;
+        tab.wait_for("location.pathname === '/' && document.querySelector('#enroll-banner') !== null")
+            .await?;
+        let banner = tab.text("#enroll-banner").await?;
+        let times = if left == 1 { "time" } else { "times" };
+        if !banner.contains(&format!("skip this {left} more {times}")) {
+            return Err(format!("{left} skips left, but the prompt says {banner:?}"));
+        }
+        tab.click_to_page(
+            "#enroll-skip",
+            "location.pathname === '/' && document.querySelector('#notice') !== null",
+        )
+        .await?;
+        let notice = tab.text("#notice").await?;
+        let expected = if left == 1 {
+            "That was the last time"
+        } else {
+            "Skipped for now"
+        };
+        if !notice.contains(expected) || !tab.text("#enroll-banner").await?.is_empty() {
+            return Err(format!(
+                "after a skip with {left} left: {notice:?}, or the prompt stayed"
+            ));
+        }
+        tab.sign_out().await?;
+    }
+    tab.sign_in_with_password("nora").await?;
+    tab.wait_for("location.pathname === '/settings' && document.querySelector('#notice') !== null")
+        .await?;
+    if !tab.text("#notice").await?.contains("time to skip it has passed") {
+        return Err(format!("after the last skip: {:?}", tab.text("#notice").await?));
+    }
+    // Skipping again is refused: the home page still sends the user to set one up.
+    tab.goto("/").await?;
+    tab.wait_for("location.pathname === '/settings'").await?;
+    tab.close(browser).await;
+    Ok(())
+}
+
 /// A host action that requires phishing resistance (the payout account): after a sign-in with
 /// the authenticator app, it asks for a step-up with the security key, and the step-up page
 /// offers the key alone.
@@ -2222,6 +2266,7 @@ fn main() -> ExitCode {
             backup_codes_are_kept_and_replaced_with_care,
             a_required_enrollment_is_skipped_until_its_deadline,
             payouts_need_a_security_key,
+            the_last_skip_ends_the_grace,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

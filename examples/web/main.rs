@@ -15,7 +15,7 @@
 
 use multifactor::Clock as _;
 use multifactor::authorize::{Action, ActionPolicy, Authorization, Denial, Level, Requirement, SessionEvidence};
-use multifactor::enrollment::{EnrollmentPolicy, EnrollmentStatus};
+use multifactor::enrollment::{EnrollmentPolicy, EnrollmentStatus, Skipped};
 use multifactor::extract::{self, PendingSecondFactor, SessionVerifier, SignedIn};
 use multifactor::webauthn::{PasswordlessCeremony, ProviderCatalog, Providers};
 use multifactor_kit::demo_key;
@@ -53,10 +53,10 @@ use crate::pages::{Frame, Nav};
 /// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
 const DEMO_PROVIDERS: &str = include_str!("providers.json");
 
-const DEMO_USERS: [&str; 28] = [
+const DEMO_USERS: [&str; 29] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
     "peggy", "quentin", "rupert", "sybil", "trent", "uma", "victor", "walter", "wendy", "xavier", "yara", "zoe",
-    "kate", "lena", "mia",
+    "kate", "lena", "mia", "nora",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
@@ -239,7 +239,11 @@ async fn run() -> std::result::Result<(), String> {
     };
     let providers = Providers::new(ProviderCatalog::from_json(&catalog).map_err(|e| e.to_string())?);
     config.webauthn = Some(WebAuthnConfig::new(rp).with_providers(providers));
-    config.enrollment = Some(EnrollmentPolicy::new(1, ENROLLMENT_GRACE_SECS).map_err(|e| e.to_string())?);
+    config.enrollment = Some(
+        EnrollmentPolicy::new(1, ENROLLMENT_GRACE_SECS)
+            .and_then(|p| p.with_skips(ENROLLMENT_SKIPS))
+            .map_err(|e| e.to_string())?,
+    );
     // A host action of this site's own: where payouts go. A stolen password and app code
     // must not be enough, so it wants a phishing-resistant factor from the last 5 minutes.
     config.actions = ActionPolicy::new().require(PAYOUTS, Requirement::new(Level::PhishingResistant, 300));
@@ -286,6 +290,7 @@ async fn run() -> std::result::Result<(), String> {
         .route("/login/demoid/callback", get(demoid_callback))
         .route("/demoid/authorize", get(demoid_page).post(demoid_authorize))
         .route("/settings", get(settings))
+        .route("/enroll/skip", post(skip_enrollment))
         .route("/settings/totp", post(totp_start))
         .route("/settings/totp/confirm", post(totp_confirm))
         .route("/settings/totp/resume", post(totp_resume))
@@ -630,6 +635,7 @@ async fn clear_steps(session: &Session) -> Result<()> {
     session.remove::<String>(STEP_UP_DELETE).await?;
     session.remove::<String>(STEP_UP_ACTION).await?;
     session.remove::<String>(STEP_UP_KINDS).await?;
+    session.remove::<String>(ENROLL_SKIPPED).await?;
     Ok(())
 }
 
@@ -745,6 +751,12 @@ const STEP_UP_KINDS: &str = "step_up_kinds";
 
 /// How long a new account may skip setting up a second method.
 const ENROLLMENT_GRACE_SECS: u64 = 14 * 86_400;
+/// How many times a new account may skip the prompt to set one up (the grace ends at the
+/// deadline or with the last skip, whichever comes first).
+const ENROLLMENT_SKIPS: u32 = 3;
+/// The prompt was skipped in this session: the home page does not show it again until the
+/// next sign-in.
+const ENROLL_SKIPPED: &str = "enroll_skipped";
 
 /// What the sign-in page says to a user whose backup codes ran out with no other method.
 const RECOVERY_REQUIRED: &str = "Your account has no working second factor left: you used your last backup code. \
@@ -1005,9 +1017,15 @@ async fn home(
         return Ok(Redirect::to("/login").into_response());
     };
     let user = evidence.user().clone();
-    // Required enrollment: a prompt until the deadline, then the devices page first.
-    let enroll_by = match app.mfa.enrollment_status(&user).await? {
-        Some(EnrollmentStatus::Due { deadline, .. }) => Some(deadline),
+    // Required enrollment: a prompt until the deadline or the last skip, then the devices page
+    // first.
+    let skipped = session.get::<String>(ENROLL_SKIPPED).await?.is_some();
+    let prompt = match app.mfa.enrollment_status(&user).await? {
+        // Skipped in this session (the last allowed skip too): no prompt until the next sign-in.
+        _ if skipped => None,
+        Some(EnrollmentStatus::Due {
+            deadline, skips_left, ..
+        }) => Some((deadline, skips_left)),
         Some(status) if !status.may_skip() => {
             session.insert(FLASH, ENROLLMENT_REQUIRED).await?;
             return Ok(Redirect::to("/settings").into_response());
@@ -1021,7 +1039,7 @@ async fn home(
         let mut f = frame("Home", csrf, Nav::SignedIn(user.as_str()));
         f.notice = notice.as_deref();
         f.warning = warning;
-        pages::home(&f, usable, enroll_by)
+        pages::home(&f, usable, prompt)
     })
 }
 
@@ -1625,6 +1643,47 @@ async fn revoke_browser(
     };
     session.insert(FLASH, message).await?;
     Ok(Redirect::to("/settings").into_response())
+}
+
+/// "Not now" on the enrollment prompt: the library counts the skip (the last one ends the
+/// grace), and the prompt stays away until the next sign-in.
+async fn skip_enrollment(
+    State(app): State<Shared>,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    AppForm(form): AppForm<CsrfOnly>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&app, &session, token).await;
+    }
+    let Some(SignedIn(evidence)) = signed_in else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let message = match app.mfa.skip_enrollment(evidence.user()).await? {
+        Some(Skipped {
+            allowed: true,
+            status: EnrollmentStatus::Due {
+                skips_left: Some(left), ..
+            },
+        }) => format!(
+            "Skipped for now. You can skip it {}.",
+            pages::count(left as usize, "more time", "more times")
+        ),
+        Some(Skipped {
+            allowed: true,
+            status: EnrollmentStatus::Met,
+        }) => return Ok(Redirect::to("/").into_response()),
+        Some(Skipped { allowed: true, status }) if status.may_skip() => "Skipped for now.".to_owned(),
+        Some(Skipped { allowed: true, .. }) => {
+            "Skipped for now. That was the last time: set up a second method at your next sign-in.".to_owned()
+        }
+        // No skip left (or no policy): the home page sends the user to set one up.
+        _ => return Ok(Redirect::to("/").into_response()),
+    };
+    session.insert(ENROLL_SKIPPED, "1").await?;
+    session.insert(FLASH, message).await?;
+    Ok(Redirect::to("/").into_response())
 }
 
 async fn settings(

@@ -188,14 +188,21 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-pub fn home(frame: &Frame<'_>, usable: usize, enroll_by: Option<UnixTime>) -> String {
+pub fn home(frame: &Frame<'_>, usable: usize, prompt: Option<(UnixTime, Option<u32>)>) -> String {
     let methods = count(usable, "working MFA method", "working MFA methods");
-    // The site requires a second method; until the deadline the prompt can be skipped.
-    let banner = enroll_by.map_or_else(String::new, |deadline| {
+    // The site requires a second method; until the deadline (and the last skip) the prompt
+    // can be skipped.
+    let banner = prompt.map_or_else(String::new, |(deadline, skips_left)| {
+        let skips = skips_left.map_or_else(String::new, |left| {
+            format!(" You can skip this {}.", count(left as usize, "more time", "more times"))
+        });
         format!(
-            r#"<p id="enroll-banner" class="warning">This site asks every account for a second sign-in method.
-Set one up by {} <a href="/settings" id="enroll-now">Set one up now</a> (you can skip this until then).</p>"#,
-            when(Some(deadline))
+            r#"<div id="enroll-banner" class="warning"><p>This site asks every account for a second sign-in method.
+Set one up by {}.{skips}</p>
+<p><a href="/settings" id="enroll-now">Set one up now</a>
+<form method="post" action="/enroll/skip" class="inline"><input type="hidden" name="csrf" value="{}"><button id="enroll-skip">Not now</button></form></p></div>"#,
+            when(Some(deadline)),
+            frame.csrf
         )
     });
     let body = format!(

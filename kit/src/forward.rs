@@ -5,7 +5,7 @@
 /// One delegating method of [`DeviceStore`], forwarding to `self.inner`.
 #[macro_export]
 macro_rules! forward {
-    // All twelve account operations (last-method guard, re-sealing, browsers, key checks).
+    // All the account operations (last-method guard, re-sealing, browsers, key checks).
     (account_ops) => {
         $crate::forward!(
             delete_device_unless_last,
@@ -21,6 +21,7 @@ macro_rules! forward {
             delete_user_remembered_browsers,
             key_check,
             enrollment_deadline,
+            skip_enrollment_prompt,
             set_enrollment_deadline,
         );
     };
@@ -29,8 +30,18 @@ macro_rules! forward {
             &self,
             user: &UserId,
             proposed: multifactor::UnixTime,
-        ) -> Result<multifactor::UnixTime, StoreError> {
+        ) -> Result<multifactor::enrollment::EnrollmentGrace, StoreError> {
             self.inner.enrollment_deadline(user, proposed).await
+        }
+    };
+    (skip_enrollment_prompt) => {
+        async fn skip_enrollment_prompt(
+            &self,
+            user: &UserId,
+            proposed: multifactor::UnixTime,
+            max: u32,
+        ) -> Result<Option<u32>, StoreError> {
+            self.inner.skip_enrollment_prompt(user, proposed, max).await
         }
     };
     (set_enrollment_deadline) => {

@@ -108,7 +108,8 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn list_remembered_browsers_page(&self, after: Option<RememberedBrowserId>, limit: usize) -> Vec<RememberedBrowserRecord>;
         fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret, fingerprint: &[u8; 32]) -> bool;
         fn key_check(&self, id: &crate::seal::KeyId, check: [u8; 32]) -> [u8; 32];
-        fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> UnixTime;
+        fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> crate::enrollment::EnrollmentGrace;
+        fn skip_enrollment_prompt(&self, user: &UserId, proposed: UnixTime, max: u32) -> Option<u32>;
         fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> ();
         fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> ();
         fn remembered_browser(&self, id: RememberedBrowserId) -> Option<RememberedBrowserRecord>;

@@ -334,31 +334,81 @@ pub async fn enrollment_deadlines<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
     let first = UnixTime::from_secs(1_900_000_000);
+    let deadline = |g: EnrollmentGrace| g.deadline;
     ensure!(
-        store.enrollment_deadline(&alice, first).await? == first,
-        "a first deadline was not stored"
+        store.enrollment_deadline(&alice, first).await? == EnrollmentGrace::new(first, 0),
+        "a first deadline was not stored, with no skips"
     );
     ensure!(
-        store
-            .enrollment_deadline(&alice, UnixTime::from_secs(2_000_000_000))
-            .await?
-            == first,
+        deadline(
+            store
+                .enrollment_deadline(&alice, UnixTime::from_secs(2_000_000_000))
+                .await?
+        ) == first,
         "asking again moved the deadline"
     );
     ensure!(
-        store.enrollment_deadline(&bob, UnixTime::from_secs(5)).await? == UnixTime::from_secs(5),
+        deadline(store.enrollment_deadline(&bob, UnixTime::from_secs(5)).await?) == UnixTime::from_secs(5),
         "another user got this one's deadline"
     );
     store.delete_user_devices(&alice).await?;
     ensure!(
-        store.enrollment_deadline(&alice, UnixTime::from_secs(7)).await? == first,
+        deadline(store.enrollment_deadline(&alice, UnixTime::from_secs(7)).await?) == first,
         "a reset of the user's devices changed the deadline"
     );
     let later = UnixTime::from_secs(i64::MAX as u64);
     store.set_enrollment_deadline(&alice, later).await?;
     ensure!(
-        store.enrollment_deadline(&alice, first).await? == later,
+        deadline(store.enrollment_deadline(&alice, first).await?) == later,
         "an administrator's deadline was not stored exactly"
+    );
+    Ok(())
+}
+
+/// [`DeviceStore::skip_enrollment_prompt`]: skips count one at a time up to `max` and no
+/// further; a first skip stores the proposed deadline; skips are the user's own and survive a
+/// reset of their devices; an administrator's new deadline counts from zero again; `max` 0
+/// counts nothing.
+pub async fn enrollment_skips<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let bob = fresh_user("bob")?;
+    let first = UnixTime::from_secs(1_900_000_000);
+    ensure!(
+        store.skip_enrollment_prompt(&alice, first, 0).await?.is_none(),
+        "a skip was counted with none allowed"
+    );
+    for n in 1..=3 {
+        ensure!(
+            store.skip_enrollment_prompt(&alice, UnixTime::from_secs(5), 3).await? == Some(n),
+            "skip {n} of 3 was not counted as {n}"
+        );
+    }
+    ensure!(
+        store.skip_enrollment_prompt(&alice, first, 3).await?.is_none(),
+        "a fourth skip of 3 was counted"
+    );
+    let grace = store.enrollment_deadline(&alice, UnixTime::from_secs(9)).await?;
+    ensure!(
+        grace == EnrollmentGrace::new(UnixTime::from_secs(5), 3),
+        "after three skips the store holds {grace:?}, not the first skip's deadline and 3"
+    );
+    ensure!(
+        store.skip_enrollment_prompt(&alice, first, 4).await? == Some(4),
+        "a larger allowance did not count from the stored skips"
+    );
+    ensure!(
+        store.enrollment_deadline(&bob, first).await? == EnrollmentGrace::new(first, 0),
+        "another user got this one's skips"
+    );
+    store.delete_user_devices(&alice).await?;
+    ensure!(
+        store.enrollment_deadline(&alice, first).await?.skipped == 4,
+        "a reset of the user's devices gave the skips back"
+    );
+    store.set_enrollment_deadline(&alice, first).await?;
+    ensure!(
+        store.enrollment_deadline(&alice, UnixTime::from_secs(5)).await? == EnrollmentGrace::new(first, 0),
+        "an administrator's deadline did not count the skips from zero"
     );
     Ok(())
 }

@@ -288,7 +288,7 @@ pub async fn race_enrollment_deadline<S: DeviceStore + 'static>(store: Arc<S>) -
         }
     })
     .await?;
-    let distinct: std::collections::BTreeSet<UnixTime> = got.iter().copied().collect();
+    let distinct: std::collections::BTreeSet<UnixTime> = got.iter().map(|g| g.deadline).collect();
     ensure!(
         distinct.len() == 1,
         "{} different deadlines from {RACERS} concurrent first asks",
@@ -299,6 +299,31 @@ pub async fn race_enrollment_deadline<S: DeviceStore + 'static>(store: Arc<S>) -
             .iter()
             .all(|d| (1_000..1_000 + RACERS as u64).contains(&d.as_secs())),
         "the deadline is none of the proposals"
+    );
+    Ok(())
+}
+
+/// 64 tasks skip one user's enrollment prompt at once under an allowance of 5: exactly 5 are
+/// counted (as 1 to 5, each once), the others get `None`, and 5 are stored.
+pub async fn race_enrollment_skips<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+    const MAX: u32 = 5;
+    let user = fresh_user("race")?;
+    store.enrollment_deadline(&user, UnixTime::from_secs(1_000)).await?;
+    let got = race_outcomes(&store, |s, _| {
+        let user = user.clone();
+        async move { s.skip_enrollment_prompt(&user, UnixTime::from_secs(2_000), MAX).await }
+    })
+    .await?;
+    let mut counted: Vec<u32> = got.iter().flatten().copied().collect();
+    counted.sort_unstable();
+    ensure!(
+        counted == (1..=MAX).collect::<Vec<_>>(),
+        "{RACERS} concurrent skips under an allowance of {MAX} were counted as {counted:?}"
+    );
+    let stored = store.enrollment_deadline(&user, UnixTime::from_secs(3_000)).await?;
+    ensure!(
+        stored == EnrollmentGrace::new(UnixTime::from_secs(1_000), MAX),
+        "after racing skips the store holds {stored:?}"
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use crate::audit::AuditKind;
 use crate::clock::{Clock, UnixTime};
+use crate::enrollment::{EnrollmentGrace, EnrollmentStatus, Skipped};
 use crate::error::Error;
 use crate::id::UserId;
 use crate::rng::Rng;
@@ -16,21 +17,57 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// # Errors
     ///
     /// Store errors.
-    pub async fn enrollment_status(&self, user: &UserId) -> Result<Option<crate::enrollment::EnrollmentStatus>, Error> {
+    pub async fn enrollment_status(&self, user: &UserId) -> Result<Option<EnrollmentStatus>, Error> {
         let Some(policy) = self.config.enrollment else {
             return Ok(None);
         };
         let now = self.clock.now();
-        let deadline = self
+        let grace = self
             .store
             .enrollment_deadline(user, now.plus_secs(policy.grace_secs()))
             .await?;
         let devices = self.list_devices(user).await?;
-        Ok(Some(policy.decide(&devices, deadline, now)))
+        Ok(Some(policy.decide(&devices, grace, now)))
     }
 
-    /// **Administrator**: sets `user`'s enrollment deadline (to extend or shorten it), and emits
-    /// [`AuditKind::EnrollmentDeadlineSet`]. The only way a deadline moves.
+    /// `user` skips the enrollment prompt: under a policy that counts skips, one is counted
+    /// (atomically: concurrent skips never count more than the policy allows). Returns whether
+    /// the skip is allowed and where the user stands after it: [`Due`](EnrollmentStatus::Due)
+    /// with the skips left, or [`Required`](EnrollmentStatus::Required) after the last one
+    /// (allowed: the next prompt is not) or when none was left or the deadline passed (not
+    /// allowed, nothing counted). `None` without a policy.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn skip_enrollment(&self, user: &UserId) -> Result<Option<Skipped>, Error> {
+        let Some(policy) = self.config.enrollment else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let proposed = now.plus_secs(policy.grace_secs());
+        let grace = self.store.enrollment_deadline(user, proposed).await?;
+        let devices = self.list_devices(user).await?;
+        let status = policy.decide(&devices, grace, now);
+        let (Some(max), EnrollmentStatus::Due { .. }) = (policy.skips(), status) else {
+            // Met, required, or only a deadline: a skip changes nothing.
+            return Ok(Some(Skipped {
+                allowed: status.may_skip(),
+                status,
+            }));
+        };
+        let (allowed, skipped) = match self.store.skip_enrollment_prompt(user, proposed, max).await? {
+            Some(skipped) => (true, skipped),
+            // Other requests took the last skip meanwhile.
+            None => (false, max),
+        };
+        let status = policy.decide(&devices, EnrollmentGrace::new(grace.deadline, skipped), now);
+        Ok(Some(Skipped { allowed, status }))
+    }
+
+    /// **Administrator**: sets `user`'s enrollment deadline (to extend or shorten it), counts
+    /// their skipped prompts from zero again, and emits [`AuditKind::EnrollmentDeadlineSet`].
+    /// The only way a deadline moves or skips come back.
     ///
     /// # Errors
     ///

@@ -26,7 +26,7 @@ struct State {
     by_credential: HashMap<Vec<u8>, DeviceId>,
     throttles: HashMap<(UserId, Counter), ThrottleState>,
     key_checks: HashMap<crate::seal::KeyId, [u8; 32]>,
-    deadlines: HashMap<UserId, UnixTime>,
+    deadlines: HashMap<UserId, crate::enrollment::EnrollmentGrace>,
     ceremonies: HashMap<CeremonyId, CeremonyRecord>,
     trusted: HashMap<RememberedBrowserId, RememberedBrowserRecord>,
 }
@@ -516,13 +516,43 @@ impl DeviceStore for MemoryStore {
         Ok(*state.key_checks.entry(id.clone()).or_insert(check))
     }
 
-    async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<UnixTime, StoreError> {
+    async fn enrollment_deadline(
+        &self,
+        user: &UserId,
+        proposed: UnixTime,
+    ) -> Result<crate::enrollment::EnrollmentGrace, StoreError> {
         let mut state = self.state()?;
-        Ok(*state.deadlines.entry(user.clone()).or_insert(proposed))
+        Ok(*state
+            .deadlines
+            .entry(user.clone())
+            .or_insert(crate::enrollment::EnrollmentGrace::new(proposed, 0)))
+    }
+
+    async fn skip_enrollment_prompt(
+        &self,
+        user: &UserId,
+        proposed: UnixTime,
+        max: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        if max == 0 {
+            return Ok(None);
+        }
+        let mut state = self.state()?;
+        let grace = state
+            .deadlines
+            .entry(user.clone())
+            .or_insert(crate::enrollment::EnrollmentGrace::new(proposed, 0));
+        if grace.skipped >= max {
+            return Ok(None);
+        }
+        grace.skipped += 1;
+        Ok(Some(grace.skipped))
     }
 
     async fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> Result<(), StoreError> {
-        self.state()?.deadlines.insert(user.clone(), deadline);
+        self.state()?
+            .deadlines
+            .insert(user.clone(), crate::enrollment::EnrollmentGrace::new(deadline, 0));
         Ok(())
     }
 

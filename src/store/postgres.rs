@@ -569,6 +569,9 @@ const DDL_V6: &[&str] = &[
 const DDL_V7: &[&str] =
     &["CREATE TABLE mfa_enrollment_deadlines (user_id TEXT PRIMARY KEY NOT NULL, deadline BIGINT NOT NULL)"];
 
+/// Schema v8: the enrollment prompts each user skipped, counted against a policy's allowance.
+const DDL_V8: &[&str] = &["ALTER TABLE mfa_enrollment_deadlines ADD COLUMN skipped BIGINT NOT NULL DEFAULT 0"];
+
 impl crate::store::sql::SqlBackend for PostgresStore {
     type Db = sqlx::Postgres;
     /// The verification path's own connections (see [`PostgresStore::connect_with`]).
@@ -577,7 +580,8 @@ impl crate::store::sql::SqlBackend for PostgresStore {
     const LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
     const SETTLE: Option<&'static str> = Some(SETTLE_ATTEMPT);
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
-    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7];
+    const MIGRATIONS: &'static [&'static [&'static str]] =
+        &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8];
 
     fn pool(&self) -> &PgPool {
         &self.pool

@@ -2,7 +2,7 @@
 //! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
-//! # Schema (version 4)
+//! # Schema (version 8)
 //!
 //! | table | holds | never holds |
 //! |---|---|---|
@@ -12,6 +12,7 @@
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge) of a known user's ceremony, owner, kind, expiry; and used-markers of passwordless ceremonies (no owner, no state) until they expire | |
 //! | `mfa_trusted_devices` (v2) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
 //! | `mfa_keys` (v5) | per sealing key id, a check value (`HMAC-SHA256(key, label)`) that refuses other bytes under the same id | the key |
+//! | `mfa_enrollment_deadlines` (v7) | per user under a required-enrollment policy, the deadline stored when they were first seen, and (v8) the prompts they skipped | |
 //!
 //! Times are Unix seconds and TOTP steps are step numbers, both as `BIGINT` (up to 2^63 - 1).
 //! Ids are 16 raw bytes. Every consume-once, high-water-mark, compare-and-swap and take-once
@@ -26,7 +27,7 @@ mod row;
 pub(crate) use self::row::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -944,25 +945,58 @@ macro_rules! sql_device_store {
                     .map_err(|_| sql::corrupt("mfa_keys.check_value", "not 32 bytes"))
             }
 
-            async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<UnixTime, StoreError> {
+            async fn enrollment_deadline(
+                &self,
+                user: &UserId,
+                proposed: UnixTime,
+            ) -> Result<crate::enrollment::EnrollmentGrace, StoreError> {
                 // One statement: insert, or keep the stored deadline and return it.
-                let stored: i64 = sqlx::query_scalar(
+                let (deadline, skipped): (i64, i64) = sqlx::query_as(
                     "INSERT INTO mfa_enrollment_deadlines (user_id, deadline) VALUES ($1, $2) \
                      ON CONFLICT (user_id) DO UPDATE SET deadline = mfa_enrollment_deadlines.deadline \
-                     RETURNING deadline",
+                     RETURNING deadline, skipped",
                 )
                 .bind(user.as_str())
                 .bind(sql::to_db(proposed.as_secs())?)
                 .fetch_one(self.pool())
                 .await
                 .map_err(db_err)?;
-                Ok(UnixTime::from_secs(sql::from_db(stored, "mfa_enrollment_deadlines.deadline")?))
+                Ok(crate::enrollment::EnrollmentGrace::new(
+                    UnixTime::from_secs(sql::from_db(deadline, "mfa_enrollment_deadlines.deadline")?),
+                    sql::skipped_from_db(skipped)?,
+                ))
+            }
+
+            async fn skip_enrollment_prompt(
+                &self,
+                user: &UserId,
+                proposed: UnixTime,
+                max: u32,
+            ) -> Result<Option<u32>, StoreError> {
+                if max == 0 {
+                    return Ok(None);
+                }
+                // One statement: a first skip inserts, a later one counts only below `max`
+                // (no row comes back when it does not).
+                let skipped: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline, skipped) VALUES ($1, $2, 1) \
+                     ON CONFLICT (user_id) DO UPDATE SET skipped = mfa_enrollment_deadlines.skipped + 1 \
+                     WHERE mfa_enrollment_deadlines.skipped < $3 \
+                     RETURNING skipped",
+                )
+                .bind(user.as_str())
+                .bind(sql::to_db(proposed.as_secs())?)
+                .bind(i64::from(max))
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db_err)?;
+                skipped.map(sql::skipped_from_db).transpose()
             }
 
             async fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO mfa_enrollment_deadlines (user_id, deadline) VALUES ($1, $2) \
-                     ON CONFLICT (user_id) DO UPDATE SET deadline = excluded.deadline",
+                     ON CONFLICT (user_id) DO UPDATE SET deadline = excluded.deadline, skipped = 0",
                 )
                 .bind(user.as_str())
                 .bind(sql::to_db(deadline.as_secs())?)

@@ -189,6 +189,9 @@ const DDL_V6: &[&str] = &[
 const DDL_V7: &[&str] =
     &["CREATE TABLE mfa_enrollment_deadlines (user_id TEXT PRIMARY KEY NOT NULL, deadline INTEGER NOT NULL) STRICT"];
 
+/// Schema v8: the enrollment prompts each user skipped, counted against a policy's allowance.
+const DDL_V8: &[&str] = &["ALTER TABLE mfa_enrollment_deadlines ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0"];
+
 impl crate::store::sql::SqlBackend for SqliteStore {
     type Db = Sqlite;
     /// SQLite's in-process connections come from the pool as they are (the PostgreSQL store
@@ -201,7 +204,8 @@ impl crate::store::sql::SqlBackend for SqliteStore {
     const SETTLE: Option<&'static str> = None;
     /// One row when the version table exists.
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
-    const MIGRATIONS: &'static [&'static [&'static str]] = &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7];
+    const MIGRATIONS: &'static [&'static [&'static str]] =
+        &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8];
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

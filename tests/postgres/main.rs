@@ -445,7 +445,7 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(7) {
+    if store.schema_version().await.map_err(fail)? != Some(8) {
         return Err("schema version is not 5 after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
@@ -536,7 +536,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(7) {
+    if store.schema_version().await.map_err(fail)? != Some(8) {
         return Err("a version-3 database was not upgraded to 5".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
@@ -556,7 +556,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(7) {
+    if store.schema_version().await.map_err(fail)? != Some(8) {
         return Err("a version-2 database was not upgraded to 5".into());
     }
     let kept = store
@@ -577,7 +577,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(7) {
+    if store.schema_version().await.map_err(fail)? != Some(8) {
         return Err("a version-1 database was not upgraded to 5".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
@@ -595,7 +595,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 7,
+            supported: 8,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }

@@ -682,7 +682,15 @@ impl DeviceStore for DownStore {
         &self,
         _: &UserId,
         _: multifactor::UnixTime,
-    ) -> Result<multifactor::UnixTime, StoreError> {
+    ) -> Result<multifactor::enrollment::EnrollmentGrace, StoreError> {
+        down()
+    }
+    async fn skip_enrollment_prompt(
+        &self,
+        _: &UserId,
+        _: multifactor::UnixTime,
+        _: u32,
+    ) -> Result<Option<u32>, StoreError> {
         down()
     }
     async fn set_enrollment_deadline(&self, _: &UserId, _: multifactor::UnixTime) -> Result<(), StoreError> {

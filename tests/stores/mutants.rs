@@ -18,6 +18,7 @@ use multifactor::{CeremonyId, DeviceId, DeviceName, DeviceStore, Factor, MemoryS
 /// Rounds a race check gets to fail before we call the broken store "not caught".
 const RACE_ROUNDS: usize = 20;
 
+use multifactor::enrollment::EnrollmentGrace;
 use multifactor_kit::forward;
 
 /// Writes `record` back "by hand": delete, then insert. A concurrent writer may have put its own
@@ -684,6 +685,7 @@ impl DeviceStore for UnguardedDeleteStore {
         delete_user_remembered_browsers,
         key_check,
         enrollment_deadline,
+        skip_enrollment_prompt,
         set_enrollment_deadline,
     );
     forward!(webauthn_ops);
@@ -740,6 +742,7 @@ impl DeviceStore for NoGuardStore {
         delete_user_remembered_browsers,
         key_check,
         enrollment_deadline,
+        skip_enrollment_prompt,
         set_enrollment_deadline,
     );
     forward!(webauthn_ops);
@@ -1495,6 +1498,7 @@ impl DeviceStore for KnownBrowserStore {
         delete_user_remembered_browsers,
         key_check,
         enrollment_deadline,
+        skip_enrollment_prompt,
         set_enrollment_deadline,
     );
     forward!(webauthn_ops);
@@ -1677,7 +1681,7 @@ struct KeyCheckOverwriteStore {
 }
 
 impl DeviceStore for KeyCheckOverwriteStore {
-    forward!(enrollment_deadline, set_enrollment_deadline);
+    forward!(enrollment_deadline, skip_enrollment_prompt, set_enrollment_deadline);
     forward!(
         delete_device_unless_last,
         list_totp_devices,
@@ -1727,7 +1731,7 @@ async fn key_checks_catch_a_store_that_overwrites() {
 #[derive(Debug, Default)]
 struct CheckThenStoreDeadlineStore {
     inner: MemoryStore,
-    deadlines: Mutex<HashMap<UserId, UnixTime>>,
+    deadlines: Mutex<HashMap<UserId, EnrollmentGrace>>,
 }
 
 impl DeviceStore for CheckThenStoreDeadlineStore {
@@ -1762,17 +1766,41 @@ impl DeviceStore for CheckThenStoreDeadlineStore {
         clear_throttle,
     );
 
-    async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<UnixTime, StoreError> {
+    async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<EnrollmentGrace, StoreError> {
         if let Some(stored) = self.deadlines.lock().unwrap().get(user) {
             return Ok(*stored);
         }
         interleave().await;
-        self.deadlines.lock().unwrap().insert(user.clone(), proposed);
-        Ok(proposed)
+        let grace = EnrollmentGrace::new(proposed, 0);
+        self.deadlines.lock().unwrap().insert(user.clone(), grace);
+        Ok(grace)
+    }
+
+    async fn skip_enrollment_prompt(
+        &self,
+        user: &UserId,
+        proposed: UnixTime,
+        max: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        if max == 0 {
+            return Ok(None);
+        }
+        let mut deadlines = self.deadlines.lock().unwrap();
+        let grace = deadlines
+            .entry(user.clone())
+            .or_insert(EnrollmentGrace::new(proposed, 0));
+        if grace.skipped >= max {
+            return Ok(None);
+        }
+        grace.skipped += 1;
+        Ok(Some(grace.skipped))
     }
 
     async fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> Result<(), StoreError> {
-        self.deadlines.lock().unwrap().insert(user.clone(), deadline);
+        self.deadlines
+            .lock()
+            .unwrap()
+            .insert(user.clone(), EnrollmentGrace::new(deadline, 0));
         Ok(())
     }
 }
@@ -1792,6 +1820,99 @@ async fn race_enrollment_deadline_catches_a_check_then_store() {
         &Arc::new(MemoryStore::new()),
         "race_enrollment_deadline",
         conformance::race_enrollment_deadline,
+    )
+    .await;
+}
+
+/// `skip_enrollment_prompt` reads the count, lets others run, then writes the count plus one:
+/// right one call at a time, but racing skips are all counted as the same one and more than
+/// the allowance get through.
+#[derive(Debug, Default)]
+struct ReadThenCountSkipStore {
+    inner: MemoryStore,
+    skips: Mutex<HashMap<UserId, EnrollmentGrace>>,
+}
+
+impl DeviceStore for ReadThenCountSkipStore {
+    forward!(key_check);
+    forward!(
+        delete_device_unless_last,
+        list_totp_devices,
+        list_backup_code_sets,
+        list_remembered_browsers_page,
+        reseal_totp_secret,
+        insert_remembered_browser,
+        remembered_browser,
+        touch_remembered_browser,
+        list_remembered_browsers,
+        delete_remembered_browser,
+        delete_user_remembered_browsers,
+    );
+    forward!(webauthn_ops);
+    forward!(
+        settle_attempt,
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        insert_first_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<EnrollmentGrace, StoreError> {
+        let mut skips = self.skips.lock().unwrap();
+        Ok(*skips.entry(user.clone()).or_insert(EnrollmentGrace::new(proposed, 0)))
+    }
+
+    async fn skip_enrollment_prompt(
+        &self,
+        user: &UserId,
+        proposed: UnixTime,
+        max: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        if max == 0 {
+            return Ok(None);
+        }
+        let read = *self
+            .skips
+            .lock()
+            .unwrap()
+            .entry(user.clone())
+            .or_insert(EnrollmentGrace::new(proposed, 0));
+        if read.skipped >= max {
+            return Ok(None);
+        }
+        interleave().await;
+        let counted = EnrollmentGrace::new(read.deadline, read.skipped + 1);
+        self.skips.lock().unwrap().insert(user.clone(), counted);
+        Ok(Some(counted.skipped))
+    }
+
+    async fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> Result<(), StoreError> {
+        self.skips
+            .lock()
+            .unwrap()
+            .insert(user.clone(), EnrollmentGrace::new(deadline, 0));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_enrollment_skips_catches_a_read_then_count() {
+    // One call at a time it is right: the sequential check passes.
+    let store = Arc::new(ReadThenCountSkipStore::default());
+    conformance::enrollment_skips(&*store).await.unwrap();
+    assert_race_caught(&store, "race_enrollment_skips", conformance::race_enrollment_skips).await;
+    assert_race_passes(
+        &Arc::new(MemoryStore::new()),
+        "race_enrollment_skips",
+        conformance::race_enrollment_skips,
     )
     .await;
 }

@@ -93,6 +93,12 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// Takes a version-8 database back to version 7: no skipped enrollment prompts.
+const TO_V7: [&str; 2] = [
+    "ALTER TABLE mfa_enrollment_deadlines DROP COLUMN skipped",
+    "UPDATE mfa_schema_version SET version = 7",
+];
+
 /// Takes a version-7 database back to version 6: no enrollment deadlines.
 const TO_V6: [&str; 2] = [
     "DROP TABLE mfa_enrollment_deadlines",
@@ -160,12 +166,12 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     let before = m.store().throttle(&alice, counter).await.unwrap();
     assert_eq!(before.failures, 2);
     let pool = raw(&path).await;
-    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4) {
+    for statement in TO_V7.into_iter().chain(TO_V6).chain(TO_V5).chain(TO_V4) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(7));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(8));
     assert!(
         m.check_remembered_browser(&alice, token.token.expose_secret())
             .await
@@ -198,12 +204,12 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     let base32 = "JBSWY3DPEHPK3PXPJBSWY3DP";
     let device = m.import_totp(&alice, base32, None).await.unwrap();
     let pool = raw(&path).await;
-    for statement in TO_V6.into_iter().chain(TO_V5) {
+    for statement in TO_V7.into_iter().chain(TO_V6).chain(TO_V5) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(7));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(8));
     let fingerprint = |record: Option<multifactor::store::DeviceRecord>| match record.map(|r| r.data) {
         Some(DeviceData::Totp(t)) => t.fingerprint,
         other => panic!("not a TOTP device: {other:?}"),
@@ -231,11 +237,41 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     ));
 }
 
+/// A version-7 file's enrollment deadlines stay after the upgrade, with no skips counted.
+#[tokio::test]
+async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
+    use multifactor::DeviceStore as _;
+    use multifactor::enrollment::EnrollmentGrace;
+    let path = fresh_path("v7");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let alice = UserId::new("alice").unwrap();
+    let deadline = UnixTime::from_secs(1_900_000_000);
+    store.enrollment_deadline(&alice, deadline).await.unwrap();
+    let pool = raw(&path).await;
+    for statement in TO_V7 {
+        sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
+    assert_eq!(
+        store.enrollment_deadline(&alice, UnixTime::from_secs(5)).await.unwrap(),
+        EnrollmentGrace::new(deadline, 0)
+    );
+    assert_eq!(
+        store
+            .skip_enrollment_prompt(&alice, UnixTime::from_secs(5), 2)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+}
+
 #[tokio::test]
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(7));
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -285,7 +321,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(7));
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -313,7 +349,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(7));
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
@@ -356,7 +392,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(7));
+    assert_eq!(store.schema_version().await.unwrap(), Some(8));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -368,13 +404,13 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     assert_eq!(rows, 1);
     store.close().await;
-    sqlx::query("UPDATE mfa_schema_version SET version = 8")
+    sqlx::query("UPDATE mfa_schema_version SET version = 9")
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
     match SqliteStore::open(&path).await {
-        Err(e @ StoreError::SchemaTooNew { found: 8, supported: 7 }) => {
+        Err(e @ StoreError::SchemaTooNew { found: 9, supported: 8 }) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
         }
         other => panic!("{other:?}"),

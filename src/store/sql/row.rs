@@ -28,6 +28,11 @@ pub(crate) fn from_db(value: i64, column: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(column, "negative"))
 }
 
+/// The `skipped` column (an enrollment prompt count) back to `u32`.
+pub(crate) fn skipped_from_db(value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| corrupt("mfa_enrollment_deadlines.skipped", "out of range"))
+}
+
 /// The `kind` column value of a factor's devices.
 pub(crate) const fn kind_of(factor: Factor) -> &'static str {
     match factor {
