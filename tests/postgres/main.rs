@@ -107,6 +107,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         known_browser_counters,
         key_checks,
         enrollment_deadlines,
+        enrollment_skips,
         settle_attempt,
         last_usable_device,
         delete_unconfirmed_totp,
@@ -132,7 +133,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         cached_verification,
         race_known_browser_revoke,
         race_first_backup_codes,
-        race_enrollment_deadline
+        race_enrollment_deadline,
+        race_enrollment_skips
     ));
     checks
 }
