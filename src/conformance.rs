@@ -366,6 +366,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(delete_unless_last, &*store);
     check!(totp_paging_and_reseal, &*store);
     check!(totp_fingerprints, &*store);
+    check!(counter_based_otp, &*store);
     check!(remembered_browsers, &*store);
     check!(known_browser_counters, &*store);
     check!(key_checks, &*store);
@@ -415,7 +416,7 @@ macro_rules! conformance_tests {
             replace_backup_codes, insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines, enrollment_skips,
+            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, counter_based_otp, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines, enrollment_skips,
             settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,

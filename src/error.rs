@@ -70,6 +70,12 @@ pub enum ConfigError {
     /// TOTP verification window out of bounds.
     #[error("TOTP window {0} is outside 0..=10 steps")]
     TotpWindow(u32),
+    /// HOTP look-ahead window out of bounds.
+    #[error("HOTP look-ahead {0} is outside 1..=50 codes")]
+    HotpLookAhead(u32),
+    /// HOTP resynchronisation distance out of bounds.
+    #[error("HOTP resynchronisation limit {0} is outside 1..=10000 codes")]
+    HotpResyncLimit(u32),
     /// Length of newly generated TOTP secrets out of bounds.
     #[error("TOTP secret length {0} bytes is outside 20..=64 (160 to 512 bits)")]
     TotpSecretLength(usize),

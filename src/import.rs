@@ -50,6 +50,9 @@ pub enum ImportFormat {
     /// django-otp's or authentik's TOTP devices: CSV with the header
     /// `username,key,step,t0,digits,last_t` and optionally `name` (the query is in the manual).
     DjangoOtpTotp,
+    /// django-otp's HOTP devices (`otp_hotp_hotpdevice`): CSV with the header
+    /// `username,key,digits,counter` and optionally `name` (the query is in the manual).
+    DjangoOtpHotp,
     /// django-otp's or authentik's static tokens: CSV `username,token` (optionally `name`), one
     /// token per row; each user's tokens become one backup-code set.
     DjangoOtpStatic,
@@ -65,12 +68,13 @@ pub enum ImportFormat {
 
 impl ImportFormat {
     /// Every format, in the order `mfactl import --help` lists them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Otpauth,
         Self::GoogleAuthenticator,
         Self::AutheliaCsv,
         Self::AutheliaUri,
         Self::DjangoOtpTotp,
+        Self::DjangoOtpHotp,
         Self::DjangoOtpStatic,
         Self::Keycloak,
         Self::AuthentikWebAuthn,
@@ -85,6 +89,7 @@ impl ImportFormat {
             Self::AutheliaCsv => "authelia-csv",
             Self::AutheliaUri => "authelia-uri",
             Self::DjangoOtpTotp => "django-otp-totp",
+            Self::DjangoOtpHotp => "django-otp-hotp",
             Self::DjangoOtpStatic => "django-otp-static",
             Self::Keycloak => "keycloak",
             Self::AuthentikWebAuthn => "authentik-webauthn",
@@ -245,6 +250,7 @@ impl ImportBatch {
             ImportFormat::AutheliaUri => otpauth::authelia_uris(text, &mut batch),
             ImportFormat::AutheliaCsv => authelia::csv(text, &mut batch),
             ImportFormat::DjangoOtpTotp => django_otp::totp(text, &mut batch),
+            ImportFormat::DjangoOtpHotp => django_otp::hotp(text, &mut batch),
             ImportFormat::DjangoOtpStatic => django_otp::static_tokens(text, &mut batch),
             ImportFormat::Keycloak => keycloak::credentials(text, &mut batch),
             ImportFormat::AuthentikWebAuthn => authentik::webauthn(text, &mut batch),

@@ -10,7 +10,7 @@ mod hmac;
 mod migration;
 pub mod uri;
 
-pub use self::django_otp::DjangoOtpTotpRow;
+pub use self::django_otp::{DjangoOtpHotpRow, DjangoOtpTotpRow};
 
 use std::fmt;
 
@@ -63,7 +63,9 @@ impl fmt::Display for Algorithm {
     }
 }
 
-/// Algorithm, digits (6..=8) and period (10..=300 s) of a TOTP device.
+/// Algorithm, digits (6..=8) and period (10..=300 s) of a TOTP device; or algorithm and digits
+/// of a counter-based one (HOTP, RFC 4226: [`TotpParams::hotp`]), whose codes follow a counter
+/// instead of the clock, and whose period is 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TotpParams {
     algorithm: Algorithm,
@@ -91,6 +93,28 @@ impl TotpParams {
         })
     }
 
+    /// Validated parameters of a counter-based device (HOTP, RFC 4226): a code per counter
+    /// value, each accepted once, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpDigits`] when `digits` is not 6..=8.
+    pub fn hotp(algorithm: Algorithm, digits: u32) -> Result<Self, ConfigError> {
+        if !(6..=8).contains(&digits) {
+            return Err(ConfigError::TotpDigits(digits));
+        }
+        Ok(Self {
+            algorithm,
+            digits: digits as u8,
+            period: 0,
+        })
+    }
+
+    /// Whether codes follow a counter (HOTP) rather than the clock.
+    pub fn is_counter_based(&self) -> bool {
+        self.period == 0
+    }
+
     /// The hash function.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
@@ -101,14 +125,14 @@ impl TotpParams {
         u32::from(self.digits)
     }
 
-    /// Seconds per step.
+    /// Seconds per step (0 for a counter-based device).
     pub fn period(&self) -> u64 {
         u64::from(self.period)
     }
 
-    /// The time step that contains `time`.
+    /// The time step that contains `time` (0 for a counter-based device: it has none).
     pub fn step_at(&self, time: UnixTime) -> u64 {
-        time.as_secs() / self.period()
+        time.as_secs().checked_div(self.period()).unwrap_or(0)
     }
 }
 
@@ -174,6 +198,18 @@ pub const MIN_NEW_SECRET_BYTES: usize = 20;
 /// The widest verification window in steps either side of the current one: ±10 steps is
 /// already 21 codes accepted at once.
 pub const MAX_WINDOW: u32 = 10;
+/// How many counter values ahead of the last accepted one a counter-based (HOTP) code is looked
+/// for by default: RFC 4226 §7.4's look-ahead window, for codes generated and never used (a
+/// button pressed without signing in).
+pub const DEFAULT_LOOK_AHEAD: u32 = 10;
+/// The widest look-ahead window. Each of its codes is a chance for a guess, and the throttle
+/// charges a guess for all of them (see the manual).
+pub const MAX_LOOK_AHEAD: u32 = 50;
+/// How far ahead a resynchronisation (two consecutive codes) looks by default.
+pub const DEFAULT_RESYNC_LIMIT: u32 = 1_000;
+/// The farthest a resynchronisation may look.
+pub const MAX_RESYNC_LIMIT: u32 = 10_000;
+
 /// Most confirmed TOTP devices a user may have. A code is checked against each of them, so a
 /// guess against `n` devices is charged `n` failures (the guessing bound does not grow with
 /// them); the cap keeps what one wrong code costs the owner small.
@@ -266,6 +302,85 @@ pub fn verify(
         TotpMatch::Fresh(step) => Some(step),
         _ => None,
     })
+}
+
+/// Checks `code` against a counter-based (HOTP) device: the `look_ahead` counter values after
+/// `last_counter` (the last accepted one; from 0 when none was), and, to tell a used code from
+/// a wrong one, the `look_ahead` values up to it. In constant time over the code and the secret,
+/// like [`evaluate`]. The caller settles a [`TotpMatch::Fresh`] counter with the store's atomic
+/// high-water mark, which never goes back: a code is accepted at most once.
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] if `code` is not `digits` ASCII digits (spaces ignored).
+pub fn evaluate_counter(
+    secret: &SecretBytes,
+    params: &TotpParams,
+    look_ahead: u32,
+    last_counter: Option<u64>,
+    code: &str,
+) -> Result<TotpMatch, InputError> {
+    let submitted = parse_code(code, params.digits())?;
+    let next = last_counter.map_or(0, |c| c.saturating_add(1));
+    let ahead = u64::from(look_ahead.max(1));
+    let first = next.saturating_sub(ahead);
+    let last = next.saturating_add(ahead - 1);
+    let key = secret.expose_secret();
+    let digits = params.digits();
+    let (fresh, reused) = match params.algorithm {
+        Algorithm::Sha1 => check_steps_for::<Sha1>(key, first, last, last_counter, digits, submitted),
+        Algorithm::Sha256 => check_steps_for::<Sha256>(key, first, last, last_counter, digits, submitted),
+        Algorithm::Sha512 => check_steps_for::<Sha512>(key, first, last, last_counter, digits, submitted),
+    };
+    Ok(match (fresh, reused) {
+        (Some(counter), _) => TotpMatch::Fresh(counter),
+        (None, true) => TotpMatch::Reused,
+        (None, false) => TotpMatch::None,
+    })
+}
+
+/// Resynchronises a counter-based (HOTP) device that ran far ahead: the counter `c` within
+/// `limit` values after `last_counter` at which `first` is the code of `c` and `second` the
+/// code of `c + 1`. Returns `c + 1`, the counter to settle as the last accepted one (the
+/// earliest such pair if several match). Two consecutive codes make a guess 10^digits times
+/// less likely than one code, which is what allows looking so far.
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] if either code is not `digits` ASCII digits.
+pub fn resync_counter(
+    secret: &SecretBytes,
+    params: &TotpParams,
+    limit: u32,
+    last_counter: Option<u64>,
+    first: &str,
+    second: &str,
+) -> Result<Option<u64>, InputError> {
+    let (a, b) = (
+        parse_code(first, params.digits())?,
+        parse_code(second, params.digits())?,
+    );
+    let next = last_counter.map_or(0, |c| c.saturating_add(1));
+    let modulus = 10u32.pow(params.digits());
+    let key = secret.expose_secret();
+    let codes = |counter: u64| match params.algorithm {
+        Algorithm::Sha1 => hotp::<Sha1>(key, counter, params.digits()),
+        Algorithm::Sha256 => hotp::<Sha256>(key, counter, params.digits()),
+        Algorithm::Sha512 => hotp::<Sha512>(key, counter, params.digits()),
+    };
+    let mut found = Choice::from(0);
+    let mut matched = 0u64;
+    let mut previous = Choice::from(0);
+    // Every counter in range is computed, whatever matches; the oldest pair is kept.
+    for counter in next..=next.saturating_add(u64::from(limit)) {
+        let code = codes(counter) % modulus;
+        let second_here = ct::eq_u32(code, b);
+        let pair = previous & second_here & !found;
+        matched.conditional_assign(&counter, pair);
+        found |= pair;
+        previous = ct::eq_u32(code, a);
+    }
+    Ok(bool::from(found).then_some(matched))
 }
 
 /// [`check_steps`] with the modulus 10^`digits` as a constant, so that each reduction is a

@@ -108,6 +108,47 @@ pub async fn consume_backup_code_once<S: DeviceStore>(store: &S) -> CheckResult 
     Ok(())
 }
 
+/// A counter-based (HOTP) device round-trips exactly (its period is 0), and its counter is the
+/// same high-water mark: it moves only upward.
+pub async fn counter_based_otp<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let mut hotp = totp_record(&alice, 1)?;
+    if let DeviceData::Totp(t) = &mut hotp.data {
+        t.params = TotpParams::hotp(Algorithm::Sha512, 7).map_err(|e| Failure(e.to_string()))?;
+        t.last_step = Some(41);
+    }
+    hotp.confirmed = true;
+    store.insert_device(hotp.clone()).await?;
+    let got = store.device(&alice, hotp.id).await?;
+    ensure!(
+        got.as_ref() == Some(&hotp),
+        "a counter-based device did not round-trip: {got:?}"
+    );
+    let now = UnixTime::from_secs(5_000);
+    for (counter, accepted, why) in [
+        (41, false, "the last counter was accepted again"),
+        (40, false, "an older counter was accepted"),
+        (42, true, "the next counter was refused"),
+        (42, false, "a counter was accepted twice"),
+        (50, true, "a counter ahead was refused"),
+        (45, false, "the counter went back"),
+    ] {
+        ensure!(
+            store
+                .accept_totp_step(&alice, hotp.id, counter, now, ThrottleState::default())
+                .await?
+                == accepted,
+            "{why}"
+        );
+    }
+    let got = store
+        .device(&alice, hotp.id)
+        .await?
+        .ok_or(Failure("device vanished".into()))?;
+    ensure!(last_step(&got) == Some(50), "the counter was not stored");
+    Ok(())
+}
+
 /// The TOTP high-water mark moves only upward and confirms the device.
 pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;

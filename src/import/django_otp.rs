@@ -1,4 +1,5 @@
-//! django-otp 1.x (`plugins/otp_totp/models.py`, `plugins/otp_static/models.py`) and authentik,
+//! django-otp 1.x (`plugins/otp_totp/models.py`, `plugins/otp_hotp/models.py`,
+//! `plugins/otp_static/models.py`) and authentik,
 //! whose TOTP and static-token stages keep the same models under its own table names. The
 //! manual has the queries that produce these files.
 //!
@@ -8,8 +9,8 @@
 //! there, so every imported one is unused.
 
 use super::{ImportBatch, ImportItem, ImportedCodes, csv_rows};
-use crate::totp::DjangoOtpTotpRow;
 use crate::totp::uri::TotpImport;
+use crate::totp::{DjangoOtpHotpRow, DjangoOtpTotpRow};
 
 /// `username,key,step,t0,digits,last_t[,name]`.
 pub(super) fn totp(text: &str, batch: &mut ImportBatch) {
@@ -29,6 +30,34 @@ pub(super) fn totp(text: &str, batch: &mut ImportBatch) {
                     last_t: row.number("last_t")?,
                 };
                 TotpImport::from_django_otp(&parsed).map_err(|e| match e {
+                    crate::error::InputError::SecretEncoding => "key is not hexadecimal".to_owned(),
+                    e => e.to_string(),
+                })
+            };
+            match read() {
+                Ok(import) => batch.entry(n, user, Some(row.get("name")), ImportItem::Totp(import)),
+                Err(reason) => batch.problem(n, Some(user).filter(|u| !u.is_empty()), reason),
+            }
+        },
+    );
+}
+
+/// `username,key,digits,counter[,name]`.
+pub(super) fn hotp(text: &str, batch: &mut ImportBatch) {
+    csv_rows(
+        text,
+        batch,
+        &["username", "key", "digits", "counter"],
+        &["name"],
+        |batch, n, row| {
+            let user = row.get("username");
+            let read = || -> Result<TotpImport, String> {
+                let parsed = DjangoOtpHotpRow {
+                    key: row.get("key"),
+                    digits: row.number("digits")?,
+                    counter: row.number("counter")?,
+                };
+                TotpImport::from_django_otp_hotp(&parsed).map_err(|e| match e {
                     crate::error::InputError::SecretEncoding => "key is not hexadecimal".to_owned(),
                     e => e.to_string(),
                 })

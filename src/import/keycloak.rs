@@ -8,6 +8,8 @@
 //!   `{"value":"..."}`. Without `secretEncoding` the HMAC key is the value's UTF-8 bytes (what
 //!   Keycloak's QR code shows, base32-encoded); with `BASE32` it is the value decoded.
 //!   Keycloak's replay mark lives in a cache, not the database: nothing to carry over.
+//!   `"subType":"hotp"` is counter-based: its `counter` is the one the next code is made with,
+//!   and is carried over (the codes before it stay spent).
 //! - `webauthn` (security key) and `webauthn-passwordless` (passkey): `credential_data` has
 //!   `credentialId` (standard base64), `credentialPublicKey` (base64url COSE key), `counter`,
 //!   `aaguid` and `transports`. The user handle Keycloak registers is the user's id as UTF-8.
@@ -27,7 +29,11 @@ use crate::webauthn::{ExportedCredential, WebAuthnImport};
 struct OtpData {
     sub_type: String,
     digits: u32,
+    #[serde(default)]
     period: u64,
+    /// For `hotp`: the counter the next code is made with.
+    #[serde(default)]
+    counter: u64,
     algorithm: String,
     #[serde(default)]
     secret_encoding: Option<String>,
@@ -91,16 +97,25 @@ pub(super) fn credentials(text: &str, batch: &mut ImportBatch) {
 fn otp(secret_data: &str, credential_data: &str) -> Result<TotpImport, String> {
     let data: OtpData =
         serde_json::from_str(credential_data).map_err(|_| "credential_data is not Keycloak's OTP JSON".to_owned())?;
-    if data.sub_type != "totp" {
-        return Err("HOTP (counter-based) credentials are not supported".into());
-    }
     let algorithm = match data.algorithm.as_str() {
         "HmacSHA1" => Algorithm::Sha1,
         "HmacSHA256" => Algorithm::Sha256,
         "HmacSHA512" => Algorithm::Sha512,
         _ => return Err("algorithm must be HmacSHA1, HmacSHA256 or HmacSHA512".into()),
     };
-    let params = TotpParams::new(algorithm, data.digits, data.period).map_err(|e| e.to_string())?;
+    // Keycloak keeps an hotp credential's next counter (`validateHOTP` stores the matched one
+    // plus 1): the one before it counts as used.
+    let (params, last_step) = match data.sub_type.as_str() {
+        "totp" => (
+            TotpParams::new(algorithm, data.digits, data.period).map_err(|e| e.to_string())?,
+            None,
+        ),
+        "hotp" => (
+            TotpParams::hotp(algorithm, data.digits).map_err(|e| e.to_string())?,
+            data.counter.checked_sub(1),
+        ),
+        _ => return Err("subType must be totp or hotp".into()),
+    };
     let secret: OtpSecret =
         serde_json::from_str(secret_data).map_err(|_| "secret_data is not Keycloak's {\"value\": ...}".to_owned())?;
     let key = match data.secret_encoding.as_deref() {
@@ -110,7 +125,7 @@ fn otp(secret_data: &str, credential_data: &str) -> Result<TotpImport, String> {
         }
         Some(_) => return Err("secretEncoding must be absent or BASE32".into()),
     };
-    TotpImport::from_parts(key, params, None, None, None).map_err(|e| e.to_string())
+    TotpImport::from_parts(key, params, None, None, last_step).map_err(|e| e.to_string())
 }
 
 fn webauthn(credential_data: &str, user_id: &str, passwordless: bool) -> Result<WebAuthnImport, String> {

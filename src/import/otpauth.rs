@@ -58,6 +58,10 @@ pub(super) fn google_lines(text: &str, batch: &mut ImportBatch) {
 pub(super) fn authelia_uris(text: &str, batch: &mut ImportBatch) {
     for (n, line) in lines(text) {
         match TotpImport::parse(line) {
+            // Authelia has no counter-based codes: such a line is not from its export.
+            Ok(import) if import.params.is_counter_based() => {
+                batch.problem(n, None, "an hotp URI: Authelia exports only totp")
+            }
             Ok(import) => match (&import.issuer, import.account.clone()) {
                 (Some(_), Some(user)) => batch.entry(n, &user, None, ImportItem::Totp(import)),
                 _ => batch.problem(

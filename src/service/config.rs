@@ -15,6 +15,8 @@ pub struct TotpConfig {
     pub(super) params: TotpParams,
     pub(super) window: u32,
     pub(super) secret_len: usize,
+    pub(super) look_ahead: u32,
+    pub(super) resync_limit: u32,
 }
 
 impl TotpConfig {
@@ -35,7 +37,54 @@ impl TotpConfig {
             params: TotpParams::default(),
             window: 1,
             secret_len: totp::MIN_NEW_SECRET_BYTES,
+            look_ahead: totp::DEFAULT_LOOK_AHEAD,
+            resync_limit: totp::DEFAULT_RESYNC_LIMIT,
         })
+    }
+
+    /// How many counter values after the last accepted one a counter-based (HOTP) code is looked
+    /// for (1..=50, default 10: RFC 4226 §7.4). The throttle charges a guess for every code of
+    /// the window, so the guessing bound holds whatever it is.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::HotpLookAhead`] if 0 or above [`totp::MAX_LOOK_AHEAD`].
+    pub fn with_look_ahead(mut self, look_ahead: u32) -> Result<Self, ConfigError> {
+        if !(1..=totp::MAX_LOOK_AHEAD).contains(&look_ahead) {
+            return Err(ConfigError::HotpLookAhead(look_ahead));
+        }
+        self.look_ahead = look_ahead;
+        Ok(self)
+    }
+
+    /// How far past the last accepted counter a resynchronisation with two consecutive codes
+    /// looks (1..=10,000, default 1,000).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::HotpResyncLimit`] if 0 or above [`totp::MAX_RESYNC_LIMIT`].
+    pub fn with_resync_limit(mut self, limit: u32) -> Result<Self, ConfigError> {
+        if !(1..=totp::MAX_RESYNC_LIMIT).contains(&limit) {
+            return Err(ConfigError::HotpResyncLimit(limit));
+        }
+        self.resync_limit = limit;
+        Ok(self)
+    }
+
+    /// The look-ahead window of counter-based (HOTP) devices.
+    pub fn look_ahead(&self) -> u32 {
+        self.look_ahead
+    }
+
+    /// What a failure against a device with `params` is charged, in guesses: the codes one
+    /// guess is compared with there, in units of a time-based device's window (at least 1).
+    /// With the defaults a counter-based device's 10 codes are charged as 4 guesses of 3.
+    pub(crate) fn guess_weight(&self, params: &TotpParams) -> u32 {
+        if params.is_counter_based() {
+            self.look_ahead.div_ceil(2 * self.window + 1).max(1)
+        } else {
+            1
+        }
     }
 
     /// Parameters of new enrollments (imports keep their own).

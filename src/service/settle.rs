@@ -252,8 +252,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         token: Option<&str>,
     ) -> Result<Settled, Error> {
         let mut view = match self.cache.get(user, factor) {
-            Some(view) => view,
-            None => self.read_view(user, factor).await?,
+            // A counter-based device's window starts at its counter: a copy another process
+            // has moved on from would look in the wrong place, so such devices are read fresh.
+            Some(view) if !view.devices.iter().any(is_counter_based) => view,
+            _ => self.read_view(user, factor).await?,
         };
         let mut browser = match token {
             Some(token) => self.known_browser(user, factor, token).await?,
@@ -392,12 +394,20 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }
                 let (hit, reused) = self.evaluate_totp(user, &totps, code, now)?;
                 // The candidates a code is compared with: the devices, and the time step (each
-                // device's; one device, the common case, needs no list).
-                let step = params.first().map_or(0, |p| p.step_at(now)).to_be_bytes();
-                let steps: Vec<u8> = params
+                // device's; one device, the common case, needs no list), or for a counter-based
+                // device its counter.
+                let candidate = |t: &TotpRecord| {
+                    if t.params.is_counter_based() {
+                        t.last_step.map_or(0, |c| c.saturating_add(1))
+                    } else {
+                        t.params.step_at(now)
+                    }
+                };
+                let step = totps.first().map_or(0, |(_, t)| candidate(t)).to_be_bytes();
+                let steps: Vec<u8> = totps
                     .iter()
                     .skip(1)
-                    .flat_map(|p| p.step_at(now).to_be_bytes())
+                    .flat_map(|(_, t)| candidate(t).to_be_bytes())
                     .collect();
                 let context: [&[u8]; 3] = [digest.as_bytes(), &step, &steps];
                 let mut digits = [0u8; 64];
@@ -414,7 +424,17 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     now,
                     devices: Some(digest),
                     miss: self.miss_fingerprint(user, &counter, &context, digits.get(..len).unwrap_or_default()),
-                    weight: u32::try_from(totps.len()).unwrap_or(u32::MAX),
+                    // A miss is a guess against each device, weighed by the codes of its window;
+                    // a used code (or a hit a concurrent request spends first) is no guess,
+                    // and counts once per device.
+                    weight: if hit.is_none() && !reused {
+                        totps
+                            .iter()
+                            .map(|(_, t)| self.config.totp.guess_weight(&t.params))
+                            .fold(0u32, u32::saturating_add)
+                    } else {
+                        u32::try_from(totps.len()).unwrap_or(u32::MAX)
+                    },
                 }))
             }
             Factor::BackupCodes => {
@@ -557,4 +577,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
         Ok(())
     }
+}
+
+/// Whether `device` is a counter-based (HOTP) one.
+fn is_counter_based(device: &DeviceRecord) -> bool {
+    matches!(&device.data, DeviceData::Totp(t) if t.params.is_counter_based())
 }

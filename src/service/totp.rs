@@ -1,4 +1,5 @@
-//! TOTP: enroll, resume an unconfirmed enrollment, confirm, verify, import.
+//! TOTP and its counter-based sibling HOTP: enroll, resume an unconfirmed enrollment, confirm,
+//! verify, resynchronise, import.
 
 use crate::audit::AuditKind;
 use crate::clock::{Clock, UnixTime};
@@ -30,14 +31,43 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`MisuseError::TooManyTotpDevices`] if the user has [`totp::MAX_DEVICES`] confirmed ones;
     /// sealing, RNG and store errors.
     pub async fn enroll_totp(&self, user: &UserId, account: &str, name: Option<&str>) -> Result<TotpEnrollment, Error> {
+        let params = self.config.totp.params;
+        self.enroll_otp(user, account, name.unwrap_or(DeviceKind::Totp.default_name()), params)
+            .await
+    }
+
+    /// Starts a counter-based (HOTP, RFC 4226) enrollment, as [`Mfa::enroll_totp`] does: the
+    /// key URI is `otpauth://hotp/…&counter=0`, and the device is confirmed with its first code
+    /// ([`Mfa::confirm_totp`]). Codes follow the device's counter, not the clock: each is
+    /// accepted once, in order, within the look-ahead window
+    /// ([`TotpConfig::with_look_ahead`](crate::TotpConfig::with_look_ahead)); one far ahead is
+    /// brought back with two consecutive codes ([`Mfa::resync_hotp`]). It verifies and
+    /// throttles as an authenticator app ([`Mfa::verify_totp`]), with each failure charged for
+    /// every code of its window.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mfa::enroll_totp`].
+    pub async fn enroll_hotp(&self, user: &UserId, account: &str, name: Option<&str>) -> Result<TotpEnrollment, Error> {
+        let totp = self.config.totp.params;
+        let params = TotpParams::hotp(totp.algorithm(), totp.digits())?;
+        self.enroll_otp(user, account, name.unwrap_or(HOTP_NAME), params).await
+    }
+
+    async fn enroll_otp(
+        &self,
+        user: &UserId,
+        account: &str,
+        name: &str,
+        params: TotpParams,
+    ) -> Result<TotpEnrollment, Error> {
         let account = validate_account(account)?;
-        let name = DeviceName::new(name.unwrap_or(DeviceKind::Totp.default_name()))?;
+        let name = DeviceName::new(name)?;
         self.room_for_totp(user).await?;
         self.devices_changed(user).await?;
         let mut secret = vec![0u8; self.config.totp.secret_len];
         self.rng.try_fill_bytes(&mut secret)?;
         let secret = SecretBytes::new(secret);
-        let params = self.config.totp.params;
         let id = self.insert_totp(user, name, &secret, params, None, false).await?;
         // One conditional delete: an older enrollment confirmed meanwhile is kept.
         self.store.delete_unconfirmed_totp(user, id).await?;
@@ -137,7 +167,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 now,
                 devices: None,
                 miss: None,
-                weight: 1,
+                weight: self.config.totp.guess_weight(&totp_record.params),
             };
             let mut settled = match self.settle(user, admission, &attempt).await? {
                 Settling::Accepted(settled, _) => {
@@ -201,6 +231,92 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ))
     }
 
+    /// Brings a counter-based (HOTP) device whose counter ran far ahead (its button pressed
+    /// many times without signing in) back in step: `first` and `second` are two consecutive
+    /// codes it shows now. They are looked for within the configured distance after the last
+    /// accepted counter ([`TotpConfig::with_resync_limit`](crate::TotpConfig::with_resync_limit),
+    /// default 1,000), and the device's counter moves to the second one in the same settled
+    /// operation that charges a wrong pair (once: two codes together are a far weaker guess
+    /// than one). Neither code, nor any before them, is accepted again.
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::DeviceNotFound`]; [`MisuseError::WrongKind`] for a device that is not a
+    /// confirmed counter-based one; [`InputError::CodeFormat`] for a code of the wrong shape
+    /// (not counted); sealing and store errors. A pair that does not match is
+    /// `Ok(Outcome::Rejected)`.
+    pub async fn resync_hotp(
+        &self,
+        user: &UserId,
+        device: DeviceId,
+        first: &str,
+        second: &str,
+    ) -> Result<Outcome, Error> {
+        let settled: Result<Settled, Error> = async {
+            let record = self
+                .store
+                .device(user, device)
+                .await?
+                .ok_or(MisuseError::DeviceNotFound)?;
+            let hotp = match &record.data {
+                DeviceData::Totp(t) if t.params.is_counter_based() && record.confirmed => t,
+                _ => {
+                    return Err(MisuseError::WrongKind {
+                        expected: DeviceKind::Totp,
+                        found: record.kind(),
+                    }
+                    .into());
+                }
+            };
+            totp::check_shape(first, std::slice::from_ref(&hotp.params))?;
+            totp::check_shape(second, std::slice::from_ref(&hotp.params))?;
+            let admission = Admission {
+                browser: None,
+                state: self.store.throttle(user, Factor::Totp.into()).await?,
+            };
+            let now = self.clock.now();
+            if let Some(refused) = self.refusal(Gate::Guessable, &admission, now) {
+                return Ok(Settled::plain(refused));
+            }
+            let secret = SecretBytes::from(self.keys.open(&totp_context(user, device), &hotp.sealed_secret)?);
+            let counter = totp::resync_counter(
+                &secret,
+                &hotp.params,
+                self.config.totp.resync_limit,
+                hotp.last_step,
+                first,
+                second,
+            )?;
+            let attempt = Attempt {
+                factor: Factor::Totp,
+                gate: Gate::Guessable,
+                hit: counter.map(|step| Hit::TotpStep { device, step }),
+                reused: false,
+                now,
+                devices: None,
+                miss: None,
+                weight: 1,
+            };
+            match self.settle(user, admission, &attempt).await? {
+                Settling::Accepted(settled, _) => {
+                    self.cache.forget(user);
+                    Ok(settled)
+                }
+                Settling::Answered(settled, _) => Ok(settled),
+                Settling::Stale | Settling::NoLongerKnown => {
+                    Err(StoreError::InvalidRecord("a settlement without a digest or browser was stale").into())
+                }
+            }
+        }
+        .await;
+        Ok(self.audited(
+            Some(user),
+            Factor::Totp,
+            AuditKind::Verified { recovery: false },
+            settled?,
+        ))
+    }
+
     /// Imports an existing TOTP secret (base32 or `otpauth://` URI) for migration. The user's
     /// app already holds it, so the device is confirmed at once.
     ///
@@ -239,7 +355,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             }
         }
         self.devices_changed(user).await?;
-        let fallback = DeviceKind::Totp.default_name();
+        let fallback = if import.params.is_counter_based() {
+            HOTP_NAME
+        } else {
+            DeviceKind::Totp.default_name()
+        };
         let name = match name {
             Some(n) => DeviceName::new(n)?,
             None => {
@@ -336,14 +456,25 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         for (id, record) in devices {
             let secret = SecretBytes::from(self.keys.open(&totp_context(user, *id), &record.sealed_secret)?);
             // A shape this device does not take (another device's digits) is no match either.
-            match totp::evaluate(
-                &secret,
-                &record.params,
-                self.config.totp.window,
-                record.last_step,
-                now,
-                code,
-            ) {
+            let evaluated = if record.params.is_counter_based() {
+                totp::evaluate_counter(
+                    &secret,
+                    &record.params,
+                    self.config.totp.look_ahead,
+                    record.last_step,
+                    code,
+                )
+            } else {
+                totp::evaluate(
+                    &secret,
+                    &record.params,
+                    self.config.totp.window,
+                    record.last_step,
+                    now,
+                    code,
+                )
+            };
+            match evaluated {
                 Ok(TotpMatch::Fresh(step)) if hit.is_none() => hit = Some(Hit::TotpStep { device: *id, step }),
                 Ok(TotpMatch::Reused) => reused = true,
                 _ => {}
@@ -352,6 +483,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Ok((hit, reused))
     }
 }
+
+/// The name a new counter-based device gets when the user gives none.
+const HOTP_NAME: &str = "Authenticator (HOTP)";
 
 pub(crate) fn totp_context(user: &UserId, device: DeviceId) -> SealContext<'_> {
     SealContext {

@@ -38,7 +38,55 @@ impl std::fmt::Debug for DjangoOtpTotpRow<'_> {
     }
 }
 
+/// One `otp_hotp_hotpdevice` row (django-otp's `HOTPDevice`): `key` the secret in hex,
+/// `digits` 6 or 8, and `counter` the counter the next token is made with (django-otp stores the
+/// matched counter plus 1). `tolerance` is its look-ahead window and is not carried over (ours
+/// is configured on the service).
+#[derive(Clone, Copy)]
+pub struct DjangoOtpHotpRow<'a> {
+    /// `key`: the secret, hex-encoded.
+    pub key: &'a str,
+    /// `digits`: 6 or 8.
+    pub digits: u32,
+    /// `counter`: the next counter value.
+    pub counter: u64,
+}
+
+impl std::fmt::Debug for DjangoOtpHotpRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DjangoOtpHotpRow")
+            .field("key", &"<redacted>")
+            .field("digits", &self.digits)
+            .field("counter", &self.counter)
+            .finish()
+    }
+}
+
 impl TotpImport {
+    /// A django-otp `HOTPDevice` row, ready to import: its secret, SHA1 with its digits, and
+    /// its counter, so the tokens the old system accepted stay spent.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::SecretEncoding`] for a key that is not hex, [`InputError::SecretLength`]
+    /// for one outside 10..=64 bytes, [`InputError::KeyUri`] for a digit count this crate does
+    /// not take.
+    pub fn from_django_otp_hotp(row: &DjangoOtpHotpRow<'_>) -> Result<Self, InputError> {
+        let secret = decode_hex(row.key.trim())?;
+        if !(MIN_IMPORT_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&secret.len()) {
+            return Err(InputError::SecretLength(secret.len()));
+        }
+        let params =
+            TotpParams::hotp(Algorithm::Sha1, row.digits).map_err(|_| InputError::KeyUri("digits must be 6 to 8"))?;
+        Ok(Self {
+            secret,
+            params,
+            issuer: None,
+            account: None,
+            last_step: row.counter.checked_sub(1),
+        })
+    }
+
     /// A django-otp (or authentik) `TOTPDevice` row, ready to import: its secret, SHA1 with its
     /// digits and step, and its last accepted step as the replay mark, so a code the old system
     /// accepted is not accepted again here.

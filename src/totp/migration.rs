@@ -44,6 +44,8 @@ struct OtpParameters {
     digits: i32,
     #[prost(int32, tag = "6")]
     otp_type: i32,
+    #[prost(int64, tag = "7")]
+    counter: i64,
 }
 
 impl Drop for OtpParameters {
@@ -55,8 +57,9 @@ impl Drop for OtpParameters {
 impl TotpImport {
     /// Parses a Google Authenticator export (`otpauth-migration://offline?data=…`): one entry
     /// per account in the payload, in its order, each the account ready to import or why it
-    /// cannot be (a counter-based HOTP account, MD5, a secret of the wrong length, an account
-    /// name that is missing or contradicts its issuer). Nothing in an error names the secret.
+    /// cannot be (MD5, a secret of the wrong length, an account name that is missing or
+    /// contradicts its issuer). A counter-based (HOTP) account keeps its counter: the app's
+    /// next code is made with it, so the one before counts as used. Nothing in an error names the secret.
     ///
     /// # Errors
     ///
@@ -102,11 +105,11 @@ impl TotpImport {
 /// One account of the payload, checked as an imported key URI would be.
 fn account(p: &OtpParameters) -> Result<TotpImport, InputError> {
     use InputError::MigrationPayload as Bad;
-    match p.otp_type {
-        0 | 2 => {}
-        1 => return Err(Bad("HOTP (counter-based) is not supported, only TOTP")),
+    let counter_based = match p.otp_type {
+        0 | 2 => false,
+        1 => true,
         _ => return Err(Bad("unknown OTP type")),
-    }
+    };
     let algorithm = match p.algorithm {
         0 | 1 => Algorithm::Sha1,
         2 => Algorithm::Sha256,
@@ -134,13 +137,20 @@ fn account(p: &OtpParameters) -> Result<TotpImport, InputError> {
         (_, b) if !b.is_empty() => Some(b.to_owned()),
         _ => None,
     };
-    let params = TotpParams::new(algorithm, digits, 30).map_err(|_| Bad("unsupported parameters"))?;
+    let (params, last_step) = if counter_based {
+        let counter = u64::try_from(p.counter).map_err(|_| Bad("a negative HOTP counter"))?;
+        let params = TotpParams::hotp(algorithm, digits).map_err(|_| Bad("unsupported parameters"))?;
+        (params, counter.checked_sub(1))
+    } else {
+        let params = TotpParams::new(algorithm, digits, 30).map_err(|_| Bad("unsupported parameters"))?;
+        (params, None)
+    };
     Ok(TotpImport {
         secret: SecretBytes::new(p.secret.clone()),
         params,
         issuer,
         account: Some(name.to_owned()),
-        last_step: None,
+        last_step,
     })
 }
 
@@ -228,10 +238,26 @@ mod tests {
         assert_eq!((d.issuer.as_deref(), d.account.as_deref()), (None, Some("dave")));
     }
 
+    /// A counter-based account keeps its counter (the next code's): the one before is spent; a
+    /// counter of 0 (absent) means none was used yet.
+    #[test]
+    fn hotp_accounts_carry_their_counter() {
+        let mut with_counter = parameters(SECRET2, "X:hotp", "X", 2, 2, 1);
+        with_counter.extend(number(7, 42));
+        let input = uri(&[with_counter, parameters(SECRET2, "X:new", "X", 1, 1, 1)]);
+        let got = TotpImport::parse_migration(&input).unwrap();
+        let a = got[0].as_ref().unwrap();
+        assert_eq!(a.params, TotpParams::hotp(Algorithm::Sha256, 8).unwrap());
+        assert_eq!(a.last_step, Some(41));
+        let b = got[1].as_ref().unwrap();
+        assert!(b.params.is_counter_based());
+        assert_eq!(b.last_step, None);
+    }
+
     #[test]
     fn each_bad_account_says_why_and_the_others_still_import() {
         let input = uri(&[
-            parameters(SECRET2, "hotp", "X", 1, 1, 1),
+            parameters(SECRET2, "kind", "X", 1, 1, 3),
             parameters(SECRET2, "md5", "X", 4, 1, 2),
             parameters(&[1; 9], "short", "X", 1, 1, 2),
             parameters(SECRET2, "  ", "X", 1, 1, 2),
@@ -247,7 +273,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "Google Authenticator export: HOTP (counter-based) is not supported, only TOTP",
+                "Google Authenticator export: unknown OTP type",
                 "Google Authenticator export: MD5 is not supported",
                 "secret must be 10..=64 bytes (80 to 512 bits), got 9 bytes",
                 "Google Authenticator export: an account needs a name without control characters",

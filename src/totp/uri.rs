@@ -22,7 +22,11 @@ pub const MAX_URI_LEN: usize = 2048;
 pub fn build(issuer: &str, account: &str, secret: &SecretBytes, params: &TotpParams) -> SecretString {
     let secret = encode_base32_secret(secret);
     let mut uri = Zeroizing::new(String::with_capacity(128));
-    uri.push_str("otpauth://totp/");
+    uri.push_str(if params.is_counter_based() {
+        "otpauth://hotp/"
+    } else {
+        "otpauth://totp/"
+    });
     encode_into(&mut uri, issuer);
     uri.push(':');
     encode_into(&mut uri, account);
@@ -32,11 +36,16 @@ pub fn build(issuer: &str, account: &str, secret: &SecretBytes, params: &TotpPar
     encode_into(&mut uri, issuer);
     let _ = write!(
         uri,
-        "&algorithm={}&digits={}&period={}",
+        "&algorithm={}&digits={}",
         params.algorithm().as_str(),
-        params.digits(),
-        params.period()
+        params.digits()
     );
+    if params.is_counter_based() {
+        // A new counter-based device starts at 0.
+        uri.push_str("&counter=0");
+    } else {
+        let _ = write!(uri, "&period={}", params.period());
+    }
     SecretString::from(uri)
 }
 
@@ -125,11 +134,9 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
         .ok_or(KeyUri("scheme must be otpauth"))?;
     let rest = rest.split('#').next().unwrap_or_default();
     let (kind, rest) = rest.split_once('/').ok_or(KeyUri("missing label"))?;
-    if kind.eq_ignore_ascii_case("hotp") {
-        return Err(KeyUri("HOTP (counter-based) is not supported, only totp"));
-    }
-    if !kind.eq_ignore_ascii_case("totp") {
-        return Err(KeyUri("type must be totp"));
+    let counter_based = kind.eq_ignore_ascii_case("hotp");
+    if !counter_based && !kind.eq_ignore_ascii_case("totp") {
+        return Err(KeyUri("type must be totp or hotp"));
     }
     let (label, query) = rest.split_once('?').ok_or(KeyUri("missing parameters"))?;
     let label = decode(label, false)?;
@@ -139,6 +146,7 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
     let mut algorithm = None;
     let mut digits = None;
     let mut period = None;
+    let mut counter = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').ok_or(KeyUri("parameter without '='"))?;
         let slot = match key.to_ascii_lowercase().as_str() {
@@ -147,6 +155,7 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
             "algorithm" => &mut algorithm,
             "digits" => &mut digits,
             "period" => &mut period,
+            "counter" => &mut counter,
             _ => continue, // image, color, ...: not ours to judge
         };
         if slot.is_some() {
@@ -185,14 +194,26 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
         Some(p) => p.parse::<u64>().map_err(|_| KeyUri("period must be a number"))?,
         None => 30,
     };
-    let params = TotpParams::new(algorithm, digits, period)
-        .map_err(|_| KeyUri("digits must be 6 to 8 and period 10 to 300 seconds"))?;
+    let (params, last_step) = if counter_based {
+        // The counter the next code is made with: the one before it counts as used. A key URI
+        // for HOTP must carry it (the Key URI Format makes it required).
+        let counter = counter
+            .ok_or(KeyUri("an hotp URI needs its counter"))?
+            .parse::<u64>()
+            .map_err(|_| KeyUri("counter must be a number"))?;
+        let params = TotpParams::hotp(algorithm, digits).map_err(|_| KeyUri("digits must be 6 to 8"))?;
+        (params, counter.checked_sub(1))
+    } else {
+        let params = TotpParams::new(algorithm, digits, period)
+            .map_err(|_| KeyUri("digits must be 6 to 8 and period 10 to 300 seconds"))?;
+        (params, None)
+    };
     Ok(TotpImport {
         secret,
         params,
         issuer,
         account: Some(account),
-        last_step: None,
+        last_step,
     })
 }
 
@@ -335,10 +356,18 @@ mod tests {
         let cases = [
             ("http://totp/a?secret=JBSWY3DPEHPK3PXP", "scheme must be otpauth"),
             (
-                "otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=1",
-                "HOTP (counter-based) is not supported, only totp",
+                "otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP",
+                "an hotp URI needs its counter",
             ),
-            ("otpauth://totq/a?secret=JBSWY3DPEHPK3PXP", "type must be totp"),
+            (
+                "otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=-1",
+                "counter must be a number",
+            ),
+            (
+                "otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=1&counter=2",
+                "a parameter appears twice",
+            ),
+            ("otpauth://totq/a?secret=JBSWY3DPEHPK3PXP", "type must be totp or hotp"),
             ("otpauth://totp", "missing label"),
             ("otpauth://totp/a", "missing parameters"),
             ("otpauth://totp/a?issuer=x", "missing secret"),

@@ -103,6 +103,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         delete_unless_last,
         totp_paging_and_reseal,
         totp_fingerprints,
+        counter_based_otp,
         remembered_browsers,
         known_browser_counters,
         key_checks,
@@ -378,6 +379,47 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
         }
         if accepted != [1, 1] {
             return Err(format!("round {round}: [backup, totp] acceptances {accepted:?}"));
+        }
+    }
+    // Counter-based (HOTP) codes: each is accepted once across both servers, and a server that
+    // verified the last one never holds a stale counter (its devices are read fresh).
+    for round in 0..5 {
+        let u = user("hotp", round);
+        let enrollment = a.enroll_hotp(&u, "u@example.com", None).await.map_err(fail)?;
+        let import = multifactor::TotpImport::parse(enrollment.key_uri.expose_secret()).map_err(fail)?;
+        let at = |c: u64| {
+            multifactor::totp::code_for_step(&import.secret, &import.params, c)
+                .expose_secret()
+                .to_owned()
+        };
+        if !b
+            .confirm_totp(&u, enrollment.device, &at(0))
+            .await
+            .map_err(fail)?
+            .is_accepted()
+        {
+            return Err("hotp confirmation refused".into());
+        }
+        for counter in 1..=2 {
+            let barrier = Arc::new(tokio::sync::Barrier::new(16));
+            let mut tasks = Vec::new();
+            for i in 0..16 {
+                let mfa = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let (u, code, barrier) = (u.clone(), at(counter), barrier.clone());
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    mfa.verify_totp(&u, &code).await
+                }));
+            }
+            let mut accepted = 0;
+            for t in tasks {
+                accepted += usize::from(t.await.map_err(fail)?.map_err(fail)?.is_accepted());
+            }
+            if accepted != 1 {
+                return Err(format!("hotp round {round}, counter {counter}: {accepted} acceptances"));
+            }
+            // Past the backoff the racers' losses earned.
+            clock.advance(3_600);
         }
     }
     // Two servers with warm verification caches, each on its own pool: changes and locks made
@@ -703,7 +745,7 @@ async fn mfactl_import(url: String) -> Result<(), String> {
     let devices = || async {
         let store = PostgresStore::connect(&url).await.map_err(fail)?;
         let mut total = 0;
-        for who in ["alice", "bob", "carol"] {
+        for who in ["alice", "bob", "carol", "dave"] {
             total += store
                 .list_devices(&UserId::new(who).map_err(fail)?)
                 .await
@@ -740,13 +782,20 @@ async fn mfactl_import(url: String) -> Result<(), String> {
     if devices().await? != 5 {
         return Err(format!("{} devices after --skip-bad, not 5", devices().await?));
     }
+    // The good file: the same five, present already, and dave's hotp credential, which the
+    // hostile file does not hold.
     let out = run(&["import", good.to_str().ok_or("path")?, "--format", "keycloak"])?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !stdout.contains("total                      0         5") {
+    if !out.status.success() || !stdout.contains("total                      1         5") {
         return Err(format!("second run: {stdout}"));
     }
-    if devices().await? != 5 {
-        return Err("the second run added devices".into());
+    let out = run(&["import", good.to_str().ok_or("path")?, "--format", "keycloak"])?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains("total                      0         6") {
+        return Err(format!("third run: {stdout}"));
+    }
+    if devices().await? != 6 {
+        return Err("the third run added devices".into());
     }
     Ok(())
 }

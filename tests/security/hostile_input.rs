@@ -742,10 +742,19 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
         Err(InputError::KeyUri(_)),
         secret = SECRET_B32
     );
-    let hotp = format!("otpauth://hotp/ACME:alice?{with_secret}&counter=0");
+    // An hotp URI without its counter, or with one that is not a number.
+    let hotp = format!("otpauth://hotp/ACME:alice?{with_secret}");
     case!(
         t,
-        "TotpImport: hotp",
+        "TotpImport: hotp without a counter",
+        TotpImport::parse(&hotp),
+        Err(InputError::KeyUri(_)),
+        secret = SECRET_B32
+    );
+    let hotp = format!("otpauth://hotp/ACME:alice?{with_secret}&counter=18446744073709551616");
+    case!(
+        t,
+        "TotpImport: hotp counter beyond 2^64",
         TotpImport::parse(&hotp),
         Err(InputError::KeyUri(_)),
         secret = SECRET_B32

@@ -33,11 +33,15 @@ type Hostile = (
     &'static [(usize, Option<&'static str>, &'static str)],
 );
 
-const GOOD: [Good; 9] = [
+const GOOD: [Good; 10] = [
     (
         ImportFormat::Otpauth,
         "otpauth.txt",
-        &[(2, "alice", DeviceKind::Totp), (4, "bob", DeviceKind::Totp)],
+        &[
+            (2, "alice", DeviceKind::Totp),
+            (4, "bob", DeviceKind::Totp),
+            (5, "dave", DeviceKind::Totp),
+        ],
     ),
     (
         ImportFormat::GoogleAuthenticator,
@@ -45,6 +49,7 @@ const GOOD: [Good; 9] = [
         &[
             (1, "alice", DeviceKind::Totp),
             (1, "alice", DeviceKind::Totp),
+            (2, "bob", DeviceKind::Totp),
             (2, "bob", DeviceKind::Totp),
         ],
     ),
@@ -68,6 +73,11 @@ const GOOD: [Good; 9] = [
         &[(2, "alice", DeviceKind::Totp), (3, "bob", DeviceKind::Totp)],
     ),
     (
+        ImportFormat::DjangoOtpHotp,
+        "django-otp-hotp.csv",
+        &[(2, "alice", DeviceKind::Totp), (3, "bob", DeviceKind::Totp)],
+    ),
+    (
         ImportFormat::DjangoOtpStatic,
         "django-otp-static.csv",
         &[
@@ -84,6 +94,7 @@ const GOOD: [Good; 9] = [
             (4, "carol", DeviceKind::Totp),
             (5, "alice", DeviceKind::SecurityKey),
             (6, "bob", DeviceKind::Passkey),
+            (7, "dave", DeviceKind::Totp),
         ],
     ),
     (
@@ -125,14 +136,14 @@ fn every_good_fixture_reads_cleanly() {
 /// line number, user and the rule it breaks.
 #[test]
 fn every_hostile_line_is_reported_with_its_reason() {
-    let cases: [Hostile; 9] = [
+    let cases: [Hostile; 10] = [
         (
             ImportFormat::Otpauth,
             "otpauth-bad.txt",
             &[
                 (5, None, "expected `USER otpauth://totp/...`"),
                 (6, Some("carol"), "expected an otpauth:// URI"),
-                (7, Some("carol"), "HOTP (counter-based) is not supported"),
+                (7, Some("carol"), "an hotp URI needs its counter"),
                 (8, Some("carol"), "secret must be 10..=64 bytes"),
                 (9, Some("carol"), "algorithm"),
             ],
@@ -141,7 +152,11 @@ fn every_hostile_line_is_reported_with_its_reason() {
             ImportFormat::GoogleAuthenticator,
             "google-authenticator-bad.txt",
             &[
-                (2, Some("carol"), "account 1: Google Authenticator export: HOTP"),
+                (
+                    2,
+                    Some("carol"),
+                    "account 1: Google Authenticator export: unknown OTP type",
+                ),
                 (2, Some("carol"), "account 2: secret must be 10..=64 bytes"),
                 (2, Some("carol"), "account 3: Google Authenticator export: MD5"),
                 (
@@ -180,7 +195,7 @@ fn every_hostile_line_is_reported_with_its_reason() {
             "authelia-uri-bad.txt",
             &[
                 (2, None, "expected Authelia's label Issuer:username"),
-                (3, None, "HOTP (counter-based) is not supported"),
+                (3, None, "an hotp URI: Authelia exports only totp"),
                 (4, None, "scheme must be otpauth"),
                 (5, None, "secret must be 10..=64 bytes"),
             ],
@@ -199,6 +214,18 @@ fn every_hostile_line_is_reported_with_its_reason() {
             ],
         ),
         (
+            ImportFormat::DjangoOtpHotp,
+            "django-otp-hotp-bad.csv",
+            &[
+                (4, Some("carol"), "key is not hexadecimal"), // an odd number of digits
+                (5, Some("carol"), "digits must be 6 to 8"),
+                (6, Some("carol"), "counter is not a number"),
+                (7, Some("carol"), "key is not hexadecimal"),
+                (8, None, "4 fields where the header has 5"),
+                (9, Some("alice"), "the same TOTP secret for this user as line 2"),
+            ],
+        ),
+        (
             ImportFormat::DjangoOtpStatic,
             "django-otp-static-bad.csv",
             &[
@@ -214,7 +241,7 @@ fn every_hostile_line_is_reported_with_its_reason() {
             "keycloak-bad.csv",
             &[
                 (7, Some("dave"), "SHA-512 hashes: they cannot be carried over"),
-                (8, Some("dave"), "HOTP (counter-based) credentials are not supported"),
+                (8, Some("dave"), "TOTP digits 9 is outside 6..=8"),
                 (9, Some("dave"), "algorithm must be HmacSHA1, HmacSHA256 or HmacSHA512"),
                 (
                     10,
@@ -281,6 +308,9 @@ fn every_hostile_line_is_reported_with_its_reason() {
             // The good files' bob lines are not in these hostile ones.
             ImportFormat::GoogleAuthenticator => 2,
             ImportFormat::AutheliaUri => 1,
+            // The good files' hotp lines are not in these hostile ones.
+            ImportFormat::Otpauth => 2,
+            ImportFormat::Keycloak => 5,
             // Line 4 reads; its relying party id is checked against the service's (below).
             ImportFormat::AuthentikWebAuthn => 3,
             _ => GOOD
@@ -512,7 +542,7 @@ async fn imported_totp_secrets_give_the_sources_codes() {
             let ImportItem::Totp(import) = &entry.item else {
                 continue;
             };
-            if import.params.digits() != 8 {
+            if import.params.digits() != 8 || import.params.is_counter_based() {
                 continue;
             }
             let want = rfc(import.secret.expose_secret().len());
@@ -531,6 +561,9 @@ async fn imported_totp_secrets_give_the_sources_codes() {
             let ImportItem::Totp(import) = &entry.item else {
                 continue;
             };
+            if import.params.is_counter_based() {
+                continue; // `hotp_imports_carry_their_counters`
+            }
             let now = clock.now().as_secs();
             let secret = import.secret.expose_secret();
             let (digits, period) = (import.params.digits(), import.params.period());
@@ -571,6 +604,10 @@ fn oathtool_agrees_with_imported_secrets() {
             let ImportItem::Totp(import) = &entry.item else {
                 continue;
             };
+            // Counter-based imports: `hotp_imports_carry_their_counters` and `tests/service/hotp.rs`.
+            if import.params.is_counter_based() {
+                continue;
+            }
             let hex: String = import
                 .secret
                 .expose_secret()
@@ -730,4 +767,67 @@ async fn an_import_never_replaces_a_set_generated_meanwhile() {
             .is_accepted(),
         "the user's own set was replaced by the import"
     );
+}
+
+/// Every counter-based import carries its counter: the code of the counter the source would
+/// use next is accepted, the one before it is spent, and oathtool agrees on the codes.
+#[tokio::test]
+async fn hotp_imports_carry_their_counters() {
+    use multifactor::totp::code_for_step;
+    let mut checked = 0;
+    for (format, file, _) in GOOD {
+        for entry in &parse(format, file).entries {
+            let ImportItem::Totp(import) = &entry.item else {
+                continue;
+            };
+            if !import.params.is_counter_based() {
+                continue;
+            }
+            let (mfa, _clock, _) = setup();
+            let who = entry.user.clone();
+            mfa.import_parsed_totp(&who, import, None).await.unwrap();
+            let next = import.last_step.map_or(0, |c| c + 1);
+            let code = |c: u64| {
+                code_for_step(&import.secret, &import.params, c)
+                    .expose_secret()
+                    .to_owned()
+            };
+            if next > 0 {
+                assert_eq!(
+                    mfa.verify_totp(&who, &code(next - 1)).await.unwrap(),
+                    Outcome::Rejected,
+                    "{file} line {}: the source's last code",
+                    entry.line
+                );
+            }
+            assert!(
+                mfa.verify_totp(&who, &code(next)).await.unwrap().is_accepted(),
+                "{file} line {}: the next code",
+                entry.line
+            );
+            checked += 1;
+        }
+    }
+    // otpauth (7), Google Authenticator (42), django-otp (3 and 0), Keycloak (5).
+    assert_eq!(checked, 5);
+    let next = |format, file: &str| -> Vec<Option<u64>> {
+        parse(format, file)
+            .entries
+            .iter()
+            .filter_map(|e| match &e.item {
+                ImportItem::Totp(i) if i.params.is_counter_based() => Some(i.last_step.map(|c| c + 1)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(next(ImportFormat::Otpauth, "otpauth.txt"), [Some(7)]);
+    assert_eq!(
+        next(ImportFormat::GoogleAuthenticator, "google-authenticator.txt"),
+        [Some(42)]
+    );
+    assert_eq!(
+        next(ImportFormat::DjangoOtpHotp, "django-otp-hotp.csv"),
+        [Some(3), None]
+    );
+    assert_eq!(next(ImportFormat::Keycloak, "keycloak.csv"), [Some(5)]);
 }

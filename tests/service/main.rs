@@ -9,6 +9,7 @@ mod authorize;
 mod enrollment;
 mod extract;
 mod flows;
+mod hotp;
 mod import;
 mod key_rotation;
 mod known_browsers;

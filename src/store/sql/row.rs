@@ -158,11 +158,12 @@ impl DeviceRow {
                     Algorithm::from_name(&algorithm).ok_or_else(|| corrupt("totp_algorithm", "unknown algorithm"))?;
                 let digits = required(self.totp_digits, "totp_digits")?;
                 let period = required(self.totp_period, "totp_period")?;
-                let params = TotpParams::new(
-                    algorithm,
-                    u32::try_from(digits).map_err(|_| corrupt("totp_digits", "out of range"))?,
-                    from_db(period, "totp_period")?,
-                )
+                let digits = u32::try_from(digits).map_err(|_| corrupt("totp_digits", "out of range"))?;
+                // Period 0: a counter-based (HOTP) device.
+                let params = match from_db(period, "totp_period")? {
+                    0 => TotpParams::hotp(algorithm, digits),
+                    period => TotpParams::new(algorithm, digits, period),
+                }
                 .map_err(|_| corrupt("totp_digits/totp_period", "out of range"))?;
                 let sealed_secret = SealedSecret::from_bytes(&required(self.totp_secret, "totp_secret")?)
                     .map_err(|e| corrupt("totp_secret", &e.to_string()))?;
