@@ -264,6 +264,39 @@
 //!   replayed here.
 //! - Generating backup codes replaces the previous set in one atomic store operation.
 //!
+//! # Counter-based codes (HOTP)
+//!
+//! Some tokens and apps make a code per button press from a counter (RFC 4226) instead of per
+//! 30 seconds: YubiKey OATH-HOTP slots, older hardware tokens, and HOTP accounts in Google
+//! Authenticator, django-otp and Keycloak. [`Mfa::enroll_hotp`](crate::Mfa::enroll_hotp) sets
+//! one up (`otpauth://hotp/…&counter=0`, confirmed by its first code); imports keep the
+//! source's counter. Such a device is an authenticator app to everything else: it verifies
+//! through [`Mfa::verify_totp`](crate::Mfa::verify_totp), counts as `otp` evidence, and shares
+//! TOTP's throttle and known-browser counters.
+//!
+//! - **Look-ahead.** A code is looked for among the 10 counter values after the last accepted
+//!   one (RFC 4226 §7.4; [`TotpConfig::with_look_ahead`](crate::TotpConfig::with_look_ahead),
+//!   1..=50), for presses that never reached a sign-in.
+//! - **Each code once, in order.** An accepted counter is the device's high-water mark, settled
+//!   atomically by the store as a TOTP step is: a code is accepted at most once, the counter
+//!   never goes back (the codes skipped over are spent too), and of concurrent verifications of
+//!   one code exactly one is accepted.
+//! - **The guessing bound holds.** A guess is compared with every code of the window, 10 where
+//!   a time-based device's ±1 window has 3, so a wrong code is charged
+//!   ⌈look-ahead ÷ (2 × window + 1)⌉ failures (4 with the defaults) against the same budget.
+//!   An owner's mistyped codes cost four times as much too: five wrong codes from an unknown
+//!   browser reach the budget, and three from a known browser use up its 10 (it then counts as
+//!   unknown until the next full sign-in). A site whose users press ahead rarely can take a
+//!   look-ahead of 3, where a wrong code costs what a time-based one does. A used code, or one
+//!   a concurrent request took first, is no guess and costs one.
+//! - **Resynchronisation.** A token pressed far ahead (past the window) is brought back with
+//!   two consecutive codes, [`Mfa::resync_hotp`](crate::Mfa::resync_hotp): they are looked for
+//!   within 1,000 counter values ([`TotpConfig::with_resync_limit`](crate::TotpConfig::with_resync_limit),
+//!   up to 10,000), in one settled operation that moves the counter to the second code or
+//!   charges one failure. Two codes at once are a guess a million times weaker than one.
+//! - **Stale copies.** The verification cache keeps no counter-based device: its window starts
+//!   at its counter, which another process may have moved, so those are read fresh.
+//!
 //! # Sensitive actions
 //!
 //! [`Mfa::authorize`](crate::Mfa::authorize) decides whether a session may change the user's
@@ -416,7 +449,8 @@
 //!
 //! ## Keycloak (22 to 26): `--format keycloak`
 //!
-//! Everything is in the `credential` table. `otp` rows become TOTP devices. `webauthn` rows
+//! Everything is in the `credential` table. `otp` rows become TOTP devices, or counter-based
+//! ones for `"subType":"hotp"`, whose next counter carries over. `webauthn` rows
 //! become security keys and `webauthn-passwordless` rows passkeys; their user handle is the
 //! Keycloak user id, so `user_id` must be exported.
 //!
@@ -431,7 +465,6 @@
 //!
 //! - **Recovery codes** (`recovery-authn-codes`): Keycloak keeps only unsalted SHA-512 hashes,
 //!   so the codes cannot be recovered. Users generate new backup codes.
-//! - **HOTP** credentials.
 //! - **The TOTP replay mark**: Keycloak keeps it in a cache, not the database.
 //! - **Credentials of users federated from LDAP** (`fed_user_credential`), which the query above
 //!   does not read.
@@ -452,6 +485,14 @@
 //!   ```
 //!
 //!   `last_t` becomes the replay mark.
+//! - **HOTP devices: `--format django-otp-hotp`.** The table is `otp_hotp_hotpdevice`; its
+//!   `counter` (the next one) carries over, so the tokens accepted there stay spent.
+//!
+//!   ```sql
+//!   \copy (SELECT u.username, d.name, d.key, d.digits, d.counter
+//!          FROM otp_hotp_hotpdevice d JOIN auth_user u ON u.id = d.user_id WHERE d.confirmed)
+//!     TO 'hotp.csv' WITH (FORMAT csv, HEADER)
+//!   ```
 //! - **Static tokens (backup codes): `--format django-otp-static`.** The tables are
 //!   `otp_static_statictoken` and `otp_static_staticdevice`, prefixed
 //!   `authentik_stages_authenticator_static_` for authentik. Tokens are plaintext there; here
@@ -481,8 +522,8 @@
 //!                     d.sign_count, d.rp_id, d.aaguid, "true"])
 //!   ```
 //!
-//! What cannot be carried over: django-otp's `tolerance` and `drift` (the window is
-//! configured here), `t0` other than 0, throttling state, and WebAuthn transports (authentik
+//! What cannot be carried over: django-otp's `tolerance` and `drift` (the window and the
+//! look-ahead are configured here), `t0` other than 0, throttling state, and WebAuthn transports (authentik
 //! does not keep them).
 //!
 //! ## Authelia (4.38, 4.39): `--format authelia-csv` or `--format authelia-uri`
@@ -501,11 +542,13 @@
 //!
 //! Its "Transfer accounts" QR codes hold `otpauth-migration://offline?data=...` URIs, with
 //! several accounts each. Decode each QR code to text and write one line per user:
-//! `USER otpauth-migration://...`. HOTP and MD5 accounts are refused.
+//! `USER otpauth-migration://...`. HOTP accounts keep their counter; MD5 accounts are refused
+//! (no authenticator here can check them).
 //!
 //! ## Any app's key URIs: `--format otpauth`
 //!
-//! One line per secret: `USER otpauth://totp/...`.
+//! One line per secret: `USER otpauth://totp/...`, or `USER otpauth://hotp/...&counter=N` for
+//! a counter-based one (`counter` is the next code's, as the Key URI Format has it).
 //!
 //! ## An application on webauthn-rs: `--format webauthn-rs`
 //!
