@@ -76,6 +76,9 @@ pub enum ConfigError {
     /// HOTP resynchronisation distance out of bounds.
     #[error("HOTP resynchronisation limit {0} is outside 1..=10000 codes")]
     HotpResyncLimit(u32),
+    /// TOTP resynchronisation reach out of bounds.
+    #[error("TOTP resynchronisation reach {0} is outside 1..=240 steps")]
+    TotpResyncSteps(u32),
     /// Length of newly generated TOTP secrets out of bounds.
     #[error("TOTP secret length {0} bytes is outside 20..=64 (160 to 512 bits)")]
     TotpSecretLength(usize),

@@ -224,6 +224,9 @@
 //! | backup code input | case, spaces, hyphens ignored; `o i l` read as `0 1 1` | people copy codes from paper |
 //! | TOTP algorithm, digits, period | SHA1, 6, 30 s | what every authenticator app supports |
 //! | TOTP window | ±1 step | tolerates 30 s of clock skew or a slow typist; 0..=10 |
+//! | TOTP clock drift | followed: the window is centred on each device's clock as its last accepted code showed | a phone whose clock drifts minutes a year keeps working, and a guess still meets 3 codes |
+//! | resynchronisation | two consecutive codes, within ±20 steps (TOTP) or 1,000 counter values (HOTP) | a single code from that far would be a far easier guess |
+//! | HOTP look-ahead | 10 codes, each failure charged as 4 | RFC 4226 §7.4; the guessing bound is the same |
 //! | new TOTP secret | 160 bits | RFC 4226 §4; imports accept 80 bits, what real sites issue |
 //! | throttling (TOTP, codes under 64 bits; unknown browsers) | 5 free failures, then 30 s doubling to 1 h, lock at 100 | NIST SP 800-63B §5.2.2 |
 //! | failure budget (same) | 20 failures, one more every 32 h; successes do not refill it | ≤ 1e-3 a year against a guesser even with an owner's daily sign-ins from unknown browsers |
@@ -290,12 +293,28 @@
 //!   look-ahead of 3, where a wrong code costs what a time-based one does. A used code, or one
 //!   a concurrent request took first, is no guess and costs one.
 //! - **Resynchronisation.** A token pressed far ahead (past the window) is brought back with
-//!   two consecutive codes, [`Mfa::resync_hotp`](crate::Mfa::resync_hotp): they are looked for
+//!   two consecutive codes, [`Mfa::resync_otp`](crate::Mfa::resync_otp): they are looked for
 //!   within 1,000 counter values ([`TotpConfig::with_resync_limit`](crate::TotpConfig::with_resync_limit),
 //!   up to 10,000), in one settled operation that moves the counter to the second code or
 //!   charges one failure. Two codes at once are a guess a million times weaker than one.
 //! - **Stale copies.** The verification cache keeps no counter-based device: its window starts
 //!   at its counter, which another process may have moved, so those are read fresh.
+//!
+//! # Clock drift
+//!
+//! A phone's clock drifts, some by minutes a year. Each time-based device's window is centred
+//! on its own clock as its last accepted code showed it
+//! ([`totp::drift_secs`](crate::totp::drift_secs): the middle of the accepted step less the time
+//! it was accepted), and is as wide as ever: a guess meets three codes, so the guessing bound is
+//! unchanged. A daily sign-in keeps the window on a clock drifting two minutes a year, or ten,
+//! for years (`tests/service/drift.rs`): the window follows to within half a step, and a reader
+//! who takes up to 15 seconds is never refused; one who takes nearly the whole 30 seconds is
+//! refused now and then, and the next code is accepted. After a long absence, a clock further
+//! off than the window reaches is brought back with two consecutive codes
+//! ([`Mfa::resync_otp`](crate::Mfa::resync_otp), within ±20 steps,
+//! [`TotpConfig::with_resync_steps`](crate::TotpConfig::with_resync_steps)). The offset is read
+//! from what the store keeps already (the last accepted step and when), so nothing new is
+//! stored, and at most 240 steps (2 hours) are followed.
 //!
 //! # Sensitive actions
 //!

@@ -265,8 +265,26 @@ pub fn evaluate(
     now: UnixTime,
     code: &str,
 ) -> Result<TotpMatch, InputError> {
+    evaluate_around(secret, params, window, last_step, params.step_at(now), code)
+}
+
+/// [`evaluate`] with the window centred on `centre` rather than on the current step: the
+/// current step moved by the device's clock offset ([`drift_secs`]). The window is as wide
+/// either way, so a guess has the same chance.
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] if `code` is not `digits` ASCII digits (spaces ignored).
+pub fn evaluate_around(
+    secret: &SecretBytes,
+    params: &TotpParams,
+    window: u32,
+    last_step: Option<u64>,
+    centre: u64,
+    code: &str,
+) -> Result<TotpMatch, InputError> {
     let submitted = parse_code(code, params.digits())?;
-    let current = params.step_at(now);
+    let current = centre;
     let first = current.saturating_sub(u64::from(window));
     let last = current.saturating_add(u64::from(window));
     let key = secret.expose_secret();
@@ -304,6 +322,80 @@ pub fn verify(
     })
 }
 
+/// How many steps either side a resynchronisation of a time-based device looks by default.
+pub const DEFAULT_RESYNC_STEPS: u32 = 20;
+
+/// The most a device's clock offset is followed, in steps either way (2 hours at 30 s): past it
+/// the device needs its clock set, not a wider search.
+pub const MAX_DRIFT_STEPS: u64 = 240;
+
+/// How far a time-based device's clock is off, in seconds, as its last accepted code showed:
+/// the middle of the step it was accepted at, less the time it was accepted (`last_used_at`).
+/// That code was read somewhere in its step, so the middle is the best guess, wrong by at most
+/// half a step (and by how long the code took to type, which a later sign-in's typing
+/// offsets). 0 for a device never used (or used before this was kept) and for a counter-based
+/// one; at most [`MAX_DRIFT_STEPS`] steps either way. Each accepted code updates it, so a clock
+/// that drifts (two minutes a year, or ten) is followed by the window, which stays as wide.
+pub fn drift_secs(params: &TotpParams, last_step: Option<u64>, last_used_at: Option<UnixTime>) -> i64 {
+    let (Some(step), Some(at)) = (last_step, last_used_at) else {
+        return 0;
+    };
+    if params.is_counter_based() {
+        return 0;
+    }
+    let period = i128::from(params.period);
+    let max = i128::from(MAX_DRIFT_STEPS as u32) * period;
+    let middle = i128::from(step) * period + period / 2;
+    let drift = (middle - i128::from(at.as_secs())).clamp(-max, max);
+    i64::try_from(drift).unwrap_or(0)
+}
+
+/// The step a time-based device's window is centred on: the step of now moved by the device's
+/// clock offset ([`drift_secs`]).
+pub fn centre_step(params: &TotpParams, now: UnixTime, drift_secs: i64) -> u64 {
+    params.step_at(UnixTime::from_secs(now.as_secs().saturating_add_signed(drift_secs)))
+}
+
+/// Finds two consecutive codes: the step `s` within `from..=to` at which `first` is the code of
+/// `s` and `second` the code of `s + 1`, the earliest if several match. Returns `s + 1`, the
+/// step (or counter) to settle as the last accepted one. Every step of the range is computed,
+/// whatever matches. Two codes together make a guess 10^digits times less likely than one,
+/// which is what allows looking so far (a counter-based device pressed ahead, a clock far off).
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] if either code is not `digits` ASCII digits.
+pub fn find_pair(
+    secret: &SecretBytes,
+    params: &TotpParams,
+    from: u64,
+    to: u64,
+    first: &str,
+    second: &str,
+) -> Result<Option<u64>, InputError> {
+    let (a, b) = (
+        parse_code(first, params.digits())?,
+        parse_code(second, params.digits())?,
+    );
+    let key = secret.expose_secret();
+    let code = |counter: u64| match params.algorithm {
+        Algorithm::Sha1 => hotp::<Sha1>(key, counter, params.digits()),
+        Algorithm::Sha256 => hotp::<Sha256>(key, counter, params.digits()),
+        Algorithm::Sha512 => hotp::<Sha512>(key, counter, params.digits()),
+    };
+    let mut found = Choice::from(0);
+    let mut matched = 0u64;
+    let mut previous = Choice::from(0);
+    for step in from..=to.saturating_add(1) {
+        let value = code(step);
+        let pair = previous & ct::eq_u32(value, b) & !found;
+        matched.conditional_assign(&step, pair);
+        found |= pair;
+        previous = ct::eq_u32(value, a);
+    }
+    Ok(bool::from(found).then_some(matched))
+}
+
 /// Checks `code` against a counter-based (HOTP) device: the `look_ahead` counter values after
 /// `last_counter` (the last accepted one; from 0 when none was), and, to tell a used code from
 /// a wrong one, the `look_ahead` values up to it. In constant time over the code and the secret,
@@ -339,11 +431,8 @@ pub fn evaluate_counter(
     })
 }
 
-/// Resynchronises a counter-based (HOTP) device that ran far ahead: the counter `c` within
-/// `limit` values after `last_counter` at which `first` is the code of `c` and `second` the
-/// code of `c + 1`. Returns `c + 1`, the counter to settle as the last accepted one (the
-/// earliest such pair if several match). Two consecutive codes make a guess 10^digits times
-/// less likely than one code, which is what allows looking so far.
+/// Resynchronises a counter-based (HOTP) device that ran far ahead: [`find_pair`] within
+/// `limit` values after `last_counter`.
 ///
 /// # Errors
 ///
@@ -356,31 +445,15 @@ pub fn resync_counter(
     first: &str,
     second: &str,
 ) -> Result<Option<u64>, InputError> {
-    let (a, b) = (
-        parse_code(first, params.digits())?,
-        parse_code(second, params.digits())?,
-    );
     let next = last_counter.map_or(0, |c| c.saturating_add(1));
-    let modulus = 10u32.pow(params.digits());
-    let key = secret.expose_secret();
-    let codes = |counter: u64| match params.algorithm {
-        Algorithm::Sha1 => hotp::<Sha1>(key, counter, params.digits()),
-        Algorithm::Sha256 => hotp::<Sha256>(key, counter, params.digits()),
-        Algorithm::Sha512 => hotp::<Sha512>(key, counter, params.digits()),
-    };
-    let mut found = Choice::from(0);
-    let mut matched = 0u64;
-    let mut previous = Choice::from(0);
-    // Every counter in range is computed, whatever matches; the oldest pair is kept.
-    for counter in next..=next.saturating_add(u64::from(limit)) {
-        let code = codes(counter) % modulus;
-        let second_here = ct::eq_u32(code, b);
-        let pair = previous & second_here & !found;
-        matched.conditional_assign(&counter, pair);
-        found |= pair;
-        previous = ct::eq_u32(code, a);
-    }
-    Ok(bool::from(found).then_some(matched))
+    find_pair(
+        secret,
+        params,
+        next,
+        next.saturating_add(u64::from(limit)),
+        first,
+        second,
+    )
 }
 
 /// [`check_steps`] with the modulus 10^`digits` as a constant, so that each reduction is a

@@ -17,6 +17,7 @@ pub struct TotpConfig {
     pub(super) secret_len: usize,
     pub(super) look_ahead: u32,
     pub(super) resync_limit: u32,
+    pub(super) resync_steps: u32,
 }
 
 impl TotpConfig {
@@ -39,6 +40,7 @@ impl TotpConfig {
             secret_len: totp::MIN_NEW_SECRET_BYTES,
             look_ahead: totp::DEFAULT_LOOK_AHEAD,
             resync_limit: totp::DEFAULT_RESYNC_LIMIT,
+            resync_steps: totp::DEFAULT_RESYNC_STEPS,
         })
     }
 
@@ -68,6 +70,21 @@ impl TotpConfig {
             return Err(ConfigError::HotpResyncLimit(limit));
         }
         self.resync_limit = limit;
+        Ok(self)
+    }
+
+    /// How many steps either side of where a time-based device's window is centred a
+    /// resynchronisation with two consecutive codes looks (1..=240, default 20: ten minutes of
+    /// a clock that is off, at 30 s).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpResyncSteps`] if 0 or above [`totp::MAX_DRIFT_STEPS`].
+    pub fn with_resync_steps(mut self, steps: u32) -> Result<Self, ConfigError> {
+        if steps == 0 || u64::from(steps) > totp::MAX_DRIFT_STEPS {
+            return Err(ConfigError::TotpResyncSteps(steps));
+        }
+        self.resync_steps = steps;
         Ok(self)
     }
 

@@ -98,20 +98,24 @@ pub(super) enum Evaluated {
 
 /// `devices` with `hit` spent: a TOTP step accepted (and the device confirmed) or a backup
 /// code used, as the store just recorded it.
-pub(super) fn spend(devices: &[DeviceRecord], hit: Option<Hit>) -> Arc<[DeviceRecord]> {
+pub(super) fn spend(devices: &[DeviceRecord], hit: Option<Hit>, now: UnixTime) -> Arc<[DeviceRecord]> {
     devices
         .iter()
         .map(|d| {
             let mut d = d.clone();
             match (&mut d.data, hit) {
+                // As the store records it: the time of use too (a time-based device's clock
+                // offset is read from its last step and that time).
                 (DeviceData::Totp(t), Some(Hit::TotpStep { device, step })) if d.id == device => {
                     t.last_step = Some(step);
                     d.confirmed = true;
+                    d.last_used_at = Some(now);
                 }
                 (DeviceData::BackupCodes(set), Some(Hit::BackupCode { device, slot })) if d.id == device => {
                     if let Some(s) = set.slots.get_mut(slot) {
                         s.used = true;
                     }
+                    d.last_used_at = Some(now);
                 }
                 _ => {}
             }
@@ -288,7 +292,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             let hit = attempt.hit;
             match self.settle(user, admission, &attempt).await? {
                 Settling::Accepted(mut settled, state) => {
-                    let devices = spend(&view.devices, hit);
+                    let devices = spend(&view.devices, hit, attempt.now);
                     if let Some(Hit::BackupCode { device, .. }) = hit {
                         let remaining = devices
                             .iter()
@@ -374,19 +378,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         };
         match factor {
             Factor::Totp => {
-                let totps: Vec<(DeviceId, &TotpRecord)> = view
+                let totps: Vec<(DeviceId, &TotpRecord, Option<UnixTime>)> = view
                     .devices
                     .iter()
                     .filter(|d| d.confirmed)
                     .filter_map(|d| match &d.data {
-                        DeviceData::Totp(t) => Some((d.id, t)),
+                        DeviceData::Totp(t) => Some((d.id, t, d.last_used_at)),
                         _ => None,
                     })
                     .collect();
                 if totps.is_empty() {
                     return Err(MisuseError::NoDevice(Factor::Totp).into());
                 }
-                let params: Vec<TotpParams> = totps.iter().map(|(_, t)| t.params).collect();
+                let params: Vec<TotpParams> = totps.iter().map(|(_, t, _)| t.params).collect();
                 totp::check_shape(code, &params)?;
                 let gate = Gate::Guessable;
                 if let Some(refused) = self.refusal(gate, admission, now) {
@@ -394,20 +398,20 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }
                 let (hit, reused) = self.evaluate_totp(user, &totps, code, now)?;
                 // The candidates a code is compared with: the devices, and the time step (each
-                // device's; one device, the common case, needs no list), or for a counter-based
-                // device its counter.
-                let candidate = |t: &TotpRecord| {
+                // device's, where its window is centred; one device, the common case, needs no
+                // list), or for a counter-based device its counter.
+                let candidate = |t: &TotpRecord, used: Option<UnixTime>| {
                     if t.params.is_counter_based() {
                         t.last_step.map_or(0, |c| c.saturating_add(1))
                     } else {
-                        t.params.step_at(now)
+                        totp::centre_step(&t.params, now, totp::drift_secs(&t.params, t.last_step, used))
                     }
                 };
-                let step = totps.first().map_or(0, |(_, t)| candidate(t)).to_be_bytes();
+                let step = totps.first().map_or(0, |(_, t, u)| candidate(t, *u)).to_be_bytes();
                 let steps: Vec<u8> = totps
                     .iter()
                     .skip(1)
-                    .flat_map(|(_, t)| candidate(t).to_be_bytes())
+                    .flat_map(|(_, t, u)| candidate(t, *u).to_be_bytes())
                     .collect();
                 let context: [&[u8]; 3] = [digest.as_bytes(), &step, &steps];
                 let mut digits = [0u8; 64];
@@ -430,7 +434,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     weight: if hit.is_none() && !reused {
                         totps
                             .iter()
-                            .map(|(_, t)| self.config.totp.guess_weight(&t.params))
+                            .map(|(_, t, _)| self.config.totp.guess_weight(&t.params))
                             .fold(0u32, u32::saturating_add)
                     } else {
                         u32::try_from(totps.len()).unwrap_or(u32::MAX)

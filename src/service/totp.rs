@@ -41,7 +41,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// ([`Mfa::confirm_totp`]). Codes follow the device's counter, not the clock: each is
     /// accepted once, in order, within the look-ahead window
     /// ([`TotpConfig::with_look_ahead`](crate::TotpConfig::with_look_ahead)); one far ahead is
-    /// brought back with two consecutive codes ([`Mfa::resync_hotp`]). It verifies and
+    /// brought back with two consecutive codes ([`Mfa::resync_otp`]). It verifies and
     /// throttles as an authenticator app ([`Mfa::verify_totp`]), with each failure charged for
     /// every code of its window.
     ///
@@ -158,7 +158,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             if let Some(refused) = self.refusal(Gate::Guessable, &admission, now) {
                 return Ok(Settled::plain(refused));
             }
-            let (hit, reused) = self.evaluate_totp(user, &[(record.id, totp_record)], code, now)?;
+            let (hit, reused) = self.evaluate_totp(user, &[(record.id, totp_record, None)], code, now)?;
             let attempt = Attempt {
                 factor: Factor::Totp,
                 gate: Gate::Guessable,
@@ -231,21 +231,24 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ))
     }
 
-    /// Brings a counter-based (HOTP) device whose counter ran far ahead (its button pressed
-    /// many times without signing in) back in step: `first` and `second` are two consecutive
-    /// codes it shows now. They are looked for within the configured distance after the last
-    /// accepted counter ([`TotpConfig::with_resync_limit`](crate::TotpConfig::with_resync_limit),
-    /// default 1,000), and the device's counter moves to the second one in the same settled
-    /// operation that charges a wrong pair (once: two codes together are a far weaker guess
-    /// than one). Neither code, nor any before them, is accepted again.
+    /// Brings an authenticator back in step with two consecutive codes it shows now, `first`
+    /// and `second`: a counter-based (HOTP) device whose counter ran far ahead (its button
+    /// pressed many times without signing in), looked for within the configured distance after
+    /// the last accepted counter ([`TotpConfig::with_resync_limit`](crate::TotpConfig::with_resync_limit),
+    /// default 1,000); or a time-based device whose clock is further off than the window
+    /// reaches, looked for within the configured steps either side
+    /// ([`TotpConfig::with_resync_steps`](crate::TotpConfig::with_resync_steps), default 20),
+    /// after which the window follows its clock. The device moves to the second code in the
+    /// same settled operation that charges a wrong pair (once: two codes together are a far
+    /// weaker guess than one). Neither code, nor any before them, is accepted again.
     ///
     /// # Errors
     ///
     /// [`MisuseError::DeviceNotFound`]; [`MisuseError::WrongKind`] for a device that is not a
-    /// confirmed counter-based one; [`InputError::CodeFormat`] for a code of the wrong shape
-    /// (not counted); sealing and store errors. A pair that does not match is
+    /// confirmed authenticator; [`InputError::CodeFormat`] for a code of the wrong shape (not
+    /// counted); sealing and store errors. A pair that does not match is
     /// `Ok(Outcome::Rejected)`.
-    pub async fn resync_hotp(
+    pub async fn resync_otp(
         &self,
         user: &UserId,
         device: DeviceId,
@@ -258,8 +261,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 .device(user, device)
                 .await?
                 .ok_or(MisuseError::DeviceNotFound)?;
-            let hotp = match &record.data {
-                DeviceData::Totp(t) if t.params.is_counter_based() && record.confirmed => t,
+            let otp = match &record.data {
+                DeviceData::Totp(t) if record.confirmed => t,
                 _ => {
                     return Err(MisuseError::WrongKind {
                         expected: DeviceKind::Totp,
@@ -268,8 +271,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     .into());
                 }
             };
-            totp::check_shape(first, std::slice::from_ref(&hotp.params))?;
-            totp::check_shape(second, std::slice::from_ref(&hotp.params))?;
+            totp::check_shape(first, std::slice::from_ref(&otp.params))?;
+            totp::check_shape(second, std::slice::from_ref(&otp.params))?;
             let admission = Admission {
                 browser: None,
                 state: self.store.throttle(user, Factor::Totp.into()).await?,
@@ -278,19 +281,35 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             if let Some(refused) = self.refusal(Gate::Guessable, &admission, now) {
                 return Ok(Settled::plain(refused));
             }
-            let secret = SecretBytes::from(self.keys.open(&totp_context(user, device), &hotp.sealed_secret)?);
-            let counter = totp::resync_counter(
-                &secret,
-                &hotp.params,
-                self.config.totp.resync_limit,
-                hotp.last_step,
-                first,
-                second,
-            )?;
+            let secret = SecretBytes::from(self.keys.open(&totp_context(user, device), &otp.sealed_secret)?);
+            let step = if otp.params.is_counter_based() {
+                totp::resync_counter(
+                    &secret,
+                    &otp.params,
+                    self.config.totp.resync_limit,
+                    otp.last_step,
+                    first,
+                    second,
+                )?
+            } else {
+                let drift = totp::drift_secs(&otp.params, otp.last_step, record.last_used_at);
+                let centre = totp::centre_step(&otp.params, now, drift);
+                let reach = u64::from(self.config.totp.resync_steps);
+                // Both codes above the last accepted step.
+                let from = centre
+                    .saturating_sub(reach)
+                    .max(otp.last_step.map_or(0, |s| s.saturating_add(1)));
+                let to = centre.saturating_add(reach);
+                if from > to {
+                    None
+                } else {
+                    totp::find_pair(&secret, &otp.params, from, to, first, second)?
+                }
+            };
             let attempt = Attempt {
                 factor: Factor::Totp,
                 gate: Gate::Guessable,
-                hit: counter.map(|step| Hit::TotpStep { device, step }),
+                hit: step.map(|step| Hit::TotpStep { device, step }),
                 reused: false,
                 now,
                 devices: None,
@@ -442,18 +461,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         Ok(totp::fingerprint(key, user, secret))
     }
 
-    /// Evaluates a code against TOTP devices: the step it matched on the first device where it
-    /// is fresh (if any), and whether it matched an already accepted step of one.
+    /// Evaluates a code against TOTP devices (with the time each was last used): the step it
+    /// matched on the first device where it is fresh (if any), and whether it matched an already
+    /// accepted step of one.
     pub(super) fn evaluate_totp(
         &self,
         user: &UserId,
-        devices: &[(DeviceId, &TotpRecord)],
+        devices: &[(DeviceId, &TotpRecord, Option<UnixTime>)],
         code: &str,
         now: UnixTime,
     ) -> Result<(Option<Hit>, bool), Error> {
         let mut hit = None;
         let mut reused = false;
-        for (id, record) in devices {
+        for (id, record, last_used_at) in devices {
             let secret = SecretBytes::from(self.keys.open(&totp_context(user, *id), &record.sealed_secret)?);
             // A shape this device does not take (another device's digits) is no match either.
             let evaluated = if record.params.is_counter_based() {
@@ -465,12 +485,14 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     code,
                 )
             } else {
-                totp::evaluate(
+                // The window follows the device's clock, as its last accepted code showed.
+                let drift = totp::drift_secs(&record.params, record.last_step, *last_used_at);
+                totp::evaluate_around(
                     &secret,
                     &record.params,
                     self.config.totp.window,
                     record.last_step,
-                    now,
+                    totp::centre_step(&record.params, now, drift),
                     code,
                 )
             };

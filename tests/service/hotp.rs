@@ -96,13 +96,13 @@ async fn look_ahead_and_resynchronisation() {
     for (a, b) in [(610, 612), (611, 610), (610, 610)] {
         clock.advance(3_600); // past any backoff: these are all charged
         assert_eq!(
-            mfa.resync_hotp(&alice, device, &code(a), &code(b)).await.unwrap(),
+            mfa.resync_otp(&alice, device, &code(a), &code(b)).await.unwrap(),
             Outcome::Rejected,
             "{a}, {b}"
         );
     }
     clock.advance(3_600);
-    let outcome = mfa.resync_hotp(&alice, device, &code(610), &code(611)).await.unwrap();
+    let outcome = mfa.resync_otp(&alice, device, &code(610), &code(611)).await.unwrap();
     assert!(outcome.is_accepted(), "{outcome:?}");
     assert_eq!(last_counter(&mfa, &alice, device).await, Some(611));
     // (Each plain miss is charged 4 of the budget's 20: the used codes are tried, not misses.)
@@ -116,7 +116,7 @@ async fn look_ahead_and_resynchronisation() {
     let far = 612 + 1_002;
     clock.advance(3_600);
     assert_eq!(
-        mfa.resync_hotp(&alice, device, &code(far), &code(far + 1))
+        mfa.resync_otp(&alice, device, &code(far), &code(far + 1))
             .await
             .unwrap(),
         Outcome::Rejected
@@ -125,13 +125,13 @@ async fn look_ahead_and_resynchronisation() {
     let near = 700;
     clock.advance(3_600);
     assert!(
-        mfa.resync_hotp(&alice, device, &code(near), &code(near + 1))
+        mfa.resync_otp(&alice, device, &code(near), &code(near + 1))
             .await
             .unwrap()
             .is_accepted()
     );
     assert_eq!(
-        mfa.resync_hotp(&alice, device, &code(near), &code(near + 1))
+        mfa.resync_otp(&alice, device, &code(near), &code(near + 1))
             .await
             .unwrap(),
         Outcome::Rejected
@@ -139,17 +139,22 @@ async fn look_ahead_and_resynchronisation() {
 }
 
 #[tokio::test]
-async fn resynchronising_a_time_based_device_is_misuse() {
-    let (mfa, clock, _) = setup();
+async fn resynchronising_what_is_no_confirmed_authenticator_is_misuse() {
+    let (mfa, _clock, _) = setup();
     let alice = user("alice");
-    let (device, _) = multifactor_kit::service::totp(&mfa, &clock, &alice).await;
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
     assert!(matches!(
-        mfa.resync_hotp(&alice, device, "123456", "234567").await,
+        mfa.resync_otp(&alice, set.device, "123456", "234567").await,
+        Err(multifactor::Error::Misuse(multifactor::MisuseError::WrongKind { .. }))
+    ));
+    let pending = mfa.enroll_hotp(&alice, "alice", None).await.unwrap();
+    assert!(matches!(
+        mfa.resync_otp(&alice, pending.device, "123456", "234567").await,
         Err(multifactor::Error::Misuse(multifactor::MisuseError::WrongKind { .. }))
     ));
     let device = import_rfc(&mfa, &alice, 0).await;
     assert!(matches!(
-        mfa.resync_hotp(&alice, device, "12345", "234567").await,
+        mfa.resync_otp(&alice, device, "12345", "234567").await,
         Err(multifactor::Error::Input(_))
     ));
 }

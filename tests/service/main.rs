@@ -6,6 +6,7 @@
 mod attacker;
 mod audit;
 mod authorize;
+mod drift;
 mod enrollment;
 mod extract;
 mod flows;
