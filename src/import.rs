@@ -21,6 +21,7 @@ mod authentik;
 pub(crate) mod csv;
 mod django_otp;
 mod keycloak;
+mod kratos;
 mod otpauth;
 mod webauthn_rs;
 
@@ -64,11 +65,14 @@ pub enum ImportFormat {
     /// webauthn-rs `Passkey`/`SecurityKey` JSON, one object per line:
     /// `{"user": ..., "user_handle": base64url, "kind": "passkey"|"security_key", "name": ..., "credential": {"cred": ...}}`.
     WebauthnRs,
+    /// Ory Kratos identities with their credentials (`totp`, `lookup_secret`, `webauthn`,
+    /// `passkey`), one admin-API identity JSON object per line; the user is the identity's id.
+    Kratos,
 }
 
 impl ImportFormat {
     /// Every format, in the order `mfactl import --help` lists them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Otpauth,
         Self::GoogleAuthenticator,
         Self::AutheliaCsv,
@@ -79,6 +83,7 @@ impl ImportFormat {
         Self::Keycloak,
         Self::AuthentikWebAuthn,
         Self::WebauthnRs,
+        Self::Kratos,
     ];
 
     /// The name on the command line (`otpauth`, `google-authenticator`, `authelia-csv`, ...).
@@ -94,6 +99,7 @@ impl ImportFormat {
             Self::Keycloak => "keycloak",
             Self::AuthentikWebAuthn => "authentik-webauthn",
             Self::WebauthnRs => "webauthn-rs",
+            Self::Kratos => "kratos",
         }
     }
 
@@ -255,6 +261,7 @@ impl ImportBatch {
             ImportFormat::Keycloak => keycloak::credentials(text, &mut batch),
             ImportFormat::AuthentikWebAuthn => authentik::webauthn(text, &mut batch),
             ImportFormat::WebauthnRs => webauthn_rs::lines(text, &mut batch),
+            ImportFormat::Kratos => kratos::identities(text, &mut batch),
         }
         batch.check_repeats();
         batch

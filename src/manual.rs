@@ -561,8 +561,9 @@
 //!
 //! Its "Transfer accounts" QR codes hold `otpauth-migration://offline?data=...` URIs, with
 //! several accounts each. Decode each QR code to text and write one line per user:
-//! `USER otpauth-migration://...`. HOTP accounts keep their counter; MD5 accounts are refused
-//! (no authenticator here can check them).
+//! `USER otpauth-migration://...`. HOTP accounts keep their counter (the app raises it before
+//! each code, so the exported one is the last code's, and stays spent); MD5 accounts are
+//! refused (no authenticator here can check them).
 //!
 //! ## Any app's key URIs: `--format otpauth`
 //!

@@ -322,6 +322,13 @@ pub fn verify(
     })
 }
 
+/// A counter imported from another system, if a store can keep it and every counter a
+/// resynchronisation could reach beyond it (stores keep integers up to 2^63 - 1).
+pub(crate) fn storable_counter(counter: u64) -> Option<u64> {
+    const LARGEST: u64 = i64::MAX as u64 - MAX_RESYNC_LIMIT as u64 - 2;
+    (counter <= LARGEST).then_some(counter)
+}
+
 /// How many steps either side a resynchronisation of a time-based device looks by default.
 pub const DEFAULT_RESYNC_STEPS: u32 = 20;
 
@@ -378,22 +385,38 @@ pub fn find_pair(
         parse_code(second, params.digits())?,
     );
     let key = secret.expose_secret();
-    let code = |counter: u64| match params.algorithm {
-        Algorithm::Sha1 => hotp::<Sha1>(key, counter, params.digits()),
-        Algorithm::Sha256 => hotp::<Sha256>(key, counter, params.digits()),
-        Algorithm::Sha512 => hotp::<Sha512>(key, counter, params.digits()),
-    };
+    let to = to.saturating_add(1);
+    Ok(match params.algorithm {
+        Algorithm::Sha1 => find_pair_for::<Sha1>(key, from, to, params.digits(), a, b),
+        Algorithm::Sha256 => find_pair_for::<Sha256>(key, from, to, params.digits(), a, b),
+        Algorithm::Sha512 => find_pair_for::<Sha512>(key, from, to, params.digits(), a, b),
+    })
+}
+
+/// [`find_pair`] with the key set up once and the modulus a constant (as [`check_steps_for`]).
+fn find_pair_for<H: HashFunction>(key: &[u8], from: u64, to: u64, digits: u32, a: u32, b: u32) -> Option<u64> {
+    match digits {
+        6 => pair_in::<H, 1_000_000>(key, from, to, a, b),
+        7 => pair_in::<H, 10_000_000>(key, from, to, a, b),
+        _ => pair_in::<H, 100_000_000>(key, from, to, a, b),
+    }
+}
+
+/// The step `s + 1` of the earliest `s` in `from..to` whose code is `a` and whose next code is
+/// `b`; every step of the range is computed, whatever matches.
+fn pair_in<H: HashFunction, const MODULUS: u32>(key: &[u8], from: u64, to: u64, a: u32, b: u32) -> Option<u64> {
+    let keyed = CounterHmac::<H>::new(key);
     let mut found = Choice::from(0);
     let mut matched = 0u64;
     let mut previous = Choice::from(0);
-    for step in from..=to.saturating_add(1) {
-        let value = code(step);
+    for step in from..=to {
+        let value = dynamic_truncation(keyed.mac(step).as_ref()) % MODULUS;
         let pair = previous & ct::eq_u32(value, b) & !found;
         matched.conditional_assign(&step, pair);
         found |= pair;
         previous = ct::eq_u32(value, a);
     }
-    Ok(bool::from(found).then_some(matched))
+    bool::from(found).then_some(matched)
 }
 
 /// Checks `code` against a counter-based (HOTP) device: the `look_ahead` counter values after

@@ -112,7 +112,9 @@ fn otp(secret_data: &str, credential_data: &str) -> Result<TotpImport, String> {
         ),
         "hotp" => (
             TotpParams::hotp(algorithm, data.digits).map_err(|e| e.to_string())?,
-            data.counter.checked_sub(1),
+            crate::totp::storable_counter(data.counter)
+                .ok_or("counter must be below 2^63")?
+                .checked_sub(1),
         ),
         _ => return Err("subType must be totp or hotp".into()),
     };

@@ -2,6 +2,7 @@
 //! assurance and WebAuthn settings, each validated when built.
 
 use crate::backup_codes::{BackupCodeConfig, Pepper};
+use crate::clock::UnixTime;
 use crate::error::ConfigError;
 use crate::policy::AssurancePolicy;
 use crate::throttle::{KnownBrowserPolicy, ThrottlePolicy};
@@ -93,6 +94,27 @@ impl TotpConfig {
         self.look_ahead
     }
 
+    /// The step a time-based device's window is centred on now: the current step moved by the
+    /// device's clock offset ([`totp::drift_secs`]). Under a window of 0 an offset within half a
+    /// step is not followed: it is what reading a code anywhere in its step gives a clock that
+    /// is right, and following it would move the single code off the current one.
+    pub(crate) fn centre(
+        &self,
+        params: &TotpParams,
+        last_step: Option<u64>,
+        last_used_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> u64 {
+        let drift = totp::drift_secs(params, last_step, last_used_at);
+        let half = i64::try_from(params.period() / 2).unwrap_or(0);
+        let drift = if self.window == 0 && drift.abs() <= half {
+            0
+        } else {
+            drift
+        };
+        totp::centre_step(params, now, drift)
+    }
+
     /// What a failure against a device with `params` is charged, in guesses: the codes one
     /// guess is compared with there, in units of a time-based device's window (at least 1).
     /// With the defaults a counter-based device's 10 codes are charged as 4 guesses of 3.
@@ -104,11 +126,18 @@ impl TotpConfig {
         }
     }
 
-    /// Parameters of new enrollments (imports keep their own).
-    #[must_use]
-    pub fn with_params(mut self, params: TotpParams) -> Self {
+    /// Parameters of new enrollments (imports keep their own). Time-based only: a
+    /// counter-based device is enrolled with [`Mfa::enroll_hotp`](crate::Mfa::enroll_hotp).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpPeriod`] for counter-based parameters (period 0).
+    pub fn with_params(mut self, params: TotpParams) -> Result<Self, ConfigError> {
+        if params.is_counter_based() {
+            return Err(ConfigError::TotpPeriod(0));
+        }
         self.params = params;
-        self
+        Ok(self)
     }
 
     /// Steps accepted either side of the current one (0..=10, default 1).

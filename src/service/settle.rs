@@ -317,6 +317,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }
                 Settling::Answered(settled, Some(state)) => {
                     self.keep_counter(user, factor, &admission, state);
+                    // A code refused against a kept copy: another process may have moved a
+                    // device's counter or clock offset since, so the next attempt reads them.
+                    if view.cached && factor == Factor::Totp {
+                        self.cache.forget(user);
+                    }
                     return Ok(settled);
                 }
                 Settling::Answered(settled, None) => {
@@ -404,7 +409,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     if t.params.is_counter_based() {
                         t.last_step.map_or(0, |c| c.saturating_add(1))
                     } else {
-                        totp::centre_step(&t.params, now, totp::drift_secs(&t.params, t.last_step, used))
+                        self.config.totp.centre(&t.params, t.last_step, used, now)
                     }
                 };
                 let step = totps.first().map_or(0, |(_, t, u)| candidate(t, *u)).to_be_bytes();

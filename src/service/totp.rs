@@ -292,8 +292,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     second,
                 )?
             } else {
-                let drift = totp::drift_secs(&otp.params, otp.last_step, record.last_used_at);
-                let centre = totp::centre_step(&otp.params, now, drift);
+                let centre = self
+                    .config
+                    .totp
+                    .centre(&otp.params, otp.last_step, record.last_used_at, now);
                 let reach = u64::from(self.config.totp.resync_steps);
                 // Both codes above the last accepted step.
                 let from = centre
@@ -486,13 +488,14 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 )
             } else {
                 // The window follows the device's clock, as its last accepted code showed.
-                let drift = totp::drift_secs(&record.params, record.last_step, *last_used_at);
                 totp::evaluate_around(
                     &secret,
                     &record.params,
                     self.config.totp.window,
                     record.last_step,
-                    totp::centre_step(&record.params, now, drift),
+                    self.config
+                        .totp
+                        .centre(&record.params, record.last_step, *last_used_at, now),
                     code,
                 )
             };

@@ -83,7 +83,9 @@ impl TotpImport {
             params,
             issuer: None,
             account: None,
-            last_step: row.counter.checked_sub(1),
+            last_step: super::storable_counter(row.counter)
+                .ok_or(InputError::KeyUri("counter must be below 2^63"))?
+                .checked_sub(1),
         })
     }
 

@@ -58,8 +58,9 @@ impl TotpImport {
     /// Parses a Google Authenticator export (`otpauth-migration://offline?data=…`): one entry
     /// per account in the payload, in its order, each the account ready to import or why it
     /// cannot be (MD5, a secret of the wrong length, an account name that is missing or
-    /// contradicts its issuer). A counter-based (HOTP) account keeps its counter: the app's
-    /// next code is made with it, so the one before counts as used. Nothing in an error names the secret.
+    /// contradicts its issuer). A counter-based (HOTP) account keeps its counter: the app
+    /// raises it before it makes a code, so the exported counter is the last code's, which
+    /// counts as used. Nothing in an error names the secret.
     ///
     /// # Errors
     ///
@@ -140,7 +141,9 @@ fn account(p: &OtpParameters) -> Result<TotpImport, InputError> {
     let (params, last_step) = if counter_based {
         let counter = u64::try_from(p.counter).map_err(|_| Bad("a negative HOTP counter"))?;
         let params = TotpParams::hotp(algorithm, digits).map_err(|_| Bad("unsupported parameters"))?;
-        (params, counter.checked_sub(1))
+        let counter = super::storable_counter(counter).ok_or(Bad("an HOTP counter beyond 2^63"))?;
+        // 0: the app has shown no code yet.
+        (params, (counter > 0).then_some(counter))
     } else {
         let params = TotpParams::new(algorithm, digits, 30).map_err(|_| Bad("unsupported parameters"))?;
         (params, None)
@@ -238,8 +241,8 @@ mod tests {
         assert_eq!((d.issuer.as_deref(), d.account.as_deref()), (None, Some("dave")));
     }
 
-    /// A counter-based account keeps its counter (the next code's): the one before is spent; a
-    /// counter of 0 (absent) means none was used yet.
+    /// A counter-based account keeps its counter (the app raises it before each code, so it is
+    /// the last code's, which is spent); a counter of 0 (absent) means no code was made yet.
     #[test]
     fn hotp_accounts_carry_their_counter() {
         let mut with_counter = parameters(SECRET2, "X:hotp", "X", 2, 2, 1);
@@ -248,7 +251,7 @@ mod tests {
         let got = TotpImport::parse_migration(&input).unwrap();
         let a = got[0].as_ref().unwrap();
         assert_eq!(a.params, TotpParams::hotp(Algorithm::Sha256, 8).unwrap());
-        assert_eq!(a.last_step, Some(41));
+        assert_eq!(a.last_step, Some(42), "the app's last code was made with 42");
         let b = got[1].as_ref().unwrap();
         assert!(b.params.is_counter_based());
         assert_eq!(b.last_step, None);

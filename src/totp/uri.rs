@@ -200,7 +200,9 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
         let counter = counter
             .ok_or(KeyUri("an hotp URI needs its counter"))?
             .parse::<u64>()
-            .map_err(|_| KeyUri("counter must be a number"))?;
+            .ok()
+            .and_then(super::storable_counter)
+            .ok_or(KeyUri("counter must be a number below 2^63"))?;
         let params = TotpParams::hotp(algorithm, digits).map_err(|_| KeyUri("digits must be 6 to 8"))?;
         (params, counter.checked_sub(1))
     } else {
@@ -361,7 +363,7 @@ mod tests {
             ),
             (
                 "otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=-1",
-                "counter must be a number",
+                "counter must be a number below 2^63",
             ),
             (
                 "otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=1&counter=2",

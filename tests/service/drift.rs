@@ -212,3 +212,85 @@ fn drift_is_read_from_the_last_accepted_code() {
     assert_eq!(totp::centre_step(&p, UnixTime::from_secs(3_000), -120), 96);
     assert_eq!(totp::centre_step(&p, UnixTime::from_secs(30), -120), 0);
 }
+
+/// Two processes on one store: after a resynchronisation in one, the other's kept copy (with
+/// the old clock offset) refuses at most one right code, and reads the devices again for the
+/// next.
+#[tokio::test]
+async fn another_process_catches_up_with_a_resynchronisation() {
+    let store = multifactor::MemoryStore::new();
+    let keys = || multifactor_kit::service::keyring("k1", 1);
+    let (a, clock, _) = setup_with(store.clone(), keys(), MfaConfig::new("ACME").unwrap());
+    let b = multifactor::Mfa::new(store, keys(), MfaConfig::new("ACME").unwrap())
+        .unwrap()
+        .with_clock(clock.clone());
+    let alice = user("alice");
+    let (device, secret) = enrolled(&a, &clock, &alice).await;
+    // B keeps a copy from a sign-in.
+    clock.advance(3_600);
+    assert!(
+        b.verify_totp(&alice, &shown(&secret, clock.now(), 0, 0))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    // The phone's clock jumps five minutes ahead; A resynchronises it.
+    clock.advance(3_600);
+    let offset = 300;
+    let first = shown(&secret, clock.now(), offset, 0);
+    let second = shown(&secret, clock.now(), offset + 30, 0);
+    clock.advance(30);
+    assert!(
+        a.resync_otp(&alice, device, &first, &second)
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    // B: the kept copy may refuse one right code; the next one is read fresh and accepted.
+    clock.advance(3_600);
+    let _ = b
+        .verify_totp(&alice, &shown(&secret, clock.now(), offset, 0))
+        .await
+        .unwrap();
+    clock.advance(3_600);
+    let outcome = b
+        .verify_totp(&alice, &shown(&secret, clock.now(), offset, 0))
+        .await
+        .unwrap();
+    assert!(outcome.is_accepted(), "{outcome:?}");
+}
+
+/// Under a window of 0 a right clock is not moved by where in its step a code was read: daily
+/// sign-ins at every phase of the step, typed at once, are all accepted.
+#[tokio::test]
+async fn a_window_of_zero_keeps_a_right_clock_centred() {
+    let mut config = MfaConfig::new("ACME").unwrap();
+    config.totp = TotpConfig::new("ACME").unwrap().with_window(0).unwrap();
+    let (mfa, clock, _) = setup_with(
+        multifactor::MemoryStore::new(),
+        multifactor_kit::service::keyring("k1", 1),
+        config,
+    );
+    let alice = user("alice");
+    let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+    for day in 1..=120u64 {
+        clock.advance(DAY + (day * 7) % 30);
+        let outcome = mfa
+            .verify_totp(&alice, &shown(&secret, clock.now(), 0, 0))
+            .await
+            .unwrap();
+        assert!(outcome.is_accepted(), "day {day}: {outcome:?}");
+    }
+}
+
+#[test]
+fn counter_based_parameters_are_no_enrollment_default() {
+    let hotp = TotpParams::hotp(multifactor::Algorithm::Sha1, 6).unwrap();
+    assert!(TotpConfig::new("ACME").unwrap().with_params(hotp).is_err());
+    assert!(
+        TotpConfig::new("ACME")
+            .unwrap()
+            .with_params(TotpParams::default())
+            .is_ok()
+    );
+}

@@ -231,6 +231,9 @@ fn key_uris() {
     assert_eq!(i.params, TotpParams::hotp(Algorithm::Sha256, 8).unwrap());
     assert_eq!(i.last_step, Some(4));
     assert!(TotpImport::parse(&format!("otpauth://xotp/ACME:alice?secret={RFC_SECRET_BASE32}")).is_err());
+    // A counter a store could not keep (with room for resynchronisation) is refused.
+    assert!(TotpImport::parse(&format!("{base}&counter=9223372036854775807")).is_err());
+    assert!(TotpImport::parse(&format!("{base}&counter=9223372036854765000")).is_ok());
 }
 
 /// Twenty concurrent verifications of one code: exactly one is accepted.

@@ -33,7 +33,7 @@ type Hostile = (
     &'static [(usize, Option<&'static str>, &'static str)],
 );
 
-const GOOD: [Good; 10] = [
+const GOOD: [Good; 11] = [
     (
         ImportFormat::Otpauth,
         "otpauth.txt",
@@ -107,7 +107,21 @@ const GOOD: [Good; 10] = [
         "webauthn-rs.jsonl",
         &[(1, "alice", DeviceKind::Passkey), (2, "bob", DeviceKind::SecurityKey)],
     ),
+    (
+        ImportFormat::Kratos,
+        "kratos.jsonl",
+        &[
+            (1, KRATOS_ALICE, DeviceKind::BackupCodes),
+            (1, KRATOS_ALICE, DeviceKind::Totp),
+            (1, KRATOS_ALICE, DeviceKind::SecurityKey),
+            (2, KRATOS_BOB, DeviceKind::Passkey),
+        ],
+    ),
 ];
+
+/// The Kratos fixture's identity ids (the users).
+const KRATOS_ALICE: &str = "8f1c2d3e-0000-4000-8000-00000000a11c";
+const KRATOS_BOB: &str = "8f1c2d3e-0000-4000-8000-000000000b0b";
 
 fn with_webauthn() -> (TestMfa, multifactor::ManualClock, multifactor::RecordingSink) {
     let mut config = MfaConfig::new("ACME").unwrap();
@@ -136,7 +150,7 @@ fn every_good_fixture_reads_cleanly() {
 /// line number, user and the rule it breaks.
 #[test]
 fn every_hostile_line_is_reported_with_its_reason() {
-    let cases: [Hostile; 10] = [
+    let cases: [Hostile; 11] = [
         (
             ImportFormat::Otpauth,
             "otpauth-bad.txt",
@@ -289,6 +303,32 @@ fn every_hostile_line_is_reported_with_its_reason() {
                 (10, Some("dave"), "the same WebAuthn credential as line 2"),
             ],
         ),
+        (
+            ImportFormat::Kratos,
+            "kratos-bad.jsonl",
+            &[
+                (3, None, "expected a Kratos identity"),
+                (4, None, "the identity's id is empty"),
+                (5, Some("carol-1"), "totp: key URI: scheme must be otpauth"),
+                (
+                    6,
+                    Some("carol-2"),
+                    "lookup_secret: imported backup codes: each code must have 8 to 32",
+                ),
+                (
+                    7,
+                    Some("carol-3"),
+                    "webauthn: credential 1: imported WebAuthn credential: the public key is not a valid ES256",
+                ),
+                (
+                    8,
+                    Some("carol-4"),
+                    "passkey: credential 1: imported WebAuthn credential: a passkey needs the user handle",
+                ),
+                (9, Some("carol-5"), "totp: no config: export with include_credential"),
+                (10, Some("dave"), "the same WebAuthn credential as line 1"),
+            ],
+        ),
     ];
     for (format, file, expected) in cases {
         let text = fixture(file);
@@ -326,6 +366,7 @@ fn every_hostile_line_is_reported_with_its_reason() {
             "3132333435363738",
             "aebagbaf",
             "abcdefgh",
+            "k3v9x2mq",
         ] {
             for p in &batch.problems {
                 assert!(!p.reason.contains(secret), "{file}: {p}");
@@ -808,7 +849,8 @@ async fn hotp_imports_carry_their_counters() {
             checked += 1;
         }
     }
-    // otpauth (7), Google Authenticator (42), django-otp (3 and 0), Keycloak (5).
+    // otpauth (7), Google Authenticator (43: 42 was the app's last code), django-otp (3
+    // and 0), Keycloak (5).
     assert_eq!(checked, 5);
     let next = |format, file: &str| -> Vec<Option<u64>> {
         parse(format, file)
@@ -823,7 +865,7 @@ async fn hotp_imports_carry_their_counters() {
     assert_eq!(next(ImportFormat::Otpauth, "otpauth.txt"), [Some(7)]);
     assert_eq!(
         next(ImportFormat::GoogleAuthenticator, "google-authenticator.txt"),
-        [Some(42)]
+        [Some(43)]
     );
     assert_eq!(
         next(ImportFormat::DjangoOtpHotp, "django-otp-hotp.csv"),

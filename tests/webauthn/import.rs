@@ -189,6 +189,64 @@ async fn authentik_devices_sign_in_after_import() {
     assert_eq!(v.user().as_str(), "bob");
 }
 
+/// Kratos: an identity's `webauthn` security key and `passkey` passkey, as its admin API shows
+/// them (standard base64, COSE keys, the identity's user handle), sign in after the import;
+/// the identity's TOTP and lookup codes come along.
+#[tokio::test]
+async fn kratos_identities_sign_in_after_import() {
+    let mfa = setup(6);
+    let id = "7d0e4b1a-0000-4000-8000-00000000d00d";
+    let handle = [0x42u8; 16];
+    let mut key = security_key();
+    let mut pk = passkey();
+    let reg_key = create_elsewhere(&mfa, &mut key, &handle, false).await;
+    let reg_pk = create_elsewhere(&mfa, &mut pk, &handle, true).await;
+    let cred = |reg: &Value, passwordless: bool| {
+        let (cid, cose, count, be, bs) = exported(reg);
+        json!({
+            "id": STANDARD.encode(cid), "public_key": STANDARD.encode(cose), "attestation_type": "none",
+            "authenticator": {"aaguid": STANDARD.encode([0u8; 16]), "sign_count": count, "clone_warning": false},
+            "display_name": if passwordless { "Phone" } else { "Key" }, "added_at": "2025-03-01T10:00:00Z",
+            "is_passwordless": passwordless, "transport": ["usb"],
+            "flags": {"user_present": true, "user_verified": passwordless, "backup_eligible": be, "backup_state": bs},
+        })
+    };
+    let identity = json!({
+        "id": id,
+        "credentials": {
+            "webauthn": {"type": "webauthn", "config": {"credentials": [cred(&reg_key, false)], "user_handle": STANDARD.encode(handle)}},
+            "passkey": {"type": "passkey", "config": {"credentials": [cred(&reg_pk, true)], "user_handle": STANDARD.encode(handle)}},
+            "totp": {"type": "totp", "config": {"totp_url": "otpauth://totp/Kratos:d00d?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Kratos"}},
+            "lookup_secret": {"type": "lookup_secret", "config": {"recovery_codes": [{"code": "k3v9x2mq"}, {"code": "p7a4z8rt", "used_at": "2025-04-02T08:00:00Z"}]}},
+        },
+    });
+    let statuses = import(&mfa, ImportFormat::Kratos, &format!("{identity}\n")).await;
+    assert_eq!(statuses.len(), 4);
+    let who = user(id);
+    let Outcome::Accepted(v) = passwordless(&mfa, &mut pk).await else {
+        panic!("the imported passkey did not sign in")
+    };
+    assert_eq!((v.user(), v.kind()), (&who, DeviceKind::Passkey));
+    assert!(second_factor(&mfa, &who, &mut key).await.is_accepted());
+    // The used lookup code was left behind; the unused one works once.
+    assert!(mfa.verify_backup_code(&who, "k3v9x2mq").await.unwrap().is_accepted());
+    assert_eq!(
+        mfa.verify_backup_code(&who, "p7a4z8rt").await.unwrap(),
+        Outcome::Rejected
+    );
+    let names: Vec<String> = mfa
+        .list_devices(&who)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.name.as_str().to_owned())
+        .collect();
+    assert!(
+        names.contains(&"Phone".to_owned()) && names.contains(&"Key".to_owned()),
+        "{names:?}"
+    );
+}
+
 #[tokio::test]
 async fn webauthn_rs_passkeys_sign_in_after_import() {
     // The old system: an application on webauthn-rs, whose stored Passkey is the core's
