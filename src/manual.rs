@@ -577,6 +577,25 @@
 //! The stored `Passkey` or `SecurityKey` is its `serde_json` form, `{"cred": {...}}`.
 //! `user_handle` is the user's UUID bytes webauthn-rs registered; it is required for passkeys.
 //!
+//! ## Ory Kratos (v1.x): `--format kratos`
+//!
+//! The admin API lists identities with their credentials when asked for each type. Write one
+//! identity per line; the user is the identity's `id` (the id your application knows its
+//! users by):
+//!
+//! ```text
+//! curl -s "$KRATOS_ADMIN_URL/admin/identities?page_size=1000&include_credential=totp&include_credential=lookup_secret&include_credential=webauthn&include_credential=passkey" \
+//!   | jq -c '.[]' > kratos.jsonl
+//! ```
+//!
+//! (Follow the `Link` header's next page for more than one page.) `totp` becomes a TOTP device
+//! from its key URI; the unused `lookup_secret` recovery codes, which Kratos keeps in plaintext,
+//! one hashed backup-code set (none if all were used); `webauthn` credentials security keys, or
+//! passkeys when `is_passwordless`, and `passkey` credentials passkeys, under the identity's
+//! `user_handle`, with their sign counter, AAGUID, transports, backup flags and display name.
+//! Passwords and social logins are not MFA devices and are not read. Kratos keeps no TOTP
+//! replay mark.
+//!
 //! ## Keys this version cannot take
 //!
 //! WebAuthn keys of algorithms this crate does not offer at registration (ES384, ES512, PS256,
