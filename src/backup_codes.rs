@@ -200,6 +200,34 @@ pub struct BackupCodeRecord {
     pub code_length: u8,
     /// The codes' hashes and used flags, in generation order.
     pub slots: Vec<CodeSlot>,
+    /// `None` for codes hashed as written (ours, and imported plaintext codes); for a set
+    /// imported from hashes another system kept, what it hashed the codes with (the keyed hash
+    /// is then over that digest).
+    pub prehash: Option<Prehash>,
+}
+
+/// How another system hashed the codes of a set imported from its hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Prehash {
+    /// Keycloak's recovery codes: unsalted SHA-512 of the code as Keycloak generated it (upper
+    /// case letters and digits, without separators). Its alphabet has `I`, `L` and `1`, so no
+    /// look-alikes are folded: case, spaces and hyphens are all that is ignored.
+    KeycloakSha512,
+}
+
+impl Prehash {
+    /// A stable name, for storage: `"keycloak-sha512"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::KeycloakSha512 => "keycloak-sha512",
+        }
+    }
+
+    /// The prehash named `name` (as [`Prehash::as_str`] spells it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        (name == "keycloak-sha512").then_some(Self::KeycloakSha512)
+    }
 }
 
 impl BackupCodeRecord {
@@ -245,7 +273,7 @@ pub fn generate(
             let i = uniform_below(rng, ALPHABET.len() as u16)?;
             canonical.push(char::from(ALPHABET[usize::from(i)]));
         }
-        let hash = digest(key, &salt, &canonical);
+        let hash = digest(key, &salt, canonical.as_bytes());
         // A repeat inside one set (probability ~2^-55) would make two slots one code.
         if slots.iter().any(|s: &CodeSlot| s.hash == hash) {
             continue;
@@ -261,6 +289,7 @@ pub fn generate(
         salt,
         code_length: config.length as u8, // bounded by MAX_LENGTH
         slots,
+        prehash: None,
     };
     Ok((codes, record))
 }
@@ -288,7 +317,7 @@ pub fn import(rng: &impl Rng, codes: &[&str], key: &CodeKey<'_>) -> Result<Backu
     let slots = canonical
         .iter()
         .map(|code| CodeSlot {
-            hash: digest(key, &salt, code),
+            hash: digest(key, &salt, code.as_bytes()),
             used: false,
         })
         .collect();
@@ -300,7 +329,124 @@ pub fn import(rng: &impl Rng, codes: &[&str], key: &CodeKey<'_>) -> Result<Backu
         salt,
         code_length: u8::try_from(length).unwrap_or(u8::MAX), // at most MAX_LENGTH
         slots,
+        prehash: None,
     })
+}
+
+/// The length of Keycloak's recovery codes (`RecoveryAuthnCodesUtils`: 12 of
+/// `ABCDEFGHIJKLMNPQRSTUVWXYZ123456789`).
+pub const KEYCLOAK_CODE_LENGTH: u8 = 12;
+
+/// The record for codes another system kept only as digests (Keycloak's recovery codes: the
+/// SHA-512 of each). The keyed hash is taken over each digest, bound to the user and set as
+/// ours are, so no plaintext is needed and a copy of this database still gives nothing to test
+/// guesses against. A code is typed as it was shown there.
+///
+/// # Errors
+///
+/// [`InputError::ImportedCodes`] for an empty or too large set or a digest given twice;
+/// [`Error::Rng`] if the generator fails.
+pub fn import_prehashed(
+    rng: &impl Rng,
+    prehash: Prehash,
+    digests: &[[u8; 64]],
+    key: &CodeKey<'_>,
+) -> Result<BackupCodeRecord, Error> {
+    check_prehashed(digests)?;
+    let mut salt = [0u8; 16];
+    rng.try_fill_bytes(&mut salt)?;
+    let Prehash::KeycloakSha512 = prehash;
+    Ok(BackupCodeRecord {
+        key_id: match key {
+            CodeKey::Keyed { key_id, .. } => Some((*key_id).clone()),
+            CodeKey::Legacy(_) => None,
+        },
+        salt,
+        code_length: KEYCLOAK_CODE_LENGTH,
+        slots: digests
+            .iter()
+            .map(|d| CodeSlot {
+                hash: digest(key, &salt, d),
+                used: false,
+            })
+            .collect(),
+        prehash: Some(prehash),
+    })
+}
+
+/// The checks of [`import_prehashed`]: 1 to 32 digests, none twice.
+///
+/// # Errors
+///
+/// [`InputError::ImportedCodes`].
+pub fn check_prehashed(digests: &[[u8; 64]]) -> Result<(), InputError> {
+    if digests.is_empty() || digests.len() > BackupCodeConfig::MAX_COUNT {
+        return Err(InputError::ImportedCodes("a set must have 1 to 32 codes"));
+    }
+    for (i, d) in digests.iter().enumerate() {
+        if digests[..i].iter().any(|e| ct::eq_bytes(e, d)) {
+            return Err(InputError::ImportedCodes("a code is given twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `record` holds exactly the unused codes whose digests are `digests` (an import of
+/// hashes run a second time).
+pub fn holds_exactly_prehashed(record: &BackupCodeRecord, digests: &[[u8; 64]], key: &CodeKey<'_>) -> bool {
+    record.prehash.is_some()
+        && record.slots.len() == digests.len()
+        && digests.iter().all(|d| {
+            let candidate = digest(key, &record.salt, d);
+            record
+                .slots
+                .iter()
+                .any(|s| !s.used && bool::from(ct::eq32(&candidate, &s.hash)))
+        })
+}
+
+/// A code typed for a Keycloak set as Keycloak hashed it: upper case, without spaces or
+/// hyphens, if it has the shape of Keycloak's codes. Nothing else is folded: two inputs that
+/// differ are two guesses.
+fn keycloak_raw(input: &str) -> Option<Zeroizing<String>> {
+    if input.len() > MAX_INPUT {
+        return None;
+    }
+    let mut raw = Zeroizing::new(String::with_capacity(usize::from(KEYCLOAK_CODE_LENGTH)));
+    for c in input.chars() {
+        if c.is_whitespace() || c == '-' {
+            continue;
+        }
+        if !c.is_ascii_alphanumeric() {
+            return None;
+        }
+        raw.push(c.to_ascii_uppercase());
+    }
+    (raw.len() == usize::from(KEYCLOAK_CODE_LENGTH)).then_some(raw)
+}
+
+/// The input as the set compares it: [`normalize`]d for our own and imported plaintext codes,
+/// or as another system hashed it for a set of its digests. Distinct results are distinct
+/// guesses (what a wrong code's fingerprint is taken over).
+///
+/// # Errors
+///
+/// [`InputError::CodeFormat`] when the input cannot be a code of this set.
+pub fn canonical_input(record: &BackupCodeRecord, input: &str) -> Result<Zeroizing<String>, InputError> {
+    match record.prehash {
+        None => normalize(input, usize::from(record.code_length)),
+        Some(Prehash::KeycloakSha512) => keycloak_raw(input).ok_or(InputError::CodeFormat {
+            expected: "the 12 letters and digits of the recovery code (spaces and hyphens are ignored)",
+        }),
+    }
+}
+
+/// SHA-512 of a code typed for a Keycloak set, if it has the shape of Keycloak's codes.
+fn keycloak_digest(input: &str) -> Option<Zeroizing<[u8; 64]>> {
+    let raw = keycloak_raw(input)?;
+    let mut out = Zeroizing::new([0u8; 64]);
+    out.copy_from_slice(&<sha2::Sha512 as sha2::Digest>::digest(raw.as_bytes()));
+    Some(out)
 }
 
 /// The checks of [`import`] without hashing: the codes in canonical form.
@@ -367,8 +513,19 @@ pub enum CodeMatch {
 /// [`InputError::CodeFormat`] when the input cannot be a code of this set (wrong length or
 /// characters). That is decided from the shape alone, before any secret is touched.
 pub fn evaluate(record: &BackupCodeRecord, input: &str, key: &CodeKey<'_>) -> Result<CodeMatch, InputError> {
-    let canonical = normalize(input, usize::from(record.code_length))?;
-    let candidate = digest(key, &record.salt, &canonical);
+    let candidate = match record.prehash {
+        None => digest(
+            key,
+            &record.salt,
+            normalize(input, usize::from(record.code_length))?.as_bytes(),
+        ),
+        Some(Prehash::KeycloakSha512) => {
+            let prehashed = keycloak_digest(input).ok_or(InputError::CodeFormat {
+                expected: "the 12 letters and digits of the recovery code (spaces and hyphens are ignored)",
+            })?;
+            digest(key, &record.salt, prehashed.as_slice())
+        }
+    };
     let mut found = Choice::from(0);
     let mut spent = Choice::from(0);
     let mut index = 0u32;
@@ -437,7 +594,7 @@ pub fn normalize(input: &str, length: usize) -> Result<Zeroizing<String>, InputE
 /// plain one: the key (`k ‖ salt ‖ set id`) is exactly one block, so it is not hashed first, and
 /// the message (`len(user) ‖ user ‖ code`) fits one block for user ids up to 42 bytes with the
 /// default code length. Domain separation comes from `k`, which is derived for this purpose only.
-fn digest(key: &CodeKey<'_>, salt: &[u8; 16], canonical: &str) -> [u8; 32] {
+fn digest(key: &CodeKey<'_>, salt: &[u8; 16], canonical: &[u8]) -> [u8; 32] {
     let (user, mac_key) = match key {
         CodeKey::Keyed { key, user, set, .. } => {
             let mut mac_key = Zeroizing::new([0u8; 64]);
@@ -456,7 +613,7 @@ fn digest(key: &CodeKey<'_>, salt: &[u8; 16], canonical: &str) -> [u8; 32] {
             let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&legacy) else {
                 return [0; 32];
             };
-            mac.update(canonical.as_bytes());
+            mac.update(canonical);
             return mac.finalize().into_bytes().into();
         }
     };
@@ -470,7 +627,7 @@ fn digest(key: &CodeKey<'_>, salt: &[u8; 16], canonical: &str) -> [u8; 32] {
         mac.update(&[u8::try_from(user.len()).unwrap_or(u8::MAX)]);
         mac.update(user);
     }
-    mac.update(canonical.as_bytes());
+    mac.update(canonical);
     mac.finalize().into_bytes().into()
 }
 

@@ -164,6 +164,7 @@ pub fn backup_record(user: &UserId, created: u64, slots: usize) -> Result<Device
             key_id: Some(KeyId::new("conformance").map_err(|e| Failure(e.to_string()))?),
             salt,
             code_length: 12,
+            prehash: None,
             slots: (0..slots)
                 .map(|i| CodeSlot {
                     hash: [i as u8 ^ 0x5c; 32],
@@ -367,6 +368,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(totp_paging_and_reseal, &*store);
     check!(totp_fingerprints, &*store);
     check!(counter_based_otp, &*store);
+    check!(prehashed_backup_codes, &*store);
     check!(remembered_browsers, &*store);
     check!(known_browser_counters, &*store);
     check!(key_checks, &*store);
@@ -416,7 +418,7 @@ macro_rules! conformance_tests {
             replace_backup_codes, insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, counter_based_otp, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines, enrollment_skips,
+            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, counter_based_otp, prehashed_backup_codes, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines, enrollment_skips,
             settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,

@@ -58,7 +58,7 @@ pub enum ImportFormat {
     /// token per row; each user's tokens become one backup-code set.
     DjangoOtpStatic,
     /// Keycloak's `credential` rows: CSV `username,user_id,type,user_label,secret_data,credential_data`
-    /// for types `otp`, `webauthn` and `webauthn-passwordless`.
+    /// for types `otp`, `recovery-authn-codes`, `webauthn` and `webauthn-passwordless`.
     Keycloak,
     /// authentik's WebAuthn devices: CSV `username,user_uid,name,credential_id,public_key,sign_count,rp_id,aaguid`.
     AuthentikWebAuthn,
@@ -151,6 +151,60 @@ impl fmt::Debug for ImportedCodes {
     }
 }
 
+/// Backup codes another system kept only as digests (Keycloak's recovery codes: SHA-512 of
+/// each), to become one set here whose keyed hashes are over those digests. Zeroized on drop:
+/// an unsalted digest of a short code is as good as the code to someone who can search it.
+#[derive(Clone)]
+pub struct ImportedDigests {
+    pub(crate) prehash: crate::backup_codes::Prehash,
+    pub(crate) digests: Vec<[u8; 64]>,
+}
+
+impl ImportedDigests {
+    /// Keycloak's recovery codes, from their SHA-512 digests.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::ImportedCodes`](crate::InputError::ImportedCodes) for an empty or too
+    /// large set or a digest given twice.
+    pub fn keycloak(digests: Vec<[u8; 64]>) -> Result<Self, crate::InputError> {
+        crate::backup_codes::check_prehashed(&digests)?;
+        Ok(Self {
+            prehash: crate::backup_codes::Prehash::KeycloakSha512,
+            digests,
+        })
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// None at all.
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+}
+
+impl Drop for ImportedDigests {
+    fn drop(&mut self) {
+        for d in &mut self.digests {
+            zeroize::Zeroize::zeroize(d);
+        }
+    }
+}
+
+impl fmt::Debug for ImportedDigests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ImportedDigests({:?}, {} codes, [REDACTED])",
+            self.prehash,
+            self.digests.len()
+        )
+    }
+}
+
 /// One thing to import for a user.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -159,6 +213,8 @@ pub enum ImportItem {
     Totp(TotpImport),
     /// A backup-code set.
     BackupCodes(ImportedCodes),
+    /// A backup-code set from the digests another system kept (Keycloak's recovery codes).
+    HashedBackupCodes(ImportedDigests),
     /// A security key or passkey.
     WebAuthn(WebAuthnImport),
 }
@@ -168,7 +224,7 @@ impl ImportItem {
     pub fn kind(&self) -> DeviceKind {
         match self {
             Self::Totp(_) => DeviceKind::Totp,
-            Self::BackupCodes(_) => DeviceKind::BackupCodes,
+            Self::BackupCodes(_) | Self::HashedBackupCodes(_) => DeviceKind::BackupCodes,
             Self::WebAuthn(w) => w.kind(),
         }
     }
@@ -333,7 +389,7 @@ impl ImportBatch {
 fn what(item: &ImportItem) -> &'static str {
     match item {
         ImportItem::Totp(_) => "TOTP secret for this user",
-        ImportItem::BackupCodes(_) => "user's backup codes",
+        ImportItem::BackupCodes(_) | ImportItem::HashedBackupCodes(_) => "user's backup codes",
         ImportItem::WebAuthn(_) => "WebAuthn credential",
     }
 }
@@ -343,7 +399,10 @@ fn repeats(a: &ImportEntry, b: &ImportEntry) -> bool {
         (ImportItem::Totp(x), ImportItem::Totp(y)) => {
             a.user == b.user && crate::ct::eq_bytes(x.secret.expose_secret(), y.secret.expose_secret())
         }
-        (ImportItem::BackupCodes(_), ImportItem::BackupCodes(_)) => a.user == b.user,
+        (
+            ImportItem::BackupCodes(_) | ImportItem::HashedBackupCodes(_),
+            ImportItem::BackupCodes(_) | ImportItem::HashedBackupCodes(_),
+        ) => a.user == b.user,
         (ImportItem::WebAuthn(x), ImportItem::WebAuthn(y)) => x.credential_id() == y.credential_id(),
         _ => false,
     }

@@ -471,19 +471,22 @@
 //! Everything is in the `credential` table. `otp` rows become TOTP devices, or counter-based
 //! ones for `"subType":"hotp"`, whose next counter carries over. `webauthn` rows
 //! become security keys and `webauthn-passwordless` rows passkeys; their user handle is the
-//! Keycloak user id, so `user_id` must be exported.
+//! Keycloak user id, so `user_id` must be exported. `recovery-authn-codes` rows, which hold only
+//! the unsalted SHA-512 of each unused code, become a backup-code set keyed over those digests:
+//! the user types the codes they printed (case, spaces and hyphens do not matter), no plaintext
+//! is needed, and a copy of this database holds nothing to search the codes with. New codes
+//! generated here later are an ordinary set.
 //!
 //! ```sql
 //! \copy (SELECT u.username, u.id AS user_id, c.type, c.user_label, c.secret_data, c.credential_data
 //!        FROM credential c JOIN user_entity u ON u.id = c.user_id JOIN realm r ON r.id = u.realm_id
-//!        WHERE r.name = 'myrealm' AND c.type IN ('otp', 'webauthn', 'webauthn-passwordless'))
+//!        WHERE r.name = 'myrealm'
+//!          AND c.type IN ('otp', 'recovery-authn-codes', 'webauthn', 'webauthn-passwordless'))
 //!   TO 'keycloak.csv' WITH (FORMAT csv, HEADER)
 //! ```
 //!
 //! What cannot be carried over:
 //!
-//! - **Recovery codes** (`recovery-authn-codes`): Keycloak keeps only unsalted SHA-512 hashes,
-//!   so the codes cannot be recovered. Users generate new backup codes.
 //! - **The TOTP replay mark**: Keycloak keeps it in a cache, not the database.
 //! - **Credentials of users federated from LDAP** (`fed_user_credential`), which the query above
 //!   does not read.

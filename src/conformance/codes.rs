@@ -149,6 +149,36 @@ pub async fn counter_based_otp<S: DeviceStore>(store: &S) -> CheckResult {
     Ok(())
 }
 
+/// A backup-code set imported from another system's digests keeps what they were hashed with
+/// (it round-trips exactly), and its codes are spent once like any other set's.
+pub async fn prehashed_backup_codes<S: DeviceStore>(store: &S) -> CheckResult {
+    let alice = fresh_user("alice")?;
+    let mut set = backup_record(&alice, 1, 3)?;
+    if let DeviceData::BackupCodes(b) = &mut set.data {
+        b.prehash = Some(crate::backup_codes::Prehash::KeycloakSha512);
+    }
+    store.insert_device(set.clone()).await?;
+    let got = store.device(&alice, set.id).await?;
+    ensure!(
+        got.as_ref() == Some(&set),
+        "a prehashed set did not round-trip: {got:?}"
+    );
+    let now = UnixTime::from_secs(5_000);
+    ensure!(
+        store
+            .consume_backup_code(&alice, set.id, 1, now, ThrottleState::default())
+            .await?,
+        "a prehashed set's code was refused"
+    );
+    ensure!(
+        !store
+            .consume_backup_code(&alice, set.id, 1, now, ThrottleState::default())
+            .await?,
+        "a prehashed set's code was spent twice"
+    );
+    Ok(())
+}
+
 /// The TOTP high-water mark moves only upward and confirms the device.
 pub async fn totp_step_high_water_mark<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;

@@ -14,11 +14,13 @@
 //!   `credentialId` (standard base64), `credentialPublicKey` (base64url COSE key), `counter`,
 //!   `aaguid` and `transports`. The user handle Keycloak registers is the user's id as UTF-8.
 //!   Backup flags are not kept there.
-//! - `recovery-authn-codes` are unsalted SHA-512 hashes: they cannot be carried over.
+//! - `recovery-authn-codes`: `secret_data` holds each unused code's unsalted SHA-512, base64.
+//!   They become one backup-code set keyed over those digests: the user types the codes they
+//!   printed, and this database holds nothing to search them with.
 
 use serde::Deserialize;
 
-use super::{ImportBatch, ImportItem, csv_rows};
+use super::{ImportBatch, ImportItem, ImportedDigests, csv_rows};
 use crate::secret::SecretBytes;
 use crate::totp::uri::TotpImport;
 use crate::totp::{Algorithm, TotpParams, decode_base32_secret};
@@ -80,11 +82,14 @@ pub(super) fn credentials(text: &str, batch: &mut ImportBatch) {
                     kind == "webauthn-passwordless",
                 )
                 .map(ImportItem::WebAuthn),
-                "recovery-authn-codes" => Err("Keycloak keeps recovery codes only as SHA-512 hashes: they cannot be \
-                                               carried over (the user generates new backup codes)"
-                    .to_owned()),
+                "recovery-authn-codes" => recovery_codes(row.get("secret_data"), row.get("credential_data"))
+                    .map(ImportItem::HashedBackupCodes),
                 "password" => Err("a password, not an MFA credential (filter the export by type)".to_owned()),
-                _ => Err("not a credential type this importer takes (otp, webauthn, webauthn-passwordless)".to_owned()),
+                _ => Err(
+                    "not a credential type this importer takes (otp, recovery-authn-codes, webauthn, \
+                     webauthn-passwordless)"
+                        .to_owned(),
+                ),
             };
             match item {
                 Ok(item) => batch.entry(n, user, label, item),
@@ -128,6 +133,51 @@ fn otp(secret_data: &str, credential_data: &str) -> Result<TotpImport, String> {
         Some(_) => return Err("secretEncoding must be absent or BASE32".into()),
     };
     TotpImport::from_parts(key, params, None, None, last_step).map_err(|e| e.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecoveryData {
+    #[serde(default)]
+    hash_iterations: Option<u32>,
+    algorithm: String,
+}
+
+#[derive(Deserialize)]
+struct RecoverySecret {
+    codes: Vec<RecoveryCode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecoveryCode {
+    encoded_hashed_value: String,
+}
+
+/// `recovery-authn-codes`: `secret_data` is `{"codes": [{"number": 1, "encodedHashedValue":
+/// base64(SHA-512(code))}, ...]}` (the used ones removed), `credential_data` names the
+/// algorithm (`RS512` before Keycloak 26.2, `SHA-512` since: the same digest either way).
+fn recovery_codes(secret_data: &str, credential_data: &str) -> Result<ImportedDigests, String> {
+    let data: RecoveryData = serde_json::from_str(credential_data)
+        .map_err(|_| "credential_data is not Keycloak's recovery-codes JSON".to_owned())?;
+    if !matches!(data.algorithm.as_str(), "RS512" | "SHA-512" | "SHA512")
+        || data.hash_iterations.is_some_and(|i| i != 1)
+    {
+        return Err("recovery codes hashed other than with one round of SHA-512".into());
+    }
+    let secret: RecoverySecret =
+        serde_json::from_str(secret_data).map_err(|_| "secret_data is not Keycloak's {\"codes\": [...]}".to_owned())?;
+    let mut digests = Vec::with_capacity(secret.codes.len());
+    for code in &secret.codes {
+        let bytes = super::base64_any(&code.encoded_hashed_value).ok_or("encodedHashedValue is not base64")?;
+        let mut digest = [0u8; 64];
+        if bytes.len() != digest.len() {
+            return Err("encodedHashedValue is not a SHA-512 digest (64 bytes)".into());
+        }
+        digest.copy_from_slice(&bytes);
+        digests.push(digest);
+    }
+    ImportedDigests::keycloak(digests).map_err(|e| e.to_string())
 }
 
 fn webauthn(credential_data: &str, user_id: &str, passwordless: bool) -> Result<WebAuthnImport, String> {

@@ -7,7 +7,7 @@ use crate::error::{Error, MisuseError, StoreError};
 use crate::id::{DeviceId, DeviceName, UserId};
 use crate::import::{
     ImportBatch, ImportEntry, ImportItem, ImportOptions, ImportProblem, ImportReport, ImportResult, ImportStatus,
-    ImportedCodes,
+    ImportedCodes, ImportedDigests,
 };
 use crate::kind::DeviceKind;
 use crate::rng::Rng;
@@ -108,7 +108,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         name: Option<&str>,
     ) -> Result<ImportStatus, Error> {
         let name = DeviceName::new(name.unwrap_or(DeviceKind::BackupCodes.default_name()))?;
-        if let Plan::Present(id) = self.check_backup_codes(user, codes).await? {
+        if let Plan::Present(id) = self.check_backup_codes(user, Codes::Plain(codes)).await? {
             return Ok(ImportStatus::AlreadyPresent(id));
         }
         let id = DeviceId::generate(&self.rng)?;
@@ -116,6 +116,38 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let key = self.codes_key(key_id, user, id)?;
         let record = backup_codes::import(&self.rng, &codes.as_strs(), &key)?;
         // Only while the user still has no set: one generated since the check above stays.
+        self.store_backup_set(user, id, name, record, super::backup_codes::SetWrite::First)
+            .await?;
+        self.emit(
+            self.event(Some(user), AuditKind::Enrolled)
+                .device(id, DeviceKind::BackupCodes),
+        );
+        Ok(ImportStatus::Added(id))
+    }
+
+    /// Imports a set of backup codes another system kept only as digests (Keycloak's recovery
+    /// codes) as the user's set, keyed over those digests
+    /// ([`backup_codes::import_prehashed`]): the user types the codes they hold, and no
+    /// plaintext is ever needed. Importing the same digests again finds them present; a new
+    /// set generated later is an ordinary one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mfa::import_backup_codes`].
+    pub async fn import_hashed_backup_codes(
+        &self,
+        user: &UserId,
+        digests: &ImportedDigests,
+        name: Option<&str>,
+    ) -> Result<ImportStatus, Error> {
+        let name = DeviceName::new(name.unwrap_or(DeviceKind::BackupCodes.default_name()))?;
+        if let Plan::Present(id) = self.check_backup_codes(user, Codes::Digests(digests)).await? {
+            return Ok(ImportStatus::AlreadyPresent(id));
+        }
+        let id = DeviceId::generate(&self.rng)?;
+        let key_id = self.keys.current_id();
+        let key = self.codes_key(key_id, user, id)?;
+        let record = backup_codes::import_prehashed(&self.rng, digests.prehash, &digests.digests, &key)?;
         self.store_backup_set(user, id, name, record, super::backup_codes::SetWrite::First)
             .await?;
         self.emit(
@@ -205,6 +237,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 Err(e) => Err(e),
             },
             ImportItem::BackupCodes(codes) => self.import_backup_codes(&entry.user, codes, name).await,
+            ImportItem::HashedBackupCodes(digests) => self.import_hashed_backup_codes(&entry.user, digests, name).await,
             ImportItem::WebAuthn(import) => self.import_webauthn(&entry.user, import, name).await,
         }
     }
@@ -232,7 +265,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             ImportItem::BackupCodes(codes) => {
                 // The codes' shape first: a bad set is a problem even for a user with codes.
                 backup_codes::check_imported(&codes.as_strs())?;
-                self.check_backup_codes(&entry.user, codes).await
+                self.check_backup_codes(&entry.user, Codes::Plain(codes)).await
+            }
+            ImportItem::HashedBackupCodes(digests) => {
+                backup_codes::check_prehashed(&digests.digests)?;
+                self.check_backup_codes(&entry.user, Codes::Digests(digests)).await
             }
             ImportItem::WebAuthn(import) => {
                 if let (Some(theirs), Ok(config)) = (&entry.rp_id, self.webauthn())
@@ -256,14 +293,23 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
     }
 
-    async fn check_backup_codes(&self, user: &UserId, codes: &ImportedCodes) -> Result<Plan, Error> {
+    async fn check_backup_codes(&self, user: &UserId, codes: Codes<'_>) -> Result<Plan, Error> {
         for device in self.store.list_devices(user).await? {
             if let DeviceData::BackupCodes(record) = &device.data {
                 let key = match &record.key_id {
                     Some(key_id) => self.codes_key(key_id, user, device.id)?,
                     None => backup_codes::CodeKey::Legacy(self.config.pepper.as_ref()),
                 };
-                return if backup_codes::holds_exactly(record, &codes.as_strs(), &key) {
+                let same = match codes {
+                    Codes::Plain(codes) => {
+                        record.prehash.is_none() && backup_codes::holds_exactly(record, &codes.as_strs(), &key)
+                    }
+                    Codes::Digests(d) => {
+                        record.prehash == Some(d.prehash)
+                            && backup_codes::holds_exactly_prehashed(record, &d.digests, &key)
+                    }
+                };
+                return if same {
                     Ok(Plan::Present(device.id))
                 } else {
                     Err(MisuseError::BackupCodesPresent.into())
@@ -280,4 +326,11 @@ fn problem(entry: &ImportEntry, reason: impl std::fmt::Display) -> ImportProblem
         user: Some(entry.user.as_str().to_owned()),
         reason: reason.to_string(),
     }
+}
+
+/// Imported backup codes to compare with a user's set: plain, or another system's digests.
+#[derive(Clone, Copy)]
+enum Codes<'a> {
+    Plain(&'a ImportedCodes),
+    Digests(&'a ImportedDigests),
 }

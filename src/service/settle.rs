@@ -453,7 +453,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 }) else {
                     return Err(MisuseError::NoDevice(Factor::BackupCodes).into());
                 };
-                let normalized = backup_codes::normalize(code, usize::from(record.code_length))?;
+                let normalized = backup_codes::canonical_input(record, code)?;
                 let gate = Gate::for_bits(record.bits_per_code());
                 if let Some(refused) = self.refusal(gate, admission, now) {
                     return Ok(Evaluated::Refused(refused));

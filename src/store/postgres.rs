@@ -572,6 +572,10 @@ const DDL_V7: &[&str] =
 /// Schema v8: the enrollment prompts each user skipped, counted against a policy's allowance.
 const DDL_V8: &[&str] = &["ALTER TABLE mfa_enrollment_deadlines ADD COLUMN skipped BIGINT NOT NULL DEFAULT 0"];
 
+/// Schema v9: what another system hashed the codes of an imported set with (Keycloak's
+/// recovery codes), or NULL.
+const DDL_V9: &[&str] = &["ALTER TABLE mfa_devices ADD COLUMN codes_prehash TEXT"];
+
 impl crate::store::sql::SqlBackend for PostgresStore {
     type Db = sqlx::Postgres;
     /// The verification path's own connections (see [`PostgresStore::connect_with`]).
@@ -581,7 +585,7 @@ impl crate::store::sql::SqlBackend for PostgresStore {
     const SETTLE: Option<&'static str> = Some(SETTLE_ATTEMPT);
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
     const MIGRATIONS: &'static [&'static [&'static str]] =
-        &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8];
+        &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9];
 
     fn pool(&self) -> &PgPool {
         &self.pool

@@ -2,12 +2,12 @@
 //! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
-//! # Schema (version 8)
+//! # Schema (version 9)
 //!
 //! | table | holds | never holds |
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
-//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret, the last accepted step and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
+//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret, the last accepted step and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4), and for a set imported from another system's hashes what it hashed them with (`codes_prehash`, v9: `keycloak-sha512`, the keyed hash then being over that digest); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
 //! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge) of a known user's ceremony, owner, kind, expiry; and used-markers of passwordless ceremonies (no owner, no state) until they expire | |
 //! | `mfa_trusted_devices` (v2) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
@@ -27,7 +27,7 @@ mod row;
 pub(crate) use self::row::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 8;
+pub(crate) const SCHEMA_VERSION: i64 = 9;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -42,7 +42,7 @@ macro_rules! select_devices_sql {
             "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, d.totp_last_step, ",
             "d.codes_salt, d.codes_length, d.codes_key_id, d.codes_hashes, d.codes_unused, d.credential_id, ",
             "d.user_handle, d.credential, d.sign_count, d.backup_eligible, d.backup_state, d.discoverable, ",
-            "d.user_verified, d.totp_fingerprint",
+            "d.user_verified, d.totp_fingerprint, d.codes_prehash",
             $columns,
             " FROM mfa_devices d ",
             $joins,
@@ -141,6 +141,7 @@ macro_rules! sql_device_store {
                 codes_salt: row.try_get("codes_salt").map_err(db_err)?,
                 codes_length: row.try_get("codes_length").map_err(db_err)?,
                 codes_key_id: row.try_get("codes_key_id").map_err(db_err)?,
+                codes_prehash: row.try_get("codes_prehash").map_err(db_err)?,
                 codes_hashes: row.try_get("codes_hashes").map_err(db_err)?,
                 codes_unused: row.try_get("codes_unused").map_err(db_err)?,
                 credential_id: row.try_get("credential_id").map_err(db_err)?,
@@ -188,9 +189,9 @@ macro_rules! sql_device_store {
                 "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, last_used_at, confirmed, \
                  totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, codes_salt, codes_length, \
                  credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
-                 user_verified, codes_key_id, codes_hashes, codes_unused, totp_fingerprint) VALUES ($1, $2, $3, $4, \
-                 $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-                 $26)",
+                 user_verified, codes_key_id, codes_hashes, codes_unused, totp_fingerprint, codes_prehash) VALUES ($1, \
+                 $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+                 $24, $25, $26, $27)",
             )
             .bind(&row.id)
             .bind(&row.user_id)
@@ -218,6 +219,7 @@ macro_rules! sql_device_store {
             .bind(&row.codes_hashes)
             .bind(row.codes_unused)
             .bind(&row.totp_fingerprint)
+            .bind(&row.codes_prehash)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;

@@ -192,6 +192,10 @@ const DDL_V7: &[&str] =
 /// Schema v8: the enrollment prompts each user skipped, counted against a policy's allowance.
 const DDL_V8: &[&str] = &["ALTER TABLE mfa_enrollment_deadlines ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0"];
 
+/// Schema v9: what another system hashed the codes of an imported set with (Keycloak's
+/// recovery codes), or NULL.
+const DDL_V9: &[&str] = &["ALTER TABLE mfa_devices ADD COLUMN codes_prehash TEXT"];
+
 impl crate::store::sql::SqlBackend for SqliteStore {
     type Db = Sqlite;
     /// SQLite's in-process connections come from the pool as they are (the PostgreSQL store
@@ -205,7 +209,7 @@ impl crate::store::sql::SqlBackend for SqliteStore {
     /// One row when the version table exists.
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
     const MIGRATIONS: &'static [&'static [&'static str]] =
-        &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8];
+        &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9];
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

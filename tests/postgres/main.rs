@@ -104,6 +104,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         totp_paging_and_reseal,
         totp_fingerprints,
         counter_based_otp,
+        prehashed_backup_codes,
         remembered_browsers,
         known_browser_counters,
         key_checks,
@@ -434,6 +435,12 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a version-9 database back to version 8: no prehashed backup-code sets.
+const TO_V8: [&str; 2] = [
+    "ALTER TABLE mfa_devices DROP COLUMN codes_prehash",
+    "UPDATE mfa_schema_version SET version = 8",
+];
+
 /// Takes a version-7 database back to version 6: no enrollment deadlines.
 const TO_V6: [&str; 2] = [
     "DROP TABLE mfa_enrollment_deadlines",
@@ -489,7 +496,7 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(8) {
+    if store.schema_version().await.map_err(fail)? != Some(9) {
         return Err("schema version is not 5 after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
@@ -522,7 +529,7 @@ async fn migrations(url: String) -> Result<(), String> {
         }
         let counter = multifactor::Factor::BackupCodes.into();
         let before = m.store().throttle(&v4, counter).await.map_err(fail)?;
-        for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4) {
+        for statement in TO_V8.into_iter().chain(TO_V6).chain(TO_V5).chain(TO_V4) {
             sqlx::query(statement).execute(&raw).await.map_err(fail)?;
         }
         store.migrate().await.map_err(fail)?;
@@ -576,11 +583,11 @@ async fn migrations(url: String) -> Result<(), String> {
             set.slots[slot].used = true;
         }
     }
-    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3) {
+    for statement in TO_V8.into_iter().chain(TO_V6).chain(TO_V5).chain(TO_V4).chain(TO_V3) {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(8) {
+    if store.schema_version().await.map_err(fail)? != Some(9) {
         return Err("a version-3 database was not upgraded to 5".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
@@ -589,18 +596,24 @@ async fn migrations(url: String) -> Result<(), String> {
     }
     // A version-2 database (no failure budget, no settlement function) is upgraded in place,
     // keeping the counters it has.
-    let to_v2 = TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3).chain([
-        "DROP FUNCTION mfa_settle_attempt",
-        "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
-        "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
-        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
-        "UPDATE mfa_schema_version SET version = 2",
-    ]);
+    let to_v2 = TO_V8
+        .into_iter()
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+        .chain(TO_V3)
+        .chain([
+            "DROP FUNCTION mfa_settle_attempt",
+            "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+            "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
+            "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
+            "UPDATE mfa_schema_version SET version = 2",
+        ]);
     for statement in to_v2 {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(8) {
+    if store.schema_version().await.map_err(fail)? != Some(9) {
         return Err("a version-2 database was not upgraded to 5".into());
     }
     let kept = store
@@ -611,17 +624,24 @@ async fn migrations(url: String) -> Result<(), String> {
         return Err(format!("the upgrade lost a counter: {kept:?}"));
     }
     // A version-1 database is upgraded in place.
-    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3).chain([
-        "DROP TABLE mfa_trusted_devices",
-        "DROP FUNCTION mfa_settle_attempt",
-        "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
-        "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
-        "UPDATE mfa_schema_version SET version = 1",
-    ]) {
+    for statement in TO_V8
+        .into_iter()
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+        .chain(TO_V3)
+        .chain([
+            "DROP TABLE mfa_trusted_devices",
+            "DROP FUNCTION mfa_settle_attempt",
+            "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+            "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
+            "UPDATE mfa_schema_version SET version = 1",
+        ])
+    {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(8) {
+    if store.schema_version().await.map_err(fail)? != Some(9) {
         return Err("a version-1 database was not upgraded to 5".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
@@ -639,7 +659,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 8,
+            supported: 9,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }
@@ -782,19 +802,19 @@ async fn mfactl_import(url: String) -> Result<(), String> {
     if devices().await? != 5 {
         return Err(format!("{} devices after --skip-bad, not 5", devices().await?));
     }
-    // The good file: the same five, present already, and dave's hotp credential, which the
-    // hostile file does not hold.
+    // The good file: the same five, present already, and dave's hotp credential and alice's
+    // recovery codes, which the hostile file does not hold.
     let out = run(&["import", good.to_str().ok_or("path")?, "--format", "keycloak"])?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !stdout.contains("total                      1         5") {
+    if !out.status.success() || !stdout.contains("total                      2         5") {
         return Err(format!("second run: {stdout}"));
     }
     let out = run(&["import", good.to_str().ok_or("path")?, "--format", "keycloak"])?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !stdout.contains("total                      0         6") {
+    if !out.status.success() || !stdout.contains("total                      0         7") {
         return Err(format!("third run: {stdout}"));
     }
-    if devices().await? != 6 {
+    if devices().await? != 7 {
         return Err("the third run added devices".into());
     }
     Ok(())

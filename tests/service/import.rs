@@ -95,6 +95,7 @@ const GOOD: [Good; 11] = [
             (5, "alice", DeviceKind::SecurityKey),
             (6, "bob", DeviceKind::Passkey),
             (7, "dave", DeviceKind::Totp),
+            (8, "alice", DeviceKind::BackupCodes),
         ],
     ),
     (
@@ -254,7 +255,7 @@ fn every_hostile_line_is_reported_with_its_reason() {
             ImportFormat::Keycloak,
             "keycloak-bad.csv",
             &[
-                (7, Some("dave"), "SHA-512 hashes: they cannot be carried over"),
+                (7, Some("dave"), "encodedHashedValue is not a SHA-512 digest (64 bytes)"),
                 (8, Some("dave"), "TOTP digits 9 is outside 6..=8"),
                 (9, Some("dave"), "algorithm must be HmacSHA1, HmacSHA256 or HmacSHA512"),
                 (
@@ -532,9 +533,12 @@ async fn store_checks_find_conflicts_before_writing() {
         .await
         .unwrap();
     assert!(!report.written);
-    assert_eq!(report.problems.len(), 1);
+    assert_eq!(report.problems.len(), 2);
     assert_eq!(report.problems[0].line, 5);
     assert_eq!(report.problems[0].reason, MisuseError::CredentialTaken.to_string());
+    // Alice's Keycloak recovery codes meet the set she has here: not replaced.
+    assert_eq!(report.problems[1].line, 8);
+    assert_eq!(report.problems[1].reason, MisuseError::BackupCodesPresent.to_string());
     assert!(
         mfa.list_devices(&user("carol")).await.unwrap().is_empty(),
         "nothing written"
@@ -872,4 +876,84 @@ async fn hotp_imports_carry_their_counters() {
         [Some(3), None]
     );
     assert_eq!(next(ImportFormat::Keycloak, "keycloak.csv"), [Some(5)]);
+}
+
+/// Keycloak's recovery codes, imported from their SHA-512 digests: the codes the user printed
+/// work once each (case, spaces and hyphens ignored, nothing else folded), a second import
+/// finds them present, the store holds neither code nor digest, and a new set is an ordinary
+/// one.
+#[tokio::test]
+async fn keycloak_recovery_codes_work_from_their_digests() {
+    let (mfa, _clock, _) = setup();
+    let batch = parse(ImportFormat::Keycloak, "keycloak.csv");
+    let report = mfa
+        .import_batch(&batch, ImportOptions::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let alice = user("alice");
+    let set = mfa
+        .list_devices(&alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.kind == DeviceKind::BackupCodes)
+        .unwrap();
+    assert_eq!(set.remaining_backup_codes, Some(3));
+    // No digest or code in the record.
+    let stored = format!("{:?}", mfa.store().device(&alice, set.id).await.unwrap().unwrap());
+    assert!(
+        !stored.contains("ABCDEFGHJKLM") && !stored.contains("p+DMhIoz"),
+        "{stored}"
+    );
+    // A look-alike is another code: refused, not folded into the right one.
+    assert_eq!(
+        mfa.verify_backup_code(&alice, "ABCDEFGHJK1M").await.unwrap(),
+        Outcome::Rejected
+    );
+    assert!(
+        mfa.verify_backup_code(&alice, "abcd-efgh-jklm")
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    assert_eq!(
+        mfa.verify_backup_code(&alice, "ABCDEFGHJKLM").await.unwrap(),
+        Outcome::Rejected
+    );
+    assert!(
+        mfa.verify_backup_code(&alice, "n4pq 7rst uvwx")
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    assert!(matches!(
+        mfa.verify_backup_code(&alice, "ABCDEFGHJKL").await,
+        Err(multifactor::Error::Input(_))
+    ));
+    // Imported again: present, nothing added.
+    let again = mfa
+        .import_batch(&batch, ImportOptions::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        again
+            .results
+            .iter()
+            .all(|r| matches!(r.status, ImportStatus::AlreadyPresent(_)) || r.user != alice),
+        "{:?}",
+        again.results
+    );
+    // A new set is ours: 13-character codes, the Keycloak ones gone.
+    let fresh = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    assert!(
+        mfa.verify_backup_code(&alice, fresh.codes[0].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    assert!(matches!(
+        mfa.verify_backup_code(&alice, "Z9Y8X7W6V5U4").await,
+        Err(multifactor::Error::Input(_))
+    ));
 }

@@ -93,6 +93,12 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// Takes a version-9 database back to version 8: no prehashed backup-code sets.
+const TO_V8: [&str; 2] = [
+    "ALTER TABLE mfa_devices DROP COLUMN codes_prehash",
+    "UPDATE mfa_schema_version SET version = 8",
+];
+
 /// Takes a version-8 database back to version 7: no skipped enrollment prompts.
 const TO_V7: [&str; 2] = [
     "ALTER TABLE mfa_enrollment_deadlines DROP COLUMN skipped",
@@ -166,12 +172,12 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     let before = m.store().throttle(&alice, counter).await.unwrap();
     assert_eq!(before.failures, 2);
     let pool = raw(&path).await;
-    for statement in TO_V7.into_iter().chain(TO_V6).chain(TO_V5).chain(TO_V4) {
+    for statement in TO_V8.into_iter().chain(TO_V7).chain(TO_V6).chain(TO_V5).chain(TO_V4) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(8));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(9));
     assert!(
         m.check_remembered_browser(&alice, token.token.expose_secret())
             .await
@@ -204,12 +210,12 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     let base32 = "JBSWY3DPEHPK3PXPJBSWY3DP";
     let device = m.import_totp(&alice, base32, None).await.unwrap();
     let pool = raw(&path).await;
-    for statement in TO_V7.into_iter().chain(TO_V6).chain(TO_V5) {
+    for statement in TO_V8.into_iter().chain(TO_V7).chain(TO_V6).chain(TO_V5) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(8));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(9));
     let fingerprint = |record: Option<multifactor::store::DeviceRecord>| match record.map(|r| r.data) {
         Some(DeviceData::Totp(t)) => t.fingerprint,
         other => panic!("not a TOTP device: {other:?}"),
@@ -248,12 +254,12 @@ async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
     let deadline = UnixTime::from_secs(1_900_000_000);
     store.enrollment_deadline(&alice, deadline).await.unwrap();
     let pool = raw(&path).await;
-    for statement in TO_V7 {
+    for statement in TO_V8.into_iter().chain(TO_V7) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(8));
+    assert_eq!(store.schema_version().await.unwrap(), Some(9));
     assert_eq!(
         store.enrollment_deadline(&alice, UnixTime::from_secs(5)).await.unwrap(),
         EnrollmentGrace::new(deadline, 0)
@@ -271,7 +277,7 @@ async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(8));
+    assert_eq!(store.schema_version().await.unwrap(), Some(9));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -311,7 +317,14 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     }
     v3_set.last_used_at = Some(UnixTime::from_secs(9));
     let pool = raw(&path).await;
-    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3) {
+    for statement in TO_V8
+        .into_iter()
+        .chain(TO_V7)
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+        .chain(TO_V3)
+    {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_backup_codes")
@@ -321,7 +334,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(8));
+    assert_eq!(store.schema_version().await.unwrap(), Some(9));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -340,16 +353,23 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
     // keeping its counters and ending its remember-this-browser tokens (they cannot be re-hashed).
-    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3).chain([
-        "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
-        "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
-        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
-        "UPDATE mfa_schema_version SET version = 2",
-    ]) {
+    for statement in TO_V8
+        .into_iter()
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+        .chain(TO_V3)
+        .chain([
+            "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+            "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
+            "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
+            "UPDATE mfa_schema_version SET version = 2",
+        ])
+    {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(8));
+    assert_eq!(store.schema_version().await.unwrap(), Some(9));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
@@ -383,16 +403,23 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     // has the v2 schema cached).
     pool.close().await;
     let pool = raw(&path).await;
-    for statement in TO_V6.into_iter().chain(TO_V5).chain(TO_V4).chain(TO_V3).chain([
-        "DROP TABLE mfa_trusted_devices",
-        "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
-        "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
-        "UPDATE mfa_schema_version SET version = 1",
-    ]) {
+    for statement in TO_V8
+        .into_iter()
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+        .chain(TO_V3)
+        .chain([
+            "DROP TABLE mfa_trusted_devices",
+            "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
+            "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
+            "UPDATE mfa_schema_version SET version = 1",
+        ])
+    {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(8));
+    assert_eq!(store.schema_version().await.unwrap(), Some(9));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -404,13 +431,18 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     assert_eq!(rows, 1);
     store.close().await;
-    sqlx::query("UPDATE mfa_schema_version SET version = 9")
+    sqlx::query("UPDATE mfa_schema_version SET version = 10")
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
     match SqliteStore::open(&path).await {
-        Err(e @ StoreError::SchemaTooNew { found: 9, supported: 8 }) => {
+        Err(
+            e @ StoreError::SchemaTooNew {
+                found: 10,
+                supported: 9,
+            },
+        ) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
         }
         other => panic!("{other:?}"),

@@ -2,7 +2,7 @@
 //! other tables) and back, with every column checked on the way in. No SQL here, and no driver:
 //! the shared implementation reads the columns and hands them over.
 
-use crate::backup_codes::{BackupCodeRecord, CodeSlot};
+use crate::backup_codes::{BackupCodeRecord, CodeSlot, Prehash};
 use crate::clock::UnixTime;
 use crate::error::StoreError;
 use crate::id::{DeviceId, DeviceName, UserId};
@@ -125,6 +125,7 @@ pub(crate) struct DeviceRow {
     pub(crate) codes_salt: Option<Vec<u8>>,
     pub(crate) codes_length: Option<i64>,
     pub(crate) codes_key_id: Option<String>,
+    pub(crate) codes_prehash: Option<String>,
     pub(crate) codes_hashes: Option<Vec<u8>>,
     pub(crate) codes_unused: Option<i64>,
     pub(crate) credential_id: Option<Vec<u8>>,
@@ -197,11 +198,17 @@ impl DeviceRow {
                     .map(KeyId::new)
                     .transpose()
                     .map_err(|_| corrupt("codes_key_id", "not a valid key id"))?;
+                let prehash = self
+                    .codes_prehash
+                    .as_deref()
+                    .map(|p| Prehash::from_name(p).ok_or_else(|| corrupt("codes_prehash", "unknown prehash")))
+                    .transpose()?;
                 DeviceData::BackupCodes(BackupCodeRecord {
                     key_id,
                     salt,
                     code_length,
                     slots: decoded,
+                    prehash,
                 })
             }
             KIND_WEBAUTHN => DeviceData::WebAuthn(WebAuthnRecord {
@@ -257,6 +264,7 @@ impl DeviceRow {
                 row.codes_salt = Some(b.salt.to_vec());
                 row.codes_length = Some(i64::from(b.code_length));
                 row.codes_key_id = b.key_id.as_ref().map(|k| k.as_str().to_owned());
+                row.codes_prehash = b.prehash.map(|p| p.as_str().to_owned());
                 let (hashes, unused) = pack_codes(&b.slots)?;
                 row.codes_hashes = Some(hashes);
                 row.codes_unused = Some(unused);
