@@ -26,7 +26,7 @@
 //! key must not live beside the data it protects).
 //!
 //! `import` reads an export of `otpauth`, `google-authenticator`, `authelia-csv`,
-//! `authelia-uri`, `django-otp-totp`, `django-otp-hotp`, `django-otp-static`, `keycloak`,
+//! `authelia-uri`, `authelia-webauthn`, `django-otp-totp`, `django-otp-hotp`, `django-otp-static`, `keycloak`,
 //! `authentik-webauthn`, `webauthn-rs` or `kratos` (the manual's migration guide says how to produce each). It checks the whole
 //! file first and lists every bad line (line, user, reason; never a secret); with any, it writes
 //! nothing and exits with status 2, unless `--skip-bad` imports the rest. A second run adds

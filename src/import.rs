@@ -17,6 +17,7 @@
 //! cannot be moved are in the [manual](crate::manual#moving-in-from-another-system).
 
 mod authelia;
+mod authelia_webauthn;
 mod authentik;
 pub(crate) mod csv;
 mod django_otp;
@@ -24,6 +25,7 @@ mod keycloak;
 mod kratos;
 mod otpauth;
 mod webauthn_rs;
+mod yaml;
 
 use std::fmt;
 
@@ -48,6 +50,9 @@ pub enum ImportFormat {
     /// `authelia storage user totp export uri`: one `otpauth://totp/Issuer:username?...` per
     /// line; the user is the label's account part.
     AutheliaUri,
+    /// `authelia storage user webauthn export` (Authelia 4.38, 4.39): YAML, a
+    /// `webauthn_credentials:` list; the user is each credential's `username`.
+    AutheliaWebAuthn,
     /// django-otp's or authentik's TOTP devices: CSV with the header
     /// `username,key,step,t0,digits,last_t` and optionally `name` (the query is in the manual).
     DjangoOtpTotp,
@@ -72,11 +77,12 @@ pub enum ImportFormat {
 
 impl ImportFormat {
     /// Every format, in the order `mfactl import --help` lists them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Otpauth,
         Self::GoogleAuthenticator,
         Self::AutheliaCsv,
         Self::AutheliaUri,
+        Self::AutheliaWebAuthn,
         Self::DjangoOtpTotp,
         Self::DjangoOtpHotp,
         Self::DjangoOtpStatic,
@@ -93,6 +99,7 @@ impl ImportFormat {
             Self::GoogleAuthenticator => "google-authenticator",
             Self::AutheliaCsv => "authelia-csv",
             Self::AutheliaUri => "authelia-uri",
+            Self::AutheliaWebAuthn => "authelia-webauthn",
             Self::DjangoOtpTotp => "django-otp-totp",
             Self::DjangoOtpHotp => "django-otp-hotp",
             Self::DjangoOtpStatic => "django-otp-static",
@@ -309,6 +316,7 @@ impl ImportBatch {
         match format {
             ImportFormat::Otpauth => otpauth::otpauth_lines(text, &mut batch),
             ImportFormat::GoogleAuthenticator => otpauth::google_lines(text, &mut batch),
+            ImportFormat::AutheliaWebAuthn => authelia_webauthn::yaml(text, &mut batch),
             ImportFormat::AutheliaUri => otpauth::authelia_uris(text, &mut batch),
             ImportFormat::AutheliaCsv => authelia::csv(text, &mut batch),
             ImportFormat::DjangoOtpTotp => django_otp::totp(text, &mut batch),

@@ -557,8 +557,22 @@
 //! Authelia writes the CSV without quoting, so an issuer containing a comma breaks its rows;
 //! use the URI export then.
 //!
-//! Authelia's WebAuthn export (`authelia storage user webauthn export`, YAML) is not read yet.
-//! Its users register their keys again.
+//! `authelia storage user webauthn export` writes the WebAuthn credentials as YAML:
+//! `--format authelia-webauthn`. Each credential keeps its sign counter, AAGUID, transports,
+//! backup flags and description; its `rpid` is checked with `--rp-id`. Authelia keeps the user
+//! handle apart, in `webauthn_users`, and a passkey signs in without a password only under the
+//! handle it was registered with. Add it to each discoverable credential as `user_id`, or such
+//! credentials come in as security keys and work as a second factor:
+//!
+//! ```text
+//! authelia storage user webauthn export --file webauthn.yml
+//! # per discoverable credential, from
+//! #   SELECT username, rpid, userid FROM webauthn_users;
+//! yq -i '(.webauthn_credentials[] | select(.username == "bob" and .discoverable)).user_id = "<userid>"' webauthn.yml
+//! ```
+//!
+//! Credentials registered through U2F (`legacy: true`) need the `appid` extension to sign in,
+//! which this crate does not offer: they are refused, and their users register again.
 //!
 //! ## Google Authenticator: `--format google-authenticator`
 //!

@@ -33,7 +33,7 @@ type Hostile = (
     &'static [(usize, Option<&'static str>, &'static str)],
 );
 
-const GOOD: [Good; 11] = [
+const GOOD: [Good; 12] = [
     (
         ImportFormat::Otpauth,
         "otpauth.txt",
@@ -66,6 +66,16 @@ const GOOD: [Good; 11] = [
         ImportFormat::AutheliaUri,
         "authelia-uri.txt",
         &[(1, "alice", DeviceKind::Totp), (2, "bob", DeviceKind::Totp)],
+    ),
+    (
+        ImportFormat::AutheliaWebAuthn,
+        "authelia-webauthn.yml",
+        &[
+            (2, "alice", DeviceKind::SecurityKey),
+            (23, "bob", DeviceKind::Passkey),
+            // Discoverable, but without the user handle Authelia keeps apart.
+            (45, "carol", DeviceKind::SecurityKey),
+        ],
     ),
     (
         ImportFormat::DjangoOtpTotp,
@@ -151,7 +161,7 @@ fn every_good_fixture_reads_cleanly() {
 /// line number, user and the rule it breaks.
 #[test]
 fn every_hostile_line_is_reported_with_its_reason() {
-    let cases: [Hostile; 11] = [
+    let cases: [Hostile; 12] = [
         (
             ImportFormat::Otpauth,
             "otpauth-bad.txt",
@@ -328,6 +338,17 @@ fn every_hostile_line_is_reported_with_its_reason() {
                 ),
                 (9, Some("carol-5"), "totp: no config: export with include_credential"),
                 (10, Some("dave"), "the same WebAuthn credential as line 1"),
+            ],
+        ),
+        (
+            ImportFormat::AutheliaWebAuthn,
+            "authelia-webauthn-bad.yml",
+            &[
+                (66, Some("dave"), "a legacy (U2F) credential"),
+                (87, Some("dave"), "kid is not base64"),
+                (108, Some("dave"), "the public key is not a valid ES256"),
+                (129, Some("dave"), "aaguid is not a UUID"),
+                (150, Some("erin"), "the same WebAuthn credential as line 2"),
             ],
         ),
     ];

@@ -247,6 +247,59 @@ async fn kratos_identities_sign_in_after_import() {
     );
 }
 
+/// Authelia: its YAML export of a security key, and of a passkey given the user id Authelia
+/// registered as its handle, sign in after the import; a YAML alias bomb is refused unread.
+#[tokio::test]
+async fn authelia_credentials_sign_in_after_import() {
+    let mfa = setup(7);
+    let mut key = security_key();
+    let mut pk = passkey();
+    let reg_key = create_elsewhere(&mfa, &mut key, b"alice-handle", false).await;
+    let reg_pk = create_elsewhere(&mfa, &mut pk, b"QmFzZTY0SGFuZGxl", true).await;
+    let item = |user: &str, reg: &Value, discoverable: bool, user_id: Option<&str>| {
+        let (cid, cose, count, _, _) = exported(reg);
+        let mut lines = vec![
+            "    - created_at: 2024-05-01T10:00:00Z".to_owned(),
+            "      rpid: example.com".to_owned(),
+            format!("      username: {user}"),
+            "      description: Imported".to_owned(),
+            format!("      kid: {}", STANDARD.encode(cid)),
+            "      transports:".to_owned(),
+            "        - usb".to_owned(),
+            format!("      sign_count: {count}"),
+            "      legacy: false".to_owned(),
+            format!("      discoverable: {discoverable}"),
+            format!("      public_key: {}", STANDARD.encode(cose)),
+        ];
+        if let Some(id) = user_id {
+            lines.push(format!("      user_id: {id}"));
+        }
+        lines.join("\n")
+    };
+    let yaml = format!(
+        "webauthn_credentials:\n{}\n{}\n",
+        item("alice", &reg_key, false, None),
+        item("bob", &reg_pk, true, Some("QmFzZTY0SGFuZGxl")),
+    );
+    let statuses = import(&mfa, ImportFormat::AutheliaWebAuthn, &yaml).await;
+    assert_eq!(statuses.len(), 2);
+    assert!(second_factor(&mfa, &user("alice"), &mut key).await.is_accepted());
+    let Outcome::Accepted(v) = passwordless(&mfa, &mut pk).await else {
+        panic!("the imported passkey did not sign in")
+    };
+    assert_eq!((v.user().as_str(), v.kind()), ("bob", DeviceKind::Passkey));
+
+    let bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nwebauthn_credentials: [*c]\n";
+    let batch = ImportBatch::parse(ImportFormat::AutheliaWebAuthn, bomb);
+    assert!(batch.entries.is_empty());
+    assert!(
+        batch.problems[0].reason.contains("anchors are not read"),
+        "{:?}",
+        batch.problems
+    );
+}
+
 #[tokio::test]
 async fn webauthn_rs_passkeys_sign_in_after_import() {
     // The old system: an application on webauthn-rs, whose stored Passkey is the core's
