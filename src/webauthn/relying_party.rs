@@ -128,12 +128,18 @@ impl RelyingParty {
     /// # Errors
     ///
     /// [`ConfigError::RelyingParty`] for an origin that breaks the rules of
-    /// [`RelyingParty::new`], or when the origins span more than
+    /// [`RelyingParty::new`], an `http://` origin unless the relying party id is `localhost`
+    /// (a page served in the clear could be anyone's), or when the origins span more than
     /// [`MAX_RELATED_ORIGIN_LABELS`] registrable-domain labels (browsers would ignore the rest).
     pub fn with_related_origins(mut self, origins: &[&str]) -> Result<Self, ConfigError> {
         let mut related = Vec::with_capacity(origins.len());
         for origin in origins {
             let (url, _) = parse_origin(origin)?;
+            if url.scheme() != "https" && self.id != "localhost" {
+                return Err(ConfigError::RelyingParty(
+                    "a related origin must be https (http only for a localhost rp id)",
+                ));
+            }
             if !self.origins.contains(&url) && !related.contains(&url) {
                 related.push(url);
             }
@@ -310,6 +316,26 @@ mod tests {
         assert!(rp.clone().with_timeout(Duration::from_secs(5)).is_err());
         assert!(rp.clone().with_timeout(Duration::from_secs(601)).is_err());
         assert!(rp.with_timeout(Duration::from_secs(60)).is_ok());
+    }
+
+    /// A page served in the clear cannot stand for a real relying party: `http://` related
+    /// origins only for a `localhost` one.
+    #[test]
+    fn related_origins_must_be_https_unless_local() {
+        let rp = RelyingParty::new("example.com", "Example", &["https://example.com"]).unwrap();
+        for origin in ["http://localhost:3000", "http://localhost"] {
+            assert_eq!(
+                rp.clone().with_related_origins(&[origin]).err(),
+                Some(ConfigError::RelyingParty(
+                    "a related origin must be https (http only for a localhost rp id)"
+                )),
+                "{origin}"
+            );
+        }
+        assert!(rp.clone().with_related_origins(&["http://example.co.uk"]).is_err());
+        let local = RelyingParty::new("localhost", "Dev", &["http://localhost:8080"]).unwrap();
+        assert!(local.clone().with_related_origins(&["http://localhost:3000"]).is_ok());
+        assert!(local.with_related_origins(&["https://example.co.uk"]).is_ok());
     }
 
     #[test]
