@@ -317,9 +317,48 @@ fn enrollment(c: &mut Criterion) {
     group.finish();
 }
 
+/// Counter-based codes (HOTP): one attempt against the default look-ahead of 10 (a time-based
+/// attempt checks 3), and a resynchronisation searching 1,000 counters for two codes.
+fn hotp_verify(c: &mut Criterion) {
+    let secret = SecretBytes::new((1..=20).collect());
+    let params = TotpParams::hotp(multifactor::Algorithm::Sha1, 6).unwrap();
+    let last = Some(41u64);
+    let code = |n: u64| {
+        multifactor::totp::code_for_step(&secret, &params, n)
+            .expose_secret()
+            .to_owned()
+    };
+    let (next, far, after) = (code(45), code(900), code(901));
+    assert_eq!(
+        multifactor::totp::evaluate_counter(&secret, &params, 10, last, &next).unwrap(),
+        multifactor::totp::TotpMatch::Fresh(45)
+    );
+    assert_eq!(
+        multifactor::totp::resync_counter(&secret, &params, 1_000, last, &far, &after).unwrap(),
+        Some(901)
+    );
+    let mut group = c.benchmark_group("hotp_verify");
+    group.bench_function("look_ahead_10", |b| {
+        b.iter(|| multifactor::totp::evaluate_counter(black_box(&secret), &params, 10, last, black_box(&next)));
+    });
+    group.bench_function("resync_1000", |b| {
+        b.iter(|| {
+            multifactor::totp::resync_counter(
+                black_box(&secret),
+                &params,
+                1_000,
+                last,
+                black_box(&far),
+                black_box(&after),
+            )
+        });
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = totp_verify, backup_code_verify, enrollment
+    targets = totp_verify, backup_code_verify, enrollment, hotp_verify
 }
 criterion_main!(benches);
