@@ -107,22 +107,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         codes: &ImportedCodes,
         name: Option<&str>,
     ) -> Result<ImportStatus, Error> {
-        let name = DeviceName::new(name.unwrap_or(DeviceKind::BackupCodes.default_name()))?;
-        if let Plan::Present(id) = self.check_backup_codes(user, Codes::Plain(codes)).await? {
-            return Ok(ImportStatus::AlreadyPresent(id));
-        }
-        let id = DeviceId::generate(&self.rng)?;
-        let key_id = self.keys.current_id();
-        let key = self.codes_key(key_id, user, id)?;
-        let record = backup_codes::import(&self.rng, &codes.as_strs(), &key)?;
-        // Only while the user still has no set: one generated since the check above stays.
-        self.store_backup_set(user, id, name, record, super::backup_codes::SetWrite::First)
-            .await?;
-        self.emit(
-            self.event(Some(user), AuditKind::Enrolled)
-                .device(id, DeviceKind::BackupCodes),
-        );
-        Ok(ImportStatus::Added(id))
+        self.import_set(user, Codes::Plain(codes), name).await
     }
 
     /// Imports a set of backup codes another system kept only as digests (Keycloak's recovery
@@ -140,14 +125,22 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         digests: &ImportedDigests,
         name: Option<&str>,
     ) -> Result<ImportStatus, Error> {
+        self.import_set(user, Codes::Digests(digests), name).await
+    }
+
+    /// An imported set, unless the user has it already: hashed under the current key, written
+    /// only while the user still has no set (one generated since the check stays), audited.
+    async fn import_set(&self, user: &UserId, codes: Codes<'_>, name: Option<&str>) -> Result<ImportStatus, Error> {
         let name = DeviceName::new(name.unwrap_or(DeviceKind::BackupCodes.default_name()))?;
-        if let Plan::Present(id) = self.check_backup_codes(user, Codes::Digests(digests)).await? {
+        if let Plan::Present(id) = self.check_backup_codes(user, codes).await? {
             return Ok(ImportStatus::AlreadyPresent(id));
         }
         let id = DeviceId::generate(&self.rng)?;
-        let key_id = self.keys.current_id();
-        let key = self.codes_key(key_id, user, id)?;
-        let record = backup_codes::import_prehashed(&self.rng, digests.prehash, &digests.digests, &key)?;
+        let key = self.codes_key(self.keys.current_id(), user, id)?;
+        let record = match codes {
+            Codes::Plain(c) => backup_codes::import(&self.rng, &c.as_strs(), &key)?,
+            Codes::Digests(d) => backup_codes::import_prehashed(&self.rng, d.prehash, &d.digests, &key)?,
+        };
         self.store_backup_set(user, id, name, record, super::backup_codes::SetWrite::First)
             .await?;
         self.emit(
