@@ -61,6 +61,18 @@ pub struct SessionEvidence {
     /// The user had no working method when the first factor was passed (known only to
     /// [`Mfa::start_session`](crate::Mfa::start_session), which reads them).
     pub(crate) without_methods: bool,
+    /// The latest recovery's backup-code set and the user's other working methods then, when
+    /// the service counted them: what that recovery may replace is told from these, not from
+    /// creation times (a device made in the recovery's second is not necessarily after it).
+    pub(crate) recovery: Option<RecoveryMark>,
+}
+
+/// What a recovery (a backup-code sign-in) found: the set it used and how many working
+/// methods other than backup codes the user had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecoveryMark {
+    pub(crate) set: DeviceId,
+    pub(crate) methods: u8,
 }
 
 impl SessionEvidence {
@@ -85,6 +97,7 @@ impl SessionEvidence {
             second: Vec::new(),
             remembered: false,
             without_methods: false,
+            recovery: None,
         }
     }
 
@@ -478,13 +491,29 @@ pub fn authorize(
         }
         Action::AddDevice(_) | Action::RegenerateBackupCodes if recovery_at.is_some() => {
             let since = recovery_at.unwrap_or(now);
-            let replaced = devices.iter().any(|d| {
-                d.created_at >= since
-                    && match action {
-                        Action::RegenerateBackupCodes => d.kind == DeviceKind::BackupCodes,
-                        _ => d.kind != DeviceKind::BackupCodes,
-                    }
-            });
+            let replaced = match (action, session.recovery) {
+                // Counted against what the recovery found: the set it used is no longer the
+                // user's, or there are more methods than then (confirmed, or set up since).
+                (Action::RegenerateBackupCodes, Some(mark)) => !devices
+                    .iter()
+                    .any(|d| d.id == mark.set && d.kind == DeviceKind::BackupCodes),
+                (_, Some(mark)) => {
+                    devices
+                        .iter()
+                        .filter(|d| d.kind != DeviceKind::BackupCodes && (d.confirmed || d.created_at >= since))
+                        .count()
+                        > usize::from(mark.methods)
+                }
+                // Evidence without the count (made by hand): by creation time, failing closed
+                // for a device made in the recovery's own second.
+                (_, None) => devices.iter().any(|d| {
+                    d.created_at >= since
+                        && match action {
+                            Action::RegenerateBackupCodes => d.kind == DeviceKind::BackupCodes,
+                            _ => d.kind != DeviceKind::BackupCodes,
+                        }
+                }),
+            };
             if !replaced {
                 Authorization::Allowed
             } else {

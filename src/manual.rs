@@ -367,7 +367,9 @@
 //!
 //! Three answers that matter most:
 //!
-//! - **A recovery** (a backup code) replaces one lost authenticator and prints new codes. It
+//! - **A recovery** (a backup code) replaces one lost authenticator and prints new codes
+//!   (counted against what it found when kept with [`Mfa::add_evidence`](crate::Mfa::add_evidence),
+//!   so a device from the recovery's own second is not taken for its replacement). It
 //!   never counts as fresh for deleting the other devices or remembering the browser: those
 //!   ask for a step-up with a device that is not a backup code, such as the one just enrolled.
 //! - **An old session** (the second factor 10 minutes ago) may look, rename and revoke, but

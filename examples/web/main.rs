@@ -887,7 +887,7 @@ async fn second_factor_done(
         Verifying::SignIn(user) => {
             let via = session.get::<String>(PENDING_VIA).await?.unwrap_or_default();
             let mut evidence = SessionEvidence::first_factor(&user, first_factor_of(&via), verified.at());
-            evidence.add(verified).map_err(|e| AppError(e.to_string()))?;
+            app.mfa.add_evidence(&mut evidence, verified).await?;
             sign_in(app, session, &evidence).await?;
             if let Some(left) = verified.remaining_backup_codes() {
                 let left = pages::count(left, "backup code", "backup codes");
@@ -899,7 +899,7 @@ async fn second_factor_done(
             Ok(("/".into(), cookies))
         }
         Verifying::StepUp(mut evidence, waiting) => {
-            evidence.add(verified).map_err(|e| AppError(e.to_string()))?;
+            app.mfa.add_evidence(&mut evidence, verified).await?;
             extract::keep_evidence(session, &app.mfa, &evidence).await?;
             let user = evidence.user().clone();
             session.remove::<String>(STEP_UP_DELETE).await?;

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
-use crate::authorize::{Action, Authorization, MAX_EVIDENCE, SessionEvidence};
+use crate::authorize::{Action, Authorization, MAX_EVIDENCE, RecoveryMark, SessionEvidence};
 use crate::clock::{Clock, UnixTime};
 use crate::error::{Error, InputError, MisuseError};
 use crate::evidence::Evidence;
@@ -34,6 +34,9 @@ struct Body {
     remembered: bool,
     #[serde(default)]
     without_methods: bool,
+    /// The latest recovery's set (hex id) and the methods the user had then.
+    #[serde(default)]
+    recovery: Option<(String, u8)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,6 +73,7 @@ impl SessionEvidence {
             second: if user_verified { vec![evidence] } else { Vec::new() },
             remembered: false,
             without_methods: false,
+            recovery: None,
         })
     }
 
@@ -85,6 +89,8 @@ impl SessionEvidence {
             return Err(MisuseError::OtherUser);
         }
         let evidence = verified.evidence().ok_or(MisuseError::NotASignIn)?;
+        // What a recovery found is recorded by `Mfa::add_evidence`, which reads the devices.
+        self.recovery = None;
         self.second.push(evidence);
         if self.second.len() > MAX_EVIDENCE {
             self.second.remove(0);
@@ -94,6 +100,34 @@ impl SessionEvidence {
 }
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+    /// [`SessionEvidence::add`], and for a recovery (a backup code) also what it found: the
+    /// set it used and the user's other working methods, read now. A recovery allows one
+    /// replacement device and one new set, and with this record [`Mfa::authorize`] tells them
+    /// from what was there by counting, whatever second the clock shows. (Evidence given a
+    /// recovery by `SessionEvidence::add` alone is judged by creation time: a device made in
+    /// the recovery's own second counts as its replacement, which fails closed.)
+    ///
+    /// # Errors
+    ///
+    /// As [`SessionEvidence::add`]; store errors.
+    pub async fn add_evidence(&self, session: &mut SessionEvidence, verified: &Verified) -> Result<(), Error> {
+        session.add(verified)?;
+        if verified.kind() == DeviceKind::BackupCodes {
+            let methods = self
+                .store
+                .list_devices(verified.user())
+                .await?
+                .iter()
+                .filter(|d| d.confirmed && d.kind() != DeviceKind::BackupCodes)
+                .count();
+            session.recovery = Some(RecoveryMark {
+                set: verified.device(),
+                methods: u8::try_from(methods).unwrap_or(u8::MAX),
+            });
+        }
+        Ok(())
+    }
+
     /// May `session` do `action` now? Reads the user's devices and decides by the rules of
     /// [`crate::authorize`], with the service's assurance and action policies. Call it before
     /// every sensitive action, and do the action only on [`Authorization::Allowed`]
@@ -176,6 +210,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             second: session.second_factors().iter().map(ToString::to_string).collect(),
             remembered: session.is_remembered_browser(),
             without_methods: session.without_methods,
+            recovery: session.recovery.map(|m| (m.set.to_string(), m.methods)),
         };
         let body = serde_json::to_vec(&body).map_err(|_| InputError::SessionEvidence)?;
         let key_id = self.keys.current_id();
@@ -241,6 +276,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             second,
             remembered: body.remembered,
             without_methods: body.without_methods,
+            recovery: match body.recovery {
+                Some((set, methods)) => Some(RecoveryMark {
+                    set: set.parse().map_err(|_| bad())?,
+                    methods,
+                }),
+                None => None,
+            },
         })
     }
 

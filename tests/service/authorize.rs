@@ -232,3 +232,64 @@ async fn the_first_methods_are_added_right_after_the_password() {
         Authorization::StepUp { .. }
     ));
 }
+
+/// A recovery in the same second as the devices it finds: the lost app is not taken for its
+/// replacement, nor the set it used for a new one. One replacement and one new set are allowed,
+/// then no more, and the count survives the session's text form.
+#[tokio::test]
+async fn a_recovery_counts_what_it_found_not_the_clock() {
+    let (mfa, clock, _) = setup();
+    let alice = user("alice");
+    // Everything below happens in one second of the service's clock.
+    let (lost, _) = totp(&mfa, &clock, &alice).await;
+    let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
+    let Outcome::Accepted(v) = mfa
+        .verify_backup_code(&alice, set.codes[0].expose_secret())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let mut session = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
+    // The pure `add` cannot know what the recovery found: it fails closed in that second.
+    let mut pure = session.clone();
+    pure.add(&v).unwrap();
+    assert!(
+        !mfa.authorize(&pure, Action::AddDevice(DeviceKind::Totp))
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    mfa.add_evidence(&mut session, &v).await.unwrap();
+    let session = mfa.open_session(&mfa.seal_session(&session).unwrap()).unwrap();
+    let add = Action::AddDevice(DeviceKind::Totp);
+    assert!(
+        mfa.authorize(&session, add).await.unwrap().is_allowed(),
+        "the lost app is no replacement"
+    );
+    assert!(
+        mfa.authorize(&session, Action::RegenerateBackupCodes)
+            .await
+            .unwrap()
+            .is_allowed(),
+        "the set the recovery used is no new set"
+    );
+    // The replacement is set up: no second one.
+    mfa.enroll_totp(&alice, "alice", Some("New phone")).await.unwrap();
+    assert!(!mfa.authorize(&session, add).await.unwrap().is_allowed());
+    // A new set: no second one.
+    mfa.generate_backup_codes(&alice, None).await.unwrap();
+    assert!(
+        !mfa.authorize(&session, Action::RegenerateBackupCodes)
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    // Deleting the lost app is never a recovery's to do.
+    assert!(
+        !mfa.authorize(&session, Action::DeleteDevice(lost))
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+}
