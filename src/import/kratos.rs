@@ -37,11 +37,11 @@ struct Credential {
 }
 
 #[derive(Deserialize)]
-struct TotpConfig {
+struct TotpCredential {
     totp_url: String,
 }
 
-impl Drop for TotpConfig {
+impl Drop for TotpCredential {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.totp_url);
     }
@@ -161,7 +161,7 @@ fn config_of(config: Option<&serde_json::Value>) -> Result<&serde_json::Value, S
 }
 
 fn totp(config: Option<&serde_json::Value>) -> Result<TotpImport, String> {
-    let parsed = TotpConfig::deserialize(config_of(config)?).map_err(|_| "config has no totp_url".to_owned())?;
+    let parsed = TotpCredential::deserialize(config_of(config)?).map_err(|_| "config has no totp_url".to_owned())?;
     TotpImport::parse(&parsed.totp_url).map_err(|e| e.to_string())
 }
 
