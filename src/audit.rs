@@ -20,6 +20,8 @@ pub enum AuditKind {
     Enrolled,
     /// A TOTP enrollment was confirmed by its first code.
     Confirmed,
+    /// A code was made for the host to send to an email address or phone number.
+    CodeSent,
     /// A code or assertion was accepted.
     Verified {
         /// True for a backup code: a recovery sign-in.

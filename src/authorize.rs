@@ -35,7 +35,8 @@
 //! happened. A federated first factor counts as multi-factor only for a provider the host trusts
 //! by name ([`AssurancePolicy::danger_trust_upstream_mfa`]), and is never fresh evidence for
 //! changing factors. Levels: [`Level::SecondFactor`] is any second factor but a backup code;
-//! [`Level::PhishingResistant`] a security key or passkey; [`Level::DeviceBound`] a security key
+//! [`Level::Unrestricted`] any of those but a code sent by email or SMS (restricted
+//! authenticators); [`Level::PhishingResistant`] a security key or passkey; [`Level::DeviceBound`] a security key
 //! or passkey whose key is not synced (as registered, never from one assertion's flag alone).
 
 use std::fmt;
@@ -214,6 +215,9 @@ impl Acr {
 pub enum Level {
     /// Any second factor but a backup code (a recovery).
     SecondFactor,
+    /// Any second factor but a backup code or a restricted one: not a code sent by email or
+    /// SMS ([`DeviceKind::is_restricted`]).
+    Unrestricted,
     /// A security key or passkey (WebAuthn: bound to the site's origin).
     PhishingResistant,
     /// A security key or passkey whose key is not synced to other devices.
@@ -224,7 +228,14 @@ impl Level {
     /// The kinds of device that can satisfy it.
     pub fn kinds(self) -> Vec<DeviceKind> {
         match self {
-            Self::SecondFactor => vec![DeviceKind::Totp, DeviceKind::SecurityKey, DeviceKind::Passkey],
+            Self::SecondFactor => vec![
+                DeviceKind::Totp,
+                DeviceKind::SecurityKey,
+                DeviceKind::Passkey,
+                DeviceKind::Email,
+                DeviceKind::Sms,
+            ],
+            Self::Unrestricted => vec![DeviceKind::Totp, DeviceKind::SecurityKey, DeviceKind::Passkey],
             Self::PhishingResistant | Self::DeviceBound => vec![DeviceKind::SecurityKey, DeviceKind::Passkey],
         }
     }
@@ -389,6 +400,7 @@ fn satisfies(evidence: &Evidence, level: Level) -> bool {
     match (level, evidence.kind()) {
         (_, DeviceKind::BackupCodes) => false,
         (Level::SecondFactor, _) => true,
+        (Level::Unrestricted, kind) => !kind.is_restricted(),
         (Level::PhishingResistant, kind) => matches!(kind, DeviceKind::SecurityKey | DeviceKind::Passkey),
         (Level::DeviceBound, kind) => {
             matches!(kind, DeviceKind::SecurityKey | DeviceKind::Passkey) && evidence.synced() == Some(false)
@@ -402,6 +414,7 @@ fn can_satisfy(device: &DeviceInfo, level: Level) -> bool {
         && match (level, device.kind) {
             (_, DeviceKind::BackupCodes) => false,
             (Level::SecondFactor, _) => true,
+            (Level::Unrestricted, kind) => !kind.is_restricted(),
             (Level::PhishingResistant, kind) => matches!(kind, DeviceKind::SecurityKey | DeviceKind::Passkey),
             (Level::DeviceBound, kind) => {
                 matches!(kind, DeviceKind::SecurityKey | DeviceKind::Passkey) && device.synced == Some(false)
@@ -566,6 +579,7 @@ mod tests {
             synced,
             backed_up: synced,
             aaguid: None,
+            destination: None,
             provider: None,
         }
     }

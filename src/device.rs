@@ -31,6 +31,9 @@ pub struct DeviceInfo {
     pub backed_up: Option<bool>,
     /// For a security key or passkey: its authenticator model's AAGUID, if known.
     pub aaguid: Option<[u8; 16]>,
+    /// For an email address or phone number: the destination masked (`a•••@example.com`,
+    /// `+••••••••••58`), enough for the user to recognise it and nobody else to learn it.
+    pub destination: Option<String>,
     /// For a security key or passkey: its provider (name and icons), if the AAGUID is in the
     /// service's [`ProviderCatalog`](crate::webauthn::ProviderCatalog).
     pub provider: Option<crate::webauthn::Provider>,

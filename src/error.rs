@@ -109,6 +109,9 @@ pub enum ConfigError {
     /// Invalid sensitive-action settings ([`ActionPolicy`](crate::authorize::ActionPolicy)).
     #[error("action policy: {0}")]
     ActionPolicy(&'static str),
+    /// A setting of codes sent by email or SMS is out of bounds.
+    #[error("sent codes: {0}")]
+    SentCodes(&'static str),
 }
 
 /// The operation does not fit the current state of the user's devices.
@@ -136,6 +139,20 @@ pub enum MisuseError {
     /// ([`totp::MAX_DEVICES`](crate::totp::MAX_DEVICES)).
     #[error("the user has too many authenticator apps")]
     TooManyTotpDevices,
+    /// The user already has the maximum number of email addresses and phone numbers
+    /// ([`sent_code::MAX_DESTINATIONS`](crate::sent_code::MAX_DESTINATIONS)).
+    #[error("the user has too many email addresses and phone numbers for codes")]
+    TooManyDestinations,
+    /// The user already has this email address or phone number.
+    #[error("the user already receives codes at this destination")]
+    DuplicateDestination,
+    /// Another code may not be sent to this destination yet (the resend limits of
+    /// [`SentCodePolicy`](crate::sent_code::SentCodePolicy)).
+    #[error("no more codes to this destination before {retry_at}")]
+    SendLimit {
+        /// When the next code may be sent.
+        retry_at: crate::UnixTime,
+    },
     /// Deleting this device would leave the user without any: only an admin may do that.
     #[error("this is the user's last device: only an admin reset may remove it")]
     LastDevice,
@@ -192,6 +209,10 @@ pub enum InputError {
     /// A TOTP account label that is empty, too long or contains control characters.
     #[error("account name must be 1..=255 characters without control characters")]
     AccountName,
+    /// An email address (`local@domain.tld`, at most 254 characters) or phone number (E.164:
+    /// `+`, country code and number, 8 to 15 digits) that is not one.
+    #[error("not an email address (name@example.com) or phone number in international form (+44 20 7946 0958)")]
+    Destination,
     /// A code whose shape cannot be a valid code (wrong length or characters).
     ///
     /// This is about the format only and is decided before any secret is touched: it is not

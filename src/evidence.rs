@@ -23,8 +23,10 @@ use crate::policy::{AssurancePolicy, FirstFactor};
 pub enum Amr {
     /// `pwd`: a password.
     Pwd,
-    /// `otp`: a one-time password (a TOTP code or a backup code).
+    /// `otp`: a one-time password (a TOTP or HOTP code, a backup code, or a code sent by email).
     Otp,
+    /// `sms`: a code sent by SMS text message to a registered number.
+    Sms,
     /// `hwk`: proof of possession of a hardware-secured key (a device-bound WebAuthn credential).
     Hwk,
     /// `swk`: proof of possession of a software-secured key (a backup-eligible, syncable one).
@@ -44,6 +46,7 @@ impl Amr {
         match self {
             Self::Pwd => "pwd",
             Self::Otp => "otp",
+            Self::Sms => "sms",
             Self::Hwk => "hwk",
             Self::Swk => "swk",
             Self::User => "user",
@@ -118,7 +121,8 @@ impl Evidence {
     /// user (possession and PIN or biometrics: two factors in one gesture).
     pub fn amr(&self) -> Vec<Amr> {
         match self.kind {
-            DeviceKind::Totp | DeviceKind::BackupCodes => vec![Amr::Otp],
+            DeviceKind::Totp | DeviceKind::BackupCodes | DeviceKind::Email => vec![Amr::Otp],
+            DeviceKind::Sms => vec![Amr::Sms, Amr::Otp],
             DeviceKind::SecurityKey | DeviceKind::Passkey => {
                 let key = if self.synced == Some(true) { Amr::Swk } else { Amr::Hwk };
                 let mut amr = vec![key, Amr::User];
@@ -203,6 +207,8 @@ impl FromStr for Evidence {
             Some("backup_codes") => DeviceKind::BackupCodes,
             Some("security_key") => DeviceKind::SecurityKey,
             Some("passkey") => DeviceKind::Passkey,
+            Some("email") => DeviceKind::Email,
+            Some("sms") => DeviceKind::Sms,
             _ => return Err(bad),
         };
         let at = parts.next().and_then(|t| t.parse::<u64>().ok()).ok_or(bad.clone())?;
@@ -301,6 +307,8 @@ mod tests {
             Evidence::new(DeviceKind::Passkey, at(0), Some(true), Some(false)),
             Evidence::new(DeviceKind::SecurityKey, at(5), Some(false), Some(true)),
             Evidence::new(DeviceKind::BackupCodes, at(7), None, None),
+            Evidence::new(DeviceKind::Email, at(8), None, None),
+            Evidence::new(DeviceKind::Sms, at(9), None, None),
         ] {
             assert_eq!(e.to_string().parse::<Evidence>().unwrap(), e, "{e}");
         }
@@ -311,7 +319,7 @@ mod tests {
         for bad in [
             "",
             "mfa-evidence/2 totp 1 - -",
-            "mfa-evidence/1 sms 1 - -",
+            "mfa-evidence/1 voice 1 - -",
             "mfa-evidence/1 totp x - -",
             "mfa-evidence/1 totp 1 2 -",
             "mfa-evidence/1 totp 1 - -  ",

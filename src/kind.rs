@@ -15,17 +15,36 @@ pub enum DeviceKind {
     SecurityKey,
     /// A WebAuthn passkey: a discoverable credential registered with user verification.
     Passkey,
+    /// An email address that receives one-time codes. A restricted method: see
+    /// [`is_restricted`](Self::is_restricted).
+    Email,
+    /// A phone number that receives one-time codes by SMS. A restricted method: see
+    /// [`is_restricted`](Self::is_restricted).
+    Sms,
 }
 
 impl DeviceKind {
-    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`, `"security_key"`, `"passkey"`.
+    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`, `"security_key"`,
+    /// `"passkey"`, `"email"`, `"sms"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::BackupCodes => "backup_codes",
             Self::Totp => "totp",
             Self::SecurityKey => "security_key",
             Self::Passkey => "passkey",
+            Self::Email => "email",
+            Self::Sms => "sms",
         }
+    }
+
+    /// Whether codes reach this method through someone else's hands: a code sent by email or
+    /// SMS. NIST SP 800-63B names SMS a *restricted* authenticator (SIM swaps, number ports,
+    /// interception on the phone network) and does not accept email as an out-of-band
+    /// authenticator at all (it proves access to a mailbox, not possession of a device). Both
+    /// are one-time codes a phishing page can relay. [`Level::Unrestricted`](crate::authorize::Level::Unrestricted)
+    /// and the phishing-resistant levels refuse them.
+    pub const fn is_restricted(self) -> bool {
+        matches!(self, Self::Email | Self::Sms)
     }
 
     /// The kind of a WebAuthn credential: a passkey if it is discoverable (registered for
@@ -41,6 +60,8 @@ impl DeviceKind {
             Self::Totp => "Authenticator app",
             Self::SecurityKey => "Security key",
             Self::Passkey => "Passkey",
+            Self::Email => "Email",
+            Self::Sms => "Phone (SMS)",
         }
     }
 
@@ -48,7 +69,7 @@ impl DeviceKind {
     pub const fn factor(self) -> Factor {
         match self {
             Self::BackupCodes => Factor::BackupCodes,
-            Self::Totp => Factor::Totp,
+            Self::Totp | Self::Email | Self::Sms => Factor::Totp,
             Self::SecurityKey | Self::Passkey => Factor::WebAuthn,
         }
     }
@@ -61,6 +82,8 @@ impl fmt::Display for DeviceKind {
             Self::Totp => "authenticator app",
             Self::SecurityKey => "security key",
             Self::Passkey => "passkey",
+            Self::Email => "email address",
+            Self::Sms => "phone number",
         })
     }
 }
@@ -71,7 +94,9 @@ impl fmt::Display for DeviceKind {
 pub enum Factor {
     /// Backup codes.
     BackupCodes,
-    /// TOTP codes from any of the user's authenticator apps.
+    /// One-time codes: from any of the user's authenticator apps (TOTP and HOTP), and codes
+    /// sent to the user's email addresses and phone numbers. They share one failure counter
+    /// and one guessing bound: a guess is a guess, whichever of them it was typed for.
     Totp,
     /// WebAuthn assertions from any of the user's security keys and passkeys.
     WebAuthn,

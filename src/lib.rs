@@ -80,6 +80,7 @@ pub mod remembered_browser;
 mod rng;
 mod seal;
 mod secret;
+pub mod sent_code;
 mod service;
 pub mod store;
 pub mod throttle;
@@ -105,9 +106,10 @@ pub use crate::remembered_browser::RememberedBrowserToken;
 pub use crate::rng::{OsRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
+pub use crate::sent_code::{Channel, SentCodePolicy};
 pub use crate::service::{
-    BackupCodeSet, KnownBrowserConfig, Mfa, MfaConfig, Outcome, RememberedBrowserConfig, RotationReport, TotpConfig,
-    TotpEnrollment, Verified,
+    BackupCodeSet, KnownBrowserConfig, Mfa, MfaConfig, Outcome, RememberedBrowserConfig, RotationReport, SentCode,
+    TotpConfig, TotpEnrollment, Verified,
 };
 pub use crate::store::DeviceStore;
 pub use crate::store::memory::MemoryStore;

@@ -59,17 +59,19 @@ pub struct SealingKey {
     id: KeyId,
     key: [u8; 32],
     /// `HMAC-SHA256(key, "multifactor/v1/mac/" ‖ purpose)` for each of [`MAC_PURPOSES`].
-    derived: [[u8; 32]; 6],
+    derived: [[u8; 32]; 8],
 }
 
 /// The purposes MAC keys are derived for, in the order of [`SealingKey::derived`].
-pub(crate) const MAC_PURPOSES: [&str; 6] = [
+pub(crate) const MAC_PURPOSES: [&str; 8] = [
     BACKUP_CODES_PURPOSE,
     REMEMBERED_BROWSER_PURPOSE,
     MISS_PURPOSE,
     PASSWORDLESS_PURPOSE,
     TOTP_FINGERPRINT_PURPOSE,
     SESSION_PURPOSE,
+    SENT_CODE_PURPOSE,
+    DESTINATION_FINGERPRINT_PURPOSE,
 ];
 /// The purpose of the key backup-code hashes are keyed with.
 pub(crate) const BACKUP_CODES_PURPOSE: &str = "backup-codes";
@@ -85,6 +87,12 @@ pub(crate) const TOTP_FINGERPRINT_PURPOSE: &str = "totp-fingerprint";
 pub(crate) const SESSION_PURPOSE: &str = "session-evidence";
 /// The purpose of a key's check value (see [`Keyring::key_check`]).
 const KEY_CHECK_PURPOSE: &str = "key-check";
+/// Hashes of codes sent by email or SMS (see [`IssuedCode::digest`](crate::sent_code::IssuedCode::digest)).
+pub(crate) const SENT_CODE_PURPOSE: &str = "sent-code";
+/// Fingerprints of destinations (see [`SentCodeRecord::fingerprint`](crate::sent_code::SentCodeRecord::fingerprint)).
+pub(crate) const DESTINATION_FINGERPRINT_PURPOSE: &str = "destination-fingerprint";
+/// The sealing purpose of email addresses and phone numbers that receive codes.
+pub(crate) const DESTINATION_PURPOSE: &str = "sent-code-destination";
 /// The sealing purpose of TOTP secrets (bound into their associated data).
 pub(crate) const TOTP_SECRET_PURPOSE: &str = "totp-secret";
 

@@ -12,6 +12,7 @@ mod enrollment;
 mod import;
 mod outcome;
 mod remembered;
+mod sent_code;
 mod settle;
 mod totp;
 mod webauthn;
@@ -19,6 +20,7 @@ mod webauthn;
 pub use self::admin::RotationReport;
 pub use self::config::{KnownBrowserConfig, MfaConfig, RememberedBrowserConfig, TotpConfig};
 pub use self::outcome::{BackupCodeSet, Outcome, TotpEnrollment, Verified};
+pub use self::sent_code::SentCode;
 pub(crate) use self::totp::totp_context;
 
 use std::fmt;

@@ -19,6 +19,8 @@
 //! - **compare-and-swap**: [`swap_throttle`](DeviceStore::swap_throttle) writes only if the
 //!   stored state equals the expected one; [`record_webauthn_use`](DeviceStore::record_webauthn_use)
 //!   writes a credential's counter only if it still holds the expected value.
+//! - **send once**: [`issue_sent_code`](DeviceStore::issue_sent_code) records a code sent to
+//!   an email address or phone number only over the last one the caller saw, and supersedes it.
 //! - **take once**: [`take_ceremony`](DeviceStore::take_ceremony) removes and returns a ceremony
 //!   only if id, user and kind match and it has not expired; of concurrent takes exactly one gets it.
 //! - **never the last device by accident**: [`delete_device_unless_last`](DeviceStore::delete_device_unless_last)
@@ -401,6 +403,25 @@ pub trait DeviceStore: Send + Sync {
         fingerprint: &[u8; 32],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Records `issued` as the last code sent to the user's email address or phone number `id`
+    /// if the last one recorded still is `expected` (`None`: none sent yet), and marks every
+    /// code before it superseded (the device's [`last_serial`](SentCodeRecord::last_serial)
+    /// becomes at least `issued.serial - 1`), in one atomic step: of concurrent sends with the
+    /// same `expected` exactly one is recorded, and a code settled after the next one is sent
+    /// is not accepted. `Ok(false)`, and nothing changed, otherwise, or if the user has no such
+    /// device.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidRecord`] for a serial of 0; [`StoreError`] if the backend fails.
+    fn issue_sent_code(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected: Option<&IssuedCode>,
+        issued: &IssuedCode,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The check value stored for sealing key `id`, storing `check` first if there is none, in
     /// one atomic step: the first value stored for an id stays, and is what every later call
     /// returns (compared by the service, never by the store).
@@ -525,6 +546,7 @@ pub use self::record::{DeviceData, DeviceRecord};
 pub use crate::backup_codes::{BackupCodeRecord, CodeSlot};
 pub use crate::remembered_browser::RememberedBrowserRecord;
 pub use crate::seal::SealedSecret;
+pub use crate::sent_code::{IssuedCode, SentCodeRecord};
 pub use crate::throttle::{Counter, ThrottleState};
 pub use crate::totp::TotpRecord;
 pub use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
@@ -601,11 +623,13 @@ impl Settle {
 /// What a code matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hit {
-    /// A step of a TOTP device.
+    /// A step of a one-time-code device: a TOTP device's time step, an HOTP device's counter,
+    /// or the serial of a code sent to an email address or phone number
+    /// ([`SentCodeRecord::last_serial`] is that device's last accepted step).
     TotpStep {
         /// The device.
         device: DeviceId,
-        /// The step the code belongs to.
+        /// The step, counter or serial the code belongs to.
         step: u64,
     },
     /// A slot of a backup-code set.

@@ -13,6 +13,7 @@ macro_rules! forward {
             list_backup_code_sets,
             list_remembered_browsers_page,
             reseal_totp_secret,
+            issue_sent_code,
             insert_remembered_browser,
             remembered_browser,
             touch_remembered_browser,
@@ -87,6 +88,17 @@ macro_rules! forward {
             fingerprint: &[u8; 32],
         ) -> Result<bool, StoreError> {
             self.inner.reseal_totp_secret(user, id, expected, new, fingerprint).await
+        }
+    };
+    (issue_sent_code) => {
+        async fn issue_sent_code(
+            &self,
+            user: &UserId,
+            id: DeviceId,
+            expected: Option<&multifactor::store::IssuedCode>,
+            issued: &multifactor::store::IssuedCode,
+        ) -> Result<bool, StoreError> {
+            self.inner.issue_sent_code(user, id, expected, issued).await
         }
     };
     (insert_remembered_browser) => {

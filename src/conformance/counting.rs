@@ -107,6 +107,7 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
         fn list_remembered_browsers_page(&self, after: Option<RememberedBrowserId>, limit: usize) -> Vec<RememberedBrowserRecord>;
         fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret, fingerprint: &[u8; 32]) -> bool;
+        fn issue_sent_code(&self, user: &UserId, id: DeviceId, expected: Option<&crate::store::IssuedCode>, issued: &crate::store::IssuedCode) -> bool;
         fn key_check(&self, id: &crate::seal::KeyId, check: [u8; 32]) -> [u8; 32];
         fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> crate::enrollment::EnrollmentGrace;
         fn skip_enrollment_prompt(&self, user: &UserId, proposed: UnixTime, max: u32) -> Option<u32>;

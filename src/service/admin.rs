@@ -25,7 +25,8 @@ const PAGE: usize = 256;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RotationReport {
-    /// TOTP devices looked at.
+    /// TOTP devices, email addresses and phone numbers (their sealed secrets and destinations)
+    /// looked at.
     pub examined: u64,
     /// Re-sealed under the current key.
     pub resealed: u64,
@@ -64,7 +65,8 @@ fn count(counts: &mut Vec<(KeyId, u64)>, key: &KeyId) {
 
 impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Moves every keyed record it can to the keyring's current key, while the service runs,
-    /// and reports the rest (see [`RotationReport`]): each TOTP secret not under the current
+    /// and reports the rest (see [`RotationReport`]): each TOTP secret (and sealed email address
+    /// or phone number) not under the current
     /// key is opened with its old key and written back by compare-and-swap, so verifications
     /// keep working throughout (old keys stay in the ring until this finishes). Run it after
     /// making a new key current; remove an old key only when a run reports nothing left under it.
@@ -84,21 +86,29 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             };
             after = Some(last.id);
             for device in page {
-                let DeviceData::Totp(totp) = &device.data else {
-                    continue;
+                // An authenticator's secret, or a destination of sent codes.
+                let (sealed, context, kind) = match &device.data {
+                    DeviceData::Totp(totp) => (
+                        &totp.sealed_secret,
+                        totp_context(&device.user, device.id),
+                        DeviceKind::Totp,
+                    ),
+                    DeviceData::SentCode(c) => (
+                        &c.sealed_destination,
+                        super::sent_code::destination_context(&device.user, device.id),
+                        c.channel.kind(),
+                    ),
+                    _ => continue,
                 };
                 report.examined += 1;
-                if totp.sealed_secret.key_id() == &current {
+                if sealed.key_id() == &current {
                     report.current += 1;
                     continue;
                 }
-                let context = totp_context(&device.user, device.id);
-                let secret = match self.keys.open(&context, &totp.sealed_secret) {
+                let secret = match self.keys.open(&context, sealed) {
                     Ok(secret) => secret,
                     Err(SealError::UnknownKey(_)) => {
-                        report
-                            .unknown_keys
-                            .push((device.id, totp.sealed_secret.key_id().clone()));
+                        report.unknown_keys.push((device.id, sealed.key_id().clone()));
                         continue;
                     }
                     Err(e) => {
@@ -107,10 +117,21 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     }
                 };
                 let resealed = self.keys.seal(&self.rng, &context, &secret)?;
-                let fingerprint = self.totp_fingerprint(&device.user, &secret)?;
+                let fingerprint = match &device.data {
+                    DeviceData::SentCode(c) => match std::str::from_utf8(&secret) {
+                        Ok(destination) => self.destination_fingerprint(&device.user, c.channel, destination)?,
+                        Err(_) => {
+                            report
+                                .failed
+                                .push((device.id, "a sealed destination that is not text".to_owned()));
+                            continue;
+                        }
+                    },
+                    _ => self.totp_fingerprint(&device.user, &secret)?,
+                };
                 let swapped = match self
                     .store
-                    .reseal_totp_secret(&device.user, device.id, &totp.sealed_secret, &resealed, &fingerprint)
+                    .reseal_totp_secret(&device.user, device.id, sealed, &resealed, &fingerprint)
                     .await
                 {
                     Err(crate::StoreError::Conflict) => {
@@ -118,7 +139,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                         // secrets in the form HMAC uses: delete one to finish the rotation.
                         report.failed.push((
                             device.id,
-                            "another TOTP device of the user has the same secret".to_owned(),
+                            "another device of the user has the same secret or destination".to_owned(),
                         ));
                         continue;
                     }
@@ -128,7 +149,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     report.resealed += 1;
                     self.emit(
                         self.event(Some(&device.user), AuditKind::Resealed)
-                            .device(device.id, DeviceKind::Totp),
+                            .device(device.id, kind),
                     );
                 } else {
                     report.raced += 1;

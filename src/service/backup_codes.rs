@@ -59,7 +59,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         code: &str,
         known_browser: Option<&str>,
     ) -> Result<Outcome, Error> {
-        let settled = self.verify_code(user, Factor::BackupCodes, code, known_browser).await?;
+        let settled = self
+            .verify_code(user, super::settle::Codes::BackupCodes, code, known_browser)
+            .await?;
         Ok(self.audited(
             Some(user),
             Factor::BackupCodes,

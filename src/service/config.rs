@@ -203,6 +203,8 @@ pub struct MfaConfig {
     /// Known-browser tokens: a failure counter of its own for each browser that completed a
     /// full sign-in.
     pub known_browsers: KnownBrowserConfig,
+    /// Codes sent by email or SMS: their length and life, and how often one may be sent.
+    pub sent_codes: crate::sent_code::SentCodePolicy,
     /// An audit event [`AuditKind::BackupCodesLow`](crate::AuditKind::BackupCodesLow) is sent when a sign-in leaves this many
     /// backup codes or fewer (default 2).
     pub backup_codes_low_at: usize,
@@ -312,6 +314,7 @@ impl MfaConfig {
             enrollment: None,
             remembered_browsers: RememberedBrowserConfig::default(),
             known_browsers: KnownBrowserConfig::default(),
+            sent_codes: crate::sent_code::SentCodePolicy::default(),
             backup_codes_low_at: 2,
             verification_cache: Self::DEFAULT_VERIFICATION_CACHE,
         })

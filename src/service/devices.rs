@@ -47,6 +47,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     DeviceData::WebAuthn(w) => w.aaguid(),
                     _ => None,
                 },
+                destination: match &d.data {
+                    DeviceData::SentCode(c) => self
+                        .open_destination(user, d.id, c)
+                        .ok()
+                        .map(|text| crate::sent_code::mask_destination(c.channel, &text)),
+                    _ => None,
+                },
                 provider: match (&d.data, &catalog) {
                     (DeviceData::WebAuthn(w), Some(catalog)) => w.aaguid().and_then(|a| catalog.get(&a).cloned()),
                     _ => None,

@@ -62,6 +62,27 @@ pub(super) struct Attempt {
     pub(super) miss: Option<u64>,
     /// How many guesses a miss is worth: the TOTP devices the code was checked against.
     pub(super) weight: u32,
+    /// The kind of device a hit proves.
+    pub(super) kind: DeviceKind,
+}
+
+/// Which codes a verification compares with: the user's authenticator apps, the codes sent to
+/// their email addresses and phone numbers (both on the one-time-code counter), or their
+/// backup codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Codes {
+    Apps,
+    Sent,
+    BackupCodes,
+}
+
+impl Codes {
+    pub(super) const fn factor(self) -> Factor {
+        match self {
+            Self::Apps | Self::Sent => Factor::Totp,
+            Self::BackupCodes => Factor::BackupCodes,
+        }
+    }
 }
 
 /// The counter an attempt is admitted under, as last seen: a known browser's own, or the
@@ -108,6 +129,11 @@ pub(super) fn spend(devices: &[DeviceRecord], hit: Option<Hit>, now: UnixTime) -
                 // offset is read from its last step and that time).
                 (DeviceData::Totp(t), Some(Hit::TotpStep { device, step })) if d.id == device => {
                     t.last_step = Some(step);
+                    d.confirmed = true;
+                    d.last_used_at = Some(now);
+                }
+                (DeviceData::SentCode(c), Some(Hit::TotpStep { device, step })) if d.id == device => {
+                    c.last_serial = Some(step);
                     d.confirmed = true;
                     d.last_used_at = Some(now);
                 }
@@ -251,14 +277,16 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     pub(super) async fn verify_code(
         &self,
         user: &UserId,
-        factor: Factor,
+        codes: Codes,
         code: &str,
         token: Option<&str>,
     ) -> Result<Settled, Error> {
+        let factor = codes.factor();
         let mut view = match self.cache.get(user, factor) {
-            // A counter-based device's window starts at its counter: a copy another process
-            // has moved on from would look in the wrong place, so such devices are read fresh.
-            Some(view) if !view.devices.iter().any(is_counter_based) => view,
+            // A counter-based device's window starts at its counter, and a sent code is
+            // replaced by the next one sent: a copy another process has moved on from would
+            // look in the wrong place, so these are read fresh.
+            Some(view) if codes != Codes::Sent && !view.devices.iter().any(is_counter_based) => view,
             _ => self.read_view(user, factor).await?,
         };
         let mut browser = match token {
@@ -280,7 +308,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 browser: None,
                 state: view.state,
             });
-            let attempt = match self.evaluate(user, factor, &view, &admission, code, now) {
+            let attempt = match self.evaluate(user, codes, &view, &admission, code, now) {
                 Ok(Evaluated::Attempt(attempt)) => attempt,
                 Ok(Evaluated::Refused(_)) | Err(_) if view.cached => {
                     view = self.read_view(user, factor).await?;
@@ -370,19 +398,21 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     pub(super) fn evaluate(
         &self,
         user: &UserId,
-        factor: Factor,
+        codes: Codes,
         view: &View,
         admission: &Admission,
         code: &str,
         now: UnixTime,
     ) -> Result<Evaluated, Error> {
+        let factor = codes.factor();
         let digest = DevicesDigest::of(factor, view.devices.iter());
         let counter = Counter {
             factor,
             browser: admission.browser,
         };
-        match factor {
-            Factor::Totp => {
+        match codes {
+            Codes::Sent => self.evaluate_sent(user, view, admission, &counter, digest, code, now),
+            Codes::Apps => {
                 let totps: Vec<(DeviceId, &TotpRecord, Option<UnixTime>)> = view
                     .devices
                     .iter()
@@ -444,9 +474,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     } else {
                         u32::try_from(totps.len()).unwrap_or(u32::MAX)
                     },
+                    kind: DeviceKind::Totp,
                 }))
             }
-            Factor::BackupCodes => {
+            Codes::BackupCodes => {
                 let Some((id, record)) = view.devices.iter().find_map(|d| match &d.data {
                     DeviceData::BackupCodes(r) => Some((d.id, r)),
                     _ => None,
@@ -476,15 +507,21 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     devices: Some(digest),
                     miss: self.miss_fingerprint(user, &counter, &[digest.as_bytes()], normalized.as_bytes()),
                     weight: 1,
+                    kind: DeviceKind::BackupCodes,
                 }))
             }
-            Factor::WebAuthn => Err(MisuseError::NoDevice(Factor::WebAuthn).into()),
         }
     }
 
     /// The fingerprint a wrong code leaves on its counter, under the current key (`None`
     /// would only come from a keyring without it, which cannot be built).
-    fn miss_fingerprint(&self, user: &UserId, counter: &Counter, context: &[&[u8]], code: &[u8]) -> Option<u64> {
+    pub(super) fn miss_fingerprint(
+        &self,
+        user: &UserId,
+        counter: &Counter,
+        context: &[&[u8]],
+        code: &[u8],
+    ) -> Option<u64> {
         let key = self.keys.mac_key(self.keys.current_id(), crate::seal::MISS_PURPOSE)?;
         Some(crate::throttle::miss_fingerprint(key, user, counter, context, code))
     }
@@ -510,6 +547,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             devices,
             miss,
             weight,
+            kind: hit_kind,
         } = *attempt;
         for _ in 0..CHARGE_RETRIES {
             if let Some(refused) = self.refusal(gate, &admission, now) {
@@ -528,13 +566,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             };
             match self.store.settle_attempt(user, &settle).await? {
                 Settlement::Accepted => {
-                    let (device, kind) = match hit {
-                        Some(Hit::TotpStep { device, .. }) => (device, DeviceKind::Totp),
-                        Some(Hit::BackupCode { device, .. }) => (device, DeviceKind::BackupCodes),
+                    let device = match hit {
+                        Some(Hit::TotpStep { device, .. } | Hit::BackupCode { device, .. }) => device,
                         None => return Err(StoreError::InvalidRecord("a settlement without a hit was accepted").into()),
                     };
                     return Ok(Settling::Accepted(
-                        Settled::plain(Outcome::Accepted(Verified::sign_in(user, device, kind, now))),
+                        Settled::plain(Outcome::Accepted(Verified::sign_in(user, device, hit_kind, now))),
                         settle.on_hit,
                     ));
                 }

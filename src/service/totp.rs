@@ -168,6 +168,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 devices: None,
                 miss: None,
                 weight: self.config.totp.guess_weight(&totp_record.params),
+                kind: DeviceKind::Totp,
             };
             let mut settled = match self.settle(user, admission, &attempt).await? {
                 Settling::Accepted(settled, _) => {
@@ -222,7 +223,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         code: &str,
         known_browser: Option<&str>,
     ) -> Result<Outcome, Error> {
-        let settled = self.verify_code(user, Factor::Totp, code, known_browser).await?;
+        let settled = self
+            .verify_code(user, super::settle::Codes::Apps, code, known_browser)
+            .await?;
         Ok(self.audited(
             Some(user),
             Factor::Totp,
@@ -317,6 +320,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 devices: None,
                 miss: None,
                 weight: 1,
+                kind: DeviceKind::Totp,
             };
             match self.settle(user, admission, &attempt).await? {
                 Settling::Accepted(settled, _) => {

@@ -12,9 +12,11 @@ use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
+use crate::sent_code::{IssuedCode, SentCodeRecord};
 use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::{Counter, ThrottleState};
+use crate::totp::TotpRecord;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
 #[derive(Debug, Default)]
@@ -89,12 +91,29 @@ impl State {
 fn fingerprint_taken(state: &State, user: &UserId, fingerprint: &[u8; 32], except: Option<DeviceId>) -> bool {
     state.by_user.get(user).is_some_and(|ids| {
         ids.iter().filter(|id| Some(**id) != except).any(|id| {
-            matches!(
-                state.devices.get(id).map(|d| &d.data),
-                Some(DeviceData::Totp(t)) if t.fingerprint.as_ref() == Some(fingerprint)
-            )
+            state
+                .devices
+                .get(id)
+                .and_then(|d| otp_fingerprint(&d.data))
+                .is_some_and(|f| f == fingerprint)
         })
     })
+}
+
+/// The fingerprint of a one-time-code device's secret or destination, if it has one (what the
+/// SQL stores keep in `totp_fingerprint`).
+fn otp_fingerprint(data: &DeviceData) -> Option<&[u8; 32]> {
+    match data {
+        DeviceData::Totp(t) => t.fingerprint.as_ref(),
+        DeviceData::SentCode(c) => Some(&c.fingerprint),
+        _ => None,
+    }
+}
+
+/// Whether a device is a one-time-code device (an authenticator app, an email address or a
+/// phone number): what the SQL stores keep with kind `totp`.
+fn is_otp(data: &DeviceData) -> bool {
+    matches!(data, DeviceData::Totp(_) | DeviceData::SentCode(_))
 }
 
 fn credential_id(record: &DeviceRecord) -> Option<&[u8]> {
@@ -138,8 +157,7 @@ impl DeviceStore for MemoryStore {
         {
             return Err(StoreError::Conflict);
         }
-        if let DeviceData::Totp(t) = &device.data
-            && let Some(fingerprint) = &t.fingerprint
+        if let Some(fingerprint) = otp_fingerprint(&device.data)
             && fingerprint_taken(&state, &device.user, fingerprint, None)
         {
             return Err(StoreError::Conflict);
@@ -199,7 +217,7 @@ impl DeviceStore for MemoryStore {
         let mut state = self.state()?;
         let stale: Vec<DeviceId> = state
             .of_user(user)
-            .filter(|d| d.id != keep && !d.confirmed && matches!(d.data, DeviceData::Totp(_)))
+            .filter(|d| d.id != keep && !d.confirmed && is_otp(&d.data))
             .map(|d| d.id)
             .collect();
         for id in &stale {
@@ -297,12 +315,16 @@ impl DeviceStore for MemoryStore {
             Some(Hit::TotpStep { device, step }) if attempt.factor == Factor::Totp => {
                 match Self::owned(&mut state, user, device) {
                     Some(DeviceRecord {
-                        data: DeviceData::Totp(totp),
+                        data:
+                            DeviceData::Totp(TotpRecord { last_step, .. })
+                            | DeviceData::SentCode(SentCodeRecord {
+                                last_serial: last_step, ..
+                            }),
                         last_used_at,
                         confirmed,
                         ..
-                    }) if totp.last_step.is_none_or(|last| last < step) => {
-                        totp.last_step = Some(step);
+                    }) if last_step.is_none_or(|last| last < step) => {
+                        *last_step = Some(step);
                         *confirmed = true;
                         *last_used_at = Some(attempt.now);
                         true
@@ -442,7 +464,7 @@ impl DeviceStore for MemoryStore {
         let mut list: Vec<DeviceRecord> = state
             .devices
             .values()
-            .filter(|d| matches!(d.data, DeviceData::Totp(_)) && after.is_none_or(|a| d.id > a))
+            .filter(|d| is_otp(&d.data) && after.is_none_or(|a| d.id > a))
             .cloned()
             .collect();
         list.sort_by_key(|d| d.id);
@@ -497,17 +519,56 @@ impl DeviceStore for MemoryStore {
         let Some(device) = Self::owned(&mut state, user, id) else {
             return Ok(false);
         };
-        let DeviceData::Totp(totp) = &mut device.data else {
-            return Ok(false);
+        let (sealed, stored) = match &mut device.data {
+            DeviceData::Totp(totp) => (&mut totp.sealed_secret, &mut totp.fingerprint),
+            DeviceData::SentCode(c) => {
+                if &c.sealed_destination != expected {
+                    return Ok(false);
+                }
+                if taken {
+                    return Err(StoreError::Conflict);
+                }
+                c.sealed_destination = new.clone();
+                c.fingerprint = *fingerprint;
+                return Ok(true);
+            }
+            _ => return Ok(false),
         };
-        if &totp.sealed_secret != expected {
+        if &*sealed != expected {
             return Ok(false);
         }
         if taken {
             return Err(StoreError::Conflict);
         }
-        totp.sealed_secret = new.clone();
-        totp.fingerprint = Some(*fingerprint);
+        *sealed = new.clone();
+        *stored = Some(*fingerprint);
+        Ok(true)
+    }
+
+    async fn issue_sent_code(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected: Option<&IssuedCode>,
+        issued: &IssuedCode,
+    ) -> Result<bool, StoreError> {
+        let superseded = issued
+            .serial
+            .checked_sub(1)
+            .ok_or(StoreError::InvalidRecord("a sent code's serial starts at 1"))?;
+        let mut state = self.state()?;
+        let Some(DeviceRecord {
+            data: DeviceData::SentCode(record),
+            ..
+        }) = Self::owned(&mut state, user, id)
+        else {
+            return Ok(false);
+        };
+        if record.issued.as_ref() != expected {
+            return Ok(false);
+        }
+        record.issued = Some(issued.clone());
+        record.last_serial = Some(record.last_serial.map_or(superseded, |last| last.max(superseded)));
         Ok(true)
     }
 

@@ -576,6 +576,15 @@ const DDL_V8: &[&str] = &["ALTER TABLE mfa_enrollment_deadlines ADD COLUMN skipp
 /// recovery codes), or NULL.
 const DDL_V9: &[&str] = &["ALTER TABLE mfa_devices ADD COLUMN codes_prehash TEXT"];
 
+/// Schema v10: email addresses and phone numbers that receive codes, stored as one-time-code
+/// devices (`kind` `totp`, the sealed destination, its fingerprint and the last accepted
+/// serial in the TOTP columns) with their channel and the last code sent (its serial, keyed
+/// hash, expiry and send count, encoded).
+const DDL_V10: &[&str] = &[
+    "ALTER TABLE mfa_devices ADD COLUMN oob_channel TEXT",
+    "ALTER TABLE mfa_devices ADD COLUMN oob_issued BYTEA",
+];
+
 impl crate::store::sql::SqlBackend for PostgresStore {
     type Db = sqlx::Postgres;
     /// The verification path's own connections (see [`PostgresStore::connect_with`]).
@@ -584,8 +593,9 @@ impl crate::store::sql::SqlBackend for PostgresStore {
     const LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
     const SETTLE: Option<&'static str> = Some(SETTLE_ATTEMPT);
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
-    const MIGRATIONS: &'static [&'static [&'static str]] =
-        &[DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9];
+    const MIGRATIONS: &'static [&'static [&'static str]] = &[
+        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10,
+    ];
 
     fn pool(&self) -> &PgPool {
         &self.pool

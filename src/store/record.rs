@@ -4,11 +4,12 @@ use crate::backup_codes::BackupCodeRecord;
 use crate::clock::UnixTime;
 use crate::id::{DeviceId, DeviceName, UserId};
 use crate::kind::DeviceKind;
+use crate::sent_code::SentCodeRecord;
 use crate::totp::TotpRecord;
 use crate::webauthn::WebAuthnRecord;
 
-/// What a store keeps for one device. Holds no plaintext secret: backup codes as keyed hashes,
-/// TOTP secrets sealed.
+/// What a store keeps for one device. Holds no plaintext secret: backup codes and sent codes as
+/// keyed hashes, TOTP secrets and destinations sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
     /// The device's id, unique across all users.
@@ -21,7 +22,8 @@ pub struct DeviceRecord {
     pub created_at: UnixTime,
     /// When it last verified a code.
     pub last_used_at: Option<UnixTime>,
-    /// False for a TOTP device until the user proved one code; always true for backup codes.
+    /// False for a TOTP device, email address or phone number until the user proved one code;
+    /// always true for backup codes.
     pub confirmed: bool,
     /// The factor-specific data.
     pub data: DeviceData,
@@ -34,6 +36,7 @@ impl DeviceRecord {
             DeviceData::BackupCodes(_) => DeviceKind::BackupCodes,
             DeviceData::Totp(_) => DeviceKind::Totp,
             DeviceData::WebAuthn(w) => DeviceKind::webauthn(w.discoverable),
+            DeviceData::SentCode(s) => s.channel.kind(),
         }
     }
 
@@ -59,4 +62,6 @@ pub enum DeviceData {
     Totp(TotpRecord),
     /// A WebAuthn credential (security key or passkey).
     WebAuthn(WebAuthnRecord),
+    /// An email address or phone number that receives one-time codes.
+    SentCode(SentCodeRecord),
 }

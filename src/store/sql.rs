@@ -27,7 +27,7 @@ mod row;
 pub(crate) use self::row::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 9;
+pub(crate) const SCHEMA_VERSION: i64 = 10;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -42,7 +42,7 @@ macro_rules! select_devices_sql {
             "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, d.totp_last_step, ",
             "d.codes_salt, d.codes_length, d.codes_key_id, d.codes_hashes, d.codes_unused, d.credential_id, ",
             "d.user_handle, d.credential, d.sign_count, d.backup_eligible, d.backup_state, d.discoverable, ",
-            "d.user_verified, d.totp_fingerprint, d.codes_prehash",
+            "d.user_verified, d.totp_fingerprint, d.codes_prehash, d.oob_channel, d.oob_issued",
             $columns,
             " FROM mfa_devices d ",
             $joins,
@@ -152,6 +152,8 @@ macro_rules! sql_device_store {
                 backup_state: row.try_get("backup_state").map_err(db_err)?,
                 discoverable: row.try_get("discoverable").map_err(db_err)?,
                 user_verified: row.try_get("user_verified").map_err(db_err)?,
+                oob_channel: row.try_get("oob_channel").map_err(db_err)?,
+                oob_issued: row.try_get("oob_issued").map_err(db_err)?,
             }
             .into_record()
         }
@@ -189,9 +191,9 @@ macro_rules! sql_device_store {
                 "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, last_used_at, confirmed, \
                  totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, codes_salt, codes_length, \
                  credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
-                 user_verified, codes_key_id, codes_hashes, codes_unused, totp_fingerprint, codes_prehash) VALUES ($1, \
-                 $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
-                 $24, $25, $26, $27)",
+                 user_verified, codes_key_id, codes_hashes, codes_unused, totp_fingerprint, codes_prehash, oob_channel, \
+                 oob_issued) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
             )
             .bind(&row.id)
             .bind(&row.user_id)
@@ -220,6 +222,8 @@ macro_rules! sql_device_store {
             .bind(row.codes_unused)
             .bind(&row.totp_fingerprint)
             .bind(&row.codes_prehash)
+            .bind(&row.oob_channel)
+            .bind(&row.oob_issued)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
@@ -924,6 +928,36 @@ macro_rules! sql_device_store {
                 .bind(sql::KIND_TOTP)
                 .bind(expected.to_bytes())
                 .bind(fingerprint.to_vec())
+                .execute(self.pool())
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn issue_sent_code(
+                &self,
+                user: &UserId,
+                id: DeviceId,
+                expected: Option<&$crate::store::IssuedCode>,
+                issued: &$crate::store::IssuedCode,
+            ) -> Result<bool, StoreError> {
+                let superseded = issued
+                    .serial
+                    .checked_sub(1)
+                    .ok_or(StoreError::InvalidRecord("a sent code's serial starts at 1"))?;
+                let superseded = sql::to_db(superseded)?;
+                // One statement: the compare and both writes.
+                let done = sqlx::query(
+                    "UPDATE mfa_devices SET oob_issued = $1, totp_last_step = CASE WHEN totp_last_step IS NULL \
+                     OR totp_last_step < $2 THEN $2 ELSE totp_last_step END WHERE id = $3 AND user_id = $4 \
+                     AND kind = $5 AND oob_channel IS NOT NULL AND oob_issued IS NOT DISTINCT FROM $6",
+                )
+                .bind(issued.to_bytes())
+                .bind(superseded)
+                .bind(id.as_bytes().to_vec())
+                .bind(user.as_str())
+                .bind(sql::KIND_TOTP)
+                .bind(expected.map($crate::store::IssuedCode::to_bytes))
                 .execute(self.pool())
                 .await
                 .map_err(db_err)?;

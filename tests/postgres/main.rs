@@ -435,6 +435,13 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a version-10 database back to version 9: no email addresses or phone numbers.
+const TO_V9: [&str; 3] = [
+    "ALTER TABLE mfa_devices DROP COLUMN oob_channel",
+    "ALTER TABLE mfa_devices DROP COLUMN oob_issued",
+    "UPDATE mfa_schema_version SET version = 9",
+];
+
 /// Takes a version-9 database back to version 8: no prehashed backup-code sets.
 const TO_V8: [&str; 2] = [
     "ALTER TABLE mfa_devices DROP COLUMN codes_prehash",
@@ -496,8 +503,8 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(9) {
-        return Err("schema version is not 5 after migrating".into());
+    if store.schema_version().await.map_err(fail)? != Some(10) {
+        return Err("schema version is not the latest after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
         .fetch_one(&sqlx::PgPool::connect(&url).await.map_err(fail)?)
@@ -529,7 +536,7 @@ async fn migrations(url: String) -> Result<(), String> {
         }
         let counter = multifactor::Factor::BackupCodes.into();
         let before = m.store().throttle(&v4, counter).await.map_err(fail)?;
-        for statement in TO_V8.into_iter().chain(TO_V6).chain(TO_V5).chain(TO_V4) {
+        for statement in TO_V9.into_iter().chain(TO_V8).chain(TO_V6).chain(TO_V5).chain(TO_V4) {
             sqlx::query(statement).execute(&raw).await.map_err(fail)?;
         }
         store.migrate().await.map_err(fail)?;
@@ -583,11 +590,18 @@ async fn migrations(url: String) -> Result<(), String> {
             set.slots[slot].used = true;
         }
     }
-    for statement in TO_V8.into_iter().chain(TO_V6).chain(TO_V5).chain(TO_V4).chain(TO_V3) {
+    for statement in TO_V9
+        .into_iter()
+        .chain(TO_V8)
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+        .chain(TO_V3)
+    {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(9) {
+    if store.schema_version().await.map_err(fail)? != Some(10) {
         return Err("a version-3 database was not upgraded to 5".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
@@ -596,8 +610,9 @@ async fn migrations(url: String) -> Result<(), String> {
     }
     // A version-2 database (no failure budget, no settlement function) is upgraded in place,
     // keeping the counters it has.
-    let to_v2 = TO_V8
+    let to_v2 = TO_V9
         .into_iter()
+        .chain(TO_V8)
         .chain(TO_V6)
         .chain(TO_V5)
         .chain(TO_V4)
@@ -613,7 +628,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(9) {
+    if store.schema_version().await.map_err(fail)? != Some(10) {
         return Err("a version-2 database was not upgraded to 5".into());
     }
     let kept = store
@@ -624,8 +639,9 @@ async fn migrations(url: String) -> Result<(), String> {
         return Err(format!("the upgrade lost a counter: {kept:?}"));
     }
     // A version-1 database is upgraded in place.
-    for statement in TO_V8
+    for statement in TO_V9
         .into_iter()
+        .chain(TO_V8)
         .chain(TO_V6)
         .chain(TO_V5)
         .chain(TO_V4)
@@ -641,7 +657,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(9) {
+    if store.schema_version().await.map_err(fail)? != Some(10) {
         return Err("a version-1 database was not upgraded to 5".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
@@ -659,7 +675,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 9,
+            supported: 10,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }

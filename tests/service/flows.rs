@@ -784,6 +784,15 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
+    async fn issue_sent_code(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+        _: Option<&multifactor::store::IssuedCode>,
+        _: &multifactor::store::IssuedCode,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
     async fn insert_remembered_browser(
         &self,
         _: multifactor::store::RememberedBrowserRecord,

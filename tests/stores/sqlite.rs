@@ -93,6 +93,13 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// Takes a version-10 database back to version 9: no email addresses or phone numbers.
+const TO_V9: [&str; 3] = [
+    "ALTER TABLE mfa_devices DROP COLUMN oob_channel",
+    "ALTER TABLE mfa_devices DROP COLUMN oob_issued",
+    "UPDATE mfa_schema_version SET version = 9",
+];
+
 /// Takes a version-9 database back to version 8: no prehashed backup-code sets.
 const TO_V8: [&str; 2] = [
     "ALTER TABLE mfa_devices DROP COLUMN codes_prehash",
@@ -172,12 +179,19 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     let before = m.store().throttle(&alice, counter).await.unwrap();
     assert_eq!(before.failures, 2);
     let pool = raw(&path).await;
-    for statement in TO_V8.into_iter().chain(TO_V7).chain(TO_V6).chain(TO_V5).chain(TO_V4) {
+    for statement in TO_V9
+        .into_iter()
+        .chain(TO_V8)
+        .chain(TO_V7)
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+    {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(9));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(10));
     assert!(
         m.check_remembered_browser(&alice, token.token.expose_secret())
             .await
@@ -210,12 +224,12 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     let base32 = "JBSWY3DPEHPK3PXPJBSWY3DP";
     let device = m.import_totp(&alice, base32, None).await.unwrap();
     let pool = raw(&path).await;
-    for statement in TO_V8.into_iter().chain(TO_V7).chain(TO_V6).chain(TO_V5) {
+    for statement in TO_V9.into_iter().chain(TO_V8).chain(TO_V7).chain(TO_V6).chain(TO_V5) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(9));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(10));
     let fingerprint = |record: Option<multifactor::store::DeviceRecord>| match record.map(|r| r.data) {
         Some(DeviceData::Totp(t)) => t.fingerprint,
         other => panic!("not a TOTP device: {other:?}"),
@@ -254,12 +268,12 @@ async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
     let deadline = UnixTime::from_secs(1_900_000_000);
     store.enrollment_deadline(&alice, deadline).await.unwrap();
     let pool = raw(&path).await;
-    for statement in TO_V8.into_iter().chain(TO_V7) {
+    for statement in TO_V9.into_iter().chain(TO_V8).chain(TO_V7) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(9));
+    assert_eq!(store.schema_version().await.unwrap(), Some(10));
     assert_eq!(
         store.enrollment_deadline(&alice, UnixTime::from_secs(5)).await.unwrap(),
         EnrollmentGrace::new(deadline, 0)
@@ -277,7 +291,7 @@ async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(9));
+    assert_eq!(store.schema_version().await.unwrap(), Some(10));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -317,8 +331,9 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     }
     v3_set.last_used_at = Some(UnixTime::from_secs(9));
     let pool = raw(&path).await;
-    for statement in TO_V8
+    for statement in TO_V9
         .into_iter()
+        .chain(TO_V8)
         .chain(TO_V7)
         .chain(TO_V6)
         .chain(TO_V5)
@@ -334,7 +349,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(9));
+    assert_eq!(store.schema_version().await.unwrap(), Some(10));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -353,8 +368,9 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
     // keeping its counters and ending its remember-this-browser tokens (they cannot be re-hashed).
-    for statement in TO_V8
+    for statement in TO_V9
         .into_iter()
+        .chain(TO_V8)
         .chain(TO_V6)
         .chain(TO_V5)
         .chain(TO_V4)
@@ -369,7 +385,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(9));
+    assert_eq!(store.schema_version().await.unwrap(), Some(10));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
@@ -403,8 +419,9 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     // has the v2 schema cached).
     pool.close().await;
     let pool = raw(&path).await;
-    for statement in TO_V8
+    for statement in TO_V9
         .into_iter()
+        .chain(TO_V8)
         .chain(TO_V6)
         .chain(TO_V5)
         .chain(TO_V4)
@@ -419,7 +436,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(9));
+    assert_eq!(store.schema_version().await.unwrap(), Some(10));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -431,7 +448,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     assert_eq!(rows, 1);
     store.close().await;
-    sqlx::query("UPDATE mfa_schema_version SET version = 10")
+    sqlx::query("UPDATE mfa_schema_version SET version = 99")
         .execute(&pool)
         .await
         .unwrap();
@@ -439,8 +456,8 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     match SqliteStore::open(&path).await {
         Err(
             e @ StoreError::SchemaTooNew {
-                found: 10,
-                supported: 9,
+                found: 99,
+                supported: 10,
             },
         ) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");

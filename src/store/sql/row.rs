@@ -8,6 +8,7 @@ use crate::error::StoreError;
 use crate::id::{DeviceId, DeviceName, UserId};
 use crate::kind::Factor;
 use crate::seal::{KeyId, SealedSecret};
+use crate::sent_code::{Channel, IssuedCode, SentCodeRecord};
 use crate::store::Hit;
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
@@ -126,6 +127,8 @@ pub(crate) struct DeviceRow {
     pub(crate) codes_length: Option<i64>,
     pub(crate) codes_key_id: Option<String>,
     pub(crate) codes_prehash: Option<String>,
+    pub(crate) oob_channel: Option<String>,
+    pub(crate) oob_issued: Option<Vec<u8>>,
     pub(crate) codes_hashes: Option<Vec<u8>>,
     pub(crate) codes_unused: Option<i64>,
     pub(crate) credential_id: Option<Vec<u8>>,
@@ -153,6 +156,28 @@ impl DeviceRow {
         let user = UserId::new(self.user_id).map_err(|_| corrupt("user_id", "not a valid user id"))?;
         let name = DeviceName::new(&self.name).map_err(|_| corrupt("name", "not a valid name"))?;
         let data = match self.kind.as_str() {
+            // A destination of sent codes: a one-time-code device like TOTP, sharing its
+            // sealed secret (the destination), fingerprint and last step (serial) columns.
+            KIND_TOTP if self.oob_channel.is_some() => {
+                let channel = required(self.oob_channel, "oob_channel")?;
+                let channel = Channel::from_name(&channel).ok_or_else(|| corrupt("oob_channel", "unknown channel"))?;
+                let sealed_destination = SealedSecret::from_bytes(&required(self.totp_secret, "totp_secret")?)
+                    .map_err(|e| corrupt("totp_secret", &e.to_string()))?;
+                let fingerprint = <[u8; 32]>::try_from(required(self.totp_fingerprint, "totp_fingerprint")?.as_slice())
+                    .map_err(|_| corrupt("totp_fingerprint", "not 32 bytes"))?;
+                let last_serial = self.totp_last_step.map(|s| from_db(s, "totp_last_step")).transpose()?;
+                let issued = self
+                    .oob_issued
+                    .map(|b| IssuedCode::from_bytes(&b).ok_or_else(|| corrupt("oob_issued", "malformed")))
+                    .transpose()?;
+                DeviceData::SentCode(SentCodeRecord {
+                    channel,
+                    sealed_destination,
+                    fingerprint,
+                    last_serial,
+                    issued,
+                })
+            }
             KIND_TOTP => {
                 let algorithm = required(self.totp_algorithm, "totp_algorithm")?;
                 let algorithm =
@@ -268,6 +293,14 @@ impl DeviceRow {
                 let (hashes, unused) = pack_codes(&b.slots)?;
                 row.codes_hashes = Some(hashes);
                 row.codes_unused = Some(unused);
+            }
+            DeviceData::SentCode(c) => {
+                row.kind = KIND_TOTP.to_owned();
+                row.oob_channel = Some(c.channel.as_str().to_owned());
+                row.totp_secret = Some(c.sealed_destination.to_bytes());
+                row.totp_last_step = c.last_serial.map(to_db).transpose()?;
+                row.totp_fingerprint = Some(c.fingerprint.to_vec());
+                row.oob_issued = c.issued.as_ref().map(IssuedCode::to_bytes);
             }
             DeviceData::WebAuthn(w) => {
                 row.kind = KIND_WEBAUTHN.to_owned();
