@@ -8,7 +8,7 @@
 //!
 //! The race checks spawn [`RACERS`] tasks on the runtime that present the same code (the same
 //! backup-code slot, TOTP step, throttle state, ceremony, sign counter or credential id) at
-//! once, released together by a barrier, and require exactly one success.
+//! once (or the same sent code), released together by a barrier, and require exactly one success.
 //!
 //! Ceremonies that are meant to stay alive expire around [`LIVE`] (in the year 2096), and
 //! [`ceremony_take_once`] purges only at random moments far below it, so concurrent checks on
@@ -81,6 +81,7 @@ mod known;
 mod races;
 mod records;
 mod remembered;
+mod sent_codes;
 mod service;
 mod settlement;
 mod throttle;
@@ -92,6 +93,7 @@ pub use self::known::*;
 pub use self::races::*;
 pub use self::records::*;
 pub use self::remembered::*;
+pub use self::sent_codes::*;
 pub use self::service::*;
 pub use self::settlement::*;
 pub use self::throttle::*;
@@ -374,6 +376,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(key_checks, &*store);
     check!(enrollment_deadlines, &*store);
     check!(enrollment_skips, &*store);
+    check!(sent_codes, &*store);
     check!(race_backup_code, store.clone());
     check!(race_totp_step, store.clone());
     check!(race_throttle_swap, store.clone());
@@ -399,6 +402,7 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
     check!(race_first_backup_codes, store.clone());
     check!(race_enrollment_deadline, store.clone());
     check!(race_enrollment_skips, store.clone());
+    check!(race_sent_code, store.clone());
     Ok(())
 }
 
@@ -418,14 +422,14 @@ macro_rules! conformance_tests {
             replace_backup_codes, insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
             throttle_compare_and_swap, verification_state, success_against_throttle,
             webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, counter_based_otp, prehashed_backup_codes, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines, enrollment_skips,
+            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, counter_based_otp, prehashed_backup_codes, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines, enrollment_skips, sent_codes,
             settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
         $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
             race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
             race_take_ceremony, race_passwordless_marker, race_webauthn_counter, race_unique_credential_id, race_totp_fingerprint, race_duplicate_totp_import,
             race_delete_unless_last,
             race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification,
-            race_known_browser_revoke, race_first_backup_codes, race_enrollment_deadline, race_enrollment_skips);
+            race_known_browser_revoke, race_first_backup_codes, race_enrollment_deadline, race_enrollment_skips, race_sent_code);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

@@ -60,7 +60,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         known_browser: Option<&str>,
     ) -> Result<Outcome, Error> {
         let settled = self
-            .verify_code(user, super::settle::Codes::BackupCodes, code, known_browser)
+            .verify_code(user, super::settle::Codes::Backup, code, known_browser)
             .await?;
         Ok(self.audited(
             Some(user),

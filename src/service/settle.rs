@@ -73,14 +73,14 @@ pub(super) struct Attempt {
 pub(super) enum Codes {
     Apps,
     Sent,
-    BackupCodes,
+    Backup,
 }
 
 impl Codes {
     pub(super) const fn factor(self) -> Factor {
         match self {
             Self::Apps | Self::Sent => Factor::Totp,
-            Self::BackupCodes => Factor::BackupCodes,
+            Self::Backup => Factor::BackupCodes,
         }
     }
 }
@@ -477,7 +477,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     kind: DeviceKind::Totp,
                 }))
             }
-            Codes::BackupCodes => {
+            Codes::Backup => {
                 let Some((id, record)) = view.devices.iter().find_map(|d| match &d.data {
                     DeviceData::BackupCodes(r) => Some((d.id, r)),
                     _ => None,

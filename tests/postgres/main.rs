@@ -110,6 +110,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         key_checks,
         enrollment_deadlines,
         enrollment_skips,
+        sent_codes,
         settle_attempt,
         last_usable_device,
         delete_unconfirmed_totp,
@@ -136,7 +137,8 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
         race_known_browser_revoke,
         race_first_backup_codes,
         race_enrollment_deadline,
-        race_enrollment_skips
+        race_enrollment_skips,
+        race_sent_code
     ));
     checks
 }

@@ -319,6 +319,53 @@ async fn flow<S: DeviceStore + Debug>(
     assert!(matches!(accepted, Ok(Outcome::Accepted(_))), "{accepted:?}");
     hay.result("verify_backup_code (typed)", &accepted);
 
+    // Codes sent by email and SMS: the destinations are personal data, the codes secrets.
+    let address = "ada.lovelace@analytical.example";
+    let phone = "+442079460958";
+    secrets.text("email address", [address.to_owned(), "lovelace@analytical".to_owned()]);
+    secrets.text("phone number", [phone.to_owned(), "2079460958".to_owned()]);
+    let sent = mfa
+        .enroll_sent_code(&alice, multifactor::Channel::Email, address, None)
+        .await
+        .unwrap();
+    hay.debug("sent code", &sent);
+    secrets.code("sent code (enrollment)", sent.code.expose_secret());
+    let r = mfa
+        .confirm_sent_code(&alice, sent.device, &wrong_code(sent.code.expose_secret()))
+        .await;
+    hay.result("confirm_sent_code (wrong)", &r);
+    let r = mfa
+        .confirm_sent_code(&alice, sent.device, sent.code.expose_secret())
+        .await;
+    assert!(matches!(r, Ok(Outcome::Accepted(_))), "{r:?}");
+    hay.result("confirm_sent_code", &r);
+    clock.advance(60);
+    let next = mfa.send_code(&alice, sent.device).await.unwrap();
+    secrets.code("sent code (sign-in)", next.code.expose_secret());
+    let r = mfa.send_code(&alice, sent.device).await;
+    hay.result("send_code (too soon)", &r);
+    let r = mfa.verify_sent_code(&alice, next.code.expose_secret()).await;
+    assert!(matches!(r, Ok(Outcome::Accepted(_))), "{r:?}");
+    hay.result("verify_sent_code", &r);
+    let r = mfa.verify_sent_code(&alice, next.code.expose_secret()).await;
+    hay.result("verify_sent_code (replay)", &r);
+    let r = mfa
+        .enroll_sent_code(&alice, multifactor::Channel::Email, address, None)
+        .await;
+    hay.result("enroll_sent_code (duplicate)", &r);
+    hay.debug(
+        "list_devices (with an address)",
+        &mfa.list_devices(&alice).await.unwrap(),
+    );
+    mfa.delete_device(&alice, sent.device).await.unwrap();
+    // An SMS enrollment left unconfirmed: its row stays until the reset.
+    let sms = mfa
+        .enroll_sent_code(&alice, multifactor::Channel::Sms, "+44 20 7946 0958", None)
+        .await
+        .unwrap();
+    hay.debug("sent code (SMS)", &sms);
+    secrets.code("sent code (SMS)", sms.code.expose_secret());
+
     // A TOTP sign-in.
     clock.advance(30);
     let second = code_at(&raw, &TotpParams::default(), clock.now());
@@ -455,7 +502,7 @@ async fn flow<S: DeviceStore + Debug>(
     snapshot(mfa, &alice, &mut hay, db, "before the reset").await;
     let r = mfa.admin_reset_user(&alice).await;
     hay.result("admin_reset_user", &r);
-    assert_eq!(r.unwrap(), 1);
+    assert_eq!(r.unwrap(), 2, "the app and the unconfirmed phone number");
     snapshot(mfa, &alice, &mut hay, db, "after the reset").await;
 
     // The audit trail.

@@ -16,3 +16,4 @@ mod key_rotation;
 mod known_browsers;
 mod policy;
 mod remembered_browsers;
+mod sent_codes;

@@ -1922,3 +1922,86 @@ async fn race_enrollment_skips_catches_a_read_then_count() {
     )
     .await;
 }
+
+/// `issue_sent_code` reads the last code, lets others run, then writes over it: right one call
+/// at a time, but racing sends over the same code are all recorded (each racer thinks it
+/// superseded the one it read).
+#[derive(Debug, Default)]
+struct ReadThenIssueStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for ReadThenIssueStore {
+    forward!(key_check);
+    forward!(
+        delete_device_unless_last,
+        list_totp_devices,
+        list_backup_code_sets,
+        list_remembered_browsers_page,
+        reseal_totp_secret,
+        insert_remembered_browser,
+        remembered_browser,
+        touch_remembered_browser,
+        list_remembered_browsers,
+        delete_remembered_browser,
+        delete_user_remembered_browsers,
+        enrollment_deadline,
+        skip_enrollment_prompt,
+        set_enrollment_deadline,
+    );
+    forward!(webauthn_ops);
+    forward!(
+        settle_attempt,
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        insert_first_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn issue_sent_code(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected: Option<&multifactor::store::IssuedCode>,
+        issued: &multifactor::store::IssuedCode,
+    ) -> Result<bool, StoreError> {
+        let Some(record) = self.inner.device(user, id).await? else {
+            return Ok(false);
+        };
+        let multifactor::store::DeviceData::SentCode(sent) = &record.data else {
+            return Ok(false);
+        };
+        if sent.issued.as_ref() != expected {
+            return Ok(false);
+        }
+        interleave().await;
+        // Writes over whatever is there now, as a read-then-write would.
+        let now = self.inner.device(user, id).await?.and_then(|d| match d.data {
+            multifactor::store::DeviceData::SentCode(c) => c.issued,
+            _ => None,
+        });
+        self.inner.issue_sent_code(user, id, now.as_ref(), issued).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_sent_code_catches_a_read_then_issue() {
+    // One call at a time it is right: the sequential check passes.
+    let store = Arc::new(ReadThenIssueStore::default());
+    conformance::sent_codes(&*store).await.unwrap();
+    assert_race_caught(&store, "race_sent_code", conformance::race_sent_code).await;
+    assert_race_passes(
+        &Arc::new(MemoryStore::new()),
+        "race_sent_code",
+        conformance::race_sent_code,
+    )
+    .await;
+}
