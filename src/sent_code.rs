@@ -189,7 +189,8 @@ impl IssuedCode {
 /// How codes are sent: their length and life, and how often one may be sent.
 ///
 /// Defaults: 6 digits, valid 10 minutes; another code to the same destination after 30
-/// seconds at the earliest, and at most 5 in an hour (counted from the first of them). Every
+/// seconds at the earliest (at once after the last one was used), and at most 5 in an hour
+/// (counted from the first of them). Every
 /// code is compared against the user's one-time-code counter
 /// ([`Factor::Totp`](crate::Factor::Totp)), so resending does not buy guesses: each guess is
 /// charged whichever code it was meant for.
@@ -264,17 +265,29 @@ impl SentCodePolicy {
         self.ttl_secs
     }
 
-    /// When the next code may be sent to a destination whose last code is `last`: `Ok` with
-    /// the rate window and its count after this send, or `Err` with the time it may be sent.
+    /// When the next code may be sent to a destination whose last code is `last` (`spent`:
+    /// it was used): `Ok` with the rate window and its count after this send, or `Err` with
+    /// the time it may be sent. The gap between two sends does not apply after a used code
+    /// (whoever used it received it: the next sign-in needs a new one); the count in the
+    /// window always does.
     ///
     /// # Errors
     ///
     /// The time the next code may be sent, if not now.
-    pub fn next_send(&self, last: Option<&IssuedCode>, now: UnixTime) -> Result<(UnixTime, u32), UnixTime> {
+    pub fn next_send(
+        &self,
+        last: Option<&IssuedCode>,
+        spent: bool,
+        now: UnixTime,
+    ) -> Result<(UnixTime, u32), UnixTime> {
         let Some(last) = last else {
             return Ok((now, 1));
         };
-        let gap = last.issued_at.plus_secs(self.resend_after_secs);
+        let gap = if spent {
+            last.issued_at
+        } else {
+            last.issued_at.plus_secs(self.resend_after_secs)
+        };
         let window_end = last.window_start.plus_secs(self.window_secs);
         // A clock that went back counts as the same moment, never as a fresh window.
         if now >= window_end {
@@ -447,16 +460,29 @@ mod tests {
     fn sends_wait_for_the_gap_and_the_window() {
         let p = SentCodePolicy::default();
         let t = UnixTime::from_secs;
-        assert_eq!(p.next_send(None, t(100)), Ok((t(100), 1)));
+        assert_eq!(p.next_send(None, false, t(100)), Ok((t(100), 1)));
         // 30 s between sends.
-        assert_eq!(p.next_send(Some(&issued(1, 100, 100, 1)), t(110)), Err(t(130)));
-        assert_eq!(p.next_send(Some(&issued(1, 100, 100, 1)), t(130)), Ok((t(100), 2)));
-        // The fifth in the hour is the last; the sixth waits for the window to end.
-        assert_eq!(p.next_send(Some(&issued(5, 500, 100, 5)), t(600)), Err(t(3700)));
-        assert_eq!(p.next_send(Some(&issued(5, 500, 100, 5)), t(3700)), Ok((t(3700), 1)));
+        assert_eq!(p.next_send(Some(&issued(1, 100, 100, 1)), false, t(110)), Err(t(130)));
+        assert_eq!(
+            p.next_send(Some(&issued(1, 100, 100, 1)), false, t(130)),
+            Ok((t(100), 2))
+        );
+        // Not after a used code; the count still grows.
+        assert_eq!(
+            p.next_send(Some(&issued(1, 100, 100, 1)), true, t(110)),
+            Ok((t(100), 2))
+        );
+        // The fifth in the hour is the last; the sixth waits for the window to end, used or not.
+        assert_eq!(p.next_send(Some(&issued(5, 500, 100, 5)), false, t(600)), Err(t(3700)));
+        assert_eq!(p.next_send(Some(&issued(5, 500, 100, 5)), true, t(600)), Err(t(3700)));
+        assert_eq!(
+            p.next_send(Some(&issued(5, 500, 100, 5)), false, t(3700)),
+            Ok((t(3700), 1))
+        );
         // A clock that went back is still inside the window and the gap.
-        assert_eq!(p.next_send(Some(&issued(5, 500, 100, 5)), t(50)), Err(t(3700)));
-        assert_eq!(p.next_send(Some(&issued(1, 500, 500, 1)), t(50)), Err(t(530)));
+        assert_eq!(p.next_send(Some(&issued(5, 500, 100, 5)), false, t(50)), Err(t(3700)));
+        assert_eq!(p.next_send(Some(&issued(1, 500, 500, 1)), false, t(50)), Err(t(530)));
+        assert_eq!(p.next_send(Some(&issued(1, 500, 500, 1)), true, t(50)), Err(t(500)));
     }
 
     #[test]

@@ -2066,6 +2066,72 @@ async fn add_totp(tab: &Tab) -> Result<(String, u64), String> {
     Ok((secret, confirmed_step))
 }
 
+/// The newest code in the demo's on-page outbox.
+async fn outbox_code(tab: &Tab) -> Result<String, String> {
+    let code = tab.text("#outbox .outbox-code").await?;
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("the outbox shows {code:?}, not a code"));
+    }
+    Ok(code)
+}
+
+/// An email address as a second factor: added on the devices page and confirmed with the code
+/// from the demo's outbox; a sign-in with a code sent on request; the next sign-in refuses the
+/// used code and takes the new one.
+async fn codes_by_email_from_the_outbox(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::Platform).await?;
+    tab.sign_in_with_password("olga").await?;
+    tab.goto("/settings").await?;
+    tab.fill("#email-address", "olga@example.com").await?;
+    tab.click_to_page("#add-email", "document.querySelector('#email-setup') !== null")
+        .await?;
+    let first = outbox_code(&tab).await?;
+    tab.fill("#email-confirm-code", &first).await?;
+    tab.click_to_page(
+        "#confirm-email",
+        "location.pathname === '/settings' && document.querySelector('#notice') !== null",
+    )
+    .await?;
+    let row = tab.text("#methods tr[data-kind='email']").await?;
+    if !row.contains("o•••@example.com") || !row.contains("Active") {
+        return Err(format!("the devices page lists the address as {row:?}"));
+    }
+    tab.sign_out().await?;
+
+    let mut used = first;
+    for round in 0..2 {
+        tab.sign_in_with_password("olga").await?;
+        tab.wait_for("location.pathname === '/mfa' && document.querySelector('#send-email-code') !== null")
+            .await?;
+        tab.click_to_page(
+            "#send-email-code",
+            "document.querySelector('#notice') !== null && document.querySelector('#outbox .outbox-code') !== null",
+        )
+        .await?;
+        let code = outbox_code(&tab).await?;
+        if code == used {
+            return Err(format!("round {round}: the outbox still shows the used code"));
+        }
+        // The used code first: refused, and the page says so.
+        tab.fill("#email-code", &used).await?;
+        tab.click_to_page("#verify-email", "document.querySelector('#error') !== null")
+            .await?;
+        let refused = error_shown(&tab).await?;
+        if !refused.contains("didn't work") || tab.path().await? != "/mfa/email" {
+            return Err(format!("round {round}: a used code gave {refused:?}"));
+        }
+        tab.fill("#email-code", &code).await?;
+        tab.click_to_page("#verify-email", "location.pathname === '/'").await?;
+        if tab.signed_in_as().await? != "olga" {
+            return Err(format!("round {round}: the emailed code did not sign in"));
+        }
+        used = code;
+        tab.sign_out().await?;
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
 fn continue_marker() {}
 
@@ -2267,6 +2333,7 @@ fn main() -> ExitCode {
             a_required_enrollment_is_skipped_until_its_deadline,
             payouts_need_a_security_key,
             the_last_skip_ends_the_grace,
+            codes_by_email_from_the_outbox,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

@@ -53,10 +53,10 @@ use crate::pages::{Frame, Nav};
 /// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
 const DEMO_PROVIDERS: &str = include_str!("providers.json");
 
-const DEMO_USERS: [&str; 29] = [
+const DEMO_USERS: [&str; 30] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
     "peggy", "quentin", "rupert", "sybil", "trent", "uma", "victor", "walter", "wendy", "xavier", "yara", "zoe",
-    "kate", "lena", "mia", "nora",
+    "kate", "lena", "mia", "nora", "olga",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
@@ -94,6 +94,8 @@ struct App {
     display_names: Mutex<HashMap<String, String>>,
     /// The related-origins document (`/.well-known/webauthn`).
     well_known: String,
+    /// Codes "sent" by email: this demo has no mail server, so its pages show them (marked).
+    outbox: Mutex<Vec<pages::OutboxMessage>>,
 }
 
 /// What the simulated provider asserts about a person, behind one authorization code.
@@ -263,6 +265,7 @@ async fn run() -> std::result::Result<(), String> {
         rng: OsRng::new().map_err(|e| e.to_string())?,
         demoid: Mutex::new(HashMap::new()),
         display_names: Mutex::new(HashMap::new()),
+        outbox: Mutex::new(Vec::new()),
         well_known,
     }));
 
@@ -282,6 +285,8 @@ async fn run() -> std::result::Result<(), String> {
         .route("/mfa", get(mfa_page))
         .route("/mfa/totp", post(mfa_totp))
         .route("/mfa/backup", post(mfa_backup))
+        .route("/mfa/email", post(mfa_email))
+        .route("/mfa/email/send", post(mfa_email_send))
         .route("/mfa/webauthn/start", post(mfa_webauthn_start))
         .route("/mfa/webauthn/finish", post(mfa_webauthn_finish))
         .route("/login/passkey/start", post(passkey_start))
@@ -295,6 +300,9 @@ async fn run() -> std::result::Result<(), String> {
         .route("/settings/totp/confirm", post(totp_confirm))
         .route("/settings/totp/resume", post(totp_resume))
         .route("/settings/backup-codes", post(backup_codes))
+        .route("/settings/email", post(email_start))
+        .route("/settings/email/confirm", post(email_confirm))
+        .route("/settings/email/resume", post(email_resume))
         .route("/settings/webauthn/start", post(register_start))
         .route("/settings/webauthn/finish", post(register_finish))
         .route("/settings/rename", post(rename))
@@ -616,6 +624,16 @@ fn user_message(e: &MfaError) -> Option<String> {
             "You can't remove your last sign-in method. Add another one first.".into()
         }
         MfaError::Misuse(MisuseError::TooManyCredentials) => "You have too many security keys and passkeys.".into(),
+        MfaError::Input(InputError::Destination) => "That doesn't look like an email address.".into(),
+        MfaError::Misuse(MisuseError::DuplicateDestination) => "You already get codes at that address.".into(),
+        MfaError::Misuse(MisuseError::TooManyDestinations) => "You have too many addresses for codes.".into(),
+        MfaError::Misuse(MisuseError::SendLimit { retry_at }) => {
+            let now = multifactor::Clock::now(&SystemClock);
+            format!(
+                "We sent a code a moment ago. You can ask for another in {} seconds.",
+                retry_at.secs_since(now).max(1)
+            )
+        }
         _ => return None,
     })
 }
@@ -1156,6 +1174,12 @@ async fn render_mfa(
         has(&[DeviceKind::SecurityKey, DeviceKind::Passkey])
             && (offered(DeviceKind::SecurityKey) || offered(DeviceKind::Passkey)),
     );
+    // An email address that can take a code, as the library masks it.
+    let email = methods
+        .iter()
+        .find(|m| m.kind == DeviceKind::Email && offered(DeviceKind::Email))
+        .and_then(|m| m.destination.clone());
+    let notice = take_flash(session).await?;
     let intro = match who {
         Verifying::SignIn(_) => {
             let via = session
@@ -1188,7 +1212,12 @@ async fn render_mfa(
         };
         let mut f = frame(title, csrf, nav);
         f.error = error;
-        pages::second_factor(&f, &intro, totp, codes, webauthn)
+        f.notice = notice.as_deref();
+        let sent = pages::SentCodes {
+            address: email.as_deref(),
+            outbox: outbox_html(app, user),
+        };
+        pages::second_factor(&f, &intro, totp, codes, webauthn, &sent)
     })
 }
 
@@ -1225,7 +1254,7 @@ async fn mfa_code(
     token: CsrfToken,
     headers: HeaderMap,
     form: CodeForm,
-    backup: bool,
+    which: CodeKind,
 ) -> Result<Response> {
     if !csrf_ok(&token, &form.csrf) {
         return forbidden(&app, &session, token).await;
@@ -1237,14 +1266,20 @@ async fn mfa_code(
     let user = who.user().clone();
     // The browser's known-browser token: its failures go to a counter of its own.
     let known = cookie(&headers, KNOWN_COOKIE);
-    let result = if backup {
-        app.mfa
-            .verify_backup_code_from(&user, &form.code, known.as_deref())
-            .await
-    } else {
-        app.mfa.verify_totp_from(&user, &form.code, known.as_deref()).await
+    let result = match which {
+        CodeKind::Backup => {
+            app.mfa
+                .verify_backup_code_from(&user, &form.code, known.as_deref())
+                .await
+        }
+        CodeKind::App => app.mfa.verify_totp_from(&user, &form.code, known.as_deref()).await,
+        CodeKind::Email => app.mfa.verify_sent_code_from(&user, &form.code, known.as_deref()).await,
     };
-    let what = if backup { "backup code" } else { "code" };
+    let what = match which {
+        CodeKind::Backup => "backup code",
+        CodeKind::App => "code",
+        CodeKind::Email => "emailed code",
+    };
     let message = match result {
         Ok(Outcome::Accepted(v)) => {
             let remember = form.remember == "1";
@@ -1252,16 +1287,12 @@ async fn mfa_code(
             return Ok(with_cookies(Redirect::to(&next).into_response(), &cookies));
         }
         Ok(other) => {
-            let others = other_methods(
-                &app,
-                &user,
-                if backup {
-                    DeviceKind::BackupCodes
-                } else {
-                    DeviceKind::Totp
-                },
-            )
-            .await?;
+            let refused = match which {
+                CodeKind::Backup => DeviceKind::BackupCodes,
+                CodeKind::App => DeviceKind::Totp,
+                CodeKind::Email => DeviceKind::Email,
+            };
+            let others = other_methods(&app, &user, refused).await?;
             refusal(&other, what, &others)
         }
         Err(e) => user_message(&e).ok_or(AppError(e.to_string()))?,
@@ -1289,6 +1320,9 @@ async fn other_methods(app: &App, user: &UserId, refused: DeviceKind) -> Result<
     if refused != DeviceKind::Totp && devices.iter().any(|d| d.kind == DeviceKind::Totp) {
         words.push("your authenticator app");
     }
+    if refused != DeviceKind::Email && devices.iter().any(|d| d.kind == DeviceKind::Email) {
+        words.push("a code by email");
+    }
     Ok(words.join(" or "))
 }
 
@@ -1302,7 +1336,7 @@ async fn mfa_totp(
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     let states = SecondFactorStates(pending, signed_in);
-    mfa_code(app, session, states, token, headers, form, false).await
+    mfa_code(app, session, states, token, headers, form, CodeKind::App).await
 }
 
 async fn mfa_backup(
@@ -1315,7 +1349,103 @@ async fn mfa_backup(
     AppForm(form): AppForm<CodeForm>,
 ) -> Result<Response> {
     let states = SecondFactorStates(pending, signed_in);
-    mfa_code(app, session, states, token, headers, form, true).await
+    mfa_code(app, session, states, token, headers, form, CodeKind::Backup).await
+}
+
+async fn mfa_email(
+    State(app): State<Shared>,
+    session: Session,
+    pending: Option<PendingSecondFactor>,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    headers: HeaderMap,
+    AppForm(form): AppForm<CodeForm>,
+) -> Result<Response> {
+    let states = SecondFactorStates(pending, signed_in);
+    mfa_code(app, session, states, token, headers, form, CodeKind::Email).await
+}
+
+/// Which code a second-factor form carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CodeKind {
+    App,
+    Backup,
+    Email,
+}
+
+/// "Email a code": the library makes the code, the demo "sends" it to its outbox.
+async fn mfa_email_send(
+    State(app): State<Shared>,
+    session: Session,
+    pending: Option<PendingSecondFactor>,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    AppForm(form): AppForm<CsrfOnly>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&app, &session, token).await;
+    }
+    let Some(who) = verifying(&session, pending, signed_in).await? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let user = who.user().clone();
+    let email = app
+        .mfa
+        .list_devices(&user)
+        .await?
+        .into_iter()
+        .find(|d| d.kind == DeviceKind::Email && d.is_usable());
+    let message = match email {
+        None => Some("You have no email address set up for codes.".to_owned()),
+        Some(device) => match app.mfa.send_code(&user, device.id).await {
+            Ok(sent) => {
+                deliver(&app, &user, &sent);
+                session
+                    .insert(
+                        FLASH,
+                        format!("We sent a code to {}.", device.destination.unwrap_or_default()),
+                    )
+                    .await?;
+                None
+            }
+            Err(e) => Some(user_message(&e).ok_or(AppError(e.to_string()))?),
+        },
+    };
+    let status = if message.is_some() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::OK
+    };
+    render_mfa(&app, &session, &who, token, status, message.as_deref()).await
+}
+
+/// The demo's stand-in for a mail server: the code goes to the on-page outbox.
+fn deliver(app: &App, user: &UserId, sent: &multifactor::SentCode) {
+    if let Ok(mut outbox) = app.outbox.lock() {
+        outbox.push(pages::OutboxMessage {
+            user: user.as_str().to_owned(),
+            to: sent.destination.expose_secret().to_owned(),
+            code: sent.code.expose_secret().to_owned(),
+            at: multifactor::Clock::now(&SystemClock),
+        });
+        // A demo keeps little: the last 200 messages.
+        let excess = outbox.len().saturating_sub(200);
+        outbox.drain(..excess);
+    }
+}
+
+/// The user's latest outbox messages, newest first, as HTML.
+fn outbox_html(app: &App, user: &UserId) -> String {
+    let Ok(outbox) = app.outbox.lock() else {
+        return String::new();
+    };
+    let mine: Vec<&pages::OutboxMessage> = outbox
+        .iter()
+        .rev()
+        .filter(|m| m.user == user.as_str())
+        .take(5)
+        .collect();
+    pages::outbox(&mine)
 }
 
 async fn mfa_webauthn_start(
@@ -1791,6 +1921,186 @@ async fn totp_start(
 struct IdForm {
     csrf: String,
     id: String,
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    csrf: String,
+    address: String,
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    csrf: String,
+    id: String,
+    code: String,
+}
+
+/// "Add an email address": enroll it (a step-up first unless the session may add a method),
+/// deliver its first code, and ask for it.
+async fn email_start(
+    State(app): State<Shared>,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    AppForm(form): AppForm<EmailForm>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&app, &session, token).await;
+    }
+    let Some(SignedIn(evidence)) = signed_in else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let user = evidence.user().clone();
+    let add = Action::AddDevice(DeviceKind::Email);
+    if let Some(to) = gate(
+        &app,
+        &session,
+        &evidence,
+        add,
+        StepUpFor::Action("add an email address".into()),
+    )
+    .await?
+    {
+        return Ok(Redirect::to(to).into_response());
+    }
+    match app
+        .mfa
+        .enroll_sent_code(&user, multifactor::Channel::Email, &form.address, None)
+        .await
+    {
+        Ok(sent) => {
+            deliver(&app, &user, &sent);
+            email_page(
+                &app,
+                token,
+                StatusCode::OK,
+                &user,
+                sent.device,
+                sent.destination.expose_secret(),
+                None,
+            )
+        }
+        Err(e) => {
+            let message = user_message(&e).ok_or(AppError(e.to_string()))?;
+            render_settings(&app, &session, &user, token, StatusCode::BAD_REQUEST, Some(&message)).await
+        }
+    }
+}
+
+/// A new code for an address waiting for its first one.
+async fn email_resume(
+    State(app): State<Shared>,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    AppForm(form): AppForm<IdForm>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&app, &session, token).await;
+    }
+    let Some(SignedIn(evidence)) = signed_in else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let user = evidence.user().clone();
+    let result = match form.id.parse::<DeviceId>() {
+        Ok(id) => app.mfa.send_code(&user, id).await,
+        Err(e) => Err(MfaError::Input(e)),
+    };
+    match result {
+        Ok(sent) => {
+            deliver(&app, &user, &sent);
+            email_page(
+                &app,
+                token,
+                StatusCode::OK,
+                &user,
+                sent.device,
+                sent.destination.expose_secret(),
+                None,
+            )
+        }
+        Err(e) => {
+            let message = user_message(&e).ok_or(AppError(e.to_string()))?;
+            render_settings(&app, &session, &user, token, StatusCode::BAD_REQUEST, Some(&message)).await
+        }
+    }
+}
+
+/// The code that confirms a new address.
+async fn email_confirm(
+    State(app): State<Shared>,
+    session: Session,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    AppForm(form): AppForm<ConfirmForm>,
+) -> Result<Response> {
+    if !csrf_ok(&token, &form.csrf) {
+        return forbidden(&app, &session, token).await;
+    }
+    let Some(SignedIn(evidence)) = signed_in else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let user = evidence.user().clone();
+    let Ok(id) = form.id.parse::<DeviceId>() else {
+        return render_settings(
+            &app,
+            &session,
+            &user,
+            token,
+            StatusCode::BAD_REQUEST,
+            Some("That address no longer exists."),
+        )
+        .await;
+    };
+    let address = app
+        .mfa
+        .list_devices(&user)
+        .await?
+        .into_iter()
+        .find(|d| d.id == id)
+        .and_then(|d| d.destination)
+        .unwrap_or_default();
+    let message = match app.mfa.confirm_sent_code(&user, id, &form.code).await {
+        Ok(Outcome::Accepted(_)) => {
+            session
+                .insert(
+                    FLASH,
+                    format!("Confirmed. We can email sign-in codes to {address} now."),
+                )
+                .await?;
+            return Ok(Redirect::to("/settings").into_response());
+        }
+        Ok(other) => refusal(&other, "code", ""),
+        Err(e) => user_message(&e).ok_or(AppError(e.to_string()))?,
+    };
+    email_page(
+        &app,
+        token,
+        StatusCode::UNAUTHORIZED,
+        &user,
+        id,
+        &address,
+        Some(&message),
+    )
+}
+
+/// The address-confirmation page, with the outbox.
+fn email_page(
+    app: &App,
+    token: CsrfToken,
+    status: StatusCode,
+    user: &UserId,
+    device: DeviceId,
+    address: &str,
+    error: Option<&str>,
+) -> Result<Response> {
+    let outbox = outbox_html(app, user);
+    page(token, status, |csrf| {
+        let mut f = frame("Confirm your email address", csrf, Nav::SignedIn(user.as_str()));
+        f.error = error;
+        pages::email_setup(&f, &device.to_string(), address, &outbox)
+    })
 }
 
 /// "Finish setup" of a pending authenticator app: the same QR code and secret again.

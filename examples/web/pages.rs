@@ -132,7 +132,52 @@ pub enum Intro {
     StepUp(String, Option<String>),
 }
 
-pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes: bool, has_webauthn: bool) -> String {
+/// A message in the demo's outbox: what a real service would send by email.
+pub struct OutboxMessage {
+    pub user: String,
+    pub to: String,
+    pub code: String,
+    pub at: UnixTime,
+}
+
+/// The demo's on-page outbox: the user's latest messages, newest first, marked as a stand-in
+/// for a real mail server.
+pub fn outbox(messages: &[&OutboxMessage]) -> String {
+    if messages.is_empty() {
+        return String::new();
+    }
+    let mut items = String::new();
+    for m in messages {
+        let _ = write!(
+            items,
+            r#"<li class="outbox-message">To <span class="outbox-to">{to}</span>, {at}: your sign-in code is <code class="outbox-code">{code}</code></li>"#,
+            to = esc(&m.to),
+            at = when(Some(m.at)),
+            code = esc(&m.code),
+        );
+    }
+    format!(
+        r#"<aside id="outbox"><h3>Demo outbox</h3>
+<p class="hint">This demo has no mail server: a real service sends these by email, and never shows them on a page.</p>
+<ul>{items}</ul></aside>"#
+    )
+}
+
+/// What the second-factor page offers beside apps, codes and keys: sending a code to an email
+/// address (masked), and the outbox.
+pub struct SentCodes<'a> {
+    pub address: Option<&'a str>,
+    pub outbox: String,
+}
+
+pub fn second_factor(
+    frame: &Frame<'_>,
+    intro: &Intro,
+    has_totp: bool,
+    has_codes: bool,
+    has_webauthn: bool,
+    sent: &SentCodes<'_>,
+) -> String {
     let mut body = match intro {
         Intro::SignIn(via) => format!(
             r#"<p id="second-factor-intro">You signed in with {}. Your account is protected by a second factor: use one of your methods.</p>"#,
@@ -170,6 +215,20 @@ pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes
             esc(frame.csrf)
         );
     }
+    if let Some(address) = sent.address {
+        let _ = write!(
+            body,
+            r#"<section><h3>Email</h3><form method="post" action="/mfa/email/send" class="inline">
+<input type="hidden" name="csrf" value="{csrf}"><button id="send-email-code">Email a code to {address}</button></form>
+<form method="post" action="/mfa/email">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="remember" class="remember-field">
+<label>Emailed code <input name="code" id="email-code" inputmode="numeric" autocomplete="one-time-code" required></label>
+<button id="verify-email">Verify</button></form>
+<p class="hint">A code by email is weaker than an app or a passkey: whoever reads your mailbox can use it.</p></section>"#,
+            csrf = esc(frame.csrf),
+            address = esc(address),
+        );
+    }
     if has_codes {
         let _ = write!(
             body,
@@ -180,6 +239,22 @@ pub fn second_factor(frame: &Frame<'_>, intro: &Intro, has_totp: bool, has_codes
             esc(frame.csrf)
         );
     }
+    body.push_str(&sent.outbox);
+    layout(frame, &body)
+}
+
+/// The page that confirms a new email address with the code sent to it.
+pub fn email_setup(frame: &Frame<'_>, device: &str, address: &str, outbox: &str) -> String {
+    let body = format!(
+        r#"<p id="email-setup">We sent a code to <strong>{address}</strong>. Enter it to confirm the address.</p>
+<form method="post" action="/settings/email/confirm"><input type="hidden" name="csrf" value="{csrf}">
+<input type="hidden" name="id" value="{device}">
+<label>Code <input name="code" id="email-confirm-code" inputmode="numeric" autocomplete="one-time-code" required></label>
+<button id="confirm-email">Confirm</button></form>{outbox}"#,
+        address = esc(address),
+        csrf = esc(frame.csrf),
+        device = esc(device),
+    );
     layout(frame, &body)
 }
 
@@ -242,6 +317,8 @@ pub fn kind_label(kind: DeviceKind) -> &'static str {
         DeviceKind::Totp => "Authenticator app",
         DeviceKind::SecurityKey => "Security key",
         DeviceKind::Passkey => "Passkey",
+        DeviceKind::Email => "Email",
+        DeviceKind::Sms => "Phone (SMS)",
         _ => "Other",
     }
 }
@@ -278,8 +355,11 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str, b
                     .unwrap_or_default(),
                 name = esc(&p.name),
             ),
-            None if m.name.as_str() == label => String::new(),
-            None => format!(r#"<br><span class="kind">{label}</span>"#),
+            None if m.name.as_str() == label && m.destination.is_none() => String::new(),
+            None => match &m.destination {
+                Some(to) => format!(r#"<br><span class="kind destination">{label} · {}</span>"#, esc(to)),
+                None => format!(r#"<br><span class="kind">{label}</span>"#),
+            },
         };
         let status = match (m.remaining_backup_codes, m.confirmed) {
             (Some(0), _) => r#"<span class="remaining low">No codes left</span>"#.to_owned(),
@@ -288,6 +368,12 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str, b
                 count(n, "code", "codes")
             ),
             (Some(n), _) => format!(r#"<span class="remaining">{} left</span>"#, count(n, "code", "codes")),
+            (None, false) if m.kind.is_restricted() => format!(
+                r#"Not confirmed yet <form method="post" action="/settings/email/resume" class="inline">
+<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="id" value="{id}">
+<button class="finish-setup">Send a new code</button></form>"#,
+                id = m.id
+            ),
             (None, false) => format!(
                 r#"Not confirmed yet <form method="post" action="/settings/totp/resume" class="inline">
 <input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="id" value="{id}">
@@ -346,6 +432,9 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str, b
 <button id="add-totp">Set up an authenticator app</button></form>
 <form method="post" action="/settings/backup-codes" class="inline"><input type="hidden" name="csrf" value="{csrf}">
 <button id="add-backup-codes">{codes_button}</button></form>
+<form method="post" action="/settings/email" class="inline"><input type="hidden" name="csrf" value="{csrf}">
+<label>Email address for codes <input name="address" id="email-address" type="email" required></label>
+<button id="add-email">Add an email address</button></form>
 <label>Name for a new key <input id="webauthn-name" placeholder="optional"></label>
 <button type="button" id="add-security-key" data-webauthn="register-security-key">Add a security key</button>
 <button type="button" id="add-passkey" data-webauthn="register-passkey">Add a passkey</button>

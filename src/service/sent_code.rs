@@ -141,7 +141,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// (default 10 minutes).
     ///
     /// Sends are limited per destination ([`SentCodePolicy::with_sends`](crate::sent_code::SentCodePolicy::with_sends):
-    /// by default 30 s apart and 5 an hour), so nobody can turn the host into a mail or SMS
+    /// by default 30 s apart, unless the last code was used, and 5 an hour), so nobody can
+    /// turn the host into a mail or SMS
     /// cannon aimed at one inbox or phone; a refused send changes nothing. Resending buys no
     /// guesses: every code is verified against the one-time-code counter.
     ///
@@ -181,8 +182,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let mut last_serial = record.last_serial;
         for _ in 0..SEND_RETRIES {
             let now = self.clock.now();
+            let spent = last
+                .as_ref()
+                .is_some_and(|c| last_serial.is_some_and(|l| l >= c.serial));
             let (window_start, sends) = policy
-                .next_send(last.as_ref(), now)
+                .next_send(last.as_ref(), spent, now)
                 .map_err(|retry_at| MisuseError::SendLimit { retry_at })?;
             let serial = last
                 .as_ref()
