@@ -246,6 +246,9 @@
 //! | WebAuthn credentials per user | at most 32 | the exclude list stays small |
 //! | remember this browser | 30 days | a month of a browser without a second factor; 1 h..=400 d |
 //! | "backup codes running low" event | 2 or fewer left | time to print new ones |
+//! | codes sent by email or SMS | 6 digits, valid 10 minutes, one live per destination | as guessable as a TOTP code, on the same counter; 6..=10 digits, 1 min..=1 h |
+//! | sends per destination | 30 s apart (not after a used code), at most 5 an hour | no mail or SMS cannon; 1 s..=1 h apart, 1..=20 a window of 1 min..=1 day |
+//! | email addresses and phone numbers per user | at most 5, one waiting for its first code at a time | a small, bounded list of places codes go |
 //!
 //! # Enrollment rules
 //!
@@ -315,6 +318,49 @@
 //! [`TotpConfig::with_resync_steps`](crate::TotpConfig::with_resync_steps)). The offset is read
 //! from what the store keeps already (the last accepted step and when), so nothing new is
 //! stored, and at most 240 steps (2 hours) are followed.
+//!
+//! # Codes sent by email or SMS
+//!
+//! Identity servers offer them (authentik, django-otp, Kratos, Keycloak 26) and some users have
+//! nothing else. [`Mfa::enroll_sent_code`](crate::Mfa::enroll_sent_code) adds an email address
+//! or phone number (E.164) and makes its first code; the host delivers every code itself
+//! (the service returns it, with the destination, in a [`SentCode`](crate::SentCode)), and
+//! [`Mfa::confirm_sent_code`](crate::Mfa::confirm_sent_code) confirms the destination with it.
+//! For a sign-in the host asks for a code ([`Mfa::send_code`](crate::Mfa::send_code)) and
+//! checks what the user types ([`Mfa::verify_sent_code`](crate::Mfa::verify_sent_code)).
+//!
+//! - **What is stored.** The destination sealed (it is personal data) with a keyed fingerprint
+//!   that keeps one address from being enrolled twice; the last code sent as a keyed hash bound
+//!   to the user, the device, the destination and the code's serial; its expiry; the sends of
+//!   the current hour. Never a code, never a destination in the clear.
+//! - **One live code, used once.** Sending code `n + 1` supersedes code `n` in the same atomic
+//!   write; a code is settled by the same atomic high-water mark as a TOTP step, so of two
+//!   concurrent uses exactly one wins, and a used, superseded or expired code is refused with
+//!   the one opaque [`Outcome::Rejected`](crate::Outcome::Rejected).
+//! - **The guessing bound.** Sent codes share the one-time-code counter
+//!   ([`Factor::Totp`](crate::Factor::Totp)) with authenticator apps, its backoff, failure
+//!   budget and known-browser counters: a guess is charged whichever code it was typed for, so
+//!   an account with an app and a phone number is no easier to guess than one with an app.
+//!   A guess while no code is live cannot win and is not charged.
+//! - **No cannon.** Sends to one destination are 30 s apart (none after a code was used: whoever
+//!   used it received it) and at most 5 an hour; a refused send changes nothing
+//!   ([`MisuseError::SendLimit`](crate::MisuseError::SendLimit) says when). A user has at most 5
+//!   destinations and one waiting for its first code. A stolen session cannot enroll one
+//!   without a fresh second factor ([`Action::AddDevice`](crate::authorize::Action::AddDevice)).
+//!   The library does not limit how many *different* destinations a host's users enroll over
+//!   time: a host that pays per SMS should rate-limit enrollments per account and per client
+//!   as well (SMS pumping fraud buys numbers, not inboxes).
+//! - **Restricted.** NIST SP 800-63B names SMS a restricted authenticator and does not accept
+//!   email as an out-of-band authenticator. What they do **not** protect against: a phishing
+//!   page that relays the code (as with any code), SIM swaps and number ports (a thief who takes
+//!   the number takes the codes), SS7 interception, malware or a notification preview on the
+//!   phone, and anyone who can read the mailbox (whose password is often the account's). They
+//!   are listed as [`DeviceKind::Email`](crate::DeviceKind::Email) and
+//!   [`DeviceKind::Sms`](crate::DeviceKind::Sms), are `otp` (and `sms`) in `amr`, and satisfy
+//!   [`Level::SecondFactor`](crate::authorize::Level::SecondFactor) only:
+//!   [`Level::Unrestricted`](crate::authorize::Level::Unrestricted) refuses them, as do the
+//!   phishing-resistant levels. Offer them beside an app or a passkey, as a way back in, not as
+//!   the strongest thing an account has.
 //!
 //! # Sensitive actions
 //!

@@ -118,7 +118,8 @@ pub struct IssuedCode {
     pub serial: u64,
     /// The key its hash is keyed with.
     pub key_id: KeyId,
-    /// `HMAC-SHA256` of the code (see [`code_digest`]).
+    /// `HMAC-SHA256` of the code under the keyring's `sent-code` key, over the user, the device,
+    /// the destination's fingerprint and the serial as well.
     pub digest: [u8; 32],
     /// When it was sent.
     pub issued_at: UnixTime,
