@@ -665,3 +665,9 @@
 //!
 //! WebAuthn keys of algorithms this crate does not offer at registration (ES384, ES512, PS256,
 //! SHA-1 RSA) are refused with that reason; EdDSA (Ed25519), ES256 and RS256 are taken.
+//!
+//! Email addresses and phone numbers that another system sends codes to (authentik's SMS and
+//! email stages, django-otp's `EmailDevice` and `otp_twilio`, Kratos's `code` method) are not
+//! imported: each system keeps them beside its user profile in its own form, and none keeps a
+//! secret that would have to be carried over. Users add the address again here and confirm it
+//! with one code (`Mfa::enroll_sent_code`).
