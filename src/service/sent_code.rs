@@ -17,7 +17,7 @@ use crate::store::{DeviceData, DeviceRecord, DeviceStore, DevicesDigest, Hit};
 use crate::throttle::{Counter, Gate};
 
 use super::cache::View;
-use super::settle::{Admission, Attempt, Codes, Evaluated, Settled, Settling};
+use super::settle::{Admission, Attempt, Codes, Evaluated, Settled};
 use super::{Mfa, Outcome};
 
 /// Sends of one code a call makes before concurrent sends to the same destination count as
@@ -284,28 +284,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 weight: live.max(1),
                 kind: record.kind(),
             };
-            let mut settled = match self.settle(user, admission, &attempt).await? {
-                Settling::Accepted(settled, _) => {
-                    self.cache.forget(user);
-                    settled
-                }
-                Settling::Answered(settled, _) => settled,
-                Settling::Stale | Settling::NoLongerKnown => {
-                    return Err(StoreError::InvalidRecord("a settlement without a digest or browser was stale").into());
-                }
-            };
-            if let Outcome::Accepted(v) = settled.outcome {
-                // Proof of an enrollment, not of a sign-in.
-                settled.outcome = Outcome::Accepted(v.enrollment());
-            }
-            Ok(settled)
+            self.settle_confirmation(user, admission, &attempt).await
         }
         .await;
-        let settled = settled?;
-        if settled.outcome.is_accepted() {
-            self.devices_changed(user).await?;
-        }
-        Ok(self.audited(Some(user), Factor::Totp, AuditKind::Confirmed, settled))
+        self.confirmed(user, settled).await
     }
 
     /// Verifies a code sent to one of the user's confirmed email addresses or phone numbers

@@ -170,27 +170,44 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 weight: self.config.totp.guess_weight(&totp_record.params),
                 kind: DeviceKind::Totp,
             };
-            let mut settled = match self.settle(user, admission, &attempt).await? {
-                Settling::Accepted(settled, _) => {
-                    // The user's TOTP devices changed: a cached copy is stale now.
-                    self.cache.forget(user);
-                    settled
-                }
-                Settling::Answered(settled, _) => settled,
-                Settling::Stale | Settling::NoLongerKnown => {
-                    return Err(StoreError::InvalidRecord("a settlement without a digest or browser was stale").into());
-                }
-            };
-            if let Outcome::Accepted(v) = settled.outcome {
-                // Proof of an enrollment, not of a sign-in.
-                settled.outcome = Outcome::Accepted(v.enrollment());
-            }
-            Ok(settled)
+            self.settle_confirmation(user, admission, &attempt).await
         }
         .await;
+        self.confirmed(user, settled).await
+    }
+
+    /// Settles the first code of an enrollment (an app, an email address or a phone number)
+    /// against the counter for unknown browsers: an acceptance is proof of the enrollment, not
+    /// of a sign-in.
+    pub(super) async fn settle_confirmation(
+        &self,
+        user: &UserId,
+        admission: Admission,
+        attempt: &Attempt,
+    ) -> Result<Settled, Error> {
+        let mut settled = match self.settle(user, admission, attempt).await? {
+            Settling::Accepted(settled, _) => {
+                // The user's one-time-code devices changed: a cached copy is stale now.
+                self.cache.forget(user);
+                settled
+            }
+            Settling::Answered(settled, _) => settled,
+            Settling::Stale | Settling::NoLongerKnown => {
+                return Err(StoreError::InvalidRecord("a settlement without a digest or browser was stale").into());
+            }
+        };
+        if let Outcome::Accepted(v) = settled.outcome {
+            // Proof of an enrollment, not of a sign-in.
+            settled.outcome = Outcome::Accepted(v.enrollment());
+        }
+        Ok(settled)
+    }
+
+    /// The outcome of a confirmation, audited; an accepted one ends the remembered browsers
+    /// (they were trusted for the devices as they were).
+    pub(super) async fn confirmed(&self, user: &UserId, settled: Result<Settled, Error>) -> Result<Outcome, Error> {
         let settled = settled?;
         if settled.outcome.is_accepted() {
-            // Remembered browsers were trusted for the devices as they were.
             self.devices_changed(user).await?;
         }
         Ok(self.audited(Some(user), Factor::Totp, AuditKind::Confirmed, settled))
