@@ -22,6 +22,7 @@
 //! | add a device, regenerate backup codes | signed in, no device yet, or every method added in this session within `fresh_secs` of its first factor | allowed (the first enrollment) |
 //! | delete an unfinished setup (a TOTP device waiting for its first code) | signed in | allowed |
 //! | add a device, regenerate backup codes, delete a device, remember this browser | a second factor (not a backup code) within `fresh_secs` (5 minutes) | allowed |
+//! | the same four | only a code sent by email or SMS, and the user has a method that is not restricted (an app, a key, a passkey) | step up with one of those |
 //! | add a device | recovery: a backup code within `fresh_secs`, no device added since | allowed (one replacement) |
 //! | regenerate backup codes | recovery: a backup code within `fresh_secs`, no new set since | allowed (once) |
 //! | add a device, regenerate backup codes | recovery, a replacement made already | step up (or `RecoveryUsed` without a device to step up with) |
@@ -487,6 +488,14 @@ pub fn authorize(
         .last()
         .filter(|e| is_recovery(e) && e.is_fresh(now, fresh_secs))
         .map(Evidence::at);
+    // What may change the user's factors: any second factor but a backup code, and not a
+    // restricted one (a code by email or SMS) while the user has a method that is not: a
+    // mailbox or a phone number taken over must not remove or outnumber the stronger methods.
+    let change = if devices.iter().any(|d| can_satisfy(d, Level::Unrestricted)) {
+        Level::Unrestricted
+    } else {
+        Level::SecondFactor
+    };
     // No method yet, or the first ones added in this session, right after its first factor.
     let first_enrollment = !devices.iter().any(|d| d.confirmed)
         || (enrolled_here && session.first_at <= now && now.secs_since(session.first_at) <= fresh_secs);
@@ -498,7 +507,7 @@ pub fn authorize(
         // An unfinished setup (a TOTP device still waiting for its first code) is no factor.
         Action::DeleteDevice(id) if devices.iter().any(|d| d.id == id && !d.confirmed) => Authorization::Allowed,
         Action::AddDevice(_) | Action::RegenerateBackupCodes | Action::DeleteDevice(_) | Action::RememberBrowser
-            if fresh(Level::SecondFactor, fresh_secs) =>
+            if fresh(change, fresh_secs) =>
         {
             Authorization::Allowed
         }
@@ -530,20 +539,20 @@ pub fn authorize(
             if !replaced {
                 Authorization::Allowed
             } else {
-                match step_up(Level::SecondFactor, fresh_secs) {
+                match step_up(change, fresh_secs) {
                     Authorization::EnrollFirst { .. } => Authorization::Denied(Denial::RecoveryUsed),
                     other => other,
                 }
             }
         }
         Action::DeleteDevice(_) | Action::RememberBrowser if recovery_at.is_some() => {
-            match step_up(Level::SecondFactor, fresh_secs) {
+            match step_up(change, fresh_secs) {
                 Authorization::EnrollFirst { .. } => Authorization::Denied(Denial::NotWithRecovery),
                 other => other,
             }
         }
         Action::AddDevice(_) | Action::RegenerateBackupCodes | Action::DeleteDevice(_) | Action::RememberBrowser => {
-            step_up(Level::SecondFactor, fresh_secs)
+            step_up(change, fresh_secs)
         }
         Action::Sensitive(r) => requirement(r),
         Action::Named(name) => match policy.named(name) {
@@ -871,5 +880,58 @@ mod tests {
         assert_eq!(state("security key 1 min ago").0.acr(&p), Acr::HardwareBound);
         assert_eq!(Acr::HardwareBound.as_str(), "aal3");
         assert_eq!(state("TOTP 1 min ago").0.amr(&p), ["mfa", "otp", "pwd"]);
+    }
+
+    /// A code sent by email or SMS changes factors only for a user who has nothing stronger:
+    /// with an app or a key, the session steps up with one of those.
+    #[test]
+    fn a_restricted_code_does_not_change_stronger_factors() {
+        let email = device(7, DeviceKind::Email, NOW - 86_400, None, None);
+        let emailed = session(&[evidence(DeviceKind::Email, 60, None)]);
+        let mut with_app = typical();
+        with_app.push(email.clone());
+        let factor_changes = [
+            Action::AddDevice(DeviceKind::Totp),
+            Action::RegenerateBackupCodes,
+            Action::DeleteDevice(DeviceId::from_bytes([1; 16])),
+            Action::DeleteDevice(email.id),
+            Action::RememberBrowser,
+        ];
+        for action in factor_changes {
+            match decide(action, &(emailed.clone(), with_app.clone())) {
+                Authorization::StepUp { devices, .. } => assert!(
+                    !devices.is_empty()
+                        && devices
+                            .iter()
+                            .all(|d| !d.kind.is_restricted() && d.kind != DeviceKind::BackupCodes),
+                    "{action:?}: {devices:?}"
+                ),
+                other => panic!("{action:?} with only an emailed code: {other:?}"),
+            }
+        }
+        // Viewing and renaming need no more than being signed in.
+        assert!(decide(Action::ViewDevices, &(emailed.clone(), with_app.clone())).is_allowed());
+        // An app code from the last minutes changes them.
+        let app = session(&[
+            evidence(DeviceKind::Email, 60, None),
+            evidence(DeviceKind::Totp, 30, None),
+        ]);
+        for action in factor_changes {
+            assert!(
+                decide(action, &(app.clone(), with_app.clone())).is_allowed(),
+                "{action:?}"
+            );
+        }
+        // A user whose only methods are restricted (and backup codes) is not locked out of them.
+        let only_email = vec![
+            email.clone(),
+            device(2, DeviceKind::BackupCodes, NOW - 86_400, Some(6), None),
+        ];
+        for action in factor_changes {
+            assert!(
+                decide(action, &(emailed.clone(), only_email.clone())).is_allowed(),
+                "{action:?}"
+            );
+        }
     }
 }

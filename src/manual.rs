@@ -361,6 +361,11 @@
 //!   [`Level::Unrestricted`](crate::authorize::Level::Unrestricted) refuses them, as do the
 //!   phishing-resistant levels. Offer them beside an app or a passkey, as a way back in, not as
 //!   the strongest thing an account has.
+//! - **They do not change stronger factors.** A session whose second factor is a code sent by
+//!   email or SMS signs in, but adding or deleting a method, new backup codes and remembering
+//!   the browser ask for a step-up with the user's app, key or passkey while they have one
+//!   ([`authorize`](crate::authorize)): a mailbox or phone number taken over cannot remove or
+//!   outnumber them. A user whose only methods are restricted manages them with those.
 //!
 //! # Sensitive actions
 //!
