@@ -17,6 +17,10 @@
 //!   deadline USER UNIX_SECONDS          set the user's enrollment deadline, skips from zero (audited)
 //!   import FILE --format FORMAT [--dry-run] [--skip-bad] [--rp-id ID]
 //!                                       import another system's export (formats below)
+//!   credentials [--aaguid UUID] [--kind security_key|passkey] [--synced yes|no]
+//!                                       the security keys and passkeys of all users
+//!   revoke-model UUID                   delete every credential of an authenticator model
+//!                                       (all users, last devices included; audited)
 //! ```
 //!
 //! The database is a SQLite file (default `mfactl.db` in the working directory) or, given a
@@ -50,7 +54,8 @@ use multifactor::{
 };
 
 const USAGE: &str = "usage: mfactl [--db FILE|postgres://URL] enroll-totp|confirm-totp|import-totp|verify-totp|\
-backup-codes|verify-backup|list|rename|delete|reset|unlock|deadline|import ARGS... (see the example's docs)";
+backup-codes|verify-backup|list|rename|delete|reset|unlock|deadline|import|credentials|revoke-model ARGS... \
+(see the example's docs)";
 
 /// Prints a line to stdout; a closed pipe (`mfactl list alice | head -1`) is not an error.
 macro_rules! out {
@@ -142,6 +147,45 @@ enum Command {
     Unlock { factor: Factor },
     Deadline { at: u64 },
     Import(Import),
+    Credentials(multifactor::CredentialFilter),
+    RevokeModel([u8; 16]),
+}
+
+/// An AAGUID as its UUID text (`ee882879-721c-4913-9775-3dfcce97072a`).
+fn aaguid(text: &str) -> Result<[u8; 16], Failure> {
+    uuid::Uuid::parse_str(text).map(|u| *u.as_bytes()).map_err(|_| {
+        input(format!(
+            "{text:?} is not an AAGUID (a UUID such as ee882879-721c-4913-9775-3dfcce97072a)"
+        ))
+    })
+}
+
+/// `credentials [--aaguid UUID] [--kind security_key|passkey] [--synced yes|no]`.
+fn parse_credentials(args: &[String]) -> Result<multifactor::CredentialFilter, Failure> {
+    let mut filter = multifactor::CredentialFilter::new();
+    let mut rest = args.iter().skip(1);
+    while let Some(flag) = rest.next() {
+        let mut value = |what: &str| {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| input(format!("missing {what} after {flag}")))
+        };
+        filter = match flag.as_str() {
+            "--aaguid" => filter.aaguid(aaguid(&value("UUID")?)?),
+            "--kind" => match value("KIND")?.as_str() {
+                "security_key" => filter.kind(multifactor::DeviceKind::SecurityKey),
+                "passkey" => filter.kind(multifactor::DeviceKind::Passkey),
+                other => return Err(input(format!("unknown kind {other:?}; security_key or passkey"))),
+            },
+            "--synced" => match value("yes or no")?.as_str() {
+                "yes" => filter.synced(true),
+                "no" => filter.synced(false),
+                other => return Err(input(format!("--synced takes yes or no, not {other:?}"))),
+            },
+            other => return Err(input(format!("unexpected argument {other:?}; {USAGE}"))),
+        };
+    }
+    Ok(filter)
 }
 
 /// `import FILE --format FORMAT [--dry-run] [--skip-bad] [--rp-id ID]`.
@@ -186,6 +230,21 @@ fn parse(args: &[String]) -> Result<(UserId, Command), Failure> {
     if args.first().map(String::as_str) == Some("import") {
         // No user: the file names them. `-` stands for "everyone in the file" in messages.
         return Ok((UserId::new("-").map_err(input)?, Command::Import(parse_import(args)?)));
+    }
+    // Commands about every user.
+    match args.first().map(String::as_str) {
+        Some("credentials") => {
+            return Ok((
+                UserId::new("-").map_err(input)?,
+                Command::Credentials(parse_credentials(args)?),
+            ));
+        }
+        Some("revoke-model") => {
+            let model = aaguid(arg(args, 1, "UUID")?)?;
+            no_more(args, 2)?;
+            return Ok((UserId::new("-").map_err(input)?, Command::RevokeModel(model)));
+        }
+        _ => {}
     }
     let command = arg(args, 0, "COMMAND")?;
     let who = user(args)?;
@@ -360,6 +419,34 @@ async fn execute<S: DeviceStore>(mfa: Mfa<S>, who: &UserId, command: Command) ->
         }
         Command::Reset => out!("removed {} method(s)", mfa.admin_reset_user(who).await?),
         Command::Import(import) => return import_file(&mfa, import).await,
+        Command::Credentials(filter) => {
+            let mut after = None;
+            let mut shown = 0usize;
+            loop {
+                let page = mfa.credential_inventory(&filter, after, 500).await?;
+                for (user, c) in &page.credentials {
+                    let model = c
+                        .aaguid
+                        .map_or_else(|| "-".to_owned(), |a| uuid::Uuid::from_bytes(a).to_string());
+                    let synced = if c.synced == Some(true) {
+                        "synced"
+                    } else {
+                        "device-bound"
+                    };
+                    out!("{} {user} {} {synced} {model} {}", c.id, c.kind.as_str(), c.name);
+                    shown += 1;
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            out!("{shown} credential(s)");
+        }
+        Command::RevokeModel(model) => {
+            let revoked = mfa.revoke_credentials(model).await?;
+            out!("revoked {revoked} credential(s) of {}", uuid::Uuid::from_bytes(model));
+        }
         Command::Deadline { at } => {
             mfa.set_enrollment_deadline(who, multifactor::UnixTime::from_secs(at))
                 .await?;

@@ -22,6 +22,12 @@ pub enum AuditKind {
     Confirmed,
     /// A code was made for the host to send to an email address or phone number.
     CodeSent,
+    /// A security key or passkey that verified was refused by the credential policy, at
+    /// registration or at a sign-in.
+    CredentialRefused {
+        /// Which rule it broke.
+        reason: crate::webauthn::PolicyRefusal,
+    },
     /// A code or assertion was accepted.
     Verified {
         /// True for a backup code: a recovery sign-in.

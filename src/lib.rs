@@ -108,8 +108,8 @@ pub use crate::seal::{KeyId, Keyring, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
 pub use crate::sent_code::{Channel, SentCodePolicy};
 pub use crate::service::{
-    BackupCodeSet, KnownBrowserConfig, Mfa, MfaConfig, Outcome, RememberedBrowserConfig, RotationReport, SentCode,
-    TotpConfig, TotpEnrollment, Verified,
+    BackupCodeSet, CredentialFilter, InventoryPage, KnownBrowserConfig, Mfa, MfaConfig, Outcome,
+    RememberedBrowserConfig, RotationReport, SentCode, TotpConfig, TotpEnrollment, Verified,
 };
 pub use crate::store::DeviceStore;
 pub use crate::store::memory::MemoryStore;

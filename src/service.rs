@@ -10,6 +10,7 @@ mod config;
 mod devices;
 mod enrollment;
 mod import;
+mod inventory;
 mod outcome;
 mod remembered;
 mod sent_code;
@@ -19,6 +20,7 @@ mod webauthn;
 
 pub use self::admin::RotationReport;
 pub use self::config::{KnownBrowserConfig, MfaConfig, RememberedBrowserConfig, TotpConfig};
+pub use self::inventory::{CredentialFilter, InventoryPage};
 pub use self::outcome::{BackupCodeSet, Outcome, TotpEnrollment, Verified};
 pub use self::sent_code::SentCode;
 pub(crate) use self::totp::totp_context;

@@ -374,6 +374,18 @@ pub trait DeviceStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
 
+    /// Up to `limit` security keys and passkeys of all users with ids greater than `after`, in
+    /// id order (an administrator's inventory of credentials, a page at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_webauthn_credentials(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
+
     /// Up to `limit` remember-this-browser records of all users with ids greater than `after`,
     /// in id order (for key rotation, a page at a time).
     ///

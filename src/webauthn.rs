@@ -49,6 +49,7 @@ pub(crate) mod backup_flags;
 pub(crate) mod ceremony;
 pub(crate) mod counter;
 pub(crate) mod engine;
+mod fleet;
 mod import;
 pub(crate) mod okp;
 mod passwordless;
@@ -62,6 +63,7 @@ pub use self::backup_flags::BackupFlagsPolicy;
 pub use self::ceremony::{CeremonyKind, CeremonyRecord};
 pub use self::counter::CounterPolicy;
 pub use self::engine::AttestationAllowList;
+pub use self::fleet::{AaguidRule, CredentialFacts, CredentialPolicy, CredentialRules, PolicyRefusal};
 pub use self::import::{ExportedCredential, MAX_CREDENTIAL_ID, MAX_USER_HANDLE, WebAuthnImport};
 pub use self::passwordless::{MAX_PASSWORDLESS_CEREMONY_CHARS, PasswordlessCeremony};
 pub use self::providers::{MAX_CATALOG_BYTES, MAX_ICON_BYTES, Provider, ProviderCatalog, Providers};
@@ -99,6 +101,21 @@ impl WebAuthnRecord {
     pub fn aaguid(&self) -> Option<[u8; 16]> {
         engine::stored_aaguid(&self.credential)
     }
+
+    /// Whether its attestation was verified against a trust anchor of the attestation
+    /// allow-list when it was registered (never for an imported credential).
+    pub fn attested(&self) -> bool {
+        engine::stored_attested(&self.credential)
+    }
+
+    /// What a [`CredentialPolicy`] looks at.
+    pub fn facts(&self) -> CredentialFacts {
+        CredentialFacts {
+            aaguid: self.aaguid(),
+            synced: self.backup_eligible,
+            attested: self.attested(),
+        }
+    }
 }
 
 impl fmt::Debug for WebAuthnRecord {
@@ -134,6 +151,7 @@ pub struct WebAuthnConfig {
     pub(crate) counter_policy: CounterPolicy,
     pub(crate) backup_flags_policy: BackupFlagsPolicy,
     pub(crate) providers: Providers,
+    pub(crate) credential_policy: CredentialPolicy,
 }
 
 impl WebAuthnConfig {
@@ -149,6 +167,7 @@ impl WebAuthnConfig {
             counter_policy: CounterPolicy::default(),
             backup_flags_policy: BackupFlagsPolicy::default(),
             providers: Providers::default(),
+            credential_policy: CredentialPolicy::default(),
         }
     }
 
@@ -192,6 +211,22 @@ impl WebAuthnConfig {
     pub fn with_backup_flags_policy(mut self, policy: BackupFlagsPolicy) -> Self {
         self.backup_flags_policy = policy;
         self
+    }
+
+    /// Which authenticators each kind of credential may come from (device-bound only, an AAGUID
+    /// allow-list or deny-list, attested only), applied at registration and again at every
+    /// sign-in: a credential that no longer passes (the policy changed, or it became synced) is
+    /// refused with [`Outcome::NotAllowed`](crate::Outcome::NotAllowed) and an audit event.
+    /// None by default.
+    #[must_use]
+    pub fn with_credential_policy(mut self, policy: CredentialPolicy) -> Self {
+        self.credential_policy = policy;
+        self
+    }
+
+    /// The credential policy.
+    pub fn credential_policy(&self) -> &CredentialPolicy {
+        &self.credential_policy
     }
 
     /// Accept only authenticators whose attestation chains to one of these models

@@ -252,3 +252,49 @@ fn import_checks_the_relying_party_id_when_given() {
         "without --rp-id the row's rp_id is not checked: {stderr}"
     );
 }
+
+#[test]
+fn the_credential_inventory_and_a_model_revoked_in_bulk() {
+    let cli = Cli::new("inventory");
+    let file = fixture("authentik-webauthn.csv");
+    cli.ok(&["import", &file, "--format", "authentik-webauthn"]);
+    let all = cli.ok(&["credentials"]);
+    let yubikey = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+    let of_model = all.lines().filter(|l| l.contains(yubikey)).count();
+    assert!(of_model >= 1, "{all}");
+    let listed = cli.ok(&["credentials", "--aaguid", yubikey]);
+    assert!(listed.ends_with(&format!("{of_model} credential(s)\n")), "{listed}");
+    assert!(listed.contains("alice security_key device-bound"), "{listed}");
+    let passkeys = cli.ok(&["credentials", "--kind", "passkey"]);
+    assert!(
+        passkeys
+            .lines()
+            .all(|l| l.contains(" passkey ") || l.ends_with("credential(s)")),
+        "{passkeys}"
+    );
+
+    let revoked = cli.ok(&["revoke-model", yubikey]);
+    assert!(
+        revoked.contains(&format!("revoked {of_model} credential(s) of {yubikey}")),
+        "{revoked}"
+    );
+    assert!(
+        cli.ok(&["credentials", "--aaguid", yubikey])
+            .starts_with("0 credential(s)")
+    );
+    assert!(cli.ok(&["revoke-model", yubikey]).contains("revoked 0 credential(s)"));
+
+    for args in [
+        &["credentials", "--aaguid", "not-a-uuid"][..],
+        &["credentials", "--kind", "totp"],
+        &["credentials", "--synced", "maybe"],
+        &["credentials", "--wat"],
+        &["revoke-model"],
+        &["revoke-model", yubikey, "extra"],
+    ] {
+        let out = cli.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

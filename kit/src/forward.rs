@@ -11,6 +11,7 @@ macro_rules! forward {
             delete_device_unless_last,
             list_totp_devices,
             list_backup_code_sets,
+            list_webauthn_credentials,
             list_remembered_browsers_page,
             reseal_totp_secret,
             issue_sent_code,
@@ -67,6 +68,11 @@ macro_rules! forward {
     (list_backup_code_sets) => {
         async fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
             self.inner.list_backup_code_sets(after, limit).await
+        }
+    };
+    (list_webauthn_credentials) => {
+        async fn list_webauthn_credentials(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
+            self.inner.list_webauthn_credentials(after, limit).await
         }
     };
     (list_remembered_browsers_page) => {

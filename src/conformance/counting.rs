@@ -105,6 +105,7 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> DeleteOutcome;
         fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
         fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
+        fn list_webauthn_credentials(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
         fn list_remembered_browsers_page(&self, after: Option<RememberedBrowserId>, limit: usize) -> Vec<RememberedBrowserRecord>;
         fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret, fingerprint: &[u8; 32]) -> bool;
         fn issue_sent_code(&self, user: &UserId, id: DeviceId, expected: Option<&crate::store::IssuedCode>, issued: &crate::store::IssuedCode) -> bool;

@@ -223,10 +223,11 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
     Ok(())
 }
 
-/// Paging for key rotation: [`DeviceStore::list_backup_code_sets`] lists every backup-code set
-/// whole (every slot, whatever the page size) and only sets, and
-/// [`DeviceStore::list_remembered_browsers_page`] every remember-this-browser record, both in
-/// strictly increasing id order across pages.
+/// Paging for key rotation and the credential inventory: [`DeviceStore::list_backup_code_sets`]
+/// lists every backup-code set whole (every slot, whatever the page size) and only sets,
+/// [`DeviceStore::list_remembered_browsers_page`] every remember-this-browser record, and
+/// [`DeviceStore::list_webauthn_credentials`] every security key and passkey whole and nothing
+/// else, each in strictly increasing id order across pages.
 pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
     let mut sets = Vec::new();
     let mut tokens = Vec::new();
@@ -300,6 +301,46 @@ pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
             .iter()
             .all(|t| seen.iter().filter(|id| **id == t.id).count() == 1),
         "list_remembered_browsers_page did not list each token exactly once"
+    );
+    // The inventory of security keys and passkeys, across users.
+    let mut keys = Vec::new();
+    for i in 0..3u64 {
+        let user = fresh_user("inventory")?;
+        let key = webauthn_record(&user, i, fresh_credential_id()?, i % 2 == 0)?;
+        store.insert_device(key.clone()).await?;
+        store.insert_device(totp_record(&user, 10 + i)?).await?;
+        keys.push(key);
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<DeviceId> = None;
+    loop {
+        let page = store.list_webauthn_credentials(after, LIMIT).await?;
+        ensure!(
+            page.len() <= LIMIT,
+            "a page of {} credentials with limit {LIMIT}",
+            page.len()
+        );
+        let Some(last) = page.last() else { break };
+        for record in &page {
+            ensure!(
+                matches!(record.data, DeviceData::WebAuthn(_)),
+                "list_webauthn_credentials listed a record that is not a security key or passkey"
+            );
+            ensure!(
+                after.is_none_or(|a| record.id > a),
+                "list_webauthn_credentials is not in increasing id order"
+            );
+            after = Some(record.id);
+            if let Some(mine) = keys.iter().find(|k| k.id == record.id) {
+                ensure!(record == mine, "a listed credential is not whole: {record:?}");
+                seen.push(record.id);
+            }
+        }
+        after = Some(last.id);
+    }
+    ensure!(
+        keys.iter().all(|k| seen.iter().filter(|id| **id == k.id).count() == 1),
+        "list_webauthn_credentials did not list each credential exactly once"
     );
     Ok(())
 }

@@ -48,6 +48,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             Outcome::Rejected => Some(self.event(user, AuditKind::Rejected)),
             Outcome::Throttled { retry_at } => Some(self.event(user, AuditKind::Throttled { retry_at: *retry_at })),
             Outcome::Locked => Some(self.event(user, AuditKind::Locked)),
+            // Audited where it was decided, with the device.
+            Outcome::NotAllowed(_) => None,
         };
         if let Some(event) = event {
             self.emit(event.factor(factor));

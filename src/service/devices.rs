@@ -28,42 +28,51 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .list_devices(user)
             .await?
             .into_iter()
-            .map(|d| DeviceInfo {
-                id: d.id,
-                kind: d.kind(),
-                remaining_backup_codes: match &d.data {
-                    DeviceData::BackupCodes(r) => Some(r.remaining()),
-                    _ => None,
-                },
-                synced: match &d.data {
-                    DeviceData::WebAuthn(w) => Some(w.backup_eligible),
-                    _ => None,
-                },
-                backed_up: match &d.data {
-                    DeviceData::WebAuthn(w) => Some(w.backup_state),
-                    _ => None,
-                },
-                aaguid: match &d.data {
-                    DeviceData::WebAuthn(w) => w.aaguid(),
-                    _ => None,
-                },
-                destination: match &d.data {
-                    DeviceData::SentCode(c) => self
-                        .open_destination(user, d.id, c)
-                        .ok()
-                        .map(|text| crate::sent_code::mask_destination(c.channel, &text)),
-                    _ => None,
-                },
-                provider: match (&d.data, &catalog) {
-                    (DeviceData::WebAuthn(w), Some(catalog)) => w.aaguid().and_then(|a| catalog.get(&a).cloned()),
-                    _ => None,
-                },
-                name: d.name,
-                created_at: d.created_at,
-                last_used_at: d.last_used_at,
-                confirmed: d.confirmed,
-            })
+            .map(|d| self.device_info(d, catalog.as_deref()))
             .collect())
+    }
+
+    /// A device as a settings page (or an inventory) lists it.
+    pub(super) fn device_info(
+        &self,
+        d: crate::store::DeviceRecord,
+        catalog: Option<&crate::webauthn::ProviderCatalog>,
+    ) -> DeviceInfo {
+        DeviceInfo {
+            id: d.id,
+            kind: d.kind(),
+            remaining_backup_codes: match &d.data {
+                DeviceData::BackupCodes(r) => Some(r.remaining()),
+                _ => None,
+            },
+            synced: match &d.data {
+                DeviceData::WebAuthn(w) => Some(w.backup_eligible),
+                _ => None,
+            },
+            backed_up: match &d.data {
+                DeviceData::WebAuthn(w) => Some(w.backup_state),
+                _ => None,
+            },
+            aaguid: match &d.data {
+                DeviceData::WebAuthn(w) => w.aaguid(),
+                _ => None,
+            },
+            destination: match &d.data {
+                DeviceData::SentCode(c) => self
+                    .open_destination(&d.user, d.id, c)
+                    .ok()
+                    .map(|text| crate::sent_code::mask_destination(c.channel, &text)),
+                _ => None,
+            },
+            provider: match (&d.data, catalog) {
+                (DeviceData::WebAuthn(w), Some(catalog)) => w.aaguid().and_then(|a| catalog.get(&a).cloned()),
+                _ => None,
+            },
+            name: d.name,
+            created_at: d.created_at,
+            last_used_at: d.last_used_at,
+            confirmed: d.confirmed,
+        }
     }
 
     /// Renames one of the user's devices (trimmed, 1..=64 characters, no control characters).

@@ -31,6 +31,10 @@ pub enum Outcome {
     },
     /// Too many consecutive failures: the factor is locked until the host unlocks it.
     Locked,
+    /// A security key or passkey that verified, refused by the relying party's
+    /// [`CredentialPolicy`](crate::webauthn::CredentialPolicy): the reason may be shown, since
+    /// the person proved they hold the credential.
+    NotAllowed(crate::webauthn::PolicyRefusal),
 }
 
 impl Outcome {

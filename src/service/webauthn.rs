@@ -135,6 +135,18 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 return Ok(Outcome::Rejected);
             };
             let kind = DeviceKind::webauthn(passkey);
+            let facts = crate::webauthn::CredentialFacts {
+                aaguid: new.aaguid,
+                synced: new.backup_eligible,
+                attested: crate::webauthn::engine::stored_attested(&new.credential),
+            };
+            if let Err(reason) = config.credential_policy.check(kind, &facts) {
+                self.emit(
+                    self.event(Some(user), AuditKind::CredentialRefused { reason })
+                        .factor(Factor::WebAuthn),
+                );
+                return Ok(Outcome::NotAllowed(reason));
+            }
             // Unnamed: after its provider ("iCloud Keychain"), if the catalog knows it.
             let provider = new
                 .aaguid
@@ -468,6 +480,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 } => (eligible, state, changed),
                 FlagsDecision::Refuse => return Ok(Outcome::Rejected),
             };
+            // The credential policy as it is now, on the credential as it is now.
+            let kind = DeviceKind::webauthn(current.discoverable);
+            let facts = crate::webauthn::CredentialFacts {
+                synced: eligible,
+                ..current.facts()
+            };
+            if let Err(reason) = config.credential_policy.check(kind, &facts) {
+                self.emit(
+                    self.event(Some(user), AuditKind::CredentialRefused { reason })
+                        .device(id, kind),
+                );
+                return Ok(Outcome::NotAllowed(reason));
+            }
             let update = match counter::check(&current, assertion.counter, (eligible, state), policy) {
                 CounterCheck::Accept(update) => update,
                 CounterCheck::PossibleClone => return Ok(Outcome::Rejected),

@@ -472,6 +472,23 @@ impl DeviceStore for MemoryStore {
         Ok(list)
     }
 
+    async fn list_webauthn_credentials(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
+        let state = self.state()?;
+        let mut list: Vec<DeviceRecord> = state
+            .devices
+            .values()
+            .filter(|d| matches!(d.data, DeviceData::WebAuthn(_)) && after.is_none_or(|a| d.id > a))
+            .cloned()
+            .collect();
+        list.sort_by_key(|d| d.id);
+        list.truncate(limit);
+        Ok(list)
+    }
+
     async fn list_backup_code_sets(
         &self,
         after: Option<DeviceId>,

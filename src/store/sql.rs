@@ -910,6 +910,14 @@ macro_rules! sql_device_store {
                 self.list_kind_page(sql::KIND_TOTP, after, limit).await
             }
 
+            async fn list_webauthn_credentials(
+                &self,
+                after: Option<DeviceId>,
+                limit: usize,
+            ) -> Result<Vec<DeviceRecord>, StoreError> {
+                self.list_kind_page(sql::KIND_WEBAUTHN, after, limit).await
+            }
+
             async fn reseal_totp_secret(
                 &self,
                 user: &UserId,

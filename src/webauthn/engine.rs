@@ -107,21 +107,45 @@ pub(crate) struct Engine {
 /// fields, which ignores it when reading the credential back).
 const AAGUID_KEY: &str = "multifactor_aaguid";
 
-/// The credential JSON with the AAGUID recorded (a zero AAGUID says nothing and is not kept).
-fn with_aaguid(credential: Vec<u8>, aaguid: Option<[u8; 16]>) -> Vec<u8> {
-    let Some(aaguid) = aaguid.filter(|a| a != &[0; 16]) else {
+/// The key under which the stored credential JSON says its attestation chained to a trust
+/// anchor of the allow-list at registration (absent: it did not, or there was no list).
+const ATTESTED_KEY: &str = "multifactor_attested";
+
+/// The credential JSON with the AAGUID recorded (a zero AAGUID says nothing and is not kept),
+/// and whether its attestation was verified against a trust anchor.
+fn with_aaguid(credential: Vec<u8>, aaguid: Option<[u8; 16]>, attested: bool) -> Vec<u8> {
+    let aaguid = aaguid.filter(|a| a != &[0; 16]);
+    if aaguid.is_none() && !attested {
         return credential;
-    };
+    }
     match serde_json::from_slice::<serde_json::Value>(&credential) {
         Ok(serde_json::Value::Object(mut map)) => {
-            map.insert(
-                AAGUID_KEY.to_owned(),
-                serde_json::Value::String(uuid::Uuid::from_bytes(aaguid).to_string()),
-            );
+            if let Some(aaguid) = aaguid {
+                map.insert(
+                    AAGUID_KEY.to_owned(),
+                    serde_json::Value::String(uuid::Uuid::from_bytes(aaguid).to_string()),
+                );
+            }
+            if attested {
+                map.insert(ATTESTED_KEY.to_owned(), serde_json::Value::Bool(true));
+            }
             serde_json::to_vec(&map).unwrap_or(credential)
         }
         _ => credential,
     }
+}
+
+/// Whether a stored credential's attestation was verified against a trust anchor at
+/// registration.
+pub(crate) fn stored_attested(credential: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Recorded {
+        multifactor_attested: Option<bool>,
+    }
+    serde_json::from_slice::<Recorded>(credential)
+        .ok()
+        .and_then(|r| r.multifactor_attested)
+        .unwrap_or(false)
 }
 
 /// The AAGUID recorded in a stored credential, if any.
@@ -271,7 +295,12 @@ impl Engine {
         let aaguid = attested_aaguid(response).filter(|a| a != &[0; 16]);
         let new = NewCredential {
             credential_id: credential.cred_id.to_vec(),
-            credential: with_aaguid(serde_json::to_vec(&credential).map_err(|_| Rejected)?, aaguid),
+            // With an allow-list the core verified the chain to one of its trust anchors.
+            credential: with_aaguid(
+                serde_json::to_vec(&credential).map_err(|_| Rejected)?,
+                aaguid,
+                self.attestation.is_some(),
+            ),
             aaguid,
             sign_count: credential.counter,
             backup_eligible: credential.backup_eligible,
@@ -469,7 +498,7 @@ pub(crate) fn imported_credential(imported: &Imported<'_>) -> Result<Vec<u8>, In
         attestation_format: AttestationFormat::None,
     };
     serde_json::to_vec(&credential)
-        .map(|json| with_aaguid(json, imported.aaguid))
+        .map(|json| with_aaguid(json, imported.aaguid, false))
         .map_err(|_| NOT_COSE)
 }
 

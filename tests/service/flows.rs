@@ -784,6 +784,13 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
+    async fn list_webauthn_credentials(
+        &self,
+        _: Option<multifactor::DeviceId>,
+        _: usize,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
+        down()
+    }
     async fn issue_sent_code(
         &self,
         _: &UserId,

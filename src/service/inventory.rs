@@ -1,0 +1,148 @@
+//! The administrator's inventory of security keys and passkeys across users, and the bulk
+//! revocation a security team runs when an authenticator model is found vulnerable.
+
+use super::Mfa;
+use crate::clock::Clock;
+use crate::device::DeviceInfo;
+use crate::error::Error;
+use crate::id::{DeviceId, UserId};
+use crate::kind::DeviceKind;
+use crate::rng::Rng;
+use crate::store::{DeviceData, DeviceStore};
+
+/// Store pages read per call of [`Mfa::credential_inventory`] at most, and the page size of
+/// [`Mfa::revoke_credentials`].
+const PAGE: usize = 500;
+
+/// Which credentials an inventory lists (every field `None`: all of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CredentialFilter {
+    /// Only this authenticator model.
+    pub aaguid: Option<[u8; 16]>,
+    /// Only security keys, or only passkeys.
+    pub kind: Option<DeviceKind>,
+    /// Only synced (backup-eligible) ones, or only device-bound ones.
+    pub synced: Option<bool>,
+    /// Only those whose provider (from the service's catalogue) has this name.
+    pub provider: Option<String>,
+}
+
+impl CredentialFilter {
+    /// All credentials.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only this authenticator model.
+    #[must_use]
+    pub fn aaguid(mut self, aaguid: [u8; 16]) -> Self {
+        self.aaguid = Some(aaguid);
+        self
+    }
+
+    /// Only security keys, or only passkeys.
+    #[must_use]
+    pub fn kind(mut self, kind: DeviceKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// Only synced ones (`true`) or only device-bound ones (`false`).
+    #[must_use]
+    pub fn synced(mut self, synced: bool) -> Self {
+        self.synced = Some(synced);
+        self
+    }
+
+    /// Only those of this provider, by the name the catalogue gives it.
+    #[must_use]
+    pub fn provider(mut self, name: &str) -> Self {
+        self.provider = Some(name.to_owned());
+        self
+    }
+
+    /// Whether a credential is one of these.
+    pub fn matches(&self, device: &DeviceInfo) -> bool {
+        self.aaguid.is_none_or(|a| device.aaguid == Some(a))
+            && self.kind.is_none_or(|k| device.kind == k)
+            && self.synced.is_none_or(|s| device.synced == Some(s))
+            && self
+                .provider
+                .as_ref()
+                .is_none_or(|name| device.provider.as_ref().is_some_and(|p| &p.name == name))
+    }
+}
+
+/// One page of an inventory: the credentials that match, with their owners, and where the next
+/// page starts (`None`: this was the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InventoryPage {
+    /// The matching credentials of this page, by device id.
+    pub credentials: Vec<(UserId, DeviceInfo)>,
+    /// Pass it as `after` for the next page.
+    pub next: Option<DeviceId>,
+}
+
+impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+    /// **Admin**: one page of the security keys and passkeys of all users that match `filter`,
+    /// in device-id order, after `after` (`None`: from the start). At most `limit` credentials
+    /// are read from the store for the page (1..=500; fewer match when a filter is given).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn credential_inventory(
+        &self,
+        filter: &CredentialFilter,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> Result<InventoryPage, Error> {
+        let limit = limit.clamp(1, PAGE);
+        let catalog = self.config.webauthn.as_ref().map(|w| w.providers.current());
+        let page = self.store.list_webauthn_credentials(after, limit).await?;
+        let next = if page.len() == limit {
+            page.last().map(|d| d.id)
+        } else {
+            None
+        };
+        let credentials = page
+            .into_iter()
+            .filter(|d| matches!(d.data, DeviceData::WebAuthn(_)))
+            .map(|d| (d.user.clone(), self.device_info(d, catalog.as_deref())))
+            .filter(|(_, info)| filter.matches(info))
+            .collect();
+        Ok(InventoryPage { credentials, next })
+    }
+
+    /// **Admin**: deletes every security key and passkey of authenticator model `aaguid`, of
+    /// all users, even a user's last device (they then need recovery), each audited as an
+    /// administrator's delete, with the users' remembered browsers revoked. Returns how many
+    /// were deleted. Run it when a model is found vulnerable; add the AAGUID to a deny-list
+    /// ([`AaguidRule::Deny`](crate::webauthn::AaguidRule::Deny)) first, so that none is
+    /// registered meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// Store errors (credentials deleted before the error stay deleted; running it again
+    /// finishes the job).
+    pub async fn revoke_credentials(&self, aaguid: [u8; 16]) -> Result<u64, Error> {
+        let filter = CredentialFilter::new().aaguid(aaguid);
+        let mut after = None;
+        let mut revoked = 0;
+        loop {
+            let page = self.credential_inventory(&filter, after, PAGE).await?;
+            for (user, device) in &page.credentials {
+                if self.store.delete_device(user, device.id).await? {
+                    self.after_delete(user, device.id, Some(device.kind), true).await?;
+                    revoked += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(revoked),
+            }
+        }
+    }
+}
