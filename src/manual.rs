@@ -484,6 +484,43 @@
 //!   built. It could not be proven end to end: Chromium hands it to Google Password Manager,
 //!   which a headless browser cannot set up (see the CHANGELOG).
 //!
+//! # Fleet policy: which authenticators an organisation admits
+//!
+//! [`WebAuthnConfig::with_credential_policy`](crate::WebAuthnConfig::with_credential_policy)
+//! takes rules per kind of credential ([`CredentialRules`](crate::webauthn::CredentialRules),
+//! one set for security keys and one for passkeys):
+//!
+//! - **device-bound only**: a credential whose key may be synced (backup-eligible) is refused;
+//! - **an AAGUID allow-list or deny-list** ([`AaguidRule`](crate::webauthn::AaguidRule)): an
+//!   allow-list also refuses authenticators that name no model (a zero AAGUID, as most
+//!   software and some platform authenticators send under `attestation: none`);
+//! - **attested only**: the credential's attestation must have chained to a trust anchor of the
+//!   attestation allow-list ([`WebAuthnConfig::with_attestation_allow_list`](crate::WebAuthnConfig::with_attestation_allow_list))
+//!   when it was registered; imported credentials never were.
+//!
+//! The rules apply at registration **and at every sign-in**, to the credential as recorded now:
+//! a model added to the deny-list, a rule tightened, or a key that became synced since (its
+//! assertion says so, or the store recorded it) is refused from the next sign-in on. The answer
+//! is [`Outcome::NotAllowed`](crate::Outcome::NotAllowed) with the
+//! [`PolicyRefusal`](crate::webauthn::PolicyRefusal), which may be shown (the person proved
+//! they hold the key), and the audit event
+//! [`AuditKind::CredentialRefused`](crate::AuditKind::CredentialRefused) with the device; nothing
+//! is written (the sign counter stays). A user whose only method is refused this way needs
+//! another method or an administrator.
+//!
+//! When a model is found vulnerable, a security team:
+//!
+//! 1. adds its AAGUID to the deny-list (no new registration, no sign-in from then on);
+//! 2. lists who holds it: [`Mfa::credential_inventory`](crate::Mfa::credential_inventory)
+//!    with a [`CredentialFilter`](crate::CredentialFilter) (AAGUID, kind, synced or not,
+//!    provider name), a page at a time across all users, or `mfactl credentials --aaguid UUID`;
+//! 3. revokes them: [`Mfa::revoke_credentials`](crate::Mfa::revoke_credentials) or
+//!    `mfactl revoke-model UUID` deletes every credential of the model, last devices included,
+//!    each audited as an administrator's delete, and ends those users' remembered browsers.
+//!
+//! Not yet here: the FIDO Metadata Service (MDS3) as the source of models, statuses and trust
+//! anchors; until then, the lists are the host's.
+//!
 //! # Moving in from another system
 //!
 //! Users keep their authenticator apps, security keys, passkeys and (where the old system kept

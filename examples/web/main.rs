@@ -604,6 +604,8 @@ fn refusal(outcome: &Outcome, what: &str, others: &str) -> String {
                 retry_at.secs_since(now).max(1)
             )
         }
+        // The key verified; the site's rules on authenticators refuse it, and say why.
+        Outcome::NotAllowed(reason) => format!("This {what} can't be used here: {reason}."),
         Outcome::Locked => format!(
             "Sign-in with {method} is closed for this browser after many failed attempts from browsers \
              we don't know yet (not necessarily yours).{instead} Support can reopen it."
@@ -2342,6 +2344,10 @@ async fn register_finish(
             session.insert(FLASH, format!("Your {what} is registered.")).await?;
             Ok(Json(json!({ "redirect": "/settings" })).into_response())
         }
+        Ok(Outcome::NotAllowed(reason)) => Ok(json_error(
+            StatusCode::FORBIDDEN,
+            &format!("This key can't be used here: {reason}."),
+        )),
         // The page's script has ruled out what the browser can tell (a key type this site does
         // not accept, a key already listed here); what is left is the server's refusal.
         Ok(_) => Ok(json_error(

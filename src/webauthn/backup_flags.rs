@@ -20,8 +20,11 @@ pub enum BackupFlagsPolicy {
     #[default]
     Follow,
     /// Refuse an assertion whose backup-eligible flag differs from the recorded one (what
-    /// webauthn-rs does): for hosts that admit only device-bound credentials. A change of the
-    /// backup state alone is still followed.
+    /// webauthn-rs does). A change of the backup state alone is still followed. Hosts that
+    /// admit only device-bound credentials are better served by
+    /// [`CredentialRules::device_bound`](crate::webauthn::CredentialRules::device_bound),
+    /// which refuses a synced credential at registration and at every sign-in with a reason
+    /// the user can be shown and an audit event; this refusal is the opaque one.
     RefuseEligibilityChange,
 }
 
