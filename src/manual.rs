@@ -518,8 +518,32 @@
 //!    `mfactl revoke-model UUID` deletes every credential of the model, last devices included,
 //!    each audited as an administrator's delete, and ends those users' remembered browsers.
 //!
-//! Not yet here: the FIDO Metadata Service (MDS3) as the source of models, statuses and trust
-//! anchors; until then, the lists are the host's.
+//! ## The FIDO Metadata Service (MDS3)
+//!
+//! The FIDO Alliance publishes what is known of each authenticator model, including revocations
+//! and key compromises, as a signed BLOB. The host downloads it (the library fetches nothing),
+//! reads it with [`Metadata::from_blob`](crate::webauthn::metadata::Metadata::from_blob) against
+//! [`MetadataRoots::fido`](crate::webauthn::metadata::MetadataRoots::fido) and the service's
+//! clock, and keeps it in a [`MetadataCatalog`](crate::webauthn::metadata::MetadataCatalog)
+//! given to [`CredentialPolicy::with_metadata`](crate::webauthn::CredentialPolicy::with_metadata):
+//!
+//! - the signature chain must lead to a configured root, the signature must verify, and a BLOB
+//!   past its `nextUpdate` is refused; a catalogue takes only a higher serial (`no`), so an
+//!   old BLOB cannot be replayed to hide a revocation. Refresh it when `nextUpdate` comes
+//!   (monthly); a failed refresh keeps the metadata held;
+//! - a model reported `REVOKED`, `USER_VERIFICATION_BYPASS`, `ATTESTATION_KEY_COMPROMISE`,
+//!   `USER_KEY_REMOTE_COMPROMISE` or `USER_KEY_PHYSICAL_COMPROMISE` is refused at registration
+//!   and at every sign-in ([`PolicyRefusal::Compromised`](crate::webauthn::PolicyRefusal::Compromised)),
+//!   from the refresh that brings the report: a later report does not undo a compromise;
+//! - [`CredentialRules::certified`](crate::webauthn::CredentialRules::certified) admits only
+//!   models with a FIDO certification (most synced passkey providers have none: ask it of
+//!   security keys);
+//! - [`ProviderCatalog::from_metadata`](crate::webauthn::ProviderCatalog::from_metadata)
+//!   gives names and icons from the same content, for hosts licensed to show it.
+//!
+//! Not done here: certificate revocation lists of the signing chain are not fetched, and the
+//! metadata's attestation roots are not yet turned into the attestation allow-list (build it
+//! with [`AttestationAllowList`](crate::AttestationAllowList) from the roots you trust).
 //!
 //! # Moving in from another system
 //!

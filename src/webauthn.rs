@@ -51,6 +51,7 @@ pub(crate) mod counter;
 pub(crate) mod engine;
 mod fleet;
 mod import;
+pub mod metadata;
 pub(crate) mod okp;
 mod passwordless;
 mod providers;

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use crate::kind::DeviceKind;
+use crate::webauthn::metadata::MetadataCatalog;
 
 /// Which authenticator models (by AAGUID) a kind of credential may come from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -30,6 +31,7 @@ pub struct CredentialRules {
     device_bound: bool,
     aaguids: AaguidRule,
     attested: bool,
+    certified: bool,
 }
 
 impl CredentialRules {
@@ -59,6 +61,15 @@ impl CredentialRules {
     #[must_use]
     pub fn attested(mut self) -> Self {
         self.attested = true;
+        self
+    }
+
+    /// Only models the metadata ([`CredentialPolicy::with_metadata`]) says are FIDO certified,
+    /// at any level: a model it does not list, or lists without a certification, is refused
+    /// (and every one while no metadata is loaded).
+    #[must_use]
+    pub fn certified(mut self) -> Self {
+        self.certified = true;
         self
     }
 
@@ -112,10 +123,11 @@ pub struct CredentialFacts {
 ///     .passkeys(CredentialRules::new().aaguids(AaguidRule::Deny(vec![solokey])));
 /// # let _ = policy;
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CredentialPolicy {
     security_keys: CredentialRules,
     passkeys: CredentialRules,
+    metadata: Option<MetadataCatalog>,
 }
 
 impl CredentialPolicy {
@@ -138,6 +150,17 @@ impl CredentialPolicy {
         self
     }
 
+    /// Checks every credential against the FIDO metadata in `catalog` too (keep a clone to
+    /// refresh it): a model the metadata reports revoked, with its user verification bypassed
+    /// or a key compromised ([`AuthenticatorStatus::is_compromise`](crate::webauthn::metadata::AuthenticatorStatus::is_compromise))
+    /// is refused, at registration and at every sign-in, from the refresh that brings the
+    /// report on; and [`CredentialRules::certified`] can ask for a certified model.
+    #[must_use]
+    pub fn with_metadata(mut self, catalog: MetadataCatalog) -> Self {
+        self.metadata = Some(catalog);
+        self
+    }
+
     /// The rules for a kind of credential (no rules for other kinds).
     pub fn rules(&self, kind: DeviceKind) -> Option<&CredentialRules> {
         match kind {
@@ -153,7 +176,21 @@ impl CredentialPolicy {
     ///
     /// The [`PolicyRefusal`] for the first rule the credential breaks.
     pub fn check(&self, kind: DeviceKind, facts: &CredentialFacts) -> Result<(), PolicyRefusal> {
-        self.rules(kind).map_or(Ok(()), |rules| rules.check(facts))
+        let Some(rules) = self.rules(kind) else {
+            return Ok(());
+        };
+        rules.check(facts)?;
+        let metadata = self.metadata.as_ref().and_then(MetadataCatalog::current);
+        let model = facts
+            .aaguid
+            .and_then(|a| metadata.as_ref().and_then(|m| m.get(&a).cloned()));
+        if model.as_ref().is_some_and(|m| m.compromise().is_some()) {
+            return Err(PolicyRefusal::Compromised);
+        }
+        if rules.certified && model.and_then(|m| m.certification()).is_none() {
+            return Err(PolicyRefusal::NotCertified);
+        }
+        Ok(())
     }
 }
 
@@ -172,6 +209,12 @@ pub enum PolicyRefusal {
     ModelDenied,
     /// Its attestation was not verified, and only attested credentials are admitted.
     NotAttested,
+    /// The FIDO metadata reports its model revoked, its user verification bypassable or a key
+    /// of it compromised.
+    Compromised,
+    /// The FIDO metadata does not list its model as certified, and only certified ones are
+    /// admitted.
+    NotCertified,
 }
 
 impl PolicyRefusal {
@@ -183,6 +226,8 @@ impl PolicyRefusal {
             Self::ModelUnknown => "model_unknown",
             Self::ModelDenied => "model_denied",
             Self::NotAttested => "not_attested",
+            Self::Compromised => "compromised",
+            Self::NotCertified => "not_certified",
         }
     }
 }
@@ -197,6 +242,8 @@ impl fmt::Display for PolicyRefusal {
             }
             Self::ModelDenied => "this authenticator model is no longer allowed",
             Self::NotAttested => "this authenticator's make could not be verified, and only verified ones are allowed",
+            Self::Compromised => "this authenticator model has a known security problem and is no longer allowed",
+            Self::NotCertified => "this authenticator model is not FIDO certified, and only certified ones are allowed",
         })
     }
 }

@@ -104,6 +104,28 @@ impl ProviderCatalog {
         Ok(Self { providers })
     }
 
+    /// The providers the FIDO metadata describes (for hosts licensed to use the Metadata
+    /// Service's content): each model's description as its name, and its icon for both
+    /// backgrounds, under the same checks as [`from_json`](Self::from_json).
+    pub fn from_metadata(metadata: &crate::webauthn::metadata::Metadata) -> Self {
+        let providers = metadata
+            .models()
+            .filter_map(|(aaguid, model)| {
+                let name = crate::id::label(&model.description, 100)?;
+                let icon = model.icon.clone().filter(|i| icon_ok(i));
+                Some((
+                    *aaguid,
+                    Provider {
+                        name: name.to_owned(),
+                        icon_light: icon.clone(),
+                        icon_dark: icon,
+                    },
+                ))
+            })
+            .collect();
+        Self { providers }
+    }
+
     /// The provider of `aaguid`, if known (never for the all-zero AAGUID of an authenticator
     /// that does not say).
     pub fn get(&self, aaguid: &[u8; 16]) -> Option<&Provider> {

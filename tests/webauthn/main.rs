@@ -6,4 +6,5 @@ mod fleet;
 mod flows;
 mod hostile;
 mod import;
+mod metadata;
 mod passwordless;
