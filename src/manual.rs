@@ -541,9 +541,13 @@
 //! - [`ProviderCatalog::from_metadata`](crate::webauthn::ProviderCatalog::from_metadata)
 //!   gives names and icons from the same content, for hosts licensed to show it.
 //!
-//! Not done here: certificate revocation lists of the signing chain are not fetched, and the
-//! metadata's attestation roots are not yet turned into the attestation allow-list (build it
-//! with [`AttestationAllowList`](crate::AttestationAllowList) from the roots you trust).
+//! - [`AttestationAllowList::from_metadata`](crate::AttestationAllowList::from_metadata) turns
+//!   the metadata's attestation roots into the attestation allow-list (compromised models
+//!   left out), so that [`CredentialRules::attested`](crate::webauthn::CredentialRules::attested)
+//!   verifies attestation against the metadata's trust anchors. The list is part of the
+//!   configuration: build the service again when the metadata is refreshed.
+//!
+//! Not done here: certificate revocation lists of the signing chain are not fetched.
 //!
 //! # Moving in from another system
 //!

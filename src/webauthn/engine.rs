@@ -63,6 +63,33 @@ impl AttestationAllowList {
     /// [`ConfigError::Attestation`] if the certificate does not parse.
     pub fn allow_der(mut self, ca_der: &[u8], aaguid: [u8; 16], description: &str) -> Result<Self, ConfigError> {
         self.builder_cas.push((ca_der.to_vec(), aaguid, description.to_owned()));
+        self.rebuild()
+    }
+
+    /// The models of the FIDO metadata with their attestation roots, but none it reports
+    /// compromised ([`AuthenticatorMetadata::compromise`](crate::webauthn::metadata::AuthenticatorMetadata::compromise)):
+    /// attestation is then verified against the metadata's trust anchors. Build it again (and
+    /// the service's configuration) when the metadata is refreshed.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Attestation`] if a root certificate of the metadata does not parse.
+    pub fn from_metadata(metadata: &crate::webauthn::metadata::Metadata) -> Result<Self, ConfigError> {
+        let mut list = Self::new();
+        for (aaguid, model) in metadata.models() {
+            if model.compromise().is_some() {
+                continue;
+            }
+            for root in &model.attestation_roots {
+                list.builder_cas
+                    .push((root.clone(), *aaguid, model.description.clone()));
+            }
+        }
+        list.rebuild()
+    }
+
+    /// The list built from every model added.
+    fn rebuild(mut self) -> Result<Self, ConfigError> {
         let mut builder = AttestationCaListBuilder::new();
         for (der, aaguid, description) in &self.builder_cas {
             builder

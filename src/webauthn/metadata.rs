@@ -20,8 +20,9 @@
 //!
 //! # What is read
 //!
-//! Per FIDO2 entry: its AAGUID, description, icon, and status reports. Everything else is
-//! ignored, so a BLOB with fields added after this version still reads.
+//! Per FIDO2 entry: its AAGUID, description, icon, status reports and attestation root
+//! certificates. Everything else is ignored, so a BLOB with fields added after this version
+//! still reads.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -205,6 +206,9 @@ pub struct AuthenticatorMetadata {
     /// Its status reports in effect (effective date at or before the BLOB was read), in the
     /// order the metadata lists them.
     pub statuses: Vec<AuthenticatorStatus>,
+    /// Its attestation trust anchors (DER), as the metadata lists them (see
+    /// [`AttestationAllowList::from_metadata`](crate::AttestationAllowList::from_metadata)).
+    pub attestation_roots: Vec<Vec<u8>>,
 }
 
 impl AuthenticatorMetadata {
@@ -258,6 +262,9 @@ struct Statement {
     #[serde(default)]
     description: String,
     icon: Option<String>,
+    /// Standard base64 DER certificates.
+    #[serde(default)]
+    attestation_root_certificates: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -332,7 +339,14 @@ impl Metadata {
             let statement = entry.metadata_statement.unwrap_or(Statement {
                 description: String::new(),
                 icon: None,
+                attestation_root_certificates: Vec::new(),
             });
+            // A root that does not decode is left out (and its model then attests nothing).
+            let attestation_roots = statement
+                .attestation_root_certificates
+                .iter()
+                .filter_map(|b64| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64.trim()).ok())
+                .collect();
             let statuses = entry
                 .status_reports
                 .iter()
@@ -350,6 +364,7 @@ impl Metadata {
                     description: statement.description,
                     icon: statement.icon,
                     statuses,
+                    attestation_roots,
                 },
             );
         }
@@ -491,6 +506,7 @@ mod tests {
                 AuthenticatorStatus::UserKeyPhysicalCompromise,
                 AuthenticatorStatus::Certified(2),
             ],
+            attestation_roots: Vec::new(),
         };
         assert_eq!(m.compromise(), Some(&AuthenticatorStatus::UserKeyPhysicalCompromise));
         assert_eq!(m.certification(), Some(2));

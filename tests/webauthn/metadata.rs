@@ -246,11 +246,16 @@ fn a_catalogue_takes_only_newer_serials() {
 }
 
 fn service_with(policy: CredentialPolicy, store: MemoryStore) -> TestMfa {
-    let mut config = MfaConfig::new("Example").unwrap();
-    config.webauthn = Some(
+    service_with_config(
         WebAuthnConfig::new(RelyingParty::new("example.com", "Example", &[ORIGIN]).unwrap())
             .with_credential_policy(policy),
-    );
+        store,
+    )
+}
+
+fn service_with_config(webauthn: WebAuthnConfig, store: MemoryStore) -> TestMfa {
+    let mut config = MfaConfig::new("Example").unwrap();
+    config.webauthn = Some(webauthn);
     Mfa::new(
         store,
         Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [1; 32])),
@@ -332,5 +337,43 @@ async fn a_model_revoked_in_a_refreshed_blob_is_refused_at_the_next_sign_in() {
     assert_eq!(
         register(&empty, &alice, &mut Client::new(SoftToken::new(true).unwrap().0, true)).await,
         Outcome::NotAllowed(PolicyRefusal::NotCertified)
+    );
+}
+
+#[tokio::test]
+async fn attestation_is_verified_against_the_metadata_trust_anchors() {
+    use crypto_glue::traits::EncodeDer as _;
+    let service = Service::new("MDS");
+    let (token, ca) = SoftToken::new(true).unwrap();
+    let ca_b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ca.to_der().unwrap());
+    let with_roots = |no: u64, statuses: &[&str]| {
+        let mut p = payload(no, "2027-01-01", statuses);
+        p["entries"][0]["metadataStatement"]["attestationRootCertificates"] = json!([ca_b64.clone()]);
+        Metadata::from_blob(&service.sign(&p), &service.roots(), at()).unwrap()
+    };
+    let metadata = with_roots(1, &["FIDO_CERTIFIED_L1"]);
+    assert_eq!(metadata.get(AAGUID.as_bytes()).unwrap().attestation_roots.len(), 1);
+    let list = multifactor::AttestationAllowList::from_metadata(&metadata).unwrap();
+    assert_eq!(list.len(), 1);
+    let attested = CredentialPolicy::new().security_keys(CredentialRules::new().attested());
+    let mfa = service_with_config(
+        WebAuthnConfig::new(RelyingParty::new("example.com", "Example", &[ORIGIN]).unwrap())
+            .with_credential_policy(attested)
+            .with_attestation_allow_list(list),
+        MemoryStore::new(),
+    );
+    let alice = user("alice");
+    let mut listed = Client::new(token, true);
+    assert!(register(&mfa, &alice, &mut listed).await.is_accepted());
+    assert!(sign_in(&mfa, &alice, &mut listed).await.is_accepted());
+    // The same model with another attestation CA does not chain to the metadata's anchor.
+    let mut other = Client::new(SoftToken::new(true).unwrap().0, true);
+    assert_eq!(register(&mfa, &user("bob"), &mut other).await, Outcome::Rejected);
+    // A compromised model contributes no anchor.
+    let compromised = with_roots(2, &["FIDO_CERTIFIED_L1", "ATTESTATION_KEY_COMPROMISE"]);
+    assert!(
+        multifactor::AttestationAllowList::from_metadata(&compromised)
+            .unwrap()
+            .is_empty()
     );
 }
