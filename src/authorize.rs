@@ -588,6 +588,7 @@ mod tests {
             synced,
             backed_up: synced,
             aaguid: None,
+            prf: None,
             destination: None,
             provider: None,
         }

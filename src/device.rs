@@ -29,6 +29,9 @@ pub struct DeviceInfo {
     pub synced: Option<bool>,
     /// For a security key or passkey: whether its key is backed up (synced) now.
     pub backed_up: Option<bool>,
+    /// For a security key or passkey: whether its authenticator enabled the `prf` extension at
+    /// registration (`None`: not asked, or not said).
+    pub prf: Option<bool>,
     /// For a security key or passkey: its authenticator model's AAGUID, if known.
     pub aaguid: Option<[u8; 16]>,
     /// For an email address or phone number: the destination masked (`a•••@example.com`,

@@ -205,6 +205,7 @@ mod tests {
             synced: None,
             backed_up: None,
             aaguid: None,
+            prf: None,
             destination: None,
             provider: None,
         }

@@ -122,7 +122,7 @@ pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams};
 pub use crate::webauthn::{
     AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CounterPolicy, PasswordlessCeremony,
-    RegistrationOptions, RegistrationResponse, RelyingParty, WebAuthnConfig,
+    PrfInputs, RegistrationOptions, RegistrationResponse, RelyingParty, WebAuthnConfig,
 };
 
 // Test doubles: a clock that moves only when told, a seeded generator, an audit sink that keeps

@@ -484,6 +484,27 @@
 //!   built. It could not be proven end to end: Chromium hands it to Google Password Manager,
 //!   which a headless browser cannot set up (see the CHANGELOG).
 //!
+//! # Keys the server never holds: the `prf` extension
+//!
+//! A passkey can derive secrets for the page's script (WebAuthn's `prf` extension, on CTAP2's
+//! `hmac-secret`): the same salt gives the same 32 bytes on every sign-in with that
+//! credential, another salt other bytes, and nobody without the authenticator can compute
+//! them. Password managers and end-to-end encrypted apps use them as encryption keys.
+//!
+//! - [`RegistrationOptions::with_prf`](crate::RegistrationOptions::with_prf) asks the
+//!   authenticator to enable it; whether it did is recorded from the browser's answer
+//!   ([`DeviceInfo::prf`](crate::DeviceInfo::prf)), as a capability only.
+//! - [`AuthenticationOptions::with_prf`](crate::AuthenticationOptions::with_prf) passes the
+//!   host's salts ([`PrfInputs`](crate::PrfInputs): `eval` for any credential,
+//!   `evalByCredential` per credential).
+//! - **The outputs never reach the server.** The browser returns them to the page in
+//!   `credential.getClientExtensionResults().prf.results`; `toJSON()` does not include them,
+//!   and this crate neither asks for them nor reads them. Derive the key in the page (HKDF,
+//!   then AES-GCM in WebCrypto), and send the server only ciphertext. The web example's
+//!   "encrypted note" does exactly that.
+//! - What it does not give: a key that survives losing the credential. Encrypt the data key
+//!   under each of the user's PRF credentials (and a recovery key), not the data itself.
+//!
 //! # Fleet policy: which authenticators an organisation admits
 //!
 //! [`WebAuthnConfig::with_credential_policy`](crate::WebAuthnConfig::with_credential_policy)

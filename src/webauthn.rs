@@ -70,7 +70,9 @@ pub use self::passwordless::{MAX_PASSWORDLESS_CEREMONY_CHARS, PasswordlessCeremo
 pub use self::providers::{MAX_CATALOG_BYTES, MAX_ICON_BYTES, Provider, ProviderCatalog, Providers};
 pub use self::relying_party::{MAX_RELATED_ORIGIN_LABELS, RelyingParty};
 pub use self::signals::{AllAcceptedCredentials, CurrentUserDetails, UnknownCredential};
-pub use self::wire::{AuthenticationOptions, AuthenticationResponse, RegistrationOptions, RegistrationResponse};
+pub use self::wire::{
+    AuthenticationOptions, AuthenticationResponse, PrfInputs, RegistrationOptions, RegistrationResponse,
+};
 
 use std::fmt;
 
@@ -107,6 +109,12 @@ impl WebAuthnRecord {
     /// allow-list when it was registered (never for an imported credential).
     pub fn attested(&self) -> bool {
         engine::stored_attested(&self.credential)
+    }
+
+    /// Whether its authenticator enabled the `prf` extension when it was registered (`None`:
+    /// not asked, or the browser did not say).
+    pub fn prf(&self) -> Option<bool> {
+        engine::stored_prf(&self.credential)
     }
 
     /// What a [`CredentialPolicy`] looks at.

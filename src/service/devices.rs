@@ -57,6 +57,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 DeviceData::WebAuthn(w) => w.aaguid(),
                 _ => None,
             },
+            prf: match &d.data {
+                DeviceData::WebAuthn(w) => w.prf(),
+                _ => None,
+            },
             destination: match &d.data {
                 DeviceData::SentCode(c) => self
                     .open_destination(&d.user, d.id, c)

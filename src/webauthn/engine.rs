@@ -138,11 +138,15 @@ const AAGUID_KEY: &str = "multifactor_aaguid";
 /// anchor of the allow-list at registration (absent: it did not, or there was no list).
 const ATTESTED_KEY: &str = "multifactor_attested";
 
+/// The key under which the stored credential JSON says whether the authenticator enabled the
+/// `prf` extension at registration (absent: not asked, or the browser did not say).
+const PRF_KEY: &str = "multifactor_prf";
+
 /// The credential JSON with the AAGUID recorded (a zero AAGUID says nothing and is not kept),
-/// and whether its attestation was verified against a trust anchor.
-fn with_aaguid(credential: Vec<u8>, aaguid: Option<[u8; 16]>, attested: bool) -> Vec<u8> {
+/// whether its attestation was verified against a trust anchor, and whether it enabled PRF.
+fn with_aaguid(credential: Vec<u8>, aaguid: Option<[u8; 16]>, attested: bool, prf: Option<bool>) -> Vec<u8> {
     let aaguid = aaguid.filter(|a| a != &[0; 16]);
-    if aaguid.is_none() && !attested {
+    if aaguid.is_none() && !attested && prf.is_none() {
         return credential;
     }
     match serde_json::from_slice::<serde_json::Value>(&credential) {
@@ -156,10 +160,22 @@ fn with_aaguid(credential: Vec<u8>, aaguid: Option<[u8; 16]>, attested: bool) ->
             if attested {
                 map.insert(ATTESTED_KEY.to_owned(), serde_json::Value::Bool(true));
             }
+            if let Some(prf) = prf {
+                map.insert(PRF_KEY.to_owned(), serde_json::Value::Bool(prf));
+            }
             serde_json::to_vec(&map).unwrap_or(credential)
         }
         _ => credential,
     }
+}
+
+/// Whether a stored credential's authenticator enabled PRF at registration, if it said.
+pub(crate) fn stored_prf(credential: &[u8]) -> Option<bool> {
+    #[derive(Deserialize)]
+    struct Recorded {
+        multifactor_prf: Option<bool>,
+    }
+    serde_json::from_slice::<Recorded>(credential).ok()?.multifactor_prf
 }
 
 /// Whether a stored credential's attestation was verified against a trust anchor at
@@ -290,7 +306,7 @@ impl Engine {
             state,
         };
         let state = serde_json::to_vec(&ceremony).map_err(|e| Error::WebAuthn(e.to_string()))?;
-        Ok((RegistrationOptions(options), state))
+        Ok((RegistrationOptions(options, None), state))
     }
 
     /// Verifies a registration response against its stored state.
@@ -327,6 +343,7 @@ impl Engine {
                 serde_json::to_vec(&credential).map_err(|_| Rejected)?,
                 aaguid,
                 self.attestation.is_some(),
+                response.1,
             ),
             aaguid,
             sign_count: credential.counter,
@@ -384,7 +401,7 @@ impl Engine {
             options.mediation = Some(Mediation::Conditional);
         }
         let state = serde_json::to_vec(&state).map_err(|e| Error::WebAuthn(e.to_string()))?;
-        Ok((AuthenticationOptions(options), state))
+        Ok((AuthenticationOptions(options, None), state))
     }
 
     /// Verifies an assertion against its stored state and the credentials allowed *now*.
@@ -525,7 +542,7 @@ pub(crate) fn imported_credential(imported: &Imported<'_>) -> Result<Vec<u8>, In
         attestation_format: AttestationFormat::None,
     };
     serde_json::to_vec(&credential)
-        .map(|json| with_aaguid(json, imported.aaguid, false))
+        .map(|json| with_aaguid(json, imported.aaguid, false, None))
         .map_err(|_| NOT_COSE)
 }
 

@@ -8,3 +8,4 @@ mod hostile;
 mod import;
 mod metadata;
 mod passwordless;
+mod prf;
