@@ -152,6 +152,8 @@ enum Kind {
     Platform,
     /// A roaming security key on USB: no user verification.
     SecurityKey,
+    /// A platform passkey authenticator that supports the `prf` extension.
+    PlatformPrf,
 }
 
 impl Tab {
@@ -168,6 +170,15 @@ impl Tab {
         let page = browser.new_page(target).await.map_err(err)?;
         page.execute(EnableParams::default()).await.map_err(err)?;
         let options = match kind {
+            Kind::PlatformPrf => VirtualAuthenticatorOptions::builder()
+                .protocol(AuthenticatorProtocol::Ctap2)
+                .ctap2_version(Ctap2Version::Ctap21)
+                .transport(AuthenticatorTransport::Internal)
+                .has_resident_key(true)
+                .has_user_verification(true)
+                .is_user_verified(true)
+                .automatic_presence_simulation(true)
+                .has_prf(true),
             Kind::Platform => VirtualAuthenticatorOptions::builder()
                 .protocol(AuthenticatorProtocol::Ctap2)
                 .ctap2_version(Ctap2Version::Ctap21)
@@ -2132,6 +2143,61 @@ async fn codes_by_email_from_the_outbox(browser: &Browser, base: &str) -> Result
     Ok(())
 }
 
+/// The `prf` extension in a real browser: a passkey registered with PRF enabled derives the same
+/// output twice for one salt and another for another salt; the demo's note is encrypted in the
+/// page under a key derived from it, the server holds only ciphertext, and the note opens again
+/// after a reload.
+async fn a_note_encrypted_under_a_passkey_prf(browser: &Browser, base: &str) -> Result<(), String> {
+    let tab = Tab::open(browser, base, Kind::PlatformPrf).await?;
+    tab.sign_in_with_password("petra").await?;
+    tab.goto("/settings").await?;
+    tab.register("#add-passkey", "Laptop").await?;
+    tab.wait_for("document.querySelector('#note-section') !== null").await?;
+
+    let first: String = tab.eval("window.prfOutput('a')").await?;
+    let again: String = tab.eval("window.prfOutput('a')").await?;
+    let other: String = tab.eval("window.prfOutput('b')").await?;
+    if first.len() != 43 || first != again || first == other {
+        return Err(format!("PRF outputs: a={first:?}, a again={again:?}, b={other:?}"));
+    }
+
+    let note = "meet at noon by the old mill";
+    tab.fill("#note-text", note).await?;
+    tab.click("#note-save").await?;
+    tab.wait_in_page("document.querySelector('#note-status').textContent === 'Saved, encrypted.'")
+        .await?;
+    let stored: String = tab
+        .eval(
+            "fetch('/settings/note/load', {method: 'POST', headers: {'Content-Type': 'application/json', \
+             'X-CSRF-Token': document.querySelector('meta[name=csrf]').content}, body: '{}'}) \
+             .then((r) => r.json()).then((j) => j.ciphertext || '')",
+        )
+        .await?;
+    if stored.is_empty() || stored.contains("noon") {
+        return Err(format!("the server holds {stored:?}"));
+    }
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&stored)
+        .map_err(|e| format!("ciphertext {stored:?}: {e}"))?;
+    if decoded.windows(4).any(|w| w == b"noon") || decoded.len() != 12 + note.len() + 16 {
+        return Err(format!(
+            "the stored note is not AES-GCM ciphertext: {} bytes",
+            decoded.len()
+        ));
+    }
+
+    tab.goto("/settings").await?;
+    tab.click("#note-open").await?;
+    tab.wait_in_page("document.querySelector('#note-status').textContent === 'Opened.'")
+        .await?;
+    let opened: String = tab.eval("document.querySelector('#note-text').value").await?;
+    if opened != note {
+        return Err(format!("the note opened as {opened:?}"));
+    }
+    tab.close(browser).await;
+    Ok(())
+}
+
 /// Marks a scenario skipped by `E2E_ONLY` (a debugging aid; never set in CI).
 fn continue_marker() {}
 
@@ -2334,6 +2400,7 @@ fn main() -> ExitCode {
             payouts_need_a_security_key,
             the_last_skip_ends_the_grace,
             codes_by_email_from_the_outbox,
+            a_note_encrypted_under_a_passkey_prf,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;

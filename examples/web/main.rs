@@ -53,10 +53,10 @@ use crate::pages::{Frame, Nav};
 /// an icon drawn for the demo. No third-party list ships with the crate (see its docs).
 const DEMO_PROVIDERS: &str = include_str!("providers.json");
 
-const DEMO_USERS: [&str; 30] = [
+const DEMO_USERS: [&str; 31] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "oscar",
     "peggy", "quentin", "rupert", "sybil", "trent", "uma", "victor", "walter", "wendy", "xavier", "yara", "zoe",
-    "kate", "lena", "mia", "nora", "olga",
+    "kate", "lena", "mia", "nora", "olga", "petra",
 ];
 const DEMO_PASSWORD: &str = "demo-pass";
 
@@ -96,6 +96,9 @@ struct App {
     well_known: String,
     /// Codes "sent" by email: this demo has no mail server, so its pages show them (marked).
     outbox: Mutex<Vec<pages::OutboxMessage>>,
+    /// Each user's encrypted note: ciphertext only (the key is derived in the browser from a
+    /// passkey's PRF output, and never sent here).
+    notes: Mutex<HashMap<String, String>>,
 }
 
 /// What the simulated provider asserts about a person, behind one authorization code.
@@ -266,6 +269,7 @@ async fn run() -> std::result::Result<(), String> {
         demoid: Mutex::new(HashMap::new()),
         display_names: Mutex::new(HashMap::new()),
         outbox: Mutex::new(Vec::new()),
+        notes: Mutex::new(HashMap::new()),
         well_known,
     }));
 
@@ -301,6 +305,9 @@ async fn run() -> std::result::Result<(), String> {
         .route("/settings/totp/resume", post(totp_resume))
         .route("/settings/backup-codes", post(backup_codes))
         .route("/settings/email", post(email_start))
+        .route("/settings/note/start", post(note_start))
+        .route("/settings/note/save", post(note_save))
+        .route("/settings/note/load", post(note_load))
         .route("/settings/email/confirm", post(email_confirm))
         .route("/settings/email/resume", post(email_resume))
         .route("/settings/webauthn/start", post(register_start))
@@ -1421,6 +1428,100 @@ async fn mfa_email_send(
     render_mfa(&app, &session, &who, token, status, message.as_deref()).await
 }
 
+#[derive(Deserialize)]
+struct NoteStart {
+    /// What the derived key is for: the salt, as the page names it (1 to 64 characters).
+    salt: String,
+}
+
+/// Options for deriving a key from one of the user's passkeys: an authentication with the
+/// `prf` extension evaluated at the page's salt. The page keeps the output; the ceremony is
+/// never finished here (it is no sign-in, and it expires on its own).
+async fn note_start(
+    State(app): State<Shared>,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    headers: HeaderMap,
+    AppJson(body): AppJson<NoteStart>,
+) -> Result<Response> {
+    if !csrf_header_ok(&token, &headers) {
+        return Ok(expired_page());
+    }
+    let Some(SignedIn(evidence)) = signed_in else {
+        return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
+    };
+    if body.salt.is_empty() || body.salt.len() > 64 {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "The salt must be 1 to 64 characters.",
+        ));
+    }
+    let prf = multifactor::PrfInputs::new().eval(format!("multifactor demo/{}", body.salt).as_bytes(), None);
+    match app.mfa.start_webauthn_authentication(evidence.user()).await {
+        Ok((_, options)) => Ok(Json(json!({ "options": options.with_prf(prf) })).into_response()),
+        Err(e) => Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            &user_message(&e).ok_or(AppError(e.to_string()))?,
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct NoteSave {
+    /// base64url of the IV and the AES-GCM ciphertext.
+    ciphertext: String,
+}
+
+/// Keeps the user's note as the page encrypted it.
+async fn note_save(
+    State(app): State<Shared>,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    headers: HeaderMap,
+    AppJson(body): AppJson<NoteSave>,
+) -> Result<Response> {
+    if !csrf_header_ok(&token, &headers) {
+        return Ok(expired_page());
+    }
+    let Some(SignedIn(evidence)) = signed_in else {
+        return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
+    };
+    let well_formed = !body.ciphertext.is_empty()
+        && body.ciphertext.len() <= 16 * 1024
+        && body
+            .ciphertext
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Ok(json_error(StatusCode::BAD_REQUEST, "That is not an encrypted note."));
+    }
+    if let Ok(mut notes) = app.notes.lock() {
+        notes.insert(evidence.user().as_str().to_owned(), body.ciphertext);
+    }
+    Ok(Json(json!({ "saved": true })).into_response())
+}
+
+/// The user's note as it was saved: ciphertext.
+async fn note_load(
+    State(app): State<Shared>,
+    signed_in: Option<SignedIn>,
+    token: CsrfToken,
+    headers: HeaderMap,
+) -> Result<Response> {
+    if !csrf_header_ok(&token, &headers) {
+        return Ok(expired_page());
+    }
+    let Some(SignedIn(evidence)) = signed_in else {
+        return Ok(json_error(StatusCode::UNAUTHORIZED, "Sign in first."));
+    };
+    let note = app
+        .notes
+        .lock()
+        .ok()
+        .and_then(|notes| notes.get(evidence.user().as_str()).cloned());
+    Ok(Json(json!({ "ciphertext": note })).into_response())
+}
+
 /// The demo's stand-in for a mail server: the code goes to the on-page outbox.
 fn deliver(app: &App, user: &UserId, sent: &multifactor::SentCode) {
     if let Ok(mut outbox) = app.outbox.lock() {
@@ -2275,11 +2376,12 @@ async fn register_start(
         return Ok(Json(json!({ "redirect": to })).into_response());
     }
     let started = match body.kind.as_str() {
-        "passkey" => {
-            app.mfa
-                .start_passkey_registration(&user, user.as_str(), &display_name(&app, &user))
-                .await
-        }
+        // Passkeys are asked to enable PRF, for the encrypted note.
+        "passkey" => app
+            .mfa
+            .start_passkey_registration(&user, user.as_str(), &display_name(&app, &user))
+            .await
+            .map(|(ceremony, options)| (ceremony, options.with_prf(multifactor::PrfInputs::new()))),
         "security_key" => {
             app.mfa
                 .start_security_key_registration(&user, user.as_str(), &display_name(&app, &user))

@@ -439,7 +439,7 @@ pub fn settings(frame: &Frame<'_>, methods: &[DeviceInfo], display_name: &str, b
 <button type="button" id="add-security-key" data-webauthn="register-security-key">Add a security key</button>
 <button type="button" id="add-passkey" data-webauthn="register-passkey">Add a passkey</button>
 </section>
-<section><h3>Your browsers</h3>
+{note}<section><h3>Your browsers</h3>
 <p class="hint">A browser where you completed a sign-in is <em>known</em>: failed attempts elsewhere never slow it down.
 A <em>remembered</em> browser also skips the second factor. Revoke one you no longer use or don't recognise.</p>
 <table id="browsers"><thead><tr><th>Browser</th><th>Last sign-in</th><th>Until</th><th></th></tr></thead>
@@ -456,6 +456,17 @@ A <em>remembered</em> browser also skips the second factor. Revoke one you no lo
 <p class="hint">Changing where money goes needs a security key or passkey from the last 5 minutes.</p></section>"#,
         display = esc(display_name),
         browser_rows = browser_rows(browsers, &csrf),
+        // A note encrypted in this browser under a key a passkey derives (PRF).
+        note = if methods.iter().any(|m| m.prf == Some(true)) {
+            r#"<section id="note-section"><h3>Encrypted note</h3>
+<p class="hint">Encrypted in this browser under a key your passkey derives (the PRF extension): the server keeps only ciphertext, and never sees the key.</p>
+<textarea id="note-text" rows="3" cols="50" aria-label="Note"></textarea><br>
+<button type="button" id="note-save">Encrypt and save</button>
+<button type="button" id="note-open">Open</button>
+<span id="note-status" role="status"></span></section>"#
+        } else {
+            ""
+        },
     );
     layout(frame, &body)
 }

@@ -201,7 +201,94 @@ const actions = {
   },
 };
 
+// ----- The encrypted note: a key from a passkey's PRF output, never sent anywhere -----------
+
+function b64uToBytes(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+function bytesToB64u(bytes) {
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/// The 32 bytes one of the user's passkeys derives for `salt` (the `prf` extension). The
+/// server sends the options with the salt; the output stays in this page.
+async function derivePrf(salt) {
+  const { options } = await post("/settings/note/start", { salt });
+  const json = JSON.parse(JSON.stringify(options.publicKey));
+  const prf = json.extensions && json.extensions.prf;
+  // The prf input's JSON form is converted here, in case the browser's parser does not know it.
+  if (json.extensions) delete json.extensions.prf;
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  publicKey.extensions = Object.assign({}, publicKey.extensions, {
+    prf: { eval: { first: b64uToBytes(prf.eval.first) } },
+  });
+  const credential = await navigator.credentials.get({ publicKey });
+  const results = credential.getClientExtensionResults().prf;
+  if (!results || !results.results || !results.results.first) {
+    throw new ServerError("This passkey cannot derive keys (it has no PRF support).");
+  }
+  return new Uint8Array(results.results.first);
+}
+// For developers (and the browser test): the output for a salt, as base64url.
+window.prfOutput = async (salt) => bytesToB64u(await derivePrf(salt));
+
+/// The note's AES-GCM key: HKDF over the PRF output.
+async function noteKey() {
+  const secret = await derivePrf("note-v1");
+  const base = await crypto.subtle.importKey("raw", secret, "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: new TextEncoder().encode("multifactor demo note") },
+    base, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+}
+
+async function saveNote() {
+  const status = document.getElementById("note-status");
+  status.textContent = "Confirm with your passkey…";
+  const key = await noteKey();
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const text = new TextEncoder().encode(document.getElementById("note-text").value);
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, text));
+  const blob = new Uint8Array(iv.length + sealed.length);
+  blob.set(iv);
+  blob.set(sealed, iv.length);
+  await post("/settings/note/save", { ciphertext: bytesToB64u(blob) });
+  status.textContent = "Saved, encrypted.";
+}
+
+async function openNote() {
+  const status = document.getElementById("note-status");
+  const { ciphertext } = await post("/settings/note/load");
+  if (!ciphertext) {
+    status.textContent = "No note saved yet.";
+    return;
+  }
+  status.textContent = "Confirm with your passkey…";
+  const key = await noteKey();
+  const blob = b64uToBytes(ciphertext);
+  let plain;
+  try {
+    plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: blob.slice(0, 12) }, key, blob.slice(12));
+  } catch (_) {
+    throw new ServerError("This passkey's key does not open the note (it was saved with another passkey).");
+  }
+  document.getElementById("note-text").value = new TextDecoder().decode(plain);
+  status.textContent = "Opened.";
+}
+
 document.addEventListener("DOMContentLoaded", async () => {
+  for (const [id, action] of [["note-save", saveNote], ["note-open", openNote]]) {
+    const button = document.getElementById(id);
+    if (button) {
+      button.addEventListener("click", () => action().catch((e) => {
+        if (e && e.name === "AbortError") return;
+        showError(e instanceof ServerError ? e.message : "That did not work: " + ((e && e.message) || e));
+      }));
+    }
+  }
   // Signals the server left for this page (after a deletion or a rename).
   const pending = document.getElementById("webauthn-signals");
   if (pending) {
