@@ -505,6 +505,32 @@
 //! - What it does not give: a key that survives losing the credential. Encrypt the data key
 //!   under each of the user's PRF credentials (and a recovery key), not the data itself.
 //!
+//! # Conditional creation: the passkey upgrade after a password sign-in
+//!
+//! A browser whose password manager just filled a user's password may create a passkey for
+//! them without a prompt (WebAuthn Level 3 conditional mediation for `create()`).
+//! [`Mfa::start_conditional_passkey_registration`](crate::Mfa::start_conditional_passkey_registration)
+//! starts it; the options carry `"mediation": "conditional"`.
+//!
+//! - **The rule.** A registration without user presence is accepted only in a ceremony started
+//!   that way, and only with attestation `none`, where nothing signs the authenticator data.
+//!   Every other ceremony still requires presence, and a conditional ceremony waives nothing
+//!   else: challenge, origin, relying party, algorithms and excluded credentials are checked
+//!   as ever (`tests/webauthn/conditional.rs` proves both sides with a software
+//!   authenticator).
+//! - **User verification** is preferred, not required, since there is no gesture. The passkey
+//!   is recorded as such, and signs in without a password only with user verification at
+//!   that sign-in, like any passkey.
+//! - **What the browser part needs.** Call it right after a password sign-in, on the page the
+//!   password manager filled, and only where `PublicKeyCredential.getClientCapabilities()`
+//!   reports `conditionalCreate`. Pass the options with `mediation: "conditional"` to
+//!   `navigator.credentials.create`, and finish the ceremony as any registration. The call
+//!   may resolve much later or never, so do not wait on it to go on. A failure is silent:
+//!   the user asked for nothing.
+//! - Chromium's virtual authenticator cannot run a conditional creation, so the web example
+//!   does not offer one. In its shared browser test, a passkey created without a prompt would
+//!   also change what the other scenarios find.
+//!
 //! # Fleet policy: which authenticators an organisation admits
 //!
 //! [`WebAuthnConfig::with_credential_policy`](crate::WebAuthnConfig::with_credential_policy)

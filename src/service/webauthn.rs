@@ -50,7 +50,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         user_name: &str,
         display_name: &str,
     ) -> Result<(CeremonyId, RegistrationOptions), Error> {
-        self.start_registration(user, user_name, display_name, false).await
+        self.start_registration(user, user_name, display_name, false, false)
+            .await
     }
 
     /// Starts registering a **passkey** (passwordless) for `user`: discoverable credential and
@@ -65,7 +66,37 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         user_name: &str,
         display_name: &str,
     ) -> Result<(CeremonyId, RegistrationOptions), Error> {
-        self.start_registration(user, user_name, display_name, true).await
+        self.start_registration(user, user_name, display_name, true, false)
+            .await
+    }
+
+    /// Starts a **conditional** passkey creation (WebAuthn Level 3: the passkey upgrade right
+    /// after a password sign-in): the options carry `"mediation": "conditional"`, and the
+    /// browser, where its password manager just filled the password, may create the passkey
+    /// without a prompt. Such a registration comes without user presence and usually without
+    /// user verification, and only a ceremony started here accepts it; every other ceremony
+    /// still requires presence ([`finish_webauthn_registration`](Self::finish_webauthn_registration)
+    /// finishes both). The passkey is recorded as not user-verified at registration; it still
+    /// signs in without a password only with user verification at that sign-in.
+    ///
+    /// Call it only right after a password sign-in of this user, in the same page load, and
+    /// only where the browser reports `conditionalCreate` (`PublicKeyCredential.getClientCapabilities()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`start_security_key_registration`](Self::start_security_key_registration);
+    /// [`ConfigError::Attestation`](crate::ConfigError::Attestation) with an attestation
+    /// allow-list (a conditional creation attests nothing).
+    pub async fn start_conditional_passkey_registration(
+        &self,
+        user: &UserId,
+        user_name: &str,
+        display_name: &str,
+    ) -> Result<(CeremonyId, RegistrationOptions), Error> {
+        if self.webauthn()?.engine.has_attestation_list() {
+            return Err(crate::ConfigError::Attestation("conditional creation cannot be attested").into());
+        }
+        self.start_registration(user, user_name, display_name, true, true).await
     }
 
     pub(super) async fn start_registration(
@@ -74,6 +105,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         user_name: &str,
         display_name: &str,
         passkey: bool,
+        conditional: bool,
     ) -> Result<(CeremonyId, RegistrationOptions), Error> {
         let config = self.webauthn()?;
         let user_name = label(user_name)?;
@@ -95,7 +127,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let (options, state) =
             config
                 .engine
-                .start_registration(&user_handle, user_name, display_name, exclude, passkey)?;
+                .start_registration(&user_handle, user_name, display_name, exclude, passkey, conditional)?;
         let id = self
             .store_ceremony(Some(user), CeremonyKind::Registration, state)
             .await?;

@@ -226,6 +226,37 @@ struct RegistrationCeremony {
     passkey: bool,
     user_handle: Vec<u8>,
     state: RegistrationState,
+    /// Started for conditional creation (`mediation: "conditional"`): the only ceremony whose
+    /// registration may come without user presence.
+    #[serde(default)]
+    conditional: bool,
+}
+
+/// A registration's attestation object with the user-present flag set, if it is an
+/// unsigned (`fmt: none`) one without it; `None` for anything else. With attestation `none`
+/// nothing signs the authenticator data, so setting the flag changes nothing the core could
+/// verify: it lets the core make every other check of a conditional creation, which by
+/// definition happens without a gesture (WebAuthn Level 3 §5.1.3 step 22, "conditional").
+fn presence_waived(response: &RegistrationResponse) -> Option<RegistrationResponse> {
+    use serde_cbor_2::Value;
+    let object: Value = serde_cbor_2::from_slice(response.0.response.attestation_object.as_slice()).ok()?;
+    let Value::Map(mut map) = object else {
+        return None;
+    };
+    if map.get(&Value::Text("fmt".to_owned())) != Some(&Value::Text("none".to_owned())) {
+        return None;
+    }
+    let Some(Value::Bytes(auth)) = map.get_mut(&Value::Text("authData".to_owned())) else {
+        return None;
+    };
+    let flags = auth.get_mut(32)?;
+    if *flags & 0x01 != 0 {
+        return None;
+    }
+    *flags |= 0x01;
+    let mut waived = response.clone();
+    waived.0.response.attestation_object = serde_cbor_2::to_vec(&Value::Map(map)).ok()?;
+    Some(waived)
 }
 
 impl Engine {
@@ -250,6 +281,11 @@ impl Engine {
         Self::new(&self.rp, attestation)
     }
 
+    /// Whether registrations are checked against an attestation allow-list.
+    pub(crate) fn has_attestation_list(&self) -> bool {
+        self.attestation.is_some()
+    }
+
     pub(crate) fn relying_party(&self) -> &RelyingParty {
         &self.rp
     }
@@ -268,8 +304,10 @@ impl Engine {
         display_name: &str,
         exclude: Vec<Vec<u8>>,
         passkey: bool,
+        conditional: bool,
     ) -> Result<(RegistrationOptions, Vec<u8>), Error> {
-        let policy = if passkey {
+        // A conditional creation happens without a gesture, so without user verification too.
+        let policy = if passkey && !conditional {
             UserVerificationPolicy::Required
         } else {
             UserVerificationPolicy::Preferred
@@ -304,9 +342,10 @@ impl Engine {
             passkey,
             user_handle: user_handle.to_vec(),
             state,
+            conditional,
         };
         let state = serde_json::to_vec(&ceremony).map_err(|e| Error::WebAuthn(e.to_string()))?;
-        Ok((RegistrationOptions(options, None), state))
+        Ok((RegistrationOptions(options, None, conditional), state))
     }
 
     /// Verifies a registration response against its stored state.
@@ -317,6 +356,13 @@ impl Engine {
         state: &[u8],
     ) -> Result<(NewCredential, bool, Vec<u8>), Rejected> {
         let ceremony: RegistrationCeremony = serde_json::from_slice(state).map_err(|_| Rejected)?;
+        // Only a ceremony started as conditional may come without user presence.
+        let waived = if ceremony.conditional {
+            presence_waived(response)
+        } else {
+            None
+        };
+        let response = waived.as_ref().unwrap_or(response);
         let credential = if okp::is_okp_registration(&response.0) {
             // Attestation chains cannot be checked on the EdDSA path.
             if self.attestation.is_some() {
@@ -331,7 +377,7 @@ impl Engine {
                 .register_credential(&response.0, &ceremony.state, self.attestation.as_ref().map(|a| &a.list))
                 .map_err(|_| Rejected)?
         };
-        if ceremony.passkey && !credential.user_verified {
+        if ceremony.passkey && !ceremony.conditional && !credential.user_verified {
             // The core enforces this for the Required policy already; never rely on one check.
             return Err(Rejected);
         }

@@ -498,7 +498,7 @@ mod tests {
     /// Registers a credential on the core's path; returns the stored credential.
     fn register(engine: &Engine, client: &mut Client<SoftPasskey>, as_passkey: bool) -> Vec<u8> {
         let (options, state) = engine
-            .start_registration(b"handle-1", "alice", "Alice", Vec::new(), as_passkey)
+            .start_registration(b"handle-1", "alice", "Alice", Vec::new(), as_passkey, false)
             .unwrap();
         let rsp = client.create(&serde_json::to_value(&options.0).unwrap()).unwrap();
         let rsp = RegistrationResponse::from_json_value(rsp).unwrap();

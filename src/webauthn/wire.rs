@@ -14,7 +14,12 @@ const MAX_RESPONSE_JSON: usize = 64 * 1024;
 /// Options for `navigator.credentials.create()`: `{"publicKey": {...}}`. In the browser, pass
 /// `PublicKeyCredential.parseCreationOptionsFromJSON(json.publicKey)` to `create`.
 #[derive(Debug, Clone)]
-pub struct RegistrationOptions(pub(crate) CreationChallengeResponse, pub(crate) Option<PrfInputs>);
+pub struct RegistrationOptions(
+    pub(crate) CreationChallengeResponse,
+    pub(crate) Option<PrfInputs>,
+    /// For conditional creation: `"mediation": "conditional"` beside `publicKey`.
+    pub(crate) bool,
+);
 
 /// Options for `navigator.credentials.get()`: `{"publicKey": {...}, "mediation": ...}`. In the
 /// browser, pass `PublicKeyCredential.parseRequestOptionsFromJSON(json.publicKey)` to `get`.
@@ -122,7 +127,23 @@ fn with_prf<T: Serialize, S: serde::Serializer>(
 
 impl Serialize for RegistrationOptions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        with_prf(&self.0, self.1.as_ref(), true, serializer)
+        if !self.2 {
+            return with_prf(&self.0, self.1.as_ref(), true, serializer);
+        }
+        let mut json = serde_json::to_value(WithPrf(&self.0, self.1.as_ref())).map_err(serde::ser::Error::custom)?;
+        if let Some(object) = json.as_object_mut() {
+            object.insert("mediation".into(), serde_json::Value::String("conditional".into()));
+        }
+        json.serialize(serializer)
+    }
+}
+
+/// Registration options with the PRF input, for serialising into a value first.
+struct WithPrf<'a>(&'a CreationChallengeResponse, Option<&'a PrfInputs>);
+
+impl Serialize for WithPrf<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        with_prf(self.0, self.1, true, serializer)
     }
 }
 

@@ -2,6 +2,7 @@
 //! passwordless, and hostile responses and ceremonies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod conditional;
 mod fleet;
 mod flows;
 mod hostile;
