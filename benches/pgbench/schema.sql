@@ -162,6 +162,13 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         END IF;
     END
     $fn$;
+DO $guard$ BEGIN
+        IF EXISTS (SELECT 1 FROM mfa_backup_codes GROUP BY device_id
+            HAVING MIN(slot) <> 0 OR MAX(slot) <> COUNT(*) - 1 OR MAX(slot) > 62
+                OR MAX(length(hash)) <> 32 OR MIN(length(hash)) <> 32) THEN
+            RAISE EXCEPTION 'schema v4: a backup-code set whose slots are not 0..n-1 with 32-byte hashes cannot be packed';
+        END IF;
+    END $guard$;
 ALTER TABLE mfa_devices ADD COLUMN codes_hashes BYTEA;
 ALTER TABLE mfa_devices ADD COLUMN codes_unused BIGINT;
 UPDATE mfa_devices d SET

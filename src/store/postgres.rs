@@ -267,6 +267,16 @@ const DDL_V3: &[&str] = &[
 /// of the unused ones), so reading and settling a set costs the same for 1 or 32 codes; and
 /// the settlement checks the digest of the devices the code was evaluated against.
 const DDL_V4: &[&str] = &[
+    // Packing reads a set's codes in slot order and marks unused ones by slot number: that is
+    // one reading only while the slots are 0..n-1 and the hashes 32 bytes. Anything else is
+    // refused (the whole migration rolls back), never misread.
+    "DO $guard$ BEGIN
+        IF EXISTS (SELECT 1 FROM mfa_backup_codes GROUP BY device_id
+            HAVING MIN(slot) <> 0 OR MAX(slot) <> COUNT(*) - 1 OR MAX(slot) > 62
+                OR MAX(length(hash)) <> 32 OR MIN(length(hash)) <> 32) THEN
+            RAISE EXCEPTION 'schema v4: a backup-code set whose slots are not 0..n-1 with 32-byte hashes cannot be packed';
+        END IF;
+    END $guard$",
     "ALTER TABLE mfa_devices ADD COLUMN codes_hashes BYTEA",
     "ALTER TABLE mfa_devices ADD COLUMN codes_unused BIGINT",
     "UPDATE mfa_devices d SET

@@ -155,6 +155,14 @@ const DDL_V3: &[&str] = &[
 /// Schema v4: a backup-code set's codes packed into its row (the hashes end to end and a mask
 /// of the unused ones), so reading and settling a set costs the same for 1 or 32 codes.
 const DDL_V4: &[&str] = &[
+    // Packing reads a set's codes in slot order and marks unused ones by slot number: that is
+    // one reading only while the slots are 0..n-1 and the hashes 32 bytes. Anything else is
+    // refused (the whole migration rolls back), never misread.
+    "CREATE TEMP TABLE mfa_v4_guard (backup_code_slots_packable INTEGER NOT NULL CHECK (backup_code_slots_packable = 1))",
+    "INSERT INTO mfa_v4_guard SELECT NOT EXISTS (SELECT 1 FROM mfa_backup_codes GROUP BY device_id
+        HAVING MIN(slot) <> 0 OR MAX(slot) <> COUNT(*) - 1 OR MAX(slot) > 62 OR MAX(length(hash)) <> 32
+            OR MIN(length(hash)) <> 32)",
+    "DROP TABLE mfa_v4_guard",
     "ALTER TABLE mfa_devices ADD COLUMN codes_hashes BLOB",
     "ALTER TABLE mfa_devices ADD COLUMN codes_unused INTEGER",
     "UPDATE mfa_devices SET

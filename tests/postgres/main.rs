@@ -687,6 +687,54 @@ async fn migrations(url: String) -> Result<(), String> {
     }
 }
 
+/// A version-3 set whose slots are not 0..n-1 cannot be packed by slot number without
+/// misreading it: the upgrade is refused, and the database stays version 3 with every row.
+async fn v3_gap(url: String) -> Result<(), String> {
+    let store = migrated(&url, 2).await?;
+    let user = UserId::new("gap").map_err(fail)?;
+    let set = multifactor::conformance::backup_record(&user, 1, 6).map_err(|e| e.to_string())?;
+    store.replace_backup_codes(set).await.map_err(fail)?;
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    for statement in TO_V9
+        .into_iter()
+        .chain(TO_V8)
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+        .chain(TO_V3)
+    {
+        sqlx::query(statement).execute(&raw).await.map_err(fail)?;
+    }
+    sqlx::query("DELETE FROM mfa_backup_codes WHERE slot = 2")
+        .execute(&raw)
+        .await
+        .map_err(fail)?;
+    match store.migrate().await {
+        Err(e) if e.to_string().contains("cannot be packed") => {}
+        other => return Err(format!("the upgrade of a set with a gap: {other:?}")),
+    }
+    let version: i64 = sqlx::query_scalar("SELECT version FROM mfa_schema_version")
+        .fetch_one(&raw)
+        .await
+        .map_err(fail)?;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_backup_codes")
+        .fetch_one(&raw)
+        .await
+        .map_err(fail)?;
+    if (version, rows) != (3, 5) {
+        return Err(format!("a refused upgrade left version {version} and {rows} rows"));
+    }
+    sqlx::query("UPDATE mfa_backup_codes SET slot = slot - 1 WHERE slot > 2")
+        .execute(&raw)
+        .await
+        .map_err(fail)?;
+    store.migrate().await.map_err(fail)?;
+    if store.schema_version().await.map_err(fail)? != Some(10) {
+        return Err("the set without a gap was not upgraded".into());
+    }
+    Ok(())
+}
+
 async fn corrupt_rows(url: String) -> Result<(), String> {
     let store = migrated(&url, 4).await?;
     let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
@@ -878,6 +926,7 @@ fn main() -> ExitCode {
             "plaintext",
             "killed",
             "import",
+            "v3_gap",
         ] {
             admin_create(&admin, name).await?;
         }
@@ -898,6 +947,10 @@ fn main() -> ExitCode {
             Box::pin(migrations(db("migrations"))),
         ));
         checks.push(("corrupt_rows_are_typed_errors", Box::pin(corrupt_rows(db("corrupt")))));
+        checks.push((
+            "a_version_3_set_with_a_gap_is_refused_not_misread",
+            Box::pin(v3_gap(db("v3_gap"))),
+        ));
         checks.push((
             "no_plaintext_secret_in_any_table",
             Box::pin(no_plaintext_in_tables(db("plaintext"))),

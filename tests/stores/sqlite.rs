@@ -287,6 +287,60 @@ async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
     );
 }
 
+/// A version-3 set whose slots are not 0..n-1 (a code row deleted by hand) cannot be packed
+/// by slot number without misreading it: the upgrade is refused, and the file stays version 3
+/// with every row it had.
+#[tokio::test]
+async fn a_version_3_set_with_a_gap_is_refused_not_misread() {
+    let path = fresh_path("v3-gap");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = UserId::new("gap").unwrap();
+    store
+        .replace_backup_codes(multifactor::conformance::backup_record(&user, 1, 6).unwrap())
+        .await
+        .unwrap();
+    let pool = raw(&path).await;
+    for statement in TO_V9
+        .into_iter()
+        .chain(TO_V8)
+        .chain(TO_V7)
+        .chain(TO_V6)
+        .chain(TO_V5)
+        .chain(TO_V4)
+        .chain(TO_V3)
+    {
+        sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
+    }
+    sqlx::query("DELETE FROM mfa_backup_codes WHERE slot = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let refused = store.migrate().await;
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("backup_code_slots_packable")),
+        "{refused:?}"
+    );
+    let pool = raw(&path).await;
+    let version: i64 = sqlx::query_scalar("SELECT version FROM mfa_schema_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_backup_codes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((version, rows), (3, 5), "a refused upgrade changed the file");
+    // With the gap closed (slots 0..n-1 again) the same file upgrades.
+    sqlx::query("UPDATE mfa_backup_codes SET slot = slot - 1 WHERE slot > 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(10));
+}
+
 #[tokio::test]
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
