@@ -2067,28 +2067,11 @@ async fn email_start(
     {
         return Ok(Redirect::to(to).into_response());
     }
-    match app
+    let enrolled = app
         .mfa
         .enroll_sent_code(&user, multifactor::Channel::Email, &form.address, None)
-        .await
-    {
-        Ok(sent) => {
-            deliver(&app, &user, &sent);
-            email_page(
-                &app,
-                token,
-                StatusCode::OK,
-                &user,
-                sent.device,
-                sent.destination.expose_secret(),
-                None,
-            )
-        }
-        Err(e) => {
-            let message = user_message(&e).ok_or(AppError(e.to_string()))?;
-            render_settings(&app, &session, &user, token, StatusCode::BAD_REQUEST, Some(&message)).await
-        }
-    }
+        .await;
+    code_sent(&app, &session, &user, token, enrolled).await
 }
 
 /// A new code for an address waiting for its first one.
@@ -2110,14 +2093,26 @@ async fn email_resume(
         Ok(id) => app.mfa.send_code(&user, id).await,
         Err(e) => Err(MfaError::Input(e)),
     };
+    code_sent(&app, &session, &user, token, result).await
+}
+
+/// A code made for an address: delivered to the outbox, and the page that asks for it; or the
+/// devices page saying why not.
+async fn code_sent(
+    app: &App,
+    session: &Session,
+    user: &UserId,
+    token: CsrfToken,
+    result: std::result::Result<multifactor::SentCode, MfaError>,
+) -> Result<Response> {
     match result {
         Ok(sent) => {
-            deliver(&app, &user, &sent);
+            deliver(app, user, &sent);
             email_page(
-                &app,
+                app,
                 token,
                 StatusCode::OK,
-                &user,
+                user,
                 sent.device,
                 sent.destination.expose_secret(),
                 None,
@@ -2125,7 +2120,7 @@ async fn email_resume(
         }
         Err(e) => {
             let message = user_message(&e).ok_or(AppError(e.to_string()))?;
-            render_settings(&app, &session, &user, token, StatusCode::BAD_REQUEST, Some(&message)).await
+            render_settings(app, session, user, token, StatusCode::BAD_REQUEST, Some(&message)).await
         }
     }
 }

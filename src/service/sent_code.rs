@@ -336,16 +336,16 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         code: &str,
         now: UnixTime,
     ) -> Result<Evaluated, Error> {
-        let sent: Vec<(DeviceId, &SentCodeRecord, DeviceKind)> = view
+        let sent: Vec<(DeviceId, &SentCodeRecord)> = view
             .devices
             .iter()
             .filter(|d| d.confirmed)
             .filter_map(|d| match &d.data {
-                DeviceData::SentCode(c) => Some((d.id, c, d.kind())),
+                DeviceData::SentCode(c) => Some((d.id, c)),
                 _ => None,
             })
             .collect();
-        let Some(&(_, _, first_kind)) = sent.first() else {
+        let Some(&(_, first)) = sent.first() else {
             return Err(MisuseError::NoDevice(Factor::Totp).into());
         };
         let digits = sent_code::canonical_code(code, self.config.sent_codes.digits()).ok_or(self.code_format())?;
@@ -353,23 +353,21 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         if let Some(refused) = self.refusal(gate, admission, now) {
             return Ok(Evaluated::Refused(refused));
         }
-        let pairs: Vec<(DeviceId, &SentCodeRecord)> = sent.iter().map(|(id, c, _)| (*id, *c)).collect();
-        let (hit, reused, live) = self.match_sent(user, &pairs, &digits, now)?;
+        let (hit, reused, live) = self.match_sent(user, &sent, &digits, now)?;
         if live == 0 {
             // No code is live: nothing a guess could win, and nothing is charged.
             return Ok(Evaluated::Refused(Outcome::Rejected));
         }
-        let kind = match hit {
-            Some(Hit::TotpStep { device, .. }) => sent
-                .iter()
-                .find(|(id, _, _)| *id == device)
-                .map_or(first_kind, |(_, _, k)| *k),
-            _ => first_kind,
+        // What a hit proves: the kind of the destination it matched.
+        let matched = match hit {
+            Some(Hit::TotpStep { device, .. }) => sent.iter().find(|(id, _)| *id == device).map(|(_, c)| *c),
+            _ => None,
         };
+        let kind = matched.unwrap_or(first).channel.kind();
         // The candidates: the devices, and the serial of each live code.
         let serials: Vec<u8> = sent
             .iter()
-            .filter_map(|(_, c, _)| c.live_code(now))
+            .filter_map(|(_, c)| c.live_code(now))
             .flat_map(|c| c.serial.to_be_bytes())
             .collect();
         let context: [&[u8]; 2] = [digest.as_bytes(), &serials];

@@ -6,13 +6,15 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use multifactor::{
-    AttestationAllowList, ConfigError, DeviceKind, Error, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, WebAuthnConfig,
+    AttestationAllowList, CeremonyId, ConfigError, DeviceKind, Error, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
+    MfaConfig, Outcome, RegistrationOptions, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId,
+    WebAuthnConfig,
 };
-use multifactor_kit::browser::{ORIGIN, passkey, security_key};
+use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
 use multifactor_kit::service::{START, TestMfa, user};
 use serde_cbor_2::Value;
 use serde_json::Value as Json;
+use webauthn_authenticator_rs::AuthenticatorBackend;
 
 fn service(webauthn: WebAuthnConfig) -> TestMfa {
     let mut config = MfaConfig::new("Example").unwrap();
@@ -53,6 +55,24 @@ fn as_conditional(rsp: &mut Json, none: bool, present: bool) {
     *field = Json::String(B64.encode(serde_cbor_2::to_vec(&Value::Map(map)).unwrap()));
 }
 
+/// Lets `client` answer a started registration, rewrites the answer as [`as_conditional`]
+/// says, and finishes the ceremony.
+async fn finish_as<A: AuthenticatorBackend>(
+    mfa: &TestMfa,
+    who: &UserId,
+    (ceremony, options): (CeremonyId, RegistrationOptions),
+    mut client: Client<A>,
+    none: bool,
+    present: bool,
+) -> Outcome {
+    let mut rsp = client.create(&options.to_json_value()).unwrap();
+    as_conditional(&mut rsp, none, present);
+    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    mfa.finish_webauthn_registration(who, ceremony, &rsp, None)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn presence_is_waived_only_in_a_conditional_ceremony() {
     let mfa = service(rp());
@@ -82,36 +102,22 @@ async fn presence_is_waived_only_in_a_conditional_ceremony() {
 
     // The same response shape in an ordinary passkey ceremony: presence is required.
     let bob = user("bob");
-    let (ceremony, options) = mfa.start_passkey_registration(&bob, "bob", "Bob").await.unwrap();
-    let mut rsp = passkey().create(&options.to_json_value()).unwrap();
-    as_conditional(&mut rsp, true, false);
-    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    let started = mfa.start_passkey_registration(&bob, "bob", "Bob").await.unwrap();
     assert_eq!(
-        mfa.finish_webauthn_registration(&bob, ceremony, &rsp, None)
-            .await
-            .unwrap(),
+        finish_as(&mfa, &bob, started, passkey(), true, false).await,
         Outcome::Rejected
     );
     // And in a security key's.
-    let (ceremony, options) = mfa.start_security_key_registration(&bob, "bob", "Bob").await.unwrap();
-    let mut rsp = security_key().create(&options.to_json_value()).unwrap();
-    as_conditional(&mut rsp, true, false);
-    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    let started = mfa.start_security_key_registration(&bob, "bob", "Bob").await.unwrap();
     assert_eq!(
-        mfa.finish_webauthn_registration(&bob, ceremony, &rsp, None)
-            .await
-            .unwrap(),
+        finish_as(&mfa, &bob, started, security_key(), true, false).await,
         Outcome::Rejected
     );
     // With presence, an ordinary ceremony takes the unsigned attestation as ever.
-    let (ceremony, options) = mfa.start_passkey_registration(&bob, "bob", "Bob").await.unwrap();
-    let mut rsp = passkey().create(&options.to_json_value()).unwrap();
-    as_conditional(&mut rsp, true, true);
-    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    let started = mfa.start_passkey_registration(&bob, "bob", "Bob").await.unwrap();
     assert!(
-        mfa.finish_webauthn_registration(&bob, ceremony, &rsp, None)
+        finish_as(&mfa, &bob, started, passkey(), true, true)
             .await
-            .unwrap()
             .is_accepted()
     );
 }
@@ -122,17 +128,12 @@ async fn a_conditional_ceremony_waives_nothing_else() {
     let alice = user("alice");
     // Signed (packed) attestation without presence: the flag is covered by the signature, so
     // it is not waived, and the response is refused.
-    let (ceremony, options) = mfa
+    let started = mfa
         .start_conditional_passkey_registration(&alice, "alice", "Alice")
         .await
         .unwrap();
-    let mut rsp = passkey().create(&options.to_json_value()).unwrap();
-    as_conditional(&mut rsp, false, false);
-    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
     assert_eq!(
-        mfa.finish_webauthn_registration(&alice, ceremony, &rsp, None)
-            .await
-            .unwrap(),
+        finish_as(&mfa, &alice, started, passkey(), false, false).await,
         Outcome::Rejected
     );
     // Another origin's response is refused as ever.
