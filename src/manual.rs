@@ -471,7 +471,13 @@
 //!     `com.au`, ...), not the whole Public Suffix List. Under another multi-level suffix a
 //!     domain can only be over-counted, which makes the check stricter, never looser.
 //!   - Serve [`RelyingParty::well_known_webauthn`](crate::RelyingParty::well_known_webauthn) at
-//!     `https://{rp id}/.well-known/webauthn`.
+//!     `https://{rp id}/.well-known/webauthn`, as `application/json`, on the default HTTPS port
+//!     with a certificate the browser trusts: the browser fetches it from the relying party
+//!     itself, not from the page's origin, and an origin it does not find there gets a
+//!     `SecurityError` before any authenticator is asked.
+//!   - Only `https://` related origins are accepted (`http://localhost` only for a `localhost`
+//!     relying party), and the server checks the signed origin against the same list, whatever
+//!     the browser did.
 //! - **Provider names.** No AAGUID list ships:
 //!   - the community list has no licence;
 //!   - the FIDO Metadata Service forbids redistribution;

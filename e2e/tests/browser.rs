@@ -100,14 +100,43 @@ struct Server {
 static DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 impl Server {
+    /// The demo as `http://localhost`, with its SQLite file in [`DATABASE`].
     async fn start(binary: &Path) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!("mf-e2e-{}", std::process::id()));
+        let db = dir.join("web.db");
+        let _ = DATABASE.set(db.clone());
+        let args = ["--port", "0", "--related-origin", "https://example.co.uk", "--db"];
+        Self::spawn(binary, dir, |c| c.args(args).arg(&db)).await
+    }
+
+    /// A second demo under a real name, `https://example.com` (in memory), to be reached
+    /// through a [`TlsFront`], with `https://example.co.uk` as its related origin.
+    async fn start_named(binary: &Path) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!("mf-e2e-named-{}", std::process::id()));
+        let args = [
+            "--port",
+            "0",
+            "--memory",
+            "--rp-id",
+            "example.com",
+            "--origin",
+            "https://example.com",
+            "--related-origin",
+            "https://example.co.uk",
+        ];
+        Self::spawn(binary, dir, |c| c.args(args)).await
+    }
+
+    async fn spawn(
+        binary: &Path,
+        dir: PathBuf,
+        args: impl FnOnce(&mut Command) -> &mut Command,
+    ) -> Result<Self, String> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(err)?;
-        let _ = DATABASE.set(dir.join("web.db"));
-        let mut child = Command::new(binary)
-            .args(["--port", "0", "--related-origin", "https://example.co.uk", "--db"])
-            .arg(dir.join("web.db"))
+        let mut command = Command::new(binary);
+        args(&mut command);
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -127,6 +156,94 @@ impl Server {
         .map_err(|_| "the web example did not start within 30 s".to_owned())??;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Self { child, base, dir })
+    }
+
+    fn port(&self) -> Result<u16, String> {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .ok_or_else(|| format!("no port in {}", self.base))
+    }
+}
+
+/// The names the TLS front end answers for: the relying party, its related origin, and an
+/// origin that the relying party does not list.
+const NAMED: [&str; 3] = ["example.com", "example.co.uk", "example.org"];
+
+/// A TLS front end (a reverse proxy, as in production) that serves the named demo as
+/// `https://example.com`, `https://example.co.uk` and `https://example.org`, with a self-signed
+/// test certificate made for this run. Chromium reaches it through `--host-resolver-rules`
+/// (each name, on the default HTTPS port as the browser sees it, maps to this listener's
+/// port) and accepts the certificate by its key (`--ignore-certificate-errors-spki-list`), so
+/// the page has no certificate error and WebAuthn is allowed on it.
+struct TlsFront {
+    port: u16,
+    /// Base64 of the SHA-256 of the certificate's SubjectPublicKeyInfo.
+    spki: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsFront {
+    async fn start(backend: u16) -> Result<Self, String> {
+        use rcgen::PublicKeyData as _;
+        use sha2::Digest as _;
+        use tokio_rustls::rustls;
+        let key = rcgen::KeyPair::generate().map_err(err)?;
+        let cert = rcgen::CertificateParams::new(NAMED.map(String::from).to_vec())
+            .and_then(|params| params.self_signed(&key))
+            .map_err(err)?;
+        let spki =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(key.subject_public_key_info()));
+        let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        // ring, not aws-lc-rs: no C toolchain beyond cc for a loopback test listener. rustls
+        // deprecates it for lacking post-quantum key exchange, which a test on 127.0.0.1 does
+        // not need.
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map_err(err)?
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], private)
+            .map_err(err)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(err)?;
+        let port = listener.local_addr().map_err(err)?.port();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A failed handshake or a dropped connection ends that connection only.
+                    let Ok(mut tls) = acceptor.accept(client).await else {
+                        return;
+                    };
+                    let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                });
+            }
+        });
+        Ok(Self { port, spki, task })
+    }
+
+    /// Chromium's flags to reach this front end under the test names and trust its certificate.
+    fn chromium_flags(&self) -> [String; 2] {
+        let rules: Vec<String> = NAMED
+            .iter()
+            .map(|n| format!("MAP {n} 127.0.0.1:{}", self.port))
+            .collect();
+        [
+            format!("host-resolver-rules={}", rules.join(", ")),
+            format!("ignore-certificate-errors-spki-list={}", self.spki),
+        ]
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -2305,6 +2422,85 @@ async fn imported_keycloak_passkey_signs_in(browser: &Browser, base: &str) -> Re
     Ok(())
 }
 
+/// WebAuthn Level 3 related origins, in the browser: a passkey registered on
+/// `https://example.com` signs in on `https://example.co.uk`, which example.com lists at
+/// `/.well-known/webauthn` (Chromium fetches that document from the relying party itself), and
+/// the browser refuses it on `https://example.org`, which is not listed.
+async fn a_passkey_signs_in_on_a_related_origin(browser: &Browser, _base: &str) -> Result<(), String> {
+    // The origin the browser put in the signed client data, kept across the navigation that
+    // follows a sign-in (sessionStorage belongs to the origin).
+    const RECORD_ORIGIN: &str = "(() => { const get = navigator.credentials.get.bind(navigator.credentials); \
+        navigator.credentials.get = async (o) => { const c = await get(o); \
+          if (o.mediation !== 'conditional') sessionStorage.signedOrigin = \
+            JSON.parse(new TextDecoder().decode(c.response.clientDataJSON)).origin; \
+          return c; }; return true; })()";
+    let home = Tab::open(browser, "https://example.com", Kind::Platform).await?;
+    home.sign_in_with_password("alice").await?;
+    if home.signed_in_as().await? != "alice" {
+        return Err("password sign-in on https://example.com failed".into());
+    }
+    home.goto("/settings").await?;
+    home.register("#add-passkey", "Laptop").await?;
+    let passkey = home.export_credentials().await?;
+    if passkey.len() != 1 || passkey[0].rp_id.as_deref() != Some("example.com") {
+        return Err(format!(
+            "expected one passkey for example.com, the authenticator holds {:?}",
+            passkey.iter().map(|c| c.rp_id.clone()).collect::<Vec<_>>()
+        ));
+    }
+    home.close(browser).await;
+
+    // The related origin: the same passkey (another browser holding it) signs in.
+    let related = Tab::open(browser, "https://example.co.uk", Kind::Platform).await?;
+    related.goto("/login").await?;
+    related.autofill_settled().await?;
+    related.import_credentials(passkey.clone()).await?;
+    related.eval::<bool>(RECORD_ORIGIN).await?;
+    related
+        .click_to_page("#passkey-sign-in", "location.pathname === '/'")
+        .await?;
+    let origin: String = related.eval("location.origin").await?;
+    let signed: String = related.eval("sessionStorage.signedOrigin || ''").await?;
+    if related.signed_in_as().await? != "alice" || origin != "https://example.co.uk" || signed != origin {
+        return Err(format!(
+            "on the related origin: signed in as {:?} on {origin}, client data origin {signed:?}",
+            related.signed_in_as().await?
+        ));
+    }
+    related.screenshot("related-origin-signed-in").await?;
+    related.close(browser).await;
+
+    // An origin example.com does not list: the browser refuses before any authenticator is
+    // asked, and the page says why.
+    let unlisted = Tab::open(browser, "https://example.org", Kind::Platform).await?;
+    unlisted.goto("/login").await?;
+    unlisted.autofill_settled().await?;
+    unlisted.import_credentials(passkey).await?;
+    unlisted
+        .click_in_page(
+            "#passkey-sign-in",
+            "document.querySelector('#error') && document.querySelector('#error').textContent !== ''",
+        )
+        .await?;
+    let shown = unlisted.text("#error").await?;
+    if !shown.contains("not one this site's passkeys are registered for") || unlisted.path().await? != "/login" {
+        return Err(format!("on an unlisted origin the page shows {shown:?}"));
+    }
+    // The browser's own words, from a request for the same relying party id: it fetched
+    // example.com's list and did not find this origin in it.
+    let refusal: String = unlisted
+        .eval(
+            "navigator.credentials.get({publicKey: {challenge: new Uint8Array(32), rpId: 'example.com', \
+             userVerification: 'preferred'}}).then(() => 'resolved', e => e.name + ': ' + e.message)",
+        )
+        .await?;
+    if !refusal.starts_with("SecurityError") || !refusal.contains(".well-known/webauthn") {
+        return Err(format!("on an unlisted origin the browser answered {refusal:?}"));
+    }
+    unlisted.close(browser).await;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -2328,6 +2524,8 @@ fn main() -> ExitCode {
     let results = runtime.block_on(async move {
         let binary = web_binary().await?;
         let server = Server::start(&binary).await?;
+        let named = Server::start_named(&binary).await?;
+        let front = TlsFront::start(named.port()?).await?;
         let profile = std::env::temp_dir().join(format!("mf-e2e-chromium-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         let config = BrowserConfig::builder()
@@ -2335,14 +2533,16 @@ fn main() -> ExitCode {
             .no_sandbox()
             .new_headless_mode()
             .user_data_dir(&profile)
+            // chromiumoxide adds the leading `--` itself.
             .args([
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                "disable-gpu",
+                "disable-quic",
+                "no-first-run",
+                "disable-background-networking",
+                "disable-component-update",
+                "disable-sync",
             ])
+            .args(front.chromium_flags())
             .launch_timeout(Duration::from_secs(60))
             .build()
             .map_err(err)?;
@@ -2401,11 +2601,14 @@ fn main() -> ExitCode {
             the_last_skip_ends_the_grace,
             codes_by_email_from_the_outbox,
             a_note_encrypted_under_a_passkey_prf,
+            a_passkey_signs_in_on_a_related_origin,
         );
         let _ = browser.close().await;
         let _ = browser.wait().await;
         events.abort();
         let _ = std::fs::remove_dir_all(&profile);
+        drop(front);
+        drop(named);
         drop(server);
         Ok::<_, String>(results)
     });

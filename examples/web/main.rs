@@ -5,6 +5,9 @@
 //! ```text
 //! cargo run --example web                      # http://localhost:8080, SQLite file web.db
 //! cargo run --example web -- --port 0 --db /tmp/demo.db
+//! # behind a TLS reverse proxy that serves https://example.com, with a related origin:
+//! cargo run --example web -- --rp-id example.com --origin https://example.com \
+//!     --related-origin https://example.co.uk
 //! ```
 //!
 //! Demo users are built in (`alice`, `bob`, ... `trent`; password `demo-pass`): the password
@@ -170,6 +173,10 @@ struct Args {
     related: Vec<String>,
     /// A provider catalog in the community AAGUID format, instead of the demo's own.
     providers: Option<PathBuf>,
+    /// The relying party id and the origin users see, when a TLS front end (a reverse proxy)
+    /// serves this site under its real name. Default: `localhost` and this plain listener.
+    rp_id: Option<String>,
+    origin: Option<String>,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -178,6 +185,8 @@ fn parse_args() -> std::result::Result<Args, String> {
         db: Some(PathBuf::from("web.db")),
         related: Vec::new(),
         providers: None,
+        rp_id: None,
+        origin: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -189,9 +198,12 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--memory" => args.db = None,
             "--related-origin" => args.related.push(it.next().ok_or("--related-origin needs a URL")?),
             "--providers" => args.providers = Some(PathBuf::from(it.next().ok_or("--providers needs a file")?)),
+            "--rp-id" => args.rp_id = Some(it.next().ok_or("--rp-id needs a domain")?),
+            "--origin" => args.origin = Some(it.next().ok_or("--origin needs a URL")?),
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (use --port N, --db FILE, --memory, --related-origin URL, --providers FILE)"
+                    "unknown argument {other:?} (use --port N, --db FILE, --memory, --related-origin URL, \
+                     --providers FILE, --rp-id DOMAIN --origin URL)"
                 ));
             }
         }
@@ -213,7 +225,14 @@ async fn run() -> std::result::Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let origin = format!("http://localhost:{port}");
+    let listening = format!("http://localhost:{port}");
+    // Behind a TLS front end the site has its real name; on its own, it is localhost.
+    let (rp_id, origin) = match (args.rp_id, args.origin) {
+        (Some(rp_id), Some(origin)) => (rp_id, origin),
+        (None, None) => ("localhost".to_owned(), listening.clone()),
+        _ => return Err("--rp-id and --origin go together".to_owned()),
+    };
+    let secure_cookies = origin.starts_with("https://");
 
     let (store, key) = match &args.db {
         Some(path) => {
@@ -232,7 +251,7 @@ async fn run() -> std::result::Result<(), String> {
     };
     let mut config = MfaConfig::new("multifactor demo").map_err(|e| e.to_string())?;
     let related: Vec<&str> = args.related.iter().map(String::as_str).collect();
-    let rp = RelyingParty::new("localhost", "multifactor demo", &[&origin])
+    let rp = RelyingParty::new(&rp_id, "multifactor demo", &[&origin])
         .and_then(|rp| rp.with_related_origins(&related))
         .map_err(|e| e.to_string())?;
     let well_known = rp.well_known_webauthn();
@@ -275,7 +294,7 @@ async fn run() -> std::result::Result<(), String> {
 
     let sessions = SessionManagerLayer::new(SessionStore::default())
         .with_name("mfa_demo_session")
-        .with_secure(false) // plain http on localhost; set true behind TLS
+        .with_secure(secure_cookies) // plain http on localhost; secure behind TLS
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::minutes(
@@ -329,7 +348,10 @@ async fn run() -> std::result::Result<(), String> {
         "demo users: {} (password {DEMO_PASSWORD:?}, demo only)",
         DEMO_USERS.join(", ")
     );
-    println!("listening on {origin}");
+    if origin != listening {
+        println!("serving {origin} (behind a TLS front end)");
+    }
+    println!("listening on {listening}");
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
