@@ -9,6 +9,11 @@
 
 use multifactor_kit::cluster;
 
+/// The fleet rules at registration and sign-in, the scenarios the in-memory store and SQLite
+/// run in the WebAuthn tests.
+#[path = "../webauthn/fleet.rs"]
+mod fleet;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
@@ -927,6 +932,10 @@ fn main() -> ExitCode {
             "killed",
             "import",
             "v3_gap",
+            "fleet_denied",
+            "fleet_synced",
+            "fleet_lists",
+            "fleet_inventory",
         ] {
             admin_create(&admin, name).await?;
         }
@@ -963,6 +972,26 @@ fn main() -> ExitCode {
             "mfactl_import_refuses_bad_batches_and_adds_nothing_twice",
             Box::pin(mfactl_import(db("import"))),
         ));
+        // Each on a database of its own (the inventory lists every user's credentials), on
+        // a task of its own (their assertions panic; a panic fails that check, not the run).
+        macro_rules! fleet {
+            ($($scenario:ident on $db:literal),* $(,)?) => {$(
+                let url = db($db);
+                checks.push((
+                    stringify!($scenario),
+                    Box::pin(async move {
+                        let store = migrated(&url, 4).await?;
+                        tokio::spawn(fleet::$scenario(store)).await.map_err(fail)
+                    }),
+                ));
+            )*};
+        }
+        fleet!(
+            a_model_denied_later_is_refused_at_the_next_sign_in on "fleet_denied",
+            a_device_bound_rule_refuses_a_key_that_became_synced on "fleet_synced",
+            allow_lists_and_attestation_refuse_what_they_do_not_know on "fleet_lists",
+            the_inventory_lists_across_users_and_a_model_is_revoked_in_bulk on "fleet_inventory",
+        );
         let mut results = Vec::new();
         for (name, check) in checks {
             let result = check.await;

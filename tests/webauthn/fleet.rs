@@ -1,18 +1,22 @@
 //! An organisation's rules on authenticators: refused at registration and again at every
 //! sign-in (a model denied since, a key that became synced), with a reason and an audit event;
 //! the inventory across users, and the bulk revocation of a model.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//!
+//! The rules at sign-in look at what the store kept of each credential, so every scenario runs
+//! on each store: here on the in-memory store and SQLite, and in `tests/postgres` (which
+//! includes this file) on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use crypto_glue::der::Encode as _;
 use multifactor::store::{DeviceData, WebAuthnUse};
 use multifactor::webauthn::{AaguidRule, CredentialPolicy, CredentialRules, PolicyRefusal};
 use multifactor::{
-    AttestationAllowList, AuditKind, AuthenticationResponse, CredentialFilter, DeviceKind, DeviceStore as _, KeyId,
-    Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, RecordingSink, RegistrationResponse, RelyingParty,
-    SealingKey, UnixTime, UserId, WebAuthnConfig,
+    AttestationAllowList, AuditKind, AuthenticationResponse, CredentialFilter, DeviceKind, DeviceStore,
+    InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, RecordingSink, RegistrationResponse,
+    RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey};
-use multifactor_kit::service::{START, TestMfa, user};
+use multifactor_kit::service::{START, user};
 use webauthn_authenticator_rs::AuthenticatorBackend;
 use webauthn_authenticator_rs::softtoken::{AAGUID, SoftToken};
 
@@ -20,8 +24,11 @@ fn config(policy: CredentialPolicy) -> WebAuthnConfig {
     WebAuthnConfig::new(RelyingParty::new("example.com", "Example", &[ORIGIN]).unwrap()).with_credential_policy(policy)
 }
 
+/// The service on a store of the scenario's choosing.
+type On<S> = Mfa<S, ManualClock, InsecureSeededRng>;
+
 /// A service on `store` with `webauthn`, recording its audit events.
-fn service(store: MemoryStore, webauthn: WebAuthnConfig) -> (TestMfa, RecordingSink) {
+fn service<S: DeviceStore>(store: S, webauthn: WebAuthnConfig) -> (On<S>, RecordingSink) {
     let mut config = MfaConfig::new("Example").unwrap();
     config.webauthn = Some(webauthn);
     let sink = RecordingSink::new();
@@ -42,8 +49,8 @@ fn model() -> [u8; 16] {
     *AAGUID.as_bytes()
 }
 
-async fn register<A: AuthenticatorBackend>(
-    mfa: &TestMfa,
+async fn register<S: DeviceStore, A: AuthenticatorBackend>(
+    mfa: &On<S>,
     who: &UserId,
     client: &mut Client<A>,
     as_passkey: bool,
@@ -62,7 +69,11 @@ async fn register<A: AuthenticatorBackend>(
         .unwrap()
 }
 
-async fn sign_in<A: AuthenticatorBackend>(mfa: &TestMfa, who: &UserId, client: &mut Client<A>) -> Outcome {
+async fn sign_in<S: DeviceStore, A: AuthenticatorBackend>(
+    mfa: &On<S>,
+    who: &UserId,
+    client: &mut Client<A>,
+) -> Outcome {
     let (ceremony, options) = mfa.start_webauthn_authentication(who).await.unwrap();
     let rsp = client.get(&options.to_json_value()).unwrap();
     let rsp = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
@@ -79,9 +90,7 @@ fn refusals(sink: &RecordingSink) -> Vec<PolicyRefusal> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_model_denied_later_is_refused_at_the_next_sign_in() {
-    let store = MemoryStore::new();
+pub async fn a_model_denied_later_is_refused_at_the_next_sign_in<S: DeviceStore + Clone>(store: S) {
     let alice = user("alice");
     let (open, _) = service(store.clone(), config(CredentialPolicy::new()));
     let mut key = token();
@@ -117,9 +126,7 @@ async fn a_model_denied_later_is_refused_at_the_next_sign_in() {
     assert!(register(&strict, &bob, &mut passkey(), true).await.is_accepted());
 }
 
-#[tokio::test]
-async fn a_device_bound_rule_refuses_a_key_that_became_synced() {
-    let store = MemoryStore::new();
+pub async fn a_device_bound_rule_refuses_a_key_that_became_synced<S: DeviceStore + Clone>(store: S) {
     let alice = user("alice");
     let bound = CredentialPolicy::new().security_keys(CredentialRules::new().device_bound());
     let (mfa, sink) = service(store.clone(), config(bound));
@@ -149,14 +156,13 @@ async fn a_device_bound_rule_refuses_a_key_that_became_synced() {
     assert_eq!(refusals(&sink), vec![PolicyRefusal::Synced]);
 }
 
-#[tokio::test]
-async fn allow_lists_and_attestation_refuse_what_they_do_not_know() {
+pub async fn allow_lists_and_attestation_refuse_what_they_do_not_know<S: DeviceStore + Clone>(store: S) {
     let alice = user("alice");
     let other = [9u8; 16];
     let allow = CredentialPolicy::new()
         .security_keys(CredentialRules::new().aaguids(AaguidRule::Allow(vec![other])))
         .passkeys(CredentialRules::new().aaguids(AaguidRule::Allow(vec![model()])));
-    let (mfa, _) = service(MemoryStore::new(), config(allow));
+    let (mfa, _) = service(store.clone(), config(allow));
     assert_eq!(
         register(&mfa, &alice, &mut token(), false).await,
         Outcome::NotAllowed(PolicyRefusal::ModelNotAllowed)
@@ -169,7 +175,7 @@ async fn allow_lists_and_attestation_refuse_what_they_do_not_know() {
 
     // Attested: only with the chain verified against a trust anchor at registration.
     let attested = CredentialPolicy::new().security_keys(CredentialRules::new().attested());
-    let (plain, _) = service(MemoryStore::new(), config(attested.clone()));
+    let (plain, _) = service(store.clone(), config(attested.clone()));
     assert_eq!(
         register(&plain, &alice, &mut token(), false).await,
         Outcome::NotAllowed(PolicyRefusal::NotAttested)
@@ -178,15 +184,13 @@ async fn allow_lists_and_attestation_refuse_what_they_do_not_know() {
     let list = AttestationAllowList::new()
         .allow_der(&ca.to_der().unwrap(), model(), "Soft token")
         .unwrap();
-    let (checked, _) = service(MemoryStore::new(), config(attested).with_attestation_allow_list(list));
+    let (checked, _) = service(store, config(attested).with_attestation_allow_list(list));
     let mut key = Client::new(soft, true);
     assert!(register(&checked, &alice, &mut key, false).await.is_accepted());
     assert!(sign_in(&checked, &alice, &mut key).await.is_accepted());
 }
 
-#[tokio::test]
-async fn the_inventory_lists_across_users_and_a_model_is_revoked_in_bulk() {
-    let store = MemoryStore::new();
+pub async fn the_inventory_lists_across_users_and_a_model_is_revoked_in_bulk<S: DeviceStore + Clone>(store: S) {
     let (mfa, sink) = service(store.clone(), config(CredentialPolicy::new()));
     let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
     assert!(register(&mfa, &alice, &mut token(), false).await.is_accepted());
@@ -250,3 +254,29 @@ async fn the_inventory_lists_across_users_and_a_model_is_revoked_in_bulk() {
     assert_eq!(mfa.revoke_credentials(model()).await.unwrap(), 0);
     assert!(sign_in(&mfa, &carol, &mut carols).await.is_accepted());
 }
+
+/// Each scenario on the in-memory store and on SQLite (a fresh database each).
+macro_rules! on_memory_and_sqlite {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(multifactor::MemoryStore::new()).await;
+            })*
+        }
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(multifactor::SqliteStore::open_in_memory().await.unwrap()).await;
+            })*
+        }
+    };
+}
+
+#[cfg(test)]
+on_memory_and_sqlite!(
+    a_model_denied_later_is_refused_at_the_next_sign_in,
+    a_device_bound_rule_refuses_a_key_that_became_synced,
+    allow_lists_and_attestation_refuse_what_they_do_not_know,
+    the_inventory_lists_across_users_and_a_model_is_revoked_in_bulk,
+);
