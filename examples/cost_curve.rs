@@ -14,7 +14,7 @@
 //!    table's columns at run time (`information_schema.columns`, `pragma_table_info`) and copies
 //!    every `mfa_*` table with a `user_id` column that the real users have rows in (not
 //!    `mfa_throttles`: a clear counter has no row), replacing only `id` and `user_id`, and every
-//!    table with a `device_id` column (today `mfa_backup_codes`; copied only if it exists),
+//!    table with a `device_id` column (none today: a set's codes live in its row; such a table would be copied),
 //!    replacing `device_id` with the copied device's new id. User ids all have the form
 //!    `user-NNNNNNNN`; real user i is number i * (N / R), fillers take the numbers between, so
 //!    real users are spread evenly through the user-id index (not packed into its first pages).
@@ -81,7 +81,7 @@
 //! a few seconds per store even in a debug build) writes its SVG and CSV to the temporary
 //! directory unless `--svg` says otherwise. SQLite files go to `--dir` (default: the
 //! temporary directory); put it on the disk you mean to measure (a tmpfs makes fsync free).
-//! `DATABASE_URL` is ignored on purpose (see `support/pg_cluster.rs`).
+//! `DATABASE_URL` is ignored on purpose (see `kit/src/pg_cluster.rs`).
 //!
 //! PostgreSQL server settings: `max_connections=300`, `shared_buffers=512MB` (as `pg_load`),
 //! defaults otherwise (`fsync=on`, `synchronous_commit=on`, `full_page_writes=on`). The clients

@@ -36,7 +36,7 @@
 //!
 //! Run: `cargo run --release --example pg_load -- [--clients C] [--seconds S] [--users U]
 //! [--codes N] [--fsync on|off|both] [--quick]`. `--quick` is 1 s phases and 500 users (a CI smoke).
-//! `DATABASE_URL` is ignored on purpose (see `support/pg_cluster.rs`): the benchmark needs its
+//! `DATABASE_URL` is ignored on purpose (see `kit/src/pg_cluster.rs`): the benchmark needs its
 //! own server with settings it chooses.
 //!
 //! Server settings on top of `fsync`: `max_connections=300`, `shared_buffers=512MB` (so the

@@ -221,7 +221,7 @@
 //! |---|---|---|
 //! | backup codes per set | 6 | the common default of the systems users come from; 1..=32 |
 //! | backup code length | 13 characters, shown `abcd-efgh-jkmnp` | Crockford base32 (no `i l o u`): 65 bits, so no throttle is needed (NIST SP 800-63B: 64); one character more than 12 rather than a larger alphabet, which would bring mixed case or look-alikes back; 12..=32 (12 is throttled) |
-//! | backup code input | case, spaces, hyphens ignored; `o i l` read as `0 1 1` | people copy codes from paper |
+//! | backup code input | case, spaces, hyphens ignored; `o i l` read as `0 1 1`, `u` as `v` | people copy codes from paper; `u` is not in Crockford's alphabet but is in the RFC 4648 base32 of some imported codes |
 //! | TOTP algorithm, digits, period | SHA1, 6, 30 s | what every authenticator app supports |
 //! | TOTP window | ±1 step | tolerates 30 s of clock skew or a slow typist; 0..=10 |
 //! | TOTP clock drift | followed: the window is centred on each device's clock as its last accepted code showed | a phone whose clock drifts minutes a year keeps working, and a guess still meets 3 codes |
@@ -240,7 +240,7 @@
 //! | WebAuthn browser timeout | 5 minutes | the same; 10 s..=10 min |
 //! | passkeys | UV required, discoverable credential required | a passkey replaces a password and a second factor |
 //! | security keys | UV preferred, not discoverable; UV required later if it happened at registration | what webauthn-rs does |
-//! | algorithms | ES256, RS256 | what real authenticators use; EdDSA is not verifiable by webauthn-rs-core 0.6.2 |
+//! | algorithms | EdDSA (Ed25519), ES256, RS256 | what real authenticators use; EdDSA is verified beside webauthn-rs-core, which cannot, with the same checks |
 //! | attestation | `none` | privacy; an allow-list of models is opt-in |
 //! | counter regression | rejected | a possible cloned authenticator |
 //! | WebAuthn credentials per user | at most 32 | the exclude list stays small |

@@ -66,12 +66,12 @@ impl<S: fmt::Debug, C: fmt::Debug, R: fmt::Debug> fmt::Debug for Mfa<S, C, R> {
 }
 
 impl<S: DeviceStore> Mfa<S> {
-    /// A service on `store`, sealing TOTP secrets with `keys`, on the system clock and an
-    /// OS-seeded ChaCha20 generator.
+    /// A service on `store`, sealing TOTP secrets with `keys`, on the system clock and the
+    /// operating system's random generator, asked on every call ([`OsRng`]).
     ///
     /// # Errors
     ///
-    /// [`Error::Rng`] if the operating system has no randomness to seed from.
+    /// [`Error::Rng`] if the operating system has no random source.
     pub fn new(store: S, keys: Keyring, config: MfaConfig) -> Result<Self, Error> {
         Ok(Self {
             store,

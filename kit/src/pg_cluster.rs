@@ -1,7 +1,7 @@
 //! A throwaway PostgreSQL cluster, started from the locally installed binaries with
 //! caller-chosen server settings, and stopped (`pg_ctl -m immediate stop`) and removed on drop.
-//! The load example uses it directly; the PostgreSQL tests and the store bench through
-//! `tests/postgres/cluster.rs`, which adds `DATABASE_URL`.
+//! The load examples use it directly; the PostgreSQL tests and the store bench through
+//! [`cluster`](crate::cluster), which adds `DATABASE_URL`.
 //!
 //! `DATABASE_URL` is deliberately not honoured here: the load benchmark needs to choose the server's
 //! settings (`fsync`, `max_connections`, `shared_buffers`), to run `pgbench` against the same
