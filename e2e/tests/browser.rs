@@ -2449,6 +2449,7 @@ async fn a_passkey_signs_in_on_a_related_origin(browser: &Browser, _base: &str) 
         ));
     }
     home.close(browser).await;
+    let signed_before: Vec<i64> = passkey.iter().map(|c| c.sign_count).collect();
 
     // The related origin: the same passkey (another browser holding it) signs in.
     let related = Tab::open(browser, "https://example.co.uk", Kind::Platform).await?;
@@ -2465,6 +2466,18 @@ async fn a_passkey_signs_in_on_a_related_origin(browser: &Browser, _base: &str) 
         return Err(format!(
             "on the related origin: signed in as {:?} on {origin}, client data origin {signed:?}",
             related.signed_in_as().await?
+        ));
+    }
+    // Its signature counter moved (what the check on the unlisted origin below relies on).
+    let signed_related: Vec<i64> = related
+        .export_credentials()
+        .await?
+        .iter()
+        .map(|c| c.sign_count)
+        .collect();
+    if signed_related.len() != 1 || signed_related <= signed_before {
+        return Err(format!(
+            "on the related origin the counters went {signed_before:?} -> {signed_related:?}"
         ));
     }
     related.screenshot("related-origin-signed-in").await?;
@@ -2496,6 +2509,18 @@ async fn a_passkey_signs_in_on_a_related_origin(browser: &Browser, _base: &str) 
         .await?;
     if !refusal.starts_with("SecurityError") || !refusal.contains(".well-known/webauthn") {
         return Err(format!("on an unlisted origin the browser answered {refusal:?}"));
+    }
+    // Refused before the authenticator was asked: the passkey signed nothing here.
+    let signed_after: Vec<i64> = unlisted
+        .export_credentials()
+        .await?
+        .iter()
+        .map(|c| c.sign_count)
+        .collect();
+    if signed_after != signed_before {
+        return Err(format!(
+            "on an unlisted origin the authenticator signed: counters {signed_before:?} -> {signed_after:?}"
+        ));
     }
     unlisted.close(browser).await;
     Ok(())
