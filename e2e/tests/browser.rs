@@ -539,6 +539,11 @@ impl Tab {
         Ok(got.result.credentials.clone())
     }
 
+    /// The signature counters of the passkeys this browser's authenticator holds.
+    async fn sign_counts(&self) -> Result<Vec<i64>, String> {
+        Ok(self.export_credentials().await?.iter().map(|c| c.sign_count).collect())
+    }
+
     /// Empties this browser's authenticator (its passkeys then live only where they were copied).
     async fn clear_credentials(&self) -> Result<(), String> {
         self.page
@@ -2469,12 +2474,7 @@ async fn a_passkey_signs_in_on_a_related_origin(browser: &Browser, _base: &str) 
         ));
     }
     // Its signature counter moved (what the check on the unlisted origin below relies on).
-    let signed_related: Vec<i64> = related
-        .export_credentials()
-        .await?
-        .iter()
-        .map(|c| c.sign_count)
-        .collect();
+    let signed_related = related.sign_counts().await?;
     if signed_related.len() != 1 || signed_related <= signed_before {
         return Err(format!(
             "on the related origin the counters went {signed_before:?} -> {signed_related:?}"
@@ -2511,12 +2511,7 @@ async fn a_passkey_signs_in_on_a_related_origin(browser: &Browser, _base: &str) 
         return Err(format!("on an unlisted origin the browser answered {refusal:?}"));
     }
     // Refused before the authenticator was asked: the passkey signed nothing here.
-    let signed_after: Vec<i64> = unlisted
-        .export_credentials()
-        .await?
-        .iter()
-        .map(|c| c.sign_count)
-        .collect();
+    let signed_after = unlisted.sign_counts().await?;
     if signed_after != signed_before {
         return Err(format!(
             "on an unlisted origin the authenticator signed: counters {signed_before:?} -> {signed_after:?}"
