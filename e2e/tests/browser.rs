@@ -2473,6 +2473,19 @@ async fn a_passkey_signs_in_on_a_related_origin(browser: &Browser, _base: &str) 
             related.signed_in_as().await?
         ));
     }
+    // Behind TLS every cookie the site set is Secure: the session, the CSRF token and the
+    // known-browser token.
+    let cookies = related.page.get_cookies().await.map_err(err)?;
+    let names: Vec<&str> = cookies.iter().map(|c| c.name.as_str()).collect();
+    if cookies.len() < 3 || cookies.iter().any(|c| !c.secure) {
+        return Err(format!(
+            "cookies behind TLS: {:?}",
+            cookies.iter().map(|c| (&c.name, c.secure)).collect::<Vec<_>>()
+        ));
+    }
+    if !names.contains(&"mfa_demo_session") {
+        return Err(format!("no session cookie among {names:?}"));
+    }
     // Its signature counter moved (what the check on the unlisted origin below relies on).
     let signed_related = related.sign_counts().await?;
     if signed_related.len() != 1 || signed_related <= signed_before {

@@ -102,6 +102,8 @@ struct App {
     /// Each user's encrypted note: ciphertext only (the key is derived in the browser from a
     /// passkey's PRF output, and never sent here).
     notes: Mutex<HashMap<String, String>>,
+    /// Whether cookies are `Secure`: behind TLS (an `https://` origin), not on plain localhost.
+    secure_cookies: bool,
 }
 
 /// What the simulated provider asserts about a person, behind one authorization code.
@@ -283,13 +285,14 @@ async fn run() -> std::result::Result<(), String> {
     mfa.check_keys().await.map_err(|e| e.to_string())?;
     let app = Shared(Arc::new(App {
         mfa: Arc::new(mfa),
-        csrf: CsrfConfig::default(),
+        csrf: CsrfConfig::default().with_secure(secure_cookies),
         rng: OsRng::new().map_err(|e| e.to_string())?,
         demoid: Mutex::new(HashMap::new()),
         display_names: Mutex::new(HashMap::new()),
         outbox: Mutex::new(Vec::new()),
         notes: Mutex::new(HashMap::new()),
         well_known,
+        secure_cookies,
     }));
 
     let sessions = SessionManagerLayer::new(SessionStore::default())
@@ -746,13 +749,14 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// The session key of this browser's known-browser id (to mark it on the devices page).
 const KNOWN_ID: &str = "known_browser_id";
 
-/// A `Set-Cookie` value for a browser token: HttpOnly, SameSite=Lax, until the token expires.
-/// (Secure is off because the demo serves plain http on localhost; set it behind TLS.)
-fn token_cookie(name: &'static str, token: &RememberedBrowserToken) -> String {
+/// A `Set-Cookie` value for a browser token: HttpOnly, SameSite=Lax, until the token expires,
+/// and Secure behind TLS.
+fn token_cookie(app: &App, name: &'static str, token: &RememberedBrowserToken) -> String {
     let now = SystemClock.now();
     let max_age = i64::try_from(token.expires_at.secs_since(now)).unwrap_or(i64::MAX);
     tower_sessions::cookie::Cookie::build((name, token.token.expose_secret().to_owned()))
         .http_only(true)
+        .secure(app.secure_cookies)
         .same_site(SameSite::Lax)
         .path("/")
         .max_age(tower_sessions::cookie::time::Duration::seconds(max_age))
@@ -772,10 +776,10 @@ async fn full_sign_in_cookies(
     let previous = cookie(headers, KNOWN_COOKIE);
     let known = app.mfa.know_browser(verified, previous.as_deref()).await?;
     session.insert(KNOWN_ID, known.id.to_string()).await?;
-    let mut cookies = vec![token_cookie(KNOWN_COOKIE, &known)];
+    let mut cookies = vec![token_cookie(app, KNOWN_COOKIE, &known)];
     if remember {
         let remembered = app.mfa.remember_browser(verified).await?;
-        cookies.push(token_cookie(REMEMBER_COOKIE, &remembered));
+        cookies.push(token_cookie(app, REMEMBER_COOKIE, &remembered));
     }
     Ok(cookies)
 }
