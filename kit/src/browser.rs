@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use multifactor::{AuthenticationResponse, Clock, DeviceStore, Mfa, Outcome, RegistrationResponse, Rng, UserId};
 use serde_json::{Value, json};
 use url::Url;
 use webauthn_authenticator_rs::AuthenticatorBackend;
@@ -134,4 +135,40 @@ pub fn exported(registration: &Value) -> (Vec<u8>, Vec<u8>, u32, bool, bool) {
     let key = values.next().unwrap().unwrap();
     let key = serde_cbor_2::to_vec(&key).unwrap();
     (id, key, counter, flags & 0x08 != 0, flags & 0x10 != 0)
+}
+
+/// Registers a security key (or with `as_passkey` a passkey) for `who` with `client`: the
+/// service's start, the authenticator's answer, the service's finish.
+pub async fn register<S: DeviceStore, C: Clock, R: Rng, A: AuthenticatorBackend>(
+    mfa: &Mfa<S, C, R>,
+    who: &UserId,
+    client: &mut Client<A>,
+    as_passkey: bool,
+) -> Outcome {
+    let (ceremony, options) = if as_passkey {
+        mfa.start_passkey_registration(who, who.as_str(), "Test User")
+            .await
+            .unwrap()
+    } else {
+        mfa.start_security_key_registration(who, who.as_str(), "Test User")
+            .await
+            .unwrap()
+    };
+    let rsp = client.create(&options.to_json_value()).unwrap();
+    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    mfa.finish_webauthn_registration(who, ceremony, &rsp, None)
+        .await
+        .unwrap()
+}
+
+/// Passes `who`'s second factor with `client`'s security key or passkey.
+pub async fn sign_in<S: DeviceStore, C: Clock, R: Rng, A: AuthenticatorBackend>(
+    mfa: &Mfa<S, C, R>,
+    who: &UserId,
+    client: &mut Client<A>,
+) -> Outcome {
+    let (ceremony, options) = mfa.start_webauthn_authentication(who).await.unwrap();
+    let rsp = client.get(&options.to_json_value()).unwrap();
+    let rsp = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
+    mfa.finish_webauthn_authentication(who, ceremony, &rsp).await.unwrap()
 }

@@ -11,13 +11,11 @@ use crypto_glue::der::Encode as _;
 use multifactor::store::{DeviceData, WebAuthnUse};
 use multifactor::webauthn::{AaguidRule, CredentialPolicy, CredentialRules, PolicyRefusal};
 use multifactor::{
-    AttestationAllowList, AuditKind, AuthenticationResponse, CredentialFilter, DeviceKind, DeviceStore,
-    InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, RecordingSink, RegistrationResponse,
-    RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+    AttestationAllowList, AuditKind, CredentialFilter, DeviceKind, DeviceStore, InsecureSeededRng, KeyId, Keyring,
+    ManualClock, Mfa, MfaConfig, Outcome, RecordingSink, RelyingParty, SealingKey, UnixTime, WebAuthnConfig,
 };
-use multifactor_kit::browser::{Client, ORIGIN, passkey};
+use multifactor_kit::browser::{Client, ORIGIN, passkey, register, sign_in};
 use multifactor_kit::service::{START, user};
-use webauthn_authenticator_rs::AuthenticatorBackend;
 use webauthn_authenticator_rs::softtoken::{AAGUID, SoftToken};
 
 fn config(policy: CredentialPolicy) -> WebAuthnConfig {
@@ -47,37 +45,6 @@ fn token() -> Client<SoftToken> {
 
 fn model() -> [u8; 16] {
     *AAGUID.as_bytes()
-}
-
-async fn register<S: DeviceStore, A: AuthenticatorBackend>(
-    mfa: &On<S>,
-    who: &UserId,
-    client: &mut Client<A>,
-    as_passkey: bool,
-) -> Outcome {
-    let (ceremony, options) = if as_passkey {
-        mfa.start_passkey_registration(who, who.as_str(), "Test").await.unwrap()
-    } else {
-        mfa.start_security_key_registration(who, who.as_str(), "Test")
-            .await
-            .unwrap()
-    };
-    let rsp = client.create(&options.to_json_value()).unwrap();
-    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
-    mfa.finish_webauthn_registration(who, ceremony, &rsp, None)
-        .await
-        .unwrap()
-}
-
-async fn sign_in<S: DeviceStore, A: AuthenticatorBackend>(
-    mfa: &On<S>,
-    who: &UserId,
-    client: &mut Client<A>,
-) -> Outcome {
-    let (ceremony, options) = mfa.start_webauthn_authentication(who).await.unwrap();
-    let rsp = client.get(&options.to_json_value()).unwrap();
-    let rsp = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
-    mfa.finish_webauthn_authentication(who, ceremony, &rsp).await.unwrap()
 }
 
 fn refusals(sink: &RecordingSink) -> Vec<PolicyRefusal> {

@@ -19,7 +19,7 @@ use multifactor::{
     InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome,
     PasswordlessCeremony, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
 };
-use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
+use multifactor_kit::browser::{Client, ORIGIN, passkey, register, security_key};
 use multifactor_kit::service::{START, TestMfa, user};
 use serde_json::{Value, json};
 use url::Url;
@@ -45,28 +45,6 @@ fn setup_with(webauthn: WebAuthnConfig) -> (TestMfa, ManualClock) {
 
 fn setup() -> (TestMfa, ManualClock) {
     setup_with(WebAuthnConfig::new(rp()))
-}
-
-async fn register<A: AuthenticatorBackend>(
-    mfa: &TestMfa,
-    who: &UserId,
-    client: &mut Client<A>,
-    as_passkey: bool,
-) -> Outcome {
-    let (ceremony, options) = if as_passkey {
-        mfa.start_passkey_registration(who, who.as_str(), "Test User")
-            .await
-            .unwrap()
-    } else {
-        mfa.start_security_key_registration(who, who.as_str(), "Test User")
-            .await
-            .unwrap()
-    };
-    let rsp = client.create(&options.to_json_value()).unwrap();
-    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
-    mfa.finish_webauthn_registration(who, ceremony, &rsp, None)
-        .await
-        .unwrap()
 }
 
 /// Starts a second-factor ceremony and lets the client answer it.

@@ -21,13 +21,12 @@ use crypto_glue::x509::{
 use multifactor::webauthn::metadata::{Metadata, MetadataCatalog, MetadataError, MetadataRoots};
 use multifactor::webauthn::{CredentialPolicy, CredentialRules, PolicyRefusal};
 use multifactor::{
-    AuthenticationResponse, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, RegistrationResponse,
-    RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+    KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, RelyingParty, SealingKey, UnixTime,
+    WebAuthnConfig,
 };
-use multifactor_kit::browser::{Client, ORIGIN};
+use multifactor_kit::browser::{Client, ORIGIN, register, sign_in};
 use multifactor_kit::service::{TestMfa, user};
 use serde_json::json;
-use webauthn_authenticator_rs::AuthenticatorBackend;
 use webauthn_authenticator_rs::softtoken::{AAGUID, SoftToken};
 
 /// 2026-12-07, the day these BLOBs are read.
@@ -266,25 +265,6 @@ fn service_with_config(webauthn: WebAuthnConfig, store: MemoryStore) -> TestMfa 
     .with_rng(multifactor::InsecureSeededRng::new(7))
 }
 
-async fn register<A: AuthenticatorBackend>(mfa: &TestMfa, who: &UserId, client: &mut Client<A>) -> Outcome {
-    let (ceremony, options) = mfa
-        .start_security_key_registration(who, who.as_str(), "Test")
-        .await
-        .unwrap();
-    let rsp = client.create(&options.to_json_value()).unwrap();
-    let rsp = RegistrationResponse::from_json(&rsp.to_string()).unwrap();
-    mfa.finish_webauthn_registration(who, ceremony, &rsp, None)
-        .await
-        .unwrap()
-}
-
-async fn sign_in<A: AuthenticatorBackend>(mfa: &TestMfa, who: &UserId, client: &mut Client<A>) -> Outcome {
-    let (ceremony, options) = mfa.start_webauthn_authentication(who).await.unwrap();
-    let rsp = client.get(&options.to_json_value()).unwrap();
-    let rsp = AuthenticationResponse::from_json(&rsp.to_string()).unwrap();
-    mfa.finish_webauthn_authentication(who, ceremony, &rsp).await.unwrap()
-}
-
 #[tokio::test]
 async fn a_model_revoked_in_a_refreshed_blob_is_refused_at_the_next_sign_in() {
     let service = Service::new("MDS");
@@ -308,7 +288,7 @@ async fn a_model_revoked_in_a_refreshed_blob_is_refused_at_the_next_sign_in() {
     );
     let alice = user("alice");
     let mut key = Client::new(SoftToken::new(true).unwrap().0, true);
-    assert!(register(&mfa, &alice, &mut key).await.is_accepted());
+    assert!(register(&mfa, &alice, &mut key, false).await.is_accepted());
     assert!(sign_in(&mfa, &alice, &mut key).await.is_accepted());
 
     // The next BLOB reports the model's user keys extractable.
@@ -322,7 +302,13 @@ async fn a_model_revoked_in_a_refreshed_blob_is_refused_at_the_next_sign_in() {
     );
     let bob = user("bob");
     assert_eq!(
-        register(&mfa, &bob, &mut Client::new(SoftToken::new(true).unwrap().0, true)).await,
+        register(
+            &mfa,
+            &bob,
+            &mut Client::new(SoftToken::new(true).unwrap().0, true),
+            false
+        )
+        .await,
         Outcome::NotAllowed(PolicyRefusal::Compromised)
     );
 
@@ -335,7 +321,13 @@ async fn a_model_revoked_in_a_refreshed_blob_is_refused_at_the_next_sign_in() {
         MemoryStore::new(),
     );
     assert_eq!(
-        register(&empty, &alice, &mut Client::new(SoftToken::new(true).unwrap().0, true)).await,
+        register(
+            &empty,
+            &alice,
+            &mut Client::new(SoftToken::new(true).unwrap().0, true),
+            false
+        )
+        .await,
         Outcome::NotAllowed(PolicyRefusal::NotCertified)
     );
 }
@@ -364,11 +356,11 @@ async fn attestation_is_verified_against_the_metadata_trust_anchors() {
     );
     let alice = user("alice");
     let mut listed = Client::new(token, true);
-    assert!(register(&mfa, &alice, &mut listed).await.is_accepted());
+    assert!(register(&mfa, &alice, &mut listed, false).await.is_accepted());
     assert!(sign_in(&mfa, &alice, &mut listed).await.is_accepted());
     // The same model with another attestation CA does not chain to the metadata's anchor.
     let mut other = Client::new(SoftToken::new(true).unwrap().0, true);
-    assert_eq!(register(&mfa, &user("bob"), &mut other).await, Outcome::Rejected);
+    assert_eq!(register(&mfa, &user("bob"), &mut other, false).await, Outcome::Rejected);
     // A compromised model contributes no anchor.
     let compromised = with_roots(2, &["FIDO_CERTIFIED_L1", "ATTESTATION_KEY_COMPROMISE"]);
     assert!(
