@@ -30,7 +30,7 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::rng::{OsRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
-use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
+use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesVersion, Hit, Settle, Settlement, VerificationState};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::{Counter, ThrottleState};
 use crate::totp::{Algorithm, TotpParams, TotpRecord};

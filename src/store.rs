@@ -6,7 +6,8 @@
 //! store, from any number of tasks, threads or processes sharing the backend:
 //!
 //! - **settle once**: [`settle_attempt`](DeviceStore::settle_attempt) settles a code attempt
-//!   against the failure counter it was admitted under, in one atomic step: a hit marks a
+//!   against the failure counter and the [devices version](DevicesVersion) it was admitted
+//!   under, in one atomic step: a hit marks a
 //!   backup-code slot used only if it was unused (consume once), or records a TOTP step only above
 //!   the last accepted one (high-water mark), and resets the consecutive failures; a miss is
 //!   charged; a counter that moved changes nothing. Of any number of concurrent settlements of
@@ -26,6 +27,9 @@
 //! - **never the last device by accident**: [`delete_device_unless_last`](DeviceStore::delete_device_unless_last)
 //!   deletes a usable device only while another usable one remains (a spent backup-code set
 //!   is not one); two concurrent deletes of a user's last two devices leave one.
+//! - **versioned devices**: every change of a user's devices that can change what a code
+//!   matches (see [`DevicesVersion`]) increments the user's devices version in the same atomic
+//!   step as the change.
 //! - **unique credential ids**: [`insert_device`](DeviceStore::insert_device) refuses a WebAuthn
 //!   credential whose id any user already has.
 //!
@@ -39,7 +43,7 @@
 //! The public conformance suite (`multifactor::conformance`, feature `test-util`) checks all of
 //! this, races included.
 
-mod devices_digest;
+mod devices_version;
 #[cfg(feature = "postgres")]
 mod leases;
 pub mod memory;
@@ -92,12 +96,12 @@ pub trait DeviceStore: Send + Sync {
 
     /// The user's devices of `factor` (TOTP devices, the backup-code set, or WebAuthn
     /// credentials), ordered as [`list_devices`](Self::list_devices) orders them, with the
-    /// failure counter of `factor`, as [`throttle`](Self::throttle): what a verification reads
-    /// before it settles the attempt. The two need not come from one snapshot, since the
-    /// settling write re-checks both the counter and the code. The default reads them one after
-    /// the other; a backend that can should read them in one round trip (the SQL stores do).
-    /// If the user has no devices of `factor` there is nothing to verify, and the counter may
-    /// read as the default.
+    /// failure counter of `factor`, as [`throttle`](Self::throttle), and the user's
+    /// [`DevicesVersion`]: what a verification reads before it settles the attempt. The three
+    /// must be read so that the version is never newer than the devices (a backend reads them
+    /// in one statement or snapshot; the SQL stores read one row per device joined with the
+    /// user's state row, in one round trip). If the user has no devices of `factor` there is
+    /// nothing to verify, and the counter may read as the default.
     ///
     /// # Errors
     ///
@@ -106,13 +110,7 @@ pub trait DeviceStore: Send + Sync {
         &self,
         user: &UserId,
         factor: Factor,
-    ) -> impl Future<Output = Result<(Vec<DeviceRecord>, ThrottleState), StoreError>> + Send {
-        async move {
-            let mut devices = self.list_devices(user).await?;
-            devices.retain(|d| d.kind().factor() == factor);
-            Ok((devices, self.throttle(user, Counter::unknown(factor)).await?))
-        }
-    }
+    ) -> impl Future<Output = Result<VerificationState, StoreError>> + Send;
 
     /// Renames the user's device; `Ok(false)` if there is none with this id.
     ///
@@ -181,12 +179,12 @@ pub trait DeviceStore: Send + Sync {
     /// - if the counter no longer equals `attempt.admitted` (a missing counter equals the
     ///   default), nothing changes and the result is [`Settlement::Moved`] with the counter as
     ///   it is now;
-    /// - else, if `attempt.devices` is some and is not the [`DevicesDigest`] of the user's
-    ///   confirmed devices of `attempt.factor` as they are now, nothing changes and the result
-    ///   is [`Settlement::Stale`];
+    /// - else, if `attempt.version` is some and is not the user's [`DevicesVersion`] now,
+    ///   nothing changes and the result is [`Settlement::Stale`];
     /// - else, if `attempt.hit` names a slot of the user's backup-code set that is unused, or a
     ///   step above the last accepted step of the user's TOTP device (or none was accepted yet),
-    ///   the slot is marked used (or the step recorded and the device marked confirmed), the
+    ///   the slot is marked used (or the step recorded and the device marked confirmed, which
+    ///   increments the devices version if the device was not confirmed or never used), the
     ///   device's last-used time set to `attempt.now`, the counter set to `attempt.on_hit`, and
     ///   the result is [`Settlement::Accepted`];
     /// - else (no hit, a spent slot or step, a hit of another factor's kind, or no such device)
@@ -197,9 +195,9 @@ pub trait DeviceStore: Send + Sync {
     /// The work must not depend on whether there was a hit, except once the hit is accepted: a
     /// matching attempt that is charged, finds the counter moved or finds the devices stale must
     /// make the same statements and round trips as a wrong one (the SQL stores run the same
-    /// statement or transaction, with the hit's columns null for a miss, and check the devices
-    /// digest before the hit, hit or miss). That is what keeps a correct code refused by the
-    /// throttle indistinguishable from a wrong one.
+    /// single-row statement, with the hit's columns null for a miss, and compare the devices
+    /// version in it, hit or miss). That is what keeps a correct code refused by the throttle
+    /// indistinguishable from a wrong one.
     ///
     /// # Errors
     ///
@@ -552,7 +550,7 @@ pub trait DeviceStore: Send + Sync {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
-pub use self::devices_digest::DevicesDigest;
+pub use self::devices_version::{DevicesVersion, VerificationState};
 // The records a store keeps, from the modules that define them.
 pub use self::record::{DeviceData, DeviceRecord};
 pub use crate::backup_codes::{BackupCodeRecord, CodeSlot};
@@ -607,9 +605,9 @@ pub struct Settle {
     pub on_miss: ThrottleState,
     /// When.
     pub now: UnixTime,
-    /// The digest of the devices the code was evaluated against, if the settlement must check
-    /// that they are still the user's (see [`DevicesDigest`]).
-    pub devices: Option<DevicesDigest>,
+    /// The devices version the code was evaluated against, if the settlement must check that
+    /// the user's devices have not changed since (see [`DevicesVersion`]).
+    pub version: Option<DevicesVersion>,
 }
 
 impl Settle {
@@ -627,7 +625,7 @@ impl Settle {
             },
             on_miss: admitted,
             now,
-            devices: None,
+            version: None,
         }
     }
 }
@@ -663,8 +661,8 @@ pub enum Settlement {
     Charged,
     /// The counter had moved; nothing changed. It holds this state now.
     Moved(ThrottleState),
-    /// The counter had not moved, but the user's devices no longer have the digest the attempt
-    /// was evaluated against; nothing changed.
+    /// The counter had not moved, but the user's devices version is no longer the one the
+    /// attempt was evaluated against (or the known browser's record is gone); nothing changed.
     Stale,
 }
 

@@ -159,6 +159,15 @@ macro_rules! forward {
             self.inner.device(user, id).await
         }
     };
+    (verification_state) => {
+        async fn verification_state(
+            &self,
+            user: &UserId,
+            factor: multifactor::Factor,
+        ) -> Result<multifactor::store::VerificationState, StoreError> {
+            self.inner.verification_state(user, factor).await
+        }
+    };
     (list_devices) => {
         async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
             self.inner.list_devices(user).await

@@ -6,6 +6,7 @@
 //! - [`browser`]: a software browser with a software authenticator, for WebAuthn ceremonies;
 //! - [`cluster`] and [`pg_cluster`]: a throwaway PostgreSQL cluster (or `DATABASE_URL`);
 //! - [`load`] and [`bench`]: what the load examples and the criterion benches share;
+//! - [`migration`]: one user with all the state a migration must keep, and its snapshot;
 //! - [`demo_key`]: the examples' demo sealing key file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -16,5 +17,6 @@ pub mod demo_key;
 #[macro_use]
 pub mod forward;
 pub mod load;
+pub mod migration;
 pub mod pg_cluster;
 pub mod service;

@@ -10,7 +10,7 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::store::DeviceRecord;
-use crate::store::{Browsers, DeleteOutcome, DeviceStore, Settle, Settlement};
+use crate::store::{Browsers, DeleteOutcome, DeviceStore, Settle, Settlement, VerificationState};
 use crate::throttle::{Counter, ThrottleState};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
@@ -121,14 +121,12 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
         fn delete_user_remembered_browsers(&self, user: &UserId, which: Browsers) -> u64;
     }
 
-    async fn verification_state(
-        &self,
-        user: &UserId,
-        factor: Factor,
-    ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
+    async fn verification_state(&self, user: &UserId, factor: Factor) -> Result<VerificationState, StoreError> {
         self.log("verification_state");
-        let (devices, counter) = self.inner.verification_state(user, factor).await?;
-        let stale = lock(&self.stale).take();
-        Ok((devices, stale.unwrap_or(counter)))
+        let mut read = self.inner.verification_state(user, factor).await?;
+        if let Some(stale) = lock(&self.stale).take() {
+            read.throttle = stale;
+        }
+        Ok(read)
     }
 }

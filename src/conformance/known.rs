@@ -22,7 +22,7 @@ fn miss(browser: Option<RememberedBrowserId>, admitted: ThrottleState, on_miss: 
         on_hit: admitted,
         on_miss,
         now: UnixTime::from_secs(now),
-        devices: None,
+        version: None,
     }
 }
 

@@ -459,7 +459,7 @@ pub async fn race_confirm_against_cleanup<S: DeviceStore + 'static>(store: Arc<S
                     on_hit: ThrottleState::default(),
                     on_miss: ThrottleState::default(),
                     now,
-                    devices: None,
+                    version: None,
                 };
                 Ok(s.settle_attempt(&user, &attempt).await? == Settlement::Accepted)
             } else {

@@ -136,7 +136,11 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
     let nobody = fresh_user("nobody")?;
-    let (devices, counter) = store.verification_state(&nobody, Factor::Totp).await?;
+    let VerificationState {
+        devices,
+        throttle: counter,
+        ..
+    } = store.verification_state(&nobody, Factor::Totp).await?;
     ensure!(
         devices.is_empty() && counter == ThrottleState::default(),
         "a user without devices has state {devices:?} {counter:?}"
@@ -177,7 +181,11 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
         (Factor::BackupCodes, vec![set.clone()], ThrottleState::default()),
         (Factor::WebAuthn, vec![], ThrottleState::default()),
     ] {
-        let (devices, counter) = store.verification_state(&alice, factor).await?;
+        let VerificationState {
+            devices,
+            throttle: counter,
+            ..
+        } = store.verification_state(&alice, factor).await?;
         ensure!(
             devices == wanted,
             "verification_state({factor:?}) listed {devices:?}, not alice's {} such devices in order",
@@ -189,13 +197,21 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
         );
     }
     // Bob has no backup codes: nothing to verify, so the counter may read as the default.
-    let (devices, counter) = store.verification_state(&bob, Factor::BackupCodes).await?;
+    let VerificationState {
+        devices,
+        throttle: counter,
+        ..
+    } = store.verification_state(&bob, Factor::BackupCodes).await?;
     ensure!(
         devices.is_empty() && (counter == bob_counter || counter == ThrottleState::default()),
         "bob's state is {} devices and {counter:?}",
         devices.len()
     );
-    let (devices, counter) = store.verification_state(&bob, Factor::Totp).await?;
+    let VerificationState {
+        devices,
+        throttle: counter,
+        ..
+    } = store.verification_state(&bob, Factor::Totp).await?;
     ensure!(
         devices.len() == 1 && counter == ThrottleState::default(),
         "bob's TOTP state is {} devices and {counter:?}",
@@ -207,7 +223,11 @@ pub async fn verification_state<S: DeviceStore>(store: &S) -> CheckResult {
             .await?,
         "could not set up bob's TOTP counter"
     );
-    let (_, counter) = store.verification_state(&bob, Factor::Totp).await?;
+    let VerificationState {
+        devices: _,
+        throttle: counter,
+        ..
+    } = store.verification_state(&bob, Factor::Totp).await?;
     ensure!(counter == bob_counter, "bob's TOTP counter read as {counter:?}");
     Ok(())
 }

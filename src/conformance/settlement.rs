@@ -36,7 +36,7 @@ pub async fn settle_attempt<S: DeviceStore>(store: &S) -> CheckResult {
         on_hit: cleared,
         on_miss,
         now,
-        devices: None,
+        version: None,
     };
     let totp_hit = Some(Hit::TotpStep {
         device: totp.id,
@@ -236,7 +236,7 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
                 },
                 on_miss,
                 now,
-                devices: None,
+                version: None,
             };
             s.settle_attempt(&user, &attempt).await
         }
@@ -383,13 +383,14 @@ pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
     Ok(())
 }
 
-/// [`DeviceStore::settle_attempt`] with a [`DevicesDigest`]: a digest that is not the user's
-/// confirmed devices' is [`Settlement::Stale`] for a hit and a miss alike, changing nothing;
-/// the current digest settles as usual. The store computes the digest exactly as
-/// [`DevicesDigest::of`] does: an unconfirmed TOTP enrollment is not part of it, a new
-/// confirmed device is, and so is each spent backup code (but not an accepted TOTP step).
+/// [`DeviceStore::settle_attempt`] with a [`DevicesVersion`]: a version that is not the user's
+/// is [`Settlement::Stale`] for a hit and a miss alike, changing nothing (a moved counter is
+/// still reported as moved); the version [`verification_state`](DeviceStore::verification_state)
+/// reads settles as usual. And every change of the user's devices moves the version: an
+/// insert (an unconfirmed enrollment too), a delete by each operation that deletes, a set
+/// replaced or inserted, a code sent, and a device's first accepted code.
 pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
-    let alice = fresh_user("digest")?;
+    let alice = fresh_user("version")?;
     let mut totp = totp_record(&alice, 1)?;
     totp.confirmed = true;
     let set = backup_record(&alice, 2, 4)?;
@@ -403,7 +404,7 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
         budget_until: None,
         last_miss: None,
     };
-    let attempt = |factor: Factor, hit: Option<Hit>, devices: DevicesDigest| Settle {
+    let attempt = |factor: Factor, hit: Option<Hit>, version: DevicesVersion| Settle {
         factor,
         browser: None,
         admitted: clear,
@@ -411,12 +412,12 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
         on_hit: clear,
         on_miss: charged,
         now,
-        devices: Some(devices),
+        version: Some(version),
     };
     for factor in [Factor::Totp, Factor::BackupCodes] {
         let devices = store.list_devices(&alice).await?;
-        let current = DevicesDigest::of(factor, &devices);
-        let other = DevicesDigest::from_bytes([0x33; 32]);
+        let current = version_of(store, &alice, factor).await?;
+        let other = DevicesVersion(current.0.wrapping_add(1_000));
         let hit = match factor {
             Factor::Totp => Hit::TotpStep {
                 device: totp.id,
@@ -431,7 +432,7 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
             let got = store.settle_attempt(&alice, &attempt(factor, h, other)).await?;
             ensure!(
                 got == Settlement::Stale,
-                "{factor:?}: a settlement under another devices digest gave {got:?} (hit: {})",
+                "{factor:?}: a settlement under another devices version gave {got:?} (hit: {})",
                 h.is_some()
             );
         }
@@ -443,7 +444,11 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
             store.throttle(&alice, factor.into()).await? == clear,
             "{factor:?}: a stale settlement changed the counter"
         );
-        // A counter that moved is reported as moved, whatever the digest.
+        ensure!(
+            version_of(store, &alice, factor).await? == current,
+            "{factor:?}: a stale settlement moved the version"
+        );
+        // A counter that moved is reported as moved, whatever the version.
         let moved = Settle {
             admitted: charged,
             ..attempt(factor, None, other)
@@ -451,47 +456,96 @@ pub async fn settle_checks_devices<S: DeviceStore>(store: &S) -> CheckResult {
         let got = store.settle_attempt(&alice, &moved).await?;
         ensure!(
             got == Settlement::Moved(clear),
-            "{factor:?}: a moved counter under a stale digest gave {got:?}"
+            "{factor:?}: a moved counter under a stale version gave {got:?}"
         );
         let got = store
             .settle_attempt(&alice, &attempt(factor, Some(hit), current))
             .await?;
         ensure!(
             got == Settlement::Accepted,
-            "{factor:?}: a hit under the current devices digest gave {got:?}"
+            "{factor:?}: a hit under the current devices version gave {got:?}"
         );
-        let after = DevicesDigest::of(factor, &store.list_devices(&alice).await?);
-        match factor {
-            Factor::Totp => ensure!(after == current, "an accepted TOTP step changed the TOTP digest"),
-            _ => ensure!(after != current, "a spent backup code left the digest as it was"),
+        let after = version_of(store, &alice, factor).await?;
+        if factor == Factor::Totp {
+            ensure!(
+                after != current,
+                "a device's first accepted code left the version as it was"
+            );
         }
-        // The store's digest is the one computed from its records: a miss under it is charged.
+        // The version read is the store's: a miss under it is charged.
         let got = store.settle_attempt(&alice, &attempt(factor, None, after)).await?;
         ensure!(
             got == Settlement::Charged,
-            "{factor:?}: a miss under the devices' digest gave {got:?}"
+            "{factor:?}: a miss under the devices version gave {got:?}"
         );
         store.clear_throttle(&alice, factor.into()).await?;
     }
-    let before = DevicesDigest::of(Factor::Totp, &store.list_devices(&alice).await?);
-    store.insert_device(totp_record(&alice, 3)?).await?;
-    let got = store
-        .settle_attempt(&alice, &attempt(Factor::Totp, None, before))
-        .await?;
-    ensure!(
-        got == Settlement::Charged,
-        "an unconfirmed enrollment changed the store's TOTP digest: {got:?}"
-    );
-    store.clear_throttle(&alice, Factor::Totp.into()).await?;
+    // Every device change moves the version.
+    let mut seen = version_of(store, &alice, Factor::Totp).await?;
+    let mut moved = |what: &str, now: DevicesVersion| -> CheckResult {
+        ensure!(now != seen, "{what} left the devices version as it was");
+        seen = now;
+        Ok(())
+    };
+    let pending = totp_record(&alice, 3)?;
+    store.insert_device(pending.clone()).await?;
+    moved(
+        "an unconfirmed enrollment",
+        version_of(store, &alice, Factor::Totp).await?,
+    )?;
+    store.delete_unconfirmed_totp(&alice, totp.id).await?;
+    moved(
+        "deleting an unconfirmed enrollment",
+        version_of(store, &alice, Factor::Totp).await?,
+    )?;
     let mut second = totp_record(&alice, 4)?;
     second.confirmed = true;
-    store.insert_device(second).await?;
-    let got = store
-        .settle_attempt(&alice, &attempt(Factor::Totp, None, before))
-        .await?;
+    store.insert_device(second.clone()).await?;
+    moved(
+        "a second confirmed TOTP device",
+        version_of(store, &alice, Factor::Totp).await?,
+    )?;
+    store.delete_device(&alice, second.id).await?;
+    moved("deleting a device", version_of(store, &alice, Factor::Totp).await?)?;
+    store.replace_backup_codes(backup_record(&alice, 5, 4)?).await?;
+    moved(
+        "a replaced backup-code set",
+        version_of(store, &alice, Factor::BackupCodes).await?,
+    )?;
+    let third = totp_record(&alice, 6)?;
+    store.insert_device(third.clone()).await?;
+    moved("an enrollment", version_of(store, &alice, Factor::Totp).await?)?;
     ensure!(
-        got == Settlement::Stale,
-        "a second confirmed TOTP device left the store's TOTP digest as it was: {got:?}"
+        store.delete_device_unless_last(&alice, third.id).await? == DeleteOutcome::Deleted,
+        "could not delete an unconfirmed enrollment"
     );
+    moved(
+        "delete_device_unless_last",
+        version_of(store, &alice, Factor::Totp).await?,
+    )?;
+    let phone = super::sent_codes::sent_code_record(&alice, 7)?;
+    store.insert_device(phone.clone()).await?;
+    moved("a new phone number", version_of(store, &alice, Factor::Totp).await?)?;
+    let issued = super::sent_codes::issued_code(1, 1_000)?;
+    ensure!(
+        store.issue_sent_code(&alice, phone.id, None, &issued).await?,
+        "could not record a sent code"
+    );
+    moved("a sent code", version_of(store, &alice, Factor::Totp).await?)?;
+    store.delete_user_devices(&alice).await?;
+    moved("a reset", version_of(store, &alice, Factor::Totp).await?)?;
+    ensure!(
+        store.insert_first_backup_codes(backup_record(&alice, 8, 4)?).await?,
+        "could not insert a first set"
+    );
+    moved(
+        "a first backup-code set",
+        version_of(store, &alice, Factor::BackupCodes).await?,
+    )?;
     Ok(())
+}
+
+/// The user's devices version, as a verification reads it.
+async fn version_of<S: DeviceStore>(store: &S, user: &UserId, factor: Factor) -> Result<DevicesVersion, StoreError> {
+    Ok(store.verification_state(user, factor).await?.version)
 }

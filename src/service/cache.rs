@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::id::{RememberedBrowserId, UserId};
 use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
-use crate::store::DeviceRecord;
+use crate::store::{DeviceRecord, DevicesVersion};
 use crate::throttle::ThrottleState;
 
 /// Known browsers kept per entry: a user signs in from a few browsers at a time.
@@ -27,6 +27,8 @@ const BROWSERS_PER_ENTRY: usize = 4;
 pub(crate) struct View {
     pub(crate) devices: Arc<[DeviceRecord]>,
     pub(crate) state: ThrottleState,
+    /// The devices version `devices` were read at.
+    pub(crate) version: DevicesVersion,
     /// Taken from the cache (else read from the store just now).
     pub(crate) cached: bool,
 }
@@ -46,6 +48,7 @@ struct Entry {
     seq: u64,
     devices: Arc<[DeviceRecord]>,
     state: ThrottleState,
+    version: DevicesVersion,
     /// Newest last.
     browsers: Vec<KnownBrowser>,
 }
@@ -90,13 +93,21 @@ impl VerifyCache {
         Some(View {
             devices: Arc::clone(&entry.devices),
             state: entry.state,
+            version: entry.version,
             cached: true,
         })
     }
 
-    /// Keeps `devices` and `state` as `user`'s `factor`, evicting the oldest entries beyond
-    /// the capacity.
-    pub(crate) fn put(&self, user: &UserId, factor: Factor, devices: Arc<[DeviceRecord]>, state: ThrottleState) {
+    /// Keeps `devices` (read at `version`) and `state` as `user`'s `factor`, evicting the
+    /// oldest entries beyond the capacity.
+    pub(crate) fn put(
+        &self,
+        user: &UserId,
+        factor: Factor,
+        devices: Arc<[DeviceRecord]>,
+        state: ThrottleState,
+        version: DevicesVersion,
+    ) {
         if self.capacity == 0 {
             return;
         }
@@ -110,6 +121,7 @@ impl VerifyCache {
                 entry.seq = seq;
                 entry.devices = devices;
                 entry.state = state;
+                entry.version = version;
             }
             None => {
                 inner.entries.insert(
@@ -118,6 +130,7 @@ impl VerifyCache {
                         seq,
                         devices,
                         state,
+                        version,
                         browsers: Vec::new(),
                     },
                 );
@@ -232,7 +245,13 @@ mod tests {
     fn keeps_at_most_its_capacity_and_evicts_the_oldest() {
         let cache = VerifyCache::new(3);
         for i in 0..5 {
-            cache.put(&user(i), Factor::Totp, Arc::from(Vec::new()), state(0));
+            cache.put(
+                &user(i),
+                Factor::Totp,
+                Arc::from(Vec::new()),
+                state(0),
+                DevicesVersion::default(),
+            );
         }
         assert_eq!(cache.len(), 3);
         assert!(cache.get(&user(0), Factor::Totp).is_none());
@@ -241,8 +260,20 @@ mod tests {
             assert!(cache.get(&user(i), Factor::Totp).unwrap().cached);
         }
         // Replacing an entry makes it the newest.
-        cache.put(&user(2), Factor::Totp, Arc::from(Vec::new()), state(1));
-        cache.put(&user(5), Factor::Totp, Arc::from(Vec::new()), state(0));
+        cache.put(
+            &user(2),
+            Factor::Totp,
+            Arc::from(Vec::new()),
+            state(1),
+            DevicesVersion::default(),
+        );
+        cache.put(
+            &user(5),
+            Factor::Totp,
+            Arc::from(Vec::new()),
+            state(0),
+            DevicesVersion::default(),
+        );
         assert!(cache.get(&user(3), Factor::Totp).is_none());
         assert_eq!(cache.get(&user(2), Factor::Totp).unwrap().state, state(1));
         assert_eq!(cache.len(), 3);
@@ -252,7 +283,13 @@ mod tests {
     fn leftovers_of_replaced_entries_stay_bounded() {
         let cache = VerifyCache::new(4);
         for round in 0..1000 {
-            cache.put(&user(round % 2), Factor::Totp, Arc::from(Vec::new()), state(0));
+            cache.put(
+                &user(round % 2),
+                Factor::Totp,
+                Arc::from(Vec::new()),
+                state(0),
+                DevicesVersion::default(),
+            );
         }
         assert_eq!(cache.len(), 2);
         assert!(cache.lock().order.len() <= 2 * 16 + 1);
@@ -261,9 +298,27 @@ mod tests {
     #[test]
     fn forget_set_state_clear_and_a_zero_capacity() {
         let cache = VerifyCache::new(8);
-        cache.put(&user(1), Factor::Totp, Arc::from(Vec::new()), state(0));
-        cache.put(&user(1), Factor::BackupCodes, Arc::from(Vec::new()), state(0));
-        cache.put(&user(2), Factor::Totp, Arc::from(Vec::new()), state(0));
+        cache.put(
+            &user(1),
+            Factor::Totp,
+            Arc::from(Vec::new()),
+            state(0),
+            DevicesVersion::default(),
+        );
+        cache.put(
+            &user(1),
+            Factor::BackupCodes,
+            Arc::from(Vec::new()),
+            state(0),
+            DevicesVersion::default(),
+        );
+        cache.put(
+            &user(2),
+            Factor::Totp,
+            Arc::from(Vec::new()),
+            state(0),
+            DevicesVersion::default(),
+        );
         cache.set_state(&user(2), Factor::Totp, state(4));
         assert_eq!(cache.get(&user(2), Factor::Totp).unwrap().state, state(4));
         // Setting the counter of nothing kept keeps nothing.
@@ -297,7 +352,13 @@ mod tests {
             cache.browser(&user(9), Factor::Totp, id(1)).is_none(),
             "kept without an entry"
         );
-        cache.put(&user(2), Factor::Totp, Arc::from(Vec::new()), state(0));
+        cache.put(
+            &user(2),
+            Factor::Totp,
+            Arc::from(Vec::new()),
+            state(0),
+            DevicesVersion::default(),
+        );
         for b in 1..=5 {
             cache.put_browser(&user(2), Factor::Totp, known(b, 0));
         }
@@ -307,7 +368,13 @@ mod tests {
         );
         cache.put_browser(&user(2), Factor::Totp, known(3, 2));
         assert_eq!(cache.browser(&user(2), Factor::Totp, id(3)).unwrap().state, state(2));
-        cache.put(&user(2), Factor::Totp, Arc::from(Vec::new()), state(1));
+        cache.put(
+            &user(2),
+            Factor::Totp,
+            Arc::from(Vec::new()),
+            state(1),
+            DevicesVersion::default(),
+        );
         assert!(
             cache.browser(&user(2), Factor::Totp, id(3)).is_some(),
             "lost on replacement"
@@ -320,7 +387,13 @@ mod tests {
         assert!(cache.browser(&user(2), Factor::Totp, id(4)).is_none());
 
         let off = VerifyCache::new(0);
-        off.put(&user(1), Factor::Totp, Arc::from(Vec::new()), state(0));
+        off.put(
+            &user(1),
+            Factor::Totp,
+            Arc::from(Vec::new()),
+            state(0),
+            DevicesVersion::default(),
+        );
         assert!(off.get(&user(1), Factor::Totp).is_none());
         assert_eq!(off.len(), 0);
     }

@@ -13,7 +13,7 @@ use crate::rng::Rng;
 use crate::seal::SealContext;
 use crate::secret::SecretString;
 use crate::sent_code::{self, Channel, IssuedCode, SentCodeRecord};
-use crate::store::{DeviceData, DeviceRecord, DeviceStore, DevicesDigest, Hit};
+use crate::store::{DeviceData, DeviceRecord, DeviceStore, Hit};
 use crate::throttle::{Counter, Gate};
 
 use super::cache::View;
@@ -279,7 +279,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 hit,
                 reused,
                 now,
-                devices: None,
+                version: None,
                 miss: None,
                 weight: live.max(1),
                 kind: record.kind(),
@@ -332,7 +332,6 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         view: &View,
         admission: &Admission,
         counter: &Counter,
-        digest: DevicesDigest,
         code: &str,
         now: UnixTime,
     ) -> Result<Evaluated, Error> {
@@ -370,7 +369,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .filter_map(|(_, c)| c.live_code(now))
             .flat_map(|c| c.serial.to_be_bytes())
             .collect();
-        let context: [&[u8]; 2] = [digest.as_bytes(), &serials];
+        let context: [&[u8]; 2] = [&view.version.0.to_be_bytes(), &serials];
         let miss = self.miss_fingerprint(user, counter, &context, digits.as_bytes());
         Ok(Evaluated::Attempt(Attempt {
             factor: Factor::Totp,
@@ -378,7 +377,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             hit,
             reused,
             now,
-            devices: Some(digest),
+            version: Some(view.version),
             miss,
             weight: live,
             kind,

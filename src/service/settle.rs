@@ -14,7 +14,7 @@ use crate::id::{DeviceId, RememberedBrowserId, UserId};
 use crate::kind::{DeviceKind, Factor};
 use crate::remembered_browser::{self, RememberedBrowserRecord};
 use crate::rng::Rng;
-use crate::store::{DeviceData, DeviceRecord, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
+use crate::store::{DeviceData, DeviceRecord, DeviceStore, DevicesVersion, Hit, Settle, Settlement};
 use crate::throttle::{Counter, Gate, ThrottleState};
 use crate::totp::{self, TotpParams, TotpRecord};
 
@@ -56,8 +56,8 @@ pub(super) struct Attempt {
     /// The code matched an already spent step or code.
     pub(super) reused: bool,
     pub(super) now: UnixTime,
-    /// The digest of the devices the code was evaluated against, if the settlement checks it.
-    pub(super) devices: Option<DevicesDigest>,
+    /// The devices version the code was evaluated against, if the settlement checks it.
+    pub(super) version: Option<DevicesVersion>,
     /// The keyed fingerprint the code leaves if it is charged as a miss.
     pub(super) miss: Option<u64>,
     /// How many guesses a miss is worth: the TOTP devices the code was checked against.
@@ -203,14 +203,16 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// the verification cache (unless there is nothing to verify: an enrollment made elsewhere
     /// must be seen at once).
     pub(super) async fn read_view(&self, user: &UserId, factor: Factor) -> Result<View, Error> {
-        let (devices, state) = self.store.verification_state(user, factor).await?;
-        let devices: Arc<[DeviceRecord]> = devices.into();
+        let read = self.store.verification_state(user, factor).await?;
+        let devices: Arc<[DeviceRecord]> = read.devices.into();
         if devices.iter().any(|d| d.confirmed) {
-            self.cache.put(user, factor, Arc::clone(&devices), state);
+            self.cache
+                .put(user, factor, Arc::clone(&devices), read.throttle, read.version);
         }
         Ok(View {
             devices,
-            state,
+            state: read.throttle,
+            version: read.version,
             cached: false,
         })
     }
@@ -335,11 +337,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                             other => other,
                         };
                     }
-                    if admission.browser.is_some() {
-                        self.cache.put(user, factor, devices, view.state);
+                    // A device's first accepted code changes the devices version: the copy is
+                    // read again next time rather than found stale.
+                    let first_use = view.devices.iter().any(|d| {
+                        matches!(hit, Some(Hit::TotpStep { device, .. }) if d.id == device)
+                            && (!d.confirmed || d.last_used_at.is_none())
+                    });
+                    if first_use {
+                        self.cache.forget(user);
+                    } else if admission.browser.is_some() {
+                        self.cache.put(user, factor, devices, view.state, view.version);
                         self.keep_counter(user, factor, &admission, state);
                     } else {
-                        self.cache.put(user, factor, devices, state);
+                        self.cache.put(user, factor, devices, state, view.version);
                     }
                     return Ok(settled);
                 }
@@ -405,13 +415,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         now: UnixTime,
     ) -> Result<Evaluated, Error> {
         let factor = codes.factor();
-        let digest = DevicesDigest::of(factor, view.devices.iter());
+        let version = view.version;
         let counter = Counter {
             factor,
             browser: admission.browser,
         };
         match codes {
-            Codes::Sent => self.evaluate_sent(user, view, admission, &counter, digest, code, now),
+            Codes::Sent => self.evaluate_sent(user, view, admission, &counter, code, now),
             Codes::Apps => {
                 let totps: Vec<(DeviceId, &TotpRecord, Option<UnixTime>)> = view
                     .devices
@@ -448,7 +458,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     .skip(1)
                     .flat_map(|(_, t, u)| candidate(t, *u).to_be_bytes())
                     .collect();
-                let context: [&[u8]; 3] = [digest.as_bytes(), &step, &steps];
+                let context: [&[u8]; 3] = [&version.0.to_be_bytes(), &step, &steps];
                 let mut digits = [0u8; 64];
                 let mut len = 0;
                 for b in code.bytes().filter(u8::is_ascii_digit).take(digits.len()) {
@@ -461,7 +471,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     hit,
                     reused,
                     now,
-                    devices: Some(digest),
+                    version: Some(version),
                     miss: self.miss_fingerprint(user, &counter, &context, digits.get(..len).unwrap_or_default()),
                     // A miss is a guess against each device, weighed by the codes of its window;
                     // a used code (or a hit a concurrent request spends first) is no guess,
@@ -504,8 +514,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     hit,
                     reused,
                     now,
-                    devices: Some(digest),
-                    miss: self.miss_fingerprint(user, &counter, &[digest.as_bytes()], normalized.as_bytes()),
+                    version: Some(version),
+                    miss: self.miss_fingerprint(user, &counter, &[&version.0.to_be_bytes()], normalized.as_bytes()),
                     weight: 1,
                     kind: DeviceKind::BackupCodes,
                 }))
@@ -544,7 +554,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             hit,
             reused,
             now,
-            devices,
+            version,
             miss,
             weight,
             kind: hit_kind,
@@ -562,7 +572,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 on_hit,
                 on_miss,
                 now,
-                devices,
+                version,
             };
             match self.store.settle_attempt(user, &settle).await? {
                 Settlement::Accepted => {

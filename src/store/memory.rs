@@ -13,7 +13,7 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::sent_code::{IssuedCode, SentCodeRecord};
-use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesDigest, Hit, Settle, Settlement};
+use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesVersion, Hit, Settle, Settlement, VerificationState};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::{Counter, ThrottleState};
 use crate::totp::TotpRecord;
@@ -27,6 +27,8 @@ struct State {
     /// WebAuthn credential ids to their devices: unique across users.
     by_credential: HashMap<Vec<u8>, DeviceId>,
     throttles: HashMap<(UserId, Counter), ThrottleState>,
+    /// Each user's devices version (see [`DevicesVersion`]); kept when the devices go.
+    versions: HashMap<UserId, DevicesVersion>,
     key_checks: HashMap<crate::seal::KeyId, [u8; 32]>,
     deadlines: HashMap<UserId, crate::enrollment::EnrollmentGrace>,
     ceremonies: HashMap<CeremonyId, CeremonyRecord>,
@@ -36,6 +38,7 @@ struct State {
 impl State {
     /// Adds a device whose id and credential id are known to be free.
     fn add(&mut self, device: DeviceRecord) {
+        self.bump(&device.user);
         if let Some(cred) = credential_id(&device) {
             self.by_credential.insert(cred.to_vec(), device.id);
         }
@@ -45,6 +48,7 @@ impl State {
 
     fn remove(&mut self, id: DeviceId) -> Option<DeviceRecord> {
         let device = self.devices.remove(&id)?;
+        self.bump(&device.user);
         if let Some(cred) = credential_id(&device) {
             self.by_credential.remove(cred);
         }
@@ -55,6 +59,17 @@ impl State {
             }
         }
         Some(device)
+    }
+
+    /// Increments the user's devices version.
+    fn bump(&mut self, user: &UserId) {
+        let version = self.versions.entry(user.clone()).or_default();
+        *version = version.next();
+    }
+
+    /// The user's devices version.
+    fn version(&self, user: &UserId) -> DevicesVersion {
+        self.versions.get(user).copied().unwrap_or_default()
     }
 
     /// The user's devices, in no particular order.
@@ -176,16 +191,13 @@ impl DeviceStore for MemoryStore {
         Ok(state.list(user, None))
     }
 
-    async fn verification_state(
-        &self,
-        user: &UserId,
-        factor: Factor,
-    ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
+    async fn verification_state(&self, user: &UserId, factor: Factor) -> Result<VerificationState, StoreError> {
         let state = self.state()?;
-        Ok((
-            state.list(user, Some(factor)),
-            state.counter(user, Counter::unknown(factor)),
-        ))
+        Ok(VerificationState {
+            devices: state.list(user, Some(factor)),
+            throttle: state.counter(user, Counter::unknown(factor)),
+            version: state.version(user),
+        })
     }
 
     async fn rename_device(&self, user: &UserId, id: DeviceId, name: &DeviceName) -> Result<bool, StoreError> {
@@ -287,12 +299,8 @@ impl DeviceStore for MemoryStore {
         if current != attempt.admitted {
             return Ok(Settlement::Moved(current));
         }
-        if let Some(expected) = attempt.devices {
-            let ids = state.by_user.get(user).map(Vec::as_slice).unwrap_or_default();
-            let methods = ids.iter().filter_map(|id| state.devices.get(id));
-            if DevicesDigest::of(attempt.factor, methods) != expected {
-                return Ok(Settlement::Stale);
-            }
+        if attempt.version.is_some_and(|v| v != state.version(user)) {
+            return Ok(Settlement::Stale);
         }
         let accepted = match attempt.hit {
             Some(Hit::BackupCode { device, slot }) if attempt.factor == Factor::BackupCodes => {
@@ -324,9 +332,13 @@ impl DeviceStore for MemoryStore {
                         confirmed,
                         ..
                     }) if last_step.is_none_or(|last| last < step) => {
+                        let first = !*confirmed || last_used_at.is_none();
                         *last_step = Some(step);
                         *confirmed = true;
                         *last_used_at = Some(attempt.now);
+                        if first {
+                            state.bump(user);
+                        }
                         true
                     }
                     _ => false,
@@ -586,6 +598,7 @@ impl DeviceStore for MemoryStore {
         }
         record.issued = Some(issued.clone());
         record.last_serial = Some(record.last_serial.map_or(superseded, |last| last.max(superseded)));
+        state.bump(user);
         Ok(true)
     }
 

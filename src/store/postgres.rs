@@ -560,12 +560,6 @@ const DDL_V5: &[&str] = &[
     $fn$",
 ];
 
-/// Binds: user, counter key, kind, device, slot mask, step, now, then the admitted, on-hit and
-/// on-miss counters (failures, last failure, budget, last miss) in that order, then the devices
-/// digest and the known browser.
-const SETTLE_ATTEMPT: &str = "SELECT outcome, failures, last_failure_at, budget_until, last_miss FROM \
-     mfa_settle_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
-
 /// Schema v6: a keyed fingerprint of each TOTP secret, unique per user, so the store refuses a
 /// second device with the same secret in the same step as the insert (devices stored before
 /// have none, and never conflict).
@@ -595,16 +589,121 @@ const DDL_V10: &[&str] = &[
     "ALTER TABLE mfa_devices ADD COLUMN oob_issued BYTEA",
 ];
 
+/// The statements of schema v11's state row for a counter moved out of `mfa_throttles`.
+macro_rules! move_counter {
+    ($p:literal, $factor:literal) => {
+        concat!(
+            "UPDATE mfa_user_state s SET ",
+            $p,
+            "_failures = t.failures, ",
+            $p,
+            "_last_failure_at = t.last_failure_at, ",
+            $p,
+            "_budget_until = t.budget_until, ",
+            $p,
+            "_last_miss = t.last_miss FROM mfa_throttles t ",
+            "WHERE t.user_id = s.user_id AND t.factor = '",
+            $factor,
+            "'"
+        )
+    };
+}
+
+/// Schema v11: what a verification settles, in one row per user (`mfa_user_state`): the
+/// devices version, the two code factors' counters for unknown browsers, each one-time-code
+/// device's last accepted step and last use, and the backup-code set's unused codes and last
+/// use. Settling is then one conditional update of that row, with no lock of its own; every
+/// device change increments the version in the same transaction. The counters move out of
+/// `mfa_throttles` (which keeps WebAuthn's and the known browsers'), the steps and masks out
+/// of `mfa_devices`, and the settlement function goes.
+const DDL_V11: &[&str] = &[
+    "DO $guard$ BEGIN
+        IF EXISTS (SELECT 1 FROM mfa_devices WHERE kind = 'backup_codes' GROUP BY user_id HAVING COUNT(*) > 1) THEN
+            RAISE EXCEPTION 'schema v11: a user with two backup-code sets cannot keep both';
+        END IF;
+    END $guard$",
+    "CREATE TABLE mfa_user_state (
+        user_id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        totp_failures BIGINT NOT NULL DEFAULT 0,
+        codes_failures BIGINT NOT NULL DEFAULT 0,
+        totp_last_failure_at BIGINT,
+        totp_budget_until BIGINT,
+        totp_last_miss BIGINT,
+        codes_last_failure_at BIGINT,
+        codes_budget_until BIGINT,
+        codes_last_miss BIGINT,
+        codes_unused BIGINT,
+        codes_used_at BIGINT,
+        hit BOOLEAN NOT NULL DEFAULT FALSE,
+        codes_set BYTEA,
+        totp_marks BYTEA NOT NULL DEFAULT ''::BYTEA
+    )",
+    "INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unused, codes_used_at)
+     SELECT d.user_id, 1,
+        coalesce(string_agg(d.id
+            || CASE WHEN d.totp_last_step IS NULL THEN int8send(0)
+                WHEN d.totp_last_step = 9223372036854775807 THEN '\\x8000000000000000'::BYTEA
+                ELSE int8send(d.totp_last_step + 1) END
+            || CASE WHEN d.last_used_at IS NULL OR NOT d.confirmed THEN int8send(0)
+                WHEN d.last_used_at = 9223372036854775807 THEN '\\x8000000000000000'::BYTEA
+                ELSE int8send(d.last_used_at + 1) END, ''::BYTEA ORDER BY d.created_at, d.id)
+            FILTER (WHERE d.kind = 'totp'), ''::BYTEA),
+        (array_agg(d.id) FILTER (WHERE d.kind = 'backup_codes'))[1],
+        (array_agg(d.codes_unused) FILTER (WHERE d.kind = 'backup_codes'))[1],
+        (array_agg(d.last_used_at) FILTER (WHERE d.kind = 'backup_codes'))[1]
+     FROM mfa_devices d GROUP BY d.user_id",
+    "INSERT INTO mfa_user_state (user_id, version) SELECT DISTINCT t.user_id, 0 FROM mfa_throttles t
+     WHERE t.factor IN ('totp', 'backup_codes') ON CONFLICT (user_id) DO NOTHING",
+    move_counter!("totp", "totp"),
+    move_counter!("codes", "backup_codes"),
+    "DELETE FROM mfa_throttles WHERE factor IN ('totp', 'backup_codes')",
+    "UPDATE mfa_devices SET last_used_at = NULL WHERE kind <> 'webauthn'",
+    "ALTER TABLE mfa_devices DROP COLUMN totp_last_step, DROP COLUMN codes_unused",
+    "DROP FUNCTION IF EXISTS mfa_settle_attempt(TEXT, TEXT, TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, \
+     BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BYTEA, BYTEA)",
+];
+
+/// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
+const SETTLE_TOTP: &str = "UPDATE mfa_user_state s SET
+         version = s.version + CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 24 FOR 8) = '\\x0000000000000000'::BYTEA THEN 1 ELSE 0 END,
+         totp_marks = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN overlay(s.totp_marks PLACING $4::BYTEA FROM position($2::BYTEA IN s.totp_marks) FOR 32) ELSE s.totp_marks END,
+         totp_failures = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $10::BIGINT ELSE $14::BIGINT END,
+         totp_last_failure_at = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $11::BIGINT ELSE $15::BIGINT END,
+         totp_budget_until = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $12::BIGINT ELSE $16::BIGINT END,
+         totp_last_miss = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $13::BIGINT ELSE $17::BIGINT END,
+         hit = coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE)
+     WHERE s.user_id = $1 AND ($5::BIGINT IS NULL OR s.version = $5::BIGINT) AND s.totp_failures = $6::BIGINT AND s.totp_last_failure_at IS NOT DISTINCT FROM $7::BIGINT AND s.totp_budget_until IS NOT DISTINCT FROM $8::BIGINT AND s.totp_last_miss IS NOT DISTINCT FROM $9::BIGINT
+     RETURNING s.hit";
+
+/// Settles a backup code: see [`SqlBackend::SETTLE_CODES`](crate::store::sql::SqlBackend).
+const SETTLE_CODES: &str = "UPDATE mfa_user_state s SET
+         codes_unused = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN s.codes_unused & ~$3::BIGINT ELSE s.codes_unused END,
+         codes_used_at = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $4::BIGINT ELSE s.codes_used_at END,
+         codes_failures = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $10::BIGINT ELSE $14::BIGINT END,
+         codes_last_failure_at = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $11::BIGINT ELSE $15::BIGINT END,
+         codes_budget_until = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $12::BIGINT ELSE $16::BIGINT END,
+         codes_last_miss = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $13::BIGINT ELSE $17::BIGINT END,
+         hit = coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE)
+     WHERE s.user_id = $1 AND ($5::BIGINT IS NULL OR s.version = $5::BIGINT) AND s.codes_failures = $6::BIGINT AND s.codes_last_failure_at IS NOT DISTINCT FROM $7::BIGINT AND s.codes_budget_until IS NOT DISTINCT FROM $8::BIGINT AND s.codes_last_miss IS NOT DISTINCT FROM $9::BIGINT
+     RETURNING s.hit";
+
 impl crate::store::sql::SqlBackend for PostgresStore {
     type Db = sqlx::Postgres;
     /// The verification path's own connections (see [`PostgresStore::connect_with`]).
     type Lease<'a> = Lease<'a, PgConnection>;
     const BEGIN: &'static str = "BEGIN";
     const LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
-    const SETTLE: Option<&'static str> = Some(SETTLE_ATTEMPT);
+    const SETTLE_TOTP: &'static str = SETTLE_TOTP;
+    const SETTLE_CODES: &'static str = SETTLE_CODES;
+    const LOCK_STATE: &'static str =
+        "SELECT totp_marks, codes_set, codes_unused, codes_used_at FROM mfa_user_state WHERE user_id = $1 FOR UPDATE";
+    // Deleting the record takes its key-share lock away first, then deletes the counters.
+    const LIVE_BROWSER: &'static str = "SELECT 1 FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2 \
+         AND expires_at > $3 FOR KEY SHARE";
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
     const MIGRATIONS: &'static [&'static [&'static str]] = &[
-        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10,
+        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11,
     ];
 
     fn pool(&self) -> &PgPool {

@@ -23,11 +23,13 @@
 use crate::error::StoreError;
 
 mod row;
+mod state;
 
 pub(crate) use self::row::*;
+pub(crate) use self::state::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 10;
+pub(crate) const SCHEMA_VERSION: i64 = 11;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -39,12 +41,14 @@ macro_rules! select_devices_sql {
     ($columns:literal, $joins:literal, $tail:literal) => {
         concat!(
             "SELECT d.id, d.user_id, d.kind, d.name, d.created_at, d.last_used_at, d.confirmed, ",
-            "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, d.totp_last_step, ",
-            "d.codes_salt, d.codes_length, d.codes_key_id, d.codes_hashes, d.codes_unused, d.credential_id, ",
+            "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, ",
+            "d.codes_salt, d.codes_length, d.codes_key_id, d.codes_hashes, d.credential_id, ",
             "d.user_handle, d.credential, d.sign_count, d.backup_eligible, d.backup_state, d.discoverable, ",
-            "d.user_verified, d.totp_fingerprint, d.codes_prehash, d.oob_channel, d.oob_issued",
+            "d.user_verified, d.totp_fingerprint, d.codes_prehash, d.oob_channel, d.oob_issued, ",
+            "s.totp_marks AS s_totp_marks, s.codes_set AS s_codes_set, s.codes_unused AS s_codes_unused, ",
+            "s.codes_used_at AS s_codes_used_at",
             $columns,
-            " FROM mfa_devices d ",
+            " FROM mfa_devices d LEFT JOIN mfa_user_state s ON s.user_id = d.user_id ",
             $joins,
             $tail
         )
@@ -53,15 +57,125 @@ macro_rules! select_devices_sql {
 
 pub(crate) use select_devices_sql;
 
-/// Whether the device `d` is usable ([`DeviceRecord::is_usable`]), as an SQL boolean; `$3` is
-/// the backup-code kind.
-macro_rules! usable_sql {
-    () => {
-        "(d.confirmed = TRUE AND (d.kind <> $3 OR d.codes_unused <> 0))"
+/// The statements of a failure counter kept in the user's state row (`$p`: `totp` or
+/// `codes`): read, compare-and-swap from the default (inserting the row), compare-and-swap,
+/// and clear. Binds: user; then the new state; then the expected one.
+macro_rules! row_counter_sql {
+    ($p:literal) => {
+        $crate::store::sql::RowCounterSql {
+            read: concat!(
+                "SELECT ",
+                $p,
+                "_failures AS failures, ",
+                $p,
+                "_last_failure_at AS last_failure_at, ",
+                $p,
+                "_budget_until AS budget_until, ",
+                $p,
+                "_last_miss AS last_miss FROM mfa_user_state WHERE user_id = $1"
+            ),
+            swap_from_default: concat!(
+                "INSERT INTO mfa_user_state (user_id, version, ",
+                $p,
+                "_failures, ",
+                $p,
+                "_last_failure_at, ",
+                $p,
+                "_budget_until, ",
+                $p,
+                "_last_miss) VALUES ($1, 0, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET ",
+                $p,
+                "_failures = excluded.",
+                $p,
+                "_failures, ",
+                $p,
+                "_last_failure_at = excluded.",
+                $p,
+                "_last_failure_at, ",
+                $p,
+                "_budget_until = excluded.",
+                $p,
+                "_budget_until, ",
+                $p,
+                "_last_miss = excluded.",
+                $p,
+                "_last_miss ",
+                "WHERE mfa_user_state.",
+                $p,
+                "_failures = $6 AND mfa_user_state.",
+                $p,
+                "_last_failure_at IS NOT DISTINCT FROM $7 ",
+                "AND mfa_user_state.",
+                $p,
+                "_budget_until IS NOT DISTINCT FROM $8 AND mfa_user_state.",
+                $p,
+                "_last_miss IS NOT DISTINCT FROM $9"
+            ),
+            swap: concat!(
+                "UPDATE mfa_user_state SET ",
+                $p,
+                "_failures = $2, ",
+                $p,
+                "_last_failure_at = $3, ",
+                $p,
+                "_budget_until = $4, ",
+                $p,
+                "_last_miss = $5 WHERE user_id = $1 AND ",
+                $p,
+                "_failures = $6 AND ",
+                $p,
+                "_last_failure_at IS NOT DISTINCT FROM $7 AND ",
+                $p,
+                "_budget_until IS NOT DISTINCT FROM $8 AND ",
+                $p,
+                "_last_miss IS NOT DISTINCT FROM $9"
+            ),
+            set: concat!(
+                "UPDATE mfa_user_state SET ",
+                $p,
+                "_failures = $2, ",
+                $p,
+                "_last_failure_at = $3, ",
+                $p,
+                "_budget_until = $4, ",
+                $p,
+                "_last_miss = $5 WHERE user_id = $1"
+            ),
+            clear: concat!(
+                "UPDATE mfa_user_state SET ",
+                $p,
+                "_failures = 0, ",
+                $p,
+                "_last_failure_at = NULL, ",
+                $p,
+                "_budget_until = NULL, ",
+                $p,
+                "_last_miss = NULL WHERE user_id = $1"
+            ),
+        }
     };
 }
 
-pub(crate) use usable_sql;
+/// See [`row_counter_sql!`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowCounterSql {
+    pub(crate) read: &'static str,
+    pub(crate) swap_from_default: &'static str,
+    pub(crate) swap: &'static str,
+    pub(crate) set: &'static str,
+    pub(crate) clear: &'static str,
+}
+
+/// The statements of the counter kept in the user's state row, if `counter` is one: the
+/// counters of the two code factors for unknown browsers. The others (WebAuthn's, and every
+/// known browser's, of which a user may have many) are rows of `mfa_throttles`.
+pub(crate) const fn row_counter(counter: &crate::throttle::Counter) -> Option<RowCounterSql> {
+    match (counter.factor, counter.browser) {
+        (crate::kind::Factor::Totp, None) => Some(row_counter_sql!("totp")),
+        (crate::kind::Factor::BackupCodes, None) => Some(row_counter_sql!("codes")),
+        _ => None,
+    }
+}
 
 /// What a SQL backend (`sqlite.rs`, `postgres.rs`) gives the one implementation of the store
 /// contract, [`sql_device_store!`]: its driver, its statements, and its connections for the
@@ -81,9 +195,22 @@ pub(crate) trait SqlBackend: Sync {
     /// A statement taking `$1` (a text key) that serialises writers on that key until the
     /// transaction ends, where the backend needs one (SQLite's write transactions are serial).
     const LOCK: Option<&'static str>;
-    /// The one statement that settles a code attempt, where the backend has one; otherwise the
-    /// settlement is a short write transaction of plain statements.
-    const SETTLE: Option<&'static str>;
+    /// The one statement that settles a TOTP attempt on the user's counter for unknown
+    /// browsers: a conditional update of the user's state row (see [`state`]). Binds: user,
+    /// device (null for a miss), the step bound ([`step_bound`]), the new entry, the expected
+    /// version (or null), then the admitted, on-hit and on-miss counters (4 columns each).
+    /// Returns one row (`hit`: whether the hit was accepted), or none if the version or the
+    /// counter did not match.
+    const SETTLE_TOTP: &'static str;
+    /// As [`SETTLE_TOTP`](Self::SETTLE_TOTP) for a backup code: the device binds the set, the
+    /// step bound the slot's bit, the new entry the time of use.
+    const SETTLE_CODES: &'static str;
+    /// Reads the code columns of the user's state row (`$1`), locking it until the
+    /// transaction ends where the backend needs that (SQLite's write transactions are serial).
+    const LOCK_STATE: &'static str;
+    /// One row if the user (`$2`) has the known browser `$1` unexpired at `$3`, kept from
+    /// being deleted until the transaction ends where the backend needs that.
+    const LIVE_BROWSER: &'static str;
     /// A query answering one row when the schema-version table exists, none otherwise.
     const SCHEMA_TABLE_EXISTS: &'static str;
     /// `MIGRATIONS[i]` moves the schema from version `i` to `i + 1`.
@@ -124,7 +251,7 @@ macro_rules! sql_device_store {
         }
 
         fn decode_device(row: &<SqlDb as sqlx::Database>::Row) -> Result<DeviceRecord, StoreError> {
-            DeviceRow {
+            let mut device = DeviceRow {
                 id: row.try_get("id").map_err(db_err)?,
                 user_id: row.try_get("user_id").map_err(db_err)?,
                 kind: row.try_get("kind").map_err(db_err)?,
@@ -136,14 +263,14 @@ macro_rules! sql_device_store {
                 totp_digits: row.try_get("totp_digits").map_err(db_err)?,
                 totp_period: row.try_get("totp_period").map_err(db_err)?,
                 totp_secret: row.try_get("totp_secret").map_err(db_err)?,
-                totp_last_step: row.try_get("totp_last_step").map_err(db_err)?,
+                totp_last_step: None,
                 totp_fingerprint: row.try_get("totp_fingerprint").map_err(db_err)?,
                 codes_salt: row.try_get("codes_salt").map_err(db_err)?,
                 codes_length: row.try_get("codes_length").map_err(db_err)?,
                 codes_key_id: row.try_get("codes_key_id").map_err(db_err)?,
                 codes_prehash: row.try_get("codes_prehash").map_err(db_err)?,
                 codes_hashes: row.try_get("codes_hashes").map_err(db_err)?,
-                codes_unused: row.try_get("codes_unused").map_err(db_err)?,
+                codes_unused: None,
                 credential_id: row.try_get("credential_id").map_err(db_err)?,
                 user_handle: row.try_get("user_handle").map_err(db_err)?,
                 credential: row.try_get("credential").map_err(db_err)?,
@@ -154,8 +281,28 @@ macro_rules! sql_device_store {
                 user_verified: row.try_get("user_verified").map_err(db_err)?,
                 oob_channel: row.try_get("oob_channel").map_err(db_err)?,
                 oob_issued: row.try_get("oob_issued").map_err(db_err)?,
-            }
-            .into_record()
+            };
+            // What the settlement changes lives in the user's state row, joined in.
+            let marks: Option<Vec<u8>> = row.try_get("s_totp_marks").map_err(db_err)?;
+            sql::CodeState::decode(
+                marks.as_deref(),
+                row.try_get("s_codes_set").map_err(db_err)?,
+                row.try_get("s_codes_unused").map_err(db_err)?,
+                row.try_get("s_codes_used_at").map_err(db_err)?,
+            )?
+            .merge_into(&mut device);
+            device.into_record()
+        }
+
+        /// A counter state from a row's `failures`, `last_failure_at`, `budget_until` and
+        /// `last_miss` columns.
+        fn decode_counter(row: &<SqlDb as sqlx::Database>::Row) -> Result<ThrottleState, StoreError> {
+            sql::throttle_state(
+                row.try_get("failures").map_err(db_err)?,
+                row.try_get("last_failure_at").map_err(db_err)?,
+                row.try_get("budget_until").map_err(db_err)?,
+                row.try_get("last_miss").map_err(db_err)?,
+            )
         }
 
         fn decode_trusted(row: &<SqlDb as sqlx::Database>::Row) -> Result<RememberedBrowserRecord, StoreError> {
@@ -182,18 +329,22 @@ macro_rules! sql_device_store {
             })
         }
 
+        /// Inserts a device row, and takes what the settlement changes (its step, unused
+        /// codes, last use) into the user's state, to be written by the caller.
         async fn insert_in(
             tx: &mut sqlx::Transaction<'static, SqlDb>,
             record: &DeviceRecord,
+            state: &mut sql::CodeState,
         ) -> Result<(), StoreError> {
-            let row = DeviceRow::from_record(record)?;
+            let mut row = DeviceRow::from_record(record)?;
+            state.add(&mut row)?;
             sqlx::query(
                 "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, last_used_at, confirmed, \
-                 totp_algorithm, totp_digits, totp_period, totp_secret, totp_last_step, codes_salt, codes_length, \
+                 totp_algorithm, totp_digits, totp_period, totp_secret, codes_salt, codes_length, \
                  credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
-                 user_verified, codes_key_id, codes_hashes, codes_unused, totp_fingerprint, codes_prehash, oob_channel, \
+                 user_verified, codes_key_id, codes_hashes, totp_fingerprint, codes_prehash, oob_channel, \
                  oob_issued) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                 $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
+                 $20, $21, $22, $23, $24, $25, $26, $27)",
             )
             .bind(&row.id)
             .bind(&row.user_id)
@@ -206,7 +357,6 @@ macro_rules! sql_device_store {
             .bind(row.totp_digits)
             .bind(row.totp_period)
             .bind(&row.totp_secret)
-            .bind(row.totp_last_step)
             .bind(&row.codes_salt)
             .bind(row.codes_length)
             .bind(&row.credential_id)
@@ -219,7 +369,6 @@ macro_rules! sql_device_store {
             .bind(row.user_verified)
             .bind(&row.codes_key_id)
             .bind(&row.codes_hashes)
-            .bind(row.codes_unused)
             .bind(&row.totp_fingerprint)
             .bind(&row.codes_prehash)
             .bind(&row.oob_channel)
@@ -259,6 +408,187 @@ macro_rules! sql_device_store {
                 let lock: Option<&'static str> = <$store as $crate::store::sql::SqlBackend>::LOCK;
                 if let Some(lock) = lock {
                     sqlx::query(lock).bind(key).execute(&mut **tx).await.map_err(db_err)?;
+                }
+                Ok(())
+            }
+
+            /// The code part of the user's state row, creating the row if the user has none, and
+            /// locked until the transaction ends: every change of the user's devices and every
+            /// settlement of theirs takes turns on it.
+            async fn lock_state(
+                tx: &mut sqlx::Transaction<'static, SqlDb>,
+                user: &UserId,
+            ) -> Result<sql::CodeState, StoreError> {
+                sqlx::query("INSERT INTO mfa_user_state (user_id, version) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING")
+                    .bind(user.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                let row = sqlx::query(<$store as $crate::store::sql::SqlBackend>::LOCK_STATE)
+                    .bind(user.as_str())
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+                let marks: Vec<u8> = row.try_get("totp_marks").map_err(db_err)?;
+                sql::CodeState::decode(
+                    Some(&marks),
+                    row.try_get("codes_set").map_err(db_err)?,
+                    row.try_get("codes_unused").map_err(db_err)?,
+                    row.try_get("codes_used_at").map_err(db_err)?,
+                )
+            }
+
+            /// Writes the code part of the user's state row (locked by [`lock_state`]),
+            /// incrementing the devices version if `changed`.
+            async fn write_state(
+                tx: &mut sqlx::Transaction<'static, SqlDb>,
+                user: &UserId,
+                state: &sql::CodeState,
+                changed: bool,
+            ) -> Result<(), StoreError> {
+                let (set, unused, used) = state.codes_columns();
+                sqlx::query(
+                    "UPDATE mfa_user_state SET version = version + $2, totp_marks = $3, codes_set = $4, \
+                     codes_unused = $5, codes_used_at = $6 WHERE user_id = $1",
+                )
+                .bind(user.as_str())
+                .bind(i64::from(changed))
+                .bind(state.marks_bytes())
+                .bind(set)
+                .bind(unused)
+                .bind(used)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+
+            /// Settles an attempt on a counter outside the user's state row (a known browser's
+            /// own): one write transaction that locks the state row, with the same statements for
+            /// a hit and a miss until the hit is accepted.
+            async fn settle_in_transaction(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+                let counter = $crate::throttle::Counter {
+                    factor: attempt.factor,
+                    browser: attempt.browser,
+                };
+                let now = sql::to_db(attempt.now.as_secs())?;
+                let mut tx = self.begin().await?;
+                if let Some(browser) = attempt.browser {
+                    let live = sqlx::query(<$store as $crate::store::sql::SqlBackend>::LIVE_BROWSER)
+                        .bind(browser.as_bytes().to_vec())
+                        .bind(user.as_str())
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    if live.is_none() {
+                        return Ok(Settlement::Stale);
+                    }
+                }
+                let mut state = Self::lock_state(&mut tx, user).await?;
+                let current = Self::read_counter(&mut tx, user, counter).await?;
+                if current != attempt.admitted {
+                    return Ok(Settlement::Moved(current));
+                }
+                if let Some(expected) = attempt.version {
+                    let version: i64 = sqlx::query_scalar("SELECT version FROM mfa_user_state WHERE user_id = $1")
+                        .bind(user.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    if version.cast_unsigned() != expected.0 {
+                        return Ok(Settlement::Stale);
+                    }
+                }
+                let accepted = match attempt.hit {
+                    Some($crate::store::Hit::TotpStep { .. }) if attempt.factor == Factor::Totp => state.accept(attempt.hit, now),
+                    Some($crate::store::Hit::BackupCode { .. }) if attempt.factor == Factor::BackupCodes => state.accept(attempt.hit, now),
+                    _ => None,
+                };
+                let (new, settled) = match accepted {
+                    Some(_) => (attempt.on_hit, Settlement::Accepted),
+                    None => (attempt.on_miss, Settlement::Charged),
+                };
+                // A counter that did not move is not written again (the decision depends on
+                // the counter and the answer, never on the code itself).
+                if new != attempt.admitted {
+                    Self::write_counter(&mut tx, user, counter, new).await?;
+                }
+                if let Some(first) = accepted {
+                    Self::write_state(&mut tx, user, &state, first).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(settled)
+            }
+
+            /// A counter, read inside a transaction.
+            async fn read_counter(
+                tx: &mut sqlx::Transaction<'static, SqlDb>,
+                user: &UserId,
+                counter: $crate::throttle::Counter,
+            ) -> Result<ThrottleState, StoreError> {
+                let row = match sql::row_counter(&counter) {
+                    Some(rows) => sqlx::query(rows.read).bind(user.as_str()).fetch_optional(&mut **tx).await,
+                    None => {
+                        sqlx::query(
+                            "SELECT failures, last_failure_at, budget_until, last_miss FROM mfa_throttles \
+                             WHERE user_id = $1 AND factor = $2",
+                        )
+                        .bind(user.as_str())
+                        .bind(counter.key())
+                        .fetch_optional(&mut **tx)
+                        .await
+                    }
+                }
+                .map_err(db_err)?;
+                Ok(row.as_ref().map(decode_counter).transpose()?.unwrap_or_default())
+            }
+
+            /// Writes a counter inside a transaction that read it (a clear counter of
+            /// `mfa_throttles` has no row).
+            async fn write_counter(
+                tx: &mut sqlx::Transaction<'static, SqlDb>,
+                user: &UserId,
+                counter: $crate::throttle::Counter,
+                new: ThrottleState,
+            ) -> Result<(), StoreError> {
+                let new = sql::throttle_columns(&new)?;
+                if let Some(rows) = sql::row_counter(&counter) {
+                    // The row exists, and is locked: `lock_state` made sure of both.
+                    sqlx::query(rows.set)
+                        .bind(user.as_str())
+                        .bind(new.0)
+                        .bind(new.1)
+                        .bind(new.2)
+                        .bind(new.3)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                    return Ok(());
+                }
+                if new == sql::throttle_columns(&ThrottleState::default())? {
+                    sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
+                        .bind(user.as_str())
+                        .bind(counter.key())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_err)?;
+                } else {
+                    sqlx::query(
+                        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, factor) DO UPDATE SET \
+                         failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
+                         budget_until = excluded.budget_until, last_miss = excluded.last_miss",
+                    )
+                    .bind(user.as_str())
+                    .bind(counter.key())
+                    .bind(new.0)
+                    .bind(new.1)
+                    .bind(new.2)
+                    .bind(new.3)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
                 }
                 Ok(())
             }
@@ -372,7 +702,9 @@ macro_rules! sql_device_store {
         impl DeviceStore for $store {
             async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
-                insert_in(&mut tx, &device).await?;
+                let mut state = Self::lock_state(&mut tx, &device.user).await?;
+                insert_in(&mut tx, &device, &mut state).await?;
+                Self::write_state(&mut tx, &device.user, &state, true).await?;
                 tx.commit().await.map_err(db_err)
             }
 
@@ -400,35 +732,64 @@ macro_rules! sql_device_store {
             }
 
             async fn delete_device(&self, user: &UserId, id: DeviceId) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
+                let mut state = Self::lock_state(&mut tx, user).await?;
                 let done = sqlx::query("DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2")
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                state.remove(id.as_bytes());
+                Self::write_state(&mut tx, user, &state, true).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
             }
 
             async fn delete_user_devices(&self, user: &UserId) -> Result<u64, StoreError> {
+                let mut tx = self.begin().await?;
+                Self::lock_state(&mut tx, user).await?;
                 let done = sqlx::query("DELETE FROM mfa_devices WHERE user_id = $1")
                     .bind(user.as_str())
-                    .execute(self.pool())
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                Self::write_state(&mut tx, user, &sql::CodeState::default(), true).await?;
+                tx.commit().await.map_err(db_err)?;
                 Ok(done.rows_affected())
             }
 
             async fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> Result<u64, StoreError> {
-                let done = sqlx::query(
-                    "DELETE FROM mfa_devices WHERE user_id = $1 AND kind = $2 AND confirmed = FALSE AND id <> $3",
-                )
-                .bind(user.as_str())
-                .bind(sql::KIND_TOTP)
-                .bind(keep.as_bytes().to_vec())
-                .execute(self.pool())
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected())
+                let mut tx = self.begin().await?;
+                let mut state = Self::lock_state(&mut tx, user).await?;
+                // Confirmed is the row's flag, or a first accepted code (kept in the state row).
+                let rows = sqlx::query(SELECT_USER_DEVICES)
+                    .bind(user.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let pending: Vec<DeviceId> = decode_devices(rows)?
+                    .into_iter()
+                    .filter(|d| d.kind().factor() == Factor::Totp && !d.confirmed && d.id != keep)
+                    .map(|d| d.id)
+                    .collect();
+                for id in &pending {
+                    sqlx::query("DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2")
+                        .bind(id.as_bytes().to_vec())
+                        .bind(user.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    state.remove(id.as_bytes());
+                }
+                if !pending.is_empty() {
+                    Self::write_state(&mut tx, user, &state, true).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(pending.len() as u64)
             }
 
             async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
@@ -436,14 +797,16 @@ macro_rules! sql_device_store {
                     return Err(StoreError::InvalidRecord("replace_backup_codes needs a backup-code record"));
                 }
                 let mut tx = self.begin().await?;
-                Self::lock(&mut tx, format!("multifactor/user/{}", set.user.as_str())).await?;
+                let mut state = Self::lock_state(&mut tx, &set.user).await?;
                 sqlx::query("DELETE FROM mfa_devices WHERE user_id = $1 AND kind = $2")
                     .bind(set.user.as_str())
                     .bind(sql::KIND_BACKUP_CODES)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                insert_in(&mut tx, &set).await?;
+                state.codes = None;
+                insert_in(&mut tx, &set, &mut state).await?;
+                Self::write_state(&mut tx, &set.user, &state, true).await?;
                 tx.commit().await.map_err(db_err)
             }
 
@@ -451,233 +814,120 @@ macro_rules! sql_device_store {
                 if !matches!(set.data, DeviceData::BackupCodes(_)) {
                     return Err(StoreError::InvalidRecord("insert_first_backup_codes needs a backup-code record"));
                 }
-                // The same per-user lock as a replacement: the check and the insert are one step.
+                // The user's state row, locked: the check and the insert are one step.
                 let mut tx = self.begin().await?;
-                Self::lock(&mut tx, format!("multifactor/user/{}", set.user.as_str())).await?;
-                let sets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_devices WHERE user_id = $1 AND kind = $2")
-                    .bind(set.user.as_str())
-                    .bind(sql::KIND_BACKUP_CODES)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if sets > 0 {
+                let mut state = Self::lock_state(&mut tx, &set.user).await?;
+                if state.codes.is_some() {
                     return Ok(false);
                 }
-                insert_in(&mut tx, &set).await?;
+                insert_in(&mut tx, &set, &mut state).await?;
+                Self::write_state(&mut tx, &set.user, &state, true).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(true)
             }
 
             async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
-                let (device, slot, step) = sql::hit_columns(attempt.factor, attempt.hit);
                 let counter = $crate::throttle::Counter {
                     factor: attempt.factor,
                     browser: attempt.browser,
-                }
-                .key();
-                let browser = attempt.browser.map(|b| b.as_bytes().to_vec());
+                };
                 let admitted = sql::throttle_columns(&attempt.admitted)?;
                 let on_hit = sql::throttle_columns(&attempt.on_hit)?;
                 let on_miss = sql::throttle_columns(&attempt.on_miss)?;
                 let now = sql::to_db(attempt.now.as_secs())?;
-                let settle_statement: Option<&'static str> = <$store as $crate::store::sql::SqlBackend>::SETTLE;
-                if let Some(statement) = settle_statement {
-                    // One statement, so one round trip and one commit, hit or miss.
-                    let mut conn = self.lease().await?;
-                    let row = sqlx::query(statement)
-                        .bind(user.as_str())
-                        .bind(&*counter)
-                        .bind(sql::kind_of(attempt.factor))
-                        .bind(device)
-                        .bind(slot)
-                        .bind(step)
-                        .bind(now)
-                        .bind(admitted.0)
-                        .bind(admitted.1)
-                        .bind(admitted.2)
-                        .bind(admitted.3)
-                        .bind(on_hit.0)
-                        .bind(on_hit.1)
-                        .bind(on_hit.2)
-                        .bind(on_hit.3)
-                        .bind(on_miss.0)
-                        .bind(on_miss.1)
-                        .bind(on_miss.2)
-                        .bind(on_miss.3)
-                        .bind(attempt.devices.map(|m| m.as_bytes().to_vec()))
-                        .bind(browser)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    <$store as $crate::store::sql::SqlBackend>::release(conn);
-                    let outcome: String = row.try_get("outcome").map_err(db_err)?;
-                    return match outcome.as_str() {
-                        "accepted" => Ok(Settlement::Accepted),
-                        "charged" => Ok(Settlement::Charged),
-                        "stale" => Ok(Settlement::Stale),
-                        "moved" => Ok(Settlement::Moved(sql::throttle_state(
-                            row.try_get("failures").map_err(db_err)?,
-                            row.try_get("last_failure_at").map_err(db_err)?,
-                            row.try_get("budget_until").map_err(db_err)?,
-                            row.try_get("last_miss").map_err(db_err)?,
-                        )?)),
-                        _ => Err(sql::corrupt("outcome", "unknown settlement")),
-                    };
-                }
-                // One write transaction with the same statements, hit or miss (the hit's
-                // columns are null for a miss and match nothing).
-                let mut tx = self.begin().await?;
-                if browser.is_some() {
-                    let live = sqlx::query(
-                        "SELECT 1 FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2 AND expires_at > $3",
-                    )
-                    .bind(browser.clone())
-                    .bind(user.as_str())
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
+                let version = attempt.version.map(|v| v.0.cast_signed());
+                let statement: &'static str = match (attempt.factor, attempt.browser) {
+                    (Factor::Totp, None) => <$store as $crate::store::sql::SqlBackend>::SETTLE_TOTP,
+                    (Factor::BackupCodes, None) => <$store as $crate::store::sql::SqlBackend>::SETTLE_CODES,
+                    _ => return self.settle_in_transaction(user, attempt).await,
+                };
+                // One single-row statement, so one round trip and one commit, hit or miss: the
+                // hit's columns are null for a miss and match nothing.
+                let query = sqlx::query(statement).bind(user.as_str());
+                let query = match sql::hit_columns(attempt.factor, attempt.hit, now) {
+                    sql::HitColumns::Totp { device, bound, entry } => query.bind(device).bind(bound).bind(entry),
+                    sql::HitColumns::Codes { device, mask, now } => query.bind(device).bind(mask).bind(now),
+                };
+                let mut conn = self.lease().await?;
+                let row = query
+                    .bind(version)
+                    .bind(admitted.0)
+                    .bind(admitted.1)
+                    .bind(admitted.2)
+                    .bind(admitted.3)
+                    .bind(on_hit.0)
+                    .bind(on_hit.1)
+                    .bind(on_hit.2)
+                    .bind(on_hit.3)
+                    .bind(on_miss.0)
+                    .bind(on_miss.1)
+                    .bind(on_miss.2)
+                    .bind(on_miss.3)
+                    .fetch_optional(&mut *conn)
                     .await
                     .map_err(db_err)?;
-                    if live.is_none() {
-                        return Ok(Settlement::Stale);
-                    }
+                if let Some(row) = row {
+                    <$store as $crate::store::sql::SqlBackend>::release(conn);
+                    let hit: bool = row.try_get("hit").map_err(db_err)?;
+                    return Ok(if hit { Settlement::Accepted } else { Settlement::Charged });
                 }
-                let row = sqlx::query(
-                    "SELECT failures, last_failure_at, budget_until, last_miss FROM mfa_throttles \
-                     WHERE user_id = $1 AND factor = $2",
-                )
-                .bind(user.as_str())
-                .bind(&*counter)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                let current = match row {
-                    Some(row) => sql::throttle_state(
-                        row.try_get("failures").map_err(db_err)?,
-                        row.try_get("last_failure_at").map_err(db_err)?,
-                        row.try_get("budget_until").map_err(db_err)?,
-                        row.try_get("last_miss").map_err(db_err)?,
-                    )?,
-                    None => ThrottleState::default(),
-                };
+                // Nothing matched: the counter or the version moved, or the user has no row.
+                let rows = sql::row_counter(&counter).ok_or(StoreError::InvalidRecord("a counter without its row"))?;
+                let current = sqlx::query(rows.read)
+                    .bind(user.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                let version_now: Option<i64> = sqlx::query_scalar("SELECT version FROM mfa_user_state WHERE user_id = $1")
+                    .bind(user.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                <$store as $crate::store::sql::SqlBackend>::release(conn);
+                let current = current.as_ref().map(decode_counter).transpose()?.unwrap_or_default();
                 if current != attempt.admitted {
                     return Ok(Settlement::Moved(current));
                 }
-                if let Some(expected) = attempt.devices {
-                    let rows = sqlx::query(
-                        "SELECT id, codes_unused FROM mfa_devices WHERE user_id = $1 AND kind = $2 AND confirmed = TRUE \
-                         ORDER BY created_at, id",
-                    )
-                    .bind(user.as_str())
-                    .bind(sql::kind_of(attempt.factor))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    let mut methods = Vec::with_capacity(rows.len());
-                    for row in rows {
-                        let unused: Option<i64> = row.try_get("codes_unused").map_err(db_err)?;
-                        methods.push((row.try_get("id").map_err(db_err)?, unused.map(i64::cast_unsigned)));
-                    }
-                    if $crate::store::DevicesDigest::of_ordered(methods) != expected {
-                        return Ok(Settlement::Stale);
-                    }
+                if version.is_some_and(|v| v != version_now.unwrap_or(0)) {
+                    return Ok(Settlement::Stale);
                 }
-                let hit = sqlx::query(
-                    "UPDATE mfa_devices SET codes_unused = codes_unused & ~$2 WHERE id = $1 AND user_id = $3 \
-                     AND kind = $4 AND (codes_unused & $2) <> 0",
-                )
-                .bind(device.clone())
-                .bind(slot)
-                .bind(user.as_str())
-                .bind(sql::KIND_BACKUP_CODES)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected()
-                    == 1;
-                let stamped = sqlx::query(
-                    "UPDATE mfa_devices SET last_used_at = $1, \
-                     confirmed = CASE WHEN kind = $5 THEN TRUE ELSE confirmed END, \
-                     totp_last_step = CASE WHEN kind = $5 THEN $6 ELSE totp_last_step END \
-                     WHERE id = $2 AND user_id = $3 AND ($4 OR (kind = $5 AND $6 IS NOT NULL \
-                     AND (totp_last_step IS NULL OR totp_last_step < $6)))",
-                )
-                .bind(now)
-                .bind(device)
-                .bind(user.as_str())
-                .bind(hit)
-                .bind(sql::KIND_TOTP)
-                .bind(step)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected()
-                    == 1;
-                let (new, settled) = if stamped {
-                    (on_hit, Settlement::Accepted)
+                if version_now.is_some() {
+                    // It moved and moved back in between: settle again against it.
+                    return Ok(Settlement::Moved(current));
+                }
+                // No row: no devices, so nothing to accept; the miss is charged on a new row.
+                if self.swap_throttle(user, counter, attempt.admitted, attempt.on_miss).await? {
+                    Ok(Settlement::Charged)
                 } else {
-                    (on_miss, Settlement::Charged)
-                };
-                // A counter that ends clear has no row (as on PostgreSQL); one that did not move
-                // is not written again (the decision depends on the counter and the answer,
-                // never on the code itself).
-                if new == sql::throttle_columns(&ThrottleState::default())? {
-                    if new != admitted {
-                        sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
-                            .bind(user.as_str())
-                            .bind(&*counter)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_err)?;
-                    }
-                } else if new != admitted {
-                    sqlx::query(
-                        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, factor) DO UPDATE SET \
-                         failures = excluded.failures, last_failure_at = excluded.last_failure_at, \
-                         budget_until = excluded.budget_until, last_miss = excluded.last_miss",
-                    )
-                    .bind(user.as_str())
-                    .bind(&*counter)
-                    .bind(new.0)
-                    .bind(new.1)
-                    .bind(new.2)
-                    .bind(new.3)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+                    Ok(Settlement::Moved(self.throttle(user, counter).await?))
                 }
-                tx.commit().await.map_err(db_err)?;
-                Ok(settled)
             }
 
             async fn throttle(&self, user: &UserId, counter: $crate::throttle::Counter) -> Result<ThrottleState, StoreError> {
                 let mut conn = self.lease().await?;
-                let row = sqlx::query(
-                    "SELECT failures, last_failure_at, budget_until, last_miss FROM mfa_throttles \
-                     WHERE user_id = $1 AND factor = $2",
-                )
-                .bind(user.as_str())
-                .bind(counter.key())
-                .fetch_optional(&mut *conn)
-                .await
+                let row = match sql::row_counter(&counter) {
+                    Some(rows) => sqlx::query(rows.read).bind(user.as_str()).fetch_optional(&mut *conn).await,
+                    None => {
+                        sqlx::query(
+                            "SELECT failures, last_failure_at, budget_until, last_miss FROM mfa_throttles \
+                             WHERE user_id = $1 AND factor = $2",
+                        )
+                        .bind(user.as_str())
+                        .bind(counter.key())
+                        .fetch_optional(&mut *conn)
+                        .await
+                    }
+                }
                 .map_err(db_err)?;
                 <$store as $crate::store::sql::SqlBackend>::release(conn);
-                let Some(row) = row else {
-                    return Ok(ThrottleState::default());
-                };
-                sql::throttle_state(
-                    row.try_get("failures").map_err(db_err)?,
-                    row.try_get("last_failure_at").map_err(db_err)?,
-                    row.try_get("budget_until").map_err(db_err)?,
-                    row.try_get("last_miss").map_err(db_err)?,
-                )
+                Ok(row.as_ref().map(decode_counter).transpose()?.unwrap_or_default())
             }
 
             async fn verification_state(
                 &self,
                 user: &UserId,
                 factor: Factor,
-            ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
+            ) -> Result<$crate::store::VerificationState, StoreError> {
                 let mut conn = self.lease().await?;
                 let rows = sqlx::query(SELECT_VERIFICATION_STATE)
                     .bind(user.as_str())
@@ -687,20 +937,28 @@ macro_rules! sql_device_store {
                     .await
                     .map_err(db_err)?;
                 <$store as $crate::store::sql::SqlBackend>::release(conn);
-                let throttle = match rows.first() {
-                    Some(row) => match row.try_get::<Option<i64>, _>("t_failures").map_err(db_err)? {
-                        Some(failures) => sql::throttle_state(
+                let mut read = $crate::store::VerificationState::default();
+                // No devices: the counter does not matter (there is nothing to verify).
+                if let Some(row) = rows.first() {
+                    let prefix = match factor {
+                        Factor::Totp => "s_totp",
+                        Factor::BackupCodes => "s_codes",
+                        _ => "t",
+                    };
+                    let failures: Option<i64> = row.try_get(format!("{prefix}_failures").as_str()).map_err(db_err)?;
+                    if let Some(failures) = failures {
+                        read.throttle = sql::throttle_state(
                             failures,
-                            row.try_get("t_last_failure_at").map_err(db_err)?,
-                            row.try_get("t_budget_until").map_err(db_err)?,
-                            row.try_get("t_last_miss").map_err(db_err)?,
-                        )?,
-                        None => ThrottleState::default(),
-                    },
-                    // No devices: the counter does not matter (there is nothing to verify).
-                    None => ThrottleState::default(),
-                };
-                Ok((decode_devices(rows)?, throttle))
+                            row.try_get(format!("{prefix}_last_failure_at").as_str()).map_err(db_err)?,
+                            row.try_get(format!("{prefix}_budget_until").as_str()).map_err(db_err)?,
+                            row.try_get(format!("{prefix}_last_miss").as_str()).map_err(db_err)?,
+                        )?;
+                    }
+                    let version: Option<i64> = row.try_get("s_version").map_err(db_err)?;
+                    read.version = $crate::store::DevicesVersion(version.unwrap_or(0).cast_unsigned());
+                }
+                read.devices = decode_devices(rows)?;
+                Ok(read)
             }
 
             async fn swap_throttle(
@@ -712,48 +970,72 @@ macro_rules! sql_device_store {
             ) -> Result<bool, StoreError> {
                 let new = sql::throttle_columns(&new)?;
                 let old = sql::throttle_columns(&expected)?;
-                // A missing row equals the default state: from the default, insert or update one
-                // that still holds it; otherwise only update a row that holds the expected state.
-                let sql: &'static str = if expected == ThrottleState::default() {
-                    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (user_id, factor) DO UPDATE SET failures = excluded.failures, \
-                     last_failure_at = excluded.last_failure_at, budget_until = excluded.budget_until, \
-                     last_miss = excluded.last_miss \
-                     WHERE mfa_throttles.failures = $7 AND mfa_throttles.last_failure_at IS NOT DISTINCT FROM $8 \
-                     AND mfa_throttles.budget_until IS NOT DISTINCT FROM $9 \
-                     AND mfa_throttles.last_miss IS NOT DISTINCT FROM $10"
-                } else {
-                    "UPDATE mfa_throttles SET failures = $3, last_failure_at = $4, budget_until = $5, last_miss = $6 \
-                     WHERE user_id = $1 AND factor = $2 AND failures = $7 AND last_failure_at IS NOT DISTINCT FROM $8 \
-                     AND budget_until IS NOT DISTINCT FROM $9 AND last_miss IS NOT DISTINCT FROM $10"
-                };
+                let from_default = expected == ThrottleState::default();
                 let mut conn = self.lease().await?;
-                let done = sqlx::query(sql)
-                    .bind(user.as_str())
-                    .bind(counter.key())
-                    .bind(new.0)
-                    .bind(new.1)
-                    .bind(new.2)
-                    .bind(new.3)
-                    .bind(old.0)
-                    .bind(old.1)
-                    .bind(old.2)
-                    .bind(old.3)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                let done = match sql::row_counter(&counter) {
+                    // A missing row equals the default state: from the default, insert or update
+                    // one that still holds it; otherwise only update a row that holds it.
+                    Some(rows) => {
+                        sqlx::query(if from_default { rows.swap_from_default } else { rows.swap })
+                            .bind(user.as_str())
+                            .bind(new.0)
+                            .bind(new.1)
+                            .bind(new.2)
+                            .bind(new.3)
+                            .bind(old.0)
+                            .bind(old.1)
+                            .bind(old.2)
+                            .bind(old.3)
+                            .execute(&mut *conn)
+                            .await
+                    }
+                    None => {
+                        let sql: &'static str = if from_default {
+                            "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+                             VALUES ($1, $2, $3, $4, $5, $6) \
+                             ON CONFLICT (user_id, factor) DO UPDATE SET failures = excluded.failures, \
+                             last_failure_at = excluded.last_failure_at, budget_until = excluded.budget_until, \
+                             last_miss = excluded.last_miss \
+                             WHERE mfa_throttles.failures = $7 AND mfa_throttles.last_failure_at IS NOT DISTINCT FROM $8 \
+                             AND mfa_throttles.budget_until IS NOT DISTINCT FROM $9 \
+                             AND mfa_throttles.last_miss IS NOT DISTINCT FROM $10"
+                        } else {
+                            "UPDATE mfa_throttles SET failures = $3, last_failure_at = $4, budget_until = $5, last_miss = $6 \
+                             WHERE user_id = $1 AND factor = $2 AND failures = $7 AND last_failure_at IS NOT DISTINCT FROM $8 \
+                             AND budget_until IS NOT DISTINCT FROM $9 AND last_miss IS NOT DISTINCT FROM $10"
+                        };
+                        sqlx::query(sql)
+                            .bind(user.as_str())
+                            .bind(counter.key())
+                            .bind(new.0)
+                            .bind(new.1)
+                            .bind(new.2)
+                            .bind(new.3)
+                            .bind(old.0)
+                            .bind(old.1)
+                            .bind(old.2)
+                            .bind(old.3)
+                            .execute(&mut *conn)
+                            .await
+                    }
+                }
+                .map_err(db_err)?;
                 <$store as $crate::store::sql::SqlBackend>::release(conn);
                 Ok(done.rows_affected() == 1)
             }
 
             async fn clear_throttle(&self, user: &UserId, counter: $crate::throttle::Counter) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
-                    .bind(user.as_str())
-                    .bind(counter.key())
-                    .execute(self.pool())
-                    .await
-                    .map_err(db_err)?;
+                match sql::row_counter(&counter) {
+                    Some(rows) => sqlx::query(rows.clear).bind(user.as_str()).execute(self.pool()).await,
+                    None => {
+                        sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
+                            .bind(user.as_str())
+                            .bind(counter.key())
+                            .execute(self.pool())
+                            .await
+                    }
+                }
+                .map_err(db_err)?;
                 Ok(())
             }
 
@@ -833,38 +1115,20 @@ macro_rules! sql_device_store {
             }
 
             async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
+                // The user's state row, locked: deletes and settlements of the user take turns.
                 let mut tx = self.begin().await?;
-                Self::lock(&mut tx, format!("multifactor/user/{}", user.as_str())).await?;
-                // Usable (`DeviceRecord::is_usable`): confirmed, and a backup-code set only with
-                // an unused code left.
-                let usable: Option<bool> = sqlx::query_scalar(concat!(
-                    "SELECT ",
-                    $crate::store::sql::usable_sql!(),
-                    " FROM mfa_devices d WHERE d.id = $1 AND d.user_id = $2"
-                ))
-                .bind(id.as_bytes().to_vec())
-                .bind(user.as_str())
-                .bind(sql::KIND_BACKUP_CODES)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                let Some(usable) = usable else {
-                    return Ok(DeleteOutcome::NotFound);
-                };
-                if usable {
-                    let others: i64 = sqlx::query_scalar(concat!(
-                        "SELECT COUNT(*) FROM mfa_devices d WHERE d.user_id = $2 AND d.id <> $1 AND ",
-                        $crate::store::sql::usable_sql!()
-                    ))
-                    .bind(id.as_bytes().to_vec())
+                let mut state = Self::lock_state(&mut tx, user).await?;
+                let rows = sqlx::query(SELECT_USER_DEVICES)
                     .bind(user.as_str())
-                    .bind(sql::KIND_BACKUP_CODES)
-                    .fetch_one(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                    if others == 0 {
-                        return Ok(DeleteOutcome::LastDevice);
-                    }
+                let devices = decode_devices(rows)?;
+                let Some(device) = devices.iter().find(|d| d.id == id) else {
+                    return Ok(DeleteOutcome::NotFound);
+                };
+                if device.is_usable() && !devices.iter().any(|d| d.id != id && d.is_usable()) {
+                    return Ok(DeleteOutcome::LastDevice);
                 }
                 sqlx::query("DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2")
                     .bind(id.as_bytes().to_vec())
@@ -872,6 +1136,8 @@ macro_rules! sql_device_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                state.remove(id.as_bytes());
+                Self::write_state(&mut tx, user, &state, true).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(DeleteOutcome::Deleted)
             }
@@ -954,22 +1220,26 @@ macro_rules! sql_device_store {
                     .checked_sub(1)
                     .ok_or(StoreError::InvalidRecord("a sent code's serial starts at 1"))?;
                 let superseded = sql::to_db(superseded)?;
-                // One statement: the compare and both writes.
+                let mut tx = self.begin().await?;
+                let mut state = Self::lock_state(&mut tx, user).await?;
                 let done = sqlx::query(
-                    "UPDATE mfa_devices SET oob_issued = $1, totp_last_step = CASE WHEN totp_last_step IS NULL \
-                     OR totp_last_step < $2 THEN $2 ELSE totp_last_step END WHERE id = $3 AND user_id = $4 \
-                     AND kind = $5 AND oob_channel IS NOT NULL AND oob_issued IS NOT DISTINCT FROM $6",
+                    "UPDATE mfa_devices SET oob_issued = $1 WHERE id = $2 AND user_id = $3 \
+                     AND kind = $4 AND oob_channel IS NOT NULL AND oob_issued IS NOT DISTINCT FROM $5",
                 )
                 .bind(issued.to_bytes())
-                .bind(superseded)
                 .bind(id.as_bytes().to_vec())
                 .bind(user.as_str())
                 .bind(sql::KIND_TOTP)
                 .bind(expected.map($crate::store::IssuedCode::to_bytes))
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 || !state.raise(id.as_bytes(), superseded) {
+                    return Ok(false);
+                }
+                Self::write_state(&mut tx, user, &state, true).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(true)
             }
 
             async fn key_check(&self, id: &$crate::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
@@ -1177,11 +1447,15 @@ macro_rules! sql_device_store {
             $crate::store::sql::select_devices_sql!("WHERE d.id = $1 AND d.user_id = $2");
         const SELECT_USER_DEVICES: &str =
             $crate::store::sql::select_devices_sql!("WHERE d.user_id = $1 ORDER BY d.created_at, d.id");
-        /// The user's devices of one kind, each row also carrying the counter of that factor.
-        /// Binds: user, factor, kind.
+        /// The user's devices of one kind, each row also carrying the user's state row and the
+        /// counter of that factor if it is kept in `mfa_throttles`. Binds: user, factor, kind.
         const SELECT_VERIFICATION_STATE: &str = $crate::store::sql::select_devices_sql!(
             ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at, t.budget_until AS t_budget_until, \
-             t.last_miss AS t_last_miss",
+             t.last_miss AS t_last_miss, s.version AS s_version, s.totp_failures AS s_totp_failures, \
+             s.totp_last_failure_at AS s_totp_last_failure_at, s.totp_budget_until AS s_totp_budget_until, \
+             s.totp_last_miss AS s_totp_last_miss, s.codes_failures AS s_codes_failures, \
+             s.codes_last_failure_at AS s_codes_last_failure_at, s.codes_budget_until AS s_codes_budget_until, \
+             s.codes_last_miss AS s_codes_last_miss",
             "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
             "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id"
         );

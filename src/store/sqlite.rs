@@ -213,6 +213,98 @@ const DDL_V10: &[&str] = &[
     "ALTER TABLE mfa_devices ADD COLUMN oob_issued BLOB",
 ];
 
+/// The statements of schema v11's state row for a counter moved out of `mfa_throttles`.
+macro_rules! move_counter {
+    ($p:literal, $factor:literal) => {
+        concat!(
+            "UPDATE mfa_user_state SET ",
+            $p,
+            "_failures = t.failures, ",
+            $p,
+            "_last_failure_at = t.last_failure_at, ",
+            $p,
+            "_budget_until = t.budget_until, ",
+            $p,
+            "_last_miss = t.last_miss FROM mfa_throttles t ",
+            "WHERE t.user_id = mfa_user_state.user_id AND t.factor = '",
+            $factor,
+            "'"
+        )
+    };
+}
+
+/// Schema v11: what a verification settles, in one row per user (`mfa_user_state`): the
+/// devices version, the two code factors' counters for unknown browsers, each one-time-code
+/// device's last accepted step and last use, and the backup-code set's unused codes and last
+/// use. Settling is then one conditional update of that row; every device change increments
+/// the version in the same transaction. The counters move out of `mfa_throttles` (which keeps
+/// WebAuthn's and the known browsers'), the steps and masks out of `mfa_devices`.
+const DDL_V11: &[&str] = &[
+    "CREATE TEMP TABLE mfa_v11_guard (one_backup_code_set_per_user INTEGER NOT NULL CHECK (one_backup_code_set_per_user = 1))",
+    "INSERT INTO mfa_v11_guard SELECT NOT EXISTS (SELECT 1 FROM mfa_devices WHERE kind = 'backup_codes'
+        GROUP BY user_id HAVING COUNT(*) > 1)",
+    "DROP TABLE mfa_v11_guard",
+    "CREATE TABLE mfa_user_state (
+        user_id TEXT PRIMARY KEY NOT NULL,
+        version INTEGER NOT NULL,
+        totp_failures INTEGER NOT NULL DEFAULT 0,
+        codes_failures INTEGER NOT NULL DEFAULT 0,
+        totp_last_failure_at INTEGER,
+        totp_budget_until INTEGER,
+        totp_last_miss INTEGER,
+        codes_last_failure_at INTEGER,
+        codes_budget_until INTEGER,
+        codes_last_miss INTEGER,
+        codes_unused INTEGER,
+        codes_used_at INTEGER,
+        hit INTEGER NOT NULL DEFAULT 0,
+        codes_set BLOB,
+        totp_marks BLOB NOT NULL DEFAULT X''
+    ) STRICT",
+    "INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unused, codes_used_at)
+     SELECT d.user_id, 1,
+        coalesce(unhex(group_concat(CASE WHEN d.kind = 'totp' THEN hex(d.id) || 
+            CASE WHEN d.totp_last_step IS NULL THEN '0000000000000000' WHEN d.totp_last_step = 9223372036854775807 THEN '8000000000000000' ELSE printf('%016x', d.totp_last_step + 1) END
+            || CASE WHEN d.last_used_at IS NULL OR NOT d.confirmed THEN '0000000000000000' WHEN d.last_used_at = 9223372036854775807 THEN '8000000000000000' ELSE printf('%016x', d.last_used_at + 1) END END,
+            '' ORDER BY d.created_at, d.id)), X''),
+        max(CASE WHEN d.kind = 'backup_codes' THEN d.id END),
+        max(CASE WHEN d.kind = 'backup_codes' THEN d.codes_unused END),
+        max(CASE WHEN d.kind = 'backup_codes' THEN d.last_used_at END)
+     FROM mfa_devices d GROUP BY d.user_id",
+    "INSERT INTO mfa_user_state (user_id, version) SELECT DISTINCT t.user_id, 0 FROM mfa_throttles t
+     WHERE t.factor IN ('totp', 'backup_codes') ON CONFLICT (user_id) DO NOTHING",
+    move_counter!("totp", "totp"),
+    move_counter!("codes", "backup_codes"),
+    "DELETE FROM mfa_throttles WHERE factor IN ('totp', 'backup_codes')",
+    "UPDATE mfa_devices SET last_used_at = NULL WHERE kind <> 'webauthn'",
+    "ALTER TABLE mfa_devices DROP COLUMN totp_last_step",
+    "ALTER TABLE mfa_devices DROP COLUMN codes_unused",
+];
+
+/// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
+const SETTLE_TOTP: &str = "UPDATE mfa_user_state AS s SET
+         version = s.version + CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) AND substr(s.totp_marks, instr(s.totp_marks, $2) + 24, 8) = zeroblob(8) THEN 1 ELSE 0 END,
+         totp_marks = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN CAST(substr(s.totp_marks, 1, instr(s.totp_marks, $2) - 1) || $4 || substr(s.totp_marks, instr(s.totp_marks, $2) + 32) AS BLOB) ELSE s.totp_marks END,
+         totp_failures = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $10 ELSE $14 END,
+         totp_last_failure_at = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $11 ELSE $15 END,
+         totp_budget_until = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $12 ELSE $16 END,
+         totp_last_miss = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $13 ELSE $17 END,
+         hit = coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0)
+     WHERE s.user_id = $1 AND ($5 IS NULL OR s.version = $5) AND s.totp_failures = $6 AND s.totp_last_failure_at IS NOT DISTINCT FROM $7 AND s.totp_budget_until IS NOT DISTINCT FROM $8 AND s.totp_last_miss IS NOT DISTINCT FROM $9
+     RETURNING hit";
+
+/// Settles a backup code: see [`SqlBackend::SETTLE_CODES`](crate::store::sql::SqlBackend).
+const SETTLE_CODES: &str = "UPDATE mfa_user_state AS s SET
+         codes_unused = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN s.codes_unused & ~$3 ELSE s.codes_unused END,
+         codes_used_at = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $4 ELSE s.codes_used_at END,
+         codes_failures = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $10 ELSE $14 END,
+         codes_last_failure_at = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $11 ELSE $15 END,
+         codes_budget_until = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $12 ELSE $16 END,
+         codes_last_miss = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $13 ELSE $17 END,
+         hit = coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0)
+     WHERE s.user_id = $1 AND ($5 IS NULL OR s.version = $5) AND s.codes_failures = $6 AND s.codes_last_failure_at IS NOT DISTINCT FROM $7 AND s.codes_budget_until IS NOT DISTINCT FROM $8 AND s.codes_last_miss IS NOT DISTINCT FROM $9
+     RETURNING hit";
+
 impl crate::store::sql::SqlBackend for SqliteStore {
     type Db = Sqlite;
     /// SQLite's in-process connections come from the pool as they are (the PostgreSQL store
@@ -220,13 +312,17 @@ impl crate::store::sql::SqlBackend for SqliteStore {
     type Lease<'a> = PoolConnection<Sqlite>;
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
     const LOCK: Option<&'static str> = None;
-    // SQLite runs in-process: a settlement is one short IMMEDIATE transaction with the same
-    // statements for a hit and a miss.
-    const SETTLE: Option<&'static str> = None;
+    const SETTLE_TOTP: &'static str = SETTLE_TOTP;
+    const SETTLE_CODES: &'static str = SETTLE_CODES;
+    // Write transactions are serial (`BEGIN IMMEDIATE`): nothing to lock.
+    const LOCK_STATE: &'static str =
+        "SELECT totp_marks, codes_set, codes_unused, codes_used_at FROM mfa_user_state WHERE user_id = $1";
+    const LIVE_BROWSER: &'static str =
+        "SELECT 1 FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2 AND expires_at > $3";
     /// One row when the version table exists.
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
     const MIGRATIONS: &'static [&'static [&'static str]] = &[
-        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10,
+        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11,
     ];
 
     fn pool(&self) -> &SqlitePool {

@@ -442,6 +442,29 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes a version-11 database back to version 10, losing nothing: the last steps, last uses
+/// and unused-code masks back into the device rows, the code factors' counters back into
+/// `mfa_throttles`, and no state rows.
+const TO_V10: [&str; 7] = [
+    "ALTER TABLE mfa_devices ADD COLUMN totp_last_step BIGINT, ADD COLUMN codes_unused BIGINT",
+    "UPDATE mfa_devices d SET totp_last_step = NULLIF(('x' || encode(substring(s.totp_marks FROM position(d.id IN s.totp_marks) + 16 FOR 8), 'hex'))::bit(64)::bigint, 0) - 1, \
+     last_used_at = NULLIF(('x' || encode(substring(s.totp_marks FROM position(d.id IN s.totp_marks) + 24 FOR 8), 'hex'))::bit(64)::bigint, 0) - 1, \
+     confirmed = d.confirmed OR ('x' || encode(substring(s.totp_marks FROM position(d.id IN s.totp_marks) + 24 FOR 8), 'hex'))::bit(64)::bigint <> 0 \
+     FROM mfa_user_state s WHERE s.user_id = d.user_id AND d.kind = 'totp' AND position(d.id IN s.totp_marks) % 32 = 1",
+    "UPDATE mfa_devices d SET codes_unused = s.codes_unused, last_used_at = s.codes_used_at FROM mfa_user_state s \
+     WHERE s.codes_set = d.id AND s.user_id = d.user_id",
+    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+     SELECT user_id, 'totp', totp_failures, totp_last_failure_at, totp_budget_until, totp_last_miss \
+     FROM mfa_user_state WHERE totp_failures <> 0 OR totp_last_failure_at IS NOT NULL \
+     OR totp_budget_until IS NOT NULL OR totp_last_miss IS NOT NULL",
+    "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+     SELECT user_id, 'backup_codes', codes_failures, codes_last_failure_at, codes_budget_until, codes_last_miss \
+     FROM mfa_user_state WHERE codes_failures <> 0 OR codes_last_failure_at IS NOT NULL \
+     OR codes_budget_until IS NOT NULL OR codes_last_miss IS NOT NULL",
+    "DROP TABLE mfa_user_state",
+    "UPDATE mfa_schema_version SET version = 10",
+];
+
 /// Takes a version-10 database back to version 9: no email addresses or phone numbers.
 const TO_V9: [&str; 3] = [
     "ALTER TABLE mfa_devices DROP COLUMN oob_channel",
@@ -510,7 +533,7 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(10) {
+    if store.schema_version().await.map_err(fail)? != Some(11) {
         return Err("schema version is not the latest after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
@@ -543,7 +566,14 @@ async fn migrations(url: String) -> Result<(), String> {
         }
         let counter = multifactor::Factor::BackupCodes.into();
         let before = m.store().throttle(&v4, counter).await.map_err(fail)?;
-        for statement in TO_V9.into_iter().chain(TO_V8).chain(TO_V6).chain(TO_V5).chain(TO_V4) {
+        for statement in TO_V10
+            .into_iter()
+            .chain(TO_V9)
+            .chain(TO_V8)
+            .chain(TO_V6)
+            .chain(TO_V5)
+            .chain(TO_V4)
+        {
             sqlx::query(statement).execute(&raw).await.map_err(fail)?;
         }
         store.migrate().await.map_err(fail)?;
@@ -597,8 +627,9 @@ async fn migrations(url: String) -> Result<(), String> {
             set.slots[slot].used = true;
         }
     }
-    for statement in TO_V9
+    for statement in TO_V10
         .into_iter()
+        .chain(TO_V9)
         .chain(TO_V8)
         .chain(TO_V6)
         .chain(TO_V5)
@@ -608,7 +639,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(10) {
+    if store.schema_version().await.map_err(fail)? != Some(11) {
         return Err("a version-3 database was not upgraded to 5".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
@@ -617,15 +648,16 @@ async fn migrations(url: String) -> Result<(), String> {
     }
     // A version-2 database (no failure budget, no settlement function) is upgraded in place,
     // keeping the counters it has.
-    let to_v2 = TO_V9
+    let to_v2 = TO_V10
         .into_iter()
+        .chain(TO_V9)
         .chain(TO_V8)
         .chain(TO_V6)
         .chain(TO_V5)
         .chain(TO_V4)
         .chain(TO_V3)
         .chain([
-            "DROP FUNCTION mfa_settle_attempt",
+            "DROP FUNCTION IF EXISTS mfa_settle_attempt",
             "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
             "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
             "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at) VALUES ('v2', 'totp', 4, 77)",
@@ -635,7 +667,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(10) {
+    if store.schema_version().await.map_err(fail)? != Some(11) {
         return Err("a version-2 database was not upgraded to 5".into());
     }
     let kept = store
@@ -646,8 +678,9 @@ async fn migrations(url: String) -> Result<(), String> {
         return Err(format!("the upgrade lost a counter: {kept:?}"));
     }
     // A version-1 database is upgraded in place.
-    for statement in TO_V9
+    for statement in TO_V10
         .into_iter()
+        .chain(TO_V9)
         .chain(TO_V8)
         .chain(TO_V6)
         .chain(TO_V5)
@@ -655,7 +688,7 @@ async fn migrations(url: String) -> Result<(), String> {
         .chain(TO_V3)
         .chain([
             "DROP TABLE mfa_trusted_devices",
-            "DROP FUNCTION mfa_settle_attempt",
+            "DROP FUNCTION IF EXISTS mfa_settle_attempt",
             "ALTER TABLE mfa_throttles DROP COLUMN budget_until",
             "ALTER TABLE mfa_devices DROP COLUMN codes_key_id",
             "UPDATE mfa_schema_version SET version = 1",
@@ -664,7 +697,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(10) {
+    if store.schema_version().await.map_err(fail)? != Some(11) {
         return Err("a version-1 database was not upgraded to 5".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
@@ -682,7 +715,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 10,
+            supported: 11,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }
@@ -700,8 +733,9 @@ async fn v3_gap(url: String) -> Result<(), String> {
     let set = multifactor::conformance::backup_record(&user, 1, 6).map_err(|e| e.to_string())?;
     store.replace_backup_codes(set).await.map_err(fail)?;
     let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
-    for statement in TO_V9
+    for statement in TO_V10
         .into_iter()
+        .chain(TO_V9)
         .chain(TO_V8)
         .chain(TO_V6)
         .chain(TO_V5)
@@ -734,8 +768,44 @@ async fn v3_gap(url: String) -> Result<(), String> {
         .await
         .map_err(fail)?;
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(10) {
+    if store.schema_version().await.map_err(fail)? != Some(11) {
         return Err("the set without a gap was not upgraded".into());
+    }
+    Ok(())
+}
+
+/// A version-10 database keeps everything a verification settles when the upgrade moves it
+/// into the users' state rows: last steps and uses, unused codes, and every counter.
+async fn v10_round_trip(url: String) -> Result<(), String> {
+    let store = migrated(&url, 2).await?;
+    let user = UserId::new("v10").map_err(fail)?;
+    // On a task of its own: the kit's assertions panic.
+    let filled = {
+        let store = store.clone();
+        let user = user.clone();
+        tokio::spawn(async move { multifactor_kit::migration::fill(&store, &user).await })
+    };
+    let before = filled.await.map_err(fail)?;
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    for statement in TO_V10 {
+        sqlx::query(statement).execute(&raw).await.map_err(fail)?;
+    }
+    let step: Option<i64> = sqlx::query_scalar("SELECT MAX(totp_last_step) FROM mfa_devices")
+        .fetch_one(&raw)
+        .await
+        .map_err(fail)?;
+    if step != Some(59_000_123) {
+        return Err(format!("the downgrade read the last step as {step:?}"));
+    }
+    store.migrate().await.map_err(fail)?;
+    if store.schema_version().await.map_err(fail)? != Some(11) {
+        return Err("a version-10 database was not upgraded".into());
+    }
+    let after = tokio::spawn(async move { multifactor_kit::migration::snapshot(&store, &user).await })
+        .await
+        .map_err(fail)?;
+    if after != before {
+        return Err(format!("the upgrade changed the user's state:\n{before:?}\n{after:?}"));
     }
     Ok(())
 }
@@ -932,6 +1002,7 @@ fn main() -> ExitCode {
             "killed",
             "import",
             "v3_gap",
+            "v10",
             "fleet_denied",
             "fleet_synced",
             "fleet_lists",
@@ -959,6 +1030,10 @@ fn main() -> ExitCode {
         checks.push((
             "a_version_3_set_with_a_gap_is_refused_not_misread",
             Box::pin(v3_gap(db("v3_gap"))),
+        ));
+        checks.push((
+            "a_version_10_database_keeps_its_steps_codes_and_counters",
+            Box::pin(v10_round_trip(db("v10"))),
         ));
         checks.push((
             "no_plaintext_secret_in_any_table",

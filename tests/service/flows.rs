@@ -639,6 +639,13 @@ fn down<T>() -> Result<T, StoreError> {
 }
 
 impl DeviceStore for DownStore {
+    async fn verification_state(
+        &self,
+        _: &UserId,
+        _: multifactor::Factor,
+    ) -> Result<multifactor::store::VerificationState, StoreError> {
+        down()
+    }
     async fn insert_device(&self, _: multifactor::store::DeviceRecord) -> Result<(), StoreError> {
         down()
     }
@@ -1039,6 +1046,7 @@ struct LateAcceptStore {
 }
 
 impl DeviceStore for LateAcceptStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -1217,6 +1225,7 @@ impl ConfirmMeanwhileStore {
 }
 
 impl DeviceStore for ConfirmMeanwhileStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(

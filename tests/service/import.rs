@@ -773,6 +773,7 @@ mod generated_meanwhile {
     }
 
     impl DeviceStore for GeneratedMeanwhile {
+        forward!(verification_state);
         forward!(account_ops);
         forward!(webauthn_ops);
         forward!(

@@ -50,6 +50,7 @@ struct ReadModifyWriteStore {
 }
 
 impl DeviceStore for ReadModifyWriteStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(
         find_credential,
@@ -176,6 +177,7 @@ struct NoHighWaterStore {
 }
 
 impl DeviceStore for NoHighWaterStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -221,6 +223,7 @@ impl ForeignOwnerStore {
 }
 
 impl DeviceStore for ForeignOwnerStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -266,6 +269,7 @@ struct LeakyReplaceStore {
 }
 
 impl DeviceStore for LeakyReplaceStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -300,6 +304,7 @@ struct SloppyConsumeStore {
 }
 
 impl DeviceStore for SloppyConsumeStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -343,6 +348,7 @@ struct ThrottleBlindStore {
 }
 
 impl DeviceStore for ThrottleBlindStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -407,9 +413,10 @@ impl DeviceStore for WrongCounterStore {
         &self,
         user: &UserId,
         factor: Factor,
-    ) -> Result<(Vec<DeviceRecord>, ThrottleState), StoreError> {
-        let (devices, _) = self.inner.verification_state(user, factor).await?;
-        Ok((devices, self.inner.throttle(user, Factor::Totp.into()).await?))
+    ) -> Result<multifactor::store::VerificationState, StoreError> {
+        let mut read = self.inner.verification_state(user, factor).await?;
+        read.throttle = self.inner.throttle(user, Factor::Totp.into()).await?;
+        Ok(read)
     }
 }
 
@@ -421,6 +428,7 @@ struct ReusableCeremonyStore {
 }
 
 impl DeviceStore for ReusableCeremonyStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(find_credential, record_webauthn_use);
     forward!(
@@ -484,6 +492,7 @@ struct CheckThenInsertCeremonyStore {
 }
 
 impl DeviceStore for CheckThenInsertCeremonyStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(find_credential, record_webauthn_use);
     forward!(
@@ -557,6 +566,7 @@ fn reveal(mut record: DeviceRecord) -> DeviceRecord {
 }
 
 impl DeviceStore for NonUniqueCredentialStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(
         record_webauthn_use,
@@ -622,6 +632,7 @@ struct BlindCounterStore {
 }
 
 impl DeviceStore for BlindCounterStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(
         find_credential,
@@ -672,6 +683,7 @@ struct UnguardedDeleteStore {
 }
 
 impl DeviceStore for UnguardedDeleteStore {
+    forward!(verification_state);
     forward!(
         list_totp_devices,
         list_backup_code_sets,
@@ -731,6 +743,7 @@ struct NoGuardStore {
 }
 
 impl DeviceStore for NoGuardStore {
+    forward!(verification_state);
     forward!(
         list_totp_devices,
         list_backup_code_sets,
@@ -1292,6 +1305,7 @@ struct CountingHitStore {
 }
 
 impl DeviceStore for CountingHitStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -1331,6 +1345,7 @@ struct ListThenDeleteStore {
 }
 
 impl DeviceStore for ListThenDeleteStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -1389,28 +1404,33 @@ async fn race_confirm_against_cleanup_catches_list_then_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cached_verification_catches_a_store_that_ignores_the_devices_digest() {
+async fn cached_verification_catches_a_store_that_ignores_the_devices_version() {
     conformance::cached_verification(Arc::new(MemoryStore::new()))
         .await
         .unwrap();
-    let err = conformance::cached_verification(Arc::new(DigestBlindStore::default()))
+    let err = conformance::cached_verification(Arc::new(VersionBlindStore::default()))
         .await
         .expect_err("a store that settles against stale methods passed");
     assert!(err.to_string().contains("ChangedElsewhere"), "{err}");
-    let err = conformance::settle_checks_devices(&DigestBlindStore::default())
+    let err = conformance::settle_checks_devices(&VersionBlindStore::default())
         .await
-        .expect_err("a store that ignores the methods digest passed");
-    assert!(err.to_string().contains("another devices digest"), "{err}");
+        .expect_err("a store that ignores the devices version passed");
+    assert!(err.to_string().contains("another devices version"), "{err}");
+    let err = conformance::settle_checks_devices(&FrozenVersionStore::default())
+        .await
+        .expect_err("a store whose devices version never moves passed");
+    assert!(err.to_string().contains("left the version as it was"), "{err}");
 }
 
-/// `settle_attempt` is right except that it never checks the digest of the devices the code
-/// was evaluated against: a verification from an out-of-date copy settles as if it were current.
+/// `settle_attempt` is right except that it never checks the devices version the code was
+/// evaluated against: a verification from an out-of-date copy settles as if it were current.
 #[derive(Debug, Default)]
-struct DigestBlindStore {
+struct VersionBlindStore {
     inner: MemoryStore,
 }
 
-impl DeviceStore for DigestBlindStore {
+impl DeviceStore for VersionBlindStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -1430,10 +1450,54 @@ impl DeviceStore for DigestBlindStore {
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let blind = Settle {
-            devices: None,
+            version: None,
             ..*attempt
         };
         self.inner.settle_attempt(user, &blind).await
+    }
+}
+
+/// A devices version that never moves: every change of the devices is invisible to a
+/// settlement (it compares the version it reports, which is always the same).
+#[derive(Debug, Default)]
+struct FrozenVersionStore {
+    inner: MemoryStore,
+}
+
+impl DeviceStore for FrozenVersionStore {
+    forward!(account_ops);
+    forward!(webauthn_ops);
+    forward!(
+        insert_device,
+        device,
+        list_devices,
+        rename_device,
+        delete_device,
+        delete_user_devices,
+        delete_unconfirmed_totp,
+        replace_backup_codes,
+        insert_first_backup_codes,
+        throttle,
+        swap_throttle,
+        clear_throttle,
+    );
+
+    async fn verification_state(
+        &self,
+        user: &UserId,
+        factor: Factor,
+    ) -> Result<multifactor::store::VerificationState, StoreError> {
+        let mut read = self.inner.verification_state(user, factor).await?;
+        read.version = multifactor::store::DevicesVersion::default();
+        Ok(read)
+    }
+
+    async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
+        let frozen = Settle {
+            version: attempt.version.filter(|v| v.0 != 0),
+            ..*attempt
+        };
+        self.inner.settle_attempt(user, &frozen).await
     }
 }
 
@@ -1489,6 +1553,7 @@ impl KnownBrowserStore {
 }
 
 impl DeviceStore for KnownBrowserStore {
+    forward!(verification_state);
     forward!(
         delete_device_unless_last,
         list_totp_devices,
@@ -1616,6 +1681,7 @@ struct FirstSetStore {
 }
 
 impl DeviceStore for FirstSetStore {
+    forward!(verification_state);
     forward!(account_ops);
     forward!(webauthn_ops);
     forward!(
@@ -1687,6 +1753,7 @@ struct KeyCheckOverwriteStore {
 }
 
 impl DeviceStore for KeyCheckOverwriteStore {
+    forward!(verification_state);
     forward!(enrollment_deadline, skip_enrollment_prompt, set_enrollment_deadline);
     forward!(
         delete_device_unless_last,
@@ -1743,6 +1810,7 @@ struct CheckThenStoreDeadlineStore {
 }
 
 impl DeviceStore for CheckThenStoreDeadlineStore {
+    forward!(verification_state);
     forward!(key_check);
     forward!(
         delete_device_unless_last,
@@ -1844,6 +1912,7 @@ struct ReadThenCountSkipStore {
 }
 
 impl DeviceStore for ReadThenCountSkipStore {
+    forward!(verification_state);
     forward!(key_check);
     forward!(
         delete_device_unless_last,
@@ -1938,6 +2007,7 @@ struct ReadThenIssueStore {
 }
 
 impl DeviceStore for ReadThenIssueStore {
+    forward!(verification_state);
     forward!(key_check);
     forward!(
         delete_device_unless_last,

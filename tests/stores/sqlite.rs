@@ -93,6 +93,81 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// A version-10 file keeps everything a verification settles when the upgrade moves it into
+/// the users' state rows: last steps and uses, unused codes, and every counter.
+#[tokio::test]
+async fn a_version_10_file_keeps_its_steps_codes_and_counters() {
+    let path = fresh_path("v10");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = UserId::new("v10").unwrap();
+    let before = multifactor_kit::migration::fill(&store, &user).await;
+    let pool = raw(&path).await;
+    to_v10(&pool).await;
+    let step: Option<i64> = sqlx::query_scalar("SELECT MAX(totp_last_step) FROM mfa_devices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(step, Some(59_000_123), "the downgrade lost the last step");
+    pool.close().await;
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(11));
+    assert_eq!(multifactor_kit::migration::snapshot(&store, &user).await, before);
+}
+
+/// The 8 big-endian bytes of `blob` as an integer (SQLite has no function for it).
+fn be_u64(blob: &str) -> String {
+    (1..=16)
+        .map(|i| {
+            format!(
+                "((instr('0123456789ABCDEF', substr(hex({blob}), {i}, 1)) - 1) << {})",
+                4 * (16 - i)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// Takes a version-11 database back to version 10, losing nothing: the last steps, last uses
+/// and unused-code masks back into the device rows, the code factors' counters back into
+/// `mfa_throttles`, and no state rows.
+async fn to_v10(pool: &sqlx::SqlitePool) {
+    let entry = |offset: usize| be_u64(&format!("substr(s.m, instr(s.m, mfa_devices.id) + {offset}, 8)"));
+    let step = entry(16);
+    let used = entry(24);
+    let statements = [
+        "ALTER TABLE mfa_devices ADD COLUMN totp_last_step INTEGER".to_owned(),
+        "ALTER TABLE mfa_devices ADD COLUMN codes_unused INTEGER".to_owned(),
+        format!(
+            "UPDATE mfa_devices SET totp_last_step = NULLIF({step}, 0) - 1, last_used_at = NULLIF({used}, 0) - 1, \
+             confirmed = confirmed OR ({used}) <> 0 \
+             FROM (SELECT user_id, totp_marks AS m FROM mfa_user_state) s \
+             WHERE s.user_id = mfa_devices.user_id AND mfa_devices.kind = 'totp' AND (instr(s.m, mfa_devices.id) - 1) % 32 = 0"
+        ),
+        "UPDATE mfa_devices SET codes_unused = s.codes_unused, last_used_at = s.codes_used_at FROM mfa_user_state s \
+         WHERE s.codes_set = mfa_devices.id AND s.user_id = mfa_devices.user_id"
+            .to_owned(),
+        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+         SELECT user_id, 'totp', totp_failures, totp_last_failure_at, totp_budget_until, totp_last_miss \
+         FROM mfa_user_state WHERE totp_failures <> 0 OR totp_last_failure_at IS NOT NULL \
+         OR totp_budget_until IS NOT NULL OR totp_last_miss IS NOT NULL"
+            .to_owned(),
+        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+         SELECT user_id, 'backup_codes', codes_failures, codes_last_failure_at, codes_budget_until, codes_last_miss \
+         FROM mfa_user_state WHERE codes_failures <> 0 OR codes_last_failure_at IS NOT NULL \
+         OR codes_budget_until IS NOT NULL OR codes_last_miss IS NOT NULL"
+            .to_owned(),
+        "DROP TABLE mfa_user_state".to_owned(),
+        "UPDATE mfa_schema_version SET version = 10".to_owned(),
+    ];
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .persistent(false)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
 /// Takes a version-10 database back to version 9: no email addresses or phone numbers.
 const TO_V9: [&str; 3] = [
     "ALTER TABLE mfa_devices DROP COLUMN oob_channel",
@@ -179,6 +254,7 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     let before = m.store().throttle(&alice, counter).await.unwrap();
     assert_eq!(before.failures, 2);
     let pool = raw(&path).await;
+    to_v10(&pool).await;
     for statement in TO_V9
         .into_iter()
         .chain(TO_V8)
@@ -191,7 +267,7 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(10));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(11));
     assert!(
         m.check_remembered_browser(&alice, token.token.expose_secret())
             .await
@@ -224,12 +300,13 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     let base32 = "JBSWY3DPEHPK3PXPJBSWY3DP";
     let device = m.import_totp(&alice, base32, None).await.unwrap();
     let pool = raw(&path).await;
+    to_v10(&pool).await;
     for statement in TO_V9.into_iter().chain(TO_V8).chain(TO_V7).chain(TO_V6).chain(TO_V5) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(10));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(11));
     let fingerprint = |record: Option<multifactor::store::DeviceRecord>| match record.map(|r| r.data) {
         Some(DeviceData::Totp(t)) => t.fingerprint,
         other => panic!("not a TOTP device: {other:?}"),
@@ -268,12 +345,13 @@ async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
     let deadline = UnixTime::from_secs(1_900_000_000);
     store.enrollment_deadline(&alice, deadline).await.unwrap();
     let pool = raw(&path).await;
+    to_v10(&pool).await;
     for statement in TO_V9.into_iter().chain(TO_V8).chain(TO_V7) {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(10));
+    assert_eq!(store.schema_version().await.unwrap(), Some(11));
     assert_eq!(
         store.enrollment_deadline(&alice, UnixTime::from_secs(5)).await.unwrap(),
         EnrollmentGrace::new(deadline, 0)
@@ -300,6 +378,7 @@ async fn a_version_3_set_with_a_gap_is_refused_not_misread() {
         .await
         .unwrap();
     let pool = raw(&path).await;
+    to_v10(&pool).await;
     for statement in TO_V9
         .into_iter()
         .chain(TO_V8)
@@ -338,14 +417,14 @@ async fn a_version_3_set_with_a_gap_is_refused_not_misread() {
         .unwrap();
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(10));
+    assert_eq!(store.schema_version().await.unwrap(), Some(11));
 }
 
 #[tokio::test]
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(10));
+    assert_eq!(store.schema_version().await.unwrap(), Some(11));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -385,6 +464,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     }
     v3_set.last_used_at = Some(UnixTime::from_secs(9));
     let pool = raw(&path).await;
+    to_v10(&pool).await;
     for statement in TO_V9
         .into_iter()
         .chain(TO_V8)
@@ -403,7 +483,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(10));
+    assert_eq!(store.schema_version().await.unwrap(), Some(11));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -422,6 +502,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         .unwrap();
     // A version-2 file (no failure budget, unkeyed backup-code hashes) is upgraded in place,
     // keeping its counters and ending its remember-this-browser tokens (they cannot be re-hashed).
+    to_v10(&pool).await;
     for statement in TO_V9
         .into_iter()
         .chain(TO_V8)
@@ -439,7 +520,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(10));
+    assert_eq!(store.schema_version().await.unwrap(), Some(11));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
@@ -473,6 +554,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     // has the v2 schema cached).
     pool.close().await;
     let pool = raw(&path).await;
+    to_v10(&pool).await;
     for statement in TO_V9
         .into_iter()
         .chain(TO_V8)
@@ -490,7 +572,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(10));
+    assert_eq!(store.schema_version().await.unwrap(), Some(11));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
         .fetch_one(&pool)
         .await
@@ -511,7 +593,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         Err(
             e @ StoreError::SchemaTooNew {
                 found: 99,
-                supported: 10,
+                supported: 11,
             },
         ) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");

@@ -85,21 +85,65 @@ pub(crate) fn browser_counters(id: crate::id::RememberedBrowserId) -> String {
 /// `LIKE` pattern of the counter keys of every known browser.
 pub(crate) const ALL_BROWSER_COUNTERS: &str = "%@%";
 
-/// A hit as the columns [`DeviceStore::settle_attempt`](crate::DeviceStore::settle_attempt)
-/// binds: the device, the backup-code slot as a mask of the `codes_unused` column, the TOTP
-/// step (all null for a miss, or for a hit of the other factor, which can never be accepted).
-/// A slot or step beyond the stored range cannot match anything and binds as a miss too, so
-/// the statement is the same either way.
-pub(crate) fn hit_columns(factor: Factor, hit: Option<Hit>) -> (Option<Vec<u8>>, Option<i64>, Option<i64>) {
+/// A hit as the columns a settlement statement binds after the user (all null for a miss, or
+/// for a hit of the other factor, which can never be accepted; a slot or step beyond the
+/// stored range cannot match anything and binds as a miss too, so the statement is the same
+/// either way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HitColumns {
+    /// TOTP: the device, the step bound ([`step_bound`](super::step_bound)) and the device's
+    /// entry after the hit.
+    Totp {
+        device: Option<Vec<u8>>,
+        bound: Option<Vec<u8>>,
+        entry: Option<Vec<u8>>,
+    },
+    /// Backup codes: the set, the slot's bit, and the time of use.
+    Codes {
+        device: Option<Vec<u8>>,
+        mask: Option<i64>,
+        now: i64,
+    },
+}
+
+/// The columns of `hit` for a settlement of `factor` at `now`.
+pub(crate) fn hit_columns(factor: Factor, hit: Option<Hit>, now: i64) -> HitColumns {
     match (factor, hit) {
-        (Factor::BackupCodes, Some(Hit::BackupCode { device, slot })) if slot < MAX_PACKED_CODES => {
-            (Some(device.as_bytes().to_vec()), Some(1 << slot), None)
-        }
-        (Factor::Totp, Some(Hit::TotpStep { device, step })) => match to_db(step) {
-            Ok(step) => (Some(device.as_bytes().to_vec()), None, Some(step)),
-            Err(_) => (None, None, None),
+        (Factor::BackupCodes, Some(Hit::BackupCode { device, slot })) if slot < MAX_PACKED_CODES => HitColumns::Codes {
+            device: Some(device.as_bytes().to_vec()),
+            mask: Some(1 << slot),
+            now,
         },
-        _ => (None, None, None),
+        (Factor::BackupCodes, _) => HitColumns::Codes {
+            device: None,
+            mask: None,
+            now,
+        },
+        (_, Some(Hit::TotpStep { device, step })) => match to_db(step) {
+            Ok(step) => HitColumns::Totp {
+                device: Some(device.as_bytes().to_vec()),
+                bound: Some(super::step_bound(step)),
+                entry: Some(
+                    super::Mark {
+                        id: *device.as_bytes(),
+                        step: Some(step),
+                        used_at: Some(now),
+                    }
+                    .to_bytes()
+                    .to_vec(),
+                ),
+            },
+            Err(_) => HitColumns::Totp {
+                device: None,
+                bound: None,
+                entry: None,
+            },
+        },
+        _ => HitColumns::Totp {
+            device: None,
+            bound: None,
+            entry: None,
+        },
     }
 }
 
