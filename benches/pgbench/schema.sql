@@ -1,5 +1,3 @@
--- The PostgreSQL schema as the migrations create it (DDL_V1 to DDL_V5 of src/store/postgres.rs;
--- a unit test there keeps this copy identical), for benches/pgbench/decompose.sh.
 CREATE TABLE mfa_devices (
         id BYTEA PRIMARY KEY,
         user_id TEXT NOT NULL,
@@ -307,20 +305,10 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         END IF;
     END
     $fn$;
-
 ALTER TABLE mfa_throttles ADD COLUMN last_miss BIGINT;
-
 ALTER TABLE mfa_trusted_devices ADD COLUMN skips_second_factor BOOLEAN NOT NULL DEFAULT TRUE;
-
 CREATE TABLE mfa_keys (key_id TEXT PRIMARY KEY, check_value BYTEA NOT NULL);
--- v6: TOTP fingerprints, unique per user.
-ALTER TABLE mfa_devices ADD COLUMN totp_fingerprint BYTEA;
-CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint);
--- v7: enrollment deadlines.
-CREATE TABLE mfa_enrollment_deadlines (user_id TEXT PRIMARY KEY NOT NULL, deadline BIGINT NOT NULL);
-
 DROP FUNCTION IF EXISTS mfa_settle_attempt(TEXT, TEXT, TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BYTEA);
-
 CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         p_user TEXT, p_counter TEXT, p_kind TEXT, p_device BYTEA, p_mask BIGINT, p_step BIGINT, p_now BIGINT,
         a_failures BIGINT, a_last BIGINT, a_budget BIGINT, a_miss BIGINT,
@@ -449,3 +437,54 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         END IF;
     END
     $fn$;
+ALTER TABLE mfa_devices ADD COLUMN totp_fingerprint BYTEA;
+CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint);
+CREATE TABLE mfa_enrollment_deadlines (user_id TEXT PRIMARY KEY NOT NULL, deadline BIGINT NOT NULL);
+ALTER TABLE mfa_enrollment_deadlines ADD COLUMN skipped BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mfa_devices ADD COLUMN codes_prehash TEXT;
+ALTER TABLE mfa_devices ADD COLUMN oob_channel TEXT;
+ALTER TABLE mfa_devices ADD COLUMN oob_issued BYTEA;
+DO $guard$ BEGIN
+        IF EXISTS (SELECT 1 FROM mfa_devices WHERE kind = 'backup_codes' GROUP BY user_id HAVING COUNT(*) > 1) THEN
+            RAISE EXCEPTION 'schema v11: a user with two backup-code sets cannot keep both';
+        END IF;
+    END $guard$;
+CREATE TABLE mfa_user_state (
+        user_id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        totp_failures BIGINT NOT NULL DEFAULT 0,
+        codes_failures BIGINT NOT NULL DEFAULT 0,
+        totp_last_failure_at BIGINT,
+        totp_budget_until BIGINT,
+        totp_last_miss BIGINT,
+        codes_last_failure_at BIGINT,
+        codes_budget_until BIGINT,
+        codes_last_miss BIGINT,
+        codes_unused BIGINT,
+        codes_used_at BIGINT,
+        hit BOOLEAN NOT NULL DEFAULT FALSE,
+        codes_set BYTEA,
+        totp_marks BYTEA NOT NULL DEFAULT ''::BYTEA
+    );
+INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unused, codes_used_at)
+     SELECT d.user_id, 1,
+        coalesce(string_agg(d.id
+            || CASE WHEN d.totp_last_step IS NULL THEN int8send(0)
+                WHEN d.totp_last_step = 9223372036854775807 THEN '\x8000000000000000'::BYTEA
+                ELSE int8send(d.totp_last_step + 1) END
+            || CASE WHEN d.last_used_at IS NULL OR NOT d.confirmed THEN int8send(0)
+                WHEN d.last_used_at = 9223372036854775807 THEN '\x8000000000000000'::BYTEA
+                ELSE int8send(d.last_used_at + 1) END, ''::BYTEA ORDER BY d.created_at, d.id)
+            FILTER (WHERE d.kind = 'totp'), ''::BYTEA),
+        (array_agg(d.id) FILTER (WHERE d.kind = 'backup_codes'))[1],
+        (array_agg(d.codes_unused) FILTER (WHERE d.kind = 'backup_codes'))[1],
+        (array_agg(d.last_used_at) FILTER (WHERE d.kind = 'backup_codes'))[1]
+     FROM mfa_devices d GROUP BY d.user_id;
+INSERT INTO mfa_user_state (user_id, version) SELECT DISTINCT t.user_id, 0 FROM mfa_throttles t
+     WHERE t.factor IN ('totp', 'backup_codes') ON CONFLICT (user_id) DO NOTHING;
+UPDATE mfa_user_state s SET totp_failures = t.failures, totp_last_failure_at = t.last_failure_at, totp_budget_until = t.budget_until, totp_last_miss = t.last_miss FROM mfa_throttles t WHERE t.user_id = s.user_id AND t.factor = 'totp';
+UPDATE mfa_user_state s SET codes_failures = t.failures, codes_last_failure_at = t.last_failure_at, codes_budget_until = t.budget_until, codes_last_miss = t.last_miss FROM mfa_throttles t WHERE t.user_id = s.user_id AND t.factor = 'backup_codes';
+DELETE FROM mfa_throttles WHERE factor IN ('totp', 'backup_codes');
+UPDATE mfa_devices SET last_used_at = NULL WHERE kind <> 'webauthn';
+ALTER TABLE mfa_devices DROP COLUMN totp_last_step, DROP COLUMN codes_unused;
+DROP FUNCTION IF EXISTS mfa_settle_attempt(TEXT, TEXT, TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BYTEA, BYTEA);
