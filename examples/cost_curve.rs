@@ -13,7 +13,9 @@
 //!    has exactly the shape and size of a real enrollment. The loader is generic: it reads each
 //!    table's columns at run time (`information_schema.columns`, `pragma_table_info`) and copies
 //!    every `mfa_*` table with a `user_id` column that the real users have rows in (not
-//!    `mfa_throttles`: a clear counter has no row), replacing only `id` and `user_id`, and every
+//!    `mfa_throttles`: a clear counter has no row; `mfa_user_state` is copied as it is, its
+//!    device ids inside `totp_marks` and `codes_set` those of the template, the same size:
+//!    fillers are never verified), replacing only `id` and `user_id`, and every
 //!    table with a `device_id` column (none today: a set's codes live in its row; such a table would be copied),
 //!    replacing `device_id` with the copied device's new id. User ids all have the form
 //!    `user-NNNNNNNN`; real user i is number i * (N / R), fillers take the numbers between, so

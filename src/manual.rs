@@ -131,19 +131,23 @@
 //!     every store, `pg_load` counts the statements on PostgreSQL's wire), and the same answer.
 //!     It is not consumed, and its answer carries nothing the attacker can use.
 //!
-//!   The settlement is also what makes a verification cheap: one conditional write (on
-//!   PostgreSQL, one statement, one round trip, one commit). The read before it is skipped for
-//!   a returning user: each process keeps, per user and code factor, the devices and counter it
-//!   last saw ([`MfaConfig::verification_cache`](crate::MfaConfig::verification_cache), bounded,
-//!   oldest out first; sealed secrets and keyed hashes only). The cache decides nothing on its
-//!   own: the settlement also carries a digest of the devices the code was evaluated against
-//!   ([`DevicesDigest`](crate::store::DevicesDigest): the confirmed devices' ids, and which
-//!   backup codes are unused), and settles nothing if the devices changed since (a device
-//!   added or deleted, a code spent, by this process or another). The verification then reads
-//!   once and settles again; a cached counter that would refuse is read again before the
-//!   refusal is answered; a lock set by another server is found by the settlement. Hit or
-//!   miss, warm or stale, the store calls are the same (checked on every store, and on
-//!   PostgreSQL between two pools).
+//!   The settlement is also what makes a verification cheap: one conditional write of one row
+//!   (on the SQL stores, each user's state row, `mfa_user_state`, which holds the code
+//!   factors' counters, each one-time-code device's last accepted step and the backup codes'
+//!   unused mask: one `UPDATE … RETURNING`, one round trip, one commit, no lock of its own).
+//!   The read before it is skipped for a returning user: each process keeps, per user and code
+//!   factor, the devices and counter it last saw
+//!   ([`MfaConfig::verification_cache`](crate::MfaConfig::verification_cache), bounded, oldest
+//!   out first; sealed secrets and keyed hashes only). The cache decides nothing on its own:
+//!   the settlement also carries the devices version the code was evaluated against
+//!   ([`DevicesVersion`](crate::store::DevicesVersion): a number every device change
+//!   increments in the same step, and a device's first accepted code too), and settles nothing
+//!   if it moved (a device added or deleted, a set replaced, an enrollment confirmed, by this
+//!   process or another). The verification then reads once and settles again; a code spent
+//!   elsewhere meanwhile is refused by the settlement itself; a cached counter that would
+//!   refuse is read again before the refusal is answered; a lock set by another server is
+//!   found by the settlement. Hit or miss, warm or stale, the store calls are the same
+//!   (checked on every store, and on PostgreSQL between two pools).
 //!   A known browser's attempt is settled the same way against its own counter, and only while
 //!   the browser's record is there and unexpired: a token revoked or replaced on another server
 //!   counts as unknown at once, and revoking a browser deletes its counters in the same step.

@@ -71,9 +71,11 @@ pub trait DeviceStore: Send + Sync {
     /// # Errors
     ///
     /// [`StoreError::Conflict`] if a record with the same id exists (for any user), a
-    /// WebAuthn record with the same credential id (for any user), or a TOTP record of the same
+    /// WebAuthn record with the same credential id (for any user), a TOTP record of the same
     /// user with the same [`fingerprint`](TotpRecord::fingerprint) (records without one never
-    /// conflict). The check and the insert are one atomic step.
+    /// conflict), or, for a backup-code set, a set of the same user (a user has at most one;
+    /// [`replace_backup_codes`](Self::replace_backup_codes) replaces it). The check and the
+    /// insert are one atomic step.
     fn insert_device(&self, device: DeviceRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The user's device with this id, or `None` (also when it belongs to someone else).

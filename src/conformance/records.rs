@@ -51,6 +51,17 @@ pub async fn insert_get_list<S: DeviceStore>(store: &S) -> CheckResult {
         store.device(&alice, totp.id).await?.as_ref() == Some(&totp),
         "a conflicting insert changed the record"
     );
+    ensure!(
+        matches!(
+            store.insert_device(backup_record(&alice, 4_000, 2)?).await,
+            Err(StoreError::Conflict)
+        ),
+        "a second backup-code set of a user was not a Conflict"
+    );
+    ensure!(
+        store.list_devices(&alice).await? == vec![codes, totp],
+        "a refused second set changed the user's devices"
+    );
     Ok(())
 }
 

@@ -167,6 +167,13 @@ impl DeviceStore for MemoryStore {
         if state.devices.contains_key(&device.id) {
             return Err(StoreError::Conflict);
         }
+        if matches!(device.data, DeviceData::BackupCodes(_))
+            && state
+                .of_user(&device.user)
+                .any(|d| matches!(d.data, DeviceData::BackupCodes(_)))
+        {
+            return Err(StoreError::Conflict);
+        }
         if let Some(cred) = credential_id(&device)
             && state.by_credential.contains_key(cred)
         {

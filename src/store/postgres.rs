@@ -2,9 +2,10 @@
 //!
 //! The schema is documented in [the `sql` module](super::sql). Every state-changing operation is one
 //! conditional statement or one transaction that is correct at PostgreSQL's default READ
-//! COMMITTED isolation; replacing a backup-code set and migrating take a transaction-scoped
-//! advisory lock, so concurrent replacements of one user's set, and concurrent migrations,
-//! run one after the other.
+//! COMMITTED isolation: settling a code is one conditional update of the user's state row;
+//! every change of a user's devices locks that row (`FOR UPDATE`) in its transaction, so
+//! changes and settlements of one user take turns; migrating takes a transaction-scoped
+//! advisory lock, so concurrent migrations run one after the other.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -795,7 +796,10 @@ mod tests {
                 std::fs::write(&path, &rendered).unwrap();
             }
             let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(on_disk == rendered, "benches/pgbench/{name} is not the store's: run this test with BLESS=1");
+            assert!(
+                on_disk == rendered,
+                "benches/pgbench/{name} is not the store's: run this test with BLESS=1"
+            );
         }
     }
 }

@@ -2,13 +2,14 @@
 //! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
-//! # Schema (version 9)
+//! # Schema (version 11)
 //!
 //! | table | holds | never holds |
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
-//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret, the last accepted step and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and a mask with bit `i` set while code `i` is unused (`codes_unused`, v4), and for a set imported from another system's hashes what it hashed them with (`codes_prehash`, v9: `keycloak-sha512`, the keyed hash then being over that digest); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
-//! | `mfa_throttles` | consecutive failures and the last failure time, per user and factor | |
+//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and for a set imported from another system's hashes what it hashed them with (`codes_prehash`, v9: `keycloak-sha512`, the keyed hash then being over that digest); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
+//! | `mfa_user_state` (v11) | one row per user: what a verification settles, in the one row it updates: the devices version (every device change increments it), the failure counters of TOTP and backup codes for unknown browsers (`totp_*`, `codes_*`: consecutive failures, last failure, budget, last miss fingerprint), each one-time-code device's last accepted step and last use (`totp_marks`: per device, in the order added, its 16-byte id, then its step + 1 and last-use time + 1 as 8 big-endian bytes each, 0 for none), the backup-code set's id, a mask with bit `i` set while code `i` is unused, and its last use; `hit`, whether the last settlement accepted its hit | |
+//! | `mfa_throttles` | the other failure counters (WebAuthn's, each known browser's): consecutive failures, last failure, budget, last miss fingerprint, per user and counter | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge) of a known user's ceremony, owner, kind, expiry; and used-markers of passwordless ceremonies (no owner, no state) until they expire | |
 //! | `mfa_trusted_devices` (v2) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
 //! | `mfa_keys` (v5) | per sealing key id, a check value (`HMAC-SHA256(key, label)`) that refuses other bytes under the same id | the key |
@@ -58,13 +59,13 @@ macro_rules! select_devices_sql {
 pub(crate) use select_devices_sql;
 
 /// The statements of a failure counter kept in the user's state row (`$p`: `totp` or
-/// `codes`): read, compare-and-swap from the default (inserting the row), compare-and-swap,
-/// and clear. Binds: user; then the new state; then the expected one.
+/// `codes`): read (with the devices version), compare-and-swap from the default (inserting
+/// the row), compare-and-swap, set (in a transaction that locked the row), and clear. Binds: user; then the new state; then the expected one.
 macro_rules! row_counter_sql {
     ($p:literal) => {
         $crate::store::sql::RowCounterSql {
             read: concat!(
-                "SELECT ",
+                "SELECT version, ",
                 $p,
                 "_failures AS failures, ",
                 $p,
@@ -878,12 +879,8 @@ macro_rules! sql_device_store {
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(db_err)?;
-                let version_now: Option<i64> = sqlx::query_scalar("SELECT version FROM mfa_user_state WHERE user_id = $1")
-                    .bind(user.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
                 <$store as $crate::store::sql::SqlBackend>::release(conn);
+                let version_now: Option<i64> = current.as_ref().map(|row| row.try_get("version")).transpose().map_err(db_err)?;
                 let current = current.as_ref().map(decode_counter).transpose()?.unwrap_or_default();
                 if current != attempt.admitted {
                     return Ok(Settlement::Moved(current));
