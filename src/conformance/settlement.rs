@@ -1,4 +1,4 @@
-//! The settlement of a code attempt: hit or miss against the admitted counter, the devices digest, bursts, and uniform cost.
+//! The settlement of a code attempt: hit or miss against the admitted counter, the devices version, bursts, and uniform cost.
 
 use super::*;
 

@@ -663,6 +663,18 @@ const DDL_V11: &[&str] = &[
     "ALTER TABLE mfa_devices DROP COLUMN totp_last_step, DROP COLUMN codes_unused",
     "DROP FUNCTION IF EXISTS mfa_settle_attempt(TEXT, TEXT, TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, \
      BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BYTEA, BYTEA)",
+    // The unique indexes hold only the rows they constrain (a backup-code set has no
+    // fingerprint, only a WebAuthn credential has a credential id): the bytes the state row
+    // costs are paid back here.
+    // One entry per user, not per device (PostgreSQL deduplicates equal keys; the few devices
+    // of a user are sorted after the lookup).
+    "DROP INDEX IF EXISTS mfa_devices_by_user",
+    "CREATE INDEX mfa_devices_by_user ON mfa_devices (user_id)",
+    "DROP INDEX IF EXISTS mfa_devices_totp_fingerprint",
+    "CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint) \
+     WHERE totp_fingerprint IS NOT NULL",
+    "ALTER TABLE mfa_devices DROP CONSTRAINT IF EXISTS mfa_devices_credential_id_key",
+    "CREATE UNIQUE INDEX mfa_devices_credential_id ON mfa_devices (credential_id) WHERE credential_id IS NOT NULL",
 ];
 
 /// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).

@@ -445,7 +445,13 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
 /// Takes a version-11 database back to version 10, losing nothing: the last steps, last uses
 /// and unused-code masks back into the device rows, the code factors' counters back into
 /// `mfa_throttles`, and no state rows.
-const TO_V10: [&str; 7] = [
+const TO_V10: [&str; 13] = [
+    "DROP INDEX mfa_devices_by_user",
+    "CREATE INDEX mfa_devices_by_user ON mfa_devices (user_id, created_at, id)",
+    "DROP INDEX mfa_devices_totp_fingerprint",
+    "CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint)",
+    "DROP INDEX mfa_devices_credential_id",
+    "ALTER TABLE mfa_devices ADD CONSTRAINT mfa_devices_credential_id_key UNIQUE (credential_id)",
     "ALTER TABLE mfa_devices ADD COLUMN totp_last_step BIGINT, ADD COLUMN codes_unused BIGINT",
     "UPDATE mfa_devices d SET totp_last_step = NULLIF(('x' || encode(substring(s.totp_marks FROM position(d.id IN s.totp_marks) + 16 FOR 8), 'hex'))::bit(64)::bigint, 0) - 1, \
      last_used_at = NULLIF(('x' || encode(substring(s.totp_marks FROM position(d.id IN s.totp_marks) + 24 FOR 8), 'hex'))::bit(64)::bigint, 0) - 1, \

@@ -135,6 +135,10 @@ async fn to_v10(pool: &sqlx::SqlitePool) {
     let step = entry(16);
     let used = entry(24);
     let statements = [
+        "DROP INDEX mfa_devices_by_user".to_owned(),
+        "CREATE INDEX mfa_devices_by_user ON mfa_devices (user_id, created_at, id)".to_owned(),
+        "DROP INDEX mfa_devices_totp_fingerprint".to_owned(),
+        "CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint)".to_owned(),
         "ALTER TABLE mfa_devices ADD COLUMN totp_last_step INTEGER".to_owned(),
         "ALTER TABLE mfa_devices ADD COLUMN codes_unused INTEGER".to_owned(),
         format!(
@@ -159,12 +163,17 @@ async fn to_v10(pool: &sqlx::SqlitePool) {
         "DROP TABLE mfa_user_state".to_owned(),
         "UPDATE mfa_schema_version SET version = 10".to_owned(),
     ];
+    // One connection: SQLite checks a new index's name against the connection's copy of the
+    // schema, which another connection's drop does not refresh until it reads again.
+    let mut conn = pool.acquire().await.unwrap();
     for statement in statements {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
             .persistent(false)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
-            .unwrap();
+        {
+            panic!("{statement}: {e}");
+        }
     }
 }
 

@@ -91,7 +91,7 @@ impl CodeState {
         codes_used_at: Option<i64>,
     ) -> Result<Self, StoreError> {
         let marks = marks.unwrap_or_default();
-        if marks.len() % MARK_LEN != 0 {
+        if !marks.len().is_multiple_of(MARK_LEN) {
             return Err(corrupt("mfa_user_state.totp_marks", "not whole entries"));
         }
         let marks = marks.chunks(MARK_LEN).map(Mark::from_bytes).collect::<Result<_, _>>()?;
