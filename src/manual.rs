@@ -132,9 +132,11 @@
 //!     It is not consumed, and its answer carries nothing the attacker can use.
 //!
 //!   The settlement is also what makes a verification cheap: one conditional write of one row
-//!   (on the SQL stores, each user's state row, `mfa_user_state`, which holds the code
-//!   factors' counters, each one-time-code device's last accepted step and the backup codes'
-//!   unused mask: one `UPDATE … RETURNING`, one round trip, one commit, no lock of its own).
+//!   (on the SQL stores, each user's state row, `mfa_user_state`, which holds the devices
+//!   version, the code factors' counters (each in one column, compared as one value), each
+//!   one-time-code device's last accepted step and the backup codes' unused mask: one
+//!   `UPDATE … RETURNING` that decides the hit itself, one round trip, one commit, no lock of
+//!   its own).
 //!   The read before it is skipped for a returning user: each process keeps, per user and code
 //!   factor, the devices and counter it last saw
 //!   ([`MfaConfig::verification_cache`](crate::MfaConfig::verification_cache), bounded, oldest

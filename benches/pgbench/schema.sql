@@ -452,18 +452,12 @@ DO $guard$ BEGIN
 CREATE TABLE mfa_user_state (
         user_id TEXT PRIMARY KEY,
         version BIGINT NOT NULL,
-        totp_failures BIGINT NOT NULL DEFAULT 0,
-        codes_failures BIGINT NOT NULL DEFAULT 0,
-        totp_last_failure_at BIGINT,
-        totp_budget_until BIGINT,
-        totp_last_miss BIGINT,
-        codes_last_failure_at BIGINT,
-        codes_budget_until BIGINT,
-        codes_last_miss BIGINT,
         codes_unused BIGINT,
         codes_used_at BIGINT,
         hit BOOLEAN NOT NULL DEFAULT FALSE,
         codes_set BYTEA,
+        totp_counter BYTEA NOT NULL DEFAULT ''::BYTEA,
+        codes_counter BYTEA NOT NULL DEFAULT ''::BYTEA,
         totp_marks BYTEA NOT NULL DEFAULT ''::BYTEA
     );
 INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unused, codes_used_at)
@@ -482,8 +476,8 @@ INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unuse
      FROM mfa_devices d GROUP BY d.user_id;
 INSERT INTO mfa_user_state (user_id, version) SELECT DISTINCT t.user_id, 0 FROM mfa_throttles t
      WHERE t.factor IN ('totp', 'backup_codes') ON CONFLICT (user_id) DO NOTHING;
-UPDATE mfa_user_state s SET totp_failures = t.failures, totp_last_failure_at = t.last_failure_at, totp_budget_until = t.budget_until, totp_last_miss = t.last_miss FROM mfa_throttles t WHERE t.user_id = s.user_id AND t.factor = 'totp';
-UPDATE mfa_user_state s SET codes_failures = t.failures, codes_last_failure_at = t.last_failure_at, codes_budget_until = t.budget_until, codes_last_miss = t.last_miss FROM mfa_throttles t WHERE t.user_id = s.user_id AND t.factor = 'backup_codes';
+UPDATE mfa_user_state s SET totp_counter = CASE WHEN t.failures = 0 AND t.last_failure_at IS NULL AND t.budget_until IS NULL AND t.last_miss IS NULL THEN ''::BYTEA ELSE set_byte('\x00'::BYTEA, 0, CASE WHEN t.last_failure_at IS NULL THEN 0 ELSE 1 END | CASE WHEN t.budget_until IS NULL THEN 0 ELSE 2 END | CASE WHEN t.last_miss IS NULL THEN 0 ELSE 4 END) || int8send(t.failures::BIGINT) || int8send(coalesce(t.last_failure_at, 0)) || int8send(coalesce(t.budget_until, 0)) || int8send(coalesce(t.last_miss, 0)) END FROM mfa_throttles t WHERE t.user_id = s.user_id AND t.factor = 'totp';
+UPDATE mfa_user_state s SET codes_counter = CASE WHEN t.failures = 0 AND t.last_failure_at IS NULL AND t.budget_until IS NULL AND t.last_miss IS NULL THEN ''::BYTEA ELSE set_byte('\x00'::BYTEA, 0, CASE WHEN t.last_failure_at IS NULL THEN 0 ELSE 1 END | CASE WHEN t.budget_until IS NULL THEN 0 ELSE 2 END | CASE WHEN t.last_miss IS NULL THEN 0 ELSE 4 END) || int8send(t.failures::BIGINT) || int8send(coalesce(t.last_failure_at, 0)) || int8send(coalesce(t.budget_until, 0)) || int8send(coalesce(t.last_miss, 0)) END FROM mfa_throttles t WHERE t.user_id = s.user_id AND t.factor = 'backup_codes';
 DELETE FROM mfa_throttles WHERE factor IN ('totp', 'backup_codes');
 UPDATE mfa_devices SET last_used_at = NULL WHERE kind <> 'webauthn';
 ALTER TABLE mfa_devices DROP COLUMN totp_last_step, DROP COLUMN codes_unused;

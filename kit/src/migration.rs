@@ -71,11 +71,13 @@ pub async fn fill<S: DeviceStore>(store: &S, user: &UserId) -> Snapshot {
         assert_eq!(settled, Settlement::Accepted, "{hit:?}");
     }
     for (i, counter) in counters(BROWSER).into_iter().enumerate() {
+        // Every field present in some counter and absent in another; a fingerprint with its
+        // high bit set (stored as a negative integer where the column is signed).
         let failed = ThrottleState {
             failures: 1 + i as u32,
-            last_failure_at: Some(at(2_000 + i as u64)),
-            budget_until: Some(at(3_000 + i as u64)),
-            last_miss: Some(0xfeed_0000 + i as u64),
+            last_failure_at: (i != 1).then(|| at(2_000 + i as u64)),
+            budget_until: (i != 2).then(|| at(3_000 + i as u64)),
+            last_miss: (i % 2 == 0).then_some(0x8000_0000_feed_0000 + i as u64),
         };
         assert!(store.swap_throttle(user, counter, clear, failed).await.unwrap());
     }

@@ -590,19 +590,19 @@ const DDL_V10: &[&str] = &[
     "ALTER TABLE mfa_devices ADD COLUMN oob_issued BYTEA",
 ];
 
-/// The statements of schema v11's state row for a counter moved out of `mfa_throttles`.
+/// Schema v11: a counter moved out of `mfa_throttles` into its state-row column, encoded as
+/// `sql::counter_bytes` encodes it (empty while clear).
 macro_rules! move_counter {
     ($p:literal, $factor:literal) => {
         concat!(
             "UPDATE mfa_user_state s SET ",
             $p,
-            "_failures = t.failures, ",
-            $p,
-            "_last_failure_at = t.last_failure_at, ",
-            $p,
-            "_budget_until = t.budget_until, ",
-            $p,
-            "_last_miss = t.last_miss FROM mfa_throttles t ",
+            "_counter = CASE WHEN t.failures = 0 AND t.last_failure_at IS NULL AND t.budget_until IS NULL \
+             AND t.last_miss IS NULL THEN ''::BYTEA ELSE set_byte('\\x00'::BYTEA, 0, \
+             CASE WHEN t.last_failure_at IS NULL THEN 0 ELSE 1 END | CASE WHEN t.budget_until IS NULL THEN 0 ELSE 2 END \
+             | CASE WHEN t.last_miss IS NULL THEN 0 ELSE 4 END) || int8send(t.failures::BIGINT) \
+             || int8send(coalesce(t.last_failure_at, 0)) || int8send(coalesce(t.budget_until, 0)) \
+             || int8send(coalesce(t.last_miss, 0)) END FROM mfa_throttles t ",
             "WHERE t.user_id = s.user_id AND t.factor = '",
             $factor,
             "'"
@@ -626,18 +626,12 @@ const DDL_V11: &[&str] = &[
     "CREATE TABLE mfa_user_state (
         user_id TEXT PRIMARY KEY,
         version BIGINT NOT NULL,
-        totp_failures BIGINT NOT NULL DEFAULT 0,
-        codes_failures BIGINT NOT NULL DEFAULT 0,
-        totp_last_failure_at BIGINT,
-        totp_budget_until BIGINT,
-        totp_last_miss BIGINT,
-        codes_last_failure_at BIGINT,
-        codes_budget_until BIGINT,
-        codes_last_miss BIGINT,
         codes_unused BIGINT,
         codes_used_at BIGINT,
         hit BOOLEAN NOT NULL DEFAULT FALSE,
         codes_set BYTEA,
+        totp_counter BYTEA NOT NULL DEFAULT ''::BYTEA,
+        codes_counter BYTEA NOT NULL DEFAULT ''::BYTEA,
         totp_marks BYTEA NOT NULL DEFAULT ''::BYTEA
     )",
     "INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unused, codes_used_at)
@@ -681,24 +675,18 @@ const DDL_V11: &[&str] = &[
 const SETTLE_TOTP: &str = "UPDATE mfa_user_state s SET
          version = s.version + CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 24 FOR 8) = '\\x0000000000000000'::BYTEA THEN 1 ELSE 0 END,
          totp_marks = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN overlay(s.totp_marks PLACING $4::BYTEA FROM position($2::BYTEA IN s.totp_marks) FOR 32) ELSE s.totp_marks END,
-         totp_failures = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $10::BIGINT ELSE $14::BIGINT END,
-         totp_last_failure_at = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $11::BIGINT ELSE $15::BIGINT END,
-         totp_budget_until = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $12::BIGINT ELSE $16::BIGINT END,
-         totp_last_miss = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $13::BIGINT ELSE $17::BIGINT END,
+         totp_counter = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $7::BYTEA ELSE $8::BYTEA END,
          hit = coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE)
-     WHERE s.user_id = $1 AND ($5::BIGINT IS NULL OR s.version = $5::BIGINT) AND s.totp_failures = $6::BIGINT AND s.totp_last_failure_at IS NOT DISTINCT FROM $7::BIGINT AND s.totp_budget_until IS NOT DISTINCT FROM $8::BIGINT AND s.totp_last_miss IS NOT DISTINCT FROM $9::BIGINT
+     WHERE s.user_id = $1 AND ($5::BIGINT IS NULL OR s.version = $5::BIGINT) AND s.totp_counter = $6::BYTEA
      RETURNING s.hit";
 
 /// Settles a backup code: see [`SqlBackend::SETTLE_CODES`](crate::store::sql::SqlBackend).
 const SETTLE_CODES: &str = "UPDATE mfa_user_state s SET
          codes_unused = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN s.codes_unused & ~$3::BIGINT ELSE s.codes_unused END,
          codes_used_at = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $4::BIGINT ELSE s.codes_used_at END,
-         codes_failures = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $10::BIGINT ELSE $14::BIGINT END,
-         codes_last_failure_at = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $11::BIGINT ELSE $15::BIGINT END,
-         codes_budget_until = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $12::BIGINT ELSE $16::BIGINT END,
-         codes_last_miss = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $13::BIGINT ELSE $17::BIGINT END,
+         codes_counter = CASE WHEN coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE) THEN $7::BYTEA ELSE $8::BYTEA END,
          hit = coalesce(s.codes_set = $2::BYTEA AND (s.codes_unused & $3::BIGINT) <> 0, FALSE)
-     WHERE s.user_id = $1 AND ($5::BIGINT IS NULL OR s.version = $5::BIGINT) AND s.codes_failures = $6::BIGINT AND s.codes_last_failure_at IS NOT DISTINCT FROM $7::BIGINT AND s.codes_budget_until IS NOT DISTINCT FROM $8::BIGINT AND s.codes_last_miss IS NOT DISTINCT FROM $9::BIGINT
+     WHERE s.user_id = $1 AND ($5::BIGINT IS NULL OR s.version = $5::BIGINT) AND s.codes_counter = $6::BYTEA
      RETURNING s.hit";
 
 impl crate::store::sql::SqlBackend for PostgresStore {
@@ -766,18 +754,10 @@ mod tests {
             "'\\x4000000000000000'",
             entry,
             "1",
-            "0",
-            "NULL",
-            "NULL",
-            "NULL",
-            "0",
-            "NULL",
-            "NULL",
-            "NULL",
-            "0",
-            "NULL",
-            "NULL",
-            "NULL",
+            // The counter is clear before, after a hit and after a miss (empty bytes).
+            "''",
+            "''",
+            "''",
         ];
         let bind = |statement: &str, values: &[&str]| {
             // From the highest number down, so `$1` does not eat the front of `$10`.

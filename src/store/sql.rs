@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
 //! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and for a set imported from another system's hashes what it hashed them with (`codes_prehash`, v9: `keycloak-sha512`, the keyed hash then being over that digest); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
-//! | `mfa_user_state` (v11) | one row per user: what a verification settles, in the one row it updates: the devices version (every device change increments it), the failure counters of TOTP and backup codes for unknown browsers (`totp_*`, `codes_*`: consecutive failures, last failure, budget, last miss fingerprint), each one-time-code device's last accepted step and last use (`totp_marks`: per device, in the order added, its 16-byte id, then its step + 1 and last-use time + 1 as 8 big-endian bytes each, 0 for none), the backup-code set's id, a mask with bit `i` set while code `i` is unused, and its last use; `hit`, whether the last settlement accepted its hit | |
+//! | `mfa_user_state` (v11) | one row per user: what a verification settles, in the one row it updates: the devices version (every device change increments it), the failure counters of TOTP and backup codes for unknown browsers (`totp_counter`, `codes_counter`: each in one column, empty while clear, else a flags byte and the consecutive failures, last failure, budget and last miss fingerprint as 8 big-endian bytes each), each one-time-code device's last accepted step and last use (`totp_marks`: per device, in the order added, its 16-byte id, then its step + 1 and last-use time + 1 as 8 big-endian bytes each, 0 for none), the backup-code set's id, a mask with bit `i` set while code `i` is unused, and its last use; `hit`, whether the last settlement accepted its hit | |
 //! | `mfa_throttles` | the other failure counters (WebAuthn's, each known browser's): consecutive failures, last failure, budget, last miss fingerprint, per user and counter | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge) of a known user's ceremony, owner, kind, expiry; and used-markers of passwordless ceremonies (no owner, no state) until they expire | |
 //! | `mfa_trusted_devices` (v2) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
@@ -59,100 +59,37 @@ macro_rules! select_devices_sql {
 pub(crate) use select_devices_sql;
 
 /// The statements of a failure counter kept in the user's state row (`$p`: `totp` or
-/// `codes`): read (with the devices version), compare-and-swap from the default (inserting
-/// the row), compare-and-swap, set (in a transaction that locked the row), and clear. Binds: user; then the new state; then the expected one.
+/// `codes`), in its one column (`sql::counter_bytes`): read (with the devices version),
+/// compare-and-swap from the default (inserting the row), compare-and-swap, set (in a
+/// transaction that locked the row), and clear. Binds: user; then the new bytes; then the
+/// expected ones.
 macro_rules! row_counter_sql {
     ($p:literal) => {
         $crate::store::sql::RowCounterSql {
             read: concat!(
                 "SELECT version, ",
                 $p,
-                "_failures AS failures, ",
-                $p,
-                "_last_failure_at AS last_failure_at, ",
-                $p,
-                "_budget_until AS budget_until, ",
-                $p,
-                "_last_miss AS last_miss FROM mfa_user_state WHERE user_id = $1"
+                "_counter AS counter FROM mfa_user_state WHERE user_id = $1"
             ),
             swap_from_default: concat!(
                 "INSERT INTO mfa_user_state (user_id, version, ",
                 $p,
-                "_failures, ",
+                "_counter) VALUES ($1, 0, $2) ON CONFLICT (user_id) DO UPDATE SET ",
                 $p,
-                "_last_failure_at, ",
+                "_counter = excluded.",
                 $p,
-                "_budget_until, ",
+                "_counter WHERE mfa_user_state.",
                 $p,
-                "_last_miss) VALUES ($1, 0, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET ",
-                $p,
-                "_failures = excluded.",
-                $p,
-                "_failures, ",
-                $p,
-                "_last_failure_at = excluded.",
-                $p,
-                "_last_failure_at, ",
-                $p,
-                "_budget_until = excluded.",
-                $p,
-                "_budget_until, ",
-                $p,
-                "_last_miss = excluded.",
-                $p,
-                "_last_miss ",
-                "WHERE mfa_user_state.",
-                $p,
-                "_failures = $6 AND mfa_user_state.",
-                $p,
-                "_last_failure_at IS NOT DISTINCT FROM $7 ",
-                "AND mfa_user_state.",
-                $p,
-                "_budget_until IS NOT DISTINCT FROM $8 AND mfa_user_state.",
-                $p,
-                "_last_miss IS NOT DISTINCT FROM $9"
+                "_counter = $3"
             ),
             swap: concat!(
                 "UPDATE mfa_user_state SET ",
                 $p,
-                "_failures = $2, ",
+                "_counter = $2 WHERE user_id = $1 AND ",
                 $p,
-                "_last_failure_at = $3, ",
-                $p,
-                "_budget_until = $4, ",
-                $p,
-                "_last_miss = $5 WHERE user_id = $1 AND ",
-                $p,
-                "_failures = $6 AND ",
-                $p,
-                "_last_failure_at IS NOT DISTINCT FROM $7 AND ",
-                $p,
-                "_budget_until IS NOT DISTINCT FROM $8 AND ",
-                $p,
-                "_last_miss IS NOT DISTINCT FROM $9"
+                "_counter = $3"
             ),
-            set: concat!(
-                "UPDATE mfa_user_state SET ",
-                $p,
-                "_failures = $2, ",
-                $p,
-                "_last_failure_at = $3, ",
-                $p,
-                "_budget_until = $4, ",
-                $p,
-                "_last_miss = $5 WHERE user_id = $1"
-            ),
-            clear: concat!(
-                "UPDATE mfa_user_state SET ",
-                $p,
-                "_failures = 0, ",
-                $p,
-                "_last_failure_at = NULL, ",
-                $p,
-                "_budget_until = NULL, ",
-                $p,
-                "_last_miss = NULL WHERE user_id = $1"
-            ),
+            set: concat!("UPDATE mfa_user_state SET ", $p, "_counter = $2 WHERE user_id = $1"),
         }
     };
 }
@@ -164,7 +101,6 @@ pub(crate) struct RowCounterSql {
     pub(crate) swap_from_default: &'static str,
     pub(crate) swap: &'static str,
     pub(crate) set: &'static str,
-    pub(crate) clear: &'static str,
 }
 
 /// The statements of the counter kept in the user's state row, if `counter` is one: the
@@ -295,9 +231,13 @@ macro_rules! sql_device_store {
             device.into_record()
         }
 
-        /// A counter state from a row's `failures`, `last_failure_at`, `budget_until` and
-        /// `last_miss` columns.
-        fn decode_counter(row: &<SqlDb as sqlx::Database>::Row) -> Result<ThrottleState, StoreError> {
+        /// A counter state from a row: its state-row column `counter` if `packed`, else the
+        /// `failures`, `last_failure_at`, `budget_until` and `last_miss` columns of `mfa_throttles`.
+        fn decode_counter(row: &<SqlDb as sqlx::Database>::Row, packed: bool) -> Result<ThrottleState, StoreError> {
+            if packed {
+                let bytes: Vec<u8> = row.try_get("counter").map_err(db_err)?;
+                return sql::counter_from_bytes(&bytes, "mfa_user_state counter");
+            }
             sql::throttle_state(
                 row.try_get("failures").map_err(db_err)?,
                 row.try_get("last_failure_at").map_err(db_err)?,
@@ -528,6 +468,7 @@ macro_rules! sql_device_store {
                 user: &UserId,
                 counter: $crate::throttle::Counter,
             ) -> Result<ThrottleState, StoreError> {
+                let packed = sql::row_counter(&counter).is_some();
                 let row = match sql::row_counter(&counter) {
                     Some(rows) => sqlx::query(rows.read).bind(user.as_str()).fetch_optional(&mut **tx).await,
                     None => {
@@ -542,7 +483,7 @@ macro_rules! sql_device_store {
                     }
                 }
                 .map_err(db_err)?;
-                Ok(row.as_ref().map(decode_counter).transpose()?.unwrap_or_default())
+                Ok(row.as_ref().map(|row| decode_counter(row, packed)).transpose()?.unwrap_or_default())
             }
 
             /// Writes a counter inside a transaction that read it (a clear counter of
@@ -553,20 +494,17 @@ macro_rules! sql_device_store {
                 counter: $crate::throttle::Counter,
                 new: ThrottleState,
             ) -> Result<(), StoreError> {
-                let new = sql::throttle_columns(&new)?;
                 if let Some(rows) = sql::row_counter(&counter) {
                     // The row exists, and is locked: `lock_state` made sure of both.
                     sqlx::query(rows.set)
                         .bind(user.as_str())
-                        .bind(new.0)
-                        .bind(new.1)
-                        .bind(new.2)
-                        .bind(new.3)
+                        .bind(sql::counter_bytes(&new)?)
                         .execute(&mut **tx)
                         .await
                         .map_err(db_err)?;
                     return Ok(());
                 }
+                let new = sql::throttle_columns(&new)?;
                 if new == sql::throttle_columns(&ThrottleState::default())? {
                     sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
                         .bind(user.as_str())
@@ -832,9 +770,6 @@ macro_rules! sql_device_store {
                     factor: attempt.factor,
                     browser: attempt.browser,
                 };
-                let admitted = sql::throttle_columns(&attempt.admitted)?;
-                let on_hit = sql::throttle_columns(&attempt.on_hit)?;
-                let on_miss = sql::throttle_columns(&attempt.on_miss)?;
                 let now = sql::to_db(attempt.now.as_secs())?;
                 let version = attempt.version.map(|v| v.0.cast_signed());
                 let statement: &'static str = match (attempt.factor, attempt.browser) {
@@ -842,6 +777,9 @@ macro_rules! sql_device_store {
                     (Factor::BackupCodes, None) => <$store as $crate::store::sql::SqlBackend>::SETTLE_CODES,
                     _ => return self.settle_in_transaction(user, attempt).await,
                 };
+                let admitted = sql::counter_bytes(&attempt.admitted)?;
+                let on_hit = sql::counter_bytes(&attempt.on_hit)?;
+                let on_miss = sql::counter_bytes(&attempt.on_miss)?;
                 // One single-row statement, so one round trip and one commit, hit or miss: the
                 // hit's columns are null for a miss and match nothing.
                 let query = sqlx::query(statement).bind(user.as_str());
@@ -852,18 +790,9 @@ macro_rules! sql_device_store {
                 let mut conn = self.lease().await?;
                 let row = query
                     .bind(version)
-                    .bind(admitted.0)
-                    .bind(admitted.1)
-                    .bind(admitted.2)
-                    .bind(admitted.3)
-                    .bind(on_hit.0)
-                    .bind(on_hit.1)
-                    .bind(on_hit.2)
-                    .bind(on_hit.3)
-                    .bind(on_miss.0)
-                    .bind(on_miss.1)
-                    .bind(on_miss.2)
-                    .bind(on_miss.3)
+                    .bind(admitted)
+                    .bind(on_hit)
+                    .bind(on_miss)
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(db_err)?;
@@ -881,7 +810,7 @@ macro_rules! sql_device_store {
                     .map_err(db_err)?;
                 <$store as $crate::store::sql::SqlBackend>::release(conn);
                 let version_now: Option<i64> = current.as_ref().map(|row| row.try_get("version")).transpose().map_err(db_err)?;
-                let current = current.as_ref().map(decode_counter).transpose()?.unwrap_or_default();
+                let current = current.as_ref().map(|row| decode_counter(row, true)).transpose()?.unwrap_or_default();
                 if current != attempt.admitted {
                     return Ok(Settlement::Moved(current));
                 }
@@ -902,6 +831,7 @@ macro_rules! sql_device_store {
 
             async fn throttle(&self, user: &UserId, counter: $crate::throttle::Counter) -> Result<ThrottleState, StoreError> {
                 let mut conn = self.lease().await?;
+                let packed = sql::row_counter(&counter).is_some();
                 let row = match sql::row_counter(&counter) {
                     Some(rows) => sqlx::query(rows.read).bind(user.as_str()).fetch_optional(&mut *conn).await,
                     None => {
@@ -917,7 +847,7 @@ macro_rules! sql_device_store {
                 }
                 .map_err(db_err)?;
                 <$store as $crate::store::sql::SqlBackend>::release(conn);
-                Ok(row.as_ref().map(decode_counter).transpose()?.unwrap_or_default())
+                Ok(row.as_ref().map(|row| decode_counter(row, packed)).transpose()?.unwrap_or_default())
             }
 
             async fn verification_state(
@@ -937,20 +867,28 @@ macro_rules! sql_device_store {
                 let mut read = $crate::store::VerificationState::default();
                 // No devices: the counter does not matter (there is nothing to verify).
                 if let Some(row) = rows.first() {
-                    let prefix = match factor {
-                        Factor::Totp => "s_totp",
-                        Factor::BackupCodes => "s_codes",
-                        _ => "t",
+                    // The code factors' counters live in the state row; the others in
+                    // `mfa_throttles`, joined in.
+                    let packed = match factor {
+                        Factor::Totp => Some("s_totp_counter"),
+                        Factor::BackupCodes => Some("s_codes_counter"),
+                        Factor::WebAuthn => None,
                     };
-                    let failures: Option<i64> = row.try_get(format!("{prefix}_failures").as_str()).map_err(db_err)?;
-                    if let Some(failures) = failures {
-                        read.throttle = sql::throttle_state(
-                            failures,
-                            row.try_get(format!("{prefix}_last_failure_at").as_str()).map_err(db_err)?,
-                            row.try_get(format!("{prefix}_budget_until").as_str()).map_err(db_err)?,
-                            row.try_get(format!("{prefix}_last_miss").as_str()).map_err(db_err)?,
-                        )?;
-                    }
+                    read.throttle = if let Some(column) = packed {
+                        let bytes: Option<Vec<u8>> = row.try_get(column).map_err(db_err)?;
+                        sql::counter_from_bytes(bytes.as_deref().unwrap_or_default(), "mfa_user_state counter")?
+                    } else {
+                        let failures: Option<i64> = row.try_get("t_failures").map_err(db_err)?;
+                        match failures {
+                            Some(failures) => sql::throttle_state(
+                                failures,
+                                row.try_get("t_last_failure_at").map_err(db_err)?,
+                                row.try_get("t_budget_until").map_err(db_err)?,
+                                row.try_get("t_last_miss").map_err(db_err)?,
+                            )?,
+                            None => ThrottleState::default(),
+                        }
+                    };
                     let version: Option<i64> = row.try_get("s_version").map_err(db_err)?;
                     read.version = $crate::store::DevicesVersion(version.unwrap_or(0).cast_unsigned());
                 }
@@ -965,8 +903,6 @@ macro_rules! sql_device_store {
                 expected: ThrottleState,
                 new: ThrottleState,
             ) -> Result<bool, StoreError> {
-                let new = sql::throttle_columns(&new)?;
-                let old = sql::throttle_columns(&expected)?;
                 let from_default = expected == ThrottleState::default();
                 let mut conn = self.lease().await?;
                 let done = match sql::row_counter(&counter) {
@@ -975,18 +911,14 @@ macro_rules! sql_device_store {
                     Some(rows) => {
                         sqlx::query(if from_default { rows.swap_from_default } else { rows.swap })
                             .bind(user.as_str())
-                            .bind(new.0)
-                            .bind(new.1)
-                            .bind(new.2)
-                            .bind(new.3)
-                            .bind(old.0)
-                            .bind(old.1)
-                            .bind(old.2)
-                            .bind(old.3)
+                            .bind(sql::counter_bytes(&new)?)
+                            .bind(sql::counter_bytes(&expected)?)
                             .execute(&mut *conn)
                             .await
                     }
                     None => {
+                        let new = sql::throttle_columns(&new)?;
+                        let old = sql::throttle_columns(&expected)?;
                         let sql: &'static str = if from_default {
                             "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
                              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -1023,7 +955,13 @@ macro_rules! sql_device_store {
 
             async fn clear_throttle(&self, user: &UserId, counter: $crate::throttle::Counter) -> Result<(), StoreError> {
                 match sql::row_counter(&counter) {
-                    Some(rows) => sqlx::query(rows.clear).bind(user.as_str()).execute(self.pool()).await,
+                    Some(rows) => {
+                        sqlx::query(rows.set)
+                            .bind(user.as_str())
+                            .bind(sql::counter_bytes(&ThrottleState::default())?)
+                            .execute(self.pool())
+                            .await
+                    }
                     None => {
                         sqlx::query("DELETE FROM mfa_throttles WHERE user_id = $1 AND factor = $2")
                             .bind(user.as_str())
@@ -1448,11 +1386,8 @@ macro_rules! sql_device_store {
         /// counter of that factor if it is kept in `mfa_throttles`. Binds: user, factor, kind.
         const SELECT_VERIFICATION_STATE: &str = $crate::store::sql::select_devices_sql!(
             ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at, t.budget_until AS t_budget_until, \
-             t.last_miss AS t_last_miss, s.version AS s_version, s.totp_failures AS s_totp_failures, \
-             s.totp_last_failure_at AS s_totp_last_failure_at, s.totp_budget_until AS s_totp_budget_until, \
-             s.totp_last_miss AS s_totp_last_miss, s.codes_failures AS s_codes_failures, \
-             s.codes_last_failure_at AS s_codes_last_failure_at, s.codes_budget_until AS s_codes_budget_until, \
-             s.codes_last_miss AS s_codes_last_miss",
+             t.last_miss AS t_last_miss, s.version AS s_version, s.totp_counter AS s_totp_counter, \
+             s.codes_counter AS s_codes_counter",
             "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
             "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id"
         );

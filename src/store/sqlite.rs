@@ -213,19 +213,18 @@ const DDL_V10: &[&str] = &[
     "ALTER TABLE mfa_devices ADD COLUMN oob_issued BLOB",
 ];
 
-/// The statements of schema v11's state row for a counter moved out of `mfa_throttles`.
+/// Schema v11: a counter moved out of `mfa_throttles` into its state-row column, encoded as
+/// `sql::counter_bytes` encodes it (empty while clear).
 macro_rules! move_counter {
     ($p:literal, $factor:literal) => {
         concat!(
             "UPDATE mfa_user_state SET ",
             $p,
-            "_failures = t.failures, ",
-            $p,
-            "_last_failure_at = t.last_failure_at, ",
-            $p,
-            "_budget_until = t.budget_until, ",
-            $p,
-            "_last_miss = t.last_miss FROM mfa_throttles t ",
+            "_counter = CASE WHEN t.failures = 0 AND t.last_failure_at IS NULL AND t.budget_until IS NULL \
+             AND t.last_miss IS NULL THEN X'' ELSE unhex(printf('%02x%016x%016x%016x%016x', \
+             (t.last_failure_at IS NOT NULL) | ((t.budget_until IS NOT NULL) << 1) | ((t.last_miss IS NOT NULL) << 2), \
+             t.failures, coalesce(t.last_failure_at, 0), coalesce(t.budget_until, 0), coalesce(t.last_miss, 0))) END \
+             FROM mfa_throttles t ",
             "WHERE t.user_id = mfa_user_state.user_id AND t.factor = '",
             $factor,
             "'"
@@ -247,18 +246,12 @@ const DDL_V11: &[&str] = &[
     "CREATE TABLE mfa_user_state (
         user_id TEXT PRIMARY KEY NOT NULL,
         version INTEGER NOT NULL,
-        totp_failures INTEGER NOT NULL DEFAULT 0,
-        codes_failures INTEGER NOT NULL DEFAULT 0,
-        totp_last_failure_at INTEGER,
-        totp_budget_until INTEGER,
-        totp_last_miss INTEGER,
-        codes_last_failure_at INTEGER,
-        codes_budget_until INTEGER,
-        codes_last_miss INTEGER,
         codes_unused INTEGER,
         codes_used_at INTEGER,
         hit INTEGER NOT NULL DEFAULT 0,
         codes_set BLOB,
+        totp_counter BLOB NOT NULL DEFAULT X'',
+        codes_counter BLOB NOT NULL DEFAULT X'',
         totp_marks BLOB NOT NULL DEFAULT X''
     ) STRICT, WITHOUT ROWID",
     "INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unused, codes_used_at)
@@ -277,40 +270,68 @@ const DDL_V11: &[&str] = &[
     move_counter!("codes", "backup_codes"),
     "DELETE FROM mfa_throttles WHERE factor IN ('totp', 'backup_codes')",
     "UPDATE mfa_devices SET last_used_at = NULL WHERE kind <> 'webauthn'",
-    "ALTER TABLE mfa_devices DROP COLUMN totp_last_step",
-    "ALTER TABLE mfa_devices DROP COLUMN codes_unused",
-    // The fingerprint index holds only the rows it constrains (a backup-code set or a WebAuthn
-    // credential has no fingerprint): part of the bytes the state row costs.
-    // The user's devices are found by user and sorted after the lookup: a narrower index.
-    "DROP INDEX IF EXISTS mfa_devices_by_user",
+    // The device table is rebuilt without the two moved columns and without the UNIQUE
+    // constraint on the credential id, whose index held an entry for every device: a partial
+    // index holds only WebAuthn's. Rebuilt in rowid order; no other table refers to it.
+    "CREATE TABLE mfa_devices_v11 (
+        id BLOB PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        confirmed INTEGER NOT NULL,
+        totp_algorithm TEXT,
+        totp_digits INTEGER,
+        totp_period INTEGER,
+        totp_secret BLOB,
+        codes_salt BLOB,
+        codes_length INTEGER,
+        credential_id BLOB,
+        user_handle BLOB,
+        credential BLOB,
+        sign_count INTEGER,
+        backup_eligible INTEGER,
+        backup_state INTEGER,
+        discoverable INTEGER,
+        user_verified INTEGER,
+        codes_key_id TEXT,
+        codes_hashes BLOB,
+        totp_fingerprint BLOB,
+        codes_prehash TEXT,
+        oob_channel TEXT,
+        oob_issued BLOB
+    ) STRICT",
+    "INSERT INTO mfa_devices_v11 (id, user_id, kind, name, created_at, last_used_at, confirmed, totp_algorithm, totp_digits, totp_period, totp_secret, codes_salt, codes_length, credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, user_verified, codes_key_id, codes_hashes, totp_fingerprint, codes_prehash, oob_channel, oob_issued)
+     SELECT id, user_id, kind, name, created_at, last_used_at, confirmed, totp_algorithm, totp_digits, totp_period, totp_secret, codes_salt, codes_length, credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, user_verified, codes_key_id, codes_hashes, totp_fingerprint, codes_prehash, oob_channel, oob_issued FROM mfa_devices ORDER BY rowid",
+    "DROP TABLE mfa_devices",
+    "ALTER TABLE mfa_devices_v11 RENAME TO mfa_devices",
+    // The user's devices are found by user and sorted after the lookup: a narrower index. The
+    // unique indexes hold only the rows they constrain (a backup-code set or a WebAuthn
+    // credential has no fingerprint, only a WebAuthn credential has a credential id): part of
+    // the bytes the state row costs.
     "CREATE INDEX mfa_devices_by_user ON mfa_devices (user_id)",
-    "DROP INDEX IF EXISTS mfa_devices_totp_fingerprint",
     "CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint) \
      WHERE totp_fingerprint IS NOT NULL",
+    "CREATE UNIQUE INDEX mfa_devices_credential_id ON mfa_devices (credential_id) WHERE credential_id IS NOT NULL",
 ];
 
 /// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
 const SETTLE_TOTP: &str = "UPDATE mfa_user_state AS s SET
          version = s.version + CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) AND substr(s.totp_marks, instr(s.totp_marks, $2) + 24, 8) = zeroblob(8) THEN 1 ELSE 0 END,
          totp_marks = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN CAST(substr(s.totp_marks, 1, instr(s.totp_marks, $2) - 1) || $4 || substr(s.totp_marks, instr(s.totp_marks, $2) + 32) AS BLOB) ELSE s.totp_marks END,
-         totp_failures = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $10 ELSE $14 END,
-         totp_last_failure_at = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $11 ELSE $15 END,
-         totp_budget_until = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $12 ELSE $16 END,
-         totp_last_miss = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $13 ELSE $17 END,
+         totp_counter = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $7 ELSE $8 END,
          hit = coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0)
-     WHERE s.user_id = $1 AND ($5 IS NULL OR s.version = $5) AND s.totp_failures = $6 AND s.totp_last_failure_at IS NOT DISTINCT FROM $7 AND s.totp_budget_until IS NOT DISTINCT FROM $8 AND s.totp_last_miss IS NOT DISTINCT FROM $9
+     WHERE s.user_id = $1 AND ($5 IS NULL OR s.version = $5) AND s.totp_counter = $6
      RETURNING hit";
 
 /// Settles a backup code: see [`SqlBackend::SETTLE_CODES`](crate::store::sql::SqlBackend).
 const SETTLE_CODES: &str = "UPDATE mfa_user_state AS s SET
          codes_unused = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN s.codes_unused & ~$3 ELSE s.codes_unused END,
          codes_used_at = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $4 ELSE s.codes_used_at END,
-         codes_failures = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $10 ELSE $14 END,
-         codes_last_failure_at = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $11 ELSE $15 END,
-         codes_budget_until = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $12 ELSE $16 END,
-         codes_last_miss = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $13 ELSE $17 END,
+         codes_counter = CASE WHEN coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0) THEN $7 ELSE $8 END,
          hit = coalesce(s.codes_set = $2 AND (s.codes_unused & $3) <> 0, 0)
-     WHERE s.user_id = $1 AND ($5 IS NULL OR s.version = $5) AND s.codes_failures = $6 AND s.codes_last_failure_at IS NOT DISTINCT FROM $7 AND s.codes_budget_until IS NOT DISTINCT FROM $8 AND s.codes_last_miss IS NOT DISTINCT FROM $9
+     WHERE s.user_id = $1 AND ($5 IS NULL OR s.version = $5) AND s.codes_counter = $6
      RETURNING hit";
 
 impl crate::store::sql::SqlBackend for SqliteStore {

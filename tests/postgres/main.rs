@@ -460,13 +460,17 @@ const TO_V10: [&str; 13] = [
     "UPDATE mfa_devices d SET codes_unused = s.codes_unused, last_used_at = s.codes_used_at FROM mfa_user_state s \
      WHERE s.codes_set = d.id AND s.user_id = d.user_id",
     "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
-     SELECT user_id, 'totp', totp_failures, totp_last_failure_at, totp_budget_until, totp_last_miss \
-     FROM mfa_user_state WHERE totp_failures <> 0 OR totp_last_failure_at IS NOT NULL \
-     OR totp_budget_until IS NOT NULL OR totp_last_miss IS NOT NULL",
+     SELECT user_id, 'totp', ('x' || encode(substring(totp_counter FROM 2 FOR 8), 'hex'))::bit(64)::bigint, \
+     CASE WHEN get_byte(totp_counter, 0) & 1 = 1 THEN ('x' || encode(substring(totp_counter FROM 10 FOR 8), 'hex'))::bit(64)::bigint END, \
+     CASE WHEN get_byte(totp_counter, 0) & 2 = 2 THEN ('x' || encode(substring(totp_counter FROM 18 FOR 8), 'hex'))::bit(64)::bigint END, \
+     CASE WHEN get_byte(totp_counter, 0) & 4 = 4 THEN ('x' || encode(substring(totp_counter FROM 26 FOR 8), 'hex'))::bit(64)::bigint END \
+     FROM mfa_user_state WHERE length(totp_counter) > 0",
     "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
-     SELECT user_id, 'backup_codes', codes_failures, codes_last_failure_at, codes_budget_until, codes_last_miss \
-     FROM mfa_user_state WHERE codes_failures <> 0 OR codes_last_failure_at IS NOT NULL \
-     OR codes_budget_until IS NOT NULL OR codes_last_miss IS NOT NULL",
+     SELECT user_id, 'backup_codes', ('x' || encode(substring(codes_counter FROM 2 FOR 8), 'hex'))::bit(64)::bigint, \
+     CASE WHEN get_byte(codes_counter, 0) & 1 = 1 THEN ('x' || encode(substring(codes_counter FROM 10 FOR 8), 'hex'))::bit(64)::bigint END, \
+     CASE WHEN get_byte(codes_counter, 0) & 2 = 2 THEN ('x' || encode(substring(codes_counter FROM 18 FOR 8), 'hex'))::bit(64)::bigint END, \
+     CASE WHEN get_byte(codes_counter, 0) & 4 = 4 THEN ('x' || encode(substring(codes_counter FROM 26 FOR 8), 'hex'))::bit(64)::bigint END \
+     FROM mfa_user_state WHERE length(codes_counter) > 0",
     "DROP TABLE mfa_user_state",
     "UPDATE mfa_schema_version SET version = 10",
 ];

@@ -127,6 +127,26 @@ fn be_u64(blob: &str) -> String {
         .join(" | ")
 }
 
+/// The statement that moves a state row's counter (`{prefix}_counter`: a flags byte, then four
+/// 8-byte words) back into `mfa_throttles` as `factor`.
+fn counters(prefix: &str, factor: &str) -> String {
+    let column = format!("{prefix}_counter");
+    let word = |at: usize| be_u64(&format!("substr({column}, {at}, 8)"));
+    let flag = |bit: usize| format!("((instr('0123456789ABCDEF', substr(hex({column}), 2, 1)) - 1) >> {bit}) & 1 = 1");
+    format!(
+        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
+         SELECT user_id, '{factor}', {}, CASE WHEN {} THEN {} END, CASE WHEN {} THEN {} END, CASE WHEN {} THEN {} END \
+         FROM mfa_user_state WHERE length({column}) > 0",
+        word(2),
+        flag(0),
+        word(10),
+        flag(1),
+        word(18),
+        flag(2),
+        word(26)
+    )
+}
+
 /// Takes a version-11 database back to version 10, losing nothing: the last steps, last uses
 /// and unused-code masks back into the device rows, the code factors' counters back into
 /// `mfa_throttles`, and no state rows.
@@ -150,16 +170,8 @@ async fn to_v10(pool: &sqlx::SqlitePool) {
         "UPDATE mfa_devices SET codes_unused = s.codes_unused, last_used_at = s.codes_used_at FROM mfa_user_state s \
          WHERE s.codes_set = mfa_devices.id AND s.user_id = mfa_devices.user_id"
             .to_owned(),
-        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
-         SELECT user_id, 'totp', totp_failures, totp_last_failure_at, totp_budget_until, totp_last_miss \
-         FROM mfa_user_state WHERE totp_failures <> 0 OR totp_last_failure_at IS NOT NULL \
-         OR totp_budget_until IS NOT NULL OR totp_last_miss IS NOT NULL"
-            .to_owned(),
-        "INSERT INTO mfa_throttles (user_id, factor, failures, last_failure_at, budget_until, last_miss) \
-         SELECT user_id, 'backup_codes', codes_failures, codes_last_failure_at, codes_budget_until, codes_last_miss \
-         FROM mfa_user_state WHERE codes_failures <> 0 OR codes_last_failure_at IS NOT NULL \
-         OR codes_budget_until IS NOT NULL OR codes_last_miss IS NOT NULL"
-            .to_owned(),
+        counters("totp", "totp"),
+        counters("codes", "backup_codes"),
         "DROP TABLE mfa_user_state".to_owned(),
         "UPDATE mfa_schema_version SET version = 10".to_owned(),
     ];

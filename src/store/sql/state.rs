@@ -10,11 +10,102 @@
 //! step by comparing bytes: a step `s` is above the mark exactly when the mark's bytes sort
 //! below those of `s + 1`. The backup-code set's id, unused-code mask and last-use time have
 //! their own columns (a user has at most one set).
+//!
+//! `totp_counter` and `codes_counter` each hold a failure counter for unknown browsers in one
+//! column, so that a settlement compares it as one value and writes it as one: empty while the
+//! counter is clear, else 33 bytes: a flags byte (bit 0: a last failure, bit 1: a budget, bit
+//! 2: a last miss), then the consecutive failures, the last failure, the budget and the last
+//! miss fingerprint, each as 8 big-endian bytes (zero when absent). Each state has exactly one
+//! encoding: the settlement compares bytes.
 
+use crate::clock::UnixTime;
 use crate::error::StoreError;
 use crate::store::Hit;
+use crate::throttle::ThrottleState;
 
 use super::{DeviceRow, KIND_BACKUP_CODES, KIND_TOTP, MAX_PACKED_CODES, corrupt, to_db};
+
+/// The bytes of a counter that is not clear.
+const COUNTER_LEN: usize = 33;
+
+/// A failure counter as the bytes of its state-row column: empty while clear, else
+/// [`COUNTER_LEN`] bytes (see the module documentation).
+///
+/// # Errors
+///
+/// [`StoreError::InvalidRecord`] for a time beyond 2^63 - 1 (as every time column).
+pub(crate) fn counter_bytes(state: &ThrottleState) -> Result<Vec<u8>, StoreError> {
+    if *state == ThrottleState::default() {
+        return Ok(Vec::new());
+    }
+    let time = |t: Option<UnixTime>| t.map(|t| to_db(t.as_secs()).map(i64::cast_unsigned)).transpose();
+    let fields = [time(state.last_failure_at)?, time(state.budget_until)?, state.last_miss];
+    let mut out = Vec::with_capacity(COUNTER_LEN);
+    out.push(
+        fields
+            .iter()
+            .enumerate()
+            .fold(0u8, |flags, (bit, field)| flags | (u8::from(field.is_some()) << bit)),
+    );
+    out.extend_from_slice(&u64::from(state.failures).to_be_bytes());
+    for field in fields {
+        out.extend_from_slice(&field.unwrap_or(0).to_be_bytes());
+    }
+    Ok(out)
+}
+
+/// The inverse of [`counter_bytes`], refusing any other encoding (a settlement compares the
+/// bytes, so a second encoding of a state would never match).
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] naming `column`.
+pub(crate) fn counter_from_bytes(bytes: &[u8], column: &str) -> Result<ThrottleState, StoreError> {
+    if bytes.is_empty() {
+        return Ok(ThrottleState::default());
+    }
+    if bytes.len() != COUNTER_LEN {
+        return Err(corrupt(column, "not a counter"));
+    }
+    let flags = bytes[0];
+    let word = |i: usize| {
+        let at = 1 + 8 * i;
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| corrupt(column, "not a counter"))
+    };
+    let field = |i: usize| -> Result<Option<u64>, StoreError> {
+        let value = word(i + 1)?;
+        match (flags >> i & 1 == 1, value) {
+            (true, v) => Ok(Some(v)),
+            (false, 0) => Ok(None),
+            (false, _) => Err(corrupt(column, "a value without its flag")),
+        }
+    };
+    let time = |v: Option<u64>| -> Result<Option<UnixTime>, StoreError> {
+        v.map(|v| {
+            i64::try_from(v)
+                .map(|_| UnixTime::from_secs(v))
+                .map_err(|_| corrupt(column, "out of range"))
+        })
+        .transpose()
+    };
+    if flags > 0b111 {
+        return Err(corrupt(column, "unknown flags"));
+    }
+    let state = ThrottleState {
+        failures: u32::try_from(word(0)?).map_err(|_| corrupt(column, "out of range"))?,
+        last_failure_at: time(field(0)?)?,
+        budget_until: time(field(1)?)?,
+        last_miss: field(2)?,
+    };
+    if state == ThrottleState::default() {
+        return Err(corrupt(column, "a clear counter not stored as empty"));
+    }
+    Ok(state)
+}
 
 /// The bytes of one entry of `totp_marks`.
 pub(crate) const MARK_LEN: usize = 32;
@@ -238,6 +329,72 @@ impl CodeState {
 mod tests {
     use super::*;
     use crate::id::DeviceId;
+
+    fn counter(failures: u32, last: Option<u64>, budget: Option<u64>, miss: Option<u64>) -> ThrottleState {
+        ThrottleState {
+            failures,
+            last_failure_at: last.map(UnixTime::from_secs),
+            budget_until: budget.map(UnixTime::from_secs),
+            last_miss: miss,
+        }
+    }
+
+    #[test]
+    fn a_counter_has_one_encoding_and_comes_back() {
+        assert_eq!(counter_bytes(&ThrottleState::default()).unwrap(), Vec::<u8>::new());
+        assert_eq!(counter_from_bytes(&[], "c").unwrap(), ThrottleState::default());
+        let edge = i64::MAX.cast_unsigned();
+        for state in [
+            counter(1, None, None, None),
+            counter(0, Some(0), None, None),
+            counter(0, None, Some(edge), None),
+            counter(0, None, None, Some(0)),
+            counter(u32::MAX, Some(1), Some(edge), Some(u64::MAX)),
+            counter(7, Some(1_796_531_104), Some(1_796_600_000), Some(0x8000_0000_0000_0001)),
+        ] {
+            let bytes = counter_bytes(&state).unwrap();
+            assert_eq!(bytes.len(), COUNTER_LEN, "{state:?}");
+            assert_eq!(counter_from_bytes(&bytes, "c").unwrap(), state);
+        }
+        // Known answer: flags, then the four words.
+        let bytes = counter_bytes(&counter(2, Some(0x0102), None, Some(3))).unwrap();
+        let mut expected = vec![0b101];
+        for word in [2u64, 0x0102, 0, 3] {
+            expected.extend_from_slice(&word.to_be_bytes());
+        }
+        assert_eq!(bytes, expected);
+        // A time past 2^63 - 1 is refused, as in every time column.
+        assert!(counter_bytes(&counter(1, Some(edge + 1), None, None)).is_err());
+    }
+
+    #[test]
+    fn any_other_encoding_of_a_counter_is_corrupt() {
+        let good = counter_bytes(&counter(2, Some(5), Some(9), Some(3))).unwrap();
+        let mut cases: Vec<Vec<u8>> = vec![
+            good[..32].to_vec(),
+            [good.as_slice(), &[0]].concat(),
+            vec![0; COUNTER_LEN],
+        ];
+        // Unknown flags; a value without its flag; failures beyond u32; a time beyond 2^63 - 1.
+        let mut flags = good.clone();
+        flags[0] = 0b1111;
+        cases.push(flags);
+        let mut unflagged = counter_bytes(&counter(2, None, None, None)).unwrap();
+        unflagged[16] = 1;
+        cases.push(unflagged);
+        let mut wide = good.clone();
+        wide[4] = 1;
+        cases.push(wide);
+        let mut late = good.clone();
+        late[9] = 0x80;
+        cases.push(late);
+        for bytes in cases {
+            assert!(
+                matches!(counter_from_bytes(&bytes, "c"), Err(StoreError::Corrupt(_))),
+                "{bytes:02x?}"
+            );
+        }
+    }
 
     fn totp_row(id: u8, step: Option<i64>, used: Option<i64>, confirmed: bool) -> DeviceRow {
         DeviceRow {
