@@ -834,10 +834,16 @@ async fn provider_names_on_the_devices_page(browser: &Browser, base: &str) -> Re
 }
 
 fn totp_code(secret: &str, steps_ahead: u64) -> Result<String, String> {
+    totp_code_at(secret, TotpParams::default().step_at(SystemClock.now()) + steps_ahead)
+}
+
+/// The TOTP code of `step` (so that the step a confirmation spends is known exactly, even when
+/// the clock moves to the next one while the code is typed).
+fn totp_code_at(secret: &str, step: u64) -> Result<String, String> {
     let secret = decode_base32_secret(secret).map_err(err)?;
-    let params = TotpParams::default();
-    let step = params.step_at(SystemClock.now()) + steps_ahead;
-    Ok(code_for_step(&secret, &params, step).expose_secret().to_owned())
+    Ok(code_for_step(&secret, &TotpParams::default(), step)
+        .expose_secret()
+        .to_owned())
 }
 
 async fn totp_enrollment_and_sign_in(browser: &Browser, base: &str) -> Result<(), String> {
@@ -896,7 +902,9 @@ async fn totp_enrollment_and_sign_in(browser: &Browser, base: &str) -> Result<()
     if tab.text("#totp-secret").await? != secret {
         return Err("Finish setup showed another secret".into());
     }
-    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
+    let confirmed_step = TotpParams::default().step_at(SystemClock.now());
+    tab.fill("#totp-confirm-code", &totp_code_at(&secret, confirmed_step)?)
+        .await?;
     tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
         .await?;
     let rows = methods(&tab).await?;
@@ -908,8 +916,10 @@ async fn totp_enrollment_and_sign_in(browser: &Browser, base: &str) -> Result<()
     if tab.path().await? != "/mfa" {
         return Err("TOTP not required at sign-in".into());
     }
-    // The confirmation spent this step; the next one is inside the window.
-    tab.fill("#totp-code", &totp_code(&secret, 1)?).await?;
+    // The confirmation spent its step: the current code, or the next one while the clock is
+    // still in that step. (Not always the next one: a confirmation that reached the server a
+    // step late centres the device's window a step back, and two steps ahead are outside it.)
+    tab.fill("#totp-code", &fresh_totp(&secret, confirmed_step)?).await?;
     tab.click_to_page("#verify-totp", "location.pathname === '/'").await?;
     if tab.signed_in_as().await? != "carol" {
         return Err("not signed in after the TOTP code".into());
@@ -1692,7 +1702,9 @@ async fn the_owner_always_gets_in(browser: &Browser, base: &str) -> Result<(), S
         .await?;
     let secret = owner.text("#totp-secret").await?;
     let confirmed_step = TotpParams::default().step_at(SystemClock.now());
-    owner.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
+    owner
+        .fill("#totp-confirm-code", &totp_code_at(&secret, confirmed_step)?)
+        .await?;
     owner
         .click_to_page("#confirm-totp", "document.querySelector('#notice')")
         .await?;
@@ -2193,7 +2205,8 @@ async fn add_totp(tab: &Tab) -> Result<(String, u64), String> {
         .await?;
     let secret = tab.text("#totp-secret").await?;
     let confirmed_step = TotpParams::default().step_at(SystemClock.now());
-    tab.fill("#totp-confirm-code", &totp_code(&secret, 0)?).await?;
+    tab.fill("#totp-confirm-code", &totp_code_at(&secret, confirmed_step)?)
+        .await?;
     tab.click_to_page("#confirm-totp", "document.querySelector('#notice')")
         .await?;
     Ok((secret, confirmed_step))
