@@ -60,8 +60,8 @@ pub(crate) use select_devices_sql;
 
 /// The statements of a failure counter kept in the user's state row (`$p`: `totp` or
 /// `codes`), in its one column (`sql::counter_bytes`): read (with the devices version),
-/// compare-and-swap from the default (inserting the row), compare-and-swap, set (in a
-/// transaction that locked the row), and clear. Binds: user; then the new bytes; then the
+/// compare-and-swap from the default (inserting the row), compare-and-swap, and set (in a
+/// transaction that locked the row, or to clear it). Binds: user; then the new bytes; then the
 /// expected ones.
 macro_rules! row_counter_sql {
     ($p:literal) => {
@@ -468,8 +468,9 @@ macro_rules! sql_device_store {
                 user: &UserId,
                 counter: $crate::throttle::Counter,
             ) -> Result<ThrottleState, StoreError> {
-                let packed = sql::row_counter(&counter).is_some();
-                let row = match sql::row_counter(&counter) {
+                let rows = sql::row_counter(&counter);
+                let packed = rows.is_some();
+                let row = match rows {
                     Some(rows) => sqlx::query(rows.read).bind(user.as_str()).fetch_optional(&mut **tx).await,
                     None => {
                         sqlx::query(
@@ -831,8 +832,9 @@ macro_rules! sql_device_store {
 
             async fn throttle(&self, user: &UserId, counter: $crate::throttle::Counter) -> Result<ThrottleState, StoreError> {
                 let mut conn = self.lease().await?;
-                let packed = sql::row_counter(&counter).is_some();
-                let row = match sql::row_counter(&counter) {
+                let rows = sql::row_counter(&counter);
+                let packed = rows.is_some();
+                let row = match rows {
                     Some(rows) => sqlx::query(rows.read).bind(user.as_str()).fetch_optional(&mut *conn).await,
                     None => {
                         sqlx::query(
