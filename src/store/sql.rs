@@ -90,6 +90,7 @@ macro_rules! row_counter_sql {
                 "_counter = $3"
             ),
             set: concat!("UPDATE mfa_user_state SET ", $p, "_counter = $2 WHERE user_id = $1"),
+            column: concat!("mfa_user_state.", $p, "_counter"),
         }
     };
 }
@@ -101,6 +102,8 @@ pub(crate) struct RowCounterSql {
     pub(crate) swap_from_default: &'static str,
     pub(crate) swap: &'static str,
     pub(crate) set: &'static str,
+    /// The column's name, for errors.
+    pub(crate) column: &'static str,
 }
 
 /// The statements of the counter kept in the user's state row, if `counter` is one: the
@@ -231,12 +234,16 @@ macro_rules! sql_device_store {
             device.into_record()
         }
 
-        /// A counter state from a row: its state-row column `counter` if `packed`, else the
-        /// `failures`, `last_failure_at`, `budget_until` and `last_miss` columns of `mfa_throttles`.
-        fn decode_counter(row: &<SqlDb as sqlx::Database>::Row, packed: bool) -> Result<ThrottleState, StoreError> {
-            if packed {
+        /// A counter state from a row: read as `counter` from the state-row column `packed`
+        /// names, else from the `failures`, `last_failure_at`, `budget_until` and `last_miss`
+        /// columns of `mfa_throttles`.
+        fn decode_counter(
+            row: &<SqlDb as sqlx::Database>::Row,
+            packed: Option<&str>,
+        ) -> Result<ThrottleState, StoreError> {
+            if let Some(column) = packed {
                 let bytes: Vec<u8> = row.try_get("counter").map_err(db_err)?;
-                return sql::counter_from_bytes(&bytes, "mfa_user_state counter");
+                return sql::counter_from_bytes(&bytes, column);
             }
             sql::throttle_state(
                 row.try_get("failures").map_err(db_err)?,
@@ -469,7 +476,7 @@ macro_rules! sql_device_store {
                 counter: $crate::throttle::Counter,
             ) -> Result<ThrottleState, StoreError> {
                 let rows = sql::row_counter(&counter);
-                let packed = rows.is_some();
+                let packed = rows.map(|rows| rows.column);
                 let row = match rows {
                     Some(rows) => sqlx::query(rows.read).bind(user.as_str()).fetch_optional(&mut **tx).await,
                     None => {
@@ -811,7 +818,7 @@ macro_rules! sql_device_store {
                     .map_err(db_err)?;
                 <$store as $crate::store::sql::SqlBackend>::release(conn);
                 let version_now: Option<i64> = current.as_ref().map(|row| row.try_get("version")).transpose().map_err(db_err)?;
-                let current = current.as_ref().map(|row| decode_counter(row, true)).transpose()?.unwrap_or_default();
+                let current = current.as_ref().map(|row| decode_counter(row, Some(rows.column))).transpose()?.unwrap_or_default();
                 if current != attempt.admitted {
                     return Ok(Settlement::Moved(current));
                 }
@@ -833,7 +840,7 @@ macro_rules! sql_device_store {
             async fn throttle(&self, user: &UserId, counter: $crate::throttle::Counter) -> Result<ThrottleState, StoreError> {
                 let mut conn = self.lease().await?;
                 let rows = sql::row_counter(&counter);
-                let packed = rows.is_some();
+                let packed = rows.map(|rows| rows.column);
                 let row = match rows {
                     Some(rows) => sqlx::query(rows.read).bind(user.as_str()).fetch_optional(&mut *conn).await,
                     None => {
@@ -872,13 +879,13 @@ macro_rules! sql_device_store {
                     // The code factors' counters live in the state row; the others in
                     // `mfa_throttles`, joined in.
                     let packed = match factor {
-                        Factor::Totp => Some("s_totp_counter"),
-                        Factor::BackupCodes => Some("s_codes_counter"),
+                        Factor::Totp => Some(("s_totp_counter", "mfa_user_state.totp_counter")),
+                        Factor::BackupCodes => Some(("s_codes_counter", "mfa_user_state.codes_counter")),
                         Factor::WebAuthn => None,
                     };
-                    read.throttle = if let Some(column) = packed {
-                        let bytes: Option<Vec<u8>> = row.try_get(column).map_err(db_err)?;
-                        sql::counter_from_bytes(bytes.as_deref().unwrap_or_default(), "mfa_user_state counter")?
+                    read.throttle = if let Some((alias, column)) = packed {
+                        let bytes: Option<Vec<u8>> = row.try_get(alias).map_err(db_err)?;
+                        sql::counter_from_bytes(bytes.as_deref().unwrap_or_default(), column)?
                     } else {
                         let failures: Option<i64> = row.try_get("t_failures").map_err(db_err)?;
                         match failures {

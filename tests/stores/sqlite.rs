@@ -655,6 +655,31 @@ async fn corrupt_rows_are_typed_errors_not_panics() {
             other => panic!("{column}: {other:?}"),
         }
     }
+    // A state row's counter in any encoding but its own (here a clear counter written out in
+    // full) is corrupt, named by its column, whether the counter or a verification reads it.
+    let u = UserId::new("corrupt-counter").unwrap();
+    sqlx::query(
+        "INSERT INTO mfa_devices (id, user_id, kind, name, created_at, confirmed, codes_salt, codes_length, \
+         codes_key_id, codes_hashes) VALUES (?1, ?2, 'backup_codes', 'x', 1, 1, zeroblob(16), 12, 'k', zeroblob(32))",
+    )
+    .bind(vec![9u8; 16])
+    .bind(u.as_str())
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO mfa_user_state (user_id, version, codes_counter) VALUES (?1, 1, zeroblob(33))")
+        .bind(u.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+    match store.throttle(&u, multifactor::Factor::BackupCodes.into()).await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("mfa_user_state.codes_counter"), "{msg}"),
+        other => panic!("counter: {other:?}"),
+    }
+    match store.verification_state(&u, multifactor::Factor::BackupCodes).await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("mfa_user_state.codes_counter"), "{msg}"),
+        other => panic!("verification state: {other:?}"),
+    }
     // A value of the wrong type is refused by the STRICT tables themselves.
     let wrong = sqlx::query("INSERT INTO mfa_throttles (user_id, factor, failures) VALUES ('u', 'totp', 'many')")
         .execute(&pool)
