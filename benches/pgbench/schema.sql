@@ -450,15 +450,16 @@ DO $guard$ BEGIN
         END IF;
     END $guard$;
 CREATE TABLE mfa_user_state (
-        user_id TEXT PRIMARY KEY,
-        version BIGINT NOT NULL,
         codes_unused BIGINT,
         codes_used_at BIGINT,
+        version INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
         hit BOOLEAN NOT NULL DEFAULT FALSE,
         codes_set BYTEA,
         totp_counter BYTEA NOT NULL DEFAULT ''::BYTEA,
         codes_counter BYTEA NOT NULL DEFAULT ''::BYTEA,
-        totp_marks BYTEA NOT NULL DEFAULT ''::BYTEA
+        totp_marks BYTEA NOT NULL DEFAULT ''::BYTEA,
+        PRIMARY KEY (user_id) WITH (fillfactor = 100)
     );
 INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unused, codes_used_at)
      SELECT d.user_id, 1,

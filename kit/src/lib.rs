@@ -7,6 +7,7 @@
 //! - [`cluster`] and [`pg_cluster`]: a throwaway PostgreSQL cluster (or `DATABASE_URL`);
 //! - [`load`] and [`bench`]: what the load examples and the criterion benches share;
 //! - [`migration`]: one user with all the state a migration must keep, and its snapshot;
+//! - [`version`]: the SQL stores' devices version wrapping at its top;
 //! - [`demo_key`]: the examples' demo sealing key file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -20,3 +21,4 @@ pub mod load;
 pub mod migration;
 pub mod pg_cluster;
 pub mod service;
+pub mod version;

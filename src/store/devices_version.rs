@@ -19,7 +19,11 @@ use crate::throttle::ThrottleState;
 /// a miss, and a right one never refused for it. Comparing one number in the user's row is
 /// what lets the settlement be one single-row update, where a digest of the devices would
 /// have to read them all.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Only equality means anything: a store may wrap the number at any modulus far above the
+/// changes one user can make between a read and its settlement (the SQL stores keep it in 4
+/// bytes and wrap from 2,147,483,646 to 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct DevicesVersion(pub u64);
 
 impl DevicesVersion {

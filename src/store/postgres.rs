@@ -623,16 +623,19 @@ const DDL_V11: &[&str] = &[
             RAISE EXCEPTION 'schema v11: a user with two backup-code sets cannot keep both';
         END IF;
     END $guard$",
+    // The 8-byte columns first and a 4-byte version (it wraps: see `sql::VERSION_MODULUS`), so
+    // that no padding is stored; the key is never updated, so its index is packed full.
     "CREATE TABLE mfa_user_state (
-        user_id TEXT PRIMARY KEY,
-        version BIGINT NOT NULL,
         codes_unused BIGINT,
         codes_used_at BIGINT,
+        version INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
         hit BOOLEAN NOT NULL DEFAULT FALSE,
         codes_set BYTEA,
         totp_counter BYTEA NOT NULL DEFAULT ''::BYTEA,
         codes_counter BYTEA NOT NULL DEFAULT ''::BYTEA,
-        totp_marks BYTEA NOT NULL DEFAULT ''::BYTEA
+        totp_marks BYTEA NOT NULL DEFAULT ''::BYTEA,
+        PRIMARY KEY (user_id) WITH (fillfactor = 100)
     )",
     "INSERT INTO mfa_user_state (user_id, version, totp_marks, codes_set, codes_unused, codes_used_at)
      SELECT d.user_id, 1,
@@ -673,7 +676,7 @@ const DDL_V11: &[&str] = &[
 
 /// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
 const SETTLE_TOTP: &str = "UPDATE mfa_user_state s SET
-         version = s.version + CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 24 FOR 8) = '\\x0000000000000000'::BYTEA THEN 1 ELSE 0 END,
+         version = (s.version + CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 24 FOR 8) = '\\x0000000000000000'::BYTEA THEN 1 ELSE 0 END) % 2147483647,
          totp_marks = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN overlay(s.totp_marks PLACING $4::BYTEA FROM position($2::BYTEA IN s.totp_marks) FOR 32) ELSE s.totp_marks END,
          totp_counter = CASE WHEN coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE) THEN $7::BYTEA ELSE $8::BYTEA END,
          hit = coalesce(position($2::BYTEA IN s.totp_marks) % 32 = 1 AND substring(s.totp_marks FROM position($2::BYTEA IN s.totp_marks) + 16 FOR 8) < $3::BYTEA, FALSE)

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
 //! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and for a set imported from another system's hashes what it hashed them with (`codes_prehash`, v9: `keycloak-sha512`, the keyed hash then being over that digest); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
-//! | `mfa_user_state` (v11) | one row per user: what a verification settles, in the one row it updates: the devices version (every device change increments it), the failure counters of TOTP and backup codes for unknown browsers (`totp_counter`, `codes_counter`: each in one column, empty while clear, else a flags byte and the consecutive failures, last failure, budget and last miss fingerprint as 8 big-endian bytes each), each one-time-code device's last accepted step and last use (`totp_marks`: per device, in the order added, its 16-byte id, then its step + 1 and last-use time + 1 as 8 big-endian bytes each, 0 for none), the backup-code set's id, a mask with bit `i` set while code `i` is unused, and its last use; `hit`, whether the last settlement accepted its hit | |
+//! | `mfa_user_state` (v11) | one row per user: what a verification settles, in the one row it updates: the devices version (every device change increments it, wrapping from 2,147,483,646 to 0; 4 bytes on PostgreSQL), the failure counters of TOTP and backup codes for unknown browsers (`totp_counter`, `codes_counter`: each in one column, empty while clear, else a flags byte and the consecutive failures, last failure, budget and last miss fingerprint as 8 big-endian bytes each), each one-time-code device's last accepted step and last use (`totp_marks`: per device, in the order added, its 16-byte id, then its step + 1 and last-use time + 1 as 8 big-endian bytes each, 0 for none), the backup-code set's id, a mask with bit `i` set while code `i` is unused, and its last use; `hit`, whether the last settlement accepted its hit | |
 //! | `mfa_throttles` | the other failure counters (WebAuthn's, each known browser's): consecutive failures, last failure, budget, last miss fingerprint, per user and counter | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge) of a known user's ceremony, owner, kind, expiry; and used-markers of passwordless ceremonies (no owner, no state) until they expire | |
 //! | `mfa_trusted_devices` (v2) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
@@ -67,7 +67,7 @@ macro_rules! row_counter_sql {
     ($p:literal) => {
         $crate::store::sql::RowCounterSql {
             read: concat!(
-                "SELECT version, ",
+                "SELECT CAST(version AS BIGINT) AS version, ",
                 $p,
                 "_counter AS counter FROM mfa_user_state WHERE user_id = $1"
             ),
@@ -396,7 +396,7 @@ macro_rules! sql_device_store {
             ) -> Result<(), StoreError> {
                 let (set, unused, used) = state.codes_columns();
                 sqlx::query(
-                    "UPDATE mfa_user_state SET version = version + $2, totp_marks = $3, codes_set = $4, \
+                    "UPDATE mfa_user_state SET version = (version + $2) % 2147483647, totp_marks = $3, codes_set = $4, \
                      codes_unused = $5, codes_used_at = $6 WHERE user_id = $1",
                 )
                 .bind(user.as_str())
@@ -439,7 +439,7 @@ macro_rules! sql_device_store {
                     return Ok(Settlement::Moved(current));
                 }
                 if let Some(expected) = attempt.version {
-                    let version: i64 = sqlx::query_scalar("SELECT version FROM mfa_user_state WHERE user_id = $1")
+                    let version: i64 = sqlx::query_scalar("SELECT CAST(version AS BIGINT) FROM mfa_user_state WHERE user_id = $1")
                         .bind(user.as_str())
                         .fetch_one(&mut *tx)
                         .await
@@ -1395,7 +1395,7 @@ macro_rules! sql_device_store {
         /// counter of that factor if it is kept in `mfa_throttles`. Binds: user, factor, kind.
         const SELECT_VERIFICATION_STATE: &str = $crate::store::sql::select_devices_sql!(
             ", t.failures AS t_failures, t.last_failure_at AS t_last_failure_at, t.budget_until AS t_budget_until, \
-             t.last_miss AS t_last_miss, s.version AS s_version, s.totp_counter AS s_totp_counter, \
+             t.last_miss AS t_last_miss, CAST(s.version AS BIGINT) AS s_version, s.totp_counter AS s_totp_counter, \
              s.codes_counter AS s_codes_counter",
             "LEFT JOIN mfa_throttles t ON t.user_id = d.user_id AND t.factor = $2 ",
             "WHERE d.user_id = $1 AND d.kind = $3 ORDER BY d.created_at, d.id"

@@ -318,7 +318,7 @@ const DDL_V11: &[&str] = &[
 
 /// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
 const SETTLE_TOTP: &str = "UPDATE mfa_user_state AS s SET
-         version = s.version + CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) AND substr(s.totp_marks, instr(s.totp_marks, $2) + 24, 8) = zeroblob(8) THEN 1 ELSE 0 END,
+         version = (s.version + CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) AND substr(s.totp_marks, instr(s.totp_marks, $2) + 24, 8) = zeroblob(8) THEN 1 ELSE 0 END) % 2147483647,
          totp_marks = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN CAST(substr(s.totp_marks, 1, instr(s.totp_marks, $2) - 1) || $4 || substr(s.totp_marks, instr(s.totp_marks, $2) + 32) AS BLOB) ELSE s.totp_marks END,
          totp_counter = CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) THEN $7 ELSE $8 END,
          hit = coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0)

@@ -820,6 +820,27 @@ async fn v10_round_trip(url: String) -> Result<(), String> {
     Ok(())
 }
 
+/// The devices version is 4 bytes here: a change at its top wraps it to 0, and a settlement
+/// admitted under the version before is stale.
+async fn version_wraps(url: String) -> Result<(), String> {
+    let store = migrated(&url, 2).await?;
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    // On a task of its own: the kit's assertions panic.
+    tokio::spawn(async move {
+        let user = UserId::new("wrap").unwrap();
+        multifactor_kit::version::wraps(&store, &user, || async {
+            sqlx::query("UPDATE mfa_user_state SET version = $1 WHERE user_id = 'wrap'")
+                .bind(multifactor_kit::version::TOP)
+                .execute(&raw)
+                .await
+                .unwrap();
+        })
+        .await;
+    })
+    .await
+    .map_err(fail)
+}
+
 async fn corrupt_rows(url: String) -> Result<(), String> {
     let store = migrated(&url, 4).await?;
     let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
@@ -1013,6 +1034,7 @@ fn main() -> ExitCode {
             "import",
             "v3_gap",
             "v10",
+            "wrap",
             "fleet_denied",
             "fleet_synced",
             "fleet_lists",
@@ -1044,6 +1066,10 @@ fn main() -> ExitCode {
         checks.push((
             "a_version_10_database_keeps_its_steps_codes_and_counters",
             Box::pin(v10_round_trip(db("v10"))),
+        ));
+        checks.push((
+            "the_devices_version_wraps_from_its_top_to_zero",
+            Box::pin(version_wraps(db("wrap"))),
         ));
         checks.push((
             "no_plaintext_secret_in_any_table",

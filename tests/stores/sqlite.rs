@@ -688,6 +688,22 @@ async fn corrupt_rows_are_typed_errors_not_panics() {
 }
 
 #[tokio::test]
+async fn the_devices_version_wraps_from_its_top_to_zero() {
+    let path = fresh_path("wrap");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let pool = raw(&path).await;
+    let user = UserId::new("wrap").unwrap();
+    multifactor_kit::version::wraps(&store, &user, || async {
+        sqlx::query("UPDATE mfa_user_state SET version = ?1 WHERE user_id = 'wrap'")
+            .bind(multifactor_kit::version::TOP)
+            .execute(&pool)
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_database_file_holds_no_plaintext_secret() {
     let path = fresh_path("plaintext");
     let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
