@@ -562,7 +562,8 @@ pub fn verify(record: &BackupCodeRecord, input: &str, key: &CodeKey<'_>) -> Resu
 ///
 /// # Errors
 ///
-/// [`InputError::CodeFormat`] if the result is not `length` characters of the alphabet.
+/// [`InputError::CodeFormat`] if the result is not `length` characters of the alphabet;
+/// [`InputError::AuthenticatorCodeAsBackupCode`] if it is not, and the input is 6 to 8 digits.
 pub fn normalize(input: &str, length: usize) -> Result<Zeroizing<String>, InputError> {
     const EXPECTED: &str = "letters and digits of the backup code (spaces and hyphens are ignored)";
     let err = InputError::CodeFormat { expected: EXPECTED };
@@ -585,6 +586,12 @@ pub fn normalize(input: &str, length: usize) -> Result<Zeroizing<String>, InputE
         out.push(c);
     }
     if out.len() != length {
+        // 6 to 8 digits typed as they were: most likely the authenticator app's code, in the
+        // wrong field. Say so, since the user has the right thing in hand.
+        let typed = || input.chars().filter(|c| !c.is_whitespace() && *c != '-');
+        if (6..=8).contains(&typed().count()) && typed().all(|c| c.is_ascii_digit()) {
+            return Err(InputError::AuthenticatorCodeAsBackupCode);
+        }
         return Err(err);
     }
     Ok(out)
@@ -821,6 +828,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn an_authenticator_code_in_the_backup_field_is_named() {
+        let (_, record) = set();
+        let says_app = |input: &str| {
+            matches!(
+                verify(&record, input, &key()),
+                Err(InputError::AuthenticatorCodeAsBackupCode)
+            )
+        };
+        for app in ["123456", "123 456", "1234567", "12345678", " 0012-34 "] {
+            assert!(says_app(app), "{app:?}");
+        }
+        // Not an app's code: too short or long, letters among the digits (even look-alikes
+        // that read as digits), or a backup code's own length.
+        for other in ["12345", "123456789", "12345o", "l23456", "abcdef", "1234567890ab"] {
+            assert!(!says_app(other), "{other:?}");
+        }
+        let err = verify(&record, "123456", &key()).unwrap_err().to_string();
+        assert!(err.contains("looks like a code from an authenticator app"), "{err}");
     }
 
     #[test]

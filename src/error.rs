@@ -222,6 +222,14 @@ pub enum InputError {
         /// Human readable description of the expected shape.
         expected: &'static str,
     },
+    /// 6 to 8 digits where a backup code was asked for: most likely the authenticator app's
+    /// code, typed into the backup-code field. Like [`CodeFormat`](Self::CodeFormat), decided
+    /// before any secret is touched and not counted as a failed attempt.
+    #[error(
+        "this looks like a code from an authenticator app (6 to 8 digits); a backup code is one of the \
+         codes of letters and digits saved when they were made"
+    )]
+    AuthenticatorCodeAsBackupCode,
     /// A base32 secret that does not decode.
     #[error("secret is not valid base32 (RFC 4648 alphabet A-Z, 2-7)")]
     SecretEncoding,

@@ -185,7 +185,10 @@
 //! - **Oracles.** A wrong, replayed, expired or already-used code is one opaque
 //!   [`Outcome::Rejected`](crate::Outcome::Rejected). A code of the wrong *shape* (letters in a TOTP code,
 //!   a backup code of the wrong length) is an [`InputError::CodeFormat`](crate::InputError::CodeFormat):
-//!   the shape is public, no secret is touched, and the attempt is not counted.
+//!   the shape is public, no secret is touched, and the attempt is not counted. 6 to 8 digits
+//!   where a backup code was asked for is
+//!   [`InputError::AuthenticatorCodeAsBackupCode`](crate::InputError::AuthenticatorCodeAsBackupCode),
+//!   whose message tells the user they typed the app's code into the wrong field.
 //!
 //! - **WebAuthn ceremonies.** The state between start and finish of a known user's ceremony
 //!   (registration, second factor) never leaves the server: it is stored under a random 128-bit

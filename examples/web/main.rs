@@ -650,6 +650,11 @@ fn refusal(outcome: &Outcome, what: &str, others: &str) -> String {
 fn user_message(e: &MfaError) -> Option<String> {
     Some(match e {
         MfaError::Input(InputError::CodeFormat { .. }) => "That doesn't look like a valid code.".into(),
+        MfaError::Input(InputError::AuthenticatorCodeAsBackupCode) => {
+            "That looks like a code from your authenticator app. Enter one of your backup codes here, \
+             or choose the authenticator app instead."
+                .into()
+        }
         MfaError::Input(InputError::DeviceName) => "Names must be 1 to 64 characters.".into(),
         MfaError::Input(InputError::WebAuthnResponse(_)) => "The browser's answer could not be read.".into(),
         MfaError::Misuse(MisuseError::NoDevice(_)) => "You have no such method set up.".into(),
@@ -2007,7 +2012,6 @@ fn totp_page(
 ) -> Result<Response> {
     let svg = enrollment.qr_svg()?;
     let svg = svg.expose_secret();
-    let svg = svg.find("<svg").map_or(svg, |i| &svg[i..]);
     page(token, status, |csrf| {
         let mut f = frame("Set up an authenticator app", csrf, Nav::SignedIn(user.as_str()));
         f.error = error;

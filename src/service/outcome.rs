@@ -189,7 +189,8 @@ pub struct TotpEnrollment {
 }
 
 impl TotpEnrollment {
-    /// The key URI as an SVG QR code (contains the secret).
+    /// The key URI as an SVG QR code (contains the secret): one `<svg>` element, with no XML
+    /// declaration, to write into an HTML page as it is.
     ///
     /// # Errors
     ///

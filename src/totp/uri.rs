@@ -242,6 +242,9 @@ pub(super) fn split_label<'a>(label: &'a str, issuer: Option<&str>) -> (Option<&
 
 /// Renders a key URI as an SVG QR code. The picture encodes the secret: treat it as one.
 ///
+/// The text is one `<svg>` element with its namespace and no XML declaration, so it can be
+/// written into an HTML page as it is, or served alone as `image/svg+xml`.
+///
 /// # Errors
 ///
 /// [`InputError::KeyUri`] if the text is too long for a QR code.
@@ -253,6 +256,11 @@ pub fn qr_svg(uri: &SecretString) -> Result<SecretString, InputError> {
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(200, 200)
         .build();
+    // The renderer starts with an XML declaration, which has no place inside HTML.
+    let svg = match svg.find("<svg") {
+        Some(start) => svg.get(start..).unwrap_or_default().to_owned(),
+        None => svg,
+    };
     Ok(SecretString::new(svg))
 }
 

@@ -419,6 +419,11 @@ async fn backup_codes_once_each_and_regeneration_replaces() {
         mfa.verify_backup_code(&alice, "not a code!").await,
         Err(Error::Input(InputError::CodeFormat { .. }))
     ));
+    // An authenticator app's code in the backup-code field is named as such.
+    assert!(matches!(
+        mfa.verify_backup_code(&alice, "123 456").await,
+        Err(Error::Input(InputError::AuthenticatorCodeAsBackupCode))
+    ));
     assert_eq!(
         mfa.store().throttle(&alice, Factor::BackupCodes.into()).await.unwrap(),
         before
@@ -1139,8 +1144,13 @@ async fn qr_code_is_an_svg() {
         .await
         .unwrap();
     let svg = e.qr_svg().unwrap();
-    assert!(svg.expose_secret().starts_with("<?xml") || svg.expose_secret().starts_with("<svg"));
-    assert!(svg.expose_secret().contains("<svg"));
+    // One element, to write into an HTML page as it is: no XML declaration before it.
+    assert!(
+        svg.expose_secret()
+            .starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+    );
+    assert!(svg.expose_secret().trim_end().ends_with("</svg>"));
+    assert!(!svg.expose_secret().contains("<?xml"));
     assert!(!format!("{svg:?}").contains("svg"));
 }
 
