@@ -176,6 +176,28 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         self.confirmed(user, settled).await
     }
 
+    /// Confirms the user's enrollment of an authenticator app that is waiting for its first
+    /// code, as [`Mfa::confirm_totp`] does, without the host keeping its device id between the
+    /// two requests: a user has at most one (each [`Mfa::enroll_totp`] or
+    /// [`Mfa::enroll_hotp`] removes the earlier ones that were never confirmed).
+    ///
+    /// # Errors
+    ///
+    /// [`MisuseError::DeviceNotFound`] if no app enrollment is waiting (none was started, it
+    /// was confirmed, or a newer one replaced it in between); otherwise as
+    /// [`Mfa::confirm_totp`].
+    pub async fn confirm_pending_totp(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
+        let pending = self
+            .store
+            .list_devices(user)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|d| !d.confirmed && matches!(d.data, DeviceData::Totp(_)))
+            .ok_or(MisuseError::DeviceNotFound)?;
+        self.confirm_totp(user, pending.id, code).await
+    }
+
     /// Settles the first code of an enrollment (an app, an email address or a phone number)
     /// against the counter for unknown browsers: an acceptance is proof of the enrollment, not
     /// of a sign-in.

@@ -1154,6 +1154,46 @@ async fn qr_code_is_an_svg() {
     assert!(!format!("{svg:?}").contains("svg"));
 }
 
+/// The host need not keep the device id of an enrollment: the user's one pending app is
+/// confirmed by the code alone, and only the newest enrollment's code confirms it.
+#[tokio::test]
+async fn the_pending_enrollment_is_confirmed_by_its_code_alone() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    assert!(matches!(
+        mfa.confirm_pending_totp(&alice, "123456").await,
+        Err(Error::Misuse(MisuseError::DeviceNotFound))
+    ));
+    let first = mfa.enroll_totp(&alice, "alice@example.com", None).await.unwrap();
+    let first_secret = decode_base32_secret(first.secret_base32.expose_secret()).unwrap();
+    let second = mfa.enroll_totp(&alice, "alice@example.com", None).await.unwrap();
+    let secret = decode_base32_secret(second.secret_base32.expose_secret()).unwrap();
+    // The replaced enrollment's code is a wrong code for the pending one.
+    assert_eq!(
+        mfa.confirm_pending_totp(&alice, &code(&first_secret, &clock, 0))
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    let accepted = mfa
+        .confirm_pending_totp(&alice, &code(&secret, &clock, 0))
+        .await
+        .unwrap();
+    let Outcome::Accepted(v) = accepted else {
+        panic!("{accepted:?}")
+    };
+    assert_eq!(v.device(), second.device);
+    let listed = mfa.list_devices(&alice).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].confirmed);
+    // Nothing is waiting any more.
+    clock.advance(30);
+    assert!(matches!(
+        mfa.confirm_pending_totp(&alice, &code(&secret, &clock, 0)).await,
+        Err(Error::Misuse(MisuseError::DeviceNotFound))
+    ));
+}
+
 /// A backup-code set with no code left is no method: it neither lets the user delete their
 /// last real one nor counts for the assurance policy. (Before: a user with TOTP and a spent set
 /// could delete TOTP and be left with nothing that works.)
