@@ -7,7 +7,9 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // The key that seals TOTP secrets at rest comes from your secrets manager.
+//! // The key that seals TOTP secrets at rest comes from your secrets manager or environment,
+//! // e.g. as 64 hex digits: `SealingKey::from_hex(id, &std::env::var("MFA_SEALING_KEY")?)?`.
+//! // A fixed key here, so that the example runs as it is.
 //! let keys = Keyring::new(SealingKey::new(KeyId::new("2026-11")?, [7; 32]));
 //! let mfa = Mfa::new(MemoryStore::new(), keys, MfaConfig::new("ACME")?)?;
 //! let alice = UserId::new("alice")?;
