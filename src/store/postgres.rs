@@ -55,14 +55,8 @@ impl PostgresStore {
     ///
     /// As [`connect`](Self::connect), and [`StoreError::Backend`] for a malformed URL.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(StoreError::backend)?
-            // Every statement of this store is an index lookup. A connection keeps its plans
-            // (prepared statements, the settlement function's): planned while a table was small
-            // or freshly analysed empty (the counters of a new deployment), they would scan it
-            // whole for as long as the connection lives. This session setting of our own
-            // connections keeps them on the indexes; it changes nothing else.
-            .options([("enable_seqscan", "off")]);
+        let options = PgConnectOptions::from_str(url).map_err(StoreError::backend)?;
+        let options = index_only(options);
         let max_connections = max_connections.max(1);
         let leases = Arc::new(Leases::new(
             options.clone(),
@@ -80,6 +74,37 @@ impl PostgresStore {
             .map_err(StoreError::backend)?;
         Self { pool, leases }.check_schema().await
     }
+
+    /// A store on the application's own pool, for everything but verifications, which take
+    /// up to as many connections of their own, opened with the pool's connection options (see
+    /// [`connect_with`](Self::connect_with)). Does not migrate: call
+    /// [`migrate`](Self::migrate) once at deployment or start-up.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the database cannot be reached, [`StoreError::SchemaTooNew`]
+    /// if a newer version of this crate migrated it.
+    pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        let options = index_only((*pool.connect_options()).clone());
+        let max_connections = pool.options().get_max_connections().max(1);
+        let leases = Arc::new(Leases::new(
+            options,
+            usize::try_from(max_connections).unwrap_or(usize::MAX),
+        ));
+        Self { pool, leases }.check_schema().await
+    }
+}
+
+/// `options` with the session setting this store's own connections run with.
+///
+/// Every statement of this store is an index lookup. A connection keeps its plans (prepared
+/// statements): planned while a table was small or freshly analysed empty (the counters of a
+/// new deployment), they would scan it whole for as long as the connection lives. This
+/// setting keeps them on the indexes; it changes nothing else. A pool the application passes
+/// in ([`PostgresStore::from_pool`]) is left as it is: only the verification path's
+/// connections, which the store opens, get it.
+fn index_only(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([("enable_seqscan", "off")])
 }
 
 /// `Some(1)` when the version table exists (in the current search path).

@@ -56,6 +56,21 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// A store on the application's own pool, migrated (as [`open`](Self::open) migrates).
+    /// The pool's settings are the application's: this store's guarantees assume what
+    /// [`open`](Self::open) sets, foreign keys on (sqlx's default), and for durability WAL
+    /// mode with `synchronous = FULL` (a consumed code then stays consumed through a power cut).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if SQLite fails, [`StoreError::SchemaTooNew`] if a newer version
+    /// of this crate migrated the database.
+    pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+        let store = Self { pool }.check_schema().await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// A private in-memory database (one connection), migrated. For tests and demos.
     ///
     /// # Errors

@@ -334,6 +334,43 @@ fn mfa_on(store: PostgresStore, clock: &ManualClock, seed: u64) -> Mfa<PostgresS
         .with_rng(InsecureSeededRng::new(seed))
 }
 
+/// A store on the application's own pool: it does not migrate on its own, and once migrated
+/// it verifies (on connections of its own, opened with the pool's options) as a store that
+/// connected itself does.
+async fn from_pool(url: String) -> Result<(), String> {
+    let pool = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    let store = PostgresStore::from_pool(pool.clone()).await.map_err(fail)?;
+    if store.schema_version().await.map_err(fail)?.is_some() {
+        return Err("a store on a pool migrated on its own".into());
+    }
+    store.migrate().await.map_err(fail)?;
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let mfa = mfa_on(store, &clock, 3);
+    let alice = UserId::new("alice").map_err(fail)?;
+    let set = mfa.generate_backup_codes(&alice, None).await.map_err(fail)?;
+    let first = set.codes.first().ok_or("no code")?;
+    let accepted = mfa
+        .verify_backup_code(&alice, first.expose_secret())
+        .await
+        .map_err(fail)?;
+    let again = mfa
+        .verify_backup_code(&alice, first.expose_secret())
+        .await
+        .map_err(fail)?;
+    if !accepted.is_accepted() || again != Outcome::Rejected {
+        return Err(format!("a code on a store from a pool: {accepted:?}, then {again:?}"));
+    }
+    // What it wrote is in the application's database.
+    let spent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_user_state WHERE codes_used_at IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .map_err(fail)?;
+    if spent != 1 {
+        return Err(format!("{spent} state rows record a spent code"));
+    }
+    Ok(())
+}
+
 /// Two app servers (two pools, two services) receive the same valid codes at once.
 async fn two_app_servers_service(url: String) -> Result<(), String> {
     let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
@@ -1035,6 +1072,7 @@ fn main() -> ExitCode {
             "v3_gap",
             "v10",
             "wrap",
+            "from_pool",
             "fleet_denied",
             "fleet_synced",
             "fleet_lists",
@@ -1066,6 +1104,10 @@ fn main() -> ExitCode {
         checks.push((
             "a_version_10_database_keeps_its_steps_codes_and_counters",
             Box::pin(v10_round_trip(db("v10"))),
+        ));
+        checks.push((
+            "a_store_on_the_applications_pool_migrates_when_asked_and_verifies",
+            Box::pin(from_pool(db("from_pool"))),
         ));
         checks.push((
             "the_devices_version_wraps_from_its_top_to_zero",

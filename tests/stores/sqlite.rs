@@ -93,6 +93,42 @@ async fn methods_survive_a_restart_and_used_codes_stay_used() {
     assert!(m.verify_totp(&alice, next.expose_secret()).await.unwrap().is_accepted());
 }
 
+/// A store on the application's own pool migrates the file and works as one it opened: what
+/// it wrote is there for a store that opens the file.
+#[tokio::test]
+async fn a_store_on_the_applications_pool_migrates_and_works() {
+    let path = fresh_path("from-pool");
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let alice = UserId::new("alice").unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let m = mfa(SqliteStore::from_pool(pool.clone()).await.unwrap(), &clock);
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(11));
+    let set = m.generate_backup_codes(&alice, None).await.unwrap();
+    assert!(
+        m.verify_backup_code(&alice, set.codes[0].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    pool.close().await;
+    let m = mfa(SqliteStore::open(&path).await.unwrap(), &clock);
+    assert_eq!(
+        m.verify_backup_code(&alice, set.codes[0].expose_secret())
+            .await
+            .unwrap(),
+        Outcome::Rejected
+    );
+    assert!(
+        m.verify_backup_code(&alice, set.codes[1].expose_secret())
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+}
+
 /// A version-10 file keeps everything a verification settles when the upgrade moves it into
 /// the users' state rows: last steps and uses, unused codes, and every counter.
 #[tokio::test]
