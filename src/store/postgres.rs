@@ -648,7 +648,7 @@ const DDL_V11: &[&str] = &[
             RAISE EXCEPTION 'schema v11: a user with two backup-code sets cannot keep both';
         END IF;
     END $guard$",
-    // The 8-byte columns first and a 4-byte version (it wraps: see `sql::VERSION_MODULUS`), so
+    // The 8-byte columns first and a 4-byte version (wrapping from 2,147,483,646 to 0), so
     // that no padding is stored; the key is never updated, so its index is packed full.
     "CREATE TABLE mfa_user_state (
         codes_unused BIGINT,
