@@ -704,7 +704,9 @@ const DDL_V11: &[&str] = &[
 /// Whether the step is a hit is computed once, in a sub-select fenced by `OFFSET 0` (the
 /// device's entry `p`, then `h`), and the four columns are set from it as one row. Written as
 /// four `CASE` expressions the test is repeated in each, and PostgreSQL builds every copy
-/// again at each execution: measured under pgbench, the fenced form runs about 4 % faster.
+/// again at each execution (profiled under pgbench, that form's executor start took 13 % of
+/// the server's CPU against 7 % for pgbench's own update; the gain in throughput is within
+/// this machine's run-to-run noise: see BENCHMARKS.md).
 const SETTLE_TOTP: &str = "UPDATE mfa_user_state s SET (version, totp_marks, totp_counter, hit) = (
          SELECT (s.version + CASE WHEN x.h AND substring(s.totp_marks FROM x.p + 24 FOR 8) = '\\x0000000000000000'::BYTEA THEN 1 ELSE 0 END) % 2147483647,
              CASE WHEN x.h THEN overlay(s.totp_marks PLACING $4::BYTEA FROM x.p FOR 32) ELSE s.totp_marks END,
