@@ -10,6 +10,10 @@ use std::fmt;
 ///
 /// Matching on the variant tells who has to act: the host's configuration, the host's code
 /// (misuse), the end user (input), the operator (sealing keys) or the storage backend.
+///
+/// The messages of [`Error::Misuse`] and [`Error::Input`] are the inner error's own, with no
+/// prefix, so that a host may show them to the person who caused them; the others name their
+/// subsystem (`configuration:`, `sealing:`, `storage:`) for the operator's log.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -17,10 +21,10 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
     /// The operation does not fit the current state (unknown device, wrong kind, ...).
-    #[error("misuse: {0}")]
+    #[error(transparent)]
     Misuse(#[from] MisuseError),
     /// Input from the end user or the host is malformed.
-    #[error("input: {0}")]
+    #[error(transparent)]
     Input(#[from] InputError),
     /// A sealed secret could not be sealed or opened.
     #[error("sealing: {0}")]
@@ -153,8 +157,10 @@ pub enum MisuseError {
         /// When the next code may be sent.
         retry_at: crate::UnixTime,
     },
-    /// Deleting this device would leave the user without any: only an admin may do that.
-    #[error("this is the user's last device: only an admin reset may remove it")]
+    /// Deleting this device would leave the user without any: only an administrator may do
+    /// that, with [`Mfa::admin_delete_device`](crate::Mfa::admin_delete_device) (or
+    /// [`Mfa::admin_reset_user`](crate::Mfa::admin_reset_user) for all of them).
+    #[error("this is the user's last device: only an administrator may remove it (Mfa::admin_delete_device)")]
     LastDevice,
     /// The user has no device of the asked factor that can be verified.
     #[error("the user has no confirmed {0} device")]
@@ -334,5 +340,24 @@ impl RngError {
     /// An error with a fixed description, for host-provided generators.
     pub const fn new(description: &'static str) -> Self {
         Self(description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_person_did_reads_without_a_prefix_and_what_the_host_did_names_its_part() {
+        let misuse = Error::from(MisuseError::DeviceNotFound).to_string();
+        assert_eq!(misuse, "no such device for this user");
+        let input = Error::from(InputError::AuthenticatorCodeAsBackupCode).to_string();
+        assert!(!input.starts_with("input"), "{input}");
+        assert_eq!(input, InputError::AuthenticatorCodeAsBackupCode.to_string());
+        let config = Error::from(ConfigError::TotpDigits(9)).to_string();
+        assert_eq!(config, "configuration: TOTP digits 9 is outside 6..=8");
+        // The last-device refusal says who can remove it, and how.
+        let last = Error::from(MisuseError::LastDevice).to_string();
+        assert!(last.contains("Mfa::admin_delete_device"), "{last}");
     }
 }

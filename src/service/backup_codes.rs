@@ -39,11 +39,12 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`MisuseError::NoDevice`](crate::MisuseError::NoDevice) if the user has no backup codes;
     /// [`InputError::CodeFormat`](crate::InputError::CodeFormat) for input that cannot be a
     /// code, and [`InputError::AuthenticatorCodeAsBackupCode`](crate::InputError::AuthenticatorCodeAsBackupCode)
     /// for 6 to 8 digits, an authenticator app's code typed here (neither is counted as an
-    /// attempt); store errors. A wrong or used code is `Ok(Outcome::Rejected)`.
+    /// attempt); store errors. A wrong or used code is `Ok(Outcome::Rejected)`, and so is any
+    /// code of a user who has no backup codes (an ordinary refusal, not counted: there is
+    /// nothing a guess could win).
     pub async fn verify_backup_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
         self.verify_backup_code_from(user, code, None).await
     }

@@ -296,9 +296,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`MisuseError::NoDevice`] if the user has no confirmed email address or phone number;
     /// [`InputError::CodeFormat`] for a code of the wrong shape (not counted); sealing and
-    /// store errors. A wrong, expired, superseded or used code is `Ok(Outcome::Rejected)`.
+    /// store errors. A wrong, expired, superseded or used code is `Ok(Outcome::Rejected)`, and
+    /// so is any code of a user with no confirmed email address or phone number (not counted).
     pub async fn verify_sent_code(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
         self.verify_sent_code_from(user, code, None).await
     }
@@ -345,7 +345,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             })
             .collect();
         let Some(&(_, first)) = sent.first() else {
-            return Err(MisuseError::NoDevice(Factor::Totp).into());
+            // No confirmed destination: nothing a guess could win, and nothing is charged.
+            return Ok(Evaluated::Refused(Outcome::Rejected));
         };
         let digits = sent_code::canonical_code(code, self.config.sent_codes.digits()).ok_or(self.code_format())?;
         let gate = Gate::Guessable;

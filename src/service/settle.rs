@@ -9,7 +9,7 @@ use super::cache::{KnownBrowser, View};
 use super::{Mfa, Outcome, Verified};
 use crate::backup_codes::{self, CodeKey, CodeMatch};
 use crate::clock::{Clock, UnixTime};
-use crate::error::{Error, MisuseError, StoreError};
+use crate::error::{Error, StoreError};
 use crate::id::{DeviceId, RememberedBrowserId, UserId};
 use crate::kind::{DeviceKind, Factor};
 use crate::remembered_browser::{self, RememberedBrowserRecord};
@@ -403,7 +403,6 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`MisuseError::NoDevice`] if the view has no usable device of `factor`;
     /// [`InputError::CodeFormat`] for a code of the wrong shape; sealing errors.
     pub(super) fn evaluate(
         &self,
@@ -433,7 +432,8 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     })
                     .collect();
                 if totps.is_empty() {
-                    return Err(MisuseError::NoDevice(Factor::Totp).into());
+                    // Nothing a guess could win, and nothing is charged: an ordinary refusal.
+                    return Ok(Evaluated::Refused(Outcome::Rejected));
                 }
                 let params: Vec<TotpParams> = totps.iter().map(|(_, t, _)| t.params).collect();
                 totp::check_shape(code, &params)?;
@@ -492,7 +492,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     DeviceData::BackupCodes(r) => Some((d.id, r)),
                     _ => None,
                 }) else {
-                    return Err(MisuseError::NoDevice(Factor::BackupCodes).into());
+                    return Ok(Evaluated::Refused(Outcome::Rejected));
                 };
                 let normalized = backup_codes::canonical_input(record, code)?;
                 let gate = Gate::for_bits(record.bits_per_code());

@@ -239,9 +239,11 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`MisuseError::NoDevice`] if the user has no confirmed TOTP device;
     /// [`InputError::CodeFormat`] for a code of the wrong shape (not counted as an attempt);
-    /// sealing and store errors. A wrong code is `Ok(Outcome::Rejected)`, not an error.
+    /// sealing and store errors. A wrong code is `Ok(Outcome::Rejected)`, not an error, and so
+    /// is any code of a user with no confirmed TOTP device: a person who picks "authenticator
+    /// app" without one gets the ordinary refusal, not counted (there is nothing a guess could
+    /// win).
     pub async fn verify_totp(&self, user: &UserId, code: &str) -> Result<Outcome, Error> {
         self.verify_totp_from(user, code, None).await
     }

@@ -1186,19 +1186,19 @@ fn malformed_inputs_yield_typed_errors_and_never_panic() {
         t,
         "verify_totp: user without TOTP",
         rt.block_on(mfa.verify_totp(&carol, "123456")),
-        Err(Error::Misuse(MisuseError::NoDevice(Factor::Totp)))
+        Ok(Outcome::Rejected)
     );
     case!(
         t,
         "verify_totp: only an unconfirmed TOTP",
         rt.block_on(mfa.verify_totp(&dave, "123456")),
-        Err(Error::Misuse(MisuseError::NoDevice(Factor::Totp)))
+        Ok(Outcome::Rejected)
     );
     case!(
         t,
         "verify_backup_code: user without backup codes",
         rt.block_on(mfa.verify_backup_code(&carol, "abcd-efgh-jkmnp")),
-        Err(Error::Misuse(MisuseError::NoDevice(Factor::BackupCodes)))
+        Ok(Outcome::Rejected)
     );
     case!(
         t,

@@ -99,10 +99,7 @@ async fn enrollment_needs_confirmation_and_the_first_code_is_spent() {
     assert!(!methods[0].confirmed);
     assert_eq!(methods[0].name.as_str(), "Phone");
     let now_code = code(&secret, &clock, 0);
-    assert!(matches!(
-        mfa.verify_totp(&alice, &now_code).await,
-        Err(Error::Misuse(MisuseError::NoDevice(Factor::Totp)))
-    ));
+    assert_eq!(mfa.verify_totp(&alice, &now_code).await.unwrap(), Outcome::Rejected);
 
     // A wrong first code does not confirm.
     assert_eq!(
@@ -317,6 +314,41 @@ async fn throttling_backs_off_locks_and_does_not_evaluate() {
     assert!(mfa.verify_totp(&alice, &right).await.unwrap().is_accepted());
 }
 
+/// A person who picks a factor they have not set up gets the ordinary refusal, and nothing is
+/// charged: with nothing a guess could win, a hundred such attempts leave every counter empty.
+#[tokio::test]
+async fn a_factor_the_user_has_not_set_up_is_an_ordinary_refusal_and_not_counted() {
+    let (mfa, clock) = setup();
+    let alice = user("alice");
+    for n in 0..100u32 {
+        let guess = format!("{n:06}");
+        assert_eq!(mfa.verify_totp(&alice, &guess).await.unwrap(), Outcome::Rejected);
+        assert_eq!(mfa.verify_sent_code(&alice, &guess).await.unwrap(), Outcome::Rejected);
+        assert_eq!(
+            mfa.verify_backup_code(&alice, "abcd-efgh-jkmnp").await.unwrap(),
+            Outcome::Rejected
+        );
+    }
+    for factor in [Factor::Totp, Factor::BackupCodes] {
+        assert!(consecutive_cleared(
+            mfa.store().throttle(&alice, factor.into()).await.unwrap()
+        ));
+        assert_eq!(
+            mfa.throttle_status(&alice, factor).await.unwrap(),
+            ThrottleDecision::Allowed
+        );
+    }
+    // Once set up, the first code goes straight through.
+    let (_, secret) = enrolled(&mfa, &clock, &alice).await;
+    clock.advance(30);
+    assert!(
+        mfa.verify_totp(&alice, &code(&secret, &clock, 0))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+}
+
 #[tokio::test]
 async fn a_correct_code_on_one_factor_is_no_failure_on_another() {
     let (mfa, clock) = setup();
@@ -377,10 +409,10 @@ async fn a_correct_code_on_one_factor_is_no_failure_on_another() {
 async fn backup_codes_once_each_and_regeneration_replaces() {
     let (mfa, _clock) = setup();
     let alice = user("alice");
-    assert!(matches!(
-        mfa.verify_backup_code(&alice, "abcd-efgh-jkmnp").await,
-        Err(Error::Misuse(MisuseError::NoDevice(Factor::BackupCodes)))
-    ));
+    assert_eq!(
+        mfa.verify_backup_code(&alice, "abcd-efgh-jkmnp").await.unwrap(),
+        Outcome::Rejected
+    );
     let old = mfa.generate_backup_codes(&alice, None).await.unwrap();
     assert_eq!(old.codes.len(), 6);
     for (i, c) in old.codes.iter().take(3).enumerate() {
@@ -1575,10 +1607,7 @@ async fn the_verification_cache_is_dropped_on_every_method_change_made_here() {
     mfa.admin_reset_user(&alice).await.unwrap();
     clock.advance(30);
     let after = mfa.verify_totp(&alice, &code(&secret, &clock, 0)).await;
-    assert!(
-        matches!(after, Err(Error::Misuse(MisuseError::NoDevice(Factor::Totp)))),
-        "{after:?}"
-    );
+    assert!(matches!(after, Ok(Outcome::Rejected)), "{after:?}");
 }
 
 /// The cache keeps at most its capacity (the oldest entry goes), and 0 turns it off.
