@@ -7,6 +7,7 @@ use crate::kind::DeviceKind;
 
 /// A device as a settings page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct DeviceInfo {
     /// Its id.
@@ -33,6 +34,7 @@ pub struct DeviceInfo {
     /// registration (`None`: not asked, or not said).
     pub prf: Option<bool>,
     /// For a security key or passkey: its authenticator model's AAGUID, if known.
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_text::aaguid"))]
     pub aaguid: Option<[u8; 16]>,
     /// For an email address or phone number: the destination masked (`a•••@example.com`,
     /// `+••••••••••58`), enough for the user to recognise it and nobody else to learn it.

@@ -126,7 +126,7 @@ pub enum MisuseError {
     #[error("no such device for this user")]
     DeviceNotFound,
     /// The device is of another kind than the operation needs.
-    #[error("the device is a {found}, not a {expected}")]
+    #[error("the device is a {}, not a {}", found.noun(), expected.noun())]
     WrongKind {
         /// The kind the operation works on.
         expected: crate::DeviceKind,
@@ -163,7 +163,7 @@ pub enum MisuseError {
     #[error("this is the user's last device: only an administrator may remove it (Mfa::admin_delete_device)")]
     LastDevice,
     /// The user has no device of the asked factor that can be verified.
-    #[error("the user has no confirmed {0} device")]
+    #[error("the user has no confirmed {} device", .0.noun())]
     NoDevice(crate::Factor),
     /// A remember-this-browser token was asked for with proof of an enrollment (a TOTP
     /// confirmation, a registration), not of a sign-in.
@@ -209,6 +209,9 @@ pub enum InputError {
     /// An unknown factor name.
     #[error("unknown factor name (expected backup_codes, totp or webauthn)")]
     Factor,
+    /// An unknown device kind name.
+    #[error("unknown device kind (expected backup_codes, totp, security_key, passkey, email or sms)")]
+    DeviceKind,
     /// A device name that is empty after trimming, longer than 64 characters or has control characters.
     #[error("name must be 1..=64 characters after trimming, without control characters")]
     DeviceName,

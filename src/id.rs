@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, InputError};
-use crate::kind::Factor;
+use crate::kind::{DeviceKind, Factor};
 use crate::rng::Rng;
 
 /// The host's identifier of a user (a primary key, a UUID, a subject claim...).
@@ -181,6 +181,18 @@ impl FromStr for Factor {
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or(InputError::Factor)
+    }
+}
+
+impl FromStr for DeviceKind {
+    type Err = InputError;
+
+    /// Parses the text form ([`DeviceKind::as_str`], which `Display` writes too).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(InputError::DeviceKind)
     }
 }
 

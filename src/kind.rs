@@ -24,8 +24,20 @@ pub enum DeviceKind {
 }
 
 impl DeviceKind {
-    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`, `"security_key"`,
-    /// `"passkey"`, `"email"`, `"sms"`.
+    /// Every kind.
+    pub const ALL: [DeviceKind; 6] = [
+        Self::BackupCodes,
+        Self::Totp,
+        Self::SecurityKey,
+        Self::Passkey,
+        Self::Email,
+        Self::Sms,
+    ];
+
+    /// The kind's one text form, for storage, logs, URLs and JSON: `"backup_codes"`, `"totp"`,
+    /// `"security_key"`, `"passkey"`, `"email"`, `"sms"`. `Display` writes it, `FromStr` and
+    /// `serde` read it. For people, see [`noun`](Self::noun) and
+    /// [`default_name`](Self::default_name).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::BackupCodes => "backup_codes",
@@ -53,6 +65,19 @@ impl DeviceKind {
         if discoverable { Self::Passkey } else { Self::SecurityKey }
     }
 
+    /// The kind in a sentence meant for a person: "authenticator app", "backup code set",
+    /// "security key", "passkey", "email address", "phone number".
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Self::BackupCodes => "backup code set",
+            Self::Totp => "authenticator app",
+            Self::SecurityKey => "security key",
+            Self::Passkey => "passkey",
+            Self::Email => "email address",
+            Self::Sms => "phone number",
+        }
+    }
+
     /// The name a new device of this kind gets when the user gives none.
     pub const fn default_name(self) -> &'static str {
         match self {
@@ -76,15 +101,9 @@ impl DeviceKind {
 }
 
 impl fmt::Display for DeviceKind {
+    /// The one text form, [`as_str`](Self::as_str): what `FromStr` and `serde` read back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Self::BackupCodes => "backup code set",
-            Self::Totp => "authenticator app",
-            Self::SecurityKey => "security key",
-            Self::Passkey => "passkey",
-            Self::Email => "email address",
-            Self::Sms => "phone number",
-        })
+        f.pad(self.as_str())
     }
 }
 
@@ -103,7 +122,9 @@ pub enum Factor {
 }
 
 impl Factor {
-    /// A stable name, for storage and logs: `"backup_codes"`, `"totp"`, `"webauthn"`.
+    /// The factor's one text form, for storage, logs, URLs and JSON: `"backup_codes"`,
+    /// `"totp"`, `"webauthn"`. `Display` writes it, `FromStr` and `serde` read it; for people,
+    /// see [`noun`](Self::noun).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::BackupCodes => "backup_codes",
@@ -112,16 +133,23 @@ impl Factor {
         }
     }
 
+    /// The factor in a sentence meant for a person: "backup code", "authenticator app",
+    /// "security key or passkey".
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Self::BackupCodes => "backup code",
+            Self::Totp => "authenticator app",
+            Self::WebAuthn => "security key or passkey",
+        }
+    }
+
     /// Every factor, for stores that iterate them.
     pub const ALL: [Factor; 3] = [Factor::BackupCodes, Factor::Totp, Factor::WebAuthn];
 }
 
 impl fmt::Display for Factor {
+    /// The one text form, [`as_str`](Self::as_str): what `FromStr` and `serde` read back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::BackupCodes => "backup code",
-            Self::Totp => "authenticator app",
-            Self::WebAuthn => "security key or passkey",
-        })
+        f.pad(self.as_str())
     }
 }

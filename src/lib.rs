@@ -55,6 +55,11 @@
 //! - `sqlite`: `SqliteStore`, the embedded store (needs Rust 1.94, sqlx 0.9's minimum).
 //! - `postgres`: `PostgresStore`, for many app servers on one database (Rust 1.94).
 //! - `qr`: SVG and terminal QR codes for TOTP enrollment (`TotpEnrollment::qr_svg`, `qr_text`).
+//! - `axum`: [`extract`], the pending and signed-in session states and their extractors, on
+//!   tower-sessions.
+//! - `serde`: `Serialize`/`Deserialize` for the ids, `DeviceName`, `DeviceKind`, `Factor`,
+//!   `UnixTime` and `DeviceInfo`, in their text forms and checked on the way in as their
+//!   constructors check them, so that an axum `Path<DeviceId>` cannot carry a malformed id.
 //! - `test-util`: the `conformance` suite (for store implementers) and the test doubles
 //!   `ManualClock`, `InsecureSeededRng` and `RecordingSink`.
 
@@ -83,6 +88,8 @@ mod rng;
 mod seal;
 mod secret;
 pub mod sent_code;
+#[cfg(feature = "serde")]
+mod serde_text;
 mod service;
 pub mod store;
 pub mod throttle;

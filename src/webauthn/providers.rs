@@ -31,6 +31,7 @@ pub const MAX_ICON_BYTES: usize = 64 * 1024;
 /// One provider: its name and, if the data had usable ones, its icons for light and dark
 /// backgrounds (`data:` URIs).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Provider {
     /// The name to show ("iCloud Keychain").
     pub name: String,
