@@ -118,7 +118,7 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
     }
     ensure(throttled, "throttling kicked in")?;
     let status = mfa.throttle_status(&alice, Factor::Totp).await?;
-    println!("    throttle status now: {status:?}");
+    println!("    throttle status now: {status}");
     let backup = mfa
         .verify_backup_code(&alice, set.codes.get(1).ok_or("no codes")?.expose_secret())
         .await?;
@@ -158,9 +158,13 @@ async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
         .await?;
     match &signed_in {
         Outcome::Accepted(v) => println!(
-            "    passwordless sign-in: accepted as {} (user verified: {:?})",
+            "    passwordless sign-in: accepted as {} ({})",
             v.user(),
-            v.user_verified()
+            match v.user_verified() {
+                Some(true) => "the authenticator verified the user",
+                Some(false) => "the authenticator did not verify the user",
+                None => "user verification not reported",
+            }
         ),
         other => return Err(format!("passwordless sign-in failed: {other:?}").into()),
     }
@@ -229,7 +233,13 @@ where
             .unwrap_or_else(|| "never".to_owned());
         println!(
             "      {} {:<18} {:<17} confirmed={} created {} last used {}{}",
-            m.id, m.name, m.kind, m.confirmed, m.created_at, used, remaining
+            m.id,
+            m.name,
+            m.kind.noun(),
+            m.confirmed,
+            m.created_at,
+            used,
+            remaining
         );
     }
     Ok(())

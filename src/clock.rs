@@ -37,8 +37,29 @@ impl UnixTime {
 }
 
 impl fmt::Display for UnixTime {
+    /// RFC 3339 in UTC, to the second: `2026-12-07T21:30:00Z`, a time a person can read (and
+    /// that sorts as text). [`as_secs`](Self::as_secs) gives the number.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "@{}", self.0)
+        let days = self.0 / 86_400;
+        let secs = self.0 % 86_400;
+        // Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days,
+        // for days ≥ 0: eras of 400 years, each 146,097 days).
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z % 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            secs / 3_600,
+            secs % 3_600 / 60,
+            secs % 60
+        )
     }
 }
 
@@ -120,6 +141,44 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_rfc_3339_in_utc() {
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (68_586, "1970-01-01T19:03:06Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_796_531_104, "2026-12-06T04:25:04Z"),
+            (4_102_444_799, "2099-12-31T23:59:59Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+            (253_402_300_800, "10000-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(UnixTime::from_secs(secs).to_string(), text);
+        }
+        // Every day of four centuries (leap days and the century rules), against a calendar
+        // that counts days one by one.
+        let (mut y, mut m, mut d) = (1970u64, 1u64, 1u64);
+        for day in 0..146_097u64 {
+            let text = UnixTime::from_secs(day * 86_400 + 86_399).to_string();
+            assert_eq!(text, format!("{y:04}-{m:02}-{d:02}T23:59:59Z"));
+            let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+            let days_in_month = match m {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            d += 1;
+            if d > days_in_month {
+                (d, m) = (1, m + 1);
+            }
+            if m > 12 {
+                (m, y) = (1, y + 1);
+            }
+        }
+        assert_eq!((y, m, d), (2370, 1, 1));
+        let _ = UnixTime::from_secs(u64::MAX).to_string();
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

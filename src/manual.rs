@@ -495,9 +495,10 @@
 //!   Download the list you are entitled to use and load it
 //!   ([`ProviderCatalog`](crate::webauthn::ProviderCatalog)). Refresh it with
 //!   [`Providers::replace`](crate::webauthn::Providers::replace).
-//! - **Conditional create** (turning a password sign-in into a passkey without a prompt) is not
-//!   built. It could not be proven end to end: Chromium hands it to Google Password Manager,
-//!   which a headless browser cannot set up (see the CHANGELOG).
+//! - **Conditional create** (turning a password sign-in into a passkey without a prompt) is
+//!   built and tested on the server's side only (below). It is not proven end to end in a
+//!   browser: Chromium hands it to Google Password Manager, which a headless browser cannot
+//!   set up, so the web example does not offer it.
 //!
 //! # Keys the server never holds: the `prf` extension
 //!

@@ -138,6 +138,17 @@ pub enum ThrottleDecision {
     Locked,
 }
 
+impl std::fmt::Display for ThrottleDecision {
+    /// `allowed`, `not before 2026-12-07T21:30:00Z`, `locked`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Allowed => f.write_str("allowed"),
+            Self::RetryAt(at) => write!(f, "not before {at}"),
+            Self::Locked => f.write_str("locked"),
+        }
+    }
+}
+
 /// Free tries, backoff, lockout and failure-budget thresholds.
 ///
 /// Defaults: 5 free failures, then 30 s doubling per failure up to 1 hour, a lock after 100
@@ -436,6 +447,16 @@ impl KnownBrowserPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decision_reads_as_words_and_a_readable_time() {
+        assert_eq!(ThrottleDecision::Allowed.to_string(), "allowed");
+        assert_eq!(
+            ThrottleDecision::RetryAt(UnixTime::from_secs(1_796_531_104)).to_string(),
+            "not before 2026-12-06T04:25:04Z"
+        );
+        assert_eq!(ThrottleDecision::Locked.to_string(), "locked");
+    }
 
     const T: Factor = Factor::Totp;
     const G: Gate = Gate::Guessable;
