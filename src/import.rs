@@ -27,6 +27,8 @@ mod otpauth;
 mod webauthn_rs;
 mod yaml;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 use crate::id::UserId;
@@ -371,14 +373,22 @@ impl ImportBatch {
 
     /// The same credential twice, the same TOTP secret twice for one user, or two backup-code
     /// sets for one user: the later line is a problem (which one was meant is not ours to guess).
+    /// One pass over the entries with a map of what each earlier one holds: a million-line export
+    /// is checked in linear time.
     fn check_repeats(&mut self) {
+        let mut seen: HashMap<Repeat, usize> = HashMap::with_capacity(self.entries.len());
         let mut keep = Vec::with_capacity(self.entries.len());
         let mut repeated = Vec::new();
         for entry in std::mem::take(&mut self.entries) {
-            let earlier = keep.iter().find(|e: &&ImportEntry| repeats(e, &entry)).map(|e| e.line);
-            match earlier {
-                Some(first) => repeated.push((entry, first)),
-                None => keep.push(entry),
+            match seen.entry(Repeat::of(&entry)) {
+                Entry::Occupied(first) => {
+                    let first = *first.get();
+                    repeated.push((entry, first));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(entry.line);
+                    keep.push(entry);
+                }
             }
         }
         self.entries = keep;
@@ -394,25 +404,38 @@ impl ImportBatch {
     }
 }
 
+/// What two entries must share to repeat each other: a user's TOTP secret (as a digest, so that
+/// the map holds no secret), a user's backup codes, or a credential id.
+#[derive(PartialEq, Eq, Hash)]
+enum Repeat {
+    Totp([u8; 32]),
+    Codes(UserId),
+    Credential(Vec<u8>),
+}
+
+impl Repeat {
+    fn of(entry: &ImportEntry) -> Self {
+        use sha2::Digest as _;
+        match &entry.item {
+            ImportItem::Totp(t) => {
+                let user = entry.user.as_str().as_bytes();
+                let mut digest = sha2::Sha256::new();
+                digest.update((user.len() as u64).to_be_bytes());
+                digest.update(user);
+                digest.update(t.secret.expose_secret());
+                Self::Totp(digest.finalize().into())
+            }
+            ImportItem::BackupCodes(_) | ImportItem::HashedBackupCodes(_) => Self::Codes(entry.user.clone()),
+            ImportItem::WebAuthn(w) => Self::Credential(w.credential_id().to_vec()),
+        }
+    }
+}
+
 fn what(item: &ImportItem) -> &'static str {
     match item {
         ImportItem::Totp(_) => "TOTP secret for this user",
         ImportItem::BackupCodes(_) | ImportItem::HashedBackupCodes(_) => "user's backup codes",
         ImportItem::WebAuthn(_) => "WebAuthn credential",
-    }
-}
-
-fn repeats(a: &ImportEntry, b: &ImportEntry) -> bool {
-    match (&a.item, &b.item) {
-        (ImportItem::Totp(x), ImportItem::Totp(y)) => {
-            a.user == b.user && crate::ct::eq_bytes(x.secret.expose_secret(), y.secret.expose_secret())
-        }
-        (
-            ImportItem::BackupCodes(_) | ImportItem::HashedBackupCodes(_),
-            ImportItem::BackupCodes(_) | ImportItem::HashedBackupCodes(_),
-        ) => a.user == b.user,
-        (ImportItem::WebAuthn(x), ImportItem::WebAuthn(y)) => x.credential_id() == y.credential_id(),
-        _ => false,
     }
 }
 
