@@ -34,12 +34,34 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(mfactl())
+        self.run_with(args, "")
+    }
+
+    /// Runs with `stdin` on standard input.
+    fn run_with(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = Command::new(mfactl())
             .args(args)
             .current_dir(&self.dir)
             .env("MFACTL_KEY", "11".repeat(32))
-            .output()
-            .unwrap()
+            .env_remove("MFACTL_KEY_ID")
+            .env_remove("MFACTL_DB")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// A code's verdict: exit status 3 unless accepted, the verdict on standard output.
+    fn verdict(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args);
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+        )
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -86,8 +108,8 @@ fn a_whole_session() {
         "accepted"
     );
     assert_eq!(
-        cli.ok(&["verify-totp", "alice", code.expose_secret()]).trim(),
-        "rejected",
+        cli.verdict(&["verify-totp", "alice", code.expose_secret()]),
+        (3, "rejected".to_owned()),
         "replay"
     );
 
@@ -97,7 +119,10 @@ fn a_whole_session() {
         cli.ok(&["verify-backup", "alice", &first]).trim(),
         "accepted (5 backup codes left)"
     );
-    assert_eq!(cli.ok(&["verify-backup", "alice", &first]).trim(), "rejected");
+    assert_eq!(
+        cli.verdict(&["verify-backup", "alice", &first]),
+        (3, "rejected".to_owned())
+    );
 
     cli.ok(&["rename", "alice", &device, "Work phone"]);
     let list = cli.ok(&["list", "alice"]);
@@ -107,17 +132,18 @@ fn a_whole_session() {
     );
     cli.ok(&["delete", "alice", &device]);
     assert!(!cli.ok(&["list", "alice"]).contains("Work phone"));
-    cli.ok(&[
-        "import-totp",
-        "bob",
-        "otpauth://totp/Old:bob?secret=JBSWY3DPEHPK3PXP&issuer=Old",
-    ]);
+    // The secret comes on standard input, never in the arguments.
+    let out = cli.run_with(
+        &["import-totp", "bob"],
+        "otpauth://totp/Old:bob?secret=JBSWY3DPEHPK3PXP&issuer=Old\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(cli.ok(&["list", "bob"]).contains("Old"));
     assert_eq!(cli.ok(&["reset", "alice"]).trim(), "removed 1 method(s)");
     assert!(cli.ok(&["list", "alice"]).contains("no methods"));
     assert_eq!(
         cli.ok(&["deadline", "alice", "1900000000"]).trim(),
-        "enrollment deadline of alice set to 1900000000, skipped prompts counted from zero"
+        "enrollment deadline of alice set to 2030-03-17T17:46:40Z, skipped prompts counted from zero"
     );
 }
 
@@ -149,18 +175,22 @@ fn bad_input_is_one_line_and_writes_nothing() {
     }
     // Errors found by the library after opening: still one line, exit 2, nothing written.
     cli.ok(&["list", "alice"]);
-    for args in [
-        &["import-totp", "alice", "JBSW"][..],
-        &["import-totp", "alice", "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP"],
-        &["verify-backup", "alice", "abc"],
-        &["delete", "alice", "00000000000000000000000000000000"],
-        &["verify-totp", "alice", "123456"],
+    for (args, stdin) in [
+        (&["import-totp", "alice"][..], "JBSW"),
+        (&["import-totp", "alice"], "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP"),
+        (&["import-totp", "alice"], ""),
+        (&["delete", "alice", "00000000000000000000000000000000"], ""),
     ] {
-        let out = cli.run(args);
+        let out = cli.run_with(args, stdin);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
+    // A code for a method the user does not have is the ordinary refusal.
+    assert_eq!(
+        cli.verdict(&["verify-totp", "alice", "123456"]),
+        (3, "rejected".to_owned())
+    );
     assert!(cli.ok(&["list", "alice"]).contains("no methods"));
     // A bad key is refused before anything is written.
     let out = Command::new(mfactl())
@@ -297,4 +327,132 @@ fn the_credential_inventory_and_a_model_revoked_in_bulk() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn help_for_every_command_completions_and_json_for_scripts() {
+    let cli = Cli::new("help");
+    let top = cli.ok(&["--help"]);
+    assert!(top.contains("Exit status: 0"), "{top}");
+    let commands = [
+        "enroll-totp",
+        "confirm-totp",
+        "import-totp",
+        "verify-totp",
+        "backup-codes",
+        "verify-backup",
+        "list",
+        "rename",
+        "delete",
+        "reset",
+        "unlock",
+        "deadline",
+        "import",
+        "credentials",
+        "revoke-model",
+        "completions",
+    ];
+    for command in commands {
+        assert!(top.contains(command), "{command} missing from --help");
+        let help = cli.ok(&[command, "--help"]);
+        assert!(help.contains(&format!("Usage: mfactl {command}")), "{help}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let script = cli.ok(&["completions", shell]);
+        assert!(script.contains("mfactl") && script.contains("revoke-model"), "{shell}");
+    }
+    assert!(!cli.db_exists(), "help and completions open no database");
+
+    // JSON: one document per command, times as RFC 3339, the verdict's status kept.
+    let enrolled: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--json", "enroll-totp", "alice", "a@b"])).unwrap();
+    let secret = decode_base32_secret(enrolled["secret"].as_str().unwrap()).unwrap();
+    let device = enrolled["device"].as_str().unwrap().to_owned();
+    let code = code_at(&secret, &TotpParams::default(), SystemClock.now());
+    let confirmed: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["confirm-totp", "--json", "alice", &device, code.expose_secret()])).unwrap();
+    assert_eq!(confirmed["outcome"], "accepted");
+    let out = cli.run(&["--json", "verify-totp", "alice", code.expose_secret()]);
+    assert_eq!(out.status.code(), Some(3));
+    let replay: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(replay["outcome"], "rejected");
+    let list: serde_json::Value = serde_json::from_str(&cli.ok(&["--json", "list", "alice"])).unwrap();
+    let first = &list["devices"][0];
+    assert_eq!(first["kind"], "totp");
+    assert_eq!(first["id"], device.as_str());
+    let created = first["created_at"].as_str().unwrap();
+    assert!(
+        created.len() == 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T',
+        "{created}"
+    );
+}
+
+#[test]
+fn operator_safety_secrets_off_the_command_line_a_bounded_import_and_the_key_id() {
+    let cli = Cli::new("safety");
+    // From a file, first line only.
+    let file = cli.dir.join("secret.txt");
+    std::fs::write(&file, "JBSWY3DPEHPK3PXP\nignored\n").unwrap();
+    cli.ok(&["import-totp", "carol", "--secret-file", file.to_str().unwrap()]);
+    assert!(cli.ok(&["list", "carol"]).contains("Authenticator app"));
+    // A secret given as an argument is a name, and a bad one: nothing is read from argv.
+    let out = cli.run(&["import-totp", "dave", "JBSWY3DPEHPK3PXP", "extra"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // An export larger than --max-bytes is refused before it is read, and nothing is written.
+    let good = fixture("django-otp-totp.csv");
+    let size = std::fs::metadata(&good).unwrap().len();
+    let max = (size - 1).to_string();
+    let out = cli.run(&["import", &good, "--format", "django-otp-totp", "--max-bytes", &max]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("larger than --max-bytes"), "{stderr}");
+    assert!(cli.ok(&["list", "alice"]).contains("no methods"));
+    let exact = size.to_string();
+    cli.ok(&["import", &good, "--format", "django-otp-totp", "--max-bytes", &exact]);
+
+    // django-otp's static tokens are plaintext in the old database: the output says so.
+    let done = cli.ok(&[
+        "import",
+        &fixture("django-otp-static.csv"),
+        "--format",
+        "django-otp-static",
+    ]);
+    assert!(done.contains("stay valid wherever"), "{done}");
+
+    // The key id comes from MFACTL_KEY_ID, and names only a key given in MFACTL_KEY.
+    let out = Command::new(mfactl())
+        .args(["--db", "keyed.db", "list", "alice"])
+        .current_dir(&cli.dir)
+        .env_remove("MFACTL_KEY")
+        .env("MFACTL_KEY_ID", "prod-2026")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MFACTL_KEY_ID"));
+    assert!(!cli.dir.join("keyed.db").exists());
+    let as_key = |id: &str, args: &[&str]| {
+        Command::new(mfactl())
+            .args(["--db", "keyed.db"])
+            .args(args)
+            .current_dir(&cli.dir)
+            .env("MFACTL_KEY", "22".repeat(32))
+            .env("MFACTL_KEY_ID", id)
+            .output()
+            .unwrap()
+    };
+    let made = as_key("prod-2026", &["backup-codes", "frank"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let made = String::from_utf8(made.stdout).unwrap();
+    let first = made.lines().nth(1).unwrap().trim().to_owned();
+    // The codes are keyed under prod-2026: a keyring that has only prod-2027 cannot check them.
+    let wrong = as_key("prod-2027", &["verify-backup", "frank", &first]);
+    assert_eq!(
+        wrong.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let right = as_key("prod-2026", &["verify-backup", "frank", &first]);
+    assert!(right.status.success(), "{}", String::from_utf8_lossy(&right.stderr));
 }
