@@ -109,7 +109,7 @@ pub enum RevokeReason {
     /// Revoked on request.
     Requested,
     /// The user's devices changed (enrolled, deleted, reset, new backup codes).
-    MethodsChanged,
+    DevicesChanged,
 }
 
 /// One audit event.
@@ -157,7 +157,7 @@ impl AuditEvent {
         self
     }
 
-    pub(crate) fn trusted(mut self, id: RememberedBrowserId) -> Self {
+    pub(crate) fn remembered_browser(mut self, id: RememberedBrowserId) -> Self {
         self.remembered_browser = Some(id);
         self
     }

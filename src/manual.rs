@@ -17,8 +17,9 @@
 //!   device (its credential id, public key and sign counter).
 //! - **Remembered browser**: a browser the user asked to skip the second factor on, for a while
 //!   ([`RememberedBrowserToken`](crate::RememberedBrowserToken)). It is not a device: it proves
-//!   nothing by itself, and every device change forgets it. (Its records keep the table name
-//!   `mfa_trusted_devices` and its MAC label `trusted-device`, so stored tokens stay valid.)
+//!   nothing by itself, and every device change forgets it. Its records, and known browsers',
+//!   live in `mfa_browsers`. (Their hashes keep the MAC label `trusted-device` of the first
+//!   schema: it is a domain separator nobody sees, and a new one would end every stored token.)
 //! - **Known browser**: a browser that completed a full sign-in and holds the token
 //!   [`Mfa::know_browser`](crate::Mfa::know_browser) gave it. It skips nothing: it only has a
 //!   failure counter of its own, so that guesses made elsewhere never slow it down. Every full

@@ -181,7 +181,7 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         p_user TEXT, p_factor TEXT, p_kind TEXT, p_device BYTEA, p_mask BIGINT, p_step BIGINT, p_now BIGINT,
         a_failures BIGINT, a_last BIGINT, a_budget BIGINT,
         h_failures BIGINT, h_last BIGINT, h_budget BIGINT,
-        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, p_methods BYTEA
+        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, p_devices BYTEA
     ) RETURNS TABLE (outcome TEXT, failures BIGINT, last_failure_at BIGINT, budget_until BIGINT)
     LANGUAGE plpgsql AS $fn$
     DECLARE
@@ -226,7 +226,7 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
             RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until;
             RETURN;
         END IF;
-        IF p_methods IS NOT NULL THEN
+        IF p_devices IS NOT NULL THEN
             -- The methods the code was evaluated against must still be the user's (the digest
             -- of DevicesDigest::of, computed here the same way), hit or miss. The same scan of
             -- the user's rows finds the hit's row, so the hit below needs no second index
@@ -236,7 +236,7 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
                 FILTER (WHERE d.confirmed), ''::bytea)),
                 (array_agg(d.ctid) FILTER (WHERE d.id = p_device))[1]
                 INTO methods, target FROM mfa_devices d WHERE d.user_id = p_user AND d.kind = p_kind;
-            IF methods IS DISTINCT FROM p_methods THEN
+            IF methods IS DISTINCT FROM p_devices THEN
                 RETURN QUERY SELECT 'stale'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT;
                 RETURN;
             END IF;
@@ -313,7 +313,7 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
         p_user TEXT, p_counter TEXT, p_kind TEXT, p_device BYTEA, p_mask BIGINT, p_step BIGINT, p_now BIGINT,
         a_failures BIGINT, a_last BIGINT, a_budget BIGINT, a_miss BIGINT,
         h_failures BIGINT, h_last BIGINT, h_budget BIGINT, h_miss BIGINT,
-        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, m_miss BIGINT, p_methods BYTEA, p_browser BYTEA
+        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, m_miss BIGINT, p_devices BYTEA, p_browser BYTEA
     ) RETURNS TABLE (outcome TEXT, failures BIGINT, last_failure_at BIGINT, budget_until BIGINT, last_miss BIGINT)
     LANGUAGE plpgsql AS $fn$
     DECLARE
@@ -366,7 +366,7 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
             RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until, cur.last_miss;
             RETURN;
         END IF;
-        IF p_methods IS NOT NULL THEN
+        IF p_devices IS NOT NULL THEN
             -- The devices the code was evaluated against must still be the user's (the digest
             -- of DevicesDigest::of, computed here the same way), hit or miss; the same scan
             -- finds the hit's row.
@@ -375,7 +375,7 @@ CREATE OR REPLACE FUNCTION mfa_settle_attempt(
                 FILTER (WHERE d.confirmed), ''::bytea)),
                 (array_agg(d.ctid) FILTER (WHERE d.id = p_device))[1]
                 INTO methods, target FROM mfa_devices d WHERE d.user_id = p_user AND d.kind = p_kind;
-            IF methods IS DISTINCT FROM p_methods THEN
+            IF methods IS DISTINCT FROM p_devices THEN
                 RETURN QUERY SELECT 'stale'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
                 RETURN;
             END IF;
@@ -489,3 +489,6 @@ DROP INDEX IF EXISTS mfa_devices_totp_fingerprint;
 CREATE UNIQUE INDEX mfa_devices_totp_fingerprint ON mfa_devices (user_id, totp_fingerprint) WHERE totp_fingerprint IS NOT NULL;
 ALTER TABLE mfa_devices DROP CONSTRAINT IF EXISTS mfa_devices_credential_id_key;
 CREATE UNIQUE INDEX mfa_devices_credential_id ON mfa_devices (credential_id) WHERE credential_id IS NOT NULL;
+ALTER TABLE mfa_trusted_devices RENAME TO mfa_browsers;
+ALTER INDEX mfa_trusted_devices_by_user RENAME TO mfa_browsers_by_user;
+ALTER INDEX mfa_trusted_devices_pkey RENAME TO mfa_browsers_pkey;

@@ -25,7 +25,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .await?;
         self.emit(
             self.event(Some(verified.user()), AuditKind::RememberedBrowserIssued)
-                .trusted(token.id),
+                .remembered_browser(token.id),
         );
         Ok(token)
     }
@@ -75,7 +75,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 self.cache.forget_browser(user, id);
             }
         }
-        self.emit(self.event(Some(user), AuditKind::KnownBrowserIssued).trusted(token.id));
+        self.emit(
+            self.event(Some(user), AuditKind::KnownBrowserIssued)
+                .remembered_browser(token.id),
+        );
         Ok(token)
     }
 
@@ -151,7 +154,10 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         if !self.store.touch_remembered_browser(user, id, now).await? {
             return Ok(false);
         }
-        self.emit(self.event(Some(user), AuditKind::RememberedBrowserUsed).trusted(id));
+        self.emit(
+            self.event(Some(user), AuditKind::RememberedBrowserUsed)
+                .remembered_browser(id),
+        );
         Ok(true)
     }
 
@@ -199,7 +205,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     reason: RevokeReason::Requested,
                 },
             )
-            .trusted(id),
+            .remembered_browser(id),
         );
         Ok(())
     }
@@ -249,7 +255,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 Some(user),
                 AuditKind::RememberedBrowserRevoked {
                     count,
-                    reason: RevokeReason::MethodsChanged,
+                    reason: RevokeReason::DevicesChanged,
                 },
             ));
         }

@@ -318,7 +318,7 @@ const DDL_V4: &[&str] = &[
         p_user TEXT, p_factor TEXT, p_kind TEXT, p_device BYTEA, p_mask BIGINT, p_step BIGINT, p_now BIGINT,
         a_failures BIGINT, a_last BIGINT, a_budget BIGINT,
         h_failures BIGINT, h_last BIGINT, h_budget BIGINT,
-        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, p_methods BYTEA
+        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, p_devices BYTEA
     ) RETURNS TABLE (outcome TEXT, failures BIGINT, last_failure_at BIGINT, budget_until BIGINT)
     LANGUAGE plpgsql AS $fn$
     DECLARE
@@ -363,7 +363,7 @@ const DDL_V4: &[&str] = &[
             RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until;
             RETURN;
         END IF;
-        IF p_methods IS NOT NULL THEN
+        IF p_devices IS NOT NULL THEN
             -- The methods the code was evaluated against must still be the user's (the digest
             -- of DevicesDigest::of, computed here the same way), hit or miss. The same scan of
             -- the user's rows finds the hit's row, so the hit below needs no second index
@@ -373,7 +373,7 @@ const DDL_V4: &[&str] = &[
                 FILTER (WHERE d.confirmed), ''::bytea)),
                 (array_agg(d.ctid) FILTER (WHERE d.id = p_device))[1]
                 INTO methods, target FROM mfa_devices d WHERE d.user_id = p_user AND d.kind = p_kind;
-            IF methods IS DISTINCT FROM p_methods THEN
+            IF methods IS DISTINCT FROM p_devices THEN
                 RETURN QUERY SELECT 'stale'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT;
                 RETURN;
             END IF;
@@ -460,7 +460,7 @@ const DDL_V5: &[&str] = &[
         p_user TEXT, p_counter TEXT, p_kind TEXT, p_device BYTEA, p_mask BIGINT, p_step BIGINT, p_now BIGINT,
         a_failures BIGINT, a_last BIGINT, a_budget BIGINT, a_miss BIGINT,
         h_failures BIGINT, h_last BIGINT, h_budget BIGINT, h_miss BIGINT,
-        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, m_miss BIGINT, p_methods BYTEA, p_browser BYTEA
+        m_failures BIGINT, m_last BIGINT, m_budget BIGINT, m_miss BIGINT, p_devices BYTEA, p_browser BYTEA
     ) RETURNS TABLE (outcome TEXT, failures BIGINT, last_failure_at BIGINT, budget_until BIGINT, last_miss BIGINT)
     LANGUAGE plpgsql AS $fn$
     DECLARE
@@ -513,7 +513,7 @@ const DDL_V5: &[&str] = &[
             RETURN QUERY SELECT 'moved'::TEXT, cur.failures, cur.last_failure_at, cur.budget_until, cur.last_miss;
             RETURN;
         END IF;
-        IF p_methods IS NOT NULL THEN
+        IF p_devices IS NOT NULL THEN
             -- The devices the code was evaluated against must still be the user's (the digest
             -- of DevicesDigest::of, computed here the same way), hit or miss; the same scan
             -- finds the hit's row.
@@ -522,7 +522,7 @@ const DDL_V5: &[&str] = &[
                 FILTER (WHERE d.confirmed), ''::bytea)),
                 (array_agg(d.ctid) FILTER (WHERE d.id = p_device))[1]
                 INTO methods, target FROM mfa_devices d WHERE d.user_id = p_user AND d.kind = p_kind;
-            IF methods IS DISTINCT FROM p_methods THEN
+            IF methods IS DISTINCT FROM p_devices THEN
                 RETURN QUERY SELECT 'stale'::TEXT, 0::BIGINT, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
                 RETURN;
             END IF;
@@ -699,6 +699,14 @@ const DDL_V11: &[&str] = &[
     "CREATE UNIQUE INDEX mfa_devices_credential_id ON mfa_devices (credential_id) WHERE credential_id IS NOT NULL",
 ];
 
+/// Schema v12: the browser records' table named for what it holds (remembered and known
+/// browsers), not devices.
+const DDL_V12: &[&str] = &[
+    "ALTER TABLE mfa_trusted_devices RENAME TO mfa_browsers",
+    "ALTER INDEX mfa_trusted_devices_by_user RENAME TO mfa_browsers_by_user",
+    "ALTER INDEX mfa_trusted_devices_pkey RENAME TO mfa_browsers_pkey",
+];
+
 /// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
 ///
 /// Whether the step is a hit is computed once, in a sub-select fenced by `OFFSET 0` (the
@@ -739,11 +747,11 @@ impl crate::store::sql::SqlBackend for PostgresStore {
     const LOCK_STATE: &'static str =
         "SELECT totp_marks, codes_set, codes_unused, codes_used_at FROM mfa_user_state WHERE user_id = $1 FOR UPDATE";
     // Deleting the record takes its key-share lock away first, then deletes the counters.
-    const LIVE_BROWSER: &'static str = "SELECT 1 FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2 \
+    const LIVE_BROWSER: &'static str = "SELECT 1 FROM mfa_browsers WHERE id = $1 AND user_id = $2 \
          AND expires_at > $3 FOR KEY SHARE";
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
     const MIGRATIONS: &'static [&'static [&'static str]] = &[
-        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11,
+        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11, DDL_V12,
     ];
 
     fn pool(&self) -> &PgPool {

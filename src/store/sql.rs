@@ -2,7 +2,7 @@
 //! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
-//! # Schema (version 11)
+//! # Schema (version 12)
 //!
 //! | table | holds | never holds |
 //! |---|---|---|
@@ -11,7 +11,7 @@
 //! | `mfa_user_state` (v11) | one row per user: what a verification settles, in the one row it updates: the devices version (every device change increments it, wrapping from 2,147,483,646 to 0; 4 bytes on PostgreSQL), the failure counters of TOTP and backup codes for unknown browsers (`totp_counter`, `codes_counter`: each in one column, empty while clear, else a flags byte and the consecutive failures, last failure, budget and last miss fingerprint as 8 big-endian bytes each), each one-time-code device's last accepted step and last use (`totp_marks`: per device, in the order added, its 16-byte id, then its step + 1 and last-use time + 1 as 8 big-endian bytes each, 0 for none), the backup-code set's id, a mask with bit `i` set while code `i` is unused, and its last use; `hit`, whether the last settlement accepted its hit | |
 //! | `mfa_throttles` | the other failure counters (WebAuthn's, each known browser's): consecutive failures, last failure, budget, last miss fingerprint, per user and counter | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge) of a known user's ceremony, owner, kind, expiry; and used-markers of passwordless ceremonies (no owner, no state) until they expire | |
-//! | `mfa_trusted_devices` (v2) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
+//! | `mfa_browsers` (v2; named so in v12) | browser records, remembered (they skip the second factor) and known (v5, `skips_second_factor` false): owner, `HMAC-SHA256(k, token secret)` and the key id `k` derives from, issue, expiry and last-use times | the token |
 //! | `mfa_keys` (v5) | per sealing key id, a check value (`HMAC-SHA256(key, label)`) that refuses other bytes under the same id | the key |
 //! | `mfa_enrollment_deadlines` (v7) | per user under a required-enrollment policy, the deadline stored when they were first seen, and (v8) the prompts they skipped | |
 //!
@@ -30,7 +30,7 @@ pub(crate) use self::row::*;
 pub(crate) use self::state::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 11;
+pub(crate) const SCHEMA_VERSION: i64 = 12;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -255,7 +255,7 @@ macro_rules! sql_device_store {
 
         fn decode_trusted(row: &<SqlDb as sqlx::Database>::Row) -> Result<RememberedBrowserRecord, StoreError> {
             let id: Vec<u8> = row.try_get("id").map_err(db_err)?;
-            let id: [u8; 16] = id.as_slice().try_into().map_err(|_| sql::corrupt("mfa_trusted_devices.id", "not 16 bytes"))?;
+            let id: [u8; 16] = id.as_slice().try_into().map_err(|_| sql::corrupt("mfa_browsers.id", "not 16 bytes"))?;
             let user: String = row.try_get("user_id").map_err(db_err)?;
             let key_id: String = row.try_get("key_id").map_err(db_err)?;
             let hash: Vec<u8> = row.try_get("hash").map_err(db_err)?;
@@ -265,13 +265,13 @@ macro_rules! sql_device_store {
             let skips_second_factor: bool = row.try_get("skips_second_factor").map_err(db_err)?;
             Ok(RememberedBrowserRecord {
                 id: RememberedBrowserId::from_bytes(id),
-                user: UserId::new(user).map_err(|_| sql::corrupt("mfa_trusted_devices.user_id", "not a valid user id"))?,
-                key_id: $crate::KeyId::new(key_id).map_err(|_| sql::corrupt("mfa_trusted_devices.key_id", "not a valid key id"))?,
-                hash: hash.as_slice().try_into().map_err(|_| sql::corrupt("mfa_trusted_devices.hash", "not 32 bytes"))?,
-                created_at: UnixTime::from_secs(sql::from_db(created_at, "mfa_trusted_devices.created_at")?),
-                expires_at: UnixTime::from_secs(sql::from_db(expires_at, "mfa_trusted_devices.expires_at")?),
+                user: UserId::new(user).map_err(|_| sql::corrupt("mfa_browsers.user_id", "not a valid user id"))?,
+                key_id: $crate::KeyId::new(key_id).map_err(|_| sql::corrupt("mfa_browsers.key_id", "not a valid key id"))?,
+                hash: hash.as_slice().try_into().map_err(|_| sql::corrupt("mfa_browsers.hash", "not 32 bytes"))?,
+                created_at: UnixTime::from_secs(sql::from_db(created_at, "mfa_browsers.created_at")?),
+                expires_at: UnixTime::from_secs(sql::from_db(expires_at, "mfa_browsers.expires_at")?),
                 last_used_at: last_used_at
-                    .map(|t| sql::from_db(t, "mfa_trusted_devices.last_used_at").map(UnixTime::from_secs))
+                    .map(|t| sql::from_db(t, "mfa_browsers.last_used_at").map(UnixTime::from_secs))
                     .transpose()?,
                 skips_second_factor,
             })
@@ -1102,7 +1102,7 @@ macro_rules! sql_device_store {
                 let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
                 let rows = sqlx::query(
                     "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at, skips_second_factor \
-                     FROM mfa_trusted_devices WHERE id > $1 ORDER BY id LIMIT $2",
+                     FROM mfa_browsers WHERE id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -1266,7 +1266,7 @@ macro_rules! sql_device_store {
 
             async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO mfa_trusted_devices (id, user_id, key_id, hash, created_at, expires_at, last_used_at, \
+                    "INSERT INTO mfa_browsers (id, user_id, key_id, hash, created_at, expires_at, last_used_at, \
                      skips_second_factor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(record.id.as_bytes().to_vec())
@@ -1286,7 +1286,7 @@ macro_rules! sql_device_store {
             async fn remembered_browser(&self, id: RememberedBrowserId) -> Result<Option<RememberedBrowserRecord>, StoreError> {
                 let row = sqlx::query(
                     "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at, skips_second_factor \
-                     FROM mfa_trusted_devices WHERE id = $1",
+                     FROM mfa_browsers WHERE id = $1",
                 )
                 .bind(id.as_bytes().to_vec())
                 .fetch_optional(self.pool())
@@ -1301,7 +1301,7 @@ macro_rules! sql_device_store {
                 id: RememberedBrowserId,
                 now: UnixTime,
             ) -> Result<bool, StoreError> {
-                let done = sqlx::query("UPDATE mfa_trusted_devices SET last_used_at = $1 WHERE id = $2 AND user_id = $3")
+                let done = sqlx::query("UPDATE mfa_browsers SET last_used_at = $1 WHERE id = $2 AND user_id = $3")
                     .bind(sql::to_db(now.as_secs())?)
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
@@ -1314,7 +1314,7 @@ macro_rules! sql_device_store {
             async fn list_remembered_browsers(&self, user: &UserId) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at, skips_second_factor \
-                     FROM mfa_trusted_devices WHERE user_id = $1 ORDER BY created_at, id",
+                     FROM mfa_browsers WHERE user_id = $1 ORDER BY created_at, id",
                 )
                 .bind(user.as_str())
                 .fetch_all(self.pool())
@@ -1328,7 +1328,7 @@ macro_rules! sql_device_store {
                 // record is gone finds it gone (and settles nothing), one that ran before has
                 // its counter row deleted here.
                 let mut tx = self.begin().await?;
-                let done = sqlx::query("DELETE FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2")
+                let done = sqlx::query("DELETE FROM mfa_browsers WHERE id = $1 AND user_id = $2")
                     .bind(id.as_bytes().to_vec())
                     .bind(user.as_str())
                     .execute(&mut *tx)
@@ -1357,7 +1357,7 @@ macro_rules! sql_device_store {
                     _ => None,
                 };
                 let done = sqlx::query(
-                    "DELETE FROM mfa_trusted_devices WHERE user_id = $1 \
+                    "DELETE FROM mfa_browsers WHERE user_id = $1 \
                      AND ($2 IS NULL OR skips_second_factor = $2)",
                 )
                     .bind(user.as_str())

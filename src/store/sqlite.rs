@@ -331,6 +331,14 @@ const DDL_V11: &[&str] = &[
     "CREATE UNIQUE INDEX mfa_devices_credential_id ON mfa_devices (credential_id) WHERE credential_id IS NOT NULL",
 ];
 
+/// Schema v12: the browser records' table named for what it holds (remembered and known
+/// browsers), not devices.
+const DDL_V12: &[&str] = &[
+    "ALTER TABLE mfa_trusted_devices RENAME TO mfa_browsers",
+    "DROP INDEX mfa_trusted_devices_by_user",
+    "CREATE INDEX mfa_browsers_by_user ON mfa_browsers (user_id, created_at, id)",
+];
+
 /// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
 const SETTLE_TOTP: &str = "UPDATE mfa_user_state AS s SET
          version = (s.version + CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) AND substr(s.totp_marks, instr(s.totp_marks, $2) + 24, 8) = zeroblob(8) THEN 1 ELSE 0 END) % 2147483647,
@@ -361,12 +369,11 @@ impl crate::store::sql::SqlBackend for SqliteStore {
     // Write transactions are serial (`BEGIN IMMEDIATE`): nothing to lock.
     const LOCK_STATE: &'static str =
         "SELECT totp_marks, codes_set, codes_unused, codes_used_at FROM mfa_user_state WHERE user_id = $1";
-    const LIVE_BROWSER: &'static str =
-        "SELECT 1 FROM mfa_trusted_devices WHERE id = $1 AND user_id = $2 AND expires_at > $3";
+    const LIVE_BROWSER: &'static str = "SELECT 1 FROM mfa_browsers WHERE id = $1 AND user_id = $2 AND expires_at > $3";
     /// One row when the version table exists.
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
     const MIGRATIONS: &'static [&'static [&'static str]] = &[
-        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11,
+        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11, DDL_V12,
     ];
 
     fn pool(&self) -> &SqlitePool {

@@ -479,10 +479,13 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
-/// Takes a version-11 database back to version 10, losing nothing: the last steps, last uses
-/// and unused-code masks back into the device rows, the code factors' counters back into
-/// `mfa_throttles`, and no state rows.
-const TO_V10: [&str; 13] = [
+/// Takes a version-12 database back to version 10, losing nothing: the browser records under
+/// their first table name (v11), then the last steps, last uses and unused-code masks back into
+/// the device rows, the code factors' counters back into `mfa_throttles`, and no state rows.
+const TO_V10: [&str; 16] = [
+    "ALTER TABLE mfa_browsers RENAME TO mfa_trusted_devices",
+    "ALTER INDEX mfa_browsers_by_user RENAME TO mfa_trusted_devices_by_user",
+    "ALTER INDEX mfa_browsers_pkey RENAME TO mfa_trusted_devices_pkey",
     "DROP INDEX mfa_devices_by_user",
     "CREATE INDEX mfa_devices_by_user ON mfa_devices (user_id, created_at, id)",
     "DROP INDEX mfa_devices_totp_fingerprint",
@@ -580,7 +583,7 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(11) {
+    if store.schema_version().await.map_err(fail)? != Some(12) {
         return Err("schema version is not the latest after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
@@ -686,8 +689,8 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(11) {
-        return Err("a version-3 database was not upgraded to 5".into());
+    if store.schema_version().await.map_err(fail)? != Some(12) {
+        return Err("a version-3 database was not upgraded to the current version".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
     if back.as_ref() != Some(&v3_set) {
@@ -714,8 +717,8 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(11) {
-        return Err("a version-2 database was not upgraded to 5".into());
+    if store.schema_version().await.map_err(fail)? != Some(12) {
+        return Err("a version-2 database was not upgraded to the current version".into());
     }
     let kept = store
         .throttle(&UserId::new("v2").map_err(fail)?, multifactor::Factor::Totp.into())
@@ -744,15 +747,15 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(11) {
-        return Err("a version-1 database was not upgraded to 5".into());
+    if store.schema_version().await.map_err(fail)? != Some(12) {
+        return Err("a version-1 database was not upgraded to the current version".into());
     }
-    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_trusted_devices'")
+    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_browsers'")
         .fetch_one(&raw)
         .await
         .map_err(fail)?;
     if tables != 1 {
-        return Err("the upgrade did not create mfa_trusted_devices".into());
+        return Err("the upgrade did not create mfa_browsers".into());
     }
     // A database from the future is refused, on connect and on migrate.
     sqlx::query("UPDATE mfa_schema_version SET version = 99")
@@ -762,7 +765,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 11,
+            supported: 12,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }
@@ -815,7 +818,7 @@ async fn v3_gap(url: String) -> Result<(), String> {
         .await
         .map_err(fail)?;
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(11) {
+    if store.schema_version().await.map_err(fail)? != Some(12) {
         return Err("the set without a gap was not upgraded".into());
     }
     Ok(())
@@ -845,7 +848,7 @@ async fn v10_round_trip(url: String) -> Result<(), String> {
         return Err(format!("the downgrade read the last step as {step:?}"));
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(11) {
+    if store.schema_version().await.map_err(fail)? != Some(12) {
         return Err("a version-10 database was not upgraded".into());
     }
     let after = tokio::spawn(async move { multifactor_kit::migration::snapshot(&store, &user).await })

@@ -119,7 +119,7 @@ async fn every_outcome_is_an_event() {
             AuditKind::Renamed,
             AuditKind::RememberedBrowserRevoked {
                 count: 1,
-                reason: RevokeReason::MethodsChanged
+                reason: RevokeReason::DevicesChanged
             },
             AuditKind::Deleted { admin: false }
         ]

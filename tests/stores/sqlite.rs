@@ -105,7 +105,7 @@ async fn a_store_on_the_applications_pool_migrates_and_works() {
         .create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     let m = mfa(SqliteStore::from_pool(pool.clone()).await.unwrap(), &clock);
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(11));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(12));
     let set = m.generate_backup_codes(&alice, None).await.unwrap();
     assert!(
         m.verify_backup_code(&alice, set.codes[0].expose_secret())
@@ -146,7 +146,7 @@ async fn a_version_10_file_keeps_its_steps_codes_and_counters() {
     assert_eq!(step, Some(59_000_123), "the downgrade lost the last step");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(11));
+    assert_eq!(store.schema_version().await.unwrap(), Some(12));
     assert_eq!(multifactor_kit::migration::snapshot(&store, &user).await, before);
 }
 
@@ -183,14 +183,17 @@ fn counters(prefix: &str, factor: &str) -> String {
     )
 }
 
-/// Takes a version-11 database back to version 10, losing nothing: the last steps, last uses
-/// and unused-code masks back into the device rows, the code factors' counters back into
-/// `mfa_throttles`, and no state rows.
+/// Takes a version-12 database back to version 10, losing nothing: the browser records under
+/// their first table name (v11), then the last steps, last uses and unused-code masks back into
+/// the device rows, the code factors' counters back into `mfa_throttles`, and no state rows.
 async fn to_v10(pool: &sqlx::SqlitePool) {
     let entry = |offset: usize| be_u64(&format!("substr(s.m, instr(s.m, mfa_devices.id) + {offset}, 8)"));
     let step = entry(16);
     let used = entry(24);
     let statements = [
+        "ALTER TABLE mfa_browsers RENAME TO mfa_trusted_devices".to_owned(),
+        "DROP INDEX mfa_browsers_by_user".to_owned(),
+        "CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id)".to_owned(),
         "DROP INDEX mfa_devices_by_user".to_owned(),
         "CREATE INDEX mfa_devices_by_user ON mfa_devices (user_id, created_at, id)".to_owned(),
         "DROP INDEX mfa_devices_totp_fingerprint".to_owned(),
@@ -324,7 +327,7 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(11));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(12));
     assert!(
         m.check_remembered_browser(&alice, token.token.expose_secret())
             .await
@@ -363,7 +366,7 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(11));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(12));
     let fingerprint = |record: Option<multifactor::store::DeviceRecord>| match record.map(|r| r.data) {
         Some(DeviceData::Totp(t)) => t.fingerprint,
         other => panic!("not a TOTP device: {other:?}"),
@@ -408,7 +411,7 @@ async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
     }
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(11));
+    assert_eq!(store.schema_version().await.unwrap(), Some(12));
     assert_eq!(
         store.enrollment_deadline(&alice, UnixTime::from_secs(5)).await.unwrap(),
         EnrollmentGrace::new(deadline, 0)
@@ -474,14 +477,14 @@ async fn a_version_3_set_with_a_gap_is_refused_not_misread() {
         .unwrap();
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(11));
+    assert_eq!(store.schema_version().await.unwrap(), Some(12));
 }
 
 #[tokio::test]
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(11));
+    assert_eq!(store.schema_version().await.unwrap(), Some(12));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -540,7 +543,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(11));
+    assert_eq!(store.schema_version().await.unwrap(), Some(12));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -577,13 +580,13 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(11));
+    assert_eq!(store.schema_version().await.unwrap(), Some(12));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
         .unwrap();
     assert_eq!((kept.failures, kept.budget_until), (4, None));
-    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
+    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_browsers")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -629,8 +632,8 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(11));
-    let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_trusted_devices")
+    assert_eq!(store.schema_version().await.unwrap(), Some(12));
+    let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_browsers")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -650,7 +653,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         Err(
             e @ StoreError::SchemaTooNew {
                 found: 99,
-                supported: 11,
+                supported: 12,
             },
         ) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");
