@@ -2,7 +2,7 @@
 # Decomposes a verification's cost on PostgreSQL with pgbench (a C client, no Rust, no sqlx):
 # how fast the server runs our read, our settling write (a TOTP step accepted: one conditional
 # update of the user's state row), and the two in sequence, next to the
-# single-row update that examples/pg_load.rs compares against. This is the server-side ceiling
+# single-row update that tools/src/bin/pg_load.rs compares against. This is the server-side ceiling
 # of a two-statement verification on this machine (see BENCHMARKS.md).
 #
 # Usage: bash benches/pgbench/decompose.sh [fsync: on|off (default off)] [seconds (default 8)]

@@ -39,7 +39,7 @@
 //! Before the loops it measures how many round trips one verification makes, through a small
 //! counting proxy in front of the server's socket (a 1-connection pool, statement cache warm).
 //!
-//! Run: `cargo run --release --example pg_load -- [--clients C] [--seconds S] [--users U]
+//! Run: `cargo run --release -p multifactor-tools --bin pg_load -- [--clients C] [--seconds S] [--users U]
 //! [--codes N] [--fsync on|off|both] [--quick]`. `--quick` is 1 s phases and 500 users (a CI smoke).
 //! `DATABASE_URL` is ignored on purpose (see `kit/src/pg_cluster.rs`): the benchmark needs its
 //! own server with settings it chooses.

@@ -13,7 +13,7 @@
 //! Then it measures the verification cache: 20,000 users on a fresh service sign in once with
 //! TOTP and once with a backup code, and the VmRSS growth per cached entry is printed.
 //!
-//! Run: `cargo run --release --example memory_soak [-- --count N]` (default 1,000,000).
+//! Run: `cargo run --release -p multifactor-tools --bin memory_soak [-- --count N]` (default 1,000,000).
 
 use std::error::Error;
 use std::time::Instant;

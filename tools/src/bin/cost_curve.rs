@@ -71,7 +71,7 @@
 //! an SVG plot of throughput and p99 latency against users on a log axis (`--svg`, default
 //! `benches/cost_curve.svg`).
 //!
-//! Run: `cargo run --release --example cost_curve -- [--sizes 10000,1000000,10000000]
+//! Run: `cargo run --release -p multifactor-tools --bin cost_curve -- [--sizes 10000,1000000,10000000]
 //! [--stores sqlite,postgres] [--real-users R] [--clients C] [--secs S] [--batch B]
 //! [--load-connections K] [--dir DIR] [--svg PATH] [--csv PATH] [--quick]`. The default sizes
 //! are 10k, 1M and 10M on PostgreSQL, 10k and 1M on SQLite (an explicit `--sizes` applies to
@@ -1989,7 +1989,7 @@ fn svg(rows: &[Row], args: &Args) -> String {
         r##"<text x="{}" y="42" text-anchor="middle" fill="#555">{}</text>"##,
         width / 2.0,
         xml_escape(&format!(
-            "examples/cost_curve.rs: {} concurrent clients, {} s per phase, {} real users verified; \
+            "tools/src/bin/cost_curve.rs: {} concurrent clients, {} s per phase, {} real users verified; \
              PostgreSQL fsync=on, SQLite WAL + synchronous=FULL",
             args.clients, args.secs, args.real_users
         ))
