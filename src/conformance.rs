@@ -340,69 +340,66 @@ where
     Ok(out)
 }
 
-/// Runs every check in turn.
+/// Every conformance check by name, in one list: the checks that take the store
+/// (`sequential`) and the races, which take it shared (`race`). [`run_all`],
+/// [`conformance_tests!`](crate::conformance_tests) and any harness of a store's own expand
+/// this list, so a new check is written down once.
+///
+/// `conformance_checks!(path::to::macro!(ARGS))` expands to
+/// `path::to::macro! { ARGS; sequential: [NAME, ...]; race: [NAME, ...] }`.
+///
+/// ```
+/// macro_rules! count {
+///     (; sequential: [$($s:ident),*]; race: [$($r:ident),*]) => {
+///         ([$(stringify!($s)),*].len(), [$(stringify!($r)),*].len())
+///     };
+/// }
+/// let (sequential, races) = multifactor::conformance_checks!(count!());
+/// assert!(sequential > 20 && races > 20);
+/// ```
+#[macro_export]
+macro_rules! conformance_checks {
+    ($($then:ident)::+ ! ($($args:tt)*)) => {
+        $($then)::+! { $($args)*;
+            sequential: [insert_get_list, rename, delete_and_reset, replace_backup_codes,
+                insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
+                throttle_compare_and_swap, verification_state, success_against_throttle,
+                webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
+                delete_unless_last, totp_paging_and_reseal, totp_fingerprints, counter_based_otp,
+                prehashed_backup_codes, remembered_browsers, known_browser_counters, key_checks,
+                enrollment_deadlines, enrollment_skips, sent_codes, settle_attempt,
+                settle_checks_devices, last_usable_device, delete_unconfirmed_totp, rotation_paging];
+            race: [race_backup_code, race_totp_step, race_throttle_swap,
+                race_success_against_failures, race_replace_backup_codes, race_take_ceremony,
+                race_passwordless_marker, race_webauthn_counter, race_unique_credential_id,
+                race_totp_fingerprint, race_duplicate_totp_import, race_delete_unless_last,
+                race_confirm_against_cleanup, race_settle_burst, uniform_settlement,
+                cached_verification, race_known_browser_revoke, race_first_backup_codes,
+                race_enrollment_deadline, race_enrollment_skips, race_sent_code] }
+    };
+}
+
+/// Runs every check in turn: the sequential ones, then the races (one round each).
 ///
 /// # Errors
 ///
 /// The first [`Failure`], prefixed with the check's name.
 pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
-    macro_rules! check {
-        ($name:ident, $arg:expr) => {
-            $name($arg)
-                .await
-                .map_err(|e| Failure(format!("{}: {e}", stringify!($name))))?;
+    macro_rules! run {
+        (; sequential: [$($sequential:ident),*]; race: [$($race:ident),*]) => {
+            $(
+                $sequential(&*store)
+                    .await
+                    .map_err(|e| Failure(format!("{}: {e}", stringify!($sequential))))?;
+            )*
+            $(
+                $race(store.clone())
+                    .await
+                    .map_err(|e| Failure(format!("{}: {e}", stringify!($race))))?;
+            )*
         };
     }
-    check!(insert_get_list, &*store);
-    check!(rename, &*store);
-    check!(delete_and_reset, &*store);
-    check!(replace_backup_codes, &*store);
-    check!(insert_first_backup_codes, &*store);
-    check!(consume_backup_code_once, &*store);
-    check!(totp_step_high_water_mark, &*store);
-    check!(throttle_compare_and_swap, &*store);
-    check!(verification_state, &*store);
-    check!(success_against_throttle, &*store);
-    check!(webauthn_credentials, &*store);
-    check!(webauthn_counter_compare_and_swap, &*store);
-    check!(ceremony_take_once, &*store);
-    check!(delete_unless_last, &*store);
-    check!(totp_paging_and_reseal, &*store);
-    check!(totp_fingerprints, &*store);
-    check!(counter_based_otp, &*store);
-    check!(prehashed_backup_codes, &*store);
-    check!(remembered_browsers, &*store);
-    check!(known_browser_counters, &*store);
-    check!(key_checks, &*store);
-    check!(enrollment_deadlines, &*store);
-    check!(enrollment_skips, &*store);
-    check!(sent_codes, &*store);
-    check!(race_backup_code, store.clone());
-    check!(race_totp_step, store.clone());
-    check!(race_throttle_swap, store.clone());
-    check!(race_success_against_failures, store.clone());
-    check!(race_replace_backup_codes, store.clone());
-    check!(race_take_ceremony, store.clone());
-    check!(race_passwordless_marker, store.clone());
-    check!(race_webauthn_counter, store.clone());
-    check!(race_unique_credential_id, store.clone());
-    check!(race_totp_fingerprint, store.clone());
-    check!(race_duplicate_totp_import, store.clone());
-    check!(race_delete_unless_last, store.clone());
-    check!(settle_attempt, &*store);
-    check!(settle_checks_devices, &*store);
-    check!(last_usable_device, &*store);
-    check!(delete_unconfirmed_totp, &*store);
-    check!(rotation_paging, &*store);
-    check!(race_confirm_against_cleanup, store.clone());
-    check!(race_settle_burst, store.clone());
-    check!(uniform_settlement, store.clone());
-    check!(cached_verification, store.clone());
-    check!(race_known_browser_revoke, store.clone());
-    check!(race_first_backup_codes, store.clone());
-    check!(race_enrollment_deadline, store.clone());
-    check!(race_enrollment_skips, store.clone());
-    check!(race_sent_code, store.clone());
+    crate::conformance_checks!(run!());
     Ok(())
 }
 
@@ -418,18 +415,11 @@ pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
-        $crate::conformance_tests!(@plain $make; insert_get_list, rename, delete_and_reset,
-            replace_backup_codes, insert_first_backup_codes, consume_backup_code_once, totp_step_high_water_mark,
-            throttle_compare_and_swap, verification_state, success_against_throttle,
-            webauthn_credentials, webauthn_counter_compare_and_swap, ceremony_take_once,
-            delete_unless_last, totp_paging_and_reseal, totp_fingerprints, counter_based_otp, prehashed_backup_codes, remembered_browsers, known_browser_counters, key_checks, enrollment_deadlines, enrollment_skips, sent_codes,
-            settle_attempt, last_usable_device, delete_unconfirmed_totp, rotation_paging, settle_checks_devices);
-        $crate::conformance_tests!(@race $make; race_backup_code, race_totp_step,
-            race_throttle_swap, race_success_against_failures, race_replace_backup_codes,
-            race_take_ceremony, race_passwordless_marker, race_webauthn_counter, race_unique_credential_id, race_totp_fingerprint, race_duplicate_totp_import,
-            race_delete_unless_last,
-            race_settle_burst, uniform_settlement, race_confirm_against_cleanup, cached_verification,
-            race_known_browser_revoke, race_first_backup_codes, race_enrollment_deadline, race_enrollment_skips, race_sent_code);
+        $crate::conformance_checks!($crate::conformance_tests!(@all $make));
+    };
+    (@all $make:expr; sequential: [$($sequential:ident),*]; race: [$($race:ident),*]) => {
+        $crate::conformance_tests!(@plain $make; $($sequential),*);
+        $crate::conformance_tests!(@race $make; $($race),*);
     };
     (@plain $make:expr; $($name:ident),*) => {
         $(

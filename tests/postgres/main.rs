@@ -91,60 +91,15 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
             )),*]
         };
     }
-    let mut checks = plain!(
-        insert_get_list,
-        rename,
-        delete_and_reset,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        consume_backup_code_once,
-        totp_step_high_water_mark,
-        throttle_compare_and_swap,
-        verification_state,
-        success_against_throttle,
-        webauthn_credentials,
-        webauthn_counter_compare_and_swap,
-        ceremony_take_once,
-        delete_unless_last,
-        totp_paging_and_reseal,
-        totp_fingerprints,
-        counter_based_otp,
-        prehashed_backup_codes,
-        remembered_browsers,
-        known_browser_counters,
-        key_checks,
-        enrollment_deadlines,
-        enrollment_skips,
-        sent_codes,
-        settle_attempt,
-        last_usable_device,
-        delete_unconfirmed_totp,
-        rotation_paging,
-        settle_checks_devices
-    );
-    checks.extend(race!(
-        race_backup_code,
-        race_totp_step,
-        race_throttle_swap,
-        race_success_against_failures,
-        race_replace_backup_codes,
-        race_take_ceremony,
-        race_passwordless_marker,
-        race_webauthn_counter,
-        race_unique_credential_id,
-        race_totp_fingerprint,
-        race_duplicate_totp_import,
-        race_delete_unless_last,
-        race_settle_burst,
-        uniform_settlement,
-        race_confirm_against_cleanup,
-        cached_verification,
-        race_known_browser_revoke,
-        race_first_backup_codes,
-        race_enrollment_deadline,
-        race_enrollment_skips,
-        race_sent_code
-    ));
+    // Every check of the suite's one list.
+    macro_rules! all {
+        (; sequential: [$($sequential:ident),*]; race: [$($race:ident),*]) => {{
+            let mut checks = plain!($($sequential),*);
+            checks.extend(race!($($race),*));
+            checks
+        }};
+    }
+    let checks = multifactor::conformance_checks!(all!());
     checks
 }
 

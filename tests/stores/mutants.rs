@@ -1,6 +1,8 @@
 //! The conformance suite can fail: deliberately broken stores, each wrapping a `MemoryStore` and
-//! getting exactly one operation wrong, are caught by the check written for that promise (and
-//! only by it), while the plain `MemoryStore` passes the same checks.
+//! getting exactly one operation wrong, are caught by the check written for that promise, and
+//! every sequential check of the suite runs against each of them, so the other checks that also
+//! catch it are named too; the plain `MemoryStore` passes the same checks. The racy stores are
+//! right when called one at a time (they pass every sequential check) and caught by the races.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
@@ -41,9 +43,9 @@ async fn interleave() {
 // The broken stores.
 // ---------------------------------------------------------------------------------------------
 
-/// Check-then-act without atomicity: `settle_attempt`, `swap_throttle` and
-/// `record_webauthn_use` read, check, yield and write back. Correct when
-/// called one at a time.
+/// Check-then-act without atomicity: `settle_attempt` checks, yields and then trusts its
+/// check; `swap_throttle` and `record_webauthn_use` read, check, yield and write back. Correct
+/// when called one at a time.
 #[derive(Debug, Default)]
 struct ReadModifyWriteStore {
     inner: MemoryStore,
@@ -73,54 +75,32 @@ impl DeviceStore for ReadModifyWriteStore {
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
-        let current = self.inner.throttle(user, attempt.factor.into()).await?;
-        if current != attempt.admitted {
-            return Ok(Settlement::Moved(current));
-        }
-        let mut written = None;
-        match attempt.hit {
-            Some(Hit::BackupCode { device, slot }) => {
-                if let Some(mut record) = self.inner.device(user, device).await?
-                    && let DeviceData::BackupCodes(set) = &mut record.data
-                    && let Some(s) = set.slots.get_mut(slot)
-                    && !s.used
-                {
-                    s.used = true;
-                    record.last_used_at = Some(attempt.now);
-                    written = Some(record);
-                }
-            }
-            Some(Hit::TotpStep { device, step }) => {
-                if let Some(mut record) = self.inner.device(user, device).await?
-                    && let DeviceData::Totp(totp) = &mut record.data
-                    && totp.last_step.is_none_or(|last| last < step)
-                {
-                    totp.last_step = Some(step);
-                    record.confirmed = true;
-                    record.last_used_at = Some(attempt.now);
-                    written = Some(record);
-                }
-            }
-            None => {}
-        }
-        interleave().await;
-        let (new, settled) = match written {
-            Some(record) => {
-                write_back(&self.inner, record).await?;
-                (attempt.on_hit, Settlement::Accepted)
-            }
-            None => (attempt.on_miss, Settlement::Charged),
-        };
-        // An unconditional overwrite of the counter, built from the inner store's operations.
+        // Check: the counter as admitted, and the hit still unspent, read one at a time.
         let counter = Counter {
             factor: attempt.factor,
             browser: attempt.browser,
         };
-        self.inner.clear_throttle(user, counter).await?;
-        self.inner
-            .swap_throttle(user, counter, ThrottleState::default(), new)
-            .await?;
-        Ok(settled)
+        let admitted = self.inner.throttle(user, counter).await? == attempt.admitted;
+        let available = match attempt.hit {
+            Some(Hit::BackupCode { device, slot }) if attempt.factor == Factor::BackupCodes => matches!(
+                self.inner.device(user, device).await?.map(|r| r.data),
+                Some(DeviceData::BackupCodes(set)) if set.slots.get(slot).is_some_and(|s| !s.used)
+            ),
+            Some(Hit::TotpStep { device, step }) if attempt.factor == Factor::Totp => matches!(
+                self.inner.device(user, device).await?.map(|r| r.data),
+                Some(DeviceData::Totp(totp)) if totp.last_step.is_none_or(|last| last < step)
+            ),
+            _ => false,
+        };
+        interleave().await;
+        // Then act, trusting the check: the inner store's settlement, except that a hit the
+        // check saw unspent under an admitted counter is accepted even if, by now, the counter
+        // moved or the hit was spent (which only a concurrent settlement can do). One at a
+        // time, this is the inner store exactly.
+        match self.inner.settle_attempt(user, attempt).await? {
+            Settlement::Moved(_) | Settlement::Charged if admitted && available => Ok(Settlement::Accepted),
+            settled => Ok(settled),
+        }
     }
 
     async fn swap_throttle(
@@ -776,7 +756,11 @@ impl DeviceStore for UnguardedDeleteStore {
         let Some(target) = methods.iter().find(|d| d.id == id) else {
             return Ok(DeleteOutcome::NotFound);
         };
-        if target.confirmed && !methods.iter().any(|d| d.id != id && d.confirmed) {
+        // Usable: confirmed, and for a backup-code set with a code left.
+        let usable = |d: &DeviceRecord| {
+            d.confirmed && !matches!(&d.data, DeviceData::BackupCodes(set) if set.slots.iter().all(|s| s.used))
+        };
+        if usable(target) && !methods.iter().any(|d| d.id != id && usable(d)) {
             return Ok(DeleteOutcome::LastDevice);
         }
         tokio::task::yield_now().await;
@@ -844,49 +828,42 @@ impl DeviceStore for NoGuardStore {
 // Helpers.
 // ---------------------------------------------------------------------------------------------
 
-/// The names of the sequential (non-race) checks that fail on `store`, with their messages.
+/// The names of the sequential (non-race) checks that fail on `store`, with their messages:
+/// every sequential check of the suite's one list.
 async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static str, String)> {
     let mut failed = Vec::new();
     macro_rules! run {
-        ($($name:ident),+) => {
+        (; sequential: [$($name:ident),*]; race: [$($race:ident),*]) => {
             $(
                 if let Err(e) = conformance::$name(store).await {
                     failed.push((stringify!($name), e.to_string()));
                 }
-            )+
+            )*
         };
     }
-    run!(
-        insert_get_list,
-        rename,
-        delete_and_reset,
-        replace_backup_codes,
-        consume_backup_code_once,
-        totp_step_high_water_mark,
-        throttle_compare_and_swap,
-        verification_state,
-        success_against_throttle,
-        webauthn_credentials,
-        webauthn_counter_compare_and_swap,
-        ceremony_take_once,
-        delete_unless_last,
-        totp_paging_and_reseal,
-        totp_fingerprints,
-        remembered_browsers
-    );
+    multifactor::conformance_checks!(run!());
     failed
 }
 
-/// Asserts that exactly the check `name` fails on `store`, with a message containing `needle`.
-async fn assert_only_check_fails<S: DeviceStore>(store: &S, name: &str, needle: &str) {
+/// Asserts that the check `name` fails on `store` with a message containing `needle`, and
+/// that the other checks that fail are exactly `also` (in the suite's order): every sequential
+/// check runs against every broken store, so a check that starts or stops catching one shows.
+async fn assert_caught<S: DeviceStore>(store: &S, name: &str, needle: &str, also: &[&str]) {
     let failed = failing_sequential_checks(store).await;
-    let names: Vec<&str> = failed.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, [name], "expected only {name} to fail, got {failed:?}");
-    let message = &failed[0].1;
+    let Some((_, message)) = failed.iter().find(|(n, _)| *n == name) else {
+        panic!("{name} did not catch the broken store; failed: {failed:?}");
+    };
     assert!(
         message.contains(needle),
         "{name} failed for the wrong reason: {message:?} (expected it to mention {needle:?})"
     );
+    let others: Vec<&str> = failed.iter().map(|(n, _)| *n).filter(|n| *n != name).collect();
+    assert_eq!(others, also, "besides {name}: {failed:?}");
+}
+
+/// Asserts that exactly the check `name` fails on `store`, with a message containing `needle`.
+async fn assert_only_check_fails<S: DeviceStore>(store: &S, name: &str, needle: &str) {
+    assert_caught(store, name, needle, &[]).await;
 }
 
 /// Runs a race check up to [`RACE_ROUNDS`] times and returns the first failure's message.
@@ -1052,7 +1029,13 @@ async fn totp_step_high_water_mark_catches_an_accepted_older_step() {
     let store = NoHighWaterStore::default();
     let err = conformance::totp_step_high_water_mark(&store).await.unwrap_err();
     assert!(err.to_string().contains("older step"), "wrong reason: {err}");
-    assert_only_check_fails(&store, "totp_step_high_water_mark", "older step").await;
+    assert_caught(
+        &store,
+        "totp_step_high_water_mark",
+        "older step",
+        &["counter_based_otp", "settle_attempt"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1068,7 +1051,13 @@ async fn replace_backup_codes_catches_a_leaked_old_set() {
     let store = LeakyReplaceStore::default();
     let err = conformance::replace_backup_codes(&store).await.unwrap_err();
     assert!(err.to_string().contains("after replace"), "wrong reason: {err}");
-    assert_only_check_fails(&store, "replace_backup_codes", "after replace").await;
+    assert_caught(
+        &store,
+        "replace_backup_codes",
+        "after replace",
+        &["settle_checks_devices"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1087,7 +1076,13 @@ async fn consume_backup_code_once_catches_a_second_consume() {
     let store = SloppyConsumeStore::default();
     let err = conformance::consume_backup_code_once(&store).await.unwrap_err();
     assert!(err.to_string().contains("twice"), "wrong reason: {err}");
-    assert_only_check_fails(&store, "consume_backup_code_once", "twice").await;
+    assert_caught(
+        &store,
+        "consume_backup_code_once",
+        "twice",
+        &["prehashed_backup_codes", "settle_attempt"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1144,7 +1139,13 @@ async fn webauthn_credentials_catches_a_shared_credential_id() {
         err.to_string().contains("existing credential id"),
         "wrong reason: {err}"
     );
-    assert_only_check_fails(&store, "webauthn_credentials", "existing credential id").await;
+    assert_caught(
+        &store,
+        "webauthn_credentials",
+        "existing credential id",
+        &["rotation_paging"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1236,7 +1237,7 @@ async fn delete_unless_last_catches_a_missing_guard() {
     let store = NoGuardStore::default();
     let err = conformance::delete_unless_last(&store).await.unwrap_err();
     assert!(err.to_string().contains("not LastDevice"), "wrong reason: {err}");
-    assert_only_check_fails(&store, "delete_unless_last", "not LastDevice").await;
+    assert_caught(&store, "delete_unless_last", "not LastDevice", &["last_usable_device"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1260,7 +1261,13 @@ async fn race_delete_unless_last_passes_where_the_store_forwards() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn success_against_throttle_catches_a_throttle_blind_store() {
     let store = ThrottleBlindStore::default();
-    assert_only_check_fails(&store, "success_against_throttle", "while failures were counted").await;
+    assert_caught(
+        &store,
+        "success_against_throttle",
+        "while failures were counted",
+        &["known_browser_counters", "settle_attempt"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
