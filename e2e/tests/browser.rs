@@ -8,6 +8,11 @@
 //! skips, except under `CI=true`, where that is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// The libtest lines, shared with the kit's other harness-less suites (this package does not
+/// depend on the kit).
+#[path = "../../kit/src/libtest.rs"]
+mod libtest;
+
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -2549,18 +2554,12 @@ async fn a_passkey_signs_in_on_a_related_origin(browser: &Browser, _base: &str) 
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let Some(chromium) = chromium() else {
-        eprintln!(
-            "\n!!!! Browser tests SKIPPED: no Chromium found (/usr/bin/chromium; install Debian's `chromium`).\n"
+        return libtest::skip_suite(
+            "Browser",
+            "no Chromium found (/usr/bin/chromium)",
+            "Install Debian's `chromium` to run them.",
         );
-        if ci {
-            eprintln!("CI=true: a skipped browser test is a failure.");
-            println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
-            return ExitCode::FAILURE;
-        }
-        println!("test result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
-        return ExitCode::SUCCESS;
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -2602,14 +2601,11 @@ fn main() -> ExitCode {
                 let only = std::env::var("E2E_ONLY").ok();
                 $(
                     if only.as_deref().is_some_and(|o| !stringify!($name).contains(o)) {
-                        println!("test {} ... skipped (E2E_ONLY)", stringify!($name));
+                        libtest::skipped(stringify!($name), "E2E_ONLY");
                         continue_marker();
                     } else {
                     let result = $name(browser_ref, &base).await;
-                    match &result {
-                        Ok(()) => println!("test {} ... ok", stringify!($name)),
-                        Err(e) => println!("test {} ... FAILED\n    {e}", stringify!($name)),
-                    }
+                    libtest::case(stringify!($name), &result);
                     results.push(result.is_ok());
                     }
                 )*
@@ -2660,22 +2656,7 @@ fn main() -> ExitCode {
     });
     let results = match results {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("browser test setup failed: {e}");
-            println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return libtest::setup_failed("browser test setup failed", &e),
     };
-    let passed = results.iter().filter(|ok| **ok).count();
-    let failed = results.len() - passed;
-    let verdict = if failed == 0 { "ok" } else { "FAILED" };
-    println!(
-        "\ntest result: {verdict}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out; finished in {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    libtest::summary(&results, started)
 }

@@ -17,8 +17,10 @@ pub mod cluster;
 pub mod demo_key;
 #[macro_use]
 pub mod forward;
+pub mod libtest;
 pub mod load;
 pub mod migration;
 pub mod pg_cluster;
+pub mod procstat;
 pub mod service;
 pub mod version;

@@ -7,7 +7,7 @@
 //! `CI=true`, where that is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use multifactor_kit::cluster;
+use multifactor_kit::{cluster, libtest};
 
 /// The fleet rules at registration and sign-in, the scenarios the in-memory store and SQLite
 /// run in the WebAuthn tests.
@@ -99,8 +99,7 @@ fn conformance(url: String) -> Vec<(&'static str, Check)> {
             checks
         }};
     }
-    let checks = multifactor::conformance_checks!(all!());
-    checks
+    multifactor::conformance_checks!(all!())
 }
 
 /// Runs `op` from 64 tasks, alternating between the two stores, released together.
@@ -989,25 +988,16 @@ async fn mfactl_import(url: String) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let cluster = match cluster::Cluster::start() {
         Ok(Ok(c)) => c,
         Ok(Err(cluster::Missing::NoBinaries(why))) => {
-            eprintln!("\n!!!! PostgreSQL tests SKIPPED: {why}.");
-            eprintln!("!!!! Install the `postgresql` package or set DATABASE_URL to run them.\n");
-            if ci {
-                eprintln!("CI=true: a skipped PostgreSQL test is a failure.");
-                println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
-                return ExitCode::FAILURE;
-            }
-            println!("test result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out");
-            return ExitCode::SUCCESS;
+            return libtest::skip_suite(
+                "PostgreSQL",
+                &why,
+                "Install the `postgresql` package or set DATABASE_URL to run them.",
+            );
         }
-        Err(e) => {
-            eprintln!("could not start PostgreSQL: {e}");
-            println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return libtest::setup_failed("could not start PostgreSQL", &e.to_string()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -1106,10 +1096,7 @@ fn main() -> ExitCode {
         let mut results = Vec::new();
         for (name, check) in checks {
             let result = check.await;
-            match &result {
-                Ok(()) => println!("test {name} ... ok"),
-                Err(e) => println!("test {name} ... FAILED\n    {e}"),
-            }
+            libtest::case(name, &result);
             results.push(result.is_ok());
         }
         Ok::<_, String>(results)
@@ -1117,22 +1104,7 @@ fn main() -> ExitCode {
     drop(cluster);
     let results = match results {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("setup failed: {e}");
-            println!("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return libtest::setup_failed("setup failed", &e),
     };
-    let passed = results.iter().filter(|ok| **ok).count();
-    let failed = results.len() - passed;
-    let verdict = if failed == 0 { "ok" } else { "FAILED" };
-    println!(
-        "\ntest result: {verdict}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out; finished in {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    libtest::summary(&results, started)
 }

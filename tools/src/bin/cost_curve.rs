@@ -91,6 +91,7 @@
 
 use multifactor_kit::load;
 use multifactor_kit::pg_cluster;
+use multifactor_kit::procstat;
 
 use load::{TaskResult, accepted, print_machine, run_tasks, secret_bytes, service, set_up_user};
 
@@ -620,47 +621,23 @@ struct CpuSnap {
     machine_total: u64,
 }
 
-/// (parent pid, user + system ticks) from a /proc/PID/stat line.
-fn proc_ticks(stat: &str) -> (u32, u64) {
-    // After the parenthesised command name: state is field 3, ppid 4, utime 14, stime 15.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    (u32::try_from(field(4)).unwrap_or(0), field(14) + field(15))
-}
-
 impl CpuSnap {
     fn take(server: Option<u32>) -> Self {
-        let own = proc_ticks(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()).1;
-        let mut server_ticks = 0;
-        if let (Some(postmaster), Ok(entries)) = (server, std::fs::read_dir("/proc")) {
-            for entry in entries.flatten() {
-                let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                    continue;
-                };
-                let (ppid, ticks) = proc_ticks(&std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default());
-                if pid == postmaster || ppid == postmaster {
-                    server_ticks += ticks;
-                }
-            }
-        }
-        let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let cpu: Vec<u64> = machine
-            .lines()
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .skip(1)
-            .map(|f| f.parse().unwrap_or(0))
-            .collect();
-        let total: u64 = cpu.iter().take(8).sum();
-        let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+        let own = procstat::this_process().own;
+        let server_ticks = server.map_or(0, |postmaster| {
+            procstat::all_processes()
+                .into_iter()
+                .filter(|(pid, p)| *pid == postmaster || p.ppid == postmaster)
+                .map(|(_, p)| p.own)
+                .sum()
+        });
+        let machine = procstat::machine();
         Self {
             server,
             own,
             server_ticks,
-            machine_busy: total.saturating_sub(idle),
-            machine_total: total,
+            machine_busy: machine.busy,
+            machine_total: machine.total,
         }
     }
 

@@ -228,32 +228,16 @@ struct CpuSnap {
     machine_total: u64,
 }
 
-/// Clock ticks per second in /proc (USER_HZ, 100 on Linux).
-const TICKS_PER_SEC: u64 = 100;
+use multifactor_kit::procstat::{self, TICKS_PER_SEC};
 
 fn cpu_snap() -> CpuSnap {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name: state is field 3; utime 14, stime 15,
-    // cutime 16, cstime 17.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = after.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
-    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
-    let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let cpu: Vec<u64> = machine
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let total: u64 = cpu.iter().take(8).sum();
-    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+    let me = procstat::this_process();
+    let machine = procstat::machine();
     CpuSnap {
-        own_ticks: field(14) + field(15),
-        children_ticks: field(16) + field(17),
-        machine_busy: total.saturating_sub(idle),
-        machine_total: total,
+        own_ticks: me.own,
+        children_ticks: me.children,
+        machine_busy: machine.busy,
+        machine_total: machine.total,
     }
 }
 
