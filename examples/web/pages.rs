@@ -290,24 +290,15 @@ Set one up by {}.{skips}</p>
 fn when(time: Option<UnixTime>) -> String {
     time.map_or_else(
         || "never".to_owned(),
-        |t| format!("<time data-unix=\"{}\">{}</time>", t.as_secs(), utc(t.as_secs())),
+        |t| format!("<time data-unix=\"{}\">{}</time>", t.as_secs(), utc(t)),
     )
 }
 
-/// `YYYY-MM-DD HH:MM UTC` (days to civil date: Howard Hinnant's algorithm).
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let (hh, mm) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
+/// `YYYY-MM-DD HH:MM UTC`, from the library's RFC 3339 form (`YYYY-MM-DDTHH:MM:SSZ`).
+fn utc(time: UnixTime) -> String {
+    let text = time.to_string();
+    let minutes = text.get(..16).unwrap_or(&text);
+    format!("{} UTC", minutes.replacen('T', " ", 1))
 }
 
 /// The label of a kind, as the table shows it.
