@@ -359,22 +359,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// The secret of `import-totp`: a file, or standard input; the first line, trimmed.
 fn read_secret(file: Option<&PathBuf>) -> Result<zeroize::Zeroizing<String>, Failure> {
+    let (source, name): (Box<dyn std::io::Read>, String) = match file {
+        Some(path) => (
+            Box::new(std::fs::File::open(path).map_err(|e| input(format!("cannot read {}: {e}", path.display())))?),
+            path.display().to_string(),
+        ),
+        None => (Box::new(std::io::stdin()), "standard input".to_owned()),
+    };
     let mut text = zeroize::Zeroizing::new(String::new());
-    match file {
-        Some(path) => {
-            std::fs::File::open(path)
-                .map_err(|e| input(format!("cannot read {}: {e}", path.display())))?
-                .take(64 * 1024)
-                .read_to_string(&mut text)
-                .map_err(|e| input(format!("cannot read {}: {e}", path.display())))?;
-        }
-        None => {
-            std::io::stdin()
-                .take(64 * 1024)
-                .read_to_string(&mut text)
-                .map_err(|e| input(format!("cannot read standard input: {e}")))?;
-        }
-    }
+    source
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| input(format!("cannot read {name}: {e}")))?;
     let line = zeroize::Zeroizing::new(text.lines().next().unwrap_or("").trim().to_owned());
     if line.is_empty() {
         return Err(input("no secret: give it on standard input or with --secret-file"));

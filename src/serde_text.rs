@@ -30,12 +30,12 @@ impl<'de, T, E: fmt::Display, F: FnOnce(&str) -> Result<T, E>> Visitor<'de> for 
     }
 }
 
+/// `Serialize` as the type's `Display` (its one text form), `Deserialize` through `parse`.
 macro_rules! text {
-    ($ty:ty, $expecting:literal, $show:expr, $parse:expr) => {
+    ($ty:ty, $expecting:literal, $parse:expr) => {
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let show: fn(&$ty) -> String = $show;
-                serializer.serialize_str(&show(self))
+                serializer.collect_str(self)
             }
         }
 
@@ -50,33 +50,17 @@ macro_rules! text {
     };
 }
 
-text!(UserId, "a user id", |v| v.as_str().to_owned(), |s: &str| UserId::new(s));
-text!(DeviceName, "a device name", |v| v.as_str().to_owned(), DeviceName::new);
-text!(
-    DeviceId,
-    "32 hexadecimal digits",
-    ToString::to_string,
-    DeviceId::from_str
-);
-text!(
-    CeremonyId,
-    "32 hexadecimal digits",
-    ToString::to_string,
-    CeremonyId::from_str
-);
+text!(UserId, "a user id", |s: &str| UserId::new(s));
+text!(DeviceName, "a device name", DeviceName::new);
+text!(DeviceId, "32 hexadecimal digits", DeviceId::from_str);
+text!(CeremonyId, "32 hexadecimal digits", CeremonyId::from_str);
 text!(
     RememberedBrowserId,
     "32 hexadecimal digits",
-    ToString::to_string,
     RememberedBrowserId::from_str
 );
-text!(
-    DeviceKind,
-    "a device kind",
-    |v| v.as_str().to_owned(),
-    DeviceKind::from_str
-);
-text!(Factor, "a factor", |v| v.as_str().to_owned(), Factor::from_str);
+text!(DeviceKind, "a device kind", DeviceKind::from_str);
+text!(Factor, "a factor", Factor::from_str);
 
 /// An authenticator model's AAGUID as a UUID (`"ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4"`), the
 /// form the FIDO Metadata Service and every provider list use; `None` as `null`.
@@ -88,46 +72,22 @@ pub(crate) mod aaguid {
     pub(crate) fn serialize<S: Serializer>(aaguid: &Option<[u8; 16]>, serializer: S) -> Result<S::Ok, S::Error> {
         match aaguid {
             None => serializer.serialize_none(),
-            Some(bytes) => {
-                let mut text = String::with_capacity(36);
-                for (i, b) in bytes.iter().enumerate() {
-                    if matches!(i, 4 | 6 | 8 | 10) {
-                        text.push('-');
-                    }
-                    text.push_str(&format!("{b:02x}"));
-                }
-                serializer.serialize_some(&text)
-            }
+            Some(bytes) => serializer.collect_str(&uuid::Uuid::from_bytes(*bytes).hyphenated()),
         }
     }
 
+    /// Only the hyphenated form (36 characters): not the simple, braced or URN forms `uuid`
+    /// also reads.
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<[u8; 16]>, D::Error> {
         let Some(text) = Option::<String>::deserialize(deserializer)? else {
             return Ok(None);
         };
-        let uuid = text.len() == 36
-            && text.bytes().enumerate().all(|(i, b)| match i {
-                8 | 13 | 18 | 23 => b == b'-',
-                _ => b.is_ascii_hexdigit(),
-            });
-        if !uuid {
-            return Err(D::Error::custom(
+        match uuid::Uuid::try_parse(&text) {
+            Ok(uuid) if text.len() == 36 => Ok(Some(*uuid.as_bytes())),
+            _ => Err(D::Error::custom(
                 "an AAGUID is a UUID: 32 hexadecimal digits in 5 groups",
-            ));
+            )),
         }
-        let digits: Vec<u8> = text
-            .bytes()
-            .filter(u8::is_ascii_hexdigit)
-            .map(|b| match b {
-                b'0'..=b'9' => b - b'0',
-                _ => (b | 0x20) - b'a' + 10,
-            })
-            .collect();
-        let mut out = [0u8; 16];
-        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-            *byte = pair.iter().fold(0, |acc, d| (acc << 4) | d);
-        }
-        Ok(Some(out))
     }
 }
 
