@@ -62,6 +62,8 @@
 //!   constructors check them, so that an axum `Path<DeviceId>` cannot carry a malformed id.
 //! - `test-util`: the `conformance` suite (for store implementers) and the test doubles
 //!   `ManualClock`, `InsecureSeededRng` and `RecordingSink`.
+//! - `cli`: the `mfactl` binary, the administrator's command line on SQLite or PostgreSQL
+//!   (`cargo install multifactor --features cli`; `mfactl --help`).
 
 pub mod audit;
 pub mod authorize;

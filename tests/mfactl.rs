@@ -2,23 +2,15 @@
 //! bad input that gets one line on stderr, a non-zero exit, and no write.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{Clock, SystemClock, TotpParams};
 
-/// `cargo test` builds the examples next to the test binaries' `deps` directory.
+/// Cargo builds the binary for the package's integration tests (feature `cli`).
 fn mfactl() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir.join("examples").join("mfactl");
-    assert!(
-        bin.exists(),
-        "{} not built: run `cargo test` (which builds examples)",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_mfactl"))
 }
 
 struct Cli {
@@ -351,6 +343,7 @@ fn help_for_every_command_completions_and_json_for_scripts() {
         "credentials",
         "revoke-model",
         "completions",
+        "gen-key",
     ];
     for command in commands {
         assert!(top.contains(command), "{command} missing from --help");
@@ -420,17 +413,72 @@ fn operator_safety_secrets_off_the_command_line_a_bounded_import_and_the_key_id(
     ]);
     assert!(done.contains("stay valid wherever"), "{done}");
 
-    // The key id comes from MFACTL_KEY_ID, and names only a key given in MFACTL_KEY.
-    let out = Command::new(mfactl())
-        .args(["--db", "keyed.db", "list", "alice"])
-        .current_dir(&cli.dir)
-        .env_remove("MFACTL_KEY")
-        .env("MFACTL_KEY_ID", "prod-2026")
-        .output()
-        .unwrap();
+    // No key, no database: mfactl never makes up a key of its own, which would seal secrets
+    // the application cannot open.
+    let keyless = |args: &[&str]| {
+        Command::new(mfactl())
+            .args(["--db", "keyed.db"])
+            .args(args)
+            .current_dir(&cli.dir)
+            .env_remove("MFACTL_KEY")
+            .env_remove("MFACTL_KEY_FILE")
+            .env_remove("MFACTL_KEY_ID")
+            .output()
+            .unwrap()
+    };
+    let out = keyless(&["list", "alice"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("MFACTL_KEY_ID"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gen-key"));
     assert!(!cli.dir.join("keyed.db").exists());
+    assert!(!cli.dir.join("keyed.db.key").exists());
+    // gen-key writes a new key file for its owner alone, and never overwrites one.
+    let made = keyless(&["gen-key", "ops.key"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let key = std::fs::read_to_string(cli.dir.join("ops.key")).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    assert!(key.trim().bytes().all(|b| b.is_ascii_hexdigit()));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(cli.dir.join("ops.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = keyless(&["gen-key", "ops.key"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(cli.dir.join("ops.key")).unwrap(), key);
+    assert_ne!(keyless(&["gen-key", "other.key"]).status.code(), Some(1));
+    assert_ne!(std::fs::read_to_string(cli.dir.join("other.key")).unwrap(), key);
+    // --key-file seals with it; the same file opens what it sealed, and another key cannot.
+    let filed = keyless(&[
+        "--key-file",
+        "ops.key",
+        "import-totp",
+        "gina",
+        "--secret-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(filed.status.success(), "{}", String::from_utf8_lossy(&filed.stderr));
+    let secret = decode_base32_secret("JBSWY3DPEHPK3PXP").unwrap();
+    let code = code_at(&secret, &TotpParams::default(), SystemClock.now());
+    let code = code.expose_secret();
+    let other = keyless(&["--key-file", "other.key", "verify-totp", "gina", code]);
+    assert_eq!(
+        other.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    let opened = keyless(&["--key-file", "ops.key", "verify-totp", "gina", code]);
+    assert!(opened.status.success(), "{}", String::from_utf8_lossy(&opened.stderr));
+    // A SQLite file's FILE.key beside it is used when it exists (the web demo makes one).
+    std::fs::copy(cli.dir.join("ops.key"), cli.dir.join("keyed.db.key")).unwrap();
+    assert!(keyless(&["list", "gina"]).status.success());
+    std::fs::remove_file(cli.dir.join("keyed.db.key")).unwrap();
+    std::fs::remove_file(cli.dir.join("keyed.db")).unwrap();
+    // A key file that is not a key is refused with its name.
+    std::fs::write(cli.dir.join("bad.key"), "not a key\n").unwrap();
+    let out = keyless(&["--key-file", "bad.key", "list", "alice"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.key: not a key file"));
     let as_key = |id: &str, args: &[&str]| {
         Command::new(mfactl())
             .args(["--db", "keyed.db"])

@@ -83,7 +83,17 @@ async fn web_binary() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--example", "web", "--example", "mfactl", "-p", "multifactor"])
+        .args([
+            "build",
+            "-p",
+            "multifactor",
+            "--example",
+            "web",
+            "--bin",
+            "mfactl",
+            "--features",
+            "cli",
+        ])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
     if profile == "release" {
         build.arg("--release");
@@ -2073,7 +2083,7 @@ async fn a_required_enrollment_is_skipped_until_its_deadline(browser: &Browser, 
     // An administrator moves the deadline into the past.
     let db = DATABASE.get().ok_or("no database")?;
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let mfactl = workspace_target().join(profile).join("examples").join("mfactl");
+    let mfactl = workspace_target().join(profile).join("mfactl");
     let past = SystemClock.now().as_secs() - 60;
     let out = Command::new(&mfactl)
         .arg("--db")
@@ -2402,7 +2412,7 @@ async fn imported_keycloak_passkey_signs_in(browser: &Browser, base: &str) -> Re
     let file = db.with_file_name("keycloak.csv");
     std::fs::write(&file, row).map_err(err)?;
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let mfactl = workspace_target().join(profile).join("examples").join("mfactl");
+    let mfactl = workspace_target().join(profile).join("mfactl");
     let out = Command::new(&mfactl)
         .arg("--db")
         .arg(db)

@@ -8,7 +8,7 @@
 //! - [`load`] and [`bench`]: what the load examples and the criterion benches share;
 //! - [`migration`]: one user with all the state a migration must keep, and its snapshot;
 //! - [`version`]: the SQL stores' devices version wrapping at its top;
-//! - [`demo_key`]: the examples' demo sealing key file.
+//! - [`demo_key`]: the web example's demo sealing key file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 pub mod bench;

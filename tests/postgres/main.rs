@@ -911,13 +911,7 @@ async fn no_plaintext_in_tables(url: String) -> Result<(), String> {
 /// `mfactl import` on PostgreSQL: a batch with bad lines writes nothing and exits 2,
 /// `--skip-bad` imports the rest, and a second run of the good file adds nothing.
 async fn mfactl_import(url: String) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(fail)?;
-    let bin = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .ok_or("no target directory")?
-        .join("examples")
-        .join("mfactl");
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mfactl"));
     let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
     let run = |args: &[&str]| {
         std::process::Command::new(&bin)

@@ -1,17 +1,20 @@
 //! `mfactl`: manage users' MFA methods in a SQLite or PostgreSQL database from the command line.
 //!
 //! ```text
-//! cargo run --example mfactl -- --help            # every command; `mfactl COMMAND --help` for one
-//! cargo run --example mfactl -- [--db FILE|postgres://URL] [--json] COMMAND ...
-//! cargo run --example mfactl -- completions bash  # a shell completion script (bash, zsh, fish, ...)
+//! cargo install multifactor --features cli       # or, in a checkout: cargo install --path . --features cli
+//! mfactl --help                                  # every command; `mfactl COMMAND --help` for one
+//! mfactl [--db FILE|postgres://URL] [--json] COMMAND ...
+//! mfactl completions bash                        # a shell completion script (bash, zsh, fish, ...)
 //! ```
 //!
 //! The database is a SQLite file (default `mfactl.db` in the working directory, or
 //! `MFACTL_DB`) or, given a `postgres://` URL, a PostgreSQL database. TOTP secrets are sealed
-//! with the 32-byte key in `MFACTL_KEY` (64 hex digits) under the key id in `MFACTL_KEY_ID`
-//! (default `demo-1`, the web example's); without `MFACTL_KEY`, for SQLite only, a key file
-//! next to the database (`FILE.key`) is created on first use, which is fine for a demo and
-//! wrong for production (the key must not live beside the data it protects).
+//! with the application's 32-byte key: 64 hex digits in `MFACTL_KEY`, or in the file named by
+//! `--key-file` (`MFACTL_KEY_FILE`), under the key id in `MFACTL_KEY_ID` (default `demo-1`, the
+//! web example's). For a SQLite file `FILE`, a key file `FILE.key` beside it is used if it
+//! exists (the web example's demo creates one). `mfactl gen-key PATH` writes a fresh key to a
+//! new file that only its owner can read. `mfactl` never creates a key on its own: a key made
+//! up by the tool would seal secrets the application cannot open.
 //!
 //! `import-totp` reads the secret or `otpauth://` URI from standard input (or `--secret-file`),
 //! never from the command line, where `ps` and the shell's history would show it.
@@ -39,7 +42,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
-use multifactor_kit::demo_key;
 use serde_json::{Value, json};
 
 use multifactor::import::{ImportBatch, ImportFormat, ImportOptions};
@@ -58,6 +60,9 @@ struct Cli {
     /// A SQLite file or a postgres:// URL.
     #[arg(long, global = true, env = "MFACTL_DB", default_value = "mfactl.db")]
     db: String,
+    /// A file holding the sealing key (64 hex digits), when `MFACTL_KEY` is not set.
+    #[arg(long, global = true, env = "MFACTL_KEY_FILE")]
+    key_file: Option<PathBuf>,
     /// One JSON document on standard output instead of text, for scripts.
     #[arg(long, global = true)]
     json: bool,
@@ -173,6 +178,11 @@ enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Write a fresh sealing key (64 hex digits) to a new file only its owner can read.
+    GenKey {
+        /// The file to create; an existing file is never overwritten.
+        path: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -302,27 +312,51 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The key: `MFACTL_KEY` under `MFACTL_KEY_ID`, or (SQLite only) the demo key file.
-fn sealing_key(db: &str, sqlite: bool) -> Result<multifactor::SealingKey, Failure> {
+/// The key: `MFACTL_KEY`, else the key file (`--key-file`, else a SQLite file's `FILE.key` if
+/// it exists), under `MFACTL_KEY_ID`.
+fn sealing_key(db: &str, key_file: Option<&PathBuf>, sqlite: bool) -> Result<multifactor::SealingKey, Failure> {
     let id = std::env::var("MFACTL_KEY_ID").ok();
+    let id = multifactor::KeyId::new(id.as_deref().unwrap_or("demo-1")).map_err(input)?;
     if let Ok(hex) = std::env::var("MFACTL_KEY") {
-        let id = multifactor::KeyId::new(id.as_deref().unwrap_or("demo-1")).map_err(input)?;
         return multifactor::SealingKey::from_hex(id, &hex)
             .map_err(|_| input("MFACTL_KEY must be 64 hexadecimal digits"));
     }
-    if !sqlite {
-        return Err(input(
-            "MFACTL_KEY (64 hex digits) is required with a PostgreSQL database",
-        ));
-    }
-    if id.is_some() {
-        return Err(input("MFACTL_KEY_ID names the key in MFACTL_KEY, which is not set"));
-    }
-    let (key, note) = demo_key::load("MFACTL_KEY", &PathBuf::from(db)).map_err(input)?;
-    if let Some(note) = note {
-        eprintln!("mfactl: {note}");
-    }
-    Ok(key)
+    let beside = PathBuf::from(format!("{db}.key"));
+    let path = match key_file {
+        Some(path) => path.clone(),
+        None if sqlite && beside.exists() => beside,
+        None => {
+            return Err(input(
+                "no sealing key: set MFACTL_KEY (64 hex digits) or --key-file (MFACTL_KEY_FILE); \
+                 `mfactl gen-key PATH` makes a new one",
+            ));
+        }
+    };
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| input(format!("{}: {e}", path.display())))?);
+    multifactor::SealingKey::from_hex(id, text.trim())
+        .map_err(|_| input(format!("{}: not a key file (64 hexadecimal digits)", path.display())))
+}
+
+/// `gen-key`: a fresh key from the operating system's generator, in a new file (mode 0600).
+fn gen_key(path: &PathBuf) -> Result<(), Failure> {
+    use multifactor::Rng as _;
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    multifactor::OsRng::new()
+        .and_then(|r| r.try_fill_bytes(key.as_mut()))
+        .map_err(|e| Failure(format!("random: {e}"), 1))?;
+    let text = zeroize::Zeroizing::new(key.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| input(format!("{}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Failure(format!("{}: {e}", path.display()), 1))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -331,6 +365,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Completions { shell } = command {
         clap_complete::generate(shell, &mut Cli::command(), "mfactl", &mut std::io::stdout());
         return Ok(());
+    }
+    if let Command::GenKey { path } = &command {
+        gen_key(path)?;
+        return Said::new(
+            format!(
+                "created {} (keep it where the application reads its key, not beside the data)",
+                path.display()
+            ),
+            json!({"created": path.display().to_string()}),
+        )
+        .print(json);
     }
     // Read what the command needs from files and standard input before the database opens.
     let mut secret = None;
@@ -345,7 +390,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let db = cli.db;
     let postgres = db.starts_with("postgres://") || db.starts_with("postgresql://");
-    let key = sealing_key(&db, !postgres)?;
+    let key = sealing_key(&db, cli.key_file.as_ref(), !postgres)?;
     let out = if postgres {
         let store = PostgresStore::connect(&db).await?;
         store.migrate().await?;
@@ -611,7 +656,7 @@ async fn execute<S: DeviceStore>(
                 json!({"user": user.as_str(), "unlocked": factor.as_str()}),
             )
         }
-        Command::Completions { .. } => Said::new("", Value::Null),
+        Command::Completions { .. } | Command::GenKey { .. } => Said::new("", Value::Null),
     })
 }
 
