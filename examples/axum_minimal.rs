@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! export MFA_SEALING_KEY=$(openssl rand -hex 32)   # keep it in your secrets manager
-//! cargo run --example axum_minimal                 # then open http://localhost:3000
+//! cargo run --example axum_minimal                 # then open http://127.0.0.1:3000
 //! ```
+//!
+//! `MFA_DB` names the SQLite file (default `axum_minimal.db`) and `ADDR` the address to listen
+//! on (default `127.0.0.1:3000`).
 //!
 //! Sign in as anyone with the password `password`. Forms are safe from cross-site posts
 //! because tower-sessions' cookie is `SameSite=Strict`; add CSRF tokens if you relax that.
@@ -231,7 +234,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         |_| "set MFA_SEALING_KEY to 64 hexadecimal digits, e.g. export MFA_SEALING_KEY=$(openssl rand -hex 32)",
     )?;
     let keys = Keyring::new(SealingKey::from_hex(KeyId::new("key-1")?, &hex)?);
-    let store = SqliteStore::open("axum_minimal.db").await?;
+    let db = std::env::var("MFA_DB").unwrap_or_else(|_| "axum_minimal.db".into());
+    let store = SqliteStore::open(&db).await?;
     let mfa = Arc::new(Mfa::new(store, keys, MfaConfig::new("Minimal example")?)?);
     let sessions = SessionManagerLayer::new(MemoryStore::default()).with_secure(false); // true behind HTTPS
     let app = Router::new()
@@ -244,8 +248,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .route("/logout", axum::routing::post(logout))
         .layer(sessions)
         .with_state(App { mfa });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    println!("listening on http://localhost:3000");
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
 }
