@@ -76,7 +76,9 @@ pub use self::wire::{
 
 use std::fmt;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, InputError};
+use crate::id::DeviceName;
+use crate::kind::DeviceKind;
 
 /// What a store keeps of a WebAuthn credential: public data only.
 #[derive(Clone, PartialEq, Eq)]
@@ -150,6 +152,23 @@ pub struct WebAuthnUse {
     pub backup_eligible: bool,
     /// The backup-state flag now.
     pub backup_state: bool,
+}
+
+/// The name of a new credential its user did not name: its provider's ("iCloud Keychain") when
+/// the catalog knows its AAGUID and the name is a valid device name, else the kind's default.
+/// The one rule registration and import share.
+pub(crate) fn unnamed_device_name(
+    config: Option<&WebAuthnConfig>,
+    kind: DeviceKind,
+    aaguid: Option<[u8; 16]>,
+) -> Result<DeviceName, InputError> {
+    let provider = config
+        .zip(aaguid)
+        .and_then(|(c, a)| c.providers.current().get(&a).map(|p| p.name.clone()));
+    match provider {
+        Some(p) => DeviceName::new(&p).or_else(|_| DeviceName::new(kind.default_name())),
+        None => DeviceName::new(kind.default_name()),
+    }
 }
 
 /// WebAuthn settings: the relying party, ceremony lifetime, clone policy, attestation.

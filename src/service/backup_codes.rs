@@ -91,15 +91,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         write: SetWrite,
     ) -> Result<(), Error> {
         self.devices_changed(user).await?;
-        let set = DeviceRecord {
-            id,
-            user: user.clone(),
-            name,
-            created_at: self.clock.now(),
-            last_used_at: None,
-            confirmed: true,
-            data: DeviceData::BackupCodes(record),
-        };
+        let set = DeviceRecord::new(id, user, name, self.clock.now(), true, DeviceData::BackupCodes(record));
         let written = match write {
             SetWrite::Replace => {
                 self.store.replace_backup_codes(set).await?;

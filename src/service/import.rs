@@ -40,15 +40,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         import: &WebAuthnImport,
         name: Option<&str>,
     ) -> Result<ImportStatus, Error> {
-        // Unnamed: after its provider, if the catalog knows its AAGUID.
-        let provider = match (&self.config.webauthn, import.aaguid) {
-            (Some(config), Some(aaguid)) => config.providers.current().get(&aaguid).map(|p| p.name.clone()),
-            _ => None,
-        };
-        let name = match (name, provider) {
-            (Some(n), _) => DeviceName::new(n)?,
-            (None, Some(p)) => DeviceName::new(&p).or_else(|_| DeviceName::new(import.kind().default_name()))?,
-            (None, None) => DeviceName::new(import.kind().default_name())?,
+        let name = match name {
+            Some(n) => DeviceName::new(n)?,
+            None => crate::webauthn::unnamed_device_name(self.config.webauthn.as_ref(), import.kind(), import.aaguid)?,
         };
         if let Plan::Present(id) = self.check_webauthn(user, import).await? {
             return Ok(ImportStatus::AlreadyPresent(id));
@@ -59,14 +53,13 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         }
         self.devices_changed(user).await?;
         let id = DeviceId::generate(&self.rng)?;
-        let record = DeviceRecord {
+        let record = DeviceRecord::new(
             id,
-            user: user.clone(),
+            user,
             name,
-            created_at: self.clock.now(),
-            last_used_at: None,
-            confirmed: true,
-            data: DeviceData::WebAuthn(WebAuthnRecord {
+            self.clock.now(),
+            true,
+            DeviceData::WebAuthn(WebAuthnRecord {
                 credential_id: import.credential_id.clone(),
                 user_handle: import.user_handle.clone(),
                 credential: import.credential.clone(),
@@ -76,7 +69,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 discoverable: import.discoverable,
                 user_verified: import.discoverable,
             }),
-        };
+        );
         match self.store.insert_device(record).await {
             Ok(()) => {}
             // Registered meanwhile, by this user or another.

@@ -112,15 +112,14 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         };
         let inserted = self
             .store
-            .insert_device(DeviceRecord {
+            .insert_device(DeviceRecord::new(
                 id,
-                user: user.clone(),
+                user,
                 name,
-                created_at: self.clock.now(),
-                last_used_at: None,
-                confirmed: false,
-                data: DeviceData::SentCode(record.clone()),
-            })
+                self.clock.now(),
+                false,
+                DeviceData::SentCode(record.clone()),
+            ))
             .await;
         match inserted {
             // The one conflict a fresh random id can meet: the destination, added concurrently.

@@ -478,20 +478,19 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .seal(&self.rng, &totp_context(user, id), secret.expose_secret())?;
         let fingerprint = self.totp_fingerprint(user, secret.expose_secret())?;
         self.store
-            .insert_device(DeviceRecord {
+            .insert_device(DeviceRecord::new(
                 id,
-                user: user.clone(),
+                user,
                 name,
-                created_at: self.clock.now(),
-                last_used_at: None,
+                self.clock.now(),
                 confirmed,
-                data: DeviceData::Totp(TotpRecord {
+                DeviceData::Totp(TotpRecord {
                     params,
                     sealed_secret,
                     last_step,
                     fingerprint: Some(fingerprint),
                 }),
-            })
+            ))
             .await?;
         Ok(id)
     }

@@ -179,24 +179,18 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 );
                 return Ok(Outcome::NotAllowed(reason));
             }
-            // Unnamed: after its provider ("iCloud Keychain"), if the catalog knows it.
-            let provider = new
-                .aaguid
-                .and_then(|a| config.providers.current().get(&a).map(|p| p.name.clone()));
-            let name = match (name, provider) {
-                (Some(n), _) => n,
-                (None, Some(p)) => DeviceName::new(&p).or_else(|_| DeviceName::new(kind.default_name()))?,
-                (None, None) => DeviceName::new(kind.default_name())?,
+            let name = match name {
+                Some(n) => n,
+                None => crate::webauthn::unnamed_device_name(Some(config), kind, new.aaguid)?,
             };
             let id = DeviceId::generate(&self.rng)?;
-            let record = DeviceRecord {
+            let record = DeviceRecord::new(
                 id,
-                user: user.clone(),
+                user,
                 name,
-                created_at: now,
-                last_used_at: None,
-                confirmed: true,
-                data: DeviceData::WebAuthn(WebAuthnRecord {
+                now,
+                true,
+                DeviceData::WebAuthn(WebAuthnRecord {
                     credential_id: new.credential_id,
                     user_handle,
                     credential: new.credential,
@@ -206,7 +200,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
                     discoverable: passkey,
                     user_verified: new.user_verified,
                 }),
-            };
+            );
             match self.store.insert_device(record).await {
                 Ok(()) => {}
                 // The credential id is registered already (to this user or another): no.

@@ -30,6 +30,27 @@ pub struct DeviceRecord {
 }
 
 impl DeviceRecord {
+    /// A new device of `user`, created `now` and never used yet: the one constructor the
+    /// service's enrollment, registration and import paths share.
+    pub(crate) fn new(
+        id: DeviceId,
+        user: &UserId,
+        name: DeviceName,
+        now: UnixTime,
+        confirmed: bool,
+        data: DeviceData,
+    ) -> Self {
+        Self {
+            id,
+            user: user.clone(),
+            name,
+            created_at: now,
+            last_used_at: None,
+            confirmed,
+            data,
+        }
+    }
+
     /// The device's kind, from its data.
     pub fn kind(&self) -> DeviceKind {
         match &self.data {
