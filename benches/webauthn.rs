@@ -295,7 +295,7 @@ impl Ed25519Passkey {
 }
 
 fn bench_eddsa(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    use multifactor::webauthn::{ExportedCredential, WebAuthnImport};
+    use multifactor::import::{ExportedCredential, WebAuthnImport};
     let rt = runtime();
     let mfa = service();
     let user = UserId::new("alice").unwrap();

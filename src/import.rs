@@ -13,14 +13,22 @@
 //! each. Replay marks and sign counters are carried over. Running the same import again adds
 //! nothing: a secret, set or credential the user has already is reported as present.
 //!
+//! A host that reads the old system itself imports one item at a time: a TOTP secret or key URI
+//! ([`TotpImport`], from a URI, a Google Authenticator export or a
+//! [`DjangoOtpTotpRow`]), a credential ([`WebAuthnImport`], from an [`ExportedCredential`] or
+//! webauthn-rs's JSON), or backup codes, each through its `Mfa::import_*` call. Every foreign
+//! format is read here, one file per system.
+//!
 //! Where each system keeps its data, the query or command that produces the file, and what
 //! cannot be moved are in the [manual](crate::manual#moving-in-from-another-system).
 
 mod authelia;
 mod authelia_webauthn;
 mod authentik;
+mod credential;
 pub(crate) mod csv;
 mod django_otp;
+mod google_authenticator;
 mod keycloak;
 mod kratos;
 mod otpauth;
@@ -35,7 +43,9 @@ use crate::id::UserId;
 use crate::kind::DeviceKind;
 use crate::secret::SecretString;
 use crate::totp::uri::TotpImport;
-use crate::webauthn::WebAuthnImport;
+
+pub use self::credential::{ExportedCredential, MAX_CREDENTIAL_ID, MAX_USER_HANDLE, WebAuthnImport};
+pub use self::django_otp::{DjangoOtpHotpRow, DjangoOtpTotpRow};
 
 /// The exports the importer reads. Each names the file it expects in its docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

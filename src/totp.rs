@@ -5,12 +5,8 @@
 //! below the device's last accepted step (RFC 6238 §5.2): a code works once, and after a newer
 //! code has been used an older one no longer does.
 
-mod django_otp;
 mod hmac;
-mod migration;
 pub mod uri;
-
-pub use self::django_otp::{DjangoOtpHotpRow, DjangoOtpTotpRow};
 
 use std::fmt;
 

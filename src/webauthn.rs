@@ -29,7 +29,7 @@
 //!   stopped syncing) are followed, recorded and audited, never a lockout
 //!   ([`BackupFlagsPolicy`]).
 //! - Credentials registered elsewhere for the same relying party id can be imported
-//!   ([`WebAuthnImport`], [`crate::import`]): their owners keep their security keys and passkeys.
+//!   ([`WebAuthnImport`](crate::import::WebAuthnImport), [`crate::import`]): their owners keep their security keys and passkeys.
 //! - EdDSA (Ed25519, COSE -8), which `webauthn-rs-core` 0.6.2 cannot verify, is registered and
 //!   verified on a path beside it that makes every check the core makes, with the core's own
 //!   parsers, and differs only in the signature check (`ed25519-dalek`'s `verify_strict`:
@@ -50,7 +50,6 @@ pub(crate) mod ceremony;
 pub(crate) mod counter;
 pub(crate) mod engine;
 mod fleet;
-mod import;
 pub mod metadata;
 pub(crate) mod okp;
 mod passwordless;
@@ -65,7 +64,6 @@ pub use self::ceremony::{CeremonyKind, CeremonyRecord};
 pub use self::counter::CounterPolicy;
 pub use self::engine::AttestationAllowList;
 pub use self::fleet::{AaguidRule, CredentialFacts, CredentialPolicy, CredentialRules, PolicyRefusal};
-pub use self::import::{ExportedCredential, MAX_CREDENTIAL_ID, MAX_USER_HANDLE, WebAuthnImport};
 pub use self::passwordless::{MAX_PASSWORDLESS_CEREMONY_CHARS, PasswordlessCeremony};
 pub use self::providers::{MAX_CATALOG_BYTES, MAX_ICON_BYTES, Provider, ProviderCatalog, Providers};
 pub use self::relying_party::{MAX_RELATED_ORIGIN_LABELS, RelyingParty};

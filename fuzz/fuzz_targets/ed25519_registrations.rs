@@ -14,7 +14,7 @@ use arbitrary::Arbitrary;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use libfuzzer_sys::fuzz_target;
-use multifactor::webauthn::{ExportedCredential, WebAuthnImport};
+use multifactor::import::{ExportedCredential, WebAuthnImport};
 use multifactor::{DeviceKind, MemoryStore, Outcome, RegistrationResponse};
 use multifactor_fuzz::{ORIGIN, runtime, service, user};
 use serde_json::json;

@@ -12,8 +12,8 @@
 
 use serde::Deserialize;
 
+use super::{ExportedCredential, WebAuthnImport};
 use super::{ImportBatch, ImportItem};
-use crate::webauthn::{ExportedCredential, WebAuthnImport};
 
 #[derive(Deserialize)]
 struct Export {

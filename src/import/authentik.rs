@@ -8,8 +8,8 @@
 //!
 //! CSV: `username,user_uid,name,credential_id,public_key,sign_count,rp_id,aaguid[,discoverable]`.
 
+use super::{ExportedCredential, WebAuthnImport};
 use super::{ImportBatch, ImportItem, csv_rows};
-use crate::webauthn::{ExportedCredential, WebAuthnImport};
 
 pub(super) fn webauthn(text: &str, batch: &mut ImportBatch) {
     csv_rows(

@@ -20,11 +20,11 @@
 
 use serde::Deserialize;
 
+use super::{ExportedCredential, WebAuthnImport};
 use super::{ImportBatch, ImportItem, ImportedDigests, csv_rows};
 use crate::secret::SecretBytes;
 use crate::totp::uri::TotpImport;
 use crate::totp::{Algorithm, TotpParams, decode_base32_secret};
-use crate::webauthn::{ExportedCredential, WebAuthnImport};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::{ExportedCredential, WebAuthnImport};
 use super::{ImportBatch, ImportItem, ImportedCodes};
 use crate::totp::uri::TotpImport;
-use crate::webauthn::{ExportedCredential, WebAuthnImport};
 
 #[derive(Deserialize)]
 struct Identity {

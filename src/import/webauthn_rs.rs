@@ -5,8 +5,8 @@
 
 use serde::Deserialize;
 
+use super::WebAuthnImport;
 use super::{ImportBatch, ImportItem};
-use crate::webauthn::WebAuthnImport;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

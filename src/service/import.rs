@@ -5,6 +5,7 @@ use crate::backup_codes;
 use crate::clock::Clock;
 use crate::error::{Error, MisuseError, StoreError};
 use crate::id::{DeviceId, DeviceName, UserId};
+use crate::import::WebAuthnImport;
 use crate::import::{
     ImportBatch, ImportEntry, ImportItem, ImportOptions, ImportProblem, ImportReport, ImportResult, ImportStatus,
     ImportedCodes, ImportedDigests,
@@ -13,7 +14,7 @@ use crate::kind::DeviceKind;
 use crate::rng::Rng;
 use crate::secret::SecretBytes;
 use crate::store::{DeviceData, DeviceRecord, DeviceStore};
-use crate::webauthn::{WebAuthnImport, WebAuthnRecord};
+use crate::webauthn::WebAuthnRecord;
 
 use super::Mfa;
 use super::totp::totp_context;

@@ -224,7 +224,7 @@ pub fn parse(uri: &str) -> Result<TotpImport, InputError> {
 /// `issuer` parameter is given and the label starts with it followed by `:`, the split is right
 /// after it; otherwise at the first colon, and a label issuer that then differs from the
 /// parameter is refused by the caller.
-pub(super) fn split_label<'a>(label: &'a str, issuer: Option<&str>) -> (Option<&'a str>, &'a str) {
+pub(crate) fn split_label<'a>(label: &'a str, issuer: Option<&str>) -> (Option<&'a str>, &'a str) {
     if let Some(issuer) = issuer {
         let trimmed = label.trim_start();
         if let Some(account) = trimmed
@@ -292,7 +292,7 @@ fn encode_into(out: &mut String, text: &str) {
 }
 
 /// Percent-decodes `text` (and `+` as space in query values) into UTF-8.
-pub(super) fn decode(text: &str, plus_is_space: bool) -> Result<String, InputError> {
+pub(crate) fn decode(text: &str, plus_is_space: bool) -> Result<String, InputError> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

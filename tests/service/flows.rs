@@ -1438,7 +1438,7 @@ async fn a_django_otp_row_keeps_its_replay_mark() {
     let key = [0x5a_u8; 20];
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     let now = TotpParams::default().step_at(clock.now());
-    let row = multifactor::totp::DjangoOtpTotpRow {
+    let row = multifactor::import::DjangoOtpTotpRow {
         key: &hex,
         step: 30,
         t0: 0,

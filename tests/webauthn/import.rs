@@ -471,7 +471,8 @@ async fn signal_payloads_follow_the_store() {
 /// list carries the provider (name and icon) from the catalog, refreshed in place.
 #[tokio::test]
 async fn providers_name_unnamed_credentials() {
-    use multifactor::webauthn::{ExportedCredential, ProviderCatalog, Providers, WebAuthnImport};
+    use multifactor::import::{ExportedCredential, WebAuthnImport};
+    use multifactor::webauthn::{ProviderCatalog, Providers};
     let providers = Providers::new(ProviderCatalog::new());
     let mut config = MfaConfig::new("Example").unwrap();
     config.webauthn = Some(

@@ -16,10 +16,10 @@ use base64::Engine as _;
 use prost::Message as _;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::uri::{TotpImport, decode, split_label};
-use super::{Algorithm, MAX_SECRET_BYTES, MIN_IMPORT_SECRET_BYTES, TotpParams};
 use crate::error::InputError;
 use crate::secret::SecretBytes;
+use crate::totp::uri::{TotpImport, decode, split_label};
+use crate::totp::{Algorithm, MAX_SECRET_BYTES, MIN_IMPORT_SECRET_BYTES, TotpParams};
 
 /// The longest export accepted (a QR code holds at most about 3 KB).
 const MAX_URI_BYTES: usize = 8 * 1024;
@@ -141,7 +141,7 @@ fn account(p: &OtpParameters) -> Result<TotpImport, InputError> {
     let (params, last_step) = if counter_based {
         let counter = u64::try_from(p.counter).map_err(|_| Bad("a negative HOTP counter"))?;
         let params = TotpParams::hotp(algorithm, digits).map_err(|_| Bad("unsupported parameters"))?;
-        let counter = super::storable_counter(counter).ok_or(Bad("an HOTP counter beyond 2^63"))?;
+        let counter = crate::totp::storable_counter(counter).ok_or(Bad("an HOTP counter beyond 2^63"))?;
         // 0: the app has shown no code yet.
         (params, (counter > 0).then_some(counter))
     } else {
