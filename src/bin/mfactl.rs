@@ -332,8 +332,11 @@ fn sealing_key(db: &str, key_file: Option<&PathBuf>, sqlite: bool) -> Result<mul
             ));
         }
     };
-    let text =
-        zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| input(format!("{}: {e}", path.display())))?);
+    // A key file is 64 hex digits and a newline: read no more than a little past that.
+    let mut text = zeroize::Zeroizing::new(String::new());
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(1024).read_to_string(&mut text))
+        .map_err(|e| input(format!("{}: {e}", path.display())))?;
     multifactor::SealingKey::from_hex(id, text.trim())
         .map_err(|_| input(format!("{}: not a key file (64 hexadecimal digits)", path.display())))
 }
