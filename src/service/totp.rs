@@ -11,7 +11,7 @@ use crate::seal::SealContext;
 use crate::secret::SecretBytes;
 use crate::store::{DeviceData, DeviceRecord, DeviceStore, Hit};
 use crate::throttle::Gate;
-use crate::totp::uri::{self, TotpImport};
+use crate::totp::uri;
 use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
 
 use super::settle::{Admission, Attempt, Settled, Settling};
@@ -383,69 +383,6 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ))
     }
 
-    /// Imports an existing TOTP secret (base32 or `otpauth://` URI) for migration. The user's
-    /// app already holds it, so the device is confirmed at once.
-    ///
-    /// # Errors
-    ///
-    /// [`InputError`] naming what is malformed; [`MisuseError::DuplicateSecret`] if one of the
-    /// user's TOTP devices has the same secret (compared after opening, in constant time);
-    /// sealing, RNG and store errors.
-    pub async fn import_totp(&self, user: &UserId, input: &str, name: Option<&str>) -> Result<DeviceId, Error> {
-        self.import_parsed_totp(user, &TotpImport::parse(input)?, name).await
-    }
-
-    /// Imports one parsed secret, as [`Mfa::import_totp`] does: for instance each account of a
-    /// Google Authenticator export ([`TotpImport::parse_migration`]). The device is named
-    /// `name`, else after the issuer.
-    ///
-    /// # Errors
-    ///
-    /// [`InputError::DeviceName`](crate::InputError::DeviceName) for a bad name;
-    /// [`MisuseError::DuplicateSecret`] if the user has a TOTP device with the same secret;
-    /// sealing, RNG and store errors.
-    pub async fn import_parsed_totp(
-        &self,
-        user: &UserId,
-        import: &TotpImport,
-        name: Option<&str>,
-    ) -> Result<DeviceId, Error> {
-        self.room_for_totp(user).await?;
-        // The same secret twice would let each code be used once per copy.
-        for device in self.store.list_devices(user).await? {
-            if let DeviceData::Totp(t) = &device.data {
-                let existing = SecretBytes::from(self.keys.open(&totp_context(user, device.id), &t.sealed_secret)?);
-                if crate::totp::same_hmac_key(existing.expose_secret(), import.secret.expose_secret()) {
-                    return Err(MisuseError::DuplicateSecret.into());
-                }
-            }
-        }
-        self.devices_changed(user).await?;
-        let fallback = if import.params.is_counter_based() {
-            HOTP_NAME
-        } else {
-            DeviceKind::Totp.default_name()
-        };
-        let name = match name {
-            Some(n) => DeviceName::new(n)?,
-            None => {
-                DeviceName::new(import.issuer.as_deref().unwrap_or(fallback)).or_else(|_| DeviceName::new(fallback))?
-            }
-        };
-        // The store refuses a second device with the same fingerprint in the same step as the
-        // insert: of two imports of one secret racing past the check above, one fails here.
-        let id = match self
-            .insert_totp(user, name, &import.secret, import.params, import.last_step, true)
-            .await
-        {
-            Err(Error::Store(StoreError::Conflict)) => return Err(MisuseError::DuplicateSecret.into()),
-            other => other?,
-        };
-        self.cache.forget(user);
-        self.emit(self.event(Some(user), AuditKind::Enrolled).device(id, DeviceKind::Totp));
-        Ok(id)
-    }
-
     /// Refuses a new TOTP device for a user who has [`totp::MAX_DEVICES`] confirmed ones. (Two
     /// enrollments racing past the check cost nothing in guessing: every device a code is
     /// checked against is charged.)
@@ -472,27 +409,40 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         last_step: Option<u64>,
         confirmed: bool,
     ) -> Result<DeviceId, Error> {
+        let record = self.totp_record(user, name, secret, params, last_step, confirmed)?;
+        let id = record.id;
+        self.store.insert_device(record).await?;
+        Ok(id)
+    }
+
+    /// A new TOTP device of `user`: a fresh id, the secret sealed to it, its fingerprint.
+    pub(super) fn totp_record(
+        &self,
+        user: &UserId,
+        name: DeviceName,
+        secret: &SecretBytes,
+        params: TotpParams,
+        last_step: Option<u64>,
+        confirmed: bool,
+    ) -> Result<DeviceRecord, Error> {
         let id = DeviceId::generate(&self.rng)?;
         let sealed_secret = self
             .keys
             .seal(&self.rng, &totp_context(user, id), secret.expose_secret())?;
         let fingerprint = self.totp_fingerprint(user, secret.expose_secret())?;
-        self.store
-            .insert_device(DeviceRecord::new(
-                id,
-                user,
-                name,
-                self.clock.now(),
-                confirmed,
-                DeviceData::Totp(TotpRecord {
-                    params,
-                    sealed_secret,
-                    last_step,
-                    fingerprint: Some(fingerprint),
-                }),
-            ))
-            .await?;
-        Ok(id)
+        Ok(DeviceRecord::new(
+            id,
+            user,
+            name,
+            self.clock.now(),
+            confirmed,
+            DeviceData::Totp(TotpRecord {
+                params,
+                sealed_secret,
+                last_step,
+                fingerprint: Some(fingerprint),
+            }),
+        ))
     }
 
     /// The fingerprint of `secret` for `user` under the current key (see
@@ -554,7 +504,7 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 }
 
 /// The name a new counter-based device gets when the user gives none.
-const HOTP_NAME: &str = "Authenticator (HOTP)";
+pub(super) const HOTP_NAME: &str = "Authenticator (HOTP)";
 
 pub(crate) fn totp_context(user: &UserId, device: DeviceId) -> SealContext<'_> {
     SealContext {

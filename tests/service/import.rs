@@ -979,3 +979,118 @@ async fn keycloak_recovery_codes_work_from_their_digests() {
         Err(multifactor::Error::Input(_))
     ));
 }
+
+/// The check prepares each entry once (sealed, hashed, named) and the write is one store call
+/// after the remembered browsers' revocation: for the Kratos fixture (alice's backup codes,
+/// TOTP secret and security key, bob's passkey) a dry run reads the store six times and writes
+/// nothing, and the import adds one revocation and one write per device.
+#[tokio::test]
+async fn each_entry_is_checked_once_and_written_in_one_call() {
+    use std::sync::Arc;
+
+    use multifactor::conformance::CountingStore;
+
+    let mut config = MfaConfig::new("ACME").unwrap();
+    let rp = multifactor::RelyingParty::new("auth.example.com", "ACME", &["https://auth.example.com"]).unwrap();
+    config.webauthn = Some(multifactor::WebAuthnConfig::new(rp));
+    let mfa = multifactor::Mfa::new(
+        CountingStore::new(Arc::new(multifactor::MemoryStore::new())),
+        keyring("k1", 1),
+        config,
+    )
+    .unwrap();
+    let batch = parse(ImportFormat::Kratos, "kratos.jsonl");
+    assert_eq!(batch.entries.len(), 4);
+    let tally = |calls: Vec<&'static str>| {
+        let mut counts = std::collections::BTreeMap::new();
+        for call in calls {
+            *counts.entry(call).or_insert(0) += 1;
+        }
+        counts.into_iter().collect::<Vec<_>>()
+    };
+    let dry = ImportOptions {
+        dry_run: true,
+        skip_bad: false,
+    };
+    let report = mfa.import_batch(&batch, dry, |_, _| {}).await.unwrap();
+    assert!(report.problems.is_empty() && report.results.len() == 4);
+    // One read of the user's devices per entry (the TOTP secrets opened once), and the
+    // credential's owner for each credential.
+    assert_eq!(
+        tally(mfa.store().take_calls()),
+        [("find_credential", 2), ("list_devices", 4)]
+    );
+    let report = mfa
+        .import_batch(&batch, ImportOptions::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        report.written
+            && report
+                .results
+                .iter()
+                .all(|r| matches!(r.status, ImportStatus::Added(_)))
+    );
+    assert_eq!(
+        tally(mfa.store().take_calls()),
+        [
+            ("delete_user_remembered_browsers", 4),
+            ("find_credential", 2),
+            ("insert_device", 3),
+            ("insert_first_backup_codes", 1),
+            ("list_devices", 4),
+        ]
+    );
+    // A second run finds everything present in its check, and writes nothing.
+    let again = mfa
+        .import_batch(&batch, ImportOptions::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(
+        again
+            .results
+            .iter()
+            .all(|r| matches!(r.status, ImportStatus::AlreadyPresent(_)))
+    );
+    assert_eq!(
+        tally(mfa.store().take_calls()),
+        [("find_credential", 2), ("list_devices", 2)]
+    );
+}
+
+/// The per-user limits are checked with the devices the batch itself adds: a user with more
+/// TOTP secrets in the file than the limit allows is a problem found before anything is
+/// written (or, with `skip_bad`, the secrets past the limit are left out).
+#[tokio::test]
+async fn a_batch_over_a_users_limit_is_refused_before_writing() {
+    let (mfa, _clock, _sink) = with_webauthn();
+    let max = multifactor::totp::MAX_DEVICES;
+    let text: String = (0..max + 2)
+        .map(|i| {
+            let secret = base32::encode(base32::Alphabet::Rfc4648 { padding: false }, &[i as u8 + 1; 20]);
+            format!("carol otpauth://totp/ACME:carol?secret={secret}&issuer=ACME\n")
+        })
+        .collect();
+    let batch = ImportBatch::parse(ImportFormat::Otpauth, &text);
+    assert!(batch.is_clean(), "{:?}", batch.problems);
+    let report = mfa
+        .import_batch(&batch, ImportOptions::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert!(!report.written);
+    assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| p.reason.contains(&MisuseError::TooManyTotpDevices.to_string()))
+    );
+    assert!(mfa.store().list_devices(&user("carol")).await.unwrap().is_empty());
+    let skipping = ImportOptions {
+        dry_run: false,
+        skip_bad: true,
+    };
+    let report = mfa.import_batch(&batch, skipping, |_, _| {}).await.unwrap();
+    assert_eq!(report.results.len(), max);
+    assert_eq!(mfa.store().list_devices(&user("carol")).await.unwrap().len(), max);
+}
