@@ -51,16 +51,29 @@ cleanup() {
   done
 }
 trap cleanup EXIT
-status=0
-for target in $(cargo fuzz list); do
-  echo "== $target (${secs}s)"
+# One target's run; its output and exit status go to files in the scratch directory.
+run_one() {
+  local target=$1 extra=()
   mkdir -p "corpus/$target" "$scratch/$target"
-  extra=()
   # stored_records' async SQLite keeps caches between inputs, which makes libFuzzer's leak check
   # (a heap scan after every new input) the bulk of its run time; it is not where leaks would be.
   [ "$target" = stored_records ] && extra=(-detect_leaks=0)
-  if ! cargo fuzz run "${flags[@]}" "$target" "$scratch/$target" "corpus/$target" -- \
-      -max_total_time="$secs" -timeout=30 -print_final_stats=1 "${extra[@]}" 2>"$scratch/$target.log"; then
+  cargo fuzz run "${flags[@]}" "$target" "$scratch/$target" "corpus/$target" -- \
+    -max_total_time="$secs" -timeout=30 -print_final_stats=1 "${extra[@]}" 2>"$scratch/$target.log"
+  echo $? >"$scratch/$target.rc"
+}
+# Each run is one process on one core: as many at a time as there are cores (FUZZ_SMOKE_JOBS).
+parallel="${FUZZ_SMOKE_JOBS:-$(nproc)}"
+targets=$(cargo fuzz list)
+for target in $targets; do
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+  run_one "$target" &
+done
+wait
+status=0
+for target in $targets; do
+  echo "== $target (${secs}s)"
+  if [ "$(cat "$scratch/$target.rc" 2>/dev/null)" != 0 ]; then
     tail -n 60 "$scratch/$target.log"
     echo "FAIL: $target (reproducer in fuzz/artifacts/$target/)"
     status=1
