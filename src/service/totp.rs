@@ -68,7 +68,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         let mut secret = vec![0u8; self.config.totp.secret_len];
         self.rng.try_fill_bytes(&mut secret)?;
         let secret = SecretBytes::new(secret);
-        let id = self.insert_totp(user, name, &secret, params, None, false).await?;
+        let record = self.totp_record(user, name, &secret, params, None, false)?;
+        let id = record.id;
+        self.store.insert_device(record).await?;
         // One conditional delete: an older enrollment confirmed meanwhile is kept.
         self.store.delete_unconfirmed_totp(user, id).await?;
         self.cache.forget(user);
@@ -398,21 +400,6 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             return Err(MisuseError::TooManyTotpDevices.into());
         }
         Ok(())
-    }
-
-    pub(super) async fn insert_totp(
-        &self,
-        user: &UserId,
-        name: DeviceName,
-        secret: &SecretBytes,
-        params: TotpParams,
-        last_step: Option<u64>,
-        confirmed: bool,
-    ) -> Result<DeviceId, Error> {
-        let record = self.totp_record(user, name, secret, params, last_step, confirmed)?;
-        let id = record.id;
-        self.store.insert_device(record).await?;
-        Ok(id)
     }
 
     /// A new TOTP device of `user`: a fresh id, the secret sealed to it, its fingerprint.
