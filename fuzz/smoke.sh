@@ -31,7 +31,7 @@ fi
 
 # An unoptimized build (still with the address sanitizer, debug assertions and coverage): on a
 # 2-core machine it builds in under half the time of cargo-fuzz's optimized build, and replays
-# the kept corpus in about a minute per target at most, which is what a smoke run is for. Long
+# the kept corpus in a minute or two per target at most, which is what a smoke run is for. Long
 # fuzzing runs use `cargo fuzz run TARGET` (optimized). `run` gets the same flags, or it would
 # build everything again.
 flags=(--dev)
