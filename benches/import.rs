@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use multifactor::import::{ImportBatch, ImportFormat, ImportOptions};
-use multifactor::{DeviceStore, KeyId, Keyring, Mfa, MfaConfig, PostgresStore, SealingKey, SqliteStore};
+use multifactor::{KeyId, Keyring, Mfa, MfaConfig, PostgresStore, SealingKey, SqliteStore, Store};
 use multifactor_kit::bench::TempDb;
 use multifactor_kit::cluster;
 use tokio::runtime::Runtime;
@@ -39,12 +39,12 @@ fn keycloak_export() -> String {
     text
 }
 
-fn service<S: DeviceStore>(store: S) -> Mfa<S> {
+fn service<S: Store>(store: S) -> Mfa<S> {
     let keys = Keyring::new(SealingKey::new(KeyId::new("k1").unwrap(), [5; 32]));
     Mfa::new(store, keys, MfaConfig::new("Bench").unwrap()).unwrap()
 }
 
-async fn import_once<S: DeviceStore>(mfa: &Mfa<S>, batch: &ImportBatch) -> Duration {
+async fn import_once<S: Store>(mfa: &Mfa<S>, batch: &ImportBatch) -> Duration {
     let started = Instant::now();
     let report = mfa
         .import_batch(batch, ImportOptions::default(), |_, _| {})

@@ -40,8 +40,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use multifactor::store::ThrottleState;
 use multifactor::{
-    BackupCode, BackupCodeConfig, DeviceStore, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, PostgresStore, SealingKey, SecretBytes, SqliteStore, ThrottlePolicy, TotpParams, UnixTime, UserId,
+    BackupCode, BackupCodeConfig, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
+    PostgresStore, SealingKey, SecretBytes, SqliteStore, Store, ThrottlePolicy, TotpParams, UnixTime, UserId,
 };
 use tokio::runtime::Runtime;
 
@@ -77,7 +77,7 @@ struct Contender<S> {
     clock: ManualClock,
 }
 
-impl<S: DeviceStore> Contender<S> {
+impl<S: Store> Contender<S> {
     fn new(name: &'static str, store: S) -> Self {
         let clock = ManualClock::new(UnixTime::from_secs(NOW));
         let keys = Keyring::new(SealingKey::new(KeyId::new("k").unwrap(), [7; 32]));
@@ -121,7 +121,7 @@ trait Op {
     const GROUP: &'static str;
 
     /// Sets up its users on `c` (outside the timed part) and benches the operation.
-    fn bench<S: DeviceStore>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>);
+    fn bench<S: Store>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>);
 }
 
 fn run<O: Op>(criterion: &mut Criterion, rt: &Runtime, stores: &Stores) {
@@ -160,7 +160,7 @@ struct ListDevices;
 impl Op for ListDevices {
     const GROUP: &'static str = "store_list_devices";
 
-    fn bench<S: DeviceStore>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
+    fn bench<S: Store>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
         let user = user("list");
         rt.block_on(async {
             c.totp_user(&user).await;
@@ -195,7 +195,7 @@ struct ThrottleRead;
 impl Op for ThrottleRead {
     const GROUP: &'static str = "store_throttle_read";
 
-    fn bench<S: DeviceStore>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
+    fn bench<S: Store>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
         let user = user("throttle-read");
         let store = c.store();
         rt.block_on(async {
@@ -229,7 +229,7 @@ struct ThrottleCharge;
 impl Op for ThrottleCharge {
     const GROUP: &'static str = "store_throttle_charge";
 
-    fn bench<S: DeviceStore>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
+    fn bench<S: Store>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
         let user = user("throttle-charge");
         let store = c.store();
         let policy = c.mfa.config().throttle;
@@ -277,7 +277,7 @@ struct VerifyTotp;
 impl Op for VerifyTotp {
     const GROUP: &'static str = "service_verify_totp";
 
-    fn bench<S: DeviceStore>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
+    fn bench<S: Store>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
         let user = user("totp");
         let app_secret = rt.block_on(c.totp_user(&user));
         let (mfa, clock) = (&c.mfa, &c.clock);
@@ -292,7 +292,7 @@ struct VerifyBackupCode;
 impl Op for VerifyBackupCode {
     const GROUP: &'static str = "service_verify_backup_code";
 
-    fn bench<S: DeviceStore>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
+    fn bench<S: Store>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
         // Every verification is of a right code: a fresh set is generated outside the timed part
         // when the last one is spent, and each of its codes is spent once.
         let user = user("backup");
@@ -325,7 +325,7 @@ struct VerifyRejected;
 impl Op for VerifyRejected {
     const GROUP: &'static str = "service_verify_rejected";
 
-    fn bench<S: DeviceStore>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
+    fn bench<S: Store>(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, c: &Contender<S>) {
         // The clock stands still here, so one wrong code per user stays wrong: one that matches
         // no step of the window.
         let params = TotpParams::default();

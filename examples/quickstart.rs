@@ -8,8 +8,8 @@
 use std::error::Error;
 
 use multifactor::{
-    AuthenticationResponse, Clock, DeviceStore, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, RegistrationResponse, RelyingParty, SealingKey, SqliteStore, SystemClock, UserId, WebAuthnConfig,
+    AuthenticationResponse, Clock, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
+    RegistrationResponse, RelyingParty, SealingKey, SqliteStore, Store, SystemClock, UserId, WebAuthnConfig,
 };
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::prelude::{Url, WebauthnAuthenticator};
@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
 }
 
-async fn run<S: DeviceStore>(store: S) -> Result<(), Box<dyn Error>> {
+async fn run<S: Store>(store: S) -> Result<(), Box<dyn Error>> {
     // In production the sealing key comes from a secrets manager; here it is random per run.
     let key = SealingKey::generate(KeyId::new("quickstart-1")?, &multifactor::OsRng::new()?)?;
     // A manual clock lets the demo move time forward instead of sleeping.
@@ -218,7 +218,7 @@ fn describe(outcome: &Outcome) -> String {
 
 async fn print_methods<S, C, R>(mfa: &Mfa<S, C, R>, user: &UserId) -> Result<(), Box<dyn Error>>
 where
-    S: multifactor::DeviceStore,
+    S: multifactor::Store,
     C: Clock,
     R: multifactor::Rng,
 {

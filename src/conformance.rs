@@ -30,7 +30,8 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::rng::{OsRng, Rng};
 use crate::seal::{KeyId, Keyring, SealContext, SealedSecret, SealingKey};
-use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesVersion, Hit, Settle, Settlement, VerificationState};
+use crate::store::{AdminStore, BrowserStore, CeremonyStore, DeviceStore, EnrollmentStore, Store};
+use crate::store::{Browsers, DeleteOutcome, DevicesVersion, Hit, Settle, Settlement, VerificationState};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::{Counter, ThrottleState};
 use crate::totp::{Algorithm, TotpParams, TotpRecord};
@@ -384,7 +385,7 @@ macro_rules! conformance_checks {
 /// # Errors
 ///
 /// The first [`Failure`], prefixed with the check's name.
-pub async fn run_all<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn run_all<S: Store + 'static>(store: Arc<S>) -> CheckResult {
     macro_rules! run {
         (; sequential: [$($sequential:ident),*]; race: [$($race:ident),*]) => {
             $(

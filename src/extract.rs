@@ -69,7 +69,6 @@ use crate::error::Error;
 use crate::id::UserId;
 use crate::rng::Rng;
 use crate::service::Mfa;
-use crate::store::DeviceStore;
 
 /// Where the sealed session evidence is kept in the session.
 pub const EVIDENCE_KEY: &str = "multifactor.evidence";
@@ -88,7 +87,7 @@ pub trait SessionVerifier: Send + Sync {
     fn fresh_secs(&self) -> u64;
 }
 
-impl<S: DeviceStore, C: Clock, R: Rng> SessionVerifier for Mfa<S, C, R> {
+impl<S: Send + Sync, C: Clock, R: Rng> SessionVerifier for Mfa<S, C, R> {
     fn open(&self, text: &str) -> Option<SessionEvidence> {
         self.open_session(text).ok()
     }
@@ -133,7 +132,7 @@ pub async fn begin_second_factor(session: &Session, user: &UserId) -> Result<(),
 /// # Errors
 ///
 /// [`SessionError::Session`] if the session store fails.
-pub async fn complete_sign_in<S: DeviceStore, C: Clock, R: Rng>(
+pub async fn complete_sign_in<S, C: Clock, R: Rng>(
     session: &Session,
     mfa: &Mfa<S, C, R>,
     evidence: &SessionEvidence,
@@ -150,7 +149,7 @@ pub async fn complete_sign_in<S: DeviceStore, C: Clock, R: Rng>(
 /// # Errors
 ///
 /// [`SessionError::Session`] if the session store fails.
-pub async fn keep_evidence<S: DeviceStore, C: Clock, R: Rng>(
+pub async fn keep_evidence<S, C: Clock, R: Rng>(
     session: &Session,
     mfa: &Mfa<S, C, R>,
     evidence: &SessionEvidence,

@@ -41,8 +41,10 @@
 //! - Pure logic in the middle: [`backup_codes`], [`totp`] and [`throttle`] take plain data and
 //!   return what must change; they do no I/O and read no clock.
 //! - Atomic persistence at the edge: [`DeviceStore`] offers consume-once, high-water-mark,
-//!   replace and compare-and-swap operations; [`MemoryStore`] implements them, and the public
-//!   conformance suite (feature `test-util`) checks any store, races included.
+//!   replace and compare-and-swap operations, and four small traits beside it keep ceremonies,
+//!   browsers, the operator's passes and enrollment deadlines ([`store`] says which operation
+//!   needs which); [`MemoryStore`] implements them all, and the public conformance suite
+//!   (feature `test-util`) checks any store, races included.
 //! - One thin service on top: [`Mfa`].
 //!
 //! The [`manual`] names the concepts (a *device* is anything a user enrolled to pass the second
@@ -122,12 +124,12 @@ pub use crate::service::{
     BackupCodeSet, CredentialFilter, InventoryPage, KnownBrowserConfig, Mfa, MfaConfig, Outcome,
     RememberedBrowserConfig, RotationReport, SentCode, TotpConfig, TotpEnrollment, Verified,
 };
-pub use crate::store::DeviceStore;
 pub use crate::store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use crate::store::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::sqlite::SqliteStore;
+pub use crate::store::{AdminStore, BrowserStore, CeremonyStore, DeviceStore, EnrollmentStore, Store};
 pub use crate::throttle::{KnownBrowserPolicy, ThrottleDecision, ThrottlePolicy};
 pub use crate::totp::uri::TotpImport;
 pub use crate::totp::{Algorithm, TotpParams};

@@ -145,5 +145,3 @@ impl<S, C, R> Mfa<S, C, R> {
         &self.config
     }
 }
-
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {}

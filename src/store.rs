@@ -1,5 +1,24 @@
 //! The storage contract: a few atomic domain operations, not read-modify-write CRUD.
 //!
+//! # The traits
+//!
+//! The contract comes in five traits, one per concern, and each [`Mfa`](crate::Mfa)
+//! operation asks only for the traits it uses:
+//!
+//! | trait | keeps | needed by |
+//! |---|---|---|
+//! | [`DeviceStore`] | devices, the settlement of code attempts, failure counters, sent codes, sealing-key checks | everything ([`Mfa::new`](crate::Mfa::new)) |
+//! | [`BrowserStore`] | remembered and known browsers | every verification (a known browser keeps its own counter), device management |
+//! | [`CeremonyStore`] | WebAuthn ceremonies between start and finish | security keys and passkeys |
+//! | [`AdminStore`] | pages over every user, re-sealing a secret | key rotation, the credential inventory |
+//! | [`EnrollmentStore`] | enrollment deadlines and skipped prompts | the enrollment-deadline policy |
+//!
+//! [`Store`] is all five, implemented for every type that implements them: the bound to write
+//! when a function takes "a store". An application with codes only (TOTP, backup codes, sent
+//! codes) implements [`DeviceStore`] and [`BrowserStore`]; the compiler names any trait a call
+//! needs beyond that. [`MemoryStore`](crate::MemoryStore), `SqliteStore` and `PostgresStore`
+//! implement all five.
+//!
 //! # Contract
 //!
 //! Every state-changing operation is atomic with respect to every other operation on the same
@@ -22,7 +41,7 @@
 //!   writes a credential's counter only if it still holds the expected value.
 //! - **send once**: [`issue_sent_code`](DeviceStore::issue_sent_code) records a code sent to
 //!   an email address or phone number only over the last one the caller saw, and supersedes it.
-//! - **take once**: [`take_ceremony`](DeviceStore::take_ceremony) removes and returns a ceremony
+//! - **take once**: [`take_ceremony`](CeremonyStore::take_ceremony) removes and returns a ceremony
 //!   only if id, user and kind match and it has not expired; of concurrent takes exactly one gets it.
 //! - **never the last device by accident**: [`delete_device_unless_last`](DeviceStore::delete_device_unless_last)
 //!   deletes a usable device only while another usable one remains (a spent backup-code set
@@ -41,7 +60,8 @@
 //! "rejected". Operations that name a user only ever touch that user's records.
 //!
 //! The public conformance suite (`multifactor::conformance`, feature `test-util`) checks all of
-//! this, races included.
+//! this, races included; each check's bound names the traits it exercises, so a store of
+//! codes only can run the checks of its two traits.
 
 mod devices_version;
 #[cfg(feature = "postgres")]
@@ -64,7 +84,9 @@ use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
 use crate::seal::KeyId;
 
-/// Where the crate keeps devices and failure counters. See the [module docs](self) for the contract.
+/// A user's devices, the settlement of code attempts against the failure counters, and the
+/// sealing-key check: what every verification needs. See the [module docs](self) for the
+/// contract shared by all the store traits.
 pub trait DeviceStore: Send + Sync {
     /// Inserts a new device.
     ///
@@ -309,34 +331,6 @@ pub trait DeviceStore: Send + Sync {
         now: UnixTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Stores a started ceremony.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Conflict`] if the id exists.
-    fn insert_ceremony(&self, ceremony: CeremonyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Removes and returns the ceremony `id` if its user and kind are the given ones and it
-    /// expires after `now`; otherwise `Ok(None)` and nothing changes (an expired one may be removed).
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the backend fails or the record is corrupt.
-    fn take_ceremony(
-        &self,
-        id: CeremonyId,
-        user: Option<&UserId>,
-        kind: CeremonyKind,
-        now: UnixTime,
-    ) -> impl Future<Output = Result<Option<CeremonyRecord>, StoreError>> + Send;
-
-    /// Removes every ceremony that expired at or before `now`; returns how many.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the backend fails.
-    fn purge_expired_ceremonies(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
-
     /// Deletes the user's device unless it is usable ([`DeviceRecord::is_usable`]: confirmed,
     /// and for backup codes with a code left) and no other usable device of the user would
     /// remain, atomically with respect to other deletes and settlements of the same user.
@@ -349,71 +343,6 @@ pub trait DeviceStore: Send + Sync {
         user: &UserId,
         id: DeviceId,
     ) -> impl Future<Output = Result<DeleteOutcome, StoreError>> + Send;
-
-    /// Up to `limit` TOTP devices of all users with ids greater than `after`, in id order (for
-    /// re-sealing secrets under a new key, a page at a time).
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the backend fails or a record is corrupt.
-    fn list_totp_devices(
-        &self,
-        after: Option<DeviceId>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
-
-    /// Up to `limit` backup-code sets of all users with ids greater than `after`, in id order
-    /// (for key rotation, a page at a time).
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the backend fails or a record is corrupt.
-    fn list_backup_code_sets(
-        &self,
-        after: Option<DeviceId>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
-
-    /// Up to `limit` security keys and passkeys of all users with ids greater than `after`, in
-    /// id order (an administrator's inventory of credentials, a page at a time).
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the backend fails or a record is corrupt.
-    fn list_webauthn_credentials(
-        &self,
-        after: Option<DeviceId>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
-
-    /// Up to `limit` remember-this-browser records of all users with ids greater than `after`,
-    /// in id order (for key rotation, a page at a time).
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the backend fails or a record is corrupt.
-    fn list_remembered_browsers_page(
-        &self,
-        after: Option<RememberedBrowserId>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<RememberedBrowserRecord>, StoreError>> + Send;
-
-    /// Replaces the sealed secret of the user's TOTP device `id` with `new`, and its
-    /// fingerprint with `fingerprint` (made with the new key), if the secret still is `expected`
-    /// (nothing else changes). `Ok(false)` otherwise.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Conflict`] if another TOTP device of the user has `fingerprint` (nothing
-    /// changes); [`StoreError`] if the backend fails.
-    fn reseal_totp_secret(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        expected: &SealedSecret,
-        new: &SealedSecret,
-        fingerprint: &[u8; 32],
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records `issued` as the last code sent to the user's email address or phone number `id`
     /// if the last one recorded still is `expected` (`None`: none sent yet), and marks every
@@ -442,48 +371,43 @@ pub trait DeviceStore: Send + Sync {
     ///
     /// [`StoreError`] if the backend fails or the stored value is corrupt.
     fn key_check(&self, id: &KeyId, check: [u8; 32]) -> impl Future<Output = Result<[u8; 32], StoreError>> + Send;
+}
 
-    /// The user's enrollment deadline and skipped prompts, storing `proposed` (and no skips)
-    /// first if they have none, in one atomic step: the first deadline stored stays, and is what
-    /// every later call returns, so asking again never extends it. Deleting the user's devices
-    /// (a reset) leaves it.
+/// WebAuthn ceremonies kept server-side between start and finish, each taken out once: what
+/// security keys and passkeys need.
+pub trait CeremonyStore: Send + Sync {
+    /// Stores a started ceremony.
     ///
     /// # Errors
     ///
-    /// [`StoreError`] if the backend fails or the stored value is corrupt.
-    fn enrollment_deadline(
-        &self,
-        user: &UserId,
-        proposed: UnixTime,
-    ) -> impl Future<Output = Result<EnrollmentGrace, StoreError>> + Send;
+    /// [`StoreError::Conflict`] if the id exists.
+    fn insert_ceremony(&self, ceremony: CeremonyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Counts one skipped enrollment prompt of the user if fewer than `max` are counted, in one
-    /// atomic step (storing `proposed` as the deadline first if they have none): the number of
-    /// skipped prompts after this one, or `None` (nothing changed, nothing stored) when `max`
-    /// are counted already, or `max` is 0. Concurrent calls count at most `max` in all.
+    /// Removes and returns the ceremony `id` if its user and kind are the given ones and it
+    /// expires after `now`; otherwise `Ok(None)` and nothing changes (an expired one may be removed).
     ///
     /// # Errors
     ///
-    /// [`StoreError`] if the backend fails or the stored value is corrupt.
-    fn skip_enrollment_prompt(
+    /// [`StoreError`] if the backend fails or the record is corrupt.
+    fn take_ceremony(
         &self,
-        user: &UserId,
-        proposed: UnixTime,
-        max: u32,
-    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
+        id: CeremonyId,
+        user: Option<&UserId>,
+        kind: CeremonyKind,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Option<CeremonyRecord>, StoreError>> + Send;
 
-    /// Sets the user's enrollment deadline, whatever was stored, and counts their skipped
-    /// prompts from zero again (an administrator's decision).
+    /// Removes every ceremony that expired at or before `now`; returns how many.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the backend fails.
-    fn set_enrollment_deadline(
-        &self,
-        user: &UserId,
-        deadline: UnixTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn purge_expired_ceremonies(&self, now: UnixTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
 
+/// Remembered browsers (that skip the second factor) and known browsers (that keep failure
+/// counters of their own).
+pub trait BrowserStore: Send + Sync {
     /// Stores a remember-this-browser record.
     ///
     /// # Errors
@@ -552,6 +476,126 @@ pub trait DeviceStore: Send + Sync {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// The operator's passes over every user, a page at a time: re-sealing TOTP secrets under a
+/// new key ([`Mfa::rotate_keys`](crate::Mfa::rotate_keys)) and the credential inventory.
+pub trait AdminStore: Send + Sync {
+    /// Up to `limit` TOTP devices of all users with ids greater than `after`, in id order (for
+    /// re-sealing secrets under a new key, a page at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_totp_devices(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
+
+    /// Up to `limit` backup-code sets of all users with ids greater than `after`, in id order
+    /// (for key rotation, a page at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_backup_code_sets(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
+
+    /// Up to `limit` security keys and passkeys of all users with ids greater than `after`, in
+    /// id order (an administrator's inventory of credentials, a page at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_webauthn_credentials(
+        &self,
+        after: Option<DeviceId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeviceRecord>, StoreError>> + Send;
+
+    /// Up to `limit` remember-this-browser records of all users with ids greater than `after`,
+    /// in id order (for key rotation, a page at a time).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or a record is corrupt.
+    fn list_remembered_browsers_page(
+        &self,
+        after: Option<RememberedBrowserId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RememberedBrowserRecord>, StoreError>> + Send;
+
+    /// Replaces the sealed secret of the user's TOTP device `id` with `new`, and its
+    /// fingerprint with `fingerprint` (made with the new key), if the secret still is `expected`
+    /// (nothing else changes). `Ok(false)` otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] if another TOTP device of the user has `fingerprint` (nothing
+    /// changes); [`StoreError`] if the backend fails.
+    fn reseal_totp_secret(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected: &SealedSecret,
+        new: &SealedSecret,
+        fingerprint: &[u8; 32],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Each user's enrollment deadline and skipped prompts, for the policy that requires a second
+/// factor by a date.
+pub trait EnrollmentStore: Send + Sync {
+    /// The user's enrollment deadline and skipped prompts, storing `proposed` (and no skips)
+    /// first if they have none, in one atomic step: the first deadline stored stays, and is what
+    /// every later call returns, so asking again never extends it. Deleting the user's devices
+    /// (a reset) leaves it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the stored value is corrupt.
+    fn enrollment_deadline(
+        &self,
+        user: &UserId,
+        proposed: UnixTime,
+    ) -> impl Future<Output = Result<EnrollmentGrace, StoreError>> + Send;
+
+    /// Counts one skipped enrollment prompt of the user if fewer than `max` are counted, in one
+    /// atomic step (storing `proposed` as the deadline first if they have none): the number of
+    /// skipped prompts after this one, or `None` (nothing changed, nothing stored) when `max`
+    /// are counted already, or `max` is 0. Concurrent calls count at most `max` in all.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails or the stored value is corrupt.
+    fn skip_enrollment_prompt(
+        &self,
+        user: &UserId,
+        proposed: UnixTime,
+        max: u32,
+    ) -> impl Future<Output = Result<Option<u32>, StoreError>> + Send;
+
+    /// Sets the user's enrollment deadline, whatever was stored, and counts their skipped
+    /// prompts from zero again (an administrator's decision).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the backend fails.
+    fn set_enrollment_deadline(
+        &self,
+        user: &UserId,
+        deadline: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Every store trait: what [`Mfa`](crate::Mfa) needs for all of its operations. Implemented
+/// for every type that implements the five.
+pub trait Store: DeviceStore + CeremonyStore + BrowserStore + AdminStore + EnrollmentStore {}
+
+impl<T: DeviceStore + CeremonyStore + BrowserStore + AdminStore + EnrollmentStore> Store for T {}
+
 pub use self::devices_version::{DevicesVersion, VerificationState};
 // The records a store keeps, from the modules that define them.
 pub use self::record::{DeviceData, DeviceRecord};
@@ -563,7 +607,7 @@ pub use crate::throttle::{Counter, ThrottleState};
 pub use crate::totp::TotpRecord;
 pub use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnRecord, WebAuthnUse};
 
-/// Which of a user's browser records [`DeviceStore::delete_user_remembered_browsers`] deletes.
+/// Which of a user's browser records [`BrowserStore::delete_user_remembered_browsers`] deletes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Browsers {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use multifactor::{DeviceId, DeviceName, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig};
+use multifactor::{DeviceId, DeviceName, DeviceStore, Store, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig};
 use multifactor::store::{DeviceData, DeviceRecord, WebAuthnRecord};
 use serde_json::Value;
 
@@ -36,7 +36,7 @@ pub fn keys() -> Keyring {
 }
 
 /// The service on `store`, at [`START`], with a seeded generator.
-pub fn service<S: DeviceStore>(store: S) -> FuzzMfa<S> {
+pub fn service<S: Store>(store: S) -> FuzzMfa<S> {
     Mfa::new(store, keys(), config())
         .expect("service")
         .with_clock(ManualClock::new(UnixTime::from_secs(START)))

@@ -31,7 +31,7 @@ pub async fn timed_in_chunks<T>(
 /// codes are computed outside the timed part, the clock moves one period before each call, and
 /// every call must be accepted (which also clears the throttle).
 #[allow(dead_code)] // Not every bench times TOTP.
-pub async fn time_totp_verifications<S: multifactor::DeviceStore, R: multifactor::Rng>(
+pub async fn time_totp_verifications<S: multifactor::Store, R: multifactor::Rng>(
     mfa: &multifactor::Mfa<S, multifactor::ManualClock, R>,
     clock: &multifactor::ManualClock,
     user: &multifactor::UserId,

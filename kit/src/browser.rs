@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use multifactor::{AuthenticationResponse, Clock, DeviceStore, Mfa, Outcome, RegistrationResponse, Rng, UserId};
+use multifactor::{AuthenticationResponse, Clock, Mfa, Outcome, RegistrationResponse, Rng, Store, UserId};
 use serde_json::{Value, json};
 use url::Url;
 use webauthn_authenticator_rs::AuthenticatorBackend;
@@ -139,7 +139,7 @@ pub fn exported(registration: &Value) -> (Vec<u8>, Vec<u8>, u32, bool, bool) {
 
 /// Registers a security key (or with `as_passkey` a passkey) for `who` with `client`: the
 /// service's start, the authenticator's answer, the service's finish.
-pub async fn register<S: DeviceStore, C: Clock, R: Rng, A: AuthenticatorBackend>(
+pub async fn register<S: Store, C: Clock, R: Rng, A: AuthenticatorBackend>(
     mfa: &Mfa<S, C, R>,
     who: &UserId,
     client: &mut Client<A>,
@@ -162,7 +162,7 @@ pub async fn register<S: DeviceStore, C: Clock, R: Rng, A: AuthenticatorBackend>
 }
 
 /// Passes `who`'s second factor with `client`'s security key or passkey.
-pub async fn sign_in<S: DeviceStore, C: Clock, R: Rng, A: AuthenticatorBackend>(
+pub async fn sign_in<S: Store, C: Clock, R: Rng, A: AuthenticatorBackend>(
     mfa: &Mfa<S, C, R>,
     who: &UserId,
     client: &mut Client<A>,

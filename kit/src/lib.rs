@@ -2,7 +2,7 @@
 //!
 //! - [`service`]: a service on the memory store, a manual clock and a seeded generator, users,
 //!   enrolled TOTP and codes;
-//! - [`forward!`]: delegating `DeviceStore` methods for test stores that change one operation;
+//! - [`forward!`]: delegating store methods, or whole store traits, for test stores that change one operation;
 //! - [`browser`]: a software browser with a software authenticator, for WebAuthn ceremonies;
 //! - [`cluster`] and [`pg_cluster`]: a throwaway PostgreSQL cluster (or `DATABASE_URL`);
 //! - [`load`] and [`bench`]: what the load examples and the criterion benches share;

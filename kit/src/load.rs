@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use multifactor::{
-    BackupCodeConfig, DeviceStore, Error, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SealingKey,
-    SecretBytes, UserId,
+    BackupCodeConfig, Error, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SealingKey, SecretBytes, Store,
+    UserId,
 };
 
 type BoxError = Box<dyn std::error::Error>;
@@ -43,7 +43,7 @@ pub fn secret_bytes(i: usize) -> Vec<u8> {
 }
 
 /// The service the load runs: a fixed sealing key, sets of `codes` backup codes.
-pub fn service<S: DeviceStore>(store: S, clock: ManualClock, codes: usize) -> Result<Mfa<S, ManualClock>, BoxError> {
+pub fn service<S: Store>(store: S, clock: ManualClock, codes: usize) -> Result<Mfa<S, ManualClock>, BoxError> {
     let keys = Keyring::new(SealingKey::new(KeyId::new("load-1")?, [7; 32]));
     let mut config = MfaConfig::new("LoadTest")?;
     // 12-character codes (60 bits) are throttled like TOTP, so that a code can be refused at
@@ -53,7 +53,7 @@ pub fn service<S: DeviceStore>(store: S, clock: ManualClock, codes: usize) -> Re
 }
 
 /// Gives `user` load user i's TOTP secret and a backup-code set; returns the codes.
-pub async fn set_up_user<S: DeviceStore>(
+pub async fn set_up_user<S: Store>(
     mfa: &Mfa<S, ManualClock>,
     user: &UserId,
     i: usize,

@@ -4,7 +4,7 @@
 
 use multifactor::conformance::{backup_record, fresh_credential_id, totp_record, webauthn_record};
 use multifactor::store::{Counter, DeviceRecord, Hit, Settle, Settlement, ThrottleState};
-use multifactor::{DeviceStore, Factor, RememberedBrowserId, UnixTime, UserId};
+use multifactor::{Factor, RememberedBrowserId, Store, UnixTime, UserId};
 
 /// Everything of one user a migration must keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub const BROWSER: RememberedBrowserId = RememberedBrowserId::from_bytes([0x42; 
 
 /// Gives `user` a used authenticator app (its last step and use), an unconfirmed one, a
 /// backup-code set with two codes spent, a security key, and failures on four counters.
-pub async fn fill<S: DeviceStore>(store: &S, user: &UserId) -> Snapshot {
+pub async fn fill<S: Store>(store: &S, user: &UserId) -> Snapshot {
     let mut app = totp_record(user, 1).unwrap();
     app.confirmed = true;
     let pending = totp_record(user, 2).unwrap();
@@ -85,7 +85,7 @@ pub async fn fill<S: DeviceStore>(store: &S, user: &UserId) -> Snapshot {
 }
 
 /// What [`fill`] wrote, as the store reads it now.
-pub async fn snapshot<S: DeviceStore>(store: &S, user: &UserId) -> Snapshot {
+pub async fn snapshot<S: Store>(store: &S, user: &UserId) -> Snapshot {
     let mut counters_now = Vec::new();
     for counter in counters(BROWSER) {
         counters_now.push(store.throttle(user, counter).await.unwrap());

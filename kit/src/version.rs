@@ -5,7 +5,7 @@ use std::future::Future;
 
 use multifactor::conformance::{backup_record, totp_record};
 use multifactor::store::{DevicesVersion, Hit, Settle, Settlement, ThrottleState};
-use multifactor::{DeviceStore, Factor, UnixTime, UserId};
+use multifactor::{Factor, Store, UnixTime, UserId};
 
 /// The highest version the SQL stores keep; the next change makes it 0.
 pub const TOP: i64 = 2_147_483_646;
@@ -16,7 +16,7 @@ pub const TOP: i64 = 2_147_483_646;
 /// one admitted under the new version is accepted.
 pub async fn wraps<S, F, Fut>(store: &S, user: &UserId, set_top: F)
 where
-    S: DeviceStore,
+    S: Store,
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {

@@ -46,8 +46,8 @@ use serde_json::{Value, json};
 
 use multifactor::import::{ImportBatch, ImportFormat, ImportOptions};
 use multifactor::{
-    DeviceId, DeviceKind, DeviceStore, Factor, Keyring, Mfa, MfaConfig, Outcome, PostgresStore, RelyingParty,
-    SqliteStore, UnixTime, UserId, WebAuthnConfig,
+    DeviceId, DeviceKind, Factor, Keyring, Mfa, MfaConfig, Outcome, PostgresStore, RelyingParty, SqliteStore, Store,
+    UnixTime, UserId, WebAuthnConfig,
 };
 
 const EXIT_CODES: &str = "Exit status: 0 done (a code accepted); 1 the system failed (database, key); \
@@ -500,7 +500,7 @@ fn device_json(m: &multifactor::DeviceInfo) -> Value {
     })
 }
 
-async fn execute<S: DeviceStore>(
+async fn execute<S: Store>(
     mfa: Mfa<S>,
     command: Command,
     secret: Option<zeroize::Zeroizing<String>>,
@@ -690,7 +690,7 @@ fn read_export(import: &Import) -> Result<zeroize::Zeroizing<String>, Failure> {
 }
 
 /// `mfactl import`: read, check, import, and say what happened.
-async fn import_file<S: DeviceStore>(mfa: &Mfa<S>, import: Import) -> Result<Said, Failure> {
+async fn import_file<S: Store>(mfa: &Mfa<S>, import: Import) -> Result<Said, Failure> {
     let text = read_export(&import)?;
     let batch = ImportBatch::parse(import.format, &text);
     let options = ImportOptions {

@@ -1,4 +1,4 @@
-//! [`CountingStore`]: a [`DeviceStore`] wrapper that records which operations the service calls,
+//! [`CountingStore`]: a [`Store`](crate::Store) wrapper that records which operations the service calls,
 //! in order, and can make one verification's counter read stale.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,7 +10,10 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::store::DeviceRecord;
-use crate::store::{Browsers, DeleteOutcome, DeviceStore, Settle, Settlement, VerificationState};
+use crate::store::{
+    AdminStore, BrowserStore, Browsers, CeremonyStore, DeleteOutcome, DeviceStore, EnrollmentStore, Settle, Settlement,
+    VerificationState,
+};
 use crate::throttle::{Counter, ThrottleState};
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
@@ -98,27 +101,9 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
             update: WebAuthnUse,
             now: UnixTime
         ) -> bool;
-        fn insert_ceremony(&self, ceremony: CeremonyRecord) -> ();
-        fn take_ceremony(&self, id: CeremonyId, user: Option<&UserId>, kind: CeremonyKind, now: UnixTime)
-            -> Option<CeremonyRecord>;
-        fn purge_expired_ceremonies(&self, now: UnixTime) -> u64;
         fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> DeleteOutcome;
-        fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
-        fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
-        fn list_webauthn_credentials(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
-        fn list_remembered_browsers_page(&self, after: Option<RememberedBrowserId>, limit: usize) -> Vec<RememberedBrowserRecord>;
-        fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret, fingerprint: &[u8; 32]) -> bool;
         fn issue_sent_code(&self, user: &UserId, id: DeviceId, expected: Option<&crate::store::IssuedCode>, issued: &crate::store::IssuedCode) -> bool;
         fn key_check(&self, id: &crate::seal::KeyId, check: [u8; 32]) -> [u8; 32];
-        fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> crate::enrollment::EnrollmentGrace;
-        fn skip_enrollment_prompt(&self, user: &UserId, proposed: UnixTime, max: u32) -> Option<u32>;
-        fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> ();
-        fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> ();
-        fn remembered_browser(&self, id: RememberedBrowserId) -> Option<RememberedBrowserRecord>;
-        fn touch_remembered_browser(&self, user: &UserId, id: RememberedBrowserId, now: UnixTime) -> bool;
-        fn list_remembered_browsers(&self, user: &UserId) -> Vec<RememberedBrowserRecord>;
-        fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> bool;
-        fn delete_user_remembered_browsers(&self, user: &UserId, which: Browsers) -> u64;
     }
 
     async fn verification_state(&self, user: &UserId, factor: Factor) -> Result<VerificationState, StoreError> {
@@ -128,5 +113,43 @@ impl<S: DeviceStore> DeviceStore for CountingStore<S> {
             read.throttle = stale;
         }
         Ok(read)
+    }
+}
+
+impl<S: CeremonyStore> CeremonyStore for CountingStore<S> {
+    counted! {
+        fn insert_ceremony(&self, ceremony: CeremonyRecord) -> ();
+        fn take_ceremony(&self, id: CeremonyId, user: Option<&UserId>, kind: CeremonyKind, now: UnixTime)
+            -> Option<CeremonyRecord>;
+        fn purge_expired_ceremonies(&self, now: UnixTime) -> u64;
+    }
+}
+
+impl<S: BrowserStore> BrowserStore for CountingStore<S> {
+    counted! {
+        fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> ();
+        fn remembered_browser(&self, id: RememberedBrowserId) -> Option<RememberedBrowserRecord>;
+        fn touch_remembered_browser(&self, user: &UserId, id: RememberedBrowserId, now: UnixTime) -> bool;
+        fn list_remembered_browsers(&self, user: &UserId) -> Vec<RememberedBrowserRecord>;
+        fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> bool;
+        fn delete_user_remembered_browsers(&self, user: &UserId, which: Browsers) -> u64;
+    }
+}
+
+impl<S: AdminStore> AdminStore for CountingStore<S> {
+    counted! {
+        fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
+        fn list_backup_code_sets(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
+        fn list_webauthn_credentials(&self, after: Option<DeviceId>, limit: usize) -> Vec<DeviceRecord>;
+        fn list_remembered_browsers_page(&self, after: Option<RememberedBrowserId>, limit: usize) -> Vec<RememberedBrowserRecord>;
+        fn reseal_totp_secret(&self, user: &UserId, id: DeviceId, expected: &SealedSecret, new: &SealedSecret, fingerprint: &[u8; 32]) -> bool;
+    }
+}
+
+impl<S: EnrollmentStore> EnrollmentStore for CountingStore<S> {
+    counted! {
+        fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> crate::enrollment::EnrollmentGrace;
+        fn skip_enrollment_prompt(&self, user: &UserId, proposed: UnixTime, max: u32) -> Option<u32>;
+        fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> ();
     }
 }

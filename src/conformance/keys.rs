@@ -28,7 +28,7 @@ fn altered(sealed: &SealedSecret, back: usize) -> Result<SealedSecret, Failure> 
 /// `list_totp_devices` pages through every TOTP device of all users, in id order, each once and
 /// nothing else; `reseal_totp_secret` swaps only the named user's TOTP secret, only from the
 /// expected one, and changes nothing else.
-pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn totp_paging_and_reseal<S: DeviceStore + AdminStore>(store: &S) -> CheckResult {
     // Other checks may run on the same store at the same time: only this check's ids are
     // asserted about, except that everything listed is a TOTP device in id order.
     let mut users = Vec::new();
@@ -223,12 +223,12 @@ pub async fn totp_paging_and_reseal<S: DeviceStore>(store: &S) -> CheckResult {
     Ok(())
 }
 
-/// Paging for key rotation and the credential inventory: [`DeviceStore::list_backup_code_sets`]
+/// Paging for key rotation and the credential inventory: [`AdminStore::list_backup_code_sets`]
 /// lists every backup-code set whole (every slot, whatever the page size) and only sets,
-/// [`DeviceStore::list_remembered_browsers_page`] every remember-this-browser record, and
-/// [`DeviceStore::list_webauthn_credentials`] every security key and passkey whole and nothing
+/// [`AdminStore::list_remembered_browsers_page`] every remember-this-browser record, and
+/// [`AdminStore::list_webauthn_credentials`] every security key and passkey whole and nothing
 /// else, each in strictly increasing id order across pages.
-pub async fn rotation_paging<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn rotation_paging<S: DeviceStore + BrowserStore + AdminStore>(store: &S) -> CheckResult {
     let mut sets = Vec::new();
     let mut tokens = Vec::new();
     for (i, slots) in [3usize, 5, 1, 4].into_iter().enumerate() {
@@ -368,10 +368,10 @@ pub async fn key_checks<S: DeviceStore>(store: &S) -> CheckResult {
     Ok(())
 }
 
-/// [`DeviceStore::enrollment_deadline`]: the first deadline stored for a user stays and is what
+/// [`EnrollmentStore::enrollment_deadline`]: the first deadline stored for a user stays and is what
 /// every later call returns, whatever it proposes; users are kept apart; deleting the user's
-/// devices leaves it; [`DeviceStore::set_enrollment_deadline`] changes it.
-pub async fn enrollment_deadlines<S: DeviceStore>(store: &S) -> CheckResult {
+/// devices leaves it; [`EnrollmentStore::set_enrollment_deadline`] changes it.
+pub async fn enrollment_deadlines<S: DeviceStore + EnrollmentStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
     let first = UnixTime::from_secs(1_900_000_000);
@@ -406,11 +406,11 @@ pub async fn enrollment_deadlines<S: DeviceStore>(store: &S) -> CheckResult {
     Ok(())
 }
 
-/// [`DeviceStore::skip_enrollment_prompt`]: skips count one at a time up to `max` and no
+/// [`EnrollmentStore::skip_enrollment_prompt`]: skips count one at a time up to `max` and no
 /// further; a first skip stores the proposed deadline; skips are the user's own and survive a
 /// reset of their devices; an administrator's new deadline counts from zero again; `max` 0
 /// counts nothing.
-pub async fn enrollment_skips<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn enrollment_skips<S: DeviceStore + EnrollmentStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
     let first = UnixTime::from_secs(1_900_000_000);

@@ -42,7 +42,7 @@ fn charged(failures: u32, miss: u64) -> ThrottleState {
 /// ([`Settlement::Stale`] otherwise: another user's record, an expired one, a deleted one).
 /// Deleting the record deletes its counters; deleting the user's remembered browsers keeps
 /// the known ones and their counters; deleting the known ones takes their counters too.
-pub async fn known_browser_counters<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn known_browser_counters<S: DeviceStore + BrowserStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
     let totp = totp_record(&alice, 1)?;
@@ -208,7 +208,7 @@ pub async fn known_browser_counters<S: DeviceStore>(store: &S) -> CheckResult {
 /// A known browser revoked while [`RACERS`] misses settle on its counter: when the revocation
 /// has returned, the browser has no counter left and no settlement can charge one (each racer
 /// keeps settling against the state it last saw until the store says the browser is gone).
-pub async fn race_known_browser_revoke<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn race_known_browser_revoke<S: DeviceStore + BrowserStore + 'static>(store: Arc<S>) -> CheckResult {
     let alice = fresh_user("alice")?;
     let browser = known_record(&alice, 10, 5_000)?;
     store.insert_remembered_browser(browser.clone()).await?;

@@ -180,7 +180,7 @@ pub async fn race_replace_backup_codes<S: DeviceStore + 'static>(store: Arc<S>) 
 }
 
 /// 64 tasks take the same ceremony at once: exactly one gets it.
-pub async fn race_take_ceremony<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn race_take_ceremony<S: DeviceStore + CeremonyStore + 'static>(store: Arc<S>) -> CheckResult {
     let user = fresh_user("race")?;
     let ceremony = ceremony_record(Some(&user), CeremonyKind::SecondFactor, LIVE + 300)?;
     store.insert_ceremony(ceremony.clone()).await?;
@@ -205,7 +205,7 @@ pub async fn race_take_ceremony<S: DeviceStore + 'static>(store: Arc<S>) -> Chec
 /// exactly one insert succeeds, the others are a `Conflict`. The service accepts a passwordless
 /// sign-in only if its insert succeeded, so this is what keeps a ceremony from being finished
 /// twice.
-pub async fn race_passwordless_marker<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn race_passwordless_marker<S: DeviceStore + CeremonyStore + 'static>(store: Arc<S>) -> CheckResult {
     let mut marker = ceremony_record(None, CeremonyKind::Passwordless, LIVE + 300)?;
     marker.state = Vec::new();
     let marker = Arc::new(marker);
@@ -278,7 +278,7 @@ pub async fn race_totp_fingerprint<S: DeviceStore + 'static>(store: Arc<S>) -> C
 
 /// 64 tasks ask for one user's enrollment deadline at once, each proposing its own: all get
 /// the same one, one of the proposals.
-pub async fn race_enrollment_deadline<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn race_enrollment_deadline<S: DeviceStore + EnrollmentStore + 'static>(store: Arc<S>) -> CheckResult {
     let user = fresh_user("race")?;
     let got = race_outcomes(&store, |s, i| {
         let user = user.clone();
@@ -305,7 +305,7 @@ pub async fn race_enrollment_deadline<S: DeviceStore + 'static>(store: Arc<S>) -
 
 /// 64 tasks skip one user's enrollment prompt at once under an allowance of 5: exactly 5 are
 /// counted (as 1 to 5, each once), the others get `None`, and 5 are stored.
-pub async fn race_enrollment_skips<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn race_enrollment_skips<S: DeviceStore + EnrollmentStore + 'static>(store: Arc<S>) -> CheckResult {
     const MAX: u32 = 5;
     let user = fresh_user("race")?;
     store.enrollment_deadline(&user, UnixTime::from_secs(1_000)).await?;

@@ -26,7 +26,7 @@ pub fn trusted_record(user: &UserId, created: u64, expires: u64) -> Result<Remem
 
 /// Remember-this-browser records come back field for field, are unique by id, listed per user
 /// oldest first, touched and deleted only by their own user.
-pub async fn remembered_browsers<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn remembered_browsers<S: DeviceStore + BrowserStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
     let newer = trusted_record(&alice, 2_000, MAX_STORED_INTEGER)?;

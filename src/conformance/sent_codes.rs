@@ -52,7 +52,7 @@ fn sent(record: &DeviceRecord) -> Option<&SentCodeRecord> {
 /// (its settlement is charged) while `n + 1` is accepted once; the high-water mark never goes
 /// back; a destination is an unconfirmed one-time-code enrollment that
 /// `delete_unconfirmed_totp` removes, and its secret is resealed like a TOTP secret.
-pub async fn sent_codes<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn sent_codes<S: DeviceStore + AdminStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
     let email = sent_code_record(&alice, 100)?;

@@ -4,7 +4,7 @@ use super::*;
 
 /// Through the service, with its verification cache: [`cached_verification_between`] with both
 /// services on one store.
-pub async fn cached_verification<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn cached_verification<S: Store + 'static>(store: Arc<S>) -> CheckResult {
     cached_verification_between(store.clone(), store).await
 }
 
@@ -20,7 +20,7 @@ pub async fn cached_verification<S: DeviceStore + 'static>(store: Arc<S>) -> Che
 ///
 /// Then 64 verifications of one right code race from A and B (both warm): exactly one is
 /// accepted.
-pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b: Arc<S>) -> CheckResult {
+pub async fn cached_verification_between<S: Store + 'static>(a: Arc<S>, b: Arc<S>) -> CheckResult {
     use crate::clock::ManualClock;
     use crate::secret::SecretBytes;
     use crate::service::{Mfa, Outcome};
@@ -248,7 +248,7 @@ pub async fn cached_verification_between<S: DeviceStore + 'static>(a: Arc<S>, b:
 /// Through the service, as two app servers on one store: 32 imports of one TOTP secret for one
 /// user race, half of them with a zero byte appended (the same key to HMAC). Exactly one is
 /// imported; every other is refused as a duplicate, and the user has one TOTP device.
-pub async fn race_duplicate_totp_import<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn race_duplicate_totp_import<S: Store + 'static>(store: Arc<S>) -> CheckResult {
     use crate::error::{Error, MisuseError};
     use crate::secret::SecretBytes;
     use crate::service::Mfa;

@@ -269,7 +269,7 @@ pub async fn race_settle_burst<S: DeviceStore + 'static>(store: Arc<S>) -> Check
 /// moved to backoff or lock after the attempt's read) makes exactly the same store calls as a
 /// wrong code in the same position, and gets the same answer. Checked for TOTP and backup
 /// codes, with a [`CountingStore`] around the store under test.
-pub async fn uniform_settlement<S: DeviceStore + 'static>(store: Arc<S>) -> CheckResult {
+pub async fn uniform_settlement<S: Store + 'static>(store: Arc<S>) -> CheckResult {
     use crate::clock::ManualClock;
     use crate::service::{Mfa, Outcome};
     use crate::totp::{code_at, decode_base32_secret};

@@ -247,7 +247,7 @@ pub async fn webauthn_counter_compare_and_swap<S: DeviceStore>(store: &S) -> Che
 
 /// A ceremony is taken once, only with its own user (or none, for passwordless) and kind, and
 /// only before it expires; purging removes exactly the expired ones.
-pub async fn ceremony_take_once<S: DeviceStore>(store: &S) -> CheckResult {
+pub async fn ceremony_take_once<S: DeviceStore + CeremonyStore>(store: &S) -> CheckResult {
     let alice = fresh_user("alice")?;
     let bob = fresh_user("bob")?;
     let now = UnixTime::from_secs(LIVE);

@@ -9,7 +9,7 @@ use crate::rng::Rng;
 use crate::seal::KeyId;
 use crate::service::{Mfa, totp_context};
 use crate::store::DeviceData;
-use crate::store::DeviceStore;
+use crate::store::{AdminStore, DeviceStore};
 
 /// Devices read per page while re-sealing.
 const PAGE: usize = 256;
@@ -63,7 +63,7 @@ fn count(counts: &mut Vec<(KeyId, u64)>, key: &KeyId) {
     }
 }
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + AdminStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Moves every keyed record it can to the keyring's current key, while the service runs,
     /// and reports the rest (see [`RotationReport`]): each TOTP secret (and sealed email address
     /// or phone number) not under the current

@@ -4,13 +4,11 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::clock::Clock;
 use crate::id::UserId;
 use crate::kind::Factor;
-use crate::rng::Rng;
-use crate::store::DeviceStore;
 
 use super::settle::Settled;
 use super::{Mfa, Outcome};
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S, C: Clock, R> Mfa<S, C, R> {
     // ----- Audit ------------------------------------------------------------------------------
 
     pub(super) fn event(&self, user: Option<&UserId>, kind: AuditKind) -> AuditEvent {

@@ -16,7 +16,7 @@ use crate::rng::Rng;
 use crate::seal::{KeyId, SESSION_PURPOSE};
 use crate::service::Mfa;
 use crate::service::Verified;
-use crate::store::DeviceStore;
+use crate::store::{BrowserStore, DeviceStore};
 
 /// The version prefix of the text form.
 const PREFIX: &str = "mfa-session/1";
@@ -99,7 +99,7 @@ impl SessionEvidence {
     }
 }
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// [`SessionEvidence::add`], and for a recovery (a backup code) also what it found: the
     /// set it used and the user's other working methods, read now. A recovery allows one
     /// replacement device and one new set, and with this record [`Mfa::authorize`] tells them
@@ -183,7 +183,9 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         session.without_methods = !devices.iter().any(|d| d.confirmed);
         Ok(session)
     }
+}
 
+impl<S, C: Clock, R: Rng> Mfa<S, C, R> {
     /// The text form of `session` for the host's session store: its fields under an
     /// HMAC-SHA256 tag of the current key, so that no one without the key can make or alter
     /// one (it is not encrypted: it holds the user id and what they verified, when).

@@ -8,11 +8,11 @@ use crate::id::{DeviceId, DeviceName, UserId};
 use crate::kind::{DeviceKind, Factor};
 use crate::rng::Rng;
 use crate::seal::{BACKUP_CODES_PURPOSE, KeyId};
-use crate::store::{DeviceData, DeviceRecord, DeviceStore};
+use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore};
 
 use super::{BackupCodeSet, Mfa, Outcome};
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- Backup codes -----------------------------------------------------------------------
 
     /// Generates a new backup-code set, replacing the previous one atomically: after this, no

@@ -10,10 +10,10 @@ use crate::id::{DeviceId, DeviceName, UserId};
 use crate::kind::{DeviceKind, Factor};
 use crate::policy::{Assurance, FirstFactor};
 use crate::rng::Rng;
-use crate::store::{Browsers, DeleteOutcome, DeviceData, DeviceStore};
+use crate::store::{BrowserStore, Browsers, DeleteOutcome, DeviceData, DeviceStore};
 use crate::throttle::{Gate, ThrottleDecision};
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- Device management ------------------------------------------------------------------
 
     /// The user's devices, oldest first.

@@ -7,9 +7,9 @@ use crate::error::Error;
 use crate::id::UserId;
 use crate::rng::Rng;
 use crate::service::Mfa;
-use crate::store::DeviceStore;
+use crate::store::{BrowserStore, DeviceStore, EnrollmentStore};
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore + EnrollmentStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Where `user` stands under the service's enrollment policy (`None` without one). The
     /// first call for a user stores their deadline (now plus the grace period); later calls,
     /// and a reset of their devices, never move it.

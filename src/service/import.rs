@@ -17,7 +17,7 @@ use crate::kind::DeviceKind;
 use crate::kind::Factor;
 use crate::rng::Rng;
 use crate::secret::SecretBytes;
-use crate::store::{DeviceData, DeviceRecord, DeviceStore};
+use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore};
 use crate::totp::uri::TotpImport;
 use crate::webauthn::WebAuthnRecord;
 
@@ -31,7 +31,7 @@ enum Prepared {
     Add(Box<DeviceRecord>),
 }
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Imports an existing TOTP secret (base32 or `otpauth://` URI) for migration. The user's
     /// app already holds it, so the device is confirmed at once.
     ///

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::id::{DeviceId, UserId};
 use crate::kind::DeviceKind;
 use crate::rng::Rng;
-use crate::store::{DeviceData, DeviceStore};
+use crate::store::{AdminStore, BrowserStore, DeviceData, DeviceStore};
 
 /// Store pages read per call of [`Mfa::credential_inventory`] at most, and the page size of
 /// [`Mfa::revoke_credentials`].
@@ -85,7 +85,7 @@ pub struct InventoryPage {
     pub next: Option<DeviceId>,
 }
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore + AdminStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// **Admin**: one page of the security keys and passkeys of all users that match `filter`,
     /// in device-id order, after `after` (`None`: from the start). At most `limit` credentials
     /// are read from the store for the page (1..=500; fewer match when a filter is given).

@@ -8,9 +8,9 @@ use crate::id::{RememberedBrowserId, UserId};
 use crate::remembered_browser::{self, RememberedBrowserRecord, RememberedBrowserToken};
 use crate::rng::Rng;
 use crate::service::{Mfa, Verified};
-use crate::store::{Browsers, DeviceStore};
+use crate::store::{BrowserStore, Browsers, DeviceStore};
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Issues a remember-this-browser token for the user a factor was just verified for (the
     /// [`Verified`] of an accepted sign-in is the proof). Store the token in an HttpOnly,
     /// Secure cookie; it expires after 30 days by default.

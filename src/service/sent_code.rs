@@ -13,7 +13,7 @@ use crate::rng::Rng;
 use crate::seal::SealContext;
 use crate::secret::SecretString;
 use crate::sent_code::{self, Channel, IssuedCode, SentCodeRecord};
-use crate::store::{DeviceData, DeviceRecord, DeviceStore, Hit};
+use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore, Hit};
 use crate::throttle::{Counter, Gate};
 
 use super::cache::View;
@@ -52,7 +52,7 @@ impl fmt::Debug for SentCode {
     }
 }
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Adds an email address or phone number (E.164: `+44 20 7946 0958`) that receives codes,
     /// unconfirmed, and makes its first code: deliver it, then confirm the destination with it
     /// ([`Mfa::confirm_sent_code`]). The destination is stored sealed; it is personal data.
@@ -426,21 +426,6 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .ok_or_else(|| Error::Seal(crate::SealError::UnknownKey(id.as_str().to_owned())))
     }
 
-    /// The fingerprint of a destination for `user` under the current key.
-    pub(super) fn destination_fingerprint(
-        &self,
-        user: &UserId,
-        channel: Channel,
-        destination: &str,
-    ) -> Result<[u8; 32], Error> {
-        let id = self.keys.current_id();
-        let key = self
-            .keys
-            .mac_key(id, crate::seal::DESTINATION_FINGERPRINT_PURPOSE)
-            .ok_or_else(|| Error::Seal(crate::SealError::UnknownKey(id.as_str().to_owned())))?;
-        Ok(sent_code::destination_fingerprint(key, user, channel, destination))
-    }
-
     /// The destination of a record, opened.
     pub(super) fn open_destination(
         &self,
@@ -475,5 +460,22 @@ pub(crate) fn destination_context(user: &UserId, device: DeviceId) -> SealContex
         purpose: crate::seal::DESTINATION_PURPOSE,
         user,
         device,
+    }
+}
+
+impl<S, C, R> Mfa<S, C, R> {
+    /// The fingerprint of a destination for `user` under the current key.
+    pub(super) fn destination_fingerprint(
+        &self,
+        user: &UserId,
+        channel: Channel,
+        destination: &str,
+    ) -> Result<[u8; 32], Error> {
+        let id = self.keys.current_id();
+        let key = self
+            .keys
+            .mac_key(id, crate::seal::DESTINATION_FINGERPRINT_PURPOSE)
+            .ok_or_else(|| Error::Seal(crate::SealError::UnknownKey(id.as_str().to_owned())))?;
+        Ok(sent_code::destination_fingerprint(key, user, channel, destination))
     }
 }

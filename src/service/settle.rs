@@ -14,7 +14,7 @@ use crate::id::{DeviceId, RememberedBrowserId, UserId};
 use crate::kind::{DeviceKind, Factor};
 use crate::remembered_browser::{self, RememberedBrowserRecord};
 use crate::rng::Rng;
-use crate::store::{DeviceData, DeviceRecord, DeviceStore, DevicesVersion, Hit, Settle, Settlement};
+use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore, DevicesVersion, Hit, Settle, Settlement};
 use crate::throttle::{Counter, Gate, ThrottleState};
 use crate::totp::{self, TotpParams, TotpRecord};
 
@@ -150,7 +150,7 @@ pub(super) fn spend(devices: &[DeviceRecord], hit: Option<Hit>, now: UnixTime) -
         .collect()
 }
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- Throttling -------------------------------------------------------------------------
 
     /// Why an attempt behind `gate` under this admission may not be evaluated now, if it may

@@ -9,7 +9,7 @@ use crate::kind::{DeviceKind, Factor};
 use crate::rng::Rng;
 use crate::seal::SealContext;
 use crate::secret::SecretBytes;
-use crate::store::{DeviceData, DeviceRecord, DeviceStore, Hit};
+use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore, Hit};
 use crate::throttle::Gate;
 use crate::totp::uri;
 use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
@@ -17,7 +17,7 @@ use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
 use super::settle::{Admission, Attempt, Settled, Settling};
 use super::{Mfa, Outcome, TotpEnrollment};
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
+impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- TOTP -------------------------------------------------------------------------------
 
     /// Starts a TOTP enrollment: a new random secret, sealed and stored on an unconfirmed device.
@@ -432,18 +432,6 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
         ))
     }
 
-    /// The fingerprint of `secret` for `user` under the current key (see
-    /// [`TotpRecord::fingerprint`]).
-    pub(super) fn totp_fingerprint(&self, user: &UserId, secret: &[u8]) -> Result<[u8; 32], Error> {
-        let key = self
-            .keys
-            .mac_key(self.keys.current_id(), crate::seal::TOTP_FINGERPRINT_PURPOSE)
-            .ok_or(Error::Seal(crate::SealError::UnknownKey(
-                self.keys.current_id().as_str().to_owned(),
-            )))?;
-        Ok(totp::fingerprint(key, user, secret))
-    }
-
     /// Evaluates a code against TOTP devices (with the time each was last used): the step it
     /// matched on the first device where it is fresh (if any), and whether it matched an already
     /// accepted step of one.
@@ -504,4 +492,18 @@ pub(crate) fn totp_context(user: &UserId, device: DeviceId) -> SealContext<'_> {
 /// The account label an authenticator app shows under the issuer: 1 to 255 characters.
 fn validate_account(account: &str) -> Result<&str, InputError> {
     crate::id::label(account, 255).ok_or(InputError::AccountName)
+}
+
+impl<S, C, R> Mfa<S, C, R> {
+    /// The fingerprint of `secret` for `user` under the current key (see
+    /// [`TotpRecord::fingerprint`]).
+    pub(super) fn totp_fingerprint(&self, user: &UserId, secret: &[u8]) -> Result<[u8; 32], Error> {
+        let key = self
+            .keys
+            .mac_key(self.keys.current_id(), crate::seal::TOTP_FINGERPRINT_PURPOSE)
+            .ok_or(Error::Seal(crate::SealError::UnknownKey(
+                self.keys.current_id().as_str().to_owned(),
+            )))?;
+        Ok(totp::fingerprint(key, user, secret))
+    }
 }

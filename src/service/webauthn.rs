@@ -11,7 +11,7 @@ use crate::seal::PASSWORDLESS_PURPOSE;
 use crate::service::{Mfa, Outcome, Verified};
 
 use super::settle::Settled;
-use crate::store::DeviceStore;
+use crate::store::{BrowserStore, CeremonyStore, DeviceStore};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::webauthn::backup_flags::{self, FlagsDecision};
 use crate::webauthn::counter::{self, CounterCheck};
@@ -27,13 +27,7 @@ pub(super) const MAX_CREDENTIALS: usize = 32;
 /// Attempts at writing a counter while parallel sign-ins with the same credential race.
 const COUNTER_RETRIES: usize = 8;
 
-impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
-    pub(super) fn webauthn(&self) -> Result<&WebAuthnConfig, Error> {
-        self.config.webauthn.as_ref().ok_or(Error::Config(ConfigError::WebAuthn(
-            "no relying party configured (MfaConfig::webauthn)",
-        )))
-    }
-
+impl<S: DeviceStore + BrowserStore + CeremonyStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Starts registering a **security key** (second factor) for `user`: user verification
     /// preferred, discoverable credential not required, the user's credentials excluded.
     /// `user_name` and `display_name` are what the authenticator shows.
@@ -665,19 +659,6 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .collect())
     }
 
-    pub(super) async fn webauthn_records(&self, user: &UserId) -> Result<Vec<(DeviceId, WebAuthnRecord)>, Error> {
-        Ok(self
-            .store
-            .list_devices(user)
-            .await?
-            .into_iter()
-            .filter_map(|d| match d.data {
-                DeviceData::WebAuthn(w) => Some((d.id, w)),
-                _ => None,
-            })
-            .collect())
-    }
-
     pub(super) async fn store_ceremony(
         &self,
         user: Option<&UserId>,
@@ -704,4 +685,25 @@ impl<S: DeviceStore, C: Clock, R: Rng> Mfa<S, C, R> {
 /// A user name or display name for the authenticator: 1..=64 characters, no control characters.
 fn label(text: &str) -> Result<&str, InputError> {
     crate::id::label(text, 64).ok_or(InputError::AccountName)
+}
+
+impl<S: DeviceStore, C, R> Mfa<S, C, R> {
+    pub(super) fn webauthn(&self) -> Result<&WebAuthnConfig, Error> {
+        self.config.webauthn.as_ref().ok_or(Error::Config(ConfigError::WebAuthn(
+            "no relying party configured (MfaConfig::webauthn)",
+        )))
+    }
+
+    pub(super) async fn webauthn_records(&self, user: &UserId) -> Result<Vec<(DeviceId, WebAuthnRecord)>, Error> {
+        Ok(self
+            .store
+            .list_devices(user)
+            .await?
+            .into_iter()
+            .filter_map(|d| match d.data {
+                DeviceData::WebAuthn(w) => Some((d.id, w)),
+                _ => None,
+            })
+            .collect())
+    }
 }

@@ -13,7 +13,10 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::sent_code::{IssuedCode, SentCodeRecord};
-use crate::store::{Browsers, DeleteOutcome, DeviceStore, DevicesVersion, Hit, Settle, Settlement, VerificationState};
+use crate::store::{
+    AdminStore, BrowserStore, Browsers, CeremonyStore, DeleteOutcome, DeviceStore, DevicesVersion, EnrollmentStore,
+    Hit, Settle, Settlement, VerificationState,
+};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::{Counter, ThrottleState};
 use crate::totp::TotpRecord;
@@ -138,7 +141,7 @@ fn credential_id(record: &DeviceRecord) -> Option<&[u8]> {
     }
 }
 
-/// An in-memory [`DeviceStore`]. Clones share the same data.
+/// An in-memory [`Store`](crate::Store). Clones share the same data.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore(Arc<Mutex<State>>);
 
@@ -426,6 +429,56 @@ impl DeviceStore for MemoryStore {
         Ok(true)
     }
 
+    async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
+        let mut state = self.state()?;
+        let Some(target) = Self::owned(&mut state, user, id) else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        if target.is_usable() {
+            let others = state.of_user(user).filter(|d| d.id != id && d.is_usable()).count();
+            if others == 0 {
+                return Ok(DeleteOutcome::LastDevice);
+            }
+        }
+        state.remove(id);
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn issue_sent_code(
+        &self,
+        user: &UserId,
+        id: DeviceId,
+        expected: Option<&IssuedCode>,
+        issued: &IssuedCode,
+    ) -> Result<bool, StoreError> {
+        let superseded = issued
+            .serial
+            .checked_sub(1)
+            .ok_or(StoreError::InvalidRecord("a sent code's serial starts at 1"))?;
+        let mut state = self.state()?;
+        let Some(DeviceRecord {
+            data: DeviceData::SentCode(record),
+            ..
+        }) = Self::owned(&mut state, user, id)
+        else {
+            return Ok(false);
+        };
+        if record.issued.as_ref() != expected {
+            return Ok(false);
+        }
+        record.issued = Some(issued.clone());
+        record.last_serial = Some(record.last_serial.map_or(superseded, |last| last.max(superseded)));
+        state.bump(user);
+        Ok(true)
+    }
+
+    async fn key_check(&self, id: &crate::seal::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let mut state = self.state()?;
+        Ok(*state.key_checks.entry(id.clone()).or_insert(check))
+    }
+}
+
+impl CeremonyStore for MemoryStore {
     async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
         let mut state = self.state()?;
         if state.ceremonies.contains_key(&ceremony.id) {
@@ -462,22 +515,72 @@ impl DeviceStore for MemoryStore {
         state.ceremonies.retain(|_, c| c.expires_at > now);
         Ok((before - state.ceremonies.len()) as u64)
     }
+}
 
-    async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
+impl BrowserStore for MemoryStore {
+    async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {
         let mut state = self.state()?;
-        let Some(target) = Self::owned(&mut state, user, id) else {
-            return Ok(DeleteOutcome::NotFound);
-        };
-        if target.is_usable() {
-            let others = state.of_user(user).filter(|d| d.id != id && d.is_usable()).count();
-            if others == 0 {
-                return Ok(DeleteOutcome::LastDevice);
-            }
+        if state.trusted.contains_key(&record.id) {
+            return Err(StoreError::Conflict);
         }
-        state.remove(id);
-        Ok(DeleteOutcome::Deleted)
+        state.trusted.insert(record.id, record);
+        Ok(())
     }
 
+    async fn remembered_browser(&self, id: RememberedBrowserId) -> Result<Option<RememberedBrowserRecord>, StoreError> {
+        Ok(self.state()?.trusted.get(&id).cloned())
+    }
+
+    async fn touch_remembered_browser(
+        &self,
+        user: &UserId,
+        id: RememberedBrowserId,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        match state.trusted.get_mut(&id) {
+            Some(r) if &r.user == user => {
+                r.last_used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn list_remembered_browsers(&self, user: &UserId) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
+        let state = self.state()?;
+        let mut list: Vec<RememberedBrowserRecord> =
+            state.trusted.values().filter(|r| &r.user == user).cloned().collect();
+        list.sort_by_key(|r| (r.created_at, r.id));
+        Ok(list)
+    }
+
+    async fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if state.trusted.get(&id).is_some_and(|r| &r.user == user) {
+            state.trusted.remove(&id);
+            state
+                .throttles
+                .retain(|(owner, counter), _| !(owner == user && counter.browser == Some(id)));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn delete_user_remembered_browsers(&self, user: &UserId, which: Browsers) -> Result<u64, StoreError> {
+        let mut state = self.state()?;
+        let before = state.trusted.len();
+        state.trusted.retain(|_, r| !(&r.user == user && which.includes(r)));
+        if which != Browsers::Remembered {
+            state
+                .throttles
+                .retain(|(owner, counter), _| !(owner == user && counter.browser.is_some()));
+        }
+        Ok((before - state.trusted.len()) as u64)
+    }
+}
+
+impl AdminStore for MemoryStore {
     async fn list_totp_devices(&self, after: Option<DeviceId>, limit: usize) -> Result<Vec<DeviceRecord>, StoreError> {
         let state = self.state()?;
         let mut list: Vec<DeviceRecord> = state
@@ -580,40 +683,9 @@ impl DeviceStore for MemoryStore {
         *stored = Some(*fingerprint);
         Ok(true)
     }
+}
 
-    async fn issue_sent_code(
-        &self,
-        user: &UserId,
-        id: DeviceId,
-        expected: Option<&IssuedCode>,
-        issued: &IssuedCode,
-    ) -> Result<bool, StoreError> {
-        let superseded = issued
-            .serial
-            .checked_sub(1)
-            .ok_or(StoreError::InvalidRecord("a sent code's serial starts at 1"))?;
-        let mut state = self.state()?;
-        let Some(DeviceRecord {
-            data: DeviceData::SentCode(record),
-            ..
-        }) = Self::owned(&mut state, user, id)
-        else {
-            return Ok(false);
-        };
-        if record.issued.as_ref() != expected {
-            return Ok(false);
-        }
-        record.issued = Some(issued.clone());
-        record.last_serial = Some(record.last_serial.map_or(superseded, |last| last.max(superseded)));
-        state.bump(user);
-        Ok(true)
-    }
-
-    async fn key_check(&self, id: &crate::seal::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        let mut state = self.state()?;
-        Ok(*state.key_checks.entry(id.clone()).or_insert(check))
-    }
-
+impl EnrollmentStore for MemoryStore {
     async fn enrollment_deadline(
         &self,
         user: &UserId,
@@ -652,66 +724,5 @@ impl DeviceStore for MemoryStore {
             .deadlines
             .insert(user.clone(), crate::enrollment::EnrollmentGrace::new(deadline, 0));
         Ok(())
-    }
-
-    async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {
-        let mut state = self.state()?;
-        if state.trusted.contains_key(&record.id) {
-            return Err(StoreError::Conflict);
-        }
-        state.trusted.insert(record.id, record);
-        Ok(())
-    }
-
-    async fn remembered_browser(&self, id: RememberedBrowserId) -> Result<Option<RememberedBrowserRecord>, StoreError> {
-        Ok(self.state()?.trusted.get(&id).cloned())
-    }
-
-    async fn touch_remembered_browser(
-        &self,
-        user: &UserId,
-        id: RememberedBrowserId,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state()?;
-        match state.trusted.get_mut(&id) {
-            Some(r) if &r.user == user => {
-                r.last_used_at = Some(now);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn list_remembered_browsers(&self, user: &UserId) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
-        let state = self.state()?;
-        let mut list: Vec<RememberedBrowserRecord> =
-            state.trusted.values().filter(|r| &r.user == user).cloned().collect();
-        list.sort_by_key(|r| (r.created_at, r.id));
-        Ok(list)
-    }
-
-    async fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> Result<bool, StoreError> {
-        let mut state = self.state()?;
-        if state.trusted.get(&id).is_some_and(|r| &r.user == user) {
-            state.trusted.remove(&id);
-            state
-                .throttles
-                .retain(|(owner, counter), _| !(owner == user && counter.browser == Some(id)));
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    async fn delete_user_remembered_browsers(&self, user: &UserId, which: Browsers) -> Result<u64, StoreError> {
-        let mut state = self.state()?;
-        let before = state.trusted.len();
-        state.trusted.retain(|_, r| !(&r.user == user && which.includes(r)));
-        if which != Browsers::Remembered {
-            state
-                .throttles
-                .retain(|(owner, counter), _| !(owner == user && counter.browser.is_some()));
-        }
-        Ok((before - state.trusted.len()) as u64)
     }
 }

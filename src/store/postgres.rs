@@ -19,12 +19,14 @@ use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
 use crate::store::leases::{Lease, Leases};
-use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
+use crate::store::{
+    AdminStore, BrowserStore, CeremonyStore, DeleteOutcome, DeviceStore, EnrollmentStore, Settle, Settlement,
+};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
-/// A [`DeviceStore`] on a PostgreSQL database.
+/// A [`Store`](crate::Store) on a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     /// Everything but the verification path.

@@ -1,5 +1,5 @@
 //! What the SQL stores share: the schema, how records become rows and back, and the one
-//! implementation of the [`DeviceStore`](crate::DeviceStore) contract, written once as a macro
+//! implementation of the store traits ([`Store`](crate::Store)), written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
 //! # Schema (version 12)
@@ -166,7 +166,7 @@ pub(crate) trait SqlBackend: Sync {
     fn close_leases(&self) -> impl std::future::Future<Output = ()> + Send;
 }
 
-/// Implements [`DeviceStore`](crate::DeviceStore) for `$store`, a [`SqlBackend`]: everything
+/// Implements the five store traits, one `impl` each, for `$store`, a [`SqlBackend`]: everything
 /// backend-specific comes from that trait, the rows' encoding from [`row`].
 macro_rules! sql_device_store {
     ($store:ty) => {
@@ -1017,47 +1017,6 @@ macro_rules! sql_device_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO mfa_ceremonies (id, user_id, kind, expires_at, state) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(ceremony.id.as_bytes().to_vec())
-                    .bind(ceremony.user.as_ref().map(|u| u.as_str().to_owned()))
-                    .bind(ceremony.kind.as_str())
-                    .bind(sql::to_db(ceremony.expires_at.as_secs())?)
-                    .bind(ceremony.state)
-                    .execute(self.pool())
-                    .await
-                    .map_err(db_err)?;
-                Ok(())
-            }
-
-            async fn take_ceremony(
-                &self,
-                id: CeremonyId,
-                user: Option<&UserId>,
-                kind: CeremonyKind,
-                now: UnixTime,
-            ) -> Result<Option<CeremonyRecord>, StoreError> {
-                let row = sqlx::query(
-                    "DELETE FROM mfa_ceremonies WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2 AND kind = $3 \
-                     AND expires_at > $4 RETURNING user_id, kind, expires_at, state",
-                )
-                .bind(id.as_bytes().to_vec())
-                .bind(user.map(|u| u.as_str().to_owned()))
-                .bind(kind.as_str())
-                .bind(sql::to_db(now.as_secs())?)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(db_err)?;
-                let Some(row) = row else {
-                    return Ok(None);
-                };
-                let user_id: Option<String> = row.try_get("user_id").map_err(db_err)?;
-                let kind: String = row.try_get("kind").map_err(db_err)?;
-                let expires_at: i64 = row.try_get("expires_at").map_err(db_err)?;
-                let state: Vec<u8> = row.try_get("state").map_err(db_err)?;
-                sql::ceremony_from_row(id, user_id, &kind, expires_at, state).map(Some)
-            }
-
             async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
                 // The user's state row, locked: deletes and settlements of the user take turns.
                 let mut tx = self.begin().await?;
@@ -1084,72 +1043,6 @@ macro_rules! sql_device_store {
                 Self::write_state(&mut tx, user, &state, true).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(DeleteOutcome::Deleted)
-            }
-
-            async fn list_backup_code_sets(
-                &self,
-                after: Option<DeviceId>,
-                limit: usize,
-            ) -> Result<Vec<DeviceRecord>, StoreError> {
-                self.list_kind_page(sql::KIND_BACKUP_CODES, after, limit).await
-            }
-
-            async fn list_remembered_browsers_page(
-                &self,
-                after: Option<RememberedBrowserId>,
-                limit: usize,
-            ) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
-                let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
-                let rows = sqlx::query(
-                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at, skips_second_factor \
-                     FROM mfa_browsers WHERE id > $1 ORDER BY id LIMIT $2",
-                )
-                .bind(after)
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(self.pool())
-                .await
-                .map_err(db_err)?;
-                rows.iter().map(decode_trusted).collect()
-            }
-
-            async fn list_totp_devices(
-                &self,
-                after: Option<DeviceId>,
-                limit: usize,
-            ) -> Result<Vec<DeviceRecord>, StoreError> {
-                self.list_kind_page(sql::KIND_TOTP, after, limit).await
-            }
-
-            async fn list_webauthn_credentials(
-                &self,
-                after: Option<DeviceId>,
-                limit: usize,
-            ) -> Result<Vec<DeviceRecord>, StoreError> {
-                self.list_kind_page(sql::KIND_WEBAUTHN, after, limit).await
-            }
-
-            async fn reseal_totp_secret(
-                &self,
-                user: &UserId,
-                id: DeviceId,
-                expected: &SealedSecret,
-                new: &SealedSecret,
-                fingerprint: &[u8; 32],
-            ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE mfa_devices SET totp_secret = $1, totp_fingerprint = $6 WHERE id = $2 AND user_id = $3 \
-                     AND kind = $4 AND totp_secret = $5",
-                )
-                .bind(new.to_bytes())
-                .bind(id.as_bytes().to_vec())
-                .bind(user.as_str())
-                .bind(sql::KIND_TOTP)
-                .bind(expected.to_bytes())
-                .bind(fingerprint.to_vec())
-                .execute(self.pool())
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
             }
 
             async fn issue_sent_code(
@@ -1202,68 +1095,61 @@ macro_rules! sql_device_store {
                     .try_into()
                     .map_err(|_| sql::corrupt("mfa_keys.check_value", "not 32 bytes"))
             }
+        }
 
-            async fn enrollment_deadline(
-                &self,
-                user: &UserId,
-                proposed: UnixTime,
-            ) -> Result<crate::enrollment::EnrollmentGrace, StoreError> {
-                // One statement: insert, or keep the stored deadline and return it.
-                let (deadline, skipped): (i64, i64) = sqlx::query_as(
-                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline) VALUES ($1, $2) \
-                     ON CONFLICT (user_id) DO UPDATE SET deadline = mfa_enrollment_deadlines.deadline \
-                     RETURNING deadline, skipped",
-                )
-                .bind(user.as_str())
-                .bind(sql::to_db(proposed.as_secs())?)
-                .fetch_one(self.pool())
-                .await
-                .map_err(db_err)?;
-                Ok(crate::enrollment::EnrollmentGrace::new(
-                    UnixTime::from_secs(sql::from_db(deadline, "mfa_enrollment_deadlines.deadline")?),
-                    sql::skipped_from_db(skipped)?,
-                ))
-            }
-
-            async fn skip_enrollment_prompt(
-                &self,
-                user: &UserId,
-                proposed: UnixTime,
-                max: u32,
-            ) -> Result<Option<u32>, StoreError> {
-                if max == 0 {
-                    return Ok(None);
-                }
-                // One statement: a first skip inserts, a later one counts only below `max`
-                // (no row comes back when it does not).
-                let skipped: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline, skipped) VALUES ($1, $2, 1) \
-                     ON CONFLICT (user_id) DO UPDATE SET skipped = mfa_enrollment_deadlines.skipped + 1 \
-                     WHERE mfa_enrollment_deadlines.skipped < $3 \
-                     RETURNING skipped",
-                )
-                .bind(user.as_str())
-                .bind(sql::to_db(proposed.as_secs())?)
-                .bind(i64::from(max))
-                .fetch_optional(self.pool())
-                .await
-                .map_err(db_err)?;
-                skipped.map(sql::skipped_from_db).transpose()
-            }
-
-            async fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline) VALUES ($1, $2) \
-                     ON CONFLICT (user_id) DO UPDATE SET deadline = excluded.deadline, skipped = 0",
-                )
-                .bind(user.as_str())
-                .bind(sql::to_db(deadline.as_secs())?)
-                .execute(self.pool())
-                .await
-                .map_err(db_err)?;
+        impl CeremonyStore for $store {
+            async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO mfa_ceremonies (id, user_id, kind, expires_at, state) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(ceremony.id.as_bytes().to_vec())
+                    .bind(ceremony.user.as_ref().map(|u| u.as_str().to_owned()))
+                    .bind(ceremony.kind.as_str())
+                    .bind(sql::to_db(ceremony.expires_at.as_secs())?)
+                    .bind(ceremony.state)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db_err)?;
                 Ok(())
             }
 
+            async fn take_ceremony(
+                &self,
+                id: CeremonyId,
+                user: Option<&UserId>,
+                kind: CeremonyKind,
+                now: UnixTime,
+            ) -> Result<Option<CeremonyRecord>, StoreError> {
+                let row = sqlx::query(
+                    "DELETE FROM mfa_ceremonies WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2 AND kind = $3 \
+                     AND expires_at > $4 RETURNING user_id, kind, expires_at, state",
+                )
+                .bind(id.as_bytes().to_vec())
+                .bind(user.map(|u| u.as_str().to_owned()))
+                .bind(kind.as_str())
+                .bind(sql::to_db(now.as_secs())?)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db_err)?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let user_id: Option<String> = row.try_get("user_id").map_err(db_err)?;
+                let kind: String = row.try_get("kind").map_err(db_err)?;
+                let expires_at: i64 = row.try_get("expires_at").map_err(db_err)?;
+                let state: Vec<u8> = row.try_get("state").map_err(db_err)?;
+                sql::ceremony_from_row(id, user_id, &kind, expires_at, state).map(Some)
+            }
+
+            async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM mfa_ceremonies WHERE expires_at <= $1")
+                    .bind(sql::to_db(now.as_secs())?)
+                    .execute(self.pool())
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        impl BrowserStore for $store {
             async fn insert_remembered_browser(&self, record: RememberedBrowserRecord) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO mfa_browsers (id, user_id, key_id, hash, created_at, expires_at, last_used_at, \
@@ -1376,14 +1262,136 @@ macro_rules! sql_device_store {
                 tx.commit().await.map_err(db_err)?;
                 Ok(done.rows_affected())
             }
+        }
 
-            async fn purge_expired_ceremonies(&self, now: UnixTime) -> Result<u64, StoreError> {
-                let done = sqlx::query("DELETE FROM mfa_ceremonies WHERE expires_at <= $1")
-                    .bind(sql::to_db(now.as_secs())?)
-                    .execute(self.pool())
-                    .await
-                    .map_err(db_err)?;
-                Ok(done.rows_affected())
+        impl AdminStore for $store {
+            async fn list_backup_code_sets(
+                &self,
+                after: Option<DeviceId>,
+                limit: usize,
+            ) -> Result<Vec<DeviceRecord>, StoreError> {
+                self.list_kind_page(sql::KIND_BACKUP_CODES, after, limit).await
+            }
+
+            async fn list_remembered_browsers_page(
+                &self,
+                after: Option<RememberedBrowserId>,
+                limit: usize,
+            ) -> Result<Vec<RememberedBrowserRecord>, StoreError> {
+                let after = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+                let rows = sqlx::query(
+                    "SELECT id, user_id, key_id, hash, created_at, expires_at, last_used_at, skips_second_factor \
+                     FROM mfa_browsers WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(self.pool())
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(decode_trusted).collect()
+            }
+
+            async fn list_totp_devices(
+                &self,
+                after: Option<DeviceId>,
+                limit: usize,
+            ) -> Result<Vec<DeviceRecord>, StoreError> {
+                self.list_kind_page(sql::KIND_TOTP, after, limit).await
+            }
+
+            async fn list_webauthn_credentials(
+                &self,
+                after: Option<DeviceId>,
+                limit: usize,
+            ) -> Result<Vec<DeviceRecord>, StoreError> {
+                self.list_kind_page(sql::KIND_WEBAUTHN, after, limit).await
+            }
+
+            async fn reseal_totp_secret(
+                &self,
+                user: &UserId,
+                id: DeviceId,
+                expected: &SealedSecret,
+                new: &SealedSecret,
+                fingerprint: &[u8; 32],
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE mfa_devices SET totp_secret = $1, totp_fingerprint = $6 WHERE id = $2 AND user_id = $3 \
+                     AND kind = $4 AND totp_secret = $5",
+                )
+                .bind(new.to_bytes())
+                .bind(id.as_bytes().to_vec())
+                .bind(user.as_str())
+                .bind(sql::KIND_TOTP)
+                .bind(expected.to_bytes())
+                .bind(fingerprint.to_vec())
+                .execute(self.pool())
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        impl EnrollmentStore for $store {
+            async fn enrollment_deadline(
+                &self,
+                user: &UserId,
+                proposed: UnixTime,
+            ) -> Result<crate::enrollment::EnrollmentGrace, StoreError> {
+                // One statement: insert, or keep the stored deadline and return it.
+                let (deadline, skipped): (i64, i64) = sqlx::query_as(
+                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET deadline = mfa_enrollment_deadlines.deadline \
+                     RETURNING deadline, skipped",
+                )
+                .bind(user.as_str())
+                .bind(sql::to_db(proposed.as_secs())?)
+                .fetch_one(self.pool())
+                .await
+                .map_err(db_err)?;
+                Ok(crate::enrollment::EnrollmentGrace::new(
+                    UnixTime::from_secs(sql::from_db(deadline, "mfa_enrollment_deadlines.deadline")?),
+                    sql::skipped_from_db(skipped)?,
+                ))
+            }
+
+            async fn skip_enrollment_prompt(
+                &self,
+                user: &UserId,
+                proposed: UnixTime,
+                max: u32,
+            ) -> Result<Option<u32>, StoreError> {
+                if max == 0 {
+                    return Ok(None);
+                }
+                // One statement: a first skip inserts, a later one counts only below `max`
+                // (no row comes back when it does not).
+                let skipped: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline, skipped) VALUES ($1, $2, 1) \
+                     ON CONFLICT (user_id) DO UPDATE SET skipped = mfa_enrollment_deadlines.skipped + 1 \
+                     WHERE mfa_enrollment_deadlines.skipped < $3 \
+                     RETURNING skipped",
+                )
+                .bind(user.as_str())
+                .bind(sql::to_db(proposed.as_secs())?)
+                .bind(i64::from(max))
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db_err)?;
+                skipped.map(sql::skipped_from_db).transpose()
+            }
+
+            async fn set_enrollment_deadline(&self, user: &UserId, deadline: UnixTime) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO mfa_enrollment_deadlines (user_id, deadline) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET deadline = excluded.deadline, skipped = 0",
+                )
+                .bind(user.as_str())
+                .bind(sql::to_db(deadline.as_secs())?)
+                .execute(self.pool())
+                .await
+                .map_err(db_err)?;
+                Ok(())
             }
         }
 

@@ -18,12 +18,14 @@ use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 use crate::kind::Factor;
 use crate::remembered_browser::RememberedBrowserRecord;
 use crate::seal::SealedSecret;
-use crate::store::{DeleteOutcome, DeviceStore, Settle, Settlement};
+use crate::store::{
+    AdminStore, BrowserStore, CeremonyStore, DeleteOutcome, DeviceStore, EnrollmentStore, Settle, Settlement,
+};
 use crate::store::{DeviceData, DeviceRecord};
 use crate::throttle::ThrottleState;
 use crate::webauthn::{CeremonyKind, CeremonyRecord, WebAuthnUse};
 
-/// A [`DeviceStore`] on a SQLite database file.
+/// A [`Store`](crate::Store) on a SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,

@@ -7,6 +7,7 @@
 //! `CI=true`, where that is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use multifactor::CeremonyStore as _;
 use multifactor_kit::{cluster, libtest};
 
 /// The fleet rules at registration and sign-in, the scenarios the in-memory store and SQLite

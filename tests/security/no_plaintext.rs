@@ -18,8 +18,8 @@ use multifactor::backup_codes::Pepper;
 use multifactor::store::DeviceData;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
-    DeviceStore, Factor, FirstFactor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, RecordingSink, SealingKey, SqliteStore, TotpParams, UnixTime, UserId,
+    Factor, FirstFactor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
+    RecordingSink, SealingKey, SqliteStore, Store, TotpParams, UnixTime, UserId,
 };
 use multifactor_kit::service::START;
 
@@ -172,7 +172,7 @@ fn leaks(secrets: &Secrets, hay: &Haystack) -> Vec<String> {
     found
 }
 
-fn service<S: DeviceStore>(store: S, clock: &ManualClock, sink: &RecordingSink) -> TestMfa<S> {
+fn service<S: Store>(store: S, clock: &ManualClock, sink: &RecordingSink) -> TestMfa<S> {
     let mut config = MfaConfig::new("ACME").unwrap();
     config.pepper = Some(Pepper::new(PEPPER.to_vec()));
     let keys = Keyring::new(SealingKey::new(KeyId::new("key-2026").unwrap(), SEALING_KEY));
@@ -194,7 +194,7 @@ fn file_bytes(path: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Everything the store holds for `user`, and the service itself.
-async fn snapshot<S: DeviceStore + Debug>(
+async fn snapshot<S: Store + Debug>(
     mfa: &TestMfa<S>,
     user: &UserId,
     hay: &mut Haystack,
@@ -252,7 +252,7 @@ fn wrong_code(right: &str) -> String {
 }
 
 /// The flow; returns the secrets it handled and everything it observed.
-async fn flow<S: DeviceStore + Debug>(
+async fn flow<S: Store + Debug>(
     mfa: &TestMfa<S>,
     clock: &ManualClock,
     sink: &RecordingSink,

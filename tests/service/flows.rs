@@ -2,19 +2,18 @@
 //! verification, replay, throttling, lockout, import, device management, races, and errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use multifactor::{AdminStore, BrowserStore, CeremonyStore, EnrollmentStore};
 use multifactor_kit::forward;
 use multifactor_kit::service::{START, TestMfa, user};
 
 use std::sync::Arc;
 
 use multifactor::conformance::CountingStore;
-use multifactor::store::{
-    CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceRecord, ThrottleState, WebAuthnUse,
-};
+use multifactor::store::{DeviceData, DeviceRecord, ThrottleState};
 use multifactor::totp::{code_at, code_for_step, decode_base32_secret};
 use multifactor::{
-    Algorithm, CeremonyId, DeviceId, DeviceKind, DeviceName, DeviceStore, Error, Factor, InputError, InsecureSeededRng,
-    KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes,
+    Algorithm, DeviceId, DeviceKind, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring,
+    ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes, Store,
     StoreError, ThrottleDecision, ThrottlePolicy, TotpParams, UnixTime, UserId,
 };
 
@@ -40,7 +39,7 @@ fn setup_with(store: MemoryStore, keys: Keyring, config: MfaConfig) -> (TestMfa,
 }
 
 /// Enrolls and confirms TOTP; returns the device id and the app's secret.
-async fn enrolled<S: DeviceStore>(
+async fn enrolled<S: Store>(
     mfa: &Mfa<S, ManualClock, InsecureSeededRng>,
     clock: &ManualClock,
     who: &UserId,
@@ -683,9 +682,11 @@ impl DeviceStore for DownStore {
     ) -> Result<multifactor::store::VerificationState, StoreError> {
         down()
     }
+
     async fn insert_device(&self, _: multifactor::store::DeviceRecord) -> Result<(), StoreError> {
         down()
     }
+
     async fn device(
         &self,
         _: &UserId,
@@ -693,9 +694,11 @@ impl DeviceStore for DownStore {
     ) -> Result<Option<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
+
     async fn list_devices(&self, _: &UserId) -> Result<Vec<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
+
     async fn rename_device(
         &self,
         _: &UserId,
@@ -704,42 +707,31 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
+
     async fn delete_device(&self, _: &UserId, _: multifactor::DeviceId) -> Result<bool, StoreError> {
         down()
     }
+
     async fn delete_user_devices(&self, _: &UserId) -> Result<u64, StoreError> {
         down()
     }
+
     async fn delete_unconfirmed_totp(&self, _: &UserId, _: multifactor::DeviceId) -> Result<u64, StoreError> {
         down()
     }
+
     async fn replace_backup_codes(&self, _: multifactor::store::DeviceRecord) -> Result<(), StoreError> {
         down()
     }
+
     async fn insert_first_backup_codes(&self, _: multifactor::store::DeviceRecord) -> Result<bool, StoreError> {
         down()
     }
+
     async fn key_check(&self, _: &multifactor::KeyId, _: [u8; 32]) -> Result<[u8; 32], StoreError> {
         down()
     }
-    async fn enrollment_deadline(
-        &self,
-        _: &UserId,
-        _: multifactor::UnixTime,
-    ) -> Result<multifactor::enrollment::EnrollmentGrace, StoreError> {
-        down()
-    }
-    async fn skip_enrollment_prompt(
-        &self,
-        _: &UserId,
-        _: multifactor::UnixTime,
-        _: u32,
-    ) -> Result<Option<u32>, StoreError> {
-        down()
-    }
-    async fn set_enrollment_deadline(&self, _: &UserId, _: multifactor::UnixTime) -> Result<(), StoreError> {
-        down()
-    }
+
     async fn settle_attempt(
         &self,
         _: &UserId,
@@ -747,9 +739,11 @@ impl DeviceStore for DownStore {
     ) -> Result<multifactor::store::Settlement, StoreError> {
         down()
     }
+
     async fn throttle(&self, _: &UserId, _: multifactor::store::Counter) -> Result<ThrottleState, StoreError> {
         down()
     }
+
     async fn swap_throttle(
         &self,
         _: &UserId,
@@ -759,12 +753,15 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
+
     async fn clear_throttle(&self, _: &UserId, _: multifactor::store::Counter) -> Result<(), StoreError> {
         down()
     }
+
     async fn find_credential(&self, _: &[u8]) -> Result<Option<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
+
     async fn record_webauthn_use(
         &self,
         _: &UserId,
@@ -775,9 +772,31 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
+
+    async fn delete_device_unless_last(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+    ) -> Result<multifactor::store::DeleteOutcome, StoreError> {
+        down()
+    }
+
+    async fn issue_sent_code(
+        &self,
+        _: &UserId,
+        _: multifactor::DeviceId,
+        _: Option<&multifactor::store::IssuedCode>,
+        _: &multifactor::store::IssuedCode,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+}
+
+impl CeremonyStore for DownStore {
     async fn insert_ceremony(&self, _: multifactor::store::CeremonyRecord) -> Result<(), StoreError> {
         down()
     }
+
     async fn take_ceremony(
         &self,
         _: multifactor::CeremonyId,
@@ -787,16 +806,61 @@ impl DeviceStore for DownStore {
     ) -> Result<Option<multifactor::store::CeremonyRecord>, StoreError> {
         down()
     }
+
     async fn purge_expired_ceremonies(&self, _: UnixTime) -> Result<u64, StoreError> {
         down()
     }
-    async fn delete_device_unless_last(
+}
+
+impl BrowserStore for DownStore {
+    async fn insert_remembered_browser(
         &self,
-        _: &UserId,
-        _: multifactor::DeviceId,
-    ) -> Result<multifactor::store::DeleteOutcome, StoreError> {
+        _: multifactor::store::RememberedBrowserRecord,
+    ) -> Result<(), StoreError> {
         down()
     }
+
+    async fn remembered_browser(
+        &self,
+        _: multifactor::RememberedBrowserId,
+    ) -> Result<Option<multifactor::store::RememberedBrowserRecord>, StoreError> {
+        down()
+    }
+
+    async fn touch_remembered_browser(
+        &self,
+        _: &UserId,
+        _: multifactor::RememberedBrowserId,
+        _: UnixTime,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+
+    async fn list_remembered_browsers(
+        &self,
+        _: &UserId,
+    ) -> Result<Vec<multifactor::store::RememberedBrowserRecord>, StoreError> {
+        down()
+    }
+
+    async fn delete_remembered_browser(
+        &self,
+        _: &UserId,
+        _: multifactor::RememberedBrowserId,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+
+    async fn delete_user_remembered_browsers(
+        &self,
+        _: &UserId,
+        _: multifactor::store::Browsers,
+    ) -> Result<u64, StoreError> {
+        down()
+    }
+}
+
+impl AdminStore for DownStore {
     async fn list_totp_devices(
         &self,
         _: Option<multifactor::DeviceId>,
@@ -804,6 +868,7 @@ impl DeviceStore for DownStore {
     ) -> Result<Vec<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
+
     async fn list_backup_code_sets(
         &self,
         _: Option<multifactor::DeviceId>,
@@ -811,6 +876,7 @@ impl DeviceStore for DownStore {
     ) -> Result<Vec<multifactor::store::DeviceRecord>, StoreError> {
         down()
     }
+
     async fn list_remembered_browsers_page(
         &self,
         _: Option<multifactor::RememberedBrowserId>,
@@ -818,6 +884,7 @@ impl DeviceStore for DownStore {
     ) -> Result<Vec<multifactor::store::RememberedBrowserRecord>, StoreError> {
         down()
     }
+
     async fn reseal_totp_secret(
         &self,
         _: &UserId,
@@ -828,6 +895,7 @@ impl DeviceStore for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
+
     async fn list_webauthn_credentials(
         &self,
         _: Option<multifactor::DeviceId>,
@@ -835,53 +903,27 @@ impl DeviceStore for DownStore {
     ) -> Result<Vec<DeviceRecord>, StoreError> {
         down()
     }
-    async fn issue_sent_code(
+}
+
+impl EnrollmentStore for DownStore {
+    async fn enrollment_deadline(
         &self,
         _: &UserId,
-        _: multifactor::DeviceId,
-        _: Option<&multifactor::store::IssuedCode>,
-        _: &multifactor::store::IssuedCode,
-    ) -> Result<bool, StoreError> {
+        _: multifactor::UnixTime,
+    ) -> Result<multifactor::enrollment::EnrollmentGrace, StoreError> {
         down()
     }
-    async fn insert_remembered_browser(
-        &self,
-        _: multifactor::store::RememberedBrowserRecord,
-    ) -> Result<(), StoreError> {
-        down()
-    }
-    async fn remembered_browser(
-        &self,
-        _: multifactor::RememberedBrowserId,
-    ) -> Result<Option<multifactor::store::RememberedBrowserRecord>, StoreError> {
-        down()
-    }
-    async fn touch_remembered_browser(
+
+    async fn skip_enrollment_prompt(
         &self,
         _: &UserId,
-        _: multifactor::RememberedBrowserId,
-        _: UnixTime,
-    ) -> Result<bool, StoreError> {
+        _: multifactor::UnixTime,
+        _: u32,
+    ) -> Result<Option<u32>, StoreError> {
         down()
     }
-    async fn list_remembered_browsers(
-        &self,
-        _: &UserId,
-    ) -> Result<Vec<multifactor::store::RememberedBrowserRecord>, StoreError> {
-        down()
-    }
-    async fn delete_remembered_browser(
-        &self,
-        _: &UserId,
-        _: multifactor::RememberedBrowserId,
-    ) -> Result<bool, StoreError> {
-        down()
-    }
-    async fn delete_user_remembered_browsers(
-        &self,
-        _: &UserId,
-        _: multifactor::store::Browsers,
-    ) -> Result<u64, StoreError> {
+
+    async fn set_enrollment_deadline(&self, _: &UserId, _: multifactor::UnixTime) -> Result<(), StoreError> {
         down()
     }
 }
@@ -1083,10 +1125,13 @@ struct LateAcceptStore {
 }
 
 impl DeviceStore for LateAcceptStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         insert_device,
         device,
         list_devices,
@@ -1098,7 +1143,7 @@ impl DeviceStore for LateAcceptStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn settle_attempt(
@@ -1118,6 +1163,8 @@ impl DeviceStore for LateAcceptStore {
         self.inner.settle_attempt(user, attempt).await
     }
 }
+
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for LateAcceptStore);
 
 /// The right code and a wrong one on the last free try, with the wrong one's failure forced in
 /// between the right one's admission and its write: the right code must not be accepted on top
@@ -1307,10 +1354,13 @@ impl ConfirmMeanwhileStore {
 }
 
 impl DeviceStore for ConfirmMeanwhileStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_device,
         device,
@@ -1321,7 +1371,7 @@ impl DeviceStore for ConfirmMeanwhileStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
@@ -1335,6 +1385,8 @@ impl DeviceStore for ConfirmMeanwhileStore {
         self.inner.delete_unconfirmed_totp(user, keep).await
     }
 }
+
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for ConfirmMeanwhileStore);
 
 /// The same secret imported twice would let every code be used once per copy: the second
 /// import is refused, and nothing is written.

@@ -748,8 +748,8 @@ async fn imported_static_tokens_work_once_each() {
 mod generated_meanwhile {
     //! A store in which the user generates a backup-code set of their own right after the
     //! import looked (the first time a set is written): a concurrent regeneration.
-    use multifactor::store::{CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceRecord, ThrottleState, WebAuthnUse};
-    use multifactor::{CeremonyId, DeviceId, DeviceName, DeviceStore, MemoryStore, StoreError, UnixTime, UserId};
+    use multifactor::store::DeviceRecord;
+    use multifactor::{DeviceStore, MemoryStore, StoreError};
     use multifactor_kit::forward;
 
     #[derive(Debug, Default)]
@@ -773,10 +773,13 @@ mod generated_meanwhile {
     }
 
     impl DeviceStore for GeneratedMeanwhile {
-        forward!(verification_state);
-        forward!(account_ops);
-        forward!(webauthn_ops);
         forward!(
+            verification_state,
+            delete_device_unless_last,
+            issue_sent_code,
+            key_check,
+            find_credential,
+            record_webauthn_use,
             settle_attempt,
             insert_device,
             device,
@@ -787,7 +790,7 @@ mod generated_meanwhile {
             delete_unconfirmed_totp,
             throttle,
             swap_throttle,
-            clear_throttle,
+            clear_throttle
         );
 
         async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
@@ -800,6 +803,8 @@ mod generated_meanwhile {
             self.inner.insert_first_backup_codes(set).await
         }
     }
+
+    forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for GeneratedMeanwhile);
 }
 
 /// An import of backup codes checks that the user has no set, then writes: a set the user

@@ -1,6 +1,7 @@
 //! Rotating the key that seals TOTP secrets while the service runs.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use multifactor::AdminStore as _;
 use multifactor::store::DeviceData;
 use multifactor::{
     AuditKind, DeviceId, DeviceStore, Error, KeyId, Keyring, MemoryStore, MfaConfig, Outcome, SealError, SealingKey,

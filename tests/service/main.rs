@@ -6,6 +6,7 @@
 mod attacker;
 mod audit;
 mod authorize;
+mod capabilities;
 mod drift;
 mod enrollment;
 mod extract;

@@ -2,9 +2,8 @@
 //! expiring, revocable one by one, and revoked by every change to the user's methods.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use multifactor::{
-    DeviceStore, Error, MemoryStore, MfaConfig, MisuseError, Outcome, RememberedBrowserConfig, Verified,
-};
+use multifactor::BrowserStore as _;
+use multifactor::{Error, MemoryStore, MfaConfig, MisuseError, Outcome, RememberedBrowserConfig, Verified};
 use multifactor_kit::service::*;
 
 async fn verified(mfa: &TestMfa, who: &multifactor::UserId) -> Verified {

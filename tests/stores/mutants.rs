@@ -15,12 +15,13 @@ use multifactor::store::{
     CeremonyKind, CeremonyRecord, DeleteOutcome, DeviceData, DeviceRecord, ThrottleState, WebAuthnUse,
 };
 use multifactor::store::{Counter, Hit, Settle, Settlement};
-use multifactor::{CeremonyId, DeviceId, DeviceName, DeviceStore, Factor, MemoryStore, StoreError, UnixTime, UserId};
+use multifactor::{CeremonyId, DeviceId, DeviceStore, Factor, MemoryStore, Store, StoreError, UnixTime, UserId};
 
 /// Rounds a race check gets to fail before we call the broken store "not caught".
 const RACE_ROUNDS: usize = 20;
 
 use multifactor::enrollment::EnrollmentGrace;
+use multifactor::{BrowserStore, CeremonyStore, EnrollmentStore};
 use multifactor_kit::forward;
 
 /// Writes `record` back "by hand": delete, then insert. A concurrent writer may have put its own
@@ -52,15 +53,12 @@ struct ReadModifyWriteStore {
 }
 
 impl DeviceStore for ReadModifyWriteStore {
-    forward!(verification_state);
-    forward!(account_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
         find_credential,
-        insert_ceremony,
-        take_ceremony,
-        purge_expired_ceremonies,
-    );
-    forward!(
         insert_device,
         device,
         list_devices,
@@ -71,7 +69,7 @@ impl DeviceStore for ReadModifyWriteStore {
         replace_backup_codes,
         insert_first_backup_codes,
         throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
@@ -149,6 +147,8 @@ impl DeviceStore for ReadModifyWriteStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for ReadModifyWriteStore);
+
 /// `settle_attempt` only refuses the very last TOTP step: an older one is accepted (and lowers
 /// the mark).
 #[derive(Debug, Default)]
@@ -157,10 +157,13 @@ struct NoHighWaterStore {
 }
 
 impl DeviceStore for NoHighWaterStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         insert_device,
         device,
         list_devices,
@@ -172,7 +175,7 @@ impl DeviceStore for NoHighWaterStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
@@ -189,6 +192,8 @@ impl DeviceStore for NoHighWaterStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for NoHighWaterStore);
+
 /// `device()` ignores the user: any user's record with that id is returned.
 #[derive(Debug, Default)]
 struct ForeignOwnerStore {
@@ -203,10 +208,13 @@ impl ForeignOwnerStore {
 }
 
 impl DeviceStore for ForeignOwnerStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_first_backup_codes,
         list_devices,
@@ -216,7 +224,7 @@ impl DeviceStore for ForeignOwnerStore {
         delete_unconfirmed_totp,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn insert_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
@@ -241,6 +249,8 @@ impl DeviceStore for ForeignOwnerStore {
         }
     }
 }
+
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for ForeignOwnerStore);
 
 /// Backup-code sets a mutant stores beside a set the user has already (every real store keeps
 /// one per user and refuses a second): what a broken replace or first-set guard would leave.
@@ -295,10 +305,13 @@ struct LeakyReplaceStore {
 }
 
 impl DeviceStore for LeakyReplaceStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_first_backup_codes,
         insert_device,
@@ -308,7 +321,7 @@ impl DeviceStore for LeakyReplaceStore {
         delete_unconfirmed_totp,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn replace_backup_codes(&self, set: DeviceRecord) -> Result<(), StoreError> {
@@ -329,6 +342,8 @@ impl DeviceStore for LeakyReplaceStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for LeakyReplaceStore);
+
 /// `settle_attempt` also accepts a hit on a backup-code slot that is already used.
 #[derive(Debug, Default)]
 struct SloppyConsumeStore {
@@ -336,10 +351,13 @@ struct SloppyConsumeStore {
 }
 
 impl DeviceStore for SloppyConsumeStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         insert_device,
         device,
         list_devices,
@@ -351,7 +369,7 @@ impl DeviceStore for SloppyConsumeStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
@@ -372,6 +390,8 @@ impl DeviceStore for SloppyConsumeStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for SloppyConsumeStore);
+
 /// `settle_attempt` ignores the counter a hit was admitted under (it checks against whatever the
 /// counter holds now): a success can overtake counted failures.
 #[derive(Debug, Default)]
@@ -380,10 +400,13 @@ struct ThrottleBlindStore {
 }
 
 impl DeviceStore for ThrottleBlindStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         insert_device,
         device,
         list_devices,
@@ -395,7 +418,7 @@ impl DeviceStore for ThrottleBlindStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
@@ -416,6 +439,8 @@ impl DeviceStore for ThrottleBlindStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for ThrottleBlindStore);
+
 /// `verification_state` reads the TOTP counter whatever factor it is asked for.
 #[derive(Debug, Default)]
 struct WrongCounterStore {
@@ -423,9 +448,12 @@ struct WrongCounterStore {
 }
 
 impl DeviceStore for WrongCounterStore {
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_device,
         device,
@@ -438,7 +466,7 @@ impl DeviceStore for WrongCounterStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn verification_state(
@@ -452,6 +480,8 @@ impl DeviceStore for WrongCounterStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for WrongCounterStore);
+
 /// `take_ceremony` hands out a copy and keeps the ceremony: it can be finished again and again.
 #[derive(Debug, Default)]
 struct ReusableCeremonyStore {
@@ -459,26 +489,7 @@ struct ReusableCeremonyStore {
     ceremonies: Mutex<HashMap<CeremonyId, CeremonyRecord>>,
 }
 
-impl DeviceStore for ReusableCeremonyStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(find_credential, record_webauthn_use);
-    forward!(
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle,
-    );
-
+impl CeremonyStore for ReusableCeremonyStore {
     async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
         match self.ceremonies.lock().unwrap().entry(ceremony.id) {
             Entry::Occupied(_) => Err(StoreError::Conflict),
@@ -514,6 +525,8 @@ impl DeviceStore for ReusableCeremonyStore {
     }
 }
 
+forward!(DeviceStore, BrowserStore, AdminStore, EnrollmentStore for ReusableCeremonyStore);
+
 /// `insert_ceremony` looks for the id, lets others run, then writes: correct one call at a
 /// time (a second insert is a `Conflict`), but concurrent inserts of one id all succeed, so a
 /// passwordless ceremony could be finished more than once.
@@ -523,26 +536,7 @@ struct CheckThenInsertCeremonyStore {
     ceremonies: Mutex<HashMap<CeremonyId, CeremonyRecord>>,
 }
 
-impl DeviceStore for CheckThenInsertCeremonyStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(find_credential, record_webauthn_use);
-    forward!(
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle,
-    );
-
+impl CeremonyStore for CheckThenInsertCeremonyStore {
     async fn insert_ceremony(&self, ceremony: CeremonyRecord) -> Result<(), StoreError> {
         if self.ceremonies.lock().unwrap().contains_key(&ceremony.id) {
             return Err(StoreError::Conflict);
@@ -574,6 +568,8 @@ impl DeviceStore for CheckThenInsertCeremonyStore {
     }
 }
 
+forward!(DeviceStore, BrowserStore, AdminStore, EnrollmentStore for CheckThenInsertCeremonyStore);
+
 /// How many bytes [`NonUniqueCredentialStore`] appends to a credential id.
 const SUFFIX_LEN: usize = 8;
 
@@ -598,15 +594,12 @@ fn reveal(mut record: DeviceRecord) -> DeviceRecord {
 }
 
 impl DeviceStore for NonUniqueCredentialStore {
-    forward!(verification_state);
-    forward!(account_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
         record_webauthn_use,
-        insert_ceremony,
-        take_ceremony,
-        purge_expired_ceremonies,
-    );
-    forward!(
         settle_attempt,
         rename_device,
         delete_device,
@@ -616,7 +609,7 @@ impl DeviceStore for NonUniqueCredentialStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn insert_device(&self, mut device: DeviceRecord) -> Result<(), StoreError> {
@@ -657,6 +650,8 @@ impl DeviceStore for NonUniqueCredentialStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for NonUniqueCredentialStore);
+
 /// `record_webauthn_use` ignores the expected counter: it swaps from whatever is stored.
 #[derive(Debug, Default)]
 struct BlindCounterStore {
@@ -664,15 +659,12 @@ struct BlindCounterStore {
 }
 
 impl DeviceStore for BlindCounterStore {
-    forward!(verification_state);
-    forward!(account_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
         find_credential,
-        insert_ceremony,
-        take_ceremony,
-        purge_expired_ceremonies,
-    );
-    forward!(
         settle_attempt,
         insert_device,
         device,
@@ -685,7 +677,7 @@ impl DeviceStore for BlindCounterStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn record_webauthn_use(
@@ -707,6 +699,8 @@ impl DeviceStore for BlindCounterStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for BlindCounterStore);
+
 /// `delete_device_unless_last` checks, then acts, without atomicity: it reads the user's
 /// methods, yields, then deletes plainly. Correct when called one at a time.
 #[derive(Debug, Default)]
@@ -715,27 +709,12 @@ struct UnguardedDeleteStore {
 }
 
 impl DeviceStore for UnguardedDeleteStore {
-    forward!(verification_state);
     forward!(
-        list_totp_devices,
-        list_backup_code_sets,
-        list_webauthn_credentials,
-        list_remembered_browsers_page,
-        reseal_totp_secret,
+        verification_state,
         issue_sent_code,
-        insert_remembered_browser,
-        remembered_browser,
-        touch_remembered_browser,
-        list_remembered_browsers,
-        delete_remembered_browser,
-        delete_user_remembered_browsers,
         key_check,
-        enrollment_deadline,
-        skip_enrollment_prompt,
-        set_enrollment_deadline,
-    );
-    forward!(webauthn_ops);
-    forward!(
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_device,
         device,
@@ -748,7 +727,7 @@ impl DeviceStore for UnguardedDeleteStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
@@ -772,6 +751,8 @@ impl DeviceStore for UnguardedDeleteStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for UnguardedDeleteStore);
+
 /// `delete_device_unless_last` has no guard: it deletes the last confirmed method too.
 #[derive(Debug, Default)]
 struct NoGuardStore {
@@ -779,27 +760,12 @@ struct NoGuardStore {
 }
 
 impl DeviceStore for NoGuardStore {
-    forward!(verification_state);
     forward!(
-        list_totp_devices,
-        list_backup_code_sets,
-        list_webauthn_credentials,
-        list_remembered_browsers_page,
-        reseal_totp_secret,
+        verification_state,
         issue_sent_code,
-        insert_remembered_browser,
-        remembered_browser,
-        touch_remembered_browser,
-        list_remembered_browsers,
-        delete_remembered_browser,
-        delete_user_remembered_browsers,
         key_check,
-        enrollment_deadline,
-        skip_enrollment_prompt,
-        set_enrollment_deadline,
-    );
-    forward!(webauthn_ops);
-    forward!(
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_device,
         device,
@@ -812,7 +778,7 @@ impl DeviceStore for NoGuardStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
@@ -824,13 +790,15 @@ impl DeviceStore for NoGuardStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for NoGuardStore);
+
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 // ---------------------------------------------------------------------------------------------
 
 /// The names of the sequential (non-race) checks that fail on `store`, with their messages:
 /// every sequential check of the suite's one list.
-async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static str, String)> {
+async fn failing_sequential_checks<S: Store>(store: &S) -> Vec<(&'static str, String)> {
     let mut failed = Vec::new();
     macro_rules! run {
         (; sequential: [$($name:ident),*]; race: [$($race:ident),*]) => {
@@ -848,7 +816,7 @@ async fn failing_sequential_checks<S: DeviceStore>(store: &S) -> Vec<(&'static s
 /// Asserts that the check `name` fails on `store` with a message containing `needle`, and
 /// that the other checks that fail are exactly `also` (in the suite's order): every sequential
 /// check runs against every broken store, so a check that starts or stops catching one shows.
-async fn assert_caught<S: DeviceStore>(store: &S, name: &str, needle: &str, also: &[&str]) {
+async fn assert_caught<S: Store>(store: &S, name: &str, needle: &str, also: &[&str]) {
     let failed = failing_sequential_checks(store).await;
     let Some((_, message)) = failed.iter().find(|(n, _)| *n == name) else {
         panic!("{name} did not catch the broken store; failed: {failed:?}");
@@ -862,14 +830,14 @@ async fn assert_caught<S: DeviceStore>(store: &S, name: &str, needle: &str, also
 }
 
 /// Asserts that exactly the check `name` fails on `store`, with a message containing `needle`.
-async fn assert_only_check_fails<S: DeviceStore>(store: &S, name: &str, needle: &str) {
+async fn assert_only_check_fails<S: Store>(store: &S, name: &str, needle: &str) {
     assert_caught(store, name, needle, &[]).await;
 }
 
 /// Runs a race check up to [`RACE_ROUNDS`] times and returns the first failure's message.
 async fn first_race_failure<S, F, Fut>(store: &Arc<S>, check: F) -> Option<String>
 where
-    S: DeviceStore + 'static,
+    S: Store + 'static,
     F: Fn(Arc<S>) -> Fut,
     Fut: Future<Output = CheckResult>,
 {
@@ -886,7 +854,7 @@ where
 /// highest step is not the one recorded.
 async fn assert_race_caught<S, F, Fut>(store: &Arc<S>, name: &str, check: F)
 where
-    S: DeviceStore + 'static,
+    S: Store + 'static,
     F: Fn(Arc<S>) -> Fut,
     Fut: Future<Output = CheckResult>,
 {
@@ -916,7 +884,7 @@ where
 /// Asserts that a race check passes every one of [`RACE_ROUNDS`] rounds on `store`.
 async fn assert_race_passes<S, F, Fut>(store: &Arc<S>, name: &str, check: F)
 where
-    S: DeviceStore + 'static,
+    S: Store + 'static,
     F: Fn(Arc<S>) -> Fut,
     Fut: Future<Output = CheckResult>,
 {
@@ -1364,10 +1332,13 @@ struct CountingHitStore {
 }
 
 impl DeviceStore for CountingHitStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         insert_device,
         device,
         list_devices,
@@ -1379,7 +1350,7 @@ impl DeviceStore for CountingHitStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
@@ -1396,6 +1367,8 @@ impl DeviceStore for CountingHitStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for CountingHitStore);
+
 /// `delete_unconfirmed_totp` lists the unconfirmed devices, yields, then deletes each by id: a
 /// device confirmed in between is deleted anyway.
 #[derive(Debug, Default)]
@@ -1404,10 +1377,13 @@ struct ListThenDeleteStore {
 }
 
 impl DeviceStore for ListThenDeleteStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_device,
         device,
@@ -1419,7 +1395,7 @@ impl DeviceStore for ListThenDeleteStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> Result<u64, StoreError> {
@@ -1441,6 +1417,8 @@ impl DeviceStore for ListThenDeleteStore {
         Ok(deleted)
     }
 }
+
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for ListThenDeleteStore);
 
 /// The clean-up race: passes on the memory store, caught on a list-then-delete clean-up, which
 /// deletes a device confirmed between its list and its delete.
@@ -1489,10 +1467,13 @@ struct VersionBlindStore {
 }
 
 impl DeviceStore for VersionBlindStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         insert_device,
         device,
         list_devices,
@@ -1504,7 +1485,7 @@ impl DeviceStore for VersionBlindStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
@@ -1516,6 +1497,8 @@ impl DeviceStore for VersionBlindStore {
     }
 }
 
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for VersionBlindStore);
+
 /// A devices version that never moves: every change of the devices is invisible to a
 /// settlement (it compares the version it reports, which is always the same).
 #[derive(Debug, Default)]
@@ -1524,9 +1507,12 @@ struct FrozenVersionStore {
 }
 
 impl DeviceStore for FrozenVersionStore {
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         insert_device,
         device,
         list_devices,
@@ -1538,7 +1524,7 @@ impl DeviceStore for FrozenVersionStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn verification_state(
@@ -1559,6 +1545,8 @@ impl DeviceStore for FrozenVersionStore {
         self.inner.settle_attempt(user, &frozen).await
     }
 }
+
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for FrozenVersionStore);
 
 // ---------------------------------------------------------------------------------------------
 // Known browsers' own counters.
@@ -1612,27 +1600,13 @@ impl KnownBrowserStore {
 }
 
 impl DeviceStore for KnownBrowserStore {
-    forward!(verification_state);
     forward!(
+        verification_state,
         delete_device_unless_last,
-        list_totp_devices,
-        list_backup_code_sets,
-        list_webauthn_credentials,
-        list_remembered_browsers_page,
-        reseal_totp_secret,
         issue_sent_code,
-        insert_remembered_browser,
-        remembered_browser,
-        touch_remembered_browser,
-        list_remembered_browsers,
-        delete_user_remembered_browsers,
         key_check,
-        enrollment_deadline,
-        skip_enrollment_prompt,
-        set_enrollment_deadline,
-    );
-    forward!(webauthn_ops);
-    forward!(
+        find_credential,
+        record_webauthn_use,
         insert_device,
         device,
         list_devices,
@@ -1644,7 +1618,7 @@ impl DeviceStore for KnownBrowserStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
@@ -1675,6 +1649,16 @@ impl DeviceStore for KnownBrowserStore {
             _ => self.inner.settle_attempt(user, attempt).await,
         }
     }
+}
+
+impl BrowserStore for KnownBrowserStore {
+    forward!(
+        insert_remembered_browser,
+        remembered_browser,
+        touch_remembered_browser,
+        list_remembered_browsers,
+        delete_user_remembered_browsers
+    );
 
     async fn delete_remembered_browser(
         &self,
@@ -1693,6 +1677,8 @@ impl DeviceStore for KnownBrowserStore {
         Ok(deleted)
     }
 }
+
+forward!(CeremonyStore, AdminStore, EnrollmentStore for KnownBrowserStore);
 
 /// Each flaw of a known browser's counter is caught, for its own reason; the correct store
 /// passes both checks.
@@ -1741,10 +1727,13 @@ struct FirstSetStore {
 }
 
 impl DeviceStore for FirstSetStore {
-    forward!(verification_state);
-    forward!(account_ops);
-    forward!(webauthn_ops);
     forward!(
+        verification_state,
+        delete_device_unless_last,
+        issue_sent_code,
+        key_check,
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_device,
         rename_device,
@@ -1754,7 +1743,7 @@ impl DeviceStore for FirstSetStore {
         replace_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn insert_first_backup_codes(&self, set: DeviceRecord) -> Result<bool, StoreError> {
@@ -1785,6 +1774,8 @@ impl DeviceStore for FirstSetStore {
         self.leaked.device(&self.inner, user, id).await
     }
 }
+
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for FirstSetStore);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn first_backup_code_checks_catch_a_missing_or_racy_guard() {
@@ -1819,25 +1810,12 @@ struct KeyCheckOverwriteStore {
 }
 
 impl DeviceStore for KeyCheckOverwriteStore {
-    forward!(verification_state);
-    forward!(enrollment_deadline, skip_enrollment_prompt, set_enrollment_deadline);
     forward!(
+        verification_state,
         delete_device_unless_last,
-        list_totp_devices,
-        list_backup_code_sets,
-        list_webauthn_credentials,
-        list_remembered_browsers_page,
-        reseal_totp_secret,
         issue_sent_code,
-        insert_remembered_browser,
-        remembered_browser,
-        touch_remembered_browser,
-        list_remembered_browsers,
-        delete_remembered_browser,
-        delete_user_remembered_browsers,
-    );
-    forward!(webauthn_ops);
-    forward!(
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_device,
         device,
@@ -1850,13 +1828,15 @@ impl DeviceStore for KeyCheckOverwriteStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn key_check(&self, _: &multifactor::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
         Ok(check)
     }
 }
+
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for KeyCheckOverwriteStore);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn key_checks_catch_a_store_that_overwrites() {
@@ -1875,41 +1855,7 @@ struct CheckThenStoreDeadlineStore {
     deadlines: Mutex<HashMap<UserId, EnrollmentGrace>>,
 }
 
-impl DeviceStore for CheckThenStoreDeadlineStore {
-    forward!(verification_state);
-    forward!(key_check);
-    forward!(
-        delete_device_unless_last,
-        list_totp_devices,
-        list_backup_code_sets,
-        list_webauthn_credentials,
-        list_remembered_browsers_page,
-        reseal_totp_secret,
-        issue_sent_code,
-        insert_remembered_browser,
-        remembered_browser,
-        touch_remembered_browser,
-        list_remembered_browsers,
-        delete_remembered_browser,
-        delete_user_remembered_browsers,
-    );
-    forward!(webauthn_ops);
-    forward!(
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle,
-    );
-
+impl EnrollmentStore for CheckThenStoreDeadlineStore {
     async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<EnrollmentGrace, StoreError> {
         if let Some(stored) = self.deadlines.lock().unwrap().get(user) {
             return Ok(*stored);
@@ -1949,6 +1895,8 @@ impl DeviceStore for CheckThenStoreDeadlineStore {
     }
 }
 
+forward!(DeviceStore, CeremonyStore, BrowserStore, AdminStore for CheckThenStoreDeadlineStore);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn race_enrollment_deadline_catches_a_check_then_store() {
     // One call at a time it is right: the sequential check passes.
@@ -1977,41 +1925,7 @@ struct ReadThenCountSkipStore {
     skips: Mutex<HashMap<UserId, EnrollmentGrace>>,
 }
 
-impl DeviceStore for ReadThenCountSkipStore {
-    forward!(verification_state);
-    forward!(key_check);
-    forward!(
-        delete_device_unless_last,
-        list_totp_devices,
-        list_backup_code_sets,
-        list_webauthn_credentials,
-        list_remembered_browsers_page,
-        reseal_totp_secret,
-        issue_sent_code,
-        insert_remembered_browser,
-        remembered_browser,
-        touch_remembered_browser,
-        list_remembered_browsers,
-        delete_remembered_browser,
-        delete_user_remembered_browsers,
-    );
-    forward!(webauthn_ops);
-    forward!(
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle,
-    );
-
+impl EnrollmentStore for ReadThenCountSkipStore {
     async fn enrollment_deadline(&self, user: &UserId, proposed: UnixTime) -> Result<EnrollmentGrace, StoreError> {
         let mut skips = self.skips.lock().unwrap();
         Ok(*skips.entry(user.clone()).or_insert(EnrollmentGrace::new(proposed, 0)))
@@ -2050,6 +1964,8 @@ impl DeviceStore for ReadThenCountSkipStore {
     }
 }
 
+forward!(DeviceStore, CeremonyStore, BrowserStore, AdminStore for ReadThenCountSkipStore);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn race_enrollment_skips_catches_a_read_then_count() {
     // One call at a time it is right: the sequential check passes.
@@ -2073,27 +1989,12 @@ struct ReadThenIssueStore {
 }
 
 impl DeviceStore for ReadThenIssueStore {
-    forward!(verification_state);
-    forward!(key_check);
     forward!(
+        verification_state,
+        key_check,
         delete_device_unless_last,
-        list_totp_devices,
-        list_backup_code_sets,
-        list_webauthn_credentials,
-        list_remembered_browsers_page,
-        reseal_totp_secret,
-        insert_remembered_browser,
-        remembered_browser,
-        touch_remembered_browser,
-        list_remembered_browsers,
-        delete_remembered_browser,
-        delete_user_remembered_browsers,
-        enrollment_deadline,
-        skip_enrollment_prompt,
-        set_enrollment_deadline,
-    );
-    forward!(webauthn_ops);
-    forward!(
+        find_credential,
+        record_webauthn_use,
         settle_attempt,
         insert_device,
         device,
@@ -2106,7 +2007,7 @@ impl DeviceStore for ReadThenIssueStore {
         insert_first_backup_codes,
         throttle,
         swap_throttle,
-        clear_throttle,
+        clear_throttle
     );
 
     async fn issue_sent_code(
@@ -2134,6 +2035,8 @@ impl DeviceStore for ReadThenIssueStore {
         self.inner.issue_sent_code(user, id, now.as_ref(), issued).await
     }
 }
+
+forward!(CeremonyStore, BrowserStore, AdminStore, EnrollmentStore for ReadThenIssueStore);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn race_sent_code_catches_a_read_then_issue() {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use multifactor::totp::{code_at, decode_base32_secret};
+use multifactor::{BrowserStore as _, EnrollmentStore as _};
 use multifactor::{
     DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SqliteStore, StoreError,
     TotpParams, UnixTime, UserId,
@@ -397,7 +398,6 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
 /// A version-7 file's enrollment deadlines stay after the upgrade, with no skips counted.
 #[tokio::test]
 async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
-    use multifactor::DeviceStore as _;
     use multifactor::enrollment::EnrollmentGrace;
     let path = fresh_path("v7");
     let store = SqliteStore::open(&path).await.unwrap();

@@ -11,8 +11,8 @@ use crypto_glue::der::Encode as _;
 use multifactor::store::{DeviceData, WebAuthnUse};
 use multifactor::webauthn::{AaguidRule, CredentialPolicy, CredentialRules, PolicyRefusal};
 use multifactor::{
-    AttestationAllowList, AuditKind, CredentialFilter, DeviceKind, DeviceStore, InsecureSeededRng, KeyId, Keyring,
-    ManualClock, Mfa, MfaConfig, Outcome, RecordingSink, RelyingParty, SealingKey, UnixTime, WebAuthnConfig,
+    AttestationAllowList, AuditKind, CredentialFilter, DeviceKind, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa,
+    MfaConfig, Outcome, RecordingSink, RelyingParty, SealingKey, Store, UnixTime, WebAuthnConfig,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, register, sign_in};
 use multifactor_kit::service::{START, user};
@@ -26,7 +26,7 @@ fn config(policy: CredentialPolicy) -> WebAuthnConfig {
 type On<S> = Mfa<S, ManualClock, InsecureSeededRng>;
 
 /// A service on `store` with `webauthn`, recording its audit events.
-fn service<S: DeviceStore>(store: S, webauthn: WebAuthnConfig) -> (On<S>, RecordingSink) {
+fn service<S: Store>(store: S, webauthn: WebAuthnConfig) -> (On<S>, RecordingSink) {
     let mut config = MfaConfig::new("Example").unwrap();
     config.webauthn = Some(webauthn);
     let sink = RecordingSink::new();
@@ -57,7 +57,7 @@ fn refusals(sink: &RecordingSink) -> Vec<PolicyRefusal> {
         .collect()
 }
 
-pub async fn a_model_denied_later_is_refused_at_the_next_sign_in<S: DeviceStore + Clone>(store: S) {
+pub async fn a_model_denied_later_is_refused_at_the_next_sign_in<S: Store + Clone>(store: S) {
     let alice = user("alice");
     let (open, _) = service(store.clone(), config(CredentialPolicy::new()));
     let mut key = token();
@@ -93,7 +93,7 @@ pub async fn a_model_denied_later_is_refused_at_the_next_sign_in<S: DeviceStore 
     assert!(register(&strict, &bob, &mut passkey(), true).await.is_accepted());
 }
 
-pub async fn a_device_bound_rule_refuses_a_key_that_became_synced<S: DeviceStore + Clone>(store: S) {
+pub async fn a_device_bound_rule_refuses_a_key_that_became_synced<S: Store + Clone>(store: S) {
     let alice = user("alice");
     let bound = CredentialPolicy::new().security_keys(CredentialRules::new().device_bound());
     let (mfa, sink) = service(store.clone(), config(bound));
@@ -123,7 +123,7 @@ pub async fn a_device_bound_rule_refuses_a_key_that_became_synced<S: DeviceStore
     assert_eq!(refusals(&sink), vec![PolicyRefusal::Synced]);
 }
 
-pub async fn allow_lists_and_attestation_refuse_what_they_do_not_know<S: DeviceStore + Clone>(store: S) {
+pub async fn allow_lists_and_attestation_refuse_what_they_do_not_know<S: Store + Clone>(store: S) {
     let alice = user("alice");
     let other = [9u8; 16];
     let allow = CredentialPolicy::new()
@@ -157,7 +157,7 @@ pub async fn allow_lists_and_attestation_refuse_what_they_do_not_know<S: DeviceS
     assert!(sign_in(&checked, &alice, &mut key).await.is_accepted());
 }
 
-pub async fn the_inventory_lists_across_users_and_a_model_is_revoked_in_bulk<S: DeviceStore + Clone>(store: S) {
+pub async fn the_inventory_lists_across_users_and_a_model_is_revoked_in_bulk<S: Store + Clone>(store: S) {
     let (mfa, sink) = service(store.clone(), config(CredentialPolicy::new()));
     let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
     assert!(register(&mfa, &alice, &mut token(), false).await.is_accepted());

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use multifactor::CeremonyStore as _;
 use multifactor::conformance::CountingStore;
 use multifactor::{
-    AuthenticationResponse, DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, PasswordlessCeremony, RelyingParty, SealingKey, UnixTime, WebAuthnConfig,
+    AuthenticationResponse, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
+    PasswordlessCeremony, RelyingParty, SealingKey, UnixTime, WebAuthnConfig,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey};
 use multifactor_kit::service::{START, user};

@@ -104,8 +104,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use multifactor::{
-    BackupCodeConfig, DeviceStore, ManualClock, Mfa, PostgresStore, SecretBytes, SqliteStore, TotpParams, UnixTime,
-    UserId,
+    BackupCodeConfig, ManualClock, Mfa, PostgresStore, SecretBytes, SqliteStore, Store, TotpParams, UnixTime, UserId,
 };
 use pg_cluster::PgCluster;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -535,7 +534,7 @@ impl Layout {
 }
 
 /// Enrolls the real users on `clients` concurrent tasks; returns each one's backup codes.
-async fn enroll<S: DeviceStore + 'static>(
+async fn enroll<S: Store + 'static>(
     mfa: &Arc<Mfa<S, ManualClock>>,
     users: &Arc<Vec<UserId>>,
     clients: u32,
@@ -684,7 +683,7 @@ struct Load {
 
 impl Load {
     /// One TOTP round: every real user, in a random order, verifies the current code once.
-    async fn totp_round<S: DeviceStore + 'static>(
+    async fn totp_round<S: Store + 'static>(
         &self,
         mfa: &Arc<Mfa<S, ManualClock>>,
         clients: u32,
@@ -713,7 +712,7 @@ impl Load {
     }
 
     /// One backup-code round: every real user, in a random order, spends their code `slot`.
-    async fn backup_round<S: DeviceStore + 'static>(
+    async fn backup_round<S: Store + 'static>(
         &self,
         mfa: &Arc<Mfa<S, ManualClock>>,
         clients: u32,
@@ -737,7 +736,7 @@ impl Load {
     }
 
     /// The TOTP warm-up: one round, not timed (its failures count).
-    async fn totp_warm_up<S: DeviceStore + 'static>(
+    async fn totp_warm_up<S: Store + 'static>(
         &self,
         mfa: &Arc<Mfa<S, ManualClock>>,
         clients: u32,
@@ -747,7 +746,7 @@ impl Load {
     }
 
     /// TOTP rounds until `duration` has passed.
-    async fn totp_phase<S: DeviceStore + 'static>(
+    async fn totp_phase<S: Store + 'static>(
         &self,
         mfa: &Arc<Mfa<S, ManualClock>>,
         clients: u32,
@@ -776,7 +775,7 @@ impl Load {
     }
 
     /// The backup-code warm-up: code 0 of every user, not timed (its failures count).
-    async fn backup_warm_up<S: DeviceStore + 'static>(
+    async fn backup_warm_up<S: Store + 'static>(
         &self,
         mfa: &Arc<Mfa<S, ManualClock>>,
         clients: u32,
@@ -786,7 +785,7 @@ impl Load {
     }
 
     /// Codes 1, 2, ... until `duration` has passed or all are spent.
-    async fn backup_phase<S: DeviceStore + 'static>(
+    async fn backup_phase<S: Store + 'static>(
         &self,
         mfa: &Arc<Mfa<S, ManualClock>>,
         clients: u32,
