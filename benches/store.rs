@@ -38,10 +38,13 @@ use multifactor_kit::bench::{self as support, TempDb};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
+use multifactor::backup_codes::{BackupCode, BackupCodeConfig};
 use multifactor::store::ThrottleState;
+use multifactor::throttle::ThrottlePolicy;
+use multifactor::totp::TotpParams;
 use multifactor::{
-    BackupCode, BackupCodeConfig, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
-    PostgresStore, SealingKey, SecretBytes, SqliteStore, Store, ThrottlePolicy, TotpParams, UnixTime, UserId,
+    Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, PostgresStore, SealingKey, SecretBytes,
+    SqliteStore, Store, UnixTime, UserId,
 };
 use tokio::runtime::Runtime;
 

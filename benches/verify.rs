@@ -24,10 +24,12 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use hmac::{Hmac, KeyInit, Mac};
+use multifactor::backup_codes::BackupCodeConfig;
 use multifactor::backup_codes::{self, BackupCodeRecord};
+use multifactor::totp::TotpParams;
 use multifactor::{
-    BackupCodeConfig, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, OsRng, SealingKey,
-    SecretBytes, TotpParams, UnixTime, UserId,
+    InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, OsRng, SealingKey, SecretBytes,
+    UnixTime, UserId,
 };
 use multifactor_kit::bench as support;
 use sha1::Sha1;
@@ -321,7 +323,7 @@ fn enrollment(c: &mut Criterion) {
 /// attempt checks 3), and a resynchronisation searching 1,000 counters for two codes.
 fn hotp_verify(c: &mut Criterion) {
     let secret = SecretBytes::new((1..=20).collect());
-    let params = TotpParams::hotp(multifactor::Algorithm::Sha1, 6).unwrap();
+    let params = TotpParams::hotp(multifactor::totp::Algorithm::Sha1, 6).unwrap();
     let last = Some(41u64);
     let code = |n: u64| {
         multifactor::totp::code_for_step(&secret, &params, n)

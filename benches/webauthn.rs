@@ -32,9 +32,10 @@ use std::time::Duration;
 use multifactor_kit::bench as support;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use multifactor::webauthn::{AuthenticationResponse, RegistrationResponse, RelyingParty, WebAuthnConfig};
 use multifactor::{
-    AuthenticationResponse, CeremonyId, DeviceKind, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
-    MfaConfig, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+    CeremonyId, DeviceKind, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
+    SealingKey, UnixTime, UserId,
 };
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;

@@ -7,9 +7,10 @@
 
 use std::error::Error;
 
+use multifactor::webauthn::{AuthenticationResponse, RegistrationResponse, RelyingParty, WebAuthnConfig};
 use multifactor::{
-    AuthenticationResponse, Clock, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
-    RegistrationResponse, RelyingParty, SealingKey, SqliteStore, Store, SystemClock, UserId, WebAuthnConfig,
+    Clock, Factor, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, SqliteStore, Store,
+    SystemClock, UserId,
 };
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::prelude::{Url, WebauthnAuthenticator};
@@ -77,7 +78,7 @@ async fn run<S: Store>(store: S) -> Result<(), Box<dyn Error>> {
     );
     // The authenticator app's side: it knows the secret and computes codes.
     let app_secret = multifactor::totp::decode_base32_secret(enrollment.secret_base32.expose_secret())?;
-    let app_params = multifactor::TotpParams::default();
+    let app_params = multifactor::totp::TotpParams::default();
     let app_code = || multifactor::totp::code_at(&app_secret, &app_params, clock.now());
     let code = app_code();
     let confirmed = mfa

@@ -364,10 +364,10 @@ impl ActionPolicy {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ActionPolicy`](crate::ConfigError::ActionPolicy) outside that range.
-    pub fn with_fresh_secs(mut self, secs: u64) -> Result<Self, crate::ConfigError> {
+    /// [`ConfigError::ActionPolicy`](crate::error::ConfigError::ActionPolicy) outside that range.
+    pub fn with_fresh_secs(mut self, secs: u64) -> Result<Self, crate::error::ConfigError> {
         if !(30..=86_400).contains(&secs) {
-            return Err(crate::ConfigError::ActionPolicy("fresh_secs must be 30..=86400"));
+            return Err(crate::error::ConfigError::ActionPolicy("fresh_secs must be 30..=86400"));
         }
         self.fresh_secs = secs;
         Ok(self)

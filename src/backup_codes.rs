@@ -652,6 +652,15 @@ fn group(canonical: &str) -> Zeroizing<String> {
     out
 }
 
+/// A freshly generated backup-code set: show the codes once.
+#[derive(Debug)]
+pub struct BackupCodeSet {
+    /// The set's device id.
+    pub device: DeviceId,
+    /// The plain codes, grouped for reading.
+    pub codes: Vec<BackupCode>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

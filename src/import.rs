@@ -9,7 +9,7 @@
 //! is wrong (or the caller chose to skip bad lines), imports it in one pass.
 //!
 //! Everything imported is stored as if enrolled here: TOTP secrets sealed, backup codes hashed
-//! with the keyed hash, devices confirmed, an [`Enrolled`](crate::AuditKind::Enrolled) event
+//! with the keyed hash, devices confirmed, an [`Enrolled`](crate::audit::AuditKind::Enrolled) event
 //! each. Replay marks and sign counters are carried over. Running the same import again adds
 //! nothing: a secret, set or credential the user has already is reported as present.
 //!
@@ -184,9 +184,9 @@ impl ImportedDigests {
     ///
     /// # Errors
     ///
-    /// [`InputError::ImportedCodes`](crate::InputError::ImportedCodes) for an empty or too
+    /// [`InputError::ImportedCodes`](crate::error::InputError::ImportedCodes) for an empty or too
     /// large set or a digest given twice.
-    pub fn keycloak(digests: Vec<[u8; 64]>) -> Result<Self, crate::InputError> {
+    pub fn keycloak(digests: Vec<[u8; 64]>) -> Result<Self, crate::error::InputError> {
         crate::backup_codes::check_prehashed(&digests)?;
         Ok(Self {
             prehash: crate::backup_codes::Prehash::KeycloakSha512,

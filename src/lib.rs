@@ -50,6 +50,32 @@
 //! The [`manual`] names the concepts (a *device* is anything a user enrolled to pass the second
 //! factor; a *remembered browser* is not one), and explains the threat model and every default.
 //!
+//! # Where names live
+//!
+//! One rule decides: **the root holds what an application names on its sign-in path and at
+//! start-up**, whatever factors it offers: the service ([`Mfa`], [`MfaConfig`]) and its
+//! answers ([`Outcome`], [`Verified`]), the ids, the two errors it returns to the host
+//! ([`Error`], and [`StoreError`] from a store), the sealing keys, time and randomness, the
+//! first factor and assurance of a session, and the stores with their traits. A name that only
+//! one factor, an operator pass, a store implementer or a policy needs lives in that module,
+//! beside its siblings:
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`totp`] | `TotpConfig`, `TotpParams`, `TotpEnrollment`, `TotpImport`, `Algorithm` |
+//! | [`backup_codes`] | `BackupCodeConfig`, `BackupCodeSet`, `BackupCode` |
+//! | [`webauthn`] | `WebAuthnConfig`, `RelyingParty`, the ceremonies' options and responses |
+//! | [`sent_code`] | `SentCode`, `SentCodePolicy`, `Channel` |
+//! | [`remembered_browser`] | `RememberedBrowserToken`, `RememberedBrowserConfig`, `KnownBrowserConfig` |
+//! | [`throttle`], [`policy`] | `ThrottlePolicy`, `KnownBrowserPolicy`; `AssurancePolicy`, `SatisfiedBy` |
+//! | [`audit`] | `AuditSink`, `AuditEvent`, `AuditKind`, `RevokeReason` |
+//! | [`admin`] | `RotationReport`, `CredentialFilter`, `InventoryPage` |
+//! | [`error`] | what [`Error`] carries: `InputError`, `MisuseError`, `ConfigError`, `SealError`, `RngError` |
+//! | [`store`] | the records and the settlement protocol, for store implementers |
+//! | [`import`] | the foreign formats |
+//!
+//! [`prelude`] brings the whole root in one `use`.
+//!
 //! # Features
 //!
 //! None is on by default.
@@ -67,6 +93,7 @@
 //! - `cli`: the `mfactl` binary, the administrator's command line on SQLite or PostgreSQL
 //!   (`cargo install multifactor --features cli`; `mfactl --help`).
 
+pub mod admin;
 pub mod audit;
 pub mod authorize;
 pub mod backup_codes;
@@ -76,7 +103,7 @@ pub mod conformance;
 mod ct;
 mod device;
 pub mod enrollment;
-mod error;
+pub mod error;
 pub mod evidence;
 #[cfg(feature = "axum")]
 pub mod extract;
@@ -87,6 +114,7 @@ mod kind;
 mod layering;
 pub mod manual;
 pub mod policy;
+pub mod prelude;
 pub mod remembered_browser;
 mod rng;
 mod seal;
@@ -105,38 +133,26 @@ pub mod webauthn;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-// What applications use. Store implementers find the records and the settlement protocol
-// under [`store`]; the test doubles are behind the `test-util` feature.
-pub use crate::audit::{AuditEvent, AuditKind, AuditSink, NoopSink, RevokeReason};
-pub use crate::backup_codes::{BackupCode, BackupCodeConfig};
+// The root holds what an application names on its sign-in path and at start-up: the service,
+// its configuration and answers, the ids, the errors it returns, the keys, time and randomness,
+// and the stores with their traits. What only one factor, an operator pass, a store implementer
+// or a policy needs lives in that module (see "Where names live" in the crate docs).
 pub use crate::clock::{Clock, SystemClock, UnixTime};
 pub use crate::device::DeviceInfo;
-pub use crate::error::{ConfigError, Error, InputError, MisuseError, RngError, SealError, StoreError};
+pub use crate::error::{Error, StoreError};
 pub use crate::id::{CeremonyId, DeviceId, DeviceName, RememberedBrowserId, UserId};
 pub use crate::kind::{DeviceKind, Factor};
-pub use crate::policy::{Assurance, AssurancePolicy, FirstFactor, SatisfiedBy};
-pub use crate::remembered_browser::RememberedBrowserToken;
+pub use crate::policy::{Assurance, FirstFactor};
 pub use crate::rng::{OsRng, Rng};
 pub use crate::seal::{KeyId, Keyring, SealingKey};
 pub use crate::secret::{SecretBytes, SecretString};
-pub use crate::sent_code::{Channel, SentCodePolicy};
-pub use crate::service::{
-    BackupCodeSet, CredentialFilter, InventoryPage, KnownBrowserConfig, Mfa, MfaConfig, Outcome,
-    RememberedBrowserConfig, RotationReport, SentCode, TotpConfig, TotpEnrollment, Verified,
-};
+pub use crate::service::{Mfa, MfaConfig, Outcome, Verified};
 pub use crate::store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use crate::store::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use crate::store::sqlite::SqliteStore;
 pub use crate::store::{AdminStore, BrowserStore, CeremonyStore, DeviceStore, EnrollmentStore, Store};
-pub use crate::throttle::{KnownBrowserPolicy, ThrottleDecision, ThrottlePolicy};
-pub use crate::totp::uri::TotpImport;
-pub use crate::totp::{Algorithm, TotpParams};
-pub use crate::webauthn::{
-    AttestationAllowList, AuthenticationOptions, AuthenticationResponse, CounterPolicy, PasswordlessCeremony,
-    PrfInputs, RegistrationOptions, RegistrationResponse, RelyingParty, WebAuthnConfig,
-};
 
 // Test doubles: a clock that moves only when told, a seeded generator, an audit sink that keeps
 // what it hears.

@@ -16,7 +16,7 @@
 //! - **Credential**: only WebAuthn's public-key credential inside a security key or passkey
 //!   device (its credential id, public key and sign counter).
 //! - **Remembered browser**: a browser the user asked to skip the second factor on, for a while
-//!   ([`RememberedBrowserToken`](crate::RememberedBrowserToken)). It is not a device: it proves
+//!   ([`RememberedBrowserToken`](crate::remembered_browser::RememberedBrowserToken)). It is not a device: it proves
 //!   nothing by itself, and every device change forgets it. Its records, and known browsers',
 //!   live in `mfa_browsers`. (Their hashes keep the MAC label `trusted-device` of the first
 //!   schema: it is a domain separator nobody sees, and a new one would end every stored token.)
@@ -49,7 +49,7 @@
 //!     limiting of look-up secrets only below 64 bits, and the bound comes from entropy: at
 //!     10,000 guesses a second for a year against a set of 6, P ≤ 3.2 × 10^11 × 6 / 2^65 ≈
 //!     5.1 × 10^-8. Every attempt is evaluated (one keyed hash per code of the set), failures
-//!     are counted and audited as before, and [`AuditKind::FailureBudgetLow`](crate::AuditKind::FailureBudgetLow)
+//!     are counted and audited as before, and [`AuditKind::FailureBudgetLow`](crate::audit::AuditKind::FailureBudgetLow)
 //!     still says that someone is guessing. A host that configures codes below 64 bits (12
 //!     characters: 60 bits) keeps TOTP's throttle on them.
 //!   - **WebAuthn** (a signature) is *unguessable*: every assertion of a ceremony the user really
@@ -62,14 +62,14 @@
 //!     counter of its own, which nothing but the token can fill: the owner's browser is never
 //!     held back by someone else's guesses, as in Microsoft Entra's smart lockout (familiar and
 //!     unfamiliar locations apart) and OWASP's device cookies (lock the device, not the
-//!     account). A token takes 10 failures ([`KnownBrowserPolicy`](crate::KnownBrowserPolicy)),
+//!     account). A token takes 10 failures ([`KnownBrowserPolicy`](crate::throttle::KnownBrowserPolicy)),
 //!     with no backoff; past them the browser counts as unknown again (its free tries and
 //!     backoff still apply: no lock on the owner's first typo past the limit). Successes do not
 //!     clear the token's count; each full sign-in replaces the token instead, so a stolen copy
 //!     is worth at most 10 evaluated guesses, however often the owner signs in.
 //!   - **Every device a code is checked against counts.** A user may have up to 5 TOTP devices
 //!     ([`totp::MAX_DEVICES`](crate::totp::MAX_DEVICES)); a code is checked against each, so a
-//!     wrong one is charged once per device ([`ThrottlePolicy::charged_by`](crate::ThrottlePolicy::charged_by)):
+//!     wrong one is charged once per device ([`ThrottlePolicy::charged_by`](crate::throttle::ThrottlePolicy::charged_by)):
 //!     `n` devices multiply a guess's chance by `n`, and the bound below holds per user whatever
 //!     `n` is.
 //!   - **The same wrong code twice is one failure.** Enter pressed twice, a double submit, a
@@ -155,9 +155,9 @@
 //!   the browser's record is there and unexpired: a token revoked or replaced on another server
 //!   counts as unknown at once, and revoking a browser deletes its counters in the same step.
 //! - **A code seen twice.** A replayed TOTP step and a spent backup code are answered
-//!   `Rejected` like any wrong code, and recorded as [`AuditKind::CodeReused`](crate::AuditKind::CodeReused)
+//!   `Rejected` like any wrong code, and recorded as [`AuditKind::CodeReused`](crate::audit::AuditKind::CodeReused)
 //!   (SP 800-63B: a reused OTP means someone else may have it). A charged failure that leaves a
-//!   quarter of the budget or less is [`AuditKind::FailureBudgetLow`](crate::AuditKind::FailureBudgetLow):
+//!   quarter of the budget or less is [`AuditKind::FailureBudgetLow`](crate::audit::AuditKind::FailureBudgetLow):
 //!   tell the user; their other factors are unaffected.
 //! - **Replay.** A TOTP code is accepted at most once per device, and never a step older than
 //!   the last accepted one (RFC 6238 §5.2). A backup code is consumed once. Both checks are single
@@ -185,10 +185,10 @@
 //!   `Display`; errors name the rule that was broken, never the input.
 //! - **Oracles.** A wrong, replayed, expired or already-used code is one opaque
 //!   [`Outcome::Rejected`](crate::Outcome::Rejected). A code of the wrong *shape* (letters in a TOTP code,
-//!   a backup code of the wrong length) is an [`InputError::CodeFormat`](crate::InputError::CodeFormat):
+//!   a backup code of the wrong length) is an [`InputError::CodeFormat`](crate::error::InputError::CodeFormat):
 //!   the shape is public, no secret is touched, and the attempt is not counted. 6 to 8 digits
 //!   where a backup code was asked for is
-//!   [`InputError::AuthenticatorCodeAsBackupCode`](crate::InputError::AuthenticatorCodeAsBackupCode),
+//!   [`InputError::AuthenticatorCodeAsBackupCode`](crate::error::InputError::AuthenticatorCodeAsBackupCode),
 //!   whose message tells the user they typed the app's code into the wrong field.
 //!
 //! - **WebAuthn ceremonies.** The state between start and finish of a known user's ceremony
@@ -197,7 +197,7 @@
 //!   out of the store exactly once, so a replayed, expired or foreign finish is rejected even for
 //!   synced passkeys whose counter is always 0. A passwordless sign-in, which anyone may start,
 //!   stores nothing at its start: its state travels in the
-//!   [`PasswordlessCeremony`](crate::PasswordlessCeremony) handle under an HMAC-SHA256 tag of the
+//!   [`PasswordlessCeremony`](crate::webauthn::PasswordlessCeremony) handle under an HMAC-SHA256 tag of the
 //!   current key (the state is no secret: the browser gets the same challenge), with its id and
 //!   expiry. The finish checks tag and expiry, then the assertion; only an assertion that
 //!   verifies writes a used-marker under the handle's id, inserted atomically, so the handle is
@@ -269,13 +269,13 @@
 //!   secret, key URI and QR code for a device still waiting for its first code (never for a
 //!   confirmed one), so the host shows the setup again without keeping the secret itself.
 //! - The user cannot delete their last usable device
-//!   ([`MisuseError::LastDevice`](crate::MisuseError::LastDevice)); an administrator can.
+//!   ([`MisuseError::LastDevice`](crate::error::MisuseError::LastDevice)); an administrator can.
 //!   [`policy::is_last_device`](crate::policy::is_last_device) is that rule for a page to show
 //!   before Delete is pressed; the store still decides at deletion, atomically.
 //! - An imported secret (migration from another system) is confirmed at once: the user's app
 //!   already holds it. Key URIs, Google Authenticator exports
-//!   ([`TotpImport::parse_migration`](crate::TotpImport::parse_migration)) and django-otp or
-//!   authentik rows ([`TotpImport::from_django_otp`](crate::TotpImport::from_django_otp)) are
+//!   ([`TotpImport::parse_migration`](crate::totp::TotpImport::parse_migration)) and django-otp or
+//!   authentik rows ([`TotpImport::from_django_otp`](crate::totp::TotpImport::from_django_otp)) are
 //!   taken; a row's last accepted step stays spent, so a code the old system accepted cannot be
 //!   replayed here.
 //! - Generating backup codes replaces the previous set in one atomic store operation.
@@ -291,7 +291,7 @@
 //! TOTP's throttle and known-browser counters.
 //!
 //! - **Look-ahead.** A code is looked for among the 10 counter values after the last accepted
-//!   one (RFC 4226 §7.4; [`TotpConfig::with_look_ahead`](crate::TotpConfig::with_look_ahead),
+//!   one (RFC 4226 §7.4; [`TotpConfig::with_look_ahead`](crate::totp::TotpConfig::with_look_ahead),
 //!   1..=50), for presses that never reached a sign-in.
 //! - **Each code once, in order.** An accepted counter is the device's high-water mark, settled
 //!   atomically by the store as a TOTP step is: a code is accepted at most once, the counter
@@ -307,7 +307,7 @@
 //!   a concurrent request took first, is no guess and costs one.
 //! - **Resynchronisation.** A token pressed far ahead (past the window) is brought back with
 //!   two consecutive codes, [`Mfa::resync_otp`](crate::Mfa::resync_otp): they are looked for
-//!   within 1,000 counter values ([`TotpConfig::with_resync_limit`](crate::TotpConfig::with_resync_limit),
+//!   within 1,000 counter values ([`TotpConfig::with_resync_limit`](crate::totp::TotpConfig::with_resync_limit),
 //!   up to 10,000), in one settled operation that moves the counter to the second code or
 //!   charges one failure. Two codes at once are a guess a million times weaker than one.
 //! - **Stale copies.** The verification cache keeps no counter-based device: its window starts
@@ -325,7 +325,7 @@
 //! refused now and then, and the next code is accepted. After a long absence, a clock further
 //! off than the window reaches is brought back with two consecutive codes
 //! ([`Mfa::resync_otp`](crate::Mfa::resync_otp), within ±20 steps,
-//! [`TotpConfig::with_resync_steps`](crate::TotpConfig::with_resync_steps)). The offset is read
+//! [`TotpConfig::with_resync_steps`](crate::totp::TotpConfig::with_resync_steps)). The offset is read
 //! from what the store keeps already (the last accepted step and when), so nothing new is
 //! stored, and at most 240 steps (2 hours) are followed.
 //!
@@ -334,7 +334,7 @@
 //! Identity servers offer them (authentik, django-otp, Kratos, Keycloak 26) and some users have
 //! nothing else. [`Mfa::enroll_sent_code`](crate::Mfa::enroll_sent_code) adds an email address
 //! or phone number (E.164) and makes its first code; the host delivers every code itself
-//! (the service returns it, with the destination, in a [`SentCode`](crate::SentCode)), and
+//! (the service returns it, with the destination, in a [`SentCode`](crate::sent_code::SentCode)), and
 //! [`Mfa::confirm_sent_code`](crate::Mfa::confirm_sent_code) confirms the destination with it.
 //! For a sign-in the host asks for a code ([`Mfa::send_code`](crate::Mfa::send_code)) and
 //! checks what the user types ([`Mfa::verify_sent_code`](crate::Mfa::verify_sent_code)).
@@ -354,7 +354,7 @@
 //!   A guess while no code is live cannot win and is not charged.
 //! - **No cannon.** Sends to one destination are 30 s apart (none after a code was used: whoever
 //!   used it received it) and at most 5 an hour; a refused send changes nothing
-//!   ([`MisuseError::SendLimit`](crate::MisuseError::SendLimit) says when). A user has at most 5
+//!   ([`MisuseError::SendLimit`](crate::error::MisuseError::SendLimit) says when). A user has at most 5
 //!   destinations and one waiting for its first code. A stolen session cannot enroll one
 //!   without a fresh second factor ([`Action::AddDevice`](crate::authorize::Action::AddDevice)).
 //!   The library does not limit how many *different* destinations a host's users enroll over
@@ -451,7 +451,7 @@
 //!   credential was imported without them.
 //!   - The default, [`BackupFlagsPolicy::Follow`](crate::webauthn::BackupFlagsPolicy), accepts
 //!     the change, records it together with the counter, and emits
-//!     [`AuditKind::BackupFlagsChanged`](crate::AuditKind::BackupFlagsChanged). A changed flag is
+//!     [`AuditKind::BackupFlagsChanged`](crate::audit::AuditKind::BackupFlagsChanged). A changed flag is
 //!     never a lockout.
 //!   - `RefuseEligibilityChange` is for relying parties that admit only device-bound keys.
 //!   - [`DeviceInfo::synced`](crate::DeviceInfo::synced) tells a page what to show.
@@ -480,7 +480,7 @@
 //!   - Labels are found with a built-in list of common two-level public suffixes (`co.uk`,
 //!     `com.au`, ...), not the whole Public Suffix List. Under another multi-level suffix a
 //!     domain can only be over-counted, which makes the check stricter, never looser.
-//!   - Serve [`RelyingParty::well_known_webauthn`](crate::RelyingParty::well_known_webauthn) at
+//!   - Serve [`RelyingParty::well_known_webauthn`](crate::webauthn::RelyingParty::well_known_webauthn) at
 //!     `https://{rp id}/.well-known/webauthn`, as `application/json`, on the default HTTPS port
 //!     with a certificate the browser trusts: the browser fetches it from the relying party
 //!     itself, not from the page's origin, and an origin it does not find there gets a
@@ -508,11 +508,11 @@
 //! credential, another salt other bytes, and nobody without the authenticator can compute
 //! them. Password managers and end-to-end encrypted apps use them as encryption keys.
 //!
-//! - [`RegistrationOptions::with_prf`](crate::RegistrationOptions::with_prf) asks the
+//! - [`RegistrationOptions::with_prf`](crate::webauthn::RegistrationOptions::with_prf) asks the
 //!   authenticator to enable it; whether it did is recorded from the browser's answer
 //!   ([`DeviceInfo::prf`](crate::DeviceInfo::prf)), as a capability only.
-//! - [`AuthenticationOptions::with_prf`](crate::AuthenticationOptions::with_prf) passes the
-//!   host's salts ([`PrfInputs`](crate::PrfInputs): `eval` for any credential,
+//! - [`AuthenticationOptions::with_prf`](crate::webauthn::AuthenticationOptions::with_prf) passes the
+//!   host's salts ([`PrfInputs`](crate::webauthn::PrfInputs): `eval` for any credential,
 //!   `evalByCredential` per credential).
 //! - **The outputs never reach the server.** The browser returns them to the page in
 //!   `credential.getClientExtensionResults().prf.results`; `toJSON()` does not include them,
@@ -550,7 +550,7 @@
 //!
 //! # Fleet policy: which authenticators an organisation admits
 //!
-//! [`WebAuthnConfig::with_credential_policy`](crate::WebAuthnConfig::with_credential_policy)
+//! [`WebAuthnConfig::with_credential_policy`](crate::webauthn::WebAuthnConfig::with_credential_policy)
 //! takes rules per kind of credential ([`CredentialRules`](crate::webauthn::CredentialRules),
 //! one set for security keys and one for passkeys):
 //!
@@ -559,7 +559,7 @@
 //!   allow-list also refuses authenticators that name no model (a zero AAGUID, as most
 //!   software and some platform authenticators send under `attestation: none`);
 //! - **attested only**: the credential's attestation must have chained to a trust anchor of the
-//!   attestation allow-list ([`WebAuthnConfig::with_attestation_allow_list`](crate::WebAuthnConfig::with_attestation_allow_list))
+//!   attestation allow-list ([`WebAuthnConfig::with_attestation_allow_list`](crate::webauthn::WebAuthnConfig::with_attestation_allow_list))
 //!   when it was registered; imported credentials never were.
 //!
 //! The rules apply at registration **and at every sign-in**, to the credential as recorded now:
@@ -568,7 +568,7 @@
 //! is [`Outcome::NotAllowed`](crate::Outcome::NotAllowed) with the
 //! [`PolicyRefusal`](crate::webauthn::PolicyRefusal), which may be shown (the person proved
 //! they hold the key), and the audit event
-//! [`AuditKind::CredentialRefused`](crate::AuditKind::CredentialRefused) with the device; nothing
+//! [`AuditKind::CredentialRefused`](crate::audit::AuditKind::CredentialRefused) with the device; nothing
 //! is written (the sign counter stays). A user whose only method is refused this way needs
 //! another method or an administrator.
 //!
@@ -576,7 +576,7 @@
 //!
 //! 1. adds its AAGUID to the deny-list (no new registration, no sign-in from then on);
 //! 2. lists who holds it: [`Mfa::credential_inventory`](crate::Mfa::credential_inventory)
-//!    with a [`CredentialFilter`](crate::CredentialFilter) (AAGUID, kind, synced or not,
+//!    with a [`CredentialFilter`](crate::admin::CredentialFilter) (AAGUID, kind, synced or not,
 //!    provider name), a page at a time across all users, or `mfactl credentials --aaguid UUID`;
 //! 3. revokes them: [`Mfa::revoke_credentials`](crate::Mfa::revoke_credentials) or
 //!    `mfactl revoke-model UUID` deletes every credential of the model, last devices included,
@@ -605,7 +605,7 @@
 //! - [`ProviderCatalog::from_metadata`](crate::webauthn::ProviderCatalog::from_metadata)
 //!   gives names and icons from the same content, for hosts licensed to show it.
 //!
-//! - [`AttestationAllowList::from_metadata`](crate::AttestationAllowList::from_metadata) turns
+//! - [`AttestationAllowList::from_metadata`](crate::webauthn::AttestationAllowList::from_metadata) turns
 //!   the metadata's attestation roots into the attestation allow-list (compromised models
 //!   left out), so that [`CredentialRules::attested`](crate::webauthn::CredentialRules::attested)
 //!   verifies attestation against the metadata's trust anchors. The list is part of the

@@ -173,7 +173,7 @@ impl AssurancePolicy {
 ///
 /// [`Mfa::delete_device`]: crate::Mfa::delete_device
 /// [`Mfa::list_devices`]: crate::Mfa::list_devices
-/// [`MisuseError::LastDevice`]: crate::MisuseError::LastDevice
+/// [`MisuseError::LastDevice`]: crate::error::MisuseError::LastDevice
 pub fn is_last_device(methods: &[DeviceInfo], device: DeviceId) -> bool {
     methods.iter().any(|m| m.id == device && m.is_usable()) && !methods.iter().any(|m| m.id != device && m.is_usable())
 }

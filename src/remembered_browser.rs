@@ -25,10 +25,11 @@ use std::fmt;
 
 use crate::clock::UnixTime;
 use crate::ct;
-use crate::error::InputError;
+use crate::error::{ConfigError, InputError};
 use crate::id::{RememberedBrowserId, UserId};
 use crate::seal::KeyId;
 use crate::secret::SecretString;
+use crate::throttle::KnownBrowserPolicy;
 
 /// The lifetimes a remember-this-browser token may be given: 1 hour to 400 days (the longest
 /// a browser keeps a cookie).
@@ -148,6 +149,83 @@ pub(crate) fn matches(record: &RememberedBrowserRecord, key: &[u8; 32], secret: 
         secret,
     );
     bool::from(ct::eq32(&expected, &record.hash))
+}
+
+/// Remember-this-browser settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RememberedBrowserConfig {
+    pub(super) ttl_secs: u64,
+}
+
+impl RememberedBrowserConfig {
+    /// Default lifetime: 30 days.
+    pub const DEFAULT_TTL_SECS: u64 = 30 * 86_400;
+
+    /// Tokens that expire `ttl_secs` after issue (1 hour to 400 days).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::RememberedBrowser`] when out of bounds.
+    pub fn new(ttl_secs: u64) -> Result<Self, ConfigError> {
+        if !crate::remembered_browser::LIFETIME_SECS.contains(&ttl_secs) {
+            return Err(ConfigError::RememberedBrowser("lifetime must be 1 hour to 400 days"));
+        }
+        Ok(Self { ttl_secs })
+    }
+
+    /// The lifetime in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+}
+
+impl Default for RememberedBrowserConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: Self::DEFAULT_TTL_SECS,
+        }
+    }
+}
+
+/// Known-browser settings: how long a token lasts without a full sign-in that replaces it,
+/// and how many failures it takes before the browser counts as unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownBrowserConfig {
+    pub(super) ttl_secs: u64,
+    /// How many failures a known browser's token takes.
+    pub policy: KnownBrowserPolicy,
+}
+
+impl KnownBrowserConfig {
+    /// Default lifetime: 180 days (each full sign-in replaces the token, so only a browser
+    /// unused that long becomes unknown).
+    pub const DEFAULT_TTL_SECS: u64 = 180 * 86_400;
+
+    /// Tokens that expire `ttl_secs` after issue (1 hour to 400 days), with `policy`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::RememberedBrowser`] when out of bounds.
+    pub fn new(ttl_secs: u64, policy: KnownBrowserPolicy) -> Result<Self, ConfigError> {
+        if !crate::remembered_browser::LIFETIME_SECS.contains(&ttl_secs) {
+            return Err(ConfigError::RememberedBrowser("lifetime must be 1 hour to 400 days"));
+        }
+        Ok(Self { ttl_secs, policy })
+    }
+
+    /// The lifetime in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+}
+
+impl Default for KnownBrowserConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: Self::DEFAULT_TTL_SECS,
+            policy: KnownBrowserPolicy::default(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -427,6 +427,34 @@ pub(crate) fn destination_fingerprint(key: &[u8; 32], user: &UserId, channel: Ch
     mac.finalize().into_bytes().into()
 }
 
+/// A code to deliver: the host sends [`code`](Self::code) to [`destination`](Self::destination)
+/// by [`channel`](Self::channel), and keeps neither. The service keeps only a keyed hash of
+/// the code.
+pub struct SentCode {
+    /// The destination device.
+    pub device: DeviceId,
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Where to send it: the email address, or the phone number in E.164 form.
+    pub destination: SecretString,
+    /// The code.
+    pub code: SecretString,
+    /// When it stops being accepted.
+    pub expires_at: UnixTime,
+}
+
+impl fmt::Debug for SentCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentCode")
+            .field("device", &self.device)
+            .field("channel", &self.channel)
+            .field("destination", &self.destination)
+            .field("code", &self.code)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,11 +18,8 @@ mod settle;
 mod totp;
 mod webauthn;
 
-pub use self::admin::RotationReport;
-pub use self::config::{KnownBrowserConfig, MfaConfig, RememberedBrowserConfig, TotpConfig};
-pub use self::inventory::{CredentialFilter, InventoryPage};
-pub use self::outcome::{BackupCodeSet, Outcome, TotpEnrollment, Verified};
-pub use self::sent_code::SentCode;
+pub use self::config::MfaConfig;
+pub use self::outcome::{Outcome, Verified};
 pub(crate) use self::totp::totp_context;
 
 use std::fmt;

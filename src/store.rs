@@ -632,7 +632,7 @@ impl Browsers {
 
 /// One code attempt for [`DeviceStore::settle_attempt`]: what it matched, the counter it was
 /// admitted under, and the counter to write on either answer (the service computes both from
-/// its [`ThrottlePolicy`](crate::ThrottlePolicy); the store only compares and writes).
+/// its [`ThrottlePolicy`](crate::throttle::ThrottlePolicy); the store only compares and writes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settle {
     /// [`Factor::Totp`] or [`Factor::BackupCodes`]: whose devices the attempt may spend.

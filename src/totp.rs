@@ -8,6 +8,8 @@
 mod hmac;
 pub mod uri;
 
+pub use self::uri::TotpImport;
+
 use std::fmt;
 
 use sha1::Sha1;
@@ -18,6 +20,7 @@ use zeroize::Zeroizing;
 use crate::clock::UnixTime;
 use crate::ct;
 use crate::error::{ConfigError, InputError};
+use crate::id::DeviceId;
 use crate::seal::SealedSecret;
 use crate::secret::{SecretBytes, SecretString};
 
@@ -642,6 +645,208 @@ pub fn encode_base32_secret(secret: &SecretBytes) -> SecretString {
         base32::Alphabet::Rfc4648 { padding: false },
         secret.expose_secret(),
     )))
+}
+
+/// A new TOTP enrollment: show the QR code (or the secret as text) once, then confirm.
+#[derive(Debug)]
+pub struct TotpEnrollment {
+    /// The new, unconfirmed device.
+    pub device: DeviceId,
+    /// The secret as unpadded base32, for typing into an app.
+    pub secret_base32: SecretString,
+    /// The `otpauth://` key URI (contains the secret).
+    pub key_uri: SecretString,
+}
+
+impl TotpEnrollment {
+    /// The key URI as an SVG QR code (contains the secret): one `<svg>` element, with no XML
+    /// declaration, to write into an HTML page as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::KeyUri`] if the URI is too long for a QR code (not with valid settings).
+    #[cfg(feature = "qr")]
+    pub fn qr_svg(&self) -> Result<SecretString, InputError> {
+        uri::qr_svg(&self.key_uri)
+    }
+
+    /// The key URI as a QR code drawn with Unicode blocks, for a terminal (contains the secret).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::KeyUri`] if the URI is too long for a QR code (not with valid settings).
+    #[cfg(feature = "qr")]
+    pub fn qr_text(&self) -> Result<SecretString, InputError> {
+        uri::qr_text(&self.key_uri)
+    }
+}
+
+/// TOTP settings for new enrollments and verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpConfig {
+    pub(super) issuer: String,
+    pub(super) params: TotpParams,
+    pub(super) window: u32,
+    pub(super) secret_len: usize,
+    pub(super) look_ahead: u32,
+    pub(super) resync_limit: u32,
+    pub(super) resync_steps: u32,
+}
+
+impl TotpConfig {
+    /// Settings with `issuer` (the service name shown in authenticator apps) and the defaults:
+    /// SHA1, 6 digits, 30 s, a window of ±1 step, 160-bit secrets.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpIssuer`] if the issuer is empty, longer than 64 characters, or
+    /// contains `:` or control characters.
+    pub fn new(issuer: &str) -> Result<Self, ConfigError> {
+        // A `:` would end the issuer early in the key URI's label.
+        let issuer = crate::id::label(issuer, 64)
+            .filter(|i| !i.contains(':'))
+            .ok_or(ConfigError::TotpIssuer)?;
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            params: TotpParams::default(),
+            window: 1,
+            secret_len: MIN_NEW_SECRET_BYTES,
+            look_ahead: DEFAULT_LOOK_AHEAD,
+            resync_limit: DEFAULT_RESYNC_LIMIT,
+            resync_steps: DEFAULT_RESYNC_STEPS,
+        })
+    }
+
+    /// How many counter values after the last accepted one a counter-based (HOTP) code is looked
+    /// for (1..=50, default 10: RFC 4226 §7.4). The throttle charges a guess for every code of
+    /// the window, so the guessing bound holds whatever it is.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::HotpLookAhead`] if 0 or above [`MAX_LOOK_AHEAD`].
+    pub fn with_look_ahead(mut self, look_ahead: u32) -> Result<Self, ConfigError> {
+        if !(1..=MAX_LOOK_AHEAD).contains(&look_ahead) {
+            return Err(ConfigError::HotpLookAhead(look_ahead));
+        }
+        self.look_ahead = look_ahead;
+        Ok(self)
+    }
+
+    /// How far past the last accepted counter a resynchronisation with two consecutive codes
+    /// looks (1..=10,000, default 1,000).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::HotpResyncLimit`] if 0 or above [`MAX_RESYNC_LIMIT`].
+    pub fn with_resync_limit(mut self, limit: u32) -> Result<Self, ConfigError> {
+        if !(1..=MAX_RESYNC_LIMIT).contains(&limit) {
+            return Err(ConfigError::HotpResyncLimit(limit));
+        }
+        self.resync_limit = limit;
+        Ok(self)
+    }
+
+    /// How many steps either side of where a time-based device's window is centred a
+    /// resynchronisation with two consecutive codes looks (1..=240, default 20: ten minutes of
+    /// a clock that is off, at 30 s).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpResyncSteps`] if 0 or above [`MAX_DRIFT_STEPS`].
+    pub fn with_resync_steps(mut self, steps: u32) -> Result<Self, ConfigError> {
+        if steps == 0 || u64::from(steps) > MAX_DRIFT_STEPS {
+            return Err(ConfigError::TotpResyncSteps(steps));
+        }
+        self.resync_steps = steps;
+        Ok(self)
+    }
+
+    /// The look-ahead window of counter-based (HOTP) devices.
+    pub fn look_ahead(&self) -> u32 {
+        self.look_ahead
+    }
+
+    /// The step a time-based device's window is centred on now: the current step moved by the
+    /// device's clock offset ([`drift_secs`]). Under a window of 0 an offset within half a
+    /// step is not followed: it is what reading a code anywhere in its step gives a clock that
+    /// is right, and following it would move the single code off the current one.
+    pub(crate) fn centre(
+        &self,
+        params: &TotpParams,
+        last_step: Option<u64>,
+        last_used_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> u64 {
+        let drift = drift_secs(params, last_step, last_used_at);
+        let half = i64::try_from(params.period() / 2).unwrap_or(0);
+        let drift = if self.window == 0 && drift.abs() <= half {
+            0
+        } else {
+            drift
+        };
+        centre_step(params, now, drift)
+    }
+
+    /// What a failure against a device with `params` is charged, in guesses: the codes one
+    /// guess is compared with there, in units of a time-based device's window (at least 1).
+    /// With the defaults a counter-based device's 10 codes are charged as 4 guesses of 3.
+    pub(crate) fn guess_weight(&self, params: &TotpParams) -> u32 {
+        if params.is_counter_based() {
+            self.look_ahead.div_ceil(2 * self.window + 1).max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Parameters of new enrollments (imports keep their own). Time-based only: a
+    /// counter-based device is enrolled with [`Mfa::enroll_hotp`](crate::Mfa::enroll_hotp).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpPeriod`] for counter-based parameters (period 0).
+    pub fn with_params(mut self, params: TotpParams) -> Result<Self, ConfigError> {
+        if params.is_counter_based() {
+            return Err(ConfigError::TotpPeriod(0));
+        }
+        self.params = params;
+        Ok(self)
+    }
+
+    /// Steps accepted either side of the current one (0..=10, default 1).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpWindow`] if above 10.
+    pub fn with_window(mut self, window: u32) -> Result<Self, ConfigError> {
+        if window > MAX_WINDOW {
+            return Err(ConfigError::TotpWindow(window));
+        }
+        self.window = window;
+        Ok(self)
+    }
+
+    /// Bytes of newly generated secrets (20..=64, default 20 = 160 bits).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TotpSecretLength`] if out of bounds.
+    pub fn with_secret_len(mut self, bytes: usize) -> Result<Self, ConfigError> {
+        if !(MIN_NEW_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&bytes) {
+            return Err(ConfigError::TotpSecretLength(bytes));
+        }
+        self.secret_len = bytes;
+        Ok(self)
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The verification window in steps.
+    pub fn window(&self) -> u32 {
+        self.window
+    }
 }
 
 #[cfg(test)]

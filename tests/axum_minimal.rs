@@ -10,8 +10,9 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use multifactor::totp::TotpParams;
 use multifactor::totp::{code_at, decode_base32_secret};
-use multifactor::{Clock, SystemClock, TotpParams};
+use multifactor::{Clock, SystemClock};
 
 /// The example, started on a free port with a new database; stopped when dropped.
 struct Example {

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use multifactor::totp::TotpParams;
 use multifactor::totp::{code_at, decode_base32_secret};
-use multifactor::{Clock, SystemClock, TotpParams};
+use multifactor::{Clock, SystemClock};
 
 /// Cargo builds the binary for the package's integration tests (feature `cli`).
 fn mfactl() -> PathBuf {

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use multifactor::totp::{Algorithm, TotpParams};
 use multifactor::totp::{code_at, code_for_step, verify};
-use multifactor::{Algorithm, SecretBytes, TotpParams, UnixTime};
+use multifactor::{SecretBytes, UnixTime};
 use proptest::prelude::*;
 
 const RFC4226_APPENDIX_D: &str = include_str!("vectors/rfc4226-appendix-d.txt");

@@ -29,8 +29,9 @@ use chromiumoxide::cdp::browser_protocol::web_authn::{
 };
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures::StreamExt as _;
+use multifactor::totp::TotpParams;
 use multifactor::totp::{code_for_step, decode_base32_secret};
-use multifactor::{Clock, SystemClock, TotpParams};
+use multifactor::{Clock, SystemClock};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 

@@ -48,11 +48,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use axum_csrf::{CsrfConfig, CsrfToken};
+use multifactor::error::{InputError, MisuseError};
+use multifactor::remembered_browser::RememberedBrowserToken;
+use multifactor::totp::TotpEnrollment;
+use multifactor::webauthn::{AuthenticationResponse, RegistrationResponse, RelyingParty, WebAuthnConfig};
 use multifactor::{
-    Assurance, AuthenticationResponse, CeremonyId, DeviceId, DeviceInfo, DeviceKind, Error as MfaError, FirstFactor,
-    InputError, Keyring, Mfa, MfaConfig, MisuseError, OsRng, Outcome, RegistrationResponse, RelyingParty,
-    RememberedBrowserId, RememberedBrowserToken, Rng as _, SqliteStore, SystemClock, TotpEnrollment, UserId, Verified,
-    WebAuthnConfig,
+    Assurance, CeremonyId, DeviceId, DeviceInfo, DeviceKind, Error as MfaError, FirstFactor, Keyring, Mfa, MfaConfig,
+    OsRng, Outcome, RememberedBrowserId, Rng as _, SqliteStore, SystemClock, UserId, Verified,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -293,7 +295,7 @@ async fn run() -> std::result::Result<(), String> {
     // for one. A host whose provider really enforces MFA, and whose tokens it validates, can
     // trust that provider's claim by name (and only then):
     //
-    //     config.assurance = multifactor::AssurancePolicy::new()
+    //     config.assurance = multifactor::policy::AssurancePolicy::new()
     //         .danger_trust_upstream_mfa(DEMOID, &["mfa"], &[]);
     let mfa = Mfa::new(store, Keyring::new(key), config).map_err(|e| e.to_string())?;
     // Another key under the same id (a changed WEB_SEALING_KEY) is refused here, not found out

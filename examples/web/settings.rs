@@ -239,7 +239,7 @@ pub(crate) async fn email_start(
     }
     let enrolled = app
         .mfa
-        .enroll_sent_code(&user, multifactor::Channel::Email, &form.address, None)
+        .enroll_sent_code(&user, multifactor::sent_code::Channel::Email, &form.address, None)
         .await;
     code_sent(&app, &session, &user, token, enrolled).await
 }
@@ -273,7 +273,7 @@ pub(crate) async fn code_sent(
     session: &Session,
     user: &UserId,
     token: CsrfToken,
-    result: std::result::Result<multifactor::SentCode, MfaError>,
+    result: std::result::Result<multifactor::sent_code::SentCode, MfaError>,
 ) -> Result<Response> {
     match result {
         Ok(sent) => {
@@ -546,7 +546,7 @@ pub(crate) async fn register_start(
             .mfa
             .start_passkey_registration(&user, user.as_str(), &display_name(&app, &user))
             .await
-            .map(|(ceremony, options)| (ceremony, options.with_prf(multifactor::PrfInputs::new()))),
+            .map(|(ceremony, options)| (ceremony, options.with_prf(multifactor::webauthn::PrfInputs::new()))),
         "security_key" => {
             app.mfa
                 .start_security_key_registration(&user, user.as_str(), &display_name(&app, &user))

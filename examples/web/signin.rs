@@ -425,7 +425,7 @@ pub(crate) async fn note_start(
             "The salt must be 1 to 64 characters.",
         ));
     }
-    let prf = multifactor::PrfInputs::new().eval(format!("multifactor demo/{}", body.salt).as_bytes(), None);
+    let prf = multifactor::webauthn::PrfInputs::new().eval(format!("multifactor demo/{}", body.salt).as_bytes(), None);
     match app.mfa.start_webauthn_authentication(evidence.user()).await {
         Ok((_, options)) => Ok(Json(json!({ "options": options.with_prf(prf) })).into_response()),
         Err(e) => Ok(json_error(
@@ -492,7 +492,7 @@ pub(crate) async fn note_load(
 }
 
 /// The demo's stand-in for a mail server: the code goes to the on-page outbox.
-pub(crate) fn deliver(app: &App, user: &UserId, sent: &multifactor::SentCode) {
+pub(crate) fn deliver(app: &App, user: &UserId, sent: &multifactor::sent_code::SentCode) {
     if let Ok(mut outbox) = app.outbox.lock() {
         outbox.push(pages::OutboxMessage {
             user: user.as_str().to_owned(),

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use multifactor::TotpImport;
+use multifactor::totp::TotpImport;
 use multifactor::totp::{decode_base32_secret, encode_base32_secret};
 
 fuzz_target!(|data: &[u8]| {

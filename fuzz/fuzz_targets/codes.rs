@@ -11,11 +11,11 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use multifactor::backup_codes::BackupCodeConfig;
 use multifactor::backup_codes::{self, BackupCode, BackupCodeRecord, CodeKey, Pepper};
+use multifactor::error::InputError;
 use multifactor::totp::{self, Algorithm, TotpParams};
-use multifactor::{
-    BackupCodeConfig, DeviceId, InputError, InsecureSeededRng, KeyId, SecretBytes, UnixTime, UserId,
-};
+use multifactor::{DeviceId, InsecureSeededRng, KeyId, SecretBytes, UnixTime, UserId};
 
 /// The input: a 20-byte header, then the code as typed (UTF-8).
 ///
@@ -156,7 +156,10 @@ fn check_backup(input: &str) {
         backup_codes::verify(precord, input, &CodeKey::Legacy(None)),
         Ok(Some(_))
     ));
-    assert!(!matches!(backup_codes::verify(precord, input, &sets.key()), Ok(Some(_))));
+    assert!(!matches!(
+        backup_codes::verify(precord, input, &sets.key()),
+        Ok(Some(_))
+    ));
     if let Ok(Some(slot)) = backup_codes::verify(precord, input, &CodeKey::Legacy(Some(&sets.pepper))) {
         let expected = backup_codes::normalize(pcodes[slot].expose_secret(), length).expect("generated code");
         assert_eq!(normalized.as_ref().ok().map(|n| n.as_str()), Some(expected.as_str()));

@@ -15,7 +15,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use libfuzzer_sys::fuzz_target;
 use multifactor::import::{ExportedCredential, WebAuthnImport};
-use multifactor::{DeviceKind, MemoryStore, Outcome, RegistrationResponse};
+use multifactor::webauthn::RegistrationResponse;
+use multifactor::{DeviceKind, MemoryStore, Outcome};
 use multifactor_fuzz::{ORIGIN, runtime, service, user};
 use serde_json::json;
 
@@ -94,12 +95,23 @@ fuzz_target!(|input: Input| {
     let rt = runtime();
     let mfa = service(MemoryStore::new());
     let who = user();
-    let id: Vec<u8> = if input.credential_id.is_empty() { vec![1] } else { input.credential_id.iter().copied().take(64).collect() };
+    let id: Vec<u8> = if input.credential_id.is_empty() {
+        vec![1]
+    } else {
+        input.credential_id.iter().copied().take(64).collect()
+    };
     let key = cose(&input);
     rt.block_on(async {
-        let (ceremony, options) = mfa.start_security_key_registration(&who, "u", "U").await.expect("start");
-        let challenge = options.to_json_value()["publicKey"]["challenge"].as_str().expect("challenge").to_owned();
-        let client = json!({"type": "webauthn.create", "challenge": challenge, "origin": ORIGIN, "crossOrigin": false}).to_string();
+        let (ceremony, options) = mfa
+            .start_security_key_registration(&who, "u", "U")
+            .await
+            .expect("start");
+        let challenge = options.to_json_value()["publicKey"]["challenge"]
+            .as_str()
+            .expect("challenge")
+            .to_owned();
+        let client = json!({"type": "webauthn.create", "challenge": challenge, "origin": ORIGIN, "crossOrigin": false})
+            .to_string();
         // authData: rpIdHash, flags (AT set; ED as drawn), counter, aaguid, id length, id, key, trailing.
         let flags = input.flags | 0x40;
         let mut auth = sha256(b"example.com");
@@ -133,8 +145,13 @@ fuzz_target!(|input: Input| {
             "extensions": {},
             "type": "public-key",
         });
-        let Ok(rsp) = RegistrationResponse::from_json_value(rsp) else { return };
-        let outcome = mfa.finish_webauthn_registration(&who, ceremony, &rsp, None).await.expect("no store error");
+        let Ok(rsp) = RegistrationResponse::from_json_value(rsp) else {
+            return;
+        };
+        let outcome = mfa
+            .finish_webauthn_registration(&who, ceremony, &rsp, None)
+            .await
+            .expect("no store error");
         let imported = WebAuthnImport::from_exported(&ExportedCredential {
             credential_id: &id,
             cose_public_key: &key,
@@ -147,9 +164,16 @@ fuzz_target!(|input: Input| {
         });
         if let Outcome::Accepted(v) = &outcome {
             assert_eq!(v.kind(), DeviceKind::SecurityKey);
-            assert!(input.well_formed && !input.packed, "accepted a {} registration", if input.packed { "packed" } else { "malformed" });
+            assert!(
+                input.well_formed && !input.packed,
+                "accepted a {} registration",
+                if input.packed { "packed" } else { "malformed" }
+            );
             assert!(flags & 0x01 != 0, "accepted without user presence");
-            assert!(imported.is_ok(), "the registration took a key the import refuses: {imported:?}");
+            assert!(
+                imported.is_ok(),
+                "the registration took a key the import refuses: {imported:?}"
+            );
         }
     });
 });

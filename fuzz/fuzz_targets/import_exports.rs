@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let batch = ImportBatch::parse(format, text);
     let lines = text.lines().count().max(1);
     for entry in &batch.entries {
-        assert!((1..=lines).contains(&entry.line), "entry line {} of {lines}", entry.line);
+        assert!(
+            (1..=lines).contains(&entry.line),
+            "entry line {} of {lines}",
+            entry.line
+        );
         match &entry.item {
             ImportItem::Totp(t) => {
                 assert!((10..=64).contains(&t.secret.len()), "secret length {}", t.secret.len());
@@ -61,8 +65,15 @@ fuzz_target!(|data: &[u8]| {
                 && f.bytes().any(|b| b.is_ascii_digit())
                 && f.bytes().any(|b| b.is_ascii_alphabetic())
         };
-        for field in text.split([',', '\n', ' ', '"', ':', '{', '}', '&', '?']).filter(secret_like) {
-            assert!(!problem.reason.contains(field), "a reason quotes the input: {}", problem.reason);
+        for field in text
+            .split([',', '\n', ' ', '"', ':', '{', '}', '&', '?'])
+            .filter(secret_like)
+        {
+            assert!(
+                !problem.reason.contains(field),
+                "a reason quotes the input: {}",
+                problem.reason
+            );
             // (A user that is a whole canonical UUID is an identifier, whatever it shares with
             // other fields.)
             if let Some(user) = problem.user.as_deref().filter(|u| !uuid(u)) {

@@ -10,8 +10,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use multifactor::{DeviceName, DeviceStore, Factor, MemoryStore, Outcome, TotpParams, UnixTime, UserId, totp};
 use multifactor::store::{DeviceData, DeviceRecord, SealedSecret, TotpRecord};
+use multifactor::totp::TotpParams;
+use multifactor::{DeviceName, DeviceStore, Factor, MemoryStore, Outcome, UnixTime, UserId, totp};
 use multifactor_fuzz::{FuzzMfa, START, runtime, service, totp_fixture, user};
 use tokio::runtime::Runtime;
 

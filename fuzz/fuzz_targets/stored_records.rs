@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use multifactor::{AuthenticationResponse, CeremonyId, DeviceStore, Factor, PasswordlessCeremony, RegistrationResponse, SqliteStore, UserId};
 use multifactor::store::DeviceData;
+use multifactor::webauthn::{AuthenticationResponse, PasswordlessCeremony, RegistrationResponse};
+use multifactor::{CeremonyId, DeviceStore, Factor, SqliteStore, UserId};
 use multifactor_fuzz::{FuzzMfa, runtime, service, totp_fixture, user, webauthn_fixture};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use tokio::runtime::Runtime;

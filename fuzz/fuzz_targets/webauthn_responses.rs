@@ -19,8 +19,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use multifactor::{AuthenticationResponse, CeremonyId, DeviceStore, Factor, MemoryStore, Outcome, PasswordlessCeremony, RegistrationResponse, UnixTime, UserId};
+use multifactor::CeremonyStore as _;
 use multifactor::store::{CeremonyKind, CeremonyRecord};
+use multifactor::webauthn::{AuthenticationResponse, PasswordlessCeremony, RegistrationResponse};
+use multifactor::{CeremonyId, DeviceStore, Factor, MemoryStore, Outcome, UnixTime, UserId};
 use multifactor_fuzz::{
     FuzzMfa, ORIGIN, START, WebAuthnFixture, bytes_field, runtime, service, user, webauthn_fixture,
 };

@@ -9,8 +9,12 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use multifactor::{DeviceId, DeviceName, DeviceStore, Store, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig};
 use multifactor::store::{DeviceData, DeviceRecord, WebAuthnRecord};
+use multifactor::webauthn::{RelyingParty, WebAuthnConfig};
+use multifactor::{
+    DeviceId, DeviceName, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, SealingKey, Store, UnixTime,
+    UserId,
+};
 use serde_json::Value;
 
 /// The relying party's only origin.

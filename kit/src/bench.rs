@@ -38,7 +38,7 @@ pub async fn time_totp_verifications<S: multifactor::Store, R: multifactor::Rng>
     secret: &multifactor::SecretBytes,
     iters: u64,
 ) -> Duration {
-    let params = multifactor::TotpParams::default();
+    let params = multifactor::totp::TotpParams::default();
     let period = params.period();
     timed_in_chunks(
         iters,

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use multifactor::{AuthenticationResponse, Clock, Mfa, Outcome, RegistrationResponse, Rng, Store, UserId};
+use multifactor::webauthn::{AuthenticationResponse, RegistrationResponse};
+use multifactor::{Clock, Mfa, Outcome, Rng, Store, UserId};
 use serde_json::{Value, json};
 use url::Url;
 use webauthn_authenticator_rs::AuthenticatorBackend;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use multifactor::backup_codes::BackupCodeConfig;
 use multifactor::{
-    BackupCodeConfig, Error, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SealingKey, SecretBytes, Store,
-    UserId,
+    Error, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SealingKey, SecretBytes, Store, UserId,
 };
 
 type BoxError = Box<dyn std::error::Error>;

@@ -1,10 +1,11 @@
 //! Shared set-up for the integration tests of accounts, policy, audit and keys.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use multifactor::totp::TotpParams;
 use multifactor::totp::{code_for_step, decode_base32_secret};
 use multifactor::{
     DeviceId, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, RecordingSink, SealingKey,
-    SecretBytes, TotpParams, UnixTime, UserId,
+    SecretBytes, UnixTime, UserId,
 };
 
 pub const START: u64 = 1_800_000_000;

@@ -45,9 +45,9 @@ use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use multifactor::import::{ImportBatch, ImportFormat, ImportOptions};
+use multifactor::webauthn::{RelyingParty, WebAuthnConfig};
 use multifactor::{
-    DeviceId, DeviceKind, Factor, Keyring, Mfa, MfaConfig, Outcome, PostgresStore, RelyingParty, SqliteStore, Store,
-    UnixTime, UserId, WebAuthnConfig,
+    DeviceId, DeviceKind, Factor, Keyring, Mfa, MfaConfig, Outcome, PostgresStore, SqliteStore, Store, UnixTime, UserId,
 };
 
 const EXIT_CODES: &str = "Exit status: 0 done (a code accepted); 1 the system failed (database, key); \
@@ -589,7 +589,7 @@ async fn execute<S: Store>(
         }
         Command::Import(import) => import_file(&mfa, import).await?,
         Command::Credentials { aaguid, kind, synced } => {
-            let mut filter = multifactor::CredentialFilter::new();
+            let mut filter = multifactor::admin::CredentialFilter::new();
             if let Some(model) = aaguid {
                 filter = filter.aaguid(model);
             }

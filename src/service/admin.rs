@@ -1,9 +1,9 @@
 //! Operator tasks: key rotation.
 
+use crate::admin::RotationReport;
 use crate::audit::AuditKind;
 use crate::clock::Clock;
 use crate::error::{Error, SealError};
-use crate::id::DeviceId;
 use crate::kind::DeviceKind;
 use crate::rng::Rng;
 use crate::seal::KeyId;
@@ -13,47 +13,6 @@ use crate::store::{AdminStore, DeviceStore};
 
 /// Devices read per page while re-sealing.
 const PAGE: usize = 256;
-
-/// What [`Mfa::rotate_keys`] did, per kind of keyed record.
-///
-/// Only TOTP secrets can be moved to the current key: they are sealed, so they can be opened
-/// and sealed again. Backup-code hashes and remember-this-browser hashes are one-way: the codes
-/// and tokens are not stored, so they cannot be re-keyed. The report counts them by key so the
-/// operator knows when an old key may leave the ring: once no backup-code set names it (users
-/// regenerate their codes, or an admin resets them) and its tokens have expired (at most the
-/// trusted-device lifetime after the rotation; or revoke them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RotationReport {
-    /// TOTP devices, email addresses and phone numbers (their sealed secrets and destinations)
-    /// looked at.
-    pub examined: u64,
-    /// Re-sealed under the current key.
-    pub resealed: u64,
-    /// Already under the current key.
-    pub current: u64,
-    /// Changed or deleted by someone else meanwhile (they are re-sealed by the next run if needed).
-    pub raced: u64,
-    /// Sealed under key ids the keyring does not hold: these cannot be opened until the key is
-    /// added back (each is also an error at verification).
-    pub unknown_keys: Vec<(DeviceId, KeyId)>,
-    /// Records that could not be handled (a blob that does not open under the key its id
-    /// names: tampering or a wrong key with that id), with the reason. The run goes on past them.
-    pub failed: Vec<(DeviceId, String)>,
-    /// Backup-code sets keyed under the current key.
-    pub backup_sets_current: u64,
-    /// Backup-code sets keyed under an older key, by key id (they keep working while the key is
-    /// in the ring; they cannot be re-keyed).
-    pub backup_sets_old_key: Vec<(KeyId, u64)>,
-    /// Backup-code sets hashed before keyed hashes (schema v2): not keyed at all, so a copy of
-    /// the database can be attacked offline. Ask these users to generate new codes.
-    pub backup_sets_unkeyed: u64,
-    /// Remember-this-browser tokens under the current key.
-    pub remembered_browsers_current: u64,
-    /// Tokens under an older key, by key id (they keep working until they expire while the key
-    /// is in the ring; they cannot be re-keyed).
-    pub remembered_browsers_old_key: Vec<(KeyId, u64)>,
-}
 
 /// Adds one to `key`'s count.
 fn count(counts: &mut Vec<(KeyId, u64)>, key: &KeyId) {

@@ -10,7 +10,8 @@ use crate::rng::Rng;
 use crate::seal::{BACKUP_CODES_PURPOSE, KeyId};
 use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore};
 
-use super::{BackupCodeSet, Mfa, Outcome};
+use super::{Mfa, Outcome};
+use crate::backup_codes::BackupCodeSet;
 
 impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- Backup codes -----------------------------------------------------------------------
@@ -20,7 +21,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError::DeviceName`](crate::InputError::DeviceName) for a bad name; RNG and store errors.
+    /// [`InputError::DeviceName`](crate::error::InputError::DeviceName) for a bad name; RNG and store errors.
     pub async fn generate_backup_codes(&self, user: &UserId, name: Option<&str>) -> Result<BackupCodeSet, Error> {
         let name = DeviceName::new(name.unwrap_or(DeviceKind::BackupCodes.default_name()))?;
         let id = DeviceId::generate(&self.rng)?;
@@ -39,8 +40,8 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError::CodeFormat`](crate::InputError::CodeFormat) for input that cannot be a
-    /// code, and [`InputError::AuthenticatorCodeAsBackupCode`](crate::InputError::AuthenticatorCodeAsBackupCode)
+    /// [`InputError::CodeFormat`](crate::error::InputError::CodeFormat) for input that cannot be a
+    /// code, and [`InputError::AuthenticatorCodeAsBackupCode`](crate::error::InputError::AuthenticatorCodeAsBackupCode)
     /// for 6 to 8 digits, an authenticator app's code typed here (neither is counted as an
     /// attempt); store errors. A wrong or used code is `Ok(Outcome::Rejected)`, and so is any
     /// code of a user who has no backup codes (an ordinary refusal, not counted: there is
@@ -80,7 +81,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`MisuseError::BackupCodesPresent`](crate::MisuseError::BackupCodesPresent) for
+    /// [`MisuseError::BackupCodesPresent`](crate::error::MisuseError::BackupCodesPresent) for
     /// [`SetWrite::First`] if the user has a set; store errors.
     pub(super) async fn store_backup_set(
         &self,

@@ -83,7 +83,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError::DeviceName`](crate::InputError::DeviceName) for a bad name, [`MisuseError::DeviceNotFound`], store errors.
+    /// [`InputError::DeviceName`](crate::error::InputError::DeviceName) for a bad name, [`MisuseError::DeviceNotFound`], store errors.
     pub async fn rename_device(&self, user: &UserId, device: DeviceId, name: &str) -> Result<(), Error> {
         let name = DeviceName::new(name)?;
         if !self.store.rename_device(user, device, &name).await? {
@@ -170,7 +170,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`SealError::KeyMismatch`](crate::SealError::KeyMismatch) naming the first key whose
+    /// [`SealError::KeyMismatch`](crate::error::SealError::KeyMismatch) naming the first key whose
     /// check differs; store errors.
     pub async fn check_keys(&self) -> Result<(), Error> {
         let ids: Vec<crate::seal::KeyId> = self.keys.ids().cloned().collect();

@@ -37,7 +37,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError`](crate::InputError) naming what is malformed;
+    /// [`InputError`](crate::error::InputError) naming what is malformed;
     /// [`MisuseError::DuplicateSecret`] if one of the user's TOTP devices has the same secret
     /// (compared after opening, in constant time); [`MisuseError::TooManyTotpDevices`]; sealing,
     /// RNG and store errors.
@@ -51,7 +51,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError::DeviceName`](crate::InputError::DeviceName) for a bad name;
+    /// [`InputError::DeviceName`](crate::error::InputError::DeviceName) for a bad name;
     /// [`MisuseError::DuplicateSecret`] if the user has a TOTP device with the same secret;
     /// [`MisuseError::TooManyTotpDevices`] if the user has
     /// [`totp::MAX_DEVICES`](crate::totp::MAX_DEVICES) confirmed ones; sealing, RNG and store
@@ -96,7 +96,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// # Errors
     ///
     /// [`MisuseError::CredentialTaken`] if another user has this credential;
-    /// [`MisuseError::TooManyCredentials`]; [`InputError::DeviceName`](crate::InputError::DeviceName);
+    /// [`MisuseError::TooManyCredentials`]; [`InputError::DeviceName`](crate::error::InputError::DeviceName);
     /// RNG and store errors.
     pub async fn import_webauthn(
         &self,
@@ -123,7 +123,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     ///
     /// # Errors
     ///
-    /// [`InputError::ImportedCodes`](crate::InputError::ImportedCodes) for codes that cannot
+    /// [`InputError::ImportedCodes`](crate::error::InputError::ImportedCodes) for codes that cannot
     /// be a set; [`MisuseError::BackupCodesPresent`] if the user has a different set here (it
     /// is not replaced: generate a new set instead); RNG and store errors.
     pub async fn import_backup_codes(
@@ -282,7 +282,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 if let (Some(theirs), Ok(config)) = (&entry.rp_id, self.webauthn())
                     && theirs != config.relying_party().id()
                 {
-                    return Err(crate::InputError::ImportedCredential(
+                    return Err(crate::error::InputError::ImportedCredential(
                         "registered for another relying party id: it cannot sign in here",
                     )
                     .into());

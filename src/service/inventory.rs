@@ -2,88 +2,16 @@
 //! revocation a security team runs when an authenticator model is found vulnerable.
 
 use super::Mfa;
+use crate::admin::{CredentialFilter, InventoryPage};
 use crate::clock::Clock;
-use crate::device::DeviceInfo;
 use crate::error::Error;
-use crate::id::{DeviceId, UserId};
-use crate::kind::DeviceKind;
+use crate::id::DeviceId;
 use crate::rng::Rng;
 use crate::store::{AdminStore, BrowserStore, DeviceData, DeviceStore};
 
 /// Store pages read per call of [`Mfa::credential_inventory`] at most, and the page size of
 /// [`Mfa::revoke_credentials`].
 const PAGE: usize = 500;
-
-/// Which credentials an inventory lists (every field `None`: all of them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CredentialFilter {
-    /// Only this authenticator model.
-    pub aaguid: Option<[u8; 16]>,
-    /// Only security keys, or only passkeys.
-    pub kind: Option<DeviceKind>,
-    /// Only synced (backup-eligible) ones, or only device-bound ones.
-    pub synced: Option<bool>,
-    /// Only those whose provider (from the service's catalogue) has this name.
-    pub provider: Option<String>,
-}
-
-impl CredentialFilter {
-    /// All credentials.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Only this authenticator model.
-    #[must_use]
-    pub fn aaguid(mut self, aaguid: [u8; 16]) -> Self {
-        self.aaguid = Some(aaguid);
-        self
-    }
-
-    /// Only security keys, or only passkeys.
-    #[must_use]
-    pub fn kind(mut self, kind: DeviceKind) -> Self {
-        self.kind = Some(kind);
-        self
-    }
-
-    /// Only synced ones (`true`) or only device-bound ones (`false`).
-    #[must_use]
-    pub fn synced(mut self, synced: bool) -> Self {
-        self.synced = Some(synced);
-        self
-    }
-
-    /// Only those of this provider, by the name the catalogue gives it.
-    #[must_use]
-    pub fn provider(mut self, name: &str) -> Self {
-        self.provider = Some(name.to_owned());
-        self
-    }
-
-    /// Whether a credential is one of these.
-    pub fn matches(&self, device: &DeviceInfo) -> bool {
-        self.aaguid.is_none_or(|a| device.aaguid == Some(a))
-            && self.kind.is_none_or(|k| device.kind == k)
-            && self.synced.is_none_or(|s| device.synced == Some(s))
-            && self
-                .provider
-                .as_ref()
-                .is_none_or(|name| device.provider.as_ref().is_some_and(|p| &p.name == name))
-    }
-}
-
-/// One page of an inventory: the credentials that match, with their owners, and where the next
-/// page starts (`None`: this was the last).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct InventoryPage {
-    /// The matching credentials of this page, by device id.
-    pub credentials: Vec<(UserId, DeviceInfo)>,
-    /// Pass it as `after` for the next page.
-    pub next: Option<DeviceId>,
-}
 
 impl<S: DeviceStore + BrowserStore + AdminStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// **Admin**: one page of the security keys and passkeys of all users that match `filter`,

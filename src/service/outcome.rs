@@ -1,17 +1,11 @@
 //! What the service answers: the outcome of a code or an assertion, the proof of an
 //! acceptance, and what an enrollment hands over once.
 
-use crate::backup_codes::BackupCode;
 use crate::clock::UnixTime;
-#[cfg(feature = "qr")]
-use crate::error::InputError;
 use crate::evidence::Evidence;
 use crate::id::{DeviceId, UserId};
 use crate::kind::DeviceKind;
-use crate::secret::SecretString;
 use crate::throttle::ThrottleDecision;
-#[cfg(feature = "qr")]
-use crate::totp::uri;
 
 /// The result of presenting a code.
 #[must_use]
@@ -175,47 +169,4 @@ impl Verified {
         self.synced = Some(backup_eligible);
         self
     }
-}
-
-/// A new TOTP enrollment: show the QR code (or the secret as text) once, then confirm.
-#[derive(Debug)]
-pub struct TotpEnrollment {
-    /// The new, unconfirmed device.
-    pub device: DeviceId,
-    /// The secret as unpadded base32, for typing into an app.
-    pub secret_base32: SecretString,
-    /// The `otpauth://` key URI (contains the secret).
-    pub key_uri: SecretString,
-}
-
-impl TotpEnrollment {
-    /// The key URI as an SVG QR code (contains the secret): one `<svg>` element, with no XML
-    /// declaration, to write into an HTML page as it is.
-    ///
-    /// # Errors
-    ///
-    /// [`InputError::KeyUri`] if the URI is too long for a QR code (not with valid settings).
-    #[cfg(feature = "qr")]
-    pub fn qr_svg(&self) -> Result<SecretString, InputError> {
-        uri::qr_svg(&self.key_uri)
-    }
-
-    /// The key URI as a QR code drawn with Unicode blocks, for a terminal (contains the secret).
-    ///
-    /// # Errors
-    ///
-    /// [`InputError::KeyUri`] if the URI is too long for a QR code (not with valid settings).
-    #[cfg(feature = "qr")]
-    pub fn qr_text(&self) -> Result<SecretString, InputError> {
-        uri::qr_text(&self.key_uri)
-    }
-}
-
-/// A freshly generated backup-code set: show the codes once.
-#[derive(Debug)]
-pub struct BackupCodeSet {
-    /// The set's device id.
-    pub device: DeviceId,
-    /// The plain codes, grouped for reading.
-    pub codes: Vec<BackupCode>,
 }

@@ -1,7 +1,5 @@
 //! Codes sent by email or SMS: enroll a destination, send a code, confirm, verify.
 
-use std::fmt;
-
 use subtle::ConstantTimeEq;
 
 use crate::audit::AuditKind;
@@ -12,6 +10,7 @@ use crate::kind::{DeviceKind, Factor};
 use crate::rng::Rng;
 use crate::seal::SealContext;
 use crate::secret::SecretString;
+use crate::sent_code::SentCode;
 use crate::sent_code::{self, Channel, IssuedCode, SentCodeRecord};
 use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore, Hit};
 use crate::throttle::{Counter, Gate};
@@ -23,34 +22,6 @@ use super::{Mfa, Outcome};
 /// Sends of one code a call makes before concurrent sends to the same destination count as
 /// the limit being reached.
 const SEND_RETRIES: usize = 4;
-
-/// A code to deliver: the host sends [`code`](Self::code) to [`destination`](Self::destination)
-/// by [`channel`](Self::channel), and keeps neither. The service keeps only a keyed hash of
-/// the code.
-pub struct SentCode {
-    /// The destination device.
-    pub device: DeviceId,
-    /// Email or SMS.
-    pub channel: Channel,
-    /// Where to send it: the email address, or the phone number in E.164 form.
-    pub destination: SecretString,
-    /// The code.
-    pub code: SecretString,
-    /// When it stops being accepted.
-    pub expires_at: UnixTime,
-}
-
-impl fmt::Debug for SentCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SentCode")
-            .field("device", &self.device)
-            .field("channel", &self.channel)
-            .field("destination", &self.destination)
-            .field("code", &self.code)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
 
 impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Adds an email address or phone number (E.164: `+44 20 7946 0958`) that receives codes,
@@ -423,7 +394,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     fn sent_code_key(&self, id: &crate::seal::KeyId) -> Result<&[u8; 32], Error> {
         self.keys
             .mac_key(id, crate::seal::SENT_CODE_PURPOSE)
-            .ok_or_else(|| Error::Seal(crate::SealError::UnknownKey(id.as_str().to_owned())))
+            .ok_or_else(|| Error::Seal(crate::error::SealError::UnknownKey(id.as_str().to_owned())))
     }
 
     /// The destination of a record, opened.
@@ -475,7 +446,7 @@ impl<S, C, R> Mfa<S, C, R> {
         let key = self
             .keys
             .mac_key(id, crate::seal::DESTINATION_FINGERPRINT_PURPOSE)
-            .ok_or_else(|| Error::Seal(crate::SealError::UnknownKey(id.as_str().to_owned())))?;
+            .ok_or_else(|| Error::Seal(crate::error::SealError::UnknownKey(id.as_str().to_owned())))?;
         Ok(sent_code::destination_fingerprint(key, user, channel, destination))
     }
 }

@@ -15,7 +15,8 @@ use crate::totp::uri;
 use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
 
 use super::settle::{Admission, Attempt, Settled, Settling};
-use super::{Mfa, Outcome, TotpEnrollment};
+use super::{Mfa, Outcome};
+use crate::totp::TotpEnrollment;
 
 impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- TOTP -------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// key URI is `otpauth://hotp/…&counter=0`, and the device is confirmed with its first code
     /// ([`Mfa::confirm_totp`]). Codes follow the device's counter, not the clock: each is
     /// accepted once, in order, within the look-ahead window
-    /// ([`TotpConfig::with_look_ahead`](crate::TotpConfig::with_look_ahead)); one far ahead is
+    /// ([`TotpConfig::with_look_ahead`](crate::totp::TotpConfig::with_look_ahead)); one far ahead is
     /// brought back with two consecutive codes ([`Mfa::resync_otp`]). It verifies and
     /// throttles as an authenticator app ([`Mfa::verify_totp`]), with each failure charged for
     /// every code of its window.
@@ -280,10 +281,10 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     /// Brings an authenticator back in step with two consecutive codes it shows now, `first`
     /// and `second`: a counter-based (HOTP) device whose counter ran far ahead (its button
     /// pressed many times without signing in), looked for within the configured distance after
-    /// the last accepted counter ([`TotpConfig::with_resync_limit`](crate::TotpConfig::with_resync_limit),
+    /// the last accepted counter ([`TotpConfig::with_resync_limit`](crate::totp::TotpConfig::with_resync_limit),
     /// default 1,000); or a time-based device whose clock is further off than the window
     /// reaches, looked for within the configured steps either side
-    /// ([`TotpConfig::with_resync_steps`](crate::TotpConfig::with_resync_steps), default 20),
+    /// ([`TotpConfig::with_resync_steps`](crate::totp::TotpConfig::with_resync_steps), default 20),
     /// after which the window follows its clock. The device moves to the second code in the
     /// same settled operation that charges a wrong pair (once: two codes together are a far
     /// weaker guess than one). Neither code, nor any before them, is accepted again.
@@ -501,7 +502,7 @@ impl<S, C, R> Mfa<S, C, R> {
         let key = self
             .keys
             .mac_key(self.keys.current_id(), crate::seal::TOTP_FINGERPRINT_PURPOSE)
-            .ok_or(Error::Seal(crate::SealError::UnknownKey(
+            .ok_or(Error::Seal(crate::error::SealError::UnknownKey(
                 self.keys.current_id().as_str().to_owned(),
             )))?;
         Ok(totp::fingerprint(key, user, secret))

@@ -79,7 +79,7 @@ impl<S: DeviceStore + BrowserStore + CeremonyStore, C: Clock, R: Rng> Mfa<S, C, 
     /// # Errors
     ///
     /// As [`start_security_key_registration`](Self::start_security_key_registration);
-    /// [`ConfigError::Attestation`](crate::ConfigError::Attestation) with an attestation
+    /// [`ConfigError::Attestation`](crate::error::ConfigError::Attestation) with an attestation
     /// allow-list (a conditional creation attests nothing).
     pub async fn start_conditional_passkey_registration(
         &self,
@@ -88,7 +88,7 @@ impl<S: DeviceStore + BrowserStore + CeremonyStore, C: Clock, R: Rng> Mfa<S, C, 
         display_name: &str,
     ) -> Result<(CeremonyId, RegistrationOptions), Error> {
         if self.webauthn()?.engine.has_attestation_list() {
-            return Err(crate::ConfigError::Attestation("conditional creation cannot be attested").into());
+            return Err(crate::error::ConfigError::Attestation("conditional creation cannot be attested").into());
         }
         self.start_registration(user, user_name, display_name, true, true).await
     }
@@ -640,7 +640,7 @@ impl<S: DeviceStore + BrowserStore + CeremonyStore, C: Clock, R: Rng> Mfa<S, C, 
     ///
     /// # Errors
     ///
-    /// WebAuthn not configured, [`InputError::AccountName`](crate::InputError::AccountName) for an
+    /// WebAuthn not configured, [`InputError::AccountName`](crate::error::InputError::AccountName) for an
     /// empty, too long or control-character name, store errors.
     pub async fn current_user_details_signals(
         &self,

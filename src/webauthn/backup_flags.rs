@@ -7,7 +7,7 @@
 //! a system that did not keep them. webauthn-rs refuses a changed BE, which locks the user out
 //! of a credential that still proves possession of the same key. The default here follows what
 //! the authenticator says now, records it by compare-and-swap with the counter, and audits the
-//! change ([`AuditKind::BackupFlagsChanged`](crate::AuditKind::BackupFlagsChanged)), so that a
+//! change ([`AuditKind::BackupFlagsChanged`](crate::audit::AuditKind::BackupFlagsChanged)), so that a
 //! host that cares (a device-bound-only policy) sees it and can act; a stricter host refuses.
 
 /// What to do when a credential's backup flags differ from the ones recorded.

@@ -56,7 +56,7 @@ impl CredentialRules {
     }
 
     /// Only credentials whose attestation was verified against a trust anchor at registration
-    /// (see [`WebAuthnConfig::with_attestation_allow_list`](crate::WebAuthnConfig::with_attestation_allow_list));
+    /// (see [`WebAuthnConfig::with_attestation_allow_list`](crate::webauthn::WebAuthnConfig::with_attestation_allow_list));
     /// self-attested and unattested ones, and imported ones, are refused.
     #[must_use]
     pub fn attested(mut self) -> Self {

@@ -207,7 +207,7 @@ pub struct AuthenticatorMetadata {
     /// order the metadata lists them.
     pub statuses: Vec<AuthenticatorStatus>,
     /// Its attestation trust anchors (DER), as the metadata lists them (see
-    /// [`AttestationAllowList::from_metadata`](crate::AttestationAllowList::from_metadata)).
+    /// [`AttestationAllowList::from_metadata`](crate::webauthn::AttestationAllowList::from_metadata)).
     pub attestation_roots: Vec<Vec<u8>>,
 }
 

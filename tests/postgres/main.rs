@@ -23,10 +23,11 @@ use std::time::Instant;
 
 use multifactor::conformance as suite;
 use multifactor::store::{CeremonyKind, ThrottleState, WebAuthnUse};
+use multifactor::totp::TotpParams;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
     DeviceStore, Error, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, PostgresStore,
-    SealingKey, StoreError, TotpParams, UnixTime, UserId,
+    SealingKey, StoreError, UnixTime, UserId,
 };
 
 type Check = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -386,7 +387,7 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     for round in 0..5 {
         let u = user("hotp", round);
         let enrollment = a.enroll_hotp(&u, "u@example.com", None).await.map_err(fail)?;
-        let import = multifactor::TotpImport::parse(enrollment.key_uri.expose_secret()).map_err(fail)?;
+        let import = multifactor::totp::TotpImport::parse(enrollment.key_uri.expose_secret()).map_err(fail)?;
         let at = |c: u64| {
             multifactor::totp::code_for_step(&import.secret, &import.params, c)
                 .expose_secret()
@@ -606,7 +607,11 @@ async fn migrations(url: String) -> Result<(), String> {
     let v3 = UserId::new("v3").map_err(fail)?;
     let (_, codes) = multifactor::backup_codes::generate(
         &multifactor::InsecureSeededRng::new(6),
-        &multifactor::BackupCodeConfig::new(32, multifactor::BackupCodeConfig::DEFAULT_LENGTH).map_err(fail)?,
+        &multifactor::backup_codes::BackupCodeConfig::new(
+            32,
+            multifactor::backup_codes::BackupCodeConfig::DEFAULT_LENGTH,
+        )
+        .map_err(fail)?,
         &multifactor::backup_codes::CodeKey::Legacy(None),
     )
     .map_err(fail)?;

@@ -12,14 +12,20 @@ use std::any::Any;
 use std::fmt::{Debug, Display};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use multifactor::backup_codes::BackupCodeConfig;
+use multifactor::error::{ConfigError, InputError, MisuseError, SealError};
+use multifactor::remembered_browser::RememberedBrowserConfig;
 use multifactor::store::SealedSecret;
+use multifactor::throttle::ThrottlePolicy;
+use multifactor::totp::{Algorithm, TotpConfig, TotpImport, TotpParams};
 use multifactor::totp::{code_at, decode_base32_secret};
+use multifactor::webauthn::{
+    AttestationAllowList, AuthenticationResponse, PasswordlessCeremony, RegistrationResponse, RelyingParty,
+    WebAuthnConfig,
+};
 use multifactor::{
-    Algorithm, AttestationAllowList, AuthenticationResponse, BackupCodeConfig, CeremonyId, ConfigError, DeviceId,
-    DeviceKind, DeviceName, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore,
-    Mfa, MfaConfig, MisuseError, Outcome, PasswordlessCeremony, RegistrationResponse, RelyingParty,
-    RememberedBrowserConfig, RememberedBrowserId, SealError, SealingKey, ThrottlePolicy, TotpConfig, TotpImport,
-    TotpParams, UnixTime, UserId, WebAuthnConfig,
+    CeremonyId, DeviceId, DeviceKind, DeviceName, Error, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock,
+    MemoryStore, Mfa, MfaConfig, Outcome, RememberedBrowserId, SealingKey, UnixTime, UserId,
 };
 use multifactor_kit::service::{START, TestMfa, user};
 

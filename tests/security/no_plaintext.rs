@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 
 use multifactor::backup_codes::Pepper;
 use multifactor::store::DeviceData;
+use multifactor::totp::TotpParams;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
     Factor, FirstFactor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
-    RecordingSink, SealingKey, SqliteStore, Store, TotpParams, UnixTime, UserId,
+    RecordingSink, SealingKey, SqliteStore, Store, UnixTime, UserId,
 };
 use multifactor_kit::service::START;
 
@@ -325,7 +326,7 @@ async fn flow<S: Store + Debug>(
     secrets.text("email address", [address.to_owned(), "lovelace@analytical".to_owned()]);
     secrets.text("phone number", [phone.to_owned(), "2079460958".to_owned()]);
     let sent = mfa
-        .enroll_sent_code(&alice, multifactor::Channel::Email, address, None)
+        .enroll_sent_code(&alice, multifactor::sent_code::Channel::Email, address, None)
         .await
         .unwrap();
     hay.debug("sent code", &sent);
@@ -350,7 +351,7 @@ async fn flow<S: Store + Debug>(
     let r = mfa.verify_sent_code(&alice, next.code.expose_secret()).await;
     hay.result("verify_sent_code (replay)", &r);
     let r = mfa
-        .enroll_sent_code(&alice, multifactor::Channel::Email, address, None)
+        .enroll_sent_code(&alice, multifactor::sent_code::Channel::Email, address, None)
         .await;
     hay.result("enroll_sent_code (duplicate)", &r);
     hay.debug(
@@ -360,7 +361,7 @@ async fn flow<S: Store + Debug>(
     mfa.delete_device(&alice, sent.device).await.unwrap();
     // An SMS enrollment left unconfirmed: its row stays until the reset.
     let sms = mfa
-        .enroll_sent_code(&alice, multifactor::Channel::Sms, "+44 20 7946 0958", None)
+        .enroll_sent_code(&alice, multifactor::sent_code::Channel::Sms, "+44 20 7946 0958", None)
         .await
         .unwrap();
     hay.debug("sent code (SMS)", &sms);

@@ -42,12 +42,14 @@
 //!   second for a year against the whole set, P ≤ 3.2 × 10^11 × 6 / 2^65 ≈ 5.1 × 10^-8.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use multifactor::audit::AuditKind;
 use multifactor::store::ThrottleState;
+use multifactor::throttle::{ThrottleDecision, ThrottlePolicy};
+use multifactor::totp::TotpParams;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{
-    AuditKind, DeviceStore, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, RecordingSink, Rng, SealingKey, SecretBytes, ThrottleDecision, ThrottlePolicy, TotpParams, UnixTime,
-    UserId,
+    DeviceStore, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
+    RecordingSink, Rng, SealingKey, SecretBytes, UnixTime, UserId,
 };
 use multifactor_kit::service::{START, TestMfa};
 
@@ -682,7 +684,7 @@ fn rng_u32(rng: &InsecureSeededRng) -> u32 {
 #[tokio::test]
 async fn the_owner_always_gets_in() {
     let window = 1;
-    let token_limit = u64::from(multifactor::KnownBrowserPolicy::DEFAULT_FAILURES);
+    let token_limit = u64::from(multifactor::throttle::KnownBrowserPolicy::DEFAULT_FAILURES);
     let policy = ThrottlePolicy::default();
     let lock = u64::from(policy.lockout_after());
     use {Attacker::*, Owner::*};
@@ -815,7 +817,7 @@ async fn past_the_margin_the_owner_degrades_gently() {
 /// `codes` codes (each guess matches at most one code, each with probability `2^-bits`).
 #[test]
 fn the_backup_code_bound_from_entropy() {
-    let config = multifactor::BackupCodeConfig::default();
+    let config = multifactor::backup_codes::BackupCodeConfig::default();
     let bits = 5 * config.length() as i32;
     let (rate, seconds) = (10_000.0_f64, YEAR as f64);
     let p = rate * seconds * config.count() as f64 / 2f64.powi(bits);

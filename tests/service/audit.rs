@@ -1,10 +1,11 @@
 //! Audit events: every security-relevant outcome reaches the sink, with user, method and time.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use multifactor::{AuditKind, Factor, Outcome, RevokeReason};
+use multifactor::audit::{AuditKind, RevokeReason};
+use multifactor::{Factor, Outcome};
 use multifactor_kit::service::*;
 
-fn kinds(events: &[multifactor::AuditEvent]) -> Vec<AuditKind> {
+fn kinds(events: &[multifactor::audit::AuditEvent]) -> Vec<AuditKind> {
     events.iter().map(|e| e.kind.clone()).collect()
 }
 

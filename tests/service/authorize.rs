@@ -2,7 +2,8 @@
 //! tagged text form, and the decisions on the user's stored devices.
 
 use multifactor::authorize::{Action, Authorization, Denial, SessionEvidence};
-use multifactor::{DeviceKind, Error, FirstFactor, InputError, KeyId, Keyring, MisuseError, Outcome, SealingKey};
+use multifactor::error::{InputError, MisuseError};
+use multifactor::{DeviceKind, Error, FirstFactor, KeyId, Keyring, Outcome, SealingKey};
 use multifactor_kit::service::{code_now, setup, setup_with, totp, user};
 
 /// After the password, a second factor; five minutes later, a step-up; a fresh TOTP code

@@ -2,9 +2,8 @@
 //! stays three codes wide, and a device further off comes back only with two consecutive codes.
 
 use multifactor::totp::{self, code_at, drift_secs};
-use multifactor::{
-    DeviceId, DeviceStore as _, ManualClock, MfaConfig, Outcome, SecretBytes, TotpConfig, TotpParams, UnixTime, UserId,
-};
+use multifactor::totp::{TotpConfig, TotpParams};
+use multifactor::{DeviceId, DeviceStore as _, ManualClock, MfaConfig, Outcome, SecretBytes, UnixTime, UserId};
 use multifactor_kit::service::{TestMfa, setup, setup_with, user};
 
 const DAY: u64 = 86_400;
@@ -207,7 +206,7 @@ fn drift_is_read_from_the_last_accepted_code() {
     assert_eq!(drift_secs(&p, Some(96), at(3_000)), -105);
     assert_eq!(drift_secs(&p, Some(u64::MAX), at(0)), 7_200);
     assert_eq!(drift_secs(&p, Some(0), at(u64::MAX / 2)), -7_200);
-    let hotp = TotpParams::hotp(multifactor::Algorithm::Sha1, 6).unwrap();
+    let hotp = TotpParams::hotp(multifactor::totp::Algorithm::Sha1, 6).unwrap();
     assert_eq!(drift_secs(&hotp, Some(104), at(3_000)), 0);
     assert_eq!(totp::centre_step(&p, UnixTime::from_secs(3_000), -120), 96);
     assert_eq!(totp::centre_step(&p, UnixTime::from_secs(30), -120), 0);
@@ -285,7 +284,7 @@ async fn a_window_of_zero_keeps_a_right_clock_centred() {
 
 #[test]
 fn counter_based_parameters_are_no_enrollment_default() {
-    let hotp = TotpParams::hotp(multifactor::Algorithm::Sha1, 6).unwrap();
+    let hotp = TotpParams::hotp(multifactor::totp::Algorithm::Sha1, 6).unwrap();
     assert!(TotpConfig::new("ACME").unwrap().with_params(hotp).is_err());
     assert!(
         TotpConfig::new("ACME")

@@ -9,12 +9,14 @@ use multifactor_kit::service::{START, TestMfa, user};
 use std::sync::Arc;
 
 use multifactor::conformance::CountingStore;
+use multifactor::error::{InputError, MisuseError, SealError};
 use multifactor::store::{DeviceData, DeviceRecord, ThrottleState};
+use multifactor::throttle::{ThrottleDecision, ThrottlePolicy};
+use multifactor::totp::{Algorithm, TotpParams};
 use multifactor::totp::{code_at, code_for_step, decode_base32_secret};
 use multifactor::{
-    Algorithm, DeviceId, DeviceKind, DeviceStore, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring,
-    ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome, SealError, SealingKey, SecretBytes, Store,
-    StoreError, ThrottleDecision, ThrottlePolicy, TotpParams, UnixTime, UserId,
+    DeviceId, DeviceKind, DeviceStore, Error, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
+    MfaConfig, Outcome, SealingKey, SecretBytes, Store, StoreError, UnixTime, UserId,
 };
 
 fn keys(id: &str, byte: u8) -> Keyring {
@@ -1448,7 +1450,7 @@ async fn a_google_authenticator_export_imports_each_account() {
         .replace('/', "%2F")
         .replace('=', "%3D");
     let accounts =
-        multifactor::TotpImport::parse_migration(&format!("otpauth-migration://offline?data={data}")).unwrap();
+        multifactor::totp::TotpImport::parse_migration(&format!("otpauth-migration://offline?data={data}")).unwrap();
     let (mfa, clock) = setup();
     let alice = user("alice");
     let mut ids = Vec::new();
@@ -1497,7 +1499,7 @@ async fn a_django_otp_row_keeps_its_replay_mark() {
         digits: 6,
         last_t: i64::try_from(now).unwrap(),
     };
-    let import = multifactor::TotpImport::from_django_otp(&row).unwrap();
+    let import = multifactor::totp::TotpImport::from_django_otp(&row).unwrap();
     mfa.import_parsed_totp(&alice, &import, Some("From django-otp"))
         .await
         .unwrap();

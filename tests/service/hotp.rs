@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use multifactor::store::DeviceData;
 use multifactor::totp::code_for_step;
-use multifactor::{
-    Algorithm, DeviceId, DeviceStore as _, Factor, MemoryStore, MfaConfig, Outcome, TotpConfig, TotpImport, TotpParams,
-    UserId,
-};
+use multifactor::totp::{Algorithm, TotpConfig, TotpImport, TotpParams};
+use multifactor::{DeviceId, DeviceStore as _, Factor, MemoryStore, MfaConfig, Outcome, UserId};
 use multifactor_kit::service::{TestMfa, keyring, setup, setup_with, user};
 
 /// RFC 4226 Appendix D: the secret "12345678901234567890" and the codes of counters 0 to 9.
@@ -145,12 +143,16 @@ async fn resynchronising_what_is_no_confirmed_authenticator_is_misuse() {
     let set = mfa.generate_backup_codes(&alice, None).await.unwrap();
     assert!(matches!(
         mfa.resync_otp(&alice, set.device, "123456", "234567").await,
-        Err(multifactor::Error::Misuse(multifactor::MisuseError::WrongKind { .. }))
+        Err(multifactor::Error::Misuse(
+            multifactor::error::MisuseError::WrongKind { .. }
+        ))
     ));
     let pending = mfa.enroll_hotp(&alice, "alice", None).await.unwrap();
     assert!(matches!(
         mfa.resync_otp(&alice, pending.device, "123456", "234567").await,
-        Err(multifactor::Error::Misuse(multifactor::MisuseError::WrongKind { .. }))
+        Err(multifactor::Error::Misuse(
+            multifactor::error::MisuseError::WrongKind { .. }
+        ))
     ));
     let device = import_rfc(&mfa, &alice, 0).await;
     assert!(matches!(

@@ -7,9 +7,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use multifactor::audit::AuditKind;
+use multifactor::error::MisuseError;
 use multifactor::import::{ImportBatch, ImportFormat, ImportItem, ImportOptions, ImportStatus};
 use multifactor::totp::code_at;
-use multifactor::{AuditKind, DeviceKind, DeviceStore as _, MfaConfig, MisuseError, Outcome, UnixTime};
+use multifactor::{DeviceKind, DeviceStore as _, MfaConfig, Outcome, UnixTime};
 use multifactor_kit::service::{TestMfa, keyring, setup, setup_with, user};
 
 fn fixture(name: &str) -> String {
@@ -136,8 +138,9 @@ const KRATOS_BOB: &str = "8f1c2d3e-0000-4000-8000-000000000b0b";
 
 fn with_webauthn() -> (TestMfa, multifactor::ManualClock, multifactor::RecordingSink) {
     let mut config = MfaConfig::new("ACME").unwrap();
-    let rp = multifactor::RelyingParty::new("auth.example.com", "ACME", &["https://auth.example.com"]).unwrap();
-    config.webauthn = Some(multifactor::WebAuthnConfig::new(rp));
+    let rp =
+        multifactor::webauthn::RelyingParty::new("auth.example.com", "ACME", &["https://auth.example.com"]).unwrap();
+    config.webauthn = Some(multifactor::webauthn::WebAuthnConfig::new(rp));
     setup_with(multifactor::MemoryStore::new(), keyring("k1", 1), config)
 }
 
@@ -634,11 +637,13 @@ async fn imported_totp_secrets_give_the_sources_codes() {
             let secret = import.secret.expose_secret();
             let (digits, period) = (import.params.digits(), import.params.period());
             let code = match import.params.algorithm() {
-                multifactor::Algorithm::Sha1 => totp_lite::totp_custom::<totp_lite::Sha1>(period, digits, secret, now),
-                multifactor::Algorithm::Sha256 => {
+                multifactor::totp::Algorithm::Sha1 => {
+                    totp_lite::totp_custom::<totp_lite::Sha1>(period, digits, secret, now)
+                }
+                multifactor::totp::Algorithm::Sha256 => {
                     totp_lite::totp_custom::<totp_lite::Sha256>(period, digits, secret, now)
                 }
-                multifactor::Algorithm::Sha512 => {
+                multifactor::totp::Algorithm::Sha512 => {
                     totp_lite::totp_custom::<totp_lite::Sha512>(period, digits, secret, now)
                 }
             };
@@ -681,9 +686,9 @@ fn oathtool_agrees_with_imported_secrets() {
                 .map(|b| format!("{b:02x}"))
                 .collect();
             let mode = match import.params.algorithm() {
-                multifactor::Algorithm::Sha1 => "sha1",
-                multifactor::Algorithm::Sha256 => "sha256",
-                multifactor::Algorithm::Sha512 => "sha512",
+                multifactor::totp::Algorithm::Sha1 => "sha1",
+                multifactor::totp::Algorithm::Sha256 => "sha256",
+                multifactor::totp::Algorithm::Sha512 => "sha512",
             };
             for t in [59u64, 1_111_111_109, 2_000_000_000] {
                 let out = Command::new("oathtool")
@@ -996,8 +1001,9 @@ async fn each_entry_is_checked_once_and_written_in_one_call() {
     use multifactor::conformance::CountingStore;
 
     let mut config = MfaConfig::new("ACME").unwrap();
-    let rp = multifactor::RelyingParty::new("auth.example.com", "ACME", &["https://auth.example.com"]).unwrap();
-    config.webauthn = Some(multifactor::WebAuthnConfig::new(rp));
+    let rp =
+        multifactor::webauthn::RelyingParty::new("auth.example.com", "ACME", &["https://auth.example.com"]).unwrap();
+    config.webauthn = Some(multifactor::webauthn::WebAuthnConfig::new(rp));
     let mfa = multifactor::Mfa::new(
         CountingStore::new(Arc::new(multifactor::MemoryStore::new())),
         keyring("k1", 1),

@@ -2,10 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use multifactor::AdminStore as _;
+use multifactor::audit::AuditKind;
+use multifactor::error::SealError;
 use multifactor::store::DeviceData;
-use multifactor::{
-    AuditKind, DeviceId, DeviceStore, Error, KeyId, Keyring, MemoryStore, MfaConfig, Outcome, SealError, SealingKey,
-};
+use multifactor::{DeviceId, DeviceStore, Error, KeyId, Keyring, MemoryStore, MfaConfig, Outcome, SealingKey};
 use multifactor_kit::service::*;
 
 fn rotated() -> Keyring {
@@ -159,7 +159,7 @@ async fn rotation_reports_every_kind_and_survives_a_bad_row() {
     // A set from before keyed hashes (schema v2): salt-only HMAC, no key id.
     let (legacy_codes, legacy) = multifactor::backup_codes::generate(
         &multifactor::InsecureSeededRng::new(5),
-        &multifactor::BackupCodeConfig::default(),
+        &multifactor::backup_codes::BackupCodeConfig::default(),
         &multifactor::backup_codes::CodeKey::Legacy(None),
     )
     .unwrap();
@@ -289,12 +289,12 @@ async fn a_wrong_key_under_the_right_id_is_refused_not_charged() {
     );
     assert!(matches!(
         wrong.check_keys().await,
-        Err(multifactor::Error::Seal(multifactor::SealError::KeyMismatch(id))) if id == "k1"
+        Err(multifactor::Error::Seal(multifactor::error::SealError::KeyMismatch(id))) if id == "k1"
     ));
     for _ in 0..3 {
         assert!(matches!(
             wrong.verify_backup_code(&alice, set.codes[0].expose_secret()).await,
-            Err(multifactor::Error::Seal(multifactor::SealError::KeyMismatch(_)))
+            Err(multifactor::Error::Seal(multifactor::error::SealError::KeyMismatch(_)))
         ));
     }
     assert_eq!(

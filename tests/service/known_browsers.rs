@@ -4,11 +4,12 @@
 //! second factor. And the same wrong code twice is one failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use multifactor::audit::AuditKind;
+use multifactor::backup_codes::BackupCodeConfig;
+use multifactor::error::MisuseError;
 use multifactor::store::{Counter, ThrottleState};
-use multifactor::{
-    AuditKind, BackupCodeConfig, DeviceStore, Error, Factor, KnownBrowserPolicy, MfaConfig, MisuseError, Outcome,
-    SecretBytes, Verified,
-};
+use multifactor::throttle::KnownBrowserPolicy;
+use multifactor::{DeviceStore, Error, Factor, MfaConfig, Outcome, SecretBytes, Verified};
 use multifactor_kit::service::*;
 
 /// A wrong TOTP code for now, different for each `n`.
@@ -23,7 +24,7 @@ fn wrong(secret: &SecretBytes, clock: &multifactor::ManualClock, n: u32) -> Stri
 
 /// The code of the step before now (inside the ±1 window).
 fn code_for(secret: &SecretBytes, clock: &multifactor::ManualClock) -> String {
-    let params = multifactor::TotpParams::default();
+    let params = multifactor::totp::TotpParams::default();
     multifactor::totp::code_for_step(secret, &params, params.step_at(clock.now()) - 1)
         .expose_secret()
         .to_owned()
@@ -490,7 +491,7 @@ async fn backup_codes_are_throttled_only_under_64_bits() {
     );
     assert_eq!(
         mfa.throttle_status(&alice, Factor::BackupCodes).await.unwrap(),
-        multifactor::ThrottleDecision::Allowed
+        multifactor::throttle::ThrottleDecision::Allowed
     );
     accepted(
         mfa.verify_backup_code(&alice, set.codes[0].expose_secret())

@@ -1,10 +1,9 @@
 //! Assurance policy: who still needs a second factor after the first, and with what.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use multifactor::{
-    Assurance, AssurancePolicy, DeviceKind, Error, FirstFactor, MemoryStore, MfaConfig, MisuseError, Outcome,
-    SatisfiedBy,
-};
+use multifactor::error::MisuseError;
+use multifactor::policy::{AssurancePolicy, SatisfiedBy};
+use multifactor::{Assurance, DeviceKind, Error, FirstFactor, MemoryStore, MfaConfig, Outcome};
 use multifactor_kit::service::*;
 
 fn federated(provider: &str, amr: &[&str], acr: Option<&str>) -> FirstFactor {
@@ -237,7 +236,7 @@ async fn evidence_of_a_second_factor_and_step_up_freshness() {
         session_amr(
             &multifactor::FirstFactor::Password,
             Some(&evidence),
-            &multifactor::AssurancePolicy::new()
+            &multifactor::policy::AssurancePolicy::new()
         ),
         ["mfa", "otp", "pwd"]
     );

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use multifactor::BrowserStore as _;
-use multifactor::{Error, MemoryStore, MfaConfig, MisuseError, Outcome, RememberedBrowserConfig, Verified};
+use multifactor::error::MisuseError;
+use multifactor::remembered_browser::RememberedBrowserConfig;
+use multifactor::{Error, MemoryStore, MfaConfig, Outcome, Verified};
 use multifactor_kit::service::*;
 
 async fn verified(mfa: &TestMfa, who: &multifactor::UserId) -> Verified {

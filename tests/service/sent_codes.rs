@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use multifactor::authorize::{Action, Level, Requirement, SessionEvidence};
+use multifactor::error::{InputError, MisuseError};
+use multifactor::sent_code::{Channel, SentCode};
 use multifactor::store::DeviceData;
-use multifactor::{
-    Channel, DeviceKind, DeviceStore as _, Error, Factor, FirstFactor, InputError, MemoryStore, MfaConfig, MisuseError,
-    Outcome, SentCode, ThrottleDecision, UserId,
-};
+use multifactor::throttle::ThrottleDecision;
+use multifactor::{DeviceKind, DeviceStore as _, Error, Factor, FirstFactor, MemoryStore, MfaConfig, Outcome, UserId};
 use multifactor_kit::service::{TestMfa, keyring, setup, setup_with, totp, user};
 
 /// Enrolls and confirms an email address; returns the enrollment's code (spent).
@@ -446,7 +446,7 @@ async fn the_policy_can_refuse_restricted_methods() {
     assert_eq!(v.kind(), DeviceKind::Sms);
     let mut session = SessionEvidence::first_factor(&alice, FirstFactor::Password, clock.now());
     session.add(&v).unwrap();
-    let policy = multifactor::AssurancePolicy::new();
+    let policy = multifactor::policy::AssurancePolicy::new();
     assert!(
         session.amr(&policy).contains(&"sms".to_owned()),
         "{:?}",

@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use multifactor::totp::TotpParams;
 use multifactor::totp::{code_at, decode_base32_secret};
 use multifactor::{BrowserStore as _, EnrollmentStore as _};
 use multifactor::{
     DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, SqliteStore, StoreError,
-    TotpParams, UnixTime, UserId,
+    UnixTime, UserId,
 };
 
 fn fresh_path(tag: &str) -> PathBuf {
@@ -378,7 +379,9 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     assert!(m.verify_totp(&alice, code.expose_secret()).await.unwrap().is_accepted());
     assert!(matches!(
         m.import_totp(&alice, base32, None).await,
-        Err(multifactor::Error::Misuse(multifactor::MisuseError::DuplicateSecret))
+        Err(multifactor::Error::Misuse(
+            multifactor::error::MisuseError::DuplicateSecret
+        ))
     ));
     // A rotation re-seals it, with a fingerprint under the new key.
     let rotated = m.with_keys(
@@ -391,7 +394,9 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     assert!(fingerprint(rotated.store().device(&alice, device).await.unwrap()).is_some());
     assert!(matches!(
         rotated.import_totp(&alice, &format!("{base32}AA"), None).await,
-        Err(multifactor::Error::Misuse(multifactor::MisuseError::DuplicateSecret))
+        Err(multifactor::Error::Misuse(
+            multifactor::error::MisuseError::DuplicateSecret
+        ))
     ));
 }
 
@@ -492,7 +497,11 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let v3 = UserId::new("v3").unwrap();
     let (_, codes) = multifactor::backup_codes::generate(
         &multifactor::InsecureSeededRng::new(6),
-        &multifactor::BackupCodeConfig::new(32, multifactor::BackupCodeConfig::DEFAULT_LENGTH).unwrap(),
+        &multifactor::backup_codes::BackupCodeConfig::new(
+            32,
+            multifactor::backup_codes::BackupCodeConfig::DEFAULT_LENGTH,
+        )
+        .unwrap(),
         &multifactor::backup_codes::CodeKey::Legacy(None),
     )
     .unwrap();
@@ -594,7 +603,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     // A v2 backup-code set (no key id) round-trips as one.
     let (_, legacy) = multifactor::backup_codes::generate(
         &multifactor::InsecureSeededRng::new(5),
-        &multifactor::BackupCodeConfig::default(),
+        &multifactor::backup_codes::BackupCodeConfig::default(),
         &multifactor::backup_codes::CodeKey::Legacy(None),
     )
     .unwrap();

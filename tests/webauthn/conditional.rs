@@ -5,10 +5,13 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use multifactor::error::ConfigError;
+use multifactor::webauthn::{
+    AttestationAllowList, RegistrationOptions, RegistrationResponse, RelyingParty, WebAuthnConfig,
+};
 use multifactor::{
-    AttestationAllowList, CeremonyId, ConfigError, DeviceKind, Error, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
-    MfaConfig, Outcome, RegistrationOptions, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId,
-    WebAuthnConfig,
+    CeremonyId, DeviceKind, Error, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey,
+    UnixTime, UserId,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
 use multifactor_kit::service::{START, TestMfa, user};

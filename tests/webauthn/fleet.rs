@@ -8,11 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use crypto_glue::der::Encode as _;
+use multifactor::admin::CredentialFilter;
+use multifactor::audit::AuditKind;
 use multifactor::store::{DeviceData, WebAuthnUse};
 use multifactor::webauthn::{AaguidRule, CredentialPolicy, CredentialRules, PolicyRefusal};
+use multifactor::webauthn::{AttestationAllowList, RelyingParty, WebAuthnConfig};
 use multifactor::{
-    AttestationAllowList, AuditKind, CredentialFilter, DeviceKind, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa,
-    MfaConfig, Outcome, RecordingSink, RelyingParty, SealingKey, Store, UnixTime, WebAuthnConfig,
+    DeviceKind, InsecureSeededRng, KeyId, Keyring, ManualClock, Mfa, MfaConfig, Outcome, RecordingSink, SealingKey,
+    Store, UnixTime,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, register, sign_in};
 use multifactor_kit::service::{START, user};

@@ -13,11 +13,15 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use multifactor::error::{ConfigError, InputError, MisuseError};
 use multifactor::store::{DeviceData, WebAuthnUse};
+use multifactor::webauthn::{
+    AttestationAllowList, AuthenticationResponse, CounterPolicy, PasswordlessCeremony, RegistrationResponse,
+    RelyingParty, WebAuthnConfig,
+};
 use multifactor::{
-    AttestationAllowList, AuthenticationResponse, ConfigError, CounterPolicy, DeviceKind, DeviceStore, Error, Factor,
-    InputError, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, MisuseError, Outcome,
-    PasswordlessCeremony, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+    DeviceKind, DeviceStore, Error, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa,
+    MfaConfig, Outcome, SealingKey, UnixTime, UserId,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, register, security_key};
 use multifactor_kit::service::{START, TestMfa, user};
@@ -229,7 +233,7 @@ async fn during_an_attack_a_passkey_and_a_backup_code_work_at_the_first_try() {
     accepted(register(&mfa, &alice, &mut pk, true).await);
     let e = mfa.enroll_totp(&alice, "alice", None).await.unwrap();
     let secret = multifactor::totp::decode_base32_secret(e.secret_base32.expose_secret()).unwrap();
-    let first = multifactor::totp::code_at(&secret, &multifactor::TotpParams::default(), clock.now());
+    let first = multifactor::totp::code_at(&secret, &multifactor::totp::TotpParams::default(), clock.now());
     accepted(mfa.confirm_totp(&alice, e.device, first.expose_secret()).await.unwrap());
     let codes = mfa.generate_backup_codes(&alice, None).await.unwrap();
     // The attacker: TOTP guesses until the lock, and 500 backup-code guesses.
@@ -894,7 +898,7 @@ async fn webauthn_failures_are_counted_but_never_hold_back() {
     );
     assert_eq!(
         mfa.throttle_status(&alice, Factor::WebAuthn).await.unwrap(),
-        multifactor::ThrottleDecision::Allowed
+        multifactor::throttle::ThrottleDecision::Allowed
     );
     let (ceremony, rsp) = assertion(&mfa, &alice, &mut key).await;
     assert!(
@@ -1091,7 +1095,7 @@ async fn a_registration_is_no_proof_for_a_remembered_browser() {
     assert!(!registered.is_sign_in());
     assert!(matches!(
         mfa.remember_browser(&registered).await,
-        Err(multifactor::Error::Misuse(multifactor::MisuseError::NotASignIn))
+        Err(multifactor::Error::Misuse(multifactor::error::MisuseError::NotASignIn))
     ));
     let (ceremony, rsp) = assertion(&mfa, &alice, &mut pk).await;
     let signed_in = accepted(

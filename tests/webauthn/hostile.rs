@@ -28,10 +28,11 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD as B64};
+use multifactor::error::InputError;
+use multifactor::webauthn::{AuthenticationResponse, RegistrationResponse, RelyingParty, WebAuthnConfig};
 use multifactor::{
-    AuthenticationResponse, CeremonyId, Error, Factor, InputError, InsecureSeededRng, KeyId, Keyring, ManualClock,
-    MemoryStore, Mfa, MfaConfig, Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId,
-    WebAuthnConfig,
+    CeremonyId, Error, Factor, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
+    SealingKey, UnixTime, UserId,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey, security_key};
 use multifactor_kit::service::{START, TestMfa, user};

@@ -7,9 +7,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use multifactor::import::{ImportBatch, ImportFormat, ImportOptions, ImportStatus};
 use multifactor::store::DeviceData;
+use multifactor::webauthn::{AuthenticationResponse, RegistrationResponse, RelyingParty, WebAuthnConfig};
 use multifactor::{
-    AuthenticationResponse, DeviceKind, DeviceStore as _, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig,
-    Outcome, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig,
+    DeviceKind, DeviceStore as _, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey,
+    UnixTime, UserId,
 };
 use multifactor_kit::browser::{Client, ORIGIN, exported, passkey, security_key};
 use multifactor_kit::service::{START, TestMfa, user};

@@ -20,10 +20,8 @@ use crypto_glue::x509::{
 };
 use multifactor::webauthn::metadata::{Metadata, MetadataCatalog, MetadataError, MetadataRoots};
 use multifactor::webauthn::{CredentialPolicy, CredentialRules, PolicyRefusal};
-use multifactor::{
-    KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, RelyingParty, SealingKey, UnixTime,
-    WebAuthnConfig,
-};
+use multifactor::webauthn::{RelyingParty, WebAuthnConfig};
+use multifactor::{KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, UnixTime};
 use multifactor_kit::browser::{Client, ORIGIN, register, sign_in};
 use multifactor_kit::service::{TestMfa, user};
 use serde_json::json;
@@ -345,7 +343,7 @@ async fn attestation_is_verified_against_the_metadata_trust_anchors() {
     };
     let metadata = with_roots(1, &["FIDO_CERTIFIED_L1"]);
     assert_eq!(metadata.get(AAGUID.as_bytes()).unwrap().attestation_roots.len(), 1);
-    let list = multifactor::AttestationAllowList::from_metadata(&metadata).unwrap();
+    let list = multifactor::webauthn::AttestationAllowList::from_metadata(&metadata).unwrap();
     assert_eq!(list.len(), 1);
     let attested = CredentialPolicy::new().security_keys(CredentialRules::new().attested());
     let mfa = service_with_config(
@@ -364,7 +362,7 @@ async fn attestation_is_verified_against_the_metadata_trust_anchors() {
     // A compromised model contributes no anchor.
     let compromised = with_roots(2, &["FIDO_CERTIFIED_L1", "ATTESTATION_KEY_COMPROMISE"]);
     assert!(
-        multifactor::AttestationAllowList::from_metadata(&compromised)
+        multifactor::webauthn::AttestationAllowList::from_metadata(&compromised)
             .unwrap()
             .is_empty()
     );

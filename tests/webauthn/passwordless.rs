@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use multifactor::CeremonyStore as _;
 use multifactor::conformance::CountingStore;
+use multifactor::webauthn::{AuthenticationResponse, PasswordlessCeremony, RelyingParty, WebAuthnConfig};
 use multifactor::{
-    AuthenticationResponse, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome,
-    PasswordlessCeremony, RelyingParty, SealingKey, UnixTime, WebAuthnConfig,
+    InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, UnixTime,
 };
 use multifactor_kit::browser::{Client, ORIGIN, passkey};
 use multifactor_kit::service::{START, user};
@@ -55,7 +55,7 @@ async fn with_alice() -> (CountedMfa, Arc<MemoryStore>, ManualClock, Client<Soft
     let mut pk = passkey();
     let (ceremony, options) = mfa.start_passkey_registration(&alice, "alice", "Alice").await.unwrap();
     let rsp = pk.create(&options.to_json_value()).unwrap();
-    let rsp = multifactor::RegistrationResponse::from_json(&rsp.to_string()).unwrap();
+    let rsp = multifactor::webauthn::RegistrationResponse::from_json(&rsp.to_string()).unwrap();
     assert!(
         mfa.finish_webauthn_registration(&alice, ceremony, &rsp, None)
             .await

@@ -4,10 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use multifactor::DeviceStore as _;
-use multifactor::{
-    KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, PrfInputs, RegistrationResponse, RelyingParty,
-    SealingKey, UnixTime, WebAuthnConfig,
-};
+use multifactor::webauthn::{PrfInputs, RegistrationResponse, RelyingParty, WebAuthnConfig};
+use multifactor::{KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, SealingKey, UnixTime};
 use multifactor_kit::browser::{ORIGIN, passkey};
 use multifactor_kit::service::{START, TestMfa, user};
 use serde_json::json;

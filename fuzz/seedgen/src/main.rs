@@ -9,8 +9,13 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use multifactor::{DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, RegistrationResponse, RelyingParty, SealingKey, UnixTime, UserId, WebAuthnConfig};
+use multifactor::CeremonyStore as _;
 use multifactor::store::{CeremonyKind, DeviceData};
+use multifactor::webauthn::{RegistrationResponse, RelyingParty, WebAuthnConfig};
+use multifactor::{
+    DeviceStore, InsecureSeededRng, KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, SealingKey, UnixTime,
+    UserId,
+};
 use serde_json::{Value, json};
 use url::Url;
 use webauthn_authenticator_rs::prelude::WebauthnAuthenticator as _;

@@ -103,9 +103,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use multifactor::{
-    BackupCodeConfig, ManualClock, Mfa, PostgresStore, SecretBytes, SqliteStore, Store, TotpParams, UnixTime, UserId,
-};
+use multifactor::backup_codes::BackupCodeConfig;
+use multifactor::totp::TotpParams;
+use multifactor::{ManualClock, Mfa, PostgresStore, SecretBytes, SqliteStore, Store, UnixTime, UserId};
 use pg_cluster::PgCluster;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

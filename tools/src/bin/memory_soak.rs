@@ -18,9 +18,9 @@
 use std::error::Error;
 use std::time::Instant;
 
+use multifactor::totp::TotpParams;
 use multifactor::{
-    KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, SecretBytes, TotpParams, UnixTime,
-    UserId,
+    KeyId, Keyring, ManualClock, MemoryStore, Mfa, MfaConfig, Outcome, SealingKey, SecretBytes, UnixTime, UserId,
 };
 
 const USERS: usize = 1_000;

@@ -60,12 +60,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use multifactor::backup_codes::BackupCodeConfig;
 use multifactor::conformance::CountingStore;
 use multifactor::store::ThrottleState;
-use multifactor::{
-    BackupCodeConfig, DeviceStore, Factor, ManualClock, Mfa, Outcome, PostgresStore, SecretBytes, TotpParams, UnixTime,
-    UserId,
-};
+use multifactor::totp::TotpParams;
+use multifactor::{DeviceStore, Factor, ManualClock, Mfa, Outcome, PostgresStore, SecretBytes, UnixTime, UserId};
 use pg_cluster::{PgCluster, checked};
 
 type BoxError = Box<dyn Error>;
