@@ -18,3 +18,4 @@ mod known_browsers;
 mod policy;
 mod remembered_browsers;
 mod sent_codes;
+mod uniform;

@@ -93,7 +93,8 @@ async fn attempt(factor: Factor, counter: ThrottleState, stale: bool, right: boo
     }
 }
 
-/// A counter state the attempt may meet: up to `failures` consecutive failures, the last one
+/// A counter state the attempt may meet (the default policy backs off from the sixth failure
+/// and locks at the hundredth): `failures` consecutive failures, the last one
 /// `age` seconds before now, and the failure budget spent until `spent` seconds from now (or not).
 fn counter(failures: u32, age: u64, spent: Option<u64>) -> ThrottleState {
     let now = UnixTime::from_secs(START + 30);
@@ -111,7 +112,7 @@ proptest! {
     #[test]
     fn a_refused_right_code_looks_like_a_wrong_one(
         totp in any::<bool>(),
-        failures in 0u32..24,
+        failures in prop_oneof![0u32..24, 90u32..110],
         age in 0u64..7_200,
         spent in proptest::option::of(1u64..86_400),
         stale in any::<bool>(),
