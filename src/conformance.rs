@@ -218,7 +218,8 @@ pub fn totp_record(user: &UserId, created: u64) -> Result<DeviceRecord, Failure>
 }
 
 /// A WebAuthn record with distinctive values in every field: a 16-byte user handle from `00` to
-/// `ff`, a JSON credential, sign counter 7, backup-eligible but not backed up, user verified.
+/// `ff`, a JSON credential, sign counter 7, backup-eligible but not backed up, user verified, a
+/// YubiKey 5's AAGUID.
 pub fn webauthn_record(
     user: &UserId,
     created: u64,
@@ -249,6 +250,9 @@ pub fn webauthn_record(
             backup_state: false,
             discoverable,
             user_verified: true,
+            aaguid: Some([
+                0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1, 0x54, 0xa8,
+            ]),
         }),
     })
 }

@@ -97,14 +97,12 @@ pub struct WebAuthnRecord {
     pub discoverable: bool,
     /// User verification happened at registration.
     pub user_verified: bool,
+    /// The authenticator model's AAGUID, if registration or import recorded a non-zero one (a
+    /// column of its own in the SQL stores, which the fleet policy and the provider names read).
+    pub aaguid: Option<[u8; 16]>,
 }
 
 impl WebAuthnRecord {
-    /// The authenticator model's AAGUID, if registration or import recorded a non-zero one.
-    pub fn aaguid(&self) -> Option<[u8; 16]> {
-        engine::stored_aaguid(&self.credential)
-    }
-
     /// Whether its attestation was verified against a trust anchor of the attestation
     /// allow-list when it was registered (never for an imported credential).
     pub fn attested(&self) -> bool {
@@ -120,7 +118,7 @@ impl WebAuthnRecord {
     /// What a [`CredentialPolicy`] looks at.
     pub fn facts(&self) -> CredentialFacts {
         CredentialFacts {
-            aaguid: self.aaguid(),
+            aaguid: self.aaguid,
             synced: self.backup_eligible,
             attested: self.attested(),
         }
@@ -136,6 +134,7 @@ impl fmt::Debug for WebAuthnRecord {
             .field("backup_state", &self.backup_state)
             .field("discoverable", &self.discoverable)
             .field("user_verified", &self.user_verified)
+            .field("aaguid", &self.aaguid)
             .finish_non_exhaustive()
     }
 }

@@ -492,3 +492,10 @@ CREATE UNIQUE INDEX mfa_devices_credential_id ON mfa_devices (credential_id) WHE
 ALTER TABLE mfa_trusted_devices RENAME TO mfa_browsers;
 ALTER INDEX mfa_trusted_devices_by_user RENAME TO mfa_browsers_by_user;
 ALTER INDEX mfa_trusted_devices_pkey RENAME TO mfa_browsers_pkey;
+ALTER TABLE mfa_devices ADD COLUMN aaguid BYTEA;
+UPDATE mfa_devices SET
+         aaguid = decode(replace(substring(convert_from(credential, 'UTF8')
+             FROM '"multifactor_aaguid":"([0-9A-Fa-f-]{36})"'), '-', ''), 'hex'),
+         credential = convert_to(regexp_replace(convert_from(credential, 'UTF8'),
+             ',"multifactor_aaguid":"[^"]*"|"multifactor_aaguid":"[^"]*",?', ''), 'UTF8')
+     WHERE kind = 'webauthn' AND position('"multifactor_aaguid":"' IN convert_from(credential, 'UTF8')) > 0;

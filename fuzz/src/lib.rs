@@ -143,6 +143,7 @@ pub fn webauthn_fixture() -> &'static WebAuthnFixture {
                 backup_state: flag("backup_state"),
                 discoverable: flag("discoverable"),
                 user_verified: flag("user_verified"),
+                aaguid: None,
             }),
         };
         WebAuthnFixture {

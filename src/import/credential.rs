@@ -101,7 +101,6 @@ impl WebAuthnImport {
             return Err(InputError::ImportedCredential("backed up but not backup-eligible"));
         }
         let credential = engine::imported_credential(&engine::Imported {
-            aaguid: exported.aaguid,
             credential_id: exported.credential_id,
             cose_public_key: exported.cose_public_key,
             sign_count: exported.sign_count,

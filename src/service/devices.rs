@@ -54,7 +54,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 _ => None,
             },
             aaguid: match &d.data {
-                DeviceData::WebAuthn(w) => w.aaguid(),
+                DeviceData::WebAuthn(w) => w.aaguid,
                 _ => None,
             },
             prf: match &d.data {
@@ -69,7 +69,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 _ => None,
             },
             provider: match (&d.data, catalog) {
-                (DeviceData::WebAuthn(w), Some(catalog)) => w.aaguid().and_then(|a| catalog.get(&a).cloned()),
+                (DeviceData::WebAuthn(w), Some(catalog)) => w.aaguid.and_then(|a| catalog.get(&a).cloned()),
                 _ => None,
             },
             name: d.name,

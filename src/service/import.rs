@@ -356,6 +356,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 backup_state: import.backup_state,
                 discoverable: import.discoverable,
                 user_verified: import.discoverable,
+                aaguid: import.aaguid.filter(|a| a != &[0; 16]),
             }),
         );
         Ok(Prepared::Add(Box::new(record)))

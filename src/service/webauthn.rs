@@ -193,6 +193,7 @@ impl<S: DeviceStore + BrowserStore + CeremonyStore, C: Clock, R: Rng> Mfa<S, C, 
                     backup_state: new.backup_state,
                     discoverable: passkey,
                     user_verified: new.user_verified,
+                    aaguid: new.aaguid,
                 }),
             );
             match self.store.insert_device(record).await {

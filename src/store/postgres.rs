@@ -709,6 +709,20 @@ const DDL_V12: &[&str] = &[
     "ALTER INDEX mfa_trusted_devices_pkey RENAME TO mfa_browsers_pkey",
 ];
 
+/// Schema v13: the authenticator model's AAGUID in a column of its own, taken out of the
+/// credential's JSON (where earlier versions kept it as a UUID string under
+/// `multifactor_aaguid`).
+const DDL_V13: &[&str] = &[
+    "ALTER TABLE mfa_devices ADD COLUMN aaguid BYTEA",
+    // The key is cut out of the text as it is, so that the rest of the JSON keeps its bytes.
+    "UPDATE mfa_devices SET
+         aaguid = decode(replace(substring(convert_from(credential, 'UTF8')
+             FROM '\"multifactor_aaguid\":\"([0-9A-Fa-f-]{36})\"'), '-', ''), 'hex'),
+         credential = convert_to(regexp_replace(convert_from(credential, 'UTF8'),
+             ',\"multifactor_aaguid\":\"[^\"]*\"|\"multifactor_aaguid\":\"[^\"]*\",?', ''), 'UTF8')
+     WHERE kind = 'webauthn' AND position('\"multifactor_aaguid\":\"' IN convert_from(credential, 'UTF8')) > 0",
+];
+
 /// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
 ///
 /// Whether the step is a hit is computed once, in a sub-select fenced by `OFFSET 0` (the
@@ -753,7 +767,7 @@ impl crate::store::sql::SqlBackend for PostgresStore {
          AND expires_at > $3 FOR KEY SHARE";
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
     const MIGRATIONS: &'static [&'static [&'static str]] = &[
-        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11, DDL_V12,
+        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11, DDL_V12, DDL_V13,
     ];
 
     fn pool(&self) -> &PgPool {

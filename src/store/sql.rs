@@ -2,12 +2,12 @@
 //! implementation of the store traits ([`Store`](crate::Store)), written once as a macro
 //! over the sqlx driver so SQLite and PostgreSQL cannot drift apart.
 //!
-//! # Schema (version 12)
+//! # Schema (version 13)
 //!
 //! | table | holds | never holds |
 //! |---|---|---|
 //! | `mfa_schema_version` | the schema version (one row) | |
-//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and for a set imported from another system's hashes what it hashed them with (`codes_prehash`, v9: `keycloak-sha512`, the keyed hash then being over that digest); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags | a plaintext TOTP secret or backup code |
+//! | `mfa_devices` | one row per device: owner, kind, name, times, confirmed; TOTP parameters, the **sealed** secret and a keyed fingerprint of the secret, unique per user (`totp_fingerprint`, v6: `HMAC-SHA256(k, user ‖ secret)` under the key that sealed it); the backup-code set's salt, code length, the key its hashes are keyed with (`codes_key_id`, v3), its codes' keyed hashes end to end (`codes_hashes`, 32 bytes each, see [`backup_codes`](crate::backup_codes)) and for a set imported from another system's hashes what it hashed them with (`codes_prehash`, v9: `keycloak-sha512`, the keyed hash then being over that digest); WebAuthn credential id (unique), user handle, public credential, sign counter, backup and verification flags, and the authenticator model's AAGUID (`aaguid`, v13; before, a key of the credential's JSON) | a plaintext TOTP secret or backup code |
 //! | `mfa_user_state` (v11) | one row per user: what a verification settles, in the one row it updates: the devices version (every device change increments it, wrapping from 2,147,483,646 to 0; 4 bytes on PostgreSQL), the failure counters of TOTP and backup codes for unknown browsers (`totp_counter`, `codes_counter`: each in one column, empty while clear, else a flags byte and the consecutive failures, last failure, budget and last miss fingerprint as 8 big-endian bytes each), each one-time-code device's last accepted step and last use (`totp_marks`: per device, in the order added, its 16-byte id, then its step + 1 and last-use time + 1 as 8 big-endian bytes each, 0 for none), the backup-code set's id, a mask with bit `i` set while code `i` is unused, and its last use; `hit`, whether the last settlement accepted its hit | |
 //! | `mfa_throttles` | the other failure counters (WebAuthn's, each known browser's): consecutive failures, last failure, budget, last miss fingerprint, per user and counter | |
 //! | `mfa_ceremonies` | WebAuthn ceremony state (challenge) of a known user's ceremony, owner, kind, expiry; and used-markers of passwordless ceremonies (no owner, no state) until they expire | |
@@ -30,7 +30,7 @@ pub(crate) use self::row::*;
 pub(crate) use self::state::*;
 
 /// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 12;
+pub(crate) const SCHEMA_VERSION: i64 = 13;
 
 /// The device query (one row per device, a backup-code set's codes packed in its row),
 /// followed by `$tail` (a `WHERE` and `ORDER BY` clause).
@@ -45,7 +45,7 @@ macro_rules! select_devices_sql {
             "d.totp_algorithm, d.totp_digits, d.totp_period, d.totp_secret, ",
             "d.codes_salt, d.codes_length, d.codes_key_id, d.codes_hashes, d.credential_id, ",
             "d.user_handle, d.credential, d.sign_count, d.backup_eligible, d.backup_state, d.discoverable, ",
-            "d.user_verified, d.totp_fingerprint, d.codes_prehash, d.oob_channel, d.oob_issued, ",
+            "d.user_verified, d.totp_fingerprint, d.codes_prehash, d.oob_channel, d.oob_issued, d.aaguid, ",
             "s.totp_marks AS s_totp_marks, s.codes_set AS s_codes_set, s.codes_unused AS s_codes_unused, ",
             "s.codes_used_at AS s_codes_used_at",
             $columns,
@@ -221,6 +221,7 @@ macro_rules! sql_device_store {
                 user_verified: row.try_get("user_verified").map_err(db_err)?,
                 oob_channel: row.try_get("oob_channel").map_err(db_err)?,
                 oob_issued: row.try_get("oob_issued").map_err(db_err)?,
+                aaguid: row.try_get("aaguid").map_err(db_err)?,
             };
             // What the settlement changes lives in the user's state row, joined in.
             let marks: Option<Vec<u8>> = row.try_get("s_totp_marks").map_err(db_err)?;
@@ -291,8 +292,8 @@ macro_rules! sql_device_store {
                  totp_algorithm, totp_digits, totp_period, totp_secret, codes_salt, codes_length, \
                  credential_id, user_handle, credential, sign_count, backup_eligible, backup_state, discoverable, \
                  user_verified, codes_key_id, codes_hashes, totp_fingerprint, codes_prehash, oob_channel, \
-                 oob_issued) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                 $20, $21, $22, $23, $24, $25, $26, $27)",
+                 oob_issued, aaguid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
             )
             .bind(&row.id)
             .bind(&row.user_id)
@@ -321,6 +322,7 @@ macro_rules! sql_device_store {
             .bind(&row.codes_prehash)
             .bind(&row.oob_channel)
             .bind(&row.oob_issued)
+            .bind(&row.aaguid)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;

@@ -341,6 +341,18 @@ const DDL_V12: &[&str] = &[
     "CREATE INDEX mfa_browsers_by_user ON mfa_browsers (user_id, created_at, id)",
 ];
 
+/// Schema v13: the authenticator model's AAGUID in a column of its own, taken out of the
+/// credential's JSON (where earlier versions kept it as a UUID string under
+/// `multifactor_aaguid`).
+const DDL_V13: &[&str] = &[
+    "ALTER TABLE mfa_devices ADD COLUMN aaguid BLOB",
+    "UPDATE mfa_devices SET
+         aaguid = unhex(replace(json_extract(CAST(credential AS TEXT), '$.multifactor_aaguid'), '-', '')),
+         credential = CAST(json_remove(CAST(credential AS TEXT), '$.multifactor_aaguid') AS BLOB)
+     WHERE credential IS NOT NULL AND json_valid(CAST(credential AS TEXT))
+       AND json_type(CAST(credential AS TEXT), '$.multifactor_aaguid') = 'text'",
+];
+
 /// Settles a TOTP attempt: see [`SqlBackend::SETTLE_TOTP`](crate::store::sql::SqlBackend).
 const SETTLE_TOTP: &str = "UPDATE mfa_user_state AS s SET
          version = (s.version + CASE WHEN coalesce(instr(s.totp_marks, $2) % 32 = 1 AND substr(s.totp_marks, instr(s.totp_marks, $2) + 16, 8) < $3, 0) AND substr(s.totp_marks, instr(s.totp_marks, $2) + 24, 8) = zeroblob(8) THEN 1 ELSE 0 END) % 2147483647,
@@ -375,7 +387,7 @@ impl crate::store::sql::SqlBackend for SqliteStore {
     /// One row when the version table exists.
     const SCHEMA_TABLE_EXISTS: &'static str = SCHEMA_TABLE_EXISTS;
     const MIGRATIONS: &'static [&'static [&'static str]] = &[
-        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11, DDL_V12,
+        DDL_V1, DDL_V2, DDL_V3, DDL_V4, DDL_V5, DDL_V6, DDL_V7, DDL_V8, DDL_V9, DDL_V10, DDL_V11, DDL_V12, DDL_V13,
     ];
 
     fn pool(&self) -> &SqlitePool {

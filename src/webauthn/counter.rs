@@ -56,6 +56,7 @@ mod tests {
             backup_state: false,
             discoverable: true,
             user_verified: true,
+            aaguid: None,
         }
     }
 

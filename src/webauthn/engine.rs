@@ -130,10 +130,6 @@ pub(crate) struct Engine {
     attestation: Option<AttestationAllowList>,
 }
 
-/// The key under which the AAGUID is kept in the stored credential JSON (beside the core's
-/// fields, which ignores it when reading the credential back).
-const AAGUID_KEY: &str = "multifactor_aaguid";
-
 /// The key under which the stored credential JSON says its attestation chained to a trust
 /// anchor of the allow-list at registration (absent: it did not, or there was no list).
 const ATTESTED_KEY: &str = "multifactor_attested";
@@ -142,21 +138,14 @@ const ATTESTED_KEY: &str = "multifactor_attested";
 /// `prf` extension at registration (absent: not asked, or the browser did not say).
 const PRF_KEY: &str = "multifactor_prf";
 
-/// The credential JSON with the AAGUID recorded (a zero AAGUID says nothing and is not kept),
-/// whether its attestation was verified against a trust anchor, and whether it enabled PRF.
-fn with_aaguid(credential: Vec<u8>, aaguid: Option<[u8; 16]>, attested: bool, prf: Option<bool>) -> Vec<u8> {
-    let aaguid = aaguid.filter(|a| a != &[0; 16]);
-    if aaguid.is_none() && !attested && prf.is_none() {
+/// The credential JSON with whether its attestation was verified against a trust anchor, and
+/// whether it enabled PRF. (The AAGUID is a field of the record, not of this JSON.)
+fn with_facts(credential: Vec<u8>, attested: bool, prf: Option<bool>) -> Vec<u8> {
+    if !attested && prf.is_none() {
         return credential;
     }
     match serde_json::from_slice::<serde_json::Value>(&credential) {
         Ok(serde_json::Value::Object(mut map)) => {
-            if let Some(aaguid) = aaguid {
-                map.insert(
-                    AAGUID_KEY.to_owned(),
-                    serde_json::Value::String(uuid::Uuid::from_bytes(aaguid).to_string()),
-                );
-            }
             if attested {
                 map.insert(ATTESTED_KEY.to_owned(), serde_json::Value::Bool(true));
             }
@@ -189,18 +178,6 @@ pub(crate) fn stored_attested(credential: &[u8]) -> bool {
         .ok()
         .and_then(|r| r.multifactor_attested)
         .unwrap_or(false)
-}
-
-/// The AAGUID recorded in a stored credential, if any.
-pub(crate) fn stored_aaguid(credential: &[u8]) -> Option<[u8; 16]> {
-    #[derive(Deserialize)]
-    struct Recorded {
-        multifactor_aaguid: Option<String>,
-    }
-    let recorded: Recorded = serde_json::from_slice(credential).ok()?;
-    uuid::Uuid::parse_str(&recorded.multifactor_aaguid?)
-        .ok()
-        .map(|u| *u.as_bytes())
 }
 
 /// The AAGUID in a registration's attested credential data.
@@ -385,9 +362,8 @@ impl Engine {
         let new = NewCredential {
             credential_id: credential.cred_id.to_vec(),
             // With an allow-list the core verified the chain to one of its trust anchors.
-            credential: with_aaguid(
+            credential: with_facts(
                 serde_json::to_vec(&credential).map_err(|_| Rejected)?,
-                aaguid,
                 self.attestation.is_some(),
                 response.1,
             ),
@@ -512,7 +488,6 @@ impl Engine {
 
 /// One credential another system registered, as [`imported_credential`] takes it.
 pub(crate) struct Imported<'a> {
-    pub(crate) aaguid: Option<[u8; 16]>,
     pub(crate) credential_id: &'a [u8],
     pub(crate) cose_public_key: &'a [u8],
     pub(crate) sign_count: u32,
@@ -588,7 +563,7 @@ pub(crate) fn imported_credential(imported: &Imported<'_>) -> Result<Vec<u8>, In
         attestation_format: AttestationFormat::None,
     };
     serde_json::to_vec(&credential)
-        .map(|json| with_aaguid(json, imported.aaguid, false, None))
+        .map(|json| with_facts(json, false, None))
         .map_err(|_| NOT_COSE)
 }
 

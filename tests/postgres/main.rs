@@ -435,10 +435,15 @@ async fn two_app_servers_service(url: String) -> Result<(), String> {
     Ok(())
 }
 
-/// Takes a version-12 database back to version 10, losing nothing: the browser records under
-/// their first table name (v11), then the last steps, last uses and unused-code masks back into
-/// the device rows, the code factors' counters back into `mfa_throttles`, and no state rows.
-const TO_V10: [&str; 16] = [
+/// Takes a version-13 database back to version 10, losing nothing: the AAGUIDs back into the
+/// credentials' JSON as the earlier versions wrote it (v12), the browser records under their
+/// first table name (v11), then the last steps, last uses and unused-code masks back into the
+/// device rows, the code factors' counters back into `mfa_throttles`, and no state rows.
+const TO_V10: [&str; 18] = [
+    "UPDATE mfa_devices SET credential = convert_to(left(convert_from(credential, 'UTF8'), -1) \
+     || CASE WHEN convert_from(credential, 'UTF8') = '{}' THEN '' ELSE ',' END \
+     || '\"multifactor_aaguid\":\"' || encode(aaguid, 'hex')::uuid::text || '\"}', 'UTF8') WHERE aaguid IS NOT NULL",
+    "ALTER TABLE mfa_devices DROP COLUMN aaguid",
     "ALTER TABLE mfa_browsers RENAME TO mfa_trusted_devices",
     "ALTER INDEX mfa_browsers_by_user RENAME TO mfa_trusted_devices_by_user",
     "ALTER INDEX mfa_browsers_pkey RENAME TO mfa_trusted_devices_pkey",
@@ -539,7 +544,7 @@ async fn migrations(url: String) -> Result<(), String> {
         t.await.map_err(fail)??;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(12) {
+    if store.schema_version().await.map_err(fail)? != Some(13) {
         return Err("schema version is not the latest after migrating".into());
     }
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_schema_version")
@@ -649,7 +654,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(12) {
+    if store.schema_version().await.map_err(fail)? != Some(13) {
         return Err("a version-3 database was not upgraded to the current version".into());
     }
     let back = store.device(&v3, v3_set.id).await.map_err(fail)?;
@@ -677,7 +682,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(12) {
+    if store.schema_version().await.map_err(fail)? != Some(13) {
         return Err("a version-2 database was not upgraded to the current version".into());
     }
     let kept = store
@@ -707,7 +712,7 @@ async fn migrations(url: String) -> Result<(), String> {
         sqlx::query(statement).execute(&raw).await.map_err(fail)?;
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(12) {
+    if store.schema_version().await.map_err(fail)? != Some(13) {
         return Err("a version-1 database was not upgraded to the current version".into());
     }
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'mfa_browsers'")
@@ -725,7 +730,7 @@ async fn migrations(url: String) -> Result<(), String> {
     match PostgresStore::connect(&url).await {
         Err(StoreError::SchemaTooNew {
             found: 99,
-            supported: 12,
+            supported: 13,
         }) => {}
         other => return Err(format!("connect to a newer schema: {other:?}")),
     }
@@ -778,7 +783,7 @@ async fn v3_gap(url: String) -> Result<(), String> {
         .await
         .map_err(fail)?;
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(12) {
+    if store.schema_version().await.map_err(fail)? != Some(13) {
         return Err("the set without a gap was not upgraded".into());
     }
     Ok(())
@@ -808,7 +813,7 @@ async fn v10_round_trip(url: String) -> Result<(), String> {
         return Err(format!("the downgrade read the last step as {step:?}"));
     }
     store.migrate().await.map_err(fail)?;
-    if store.schema_version().await.map_err(fail)? != Some(12) {
+    if store.schema_version().await.map_err(fail)? != Some(13) {
         return Err("a version-10 database was not upgraded".into());
     }
     let after = tokio::spawn(async move { multifactor_kit::migration::snapshot(&store, &user).await })
@@ -816,6 +821,72 @@ async fn v10_round_trip(url: String) -> Result<(), String> {
         .map_err(fail)?;
     if after != before {
         return Err(format!("the upgrade changed the user's state:\n{before:?}\n{after:?}"));
+    }
+    Ok(())
+}
+
+/// A version-12 database kept each credential's AAGUID in its JSON, wherever serde put the key:
+/// the upgrade moves it to the column and cuts it out of the JSON, leaving the rest's bytes.
+async fn v12_aaguids(url: String) -> Result<(), String> {
+    let store = migrated(&url, 2).await?;
+    let user = UserId::new("v12").map_err(fail)?;
+    let first = multifactor::conformance::webauthn_record(
+        &user,
+        1,
+        multifactor::conformance::fresh_credential_id().map_err(fail)?,
+        true,
+    )
+    .map_err(fail)?;
+    let last = multifactor::conformance::webauthn_record(
+        &user,
+        2,
+        multifactor::conformance::fresh_credential_id().map_err(fail)?,
+        false,
+    )
+    .map_err(fail)?;
+    store.insert_device(first.clone()).await.map_err(fail)?;
+    store.insert_device(last.clone()).await.map_err(fail)?;
+    let raw = sqlx::PgPool::connect(&url).await.map_err(fail)?;
+    for (id, json) in [
+        (
+            first.id,
+            r#"{"counter":7,"multifactor_aaguid":"cb69481e-8ff7-4039-93ec-0a2729a154a8","z":1}"#,
+        ),
+        (
+            last.id,
+            r#"{"multifactor_aaguid":"CB69481E-8FF7-4039-93EC-0A2729A154A8","counter":7}"#,
+        ),
+    ] {
+        sqlx::query("UPDATE mfa_devices SET credential = convert_to($1, 'UTF8') WHERE id = $2")
+            .bind(json)
+            .bind(id.as_bytes().to_vec())
+            .execute(&raw)
+            .await
+            .map_err(fail)?;
+    }
+    for statement in [
+        "ALTER TABLE mfa_devices DROP COLUMN aaguid",
+        "UPDATE mfa_schema_version SET version = 12",
+    ] {
+        sqlx::query(statement).execute(&raw).await.map_err(fail)?;
+    }
+    store.migrate().await.map_err(fail)?;
+    let aaguid = [
+        0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1, 0x54, 0xa8,
+    ];
+    for (id, json) in [(first.id, r#"{"counter":7,"z":1}"#), (last.id, r#"{"counter":7}"#)] {
+        let Some(multifactor::store::DeviceData::WebAuthn(w)) =
+            store.device(&user, id).await.map_err(fail)?.map(|d| d.data)
+        else {
+            return Err("the credential is gone".into());
+        };
+        if w.aaguid != Some(aaguid) || w.credential != json.as_bytes() {
+            return Err(format!(
+                "upgraded to {:?} and {}",
+                w.aaguid,
+                String::from_utf8_lossy(&w.credential)
+            ));
+        }
     }
     Ok(())
 }
@@ -1019,6 +1090,7 @@ fn main() -> ExitCode {
             "import",
             "v3_gap",
             "v10",
+            "v12",
             "wrap",
             "from_pool",
             "fleet_denied",
@@ -1052,6 +1124,10 @@ fn main() -> ExitCode {
         checks.push((
             "a_version_10_database_keeps_its_steps_codes_and_counters",
             Box::pin(v10_round_trip(db("v10"))),
+        ));
+        checks.push((
+            "a_version_12_database_moves_its_aaguids_to_their_column",
+            Box::pin(v12_aaguids(db("v12"))),
         ));
         checks.push((
             "a_store_on_the_applications_pool_migrates_when_asked_and_verifies",

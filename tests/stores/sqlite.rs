@@ -107,7 +107,7 @@ async fn a_store_on_the_applications_pool_migrates_and_works() {
         .create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
     let m = mfa(SqliteStore::from_pool(pool.clone()).await.unwrap(), &clock);
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(12));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(13));
     let set = m.generate_backup_codes(&alice, None).await.unwrap();
     assert!(
         m.verify_backup_code(&alice, set.codes[0].expose_secret())
@@ -148,8 +148,73 @@ async fn a_version_10_file_keeps_its_steps_codes_and_counters() {
     assert_eq!(step, Some(59_000_123), "the downgrade lost the last step");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(12));
+    assert_eq!(store.schema_version().await.unwrap(), Some(13));
     assert_eq!(multifactor_kit::migration::snapshot(&store, &user).await, before);
+}
+
+/// A version-12 file kept each credential's AAGUID in its JSON, wherever serde put the key: the
+/// upgrade moves it to the column and cuts it out of the JSON, leaving the rest as it was.
+#[tokio::test]
+async fn a_version_12_file_moves_its_aaguids_to_their_column() {
+    let path = fresh_path("v12");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = UserId::new("v12").unwrap();
+    let first = multifactor::conformance::webauthn_record(
+        &user,
+        1,
+        multifactor::conformance::fresh_credential_id().unwrap(),
+        true,
+    )
+    .unwrap();
+    let last = multifactor::conformance::webauthn_record(
+        &user,
+        2,
+        multifactor::conformance::fresh_credential_id().unwrap(),
+        false,
+    )
+    .unwrap();
+    store.insert_device(first.clone()).await.unwrap();
+    store.insert_device(last.clone()).await.unwrap();
+    let pool = raw(&path).await;
+    let mut conn = pool.acquire().await.unwrap();
+    for (id, json) in [
+        (
+            first.id,
+            r#"{"counter":7,"multifactor_aaguid":"cb69481e-8ff7-4039-93ec-0a2729a154a8","z":1}"#,
+        ),
+        (
+            last.id,
+            r#"{"counter":7,"multifactor_aaguid":"CB69481E-8FF7-4039-93EC-0A2729A154A8"}"#,
+        ),
+    ] {
+        sqlx::query("UPDATE mfa_devices SET credential = CAST(?1 AS BLOB) WHERE id = ?2")
+            .bind(json)
+            .bind(id.as_bytes().to_vec())
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    for statement in [
+        "ALTER TABLE mfa_devices DROP COLUMN aaguid",
+        "UPDATE mfa_schema_version SET version = 12",
+    ] {
+        sqlx::query(statement).execute(&mut *conn).await.unwrap();
+    }
+    drop(conn);
+    pool.close().await;
+    store.migrate().await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), Some(13));
+    let aaguid = [
+        0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1, 0x54, 0xa8,
+    ];
+    for (id, json) in [(first.id, r#"{"counter":7,"z":1}"#), (last.id, r#"{"counter":7}"#)] {
+        let Some(multifactor::store::DeviceData::WebAuthn(w)) = store.device(&user, id).await.unwrap().map(|d| d.data)
+        else {
+            panic!("the credential is gone");
+        };
+        assert_eq!(w.aaguid, Some(aaguid));
+        assert_eq!(std::str::from_utf8(&w.credential).unwrap(), json);
+    }
 }
 
 /// The 8 big-endian bytes of `blob` as an integer (SQLite has no function for it).
@@ -185,14 +250,20 @@ fn counters(prefix: &str, factor: &str) -> String {
     )
 }
 
-/// Takes a version-12 database back to version 10, losing nothing: the browser records under
-/// their first table name (v11), then the last steps, last uses and unused-code masks back into
-/// the device rows, the code factors' counters back into `mfa_throttles`, and no state rows.
+/// Takes a version-13 database back to version 10, losing nothing: the AAGUIDs back into the
+/// credentials' JSON (v12), the browser records under their first table name (v11), then the
+/// last steps, last uses and unused-code masks back into the device rows, the code factors'
+/// counters back into `mfa_throttles`, and no state rows.
 async fn to_v10(pool: &sqlx::SqlitePool) {
     let entry = |offset: usize| be_u64(&format!("substr(s.m, instr(s.m, mfa_devices.id) + {offset}, 8)"));
     let step = entry(16);
     let used = entry(24);
     let statements = [
+        "UPDATE mfa_devices SET credential = CAST(json_set(CAST(credential AS TEXT), '$.multifactor_aaguid', \
+         lower(substr(hex(aaguid), 1, 8) || '-' || substr(hex(aaguid), 9, 4) || '-' || substr(hex(aaguid), 13, 4) \
+         || '-' || substr(hex(aaguid), 17, 4) || '-' || substr(hex(aaguid), 21, 12))) AS BLOB) WHERE aaguid IS NOT NULL"
+            .to_owned(),
+        "ALTER TABLE mfa_devices DROP COLUMN aaguid".to_owned(),
         "ALTER TABLE mfa_browsers RENAME TO mfa_trusted_devices".to_owned(),
         "DROP INDEX mfa_browsers_by_user".to_owned(),
         "CREATE INDEX mfa_trusted_devices_by_user ON mfa_trusted_devices (user_id, created_at, id)".to_owned(),
@@ -329,7 +400,7 @@ async fn a_version_4_file_keeps_its_remembered_browsers_and_counters() {
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(12));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(13));
     assert!(
         m.check_remembered_browser(&alice, token.token.expose_secret())
             .await
@@ -368,7 +439,7 @@ async fn a_version_5_file_keeps_its_totp_devices_and_refuses_their_secrets_again
     }
     pool.close().await;
     m.store().migrate().await.unwrap();
-    assert_eq!(m.store().schema_version().await.unwrap(), Some(12));
+    assert_eq!(m.store().schema_version().await.unwrap(), Some(13));
     let fingerprint = |record: Option<multifactor::store::DeviceRecord>| match record.map(|r| r.data) {
         Some(DeviceData::Totp(t)) => t.fingerprint,
         other => panic!("not a TOTP device: {other:?}"),
@@ -416,7 +487,7 @@ async fn a_version_7_file_keeps_its_deadlines_with_no_skips() {
     }
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(12));
+    assert_eq!(store.schema_version().await.unwrap(), Some(13));
     assert_eq!(
         store.enrollment_deadline(&alice, UnixTime::from_secs(5)).await.unwrap(),
         EnrollmentGrace::new(deadline, 0)
@@ -482,14 +553,14 @@ async fn a_version_3_set_with_a_gap_is_refused_not_misread() {
         .unwrap();
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(12));
+    assert_eq!(store.schema_version().await.unwrap(), Some(13));
 }
 
 #[tokio::test]
 async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     let path = fresh_path("migrate");
     let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(12));
+    assert_eq!(store.schema_version().await.unwrap(), Some(13));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // A version-3 file (one row per backup code) is upgraded in place, losing no code and no
@@ -552,7 +623,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
     assert_eq!(rows, 32, "the downgrade to v3 did not write one row per code");
     pool.close().await;
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(12));
+    assert_eq!(store.schema_version().await.unwrap(), Some(13));
     assert_eq!(store.device(&v3, v3_set.id).await.unwrap(), Some(v3_set));
     let pool = raw(&path).await;
     // A remember-this-browser row hashed the v2 way (not bound to id, user and expiry).
@@ -589,7 +660,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(12));
+    assert_eq!(store.schema_version().await.unwrap(), Some(13));
     let kept = store
         .throttle(&UserId::new("v2").unwrap(), multifactor::Factor::Totp.into())
         .await
@@ -641,7 +712,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         sqlx::query(statement).persistent(false).execute(&pool).await.unwrap();
     }
     store.migrate().await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), Some(12));
+    assert_eq!(store.schema_version().await.unwrap(), Some(13));
     let trusted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mfa_browsers")
         .fetch_one(&pool)
         .await
@@ -662,7 +733,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused() {
         Err(
             e @ StoreError::SchemaTooNew {
                 found: 99,
-                supported: 12,
+                supported: 13,
             },
         ) => {
             assert!(e.to_string().contains("newer than this code supports"), "{e}");

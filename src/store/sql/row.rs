@@ -183,6 +183,7 @@ pub(crate) struct DeviceRow {
     pub(crate) backup_state: Option<bool>,
     pub(crate) discoverable: Option<bool>,
     pub(crate) user_verified: Option<bool>,
+    pub(crate) aaguid: Option<Vec<u8>>,
 }
 
 fn required<T>(value: Option<T>, column: &str) -> Result<T, StoreError> {
@@ -290,6 +291,10 @@ impl DeviceRow {
                 backup_state: required(self.backup_state, "backup_state")?,
                 discoverable: required(self.discoverable, "discoverable")?,
                 user_verified: required(self.user_verified, "user_verified")?,
+                aaguid: self
+                    .aaguid
+                    .map(|a| <[u8; 16]>::try_from(a.as_slice()).map_err(|_| corrupt("aaguid", "not 16 bytes")))
+                    .transpose()?,
             }),
             _ => return Err(corrupt("kind", "unknown kind")),
         };
@@ -356,6 +361,7 @@ impl DeviceRow {
                 row.backup_state = Some(w.backup_state);
                 row.discoverable = Some(w.discoverable);
                 row.user_verified = Some(w.user_verified);
+                row.aaguid = w.aaguid.map(|a| a.to_vec());
             }
         }
         Ok(row)
@@ -452,6 +458,7 @@ mod tests {
             backup_state: Some(false),
             discoverable: Some(false),
             user_verified: Some(false),
+            aaguid: Some(vec![9; 16]),
             ..DeviceRow::default()
         };
         let record = good.clone().into_record().unwrap();
