@@ -3,6 +3,8 @@
 //! path, so the using file imports nothing for it.
 //!
 //! - `forward!(settle_attempt, throttle)`: those methods, inside an `impl` block;
+//! - `forward!(DeviceStore but settle_attempt)`: every `DeviceStore` method but one, inside
+//!   the `impl DeviceStore` block that writes that one;
 //! - `forward!(CeremonyStore, BrowserStore for MyStore)`: whole trait impls, for the traits a
 //!   test store does not change.
 
@@ -33,6 +35,63 @@ macro_rules! forward {
         impl multifactor::EnrollmentStore for $ty {
             $crate::forward!(enrollment_deadline, skip_enrollment_prompt, set_enrollment_deadline);
         }
+    };
+    (DeviceStore but insert_device) => {
+        $crate::forward!(device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but device) => {
+        $crate::forward!(insert_device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but list_devices) => {
+        $crate::forward!(insert_device, device, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but verification_state) => {
+        $crate::forward!(insert_device, device, list_devices, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but rename_device) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but delete_device) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but delete_unconfirmed_totp) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but delete_user_devices) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but replace_backup_codes) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but insert_first_backup_codes) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but settle_attempt) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but throttle) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but swap_throttle) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but clear_throttle) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but find_credential) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, record_webauthn_use, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but record_webauthn_use) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, delete_device_unless_last, issue_sent_code, key_check);
+    };
+    (DeviceStore but delete_device_unless_last) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, issue_sent_code, key_check);
+    };
+    (DeviceStore but issue_sent_code) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, key_check);
+    };
+    (DeviceStore but key_check) => {
+        $crate::forward!(insert_device, device, list_devices, verification_state, rename_device, delete_device, delete_unconfirmed_totp, delete_user_devices, replace_backup_codes, insert_first_backup_codes, settle_attempt, throttle, swap_throttle, clear_throttle, find_credential, record_webauthn_use, delete_device_unless_last, issue_sent_code);
     };
     ($($store:ident),+ for $ty:ty) => {
         $($crate::forward!(@impl $store for $ty);)+

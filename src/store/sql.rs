@@ -254,7 +254,7 @@ macro_rules! sql_device_store {
             )
         }
 
-        fn decode_trusted(row: &<SqlDb as sqlx::Database>::Row) -> Result<RememberedBrowserRecord, StoreError> {
+        fn decode_browser(row: &<SqlDb as sqlx::Database>::Row) -> Result<RememberedBrowserRecord, StoreError> {
             let id: Vec<u8> = row.try_get("id").map_err(db_err)?;
             let id: [u8; 16] = id.as_slice().try_into().map_err(|_| sql::corrupt("mfa_browsers.id", "not 16 bytes"))?;
             let user: String = row.try_get("user_id").map_err(db_err)?;
@@ -1180,7 +1180,7 @@ macro_rules! sql_device_store {
                 .fetch_optional(self.pool())
                 .await
                 .map_err(db_err)?;
-                row.map(|r| decode_trusted(&r)).transpose()
+                row.map(|r| decode_browser(&r)).transpose()
             }
 
             async fn touch_remembered_browser(
@@ -1208,7 +1208,7 @@ macro_rules! sql_device_store {
                 .fetch_all(self.pool())
                 .await
                 .map_err(db_err)?;
-                rows.iter().map(decode_trusted).collect()
+                rows.iter().map(decode_browser).collect()
             }
 
             async fn delete_remembered_browser(&self, user: &UserId, id: RememberedBrowserId) -> Result<bool, StoreError> {
@@ -1290,7 +1290,7 @@ macro_rules! sql_device_store {
                 .fetch_all(self.pool())
                 .await
                 .map_err(db_err)?;
-                rows.iter().map(decode_trusted).collect()
+                rows.iter().map(decode_browser).collect()
             }
 
             async fn list_totp_devices(

@@ -1127,26 +1127,7 @@ struct LateAcceptStore {
 }
 
 impl DeviceStore for LateAcceptStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but settle_attempt);
 
     async fn settle_attempt(
         &self,

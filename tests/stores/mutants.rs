@@ -157,26 +157,7 @@ struct NoHighWaterStore {
 }
 
 impl DeviceStore for NoHighWaterStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but settle_attempt);
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         if let Some(Hit::TotpStep { device, step }) = attempt.hit
@@ -351,26 +332,7 @@ struct SloppyConsumeStore {
 }
 
 impl DeviceStore for SloppyConsumeStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but settle_attempt);
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let settled = self.inner.settle_attempt(user, attempt).await?;
@@ -400,26 +362,7 @@ struct ThrottleBlindStore {
 }
 
 impl DeviceStore for ThrottleBlindStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but settle_attempt);
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let current = self.inner.throttle(user, attempt.factor.into()).await?;
@@ -448,26 +391,7 @@ struct WrongCounterStore {
 }
 
 impl DeviceStore for WrongCounterStore {
-    forward!(
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but verification_state);
 
     async fn verification_state(
         &self,
@@ -659,26 +583,7 @@ struct BlindCounterStore {
 }
 
 impl DeviceStore for BlindCounterStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but record_webauthn_use);
 
     async fn record_webauthn_use(
         &self,
@@ -709,26 +614,7 @@ struct UnguardedDeleteStore {
 }
 
 impl DeviceStore for UnguardedDeleteStore {
-    forward!(
-        verification_state,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but delete_device_unless_last);
 
     async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
         let methods = self.inner.list_devices(user).await?;
@@ -760,26 +646,7 @@ struct NoGuardStore {
 }
 
 impl DeviceStore for NoGuardStore {
-    forward!(
-        verification_state,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but delete_device_unless_last);
 
     async fn delete_device_unless_last(&self, user: &UserId, id: DeviceId) -> Result<DeleteOutcome, StoreError> {
         Ok(if self.inner.delete_device(user, id).await? {
@@ -1332,26 +1199,7 @@ struct CountingHitStore {
 }
 
 impl DeviceStore for CountingHitStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but settle_attempt);
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let settled = self.inner.settle_attempt(user, attempt).await?;
@@ -1377,26 +1225,7 @@ struct ListThenDeleteStore {
 }
 
 impl DeviceStore for ListThenDeleteStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but delete_unconfirmed_totp);
 
     async fn delete_unconfirmed_totp(&self, user: &UserId, keep: DeviceId) -> Result<u64, StoreError> {
         let stale: Vec<DeviceId> = self
@@ -1467,26 +1296,7 @@ struct VersionBlindStore {
 }
 
 impl DeviceStore for VersionBlindStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but settle_attempt);
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let blind = Settle {
@@ -1600,26 +1410,7 @@ impl KnownBrowserStore {
 }
 
 impl DeviceStore for KnownBrowserStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        key_check,
-        find_credential,
-        record_webauthn_use,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but settle_attempt);
 
     async fn settle_attempt(&self, user: &UserId, attempt: &Settle) -> Result<Settlement, StoreError> {
         let Some(browser) = attempt.browser else {
@@ -1810,26 +1601,7 @@ struct KeyCheckOverwriteStore {
 }
 
 impl DeviceStore for KeyCheckOverwriteStore {
-    forward!(
-        verification_state,
-        delete_device_unless_last,
-        issue_sent_code,
-        find_credential,
-        record_webauthn_use,
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but key_check);
 
     async fn key_check(&self, _: &multifactor::KeyId, check: [u8; 32]) -> Result<[u8; 32], StoreError> {
         Ok(check)
@@ -1989,26 +1761,7 @@ struct ReadThenIssueStore {
 }
 
 impl DeviceStore for ReadThenIssueStore {
-    forward!(
-        verification_state,
-        key_check,
-        delete_device_unless_last,
-        find_credential,
-        record_webauthn_use,
-        settle_attempt,
-        insert_device,
-        device,
-        list_devices,
-        rename_device,
-        delete_device,
-        delete_user_devices,
-        delete_unconfirmed_totp,
-        replace_backup_codes,
-        insert_first_backup_codes,
-        throttle,
-        swap_throttle,
-        clear_throttle
-    );
+    forward!(DeviceStore but issue_sent_code);
 
     async fn issue_sent_code(
         &self,
