@@ -8,8 +8,7 @@ use crate::kind::DeviceKind;
 use crate::rng::Rng;
 use crate::seal::KeyId;
 use crate::service::{Mfa, totp_context};
-use crate::store::DeviceData;
-use crate::store::{AdminStore, DeviceStore};
+use crate::store::{AdminStore, DeviceData, DeviceStore};
 
 /// Devices read per page while re-sealing.
 const PAGE: usize = 256;

@@ -1,7 +1,7 @@
 //! Backup codes: generate a set, verify and spend one code.
 
 use crate::audit::AuditKind;
-use crate::backup_codes::{self, CodeKey};
+use crate::backup_codes::{self, BackupCodeRecord, BackupCodeSet, CodeKey};
 use crate::clock::Clock;
 use crate::error::{Error, SealError};
 use crate::id::{DeviceId, DeviceName, UserId};
@@ -11,7 +11,6 @@ use crate::seal::{BACKUP_CODES_PURPOSE, KeyId};
 use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore};
 
 use super::{Mfa, Outcome};
-use crate::backup_codes::BackupCodeSet;
 
 impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- Backup codes -----------------------------------------------------------------------
@@ -119,6 +118,20 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
             .mac_key(key_id, BACKUP_CODES_PURPOSE)
             .ok_or_else(|| SealError::UnknownKey(key_id.as_str().to_owned()))?;
         Ok(CodeKey::Keyed { key_id, key, user, set })
+    }
+
+    /// The key `user`'s set `set` (this `record`) was hashed with: its sealing key's, or for a
+    /// set from before keyed hashes, the configured pepper.
+    pub(super) fn set_key<'a>(
+        &'a self,
+        record: &'a BackupCodeRecord,
+        user: &'a UserId,
+        set: DeviceId,
+    ) -> Result<CodeKey<'a>, Error> {
+        match &record.key_id {
+            Some(key_id) => self.codes_key(key_id, user, set),
+            None => Ok(CodeKey::Legacy(self.config.pepper.as_ref())),
+        }
     }
 }
 

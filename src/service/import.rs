@@ -413,10 +413,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     async fn check_backup_codes(&self, user: &UserId, codes: Codes<'_>) -> Result<Option<DeviceId>, Error> {
         for device in self.store.list_devices(user).await? {
             if let DeviceData::BackupCodes(record) = &device.data {
-                let key = match &record.key_id {
-                    Some(key_id) => self.codes_key(key_id, user, device.id)?,
-                    None => backup_codes::CodeKey::Legacy(self.config.pepper.as_ref()),
-                };
+                let key = self.set_key(record, user, device.id)?;
                 let same = match codes {
                     Codes::Plain(codes) => {
                         record.prehash.is_none() && backup_codes::holds_exactly(record, &codes.as_strs(), &key)

@@ -1,13 +1,14 @@
 //! The administrator's inventory of security keys and passkeys across users, and the bulk
 //! revocation a security team runs when an authenticator model is found vulnerable.
 
-use super::Mfa;
 use crate::admin::{CredentialFilter, InventoryPage};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::id::DeviceId;
 use crate::rng::Rng;
 use crate::store::{AdminStore, BrowserStore, DeviceData, DeviceStore};
+
+use super::Mfa;
 
 /// Store pages read per call of [`Mfa::credential_inventory`] at most, and the page size of
 /// [`Mfa::revoke_credentials`].

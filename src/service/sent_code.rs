@@ -10,8 +10,7 @@ use crate::kind::{DeviceKind, Factor};
 use crate::rng::Rng;
 use crate::seal::SealContext;
 use crate::secret::SecretString;
-use crate::sent_code::SentCode;
-use crate::sent_code::{self, Channel, IssuedCode, SentCodeRecord};
+use crate::sent_code::{self, Channel, IssuedCode, SentCode, SentCodeRecord};
 use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore, Hit};
 use crate::throttle::{Counter, Gate};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::cache::{KnownBrowser, View};
 use super::{Mfa, Outcome, Verified};
-use crate::backup_codes::{self, CodeKey, CodeMatch};
+use crate::backup_codes::{self, CodeMatch};
 use crate::clock::{Clock, UnixTime};
 use crate::error::{Error, StoreError};
 use crate::id::{DeviceId, RememberedBrowserId, UserId};
@@ -499,10 +499,7 @@ impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
                 if let Some(refused) = self.refusal(gate, admission, now) {
                     return Ok(Evaluated::Refused(refused));
                 }
-                let key = match &record.key_id {
-                    Some(key_id) => self.codes_key(key_id, user, id)?,
-                    None => CodeKey::Legacy(self.config.pepper.as_ref()),
-                };
+                let key = self.set_key(record, user, id)?;
                 let (hit, reused) = match backup_codes::evaluate(record, code, &key)? {
                     CodeMatch::Unused(slot) => (Some(Hit::BackupCode { device: id, slot }), false),
                     CodeMatch::Used => (None, true),

@@ -12,11 +12,10 @@ use crate::secret::SecretBytes;
 use crate::store::{BrowserStore, DeviceData, DeviceRecord, DeviceStore, Hit};
 use crate::throttle::Gate;
 use crate::totp::uri;
-use crate::totp::{self, TotpMatch, TotpParams, TotpRecord};
+use crate::totp::{self, TotpEnrollment, TotpMatch, TotpParams, TotpRecord};
 
 use super::settle::{Admission, Attempt, Settled, Settling};
 use super::{Mfa, Outcome};
-use crate::totp::TotpEnrollment;
 
 impl<S: DeviceStore + BrowserStore, C: Clock, R: Rng> Mfa<S, C, R> {
     // ----- TOTP -------------------------------------------------------------------------------
